@@ -1,0 +1,38 @@
+"""minigrad: a tape-based reverse-mode autodiff engine with Numba (CPU) and numba.cuda kernels."""
+
+from . import cuda, init, nn, optim
+from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .ops.elementwise import (
+    abs,
+    add,
+    astype,
+    clip,
+    div,
+    exp,
+    log,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sub,
+    tanh,
+    where,
+)
+from .ops.linalg import matmul
+from .ops.loss import cross_entropy, log_softmax, mse_loss, softmax
+from .ops.random import dropout
+from .ops.reduce import max, mean, sum
+from .ops.shape import concat, getitem, reshape, split, stack, transpose
+from .tensor import Tensor, ones, randn, tensor, zeros
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad", "is_grad_enabled",
+    "detect_anomaly", "gradcheck", "GradcheckError", "nn", "optim", "init", "cuda",
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu", "abs",
+    "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",
+    "concat", "stack", "split", "softmax", "log_softmax", "cross_entropy", "mse_loss", "dropout",
+]

@@ -1,0 +1,331 @@
+"""The CPU backend: numpy arrays, Numba kernels, BLAS GEMMs.
+
+This module is the backend interface. The CUDA backend (``cuda.py``) exposes the same names with the
+same signatures over device arrays, so the ops never ask which device they run on. Arguments are
+raw arrays (never Tensors); results are new arrays unless a name says ``_into``/``_update``.
+
+Where numpy already runs a SIMD loop (add, mul, exp, log, comparisons) we call it: a Numba kernel
+would only add its ~0.6 us dispatch. Numba kernels (``cpu_kernels``) serve what numpy does badly:
+float32 tanh/sigmoid (libm does not vectorise), the fused backward of each activation (one pass
+instead of two or three ufuncs), the row-wise softmax family and losses, and the optimizer updates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import cpu_kernels as k
+
+name = "cpu"
+ndarray = np.ndarray
+
+
+# ---- creation and movement ---------------------------------------------------------------------
+
+
+def asarray(x, dtype=None):
+    return np.asarray(x, dtype=dtype)
+
+
+def to_host(a):
+    return a
+
+
+def from_host(a):
+    return a
+
+
+def empty(shape, dtype):
+    return np.empty(shape, dtype=dtype)
+
+
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype):
+    return np.ones(shape, dtype=dtype)
+
+
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype=dtype)
+
+
+def copy(a):
+    return a.copy()
+
+
+def all_finite(a) -> bool:
+    return bool(np.isfinite(a).all())
+
+
+# ---- elementwise: numpy broadcasting -----------------------------------------------------------
+
+add = np.add
+sub = np.subtract
+mul = np.multiply
+div = np.true_divide
+neg = np.negative
+exp = np.exp
+log = np.log
+greater = np.greater
+equal = np.equal
+
+
+def power(a, b):
+    return np.power(a, b)
+
+
+def maximum(a, b):
+    return np.maximum(a, b)
+
+
+def where(cond, a, b):
+    return np.where(cond, a, b)
+
+
+def clip(a, lo, hi):
+    return np.clip(a, lo, hi)
+
+
+def absolute(a):
+    return np.abs(a)
+
+
+def relu(a):
+    return np.maximum(a, a.dtype.type(0))
+
+
+def _unary(kernel32, kernel64, x):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    (kernel32 if x.dtype == np.float32 else kernel64)(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def tanh(x):
+    return _unary(k.tanh32, k.tanh64, x)
+
+
+def sigmoid(x):
+    return _unary(k.sigmoid32, k.sigmoid64, x)
+
+
+def _fused_backward(kernel, saved, g, *extra):
+    saved = np.ascontiguousarray(saved)
+    g = np.ascontiguousarray(g, dtype=saved.dtype)
+    out = np.empty_like(saved)
+    kernel(saved.reshape(-1), *extra, g.reshape(-1), out.reshape(-1))
+    return out
+
+
+def tanh_backward(y, g):
+    return _fused_backward(k.tanh_backward, y, g)
+
+
+def sigmoid_backward(y, g):
+    return _fused_backward(k.sigmoid_backward, y, g)
+
+
+def relu_backward(y, g):
+    return _fused_backward(k.relu_backward, y, g)
+
+
+def abs_backward(x, g):
+    return _fused_backward(k.abs_backward, x, g)
+
+
+def clip_backward(x, lo, hi, g):
+    t = x.dtype.type
+    return _fused_backward(k.clip_backward, x, g, t(lo), t(hi))
+
+
+# ---- reductions --------------------------------------------------------------------------------
+
+
+def sum(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    return np.asarray(np.sum(a, axis=axis, keepdims=keepdims), dtype=a.dtype)
+
+
+def amax(a, axis=None, keepdims=False):
+    return np.asarray(np.max(a, axis=axis, keepdims=keepdims))
+
+
+def sum_to(g, shape):
+    """Sum g over the axes numpy broadcast to reach g.shape from shape (the unbroadcast)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def broadcast_to(a, shape):
+    return np.broadcast_to(a, shape)
+
+
+# ---- linear algebra ----------------------------------------------------------------------------
+
+
+def matmul(a, b):
+    return np.matmul(a, b)
+
+
+def matmul_nt(a, b):
+    """a @ b^T over the last two axes."""
+    return np.matmul(a, np.swapaxes(b, -1, -2))
+
+
+def matmul_tn(a, b):
+    """a^T @ b over the last two axes."""
+    return np.matmul(np.swapaxes(a, -1, -2), b)
+
+
+# ---- shape -------------------------------------------------------------------------------------
+
+
+def reshape(a, shape):
+    return np.reshape(a, shape)
+
+
+def transpose(a, axes):
+    return np.transpose(a, axes)
+
+
+def getitem(a, index):
+    return a[index]
+
+
+def index_add(shape, index, g, dtype):
+    """Zeros of `shape` with g added at `index` (repeated integer indices accumulate)."""
+    out = np.zeros(shape, dtype=dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+def slice_set(shape, index, g, dtype):
+    """Zeros of `shape` with g written at a basic (slice/int) index."""
+    out = np.zeros(shape, dtype=dtype)
+    out[index] = g
+    return out
+
+
+def concat(arrays, axis):
+    return np.concatenate(arrays, axis=axis)
+
+
+def stack(arrays, axis):
+    return np.stack(arrays, axis=axis)
+
+
+def split(a, indices, axis):
+    return np.split(a, indices, axis=axis)
+
+
+# ---- softmax family and losses (over the last axis) --------------------------------------------
+
+
+def _rows(x):
+    x = np.ascontiguousarray(x)
+    return x, x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+
+
+def softmax(x):
+    x, rows = _rows(x)
+    out = np.empty_like(x)
+    k.softmax_rows(rows, out.reshape(rows.shape))
+    return out
+
+
+def log_softmax(x):
+    x, rows = _rows(x)
+    out = np.empty_like(x)
+    k.log_softmax_rows(rows, out.reshape(rows.shape))
+    return out
+
+
+def softmax_backward(y, g):
+    y, rows = _rows(y)
+    g = np.ascontiguousarray(g, dtype=y.dtype)
+    out = np.empty_like(y)
+    k.softmax_backward_rows(rows, g.reshape(rows.shape), out.reshape(rows.shape))
+    return out
+
+
+def log_softmax_backward(y, g):
+    y, rows = _rows(y)
+    g = np.ascontiguousarray(g, dtype=y.dtype)
+    out = np.empty_like(y)
+    k.log_softmax_backward_rows(rows, g.reshape(rows.shape), out.reshape(rows.shape))
+    return out
+
+
+def cross_entropy(logits, targets, ignore_index):
+    """Returns (mean loss as a 0-d array, log-probabilities, number of counted rows)."""
+    logits = np.ascontiguousarray(logits)
+    targets = np.ascontiguousarray(targets, dtype=np.int64)
+    log_probs = np.empty_like(logits)
+    total, count = k.cross_entropy_rows(logits, targets, ignore_index, log_probs)
+    loss = total / count if count else np.nan
+    return np.asarray(loss, dtype=logits.dtype), log_probs, count
+
+
+def cross_entropy_backward(log_probs, targets, ignore_index, g, count):
+    """d logits of the mean loss, scaled by the upstream 0-d gradient g."""
+    scale = float(g) / count if count else 0.0
+    out = np.empty_like(log_probs)
+    k.cross_entropy_backward_rows(
+        log_probs, np.ascontiguousarray(targets, dtype=np.int64), ignore_index,
+        log_probs.dtype.type(scale), out,
+    )
+    return out
+
+
+# ---- random ------------------------------------------------------------------------------------
+
+
+def dropout_mask(shape, p, rng, dtype):
+    """Inverted-dropout mask: 0 with probability p, 1/(1-p) otherwise."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+# ---- optimizer updates (in place on flat views) ------------------------------------------------
+
+
+def _flat(a):
+    if not a.flags.c_contiguous:
+        raise ValueError("optimizer state must be C-contiguous")
+    return a.reshape(-1)
+
+
+def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
+    k.sgd_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(velocity),
+                 lr, momentum, weight_decay, dampening, nesterov, first)
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    k.adam_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(m), _flat(v),
+                  lr, beta1, beta2, eps, weight_decay, step)
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
+                   momentum, centered):
+    k.rmsprop_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(square_avg),
+                     _flat(grad_avg), _flat(velocity), lr, alpha, eps, weight_decay, momentum,
+                     centered)
+
+
+def astype(a, dtype):
+    return a.astype(dtype)
+
+
+_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
+
+
+def compare(op, a, b):
+    return _COMPARE[op](a, b)

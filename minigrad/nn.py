@@ -1,0 +1,208 @@
+"""Modules: Parameter, Module (parameters, state_dict, train/eval, device moves), Linear, Embedding."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import init
+from .backends import backend_of, get
+from .ops.linalg import matmul
+from .ops.shape import getitem
+from .tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module owns and an optimizer updates (requires_grad=True)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, dtype=None):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad, dtype)
+
+
+class Module:
+    """Base class: attributes that are Parameters or Modules are registered by name, as in torch."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                               "before assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")  # abstract
+
+    # ---- traversal -----------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def children(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ---- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict:
+        """Name -> numpy copy of every parameter, names as torch.nn gives them."""
+        return OrderedDict((n, p.numpy().copy()) for n, p in self.named_parameters())
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays (numpy, Tensors, or anything with .numpy()) into the parameters by name.
+
+        Shapes must match; values are cast to each parameter's dtype. With strict, missing and
+        unexpected names raise ValueError.
+        """
+        own = dict(self.named_parameters())
+        if strict:
+            missing = sorted(set(own) - set(state))
+            unexpected = sorted(set(state) - set(own))
+            if missing or unexpected:
+                raise ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+        for name, value in state.items():
+            if name not in own:
+                continue
+            p = own[name]
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            array = np.asarray(array)
+            if tuple(array.shape) != p.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {tuple(array.shape)} in the "
+                                 f"state dict but {p.shape} in the module")
+            p.data = backend_of(p.data).from_host(np.array(array, dtype=p.dtype))
+
+    # ---- devices and dtypes --------------------------------------------------------------------
+    def to(self, device: str) -> Module:
+        """Move every parameter (and its gradient) to `device`, in place; returns self."""
+        target = get(device)
+        for p in self.parameters():
+            source = backend_of(p.data)
+            if source is not target:
+                p.data = target.from_host(source.to_host(p.data))
+                if p.grad is not None:
+                    p.grad = target.from_host(source.to_host(p.grad))
+        return self
+
+    def astype(self, dtype) -> Module:
+        """Cast every parameter to `dtype` in place (e.g. float64 for gradient checks)."""
+        for p in self.parameters():
+            p.data = backend_of(p.data).astype(p.data, np.dtype(dtype))
+            p.grad = None
+        return self
+
+    def double(self) -> Module:
+        return self.astype(np.float64)
+
+    def float(self) -> Module:
+        return self.astype(np.float32)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, m in self._modules.items():
+            lines.append(f"  ({name}): " + repr(m).replace("\n", "\n  "))
+        return lines[0] + (")" if len(lines) == 1 else "\n" + "\n".join(lines[1:]) + "\n)")
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Linear(Module):
+    """y = x W^T + b with W (out_features, in_features); init U(-1/sqrt(in), 1/sqrt(in)) as torch."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
+                 dtype=np.float32):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear: in_features and out_features must be >= 1, got "
+                             f"{in_features}, {out_features}")
+        rng = np.random.default_rng(rng)
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        init.uniform_(self.weight, -bound, bound, rng)
+        self.bias = None
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype))
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Linear: input has {x.shape[-1] if x.ndim else 0} features "
+                             f"(shape {x.shape}), expected {self.in_features}")
+        y = matmul(x, self.weight.T)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """Rows of a (num_embeddings, embedding_dim) table picked by integer indices; init N(0, 1)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim)).astype(dtype))
+
+    def forward(self, indices) -> Tensor:
+        idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise ValueError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
+                             f"min {idx.min()} max {idx.max()}")
+        return getitem(self.weight, idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"

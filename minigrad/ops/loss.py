@@ -1,0 +1,103 @@
+"""Softmax family and losses: fused, numerically stable row kernels over the last axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import record
+from ..backends import backend_of
+from ..tensor import Tensor, as_operand
+from .elementwise import check_operands
+from .shape import transpose
+
+
+def _over_last_axis(fn, a: Tensor, axis: int) -> Tensor:
+    """Apply a last-axis op along `axis` by moving that axis last and back."""
+    axis = axis % a.ndim
+    if axis == a.ndim - 1:
+        return None
+    perm = list(range(a.ndim))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    return transpose(fn(transpose(a, perm), -1), perm)
+
+
+def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """exp(a - max) / sum(exp(a - max)); d/da = y * (g - sum(g * y))."""
+    if a.ndim == 0:
+        raise ValueError("softmax: needs at least 1 dim")
+    moved = _over_last_axis(softmax, a, axis)
+    if moved is not None:
+        return moved
+    be = backend_of(a.data)
+    out = be.softmax(a.data)
+    return record("softmax", out, (a,), lambda g: (be.softmax_backward(out, g),))
+
+
+def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """a - logsumexp(a); d/da = g - softmax(a) * sum(g)."""
+    if a.ndim == 0:
+        raise ValueError("log_softmax: needs at least 1 dim")
+    moved = _over_last_axis(log_softmax, a, axis)
+    if moved is not None:
+        return moved
+    be = backend_of(a.data)
+    out = be.log_softmax(a.data)
+    return record("log_softmax", out, (a,), lambda g: (be.log_softmax_backward(out, g),))
+
+
+def cross_entropy(logits: Tensor, targets, ignore_index: int = -100) -> Tensor:
+    """mean over non-ignored positions of -log_softmax(logits)[target], classes on the last axis.
+
+    logits (..., C) float; targets (...) integers in [0, C) or ignore_index.
+    """
+    if not isinstance(logits, Tensor):
+        raise TypeError("cross_entropy: logits must be a Tensor")
+    be = backend_of(logits.data)
+    t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
+    if logits.ndim < 1 or t.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: targets of shape {t.shape} do not match logits of shape "
+            f"{logits.shape} (expected targets of shape {logits.shape[:-1]})"
+        )
+    classes = logits.shape[-1]
+    counted = t[t != ignore_index]
+    if counted.size and (counted.min() < 0 or counted.max() >= classes):
+        bad = counted[(counted < 0) | (counted >= classes)][0]
+        raise ValueError(f"cross_entropy: target {bad} is outside [0, {classes})")
+    flat_t = be.from_host(np.ascontiguousarray(t.reshape(-1), dtype=np.int64))
+    rows = be.reshape(logits.data, (-1, classes))
+    loss, log_probs, count = be.cross_entropy(rows, flat_t, ignore_index)
+    shape = logits.shape
+
+    def backward(g):
+        grad = be.cross_entropy_backward(log_probs, flat_t, ignore_index, g, count)
+        return (be.reshape(grad, shape),)
+
+    return record("cross_entropy", loss, (logits,), backward)
+
+
+def mse_loss(prediction: Tensor, target) -> Tensor:
+    """mean((prediction - target)^2); d/dprediction = 2 (prediction - target) / n."""
+    if not isinstance(prediction, Tensor):
+        raise TypeError("mse_loss: prediction must be a Tensor")
+    target = as_operand(target, prediction)
+    check_operands("mse_loss", prediction, target)
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"mse_loss: prediction has shape {prediction.shape} but target has shape "
+            f"{target.shape}; they must match (broadcasting here is almost always a bug)"
+        )
+    if prediction.size == 0:
+        raise ValueError("mse_loss: empty prediction")
+    be = backend_of(prediction.data)
+    diff = be.sub(prediction.data, target.data)
+    scale = prediction.dtype.type(2.0 / prediction.size)
+    loss = be.mul(be.sum(be.mul(diff, diff)), prediction.dtype.type(1.0 / prediction.size))
+
+    def backward(g):
+        gp = be.mul(diff, be.mul(g, scale))
+        return gp, (be.neg(gp) if target.requires_grad else None)
+
+    return record("mse_loss", loss, (prediction, target), backward)

@@ -1,0 +1,74 @@
+"""Reductions: sum, mean, max over axes; backward broadcasts the gradient back."""
+
+from __future__ import annotations
+
+from ..autograd import record
+from ..backends import backend_of
+from ..tensor import Tensor
+
+
+def _normalize_axes(name, axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not -ndim <= ax < (ndim or 1):
+            raise ValueError(f"{name}: axis {ax} is out of range for a tensor of {ndim} dims")
+        out.append(ax % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def _expand(be, g, axes, shape, keepdims):
+    """g reshaped to keep the reduced axes, then broadcast to `shape`."""
+    if not keepdims:
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        g = be.reshape(g, kept)
+    return be.broadcast_to(g, shape)
+
+
+def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """sum of a over axis; d/da = g broadcast to a's shape."""
+    be = backend_of(a.data)
+    axes = _normalize_axes("sum", axis, a.ndim)
+    shape = a.shape
+    out = be.sum(a.data, axis=axes, keepdims=keepdims)
+    return record("sum", out, (a,), lambda g: (_expand(be, g, axes, shape, keepdims),))
+
+
+def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    """mean of a over axis; d/da = g / n broadcast to a's shape."""
+    be = backend_of(a.data)
+    axes = _normalize_axes("mean", axis, a.ndim)
+    shape = a.shape
+    count = 1
+    for ax in axes:
+        count *= shape[ax]
+    if count == 0:
+        raise ValueError(f"mean: reducing {shape} over axes {axes} averages zero elements")
+    scale = a.dtype.type(1.0 / count)
+    out = be.mul(be.sum(a.data, axis=axes, keepdims=keepdims), scale)
+    return record(
+        "mean", out, (a,), lambda g: (_expand(be, be.mul(g, scale), axes, shape, keepdims),)
+    )
+
+
+def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """max of a over axis; the gradient is shared equally among tied maxima (as torch.amax)."""
+    be = backend_of(a.data)
+    axes = _normalize_axes("max", axis, a.ndim)
+    if a.size == 0:
+        raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
+    x = a.data
+    shape = a.shape
+    out_kept = be.amax(x, axis=axes, keepdims=True)
+    out = out_kept if keepdims else be.reshape(out_kept, tuple(
+        n for i, n in enumerate(shape) if i not in axes))
+
+    def backward(g):
+        mask = be.astype(be.equal(x, out_kept), x.dtype)
+        count = be.sum(mask, axis=axes, keepdims=True)
+        g = _expand(be, g, axes, shape, keepdims)
+        return (be.div(be.mul(g, mask), count),)
+
+    return record("max", out, (a,), backward)

@@ -1,0 +1,192 @@
+"""Optimizers (SGD, Adam, RMSprop) as fused in-place kernels, and gradient clipping.
+
+Each update is torch.optim's formula, run by one backend kernel per parameter so the CUDA backend
+updates on the device. ``state_dict()`` is a flat dict of arrays (it saves straight into .npz).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .backends import backend_of
+from .tensor import Tensor
+
+
+def _check(name, value, low=0.0, high=None, open_high=False):
+    if value < low or (high is not None and (value >= high if open_high else value > high)):
+        bound = f"[{low}, {high}{')' if open_high else ']'}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+class Optimizer:
+    """Holds the parameters and per-parameter state; subclasses define `_update`."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params, lr: float):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise ValueError(f"{type(self).__name__}: parameter {i} is not a tensor that "
+                                 "requires grad")
+        _check("lr", lr)
+        self.lr = lr
+        self.step_count = 0
+        self.state: list[dict] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def _state(self, i, p):
+        s = self.state[i]
+        if not s:
+            be = backend_of(p.data)
+            for name in self.state_names:
+                s[name] = be.zeros(p.shape, p.dtype)
+        return s
+
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        self.step_count += 1
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if p.grad.shape != p.data.shape:
+                raise ValueError(f"parameter {i}: grad shape {p.grad.shape} != {p.data.shape}")
+            self._update(p, p.grad, self._state(i, p))
+
+    def state_dict(self) -> dict:
+        """Flat dict of arrays: 'step' and '<param index>.<state name>'."""
+        out = {"step": np.asarray(self.step_count, dtype=np.int64)}
+        for i, s in enumerate(self.state):
+            for name, array in s.items():
+                out[f"{i}.{name}"] = backend_of(array).to_host(array).copy()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count = int(np.asarray(state["step"]))
+        for i, p in enumerate(self.params):
+            be = backend_of(p.data)
+            loaded = {}
+            for name in self.state_names:
+                key = f"{i}.{name}"
+                if key not in state:
+                    continue
+                array = np.asarray(state[key], dtype=p.dtype)
+                if array.shape != p.shape:
+                    raise ValueError(f"load_state_dict: {key} has shape {array.shape}, parameter "
+                                     f"{i} has shape {p.shape}")
+                loaded[name] = be.from_host(array.copy())
+            if loaded and set(loaded) != set(self.state_names):
+                raise ValueError(f"load_state_dict: parameter {i} has only {sorted(loaded)} of "
+                                 f"{list(self.state_names)}")
+            self.state[i] = loaded
+
+
+class SGD(Optimizer):
+    """p -= lr * v, v = momentum * v + (1 - dampening) * (g + weight_decay * p); torch's SGD."""
+
+    state_names = ("velocity",)
+
+    def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening == 0")
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.dampening, self.nesterov = dampening, nesterov
+
+    def _update(self, p, g, s):
+        first = "initialised" not in s
+        s["initialised"] = True
+        backend_of(p.data).sgd_update(p.data, g, s["velocity"], self.lr, self.momentum,
+                                      self.weight_decay, self.dampening, self.nesterov, first)
+
+    def state_dict(self):
+        out = super().state_dict()
+        return {k: v for k, v in out.items() if not k.endswith(".initialised")}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for s in self.state:
+            if s:
+                s["initialised"] = True
+
+
+class Adam(Optimizer):
+    """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay, not AdamW)."""
+
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        _check("betas[0]", betas[0], 0.0, 1.0, open_high=True)
+        _check("betas[1]", betas[1], 0.0, 1.0, open_high=True)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def _update(self, p, g, s):
+        backend_of(p.data).adam_update(p.data, g, s["exp_avg"], s["exp_avg_sq"], self.lr,
+                                       self.betas[0], self.betas[1], self.eps, self.weight_decay,
+                                       self.step_count)
+
+
+class RMSprop(Optimizer):
+    """Tieleman & Hinton's RMSprop as torch: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps)."""
+
+    state_names = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, lr)
+        _check("alpha", alpha, 0.0, 1.0)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        _check("momentum", momentum)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+
+    def _update(self, p, g, s):
+        backend_of(p.data).rmsprop_update(p.data, g, s["square_avg"], s["grad_avg"],
+                                          s["momentum_buffer"], self.lr, self.alpha, self.eps,
+                                          self.weight_decay, self.momentum, self.centered)
+
+
+def _grads(params):
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale all gradients together so their joint norm is at most max_norm; returns the norm before."""
+    _check("max_norm", max_norm)
+    params = _grads(params)
+    if not params:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(backend_of(p.grad).to_host(p.grad)))) for p in params)
+    else:
+        total = sum(float(np.sum(np.abs(backend_of(p.grad).to_host(p.grad).astype(np.float64))
+                                 ** norm_type)) for p in params) ** (1.0 / norm_type)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            be = backend_of(p.grad)
+            p.grad = be.mul(p.grad, p.grad.dtype.type(coef))
+    return total
+
+
+def clip_grad_value_(params, clip_value: float) -> None:
+    """Clamp every gradient element to [-clip_value, clip_value]."""
+    _check("clip_value", clip_value)
+    for p in _grads(params):
+        be = backend_of(p.grad)
+        p.grad = be.clip(p.grad, -clip_value, clip_value)
