@@ -18,6 +18,8 @@ import contextlib
 import threading
 import weakref
 
+import numpy as np
+
 from .backends import backend_of
 
 
@@ -32,14 +34,15 @@ state = _State()
 class Node:
     """One recorded primitive: its backward closure and where each input's gradient goes."""
 
-    __slots__ = ("name", "backward", "parents", "shapes", "retained", "__weakref__")
+    __slots__ = ("name", "backward", "parents", "shapes", "retained", "n_outputs", "__weakref__")
 
     def __init__(self, name, backward, parents, shapes):
         self.name = name
         self.backward = backward
-        self.parents = parents
+        self.parents = parents  # per input: its Node, (Node, k) for output k of one, a leaf, None
         self.shapes = shapes
-        self.retained = None
+        self.retained = None  # weakref to the output (a list of them for multi-output nodes)
+        self.n_outputs = 1
 
     def __repr__(self):
         return f"<Node {self.name}>"
@@ -82,35 +85,85 @@ def detect_anomaly():
         state.anomaly = previous
 
 
+def _make_node(name, inputs, backward):
+    """A Node for a primitive applied to `inputs`, or None when none of them needs a gradient."""
+    if not state.grad_enabled:
+        return None
+    parents = []
+    needs = False
+    for t in inputs:
+        if t.requires_grad:
+            needs = True
+            node = t._node
+            parents.append(t if node is None else node)
+        else:
+            parents.append(None)
+    if not needs:
+        return None
+    return Node(name, backward, tuple(parents), [t.data.shape for t in inputs])
+
+
+def _wrap(name, out_data, node):
+    if type(out_data) is not np.ndarray and isinstance(out_data, np.generic):
+        out_data = np.asarray(out_data)  # a ufunc on 0-d arrays returns a numpy scalar
+    if state.anomaly:
+        _check_finite(name, "output", out_data)
+    out = _new_tensor(_Tensor)
+    out.data = out_data
+    out.grad = None
+    out._node = node
+    out.requires_grad = node is not None
+    return out
+
+
 def record(name, out_data, inputs, backward):
     """Wrap a primitive's result in a Tensor and, if any input needs a gradient, record a node.
 
     `backward(g)` returns one gradient per input (None where there is none), in input order.
+    This is the hot path of every op: no generators, few attribute lookups.
     """
-    from .tensor import Tensor
+    return _wrap(name, out_data, _make_node(name, inputs, backward))
 
-    if state.anomaly:
-        _check_finite(name, "output", out_data)
-    out = Tensor.__new__(Tensor)
-    out.data = out_data
-    out.grad = None
-    out._node = None
-    if state.grad_enabled:
-        needs = False
-        for t in inputs:
-            if t.requires_grad:
-                needs = True
-                break
-        if needs:
-            parents = tuple(
-                (t._node if t._node is not None else t) if t.requires_grad else None
-                for t in inputs
-            )
-            out._node = Node(name, backward, parents, tuple(t.data.shape for t in inputs))
+
+def record_multi(name, out_arrays, inputs, backward):
+    """Like record() for a primitive with several outputs; returns one Tensor per output.
+
+    Each output's ``_node`` is the pair (node, k). `backward(grads)` receives a list with one
+    gradient per output, None for outputs that no gradient reached.
+    """
+    node = _make_node(name, inputs, backward)
+    if node is None:
+        return [_wrap(name, a, None) for a in out_arrays]
+    node.n_outputs = len(out_arrays)
+    return [_wrap(name, a, (node, k)) for k, a in enumerate(out_arrays)]
+
+
+_Tensor = None
+_new_tensor = object.__new__
+
+
+def bind_tensor_class(cls):
+    """Called once by tensor.py: record() builds Tensors without importing tensor.py per call."""
+    global _Tensor
+    _Tensor = cls
+
+
+def record_multi(name, out_arrays, inputs, backward):
+    """Like record() for a primitive with several outputs; returns one Tensor per output.
+
+    Each output's ``_node`` is the pair (node, k). `backward(grads)` receives a list with one
+    gradient per output, None for outputs that no gradient reached.
+    """
+    outs = [record(name, a, (), None) for a in out_arrays]
+    probe = record(name, out_arrays[0], inputs, backward) if inputs else None
+    if probe is not None and probe._node is not None:
+        node = probe._node
+        node.retained = None
+        for k, out in enumerate(outs):
+            out._node = (node, k)
             out.requires_grad = True
-            return out
-    out.requires_grad = False
-    return out
+        node.n_outputs = len(outs)
+    return outs
 
 
 def _check_finite(name, what, array):
@@ -136,9 +189,22 @@ def _accumulate_leaf(tensor, g):
 
 
 def _retained_grad(node, g):
-    tensor = node.retained()
-    if tensor is not None:
-        _accumulate_leaf(tensor, g)
+    if node.n_outputs == 1:
+        refs, grads = [node.retained], [g]
+    else:
+        refs, grads = node.retained, g
+    for ref, gk in zip(refs, grads):
+        tensor = ref() if ref is not None else None
+        if tensor is not None and gk is not None:
+            _accumulate_leaf(tensor, gk)
+
+
+def _slot(node, k, slots, g, be):
+    """Add g into output k's slot of a multi-output node's gradient list."""
+    if slots is None:
+        slots = [None] * node.n_outputs
+    slots[k] = g if slots[k] is None else be.add(slots[k], g)
+    return slots
 
 
 def run_backward(tensor, grad, retain_graph=False):
@@ -147,6 +213,9 @@ def run_backward(tensor, grad, retain_graph=False):
     if root is None:
         _accumulate_leaf(tensor, grad)
         return
+    if type(root) is tuple:
+        root, k = root
+        grad = _slot(root, k, None, grad, None)
     consumers = {root: 0}
     stack = [root]
     while stack:
@@ -154,6 +223,8 @@ def run_backward(tensor, grad, retain_graph=False):
         if node.backward is None:
             raise _freed_error(node)
         for parent in node.parents:
+            if type(parent) is tuple:
+                parent = parent[0]
             if type(parent) is Node:
                 if parent in consumers:
                     consumers[parent] += 1
@@ -191,7 +262,15 @@ def run_backward(tensor, grad, retain_graph=False):
                     gi = backend_of(gi).sum_to(gi, shape)
                 if anomaly:
                     _check_finite(node.name, "gradient", gi)
-            if type(parent) is Node:
+            if type(parent) is tuple:
+                parent, k = parent
+                if gi is not None:
+                    grads[parent] = _slot(parent, k, grads.get(parent), gi, backend_of(gi))
+                remaining = consumers[parent] - 1
+                consumers[parent] = remaining
+                if remaining == 0:
+                    ready.append(parent)
+            elif type(parent) is Node:
                 if gi is not None:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else backend_of(gi).add(previous, gi)
@@ -205,5 +284,11 @@ def run_backward(tensor, grad, retain_graph=False):
 
 def retain(tensor):
     """Keep .grad on a non-leaf tensor after backward."""
-    if tensor._node is not None:
-        tensor._node.retained = weakref.ref(tensor)
+    node = tensor._node
+    if type(node) is tuple:
+        node, k = node
+        if node.retained is None:
+            node.retained = [None] * node.n_outputs
+        node.retained[k] = weakref.ref(tensor)
+    elif node is not None:
+        node.retained = weakref.ref(tensor)

@@ -66,7 +66,8 @@ class Tensor:
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
-        node = f", grad_fn=<{self._node.name}>" if self._node is not None else ""
+        fn = self._node[0] if type(self._node) is tuple else self._node
+        node = f", grad_fn=<{fn.name}>" if fn is not None else ""
         device = "" if self.device == "cpu" else f", device='{self.device}'"
         return f"tensor({np.array2string(self.numpy(), separator=', ')}{device}{node}{extra})"
 
@@ -257,6 +258,9 @@ class Tensor:
 
     def log_softmax(self, axis=-1):
         return loss.log_softmax(self, axis)
+
+
+autograd.bind_tensor_class(Tensor)
 
 
 def _as_array(data, dtype=None):

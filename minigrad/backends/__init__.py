@@ -24,7 +24,7 @@ def _cuda_backend():
 
 def backend_of(array):
     """The backend owning `array` (numpy -> cpu, numba device array -> cuda)."""
-    if isinstance(array, np.ndarray):
+    if isinstance(array, np.ndarray | np.generic):  # ufuncs turn 0-d arrays into numpy scalars
         return cpu
     if hasattr(array, "__cuda_array_interface__"):
         return _cuda_backend()
