@@ -24,7 +24,7 @@ from .ops.linalg import matmul
 from .ops.loss import cross_entropy, log_softmax, mse_loss, softmax
 from .ops.random import dropout
 from .ops.reduce import max, mean, sum
-from .ops.shape import concat, getitem, reshape, split, stack, transpose
+from .ops.shape import concat, getitem, reshape, split, stack, transpose, unstack
 from .tensor import Tensor, ones, randn, tensor, zeros
 
 __version__ = "0.1.0"
@@ -34,5 +34,5 @@ __all__ = [
     "detect_anomaly", "gradcheck", "GradcheckError", "nn", "optim", "init", "cuda",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu", "abs",
     "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",
-    "concat", "stack", "split", "softmax", "log_softmax", "cross_entropy", "mse_loss", "dropout",
+    "concat", "stack", "split", "unstack", "softmax", "log_softmax", "cross_entropy", "mse_loss", "dropout",
 ]

@@ -253,6 +253,9 @@ class Tensor:
     def split(self, sections, axis=0):
         return shape_ops.split(self, sections, axis)
 
+    def unstack(self, axis=0):
+        return shape_ops.unstack(self, axis)
+
     def softmax(self, axis=-1):
         return loss.softmax(self, axis)
 

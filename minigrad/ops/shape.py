@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record
+from ..autograd import record, record_multi
 from ..backends import backend_of, get
 from ..tensor import Tensor
 
@@ -113,8 +113,14 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 
 def split(a: Tensor, sections, axis: int = 0) -> list[Tensor]:
-    """Cut a along axis into `sections` equal parts, or parts of the given sizes (a list)."""
-    size = a.shape[axis]
+    """Cut a along axis into `sections` equal parts, or parts of the given sizes (a list).
+
+    One multi-output node: backward concatenates the parts' gradients (zeros where none came).
+    """
+    if a.ndim == 0:
+        raise ValueError("split: cannot split a 0-d tensor")
+    ax = axis % a.ndim
+    size = a.shape[ax]
     if isinstance(sections, int):
         if sections <= 0 or size % sections:
             raise ValueError(f"split: axis {axis} of size {size} does not divide into "
@@ -122,16 +128,36 @@ def split(a: Tensor, sections, axis: int = 0) -> list[Tensor]:
         sizes = [size // sections] * sections
     else:
         sizes = list(sections)
-        if sum(sizes) != size:
-            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, not axis {axis}'s "
-                             f"size {size}")
+        if sum(sizes) != size or any(n < 0 for n in sizes):
+            raise ValueError(f"split: sizes {sizes} must be >= 0 and add up to axis {axis}'s "
+                             f"size {size}, they add up to {sum(sizes)}")
+    be = backend_of(a.data)
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    parts = be.split(a.data, bounds, ax)
+    dtype = a.dtype
+
+    def backward(grads):
+        full = [g if g is not None else be.zeros(p.shape, dtype) for g, p in zip(grads, parts)]
+        return (be.concat(full, ax),)
+
+    return record_multi("split", parts, (a,), backward)
+
+
+def unstack(a: Tensor, axis: int = 0) -> list[Tensor]:
+    """The slices of a along axis (the inverse of stack); backward stacks their gradients."""
+    if a.ndim == 0:
+        raise ValueError("unstack: cannot unstack a 0-d tensor")
+    be = backend_of(a.data)
     ax = axis % a.ndim
-    parts, start = [], 0
-    for n in sizes:
-        index = (slice(None),) * ax + (slice(start, start + n),)
-        parts.append(getitem(a, index))
-        start += n
-    return parts
+    n = a.shape[ax]
+    parts = [be.getitem(a.data, (slice(None),) * ax + (i,)) for i in range(n)]
+    dtype = a.dtype
+
+    def backward(grads):
+        full = [g if g is not None else be.zeros(p.shape, dtype) for g, p in zip(grads, parts)]
+        return (be.stack(full, ax),)
+
+    return record_multi("unstack", parts, (a,), backward)
 
 
 def to_device(a: Tensor, device: str) -> Tensor:
