@@ -1,4 +1,4 @@
-"""lstm: vanilla RNN, LSTM and GRU on minigrad, the long-range memory tasks and their experiments."""
+"""lstm: vanilla RNN, LSTM and GRU on minigrad, the long-range memory tasks, their experiments."""
 
 from .cells import GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
 from .layers import GRU, LSTM, RNN, flops_per_step

@@ -1,0 +1,1 @@
+"""Experiments: gradient flow and sweeps."""
