@@ -24,6 +24,8 @@ def _cuda_backend():
 
 def backend_of(array):
     """The backend owning `array` (numpy -> cpu, numba device array -> cuda)."""
+    if type(array) is np.ndarray:  # the hot path: one type check
+        return cpu
     if isinstance(array, np.ndarray | np.generic):  # ufuncs turn 0-d arrays into numpy scalars
         return cpu
     if hasattr(array, "__cuda_array_interface__"):
