@@ -183,9 +183,12 @@ def _freed_error(node):
 def _accumulate_leaf(tensor, g):
     if tensor.grad is None:
         # copy: a closure may hand the same array to several inputs (add returns g twice)
-        tensor.grad = backend_of(g).copy(g)
+        grad = backend_of(g).copy(g)
     else:
-        tensor.grad = backend_of(g).add(tensor.grad, g)
+        grad = backend_of(g).add(tensor.grad, g)
+    if type(grad) is not np.ndarray and isinstance(grad, np.generic):
+        grad = np.asarray(grad)  # ufuncs on 0-d arrays return numpy scalars; .grad is an array
+    tensor.grad = grad
 
 
 def _retained_grad(node, g):
