@@ -96,8 +96,13 @@ def relu(a):
     return np.maximum(a, a.dtype.type(0))
 
 
+def _contiguous(a, dtype=None):
+    """a as a C-contiguous array of its own shape (np.ascontiguousarray makes 0-d arrays 1-d)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(np.shape(a))
+
+
 def _unary(kernel32, kernel64, x):
-    x = np.ascontiguousarray(x)
+    x = _contiguous(x)
     out = np.empty_like(x)
     (kernel32 if x.dtype == np.float32 else kernel64)(x.reshape(-1), out.reshape(-1))
     return out
@@ -112,8 +117,8 @@ def sigmoid(x):
 
 
 def _fused_backward(kernel, saved, g, *extra):
-    saved = np.ascontiguousarray(saved)
-    g = np.ascontiguousarray(g, dtype=saved.dtype)
+    saved = _contiguous(saved)
+    g = _contiguous(g, dtype=saved.dtype)
     out = np.empty_like(saved)
     kernel(saved.reshape(-1), *extra, g.reshape(-1), out.reshape(-1))
     return out
