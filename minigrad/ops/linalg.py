@@ -14,8 +14,9 @@ def matmul(a, b) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dim, got {_describe(a)} @ "
                          f"{_describe(b)}")
-    if a.ndim == 1:
-        return matmul(a.reshape(1, -1), b).reshape(b.shape[:-2] + b.shape[-1:])
+    if a.ndim == 1:  # a row vector whose row axis is dropped again (numpy's rule)
+        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
+        return matmul(a.reshape(1, -1), b).reshape(out_shape)
     if b.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
     if a.shape[-1] != b.shape[-2]:
