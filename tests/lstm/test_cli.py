@@ -1,0 +1,56 @@
+"""The lstm command: help, train and gradflow print the promised JSON lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lstm.cli import main
+
+
+@pytest.mark.parametrize("command", ["train", "gradflow", "sweep", "report"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert "--out" in capsys.readouterr().out
+
+
+def test_gradflow_prints_one_line_per_model_and_step(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "lstm", "gradflow", "--models", "rnn,lstm,gru", "--task",
+         "adding", "--seq-len", "20", "--hidden-size", "8", "--batch-size", "4", "--steps",
+         "0,3", "--seed", "0", "--out", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["model"], r["step"]) for r in rows] == [
+        ("rnn", 0), ("rnn", 3), ("lstm", 0), ("lstm", 3), ("gru", 0), ("gru", 3)]
+    for r in rows:
+        assert {"model", "task", "seq_len", "hidden_size", "step", "per_step_factor"} <= set(r)
+        assert r["seq_len"] == 20 and r["hidden_size"] == 8 and 0 < r["per_step_factor"] < 2
+    saved = [json.loads(line) for line in (tmp_path / "gradflow.jsonl").read_text().splitlines()]
+    assert len(saved) == 3
+    assert all(len(rec["curve_h"]) == 20 for row in saved for rec in row["result"]["records"])
+
+
+def test_train_prints_metrics_and_baseline(tmp_path, capsys):
+    code = main(["train", "--task", "copy", "--model", "gru", "--seq-len", "5", "--hidden-size",
+                 "8", "--batch-size", "4", "--steps", "4", "--eval-every", "2", "--test-size",
+                 "16", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["model"] == "gru" and row["steps"] == 4
+    assert row["baseline"] == pytest.approx(10 * 2.0794415416798357 / 25)
+    assert 0 <= row["recall_accuracy"] <= 1
+    assert (tmp_path / "results.jsonl").exists()
+
+
+def test_bad_arguments_exit_nonzero(tmp_path, capsys):
+    assert main(["train", "--seq-len", "1", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "seq_len" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["gradflow", "--models", "lstm,transformer"])

@@ -1,0 +1,99 @@
+"""Sweeps: append-only results, skip what is done, survive SIGKILL, run on a Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lstm.experiments.sweep import RunSpec, append_result, grid, read_results, run_sweep
+
+TINY = {"task": "adding", "hidden_size": 4, "steps": 3, "test_size": 8, "eval_every": 2,
+        "batch_size": 4}
+
+
+def _specs(seq_lens=(5, 6)):
+    return grid("train", TINY, model=["rnn", "gru"], seq_len=list(seq_lens), seed=[0])
+
+
+def test_sweep_writes_one_line_per_run_and_skips_done(tmp_path):
+    path = str(tmp_path / "results.jsonl")
+    specs = _specs()
+    rows = run_sweep(specs, path, workers=1, progress=False)
+    assert len(rows) == 4
+    lines = read_results(path)
+    assert sorted(r["key"] for r in lines) == sorted(s.key for s in specs)
+    for r in lines:
+        assert r["result"]["steps"] == 3 and r["wall_time_s"] > 0
+        assert {"numpy", "numba", "minigrad"} <= set(r["versions"])
+    called = []
+    again = run_sweep(specs + _specs((7,)), path, workers=1, progress=False,
+                      on_result=called.append)
+    assert len(called) == 2 and len(again) == 6
+    assert len(read_results(path)) == 6
+
+
+def test_torn_last_line_is_cut_and_rerun(tmp_path):
+    path = str(tmp_path / "results.jsonl")
+    specs = _specs((5,))
+    run_sweep(specs[:1], path, workers=1, progress=False)
+    with open(path, "a") as f:
+        f.write('{"key": "train:{\\"half')  # a kill mid-write
+    rows = run_sweep(specs, path, workers=1, progress=False)
+    assert len(rows) == 2
+    text = open(path).read()
+    assert text.endswith("\n") and "half" not in text
+    assert len(read_results(path)) == 2
+
+
+def test_sweep_survives_sigkill_without_losing_or_duplicating(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+           "--models", "rnn,gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "40",
+           "--workers", "2", "--out", str(out), "--quiet"]
+    path = out / "results.jsonl"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists() and len(read_results(str(path))) >= 2:
+            break
+        time.sleep(0.2)
+    if proc.poll() is not None:
+        pytest.fail(f"sweep ended before it could be killed: {proc.stderr.read().decode()}")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_results(str(path))
+    assert 2 <= len(before) < 12
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = read_results(str(path))
+    keys = [r["key"] for r in after]
+    assert len(keys) == 12 and len(set(keys)) == 12
+    assert {r["key"] for r in before} <= set(keys)
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(printed) == 12 - len(before)
+
+
+def test_sweep_on_a_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path = str(tmp_path / "results.jsonl")
+    specs = _specs()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        rows = run_sweep(specs, path, scheduler=cluster.scheduler_address, progress=False)
+    assert len(rows) == 4
+    assert sorted(r["key"] for r in read_results(path)) == sorted(s.key for s in specs)
+
+
+def test_bad_spec_and_append(tmp_path):
+    with pytest.raises(ValueError, match="kind"):
+        RunSpec("bogus", {})
+    path = str(tmp_path / "r.jsonl")
+    append_result(path, {"key": "a", "x": 1})
+    assert read_results(path) == [{"key": "a", "x": 1}]
