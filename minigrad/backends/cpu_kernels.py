@@ -158,9 +158,9 @@ def log_softmax_rows(x, out):
         total = x.dtype.type(0.0)
         for j in range(x.shape[1]):
             total += np.exp(x[r, j] - m)
-        lse = m + np.log(total)
-        for j in range(x.shape[1]):
-            out[r, j] = x[r, j] - lse
+        log_total = np.log(total)
+        for j in range(x.shape[1]):  # (x - m) - log(total): m + log(total) would round at |x| >> 1
+            out[r, j] = (x[r, j] - m) - log_total
 
 
 @njit(**_JIT)
@@ -197,9 +197,9 @@ def cross_entropy_rows(logits, targets, ignore_index, log_probs):
         s = logits.dtype.type(0.0)
         for j in range(logits.shape[1]):
             s += np.exp(logits[r, j] - m)
-        lse = m + np.log(s)
+        log_s = np.log(s)
         for j in range(logits.shape[1]):
-            log_probs[r, j] = logits[r, j] - lse
+            log_probs[r, j] = (logits[r, j] - m) - log_s
         t = targets[r]
         if t != ignore_index:
             total -= log_probs[r, t]
