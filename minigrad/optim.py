@@ -64,8 +64,9 @@ class Optimizer:
         """Flat dict of arrays: 'step' and '<param index>.<state name>'."""
         out = {"step": np.asarray(self.step_count, dtype=np.int64)}
         for i, s in enumerate(self.state):
-            for name, array in s.items():
-                out[f"{i}.{name}"] = backend_of(array).to_host(array).copy()
+            for name in self.state_names:  # arrays only (SGD also keeps an 'initialised' flag)
+                if name in s:
+                    out[f"{i}.{name}"] = backend_of(s[name]).to_host(s[name]).copy()
         return out
 
     def load_state_dict(self, state: dict) -> None:
