@@ -1,0 +1,117 @@
+"""TrainConfig: every setting of a training run, with Arjovsky et al. 2016's defaults, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .layers import IMPLS
+from .models import MODEL_NAMES
+from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
+
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+CLIP_MODES = ("norm", "value", "none")
+# fields that may change when a run resumes from its checkpoint (the rest must match)
+RESUMABLE_FIELDS = ("steps", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. Defaults: Arjovsky et al. 2016 (RMSprop lr 1e-3 alpha 0.9, gradients
+    clipped at norm 1, batch 20, hidden 128, LSTM with forget-gate bias 1).
+
+    tbptt: None for full backpropagation through time, or k: the batch's steps are run in chunks
+    of k, the state carried from chunk to chunk detached, each chunk's loss backpropagated within
+    the chunk only; the gradients of all chunks are summed and one optimizer step is taken per
+    batch (adding has its loss on the last chunk only, so earlier chunks run without a tape).
+    eval_every: steps between evaluations on the fixed test set (test_size sequences drawn from
+    the test stream of test_seed, default seed). patience: stop after this many evaluations in a
+    row that do not improve the best test loss by a relative min_delta (None: never).
+    """
+
+    task: str = "adding"
+    variant: str = "arjovsky"
+    model: str = "lstm-fb1"
+    seq_len: int = 100
+    hidden_size: int = 128
+    n_symbols: int = 8
+    n_copy: int = 10
+    impl: str = "fused"
+    batch_size: int = 20
+    steps: int = 10_000
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    alpha: float = 0.9
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    clip: str = "norm"
+    clip_value: float = 1.0
+    tbptt: int | None = None
+    eval_every: int = 100
+    test_size: int = 1000
+    eval_batch_size: int = 500
+    stop_when_solved: bool = True
+    patience: int | None = None
+    min_delta: float = 1e-3
+    seed: int = 0
+    test_seed: int | None = None
+    checkpoint_every: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", tuple(self.betas))
+        choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS,
+                   "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
+                   "variant": ADDING_VARIANTS if self.task == "adding" else COPY_VARIANTS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        minimum = {"seq_len": 2, "hidden_size": 1, "n_symbols": 2, "n_copy": 1, "batch_size": 1,
+                   "steps": 0, "eval_every": 1, "test_size": 1, "eval_batch_size": 1, "seed": 0}
+        optional = {"tbptt": 1, "patience": 1, "test_seed": 0, "checkpoint_every": 1}
+        for name, low in [*minimum.items(), *optional.items()]:
+            value = getattr(self, name)
+            if value is None and name in optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}"
+                                 f"{' or None' if name in optional else ''}, got {value!r}")
+        positive = {"lr": self.lr, "clip_value": self.clip_value}
+        non_negative = {"momentum": self.momentum, "weight_decay": self.weight_decay,
+                        "min_delta": self.min_delta}
+        for name, value in positive.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        for name, value in non_negative.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.task == "adding" and self.variant == "hochreiter1997":
+            if self.seq_len < HOCHREITER_MIN_SEQ_LEN:
+                raise ValueError(f"seq_len must be >= {HOCHREITER_MIN_SEQ_LEN} for variant "
+                                 f"'hochreiter1997', got {self.seq_len}")
+            if self.tbptt is not None:
+                raise ValueError("tbptt is not supported with the variable-length variant "
+                                 f"'hochreiter1997', got tbptt={self.tbptt}")
+        if self.model == "lstm-chrono" and self.seq_len < 3:
+            raise ValueError(f"model 'lstm-chrono' needs seq_len >= 3, got {self.seq_len}")
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown fields {unknown}")
+        return cls(**values)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,104 @@
+"""Task models: one recurrent layer and a linear read-out, and the model names all commands share.
+
+Adding: the final hidden state (at each sequence's last valid step) -> Linear(H, 1).
+Copy: one-hot inputs (n_symbols + 2 classes; TCN's variant: the raw value as one channel) ->
+recurrent layer -> Linear(H, n_symbols + 1) at every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import init
+from minigrad.nn import Linear, Module
+from minigrad.tensor import Tensor
+
+from .layers import GRU, LSTM, RNN
+from .tasks import Task
+
+MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru")
+IRNN_INPUT_STD = 1e-3  # Le et al. 2015: input weights N(0, 0.001), W_hh = I, biases 0
+
+
+class TaskModel(Module):
+    """recurrent layer + read-out; forward(x, state, lengths) -> (output, final state).
+
+    The state is the layer's (h_n, or (h_n, c_n) for the LSTM) so truncated BPTT can carry it
+    from one chunk of steps to the next.
+    """
+
+    def __init__(self, recurrent: Module, task: Task, rng=None):
+        super().__init__()
+        if recurrent.input_size != task.input_size:
+            raise ValueError(f"TaskModel: the layer's input_size {recurrent.input_size} does not "
+                             f"match task {task.name!r}'s input_size {task.input_size}")
+        self.recurrent = recurrent
+        self.readout = Linear(recurrent.hidden_size * getattr(recurrent, "num_directions", 1),
+                              task.output_size, rng=rng, dtype=recurrent.weight_ih_l0.dtype)
+        self.task = task
+
+    def encode(self, x) -> Tensor:
+        """Task inputs (numpy) -> a float tensor (T, B, input_size) in the parameters' dtype."""
+        x = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+        dtype = self.readout.weight.dtype
+        encoding = self.task.input_encoding
+        if encoding == "onehot":
+            x = np.eye(self.task.input_size, dtype=dtype)[x]
+        elif encoding == "scalar":
+            x = x.astype(dtype)[..., None]
+        else:
+            x = x.astype(dtype, copy=False)
+        return mg.tensor(x, device=self.readout.weight.device)
+
+    def forward(self, x, state=None, lengths=None):
+        """Adding: (B, 1) predictions from the final state; copy: (T', B, C) logits."""
+        out, state = self.recurrent(self.encode(x), state, lengths=lengths)
+        if self.task.is_copy:
+            return self.readout(out), state
+        h_n = state[0] if isinstance(state, tuple) else state
+        return self.readout(h_n[-1]), state
+
+    def extra_repr(self):
+        return f"task={self.task.name!r}"
+
+
+def build_recurrent(name: str, input_size: int, hidden_size: int, seq_len: int, rng=None,
+                    impl: str = "fused", dtype=np.float32) -> Module:
+    """The recurrent layer a model name stands for; default init is torch's U(+-1/sqrt(H))."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
+    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+        raise ValueError(f"hidden_size must be an integer >= 1, got {hidden_size!r}")
+    rng = np.random.default_rng(rng)
+    common = {"impl": impl, "rng": rng, "dtype": dtype}
+    if name == "rnn":
+        return RNN(input_size, hidden_size, nonlinearity="tanh", **common)
+    if name == "rnn-orth":
+        return RNN(input_size, hidden_size, nonlinearity="tanh", init_hh="orthogonal", **common)
+    if name == "irnn":
+        layer = RNN(input_size, hidden_size, nonlinearity="relu", init_hh="identity", **common)
+        init.normal_(layer.weight_ih_l0, 0.0, IRNN_INPUT_STD, rng)
+        init.zeros_(layer.bias_ih_l0)
+        init.zeros_(layer.bias_hh_l0)
+        return layer
+    if name == "lstm":
+        return LSTM(input_size, hidden_size, **common)
+    if name == "lstm-fb1":
+        return LSTM(input_size, hidden_size, forget_bias=1.0, **common)
+    if name == "lstm-chrono":
+        if seq_len < 3:
+            raise ValueError(f"lstm-chrono needs seq_len >= 3 (T_max), got {seq_len}")
+        return LSTM(input_size, hidden_size, chrono_t_max=seq_len, **common)
+    return GRU(input_size, hidden_size, **common)
+
+
+def build_model(name: str, task: Task, hidden_size: int, seq_len: int | None = None, rng=None,
+                impl: str = "fused", dtype=np.float32) -> TaskModel:
+    """Model `name` for `task`; chrono's T_max is `seq_len` (default: the task's seq_len)."""
+    if not isinstance(task, Task):
+        raise ValueError(f"task must be a lstm.tasks.Task, got {type(task).__name__}")
+    rng = np.random.default_rng(rng)
+    seq_len = task.seq_len if seq_len is None else seq_len
+    recurrent = build_recurrent(name, task.input_size, hidden_size, seq_len, rng, impl, dtype)
+    return TaskModel(recurrent, task, rng)

@@ -1,0 +1,271 @@
+"""Training loop: batches from the task's training stream, clipping, optional truncated BPTT,
+evaluation on the fixed test set, early stopping, a tqdm bar, and resumable .npz checkpoints.
+
+Resuming is bit-identical: a checkpoint holds the parameters, the optimizer state, the step, the
+training Generator's state and the loop's bookkeeping (curve, best loss, evaluations without
+improvement), so N steps + save + load + N steps gives the same parameters as 2N steps straight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import optim
+
+from . import checkpoint as ckpt
+from .config import RESUMABLE_FIELDS, TrainConfig
+from .models import build_model
+from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
+
+CHECKPOINT_NAME = "checkpoint.npz"
+RESULT_NAME = "result.json"
+
+
+def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
+    if config.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=config.lr, alpha=config.alpha, momentum=config.momentum,
+                             weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return optim.Adam(params, lr=config.lr, betas=config.betas,
+                          weight_decay=config.weight_decay)
+    return optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                     weight_decay=config.weight_decay)
+
+
+def _json_number(value):
+    return value if not isinstance(value, float) or np.isfinite(value) else None
+
+
+def _detach(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+class Trainer:
+    """One run's model, optimizer, data streams and bookkeeping; `run()` trains to the end.
+
+    `builder(name, task, hidden_size, seq_len, rng, impl)` makes the model (default build_model).
+    """
+
+    def __init__(self, config: TrainConfig, builder=build_model):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.task: Task = get_task(config.task, config.seq_len, config.variant,
+                                   config.n_symbols, config.n_copy)
+        self.model = builder(config.model, self.task, config.hidden_size, config.seq_len,
+                             seed_stream(config.seed, STREAM_INIT), config.impl)
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.train_rng = seed_stream(config.seed, STREAM_TRAIN)
+        test_seed = config.seed if config.test_seed is None else config.test_seed
+        self.test_batch = self.task.test_set(test_seed, config.test_size)
+        self.step = 0
+        self.curve: list[dict] = []
+        self.best = float("inf")
+        self.evals_without_improvement = 0
+        self.steps_to_solve: int | None = None
+        self.stopped: str | None = None
+        self.elapsed = 0.0
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    # ---- one step ------------------------------------------------------------------------------
+    def train_step(self) -> float:
+        """One batch: forward, backward (in chunks under tbptt), clip, update; returns the loss."""
+        config, task = self.config, self.task
+        batch = task.make_batch(config.batch_size, self.train_rng)
+        self.optimizer.zero_grad()
+        total = batch.x.shape[0]
+        chunk = config.tbptt or total
+        state, loss_value = None, 0.0
+        for start in range(0, total, chunk):
+            stop = min(start + chunk, total)
+            x = batch.x[start:stop]
+            if not task.is_copy and stop < total:
+                with mg.no_grad():
+                    _, state = self.model(x, state, lengths=batch.lengths)
+            else:
+                output, state = self.model(x, state, lengths=batch.lengths)
+                if task.is_copy:
+                    loss = mg.cross_entropy(output, batch.y[start:stop])
+                    if stop - start < total:  # the chunks' losses sum to the mean over all steps
+                        loss = loss * ((stop - start) / total)
+                else:
+                    loss = mg.mse_loss(output, batch.y)
+                loss.backward()
+                loss_value += float(loss.item())
+            if stop < total:
+                state = _detach(state)
+        params = self.optimizer.params
+        if config.clip == "norm":
+            optim.clip_grad_norm_(params, config.clip_value)
+        elif config.clip == "value":
+            optim.clip_grad_value_(params, config.clip_value)
+        self.optimizer.step()
+        self.step += 1
+        return loss_value
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def predict(self, x, lengths=None) -> np.ndarray:
+        """The model's output on (x, lengths) in eval mode without a tape, batch by batch."""
+        size, outputs = x.shape[1], []
+        self.model.eval()
+        try:
+            with mg.no_grad():
+                for start in range(0, size, self.config.eval_batch_size):
+                    part = slice(start, start + self.config.eval_batch_size)
+                    out, _ = self.model(x[:, part], None,
+                                        lengths=None if lengths is None else lengths[part])
+                    outputs.append(out.numpy())
+        finally:
+            self.model.train()
+        return np.concatenate(outputs, axis=1 if self.task.is_copy else 0)
+
+    def evaluate(self) -> dict[str, float]:
+        """Test-set metrics at the current parameters."""
+        batch = self.test_batch
+        return self.task.metrics(self.predict(batch.x, batch.lengths), batch)
+
+    def _record_evaluation(self) -> dict:
+        metrics = self.evaluate()
+        train_loss = self._loss_sum / self._loss_count if self._loss_count else float("nan")
+        if self.step % self.config.eval_every == 0:  # the mean over the eval_every steps before
+            self._loss_sum, self._loss_count = 0.0, 0  # (an extra final evaluation keeps them)
+        self.curve.append({"step": self.step, "train_loss": train_loss, **metrics})
+        loss = metrics[self.task.loss_key]
+        if self.task.is_solved(metrics) and self.steps_to_solve is None:
+            self.steps_to_solve = self.step
+        if loss < self.best * (1.0 - self.config.min_delta):
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        self.best = min(self.best, loss)
+        if not np.isfinite(loss):
+            self.stopped = "diverged"
+        elif self.steps_to_solve is not None and self.config.stop_when_solved:
+            self.stopped = "solved"
+        elif self.config.patience and self.evals_without_improvement >= self.config.patience:
+            self.stopped = "plateau"
+        return metrics
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self, out_dir: str | None = None, progress: bool = True) -> dict:
+        """Train until config.steps, solved (if stop_when_solved), a plateau or divergence."""
+        from tqdm import tqdm
+
+        config = self.config
+        started = time.perf_counter()
+        if self.stopped == "max_steps" and self.step < config.steps:
+            self.stopped = None  # resumed with a larger budget
+        if not self.curve:
+            self._record_evaluation()  # the curve starts at initialisation
+        bar = tqdm(total=config.steps, initial=self.step, disable=not progress,
+                   desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
+        try:
+            while self.stopped is None and self.step < config.steps:
+                loss = self.train_step()
+                self._loss_sum += loss
+                self._loss_count += 1
+                bar.update(1)
+                if not np.isfinite(loss):
+                    self.stopped = "diverged"
+                if self.step % config.eval_every == 0 or self.step == config.steps:
+                    metrics = self._record_evaluation()
+                    bar.set_postfix(loss=f"{loss:.4g}",
+                                    test=f"{metrics[self.task.loss_key]:.4g}", refresh=False)
+                elif self.step % 10 == 0:
+                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                if out_dir and config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                    self.elapsed += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self.save(os.path.join(out_dir, CHECKPOINT_NAME))
+        finally:
+            bar.close()
+        if self.curve[-1]["step"] != self.step:
+            self._record_evaluation()
+        if self.stopped is None:
+            self.stopped = "max_steps"
+        self.elapsed += time.perf_counter() - started
+        result = self.result()
+        if out_dir:
+            self.save(os.path.join(out_dir, CHECKPOINT_NAME))
+            ckpt.write_json(os.path.join(out_dir, RESULT_NAME), result)
+        return result
+
+    def result(self) -> dict:
+        """JSON-ready: nan and inf (no training loss yet, R^2 of a constant target) become None."""
+        curve = [{k: _json_number(v) for k, v in row.items()} for row in self.curve]
+        final = {k: v for k, v in curve[-1].items() if k not in ("step", "train_loss")}
+        return {
+            "config": self.config.to_dict(), "task": self.task.describe(),
+            "num_parameters": self.model.num_parameters(), "metrics": final,
+            "solved": self.steps_to_solve is not None, "steps_to_solve": self.steps_to_solve,
+            "samples_to_solve": (None if self.steps_to_solve is None
+                                 else self.steps_to_solve * self.config.batch_size),
+            "best_loss": _json_number(self.best), "steps": self.step, "stopped": self.stopped,
+            "curve": curve, "wall_time": self.elapsed,
+        }
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Everything a bit-identical resume needs, as arrays, written atomically."""
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays.update({f"rng/{k}": v for k, v in ckpt.generator_state(self.train_rng).items()})
+        columns = sorted({k for row in self.curve for k in row})
+        arrays.update({
+            "step": np.int64(self.step), "best": np.float64(self.best),
+            "evals_without_improvement": np.int64(self.evals_without_improvement),
+            "steps_to_solve": np.int64(-1 if self.steps_to_solve is None else self.steps_to_solve),
+            "stopped": np.str_(self.stopped or ""), "elapsed": np.float64(self.elapsed),
+            "loss_sum": np.float64(self._loss_sum), "loss_count": np.int64(self._loss_count),
+            "curve_columns": np.array(columns, dtype=np.str_),
+            "curve_values": np.array([[row.get(k, np.nan) for k in columns] for row in self.curve],
+                                     dtype=np.float64).reshape(len(self.curve), len(columns)),
+            "config": np.str_(json.dumps(self.config.to_dict(), sort_keys=True)),
+        })
+        ckpt.save_npz(path, arrays)
+
+    def load(self, path: str) -> None:
+        """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS)."""
+        data = ckpt.load_npz(path)
+        saved = json.loads(str(data["config"]))
+        ours = self.config.to_dict()
+        differ = sorted(k for k in set(saved) | set(ours)
+                        if k not in RESUMABLE_FIELDS and saved.get(k) != ours.get(k))
+        if differ:
+            raise ValueError(f"checkpoint {path} was written by a different config: fields "
+                             f"{differ} differ (saved {[saved.get(k) for k in differ]}, "
+                             f"now {[ours.get(k) for k in differ]})")
+        self.model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("model/")})
+        self.optimizer.load_state_dict({k[6:]: v for k, v in data.items()
+                                        if k.startswith("optim/")})
+        ckpt.set_generator_state(self.train_rng, {k[4:]: v for k, v in data.items()
+                                                  if k.startswith("rng/")})
+        self.step = int(data["step"])
+        self.best = float(data["best"])
+        self.evals_without_improvement = int(data["evals_without_improvement"])
+        solved_at = int(data["steps_to_solve"])
+        self.steps_to_solve = None if solved_at < 0 else solved_at
+        self.stopped = str(data["stopped"]) or None
+        self.elapsed = float(data["elapsed"])
+        self._loss_sum, self._loss_count = float(data["loss_sum"]), int(data["loss_count"])
+        columns = [str(c) for c in data["curve_columns"]]
+        self.curve = [{k: (int(v) if k == "step" else float(v)) for k, v in zip(columns, row)}
+                      for row in data["curve_values"]]
+
+
+def train(config: TrainConfig, out_dir: str | None = None, *, resume: bool = True,
+          progress: bool = True, builder=build_model) -> dict:
+    """Run `config`; with `out_dir`, checkpoint there (and resume from it if `resume` and one
+    exists) and write result.json. Returns the result dict (config, metrics, curve, ...)."""
+    trainer = Trainer(config, builder)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, CHECKPOINT_NAME)
+        if resume and os.path.exists(path):
+            trainer.load(path)
+    return trainer.run(out_dir, progress)
