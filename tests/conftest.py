@@ -1,0 +1,95 @@
+"""Shared fixtures: seeded generators, the torch reference and a forward+gradient comparator.
+
+Test files import nothing from here (pytest runs with --import-mode=importlib, so same-named test
+files in different folders do not clash); everything shared is a fixture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minigrad as mg
+
+settings.register_profile(
+    "minigrad",
+    deadline=None,
+    max_examples=30,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("minigrad")
+
+# Tolerances against torch on the same inputs: float32 is compared to float32 rounding.
+TOLERANCES = {np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-12)}
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    module = pytest.importorskip("torch")
+    module.set_num_threads(1)  # the machine is shared; small tensors gain nothing from threads
+    return module
+
+
+def away_from_zero(a: np.ndarray, margin: float = 0.2) -> np.ndarray:
+    """Values with |v| >= margin, so kinks (relu, abs, clip) stay outside the finite differences."""
+    return np.where(a >= 0, a + margin, a - margin)
+
+
+@pytest.fixture
+def nonzero():
+    return away_from_zero
+
+
+def _compare_with_torch(
+    torch, mg_fn, torch_fn, arrays, dtype=np.float32, rtol=None, atol=None, seed=0
+):
+    """Run mg_fn and torch_fn on the same arrays; compare outputs and gradients of <out, u>.
+
+    Floating arrays become inputs that require gradients; others (integer targets) pass through
+    unchanged. u is a random upstream gradient. Returns the minigrad output for extra checks.
+    """
+    default_rtol, default_atol = TOLERANCES[dtype]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    arrays = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in arrays]
+    is_float = [np.issubdtype(a.dtype, np.floating) for a in arrays]
+    ours = [mg.tensor(a, requires_grad=f) for a, f in zip(arrays, is_float)]
+    theirs = [
+        torch.tensor(a, requires_grad=f) if f else torch.tensor(a) for a, f in zip(arrays, is_float)
+    ]
+    out = mg_fn(*ours)
+    expected = torch_fn(*theirs)
+    assert out.dtype == dtype, f"output promoted to {out.dtype}"
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol, atol=atol)
+
+    upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    for i, (x, t, f) in enumerate(zip(ours, theirs, is_float)):
+        if not f:
+            continue
+        assert x.grad is not None, f"input {i} got no gradient"
+        assert isinstance(x.grad, np.ndarray), f"input {i}: grad is {type(x.grad).__name__}"
+        assert x.grad.dtype == dtype, f"input {i}: grad promoted to {x.grad.dtype}"
+        assert x.grad.shape == x.shape
+        np.testing.assert_allclose(
+            x.grad, t.grad.numpy(), rtol=rtol, atol=atol, err_msg=f"gradient of input {i}"
+        )
+    return out
+
+
+@pytest.fixture
+def compare_with_torch(torch):
+    """compare_with_torch(mg_fn, torch_fn, arrays, dtype=np.float32, rtol=None, atol=None)."""
+
+    def compare(mg_fn, torch_fn, arrays, dtype=np.float32, rtol=None, atol=None, seed=0):
+        return _compare_with_torch(torch, mg_fn, torch_fn, arrays, dtype, rtol, atol, seed)
+
+    return compare
