@@ -130,22 +130,31 @@ class Trainer:
         return self.task.metrics(self.predict(batch.x, batch.lengths), batch)
 
     def _record_evaluation(self) -> dict:
+        """Evaluate, append to the curve, and decide whether to stop.
+
+        Only scheduled evaluations (step % eval_every == 0) move the plateau counter and stop
+        the run; the extra one at the end of a shorter budget is reported only, so a run
+        resumed from it decides exactly as an uninterrupted run does.
+        """
         metrics = self.evaluate()
+        scheduled = self.step % self.config.eval_every == 0
         train_loss = self._loss_sum / self._loss_count if self._loss_count else float("nan")
-        if self.step % self.config.eval_every == 0:  # the mean over the eval_every steps before
-            self._loss_sum, self._loss_count = 0.0, 0  # (an extra final evaluation keeps them)
+        if scheduled:  # the training loss is the mean over the eval_every steps before
+            self._loss_sum, self._loss_count = 0.0, 0
         self.curve.append({"step": self.step, "train_loss": train_loss, **metrics})
         loss = metrics[self.task.loss_key]
         if self.task.is_solved(metrics) and self.steps_to_solve is None:
             self.steps_to_solve = self.step
+        if not np.isfinite(loss):
+            self.stopped = "diverged"
+        if not scheduled or self.stopped:
+            return metrics
         if loss < self.best * (1.0 - self.config.min_delta):
             self.evals_without_improvement = 0
         else:
             self.evals_without_improvement += 1
         self.best = min(self.best, loss)
-        if not np.isfinite(loss):
-            self.stopped = "diverged"
-        elif self.steps_to_solve is not None and self.config.stop_when_solved:
+        if self.steps_to_solve is not None and self.config.stop_when_solved:
             self.stopped = "solved"
         elif self.config.patience and self.evals_without_improvement >= self.config.patience:
             self.stopped = "plateau"

@@ -197,6 +197,14 @@ def test_early_stopping_on_a_plateau():
     assert result["best_loss"] == pytest.approx(0.1499) and not result["solved"]
 
 
+def test_extra_final_evaluation_is_reported_but_decides_nothing():
+    trainer = scripted(Trainer(tiny(steps=6, eval_every=4, patience=1)), [0.2, 0.1, 0.5])
+    result = trainer.run(progress=False)  # evaluations at 0, 4 and (extra) 6
+    assert [row["step"] for row in result["curve"]] == [0, 4, 6]
+    assert result["stopped"] == "max_steps" and result["best_loss"] == pytest.approx(0.1)
+    assert trainer.evals_without_improvement == 0 and result["metrics"]["mse"] == 0.5
+
+
 def test_divergence_stops_the_run():
     result = scripted(Trainer(tiny(steps=100, eval_every=1)), [0.2, math.nan]).run(progress=False)
     assert result["stopped"] == "diverged" and result["metrics"]["mse"] is None
