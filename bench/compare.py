@@ -1,0 +1,261 @@
+"""Side-by-side timing of minigrad against PyTorch, JAX and HIPS autograd.
+
+    python -m bench.compare [--suite engine|recurrent|all] [--repeats N] [--out FILE.json]
+                            [--markdown] [--libraries minigrad,torch,...] [--tiny]
+
+Every (library, case) runs in its own subprocess (``--worker``), because torch and JAX loaded
+into one process slow each other down. A worker builds inputs from fixed seeds, warms up (JIT
+compilation and first calls are never timed), times repeated calls with time.perf_counter and
+prints one JSON line per case. The parent prints tables with ratios against minigrad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import importlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import traceback
+import tracemalloc
+from pathlib import Path
+
+from bench import peers
+from bench.peers import LIBRARIES, Unavailable, case_id, run_timed, saved_bytes_lower_bound
+
+ROOT = Path(__file__).resolve().parent.parent
+RECURRENT_CONFIGS = [(32, 100, 32, 128), (16, 1000, 2, 128), (64, 200, 64, 256)]
+SCALING_T = (100, 200, 500, 1000, 2000)
+DIST_NAMES = {"minigrad": "numba", "minigrad-composed": "numba", "torch": "torch", "jax": "jax",
+              "autograd": "autograd"}
+
+
+# ---- cases --------------------------------------------------------------------------------------
+def engine_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
+    """(case, libraries) pairs of issue 2: the recorded-op overhead and the composed LSTM."""
+    op = {"suite": "engine", "kind": "op", "shape": [4, 8] if tiny else [32, 128],
+          "chain": 5 if tiny else 100, "repeats_scale": 10}
+    B, T, I, H = (4, 6, 3, 8) if tiny else (32, 100, 32, 128)
+    lstm = {"suite": "engine", "kind": "composed_lstm", "B": B, "T": T, "I": I, "H": H}
+    return [(op, ["minigrad", "torch"]), (lstm, ["minigrad", "torch", "autograd", "jax"])]
+
+
+def recurrent_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
+    """(case, libraries) pairs of issue 3: training steps per model and config, and the T sweep."""
+    configs = [(3, 7, 2, 8)] if tiny else RECURRENT_CONFIGS
+    everyone = ["minigrad", "minigrad-composed", "torch", "jax", "autograd"]
+    cases = []
+    for model in ("lstm", "gru", "rnn"):
+        for B, T, I, H in configs:
+            case = {"suite": "recurrent", "kind": "train_step", "model": model,
+                    "B": B, "T": T, "I": I, "H": H, "memory": True}
+            cases.append((case, everyone))
+    for T in (5, 10, 20) if tiny else SCALING_T:
+        case = {"suite": "scaling", "kind": "train_step", "model": "lstm",
+                "B": 16, "T": T, "I": 2, "H": 8 if tiny else 128}
+        cases.append((case, ["minigrad", "torch"]))
+    return cases
+
+
+# ---- worker -------------------------------------------------------------------------------------
+def worker(label: str, cases: list[dict], timing: dict) -> None:
+    """Run `cases` for one library in this process and print one JSON line per case.
+
+    timing: run_timed's keyword arguments (repeats, warmup, warmup_s, budget_s).
+    """
+    for case in cases:
+        record = {"library": label, "id": case_id(case), "case": case}
+        try:
+            record.update(measure_case(label, case, timing))
+        except Unavailable as e:
+            record.update(status="skipped", reason=str(e))
+        except ImportError as e:  # a module the case needs is not written yet
+            record.update(status="skipped", reason=f"not importable yet: {e}")
+        except Exception as e:  # a library failing one case must not stop the comparison
+            record.update(status="error", reason=f"{type(e).__name__}: {e}",
+                          traceback=traceback.format_exc(limit=4))
+        print(json.dumps(record), flush=True)
+
+
+def measure_case(label: str, case: dict, timing: dict) -> dict:
+    module_name, options = LIBRARIES[label]
+    module = importlib.import_module(f"bench.peers.{module_name}")
+    started = time.perf_counter()
+    prepared = module.build(case, **options)
+    timing = dict(timing, repeats=timing["repeats"] * case.get("repeats_scale", 1))
+    record = {"status": "ok",
+              "time": run_timed(prepared.step, **timing),
+              "variants": {name: run_timed(fn, **timing)
+                           for name, fn in prepared.variants.items()},
+              "check": prepared.check()}
+    if case.get("memory") and prepared.numpy_memory:
+        record["memory"] = {"peak_bytes": traced_peak_bytes(prepared.step),
+                            "lower_bound_bytes": saved_bytes_lower_bound(
+                                case["model"], case["B"], case["T"], case["H"])}
+    record["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record["version"] = _version(label)
+    record["seconds_total"] = time.perf_counter() - started
+    return record
+
+
+def traced_peak_bytes(step) -> int:
+    """Peak bytes allocated (numpy buffers and Python objects) during one call, by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _version(label: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(DIST_NAMES[label])
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+# ---- parent -------------------------------------------------------------------------------------
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ, **peers.thread_env())
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_worker(label: str, cases: list[dict], args) -> list[dict]:
+    """Run one worker subprocess; its JSON lines, or an error record per case if it died."""
+    command = [sys.executable, "-m", "bench.compare", "--worker", label, json.dumps(cases),
+               "--repeats", str(args.repeats), "--budget", str(args.budget),
+               "--warmup", str(args.warmup), "--warmup-seconds", str(args.warmup_seconds)]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=worker_env(), capture_output=True,
+                              text=True, timeout=args.timeout)
+        records = [json.loads(line) for line in done.stdout.splitlines()
+                   if line.startswith('{"library"')]
+        failure = f"worker exited {done.returncode}: {done.stderr.strip()[-600:]}"
+    except subprocess.TimeoutExpired:
+        records, failure = [], f"worker timed out after {args.timeout} s"
+    seen = {r["id"] for r in records}
+    return records + [{"library": label, "id": case_id(c), "case": c, "status": "error",
+                       "reason": failure} for c in cases if case_id(c) not in seen]
+
+
+def startup_times(labels: list[str], runs: int) -> list[dict]:
+    """Wall time of a fresh `python -c "<import + first op>"` per library, caches warmed first."""
+    snippets = {"python + numpy": "import numpy"}
+    for label in labels:
+        module_name, _ = LIBRARIES[label]
+        module = importlib.import_module(f"bench.peers.{module_name}")
+        snippets.setdefault(label, getattr(module, "STARTUP_SNIPPET", None))
+    out = []
+    for label, snippet in snippets.items():
+        if snippet is None:
+            continue
+        seconds, ok = [], True
+        for i in range(runs + 1):  # run 0 fills Numba's on-disk cache and the OS page cache
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=worker_env(),
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                ok = False
+                break
+            if i:
+                seconds.append(time.perf_counter() - start)
+        record = {"library": label, "snippet": snippet}
+        record.update(peers.summarize(seconds) if ok else
+                      {"status": "skipped", "reason": done.stderr.strip()[-300:]})
+        out.append(record)
+    return out
+
+
+def machine_meta(argv: list[str]) -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "command": "python -m bench.compare " + " ".join(argv), "commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+            "python": platform.python_version(), "threads": peers.THREADS,
+            "loadavg_before": list(os.getloadavg())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.worker:
+        worker(args.worker, json.loads(args.cases),
+               {"repeats": args.repeats, "budget_s": args.budget, "warmup": args.warmup,
+                "warmup_s": args.warmup_seconds})
+        return 0
+    from tqdm import tqdm
+
+    from bench.peers.tables import render
+
+    labels = args.libraries.split(",") if args.libraries else list(LIBRARIES)
+    unknown = sorted(set(labels) - set(LIBRARIES))
+    if unknown:
+        raise SystemExit(f"--libraries: unknown {unknown}; known: {sorted(LIBRARIES)}")
+    jobs = []
+    if args.suite in ("engine", "all"):
+        jobs += engine_cases(args.tiny)
+    if args.suite in ("recurrent", "all"):
+        jobs += recurrent_cases(args.tiny)
+    jobs = [(case, [lb for lb in libs if lb in labels]) for case, libs in jobs]
+    meta = machine_meta(argv)
+    results: list[dict] = []
+    if args.batch:  # one process per library for all its cases: quicker, for smoke tests
+        for label in tqdm(labels, desc="libraries", file=sys.stderr):
+            results += run_worker(label, [c for c, libs in jobs if label in libs], args)
+    else:
+        with tqdm(total=sum(len(libs) for _, libs in jobs), file=sys.stderr) as bar:
+            for case, libs in jobs:
+                for label in libs:  # the libraries of a case run back to back: fair ratios
+                    bar.set_description(f"{label}: {case_id(case)}")
+                    results += run_worker(label, [case], args)
+                    bar.update()
+    startup = []
+    if args.suite in ("engine", "all") and args.startup_runs > 0:
+        startup = startup_times([lb for lb in labels if lb != "minigrad-composed"],
+                                args.startup_runs)
+    meta["loadavg_after"] = list(os.getloadavg())
+    report = {"meta": meta, "results": results, "startup": startup}
+    print(render(report, markdown=args.markdown))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
+    p.add_argument("--suite", choices=("engine", "recurrent", "all"), default="all")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per case (upper bound)")
+    p.add_argument("--budget", type=float, default=15.0,
+                   help="seconds of timed calls per case before stopping early (min 3 calls)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing, at least")
+    p.add_argument("--warmup-seconds", type=float, default=1.0,
+                   help="keep warming up until this many seconds have passed (max 50 calls)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
+    p.add_argument("--libraries", help=f"comma-separated subset of {','.join(LIBRARIES)}")
+    p.add_argument("--startup-runs", type=int, default=5, help="process start-up runs (engine)")
+    p.add_argument("--out", help="write all results as JSON here")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--tiny", action="store_true", help="tiny sizes: checks the harness only")
+    p.add_argument("--batch", action="store_true", help="one process per library, not per case")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("cases", nargs="?", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Shared pieces of the side-by-side comparison: the library registry, cases' inputs and weights,
+the timing loop, flop counts and memory lower bounds.
+
+Each library lives in its own module (``<name>_models``) exposing ``build(case, **options)`` that
+returns a :class:`Prepared`. Those modules import their library inside functions, never at
+import time: asv imports every module under ``bench/`` to find benchmarks, and torch and JAX
+loaded into one process slow each other down.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# label -> (module under bench.peers, keyword options passed to its build())
+LIBRARIES: dict[str, tuple[str, dict]] = {
+    "minigrad": ("minigrad_models", {"impl": "fused"}),
+    "minigrad-composed": ("minigrad_models", {"impl": "composed"}),
+    "torch": ("torch_models", {}),
+    "jax": ("jax_models", {}),
+    "autograd": ("autograd_models", {}),
+}
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+THREADS = 2
+
+
+class Unavailable(Exception):
+    """A library (or the part of it a case needs) cannot run here: the case is skipped."""
+
+
+@dataclass
+class Prepared:
+    """What a library built for one case.
+
+    step: one timed unit of work (it must block until the result exists).
+    check: values from the last step (loss, gradient checksums) to confirm every library
+        computed the same function.
+    variants: further callables timed the same way and reported under their names.
+    numpy_memory: whether tracemalloc sees the step's arrays (numpy-based libraries).
+    """
+
+    step: Callable[[], object]
+    check: Callable[[], dict] = dict
+    variants: dict[str, Callable[[], object]] = field(default_factory=dict)
+    numpy_memory: bool = False
+
+
+def thread_env(threads: int = THREADS) -> dict[str, str]:
+    """Environment variables that pin BLAS, OpenMP and Numba to `threads` threads."""
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "NUMBA_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n}
+
+
+def summarize(seconds: list[float]) -> dict:
+    """Median, min, max, interquartile range and count of a list of timings (seconds)."""
+    if not seconds:
+        raise ValueError("summarize: seconds must not be empty")
+    q = statistics.quantiles(seconds, n=4, method="inclusive") if len(seconds) > 1 else [
+        seconds[0]] * 3
+    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
+            "iqr_s": q[2] - q[0], "repeats": len(seconds)}
+
+
+def run_timed(fn: Callable[[], object], repeats: int, warmup: int = 2, budget_s: float = 20.0,
+              min_repeats: int = 3, warmup_s: float = 1.0, max_warmup: int = 50) -> dict:
+    """Warm up untimed, then make up to `repeats` timed calls of fn (perf_counter).
+
+    Warm-up is at least `warmup` calls and goes on until `warmup_s` seconds have passed (at most
+    `max_warmup` calls): JIT compilation, caches and thread pools settle before timing (torch's
+    first few calls of a small nn.LSTM here are 100x slower than the rest). Timing stops early
+    once `budget_s` seconds have passed and `min_repeats` calls are done, so slow libraries get
+    fewer repeats; the count used is reported.
+    """
+    if repeats < 1:
+        raise ValueError(f"run_timed: repeats must be >= 1, got {repeats}")
+    warm_until = time.perf_counter() + warmup_s
+    calls = 0
+    while calls < warmup or (calls < max_warmup and time.perf_counter() < warm_until):
+        fn()
+        calls += 1
+    gc.collect()
+    seconds: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+        if len(seconds) >= min(min_repeats, repeats) and time.perf_counter() > deadline:
+            break
+    return summarize(seconds)
+
+
+def case_id(case: dict) -> str:
+    """A short, stable, readable name for a case."""
+    kind = case["kind"]
+    if kind == "op":
+        return f"mul {tuple(case['shape'])} x{case['chain']}"
+    dims = f"B={case['B']} T={case['T']} I={case['I']} H={case['H']}"
+    if kind == "composed_lstm":
+        return f"composed lstm {dims}"
+    return f"{case['model']} {dims}"
+
+
+def flops_per_step(model: str, B: int, T: int, I: int, H: int) -> int:
+    """Flops of one training step: 3 GEMM passes (forward, dX, dW) of 2*B*T*(I+H)*gates*H."""
+    return 3 * 2 * B * T * (I + H) * GATES[model] * H
+
+
+def saved_bytes_lower_bound(model: str, B: int, T: int, H: int, itemsize: int = 4) -> int:
+    """Bytes of activations backward must read, per step and sample, for all T steps.
+
+    LSTM: gates i,f,g,o (4H), cell states (H), outputs h (H). GRU: gates r,z,n (3H), the
+    recurrent candidate term W_hn h + b_hn (H), outputs (H). RNN: outputs (H) (tanh' from them).
+    """
+    per_step = {"lstm": 6 * H, "gru": 5 * H, "rnn": H}[model]
+    return T * B * per_step * itemsize
+
+
+def recurrent_weights(model: str, I: int, H: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """float32 weights in torch.nn's names and layout, drawn U(-1/sqrt(H), 1/sqrt(H)) as torch."""
+    rng = np.random.default_rng(seed)
+    k = 1.0 / np.sqrt(H)
+    G = GATES[model] * H
+    shapes = {"weight_ih_l0": (G, I), "weight_hh_l0": (G, H), "bias_ih_l0": (G,),
+              "bias_hh_l0": (G,)}
+    return {name: rng.uniform(-k, k, shape).astype(np.float32) for name, shape in shapes.items()}
+
+
+def sequence_input(T: int, B: int, I: int, seed: int = 1) -> np.ndarray:
+    """A float32 (T, B, I) standard normal input."""
+    return np.random.default_rng(seed).standard_normal((T, B, I)).astype(np.float32)
+
+
+def checksums(loss, grads: dict[str, np.ndarray]) -> dict:
+    """The loss and the sum of |gradient| per named input, as Python floats."""
+    out = {"loss": float(loss)}
+    for name, g in grads.items():
+        out[f"abs_grad_{name}"] = float(np.abs(np.asarray(g, dtype=np.float64)).sum())
+    return out
