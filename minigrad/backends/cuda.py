@@ -1,0 +1,363 @@
+"""The CUDA backend: numba device arrays and numba.cuda kernels, with the CPU backend's names and
+signatures (``cpu.py`` is the interface), so the ops never ask which device they run on.
+
+Every array this backend returns is C-contiguous and lives on the device. Views that numba device
+arrays cannot express (transposes, broadcasts, strided slices) are materialised by a gather kernel;
+a slice that is contiguous (a leading-axis range, ``x[t]``) is returned as a device view, as the CPU
+backend returns a numpy view. Nothing here copies data to the host except ``to_host`` and
+``all_finite`` (its bool answer), and nothing copies from the host except ``from_host``/``asarray``
+and host-side indices (integer arrays in ``getitem``/``index_add``); kernel launches take shapes,
+strides and scalars by value. Shared-memory kernels live in ``cuda_block_kernels``, the rest in
+``cuda_kernels``; fused recurrent sequences in ``cuda_recurrent``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from . import cuda_block_kernels as bk
+from . import cuda_kernels as k
+from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend's interface
+    broadcast_to,
+    concat,
+    getitem,
+    index_add,
+    reshape,
+    slice_set,
+    split,
+    stack,
+    transpose,
+)
+from .cuda_base import (  # noqa: F401 - creation and movement are part of the interface
+    all_finite,
+    asarray,
+    astype,
+    check_device,
+    copy,
+    empty,
+    flat,
+    from_host,
+    full,
+    is_device_array,
+    is_scalar,
+    ndarray,
+    ones,
+    to_host,
+    zeros,
+)
+from .cuda_reduce import amax, matmul, matmul_nt, matmul_tn, sum, sum_to  # noqa: F401
+from .indexing import at_least_1d, broadcast_strides
+
+name = "cuda"
+
+
+# ---- elementwise: numpy broadcasting -----------------------------------------------------------
+
+
+def _operand(x, dtype):
+    if is_scalar(x):
+        return dtype.type(x)
+    return x if x.dtype == dtype else astype(x, dtype)
+
+
+def _elementwise(op, a, b, same, scalar, broadcast, out_dtype=None):
+    check_device(a, b)
+    if is_scalar(a) and is_scalar(b):
+        raise ValueError("cuda backend: at least one operand must be a device array")
+    dtype = np.result_type(a if is_scalar(a) else a.dtype, b if is_scalar(b) else b.dtype)
+    a, b = _operand(a, dtype), _operand(b, dtype)
+    out_dtype = dtype if out_dtype is None else out_dtype
+    if is_scalar(a) or is_scalar(b):
+        array, value = (b, a) if is_scalar(a) else (a, b)
+        out = empty(array.shape, out_dtype)
+        if out.size:
+            scalar[k.launch(out.size)](op, flat(array), value, is_scalar(a), flat(out))
+        return out
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    out = empty(shape, out_dtype)
+    if not out.size:
+        return out
+    if a.shape == b.shape:
+        same[k.launch(out.size)](op, flat(a), flat(b), flat(out))
+        return out
+    padded, a_strides = at_least_1d(shape, broadcast_strides(a.shape, shape))
+    b_strides = at_least_1d(shape, broadcast_strides(b.shape, shape))[1]
+    broadcast[k.launch(out.size)](op, flat(a), a_strides, flat(b), b_strides, padded, flat(out))
+    return out
+
+
+def _arithmetic(op):
+    def binary(a, b):
+        return _elementwise(op, a, b, k.binary_same, k.binary_scalar, k.binary_broadcast)
+
+    return binary
+
+
+add, sub, mul, div = _arithmetic(k.ADD), _arithmetic(k.SUB), _arithmetic(k.MUL), _arithmetic(k.DIV)
+power, maximum = _arithmetic(k.POW), _arithmetic(k.MAX)
+
+_COMPARE = {"lt": k.LT, "le": k.LE, "gt": k.GT, "ge": k.GE, "eq": k.EQ}
+
+
+def compare(op, a, b):
+    if op not in _COMPARE:
+        raise ValueError(f"compare: op must be one of {sorted(_COMPARE)}, got {op!r}")
+    return _elementwise(_COMPARE[op], a, b, k.compare_same, k.compare_scalar, k.compare_broadcast,
+                        np.dtype(np.bool_))
+
+
+def greater(a, b):
+    return compare("gt", a, b)
+
+
+def equal(a, b):
+    return compare("eq", a, b)
+
+
+def where(cond, a, b):
+    check_device(cond, a, b)
+    if is_scalar(a) and is_scalar(b):
+        raise ValueError("where: a or b must be a device array")
+    dtype = np.result_type(a if is_scalar(a) else a.dtype, b if is_scalar(b) else b.dtype)
+    a = full((), a, dtype) if is_scalar(a) else _operand(a, dtype)
+    b = full((), b, dtype) if is_scalar(b) else _operand(b, dtype)
+    if is_scalar(cond):
+        cond = full((), bool(cond), np.bool_)
+    shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    out = empty(shape, dtype)
+    if out.size:
+        padded, c_strides = at_least_1d(shape, broadcast_strides(cond.shape, shape))
+        a_strides = at_least_1d(shape, broadcast_strides(a.shape, shape))[1]
+        b_strides = at_least_1d(shape, broadcast_strides(b.shape, shape))[1]
+        k.where[k.launch(out.size)](flat(cond), c_strides, flat(a), a_strides, flat(b), b_strides,
+                                    padded, flat(out))
+    return out
+
+
+def _unary(op, x, op_float32=None):
+    check_device(x)
+    out = empty(x.shape, x.dtype)
+    if op_float32 is not None and x.dtype == np.float32:
+        op = op_float32
+    if out.size:
+        k.unary[k.launch(out.size)](op, flat(x), flat(out))
+    return out
+
+
+def neg(a):
+    return _unary(k.NEG, a)
+
+
+def exp(a):
+    return _unary(k.EXP, a)
+
+
+def log(a):
+    return _unary(k.LOG, a)
+
+
+def absolute(a):
+    return _unary(k.ABS, a)
+
+
+def relu(a):
+    return _unary(k.RELU, a)
+
+
+def tanh(a):
+    return _unary(k.TANH, a, k.TANH_RATIONAL)
+
+
+def sigmoid(a):
+    return _unary(k.SIGMOID, a, k.SIGMOID_RATIONAL)
+
+
+def clip(a, lo, hi):
+    check_device(a)
+    out = empty(a.shape, a.dtype)
+    if out.size:
+        t = a.dtype.type
+        k.clip[k.launch(out.size)](flat(a), t(lo), t(hi), flat(out))
+    return out
+
+
+def _same_shape(saved, g):
+    check_device(saved, g)
+    g = _operand(g, saved.dtype)
+    return g if tuple(g.shape) == tuple(saved.shape) else broadcast_to(g, saved.shape)
+
+
+def _fused_backward(op, saved, g):
+    g = _same_shape(saved, g)
+    out = empty(saved.shape, saved.dtype)
+    if out.size:
+        k.unary_backward[k.launch(out.size)](op, flat(saved), flat(g), flat(out))
+    return out
+
+
+def tanh_backward(y, g):
+    return _fused_backward(k.TANH_BACKWARD, y, g)
+
+
+def sigmoid_backward(y, g):
+    return _fused_backward(k.SIGMOID_BACKWARD, y, g)
+
+
+def relu_backward(y, g):
+    return _fused_backward(k.RELU_BACKWARD, y, g)
+
+
+def abs_backward(x, g):
+    return _fused_backward(k.ABS_BACKWARD, x, g)
+
+
+def clip_backward(x, lo, hi, g):
+    g = _same_shape(x, g)
+    out = empty(x.shape, x.dtype)
+    if out.size:
+        t = x.dtype.type
+        k.clip_backward[k.launch(out.size)](flat(x), t(lo), t(hi), flat(g), flat(out))
+    return out
+
+
+# ---- softmax family and losses (over the last axis) --------------------------------------------
+
+
+def _row_launch(rows):
+    return max(1, min(rows, k.MAX_ROW_BLOCKS)), k.THREADS
+
+
+def _rowwise(x, g, log):
+    check_device(x)
+    out = empty(x.shape, x.dtype)
+    classes = tuple(x.shape)[-1] if x.ndim else 1
+    if not out.size:
+        return out
+    grid = _row_launch(out.size // classes)
+    if g is None:
+        bk.softmax_rows[x.dtype.name][grid](flat(x), classes, log, flat(out))
+    else:
+        g = _same_shape(x, g)
+        bk.softmax_backward_rows[x.dtype.name][grid](flat(x), flat(g), classes, log, flat(out))
+    return out
+
+
+def softmax(x):
+    return _rowwise(x, None, False)
+
+
+def log_softmax(x):
+    return _rowwise(x, None, True)
+
+
+def softmax_backward(y, g):
+    return _rowwise(y, g, False)
+
+
+def log_softmax_backward(y, g):
+    return _rowwise(y, g, True)
+
+
+def cross_entropy(logits, targets, ignore_index):
+    """Returns (mean loss as a 0-d array, log-probabilities, counted rows as a 0-d array).
+
+    The count stays on the device (the CPU backend returns an int): reading it would stall.
+    """
+    check_device(logits, targets)
+    rows, classes = logits.shape
+    targets = targets if targets.dtype == np.int64 else astype(targets, np.int64)
+    log_probs = empty(logits.shape, logits.dtype)
+    row_loss, row_count = zeros((rows,), logits.dtype), zeros((rows,), logits.dtype)
+    if rows and classes:
+        bk.cross_entropy_rows[logits.dtype.name][_row_launch(rows)](
+            flat(logits), flat(targets), ignore_index, classes, flat(log_probs), row_loss,
+            row_count)
+    count = sum(row_count)
+    return div(sum(row_loss), count), log_probs, count
+
+
+def cross_entropy_backward(log_probs, targets, ignore_index, g, count):
+    """d logits of the mean loss, scaled by the upstream 0-d gradient g (read on the device)."""
+    check_device(log_probs, targets, g, count)
+    g, count = _operand(g, log_probs.dtype), _operand(count, log_probs.dtype)
+    out = empty(log_probs.shape, log_probs.dtype)
+    if out.size:
+        k.cross_entropy_backward[k.launch(out.size)](
+            flat(log_probs), flat(targets), ignore_index, flat(g), flat(count),
+            tuple(log_probs.shape)[-1], flat(out))
+    return out
+
+
+# ---- random ------------------------------------------------------------------------------------
+
+_generators = {}
+
+
+def _generator_states():
+    """One xoroshiro128+ state per thread of the dropout launch, allocated once per process."""
+    blocks, threads = k.launch(1 << 62)
+    n = blocks * threads
+    if n not in _generators:
+        from numba.cuda.random import xoroshiro128p_dtype
+
+        _generators[n] = cuda.device_array(n, dtype=xoroshiro128p_dtype)
+    return _generators[n]
+
+
+def dropout_mask(shape, p, rng, dtype):
+    """Inverted-dropout mask from a device RNG seeded by one draw from the numpy Generator `rng`:
+    0 with probability p, 1/(1-p) otherwise."""
+    dtype = np.dtype(dtype)
+    out = empty(shape, dtype)
+    if not out.size:
+        return out
+    states = _generator_states()
+    seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max))
+    k.seed_generators[k.launch(states.shape[0])](states, seed)
+    k.dropout_mask[k.launch(1 << 62)](states, np.float32(p), dtype.type(1.0 / (1.0 - p)),
+                                      flat(out))
+    return out
+
+
+# ---- optimizer updates (in place) --------------------------------------------------------------
+
+
+def _update_operands(param, grad, *state):
+    arrays = (param, grad, *state)
+    check_device(*arrays)
+    for a in arrays:
+        if tuple(a.shape) != tuple(param.shape) or not a.is_c_contiguous():
+            raise ValueError(f"optimizer update: arrays must be C-contiguous of shape "
+                             f"{tuple(param.shape)}, got {tuple(a.shape)}")
+    return tuple(flat(a) for a in (param, _operand(grad, param.dtype), *state))
+
+
+def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
+    if not param.size:
+        return
+    t = param.dtype.type
+    k.sgd_update[k.launch(param.size)](
+        *_update_operands(param, grad, velocity), t(lr), t(momentum), t(weight_decay),
+        t(1.0 - dampening), bool(nesterov), bool(first))
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    if not param.size:
+        return
+    t = param.dtype.type
+    step_size = lr / (1.0 - beta1**step)
+    root_bias2 = (1.0 - beta2**step) ** 0.5
+    k.adam_update[k.launch(param.size)](
+        *_update_operands(param, grad, m, v), t(step_size), t(beta1), t(beta2), t(eps),
+        t(weight_decay), t(root_bias2))
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
+                   momentum, centered):
+    if not param.size:
+        return
+    t = param.dtype.type
+    k.rmsprop_update[k.launch(param.size)](
+        *_update_operands(param, grad, square_avg, grad_avg, velocity), t(lr), t(alpha), t(eps),
+        t(weight_decay), t(momentum), bool(centered))
