@@ -269,7 +269,9 @@ autograd.bind_tensor_class(Tensor)
 def _as_array(data, dtype=None):
     if isinstance(data, Tensor):
         data = data.data
-    if hasattr(data, "__cuda_array_interface__") and not isinstance(data, np.ndarray):
+    if (hasattr(data, "__cuda_array_interface__") or hasattr(data, "__cuda_ndarray__")) and (
+        not isinstance(data, np.ndarray)
+    ):
         if dtype is not None and np.dtype(dtype) != data.dtype:
             raise ValueError(f"cannot change dtype of a device array here: {data.dtype}->{dtype}")
         return data

@@ -28,8 +28,8 @@ def backend_of(array):
         return cpu
     if isinstance(array, np.ndarray | np.generic):  # ufuncs turn 0-d arrays into numpy scalars
         return cpu
-    if hasattr(array, "__cuda_array_interface__"):
-        return _cuda_backend()
+    if hasattr(array, "__cuda_array_interface__") or hasattr(array, "__cuda_ndarray__"):
+        return _cuda_backend()  # __cuda_ndarray__: numba's device arrays, also the simulator's
     raise TypeError(f"no backend holds arrays of type {type(array).__name__}")
 
 

@@ -192,8 +192,10 @@ def where(condition, a, b) -> Tensor:
         raise TypeError("where: a or b must be a Tensor")
     cond = condition.data if isinstance(condition, Tensor) else condition
     be = backend_of(a.data)
-    if not isinstance(cond, np.ndarray) or be.name != "cpu":
-        cond = be.from_host(np.asarray(cond)) if be.name != "cpu" else np.asarray(cond)
+    if be.name == "cpu":
+        cond = np.asarray(cond)
+    elif not hasattr(cond, "__cuda_ndarray__"):  # a device condition stays on the device
+        cond = be.from_host(np.asarray(cond))
     if cond.dtype != np.bool_:
         raise ValueError(f"where: condition must be bool, got {cond.dtype}")
     try:
