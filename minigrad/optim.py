@@ -44,10 +44,13 @@ class Optimizer:
 
     def _state(self, i, p):
         s = self.state[i]
+        be = backend_of(p.data)
         if not s:
-            be = backend_of(p.data)
             for name in self.state_names:
                 s[name] = be.zeros(p.shape, p.dtype)
+        elif backend_of(s[self.state_names[0]]) is not be:  # module.to(device) after some steps
+            for name in self.state_names:
+                s[name] = be.from_host(backend_of(s[name]).to_host(s[name]))
         return s
 
     def step(self) -> None:
