@@ -1,0 +1,176 @@
+"""Fused whole-sequence recurrent primitives: one layer, one direction, one tape node each.
+
+Weights are in PyTorch's layout and gate order (LSTM [i|f|g|o], GRU [r|z|n], RNN one block). The
+backend runs the whole time loop in compiled code (``backend_of(x).<model>_sequence_forward`` and
+``..._backward``); this module validates arguments, records the node and maps gradients back.
+
+``lengths`` (B,) gives PackedSequence semantics in both directions: at step t an element with
+t >= lengths[b] keeps its state and outputs 0. ``reverse`` reads x from T-1 down to 0, so each
+sequence starts at its own last valid step. If ``grad_norms`` is a dict, backward fills
+``grad_norms["h"]`` (and ``["c"]`` for the LSTM) with the float64 (T, B) norms over H of the total
+gradient reaching each state h_t (c_t).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import record_multi
+from ..backends import backend_of
+from ..tensor import Tensor
+
+_GATES = {"lstm_sequence": 4, "gru_sequence": 3, "rnn_sequence": 1}
+
+
+def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                  bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, lengths=None,
+                  reverse: bool = False, grad_norms: dict | None = None):
+    """c_t = f*c + i*g, h_t = o*tanh(c_t), [i|f|g|o] = act(W_ih x_t + b_ih + W_hh h + b_hh).
+
+    Returns out (T, B, H), h_n (B, H), c_n (B, H).
+    """
+    steps = _check("lstm_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                   grad_norms, {"h0": h0, "c0": c0})
+    be = backend_of(x.data)
+    inputs, args = _inputs(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    out, h_n, c_n, saved = be.lstm_sequence_forward(*args, steps, reverse)
+
+    def backward(grads):
+        nonlocal saved
+        if saved is None:  # a second backward (retain_graph): the first overwrote the gates
+            saved = be.lstm_sequence_forward(*args, steps, reverse)[3]
+        dx, dh0, dc0, dw_ih, dw_hh, db, norms = be.lstm_sequence_backward(
+            saved, *grads, grad_norms is not None)
+        saved = None
+        if norms is not None:
+            grad_norms["h"], grad_norms["c"] = norms
+        return (dx, dh0, dc0, dw_ih, dw_hh) + (db, db)[: len(inputs) - 5]
+
+    return tuple(record_multi("lstm_sequence", [out, h_n, c_n], inputs, backward))
+
+
+def gru_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                 bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, lengths=None,
+                 reverse: bool = False, grad_norms: dict | None = None):
+    """h_t = (1-z)*n + z*h, n = tanh(W_in x_t + b_in + r*(W_hn h + b_hn)), r, z sigmoid gates.
+
+    Returns out (T, B, H), h_n (B, H).
+    """
+    steps = _check("gru_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                   grad_norms, {"h0": h0})
+    be = backend_of(x.data)
+    inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    out, h_n, saved = be.gru_sequence_forward(*args, steps, reverse)
+
+    def backward(grads):
+        nonlocal saved
+        if saved is None:
+            saved = be.gru_sequence_forward(*args, steps, reverse)[2]
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms = be.gru_sequence_backward(
+            saved, *grads, grad_norms is not None)
+        saved = None
+        if norms is not None:
+            grad_norms["h"] = norms[0]
+        biases = [db for db, b in ((db_ih, bias_ih), (db_hh, bias_hh)) if b is not None]
+        return (dx, dh0, dw_ih, dw_hh, *biases)
+
+    return tuple(record_multi("gru_sequence", [out, h_n], inputs, backward))
+
+
+def rnn_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                 bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
+                 nonlinearity: str = "tanh", lengths=None, reverse: bool = False,
+                 grad_norms: dict | None = None):
+    """h_t = act(W_ih x_t + b_ih + W_hh h + b_hh), act tanh or relu.
+
+    Returns out (T, B, H), h_n (B, H).
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', got "
+                         f"{nonlinearity!r}")
+    steps = _check("rnn_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                   grad_norms, {"h0": h0})
+    be = backend_of(x.data)
+    inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    out, h_n, saved = be.rnn_sequence_forward(*args, nonlinearity, steps, reverse)
+
+    def backward(grads):
+        nonlocal saved
+        if saved is None:
+            saved = be.rnn_sequence_forward(*args, nonlinearity, steps, reverse)[2]
+        dx, dh0, dw_ih, dw_hh, db, norms = be.rnn_sequence_backward(
+            saved, *grads, grad_norms is not None)
+        saved = None
+        if norms is not None:
+            grad_norms["h"] = norms[0]
+        return (dx, dh0, dw_ih, dw_hh) + (db, db)[: len(inputs) - 4]
+
+    return tuple(record_multi("rnn_sequence", [out, h_n], inputs, backward))
+
+
+# ---- argument handling -------------------------------------------------------------------------
+
+
+def _inputs(*tensors):
+    """The Tensors the node depends on (biases that are None left out), and the raw arrays the
+    backend takes (None kept in place)."""
+    inputs = tuple(t for t in tensors if t is not None)
+    args = tuple(None if t is None else t.data for t in tensors)
+    return inputs, args
+
+
+def _check(name, x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms, states):
+    """Validate every argument (ValueError naming it, expected and actual); returns the int64
+    per-sequence step counts (T where lengths is None)."""
+    _require_tensor(name, "x", x)
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(f"{name}: x must have shape (T, B, input_size) with T, B, input_size "
+                         f">= 1, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: x must be float32 or float64, got {x.dtype}")
+    T, B, input_size = x.shape
+    _require_tensor(name, "weight_hh", weight_hh)
+    if weight_hh.ndim != 2 or weight_hh.shape[1] == 0:
+        raise ValueError(f"{name}: weight_hh must have shape ({_GATES[name]}*hidden_size, "
+                         f"hidden_size), got shape {weight_hh.shape}")
+    H = weight_hh.shape[1]
+    G = _GATES[name] * H
+    expected = {"weight_ih": (G, input_size), "weight_hh": (G, H), "bias_ih": (G,),
+                "bias_hh": (G,), **{k: (B, H) for k in states}}
+    given = {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih,
+             "bias_hh": bias_hh, **states}
+    for arg, t in given.items():
+        if t is None and arg.startswith("bias"):
+            continue
+        _require_tensor(name, arg, t)
+        if t.shape != expected[arg]:
+            raise ValueError(f"{name}: {arg} must have shape {expected[arg]}, got shape "
+                             f"{t.shape}")
+        if t.dtype != x.dtype or t.device != x.device:
+            raise ValueError(f"{name}: {arg} must be {x.dtype} on {x.device} like x, got "
+                             f"{t.dtype} on {t.device}")
+    if grad_norms is not None and not isinstance(grad_norms, dict):
+        raise ValueError(f"{name}: grad_norms must be None or a dict, got "
+                         f"{type(grad_norms).__name__}")
+    return _steps(name, lengths, T, B)
+
+
+def _require_tensor(name, arg, t):
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name}: {arg} must be a Tensor, got {type(t).__name__}")
+
+
+def _steps(name, lengths, T, B):
+    if lengths is None:
+        return np.full(B, T, dtype=np.int64)
+    raw = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+    if raw.shape != (B,) or not (np.issubdtype(raw.dtype, np.integer) or raw.size == 0):
+        raise ValueError(f"{name}: lengths must be integers of shape ({B},) (one per batch "
+                         f"element), got {raw.dtype} of shape {raw.shape}")
+    steps = raw.astype(np.int64)
+    bad = (steps < 1) | (steps > T)
+    if bad.any():
+        b = int(np.argmax(bad))
+        raise ValueError(f"{name}: lengths must lie in 1..{T} (T = x.shape[0]), got "
+                         f"lengths[{b}] = {int(steps[b])}")
+    return steps
