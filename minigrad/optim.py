@@ -139,9 +139,24 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update(self, p, g, s):
+        # per parameter, as torch: a step that gave this parameter no gradient does not count
+        s["step"] = s.get("step", 0) + 1
         backend_of(p.data).adam_update(p.data, g, s["exp_avg"], s["exp_avg_sq"], self.lr,
                                        self.betas[0], self.betas[1], self.eps, self.weight_decay,
-                                       self.step_count)
+                                       s["step"])
+
+    def state_dict(self):
+        out = super().state_dict()
+        for i, s in enumerate(self.state):
+            if "step" in s:
+                out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
+        return out
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for i, s in enumerate(self.state):
+            if s:  # older state dicts had only the global count
+                s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
 
 
 class RMSprop(Optimizer):
