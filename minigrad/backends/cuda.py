@@ -315,8 +315,8 @@ def dropout_mask(shape, p, rng, dtype):
     states = _generator_states()
     seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max))
     k.seed_generators[k.launch(states.shape[0])](states, seed)
-    k.dropout_mask[k.launch(1 << 62)](states, np.float32(p), dtype.type(1.0 / (1.0 - p)),
-                                      flat(out))
+    threshold = np.uint64(min(int(p * 2.0**64), 2**64 - 1))
+    k.dropout_mask[k.launch(1 << 62)](states, threshold, dtype.type(1.0 / (1.0 - p)), flat(out))
     return out
 
 

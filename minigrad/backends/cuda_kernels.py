@@ -17,7 +17,7 @@ import math
 
 import numba
 from numba import cuda
-from numba.cuda.random import init_xoroshiro128p_state, xoroshiro128p_uniform_float32
+from numba.cuda.random import init_xoroshiro128p_state, xoroshiro128p_next
 
 from . import cpu_kernels, indexing
 
@@ -270,12 +270,15 @@ def seed_generators(states, seed):
 
 
 @cuda.jit(cache=True)
-def dropout_mask(states, p, scale, out):
-    """out = scale with probability 1 - p, else 0; thread t draws from generator t."""
+def dropout_mask(states, threshold, scale, out):
+    """out = scale with probability 1 - p, else 0; thread t draws from generator t.
+
+    A draw is kept when its 64 random bits are >= threshold = p * 2^64: an integer comparison
+    (numba's uniform float32 goes through float64)."""
     zero = out.dtype.type(0)
     start = cuda.grid(1)
     for i in range(start, out.size, cuda.gridsize(1)):
-        out[i] = scale if xoroshiro128p_uniform_float32(states, start) >= p else zero
+        out[i] = scale if xoroshiro128p_next(states, start) >= threshold else zero
 
 
 # ---- optimizer updates (in place; hyperparameters arrive already cast to the parameter dtype) --

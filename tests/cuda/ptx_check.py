@@ -1,0 +1,108 @@
+"""Compile every CUDA kernel of the backend to PTX for a real GPU, without a GPU, and count float64
+instructions in the float32 specialisations (a Python float constant or an untyped literal in a
+kernel promotes float32 arithmetic to float64: the simulator, which runs kernels as Python over
+numpy scalars, cannot see that).
+
+Run as a script in a process WITHOUT NUMBA_ENABLE_CUDASIM (tests/cuda/test_kernels_compile.py does).
+Needs libNVVM (the CUDA toolkit) and NVRTC (pip nvidia-cuda-nvrtc) but no driver. Prints one JSON
+object: {"kernels": {name: number of f64 instruction lines}, "error": null or a message}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+assert not os.environ.get("NUMBA_ENABLE_CUDASIM"), "run without the simulator"
+
+from numba import cuda  # noqa: E402 - after the check: the simulator must be off
+
+F64_INSTRUCTION = re.compile(r"^\s*[a-z][\w.]*\.f64\b", re.MULTILINE)
+
+
+def signatures():
+    from numba import types
+    from numba.cuda.random import xoroshiro128p_type
+
+    from minigrad.backends import cuda_block_kernels as bk
+    from minigrad.backends import cuda_kernels as k
+
+    f32 = types.float32
+    v32, vi64, vb = types.float32[::1], types.int64[::1], types.boolean[::1]
+    i64, b = types.int64, types.boolean
+    t2 = types.UniTuple(types.int64, 2)
+    states = xoroshiro128p_type[::1]
+    return {
+        "fill": (k.fill, (v32, f32)),
+        "cast_bool": (k.cast, (vb, v32)),
+        "gather": (k.gather, (v32, i64, t2, t2, v32)),
+        "scatter": (k.scatter, (v32, i64, t2, t2, v32)),
+        "gather_rows": (k.gather_rows, (v32, vi64, i64, v32)),
+        "scatter_add_rows": (k.scatter_add_rows, (v32, vi64, i64, v32)),
+        "gather_map": (k.gather_map, (v32, vi64, v32)),
+        "scatter_add_map": (k.scatter_add_map, (v32, vi64, v32)),
+        "unary": (k.unary, (i64, v32, v32)),
+        "unary_backward": (k.unary_backward, (i64, v32, v32, v32)),
+        "clip": (k.clip, (v32, f32, f32, v32)),
+        "clip_backward": (k.clip_backward, (v32, f32, f32, v32, v32)),
+        "binary_same": (k.binary_same, (i64, v32, v32, v32)),
+        "binary_scalar": (k.binary_scalar, (i64, v32, f32, b, v32)),
+        "binary_broadcast": (k.binary_broadcast, (i64, v32, t2, v32, t2, t2, v32)),
+        "compare_same": (k.compare_same, (i64, v32, v32, vb)),
+        "compare_scalar": (k.compare_scalar, (i64, v32, f32, b, vb)),
+        "compare_broadcast": (k.compare_broadcast, (i64, v32, t2, v32, t2, t2, vb)),
+        "where": (k.where, (vb, t2, v32, t2, v32, t2, t2, v32)),
+        "cross_entropy_backward": (k.cross_entropy_backward,
+                                   (v32, vi64, i64, v32, v32, i64, v32)),
+        "seed_generators": (k.seed_generators, (states, types.uint64)),
+        "dropout_mask": (k.dropout_mask, (states, types.uint64, f32, v32)),
+        "sgd_update": (k.sgd_update, (v32, v32, v32, f32, f32, f32, f32, b, b)),
+        "adam_update": (k.adam_update, (v32, v32, v32, v32, f32, f32, f32, f32, f32, f32)),
+        "rmsprop_update": (k.rmsprop_update, (v32, v32, v32, v32, v32, f32, f32, f32, f32, f32, b)),
+        "reduce_rows": (bk.reduce_rows["float32"], (i64, v32, t2, t2, t2, t2, i64, i64, f32, v32)),
+        "softmax_rows": (bk.softmax_rows["float32"], (v32, i64, b, v32)),
+        "softmax_backward_rows": (bk.softmax_backward_rows["float32"], (v32, v32, i64, b, v32)),
+        "cross_entropy_rows": (bk.cross_entropy_rows["float32"],
+                               (v32, vi64, i64, i64, v32, v32, v32)),
+        "matmul_tiled": (bk.matmul_tiled["float32"],
+                         (v32, i64, i64, t2, v32, i64, i64, t2, t2, i64, i64, i64, v32)),
+        **recurrent_signatures(),
+        "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
+    }
+
+
+def promoting_control(a, out):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = a[i] * 0.1  # a Python float: float64 arithmetic
+
+
+def recurrent_signatures():
+    try:
+        from minigrad.backends import cuda_recurrent
+    except ImportError:
+        return {}
+    return cuda_recurrent.ptx_signatures()
+
+
+def main():
+    import numba.cuda.dispatcher as dispatcher
+
+    class Device:  # device functions ask the current device for its compute capability
+        compute_capability = (8, 0)
+
+    dispatcher.get_current_device = Device
+    result = {"kernels": {}, "error": None}
+    try:
+        for name, (kernel, argtypes) in signatures().items():
+            function = getattr(kernel, "py_func", kernel)
+            ptx, _ = cuda.compile_ptx(function, argtypes, cc=(8, 0))
+            result["kernels"][name] = len(F64_INSTRUCTION.findall(ptx))
+    except Exception as e:  # noqa: BLE001 - reported to the test, which decides
+        result["error"] = f"{type(e).__name__}: {e}"
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
