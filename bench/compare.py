@@ -125,8 +125,8 @@ def _version(label: str) -> str:
 
 
 # ---- parent -------------------------------------------------------------------------------------
-def worker_env() -> dict[str, str]:
-    env = dict(os.environ, **peers.thread_env())
+def worker_env(threads: int = peers.THREADS) -> dict[str, str]:
+    env = dict(os.environ, **peers.thread_env(threads))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -137,7 +137,7 @@ def run_worker(label: str, cases: list[dict], args) -> list[dict]:
                "--repeats", str(args.repeats), "--budget", str(args.budget),
                "--warmup", str(args.warmup), "--warmup-seconds", str(args.warmup_seconds)]
     try:
-        done = subprocess.run(command, cwd=ROOT, env=worker_env(), capture_output=True,
+        done = subprocess.run(command, cwd=ROOT, env=worker_env(args.threads), capture_output=True,
                               text=True, timeout=args.timeout)
         records = [json.loads(line) for line in done.stdout.splitlines()
                    if line.startswith('{"library"')]
@@ -149,7 +149,7 @@ def run_worker(label: str, cases: list[dict], args) -> list[dict]:
                        "reason": failure} for c in cases if case_id(c) not in seen]
 
 
-def startup_times(labels: list[str], runs: int) -> list[dict]:
+def startup_times(labels: list[str], runs: int, threads: int = peers.THREADS) -> list[dict]:
     """Wall time of a fresh `python -c "<import + first op>"` per library, caches warmed first."""
     snippets = {"python + numpy": "import numpy"}
     for label in labels:
@@ -163,7 +163,8 @@ def startup_times(labels: list[str], runs: int) -> list[dict]:
         seconds, ok = [], True
         for i in range(runs + 1):  # run 0 fills Numba's on-disk cache and the OS page cache
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=worker_env(),
+            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT,
+                                  env=worker_env(threads),
                                   capture_output=True, text=True)
             if done.returncode != 0:
                 ok = False
@@ -177,13 +178,13 @@ def startup_times(labels: list[str], runs: int) -> list[dict]:
     return out
 
 
-def machine_meta(argv: list[str]) -> dict:
+def machine_meta(argv: list[str], threads: int) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": "python -m bench.compare " + " ".join(argv), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-            "python": platform.python_version(), "threads": peers.THREADS,
+            "python": platform.python_version(), "threads": threads,
             "loadavg_before": list(os.getloadavg())}
 
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite in ("recurrent", "all"):
         jobs += recurrent_cases(args.tiny)
     jobs = [(case, [lb for lb in libs if lb in labels]) for case, libs in jobs]
-    meta = machine_meta(argv)
+    meta = machine_meta(argv, args.threads)
     results: list[dict] = []
     if args.batch:  # one process per library for all its cases: quicker, for smoke tests
         for label in tqdm(labels, desc="libraries", file=sys.stderr):
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = []
     if args.suite in ("engine", "all") and args.startup_runs > 0:
         startup = startup_times([lb for lb in labels if lb != "minigrad-composed"],
-                                args.startup_runs)
+                                args.startup_runs, args.threads)
     meta["loadavg_after"] = list(os.getloadavg())
     report = {"meta": meta, "results": results, "startup": startup}
     print(render(report, markdown=args.markdown))
@@ -243,6 +244,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup-seconds", type=float, default=1.0,
                    help="keep warming up until this many seconds have passed (max 50 calls)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
+    p.add_argument("--threads", type=int, default=peers.THREADS,
+                   help="threads per library (BLAS, OpenMP, Numba, torch)")
     p.add_argument("--libraries", help=f"comma-separated subset of {','.join(LIBRARIES)}")
     p.add_argument("--startup-runs", type=int, default=5, help="process start-up runs (engine)")
     p.add_argument("--out", help="write all results as JSON here")

@@ -10,6 +10,7 @@ loaded into one process slow each other down.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -52,10 +53,16 @@ class Prepared:
 
 
 def thread_env(threads: int = THREADS) -> dict[str, str]:
-    """Environment variables that pin BLAS, OpenMP and Numba to `threads` threads."""
+    """Environment variables that pin BLAS, OpenMP, Numba (and torch, via BENCH_THREADS) to
+    `threads` threads in a worker process."""
     n = str(threads)
     return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
-            "NUMBA_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n}
+            "NUMBA_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n, "BENCH_THREADS": n}
+
+
+def worker_threads() -> int:
+    """The thread count this worker was started with."""
+    return int(os.environ.get("BENCH_THREADS", THREADS))
 
 
 def summarize(seconds: list[float]) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import THREADS, Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input, worker_threads
 
 STARTUP_SNIPPET = (
     "import torch; "
@@ -19,7 +19,7 @@ def _torch():
         import torch
     except ImportError as e:
         raise Unavailable(f"torch not installed ({e})") from None
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(worker_threads())
     return torch
 
 
