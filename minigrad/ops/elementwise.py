@@ -102,9 +102,16 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
     x, y = a.data, b.data
     out = _broadcast("pow", be.power, a, b)
 
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+
     def backward(g):
-        ga = be.mul(be.mul(g, y), be.power(x, be.sub(y, y.dtype.type(1))))
-        gb = be.mul(be.mul(g, out), be.log(x)) if b.requires_grad else None
+        # torch's conventions at a == 0: no slope in a where b == 0, none in b where a == 0 (b >= 0)
+        ga = gb = None
+        if a.requires_grad:
+            exponent = be.where(be.equal(y, zero), one, be.sub(y, one))
+            ga = be.mul(be.mul(g, y), be.power(x, exponent))
+        if b.requires_grad:
+            gb = be.mul(be.mul(g, out), be.log(be.where(be.equal(x, zero), one, x)))
         return ga, gb
 
     return record("pow", out, (a, b), backward)
@@ -117,6 +124,8 @@ def _pow_scalar(a: Tensor, p) -> Tensor:
     out = be.power(x, cast(p))
 
     def backward(g):
+        if p == 0:  # x ** 0 is constant, also at x == 0 where x ** -1 would make 0 * inf
+            return (be.mul(g, cast(0)),)
         return (be.mul(g, be.mul(be.power(x, cast(p - 1)), cast(p))),)
 
     return record("pow", out, (a,), backward)
