@@ -277,3 +277,18 @@ def test_comparisons_give_bool_tensors_without_gradient(rng):
     ):
         assert y.dtype == np.bool_ and not y.requires_grad
         np.testing.assert_array_equal(y.numpy(), expected)
+
+
+def test_pow_gradients_at_a_zero_base_follow_torch(torch):
+    """0 ** b: no slope in b (b >= 0) and none in a where b == 0, instead of 0 * inf = nan."""
+    a = np.array([0.0, 0.0, 0.0, 2.0, 0.0])
+    b = np.array([2.0, 0.0, 1.0, 1.5, 3.0])
+    x, y = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+    (x**y).sum().backward()
+    s, t = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (s**t).sum().backward()
+    np.testing.assert_array_equal(x.grad, s.grad.numpy())
+    np.testing.assert_array_equal(y.grad, t.grad.numpy())
+    z = mg.tensor(np.array([0.0, 3.0]), requires_grad=True)
+    (z**0).sum().backward()
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0])
