@@ -148,24 +148,6 @@ def bind_tensor_class(cls):
     _Tensor = cls
 
 
-def record_multi(name, out_arrays, inputs, backward):
-    """Like record() for a primitive with several outputs; returns one Tensor per output.
-
-    Each output's ``_node`` is the pair (node, k). `backward(grads)` receives a list with one
-    gradient per output, None for outputs that no gradient reached.
-    """
-    outs = [record(name, a, (), None) for a in out_arrays]
-    probe = record(name, out_arrays[0], inputs, backward) if inputs else None
-    if probe is not None and probe._node is not None:
-        node = probe._node
-        node.retained = None
-        for k, out in enumerate(outs):
-            out._node = (node, k)
-            out.requires_grad = True
-        node.n_outputs = len(outs)
-    return outs
-
-
 def _check_finite(name, what, array):
     if not backend_of(array).all_finite(array):
         raise FloatingPointError(
