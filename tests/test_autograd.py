@@ -236,6 +236,17 @@ def test_retain_grad_keeps_the_full_gradient_of_a_non_leaf(rng):
     x.retain_grad()  # a no-op on a leaf
 
 
+def test_retain_grad_on_the_root_and_on_a_0d_intermediate(rng):
+    x = mg.tensor(rng.standard_normal(3), requires_grad=True)
+    total = x.sum()
+    total.retain_grad()
+    y = total * 3.0
+    y.retain_grad()
+    y.backward()
+    assert isinstance(y.grad, np.ndarray) and y.grad.shape == () and y.grad == 1.0
+    assert isinstance(total.grad, np.ndarray) and total.grad == 3.0
+
+
 def test_backward_seeds_ones_for_a_scalar_and_checks_the_given_gradient(rng):
     x = mg.tensor(rng.standard_normal((2, 3)), requires_grad=True)
     with pytest.raises(RuntimeError, match=r"needs a scalar output, got shape \(2, 3\)"):
