@@ -46,6 +46,14 @@ from .cuda_base import (  # noqa: F401 - creation and movement are part of the i
     to_host,
     zeros,
 )
+from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
+    gru_sequence_backward,
+    gru_sequence_forward,
+    lstm_sequence_backward,
+    lstm_sequence_forward,
+    rnn_sequence_backward,
+    rnn_sequence_forward,
+)
 from .cuda_reduce import amax, matmul, matmul_nt, matmul_tn, sum, sum_to  # noqa: F401
 from .indexing import at_least_1d, broadcast_strides
 

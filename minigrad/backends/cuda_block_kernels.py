@@ -150,19 +150,24 @@ def _softmax_kernels(dtype):
 
 def _matmul_kernel(dtype):
     @cuda.jit
-    def matmul_tiled(a, a_row, a_col, a_batch, b, b_row, b_col, b_batch, batch_shape, m, n, k,
-                     out):
-        """out[z] = A[z] @ B[z] for every batch z, A[z][i, p] = a[a_base + i a_row + p a_col]
-        (strides let the same kernel read A or B transposed); TILE x TILE blocks over out."""
+    def matmul_tiled(a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch,
+                     batch_shape, m, n, k, out, out_offset, accumulate):
+        """out[z] (+)= A[z] @ B[z] for every batch z, A[z][i, p] = a[a_offset + a_base(z) +
+        i a_row + p a_col] (strides let one kernel read either operand transposed or a column
+        block in place); out[z] is C-contiguous (m, n) at out_offset + z m n. TILE x TILE blocks
+        cover out; accumulate adds to out instead of overwriting it."""
         a_tile = cuda.shared.array((TILE, TILE), dtype)
         b_tile = cuda.shared.array((TILE, TILE), dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
         zero = dtype(0)
-        for z in range(cuda.blockIdx.z, out.size // (m * n), cuda.gridDim.z):
-            a_base = strided_offset(z, batch_shape, a_batch)
-            b_base = strided_offset(z, batch_shape, b_batch)
+        batches = 1
+        for extent in batch_shape:
+            batches *= extent
+        for z in range(cuda.blockIdx.z, batches, cuda.gridDim.z):
+            a_base = a_offset + strided_offset(z, batch_shape, a_batch)
+            b_base = b_offset + strided_offset(z, batch_shape, b_batch)
             acc = zero
             for k0 in range(0, k, TILE):
                 p = k0 + tx
@@ -174,7 +179,8 @@ def _matmul_kernel(dtype):
                     acc += a_tile[ty, q] * b_tile[q, tx]
                 cuda.syncthreads()
             if row < m and col < n:
-                out[z * m * n + row * n + col] = acc
+                at = out_offset + z * m * n + row * n + col
+                out[at] = out[at] + acc if accumulate else acc
 
     return matmul_tiled
 

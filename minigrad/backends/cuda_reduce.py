@@ -135,12 +135,20 @@ def _gemm(a, b, transpose_a, transpose_b):
     b_row, b_col = (b_strides[-1], b_strides[-2]) if transpose_b else b_strides[-2:]
     batch_shape, a_batch = at_least_1d(batch, _batch_strides(a.shape, a_strides, batch))
     b_batch = at_least_1d(batch, _batch_strides(b.shape, b_strides, batch))[1]
-    batches = math.prod(batch)
-    grid = ((n + bk.TILE - 1) // bk.TILE, (m + bk.TILE - 1) // bk.TILE, min(batches, 65535))
-    bk.matmul_tiled[a.dtype.name][grid, (bk.TILE, bk.TILE)](
-        flat(a), a_row, a_col, a_batch, flat(b), b_row, b_col, b_batch, batch_shape, m, n,
-        inner_a, flat(out))
+    gemm_into(flat(a), 0, a_row, a_col, a_batch, flat(b), 0, b_row, b_col, b_batch, batch_shape,
+              m, n, inner_a, flat(out), 0, False)
     return out
+
+
+def gemm_into(a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch,
+              batch_shape, m, n, k, out, out_offset, accumulate):
+    """Launch the tiled GEMM on flat arrays with explicit offsets and strides (see
+    ``cuda_block_kernels.matmul_tiled``); out (+)= A @ B for each batch."""
+    batches = math.prod(batch_shape)
+    grid = ((n + bk.TILE - 1) // bk.TILE, (m + bk.TILE - 1) // bk.TILE, min(batches, 65535))
+    bk.matmul_tiled[out.dtype.name][grid, (bk.TILE, bk.TILE)](
+        a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch, batch_shape, m, n,
+        k, out, out_offset, accumulate)
 
 
 def _batch_strides(shape, strides, batch):

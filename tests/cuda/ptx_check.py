@@ -66,8 +66,8 @@ def signatures():
         "softmax_backward_rows": (bk.softmax_backward_rows["float32"], (v32, v32, i64, b, v32)),
         "cross_entropy_rows": (bk.cross_entropy_rows["float32"],
                                (v32, vi64, i64, i64, v32, v32, v32)),
-        "matmul_tiled": (bk.matmul_tiled["float32"],
-                         (v32, i64, i64, t2, v32, i64, i64, t2, t2, i64, i64, i64, v32)),
+        "matmul_tiled": (bk.matmul_tiled["float32"], (v32, i64, i64, i64, t2, v32, i64, i64, i64,
+                                                      t2, t2, i64, i64, i64, v32, i64, b)),
         **recurrent_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
     }
@@ -79,11 +79,9 @@ def promoting_control(a, out):
 
 
 def recurrent_signatures():
-    try:
-        from minigrad.backends import cuda_recurrent
-    except ImportError:
-        return {}
-    return cuda_recurrent.ptx_signatures()
+    from minigrad.backends import cuda_recurrent_kernels
+
+    return cuda_recurrent_kernels.ptx_signatures()
 
 
 def main():
