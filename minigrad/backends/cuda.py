@@ -173,12 +173,12 @@ def relu(a):
     return _unary(k.RELU, a)
 
 
-def tanh(a):
-    return _unary(k.TANH, a, k.TANH_RATIONAL)
+def tanh(x):
+    return _unary(k.TANH, x, k.TANH_RATIONAL)
 
 
-def sigmoid(a):
-    return _unary(k.SIGMOID, a, k.SIGMOID_RATIONAL)
+def sigmoid(x):
+    return _unary(k.SIGMOID, x, k.SIGMOID_RATIONAL)
 
 
 def clip(a, lo, hi):
