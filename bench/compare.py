@@ -1,12 +1,19 @@
 """Side-by-side timing of minigrad against PyTorch, JAX and HIPS autograd.
 
     python -m bench.compare [--suite engine|recurrent|all] [--repeats N] [--out FILE.json]
-                            [--markdown] [--libraries minigrad,torch,...] [--tiny]
+                            [--markdown] [--libraries minigrad,torch,...] [--threads N]
+                            [--clock wall|cpu] [--tiny] [--render FILE.json]
 
-Every (library, case) runs in its own subprocess (``--worker``), because torch and JAX loaded
-into one process slow each other down. A worker builds inputs from fixed seeds, warms up (JIT
-compilation and first calls are never timed), times repeated calls with time.perf_counter and
-prints one JSON line per case. The parent prints tables with ratios against minigrad.
+Every (library, case) runs in its own subprocess, because torch and JAX loaded into one process
+slow each other down. A worker builds inputs from fixed seeds, warms up (JIT compilation and
+first calls are never timed), times repeated calls with time.perf_counter (and the process's CPU
+time) and prints one JSON line per case. The parent prints tables with ratios against minigrad.
+
+The worker protocol is used by lstm.experiments.speed too, so keep it stable:
+``python -m bench.compare --worker LIBRARY CASES_JSON [--repeats N] [--budget S] [--warmup N]``
+prints one line per case: {"library", "id", "case", "status": ok|skipped|error, "reason",
+"time": {median_s, min_s, max_s, iqr_s, repeats, cpu_median_s, cpu_min_s}, "variants",
+"check", "memory", "maxrss_mb", "version"}.
 """
 
 from __future__ import annotations
@@ -160,22 +167,28 @@ def startup_times(labels: list[str], runs: int, threads: int = peers.THREADS) ->
     for label, snippet in snippets.items():
         if snippet is None:
             continue
-        seconds, ok = [], True
+        seconds, cpu_seconds, ok = [], [], True
         for i in range(runs + 1):  # run 0 fills Numba's on-disk cache and the OS page cache
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _children_cpu()
             done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT,
-                                  env=worker_env(threads),
-                                  capture_output=True, text=True)
+                                  env=worker_env(threads), capture_output=True, text=True)
             if done.returncode != 0:
                 ok = False
                 break
             if i:
                 seconds.append(time.perf_counter() - start)
+                cpu_seconds.append(_children_cpu() - cpu_start)
         record = {"library": label, "snippet": snippet}
-        record.update(peers.summarize(seconds) if ok else
+        record.update(peers.summarize(seconds, cpu_seconds) if ok else
                       {"status": "skipped", "reason": done.stderr.strip()[-300:]})
         out.append(record)
     return out
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine_meta(argv: list[str], threads: int) -> dict:
@@ -196,9 +209,23 @@ def main(argv: list[str] | None = None) -> int:
                {"repeats": args.repeats, "budget_s": args.budget, "warmup": args.warmup,
                 "warmup_s": args.warmup_seconds})
         return 0
-    from tqdm import tqdm
+    from bench.peers.tables import render, scaling_fits
 
-    from bench.peers.tables import render
+    if args.render:  # tables of an earlier run, e.g. by the other clock
+        print(render(json.loads(Path(args.render).read_text()), args.markdown, args.clock))
+        return 0
+    report = measure(args, argv)
+    print(render(report, markdown=args.markdown, clock=args.clock))
+    report["scaling_fit"] = {clock: scaling_fits(report["results"], clock)
+                             for clock in ("wall", "cpu")}
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def measure(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Run the chosen suites (each library and case in its own process) and the start-up runs."""
+    from tqdm import tqdm
 
     labels = args.libraries.split(",") if args.libraries else list(LIBRARIES)
     unknown = sorted(set(labels) - set(LIBRARIES))
@@ -227,11 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         startup = startup_times([lb for lb in labels if lb != "minigrad-composed"],
                                 args.startup_runs, args.threads)
     meta["loadavg_after"] = list(os.getloadavg())
-    report = {"meta": meta, "results": results, "startup": startup}
-    print(render(report, markdown=args.markdown))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
-    return 0
+    return {"meta": meta, "results": results, "startup": startup}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -250,6 +273,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--startup-runs", type=int, default=5, help="process start-up runs (engine)")
     p.add_argument("--out", help="write all results as JSON here")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="which median the tables show and compare: wall time, or the process's "
+                        "CPU time (steadier on a shared machine; use with --threads 1)")
+    p.add_argument("--render", metavar="FILE.json", help="print the tables of an earlier --out")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: checks the harness only")
     p.add_argument("--batch", action="store_true", help="one process per library, not per case")
     p.add_argument("--worker", help=argparse.SUPPRESS)

@@ -65,25 +65,32 @@ def worker_threads() -> int:
     return int(os.environ.get("BENCH_THREADS", THREADS))
 
 
-def summarize(seconds: list[float]) -> dict:
-    """Median, min, max, interquartile range and count of a list of timings (seconds)."""
+def summarize(seconds: list[float], cpu_seconds: list[float] | None = None) -> dict:
+    """Median, min, max, interquartile range and count of wall-clock timings (seconds), and the
+    median and min of the matching process CPU times when given."""
     if not seconds:
         raise ValueError("summarize: seconds must not be empty")
     q = statistics.quantiles(seconds, n=4, method="inclusive") if len(seconds) > 1 else [
         seconds[0]] * 3
-    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
-            "iqr_s": q[2] - q[0], "repeats": len(seconds)}
+    out = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
+           "iqr_s": q[2] - q[0], "repeats": len(seconds)}
+    if cpu_seconds:
+        out.update(cpu_median_s=statistics.median(cpu_seconds), cpu_min_s=min(cpu_seconds))
+    return out
 
 
 def run_timed(fn: Callable[[], object], repeats: int, warmup: int = 2, budget_s: float = 20.0,
               min_repeats: int = 3, warmup_s: float = 1.0, max_warmup: int = 50) -> dict:
-    """Warm up untimed, then make up to `repeats` timed calls of fn (perf_counter).
+    """Warm up untimed, then make up to `repeats` timed calls of fn.
 
-    Warm-up is at least `warmup` calls and goes on until `warmup_s` seconds have passed (at most
-    `max_warmup` calls): JIT compilation, caches and thread pools settle before timing (torch's
-    first few calls of a small nn.LSTM here are 100x slower than the rest). Timing stops early
-    once `budget_s` seconds have passed and `min_repeats` calls are done, so slow libraries get
-    fewer repeats; the count used is reported.
+    Each call is timed by the wall clock (time.perf_counter) and by the process's CPU time
+    (time.process_time, all threads): with one thread per library the CPU time is what the call
+    costs even when other processes share the cores, so it is the steadier clock on a loaded
+    machine. Warm-up is at least `warmup` calls and goes on until `warmup_s` seconds have passed
+    (at most `max_warmup` calls): JIT compilation, caches and thread pools settle before timing
+    (torch's first few calls of a small nn.LSTM here are 100x slower than the rest). Timing stops
+    early once `budget_s` seconds have passed and `min_repeats` calls are done, so slow libraries
+    get fewer repeats; the count used is reported.
     """
     if repeats < 1:
         raise ValueError(f"run_timed: repeats must be >= 1, got {repeats}")
@@ -94,14 +101,16 @@ def run_timed(fn: Callable[[], object], repeats: int, warmup: int = 2, budget_s:
         calls += 1
     gc.collect()
     seconds: list[float] = []
+    cpu_seconds: list[float] = []
     deadline = time.perf_counter() + budget_s
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
         if len(seconds) >= min(min_repeats, repeats) and time.perf_counter() > deadline:
             break
-    return summarize(seconds)
+    return summarize(seconds, cpu_seconds)
 
 
 def case_id(case: dict) -> str:

@@ -11,9 +11,15 @@ OURS = "minigrad"
 AGREE_RTOL = 1e-3
 
 
-def render(report: dict, markdown: bool = False) -> str:
+def median(stats: dict, clock: str = "wall") -> float:
+    """The median of a timing by the wall clock, or by process CPU time when clock == 'cpu'."""
+    return stats.get("cpu_median_s", stats["median_s"]) if clock == "cpu" else stats["median_s"]
+
+
+def render(report: dict, markdown: bool = False, clock: str = "wall") -> str:
+    """All tables of a report; times are medians by `clock` ('wall' or 'cpu')."""
     meta, results = report["meta"], report["results"]
-    lines = [f"# comparison {meta['date']}  commit {meta['commit']}",
+    lines = [f"# comparison {meta['date']}  commit {meta['commit']}  (clock: {clock})",
              f"machine: {meta['machine']}; python {meta['python']}; "
              f"{meta['threads']} threads pinned per library",
              f"load average (1, 5, 15 min) before {_load(meta['loadavg_before'])}, "
@@ -22,9 +28,9 @@ def render(report: dict, markdown: bool = False) -> str:
     ok = [r for r in results if r.get("status") == "ok"]
     sections = [
         ("Recorded-op overhead: a chain of elementwise muls y = y * w, per op",
-         op_table(ok)),
+         op_table(ok, clock)),
         ("Composed LSTM from primitives, forward + backward (weights' gradients)",
-         by_library_table([r for r in ok if r["case"]["kind"] == "composed_lstm"])),
+         by_library_table([r for r in ok if r["case"]["kind"] == "composed_lstm"], clock)),
         ("Process start-up: fresh interpreter, import + first op (warm caches)",
          startup_table(report.get("startup", []))),
     ]
@@ -32,11 +38,12 @@ def render(report: dict, markdown: bool = False) -> str:
         rows = [r for r in ok if r["case"].get("suite") == "recurrent"
                 and r["case"]["model"] == model]
         sections.append((f"{model.upper()} training step (forward + backward of out.sum()), "
-                         "ms (GFLOP/s); ours = minigrad fused", recurrent_table(rows)))
+                         "ms (GFLOP/s); ours = minigrad fused", recurrent_table(rows, clock)))
     sections.append(("Peak memory of one training step (tracemalloc) vs the activations "
                      "backward must keep", memory_table(ok)))
     sections.append(("Time against T (LSTM, B=16, I=2, H=128): linear fit",
-                     scaling_table([r for r in ok if r["case"].get("suite") == "scaling"])))
+                     scaling_table([r for r in ok if r["case"].get("suite") == "scaling"],
+                                   clock)))
     for title, (headers, rows) in sections:
         if rows:
             lines += [f"## {title}", "", format_table(headers, rows, markdown), ""]
@@ -80,7 +87,7 @@ def agreement(records: list[dict]) -> dict[str, str]:
     return out
 
 
-def op_table(ok: list[dict]):
+def op_table(ok: list[dict], clock: str = "wall"):
     rows_in = [r for r in ok if r["case"]["kind"] == "op"]
     headers = ["library", "fwd us/op", "fwd+bwd us/op", "bwd us/op", "fwd no_grad us/op",
                "numpy ufunc us/op", "repeats", "grads agree"]
@@ -88,8 +95,8 @@ def op_table(ok: list[dict]):
     rows, per_op = [], {}
     for r in rows_in:
         n = r["case"]["chain"]
-        us = {name: v["median_s"] * 1e6 / n for name, v in r["variants"].items()}
-        total = r["time"]["median_s"] * 1e6 / n
+        us = {name: median(v, clock) * 1e6 / n for name, v in r["variants"].items()}
+        total = median(r["time"], clock) * 1e6 / n
         per_op[r["library"]] = (us["forward"], total, total - us["forward"])
         rows.append([r["library"], f"{us['forward']:.2f}", f"{total:.2f}",
                      f"{total - us['forward']:.2f}", f"{us['forward_no_grad']:.2f}",
@@ -103,18 +110,20 @@ def op_table(ok: list[dict]):
     return headers, rows
 
 
-def by_library_table(rows_in: list[dict]):
-    headers = ["library", "median ms", "min ms", "IQR ms", "repeats", "ours/peer", "agree"]
-    ours = next((r["time"]["median_s"] for r in rows_in if r["library"] == OURS), None)
+def by_library_table(rows_in: list[dict], clock: str = "wall"):
+    headers = ["library", "median ms", "min ms", "IQR ms", "CPU median ms", "repeats",
+               "ours/peer", "agree"]
+    ours = next((median(r["time"], clock) for r in rows_in if r["library"] == OURS), None)
     agree = agreement(rows_in)
     rows = [[r["library"], f"{r['time']['median_s'] * 1e3:.1f}",
              f"{r['time']['min_s'] * 1e3:.1f}", f"{r['time']['iqr_s'] * 1e3:.1f}",
-             r["time"]["repeats"], ratio(ours, r["time"]["median_s"]),
+             f"{r['time'].get('cpu_median_s', float('nan')) * 1e3:.1f}",
+             r["time"]["repeats"], ratio(ours, median(r["time"], clock)),
              agree.get(r["library"], "-")] for r in rows_in]
     return headers, rows
 
 
-def recurrent_table(rows_in: list[dict]):
+def recurrent_table(rows_in: list[dict], clock: str = "wall"):
     libraries = list(dict.fromkeys(r["library"] for r in rows_in))
     peers = [lb for lb in libraries if lb != OURS]
     headers = ["config (B, T, I, H)"] + libraries + [f"ours/{p}" for p in peers] + ["agree"]
@@ -123,10 +132,10 @@ def recurrent_table(rows_in: list[dict]):
         group = {r["library"]: r for r in rows_in if r["id"] == cid}
         c = next(iter(group.values()))["case"]
         flops = flops_per_step(c["model"], c["B"], c["T"], c["I"], c["H"])
-        median = {lb: group[lb]["time"]["median_s"] for lb in group}
-        cells = [f"{median[lb] * 1e3:.1f} ({flops / median[lb] / 1e9:.0f})" if lb in median
+        seconds = {lb: median(group[lb]["time"], clock) for lb in group}
+        cells = [f"{seconds[lb] * 1e3:.1f} ({flops / seconds[lb] / 1e9:.0f})" if lb in seconds
                  else "-" for lb in libraries]
-        ratios = [ratio(median.get(OURS), median.get(p)) for p in peers]
+        ratios = [ratio(seconds.get(OURS), seconds.get(p)) for p in peers]
         agree = agreement(list(group.values()))
         differs = [f"{lb} {v}" for lb, v in agree.items() if v != "ok"]
         rows.append([f"{c['B']}, {c['T']}, {c['I']}, {c['H']}"] + cells + ratios
@@ -158,26 +167,39 @@ def linear_fit(x, y) -> tuple[float, float, float]:
     return float(slope), float(intercept), r_squared
 
 
-def scaling_table(rows_in: list[dict]):
+def scaling_fits(results: list[dict], clock: str = "wall") -> dict:
+    """Per library: the linear fit of training-step ms against T over the scaling cases."""
+    rows = [r for r in results if r.get("status") == "ok" and r["case"].get("suite") == "scaling"]
+    out = {}
+    for lb in dict.fromkeys(r["library"] for r in rows):
+        points = sorted((r["case"]["T"], median(r["time"], clock) * 1e3) for r in rows
+                        if r["library"] == lb)
+        if len(points) >= 3:
+            slope, intercept, r2 = linear_fit(*zip(*points))
+            out[lb] = {"slope_ms_per_step": slope, "intercept_ms": intercept, "r2": r2,
+                       "points_ms": points}
+    return out
+
+
+def scaling_table(rows_in: list[dict], clock: str = "wall"):
     libraries = list(dict.fromkeys(r["library"] for r in rows_in))
     lengths = sorted({r["case"]["T"] for r in rows_in})
-    ms = {(r["library"], r["case"]["T"]): r["time"]["median_s"] * 1e3 for r in rows_in}
+    ms = {(r["library"], r["case"]["T"]): median(r["time"], clock) * 1e3 for r in rows_in}
     headers = ["T"] + [f"{lb} ms" for lb in libraries]
     rows = [[T] + [f"{ms[lb, T]:.1f}" if (lb, T) in ms else "-" for lb in libraries]
             for T in lengths]
-    fits = []
-    for lb in libraries:
-        points = [(T, ms[lb, T]) for T in lengths if (lb, T) in ms]
-        fits.append(linear_fit(*zip(*points)) if len(points) >= 3 else None)
-    if any(fits):
-        rows.append(["slope ms/step"] + [f"{f[0]:.4f}" if f else "-" for f in fits])
-        rows.append(["intercept ms"] + [f"{f[1]:.2f}" if f else "-" for f in fits])
-        rows.append(["R^2"] + [f"{f[2]:.5f}" if f else "-" for f in fits])
+    fits = scaling_fits(rows_in, clock)
+    if fits:
+        for label, key, fmt in (("slope ms/step", "slope_ms_per_step", ".4f"),
+                                ("intercept ms", "intercept_ms", ".2f"), ("R^2", "r2", ".5f")):
+            rows.append([label] + [format(fits[lb][key], fmt) if lb in fits else "-"
+                                   for lb in libraries])
     return headers, rows
 
 
 def startup_table(records: list[dict]):
-    headers = ["library", "median s", "min s", "max s", "runs", "snippet"]
+    headers = ["library", "median s", "min s", "max s", "CPU median s", "runs", "snippet"]
     rows = [[r["library"], f"{r['median_s']:.2f}", f"{r['min_s']:.2f}", f"{r['max_s']:.2f}",
-             r["repeats"], f"`{r['snippet']}`"] for r in records if "median_s" in r]
+             f"{r.get('cpu_median_s', float('nan')):.2f}", r["repeats"], f"`{r['snippet']}`"]
+            for r in records if "median_s" in r]
     return headers, rows
