@@ -22,6 +22,40 @@ if SIMULATOR:
     sys.setswitchinterval(1e-4)
 
 
+def _serialise_shared_allocation():
+    """numba-cuda's simulator creates a block's shared array when the first thread reaches
+    `cuda.shared.array`, with no lock: two threads can each create one and then not share it.
+    Same behaviour (one array per block and source line), with a lock."""
+    import threading
+    import traceback
+
+    import numpy as np
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    lock = threading.Lock()
+    original = kernelapi.FakeCUDAShared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory: not used here
+            return original(self, shape, dtype, alignment)
+        caller = traceback.extract_stack(sys._getframe())[-2][0:2]
+        with lock:
+            shared = self._allocations.get(caller)
+            if shared is None:
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                shared = self._allocations[caller] = np.empty(shape, dtype)
+        return shared
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+if SIMULATOR:
+    _serialise_shared_allocation()
+
+
 def pytest_configure(config):
     if SIMULATOR:
         # Simulated kernels compute with numpy scalars: xoroshiro128+'s uint64 wrap-around and a
