@@ -115,11 +115,13 @@ def by_library_table(rows_in: list[dict], clock: str = "wall"):
                "ours/peer", "agree"]
     ours = next((median(r["time"], clock) for r in rows_in if r["library"] == OURS), None)
     agree = agreement(rows_in)
-    rows = [[r["library"], f"{r['time']['median_s'] * 1e3:.1f}",
-             f"{r['time']['min_s'] * 1e3:.1f}", f"{r['time']['iqr_s'] * 1e3:.1f}",
-             f"{r['time'].get('cpu_median_s', float('nan')) * 1e3:.1f}",
-             r["time"]["repeats"], ratio(ours, median(r["time"], clock)),
-             agree.get(r["library"], "-")] for r in rows_in]
+    rows = []
+    for r in rows_in:  # a library's variants (e.g. minigrad with gc disabled) follow its row
+        for name, t in [("", r["time"]), *((f" ({k})", v) for k, v in r["variants"].items())]:
+            rows.append([r["library"] + name, f"{t['median_s'] * 1e3:.1f}",
+                         f"{t['min_s'] * 1e3:.1f}", f"{t['iqr_s'] * 1e3:.1f}",
+                         f"{t.get('cpu_median_s', float('nan')) * 1e3:.1f}", t["repeats"],
+                         ratio(ours, median(t, clock)), "" if name else agree.get(r["library"])])
     return headers, rows
 
 
