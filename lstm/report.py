@@ -92,6 +92,9 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
 
     if preset not in REPORT_PRESETS:
         raise ValueError(f"preset must be one of {tuple(REPORT_PRESETS)}, got {preset!r}")
+    if asv_results is not None and not os.path.isdir(asv_results):
+        raise ValueError(f"asv_results must be an asv results directory (.asv/results), got "
+                         f"{asv_results!r}, which is not a directory")
     settings = REPORT_PRESETS[preset]
     results_dir = results_dir or os.path.join(out_dir, "results")
     os.makedirs(out_dir, exist_ok=True)
@@ -110,27 +113,16 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                     f"T={inside_config.seq_len} until solved")
     inside = run_inside(os.path.join(results_dir, "inside"), inside_config, progress=progress)
 
-    speed = settings["speed"]
-    speed_path = os.path.join(results_dir, "speed.jsonl")
     root = bench_root()
     peers = installed_peers(settings["peers"]) if root is not None else []
-    stage("speed", f"seq_lens {list(speed['seq_lens'])}, minigrad fused + composed"
+    stage("speed", f"seq_lens {list(settings['speed']['seq_lens'])}, minigrad fused + composed"
                    + (f", peers {peers} via bench/compare.py" if peers else ", no peers"))
-    shape = {k: speed[k] for k in ("batch_size", "input_size", "hidden_size")}
-    timing = {k: speed[k] for k in ("repeats", "warmup", "budget_s")}
-    speed_rows = run_speed(speed_configs(speed["models"], speed["seq_lens"],
-                                         composed_max_len=speed["composed_max_len"], **shape),
-                           speed_path, progress=progress, **timing)
-    caps = settings.get("peer_max_len", {})
-    peer_configs = [{"library": p, "model": m, "seq_len": int(t), **shape} for p in peers
-                    for m in speed["models"] for t in speed["seq_lens"]
-                    if t <= caps.get(p, t)]
-    if peer_configs:
-        speed_rows += run_peers(peer_configs, speed_path, root, progress=progress, **timing)
+    speed_rows = run_speed_stage(settings, os.path.join(results_dir, "speed.jsonl"), root,
+                                 peers, progress)
 
     asv_dir = asv_results or _default_asv_dir(root)
     stage("asv", f"reading {asv_dir}" if asv_dir else "no asv results found")
-    asv_rows = read_asv_results(asv_dir) if asv_dir and os.path.isdir(asv_dir) else []
+    asv_rows = read_asv_results(asv_dir) if asv_dir else []
 
     stage("figures", f"-> {out_dir}")
     sections = [gradient_flow(flow_records, out_dir),
@@ -161,6 +153,24 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     if progress:
         print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
     return path
+
+
+def run_speed_stage(settings: dict, speed_path: str, root: Path | None, peers: list[str],
+                    progress: bool) -> list[dict]:
+    """minigrad's timings (fused, composed up to its cap), then the peers' through bench/."""
+    speed = settings["speed"]
+    shape = {k: speed[k] for k in ("batch_size", "input_size", "hidden_size")}
+    timing = {k: speed[k] for k in ("repeats", "warmup", "budget_s")}
+    rows = run_speed(speed_configs(speed["models"], speed["seq_lens"],
+                                   composed_max_len=speed["composed_max_len"], **shape),
+                     speed_path, progress=progress, **timing)
+    caps = settings.get("peer_max_len", {})
+    peer_configs = [{"library": p, "model": m, "seq_len": int(t), **shape} for p in peers
+                    for m in speed["models"] for t in speed["seq_lens"]
+                    if t <= caps.get(p, t)]
+    if peer_configs and root is not None:
+        rows += run_peers(peer_configs, speed_path, root, progress=progress, **timing)
+    return rows
 
 
 def _default_asv_dir(root: Path | None) -> str | None:

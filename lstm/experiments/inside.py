@@ -17,6 +17,7 @@ hold.
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from ..checkpoint import load_npz
 from ..config import TrainConfig
 from ..tasks import get_task, seed_stream
-from ..train import CHECKPOINT_NAME, train
+from ..train import CHECKPOINT_NAME, RESULT_NAME, train
 
 GATE_NAMES = ("i", "f", "g", "o")
 TRACE_STREAM = 4  # seed stream of the sequences traced (0-2: init, train, test; 3: gradflow)
@@ -107,6 +108,17 @@ def load_weights(run_dir: str) -> dict[str, np.ndarray]:
     return {k[len("model/"):]: v for k, v in data.items() if k.startswith("model/")}
 
 
+def finished_result(run_dir: str, config: TrainConfig) -> dict | None:
+    """The stored result of a finished run of `config` in `run_dir`, or None (not run yet, cut
+    short, or run with another config)."""
+    path = os.path.join(run_dir, RESULT_NAME)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(run_dir, CHECKPOINT_NAME))):
+        return None
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    return result if result.get("config") == config.to_dict() else None
+
+
 def run_inside(run_dir: str, config: TrainConfig = INSIDE_CONFIGS["quick"], n_units: int = 3,
                n_sequences: int = 256, progress: bool = True) -> dict:
     """Train (or resume / reload) the LSTM of `config` in `run_dir`, trace `n_sequences` fresh
@@ -120,7 +132,9 @@ def run_inside(run_dir: str, config: TrainConfig = INSIDE_CONFIGS["quick"], n_un
     if config.task != "adding" or config.model not in ("lstm", "lstm-fb1", "lstm-chrono"):
         raise ValueError(f"config must train an LSTM on adding, got model {config.model!r} on "
                          f"task {config.task!r}")
-    result = train(config, run_dir, progress=progress)
+    result = finished_result(run_dir, config)
+    if result is None:
+        result = train(config, run_dir, progress=progress)
     weights = load_weights(run_dir)
     task = get_task("adding", config.seq_len, config.variant)
     batch = task.make_batch(n_sequences, seed_stream(config.seed, TRACE_STREAM))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html.parser
 import json
 import os
+import shutil
 import struct
 import subprocess
 import zlib
@@ -98,8 +99,10 @@ def test_report_tables_carry_the_numbers_drawn(tiny_report):
         assert f"<td>{fmt(row['result']['median_s'] * 1e3)}</td>" in page
 
 
-def test_report_rerun_reuses_results(tiny_report, tiny_presets, monkeypatch):
-    results = tiny_report["path"].parent / "results"
+def test_report_rerun_reuses_results(tiny_report, tiny_presets, monkeypatch, tmp_path):
+    out = tmp_path / "out"  # a copy: the session's report stays as built for other tests
+    shutil.copytree(tiny_report["path"].parent, out)
+    results = out / "results"
     before = {p.name: p.read_bytes() for p in results.glob("*.jsonl")}
     checkpoint = results / "inside" / "checkpoint.npz"
     stamp = checkpoint.stat().st_mtime_ns
@@ -109,16 +112,20 @@ def test_report_rerun_reuses_results(tiny_report, tiny_presets, monkeypatch):
 
     monkeypatch.setattr("lstm.experiments.sweep.execute", no_training)
     monkeypatch.setattr(speed, "time_train_step", no_training)
-    report.build_report(str(tiny_report["path"].parent), "quick", None,
-                        str(tiny_report["asv"]), False)
+    monkeypatch.setattr(report, "_default_asv_dir", lambda root: None)
+    report.build_report(str(out), "quick", None, None, False)  # this time without asv
     assert {p.name: p.read_bytes() for p in results.glob("*.jsonl")} == before
-    assert checkpoint.stat().st_mtime_ns >= stamp  # reloaded, not retrained from scratch
-    assert png_size(tiny_report["path"].parent / "speed.png")[0] > 0
+    assert checkpoint.stat().st_mtime_ns == stamp  # loaded, not trained again
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "No asv results" in page and "asv_history.png" not in page
+    assert png_size(out / "speed.png")[0] > 0
 
 
-def test_report_rejects_unknown_preset(tmp_path):
+def test_report_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="preset must be one of"):
         report.build_report(str(tmp_path), "huge")
+    with pytest.raises(ValueError, match="asv_results must be an asv results directory"):
+        report.build_report(str(tmp_path), "quick", asv_results=str(tmp_path / "nowhere"))
 
 
 # ---- the pieces ---------------------------------------------------------------------------------
