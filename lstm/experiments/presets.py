@@ -12,7 +12,7 @@ from .sweep import RunSpec, grid
 # Training settings shared by every preset run: Adam at 1e-2 with clipping converges in a
 # budget that fits 2 cores (Arjovsky's RMSprop 1e-3 needs 30k-47k steps); TrainConfig records it.
 TRAIN_BASE = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
-              "hidden_size": 128, "batch_size": 32, "eval_every": 100, "test_size": 1000}
+              "hidden_size": 128, "batch_size": 32, "eval_every": 100, "test_size": 500}
 
 PRESETS = {
     "quick": {
@@ -29,9 +29,9 @@ PRESETS = {
     "default": {
         "train": [
             {"task": "adding", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [100, 200],
-             "seeds": [0, 1, 2], "steps": 3000},
+             "seeds": [0, 1, 2], "steps": 4000},
             {"task": "copy", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [100],
-             "seeds": [0, 1, 2], "steps": 2000},
+             "seeds": [0, 1, 2], "steps": 3000},
         ],
         "gradflow": {"models": ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono",
                                 "gru"],
