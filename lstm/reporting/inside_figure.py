@@ -100,6 +100,14 @@ def _lines(inside: dict, out_dir: str) -> str:
     return save(figure, out_dir, "inside_units.png")
 
 
+def _best_unit_sentence(inside: dict) -> str:
+    best = inside["gate_means"][inside["units"][0]]
+    return (f"Here unit {best['unit']} (corr {best['corr']:+.3f}): input gate "
+            f"{best['i_at_markers']:.2f} at the markers and {best['i_elsewhere']:.3f} elsewhere, "
+            f"forget gate {best['f_elsewhere']:.3f} elsewhere (averages over all steps of "
+            f"{inside['n_sequences']} sequences).")
+
+
 def inside_section(inside: dict, out_dir: str) -> Section:
     images = [_heatmaps(inside, out_dir), _lines(inside, out_dir)]
     cfg, result = inside["config"], inside["result"]
@@ -138,6 +146,7 @@ def inside_section(inside: dict, out_dir: str) -> Section:
                "shut input gate leaks a little). Its final value encodes the sum, in whatever "
                "sign and scale the read-out uses. Units that are not memories forget within a "
                "few steps (f well below 1). The memory may be spread over several units: the "
-               "table gives the R² of a linear fit of the sum from all final cell states.")
+               "table gives the R² of a linear fit of the sum from all final cell states. "
+               + _best_unit_sentence(inside))
     return Section("inside", "Inside a trained LSTM: gates holding a value", images, caption,
                    [summary, Table(headers, rows, "Per unit: tracking and gate averages")])
