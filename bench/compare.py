@@ -236,25 +236,61 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict:
         jobs += engine_cases(args.tiny)
     if args.suite in ("recurrent", "all"):
         jobs += recurrent_cases(args.tiny)
-    jobs = [(case, [lb for lb in libs if lb in labels]) for case, libs in jobs]
+    jobs = [(case, [lb for lb in libs if lb in labels]) for case, libs in jobs
+            if not args.only or any(word in case_id(case) for word in args.only.split(","))]
     meta = machine_meta(argv, args.threads)
     results: list[dict] = []
     if args.batch:  # one process per library for all its cases: quicker, for smoke tests
         for label in tqdm(labels, desc="libraries", file=sys.stderr):
             results += run_worker(label, [c for c, libs in jobs if label in libs], args)
     else:
-        with tqdm(total=sum(len(libs) for _, libs in jobs), file=sys.stderr) as bar:
-            for case, libs in jobs:
-                for label in libs:  # the libraries of a case run back to back: fair ratios
-                    bar.set_description(f"{label}: {case_id(case)}")
-                    results += run_worker(label, [case], args)
-                    bar.update()
+        total = args.rounds * sum(len(libs) for _, libs in jobs)
+        with tqdm(total=total, file=sys.stderr) as bar:
+            for round_index in range(args.rounds):
+                for case, libs in jobs:
+                    # the libraries of a case run back to back (fair ratios), in turn first
+                    for label in libs[round_index % len(libs):] + libs[:round_index % len(libs)]:
+                        bar.set_description(f"round {round_index + 1}: {label}: {case_id(case)}")
+                        results += run_worker(label, [case], args)
+                        bar.update()
+        results = merge_rounds(results) if args.rounds > 1 else results
     startup = []
     if args.suite in ("engine", "all") and args.startup_runs > 0:
         startup = startup_times([lb for lb in labels if lb != "minigrad-composed"],
                                 args.startup_runs, args.threads)
     meta["loadavg_after"] = list(os.getloadavg())
     return {"meta": meta, "results": results, "startup": startup}
+
+
+def merge_rounds(records: list[dict]) -> list[dict]:
+    """One record per (library, case) from several rounds: the median of the rounds' medians
+    (by each clock), the smallest min, the largest max, the rounds' medians' IQR; the rounds
+    themselves are kept under 'rounds'."""
+    merged: dict[tuple, list[dict]] = {}
+    for r in records:
+        merged.setdefault((r["library"], r["id"]), []).append(r)
+    out = []
+    for group in merged.values():
+        ok = [r for r in group if r["status"] == "ok"]
+        if not ok:
+            out.append(group[0])
+            continue
+        record = dict(ok[0], rounds=[r["time"] for r in ok])
+        record["time"] = _merge_stats([r["time"] for r in ok])
+        record["variants"] = {name: _merge_stats([r["variants"][name] for r in ok])
+                              for name in ok[0]["variants"]}
+        out.append(record)
+    return out
+
+
+def _merge_stats(stats: list[dict]) -> dict:
+    medians = [s["median_s"] for s in stats]
+    merged = peers.summarize(medians, [s["cpu_median_s"] for s in stats if "cpu_median_s" in s])
+    merged.update(min_s=min(s["min_s"] for s in stats), max_s=max(s["max_s"] for s in stats),
+                  repeats=sum(s["repeats"] for s in stats), rounds=len(stats))
+    if all("cpu_min_s" in s for s in stats):
+        merged["cpu_min_s"] = min(s["cpu_min_s"] for s in stats)
+    return merged
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -269,6 +305,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
     p.add_argument("--threads", type=int, default=peers.THREADS,
                    help="threads per library (BLAS, OpenMP, Numba, torch)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every case this many times, libraries interleaved, and report the "
+                        "median of the rounds' medians (steadier on a shared machine)")
+    p.add_argument("--only", help="comma-separated words; run only cases whose id contains one "
+                                  "(e.g. 'mul,composed' or 'gru B=32')")
     p.add_argument("--libraries", help=f"comma-separated subset of {','.join(LIBRARIES)}")
     p.add_argument("--startup-runs", type=int, default=5, help="process start-up runs (engine)")
     p.add_argument("--out", help="write all results as JSON here")
@@ -284,6 +325,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.rounds < 1:
+        p.error(f"--rounds must be >= 1, got {args.rounds}")
     return args
 
 
