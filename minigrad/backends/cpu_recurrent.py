@@ -1,405 +1,291 @@
 """Fused whole-sequence RNN, LSTM and GRU on the CPU: one layer, one direction, raw arrays.
 
-Each ``*_sequence_forward`` computes the input projection of all T steps in one GEMM, then runs
-the time loop in compiled code: per step one GEMM with the recurrent weights (accumulated into the
-step's slice of the projection) and one fused elementwise kernel. Each ``*_sequence_backward``
-runs the reverse loop in compiled code (one fused elementwise backward and one GEMM per step,
-writing the pre-activation gradients over the saved gates), then takes the weight gradients as
-one GEMM each over all steps. Details and costs: docs/fused_kernels.md.
+``*_sequence_forward`` computes the input projection of all T steps in one GEMM, then runs the
+time loop in compiled code (cpu_recurrent_loops.py): per step one GEMM with the recurrent weights,
+accumulated into the step's slice of the projection, and one fused elementwise pass.
+``*_sequence_backward`` runs the reverse loop in compiled code (per step one fused elementwise
+backward, which overwrites the saved gates with the pre-activation gradients, and one GEMM), then
+takes the weight gradients in one GEMM each over all steps. Costs and layout:
+docs/fused_kernels.md.
 
-States live in ``hs`` (and ``cs``), (T + 1, B, H): slot ``t + 1`` (forward) or ``t`` (reverse) is
-the state after consuming x[t], the remaining end slot is the initial state. With ``steps`` (the
-per-sequence lengths; T when none were given) an element whose step is past its length copies its
-state unchanged, which gives PackedSequence semantics in both directions.
+Threads: batch elements never interact, so each thread runs the whole time loop over its own
+batch rows, and the big GEMMs are split by rows; scipy's OpenBLAS runs single-threaded meanwhile.
+
+The LSTM and RNN keep their states in ``xh`` (T + 1, B, I + H): row ``prev(t)`` holds
+[x_t | state before step t], so dW_ih and dW_hh come out of one GEMM d(gates)^T @ xh. ``steps`` is
+the int64 per-sequence length (T when none was given); ``reverse`` runs t from T - 1 down to 0.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
 
-from .cpu_blas import gemm
-from .cpu_kernels import sigmoid_f32, sigmoid_f64, tanh_f32
+from . import cpu_recurrent_loops as loops
+from .cpu_blas import gemm_rows, pack_column_tiles, single_threaded_blas, step_tiling
 
-_JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
+# Below this input size dx is computed step by step while the gate gradients are in cache; above
+# it one GEMM over all steps is faster.
+FUSED_DX_MAX_INPUT = 16
+MIN_ROWS_PER_THREAD = 4
 
-
-def _tanh(x):
-    raise NotImplementedError  # replaced by the overload inside compiled code
-
-
-def _sigmoid(x):
-    raise NotImplementedError
+_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+_pool, _pool_owner = None, None
 
 
-@overload(_tanh, inline="always")
-def _tanh_for(x):
-    """float32: the vectorising rational tanh; float64: libm's exact one (gradchecks)."""
-    if x == types.float32:
-        return lambda x: tanh_f32(x)
-    return lambda x: np.tanh(x)
+def set_num_threads(n: int) -> None:
+    """Threads the fused recurrences use (default: the CPUs this process may run on)."""
+    global _threads
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _threads = int(n)
 
 
-@overload(_sigmoid, inline="always")
-def _sigmoid_for(x):
-    if x == types.float32:
-        return lambda x: sigmoid_f32(x)
-    return lambda x: sigmoid_f64(x)
-
-
-def _slots(reverse: bool, T: int):
-    """(index of the initial state, index of the final state) in the (T + 1)-long state buffers."""
-    return (T, 0) if reverse else (0, T)
+def get_num_threads() -> int:
+    return _threads
 
 
 # ---- LSTM --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
-def _lstm_forward_loop(gates, hs, cs, w_hh_t, bias, steps, reverse):
-    """gates[t] holds x_t W_ih^T on entry and [i|f|g|o] activations on exit; fills hs and cs."""
-    T, B, G = gates.shape
-    H = G // 4
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
-        g = gates[t]
-        gemm(hs[prev], w_hh_t, g, False, False, 1.0, 1.0)
-        c_prev, c_new, h_new = cs[prev], cs[nxt], hs[nxt]
-        for b in range(B):
-            if t >= steps[b]:
-                c_new[b] = c_prev[b]
-                h_new[b] = hs[prev, b]
-                continue
-            row = g[b]
-            for j in range(H):
-                i = _sigmoid(row[j] + bias[j])
-                f = _sigmoid(row[H + j] + bias[H + j])
-                z = _tanh(row[2 * H + j] + bias[2 * H + j])
-                o = _sigmoid(row[3 * H + j] + bias[3 * H + j])
-                c = f * c_prev[b, j] + i * z
-                row[j] = i
-                row[H + j] = f
-                row[2 * H + j] = z
-                row[3 * H + j] = o
-                c_new[b, j] = c
-                h_new[b, j] = o * _tanh(c)
-
-
-@njit(**_JIT)
-def _lstm_backward_loop(gates, hs, cs, w_hh, dout, dh, dc, dh_next, dc_total, steps, reverse,
-                        norms_h, norms_c):
-    """Overwrites gates with d(pre-activations); dh, dc end as dL/dh0, dL/dc0."""
-    T, B, G = gates.shape
-    H = G // 4
-    one = gates.dtype.type(1.0)
-    zero = gates.dtype.type(0.0)
-    want_norms = norms_h.shape[0] > 0
-    for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
-        g = gates[t]
-        dout_t = dout[t if dout.shape[0] > 1 else 0]
-        c_prev, c_new = cs[prev], cs[nxt]
-        for b in range(B):
-            if t >= steps[b]:
-                g[b] = zero
-                dc_total[b] = dc[b]
-                continue
-            row = g[b]
-            for j in range(H):
-                dh_t = dh[b, j] + dout_t[b, j]
-                i, f, z, o = row[j], row[H + j], row[2 * H + j], row[3 * H + j]
-                tanh_c = _tanh(c_new[b, j])
-                dc_t = dc[b, j] + dh_t * o * (one - tanh_c * tanh_c)
-                row[j] = dc_t * z * i * (one - i)
-                row[H + j] = dc_t * c_prev[b, j] * f * (one - f)
-                row[2 * H + j] = dc_t * i * (one - z * z)
-                row[3 * H + j] = dh_t * tanh_c * o * (one - o)
-                dh[b, j] = dh_t
-                dc_total[b, j] = dc_t
-                dc[b, j] = dc_t * f
-        if want_norms:
-            _row_norms(dh, norms_h[t])
-            _row_norms(dc_total, norms_c[t])
-        gemm(g, w_hh, dh_next, False, False, 1.0, 0.0)
-        for b in range(B):
-            if t >= steps[b]:
-                dh_next[b] = dh[b]
-        dh, dh_next = dh_next, dh
-    if T % 2 == 1:
-        dh_next[:] = dh  # the caller's dh buffer ends holding dL/dh0
-
-
-@njit(**_JIT)
-def _row_norms(a, out):
-    """out[b] = ||a[b]||_2, summed in a's dtype."""
-    for b in range(a.shape[0]):
-        total = a.dtype.type(0.0)
-        for j in range(a.shape[1]):
-            total += a[b, j] * a[b, j]
-        out[b] = np.sqrt(total)
-
-
 def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
     """Returns out (T, B, H), h_n, c_n and the tuple backward needs."""
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = w_hh.shape[1]
-    dtype = x.dtype
-    gates = np.empty((T, B, 4 * H), dtype)
-    gemm(x.reshape(T * B, -1), w_ih, gates.reshape(T * B, 4 * H), False, True, 1.0, 0.0)
-    bias = _combined_bias(b_ih, b_hh, 4 * H, dtype)
-    hs = np.empty((T + 1, B, H), dtype)
-    cs = np.empty((T + 1, B, H), dtype)
-    first, last = _slots(reverse, T)
-    hs[first] = h0
-    cs[first] = c0
-    _lstm_forward_loop(gates, hs, cs, np.ascontiguousarray(w_hh.T), bias, steps, reverse)
-    out = _outputs(hs, steps, reverse)
-    saved = (x, w_ih, w_hh, gates, hs, cs, steps, reverse)
-    return out, hs[last].copy(), cs[last].copy(), saved
+    with single_threaded_blas():
+        xh, gates, first, last = _project(x, h0, w_ih, 4 * H, reverse)
+        cs = np.empty((T + 1, B, H), x.dtype)
+        cs[first] = c0
+        bias = _combined_bias(b_ih, b_hh, 4 * H, x.dtype)
+        _each_rows(loops.lstm_forward, B, w_hh.T,
+                   lambda lo, hi, _, w, rc: (gates, xh, cs, w, bias, steps, reverse, lo, hi, rc))
+    hs = xh[:, :, I:]
+    saved = (xh, gates, cs, w_ih, w_hh, b_ih is not None or b_hh is not None, steps, reverse)
+    return _outputs(hs, steps, reverse), hs[last].copy(), cs[last].copy(), saved
 
 
 def lstm_sequence_backward(saved, dout, dh_n, dc_n, want_norms):
-    """Gradients (dx, dh0, dc0, dw_ih, dw_hh, db) and, if wanted, the norms (T, B) of dL/dh_t
-    and dL/dc_t; db is the gradient of both biases. Consumes saved (gates are overwritten)."""
-    x, w_ih, w_hh, gates, hs, cs, steps, reverse = saved
+    """(dx, dh0, dc0, dw_ih, dw_hh, db, norms): db is both biases' gradient (None without
+    biases); norms is None or the float64 (T, B) norms of dL/dh_t and dL/dc_t. Overwrites the
+    saved gates."""
+    xh, gates, cs, w_ih, w_hh, has_bias, steps, reverse = saved
     T, B, G = gates.shape
     H = G // 4
-    dtype = x.dtype
-    dh = _zeros_or(dh_n, (B, H), dtype)
-    dc = _zeros_or(dc_n, (B, H), dtype)
-    dout = np.zeros((1, B, H), dtype) if dout is None else np.ascontiguousarray(dout, dtype)
-    norms_shape = (T, B) if want_norms else (0, B)
-    norms_h = np.zeros(norms_shape, dtype)
-    norms_c = np.zeros(norms_shape, dtype)
-    _lstm_backward_loop(gates, hs, cs, w_hh, dout, dh, dc, np.empty_like(dh), np.empty_like(dc),
-                        steps, reverse, norms_h, norms_c)
-    dx, dw_ih, dw_hh, db = _weight_gradients(gates, x, w_ih, hs, reverse)
+    dtype = gates.dtype
+    dh, dc = _state_grad(dh_n, B, H, dtype), _state_grad(dc_n, B, H, dtype)
+    dout, db, dx, w_ih_t, norms_h, norms_c = _backward_buffers(
+        dout, has_bias, G, w_ih, xh, T, B, H, dtype, want_norms, 2)
+    work = np.empty((2, B, H), dtype)
+    with single_threaded_blas():
+        _each_rows(loops.lstm_backward, B, w_hh,
+                   lambda lo, hi, k, w, rc: (gates, cs, w, w_ih_t, dout, dh, dc, work, db[k], dx,
+                                             steps, reverse, norms_h, norms_c, lo, hi, rc))
+        dx, dw_ih, dw_hh = _input_and_weight_grads(gates, xh, w_ih, dx, reverse)
     norms = (norms_h.astype(np.float64), norms_c.astype(np.float64)) if want_norms else None
-    return dx, dh, dc, dw_ih, dw_hh, db, norms
+    return dx, dh, dc, dw_ih, dw_hh, _bias_grad(db, dtype), norms
 
 
 # ---- GRU ---------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
-def _gru_forward_loop(gates, hidden_n, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse):
-    """gates[t] holds x_t W_ih^T on entry and [r|z|n] on exit; hidden_n[t] = W_hn h + b_hn."""
-    T, B, G = gates.shape
-    H = G // 3
-    one = gates.dtype.type(1.0)
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
-        g = gates[t]
-        h_prev, h_new, hn_t = hs[prev], hs[nxt], hidden_n[t]
-        gemm(h_prev, w_hh_t, gh, False, False, 1.0, 0.0)
-        for b in range(B):
-            if t >= steps[b]:
-                h_new[b] = h_prev[b]
-                continue
-            row, ghb = g[b], gh[b]
-            for j in range(H):
-                r = _sigmoid(row[j] + b_ih[j] + ghb[j] + b_hh[j])
-                z = _sigmoid(row[H + j] + b_ih[H + j] + ghb[H + j] + b_hh[H + j])
-                hn = ghb[2 * H + j] + b_hh[2 * H + j]
-                n = _tanh(row[2 * H + j] + b_ih[2 * H + j] + r * hn)
-                row[j] = r
-                row[H + j] = z
-                row[2 * H + j] = n
-                hn_t[b, j] = hn
-                h_new[b, j] = (one - z) * n + z * h_prev[b, j]
-
-
-@njit(**_JIT)
-def _gru_backward_loop(gates, hidden_n, hs, w_hh, dout, dh, dh_next, steps, reverse, norms_h):
-    """Overwrites gates with d(W_hh h + b_hh) and hidden_n with d(W_in x + b_in); dh ends dL/dh0."""
-    T, B, G = gates.shape
-    H = G // 3
-    one = gates.dtype.type(1.0)
-    zero = gates.dtype.type(0.0)
-    want_norms = norms_h.shape[0] > 0
-    for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev = t + 1 if reverse else t
-        g = gates[t]
-        h_prev, hn_t = hs[prev], hidden_n[t]
-        dout_t = dout[t if dout.shape[0] > 1 else 0]
-        for b in range(B):
-            if t >= steps[b]:
-                g[b] = zero
-                hn_t[b] = zero
-                dh_next[b] = dh[b]
-                continue
-            row = g[b]
-            for j in range(H):
-                dh_t = dh[b, j] + dout_t[b, j]
-                r, z, n = row[j], row[H + j], row[2 * H + j]
-                dn = dh_t * (one - z) * (one - n * n)
-                dr = dn * hn_t[b, j]
-                row[j] = dr * r * (one - r)
-                row[H + j] = dh_t * (h_prev[b, j] - n) * z * (one - z)
-                row[2 * H + j] = dn * r
-                hn_t[b, j] = dn
-                dh[b, j] = dh_t
-                dh_next[b, j] = dh_t * z
-        if want_norms:
-            _row_norms(dh, norms_h[t])
-        gemm(g, w_hh, dh_next, False, False, 1.0, 1.0)
-        dh, dh_next = dh_next, dh
-    if T % 2 == 1:
-        dh_next[:] = dh
-
-
 def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
     """Returns out (T, B, H), h_n and the tuple backward needs."""
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    gates = np.empty((T, B, 3 * H), dtype)
-    gemm(x.reshape(T * B, -1), w_ih, gates.reshape(T * B, 3 * H), False, True, 1.0, 0.0)
-    hidden_n = np.empty((T, B, H), dtype)
-    hs = np.empty((T + 1, B, H), dtype)
-    first, last = _slots(reverse, T)
-    hs[first] = h0
-    _gru_forward_loop(gates, hidden_n, hs, np.ascontiguousarray(w_hh.T), _bias(b_ih, 3 * H, dtype),
-                      _bias(b_hh, 3 * H, dtype), np.empty((B, 3 * H), dtype), steps, reverse)
-    saved = (x, w_ih, w_hh, gates, hidden_n, hs, steps, reverse)
+    with single_threaded_blas():
+        gates = np.empty((T, B, 3 * H), dtype)
+        _split_gemm(x.reshape(T * B, I), w_ih, gates.reshape(T * B, 3 * H), False, True, 0.0)
+        hidden_n = np.empty((T, B, H), dtype)
+        hs = np.empty((T + 1, B, H), dtype)
+        first, last = (T, 0) if reverse else (0, T)
+        hs[first] = h0
+        b_i, b_h = _bias(b_ih, 3 * H, dtype), _bias(b_hh, 3 * H, dtype)
+        gh = np.empty((B, 3 * H), dtype)
+        _each_rows(loops.gru_forward, B, w_hh.T,
+                   lambda lo, hi, _, w, rc: (gates, hidden_n, hs, w, b_i, b_h, gh, steps, reverse,
+                                             lo, hi, rc))
+    saved = (x, gates, hidden_n, hs, w_ih, w_hh, (b_ih is not None, b_hh is not None), steps,
+             reverse)
     return _outputs(hs, steps, reverse), hs[last].copy(), saved
 
 
 def gru_sequence_backward(saved, dout, dh_n, want_norms):
-    """Gradients (dx, dh0, dw_ih, dw_hh, db_ih, db_hh) and, if wanted, the norms (T, B) of
-    dL/dh_t. Consumes saved."""
-    x, w_ih, w_hh, gates, hidden_n, hs, steps, reverse = saved
+    """(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms); norms is None or ((T, B) norms of dL/dh_t,).
+    Overwrites the saved gates."""
+    x, gates, hidden_n, hs, w_ih, w_hh, has_bias, steps, reverse = saved
     T, B, G = gates.shape
-    H = G // 3
+    H, I = G // 3, x.shape[2]
     dtype = x.dtype
-    dh = _zeros_or(dh_n, (B, H), dtype)
-    dout = np.zeros((1, B, H), dtype) if dout is None else np.ascontiguousarray(dout, dtype)
+    dh = _state_grad(dh_n, B, H, dtype)
+    dout = _dout(dout, B, H, dtype)
+    db_hh = np.zeros((_threads, G if any(has_bias) else 0))
+    db_in = np.zeros((_threads, H if any(has_bias) else 0))
+    fused_dx = I <= FUSED_DX_MAX_INPUT
+    dx = np.empty((T, B, I) if fused_dx else (0, B, I), dtype)
     norms_h = np.zeros((T, B) if want_norms else (0, B), dtype)
-    _gru_backward_loop(gates, hidden_n, hs, w_hh, dout, dh, np.empty_like(dh), steps, reverse,
-                       norms_h)
-    # gates now hold d(W_hh h + b_hh) = [dr|dz|dn * r]; d(W_ih x + b_ih) = [dr|dz|dn]
-    d_hidden = gates.reshape(T * B, G)
-    d_rz = d_hidden[:, : 2 * H]
-    d_n = hidden_n.reshape(T * B, H)
-    x2 = x.reshape(T * B, -1)
-    hprev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
-    dx = np.empty(x2.shape, dtype)
-    dw_ih = np.empty(w_ih.shape, dtype)
-    dw_hh = np.empty(w_hh.shape, dtype)
-    gemm(d_rz, w_ih[: 2 * H], dx, False, False, 1.0, 0.0)
-    gemm(d_n, w_ih[2 * H:], dx, False, False, 1.0, 1.0)
-    gemm(d_rz, x2, dw_ih[: 2 * H], True, False, 1.0, 0.0)
-    gemm(d_n, x2, dw_ih[2 * H:], True, False, 1.0, 0.0)
-    gemm(d_hidden, hprev, dw_hh, True, False, 1.0, 0.0)
-    db_hh = d_hidden.sum(axis=0)
-    db_ih = np.concatenate([db_hh[: 2 * H], d_n.sum(axis=0)])
+    w_ih_t, dh_next = np.ascontiguousarray(w_ih.T), np.empty_like(dh)
+    with single_threaded_blas():
+        _each_rows(loops.gru_backward, B, w_hh,
+                   lambda lo, hi, k, w, rc: (gates, hidden_n, hs, w, w_ih_t, dout, dh, dh_next,
+                                             db_hh[k], db_in[k], dx, steps, reverse, norms_h, lo,
+                                             hi, rc))
+        # gates hold d(W_hh h + b_hh) = [dr|dz|dn*r]; d(W_ih x + b_ih) = [dr|dz|dn], dn in hidden_n
+        d_hidden = gates.reshape(T * B, G)
+        d_rz, d_n = d_hidden[:, :2 * H], hidden_n.reshape(T * B, H)
+        x2 = x.reshape(T * B, I)
+        if not fused_dx:
+            dx = np.empty((T * B, I), dtype)
+            _split_gemm(d_rz, w_ih[:2 * H], dx, False, False, 0.0)
+            _split_gemm(d_n, w_ih[2 * H:], dx, False, False, 1.0)
+        dw_ih = np.empty(w_ih.shape, dtype)
+        dw_hh = np.empty(w_hh.shape, dtype)
+        _split_gemm(d_rz, x2, dw_ih[:2 * H], True, False, 0.0)
+        _split_gemm(d_n, x2, dw_ih[2 * H:], True, False, 0.0)
+        h_prev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
+        _split_gemm(d_hidden, h_prev, dw_hh, True, False, 0.0)
+    db_hh, db_in = db_hh.sum(axis=0), db_in.sum(axis=0)
+    db_ih = np.concatenate([db_hh[:2 * H], db_in]).astype(dtype) if has_bias[0] else None
     norms = (norms_h.astype(np.float64),) if want_norms else None
-    return dx.reshape(x.shape), dh, dw_ih, dw_hh, db_ih, db_hh, norms
+    return (dx.reshape(x.shape), dh, dw_ih, dw_hh, db_ih,
+            db_hh.astype(dtype) if has_bias[1] else None, norms)
 
 
 # ---- vanilla RNN -------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
-def _rnn_forward_loop(pre, hs, w_hh_t, bias, relu, steps, reverse):
-    """pre[t] holds x_t W_ih^T on entry; fills hs with tanh or relu of the pre-activations."""
-    T, B, H = pre.shape
-    zero = pre.dtype.type(0.0)
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
-        p = pre[t]
-        h_prev, h_new = hs[prev], hs[nxt]
-        gemm(h_prev, w_hh_t, p, False, False, 1.0, 1.0)
-        for b in range(B):
-            if t >= steps[b]:
-                h_new[b] = h_prev[b]
-            elif relu:
-                for j in range(H):
-                    h_new[b, j] = max(p[b, j] + bias[j], zero)
-            else:
-                for j in range(H):
-                    h_new[b, j] = _tanh(p[b, j] + bias[j])
-
-
-@njit(**_JIT)
-def _rnn_backward_loop(dpre, hs, w_hh, dout, dh, dh_next, relu, steps, reverse, norms_h):
-    """Fills dpre (T, B, H) with d(pre-activations); dh ends as dL/dh0."""
-    T, B, H = dpre.shape
-    one = dpre.dtype.type(1.0)
-    zero = dpre.dtype.type(0.0)
-    want_norms = norms_h.shape[0] > 0
-    for s in range(T):
-        t = s if reverse else T - 1 - s
-        nxt = t if reverse else t + 1
-        d, h = dpre[t], hs[nxt]
-        dout_t = dout[t if dout.shape[0] > 1 else 0]
-        for b in range(B):
-            if t >= steps[b]:
-                d[b] = zero
-                continue
-            for j in range(H):
-                dh[b, j] += dout_t[b, j]
-            if relu:
-                for j in range(H):
-                    d[b, j] = dh[b, j] if h[b, j] > zero else zero
-            else:
-                for j in range(H):
-                    d[b, j] = dh[b, j] * (one - h[b, j] * h[b, j])
-        if want_norms:
-            _row_norms(dh, norms_h[t])
-        gemm(d, w_hh, dh_next, False, False, 1.0, 0.0)
-        for b in range(B):
-            if t >= steps[b]:
-                dh_next[b] = dh[b]
-        dh, dh_next = dh_next, dh
-    if T % 2 == 1:
-        dh_next[:] = dh
-
-
 def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, steps, reverse):
-    """Returns out (T, B, H), h_n and the tuple backward needs."""
-    T, B, _ = x.shape
+    """Returns out (T, B, H), h_n and the tuple backward needs; nonlinearity 'tanh' or 'relu'."""
+    _, B, I = x.shape
     H = w_hh.shape[1]
-    dtype = x.dtype
-    pre = np.empty((T, B, H), dtype)
-    gemm(x.reshape(T * B, -1), w_ih, pre.reshape(T * B, H), False, True, 1.0, 0.0)
-    hs = np.empty((T + 1, B, H), dtype)
-    first, last = _slots(reverse, T)
-    hs[first] = h0
     relu = nonlinearity == "relu"
-    _rnn_forward_loop(pre, hs, np.ascontiguousarray(w_hh.T), _combined_bias(b_ih, b_hh, H, dtype),
-                      relu, steps, reverse)
-    saved = (x, w_ih, w_hh, hs, relu, steps, reverse)
+    with single_threaded_blas():
+        xh, pre, first, last = _project(x, h0, w_ih, H, reverse)
+        bias = _combined_bias(b_ih, b_hh, H, x.dtype)
+        _each_rows(loops.rnn_forward, B, w_hh.T,
+                   lambda lo, hi, _, w, rc: (pre, xh, w, bias, relu, steps, reverse, lo, hi, rc))
+    hs = xh[:, :, I:]
+    # the pre-activations are not kept: backward needs only the states
+    saved = (xh, w_ih, w_hh, b_ih is not None or b_hh is not None, relu, steps, reverse)
     return _outputs(hs, steps, reverse), hs[last].copy(), saved
 
 
 def rnn_sequence_backward(saved, dout, dh_n, want_norms):
-    """Gradients (dx, dh0, dw_ih, dw_hh, db) and, if wanted, the norms (T, B) of dL/dh_t;
-    db is the gradient of both biases. Consumes saved."""
-    x, w_ih, w_hh, hs, relu, steps, reverse = saved
-    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    dtype = x.dtype
-    dh = _zeros_or(dh_n, (B, H), dtype)
-    dout = np.zeros((1, B, H), dtype) if dout is None else np.ascontiguousarray(dout, dtype)
-    norms_h = np.zeros((T, B) if want_norms else (0, B), dtype)
-    dpre = np.empty((T, B, H), dtype)
-    _rnn_backward_loop(dpre, hs, w_hh, dout, dh, np.empty_like(dh), relu, steps, reverse, norms_h)
-    dx, dw_ih, dw_hh, db = _weight_gradients(dpre, x, w_ih, hs, reverse)
+    """(dx, dh0, dw_ih, dw_hh, db, norms) as for the LSTM, without dc."""
+    xh, w_ih, w_hh, has_bias, relu, steps, reverse = saved
+    T, B, H = xh.shape[0] - 1, xh.shape[1], w_hh.shape[1]
+    dtype = xh.dtype
+    dh = _state_grad(dh_n, B, H, dtype)
+    dout, db, dx, w_ih_t, norms_h, _ = _backward_buffers(
+        dout, has_bias, H, w_ih, xh, T, B, H, dtype, want_norms, 1)
+    dpre, dh_next = np.empty((T, B, H), dtype), np.empty_like(dh)
+    with single_threaded_blas():
+        _each_rows(loops.rnn_backward, B, w_hh,
+                   lambda lo, hi, k, w, rc: (dpre, xh, w, w_ih_t, dout, dh, dh_next, relu, db[k],
+                                             dx, steps, reverse, norms_h, lo, hi, rc))
+        dx, dw_ih, dw_hh = _input_and_weight_grads(dpre, xh, w_ih, dx, reverse)
     norms = (norms_h.astype(np.float64),) if want_norms else None
-    return dx, dh, dw_ih, dw_hh, db, norms
+    return dx, dh, dw_ih, dw_hh, _bias_grad(db, dtype), norms
+
+
+# ---- threads -----------------------------------------------------------------------------------
+
+
+def _run(fn, calls):
+    """fn(*args) for each args in calls: the first here, the rest on pool threads (fn releases
+    the GIL). The pool is made per process, so a forked child starts its own."""
+    global _pool, _pool_owner
+    if len(calls) > 1 and (_pool is None or _pool_owner != os.getpid()
+                           or _pool._max_workers < len(calls) - 1):
+        _pool = ThreadPoolExecutor(max_workers=len(calls) - 1,
+                                   thread_name_prefix="minigrad-recurrent")
+        _pool_owner = os.getpid()
+    futures = [_pool.submit(fn, *args) for args in calls[1:]]
+    fn(*calls[0])
+    for future in futures:
+        future.result()
+
+
+def _parts(n, min_rows=MIN_ROWS_PER_THREAD):
+    """Row bounds splitting n rows over the threads (fewer parts if rows are few)."""
+    parts = max(1, min(_threads, n // min_rows))
+    return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
+
+
+def _each_rows(loop, B, weights, arguments):
+    """Run a time loop on each thread's batch rows lo:hi. weights (K, N) is the right operand of
+    the per-step GEMM, packed here in column tiles; arguments(lo, hi, k, packed, row_chunk)
+    builds the call (k: the thread's index, for its own accumulators)."""
+    parts = _parts(B)
+    row_chunk, tile = step_tiling(max(hi - lo for lo, hi in parts), *weights.shape)
+    packed = pack_column_tiles(weights, tile)
+    _run(loop, [arguments(lo, hi, k, packed, row_chunk) for k, (lo, hi) in enumerate(parts)])
+
+
+def _split_gemm(a, b, c, transpose_a, transpose_b, beta):
+    """c = op(a) @ op(b) + beta c with c's rows split over the threads."""
+    _run(gemm_rows, [(a, b, c, transpose_a, transpose_b, 1.0, beta, lo, hi)
+                     for lo, hi in _parts(c.shape[0], 64)])
 
 
 # ---- shared ------------------------------------------------------------------------------------
+
+
+def _project(x, h0, w_ih, G, reverse):
+    """xh (T + 1, B, I + H) holding each x_t beside the slot of the state before step t, h0 in
+    its slot, and x W_ih^T (T, B, G) from one GEMM. Returns xh, the projection, and the slots of
+    the initial and the final state."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    first, last = (T, 0) if reverse else (0, T)
+    rows = slice(1, T + 1) if reverse else slice(0, T)
+    xh = np.empty((T + 1, B, I + H), x.dtype)
+    xh[rows, :, :I] = x
+    xh[last, :, :I] = 0  # never read; keeps the buffer free of garbage
+    xh[first, :, I:] = h0
+    projection = np.empty((T, B, G), x.dtype)
+    _split_gemm(xh[rows].reshape(T * B, I + H)[:, :I], w_ih, projection.reshape(T * B, G), False,
+                True, 0.0)
+    return xh, projection, first, last
+
+
+def _backward_buffers(dout, has_bias, G, w_ih, xh, T, B, H, dtype, want_norms, n_norms):
+    """dout (or a zero row), per-thread float64 bias-gradient accumulators (empty without
+    biases), dx (T, B, I) when computed in the loop (else empty), W_ih^T and the norm buffers."""
+    I = w_ih.shape[1]
+    db = np.zeros((_threads, G if has_bias else 0))
+    dx = np.empty((T, B, I) if I <= FUSED_DX_MAX_INPUT else (0, B, I), dtype)
+    norms = [np.zeros((T, B) if want_norms else (0, B), dtype) for _ in range(n_norms)]
+    return (_dout(dout, B, H, dtype), db, dx, np.ascontiguousarray(w_ih.T), *norms,
+            *([None] * (2 - n_norms)))
+
+
+def _input_and_weight_grads(dgates, xh, w_ih, dx, reverse):
+    """dx (unless the loop filled it), dW_ih and dW_hh from d(pre-activations) (T, B, G): one
+    GEMM d^T @ [x | h_prev] over all steps gives both weight gradients."""
+    T, B, G = dgates.shape
+    I = w_ih.shape[1]
+    d2 = dgates.reshape(T * B, G)
+    if dx.shape[0] != T:
+        dx = np.empty((T * B, I), dgates.dtype)
+        _split_gemm(d2, w_ih, dx, False, False, 0.0)
+    rows = slice(1, T + 1) if reverse else slice(0, T)
+    dw = np.empty((G, xh.shape[2]), dgates.dtype)
+    _split_gemm(d2, xh[rows].reshape(T * B, -1), dw, True, False, 0.0)
+    return dx.reshape(T, B, I), np.ascontiguousarray(dw[:, :I]), np.ascontiguousarray(dw[:, I:])
+
+
+def _outputs(hs, steps, reverse):
+    """The states after each step (a view of the state buffer), zero where a step is past its
+    sequence's length (then a new array)."""
+    T = hs.shape[0] - 1
+    out = hs[:T] if reverse else hs[1:]
+    if np.all(steps >= T):
+        return out
+    valid = np.arange(T)[:, None] < steps[None, :]
+    return out * valid[:, :, None].astype(out.dtype)
 
 
 def _combined_bias(b_ih, b_hh, size, dtype):
@@ -415,30 +301,14 @@ def _bias(b, size, dtype):
     return np.zeros(size, dtype) if b is None else np.ascontiguousarray(b, dtype)
 
 
-def _zeros_or(a, shape, dtype):
-    return np.zeros(shape, dtype) if a is None else np.array(a, dtype=dtype, order="C")
+def _state_grad(g, B, H, dtype):
+    return np.zeros((B, H), dtype) if g is None else np.array(g, dtype=dtype, order="C")
 
 
-def _outputs(hs, steps, reverse):
-    """The states after each step, zero where a step is past its sequence's length."""
-    T = hs.shape[0] - 1
-    out = hs[:T] if reverse else hs[1:]
-    if np.all(steps >= T):
-        return out
-    valid = np.arange(T)[:, None] < steps[None, :]
-    return out * valid[:, :, None].astype(out.dtype)
+def _dout(dout, B, H, dtype):
+    return np.zeros((1, B, H), dtype) if dout is None else np.ascontiguousarray(dout, dtype)
 
 
-def _weight_gradients(dgates, x, w_ih, hs, reverse):
-    """dx, dW_ih, dW_hh and the bias gradient from d(pre-activations) (T, B, G) over all steps."""
-    T, B, G = dgates.shape
-    d2 = dgates.reshape(T * B, G)
-    x2 = x.reshape(T * B, -1)
-    hprev = (hs[1:] if reverse else hs[:T]).reshape(T * B, -1)
-    dx = np.empty(x2.shape, x.dtype)
-    dw_ih = np.empty(w_ih.shape, x.dtype)
-    dw_hh = np.empty((G, hs.shape[2]), x.dtype)
-    gemm(d2, w_ih, dx, False, False, 1.0, 0.0)
-    gemm(d2, x2, dw_ih, True, False, 1.0, 0.0)
-    gemm(d2, hprev, dw_hh, True, False, 1.0, 0.0)
-    return dx.reshape(x.shape), dw_ih, dw_hh, d2.sum(axis=0)
+def _bias_grad(per_thread, dtype):
+    """The per-thread float64 accumulators summed, in the data's dtype (None without a bias)."""
+    return per_thread.sum(axis=0).astype(dtype) if per_thread.shape[1] else None

@@ -224,6 +224,58 @@ def test_matches_torch_bidirectional(model, nonlinearity, lengths, dtype, rtol, 
     np.testing.assert_allclose(xs.grad, tx.grad.numpy(), rtol=rtol * 10, atol=atol * 10)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("model,nonlinearity", MODELS)
+def test_threads_and_wide_inputs_match_reference(model, nonlinearity, threads, rng, monkeypatch):
+    """Batch rows split over threads (uneven parts) and an input wider than the in-loop dx path
+    (one dx GEMM after the loop) give the step-by-step reference's values."""
+    from minigrad.backends import cpu_recurrent
+
+    monkeypatch.setattr(cpu_recurrent, "_threads", threads)
+    I = cpu_recurrent.FUSED_DX_MAX_INPUT + 3
+    arrays = make_arrays(model, 10, 14, I, 6, rng)
+    lengths = [10, 1, 3, 5, 2, 4, 10, 5, 1, 2, 3, 9, 5, 3]
+    upstream = [rng.standard_normal(s) for s in [(10, 14, 6), (14, 6), (14, 6)]]
+    ours, theirs = tensors(arrays), tensors(arrays)
+    out, h_n, c_n = fused(model, nonlinearity, ours, lengths, reverse=threads == 3)
+    ref = reference(model, nonlinearity, theirs, lengths, reverse=threads == 3)
+    np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-10, atol=1e-12)
+    weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
+    weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
+    for k, t in ours.items():
+        if t is not None:
+            np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"gradient of {k}")
+
+
+@pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, dtype, rng,
+                                                     monkeypatch):
+    """The building blocks: a GEMM split by rows over threads, on strided views, accumulating
+    (beta = 1), and the per-step GEMM on column tiles with a zero-padded last tile."""
+    from minigrad.backends import cpu_blas, cpu_recurrent
+
+    monkeypatch.setattr(cpu_recurrent, "_threads", 3)
+    M, K, N = 300, 7, 5
+    a = rng.standard_normal((K, M + 2) if transpose_a else (M, K + 3)).astype(dtype)
+    a = a[:, 1:M + 1] if transpose_a else a[:, 2:K + 2]
+    b = rng.standard_normal((N, K) if transpose_b else (K, N)).astype(dtype)
+    c = rng.standard_normal((M, N)).astype(dtype)
+    expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b) + c
+    cpu_recurrent._split_gemm(a, b, c, transpose_a, transpose_b, 1.0)
+    np.testing.assert_allclose(c, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+    rows, inner, columns = 11, 9, 70
+    a = rng.standard_normal((rows, inner)).astype(dtype)
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    packed = cpu_blas.pack_column_tiles(b, 32)
+    assert packed.shape == (3, inner, 32) and not packed[2, :, 6:].any()
+    c = np.zeros((rows, columns), dtype)
+    cpu_blas.gemm_packed(a, packed, c, 0.0, 4)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 @pytest.mark.parametrize("model,nonlinearity", MODELS)
 def test_second_backward_with_retain_graph_doubles_gradients(model, nonlinearity, rng):
     t = tensors(make_arrays(model, 6, 2, 3, 4, rng))
