@@ -1,0 +1,119 @@
+"""asv: what the models learn on the memory tasks within a fixed training budget.
+
+Every (task, model, seq_len) of the grid trains once, in setup_cache, with lstm.train and the
+budget below (the `lstm report --preset quick` settings: Adam 1e-2, gradients clipped at norm 1,
+H=64, B=32, fused path, seed 0); the benchmarks then read the test metrics on the fixed
+1000-sequence test set. "lstm" is trained as lstm-fb1 (forget-gate bias 1), as in the sweeps.
+`MemoryHorizon` is the longest seq_len solved (adding: test MSE < 0.01; copy: recall accuracy
+>= 99%), 0 if none: how far back the model learned to remember.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.asv_cases import fused_available, skip
+
+TASKS = ["adding", "copy"]
+TASK_MODELS = {"rnn": "rnn", "lstm": "lstm-fb1", "gru": "gru"}  # benchmark name -> model trained
+TASK_SEQ_LENS = [10, 25, 50, 100]
+BUDGET = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0, "hidden_size": 64,
+          "batch_size": 32, "steps": 600, "eval_every": 100, "test_size": 1000,
+          "stop_when_solved": False, "impl": "fused", "seed": 0}
+
+
+def result_key(task: str, model: str, seq_len: int) -> str:
+    return f"{task}/{model}/{seq_len}"
+
+
+def train_one(task: str, model: str, seq_len: int, **overrides) -> dict:
+    """Train TASK_MODELS[model] on `task` within BUDGET (and overrides); its test metrics."""
+    from lstm.config import TrainConfig
+    from lstm.train import train
+
+    config = TrainConfig(task=task, model=TASK_MODELS[model], seq_len=seq_len,
+                         **{**BUDGET, **overrides})
+    result = train(config, progress=False)
+    return {"metrics": result["metrics"], "solved": bool(result["solved"])}
+
+
+def train_grid(*_) -> dict:
+    """{result_key: train_one(...)} over the grid, or {"unavailable": reason} at older commits.
+
+    (asv calls setup_cache as a method of each class sharing it, hence the ignored argument.)
+    """
+    if not fused_available():
+        return {"unavailable": "no fused recurrent primitives at this commit"}
+    try:
+        import lstm.train  # noqa: F401
+    except ImportError as e:
+        return {"unavailable": f"lstm.train not importable at this commit ({e})"}
+    return {result_key(task, model, seq_len): train_one(task, model, seq_len)
+            for task in TASKS for model in TASK_MODELS for seq_len in TASK_SEQ_LENS}
+
+
+train_grid.timeout = 3600
+
+
+def final_metric(results: dict, task: str, model: str, seq_len: int, name: str) -> float:
+    """A final test metric of one run; nan where training diverged (train() stores None)."""
+    value = results[result_key(task, model, seq_len)]["metrics"][name]
+    return math.nan if value is None else float(value)
+
+
+def memory_horizon(results: dict, task: str, model: str) -> int:
+    """The longest seq_len in TASK_SEQ_LENS that `model` solved on `task` (at any evaluation
+    within the budget, lstm.train's "solved"), 0 if none."""
+    solved = [T for T in TASK_SEQ_LENS if results[result_key(task, model, T)]["solved"]]
+    return max(solved, default=0)
+
+
+class _TaskResults:
+    setup_cache = train_grid
+    rounds = 1
+    timeout = 120
+
+    def setup(self, results, *params):
+        if "unavailable" in results:
+            skip(results["unavailable"])
+
+
+class AddingTask(_TaskResults):
+    """Test MSE after the budget (baseline 1/6 ~ 0.167; solved below 0.01)."""
+
+    params = (list(TASK_MODELS), TASK_SEQ_LENS)
+    param_names = ["model", "seq_len"]
+
+    def track_test_mse(self, results, model, seq_len):
+        return final_metric(results, "adding", model, seq_len, "mse")
+
+    track_test_mse.unit = "MSE"
+
+
+class CopyTask(_TaskResults):
+    """Recall accuracy over the copied symbols (solved at >= 0.99) and test cross-entropy."""
+
+    params = (list(TASK_MODELS), TASK_SEQ_LENS)
+    param_names = ["model", "seq_len"]
+
+    def track_test_recall_accuracy(self, results, model, seq_len):
+        return final_metric(results, "copy", model, seq_len, "recall_accuracy")
+
+    track_test_recall_accuracy.unit = "fraction"
+
+    def track_test_cross_entropy(self, results, model, seq_len):
+        return final_metric(results, "copy", model, seq_len, "cross_entropy")
+
+    track_test_cross_entropy.unit = "nats per step"
+
+
+class MemoryHorizon(_TaskResults):
+    """Longest seq_len of TASK_SEQ_LENS solved within the budget, per task and model."""
+
+    params = (TASKS, list(TASK_MODELS))
+    param_names = ["task", "model"]
+
+    def track_longest_solved_seq_len(self, results, task, model):
+        return memory_horizon(results, task, model)
+
+    track_longest_solved_seq_len.unit = "steps"

@@ -1,0 +1,212 @@
+"""The asv suite in bench/: it imports light, its benchmarks are well-formed and compute what they
+say, `asv check` passes and a quick dry run of a few benchmarks works (skipped without asv)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import math
+import os
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# every module asv imports to discover benchmarks, and ours among them
+ALL_MODULES = sorted(m.name for m in pkgutil.walk_packages([str(BENCH)], "bench."))
+BENCH_MODULES = [m for m in ALL_MODULES if m.startswith("bench.benchmarks_")]
+PREFIXES = ("time", "timeraw", "track", "peakmem", "mem")
+EXPECTED = {
+    "benchmarks_speed.Recurrent.time_forward", "benchmarks_speed.Recurrent.time_train_step",
+    "benchmarks_speed.Peers.time_forward", "benchmarks_speed.Peers.time_train_step",
+    "benchmarks_memory.TracedStepMemory.track_step_bytes",
+    "benchmarks_memory.TracedStepMemory.track_step_bytes_over_saved_bound",
+    "benchmarks_memory.StepPeakRSS.peakmem_train_step",
+    "benchmarks_memory.StepPeakRSS.peakmem_reference",
+    "benchmarks_compile.ImportAndFirstCall.timeraw_import_and_first_call",
+    "benchmarks_tasks.AddingTask.track_test_mse",
+    "benchmarks_tasks.CopyTask.track_test_recall_accuracy",
+    "benchmarks_tasks.CopyTask.track_test_cross_entropy",
+    "benchmarks_tasks.MemoryHorizon.track_longest_solved_seq_len",
+    "benchmarks_gradflow.GradientFlowAtInit.track_per_step_factor",
+}
+
+
+def discovered() -> dict:
+    """name -> asv_runner Benchmark, found the way asv finds them."""
+    discovery = pytest.importorskip("asv_runner.discovery")
+    return {b.name: b for b in discovery.disc_benchmarks(str(BENCH))}
+
+
+# ---- the suite as Python ------------------------------------------------------------------------
+def test_bench_modules_import_no_heavy_library():
+    """asv imports every module in bench/ to discover benchmarks, before it knows whether the
+    commit has what they need: nothing heavy (nor minigrad, lstm) at module level."""
+    code = ("import sys, importlib\n"
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            f"for name in {ALL_MODULES!r}: importlib.import_module(name)\n"
+            "heavy = ('torch', 'jax', 'autograd', 'numba', 'minigrad', 'lstm')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd="/", check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+    assert len(BENCH_MODULES) == 5 and "bench.peers.torch_models" in ALL_MODULES
+
+
+def test_every_intended_benchmark_is_discovered_and_well_formed():
+    benchmarks = discovered()
+    assert EXPECTED <= set(benchmarks), sorted(EXPECTED - set(benchmarks))
+    for name, b in benchmarks.items():
+        assert len(b.param_names) == len(b._params), name
+        for axis, values in zip(b.param_names, b.params):
+            assert values and len(set(values)) == len(values), (name, axis, values)
+        if b.type == "track":
+            assert b.unit not in ("unit", "", None), f"{name}: track_ without a unit"
+        assert 0 < b.timeout <= 3600, (name, b.timeout)
+    assert benchmarks["benchmarks_memory.TracedStepMemory.track_step_bytes"].unit == "bytes"
+
+
+def test_no_near_miss_benchmark_names():
+    """A method named like a benchmark that asv would not pick up (timeforward, Track_x)."""
+    found = {name.rsplit(".", 1)[-1] for name in discovered()}
+    for module_name in ALL_MODULES:
+        module = importlib.import_module(module_name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module_name:
+                continue
+            for attr in vars(cls):
+                if attr.lower().startswith(PREFIXES) and callable(getattr(cls, attr)):
+                    assert attr in found, f"{module_name}.{cls.__name__}.{attr} is not a benchmark"
+
+
+def test_speed_grid_is_the_issues_grid():
+    b = discovered()
+    recurrent = b["benchmarks_speed.Recurrent.time_train_step"]
+    assert recurrent.param_names == ["model", "impl", "seq_len"]
+    assert [list(v) for v in recurrent.params] == [["'rnn'", "'lstm'", "'gru'"],
+                                                    ["'fused'", "'composed'"],
+                                                    ["16", "64", "256", "1024"]]
+    peers = b["benchmarks_speed.Peers.time_forward"]
+    assert list(peers.params[0]) == ["'torch'", "'jax'", "'autograd'"]
+
+
+def test_skips_are_not_implemented_errors(monkeypatch):
+    from bench import asv_cases
+
+    with pytest.raises(NotImplementedError, match="composed runs stop at seq_len 256"):
+        asv_cases.minigrad_case("lstm", "composed", 1024)
+    monkeypatch.setitem(sys.modules, "autograd", None)  # as if not installed
+    with pytest.raises(NotImplementedError, match="autograd not installed"):
+        asv_cases.peer_case("autograd", "rnn", 16)
+    with pytest.raises(ValueError, match="library must be one of"):
+        asv_cases.peer_case("theano", "rnn", 16)
+
+
+@pytest.mark.parametrize("library", ["torch", "jax", "autograd"])
+def test_peer_forward_computes_our_layers_function(library):
+    """Every library's timed forward is the same LSTM on the same weights and input."""
+    pytest.importorskip(library)
+    from bench import asv_cases
+
+    ours = asv_cases.minigrad_case("lstm", "fused", 16).forward().numpy().sum(dtype=np.float64)
+    theirs = asv_cases.peer_case(library, "lstm", 16).forward()
+    theirs = float(np.asarray(theirs, dtype=np.float64).sum())
+    assert theirs == pytest.approx(ours, rel=1e-4)
+
+
+def test_traced_step_memory_holds_at_least_what_backward_keeps():
+    from bench.benchmarks_memory import TracedStepMemory
+
+    bench = TracedStepMemory()
+    bench.setup("lstm", "fused", 64)
+    ratio = bench.track_step_bytes_over_saved_bound("lstm", "fused", 64)
+    assert 1.0 <= ratio < 50.0
+    assert bench.track_step_bytes("lstm", "fused", 64) > 32 * 64 * 128 * 4 * 6
+
+
+def test_memory_horizon_is_the_longest_solved_seq_len():
+    from bench.benchmarks_tasks import TASK_SEQ_LENS, memory_horizon, result_key
+
+    solved = {10: True, 25: False, 50: True, 100: False}
+    results = {result_key("copy", "gru", T): {"solved": solved[T]} for T in TASK_SEQ_LENS}
+    assert memory_horizon(results, "copy", "gru") == 50
+    results = {k: {"solved": False} for k in results}
+    assert memory_horizon(results, "copy", "gru") == 0
+
+
+@pytest.mark.parametrize("task,metrics", [("adding", ["mse"]),
+                                          ("copy", ["recall_accuracy", "cross_entropy"])])
+def test_one_task_run_gives_the_metrics_the_benchmarks_read(task, metrics):
+    from bench.benchmarks_tasks import AddingTask, CopyTask, result_key, train_one
+
+    run = train_one(task, "lstm", 10, steps=3, hidden_size=8, test_size=16, eval_every=1)
+    assert isinstance(run["solved"], bool)
+    results = {result_key(task, "lstm", 10): run}
+    bench = AddingTask() if task == "adding" else CopyTask()
+    bench.setup(results, "lstm", 10)
+    for name in metrics:
+        value = getattr(bench, f"track_test_{name}")(results, "lstm", 10)
+        assert value == run["metrics"][name] and math.isfinite(value)
+    if task == "copy":  # 3 steps cannot learn to recall: near chance (1/8), nowhere near 1
+        assert run["solved"] is False and run["metrics"]["recall_accuracy"] < 0.5
+
+
+def test_gradflow_models_and_a_vanishing_factor():
+    from bench.benchmarks_gradflow import GRADFLOW_MODELS, factor_at_init
+    from lstm.experiments.gradient_flow import GRADFLOW_MODELS as lstm_models
+
+    assert GRADFLOW_MODELS == list(lstm_models)
+    rho = factor_at_init("rnn", seq_len=30, hidden_size=16, batch_size=4)
+    assert 0.0 < rho < 1.0  # tanh RNN at torch's init: spectral radius ~0.58, gradients vanish
+
+
+# ---- asv itself ---------------------------------------------------------------------------------
+def asv_command(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`asv <args>` from the repository root with HOME at `home` (its machine file lives there)."""
+    asv = shutil.which("asv", path=str(Path(sys.executable).parent)) or shutil.which("asv")
+    if asv is None:
+        pytest.skip("asv is not installed (pip install '.[bench]')")
+    env = dict(os.environ, HOME=str(home))
+    return subprocess.run([asv, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def test_asv_conf_names_the_suite():
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    assert conf["benchmark_dir"] == "bench" and conf["repo"] == "."
+    assert conf["environment_type"] == "virtualenv" and conf["branches"] == ["main"]
+    assert "{build_cache_dir}" in conf["build_command"][0]
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert ".asv/" in ignored and all(conf[k].startswith(".asv/")
+                                      for k in ("results_dir", "html_dir", "env_dir"))
+
+
+def test_asv_check_passes(tmp_path):
+    done = asv_command(tmp_path, "check", "-E", f"existing:{sys.executable}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No problems found" in done.stdout
+
+
+def test_asv_quick_dry_run_of_a_subset(tmp_path):
+    machine = asv_command(tmp_path, "machine", "--yes")
+    assert machine.returncode == 0, machine.stdout + machine.stderr
+    done = asv_command(tmp_path, "run", "-E", f"existing:{sys.executable}", "--quick",
+                       "--dry-run", "--show-stderr",
+                       "--bench", r"Recurrent.time_forward\('rnn', 'fused', 16\)",
+                       "--bench", r"TracedStepMemory.track_step_bytes\('rnn', 'fused', 64\)")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "Running 2 total benchmarks" in out, out
+    for name in ("Recurrent.time_forward", "TracedStepMemory.track_step_bytes"):
+        assert any(name in line and line.rstrip().endswith("ok") for line in out.splitlines()), out
+    assert "failed" not in out
