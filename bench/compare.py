@@ -138,8 +138,35 @@ def worker_env(threads: int = peers.THREADS) -> dict[str, str]:
     return env
 
 
+def cpu_busy(interval: float = 0.5) -> float:
+    """Fraction of all cores busy (user, system, steal...) over `interval` seconds (/proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(interval)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(max_busy: float, max_wait_s: float) -> float:
+    """Wait (up to max_wait_s) until at most `max_busy` of the cores are busy; the last reading."""
+    deadline = time.perf_counter() + max_wait_s
+    busy = cpu_busy()
+    while busy > max_busy and time.perf_counter() < deadline:
+        time.sleep(2.0)
+        busy = cpu_busy()
+    return busy
+
+
 def run_worker(label: str, cases: list[dict], args) -> list[dict]:
-    """Run one worker subprocess; its JSON lines, or an error record per case if it died."""
+    """Run one worker subprocess; its JSON lines, or an error record per case if it died.
+
+    Each record notes how busy the machine was just before (other sessions share it)."""
+    busy = (wait_for_quiet(args.max_busy, args.quiet_wait) if args.quiet_wait > 0
+            else cpu_busy(0.2)) if Path("/proc/stat").exists() else None
     command = [sys.executable, "-m", "bench.compare", "--worker", label, json.dumps(cases),
                "--repeats", str(args.repeats), "--budget", str(args.budget),
                "--warmup", str(args.warmup), "--warmup-seconds", str(args.warmup_seconds)]
@@ -152,8 +179,11 @@ def run_worker(label: str, cases: list[dict], args) -> list[dict]:
     except subprocess.TimeoutExpired:
         records, failure = [], f"worker timed out after {args.timeout} s"
     seen = {r["id"] for r in records}
-    return records + [{"library": label, "id": case_id(c), "case": c, "status": "error",
-                       "reason": failure} for c in cases if case_id(c) not in seen]
+    records += [{"library": label, "id": case_id(c), "case": c, "status": "error",
+                 "reason": failure} for c in cases if case_id(c) not in seen]
+    for r in records:
+        r["cpu_busy_before"] = busy
+    return records
 
 
 def startup_times(labels: list[str], runs: int, threads: int = peers.THREADS) -> list[dict]:
@@ -308,6 +338,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1,
                    help="run every case this many times, libraries interleaved, and report the "
                         "median of the rounds' medians (steadier on a shared machine)")
+    p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="before each worker, wait up to this long for the machine to be quiet "
+                        "(at most --max-busy of the cores busy)")
+    p.add_argument("--max-busy", type=float, default=0.25,
+                   help="the busy fraction of all cores that counts as quiet (default 0.25)")
     p.add_argument("--only", help="comma-separated words; run only cases whose id contains one "
                                   "(e.g. 'mul,composed' or 'gru B=32')")
     p.add_argument("--libraries", help=f"comma-separated subset of {','.join(LIBRARIES)}")

@@ -24,7 +24,12 @@ def render(report: dict, markdown: bool = False, clock: str = "wall") -> str:
              f"{meta['threads']} threads pinned per library",
              f"load average (1, 5, 15 min) before {_load(meta['loadavg_before'])}, "
              f"after {_load(meta.get('loadavg_after'))}",
-             f"command: {meta['command']}", ""]
+             f"command: {meta['command']}"]
+    busy = sorted(r["cpu_busy_before"] for r in results if r.get("cpu_busy_before") is not None)
+    if busy:
+        lines.append(f"cores busy (other processes) just before each worker: median "
+                     f"{busy[len(busy) // 2]:.0%}, range {busy[0]:.0%}-{busy[-1]:.0%}")
+    lines.append("")
     ok = [r for r in results if r.get("status") == "ok"]
     sections = [
         ("Recorded-op overhead: a chain of elementwise muls y = y * w, per op",
