@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= test,compare,bench,dist
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: test test-cpu test-cuda lint report bench clean
+.PHONY: test test-cpu test-cuda lint report bench bench-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,24 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # CPU tests, then the CUDA path under Numba's simulator in its own process (the simulator must be
-# switched on before numba is imported).
+# switched on before numba is imported), then the asv suite's check.
 test: $(STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/cuda
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/cuda
+	$(MAKE) --no-print-directory bench-check
+
+# The asv suite (bench/) passes `asv check` and a quick dry run of one case of each kind of
+# benchmark runs in this environment (nothing is saved): about a minute. docs/benchmarks.md, "asv".
+BENCH_CHECK := --bench "Recurrent.*\('rnn', 'fused', 16\)" \
+	--bench "Peers.*\('autograd', 'rnn', 16\)" \
+	--bench "TracedStepMemory.*\('rnn', 'fused', 64\)" \
+	--bench "StepPeakRSS.*\('rnn', 'fused', 256\)" \
+	--bench "ImportAndFirstCall.*\('engine', 'warm'\)"
+bench-check: $(STAMP)
+	$(VENV)/bin/asv machine --yes > /dev/null
+	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(PY)
+	$(VENV)/bin/asv run -E existing:$(CURDIR)/$(PY) --quick --dry-run --show-stderr \
+		$(BENCH_CHECK) < /dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minigrad lstm bench tests
