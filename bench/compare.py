@@ -19,35 +19,37 @@ prints one line per case: {"library", "id", "case", "status": ok|skipped|error, 
 from __future__ import annotations
 
 import argparse
-import datetime
-import gc
-import importlib
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
-import time
-import traceback
-import tracemalloc
 from pathlib import Path
 
 from bench import peers
-from bench.peers import LIBRARIES, Unavailable, case_id, run_timed, saved_bytes_lower_bound
+from bench.peers import LIBRARIES, case_id
+from bench.peers.machine import (
+    cpu_busy,
+    machine_meta,
+    startup_times,
+    wait_for_quiet,
+    worker_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECURRENT_CONFIGS = [(32, 100, 32, 128), (16, 1000, 2, 128), (64, 200, 64, 256)]
 SCALING_T = (100, 200, 500, 1000, 2000)
-DIST_NAMES = {"minigrad": "numba", "minigrad-composed": "numba", "torch": "torch", "jax": "jax",
-              "autograd": "autograd"}
 
 
 # ---- cases --------------------------------------------------------------------------------------
 def engine_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
     """(case, libraries) pairs of issue 2: the recorded-op overhead and the composed LSTM."""
-    op = {"suite": "engine", "kind": "op", "shape": [4, 8] if tiny else [32, 128],
-          "chain": 5 if tiny else 100, "repeats_scale": 10}
+    op = {
+        "suite": "engine",
+        "kind": "op",
+        "shape": [4, 8] if tiny else [32, 128],
+        "chain": 5 if tiny else 100,
+        "repeats_scale": 10,
+    }
     B, T, I, H = (4, 6, 3, 8) if tiny else (32, 100, 32, 128)
     lstm = {"suite": "engine", "kind": "composed_lstm", "B": B, "T": T, "I": I, "H": H}
     return [(op, ["minigrad", "torch"]), (lstm, ["minigrad", "torch", "autograd", "jax"])]
@@ -60,184 +62,99 @@ def recurrent_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
     cases = []
     for model in ("lstm", "gru", "rnn"):
         for B, T, I, H in configs:
-            case = {"suite": "recurrent", "kind": "train_step", "model": model,
-                    "B": B, "T": T, "I": I, "H": H, "memory": True}
+            case = {
+                "suite": "recurrent",
+                "kind": "train_step",
+                "model": model,
+                "B": B,
+                "T": T,
+                "I": I,
+                "H": H,
+                "memory": True,
+            }
             cases.append((case, everyone))
     for T in (5, 10, 20) if tiny else SCALING_T:
-        case = {"suite": "scaling", "kind": "train_step", "model": "lstm",
-                "B": 16, "T": T, "I": 2, "H": 8 if tiny else 128}
+        case = {
+            "suite": "scaling",
+            "kind": "train_step",
+            "model": "lstm",
+            "B": 16,
+            "T": T,
+            "I": 2,
+            "H": 8 if tiny else 128,
+        }
         cases.append((case, ["minigrad", "torch"]))
     return cases
 
 
-# ---- worker -------------------------------------------------------------------------------------
-def worker(label: str, cases: list[dict], timing: dict) -> None:
-    """Run `cases` for one library in this process and print one JSON line per case.
-
-    timing: run_timed's keyword arguments (repeats, warmup, warmup_s, budget_s).
-    """
-    for case in cases:
-        record = {"library": label, "id": case_id(case), "case": case}
-        try:
-            record.update(measure_case(label, case, timing))
-        except Unavailable as e:
-            record.update(status="skipped", reason=str(e))
-        except ImportError as e:  # a module the case needs is not written yet
-            record.update(status="skipped", reason=f"not importable yet: {e}")
-        except Exception as e:  # a library failing one case must not stop the comparison
-            record.update(status="error", reason=f"{type(e).__name__}: {e}",
-                          traceback=traceback.format_exc(limit=4))
-        print(json.dumps(record), flush=True)
-
-
-def measure_case(label: str, case: dict, timing: dict) -> dict:
-    module_name, options = LIBRARIES[label]
-    module = importlib.import_module(f"bench.peers.{module_name}")
-    started = time.perf_counter()
-    prepared = module.build(case, **options)
-    timing = dict(timing, repeats=timing["repeats"] * case.get("repeats_scale", 1))
-    record = {"status": "ok",
-              "time": run_timed(prepared.step, **timing),
-              "variants": {name: run_timed(fn, **timing)
-                           for name, fn in prepared.variants.items()},
-              "check": prepared.check()}
-    if case.get("memory") and prepared.numpy_memory:
-        record["memory"] = {"peak_bytes": traced_peak_bytes(prepared.step),
-                            "lower_bound_bytes": saved_bytes_lower_bound(
-                                case["model"], case["B"], case["T"], case["H"])}
-    record["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    record["version"] = _version(label)
-    record["seconds_total"] = time.perf_counter() - started
-    return record
-
-
-def traced_peak_bytes(step) -> int:
-    """Peak bytes allocated (numpy buffers and Python objects) during one call, by tracemalloc."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        step()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def _version(label: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(DIST_NAMES[label])
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
 # ---- parent -------------------------------------------------------------------------------------
-def worker_env(threads: int = peers.THREADS) -> dict[str, str]:
-    env = dict(os.environ, **peers.thread_env(threads))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def cpu_busy(interval: float = 0.5) -> float:
-    """Fraction of all cores busy (user, system, steal...) over `interval` seconds (/proc/stat)."""
-    def sample():
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
-
-    total0, idle0 = sample()
-    time.sleep(interval)
-    total1, idle1 = sample()
-    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def wait_for_quiet(max_busy: float, max_wait_s: float) -> float:
-    """Wait (up to max_wait_s) until at most `max_busy` of the cores are busy; the last reading."""
-    deadline = time.perf_counter() + max_wait_s
-    busy = cpu_busy()
-    while busy > max_busy and time.perf_counter() < deadline:
-        time.sleep(2.0)
-        busy = cpu_busy()
-    return busy
-
-
 def run_worker(label: str, cases: list[dict], args) -> list[dict]:
     """Run one worker subprocess; its JSON lines, or an error record per case if it died.
 
     Each record notes how busy the machine was just before (other sessions share it)."""
-    busy = (wait_for_quiet(args.max_busy, args.quiet_wait) if args.quiet_wait > 0
-            else cpu_busy(0.2)) if Path("/proc/stat").exists() else None
-    command = [sys.executable, "-m", "bench.compare", "--worker", label, json.dumps(cases),
-               "--repeats", str(args.repeats), "--budget", str(args.budget),
-               "--warmup", str(args.warmup), "--warmup-seconds", str(args.warmup_seconds)]
+    busy = (
+        (wait_for_quiet(args.max_busy, args.quiet_wait) if args.quiet_wait > 0 else cpu_busy(0.2))
+        if Path("/proc/stat").exists()
+        else None
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "bench.compare",
+        "--worker",
+        label,
+        json.dumps(cases),
+        "--repeats",
+        str(args.repeats),
+        "--budget",
+        str(args.budget),
+        "--warmup",
+        str(args.warmup),
+        "--warmup-seconds",
+        str(args.warmup_seconds),
+    ]
     try:
-        done = subprocess.run(command, cwd=ROOT, env=worker_env(args.threads), capture_output=True,
-                              text=True, timeout=args.timeout)
-        records = [json.loads(line) for line in done.stdout.splitlines()
-                   if line.startswith('{"library"')]
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=worker_env(ROOT, args.threads),
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+        )
+        records = [
+            json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"library"')
+        ]
         failure = f"worker exited {done.returncode}: {done.stderr.strip()[-600:]}"
     except subprocess.TimeoutExpired:
         records, failure = [], f"worker timed out after {args.timeout} s"
     seen = {r["id"] for r in records}
-    records += [{"library": label, "id": case_id(c), "case": c, "status": "error",
-                 "reason": failure} for c in cases if case_id(c) not in seen]
+    records += [
+        {"library": label, "id": case_id(c), "case": c, "status": "error", "reason": failure}
+        for c in cases
+        if case_id(c) not in seen
+    ]
     for r in records:
         r["cpu_busy_before"] = busy
     return records
-
-
-def startup_times(labels: list[str], runs: int, threads: int = peers.THREADS) -> list[dict]:
-    """Wall time of a fresh `python -c "<import + first op>"` per library, caches warmed first."""
-    snippets = {"python + numpy": "import numpy"}
-    for label in labels:
-        module_name, _ = LIBRARIES[label]
-        module = importlib.import_module(f"bench.peers.{module_name}")
-        snippets.setdefault(label, getattr(module, "STARTUP_SNIPPET", None))
-    out = []
-    for label, snippet in snippets.items():
-        if snippet is None:
-            continue
-        seconds, cpu_seconds, ok = [], [], True
-        for i in range(runs + 1):  # run 0 fills Numba's on-disk cache and the OS page cache
-            start, cpu_start = time.perf_counter(), _children_cpu()
-            done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT,
-                                  env=worker_env(threads), capture_output=True, text=True)
-            if done.returncode != 0:
-                ok = False
-                break
-            if i:
-                seconds.append(time.perf_counter() - start)
-                cpu_seconds.append(_children_cpu() - cpu_start)
-        record = {"library": label, "snippet": snippet}
-        record.update(peers.summarize(seconds, cpu_seconds) if ok else
-                      {"status": "skipped", "reason": done.stderr.strip()[-300:]})
-        out.append(record)
-    return out
-
-
-def _children_cpu() -> float:
-    """User + system CPU seconds of this process's finished children."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def machine_meta(argv: list[str], threads: int) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": "python -m bench.compare " + " ".join(argv), "commit": commit,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-            "python": platform.python_version(), "threads": threads,
-            "loadavg_before": list(os.getloadavg())}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker, json.loads(args.cases),
-               {"repeats": args.repeats, "budget_s": args.budget, "warmup": args.warmup,
-                "warmup_s": args.warmup_seconds})
+        from bench.peers.worker import worker
+
+        worker(
+            args.worker,
+            json.loads(args.cases),
+            {
+                "repeats": args.repeats,
+                "budget_s": args.budget,
+                "warmup": args.warmup,
+                "warmup_s": args.warmup_seconds,
+            },
+        )
         return 0
     from bench.peers.tables import render, scaling_fits
 
@@ -246,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = measure(args, argv)
     print(render(report, markdown=args.markdown, clock=args.clock))
-    report["scaling_fit"] = {clock: scaling_fits(report["results"], clock)
-                             for clock in ("wall", "cpu")}
+    report["scaling_fit"] = {
+        clock: scaling_fits(report["results"], clock) for clock in ("wall", "cpu")
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
     return 0
@@ -266,9 +184,12 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict:
         jobs += engine_cases(args.tiny)
     if args.suite in ("recurrent", "all"):
         jobs += recurrent_cases(args.tiny)
-    jobs = [(case, [lb for lb in libs if lb in labels]) for case, libs in jobs
-            if not args.only or any(word in case_id(case) for word in args.only.split(","))]
-    meta = machine_meta(argv, args.threads)
+    jobs = [
+        (case, [lb for lb in libs if lb in labels])
+        for case, libs in jobs
+        if not args.only or any(word in case_id(case) for word in args.only.split(","))
+    ]
+    meta = machine_meta(ROOT, argv, args.threads)
     results: list[dict] = []
     if args.batch:  # one process per library for all its cases: quicker, for smoke tests
         for label in tqdm(labels, desc="libraries", file=sys.stderr):
@@ -279,15 +200,19 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict:
             for round_index in range(args.rounds):
                 for case, libs in jobs:
                     # the libraries of a case run back to back (fair ratios), in turn first
-                    for label in libs[round_index % len(libs):] + libs[:round_index % len(libs)]:
+                    for label in libs[round_index % len(libs) :] + libs[: round_index % len(libs)]:
                         bar.set_description(f"round {round_index + 1}: {label}: {case_id(case)}")
                         results += run_worker(label, [case], args)
                         bar.update()
         results = merge_rounds(results) if args.rounds > 1 else results
     startup = []
     if args.suite in ("engine", "all") and args.startup_runs > 0:
-        startup = startup_times([lb for lb in labels if lb != "minigrad-composed"],
-                                args.startup_runs, args.threads)
+        startup = startup_times(
+            ROOT,
+            [lb for lb in labels if lb != "minigrad-composed"],
+            args.startup_runs,
+            args.threads,
+        )
     meta["loadavg_after"] = list(os.getloadavg())
     return {"meta": meta, "results": results, "startup": startup}
 
@@ -307,8 +232,9 @@ def merge_rounds(records: list[dict]) -> list[dict]:
             continue
         record = dict(ok[0], rounds=[r["time"] for r in ok])
         record["time"] = _merge_stats([r["time"] for r in ok])
-        record["variants"] = {name: _merge_stats([r["variants"][name] for r in ok])
-                              for name in ok[0]["variants"]}
+        record["variants"] = {
+            name: _merge_stats([r["variants"][name] for r in ok]) for name in ok[0]["variants"]
+        }
         out.append(record)
     return out
 
@@ -316,8 +242,12 @@ def merge_rounds(records: list[dict]) -> list[dict]:
 def _merge_stats(stats: list[dict]) -> dict:
     medians = [s["median_s"] for s in stats]
     merged = peers.summarize(medians, [s["cpu_median_s"] for s in stats if "cpu_median_s" in s])
-    merged.update(min_s=min(s["min_s"] for s in stats), max_s=max(s["max_s"] for s in stats),
-                  repeats=sum(s["repeats"] for s in stats), rounds=len(stats))
+    merged.update(
+        min_s=min(s["min_s"] for s in stats),
+        max_s=max(s["max_s"] for s in stats),
+        repeats=sum(s["repeats"] for s in stats),
+        rounds=len(stats),
+    )
     if all("cpu_min_s" in s for s in stats):
         merged["cpu_min_s"] = min(s["cpu_min_s"] for s in stats)
     return merged
@@ -327,31 +257,63 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
     p.add_argument("--suite", choices=("engine", "recurrent", "all"), default="all")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per case (upper bound)")
-    p.add_argument("--budget", type=float, default=15.0,
-                   help="seconds of timed calls per case before stopping early (min 3 calls)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=15.0,
+        help="seconds of timed calls per case before stopping early (min 3 calls)",
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing, at least")
-    p.add_argument("--warmup-seconds", type=float, default=1.0,
-                   help="keep warming up until this many seconds have passed (max 50 calls)")
+    p.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=1.0,
+        help="keep warming up until this many seconds have passed (max 50 calls)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
-    p.add_argument("--threads", type=int, default=peers.THREADS,
-                   help="threads per library (BLAS, OpenMP, Numba, torch)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="run every case this many times, libraries interleaved, and report the "
-                        "median of the rounds' medians (steadier on a shared machine)")
-    p.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
-                   help="before each worker, wait up to this long for the machine to be quiet "
-                        "(at most --max-busy of the cores busy)")
-    p.add_argument("--max-busy", type=float, default=0.25,
-                   help="the busy fraction of all cores that counts as quiet (default 0.25)")
-    p.add_argument("--only", help="comma-separated words; run only cases whose id contains one "
-                                  "(e.g. 'mul,composed' or 'gru B=32')")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=peers.THREADS,
+        help="threads per library (BLAS, OpenMP, Numba, torch)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every case this many times, libraries interleaved, and report the "
+        "median of the rounds' medians (steadier on a shared machine)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each worker, wait up to this long for the machine to be quiet "
+        "(at most --max-busy of the cores busy)",
+    )
+    p.add_argument(
+        "--max-busy",
+        type=float,
+        default=0.25,
+        help="the busy fraction of all cores that counts as quiet (default 0.25)",
+    )
+    p.add_argument(
+        "--only",
+        help="comma-separated words; run only cases whose id contains one "
+        "(e.g. 'mul,composed' or 'gru B=32')",
+    )
     p.add_argument("--libraries", help=f"comma-separated subset of {','.join(LIBRARIES)}")
     p.add_argument("--startup-runs", type=int, default=5, help="process start-up runs (engine)")
     p.add_argument("--out", help="write all results as JSON here")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="which median the tables show and compare: wall time, or the process's "
-                        "CPU time (steadier on a shared machine; use with --threads 1)")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="which median the tables show and compare: wall time, or the process's "
+        "CPU time (steadier on a shared machine; use with --threads 1)",
+    )
     p.add_argument("--render", metavar="FILE.json", help="print the tables of an earlier --out")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: checks the harness only")
     p.add_argument("--batch", action="store_true", help="one process per library, not per case")

@@ -56,8 +56,14 @@ def thread_env(threads: int = THREADS) -> dict[str, str]:
     """Environment variables that pin BLAS, OpenMP, Numba (and torch, via BENCH_THREADS) to
     `threads` threads in a worker process."""
     n = str(threads)
-    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
-            "NUMBA_NUM_THREADS": n, "VECLIB_MAXIMUM_THREADS": n, "BENCH_THREADS": n}
+    return {
+        "OMP_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+        "NUMBA_NUM_THREADS": n,
+        "VECLIB_MAXIMUM_THREADS": n,
+        "BENCH_THREADS": n,
+    }
 
 
 def worker_threads() -> int:
@@ -70,17 +76,32 @@ def summarize(seconds: list[float], cpu_seconds: list[float] | None = None) -> d
     median and min of the matching process CPU times when given."""
     if not seconds:
         raise ValueError("summarize: seconds must not be empty")
-    q = statistics.quantiles(seconds, n=4, method="inclusive") if len(seconds) > 1 else [
-        seconds[0]] * 3
-    out = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
-           "iqr_s": q[2] - q[0], "repeats": len(seconds)}
+    q = (
+        statistics.quantiles(seconds, n=4, method="inclusive")
+        if len(seconds) > 1
+        else [seconds[0]] * 3
+    )
+    out = {
+        "median_s": statistics.median(seconds),
+        "min_s": min(seconds),
+        "max_s": max(seconds),
+        "iqr_s": q[2] - q[0],
+        "repeats": len(seconds),
+    }
     if cpu_seconds:
         out.update(cpu_median_s=statistics.median(cpu_seconds), cpu_min_s=min(cpu_seconds))
     return out
 
 
-def run_timed(fn: Callable[[], object], repeats: int, warmup: int = 2, budget_s: float = 20.0,
-              min_repeats: int = 3, warmup_s: float = 1.0, max_warmup: int = 50) -> dict:
+def run_timed(
+    fn: Callable[[], object],
+    repeats: int,
+    warmup: int = 2,
+    budget_s: float = 20.0,
+    min_repeats: int = 3,
+    warmup_s: float = 1.0,
+    max_warmup: int = 50,
+) -> dict:
     """Warm up untimed, then make up to `repeats` timed calls of fn.
 
     Each call is timed by the wall clock (time.perf_counter) and by the process's CPU time
@@ -144,8 +165,12 @@ def recurrent_weights(model: str, I: int, H: int, seed: int = 0) -> dict[str, np
     rng = np.random.default_rng(seed)
     k = 1.0 / np.sqrt(H)
     G = GATES[model] * H
-    shapes = {"weight_ih_l0": (G, I), "weight_hh_l0": (G, H), "bias_ih_l0": (G,),
-              "bias_hh_l0": (G,)}
+    shapes = {
+        "weight_ih_l0": (G, I),
+        "weight_hh_l0": (G, H),
+        "bias_ih_l0": (G,),
+        "bias_hh_l0": (G,),
+    }
     return {name: rng.uniform(-k, k, shape).astype(np.float32) for name, shape in shapes.items()}
 
 

@@ -104,8 +104,7 @@ def _train_step(autograd, anp, case: dict) -> Prepared:
     model = case["model"]
     w = recurrent_weights(model, case["I"], case["H"])
     args = tuple(w[k] for k in _NAMES) + (sequence_input(case["T"], case["B"], case["I"]),)
-    value_and_grad = autograd.value_and_grad(
-        lambda a: _sequence_loss(anp, model, a[:4], a[4]))
+    value_and_grad = autograd.value_and_grad(lambda a: _sequence_loss(anp, model, a[:4], a[4]))
     last = {}
 
     def step():

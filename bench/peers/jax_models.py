@@ -52,8 +52,9 @@ def _composed_loss(jax, jnp, params, x):
 def _composed_lstm(jax, jnp, case: dict) -> Prepared:
     """The composed LSTM, op by op, no jit: JAX's eager dispatch against the other tapes."""
     w = recurrent_weights("lstm", case["I"], case["H"])
-    params = tuple(jnp.asarray(w[k]) for k in
-                   ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+    params = tuple(
+        jnp.asarray(w[k]) for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    )
     x = jnp.asarray(sequence_input(case["T"], case["B"], case["I"]))
     value_and_grad = jax.value_and_grad(lambda p: _composed_loss(jax, jnp, p, x))
     last = {}
@@ -101,8 +102,9 @@ def _train_step(jax, jnp, case: dict) -> Prepared:
     model, B, H = case["model"], case["B"], case["H"]
     cell = _cells(jax, jnp, model)
     w = recurrent_weights(model, case["I"], H)
-    params = tuple(jnp.asarray(w[k]) for k in
-                   ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+    params = tuple(
+        jnp.asarray(w[k]) for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    )
     x = jnp.asarray(sequence_input(case["T"], B, case["I"]))
 
     def loss(params, x):

@@ -7,7 +7,7 @@ import gc
 
 import numpy as np
 
-from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input, worker_threads
 
 # The first op after a cold interpreter start: import, one recorded op chain, one backward.
 STARTUP_SNIPPET = (
@@ -17,7 +17,18 @@ STARTUP_SNIPPET = (
 )
 
 
+def _pin_threads() -> None:
+    """The fused recurrences run their own thread pool (not BLAS's): give it the worker's count."""
+    try:
+        from minigrad.backends import cpu_recurrent
+    except ImportError:
+        return
+    if hasattr(cpu_recurrent, "set_num_threads"):
+        cpu_recurrent.set_num_threads(worker_threads())
+
+
 def build(case: dict, impl: str = "fused") -> Prepared:
+    _pin_threads()
     kind = case["kind"]
     if kind == "op":
         return _op_chain(case)
@@ -59,11 +70,16 @@ def _op_chain(case: dict) -> Prepared:
         for _ in range(chain):
             y = np.multiply(y, w_np)
 
-    return Prepared(step=forward_backward,
-                    variants={"forward": forward, "forward_no_grad": forward_no_grad,
-                              "numpy_ufunc": numpy_ufunc},
-                    check=lambda: checksums(0.0, {"a": a.grad, "w": w.grad}),
-                    numpy_memory=True)
+    return Prepared(
+        step=forward_backward,
+        variants={
+            "forward": forward,
+            "forward_no_grad": forward_no_grad,
+            "numpy_ufunc": numpy_ufunc,
+        },
+        check=lambda: checksums(0.0, {"a": a.grad, "w": w.grad}),
+        numpy_memory=True,
+    )
 
 
 def composed_lstm_loss(mg, x, w_ih, w_hh, b_ih, b_hh):
@@ -87,8 +103,10 @@ def _composed_lstm(case: dict) -> Prepared:
     import minigrad as mg
 
     w = recurrent_weights("lstm", case["I"], case["H"])
-    params = [mg.tensor(w[k], requires_grad=True)
-              for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    params = [
+        mg.tensor(w[k], requires_grad=True)
+        for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    ]
     x = mg.tensor(sequence_input(case["T"], case["B"], case["I"]))
     last = {}
 
@@ -109,11 +127,13 @@ def _composed_lstm(case: dict) -> Prepared:
                 gc.enable()
 
     def check():
-        return checksums(last["loss"].item(), {"weight_hh": params[1].grad,
-                                               "weight_ih": params[0].grad})
+        return checksums(
+            last["loss"].item(), {"weight_hh": params[1].grad, "weight_ih": params[0].grad}
+        )
 
-    return Prepared(step=step, check=check, numpy_memory=True,
-                    variants={"gc disabled": step_without_gc})
+    return Prepared(
+        step=step, check=check, numpy_memory=True, variants={"gc disabled": step_without_gc}
+    )
 
 
 def _train_step(case: dict, impl: str) -> Prepared:
@@ -122,6 +142,7 @@ def _train_step(case: dict, impl: str) -> Prepared:
 
     try:
         import lstm
+
         layer_class = {"lstm": lstm.LSTM, "gru": lstm.GRU, "rnn": lstm.RNN}[case["model"]]
     except (ImportError, AttributeError) as e:
         raise Unavailable(f"lstm layers not importable yet ({type(e).__name__}: {e})") from None

@@ -8,9 +8,7 @@ import numpy as np
 from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input, worker_threads
 
 STARTUP_SNIPPET = (
-    "import torch; "
-    "x = torch.ones((32, 128), requires_grad=True); "
-    "(x * x).tanh().sum().backward()"
+    "import torch; x = torch.ones((32, 128), requires_grad=True); (x * x).tanh().sum().backward()"
 )
 
 
@@ -57,9 +55,11 @@ def _op_chain(torch, case: dict) -> Prepared:
         with torch.no_grad():
             forward()
 
-    return Prepared(step=forward_backward,
-                    variants={"forward": forward, "forward_no_grad": forward_no_grad},
-                    check=lambda: checksums(0.0, {"a": a.grad.numpy(), "w": w.grad.numpy()}))
+    return Prepared(
+        step=forward_backward,
+        variants={"forward": forward, "forward_no_grad": forward_no_grad},
+        check=lambda: checksums(0.0, {"a": a.grad.numpy(), "w": w.grad.numpy()}),
+    )
 
 
 def composed_lstm_loss(torch, x, w_ih, w_hh, b_ih, b_hh):
@@ -81,8 +81,10 @@ def composed_lstm_loss(torch, x, w_ih, w_hh, b_ih, b_hh):
 
 def _composed_lstm(torch, case: dict) -> Prepared:
     w = recurrent_weights("lstm", case["I"], case["H"])
-    params = [torch.from_numpy(w[k]).requires_grad_()
-              for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    params = [
+        torch.from_numpy(w[k]).requires_grad_()
+        for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    ]
     x = torch.from_numpy(sequence_input(case["T"], case["B"], case["I"]))
     last = {}
 
@@ -94,8 +96,10 @@ def _composed_lstm(torch, case: dict) -> Prepared:
         last["loss"] = loss
 
     def check():
-        return checksums(last["loss"].item(), {"weight_hh": params[1].grad.numpy(),
-                                               "weight_ih": params[0].grad.numpy()})
+        return checksums(
+            last["loss"].item(),
+            {"weight_hh": params[1].grad.numpy(), "weight_ih": params[0].grad.numpy()},
+        )
 
     return Prepared(step=step, check=check)
 
@@ -105,8 +109,9 @@ def _train_step(torch, case: dict) -> Prepared:
     model, I, H = case["model"], case["I"], case["H"]
     layer_class = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[model]
     layer = layer_class(I, H)
-    layer.load_state_dict({k: torch.from_numpy(v) for k, v in
-                           recurrent_weights(model, I, H).items()})
+    layer.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in recurrent_weights(model, I, H).items()}
+    )
     x = torch.from_numpy(sequence_input(case["T"], case["B"], I)).requires_grad_()
     last = {}
 
@@ -119,7 +124,8 @@ def _train_step(torch, case: dict) -> Prepared:
         last["loss"] = loss
 
     def check():
-        return checksums(last["loss"].item(), {"weight_hh": layer.weight_hh_l0.grad.numpy(),
-                                               "x": x.grad.numpy()})
+        return checksums(
+            last["loss"].item(), {"weight_hh": layer.weight_hh_l0.grad.numpy(), "x": x.grad.numpy()}
+        )
 
     return Prepared(step=step, check=check)

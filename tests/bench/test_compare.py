@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
-from bench import compare, peers  # noqa: E402
-from bench.peers import tables  # noqa: E402
+from bench import peers  # noqa: E402
+from bench.peers import machine, tables  # noqa: E402
 
 PEER_MODULES = {"torch": "torch", "jax": "jax", "autograd": "autograd"}
 FUSED_READY = importlib.util.find_spec("minigrad.ops.recurrent") is not None
@@ -34,10 +34,30 @@ def installed_libraries() -> list[str]:
 def tiny_report(tmp_path_factory):
     """One tiny run of both suites, one worker process per installed library."""
     out = tmp_path_factory.mktemp("compare") / "tiny.json"
-    command = [sys.executable, "-m", "bench.compare", "--suite", "all", "--tiny", "--batch",
-               "--repeats", "2", "--budget", "1", "--warmup", "1", "--warmup-seconds", "0",
-               "--startup-runs", "0", "--markdown", "--out", str(out),
-               "--libraries", ",".join(installed_libraries())]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.compare",
+        "--suite",
+        "all",
+        "--tiny",
+        "--batch",
+        "--repeats",
+        "2",
+        "--budget",
+        "1",
+        "--warmup",
+        "1",
+        "--warmup-seconds",
+        "0",
+        "--startup-runs",
+        "0",
+        "--markdown",
+        "--out",
+        str(out),
+        "--libraries",
+        ",".join(installed_libraries()),
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text()), done.stdout
@@ -150,7 +170,7 @@ def test_summarize_and_fit():
 
 
 def test_startup_times_measures_a_fresh_process():
-    records = compare.startup_times(["minigrad"], runs=1)
+    records = machine.startup_times(ROOT, ["minigrad"], runs=1, threads=1)
     by_label = {r["library"]: r for r in records}
     assert by_label["minigrad"]["median_s"] > by_label["python + numpy"]["median_s"] > 0
 
@@ -159,8 +179,10 @@ def test_harness_is_safe_for_asv_to_import():
     """asv imports every module in bench/: the harness's do no work, import no peer library and
     define no names asv would take for benchmarks."""
     modules = ["bench", "bench.compare", "bench.peers"] + sorted(
-        f"bench.peers.{p.stem}" for p in (ROOT / "bench" / "peers").glob("*.py")
-        if p.name != "__init__.py")
+        f"bench.peers.{p.stem}"
+        for p in (ROOT / "bench" / "peers").glob("*.py")
+        if p.name != "__init__.py"
+    )
     probe = (
         "import importlib, sys\n"
         "prefixes = ('time_', 'track_', 'peakmem_', 'mem_', 'timeraw_')\n"
@@ -170,6 +192,7 @@ def test_harness_is_safe_for_asv_to_import():
         "heavy = [n for n in ('torch', 'jax', 'autograd', 'lstm', 'tqdm') if n in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-1500:]
