@@ -15,6 +15,7 @@ input's shape (the one place that does), and frees each consumed gradient and, u
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import weakref
 
@@ -194,6 +195,20 @@ def _slot(node, k, slots, g, be):
 
 def run_backward(tensor, grad, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) . grad into every leaf's .grad (and retained non-leaves')."""
+    # The walk allocates many short-lived containers; the tape makes no reference cycles, so
+    # Python's cyclic collector would only rescan the live graph again and again (20-30% of a
+    # composed LSTM step measured). Pause it for the walk; reference counting frees everything.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        _walk(tensor, grad, retain_graph)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _walk(tensor, grad, retain_graph):
     root = tensor._node
     if root is None:
         _accumulate_leaf(tensor, grad)
