@@ -112,11 +112,12 @@ def gemm(a, b, c, transpose_a, transpose_b, alpha, beta):
 # row-chunk x tile products.
 
 SMALL_GEMM_MULTIPLY_ADDS = 1 << 19
+MAX_ROW_CHUNK = 32
 
 
 def step_tiling(rows: int, inner: int, columns: int) -> tuple[int, int]:
     """(row_chunk, tile) for a per-step (rows, inner) @ (inner, columns) product."""
-    row_chunk = max(1, min(rows, 32))
+    row_chunk = max(1, min(rows, MAX_ROW_CHUNK))
     while row_chunk > 8 and row_chunk * inner * 32 > SMALL_GEMM_MULTIPLY_ADDS:
         row_chunk //= 2
     tile = 32

@@ -32,7 +32,7 @@ FUSED_DX_MAX_INPUT = 16
 MIN_ROWS_PER_THREAD = 4
 
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-_pool, _pool_owner = None, None
+_pool, _pool_owner, _pool_size = None, None, 0
 
 
 def set_num_threads(n: int) -> None:
@@ -52,6 +52,7 @@ def get_num_threads() -> int:
 
 def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
     """Returns out (T, B, H), h_n, c_n and the tuple backward needs."""
+    w_ih, w_hh = _contiguous(w_ih, w_hh)
     T, B, I = x.shape
     H = w_hh.shape[1]
     with single_threaded_blas():
@@ -92,6 +93,7 @@ def lstm_sequence_backward(saved, dout, dh_n, dc_n, want_norms):
 
 def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
     """Returns out (T, B, H), h_n and the tuple backward needs."""
+    x, w_ih, w_hh = _contiguous(x, w_ih, w_hh)
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
@@ -158,6 +160,7 @@ def gru_sequence_backward(saved, dout, dh_n, want_norms):
 
 def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, steps, reverse):
     """Returns out (T, B, H), h_n and the tuple backward needs; nonlinearity 'tanh' or 'relu'."""
+    w_ih, w_hh = _contiguous(w_ih, w_hh)
     _, B, I = x.shape
     H = w_hh.shape[1]
     relu = nonlinearity == "relu"
@@ -196,12 +199,11 @@ def rnn_sequence_backward(saved, dout, dh_n, want_norms):
 def _run(fn, calls):
     """fn(*args) for each args in calls: the first here, the rest on pool threads (fn releases
     the GIL). The pool is made per process, so a forked child starts its own."""
-    global _pool, _pool_owner
-    if len(calls) > 1 and (_pool is None or _pool_owner != os.getpid()
-                           or _pool._max_workers < len(calls) - 1):
+    global _pool, _pool_owner, _pool_size
+    if len(calls) > 1 and (_pool_owner != os.getpid() or _pool_size < len(calls) - 1):
         _pool = ThreadPoolExecutor(max_workers=len(calls) - 1,
                                    thread_name_prefix="minigrad-recurrent")
-        _pool_owner = os.getpid()
+        _pool_owner, _pool_size = os.getpid(), len(calls) - 1
     futures = [_pool.submit(fn, *args) for args in calls[1:]]
     fn(*calls[0])
     for future in futures:
@@ -286,6 +288,11 @@ def _outputs(hs, steps, reverse):
         return out
     valid = np.arange(T)[:, None] < steps[None, :]
     return out * valid[:, :, None].astype(out.dtype)
+
+
+def _contiguous(*arrays):
+    """C-contiguous versions (the same arrays when they already are): BLAS wants unit strides."""
+    return tuple(np.ascontiguousarray(a) for a in arrays)
 
 
 def _combined_bias(b_ih, b_hh, size, dtype):

@@ -277,6 +277,27 @@ def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, d
 
 
 @pytest.mark.parametrize("model,nonlinearity", MODELS)
+def test_single_step_single_row_and_strided_inputs(model, nonlinearity, rng):
+    """T = B = I = H = 1, and inputs that are transposed or sliced views, match the reference."""
+    for T, B, I, H in [(1, 1, 1, 1), (3, 2, 4, 5)]:
+        arrays = make_arrays(model, T, B, I, H, rng)
+        arrays["x"] = np.ascontiguousarray(arrays["x"].transpose(1, 0, 2)).transpose(1, 0, 2)
+        arrays["weight_hh"] = np.asfortranarray(arrays["weight_hh"])
+        arrays["weight_ih"] = np.asfortranarray(arrays["weight_ih"])
+        ours, theirs = tensors(arrays), tensors(arrays)
+        out, h_n, c_n = fused(model, nonlinearity, ours, reverse=True)
+        ref = reference(model, nonlinearity, theirs, reverse=True)
+        np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-12, atol=1e-14)
+        upstream = [rng.standard_normal(s) for s in [(T, B, H), (B, H), (B, H)]]
+        weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
+        weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
+        for k, t in ours.items():
+            if t is not None:
+                np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
+                                           err_msg=f"{(T, B, I, H)}: gradient of {k}")
+
+
+@pytest.mark.parametrize("model,nonlinearity", MODELS)
 def test_second_backward_with_retain_graph_doubles_gradients(model, nonlinearity, rng):
     t = tensors(make_arrays(model, 6, 2, 3, 4, rng))
     out, h_n, _ = fused(model, nonlinearity, t, lengths=[6, 3])
