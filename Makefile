@@ -21,6 +21,7 @@ install: $(STAMP)
 # CPU tests, then the CUDA path under Numba's simulator in its own process (the simulator must be
 # switched on before numba is imported), then the asv suite's check.
 test: $(STAMP)
+	$(VENV)/bin/ruff check minigrad lstm bench tests
 	$(PY) -m pytest -q tests --ignore=tests/cuda
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/cuda
 	$(MAKE) --no-print-directory bench-check
@@ -40,7 +41,6 @@ bench-check: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minigrad lstm bench tests
-	$(VENV)/bin/ruff format --check minigrad lstm bench tests
 
 report: $(STAMP)
 	$(VENV)/bin/lstm report --preset quick --out report

@@ -34,5 +34,6 @@ __all__ = [
     "detect_anomaly", "gradcheck", "GradcheckError", "nn", "optim", "init", "cuda",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu", "abs",
     "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",
-    "concat", "stack", "split", "unstack", "softmax", "log_softmax", "cross_entropy", "mse_loss", "dropout",
+    "concat", "stack", "split", "unstack", "softmax", "log_softmax", "cross_entropy",
+    "mse_loss", "dropout",
 ]

@@ -77,7 +77,7 @@ def is_grad_enabled() -> bool:
 
 @contextlib.contextmanager
 def detect_anomaly():
-    """Raise FloatingPointError at the first primitive whose output or input gradient is not finite."""
+    """Raise FloatingPointError at the first primitive whose output or gradient is not finite."""
     previous = state.anomaly
     state.anomaly = True
     try:

@@ -1,4 +1,4 @@
-"""Modules: Parameter, Module (parameters, state_dict, train/eval, device moves), Linear, Embedding."""
+"""Modules: Parameter, Module (parameters, state_dict, train/eval, devices), Linear, Embedding."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ class Module:
 
 
 class Linear(Module):
-    """y = x W^T + b with W (out_features, in_features); init U(-1/sqrt(in), 1/sqrt(in)) as torch."""
+    """y = x W^T + b, W (out_features, in_features); init U(-1/sqrt(in), 1/sqrt(in)) as torch."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
                  dtype=np.float32):

@@ -160,7 +160,7 @@ class Adam(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """Tieleman & Hinton's RMSprop as torch: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps)."""
+    """RMSprop as torch: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps)."""
 
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
@@ -185,7 +185,7 @@ def _grads(params):
 
 
 def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0) -> float:
-    """Scale all gradients together so their joint norm is at most max_norm; returns the norm before."""
+    """Scale all gradients together so their joint norm is <= max_norm; returns the norm before."""
     _check("max_norm", max_norm)
     params = _grads(params)
     if not params:

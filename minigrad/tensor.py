@@ -284,7 +284,7 @@ def _as_array(data, dtype=None):
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
-    """A new leaf tensor (a copy). Python floats default to float32; numpy arrays keep their dtype."""
+    """A new leaf tensor (a copy). Python floats become float32; numpy arrays keep their dtype."""
     t = Tensor(data, requires_grad=False, dtype=dtype)
     if device != "cpu":
         t = Tensor._wrap(get(device).from_host(t.data))

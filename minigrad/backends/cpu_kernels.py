@@ -187,7 +187,7 @@ def log_softmax_backward_rows(y, g, out):
 
 @njit(**_JIT)
 def cross_entropy_rows(logits, targets, ignore_index, log_probs):
-    """Mean over counted rows of -log_softmax(logits)[target]; fills log_probs; returns (loss, n)."""
+    """Sum over counted rows of -log_softmax(logits)[target]; fills log_probs; -> (sum, n)."""
     total = 0.0
     count = 0
     for r in range(logits.shape[0]):

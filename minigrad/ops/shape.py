@@ -17,12 +17,14 @@ def reshape(a: Tensor, shape) -> Tensor:
     try:
         out = be.reshape(a.data, shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape {source} ({a.size} elements) to {shape}") from None
+        raise ValueError(
+            f"reshape: cannot reshape {source} ({a.size} elements) to {shape}"
+        ) from None
     return record("reshape", out, (a,), lambda g: (be.reshape(g, source),))
 
 
 def transpose(a: Tensor, axes=None) -> Tensor:
-    """a with its axes permuted (reversed by default); the gradient takes the inverse permutation."""
+    """a with its axes permuted (reversed by default); the gradient gets the inverse permutation."""
     be = backend_of(a.data)
     axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(ax % max(a.ndim, 1) for ax in axes)
     if sorted(axes) != list(range(a.ndim)):
