@@ -223,7 +223,8 @@ def merge_rounds(records: list[dict]) -> list[dict]:
     themselves are kept under 'rounds'."""
     merged: dict[tuple, list[dict]] = {}
     for r in records:
-        merged.setdefault((r["library"], r["id"]), []).append(r)
+        key = (r["library"], json.dumps(r["case"], sort_keys=True))
+        merged.setdefault(key, []).append(r)
     out = []
     for group in merged.values():
         ok = [r for r in group if r["status"] == "ok"]

@@ -142,7 +142,8 @@ def case_id(case: dict) -> str:
     dims = f"B={case['B']} T={case['T']} I={case['I']} H={case['H']}"
     if kind == "composed_lstm":
         return f"composed lstm {dims}"
-    return f"{case['model']} {dims}"
+    sweep = " (T sweep)" if case.get("suite") == "scaling" else ""
+    return f"{case['model']} {dims}{sweep}"
 
 
 def flops_per_step(model: str, B: int, T: int, I: int, H: int) -> int:
