@@ -95,10 +95,18 @@ def machine_meta(root: Path, argv: list[str], threads: int) -> dict:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
     ).stdout.strip()
+    # others edit the working tree while we measure: name the files that differ from the commit
+    dirty = subprocess.run(
+        ["git", "diff", "--name-only", "HEAD", "--", "minigrad", "lstm", "bench"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "python -m bench.compare " + " ".join(argv),
         "commit": commit,
+        "uncommitted": dirty,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "python": platform.python_version(),
         "threads": threads,

@@ -27,6 +27,8 @@ def render(report: dict, markdown: bool = False, clock: str = "wall") -> str:
         f"after {_load(meta.get('loadavg_after'))}",
         f"command: {meta['command']}",
     ]
+    if meta.get("uncommitted"):
+        lines.append(f"uncommitted changes in: {', '.join(meta['uncommitted'])}")
     busy = sorted(r["cpu_busy_before"] for r in results if r.get("cpu_busy_before") is not None)
     if busy:
         lines.append(
