@@ -2,7 +2,10 @@
 
     python -m bench.compare [--suite engine|recurrent|all] [--repeats N] [--out FILE.json]
                             [--markdown] [--libraries minigrad,torch,...] [--threads N]
-                            [--clock wall|cpu] [--tiny] [--render FILE.json]
+                            [--rounds N] [--only WORDS] [--quiet-wait S] [--clock wall|cpu]
+                            [--tiny] [--render FILE.json]
+
+On a machine shared with other work use --threads 1 and --rounds 3 (see docs/performance.md).
 
 Every (library, case) runs in its own subprocess, because torch and JAX loaded into one process
 slow each other down. A worker builds inputs from fixed seeds, warms up (JIT compilation and
