@@ -77,7 +77,7 @@ def lstm_sequence_backward(saved, dout, dh_n, dc_n, want_norms):
     dtype = gates.dtype
     dh, dc = _state_grad(dh_n, B, H, dtype), _state_grad(dc_n, B, H, dtype)
     dout, db, dx, w_ih_t, norms_h, norms_c = _backward_buffers(
-        dout, has_bias, G, w_ih, xh, T, B, H, dtype, want_norms, 2)
+        dout, has_bias, G, w_ih, T, B, H, dtype, want_norms, 2)
     work = np.empty((2, B, H), dtype)
     with single_threaded_blas():
         _each_rows(loops.lstm_backward, B, w_hh,
@@ -98,61 +98,60 @@ def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, steps, reverse):
     H = w_hh.shape[1]
     dtype = x.dtype
     with single_threaded_blas():
-        gates = np.empty((T, B, 3 * H), dtype)
-        _split_gemm(x.reshape(T * B, I), w_ih, gates.reshape(T * B, 3 * H), False, True, 0.0)
-        hidden_n = np.empty((T, B, H), dtype)
+        # the 4-slot buffer [n|r|z|m] of cpu_recurrent_loops; slots 0-2 get x W_ih^T, rows n, r, z
+        gates = np.empty((T, B, 4 * H), dtype)
+        projection = gates.reshape(T * B, 4 * H)[:, :3 * H]
+        _split_gemm(x.reshape(T * B, I), _gru_input_rows(w_ih, H), projection, False, True, 0.0)
         hs = np.empty((T + 1, B, H), dtype)
         first, last = (T, 0) if reverse else (0, T)
         hs[first] = h0
         b_i, b_h = _bias(b_ih, 3 * H, dtype), _bias(b_hh, 3 * H, dtype)
         gh = np.empty((B, 3 * H), dtype)
         _each_rows(loops.gru_forward, B, w_hh.T,
-                   lambda lo, hi, _, w, rc: (gates, hidden_n, hs, w, b_i, b_h, gh, steps, reverse,
-                                             lo, hi, rc))
-    saved = (x, gates, hidden_n, hs, w_ih, w_hh, (b_ih is not None, b_hh is not None), steps,
-             reverse)
+                   lambda lo, hi, _, w, rc: (gates, hs, w, b_i, b_h, gh, steps, reverse, lo, hi,
+                                             rc))
+    saved = (x, gates, hs, w_ih, w_hh, (b_ih is not None, b_hh is not None), steps, reverse)
     return _outputs(hs, steps, reverse), hs[last].copy(), saved
 
 
 def gru_sequence_backward(saved, dout, dh_n, want_norms):
     """(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms); norms is None or ((T, B) norms of dL/dh_t,).
     Overwrites the saved gates."""
-    x, gates, hidden_n, hs, w_ih, w_hh, has_bias, steps, reverse = saved
+    x, gates, hs, w_ih, w_hh, has_bias, steps, reverse = saved
     T, B, G = gates.shape
-    H, I = G // 3, x.shape[2]
+    H, I = G // 4, x.shape[2]
     dtype = x.dtype
     dh = _state_grad(dh_n, B, H, dtype)
-    dout = _dout(dout, B, H, dtype)
-    db_hh = np.zeros((_threads, G if any(has_bias) else 0))
-    db_in = np.zeros((_threads, H if any(has_bias) else 0))
-    fused_dx = I <= FUSED_DX_MAX_INPUT
-    dx = np.empty((T, B, I) if fused_dx else (0, B, I), dtype)
-    norms_h = np.zeros((T, B) if want_norms else (0, B), dtype)
-    w_ih_t, dh_next = np.ascontiguousarray(w_ih.T), np.empty_like(dh)
+    w_ih_rows = _gru_input_rows(w_ih, H)
+    dout, db, dx, w_ih_t, norms_h, _ = _backward_buffers(
+        dout, any(has_bias), G, w_ih_rows, T, B, H, dtype, want_norms, 1)
+    dh_next = np.empty_like(dh)
     with single_threaded_blas():
         _each_rows(loops.gru_backward, B, w_hh,
-                   lambda lo, hi, k, w, rc: (gates, hidden_n, hs, w, w_ih_t, dout, dh, dh_next,
-                                             db_hh[k], db_in[k], dx, steps, reverse, norms_h, lo,
-                                             hi, rc))
-        # gates hold d(W_hh h + b_hh) = [dr|dz|dn*r]; d(W_ih x + b_ih) = [dr|dz|dn], dn in hidden_n
-        d_hidden = gates.reshape(T * B, G)
-        d_rz, d_n = d_hidden[:, :2 * H], hidden_n.reshape(T * B, H)
-        x2 = x.reshape(T * B, I)
-        if not fused_dx:
+                   lambda lo, hi, k, w, rc: (gates, hs, w, w_ih_t, dout, dh, dh_next, db[k], dx,
+                                             steps, reverse, norms_h, lo, hi, rc))
+        d2 = gates.reshape(T * B, G)
+        d_input, d_hidden = d2[:, :3 * H], d2[:, H:]  # rows n, r, z and r, z, n
+        if dx.shape[0] != T:
             dx = np.empty((T * B, I), dtype)
-            _split_gemm(d_rz, w_ih[:2 * H], dx, False, False, 0.0)
-            _split_gemm(d_n, w_ih[2 * H:], dx, False, False, 1.0)
-        dw_ih = np.empty(w_ih.shape, dtype)
+            _split_gemm(d_input, w_ih_rows, dx, False, False, 0.0)
+        dw_ih = np.empty((3 * H, I), dtype)
+        _split_gemm(d_input, x.reshape(T * B, I), dw_ih, True, False, 0.0)
         dw_hh = np.empty(w_hh.shape, dtype)
-        _split_gemm(d_rz, x2, dw_ih[:2 * H], True, False, 0.0)
-        _split_gemm(d_n, x2, dw_ih[2 * H:], True, False, 0.0)
         h_prev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
         _split_gemm(d_hidden, h_prev, dw_hh, True, False, 0.0)
-    db_hh, db_in = db_hh.sum(axis=0), db_in.sum(axis=0)
-    db_ih = np.concatenate([db_hh[:2 * H], db_in]).astype(dtype) if has_bias[0] else None
+    sums = db.sum(axis=0)
+    db_ih = _gru_input_rows(sums[:3 * H], H, inverse=True).astype(dtype) if has_bias[0] else None
+    db_hh = sums[H:].astype(dtype) if has_bias[1] else None
     norms = (norms_h.astype(np.float64),) if want_norms else None
-    return (dx.reshape(x.shape), dh, dw_ih, dw_hh, db_ih,
-            db_hh.astype(dtype) if has_bias[1] else None, norms)
+    return (dx.reshape(x.shape), dh, _gru_input_rows(dw_ih, H, inverse=True), dw_hh, db_ih, db_hh,
+            norms)
+
+
+def _gru_input_rows(a, H, inverse=False):
+    """Rows (or entries) of a W_ih-shaped array reordered r, z, n -> n, r, z (inverse: back)."""
+    order = [1, 2, 0] if inverse else [2, 0, 1]
+    return np.ascontiguousarray(np.concatenate([a[k * H:(k + 1) * H] for k in order]))
 
 
 # ---- vanilla RNN -------------------------------------------------------------------------------
@@ -182,7 +181,7 @@ def rnn_sequence_backward(saved, dout, dh_n, want_norms):
     dtype = xh.dtype
     dh = _state_grad(dh_n, B, H, dtype)
     dout, db, dx, w_ih_t, norms_h, _ = _backward_buffers(
-        dout, has_bias, H, w_ih, xh, T, B, H, dtype, want_norms, 1)
+        dout, has_bias, H, w_ih, T, B, H, dtype, want_norms, 1)
     dpre, dh_next = np.empty((T, B, H), dtype), np.empty_like(dh)
     with single_threaded_blas():
         _each_rows(loops.rnn_backward, B, w_hh,
@@ -253,7 +252,7 @@ def _project(x, h0, w_ih, G, reverse):
     return xh, projection, first, last
 
 
-def _backward_buffers(dout, has_bias, G, w_ih, xh, T, B, H, dtype, want_norms, n_norms):
+def _backward_buffers(dout, has_bias, G, w_ih, T, B, H, dtype, want_norms, n_norms):
     """dout (or a zero row), per-thread float64 bias-gradient accumulators (empty without
     biases), dx (T, B, I) when computed in the loop (else empty), W_ih^T and the norm buffers."""
     I = w_ih.shape[1]

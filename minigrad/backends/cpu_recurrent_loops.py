@@ -182,13 +182,19 @@ def lstm_backward(gates, cs, w_hh, w_ih_t, dout, dh, dc, work, db, dx, steps, re
 
 
 # ---- GRU ---------------------------------------------------------------------------------------
+#
+# One (T, B, 4H) buffer per sequence with four slots per step, [n | r | z | m] (m = W_hn h + b_hn).
+# Forward: slots 0-2 hold x_t W_ih^T (W_ih's rows permuted to n, r, z) and receive n, r, z; slot 3
+# receives m. Backward writes [dn | dr | dz | r dn] over them (d of the pre-activations), so
+# d(W_ih x + b_ih) = slots 0-2 (rows n, r, z) and d(W_hh h + b_hh) = slots 1-3 (rows r, z, n) are
+# both contiguous windows: one GEMM each for dx, dW_ih, dW_hh and the per-step dh.
 
 
 @njit(**_JIT)
-def gru_forward(gates, hidden_n, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse, lo, hi, row_chunk):
-    """gates[t]: x_t W_ih^T in, [r|z|n] out; hidden_n[t] = W_hn h + b_hn; gh is (B, 3H) scratch."""
+def gru_forward(gates, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse, lo, hi, row_chunk):
+    """gates: the 4-slot buffer; gh (B, 3H) scratch for h W_hh^T; states go to hs."""
     T, _, G = gates.shape
-    H = G // 3
+    H = G // 4
     one = gates.dtype.type(1.0)
     bi_r, bi_z, bi_n = b_ih[:H], b_ih[H:2 * H], b_ih[2 * H:]
     bh_r, bh_z, bh_n = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
@@ -203,63 +209,59 @@ def gru_forward(gates, hidden_n, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse, lo,
             if t >= steps[b]:
                 h_new[:] = h_prev
                 continue
-            g_r, g_z, g_n = g[b, :H], g[b, H:2 * H], g[b, 2 * H:]
+            g_n, g_r, g_z, g_m = g[b, :H], g[b, H:2 * H], g[b, 2 * H:3 * H], g[b, 3 * H:]
             gh_r, gh_z, gh_n = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:]
-            hn_b = hidden_n[t, b]
             for j in range(H):
                 r = _sigmoid(g_r[j] + bi_r[j] + gh_r[j] + bh_r[j])
                 z = _sigmoid(g_z[j] + bi_z[j] + gh_z[j] + bh_z[j])
-                hn = gh_n[j] + bh_n[j]
-                n = _tanh(g_n[j] + bi_n[j] + r * hn)
+                m = gh_n[j] + bh_n[j]
+                n = _tanh(g_n[j] + bi_n[j] + r * m)
+                g_n[j] = n
                 g_r[j] = r
                 g_z[j] = z
-                g_n[j] = n
-                hn_b[j] = hn
+                g_m[j] = m
                 h_new[j] = (one - z) * n + z * h_prev[j]
 
 
 @njit(**_JIT)
-def gru_backward(gates, hidden_n, hs, w_hh, w_ih_t, dout, dh, dh_next, db_hh, db_in, dx, steps,
-                 reverse, norms_h, lo, hi, row_chunk):
-    """gates -> d(W_hh h + b_hh) = [dr|dz|dn*r]; hidden_n -> d(W_in x + b_in) = dn; dh ends
-    dL/dh0. db_hh (3H) and db_in (H) accumulate bias gradients; dx as in lstm_backward."""
+def gru_backward(gates, hs, w_hh, w_ih_t, dout, dh, dh_next, db, dx, steps, reverse, norms_h,
+                 lo, hi, row_chunk):
+    """gates: [n|r|z|m] in, [dn|dr|dz|r dn] out; dh ends dL/dh0. db (4H or 0) accumulates the
+    slot sums (float64); dx as in lstm_backward, w_ih_t being the permuted W_ih^T."""
     T, _, G = gates.shape
-    H = G // 3
+    H = G // 4
     one = gates.dtype.type(1.0)
     zero = gates.dtype.type(0.0)
     want_norms = norms_h.shape[0] > 0
     for s in range(T):
         t = s if reverse else T - 1 - s
         prev = t + 1 if reverse else t
-        g, dn_t = gates[t], hidden_n[t]
+        g = gates[t]
         dout_t = dout[t if dout.shape[0] > 1 else 0]
         for b in range(lo, hi):
-            dh_b, dh_next_b, hn_b = dh[b], dh_next[b], dn_t[b]
+            dh_b, dh_next_b = dh[b], dh_next[b]
             if t >= steps[b]:
                 g[b] = zero
-                hn_b[:] = zero
                 dh_next_b[:] = dh_b
                 continue
-            g_r, g_z, g_n = g[b, :H], g[b, H:2 * H], g[b, 2 * H:]
+            g_n, g_r, g_z, g_m = g[b, :H], g[b, H:2 * H], g[b, 2 * H:3 * H], g[b, 3 * H:]
             h_prev, dout_b = hs[prev, b], dout_t[b]
             for j in range(H):
                 dh_t = dh_b[j] + dout_b[j]
-                r, z, n = g_r[j], g_z[j], g_n[j]
+                n, r, z = g_n[j], g_r[j], g_z[j]
                 dn = dh_t * (one - z) * (one - n * n)
-                g_r[j] = dn * hn_b[j] * r * (one - r)
+                g_n[j] = dn
+                g_r[j] = dn * g_m[j] * r * (one - r)
                 g_z[j] = dh_t * (h_prev[j] - n) * z * (one - z)
-                g_n[j] = dn * r
-                hn_b[j] = dn
+                g_m[j] = dn * r
                 dh_b[j] = dh_t
                 dh_next_b[j] = dh_t * z
         if want_norms:
             row_norms(dh[lo:hi], norms_h[t, lo:hi])
-        _add_rows(g[lo:hi], db_hh)
-        _add_rows(dn_t[lo:hi], db_in)
+        _add_rows(g[lo:hi], db)
         if dx.shape[0] == T:
-            _project_rows(g[lo:hi, :2 * H], w_ih_t[:, :2 * H], dx[t, lo:hi], False)
-            _project_rows(dn_t[lo:hi], w_ih_t[:, 2 * H:], dx[t, lo:hi], True)
-        gemm_packed(g[lo:hi], w_hh, dh_next[lo:hi], 1.0, row_chunk)
+            _project_rows(g[lo:hi, :3 * H], w_ih_t, dx[t, lo:hi], False)
+        gemm_packed(g[lo:hi, H:], w_hh, dh_next[lo:hi], 1.0, row_chunk)
         dh[lo:hi] = dh_next[lo:hi]
 
 

@@ -297,6 +297,26 @@ def test_single_step_single_row_and_strided_inputs(model, nonlinearity, rng):
                                            err_msg=f"{(T, B, I, H)}: gradient of {k}")
 
 
+@pytest.mark.parametrize("missing", ["bias_ih", "bias_hh"])
+@pytest.mark.parametrize("model,nonlinearity", MODELS)
+def test_one_bias_only(model, nonlinearity, missing, rng):
+    arrays = make_arrays(model, 4, 3, 2, 5, rng)
+    arrays[missing] = None
+    ours, theirs = tensors(arrays), tensors(arrays)
+    theirs[missing] = mg.tensor(np.zeros_like(arrays["bias_ih" if missing == "bias_hh"
+                                                       else "bias_hh"]))
+    out, h_n, c_n = fused(model, nonlinearity, ours, lengths=[4, 2, 3])
+    ref = reference(model, nonlinearity, theirs, lengths=[4, 2, 3])
+    np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-12, atol=1e-14)
+    upstream = [rng.standard_normal(s) for s in [(4, 3, 5), (3, 5), (3, 5)]]
+    weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
+    weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
+    for k, t in ours.items():
+        if t is not None:
+            np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"gradient of {k}")
+
+
 @pytest.mark.parametrize("model,nonlinearity", MODELS)
 def test_second_backward_with_retain_graph_doubles_gradients(model, nonlinearity, rng):
     t = tensors(make_arrays(model, 6, 2, 3, 4, rng))
