@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import platform
 
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401 - numba_xxgemm looks its sgemm/dgemm up here
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -65,6 +67,60 @@ def _blas_kind(typingctx, array):
         return context.get_constant(types.int8, kind)
 
     return types.int8(array), codegen
+
+
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
+_FLUSH_TO_ZERO, _DENORMALS_ARE_ZERO = 1 << 15, 1 << 6
+
+
+@intrinsic
+def _mxcsr(typingctx):
+    """The calling thread's SSE control/status register (0 off x86)."""
+
+    def codegen(context, builder, sig, args):
+        if not _X86:
+            return ir.Constant(ir.IntType(32), 0)
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t]),
+            "llvm.x86.sse.stmxcsr")
+        builder.call(fn, [builder.bitcast(slot, cgutils.voidptr_t)])
+        return builder.load(slot)
+
+    return types.uint32(), codegen
+
+
+@intrinsic
+def _set_mxcsr(typingctx, value):
+    def codegen(context, builder, sig, args):
+        if _X86:
+            slot = cgutils.alloca_once_value(builder, args[0])
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t]),
+                "llvm.x86.sse.ldmxcsr")
+            builder.call(fn, [builder.bitcast(slot, cgutils.voidptr_t)])
+        return context.get_dummy_value()
+
+    return types.none(types.uint32), codegen
+
+
+@njit(cache=True, nogil=True)
+def denormals_off():
+    """Flush denormal results and operands to zero in this thread; returns the previous state.
+
+    Vanishing gradients in float32 reach the denormal range within a few hundred steps, and every
+    operation on a denormal then takes ~100 cycles: a 1000-step GRU backward driven by the final
+    state only ran 5x slower. The loops (and the BLAS calls they make) run with FTZ/DAZ set and
+    restore the caller's state on exit.
+    """
+    previous = _mxcsr()
+    _set_mxcsr(previous | np.uint32(_FLUSH_TO_ZERO | _DENORMALS_ARE_ZERO))
+    return previous
+
+
+@njit(cache=True, nogil=True)
+def restore_denormals(previous):
+    _set_mxcsr(previous)
 
 
 @njit(cache=True, nogil=True)
@@ -152,10 +208,12 @@ def gemm_packed(a, packed, c, beta, row_chunk):
 @njit(cache=True, nogil=True)
 def gemm_rows(a, b, c, transpose_a, transpose_b, alpha, beta, lo, hi):
     """Rows lo:hi of c = alpha op(a) @ op(b) + beta c (one thread's share of a large GEMM)."""
+    previous_fp = denormals_off()
     if transpose_a:
         gemm(a[:, lo:hi], b, c[lo:hi], True, transpose_b, alpha, beta)
     else:
         gemm(a[lo:hi], b, c[lo:hi], False, transpose_b, alpha, beta)
+    restore_denormals(previous_fp)
 
 
 def _find_thread_setter():

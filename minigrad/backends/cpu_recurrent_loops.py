@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .cpu_blas import gemm_packed
+from .cpu_blas import denormals_off, gemm_packed, restore_denormals
 from .cpu_kernels import sigmoid_f32, sigmoid_f64, tanh_f32
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False,
@@ -97,6 +97,7 @@ def _project_rows(d, w_t, out, accumulate):
 @njit(**_JIT)
 def lstm_forward(gates, xh, cs, w_hh_t, bias, steps, reverse, lo, hi, row_chunk):
     """gates[t]: x_t W_ih^T in, [i|f|g|o] activations out; h states go to xh[:, :, I:]."""
+    previous_fp = denormals_off()
     T, _, G = gates.shape
     H = G // 4
     I = xh.shape[2] - H
@@ -126,6 +127,7 @@ def lstm_forward(gates, xh, cs, w_hh_t, bias, steps, reverse, lo, hi, row_chunk)
                 g_o[j] = o
                 c_new[j] = c
                 h_new[j] = o * _tanh(c)
+    restore_denormals(previous_fp)
 
 
 @njit(**_JIT)
@@ -136,6 +138,7 @@ def lstm_backward(gates, cs, w_hh, w_ih_t, dout, dh, dc, work, db, dx, steps, re
     work is (2, B, H) scratch; db (4H or 0) accumulates the bias gradient; dx (T, B, I) is filled
     here when it has T rows (tiny input_size), else left to one GEMM afterwards.
     """
+    previous_fp = denormals_off()
     T, _, G = gates.shape
     H = G // 4
     one = gates.dtype.type(1.0)
@@ -179,6 +182,7 @@ def lstm_backward(gates, cs, w_hh, w_ih_t, dout, dh, dc, work, db, dx, steps, re
             if t >= steps[b]:
                 dh_next[b] = dh[b]
         dh[lo:hi] = dh_next[lo:hi]
+    restore_denormals(previous_fp)
 
 
 # ---- GRU ---------------------------------------------------------------------------------------
@@ -193,6 +197,7 @@ def lstm_backward(gates, cs, w_hh, w_ih_t, dout, dh, dc, work, db, dx, steps, re
 @njit(**_JIT)
 def gru_forward(gates, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse, lo, hi, row_chunk):
     """gates: the 4-slot buffer; gh (B, 3H) scratch for h W_hh^T; states go to hs."""
+    previous_fp = denormals_off()
     T, _, G = gates.shape
     H = G // 4
     one = gates.dtype.type(1.0)
@@ -221,6 +226,7 @@ def gru_forward(gates, hs, w_hh_t, b_ih, b_hh, gh, steps, reverse, lo, hi, row_c
                 g_z[j] = z
                 g_m[j] = m
                 h_new[j] = (one - z) * n + z * h_prev[j]
+    restore_denormals(previous_fp)
 
 
 @njit(**_JIT)
@@ -228,6 +234,7 @@ def gru_backward(gates, hs, w_hh, w_ih_t, dout, dh, dh_next, db, dx, steps, reve
                  lo, hi, row_chunk):
     """gates: [n|r|z|m] in, [dn|dr|dz|r dn] out; dh ends dL/dh0. db (4H or 0) accumulates the
     slot sums (float64); dx as in lstm_backward, w_ih_t being the permuted W_ih^T."""
+    previous_fp = denormals_off()
     T, _, G = gates.shape
     H = G // 4
     one = gates.dtype.type(1.0)
@@ -263,6 +270,7 @@ def gru_backward(gates, hs, w_hh, w_ih_t, dout, dh, dh_next, db, dx, steps, reve
             _project_rows(g[lo:hi, :3 * H], w_ih_t, dx[t, lo:hi], False)
         gemm_packed(g[lo:hi, H:], w_hh, dh_next[lo:hi], 1.0, row_chunk)
         dh[lo:hi] = dh_next[lo:hi]
+    restore_denormals(previous_fp)
 
 
 # ---- vanilla RNN -------------------------------------------------------------------------------
@@ -271,6 +279,7 @@ def gru_backward(gates, hs, w_hh, w_ih_t, dout, dh, dh_next, db, dx, steps, reve
 @njit(**_JIT)
 def rnn_forward(pre, xh, w_hh_t, bias, relu, steps, reverse, lo, hi, row_chunk):
     """pre[t]: x_t W_ih^T in (then + W_hh h); states act(pre + bias) go to xh[:, :, I:]."""
+    previous_fp = denormals_off()
     T, _, H = pre.shape
     I = xh.shape[2] - H
     zero = pre.dtype.type(0.0)
@@ -290,12 +299,14 @@ def rnn_forward(pre, xh, w_hh_t, bias, relu, steps, reverse, lo, hi, row_chunk):
             else:
                 for j in range(H):
                     h_new[j] = _tanh(p_b[j] + bias[j])
+    restore_denormals(previous_fp)
 
 
 @njit(**_JIT)
 def rnn_backward(dpre, xh, w_hh, w_ih_t, dout, dh, dh_next, relu, db, dx, steps, reverse,
                  norms_h, lo, hi, row_chunk):
     """Fills dpre (T, B, H) with d(pre-activations); dh ends as dL/dh0; db, dx as for the LSTM."""
+    previous_fp = denormals_off()
     T, _, H = dpre.shape
     I = xh.shape[2] - H
     one = dpre.dtype.type(1.0)
@@ -329,3 +340,4 @@ def rnn_backward(dpre, xh, w_hh, w_ih_t, dout, dh, dh_next, relu, db, dx, steps,
             if t >= steps[b]:
                 dh_next[b] = dh[b]
         dh[lo:hi] = dh_next[lo:hi]
+    restore_denormals(previous_fp)

@@ -329,6 +329,29 @@ def test_second_backward_with_retain_graph_doubles_gradients(model, nonlinearity
         np.testing.assert_allclose(t[k].grad, 2 * g, rtol=1e-12, err_msg=k)
 
 
+def test_denormals_flushed_inside_and_restored_after(rng):
+    """The loops run with flush-to-zero (vanishing float32 gradients would otherwise hit slow
+    denormal arithmetic) and leave the caller's floating-point state as it was."""
+    from minigrad.backends.cpu_blas import denormals_off, restore_denormals
+
+    tiny = np.array([1e-30], np.float32)
+    previous = denormals_off()
+    flushed = (tiny * np.float32(1e-10))[0]
+    restore_denormals(previous)
+    assert flushed == 0 or not _x86()
+    t = tensors(make_arrays("lstm", 50, 2, 2, 3, rng, np.float32))
+    out, h_n, _ = fused("lstm", None, t)
+    (h_n * 1e-30).sum().backward()  # dL/dh_t decays into the denormal range
+    assert np.isfinite(t["x"].grad).all()
+    assert (tiny * np.float32(1e-10))[0] > 0  # IEEE gradual underflow is back outside
+
+
+def _x86():
+    import platform
+
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 def test_no_grad_inputs_record_nothing(rng):
     t = tensors(make_arrays("lstm", 3, 2, 2, 3, rng, np.float32), requires_grad=False)
     out, h_n, c_n = fused("lstm", None, t)
