@@ -24,7 +24,7 @@ class Recurrent:
     number = 1
     repeat = (3, 30, 4.0)
     rounds = 1
-    timeout = 300
+    timeout = 600
 
     def setup(self, model, impl, seq_len):
         self.case = minigrad_case(model, impl, seq_len)
@@ -37,14 +37,15 @@ class Recurrent:
 
 
 class Peers:
-    """torch.nn.{RNN,LSTM,GRU}, JAX jit(lax.scan) and HIPS autograd, same sizes and weights."""
+    """torch.nn.{RNN,LSTM,GRU}, JAX jit(lax.scan) and HIPS autograd (up to seq_len 256), same
+    sizes and weights."""
 
     params = (PEERS, MODELS, SEQ_LENS)
     param_names = ["library", "model", "seq_len"]
     number = 1
     repeat = (3, 30, 4.0)
     rounds = 1
-    timeout = 300
+    timeout = 600
 
     def setup(self, library, model, seq_len):
         self.case = peer_case(library, model, seq_len)

@@ -105,6 +105,8 @@ def test_skips_are_not_implemented_errors(monkeypatch):
 
     with pytest.raises(NotImplementedError, match="composed runs stop at seq_len 256"):
         asv_cases.minigrad_case("lstm", "composed", 1024)
+    with pytest.raises(NotImplementedError, match="autograd runs stop at seq_len 256"):
+        asv_cases.peer_case("autograd", "gru", 1024)
     monkeypatch.setitem(sys.modules, "autograd", None)  # as if not installed
     with pytest.raises(NotImplementedError, match="autograd not installed"):
         asv_cases.peer_case("autograd", "rnn", 16)
