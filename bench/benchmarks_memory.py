@@ -10,22 +10,9 @@ difference is the step's own footprint.
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
-
 from bench import asv_cases as cases
 from bench.peers import saved_bytes_lower_bound
-
-
-def traced_peak_bytes(step) -> int:
-    """Peak bytes tracemalloc sees allocated during one call of `step` (from a collected heap)."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        step()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+from bench.peers.worker import traced_peak_bytes
 
 
 class TracedStepMemory:
