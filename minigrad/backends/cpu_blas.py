@@ -167,16 +167,19 @@ def gemm(a, b, c, transpose_a, transpose_b, alpha, beta):
 # contiguous column tiles (a 4 KB row stride would also alias in L1) and each step runs
 # row-chunk x tile products.
 
-SMALL_GEMM_MULTIPLY_ADDS = 1 << 19
+SMALL_GEMM_MULTIPLY_ADDS = 3 << 18
 MAX_ROW_CHUNK = 32
+MIN_TILE = 64
 
 
 def step_tiling(rows: int, inner: int, columns: int) -> tuple[int, int]:
-    """(row_chunk, tile) for a per-step (rows, inner) @ (inner, columns) product."""
+    """(row_chunk, tile) for a per-step (rows, inner) @ (inner, columns) product: the most rows
+    (<= 32) that still allow a 64-column tile within the small-kernel budget, then the widest
+    tile (<= 256) that fits."""
     row_chunk = max(1, min(rows, MAX_ROW_CHUNK))
-    while row_chunk > 8 and row_chunk * inner * 32 > SMALL_GEMM_MULTIPLY_ADDS:
+    while row_chunk > 8 and row_chunk * inner * MIN_TILE > SMALL_GEMM_MULTIPLY_ADDS:
         row_chunk //= 2
-    tile = 32
+    tile = MIN_TILE // 2
     while tile < min(256, columns) and row_chunk * inner * tile * 2 <= SMALL_GEMM_MULTIPLY_ADDS:
         tile *= 2
     return row_chunk, tile

@@ -253,7 +253,8 @@ def test_threads_and_wide_inputs_match_reference(model, nonlinearity, threads, r
 def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, dtype, rng,
                                                      monkeypatch):
     """The building blocks: a GEMM split by rows over threads, on strided views, accumulating
-    (beta = 1), and the per-step GEMM on column tiles with a zero-padded last tile."""
+    (beta = 1); the weight-gradient GEMM summed from per-thread partials; the per-step GEMM on
+    column tiles with a zero-padded last tile."""
     from minigrad.backends import cpu_blas, cpu_recurrent
 
     monkeypatch.setattr(cpu_recurrent, "_threads", 3)
@@ -265,6 +266,12 @@ def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, d
     expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b) + c
     cpu_recurrent._split_gemm(a, b, c, transpose_a, transpose_b, 1.0)
     np.testing.assert_allclose(c, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+    d = rng.standard_normal((600, 7)).astype(dtype)
+    inputs = rng.standard_normal((600, 4)).astype(dtype)
+    out = np.empty((7, 4), dtype)
+    cpu_recurrent._weight_gemm(d, inputs, out)  # rows split into partial products
+    np.testing.assert_allclose(out, d.T @ inputs, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
     rows, inner, columns = 11, 9, 70
     a = rng.standard_normal((rows, inner)).astype(dtype)
