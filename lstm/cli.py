@@ -117,68 +117,148 @@ def cmd_report(args) -> int:
 
 
 def _common(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--out", default=out_default, help=f"output directory (default {out_default})")
+    p.add_argument("--out", default=out_default, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lstm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _tasks(text: str):
+    names = _csv(str)(text)
+    bad = [n for n in names if n not in SWEEP_TASKS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown tasks {bad}; choose from {SWEEP_TASKS}")
+    return names
 
-    t = sub.add_parser("train", help="train one model on one task; prints one JSON line")
-    t.add_argument("--task", choices=("adding", "copy"), default="adding")
-    t.add_argument("--variant", default="arjovsky")
-    t.add_argument("--model", choices=MODEL_NAMES, default="lstm-fb1")
-    t.add_argument("--seq-len", type=int, default=100)
-    t.add_argument("--hidden-size", type=int, default=128)
-    t.add_argument("--batch-size", type=int, default=20)
-    t.add_argument("--steps", type=int, default=10_000)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--clip", choices=("norm", "value", "none"), default="norm")
-    t.add_argument("--clip-value", type=float, default=1.0)
-    t.add_argument("--tbptt", type=int, default=None, help="truncated BPTT chunk length")
-    t.add_argument("--eval-every", type=int, default=100)
-    t.add_argument("--test-size", type=int, default=1000)
-    t.add_argument("--patience", type=int, default=None, help="evaluations without improvement")
-    t.add_argument("--checkpoint-every", type=int, default=500)
-    t.add_argument("--impl", choices=("fused", "composed"), default="fused")
-    t.add_argument("--seed", type=int, default=0)
+
+SWEEP_TASKS = ("adding", "copy", "gradflow")
+_MODELS_HELP = ("comma-separated model names: rnn (tanh, default init), rnn-orth (orthogonal "
+                "W_hh), irnn (relu, W_hh = I), lstm, lstm-fb1 (forget bias 1), lstm-chrono, gru")
+
+
+def _sub(sub, name: str, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description, epilog=epilog,
+                          formatter_class=_Formatter)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Each option's default after its help (unless the help already says it); descriptions and
+    epilogs wrapped paragraph by paragraph, so their line breaks stay."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
+                and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
+
+    def _fill_text(self, text, width, indent):
+        return "\n".join(super(_Formatter, self)._fill_text(part, width, indent)
+                         for part in text.split("\n"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm", formatter_class=_Formatter,
+        description="Long-range memory experiments on minigrad: train one model, measure "
+                    "gradient flow, run a resumable sweep, or write the HTML report. Every "
+                    "command prints JSON lines and appends them to a results file under --out.",
+        epilog="`lstm COMMAND --help` lists each command's options. docs/results.md shows what "
+               "the default sweep reproduces.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = _sub(sub, "train", "train one model on one task; prints one JSON line",
+             "Train one model on the adding or copy task, evaluating on a fixed seeded test set "
+             "every --eval-every steps and stopping early when solved. Checkpoints (.npz) go "
+             "to OUT/runs/<run>/; re-running the same command resumes from the last one.",
+             "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
+             "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
+    t.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
+    t.add_argument("--variant", default="arjovsky",
+                   help="task definition: arjovsky (both), hochreiter1997 or tcn (adding), "
+                        "tcn or exprnn (copy)")
+    t.add_argument("--model", choices=MODEL_NAMES, default="lstm-fb1", help="recurrent model")
+    t.add_argument("--seq-len", type=int, default=100, help="sequence length T")
+    t.add_argument("--hidden-size", type=int, default=128, help="hidden units")
+    t.add_argument("--batch-size", type=int, default=20, help="sequences per training step")
+    t.add_argument("--steps", type=int, default=10_000, help="training-step budget")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop", help="optimizer")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--clip", choices=("norm", "value", "none"), default="norm",
+                   help="gradient clipping: by global norm, by value, or none")
+    t.add_argument("--clip-value", type=float, default=1.0, help="clipping threshold")
+    t.add_argument("--tbptt", type=int, default=None, metavar="K",
+                   help="truncated BPTT chunk length (default: full BPTT)")
+    t.add_argument("--eval-every", type=int, default=100, help="steps between evaluations")
+    t.add_argument("--test-size", type=int, default=1000, help="sequences in the test set")
+    t.add_argument("--patience", type=int, default=None,
+                   help="stop after this many evaluations without improvement (default: never)")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    t.add_argument("--impl", choices=("fused", "composed"), default="fused",
+                   help="fused whole-sequence kernels or the cell composed from primitives")
+    t.add_argument("--seed", type=int, default=0, help="seed of the weights and training data")
     _common(t, "results")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("gradflow", help="||dL/dh_t|| against t per model, at init and after "
-                                        "training; one JSON line per model and step")
-    g.add_argument("--models", type=_models, default=["rnn", "lstm", "gru"])
-    g.add_argument("--task", choices=("adding", "copy"), default="adding")
-    g.add_argument("--seq-len", type=int, default=200)
-    g.add_argument("--hidden-size", type=int, default=128)
-    g.add_argument("--batch-size", type=int, default=32)
+    g = _sub(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
+             "The batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every t, "
+             "in float64, at initialisation and after the given numbers of training steps, and "
+             "the fitted per-step factor rho. Prints one JSON line per model and step; the full "
+             "curves go to OUT/gradflow.jsonl.",
+             "example: lstm gradflow --models rnn,lstm,gru --task adding --seq-len 200 "
+             "--hidden-size 128 --batch-size 32 --steps 0,100 --seed 0 --out results")
+    g.add_argument("--models", type=_models, default=["rnn", "lstm", "gru"], help=_MODELS_HELP)
+    g.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
+    g.add_argument("--seq-len", type=int, default=200, help="sequence length T")
+    g.add_argument("--hidden-size", type=int, default=128, help="hidden units")
+    g.add_argument("--batch-size", type=int, default=32, help="sequences in the measured batch")
     g.add_argument("--steps", type=_csv(int), default=[0, 100],
-                   help="training steps at which to measure, e.g. 0,100")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=int, default=1)
+                   help="training steps at which to measure, comma-separated")
+    g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
+    g.add_argument("--workers", type=int, default=1, help="local worker processes")
     _common(g, "results")
     g.set_defaults(func=cmd_gradflow)
 
-    s = sub.add_parser("sweep", help="a grid of runs, resumable; one JSON line per finished run")
-    s.add_argument("--preset", choices=("quick", "default"), default="default")
+    s = _sub(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
+             "Run a preset grid of task x model x seq_len x seed (and the gradient-flow "
+             "experiment) in local worker processes or on a Dask cluster. Each finished run is "
+             "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
+             "so a killed sweep loses only the runs in flight. The options below narrow or "
+             "resize the preset.",
+             "presets: default = docs/results.md (34 runs, about 20 minutes on 2 cores); "
+             "quick = smaller models and sequences (under a minute).\n"
+             "example: lstm sweep --preset default --workers 2 --out results")
+    s.add_argument("--preset", choices=("quick", "default"), default="default", help="the grid")
     s.add_argument("--quick", dest="preset", action="store_const", const="quick",
                    help="the quick preset (same as --preset quick)")
-    s.add_argument("--tasks", type=_csv(str), default=None)
-    s.add_argument("--models", type=_models, default=None)
-    s.add_argument("--seq-lens", type=_csv(int), default=None)
-    s.add_argument("--seeds", type=_csv(int), default=None)
-    s.add_argument("--steps", type=int, default=None, help="training steps per run")
-    s.add_argument("--workers", type=int, default=None, help="local worker processes")
-    s.add_argument("--scheduler", default=None, help="Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--tasks", type=_tasks, default=None,
+                   help=f"only these, comma-separated, from {', '.join(SWEEP_TASKS)} "
+                        "(default: all of the preset)")
+    s.add_argument("--models", type=_models, default=None,
+                   help=_MODELS_HELP + " (default: the preset's)")
+    s.add_argument("--seq-lens", type=_csv(int), default=None,
+                   help="comma-separated sequence lengths (default: the preset's)")
+    s.add_argument("--seeds", type=_csv(int), default=None,
+                   help="comma-separated seeds (default: the preset's)")
+    s.add_argument("--steps", type=int, default=None,
+                   help="training steps per run (default: the preset's budget per model)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: min(2, cores))")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on this Dask scheduler, e.g. tcp://host:8786 (needs the dist extra)")
     _common(s, "results")
     s.set_defaults(func=cmd_sweep)
 
-    r = sub.add_parser("report", help="run what is missing and write report/index.html")
-    r.add_argument("--preset", choices=("quick", "full"), default="quick")
-    r.add_argument("--results", default=None, help="results directory (default: OUT/results)")
-    r.add_argument("--asv-results", default=None, help="asv results directory (.asv/results)")
+    r = _sub(sub, "report", "run what is missing and write report/index.html",
+             "Run what the report needs and is not in --results yet (a sweep of both tasks, "
+             "the gradient-flow experiment, a speed sweep over seq_len against the installed "
+             "peers) and write OUT/index.html with its PNG figures and tables.",
+             "example: lstm report --preset quick --out report")
+    r.add_argument("--preset", choices=("quick", "full"), default="quick",
+                   help="quick: minutes on 2 cores; full: the default sweep's sizes")
+    r.add_argument("--results", default=None, metavar="DIR",
+                   help="results directory to reuse (default: OUT/results)")
+    r.add_argument("--asv-results", default=None, metavar="DIR",
+                   help="asv results directory for the history figure (default: .asv/results "
+                        "when present)")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
     return parser

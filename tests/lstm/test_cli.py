@@ -16,7 +16,17 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0
-    assert "--out" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--out" in text and "example: lstm " + command in text
+
+
+@pytest.mark.parametrize("command", ["train", "gradflow", "sweep", "report"])
+def test_every_option_is_explained(command):
+    from lstm.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    for action in sub._actions:
+        assert action.help, f"lstm {command} {action.option_strings} has no help"
 
 
 def test_gradflow_prints_one_line_per_model_and_step(tmp_path):
@@ -54,3 +64,6 @@ def test_bad_arguments_exit_nonzero(tmp_path, capsys):
     assert "seq_len" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["gradflow", "--models", "lstm,transformer"])
+    with pytest.raises(SystemExit):
+        main(["sweep", "--tasks", "adding,parity"])
+    assert "unknown tasks ['parity']" in capsys.readouterr().err
