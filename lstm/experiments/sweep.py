@@ -71,9 +71,12 @@ def execute(spec_kind: str, config: dict) -> dict:
     """Run one spec (in whatever process calls this) and wrap its result as a results line."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config)
+    from minigrad.backends import cpu_recurrent
+
     return {"key": run_key(spec_kind, config), "kind": spec_kind, "config": config,
             "result": result, "wall_time_s": time.perf_counter() - start,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions()}
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+            "threads": cpu_recurrent.get_num_threads()}
 
 
 # ---- the results file --------------------------------------------------------------------------
@@ -114,7 +117,8 @@ def append_result(path: str, row: dict) -> None:
 @contextlib.contextmanager
 def _blas_threads(n: int):
     """Set BLAS/OpenMP thread counts in the environment that spawned workers inherit."""
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "MINIGRAD_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in names}
     os.environ.update({k: str(n) for k in names})
     try:

@@ -31,7 +31,26 @@ from .cpu_blas import gemm_rows, pack_column_tiles, single_threaded_blas, step_t
 FUSED_DX_MAX_INPUT = 16
 MIN_ROWS_PER_THREAD = 4
 
-_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _default_threads() -> int:
+    """MINIGRAD_NUM_THREADS, else NUMBA_NUM_THREADS, else the CPUs this process may run on: a
+    process pool that gives each worker one core sets the variables, so the workers' fused loops
+    do not oversubscribe the machine."""
+    for name in ("MINIGRAD_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                n = int(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
+            if n < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            return n
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+_threads = _default_threads()
 _pool, _pool_owner, _pool_size = None, None, 0
 
 

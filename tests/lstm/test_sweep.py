@@ -38,6 +38,15 @@ def test_sweep_writes_one_line_per_run_and_skips_done(tmp_path):
     assert len(read_results(path)) == 6
 
 
+def test_worker_processes_share_the_cores(tmp_path, monkeypatch):
+    """Two workers on two cores run one thread each in their fused loops (they ran two each, and
+    the default sweep at load 4, when the loops ignored the workers' share)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    rows = run_sweep(_specs()[:2], str(tmp_path / "results.jsonl"), workers=2, progress=False)
+    assert [r["threads"] for r in rows] == [1, 1]
+    assert "MINIGRAD_NUM_THREADS" not in os.environ  # restored after the pool
+
+
 def test_torn_last_line_is_cut_and_rerun(tmp_path):
     path = str(tmp_path / "results.jsonl")
     specs = _specs((5,))

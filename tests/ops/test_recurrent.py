@@ -404,3 +404,38 @@ def test_bad_nonlinearity_and_grad_norms(rng):
         rnn_sequence(t["x"], t["h0"], t["weight_ih"], t["weight_hh"], nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="grad_norms must be None or a dict, got list"):
         rnn_sequence(t["x"], t["h0"], t["weight_ih"], t["weight_hh"], grad_norms=[])
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"MINIGRAD_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}, "1"),
+    ({"NUMBA_NUM_THREADS": "1"}, "1"),
+    ({"MINIGRAD_NUM_THREADS": "3"}, "3"),
+])
+def test_thread_count_follows_the_environment(env, expected):
+    """A sweep's worker processes are told their share of the cores through the environment; the
+    fused loops must follow it or two workers on two cores run four threads."""
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("MINIGRAD_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", "from minigrad.backends import cpu_recurrent as c; "
+                               "print(c.get_num_threads())"],
+        env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
+
+
+def test_bad_thread_count_in_the_environment_is_named():
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import minigrad.backends.cpu_recurrent"],
+        env={**os.environ, "MINIGRAD_NUM_THREADS": "two"}, capture_output=True, text=True,
+        timeout=120)
+    assert out.returncode != 0
+    assert "MINIGRAD_NUM_THREADS must be a positive integer, got 'two'" in out.stderr
