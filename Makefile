@@ -2,25 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-EXTRAS ?= test,compare,bench,dist
+# What each job installs: the tests need everything; the report needs the peers it times
+# (torch, JAX, autograd) and nothing else, so a fresh `make report` installs less.
+TEST_EXTRAS ?= test,compare,bench,dist
+REPORT_EXTRAS ?= compare
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: test test-cpu test-cuda lint report bench bench-check clean
+.PHONY: test test-cpu test-cuda lint report bench bench-check clean install
 
 $(PY):
+	@echo "make: creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+# One stamp per set of extras: `make report` then `make test` installs what the tests add.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	@echo "make: installing minigrad-lstm[$*] into $(VENV) (a few minutes the first time)"
+	$(PY) -m pip install -e ".[$*]"
+	touch $@
 
-install: $(STAMP)
+TEST_STAMP := $(VENV)/.installed-$(TEST_EXTRAS)
+REPORT_STAMP := $(VENV)/.installed-$(REPORT_EXTRAS)
+
+install: $(TEST_STAMP)
 
 # CPU tests, then the CUDA path under Numba's simulator in its own process (the simulator must be
 # switched on before numba is imported), then the asv suite's check.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check minigrad lstm bench tests
 	$(PY) -m pytest -q tests --ignore=tests/cuda
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/cuda
@@ -33,20 +41,21 @@ BENCH_CHECK := --bench "Recurrent.*\('rnn', 'fused', 16\)" \
 	--bench "TracedStepMemory.*\('rnn', 'fused', 64\)" \
 	--bench "StepPeakRSS.*\('rnn', 'fused', 256\)" \
 	--bench "ImportAndFirstCall.*\('engine', 'warm'\)"
-bench-check: $(STAMP)
+bench-check: $(TEST_STAMP)
 	$(VENV)/bin/asv machine --yes > /dev/null
 	$(VENV)/bin/asv check -E existing:$(CURDIR)/$(PY)
 	$(VENV)/bin/asv run -E existing:$(CURDIR)/$(PY) --quick --dry-run --show-stderr \
 		$(BENCH_CHECK) < /dev/null
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check minigrad lstm bench tests
 
-report: $(STAMP)
+report: $(REPORT_STAMP)
+	@echo "make: running the quick experiments and the speed sweep (lstm report --preset quick)"
 	$(VENV)/bin/lstm report --preset quick --out report
 	@echo "report written to $(CURDIR)/report/index.html"
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m bench.compare
 
 clean:
