@@ -271,6 +271,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"lstm {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        print(f"lstm {args.command}: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
         if on_result is not None:
             on_result(row)
 
+    failed: list[tuple[RunSpec, BaseException]] = []
     try:
         if not todo:
             return rows
@@ -164,17 +165,47 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
             workers = workers or min(2, os.cpu_count() or 1)
             if workers == 1:
                 for spec in todo:
-                    finish(execute(spec.kind, spec.config))
+                    try:
+                        row = execute(spec.kind, spec.config)
+                    except Exception as e:  # the other runs go on; reported below
+                        failed.append((spec, e))
+                    else:
+                        finish(row)
             else:
                 threads = max(1, (os.cpu_count() or 1) // workers)
                 context = multiprocessing.get_context("spawn")
-                with _blas_threads(threads), cf.ProcessPoolExecutor(workers, context) as pool:
-                    futures = [pool.submit(execute, s.kind, s.config) for s in todo]
+                with _blas_threads(threads), cf.ProcessPoolExecutor(
+                        workers, context, initializer=_watch_parent,
+                        initargs=(os.getpid(),)) as pool:
+                    futures = {pool.submit(execute, s.kind, s.config): s for s in todo}
                     for future in cf.as_completed(futures):
-                        finish(future.result())
+                        try:
+                            row = future.result()
+                        except Exception as e:
+                            failed.append((futures[future], e))
+                        else:
+                            finish(row)
     finally:
         bar.close()
+    if failed:
+        details = "; ".join(f"{spec.key}: {type(e).__name__}: {e}" for spec, e in failed)
+        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the other finished runs "
+                           f"are in {results_path}; rerun to retry the failed ones): {details}")
     return rows
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the sweep process is gone (killed with SIGKILL or SIGTERM,
+    it cannot stop its workers, and a worker would train on for minutes with no one to write
+    its result)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="sweep-parent-watch", daemon=True).start()
 
 
 def _run_on_dask(todo: list[RunSpec], scheduler: str, finish) -> None:

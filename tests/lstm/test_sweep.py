@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,56 @@ def test_worker_processes_share_the_cores(tmp_path, monkeypatch):
     rows = run_sweep(_specs()[:2], str(tmp_path / "results.jsonl"), workers=2, progress=False)
     assert [r["threads"] for r in rows] == [1, 1]
     assert "MINIGRAD_NUM_THREADS" not in os.environ  # restored after the pool
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_run_does_not_stop_or_lose_the_others(tmp_path, workers):
+    path = str(tmp_path / "results.jsonl")
+    bad = RunSpec("train", {**TINY, "model": "transformer", "seq_len": 5, "seed": 0})
+    with pytest.raises(RuntimeError, match=r"1 of 5 runs failed .*transformer"):
+        run_sweep(_specs()[:2] + [bad] + _specs()[2:], path, workers=workers, progress=False)
+    assert sorted(r["key"] for r in read_results(path)) == sorted(s.key for s in _specs())
+
+
+def _live_processes_in_group(pgid: int) -> list[int]:
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(entry))
+    return live
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
+    """`kill -9` of the sweep alone (not its group) must not leave workers training on."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+           "--models", "gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "100000",
+           "--workers", "2", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(_live_processes_in_group(proc.pid)) < 3:
+            time.sleep(0.2)  # the sweep, its resource tracker and two workers
+        assert len(_live_processes_in_group(proc.pid)) >= 3, "workers never started"
+        time.sleep(2)  # the workers are past their initializer, training
+        proc.kill()
+        proc.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and _live_processes_in_group(proc.pid):
+            time.sleep(0.2)
+        assert _live_processes_in_group(proc.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_torn_last_line_is_cut_and_rerun(tmp_path):
