@@ -23,9 +23,12 @@ from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, p
     rnn_sequence_backward,
     rnn_sequence_forward,
 )
+from .memory import tune_malloc
 
 name = "cpu"
 ndarray = np.ndarray
+
+tune_malloc()  # keep freed pages for the next training step (see memory.py)
 
 
 # ---- creation and movement ---------------------------------------------------------------------
