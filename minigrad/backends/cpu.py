@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cpu_kernels as k
+from . import memory as _memory
 from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, part of the interface
     gru_sequence_backward,
     gru_sequence_forward,
@@ -23,12 +24,11 @@ from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, p
     rnn_sequence_backward,
     rnn_sequence_forward,
 )
-from .memory import tune_malloc
 
 name = "cpu"
 ndarray = np.ndarray
 
-tune_malloc()  # keep freed pages for the next training step (see memory.py)
+_memory.tune_malloc()  # keep freed pages for the next training step (see memory.py)
 
 
 # ---- creation and movement ---------------------------------------------------------------------
