@@ -21,12 +21,20 @@ def _csv(kind):
     return parse
 
 
-def _models(text: str):
-    names = _csv(str)(text)
-    bad = [n for n in names if n not in MODEL_NAMES]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown models {bad}; choose from {MODEL_NAMES}")
-    return names
+def _names(kind: str, allowed):
+    """A parser of comma-separated names, each one of `allowed`."""
+    def parse(text: str):
+        names = _csv(str)(text)
+        bad = [n for n in names if n not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {bad}; choose from {allowed}")
+        return names
+    return parse
+
+
+SWEEP_TASKS = ("adding", "copy", "gradflow")
+_models = _names("models", MODEL_NAMES)
+_tasks = _names("tasks", SWEEP_TASKS)
 
 
 def _emit(row: dict) -> None:
@@ -121,15 +129,6 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _tasks(text: str):
-    names = _csv(str)(text)
-    bad = [n for n in names if n not in SWEEP_TASKS]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown tasks {bad}; choose from {SWEEP_TASKS}")
-    return names
-
-
-SWEEP_TASKS = ("adding", "copy", "gradflow")
 _MODELS_HELP = ("comma-separated model names: rnn (tanh, default init), rnn-orth (orthogonal "
                 "W_hh), irnn (relu, W_hh = I), lstm, lstm-fb1 (forget bias 1), lstm-chrono, gru")
 
