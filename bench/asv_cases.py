@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.peers import THREADS, Unavailable, recurrent_weights, sequence_input
+from bench.peers import PARAM_NAMES, THREADS, Unavailable, recurrent_weights, sequence_input
 
 BATCH, INPUT, HIDDEN = 32, 32, 128
 SEQ_LENS = [16, 64, 256, 1024]
@@ -177,11 +177,10 @@ def _jax_forward(model: str, seq_len: int) -> Callable[[], object]:
     """jit of lax.scan over the cells of bench.peers.jax_models (input projection in one GEMM)."""
     from bench.peers import jax_models
 
-    jax, jnp = jax_models._jax()
-    cell = jax_models._cells(jax, jnp, model)
+    jax, jnp = jax_models.load_jax()
+    cell = jax_models.cells(jax, jnp, model)
     weights = recurrent_weights(model, INPUT, HIDDEN)
-    w_ih, w_hh, b_ih, b_hh = (jnp.asarray(weights[k]) for k in
-                              ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+    w_ih, w_hh, b_ih, b_hh = (jnp.asarray(weights[k]) for k in PARAM_NAMES)
     x = jnp.asarray(sequence_input(seq_len, BATCH, INPUT))
 
     @jax.jit
@@ -198,11 +197,11 @@ def _autograd_forward(model: str, seq_len: int) -> Callable[[], object]:
     """bench.peers.autograd_models' sequence loss called on plain arrays: numpy, no tracing."""
     from bench.peers import autograd_models
 
-    _, anp = autograd_models._autograd()
+    _, anp = autograd_models.load_autograd()
     weights = recurrent_weights(model, INPUT, HIDDEN)
-    params = tuple(weights[k] for k in autograd_models._NAMES)
+    params = tuple(weights[k] for k in PARAM_NAMES)
     x = sequence_input(seq_len, BATCH, INPUT)
-    return lambda: autograd_models._sequence_loss(anp, model, params, x)
+    return lambda: autograd_models.sequence_loss(anp, model, params, x)
 
 
 PEER_FORWARDS = {"torch": _torch_forward, "jax": _jax_forward, "autograd": _autograd_forward}

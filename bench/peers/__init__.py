@@ -28,6 +28,8 @@ LIBRARIES: dict[str, tuple[str, dict]] = {
 }
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# one layer's parameters in torch.nn's names, in the order every peer's functions take them
+PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 THREADS = 2
 
 

@@ -3,17 +3,14 @@ numpy loops with PyTorch's equations and gate order."""
 
 from __future__ import annotations
 
-from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import PARAM_NAMES, Prepared, Unavailable, checksums, recurrent_weights, sequence_input
 
 STARTUP_SNIPPET = (
     "import numpy as np, autograd, autograd.numpy as anp; "
     "autograd.grad(lambda x: anp.tanh(x * x).sum())(np.ones((32, 128), np.float32))"
 )
 
-_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-
-
-def _autograd():
+def load_autograd():
     try:
         import autograd
         import autograd.numpy as anp
@@ -23,7 +20,7 @@ def _autograd():
 
 
 def build(case: dict) -> Prepared:
-    autograd, anp = _autograd()
+    autograd, anp = load_autograd()
     kind = case["kind"]
     if kind == "composed_lstm":
         return _composed_lstm(autograd, anp, case)
@@ -56,7 +53,7 @@ def _composed_loss(anp, params, x):
 
 def _composed_lstm(autograd, anp, case: dict) -> Prepared:
     w = recurrent_weights("lstm", case["I"], case["H"])
-    params = tuple(w[k] for k in _NAMES)
+    params = tuple(w[k] for k in PARAM_NAMES)
     x = sequence_input(case["T"], case["B"], case["I"])
     value_and_grad = autograd.value_and_grad(lambda p: _composed_loss(anp, p, x))
     last = {}
@@ -71,7 +68,7 @@ def _composed_lstm(autograd, anp, case: dict) -> Prepared:
     return Prepared(step=step, check=check, numpy_memory=True)
 
 
-def _sequence_loss(anp, model: str, params, x):
+def sequence_loss(anp, model: str, params, x):
     """out.sum() of one layer over x (T,B,I), the input projection of all steps in one GEMM."""
     w_ih, w_hh, b_ih, b_hh = params
     T, B = x.shape[0], x.shape[1]
@@ -103,8 +100,8 @@ def _train_step(autograd, anp, case: dict) -> Prepared:
     """value_and_grad of out.sum() for the weights and x."""
     model = case["model"]
     w = recurrent_weights(model, case["I"], case["H"])
-    args = tuple(w[k] for k in _NAMES) + (sequence_input(case["T"], case["B"], case["I"]),)
-    value_and_grad = autograd.value_and_grad(lambda a: _sequence_loss(anp, model, a[:4], a[4]))
+    args = tuple(w[k] for k in PARAM_NAMES) + (sequence_input(case["T"], case["B"], case["I"]),)
+    value_and_grad = autograd.value_and_grad(lambda a: sequence_loss(anp, model, a[:4], a[4]))
     last = {}
 
     def step():

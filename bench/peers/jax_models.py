@@ -3,7 +3,7 @@ jit(grad(loss)) over lax.scan with PyTorch's equations and gate order for RNN, L
 
 from __future__ import annotations
 
-from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import PARAM_NAMES, Prepared, Unavailable, checksums, recurrent_weights, sequence_input
 
 STARTUP_SNIPPET = (
     "import jax, jax.numpy as jnp; "
@@ -12,7 +12,7 @@ STARTUP_SNIPPET = (
 )
 
 
-def _jax():
+def load_jax():
     try:
         import jax
         import jax.numpy as jnp
@@ -23,7 +23,7 @@ def _jax():
 
 
 def build(case: dict) -> Prepared:
-    jax, jnp = _jax()
+    jax, jnp = load_jax()
     kind = case["kind"]
     if kind == "composed_lstm":
         return _composed_lstm(jax, jnp, case)
@@ -52,9 +52,7 @@ def _composed_loss(jax, jnp, params, x):
 def _composed_lstm(jax, jnp, case: dict) -> Prepared:
     """The composed LSTM, op by op, no jit: JAX's eager dispatch against the other tapes."""
     w = recurrent_weights("lstm", case["I"], case["H"])
-    params = tuple(
-        jnp.asarray(w[k]) for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    )
+    params = tuple(jnp.asarray(w[k]) for k in PARAM_NAMES)
     x = jnp.asarray(sequence_input(case["T"], case["B"], case["I"]))
     value_and_grad = jax.value_and_grad(lambda p: _composed_loss(jax, jnp, p, x))
     last = {}
@@ -70,7 +68,7 @@ def _composed_lstm(jax, jnp, case: dict) -> Prepared:
     return Prepared(step=step, check=check)
 
 
-def _cells(jax, jnp, model: str):
+def cells(jax, jnp, model: str):
     """One step of each model on a precomputed input projection xp_t = x_t @ W_ih^T + b_ih."""
     sigmoid = jax.nn.sigmoid
 
@@ -100,11 +98,9 @@ def _cells(jax, jnp, model: str):
 def _train_step(jax, jnp, case: dict) -> Prepared:
     """jit(value_and_grad) of out.sum() over lax.scan, gradients for the weights and x."""
     model, B, H = case["model"], case["B"], case["H"]
-    cell = _cells(jax, jnp, model)
+    cell = cells(jax, jnp, model)
     w = recurrent_weights(model, case["I"], H)
-    params = tuple(
-        jnp.asarray(w[k]) for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    )
+    params = tuple(jnp.asarray(w[k]) for k in PARAM_NAMES)
     x = jnp.asarray(sequence_input(case["T"], B, case["I"]))
 
     def loss(params, x):

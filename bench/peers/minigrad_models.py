@@ -7,7 +7,15 @@ import gc
 
 import numpy as np
 
-from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input, worker_threads
+from . import (
+    PARAM_NAMES,
+    Prepared,
+    Unavailable,
+    checksums,
+    recurrent_weights,
+    sequence_input,
+    worker_threads,
+)
 
 # The first op after a cold interpreter start: import, one recorded op chain, one backward.
 STARTUP_SNIPPET = (
@@ -105,7 +113,7 @@ def _composed_lstm(case: dict) -> Prepared:
     w = recurrent_weights("lstm", case["I"], case["H"])
     params = [
         mg.tensor(w[k], requires_grad=True)
-        for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        for k in PARAM_NAMES
     ]
     x = mg.tensor(sequence_input(case["T"], case["B"], case["I"]))
     last = {}

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Prepared, Unavailable, checksums, recurrent_weights, sequence_input, worker_threads
+from . import (
+    PARAM_NAMES,
+    Prepared,
+    Unavailable,
+    checksums,
+    recurrent_weights,
+    sequence_input,
+    worker_threads,
+)
 
 STARTUP_SNIPPET = (
     "import torch; x = torch.ones((32, 128), requires_grad=True); (x * x).tanh().sum().backward()"
@@ -83,7 +91,7 @@ def _composed_lstm(torch, case: dict) -> Prepared:
     w = recurrent_weights("lstm", case["I"], case["H"])
     params = [
         torch.from_numpy(w[k]).requires_grad_()
-        for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        for k in PARAM_NAMES
     ]
     x = torch.from_numpy(sequence_input(case["T"], case["B"], case["I"]))
     last = {}
