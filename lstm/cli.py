@@ -54,12 +54,17 @@ def _train_config(args) -> TrainConfig:
 
 def cmd_train(args) -> int:
     from .experiments.sweep import append_result, run_key
-    from .train import train
+    from .train import Interrupted, train
 
     config = _train_config(args)
     run_dir = os.path.join(args.out, "runs", f"{config.task}-{config.model}-T{config.seq_len}"
                                              f"-s{config.seed}")
-    result = train(config, run_dir, progress=not args.quiet)
+    try:
+        result = train(config, run_dir, progress=not args.quiet)
+    except Interrupted as e:
+        print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
+              f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
+        return 128 + int(e.signum)
     row = {"key": run_key("train", config.to_dict()), "kind": "train",
            "config": config.to_dict(), "result": result}
     append_result(os.path.join(args.out, "results.jsonl"), row)

@@ -8,8 +8,11 @@ improvement), so N steps + save + load + N steps gives the same parameters as 2N
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -24,6 +27,37 @@ from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 
 CHECKPOINT_NAME = "checkpoint.npz"
 RESULT_NAME = "result.json"
+
+
+class Interrupted(KeyboardInterrupt):
+    """A checkpointed run was stopped by SIGINT or SIGTERM; its state at the last finished step
+    is in `checkpoint`, and the same command resumes from it."""
+
+    def __init__(self, step: int, checkpoint: str, signum: int):
+        super().__init__(f"interrupted at step {step}; checkpoint {checkpoint}")
+        self.step, self.checkpoint, self.signum = step, checkpoint, signum
+
+
+@contextlib.contextmanager
+def _deferred_signals(flag: dict):
+    """SIGINT and SIGTERM only set flag["signum"] inside the block, so the loop stops at a step
+    boundary (a step interrupted half-way through the optimizer update would checkpoint a state
+    no uninterrupted run has). A second SIGINT interrupts at once. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.get("signum") == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["signum"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
@@ -166,43 +200,63 @@ class Trainer:
         from tqdm import tqdm
 
         config = self.config
-        started = time.perf_counter()
+        self._started = time.perf_counter()
         if self.stopped == "max_steps" and self.step < config.steps:
             self.stopped = None  # resumed with a larger budget
         if not self.curve:
             self._record_evaluation()  # the curve starts at initialisation
         bar = tqdm(total=config.steps, initial=self.step, disable=not progress,
                    desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
+        interrupt: dict = {}
+        deferred = _deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
         try:
-            while self.stopped is None and self.step < config.steps:
-                loss = self.train_step()
-                self._loss_sum += loss
-                self._loss_count += 1
-                bar.update(1)
-                if not np.isfinite(loss):
-                    self.stopped = "diverged"
-                if self.step % config.eval_every == 0 or self.step == config.steps:
-                    metrics = self._record_evaluation()
-                    bar.set_postfix(loss=f"{loss:.4g}",
-                                    test=f"{metrics[self.task.loss_key]:.4g}", refresh=False)
-                elif self.step % 10 == 0:
-                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-                if out_dir and config.checkpoint_every and self.step % config.checkpoint_every == 0:
-                    self.elapsed += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self.save(os.path.join(out_dir, CHECKPOINT_NAME))
+            with deferred:
+                self._loop(out_dir, bar, interrupt)
+                if "signum" in interrupt:  # stopped at a step boundary: keep everything
+                    raise Interrupted(self.step, self._checkpoint(out_dir), interrupt["signum"])
         finally:
             bar.close()
         if self.curve[-1]["step"] != self.step:
             self._record_evaluation()
         if self.stopped is None:
             self.stopped = "max_steps"
-        self.elapsed += time.perf_counter() - started
-        result = self.result()
+        result_path = None
         if out_dir:
-            self.save(os.path.join(out_dir, CHECKPOINT_NAME))
-            ckpt.write_json(os.path.join(out_dir, RESULT_NAME), result)
+            self._checkpoint(out_dir)
+            result_path = os.path.join(out_dir, RESULT_NAME)
+        else:
+            self.elapsed += time.perf_counter() - self._started
+        result = self.result()
+        if result_path:
+            ckpt.write_json(result_path, result)
         return result
+
+    def _loop(self, out_dir, bar, interrupt) -> None:
+        """Steps until stopped, the budget is spent or a deferred signal arrives."""
+        config = self.config
+        while self.stopped is None and self.step < config.steps and "signum" not in interrupt:
+            loss = self.train_step()
+            self._loss_sum += loss
+            self._loss_count += 1
+            bar.update(1)
+            if not np.isfinite(loss):
+                self.stopped = "diverged"
+            if self.step % config.eval_every == 0 or self.step == config.steps:
+                metrics = self._record_evaluation()
+                bar.set_postfix(loss=f"{loss:.4g}", test=f"{metrics[self.task.loss_key]:.4g}",
+                                refresh=False)
+            elif self.step % 10 == 0:
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if out_dir and config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                self._checkpoint(out_dir)
+
+    def _checkpoint(self, out_dir: str) -> str:
+        now = time.perf_counter()
+        self.elapsed += now - self._started
+        self._started = now
+        path = os.path.join(out_dir, CHECKPOINT_NAME)
+        self.save(path)
+        return path
 
     def result(self) -> dict:
         """JSON-ready: nan and inf (no training loss yet, R^2 of a constant target) become None."""

@@ -325,3 +325,48 @@ def test_sigkill_mid_write_never_leaves_a_partial_file(tmp_path):
         child.wait()
     data = ckpt.load_npz(path)  # a complete file, from one write
     assert data["i"] >= 2 and (data["data"] == data["i"]).all()
+
+
+TRAIN_CMD = ["--task", "adding", "--model", "gru", "--seq-len", "12", "--hidden-size", "8",
+             "--batch-size", "8", "--steps", "2500", "--eval-every", "100", "--test-size",
+             "32", "--checkpoint-every", "100000", "--optimizer", "adam", "--lr", "1e-3",
+             "--seed", "3"]
+
+
+def _lstm_train(out, *extra):
+    return [sys.executable, "-m", "lstm", "train", *TRAIN_CMD, "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_keeps_its_steps_and_resumes_bit_identically(tmp_path, signum):
+    """Ctrl-C (or SIGTERM) between checkpoints loses nothing: the run stops at the next step
+    boundary, checkpoints it, and the same command resumes to the same weights as a run that
+    was never interrupted."""
+    run_dir = tmp_path / "stopped" / "runs" / "adding-gru-T12-s3"
+    child = subprocess.Popen(_lstm_train(tmp_path / "stopped"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 120
+    while b"it/s" not in seen and time.time() < deadline:  # tqdm is counting steps
+        seen += child.stderr.read1(4096)
+    time.sleep(0.3)
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 128 + signum, err.decode()[-2000:]
+    assert b"Run the same command again to resume" in err
+    stopped_at = int(ckpt.load_npz(str(run_dir / CHECKPOINT_NAME))["step"])
+    assert 0 < stopped_at < 2500, "the interrupt must land mid-run"
+
+    resumed = subprocess.run(_lstm_train(tmp_path / "stopped", "--quiet"), capture_output=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    straight = subprocess.run(_lstm_train(tmp_path / "straight", "--quiet"),
+                              capture_output=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr.decode()[-2000:]
+    a = ckpt.load_npz(str(run_dir / CHECKPOINT_NAME))
+    b = ckpt.load_npz(str(tmp_path / "straight" / "runs" / "adding-gru-T12-s3" / CHECKPOINT_NAME))
+    assert int(a["step"]) == int(b["step"]) > stopped_at
+    assert str(a["stopped"]) == str(b["stopped"])
+    for key in [k for k in b if k.startswith(("model/", "optim/"))]:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    np.testing.assert_array_equal(a["curve_values"], b["curve_values"])
