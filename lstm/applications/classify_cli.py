@@ -71,6 +71,8 @@ def run(args) -> int:
     if args.seed is not None and args.seeds is not None:
         raise ValueError("give --seed or --seeds, not both")
     seeds = [args.seed] if args.seed is not None else (args.seeds or [0])
+    if not args.pooling or (args.seeds is not None and not args.seeds):
+        raise ValueError("--pooling and --seeds need at least one value each")
     if args.dtw_window is not None and args.dtw_window < 0:
         raise ValueError(f"--dtw-window must be >= 0 frames, got {args.dtw_window}")
     overrides = {"hidden_size": args.hidden_size, "attention_size": args.attention_size,
