@@ -113,6 +113,32 @@ def confusion_matrix(truth, predicted, n_classes: int) -> np.ndarray:
     return counts
 
 
+def train_epoch(model: SequenceClassifier, opt: optim.Optimizer, train_x, train_y,
+                batch_size: int, rng: np.random.Generator, clip: float = 0.0) -> float:
+    """One shuffled pass of mini-batches (each padded to its longest sequence); mean loss."""
+    order = rng.permutation(len(train_x))
+    losses = []
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        x, lengths = pad([train_x[i] for i in index])
+        logits, _ = model(mg.tensor(x), lengths)
+        loss = mg.cross_entropy(logits, train_y[index])
+        opt.zero_grad()
+        loss.backward()
+        if clip:
+            optim.clip_grad_norm_(opt.params, clip)
+        opt.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def build_model(config: ClassifyConfig, dataset: SequenceDataset, rng) -> SequenceClassifier:
+    """The classifier `config` describes, sized for `dataset`."""
+    return SequenceClassifier(dataset.n_features, config.hidden_size, dataset.n_classes,
+                              config.pooling, config.attention_size, config.num_layers,
+                              dropout=config.dropout, impl=config.impl, rng=rng)
+
+
 def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = None,
                      progress: bool = False) -> dict:
     """Train one model; its test accuracy, confusion matrix, curve and attention examples."""
@@ -121,30 +147,16 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
     dataset = dataset or load_dataset(config.dataset)
     train_x, test_x = prepare(dataset)
     rng = np.random.default_rng(config.seed)
-    model = SequenceClassifier(dataset.n_features, config.hidden_size, dataset.n_classes,
-                               config.pooling, config.attention_size, config.num_layers,
-                               dropout=config.dropout, impl=config.impl, rng=rng)
-    params = model.parameters()
-    opt = optim.Adam(params, lr=config.lr)
+    model = build_model(config, dataset, rng)
+    opt = optim.Adam(model.parameters(), lr=config.lr)
     curve, started = [], time.perf_counter()
     bar = tqdm(range(config.epochs), desc=f"classify {config.pooling} s{config.seed}",
                disable=not progress, leave=False)
     for epoch in bar:
-        order = rng.permutation(len(train_x))
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            index = order[start:start + config.batch_size]
-            x, lengths = pad([train_x[i] for i in index])
-            logits, _ = model(mg.tensor(x), lengths)
-            loss = mg.cross_entropy(logits, dataset.train_y[index])
-            opt.zero_grad()
-            loss.backward()
-            if config.clip:
-                optim.clip_grad_norm_(params, config.clip)
-            opt.step()
-            losses.append(loss.item())
+        loss = train_epoch(model, opt, train_x, dataset.train_y, config.batch_size, rng,
+                           config.clip)
         accuracy = float((predict(model, test_x)[0].argmax(-1) == dataset.test_y).mean())
-        curve.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+        curve.append({"epoch": epoch + 1, "train_loss": loss,
                       "test_accuracy": accuracy})
         bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", acc=f"{accuracy:.3f}")
     train_time = time.perf_counter() - started
