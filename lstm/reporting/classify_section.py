@@ -71,8 +71,8 @@ def classify_section(results_dir: str, out_dir: str, preset: str = "quick",
         + _reading(summary, dtw))
     headers = ["pooling", "seeds", "mean accuracy", "std", "min", "max", "train accuracy",
                "epoch time (s)", "parameters"]
-    published = [[f"published: {name}", "", value, std, "", "", "", "", source]
-                 for name, value, std, source in JAPANESE_VOWELS]
+    published = [[f"published: {name}", runs, value, std, "", "", "", "", source]
+                 for name, value, std, runs, source in JAPANESE_VOWELS]
     dtw_row = [[f"1-NN DTW ({dtw['dtw_mode']}, here)", "", dtw["dtw_accuracy"], 0.0, "", "",
                 "", f"{dtw['dtw_time']:.2f} in all", ""]]
     tables = [Table(headers, summary + dtw_row + published, "Test accuracy (fraction)"),
@@ -112,7 +112,7 @@ def _accuracy_figure(rows, poolings, dtw, out_dir) -> list[list]:
                         mine[0]["result"]["n_parameters"]])
     for ax in (left, right):
         ax.axhline(dtw["dtw_accuracy"], color="grey", linestyle="--", label="1-NN DTW (here)")
-        for (name, value, _, _), style in zip(JAPANESE_VOWELS[:2], ("black", "dimgrey")):
+        for (name, value, *_), style in zip(JAPANESE_VOWELS[:2], ("black", "dimgrey")):
             ax.axhline(value, color=style, linestyle=":", label=f"{name} (published)")
         ax.grid(True, alpha=0.3)
     left.set_xticks(range(len(poolings)), poolings)

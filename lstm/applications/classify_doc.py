@@ -1,0 +1,72 @@
+"""The results table of docs/applications_classify.md, from a results file of `lstm classify`.
+
+    python -m lstm.applications.classify_doc results/results.jsonl
+
+prints a Markdown table: per (preset settings, pooling) the test accuracy mean ± std over seeds,
+its range, the training accuracy and the time per epoch, then the DTW baseline of those runs,
+then the published figures of lstm.applications.published, each with its source.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from .classify import read_rows
+from .published import JAPANESE_VOWELS
+
+SETTINGS = ("hidden_size", "attention_size", "epochs", "batch_size", "lr", "dropout")
+
+
+def _settings(config: dict) -> str:
+    return ", ".join(f"{k}={config[k]}" for k in SETTINGS)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Markdown: one line per (settings, pooling), the DTW baseline, the published figures."""
+    if not rows:
+        raise ValueError("no classify rows in the results file")
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(_settings(row["config"]), row["config"]["pooling"])].append(row)
+    lines = ["| model | settings | seeds | test accuracy (mean ± std) | range | train accuracy | "
+             "s / epoch |", "|---|---|---|---|---|---|---|"]
+    for (settings, pooling), mine in sorted(groups.items()):
+        accuracy = np.array([r["result"]["accuracy"] for r in mine])
+        train = np.mean([r["result"]["train_accuracy"] for r in mine])
+        epoch = np.mean([r["result"]["epoch_time"] for r in mine])
+        seeds = ",".join(str(r["config"]["seed"]) for r in sorted(
+            mine, key=lambda r: r["config"]["seed"]))
+        lines.append(f"| BiLSTM + {pooling} pooling | {settings} | {seeds} | "
+                     f"{accuracy.mean():.4f} ± {accuracy.std():.4f} | "
+                     f"{accuracy.min():.4f}-{accuracy.max():.4f} | {train:.4f} | {epoch:.3f} |")
+    dtw = {(r["result"].get("dtw_mode"), r["result"].get("dtw_window"),
+            r["result"].get("dtw_accuracy")) for r in rows if "dtw_accuracy" in r["result"]}
+    for mode, window, value in sorted(dtw, key=str):
+        band = "no band" if window is None else f"band {window}"
+        lines.append(f"| 1-NN DTW ({mode}, {band}), computed here | standardised features | - | "
+                     f"{value:.4f} | - | - | - |")
+    for name, value, std, runs, source in JAPANESE_VOWELS:
+        spread = "" if std is None else f" ± {std:.3f}"
+        lines.append(f"| {name} (published) | {source} | {runs} runs | {value:.3f}{spread} | "
+                     "- | - | - |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m lstm.applications.classify_doc RESULTS.jsonl", file=sys.stderr)
+        return 2
+    try:
+        print(markdown_table(read_rows(argv[0])))
+    except ValueError as e:
+        print(f"classify_doc: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The docs table from a results file: means, spreads and the baselines, computed right."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lstm.applications import classify_doc
+from lstm.applications.classify import ClassifyConfig, run_key
+
+
+def _row(pooling, seed, accuracy):
+    config = ClassifyConfig(pooling=pooling, seed=seed).to_dict()
+    return {"key": run_key(config), "kind": "classify", "config": config,
+            "result": {"accuracy": accuracy, "train_accuracy": 1.0, "epoch_time": 0.5,
+                       "dtw_accuracy": 0.9595, "dtw_mode": "dependent", "dtw_window": None}}
+
+
+def test_table_from_a_results_file(tmp_path, capsys):
+    path = tmp_path / "results.jsonl"
+    rows = [_row("attention", 0, 0.97), _row("attention", 1, 0.99), _row("mean", 0, 0.95)]
+    other = {"kind": "train", "config": {}, "result": {}}
+    path.write_text("\n".join(json.dumps(r) for r in [other, *rows]) + "\n{torn")
+    assert classify_doc.main([str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    attention = next(line for line in lines if "attention pooling" in line)
+    assert "| 0,1 |" in attention and "0.9800 ± 0.0100" in attention
+    assert "0.9700-0.9900" in attention and "| 0.500 |" in attention
+    assert "0.9500 ± 0.0000" in next(line for line in lines if "mean pooling" in line)
+    assert sum("1-NN DTW (dependent, no band)" in line and "0.9595" in line
+               for line in lines) == 1
+    assert any("FCN (published)" in line and "0.993 ± 0.002" in line for line in lines)
+
+
+def test_no_rows_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty.jsonl").write_text("")
+    assert classify_doc.main([str(tmp_path / "empty.jsonl")]) == 2
+    assert "no classify rows" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        classify_doc.markdown_table([])
