@@ -51,6 +51,8 @@ def add_parser(subparsers) -> None:
                    help="gradient global-norm clipping threshold (0: none)")
     c.add_argument("--dropout", type=float, default=None,
                    help="dropout on the pooled vector (and between layers)")
+    c.add_argument("--noise", type=float, default=None,
+                   help="std of Gaussian noise added to the standardised training frames")
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="fused whole-sequence LSTM kernels or the composed cell")
     c.add_argument("--baseline", choices=("dtw", "none"), default="dtw",
@@ -78,7 +80,7 @@ def run(args) -> int:
     overrides = {"hidden_size": args.hidden_size, "attention_size": args.attention_size,
                  "num_layers": args.num_layers, "epochs": args.epochs,
                  "batch_size": args.batch_size, "lr": args.lr, "clip": args.clip,
-                 "dropout": args.dropout, "impl": args.impl}
+                 "dropout": args.dropout, "noise": args.noise, "impl": args.impl}
     configs = [preset_config(args.preset, dataset=args.dataset, pooling=p, seed=s, **overrides)
                for p in args.pooling for s in seeds]
     dtw = None

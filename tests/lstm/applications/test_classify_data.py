@@ -122,3 +122,11 @@ def test_japanese_vowels_matches_sktimes_own_loader(vowels):
 def test_unknown_dataset_is_an_error():
     with pytest.raises(ValueError, match="japanese-vowels"):
         cd.load_dataset("mnist")
+
+
+def test_missing_data_package_says_what_to_install(monkeypatch):
+    real = cd.importlib.util.find_spec
+    monkeypatch.setattr(cd.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sktime" else real(name, *a))
+    with pytest.raises(RuntimeError, match=r"minigrad-lstm\[apps\]"):
+        cd.load_dataset("japanese-vowels")

@@ -63,7 +63,7 @@ def _toy_dataset(rng):
 
 def test_training_learns_a_toy_problem_and_reports_everything(rng):
     config = classify.ClassifyConfig(hidden_size=8, attention_size=4, epochs=8, batch_size=8,
-                                     lr=1e-2, seed=0)
+                                     lr=1e-2, noise=0.1, dropout=0.1, seed=0)
     result = classify.train_classifier(config, _toy_dataset(rng))
     assert result["accuracy"] >= 0.9 and result["train_accuracy"] >= 0.9
     assert np.sum(result["confusion"]) == 20 and len(result["curve"]) == 8
