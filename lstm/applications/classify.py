@@ -24,7 +24,7 @@ from .classify_data import DATASETS, SequenceDataset, Standardizer, load_dataset
 from .classify_model import POOLINGS, SequenceClassifier
 from .dtw import MODES, nearest_neighbour
 
-KIND = "classify"
+KIND, DTW_KIND = "classify", "classify_dtw"
 EXAMPLES_PER_CLASS = 3  # test utterances per class whose attention weights a run keeps
 
 
@@ -204,13 +204,28 @@ def dtw_baseline(dataset_name: str = "japanese-vowels", mode: str = "dependent",
                                               dataset.n_classes).tolist()}
 
 
-def run_key(config: dict) -> str:
+def run_key(config: dict, kind: str = KIND) -> str:
     """A run's identity in the results file."""
-    return KIND + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return kind + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
-def read_rows(path: str) -> list[dict]:
-    """The classify rows of a results file (other kinds and torn lines skipped)."""
+def record_dtw(results_path: str, dataset_name: str, dtw: dict) -> dict:
+    """Append the DTW baseline as its own row (kind DTW_KIND) unless the file has it."""
+    from ..experiments.sweep import append_result, versions
+
+    config = {"dataset": dataset_name, "mode": dtw["dtw_mode"], "window": dtw["dtw_window"]}
+    key = run_key(config, DTW_KIND)
+    for row in read_rows(results_path, DTW_KIND):
+        if row.get("key") == key:
+            return row
+    row = {"key": key, "kind": DTW_KIND, "config": config, "result": dtw, "versions": versions()}
+    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+    append_result(results_path, row)
+    return row
+
+
+def read_rows(path: str, kind: str = KIND) -> list[dict]:
+    """The rows of one kind in a results file (other kinds and torn lines skipped)."""
     rows = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
@@ -219,7 +234,7 @@ def read_rows(path: str) -> list[dict]:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(row, dict) and row.get("kind") == KIND:
+                if isinstance(row, dict) and row.get("kind") == kind:
                     rows.append(row)
     return rows
 

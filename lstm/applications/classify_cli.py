@@ -68,7 +68,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Run every pooling x seed of `args`; print and append one JSON line each."""
-    from .classify import dtw_baseline, preset_config, run_configs
+    from .classify import dtw_baseline, preset_config, record_dtw, run_configs
 
     if args.seed is not None and args.seeds is not None:
         raise ValueError("give --seed or --seeds, not both")
@@ -86,6 +86,7 @@ def run(args) -> int:
     dtw = None
     if args.baseline == "dtw":
         dtw = dtw_baseline(args.dataset, args.dtw_mode, args.dtw_window)
+        record_dtw(os.path.join(args.out, "results.jsonl"), args.dataset, dtw)
         dtw.pop("dtw_confusion")
 
     def show(row):

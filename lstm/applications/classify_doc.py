@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .classify import read_rows
+from .classify import DTW_KIND, read_rows
 from .published import JAPANESE_VOWELS
 
 SETTINGS = ("hidden_size", "attention_size", "epochs", "batch_size", "lr", "dropout")
@@ -24,8 +24,9 @@ def _settings(config: dict) -> str:
     return ", ".join(f"{k}={config[k]}" for k in SETTINGS)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """Markdown: one line per (settings, pooling), the DTW baseline, the published figures."""
+def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
+    """Markdown: one line per (settings, pooling), each DTW baseline (those recorded with the
+    runs and those of `dtw_rows`), the published figures."""
     if not rows:
         raise ValueError("no classify rows in the results file")
     groups = defaultdict(list)
@@ -43,7 +44,8 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{accuracy.mean():.4f} ± {accuracy.std():.4f} | "
                      f"{accuracy.min():.4f}-{accuracy.max():.4f} | {train:.4f} | {epoch:.3f} |")
     dtw = {(r["result"].get("dtw_mode"), r["result"].get("dtw_window"),
-            r["result"].get("dtw_accuracy")) for r in rows if "dtw_accuracy" in r["result"]}
+            r["result"].get("dtw_accuracy")) for r in [*rows, *dtw_rows]
+           if "dtw_accuracy" in r["result"]}
     for mode, window, value in sorted(dtw, key=str):
         band = "no band" if window is None else f"band {window}"
         lines.append(f"| 1-NN DTW ({mode}, {band}), computed here | standardised features | - | "
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
         print("usage: python -m lstm.applications.classify_doc RESULTS.jsonl", file=sys.stderr)
         return 2
     try:
-        print(markdown_table(read_rows(argv[0])))
+        print(markdown_table(read_rows(argv[0]), read_rows(argv[0], DTW_KIND)))
     except ValueError as e:
         print(f"classify_doc: error: {e}", file=sys.stderr)
         return 2

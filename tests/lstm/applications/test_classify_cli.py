@@ -34,8 +34,15 @@ def test_prints_one_line_per_run_and_appends_them(tmp_path, capsys):
         assert 0 <= r["accuracy"] <= 1 and 0.5 <= r["dtw_accuracy"] <= 1
         assert r["dtw_mode"] == "dependent" and r["dataset"] == "japanese-vowels"
     rows = [json.loads(s) for s in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert [r["kind"] for r in rows] == ["classify", "classify"]
-    assert rows[0]["result"]["dtw_window"] == 2
+    assert [r["kind"] for r in rows] == ["classify_dtw", "classify", "classify"]
+    assert rows[0]["config"] == {"dataset": "japanese-vowels", "mode": "dependent", "window": 2}
+    assert rows[0]["result"]["dtw_accuracy"] == lines[0]["dtw_accuracy"]
+    assert rows[1]["result"]["dtw_window"] == 2
+    assert main(["classify", "--preset", "quick", "--pooling", "attention", "--epochs", "2",
+                 "--hidden-size", "8", "--dtw-window", "2", "--dtw-mode", "independent",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    kinds = [json.loads(s)["kind"] for s in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert kinds == ["classify_dtw", "classify", "classify", "classify_dtw"]  # no run repeated
 
 
 @pytest.mark.parametrize("args, message", [

@@ -21,7 +21,9 @@ def test_table_from_a_results_file(tmp_path, capsys):
     path = tmp_path / "results.jsonl"
     rows = [_row("attention", 0, 0.97), _row("attention", 1, 0.99), _row("mean", 0, 0.95)]
     other = {"kind": "train", "config": {}, "result": {}}
-    path.write_text("\n".join(json.dumps(r) for r in [other, *rows]) + "\n{torn")
+    dtw = {"kind": "classify_dtw", "config": {}, "result": {
+        "dtw_accuracy": 0.9622, "dtw_mode": "independent", "dtw_window": 3}}
+    path.write_text("\n".join(json.dumps(r) for r in [other, *rows, dtw]) + "\n{torn")
     assert classify_doc.main([str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     attention = next(line for line in lines if "attention pooling" in line)
@@ -30,6 +32,7 @@ def test_table_from_a_results_file(tmp_path, capsys):
     assert "0.9500 ± 0.0000" in next(line for line in lines if "mean pooling" in line)
     assert sum("1-NN DTW (dependent, no band)" in line and "0.9595" in line
                for line in lines) == 1
+    assert any("1-NN DTW (independent, band 3)" in line and "0.9622" in line for line in lines)
     assert any("FCN (published)" in line and "0.993 ± 0.002" in line for line in lines)
 
 
