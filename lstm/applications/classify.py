@@ -177,6 +177,7 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         "test_cross_entropy": float(-np.mean(np.log(np.maximum(
             probabilities[np.arange(len(predicted)), dataset.test_y], 1e-12)))),
         "confusion": confusion_matrix(dataset.test_y, predicted, dataset.n_classes).tolist(),
+        "predicted": predicted.tolist(),
         "class_names": dataset.class_names, "curve": curve, "train_time": train_time,
         "epoch_time": train_time / config.epochs, "n_parameters": model.num_parameters(),
         "n_train": len(train_x), "n_test": len(test_x)}

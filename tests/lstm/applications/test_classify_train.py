@@ -67,6 +67,10 @@ def test_training_learns_a_toy_problem_and_reports_everything(rng):
     result = classify.train_classifier(config, _toy_dataset(rng))
     assert result["accuracy"] >= 0.9 and result["train_accuracy"] >= 0.9
     assert np.sum(result["confusion"]) == 20 and len(result["curve"]) == 8
+    predicted = np.array(result["predicted"])
+    assert result["accuracy"] == np.mean(predicted == np.arange(20) % 2)
+    np.testing.assert_array_equal(
+        result["confusion"], classify.confusion_matrix(np.arange(20) % 2, predicted, 2))
     assert result["curve"][-1]["train_loss"] < result["curve"][0]["train_loss"]
     examples = result["attention_examples"]
     assert len(examples) == 2 * classify.EXAMPLES_PER_CLASS
