@@ -177,7 +177,7 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         "test_cross_entropy": float(-np.mean(np.log(np.maximum(
             probabilities[np.arange(len(predicted)), dataset.test_y], 1e-12)))),
         "confusion": confusion_matrix(dataset.test_y, predicted, dataset.n_classes).tolist(),
-        "predicted": predicted.tolist(),
+        "predicted": predicted.tolist(), "labels": dataset.test_y.tolist(),
         "class_names": dataset.class_names, "curve": curve, "train_time": train_time,
         "epoch_time": train_time / config.epochs, "n_parameters": model.num_parameters(),
         "n_train": len(train_x), "n_test": len(test_x)}
@@ -201,6 +201,7 @@ def dtw_baseline(dataset_name: str = "japanese-vowels", mode: str = "dependent",
     predicted = nearest_neighbour(train_x, dataset.train_y, test_x, mode, window)
     return {"dtw_accuracy": float((predicted == dataset.test_y).mean()), "dtw_mode": mode,
             "dtw_window": window, "dtw_time": time.perf_counter() - started,
+            "dtw_predicted": predicted.tolist(),
             "dtw_confusion": confusion_matrix(dataset.test_y, predicted,
                                               dataset.n_classes).tolist()}
 

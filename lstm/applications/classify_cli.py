@@ -87,7 +87,7 @@ def run(args) -> int:
     if args.baseline == "dtw":
         dtw = dtw_baseline(args.dataset, args.dtw_mode, args.dtw_window)
         record_dtw(os.path.join(args.out, "results.jsonl"), args.dataset, dtw)
-        dtw.pop("dtw_confusion")
+        dtw.pop("dtw_confusion"), dtw.pop("dtw_predicted")
 
     def show(row):
         result = row["result"]

@@ -54,7 +54,26 @@ def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
         spread = "" if std is None else f" ± {std:.3f}"
         lines.append(f"| {name} (published) | {source} | {runs} runs | {value:.3f}{spread} | "
                      "- | - | - |")
-    return "\n".join(lines)
+    return "\n".join(lines + _errors(rows, dtw_rows))
+
+
+def _errors(rows: list[dict], dtw_rows) -> list[str]:
+    """A sentence on which test utterances the runs get wrong, and how many DTW shares."""
+    runs = [r["result"] for r in rows if "predicted" in r["result"] and "labels" in r["result"]]
+    if not runs:
+        return []
+    labels, names = np.asarray(runs[0]["labels"]), runs[0]["class_names"]
+    wrong = [set(np.flatnonzero(np.asarray(r["predicted"]) != labels).tolist()) for r in runs]
+    always = sorted(set.intersection(*wrong))
+    text = (f"\nErrors: {min(map(len, wrong))} to {max(map(len, wrong))} of {len(labels)} test "
+            f"utterances per run; wrong in all {len(wrong)} runs: "
+            + (", ".join(f"#{i} (speaker {names[labels[i]]})" for i in always) or "none") + ".")
+    for d in (r["result"] for r in dtw_rows if "dtw_predicted" in r["result"]):
+        errors = set(np.flatnonzero(np.asarray(d["dtw_predicted"]) != labels).tolist())
+        shared = [len(w & errors) for w in wrong]
+        text += (f" 1-NN DTW ({d['dtw_mode']}) gets {len(errors)} wrong; each run shares "
+                 f"{min(shared)} to {max(shared)} of them.")
+    return [text]
 
 
 def main(argv=None) -> int:

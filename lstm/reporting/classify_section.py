@@ -34,7 +34,8 @@ def run_classify(results_dir: str, preset: str = "quick", progress: bool = False
                for p in POOLINGS for s in settings["seeds"]]
     dtw = dtw_baseline()
     rows = run_configs(configs, os.path.join(results_dir, "classify.jsonl"), progress=progress,
-                       dtw={k: v for k, v in dtw.items() if k != "dtw_confusion"})
+                       dtw={k: v for k, v in dtw.items()
+                            if k not in ("dtw_confusion", "dtw_predicted")})
     return rows, dtw
 
 
