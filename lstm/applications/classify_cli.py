@@ -35,26 +35,28 @@ def add_parser(subparsers) -> None:
                    help="dataset (ships with sktime, the apps extra)")
     c.add_argument("--pooling", type=_names("pooling", POOLINGS), default=["attention"],
                    help="comma-separated poolings over time: attention (additive, masked), "
-                        "last (final states of both directions), mean (over valid frames)")
+                        "last (final states of both directions), mean (over valid frames); "
+                        "default: attention")
     c.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="model size and training budget; the options below override it")
     c.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     c.add_argument("--seeds", type=_csv(int), default=None,
                    help="comma-separated seeds of the weights and batch order (default: 0)")
-    c.add_argument("--hidden-size", type=int, default=None, help="LSTM units per direction")
-    c.add_argument("--attention-size", type=int, default=None, help="attention hidden size")
-    c.add_argument("--num-layers", type=int, default=None, help="stacked LSTM layers")
-    c.add_argument("--epochs", type=int, default=None, help="passes over the training set")
-    c.add_argument("--batch-size", type=int, default=None, help="sequences per step")
-    c.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    c.add_argument("--clip", type=float, default=None,
-                   help="gradient global-norm clipping threshold (0: none)")
-    c.add_argument("--dropout", type=float, default=None,
-                   help="dropout on the pooled vector (and between layers)")
-    c.add_argument("--noise", type=float, default=None,
-                   help="std of Gaussian noise added to the standardised training frames")
+    for flag, kind, text in [
+            ("--hidden-size", int, "LSTM units per direction"),
+            ("--attention-size", int, "attention hidden size"),
+            ("--num-layers", int, "stacked LSTM layers"),
+            ("--epochs", int, "passes over the training set"),
+            ("--batch-size", int, "sequences per step"),
+            ("--lr", float, "Adam learning rate"),
+            ("--clip", float, "gradient global-norm clipping threshold (0: none)"),
+            ("--dropout", float, "dropout on the pooled vector (and between layers)"),
+            ("--noise", float, "std of Gaussian noise added to the standardised training "
+                               "frames")]:
+        c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="fused whole-sequence LSTM kernels or the composed cell")
+                   help="fused whole-sequence LSTM kernels or the composed cell (default: "
+                        "fused)")
     c.add_argument("--baseline", choices=("dtw", "none"), default="dtw",
                    help="compute the 1-NN DTW baseline on the same split")
     c.add_argument("--dtw-mode", choices=MODES, default="dependent",
