@@ -28,6 +28,20 @@ def test_a_sequence_gets_the_same_logits_alone_and_in_a_padded_batch(rng, poolin
     assert (weights is None) == (pooling != "attention")
 
 
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_fused_and_composed_classifiers_agree(rng, pooling):
+    seqs = [rng.standard_normal((n, 3)).astype(np.float32) for n in (5, 2, 4)]
+    x, lengths = pad(seqs)
+    outs = []
+    for impl in ("fused", "composed"):
+        model = SequenceClassifier(3, 5, 4, pooling=pooling, attention_size=4, impl=impl, rng=0)
+        logits, _ = model(mg.tensor(x), lengths)
+        logits.sum().backward()
+        outs.append((logits.numpy(), model.encoder.weight_hh_l0_reverse.grad))
+    np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-6)
+
+
 def test_confusion_matrix_counts_truth_by_prediction():
     counts = classify.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
