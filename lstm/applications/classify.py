@@ -20,7 +20,14 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
-from .classify_data import DATASETS, SequenceDataset, Standardizer, load_dataset, pad
+from .classify_data import (
+    DATASETS,
+    SequenceDataset,
+    Standardizer,
+    load_dataset,
+    pad,
+    split_validation,
+)
 from .classify_model import POOLINGS, SequenceClassifier
 from .dtw import MODES, nearest_neighbour
 
@@ -43,6 +50,7 @@ class ClassifyConfig:
     clip: float = 1.0
     dropout: float = 0.0
     noise: float = 0.0
+    val_fraction: float = 0.0
     seed: int = 0
     impl: str = "fused"
 
@@ -54,7 +62,8 @@ class ClassifyConfig:
                    ("hidden_size", "attention_size", "num_layers", "epochs", "batch_size")]
         checks += [(self.lr > 0, "lr must be > 0"), (self.clip >= 0, "clip must be >= 0"),
                    (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-                   (self.noise >= 0, "noise must be >= 0")]
+                   (self.noise >= 0, "noise must be >= 0"),
+                   (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"{message}, got {self._value(message)!r}")
@@ -153,8 +162,12 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
     from tqdm import tqdm
 
     dataset = dataset or load_dataset(config.dataset)
-    train_x, test_x = prepare(dataset)
     rng = np.random.default_rng(config.seed)
+    val_x, val_y, best = None, None, (-1.0, 0.0, 0, None)  # (accuracy, -loss, epoch, state)
+    if config.val_fraction:
+        dataset, val_x, val_y = split_validation(dataset, config.val_fraction, rng)
+        val_x = Standardizer().fit(dataset.train_x).transform(val_x)
+    train_x, test_x = prepare(dataset)
     model = build_model(config, dataset, rng)
     opt = optim.Adam(model.parameters(), lr=config.lr)
     curve, started = [], time.perf_counter()
@@ -166,6 +179,16 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         accuracy = float((predict(model, test_x)[0].argmax(-1) == dataset.test_y).mean())
         curve.append({"epoch": epoch + 1, "train_loss": loss,
                       "test_accuracy": accuracy})
+        if val_x is not None:  # keep the parameters of the best validation epoch
+            probabilities = predict(model, val_x)[0]
+            score = (float((probabilities.argmax(-1) == val_y).mean()),
+                     float(np.mean(np.log(np.maximum(
+                         probabilities[np.arange(len(val_y)), val_y], 1e-12)))))
+            curve[-1].update(val_accuracy=score[0], val_log_likelihood=score[1])
+            if score > best[:2]:
+                best = (*score, epoch + 1, model.state_dict())
+    if best[3] is not None:
+        model.load_state_dict(best[3])
         bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", acc=f"{accuracy:.3f}")
     train_time = time.perf_counter() - started
     probabilities, weights = predict(model, test_x)
@@ -180,7 +203,9 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         "predicted": predicted.tolist(), "labels": dataset.test_y.tolist(),
         "class_names": dataset.class_names, "curve": curve, "train_time": train_time,
         "epoch_time": train_time / config.epochs, "n_parameters": model.num_parameters(),
-        "n_train": len(train_x), "n_test": len(test_x)}
+        "n_train": len(train_x), "n_test": len(test_x), "n_val": 0 if val_x is None else
+        len(val_x), "best_epoch": best[2] or config.epochs,
+        "val_accuracy": None if val_x is None else best[0]}
     if weights is not None:
         picks = [int(i) for c in range(dataset.n_classes)
                  for i in np.flatnonzero(dataset.test_y == c)[:EXAMPLES_PER_CLASS]]

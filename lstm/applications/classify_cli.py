@@ -52,7 +52,10 @@ def add_parser(subparsers) -> None:
             ("--clip", float, "gradient global-norm clipping threshold (0: none)"),
             ("--dropout", float, "dropout on the pooled vector (and between layers)"),
             ("--noise", float, "std of Gaussian noise added to the standardised training "
-                               "frames")]:
+                               "frames"),
+            ("--val-fraction", float, "hold out this fraction of each speaker's training "
+                                      "utterances and keep the epoch best on them (0: train "
+                                      "on all, fixed epochs)")]:
         c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="fused whole-sequence LSTM kernels or the composed cell (default: "
@@ -82,7 +85,8 @@ def run(args) -> int:
     overrides = {"hidden_size": args.hidden_size, "attention_size": args.attention_size,
                  "num_layers": args.num_layers, "epochs": args.epochs,
                  "batch_size": args.batch_size, "lr": args.lr, "clip": args.clip,
-                 "dropout": args.dropout, "noise": args.noise, "impl": args.impl}
+                 "dropout": args.dropout, "noise": args.noise, "val_fraction": args.val_fraction,
+                 "impl": args.impl}
     configs = [preset_config(args.preset, dataset=args.dataset, pooling=p, seed=s, **overrides)
                for p in args.pooling for s in seeds]
     dtw = None

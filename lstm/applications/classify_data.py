@@ -137,6 +137,25 @@ def load_dataset(name: str = "japanese-vowels") -> SequenceDataset:
     return SequenceDataset(xs["TRAIN"], ys["TRAIN"], xs["TEST"], ys["TEST"], names)
 
 
+def split_validation(dataset: SequenceDataset, fraction: float, rng: np.random.Generator):
+    """Hold out `fraction` of each class's training sequences (at least one, at most all but
+    one): (the dataset without them, their sequences, their labels)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    held = []
+    for c in range(dataset.n_classes):
+        members = rng.permutation(np.flatnonzero(dataset.train_y == c))
+        if len(members) < 2:
+            raise ValueError(f"class {dataset.class_names[c]!r} has {len(members)} training "
+                             "sequence(s): too few to hold one out")
+        held += members[:min(max(1, round(fraction * len(members))), len(members) - 1)].tolist()
+    held = np.sort(np.array(held, np.int64))
+    kept = np.setdiff1d(np.arange(len(dataset.train_x)), held)
+    rest = SequenceDataset([dataset.train_x[i] for i in kept], dataset.train_y[kept],
+                           dataset.test_x, dataset.test_y, dataset.class_names)
+    return rest, [dataset.train_x[i] for i in held], dataset.train_y[held]
+
+
 class Standardizer:
     """Per-feature (x - mean) / std fitted on the frames of the training sequences only."""
 

@@ -123,3 +123,29 @@ def test_quick_preset_reaches_ninety_percent_on_japanese_vowels_within_a_minute(
     elapsed = time.perf_counter() - started
     assert result["accuracy"] >= 0.9, result["accuracy"]
     assert elapsed < 60, f"quick preset took {elapsed:.0f} s"
+
+
+def test_validation_split_is_stratified_and_disjoint(rng):
+    from lstm.applications.classify_data import split_validation
+
+    dataset = _toy_dataset(rng)
+    rest, val_x, val_y = split_validation(dataset, 0.25, np.random.default_rng(0))
+    assert len(rest.train_x) == 30 and len(val_x) == 10
+    np.testing.assert_array_equal(np.bincount(val_y), [5, 5])
+    ids = {id(s) for s in rest.train_x} | {id(s) for s in val_x}
+    assert ids == {id(s) for s in dataset.train_x} and len(ids) == 40
+    assert rest.test_x is dataset.test_x
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        split_validation(dataset, 1.0, rng)
+
+
+def test_validation_keeps_the_best_epoch_and_reports_its_test_accuracy(rng):
+    config = classify.ClassifyConfig(hidden_size=8, attention_size=4, epochs=6, batch_size=8,
+                                     lr=2e-2, val_fraction=0.25, seed=1)
+    result = classify.train_classifier(config, _toy_dataset(rng))
+    curve = result["curve"]
+    best = max(curve, key=lambda p: (p["val_accuracy"], p["val_log_likelihood"]))
+    assert result["best_epoch"] == best["epoch"] and result["n_val"] == 10
+    assert result["val_accuracy"] == best["val_accuracy"]
+    assert result["accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-12)
+    assert result["n_train"] == 30
