@@ -20,8 +20,12 @@ from .published import JAPANESE_VOWELS
 SETTINGS = ("hidden_size", "attention_size", "epochs", "batch_size", "lr", "dropout")
 
 
+OPTIONAL = ("noise", "val_fraction")  # shown when set
+
+
 def _settings(config: dict) -> str:
-    return ", ".join(f"{k}={config[k]}" for k in SETTINGS)
+    shown = list(SETTINGS) + [k for k in OPTIONAL if config.get(k)]
+    return ", ".join(f"{k}={config[k]}" for k in shown)
 
 
 def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
@@ -34,6 +38,7 @@ def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
         groups[(_settings(row["config"]), row["config"]["pooling"])].append(row)
     lines = ["| model | settings | seeds | test accuracy (mean ± std) | range | train accuracy | "
              "s / epoch |", "|---|---|---|---|---|---|---|"]
+    stopped = []
     for (settings, pooling), mine in sorted(groups.items()):
         accuracy = np.array([r["result"]["accuracy"] for r in mine])
         train = np.mean([r["result"]["train_accuracy"] for r in mine])
@@ -43,6 +48,9 @@ def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
         lines.append(f"| BiLSTM + {pooling} pooling | {settings} | {seeds} | "
                      f"{accuracy.mean():.4f} ± {accuracy.std():.4f} | "
                      f"{accuracy.min():.4f}-{accuracy.max():.4f} | {train:.4f} | {epoch:.3f} |")
+        if mine[0]["config"].get("val_fraction"):
+            stopped.append(f"{pooling} ({settings}): best validation epochs "
+                           + ", ".join(str(r["result"]["best_epoch"]) for r in mine))
     dtw = {(r["result"].get("dtw_mode"), r["result"].get("dtw_window"),
             r["result"].get("dtw_accuracy")) for r in [*rows, *dtw_rows]
            if "dtw_accuracy" in r["result"]}
@@ -54,6 +62,8 @@ def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
         spread = "" if std is None else f" ± {std:.3f}"
         lines.append(f"| {name} (published) | {source} | {runs} runs | {value:.3f}{spread} | "
                      "- | - | - |")
+    if stopped:
+        lines.append("\nEarly stopping: " + "; ".join(stopped) + ".")
     return "\n".join(lines + _errors(rows, dtw_rows))
 
 

@@ -47,6 +47,17 @@ def test_table_from_a_results_file(tmp_path, capsys):
     assert any("FCN (published)" in line and "0.993 ± 0.002" in line for line in lines)
 
 
+def test_early_stopped_runs_get_their_own_line_and_best_epochs():
+    rows = [_row("last", 0, 0.97), _row("last", 1, 0.98)]
+    for row, epoch in zip(rows, (12, 30)):
+        row["config"]["val_fraction"] = 0.2
+        row["result"]["best_epoch"] = epoch
+    table = classify_doc.markdown_table(rows + [_row("last", 0, 0.9)])
+    assert sum("BiLSTM + last pooling" in line for line in table.splitlines()) == 2
+    assert "val_fraction=0.2 | 0,1 | 0.9750 ± 0.0050" in table
+    assert "best validation epochs 12, 30." in table
+
+
 def test_no_rows_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text("")
     assert classify_doc.main([str(tmp_path / "empty.jsonl")]) == 2
