@@ -3,8 +3,9 @@
 A run standardises the features with statistics of the training frames only, trains a
 SequenceClassifier with Adam on shuffled mini-batches (each padded to its own longest sequence
 and packed by `lengths`) for a fixed number of epochs, and reports the test accuracy after the
-last epoch: no early stopping, so the test set never chooses anything. The per-epoch test
-accuracy is recorded for the learning curve only.
+last epoch, or, with `val_fraction`, at the epoch best on a stratified hold-out of the training
+set. The test set never chooses anything: the per-epoch test accuracy is recorded for the
+learning curve only.
 """
 
 from __future__ import annotations
