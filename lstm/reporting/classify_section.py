@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -39,13 +40,21 @@ def run_classify(results_dir: str, preset: str = "quick", progress: bool = False
     return rows, dtw
 
 
+def classify_sections(results_dir: str, out_dir: str, preset: str = "quick",
+                      progress: bool = False) -> list[Section]:
+    """Train what is missing, draw the figures; the report's Section, or none (said on stderr)
+    when the data package is not installed."""
+    if importlib.util.find_spec("sktime") is None:
+        print("[report] sequence classification skipped: its data ship with sktime "
+              "(pip install 'minigrad-lstm[apps]')", file=sys.stderr, flush=True)
+        return []
+    return [classify_section(results_dir, out_dir, preset, progress)]
+
+
 def classify_section(results_dir: str, out_dir: str, preset: str = "quick",
                      progress: bool = False) -> Section:
-    """Train what is missing, draw the figures, return the report Section."""
+    """Train what is missing, draw the figures, return the report Section (needs sktime)."""
     title = "Sequence classification: Japanese Vowels speaker identification"
-    if importlib.util.find_spec("sktime") is None:
-        return Section(ANCHOR, title, [], "Not run: the Japanese Vowels data ship with sktime "
-                       "(pip install 'minigrad-lstm[apps]').")
     rows, dtw = run_classify(results_dir, preset, progress)
     poolings = [p for p in POOLING_COLORS if any(r["config"]["pooling"] == p for r in rows)]
     summary = _accuracy_figure(rows, poolings, dtw, out_dir)

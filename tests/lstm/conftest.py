@@ -19,9 +19,10 @@ from lstm.reporting import classify_section
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
            "inside_heatmaps.png", "inside_units.png", "asv_history.png"}
 SECTIONS = {"gradient-flow", "training-curves", "memory-horizon", "speed", "inside",
-            "asv-history", "settings", classify_section.ANCHOR}
-if importlib.util.find_spec("sktime") is not None:  # the apps extra: the section has figures
+            "asv-history", "settings"}
+if importlib.util.find_spec("sktime") is not None:  # the apps extra: classification's section
     FIGURES |= set(classify_section.FIGURES)
+    SECTIONS |= {classify_section.ANCHOR}
 TINY_CLASSIFY = {"preset": "quick", "seeds": (0,), "overrides": {"epochs": 2, "hidden_size": 8}}
 TINY_TRAIN = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 8, "batch_size": 8, "eval_every": 5, "test_size": 40}
