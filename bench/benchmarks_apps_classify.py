@@ -3,9 +3,9 @@
 `ClassifyAccuracy` trains the quick preset (lstm.applications.classify.PRESETS["quick"], seed 0)
 once per pooling in setup_cache and tracks the test accuracy after the last epoch; `DtwBaseline`
 tracks the 1-NN DTW accuracy on the same split (deterministic: it moves only if the loader, the
-scaling or the DTW change). `ClassifyEpoch` times one training epoch (270 utterances, batches of
-16) of the quick model, after a warm-up epoch that compiles the kernels. Skipped where the data
-package (sktime, the apps extra) or lstm.applications is missing.
+scaling or the DTW change) and `DtwMatrix` times it. `ClassifyEpoch` times one training epoch
+(270 utterances, batches of 16) of the quick model, after a warm-up epoch that compiles the
+kernels. Skipped where the data package (sktime, the apps extra) or lstm.applications is missing.
 """
 
 from __future__ import annotations
@@ -77,6 +77,29 @@ class DtwBaseline:
         return results["dtw"]
 
     track_dtw_accuracy.unit = "fraction"
+
+
+class DtwMatrix:
+    """Wall time of the 1-NN DTW baseline: 370 x 270 dependent DTW distances and the argmin."""
+
+    timeout = 300
+    number = 1
+    repeat = (3, 5, 30.0)
+
+    def setup(self):
+        reason = _unavailable()
+        if reason:
+            skip(reason)
+        from lstm.applications import classify
+        from lstm.applications.dtw import nearest_neighbour
+
+        dataset = classify.load_dataset("japanese-vowels")
+        self.train_x, self.test_x = classify.prepare(dataset)
+        self.train_y, self.nearest = dataset.train_y, nearest_neighbour
+        self.time_dtw_one_nn()  # warm-up: loads or compiles the kernel outside the timing
+
+    def time_dtw_one_nn(self):
+        self.nearest(self.train_x, self.train_y, self.test_x)
 
 
 class ClassifyEpoch:

@@ -48,6 +48,11 @@ def classify_sections(results_dir: str, out_dir: str, preset: str = "quick",
         print("[report] sequence classification skipped: its data ship with sktime "
               "(pip install 'minigrad-lstm[apps]')", file=sys.stderr, flush=True)
         return []
+    if progress:
+        settings = REPORT_PRESETS[preset]
+        print(f"[report] sequence classification: preset {settings['preset']!r}, seeds "
+              f"{list(settings['seeds'])} x 3 poolings -> "
+              f"{os.path.join(results_dir, 'classify.jsonl')}", file=sys.stderr, flush=True)
     return [classify_section(results_dir, out_dir, preset, progress)]
 
 

@@ -42,6 +42,7 @@ EXPECTED = {
     "benchmarks_apps_classify.ClassifyAccuracy.track_test_accuracy",
     "benchmarks_apps_classify.DtwBaseline.track_dtw_accuracy",
     "benchmarks_apps_classify.ClassifyEpoch.time_train_epoch",
+    "benchmarks_apps_classify.DtwMatrix.time_dtw_one_nn",
 }
 
 
