@@ -58,3 +58,15 @@ def test_bad_arguments_exit_2_with_one_line_and_no_traceback(args, message, tmp_
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_says_where_the_finished_runs_are_and_exits_130(tmp_path, monkeypatch, capsys):
+    from lstm.applications import classify
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classify, "run_configs", interrupted)
+    assert main(["classify", "--baseline", "none", "--out", str(tmp_path), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and str(tmp_path / "results.jsonl") in err
