@@ -155,5 +155,7 @@ def test_bad_spec_and_append(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         RunSpec("bogus", {})
     path = str(tmp_path / "r.jsonl")
-    append_result(path, {"key": "a", "x": 1})
-    assert read_results(path) == [{"key": "a", "x": 1}]
+    row = {"key": "a", "kind": "other", "config": {}, "result": {"x": 1}}
+    append_result(path, row)
+    (read,) = read_results(path)
+    assert read["schema"] == 2 and {k: read[k] for k in row} == row

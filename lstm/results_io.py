@@ -1,0 +1,305 @@
+"""Results files: one JSON row per finished run. Every writer and reader goes through here.
+
+Writes: a row is appended with one O_APPEND write, fsynced before returning, under an advisory
+lock on the file's directory (two commands writing one file do not interleave). Before it, a
+torn last line (a kill or a full disk mid-append) is moved to `<file>.damaged` and cut off, so
+the new row never lands glued to it; a failed write is cut back off at once. Whole-file changes
+(replacing a row, quarantining damaged lines) are temp file + fsync + rename.
+
+Reads: a torn last line is ignored, a line an older writer glued onto a torn one gives back its
+complete row, and a row this version cannot use raises ResultsError naming the file, line, key
+and field. Rows carry `schema`; rows without it (schema 1, before this module) are upgraded.
+Standard library only: a writer process starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+
+SCHEMA_VERSION = 2
+DAMAGED_SUFFIX = ".damaged"
+# the fields each kind's result must hold for the consumers (results_doc, report, bench)
+RESULT_FIELDS = {
+    "train": ("config", "metrics", "curve", "solved", "steps_to_solve", "task", "steps",
+              "wall_time"),
+    "gradflow": ("records",),
+    "speed": ("status",),
+}
+ROW_FIELDS = {"key": str, "kind": str, "config": dict, "result": dict}
+
+
+class ResultsError(ValueError):
+    """A results file or row this version cannot use."""
+
+
+class Row(dict):
+    """A row read from a file; `where` is 'path line N'."""
+
+    where = ""
+
+
+def run_key(kind: str, config: dict) -> str:
+    """A stable identity for a run: its kind and its canonical JSON config."""
+    return kind + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def versions() -> dict:
+    """Python, numpy, numba and minigrad versions of this process."""
+    import platform
+
+    import numba
+    import numpy
+
+    import minigrad
+
+    return {"python": platform.python_version(), "numpy": numpy.__version__,
+            "numba": numba.__version__, "minigrad": minigrad.__version__}
+
+
+def make_row(kind: str, config: dict, result: dict, **extra) -> dict:
+    """A complete row (schema, key, versions, finished_at) for a run of `kind` and `config`."""
+    row = {"schema": SCHEMA_VERSION, "key": run_key(kind, config), "kind": kind,
+           "config": config, "result": result,
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    row.update(extra)
+    if "versions" not in row:
+        row["versions"] = versions()
+    return row
+
+
+def say(message: str) -> None:
+    """A note for the user on stderr (repairs made, fallbacks taken)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- writing -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked(path: str):
+    """An exclusive flock on the file's directory for the block (no lock where unsupported)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        import fcntl
+
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _keep_damaged(path: str, data: bytes, what: str) -> str:
+    """Append `data` to path.damaged (fsynced) and say so; returns the side file's path."""
+    side = path + DAMAGED_SUFFIX
+    fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        _write_all(fd, data if data.endswith(b"\n") else data + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    say(f"lstm: {path}: {what} ({len(data)} bytes); kept in {side}, the file goes on without it")
+    return side
+
+
+def _cut_torn_tail(path: str) -> None:
+    """Move a last line without its newline to path.damaged and truncate it off."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        start = size
+        while start > 0:  # back to the last newline, a block at a time
+            block_start = max(0, start - 65536)
+            block = os.pread(fd, start - block_start, block_start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                start = block_start + cut + 1
+                break
+            start = block_start
+        _keep_damaged(path, os.pread(fd, size - start, start),
+                      "ended in a torn line, left by a killed or failed write")
+        os.ftruncate(fd, start)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_row(path: str, row: dict) -> None:
+    """Append one row (schema stamped) as a JSON line, fsynced; a torn tail is quarantined
+    first, and a failed write (a full disk) is cut back off before the error is raised."""
+    row = {"schema": SCHEMA_VERSION, **row}
+    data = (json.dumps(row, sort_keys=True) + "\n").encode()
+    with _locked(path):
+        _cut_torn_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
+
+
+def _rewrite(path: str, lines: list[bytes]) -> None:
+    """Replace the file's content with `lines` atomically (temp file, fsync, rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        _write_all(fd, b"".join(lines))
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def repair(path: str) -> None:
+    """Quarantine every damaged line (torn, glued, not JSON) to path.damaged; rows an older
+    writer glued onto a torn line are kept. Writers call it before they read to resume."""
+    with _locked(path):
+        if not os.path.isfile(path):
+            return
+        with open(path, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+        kept, damaged = [], []
+        for line in lines:
+            parsed = _parse(line) if line.endswith(b"\n") else None
+            if parsed is None:
+                damaged.append(line)
+                continue
+            prefix, row = parsed
+            if prefix:
+                damaged.append(prefix)
+                line = (json.dumps(row, sort_keys=True) + "\n").encode()
+            kept.append(line)
+        if damaged:
+            _keep_damaged(path, b"".join(d if d.endswith(b"\n") else d + b"\n" for d in damaged),
+                          f"{len(damaged)} damaged line(s) (torn, or glued onto a torn one)")
+            _rewrite(path, kept)
+
+
+def replace_rows(path: str, key: str, row: dict) -> None:
+    """Drop every row with `key` and append `row` (its key), as one atomic rewrite."""
+    row = {"schema": SCHEMA_VERSION, **row}
+    with _locked(path):
+        _cut_torn_tail(path)
+        lines = []
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                lines = f.read().splitlines(keepends=True)
+        kept = [line for line in lines
+                if (parsed := _parse(line)) is None or parsed[1].get("key") != key]
+        _rewrite(path, kept + [(json.dumps(row, sort_keys=True) + "\n").encode()])
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def _parse(line: bytes) -> tuple[bytes, dict] | None:
+    """(b"", row) for a JSON object line; (torn prefix, row) for a row glued onto a torn line by
+    an older writer; None when no complete row is in it."""
+    try:
+        value = json.loads(line)
+        return (b"", value) if isinstance(value, dict) else None
+    except ValueError:
+        pass
+    start = line.find(b'{"', 1)
+    while start > 0:
+        try:
+            value = json.loads(line[start:])
+        except ValueError:
+            start = line.find(b'{"', start + 1)
+            continue
+        return (line[:start], value) if isinstance(value, dict) and "key" in value else None
+    return None
+
+
+def check_row(row: dict, where: str = "a row") -> dict:
+    """The row upgraded to this schema, or ResultsError naming `where`, its key and the field."""
+    key = row.get("key") if isinstance(row.get("key"), str) else None
+    label = f"{where}{f' (key {key[:80]})' if key else ''}"
+    schema = row.get("schema", 1)
+    if not isinstance(schema, int) or not 1 <= schema <= SCHEMA_VERSION:
+        raise ResultsError(f"{label}: field 'schema' is {schema!r}; this lstm reads schema 1 to "
+                           f"{SCHEMA_VERSION} (a newer lstm wrote it? upgrade)")
+    for name, kind in ROW_FIELDS.items():
+        if not isinstance(row.get(name), kind):
+            got = "missing" if name not in row else f"a {type(row[name]).__name__}"
+            raise ResultsError(f"{label}: field '{name}' must be a {kind.__name__}, it is {got}")
+    for name in RESULT_FIELDS.get(row["kind"], ()):
+        if name not in row["result"]:
+            raise ResultsError(f"{label}: field 'result.{name}' is missing (needed for "
+                               f"{row['kind']!r} rows)")
+    upgraded = Row(row)
+    upgraded.where = where
+    upgraded.setdefault("schema", 1)
+    upgraded.setdefault("versions", {})
+    upgraded.setdefault("finished_at", None)
+    upgraded.setdefault("threads", None)
+    upgraded.setdefault("wall_time_s", row["result"].get("wall_time"))
+    return upgraded
+
+
+def read_rows(path: str) -> list[Row]:
+    """Every row of a results file ([] if there is none), checked and upgraded (check_row).
+
+    A torn last line is ignored; a glued line gives back its complete row; a line with no row
+    in it is skipped with a note on stderr (writers move such lines to path.damaged).
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a directory, not a results file", path)
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.endswith(b"\n"):
+            break  # torn by a kill mid-write: the next writer quarantines it
+        parsed = _parse(line)
+        if parsed is None:
+            if line.strip():
+                say(f"lstm: {path} line {number} holds no complete row ({len(line)} bytes of "
+                    "damage); skipped (the next lstm train or sweep moves it aside)")
+            continue
+        rows.append(check_row(parsed[1], f"{path} line {number}"))
+    return rows
+
+
+def find_row(rows: list[dict], key: str) -> dict | None:
+    """The last row with `key`, or None."""
+    return next((r for r in reversed(rows) if r["key"] == key), None)
