@@ -64,7 +64,7 @@ def versions() -> dict:
 def make_row(kind: str, config: dict, result: dict, **extra) -> dict:
     """A complete row (schema, key, versions, finished_at) for a run of `kind` and `config`."""
     row = {"schema": SCHEMA_VERSION, "key": run_key(kind, config), "kind": kind,
-           "config": config, "result": result,
+           "config": config, "result": result, "wall_time_s": None, "threads": None,
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     row.update(extra)
     if "versions" not in row:
@@ -156,9 +156,11 @@ def append_row(path: str, row: dict) -> None:
             try:
                 _write_all(fd, data)
                 os.fsync(fd)
-            except BaseException:
+            except BaseException as e:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
+                if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+                    raise OSError(e.errno, e.strerror, path) from e  # name the file
                 raise
         finally:
             os.close(fd)

@@ -159,3 +159,38 @@ def test_bad_spec_and_append(tmp_path):
     append_result(path, row)
     (read,) = read_results(path)
     assert read["schema"] == 2 and {k: read[k] for k in row} == row
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group): no traceback, the workers stopped, the
+    finished runs kept and counted, and the same command resumes."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+           "--models", "rnn,gru", "--seq-lens", ",".join(map(str, range(5, 17))), "--seeds",
+           "0", "--steps", "300", "--workers", "2", "--out", str(out), "--quiet"]
+    path = out / "results.jsonl"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists() and len(read_results(str(path))) >= 2:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the sweep ended before Ctrl-C"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        written = len(read_results(str(path)))
+        assert f"{written} of the 24 runs to do finished" in err, err
+        assert "Run the same command again to resume" in err
+        assert 2 <= written < 24
+        deadline = time.time() + 15
+        while time.time() < deadline and _live_processes_in_group(proc.pid):
+            time.sleep(0.2)
+        assert _live_processes_in_group(proc.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
