@@ -29,7 +29,10 @@ def atomic_write(path: str, write) -> None:
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode as umask allows
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode as umask allows
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from e  # name the target, not the temp file
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -15,10 +15,13 @@ from .models import MODEL_NAMES
 def _csv(kind):
     def parse(text: str):
         try:
-            return [kind(v) for v in text.split(",") if v.strip()]
+            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
         except ValueError as e:
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
                                              f"{text!r}") from e
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
+        return values
     return parse
 
 
@@ -112,16 +115,14 @@ def cmd_train(args) -> int:
 
     row = results_io.make_row("train", config.to_dict(), result, wall_time_s=result["wall_time"],
                               threads=cpu_recurrent.get_num_threads())
-    if finished is not None:
-        results_io.replace_rows(results_path, finished["key"], row)
-    else:
-        results_io.append_row(results_path, row)
+    # the only row of this run, even if another command finished it meanwhile
+    results_io.put_row(results_path, row, replaces=() if finished is None else (finished["key"],))
     _emit(_train_summary(result["config"], result))
     return 0
 
 
 def cmd_gradflow(args) -> int:
-    from .experiments.sweep import RunSpec, run_sweep
+    from .experiments.sweep import RunSpec, check_specs, run_sweep
 
     specs = [RunSpec("gradflow", {"model": m, "task": args.task, "seq_len": args.seq_len,
                                   "hidden_size": args.hidden_size,
@@ -132,6 +133,7 @@ def cmd_gradflow(args) -> int:
         for record in row["result"]["records"]:
             _emit({k: v for k, v in record.items() if not k.startswith("curve_")})
 
+    check_specs(specs)
     check_out_dir(args.out)
     rows = _interruptible(lambda: run_sweep(
         specs, os.path.join(args.out, "gradflow.jsonl"), workers=args.workers,
@@ -146,7 +148,7 @@ def cmd_gradflow(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.presets import preset_specs
-    from .experiments.sweep import run_sweep
+    from .experiments.sweep import check_specs, run_sweep
 
     specs = preset_specs(args.preset, tasks=args.tasks, models=args.models,
                          seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
@@ -163,6 +165,7 @@ def cmd_sweep(args) -> int:
                 _emit({"kind": "gradflow", **{k: v for k, v in record.items()
                                               if not k.startswith("curve_")}})
 
+    check_specs(specs)
     check_out_dir(args.out)
     rows = _interruptible(lambda: run_sweep(
         specs, os.path.join(args.out, "results.jsonl"), workers=args.workers,

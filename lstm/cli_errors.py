@@ -21,9 +21,9 @@ _OS_HINTS = {
     errno.EROFS: (2, "the file system is read-only: choose another --out"),
     errno.EISDIR: (2, "a directory stands where a file should be: move it away or choose "
                       "another --out"),
-    errno.ENOTDIR: (2, "a file stands where a directory should be: --out and its parents must "
-                       "be directories"),
-    errno.EEXIST: (2, "a file stands where a directory should be: --out must be a directory"),
+    errno.ENOTDIR: (2, "a file stands where a directory should be: the path and its parents "
+                       "must be directories"),
+    errno.EEXIST: (2, "a file stands where a directory should be: give a directory"),
     errno.ENOENT: (2, "check the path"),
 }
 

@@ -146,24 +146,30 @@ def _cut_torn_tail(path: str) -> None:
 def append_row(path: str, row: dict) -> None:
     """Append one row (schema stamped) as a JSON line, fsynced; a torn tail is quarantined
     first, and a failed write (a full disk) is cut back off before the error is raised."""
-    row = {"schema": SCHEMA_VERSION, **row}
-    data = (json.dumps(row, sort_keys=True) + "\n").encode()
     with _locked(path):
         _cut_torn_tail(path)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        _append(path, _line(row))
+
+
+def _line(row: dict) -> bytes:
+    return (json.dumps({"schema": SCHEMA_VERSION, **row}, sort_keys=True) + "\n").encode()
+
+
+def _append(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
         try:
-            size = os.fstat(fd).st_size
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            except BaseException as e:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                if isinstance(e, OSError) and e.filename is None and e.errno is not None:
-                    raise OSError(e.errno, e.strerror, path) from e  # name the file
-                raise
-        finally:
-            os.close(fd)
+            _write_all(fd, data)
+            os.fsync(fd)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+                raise OSError(e.errno, e.strerror, path) from e  # name the file
+            raise
+    finally:
+        os.close(fd)
 
 
 def _rewrite(path: str, lines: list[bytes]) -> None:
@@ -216,9 +222,11 @@ def repair(path: str) -> None:
             _rewrite(path, kept)
 
 
-def replace_rows(path: str, key: str, row: dict) -> None:
-    """Drop every row with `key` and append `row` (its key), as one atomic rewrite."""
-    row = {"schema": SCHEMA_VERSION, **row}
+def put_row(path: str, row: dict, replaces: tuple[str, ...] = ()) -> None:
+    """Write `row` as the only row with its key (or any key in `replaces`): an append when
+    there is none, else one atomic rewrite without the old ones. Two commands finishing the
+    same run at once leave one row."""
+    keys = {row["key"], *replaces}
     with _locked(path):
         _cut_torn_tail(path)
         lines = []
@@ -226,8 +234,11 @@ def replace_rows(path: str, key: str, row: dict) -> None:
             with open(path, "rb") as f:
                 lines = f.read().splitlines(keepends=True)
         kept = [line for line in lines
-                if (parsed := _parse(line)) is None or parsed[1].get("key") != key]
-        _rewrite(path, kept + [(json.dumps(row, sort_keys=True) + "\n").encode()])
+                if (parsed := _parse(line)) is None or parsed[1].get("key") not in keys]
+        if len(kept) == len(lines):
+            _append(path, _line(row))
+        else:
+            _rewrite(path, kept + [_line(row)])
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -280,7 +291,8 @@ def read_rows(path: str) -> list[Row]:
     """Every row of a results file ([] if there is none), checked and upgraded (check_row).
 
     A torn last line is ignored; a glued line gives back its complete row; a line with no row
-    in it is skipped with a note on stderr (writers move such lines to path.damaged).
+    in it is skipped with a note on stderr (writers move such lines to path.damaged); of rows
+    with the same key, the last is kept (with a note).
     """
     if os.path.isdir(path):
         raise IsADirectoryError(21, "is a directory, not a results file", path)
@@ -299,6 +311,11 @@ def read_rows(path: str) -> list[Row]:
                     "damage); skipped (the next lstm train or sweep moves it aside)")
             continue
         rows.append(check_row(parsed[1], f"{path} line {number}"))
+    last = {row["key"]: i for i, row in enumerate(rows)}
+    if len(last) < len(rows):  # e.g. two sweeps of the same grid at once: the last row wins
+        say(f"lstm: {path}: {len(rows) - len(last)} duplicate row(s) of the same run; the last "
+            "of each is used")
+        rows = [row for i, row in enumerate(rows) if last[row["key"]] == i]
     return rows
 
 

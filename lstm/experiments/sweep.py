@@ -54,6 +54,26 @@ def _run_gradflow(config: dict) -> dict:
 RUNNERS: dict[str, Callable[[dict], dict]] = {"train": _run_train, "gradflow": _run_gradflow}
 
 
+def check_specs(specs: Iterable[RunSpec]) -> None:
+    """ValueError naming the first run whose config cannot run (before any run starts)."""
+    from ..config import TrainConfig
+
+    for spec in specs:
+        config = spec.config
+        try:
+            if spec.kind == "train":
+                TrainConfig.from_dict(config)
+            elif spec.kind == "gradflow":
+                steps = config.get("steps", [0])
+                if not steps or any(isinstance(t, bool) or not isinstance(t, int) or t < 0
+                                    for t in steps):
+                    raise ValueError(f"steps must be non-negative integers, got {steps}")
+                TrainConfig(**{k: v for k, v in config.items() if k != "steps"},
+                            steps=max(steps), stop_when_solved=False)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"run {spec.kind} of {spec.config.get('model')!r}: {e}") from None
+
+
 def execute(spec_kind: str, config: dict) -> dict:
     """Run one spec (in whatever process calls this) and wrap its result as a results line."""
     start = time.perf_counter()

@@ -130,14 +130,26 @@ def test_repair_moves_damaged_middle_lines_aside_and_keeps_glued_rows(tmp_path, 
     assert "damaged" in capsys.readouterr().err
 
 
-def test_replace_rows_keeps_the_others_in_order(tmp_path):
+def test_put_row_replaces_the_row_of_its_key_and_keeps_the_others_in_order(tmp_path):
     path = str(tmp_path / "results.jsonl")
     for k in "abc":
         results_io.append_row(path, {"key": k, "kind": "test", "config": {}, "result": {"v": 1}})
-    results_io.replace_rows(path, "b", {"key": "b", "kind": "test", "config": {},
-                                        "result": {"v": 2}})
+    results_io.put_row(path, {"key": "b", "kind": "test", "config": {}, "result": {"v": 2}})
     assert [(r["key"], r["result"]["v"]) for r in results_io.read_rows(path)] == [
         ("a", 1), ("c", 1), ("b", 2)]
+    results_io.put_row(path, {"key": "d", "kind": "test", "config": {}, "result": {"v": 3}},
+                       replaces=("a", "c"))
+    assert [r["key"] for r in results_io.read_rows(path)] == ["b", "d"]
+    results_io.put_row(path, {"key": "e", "kind": "test", "config": {}, "result": {}})  # new
+    assert [r["key"] for r in results_io.read_rows(path)] == ["b", "d", "e"]
+
+
+def test_readers_see_one_row_per_key(tmp_path, capsys):
+    path = str(tmp_path / "results.jsonl")
+    for v in (1, 2):  # two sweeps of the same runs at once
+        results_io.append_row(path, {"key": "a", "kind": "test", "config": {}, "result": {"v": v}})
+    assert [r["result"]["v"] for r in results_io.read_rows(path)] == [2]
+    assert "1 duplicate row" in capsys.readouterr().err
 
 
 def test_a_results_path_that_is_a_directory_is_named(tmp_path):
