@@ -210,3 +210,17 @@ def test_workers_must_be_positive(command, capsys):
         main([command, "--workers", "0"])
     assert e.value.code == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_a_full_disk_during_a_sweep_is_one_line_and_the_same_command_resumes(
+        tmp_path, capsys, monkeypatch):
+    sweep = ["sweep", "--quick", "--tasks", "adding", "--models", "rnn,gru", "--seq-lens", "5",
+             "--steps", "2", "--workers", "1", "--out", str(tmp_path), "--quiet"]
+    monkeypatch.setattr(results_io, "_write_all", _full_disk)
+    assert main(sweep) == 1
+    err = capsys.readouterr().err
+    assert "results.jsonl: No space left on device" in err and "Traceback" not in err
+    assert os.path.getsize(tmp_path / "results.jsonl") == 0
+    monkeypatch.undo()
+    assert main(sweep) == 0
+    assert len(_rows(tmp_path)) == 2
