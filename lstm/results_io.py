@@ -30,6 +30,8 @@ RESULT_FIELDS = {
     "gradflow": ("records",),
     "speed": ("status",),
 }
+# every row has a kind; rows of the kinds above also need these (other kinds, e.g. the
+# applications' rows, may carry their own fields; a row without a key gets one from its content)
 ROW_FIELDS = {"key": str, "kind": str, "config": dict, "result": dict}
 
 
@@ -151,8 +153,21 @@ def append_row(path: str, row: dict) -> None:
         _append(path, _line(row))
 
 
+def with_key(row: dict) -> dict:
+    """`row`, with a key made from its content (kind and every field) if it has none."""
+    if "key" in row:
+        return row
+    if not isinstance(row.get("kind"), str):
+        raise ResultsError(f"a results row needs a 'kind' (a str), got {row.get('kind')!r}")
+    content = {k: v for k, v in row.items() if k not in ("schema", "key")}
+    return {**row, "key": run_key(row["kind"], content)}
+
+
 def _line(row: dict) -> bytes:
-    return (json.dumps({"schema": SCHEMA_VERSION, **row}, sort_keys=True) + "\n").encode()
+    """The JSON line of `row`, schema stamped, key filled in, checked as readers will."""
+    row = with_key({"schema": SCHEMA_VERSION, **row})
+    check_row(row, f"the row to write (kind {row.get('kind')!r})")
+    return (json.dumps(row, sort_keys=True) + "\n").encode()
 
 
 def _append(path: str, data: bytes) -> None:
@@ -226,6 +241,7 @@ def put_row(path: str, row: dict, replaces: tuple[str, ...] = ()) -> None:
     """Write `row` as the only row with its key (or any key in `replaces`): an append when
     there is none, else one atomic rewrite without the old ones. Two commands finishing the
     same run at once leave one row."""
+    row = with_key(row)
     keys = {row["key"], *replaces}
     with _locked(path):
         _cut_torn_tail(path)
@@ -269,10 +285,13 @@ def check_row(row: dict, where: str = "a row") -> dict:
     if not isinstance(schema, int) or not 1 <= schema <= SCHEMA_VERSION:
         raise ResultsError(f"{label}: field 'schema' is {schema!r}; this lstm reads schema 1 to "
                            f"{SCHEMA_VERSION} (a newer lstm wrote it? upgrade)")
+    known = row.get("kind") in RESULT_FIELDS
     for name, kind in ROW_FIELDS.items():
-        if not isinstance(row.get(name), kind):
+        if (known or name == "kind" or name in row) and not isinstance(row.get(name), kind):
             got = "missing" if name not in row else f"a {type(row[name]).__name__}"
             raise ResultsError(f"{label}: field '{name}' must be a {kind.__name__}, it is {got}")
+    if "key" not in row:
+        row = with_key(row)
     for name in RESULT_FIELDS.get(row["kind"], ()):
         if name not in row["result"]:
             raise ResultsError(f"{label}: field 'result.{name}' is missing (needed for "
@@ -283,7 +302,7 @@ def check_row(row: dict, where: str = "a row") -> dict:
     upgraded.setdefault("versions", {})
     upgraded.setdefault("finished_at", None)
     upgraded.setdefault("threads", None)
-    upgraded.setdefault("wall_time_s", row["result"].get("wall_time"))
+    upgraded.setdefault("wall_time_s", (row.get("result") or {}).get("wall_time"))
     return upgraded
 
 

@@ -129,7 +129,7 @@ def render(rows: list[dict], notes: str | None = None) -> str:
            "`shared/reference/memory_tasks.md` (figures read off plots are about ±10%).", ""]
     if notes:
         out += [notes.strip(), ""]
-    out += _cost(rows)
+    out += _cost(train + flow)
     out += ["## Adding problem (test MSE; baseline 1/6 = 0.167, solved below 0.01)", ""]
     out += _train_table(train, "adding", "mse", ANCHORS_ADDING)
     out += ["## Copy problem (test cross-entropy per step; recall accuracy over the last ten "

@@ -155,3 +155,27 @@ def test_readers_see_one_row_per_key(tmp_path, capsys):
 def test_a_results_path_that_is_a_directory_is_named(tmp_path):
     with pytest.raises(IsADirectoryError, match="not a results file"):
         results_io.read_rows(str(tmp_path))
+
+
+def test_rows_of_other_kinds_are_written_and_read_by_every_reader(tmp_path):
+    """The applications' rows (their own fields, a sample without a key) share results.jsonl
+    with the sweeps: every reader reads past them; a key is made from the content."""
+    from lstm.experiments import results_doc
+    from lstm.experiments.sweep import grid, run_sweep
+
+    path = str(tmp_path / "results.jsonl")
+    sample = {"kind": "generate", "prime": "def ", "sample": "main():", "seed": 0}
+    results_io.append_row(path, sample)
+    results_io.append_row(path, {**sample, "seed": 1})
+    with pytest.raises(results_io.ResultsError, match="'kind'"):
+        results_io.append_row(path, {"sample": "no kind"})
+    with pytest.raises(results_io.ResultsError, match="'result.records' is missing"):
+        results_io.append_row(path, {"key": "g", "kind": "gradflow", "config": {}, "result": {}})
+    specs = grid("train", {"task": "adding", "hidden_size": 4, "steps": 2, "test_size": 8,
+                           "eval_every": 2, "batch_size": 4}, model=["rnn"], seq_len=[5], seed=[0])
+    run_sweep(specs, path, workers=1, progress=False)
+    rows = results_io.read_rows(path)
+    assert [r["kind"] for r in rows] == ["generate", "generate", "train"]
+    assert rows[0]["key"].startswith("generate:") and rows[0]["key"] != rows[1]["key"]
+    assert "| rnn | 5 | 0 |" in results_doc.render(rows)
+    assert "Cost: 1 runs" in results_doc.render(rows)
