@@ -194,3 +194,27 @@ def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_lost_dask_worker_loses_no_run(tmp_path):
+    """A worker killed mid-sweep: Dask reruns its runs elsewhere; every run is written once."""
+    distributed = pytest.importorskip("distributed")
+    path = str(tmp_path / "results.jsonl")
+    specs = grid("train", {**TINY, "steps": 60}, model=["rnn", "gru"], seq_len=[5, 6, 7, 8],
+                 seed=[0])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_worker(row):
+            if not killed:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        rows = run_sweep(specs, path, scheduler=cluster.scheduler_address, progress=False,
+                         on_result=kill_one_worker)
+    assert killed and len(rows) == len(specs)
+    keys = [r["key"] for r in read_results(path)]
+    assert sorted(keys) == sorted(s.key for s in specs)
