@@ -15,7 +15,7 @@ from minigrad import init
 from minigrad.nn import Module, Parameter
 from minigrad.tensor import Tensor
 
-from .checks import check_dtype, check_pair_state, check_size
+from .checks import check_dtype, check_flag, check_pair_state, check_single_state, check_size
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -84,6 +84,7 @@ class _Cell(Module):
                  dtype=np.float32):
         super().__init__()
         owner = type(self).__name__
+        bias = check_flag(owner, "bias", bias)
         input_size = check_size(owner, "input_size", input_size)
         hidden_size = check_size(owner, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
@@ -123,7 +124,7 @@ class RNNCell(_Cell):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", h)])
+        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
         h = self._zeros(x) if h is None else h
         return rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                         self.nonlinearity)
@@ -148,6 +149,6 @@ class GRUCell(_Cell):
     mode = "gru"
 
     def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", h)])
+        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
         h = self._zeros(x) if h is None else h
         return gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

@@ -21,6 +21,20 @@ def check_size(owner: str, name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_flag(owner: str, name: str, value) -> bool:
+    """A True/False option (a string such as "no" would be silently true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_fraction(owner: str, name: str, value) -> float:
+    """A number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{owner}: {name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def check_dtype(owner: str, dtype) -> np.dtype:
     """float32 or float64 (what the kernels compute in); anything else raises at construction."""
     try:
@@ -44,3 +58,12 @@ def check_pair_state(owner: str, state):
             + (f" of length {len(state)}" if isinstance(state, tuple | list) else ""))
     raise ValueError(f"{owner}: state must be a pair (h0, c0) (or None), got {what}; the LSTM "
                      "carries a hidden and a cell state")
+
+
+def check_single_state(owner: str, state):
+    """h0 of an RNN or GRU: None or one tensor; a pair (an LSTM habit) is named as the mistake."""
+    if isinstance(state, tuple | list):
+        raise ValueError(f"{owner}: h0 must be one tensor (or None), got a "
+                         f"{type(state).__name__} of length {len(state)}; only the LSTM "
+                         "carries a pair (h0, c0)")
+    return state

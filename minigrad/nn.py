@@ -120,6 +120,9 @@ class Module:
         Shapes must match; values are cast to each parameter's dtype. With strict, missing and
         unexpected names raise ValueError.
         """
+        if not hasattr(state, "items") or not hasattr(state, "keys"):
+            raise ValueError(f"load_state_dict: state must be a dict of arrays by parameter "
+                             f"name, got {type(state).__name__}")
         own = dict(self.named_parameters())
         if strict:
             missing = sorted(set(own) - set(state))

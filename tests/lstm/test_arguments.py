@@ -65,3 +65,22 @@ def test_load_state_dict_names_the_key_that_overflows_or_is_not_numeric():
     inf = {**state, "bias_hh_l0": np.full(16, np.inf)}  # an inf that is already there loads
     layer.load_state_dict(inf)
     assert np.isinf(layer.bias_hh_l0.numpy()).all()
+
+
+def test_rnn_and_gru_states_are_one_tensor_and_flags_are_booleans():
+    x = mg.tensor(np.zeros((5, 2, 3), np.float32))
+    h0 = mg.zeros(1, 2, 4)
+    for cls in (RNN, GRU):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: h0 must be one tensor.*tuple of "
+                                             "length 2; only the LSTM"):
+            cls(3, 4)(x, (h0, h0))
+    with pytest.raises(ValueError, match="GRUCell: h0 must be one tensor"):
+        GRUCell(3, 4)(x[0], (h0[0], h0[0]))
+    with pytest.raises(ValueError, match="LSTM: bidirectional must be True or False, got 'no'"):
+        LSTM(3, 4, bidirectional="no")
+    with pytest.raises(ValueError, match="RNNCell: bias must be True or False"):
+        RNNCell(3, 4, bias=None)
+    with pytest.raises(ValueError, match=r"GRU: dropout must be a number in \[0, 1\), got '0.5'"):
+        GRU(3, 4, num_layers=2, dropout="0.5")
+    with pytest.raises(ValueError, match="state must be a dict of arrays.*NoneType"):
+        LSTM(3, 4).load_state_dict(None)
