@@ -345,7 +345,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, ValueError, RuntimeError, KeyboardInterrupt) as e:
+    except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
         return report(args.command, e)
 
 

@@ -25,6 +25,8 @@ _OS_HINTS = {
                        "must be directories"),
     errno.EEXIST: (2, "a file stands where a directory should be: give a directory"),
     errno.ENOENT: (2, "check the path"),
+    errno.EINVAL: (2, "something other than a file stands there: move it away or choose "
+                      "another --out"),
 }
 
 
@@ -38,6 +40,8 @@ def describe_os_error(e: OSError) -> tuple[int, str]:
 
 def check_out_dir(path: str) -> None:
     """--out must be a directory we can write to (created if missing); ValueError otherwise."""
+    if not path:
+        raise ValueError("--out must name a directory, got an empty string")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--out {path} is a file, not a directory; choose a directory")
     os.makedirs(path, exist_ok=True)
@@ -54,6 +58,9 @@ def report(command: str, e: BaseException) -> int:
         status, line = 2, str(e)
     elif isinstance(e, RuntimeError):
         status, line = 1, str(e)
+    elif isinstance(e, MemoryError):
+        status, line = 1, ("out of memory; choose smaller sizes (--hidden-size, --batch-size, "
+                           "--seq-len, --test-size) or fewer --workers")
     elif isinstance(e, KeyboardInterrupt):
         status, line = 130, ("interrupted; finished runs are kept in the results file: run the "
                              "same command again to carry on")

@@ -15,6 +15,7 @@ Standard library only: a writer process starts fast.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -99,6 +100,15 @@ def _locked(path: str):
         os.close(fd)  # releases the lock
 
 
+def _check_regular(path: str) -> None:
+    """OSError unless `path` is a regular file (a directory, or a device such as /dev/full,
+    which reads as endless zeros, is not a results file)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a results file", path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise OSError(errno.EINVAL, "is not a regular file (a device, FIFO or socket)", path)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -149,6 +159,7 @@ def append_row(path: str, row: dict) -> None:
     """Append one row (schema stamped) as a JSON line, fsynced; a torn tail is quarantined
     first, and a failed write (a full disk) is cut back off before the error is raised."""
     with _locked(path):
+        _check_regular(path)
         _cut_torn_tail(path)
         _append(path, _line(row))
 
@@ -216,6 +227,7 @@ def repair(path: str) -> None:
     """Quarantine every damaged line (torn, glued, not JSON) to path.damaged; rows an older
     writer glued onto a torn line are kept. Writers call it before they read to resume."""
     with _locked(path):
+        _check_regular(path)
         if not os.path.isfile(path):
             return
         with open(path, "rb") as f:
@@ -244,6 +256,7 @@ def put_row(path: str, row: dict, replaces: tuple[str, ...] = ()) -> None:
     row = with_key(row)
     keys = {row["key"], *replaces}
     with _locked(path):
+        _check_regular(path)
         _cut_torn_tail(path)
         lines = []
         if os.path.isfile(path):
@@ -313,10 +326,9 @@ def read_rows(path: str) -> list[Row]:
     in it is skipped with a note on stderr (writers move such lines to path.damaged); of rows
     with the same key, the last is kept (with a note).
     """
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a directory, not a results file", path)
     if not os.path.exists(path):
         return []
+    _check_regular(path)
     with open(path, "rb") as f:
         lines = f.read().splitlines(keepends=True)
     rows = []

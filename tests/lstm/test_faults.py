@@ -224,3 +224,13 @@ def test_a_full_disk_during_a_sweep_is_one_line_and_the_same_command_resumes(
     monkeypatch.undo()
     assert main(sweep) == 0
     assert len(_rows(tmp_path)) == 2
+
+
+def test_a_results_path_that_is_a_device_or_empty_out_is_one_line(tmp_path, capsys):
+    (tmp_path / "dev").mkdir()
+    os.symlink("/dev/full", tmp_path / "dev" / "results.jsonl")  # reads as endless zeros
+    assert _train(tmp_path / "dev") == 2
+    assert "not a regular file" in capsys.readouterr().err
+    assert _train("") == 2
+    assert "--out must name a directory" in capsys.readouterr().err
+
