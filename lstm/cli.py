@@ -76,15 +76,12 @@ def _train_summary(config: dict, result: dict) -> dict:
 
 def _finished_row(rows: list[dict], config: TrainConfig):
     """The last row of a finished training run of exactly `config` (from lstm train or a sweep)."""
-    for row in reversed(rows):
-        if row["kind"] != "train":
-            continue
-        try:
-            if TrainConfig.from_dict(row["config"]) == config:
-                return row
-        except (ValueError, TypeError):
-            continue
-    return None
+    from .experiments.sweep import run_identity
+
+    ours = run_identity("train", config.to_dict())
+    return next((row for row in reversed(rows)
+                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours),
+                None)
 
 
 def cmd_train(args) -> int:
@@ -113,10 +110,12 @@ def cmd_train(args) -> int:
         return 128 + int(e.signum)
     from minigrad.backends import cpu_recurrent
 
-    row = results_io.make_row("train", config.to_dict(), result, wall_time_s=result["wall_time"],
+    # a replaced row keeps its key and config, so the sweep that wrote it still finds it
+    key_config = config.to_dict() if finished is None else finished["config"]
+    row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
                               threads=cpu_recurrent.get_num_threads())
-    # the only row of this run, even if another command finished it meanwhile
-    results_io.put_row(results_path, row, replaces=() if finished is None else (finished["key"],))
+    results_io.put_row(results_path, row)  # the only row of this run, even if another command
+    # finished it meanwhile
     _emit(_train_summary(result["config"], result))
     return 0
 

@@ -181,7 +181,31 @@ def _line(row: dict) -> bytes:
     return (json.dumps(row, sort_keys=True) + "\n").encode()
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait until the block ends (main thread, POSIX): Ctrl-C in the middle
+    of an append would otherwise tear the line or cut off a row that was already written."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _append(path: str, data: bytes) -> None:
+    with _signals_held():
+        _append_now(path, data)
+
+
+def _append_now(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         size = os.fstat(fd).st_size

@@ -54,6 +54,19 @@ def _run_gradflow(config: dict) -> dict:
 RUNNERS: dict[str, Callable[[dict], dict]] = {"train": _run_train, "gradflow": _run_gradflow}
 
 
+def run_identity(kind: str, config) -> str:
+    """What makes two rows the same run: for training, the complete TrainConfig (a sweep's
+    partial config and `lstm train`'s full one of the same run match); else the run key."""
+    if kind == "train" and isinstance(config, dict):
+        from ..config import TrainConfig
+
+        try:
+            return run_key(kind, TrainConfig.from_dict(config).to_dict())
+        except (ValueError, TypeError):
+            pass
+    return run_key(kind, config)
+
+
 def check_specs(specs: Iterable[RunSpec]) -> None:
     """ValueError naming the first run whose config cannot run (before any run starts)."""
     from ..config import TrainConfig
@@ -121,9 +134,11 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
     directory = os.path.dirname(os.path.abspath(results_path))
     os.makedirs(directory, exist_ok=True)
     repair(results_path)
-    done = {row["key"]: row for row in read_results(results_path)}
-    todo = list({s.key: s for s in specs if s.key not in done}.values())
-    rows = [done[s.key] for s in specs if s.key in done]
+    done = {run_identity(row["kind"], row.get("config")): row
+            for row in read_results(results_path)}
+    identity = {s.key: run_identity(s.kind, s.config) for s in specs}
+    todo = list({s.key: s for s in specs if identity[s.key] not in done}.values())
+    rows = [done[identity[s.key]] for s in specs if identity[s.key] in done]
 
     from tqdm.auto import tqdm
 
@@ -156,7 +171,8 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
             else:
                 _run_in_pool(todo, workers, finish, failed)
     except KeyboardInterrupt:
-        new = len(rows) - (len(specs) - len(todo))
+        written = {run_identity(r["kind"], r.get("config")) for r in read_results(results_path)}
+        new = sum(run_identity(s.kind, s.config) in written for s in todo)
         raise SweepInterrupted(new, len(todo), results_path) from None
     finally:
         bar.close()

@@ -234,3 +234,27 @@ def test_a_results_path_that_is_a_device_or_empty_out_is_one_line(tmp_path, caps
     assert _train("") == 2
     assert "--out must name a directory" in capsys.readouterr().err
 
+
+
+def test_lstm_train_and_lstm_sweep_know_each_others_runs(tmp_path, capsys):
+    from lstm.config import TrainConfig
+    from lstm.experiments.sweep import RunSpec, run_sweep
+
+    partial = {"task": "adding", "model": "gru", "seq_len": 5, "hidden_size": 4,
+               "batch_size": 4, "steps": 4, "eval_every": 2, "test_size": 8,
+               "checkpoint_every": 2}
+    spec = RunSpec("train", partial)
+    run_sweep([spec], str(tmp_path / "results.jsonl"), workers=1, progress=False)
+    assert TrainConfig.from_dict(partial).to_dict()["seed"] == 0
+    capsys.readouterr()
+    assert _train(tmp_path) == 0  # the same run as the sweep's: finished
+    assert "has finished" in capsys.readouterr().err
+    assert _train(tmp_path, "--force") == 0  # replaced under the sweep's key
+    assert [r["key"] for r in _rows(tmp_path)] == [spec.key]
+    assert len(run_sweep([spec], str(tmp_path / "results.jsonl"), workers=1,
+                         progress=False)) == 1
+    assert len(_rows(tmp_path)) == 1  # the sweep did not run it again
+    assert main([*TRAIN, "--seed", "1", "--out", str(tmp_path)]) == 0
+    other = RunSpec("train", {**partial, "seed": 1})  # a sweep finds lstm train's run
+    run_sweep([other], str(tmp_path / "results.jsonl"), workers=1, progress=False)
+    assert len(_rows(tmp_path)) == 2
