@@ -116,7 +116,12 @@ def save_checkpoint(path: str, arrays: dict, required=()) -> None:
     previous_path(path) and the new one takes its name."""
     directory = os.path.dirname(os.path.abspath(path))
     staged = os.path.join(directory, f".{os.path.basename(path)}.new.npz")
-    save_npz(staged, arrays)
+    try:
+        save_npz(staged, arrays)
+    except OSError as e:
+        if e.filename != staged:
+            raise
+        raise OSError(e.errno, e.strerror, path) from e  # the checkpoint, not its staging name
     try:
         read_checked(staged, required)
     except CheckpointError as e:

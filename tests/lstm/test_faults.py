@@ -187,6 +187,7 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_old_one(tmp_p
                  str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "No space left" in err and "Traceback" not in err
+    assert f"{run_dir / CHECKPOINT_NAME}: No space left on device" in err
     assert (run_dir / CHECKPOINT_NAME).read_bytes() == old
     assert sorted(os.listdir(run_dir)) == sorted([CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME,
                                                   "result.json"])
