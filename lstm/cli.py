@@ -134,11 +134,11 @@ def cmd_gradflow(args) -> int:
 
     check_specs(specs)
     check_out_dir(args.out)
-    rows = _interruptible(lambda: run_sweep(
+    rows, status = _interruptible(lambda: run_sweep(
         specs, os.path.join(args.out, "gradflow.jsonl"), workers=args.workers,
         progress=not args.quiet, on_result=None))
     if rows is None:
-        return 130
+        return status
     order = {m: i for i, m in enumerate(args.models)}
     for row in sorted(rows, key=lambda r: order[r["config"]["model"]]):
         show(row)
@@ -166,23 +166,38 @@ def cmd_sweep(args) -> int:
 
     check_specs(specs)
     check_out_dir(args.out)
-    rows = _interruptible(lambda: run_sweep(
+    _, status = _interruptible(lambda: run_sweep(
         specs, os.path.join(args.out, "results.jsonl"), workers=args.workers,
         scheduler=args.scheduler, progress=not args.quiet, on_result=show))
-    return 130 if rows is None else 0
+    return status
 
 
 def _interruptible(run):
-    """run(), or None after saying what Ctrl-C left behind (its workers are stopped)."""
+    """(run(), 0), or (None, 128 + signal) after saying what Ctrl-C or SIGTERM left behind (the
+    workers are stopped)."""
+    import signal
+    import threading
+
     from .experiments.sweep import SweepInterrupted
 
+    caught = {"signum": signal.SIGINT}
+
+    def on_term(signum, frame):
+        caught["signum"] = signum
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
-        return run()
+        return run(), 0
     except SweepInterrupted as e:
         print(f"lstm: interrupted: {e.finished} of the {e.todo} runs to do finished and are "
               f"in {e.path}; the runs in flight were stopped. Run the same command again to "
               "resume.", file=sys.stderr, flush=True)
-        return None
+        return None, 128 + int(caught["signum"])
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_report(args) -> int:

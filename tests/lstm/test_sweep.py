@@ -162,9 +162,10 @@ def test_bad_spec_and_append(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
-def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path):
-    """Ctrl-C (SIGINT to the terminal's process group): no traceback, the workers stopped, the
-    finished runs kept and counted, and the same command resumes."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, signum):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to the sweep: no traceback,
+    the workers stopped, the finished runs kept and counted, and the same command resumes."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
            "--models", "rnn,gru", "--seq-lens", ",".join(map(str, range(5, 17))), "--seeds",
@@ -179,9 +180,12 @@ def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path):
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "the sweep ended before Ctrl-C"
-        os.killpg(proc.pid, signal.SIGINT)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
+        assert proc.returncode == 128 + signum, err
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
         written = len(read_results(str(path)))
         assert f"{written} of the 24 runs to do finished" in err, err
