@@ -315,6 +315,12 @@ class Trainer:
                              f"{differ} differ (saved {[saved.get(k) for k in differ]}, "
                              f"now {[ours.get(k) for k in differ]}); --restart (or deleting "
                              "it) starts this run afresh")
+        try:
+            self._restore(data)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise ckpt.CheckpointError(path, f"its contents do not fit this run ({e})") from None
+
+    def _restore(self, data: dict) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("model/")})
         self.optimizer.load_state_dict({k[6:]: v for k, v in data.items()
                                         if k.startswith("optim/")})

@@ -259,3 +259,17 @@ def test_lstm_train_and_lstm_sweep_know_each_others_runs(tmp_path, capsys):
     other = RunSpec("train", {**partial, "seed": 1})  # a sweep finds lstm train's run
     run_sweep([other], str(tmp_path / "results.jsonl"), workers=1, progress=False)
     assert len(_rows(tmp_path)) == 2
+
+
+def test_a_checkpoint_with_arrays_that_do_not_fit_is_named(tmp_path, capsys):
+    run_dir = _checkpointed(tmp_path)
+    (tmp_path / "results.jsonl").unlink()
+    path = run_dir / CHECKPOINT_NAME
+    data = dict(np.load(path))
+    data["model/recurrent.weight_hh_l0"] = np.zeros((3, 3), np.float32)  # tampered with
+    np.savez(path, **data)
+    capsys.readouterr()
+    assert _train(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"checkpoint {path} is damaged: its contents do not fit this run" in err
+    assert "weight_hh_l0" in err and "--restart" in err
