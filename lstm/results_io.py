@@ -247,6 +247,14 @@ def _rewrite(path: str, lines: list[bytes]) -> None:
             os.close(dir_fd)
 
 
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of a file, each with its b"\n" (the last without, if torn). Only b"\n" ends
+    a line: bytes.splitlines would also split at a stray b"\r" inside damaged bytes."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
+
+
 def repair(path: str) -> None:
     """Quarantine every damaged line (torn, glued, not JSON) to path.damaged; rows an older
     writer glued onto a torn line are kept. Writers call it before they read to resume."""
@@ -255,7 +263,7 @@ def repair(path: str) -> None:
         if not os.path.isfile(path):
             return
         with open(path, "rb") as f:
-            lines = f.read().splitlines(keepends=True)
+            lines = _lines(f.read())
         kept, damaged = [], []
         for line in lines:
             parsed = _parse(line) if line.endswith(b"\n") else None
@@ -285,7 +293,7 @@ def put_row(path: str, row: dict, replaces: tuple[str, ...] = ()) -> None:
         lines = []
         if os.path.isfile(path):
             with open(path, "rb") as f:
-                lines = f.read().splitlines(keepends=True)
+                lines = _lines(f.read())
         kept = [line for line in lines
                 if (parsed := _parse(line)) is None or parsed[1].get("key") not in keys]
         if len(kept) == len(lines):
@@ -354,7 +362,7 @@ def read_rows(path: str) -> list[Row]:
         return []
     _check_regular(path)
     with open(path, "rb") as f:
-        lines = f.read().splitlines(keepends=True)
+        lines = _lines(f.read())
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.endswith(b"\n"):

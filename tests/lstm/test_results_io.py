@@ -179,3 +179,14 @@ def test_rows_of_other_kinds_are_written_and_read_by_every_reader(tmp_path):
     assert rows[0]["key"].startswith("generate:") and rows[0]["key"] != rows[1]["key"]
     assert "| rnn | 5 | 0 |" in results_doc.render(rows)
     assert "Cost: 1 runs" in results_doc.render(rows)
+
+
+def test_a_carriage_return_in_damaged_bytes_does_not_hide_the_rows_after_it(tmp_path):
+    path = str(tmp_path / "results.jsonl")
+    rows = [json.dumps({"key": k, "kind": "test", "config": {}, "result": {}}) for k in "ab"]
+    with open(path, "wb") as f:
+        f.write(rows[0].encode() + b"\n\x00garbage\rmore\n" + rows[1].encode() + b"\n")
+    assert [r["key"] for r in results_io.read_rows(path)] == ["a", "b"]
+    results_io.repair(path)
+    assert [r["key"] for r in results_io.read_rows(path)] == ["a", "b"]
+    assert b"garbage\rmore" in open(path + results_io.DAMAGED_SUFFIX, "rb").read()
