@@ -318,7 +318,7 @@ def _parse(line: bytes) -> tuple[bytes, dict] | None:
         except ValueError:
             start = line.find(b'{"', start + 1)
             continue
-        return (line[:start], value) if isinstance(value, dict) and "key" in value else None
+        return (line[:start], value) if isinstance(value, dict) and "kind" in value else None
     return None
 
 
