@@ -76,8 +76,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be used: names the file, what is wrong and what to do."""
 
     def __init__(self, path: str, problem: str):
-        super().__init__(f"checkpoint {path} is damaged: {problem}. Delete it (or run the same "
-                         "command with --restart) to start the run afresh")
+        super().__init__(f"checkpoint {path} is damaged: {problem}. Delete it to start the run "
+                         "afresh (`lstm train --restart` does that for its runs)")
         self.path, self.problem = path, problem
 
 
