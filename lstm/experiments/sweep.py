@@ -1,10 +1,12 @@
 """Sweeps: a grid of runs, each appended as one JSON line to a results file when it finishes.
 
-The parent process is the only writer: each finished run is written, flushed and fsynced at once,
-so a killed sweep loses only the runs in flight. A rerun of the same sweep reads the file, skips
-every run whose key is there (a torn last line from a kill is cut off first), and runs the rest.
-Runs execute in local worker processes (spawned, BLAS threads split between them) or, given a
-scheduler address, on a Dask cluster.
+The parent process is the only writer (through lstm.results_io): each finished run is written
+and fsynced at once, so a killed sweep loses only the runs in flight. A rerun of the same sweep
+reads the file (damaged lines moved to results.jsonl.damaged first), skips every run that is
+there (training runs matched by their complete TrainConfig, so `lstm train`'s rows count), and
+runs the rest. Runs execute in local worker processes (spawned, BLAS threads split between
+them) or, given a scheduler address, on a Dask cluster. Ctrl-C or SIGTERM stops the workers at
+once and raises SweepInterrupted with the count of runs written.
 """
 
 from __future__ import annotations
