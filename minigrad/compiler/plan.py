@@ -44,7 +44,12 @@ class Plan:
     rec_state: int               # the state multiplied by W_h (0 when there is none)
     vectors: dict                # vector parameter -> pieces
     lane_width: int
-    stored: dict = field(default_factory=dict)     # value -> ("slot", s) | ("extra", e)
+    mid_operand: list = field(default_factory=list)  # stage 2: the intermediate's pieces
+    weight_mid: str | None = None                    # ... multiplied by this weight's .T
+    mid_pieces: int = 0                              # ... into this many slot2 pieces
+    stage: list = field(default_factory=list)        # per value: 1 or 2
+    carried: list = field(default_factory=list)      # stage-1 values stage 2 reads
+    stored: dict = field(default_factory=dict)     # value -> (slot|slot2|extra, index)
     n_extra: int = 0
     recompute: set = field(default_factory=set)    # values backward recomputes
     raw_slots: set = field(default_factory=set)    # slots whose raw product backward reads
@@ -72,7 +77,7 @@ def plan(graph: Graph) -> Plan:
     live = _live(graph)
     L = _lane_width(graph, live)
     vals = _Values()
-    pieces, gemms = {}, []
+    pieces, gemms, mid = {}, [], None
     for i in sorted(live):
         node = graph.nodes[i]
         if node.kind == "input":
@@ -90,8 +95,15 @@ def plan(graph: Graph) -> Plan:
         elif node.kind == "matmul":
             operand = graph.nodes[node.args[0]]
             if operand.kind not in ("input", "state"):
-                raise unsupported("a matrix product of an intermediate value (a step with two "
-                                  f"stages: {node.attrs['weight']!r})")
+                if mid is not None:
+                    raise unsupported("more than one matrix product of an intermediate value "
+                                      f"(a step with three stages: {node.attrs['weight']!r})")
+                operand_ids = pieces[node.args[0]]
+                if any(_depends_on_mid(vals.values, v) for v in operand_ids):
+                    raise unsupported("a product of a product of an intermediate value")
+                mid = (list(operand_ids), node.attrs["weight"])
+                pieces[i] = [vals.get(("gemm", "mid", p)) for p in range(n)]
+                continue
             which = "x" if operand.kind == "input" else operand.attrs["index"]
             if any(g[0] == which or (which != "x" and g[0] != "x") for g in gemms):
                 raise unsupported("more than one product with the input or with the states "
@@ -116,11 +128,46 @@ def plan(graph: Graph) -> Plan:
     rec = next(((g, w) for g, w in gemms if g != "x"), None)
     if weight_x is None:
         raise unsupported("a step without the input product x @ W.T")
+    weights = [w for _, w in gemms] + ([mid[1]] if mid else [])
+    if len(set(weights)) != len(weights):
+        raise unsupported(f"one weight in several matrix products ({weights})")
     vectors = {graph.nodes[i].attrs["name"]: graph.nodes[i].width // L
                for i in live if graph.nodes[i].kind == "param"}
-    result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L)
+    result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L, mid)
+    _stages(result)
     _saved_values(result)
     return result
+
+
+def _depends_on_mid(values, v) -> bool:
+    stack = [v]
+    while stack:
+        key = values[stack.pop()]
+        if key[:2] == ("gemm", "mid"):
+            return True
+        if key[0] == "rule":
+            stack.extend(key[2:])
+    return False
+
+
+def _stages(plan: Plan) -> None:
+    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
+    stage 2 reads are carried over in a per-step buffer."""
+    plan.stage = []
+    for key in plan.values:
+        if key[0] == "slot2":
+            plan.stage.append(2)
+        elif key[0] == "rule":
+            plan.stage.append(max(plan.stage[a] for a in key[2:]))
+        else:
+            plan.stage.append(1)
+    carried = set()
+    for v, key in enumerate(plan.values):
+        if key[0] == "rule" and plan.stage[v] == 2:
+            for a in key[2:]:
+                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
+                    carried.add(a)
+    plan.carried = sorted(carried)
 
 
 def _live(graph: Graph) -> set:
@@ -157,7 +204,7 @@ def _consumers(values, outputs):
     return users
 
 
-def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
+def _slots(values, outputs, weight_x, rec, vectors, graph, L, mid) -> Plan:
     """Pair x and h pieces with equal gradients, lay out slots, rewrite gemm pieces to slots."""
     users = _consumers(values, outputs)
 
@@ -167,8 +214,8 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
             v = users[v][0]
         return v
 
-    x_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] == "x" for p in [key[2]])
-    h_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] != "x" for p in [key[2]])
+    x_pieces = sorted(key[2] for key in values if key[:2] == ("gemm", "x"))
+    h_pieces = sorted(key[2] for key in values if key[0] == "gemm" and key[1] not in ("x", "mid"))
     index = {key: v for v, key in enumerate(values)}
     roots = {}
     for kind, ps in (("x", x_pieces), ("h", h_pieces)):
@@ -205,7 +252,9 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         return [v]
 
     for v, key in enumerate(values):
-        if key[0] == "gemm":
+        if key[:2] == ("gemm", "mid"):
+            new_id[v] = out.get(("slot2", key[2]))
+        elif key[0] == "gemm":
             kind = "x" if key[1] == "x" else "h"
             new_id[v] = out.get(("slot", slot_of[(kind, key[2])]))
         elif v in pairs:
@@ -221,8 +270,11 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         else:
             new_id[v] = out.get(key)
     new_outputs = [[new_id[v] for v in piece_ids] for piece_ids in outputs]
-    final, remap = _prune(out.values, new_outputs)
+    operand = [new_id[v] for v in mid[0]] if mid else []
+    final, remap = _prune(out.values, new_outputs, operand)
     return Plan(
+        mid_operand=[remap[v] for v in operand], weight_mid=mid[1] if mid else None,
+        mid_pieces=sum(1 for key in final if key[0] == "slot2"),
         values=final, outputs=[[remap[v] for v in ids] for ids in new_outputs],
         state_pieces=tuple(size // L for size in graph.state_sizes), n_slots=n_slots,
         x_slots=len(x_only) + len(shared), h_first=len(x_only) if rec else n_slots,
@@ -231,11 +283,12 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         vectors=vectors, lane_width=L)
 
 
-def _prune(values, outputs):
-    """Keep the values the outputs reach (and every slot), renumbered in topological order."""
+def _prune(values, outputs, operand):
+    """Keep the values the outputs and the operand of the stage-2 product reach (and every
+    slot), renumbered in topological order."""
     keep = set()
-    stack = [v for ids in outputs for v in ids]
-    stack += [v for v, key in enumerate(values) if key[0] == "slot"]
+    stack = [v for ids in outputs for v in ids] + list(operand)
+    stack += [v for v, key in enumerate(values) if key[0] in ("slot", "slot2")]
     while stack:
         v = stack.pop()
         if v not in keep:
@@ -279,6 +332,8 @@ def _saved_values(plan: Plan) -> None:
         if key[0] == "rule" and grad[v]:
             reads.update(derivative_reads(key, v))
     decided: dict = {}
+    mid_home, carry_home = set(plan.mid_operand), set(plan.carried)
+    raw_slot2 = {values[v][1] for v in range(len(values)) if values[v][0] == "slot2"}
 
     def at_hand(v):  # a state, parameter, number or new state: read, never stored
         return values[v][0] in ("state", "param", "const") or v in new_state
@@ -287,7 +342,11 @@ def _saved_values(plan: Plan) -> None:
         if v in decided:
             return decided[v]
         key = values[v]
-        if key[0] == "slot":
+        if v in mid_home or v in carry_home:
+            how = "free"
+        elif key[0] == "slot2":
+            how = "raw"
+        elif key[0] == "slot":
             plan.raw_slots.add(key[1])
             how = "raw"
         elif key[0] in ("state", "param", "const") or v in new_state:
@@ -305,21 +364,25 @@ def _saved_values(plan: Plan) -> None:
     for v in sorted(reads):
         resolve(v)
     stored = sorted(v for v, how in decided.items() if how == "stored")
-    free_slots = [s for s in range(plan.n_slots) if s not in plan.raw_slots]
+    needed_slot2 = {values[v][1] for v, how in decided.items() if how == "raw" and
+                    values[v][0] == "slot2"}
+    free = {1: [s for s in range(plan.n_slots) if s not in plan.raw_slots],
+            2: [s for s in sorted(raw_slot2) if s not in needed_slot2]}
     for v in stored:
-        own = _slot_ancestors(values, v)
-        pick = next((s for s in own if s in free_slots), None)
-        if pick is None and free_slots:
-            pick = free_slots[0]
+        stage = plan.stage[v]
+        own = _slot_ancestors(values, v, "slot" if stage == 1 else "slot2")
+        pick = next((s for s in own if s in free[stage]), None)
+        if pick is None and free[stage]:
+            pick = free[stage][0]
         if pick is None:
             plan.stored[v] = ("extra", plan.n_extra)
             plan.n_extra += 1
         else:
-            free_slots.remove(pick)
-            plan.stored[v] = ("slot", pick)
+            free[stage].remove(pick)
+            plan.stored[v] = ("slot" if stage == 1 else "slot2", pick)
 
 
-def _slot_ancestors(values, v) -> list:
+def _slot_ancestors(values, v, kind) -> list:
     found, stack, seen = [], [v], set()
     while stack:
         u = stack.pop()
@@ -327,7 +390,7 @@ def _slot_ancestors(values, v) -> list:
             continue
         seen.add(u)
         key = values[u]
-        if key[0] == "slot":
+        if key[0] == kind:
             found.append(key[1])
         elif key[0] == "rule":
             stack.extend(key[2:])
