@@ -59,3 +59,14 @@ def test_second_process_loads_the_kernels_and_a_changed_cell_compiles_anew(tmp_p
     assert changed["file"] != first["file"]
     assert changed["stats"]["forward"] == [0, 1]
     assert len(list((tmp_path / "cells").glob("*.py"))) == 2
+
+
+def test_an_unwritable_cache_directory_falls_back_to_a_temporary_one(tmp_path, monkeypatch):
+    from minigrad.compiler import cache
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(blocked))
+    path = cache.cache_dir()
+    assert path.name == "cells" and path.parent.name.startswith("minigrad-")
+    assert os.access(path, os.W_OK)
