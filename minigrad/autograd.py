@@ -72,7 +72,13 @@ def enable_grad():
 
 
 def is_grad_enabled() -> bool:
+    """False inside no_grad(): primitives record nothing."""
     return state.grad_enabled
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside detect_anomaly(): every output and gradient is checked for non-finite values."""
+    return state.anomaly
 
 
 @contextlib.contextmanager

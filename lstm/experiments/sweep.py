@@ -71,12 +71,12 @@ def execute(spec_kind: str, config: dict) -> dict:
     """Run one spec (in whatever process calls this) and wrap its result as a results line."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config)
-    from minigrad.backends import cpu_recurrent
+    import minigrad as mg
 
     return {"key": run_key(spec_kind, config), "kind": spec_kind, "config": config,
             "result": result, "wall_time_s": time.perf_counter() - start,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-            "threads": cpu_recurrent.get_num_threads()}
+            "threads": mg.get_num_threads()}
 
 
 # ---- the results file --------------------------------------------------------------------------

@@ -340,8 +340,34 @@ def astype(a, dtype):
     return a.astype(dtype)
 
 
-_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
+_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+            "eq": np.equal, "ne": np.not_equal}
+_LOGICAL = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
 
 
 def compare(op, a, b):
+    """A bool array of a <op> b, op one of lt le gt ge eq ne."""
     return _COMPARE[op](a, b)
+
+
+def logical(op, a, b):
+    """A bool array of a <op> b, op one of and, or, xor (nonzero is true)."""
+    return _LOGICAL[op](a, b)
+
+
+def logical_and(a, b):
+    return np.logical_and(a, b)
+
+
+def logical_not(a):
+    return np.logical_not(a)
+
+
+def any(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: is any element along axis nonzero."""
+    return np.asarray(np.any(a, axis=axis, keepdims=keepdims))
+
+
+def all(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: are all elements along axis nonzero."""
+    return np.asarray(np.all(a, axis=axis, keepdims=keepdims))

@@ -105,14 +105,43 @@ def _arithmetic(op):
 add, sub, mul, div = _arithmetic(k.ADD), _arithmetic(k.SUB), _arithmetic(k.MUL), _arithmetic(k.DIV)
 power, maximum = _arithmetic(k.POW), _arithmetic(k.MAX)
 
-_COMPARE = {"lt": k.LT, "le": k.LE, "gt": k.GT, "ge": k.GE, "eq": k.EQ}
+_COMPARE = {"lt": k.LT, "le": k.LE, "gt": k.GT, "ge": k.GE, "eq": k.EQ, "ne": k.NE}
+_LOGICAL = {"and": k.AND, "or": k.OR, "xor": k.XOR}
 
 
 def compare(op, a, b):
+    """A bool array of a <op> b, op one of lt le gt ge eq ne."""
     if op not in _COMPARE:
         raise ValueError(f"compare: op must be one of {sorted(_COMPARE)}, got {op!r}")
     return _elementwise(_COMPARE[op], a, b, k.compare_same, k.compare_scalar, k.compare_broadcast,
                         np.dtype(np.bool_))
+
+
+def logical(op, a, b):
+    """A bool array of a <op> b, op one of and, or, xor (nonzero is true)."""
+    if op not in _LOGICAL:
+        raise ValueError(f"logical: op must be one of {sorted(_LOGICAL)}, got {op!r}")
+    return _elementwise(_LOGICAL[op], a, b, k.compare_same, k.compare_scalar, k.compare_broadcast,
+                        np.dtype(np.bool_))
+
+
+def logical_and(a, b):
+    return logical("and", a, b)
+
+
+def logical_not(a):
+    return compare("eq", a if a.dtype == np.bool_ else compare("ne", a, 0), False)
+
+
+def any(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: is any element along axis nonzero (a count of nonzeros above zero)."""
+    nonzero = astype(compare("ne", a, 0), np.dtype(np.float32))
+    return compare("gt", sum(nonzero, axis=axis, keepdims=keepdims), 0)
+
+
+def all(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: are all elements along axis nonzero."""
+    return logical_not(any(logical_not(a), axis=axis, keepdims=keepdims))
 
 
 def greater(a, b):

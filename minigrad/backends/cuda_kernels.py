@@ -31,7 +31,8 @@ strided_offset = cuda.jit(device=True)(indexing.strided_offset)
 tanh_f32 = cuda.jit(device=True)(cpu_kernels.tanh_f32.py_func)
 
 ADD, SUB, MUL, DIV, POW, MAX = 0, 1, 2, 3, 4, 5
-LT, LE, GT, GE, EQ = 0, 1, 2, 3, 4
+LT, LE, GT, GE, EQ, NE = 0, 1, 2, 3, 4, 5
+AND, OR, XOR = 6, 7, 8  # logical: nonzero is true
 NEG, EXP, LOG, ABS, RELU, TANH, SIGMOID = 0, 1, 2, 3, 4, 5, 6
 TANH_RATIONAL, SIGMOID_RATIONAL = 7, 8  # the float32 forms: the host picks them by dtype
 TANH_BACKWARD, SIGMOID_BACKWARD, RELU_BACKWARD, ABS_BACKWARD = 0, 1, 2, 3
@@ -70,7 +71,16 @@ def comparison(op, x, y):
         return x > y
     if op == GE:
         return x >= y
-    return x == y
+    if op == EQ:
+        return x == y
+    if op == NE:
+        return x != y
+    x_true, y_true = x != 0, y != 0
+    if op == AND:
+        return x_true and y_true
+    if op == OR:
+        return x_true or y_true
+    return x_true != y_true  # XOR
 
 
 @cuda.jit(device=True)
