@@ -16,6 +16,7 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
+from . import optimizer_rules as rules
 from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, part of the interface
     gru_sequence_backward,
     gru_sequence_forward,
@@ -320,20 +321,25 @@ def _flat(a):
 
 
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
-    k.sgd_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(velocity),
-                 lr, momentum, weight_decay, dampening, nesterov, first)
+    hyper = rules.sgd_hyperparameters(param.dtype, lr, momentum, weight_decay, dampening)
+    k.sgd_update(_flat(param), _flat_grad(grad, param), _flat(velocity), *hyper, bool(nesterov),
+                 bool(first))
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    k.adam_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(m), _flat(v),
-                  lr, beta1, beta2, eps, weight_decay, step)
+    hyper = rules.adam_hyperparameters(param.dtype, lr, beta1, beta2, eps, weight_decay, step)
+    k.adam_update(_flat(param), _flat_grad(grad, param), _flat(m), _flat(v), *hyper)
 
 
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
-    k.rmsprop_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(square_avg),
-                     _flat(grad_avg), _flat(velocity), lr, alpha, eps, weight_decay, momentum,
-                     centered)
+    hyper = rules.rmsprop_hyperparameters(param.dtype, lr, alpha, eps, weight_decay, momentum)
+    k.rmsprop_update(_flat(param), _flat_grad(grad, param), _flat(square_avg), _flat(grad_avg),
+                     _flat(velocity), *hyper, bool(centered))
+
+
+def _flat_grad(grad, param):
+    return np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
 
 
 def astype(a, dtype):

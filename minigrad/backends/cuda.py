@@ -18,6 +18,7 @@ from numba import cuda
 
 from . import cuda_block_kernels as bk
 from . import cuda_kernels as k
+from . import optimizer_rules as rules
 from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend's interface
     broadcast_to,
     concat,
@@ -373,28 +374,22 @@ def _update_operands(param, grad, *state):
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
     if not param.size:
         return
-    t = param.dtype.type
+    hyper = rules.sgd_hyperparameters(param.dtype, lr, momentum, weight_decay, dampening)
     k.sgd_update[k.launch(param.size)](
-        *_update_operands(param, grad, velocity), t(lr), t(momentum), t(weight_decay),
-        t(1.0 - dampening), bool(nesterov), bool(first))
+        *_update_operands(param, grad, velocity), *hyper, bool(nesterov), bool(first))
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     if not param.size:
         return
-    t = param.dtype.type
-    step_size = lr / (1.0 - beta1**step)
-    root_bias2 = (1.0 - beta2**step) ** 0.5
-    k.adam_update[k.launch(param.size)](
-        *_update_operands(param, grad, m, v), t(step_size), t(beta1), t(beta2), t(eps),
-        t(weight_decay), t(root_bias2))
+    hyper = rules.adam_hyperparameters(param.dtype, lr, beta1, beta2, eps, weight_decay, step)
+    k.adam_update[k.launch(param.size)](*_update_operands(param, grad, m, v), *hyper)
 
 
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
     if not param.size:
         return
-    t = param.dtype.type
+    hyper = rules.rmsprop_hyperparameters(param.dtype, lr, alpha, eps, weight_decay, momentum)
     k.rmsprop_update[k.launch(param.size)](
-        *_update_operands(param, grad, square_avg, grad_avg, velocity), t(lr), t(alpha), t(eps),
-        t(weight_decay), t(momentum), bool(centered))
+        *_update_operands(param, grad, square_avg, grad_avg, velocity), *hyper, bool(centered))
