@@ -1,15 +1,20 @@
 """The tape: nodes recorded by primitives, and the backward walk over them.
 
 A node is one primitive application. It holds its backward closure (which owns the arrays the
-derivative needs), and for each input either the input's own node (an intermediate), the input
-tensor (a leaf that wants a gradient) or None. It never holds its output, so a forward pass that
-is dropped without backward frees everything by reference counting, and an intermediate's data is
-freed as soon as no closure saved it.
+derivative needs) and one edge per input: None (no gradient wanted) or the pair (node, k), output k
+of the node that made the input. A leaf tensor that wants a gradient has a node too, an
+``AccumulateGrad`` created on its first use and kept on the tensor: the gradients from all its
+uses meet there and are added to ``.grad`` once. So every edge has one shape and the walk one path.
+A node never holds its output, so a forward pass that is dropped without backward frees everything
+by reference counting, and an intermediate's data is freed as soon as no closure saved it.
 
 Backward is iterative (no recursion): one pass counts each node's consumers, a second pops nodes
 whose consumers have all contributed, calls their closures, reduces broadcast gradients to each
 input's shape (the one place that does), and frees each consumed gradient and, unless
-``retain_graph``, each closure as it goes.
+``retain_graph``, each closure as it goes. A node's gradient buffer that the walk allocated itself
+(the sum of two contributions) takes further contributions in place, and a ``SliceGrad`` (what
+basic indexing returns) is added into that one buffer: ``x[t]`` for every t costs O(x), not
+O(T x).
 """
 
 from __future__ import annotations
@@ -33,20 +38,46 @@ state = _State()
 
 
 class Node:
-    """One recorded primitive: its backward closure and where each input's gradient goes."""
+    """One recorded primitive: its backward closure and one (node, k) edge (or None) per input."""
 
-    __slots__ = ("name", "backward", "parents", "shapes", "retained", "n_outputs", "__weakref__")
+    __slots__ = ("name", "backward", "parents", "shapes", "retained", "n_outputs", "multi",
+                 "__weakref__")
 
     def __init__(self, name, backward, parents, shapes):
         self.name = name
         self.backward = backward
-        self.parents = parents  # per input: its Node, (Node, k) for output k of one, a leaf, None
+        self.parents = parents  # per input: None or (node, k), output k of that node
         self.shapes = shapes
         self.retained = None  # weakref to the output (a list of them for multi-output nodes)
         self.n_outputs = 1
+        self.multi = False  # recorded by record_multi: backward takes a list (even of one)
 
     def __repr__(self):
         return f"<Node {self.name}>"
+
+
+def _accumulate(g):
+    raise RuntimeError("AccumulateGrad has no backward; the walk adds its gradient to .grad")
+
+
+class AccumulateGrad(Node):
+    """A leaf's node: its uses' gradients meet here; the walk adds their sum to the leaf's .grad."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        super().__init__("accumulate_grad", _accumulate, (), ())
+        self.tensor = weakref.ref(tensor)  # the tensor holds this node: no reference cycle
+
+
+class SliceGrad:
+    """The gradient of a basic-index slice: g at `index` of zeros of `shape`, never materialised;
+    the walk adds g into the input's one gradient buffer in place."""
+
+    __slots__ = ("shape", "index", "g")
+
+    def __init__(self, shape, index, g):
+        self.shape, self.index, self.g = tuple(shape), index, g
 
 
 @contextlib.contextmanager
@@ -97,17 +128,27 @@ def _make_node(name, inputs, backward):
     if not state.grad_enabled:
         return None
     parents = []
+    shapes = []
     needs = False
     for t in inputs:
+        shapes.append(t.data.shape)
         if t.requires_grad:
             needs = True
             node = t._node
-            parents.append(t if node is None else node)
+            if node is None:
+                edge = t._acc
+                if edge is None:
+                    edge = t._acc = (AccumulateGrad(t), 0)
+                parents.append(edge)
+            elif type(node) is tuple:
+                parents.append(node)
+            else:
+                parents.append((node, 0))
         else:
             parents.append(None)
     if not needs:
         return None
-    return Node(name, backward, tuple(parents), [t.data.shape for t in inputs])
+    return Node(name, backward, tuple(parents), shapes)
 
 
 def _wrap(name, out_data, node):
@@ -118,6 +159,7 @@ def _wrap(name, out_data, node):
     out = _new_tensor(_Tensor)
     out.data = out_data
     out.grad = None
+    out._acc = None
     out._node = node
     out.requires_grad = node is not None
     return out
@@ -142,6 +184,7 @@ def record_multi(name, out_arrays, inputs, backward):
     if node is None:
         return [_wrap(name, a, None) for a in out_arrays]
     node.n_outputs = len(out_arrays)
+    node.multi = True
     return [_wrap(name, a, (node, k)) for k, a in enumerate(out_arrays)]
 
 
@@ -169,19 +212,22 @@ def _freed_error(node):
     )
 
 
-def _accumulate_leaf(tensor, g):
+def _accumulate_leaf(tensor, g, owned=False):
+    """tensor.grad += g; g is copied first unless the walk allocated it (owned)."""
+    if type(g) is not np.ndarray and isinstance(g, np.generic):
+        g = np.asarray(g)  # ufuncs on 0-d arrays return numpy scalars; .grad is an array
     if tensor.grad is None:
         # copy: a closure may hand the same array to several inputs (add returns g twice)
-        grad = backend_of(g).copy(g)
+        grad = g if owned else backend_of(g).copy(g)
     else:
         grad = backend_of(g).add(tensor.grad, g)
     if type(grad) is not np.ndarray and isinstance(grad, np.generic):
-        grad = np.asarray(grad)  # ufuncs on 0-d arrays return numpy scalars; .grad is an array
+        grad = np.asarray(grad)
     tensor.grad = grad
 
 
 def _retained_grad(node, g):
-    if node.n_outputs == 1:
+    if not node.multi:
         refs, grads = [node.retained], [g]
     else:
         refs, grads = node.retained, g
@@ -191,12 +237,39 @@ def _retained_grad(node, g):
             _accumulate_leaf(tensor, gk)
 
 
-def _slot(node, k, slots, g, be):
-    """Add g into output k's slot of a multi-output node's gradient list."""
+def _sum_into(previous, g, owned, key):
+    """previous + g, in place when the walk allocated previous (key in owned)."""
+    if type(g) is SliceGrad:
+        be = backend_of(g.g)
+        if previous is None:
+            buffer = be.zeros(g.shape, g.g.dtype)
+        elif key in owned:
+            buffer = previous
+        else:
+            buffer = be.copy(previous)
+        owned.add(key)
+        be.slice_add(buffer, g.index, g.g)
+        return buffer
+    if previous is None:
+        return g
+    be = backend_of(g)
+    if key in owned:
+        be.add_into(previous, g)
+        return previous
+    owned.add(key)
+    total = be.add(previous, g)
+    return np.asarray(total) if isinstance(total, np.generic) else total
+
+
+def _add_grad(grads, owned, node, k, g):
+    """Add g to output k's gradient of node."""
+    if not node.multi:
+        grads[node] = _sum_into(grads.get(node), g, owned, node)
+        return
+    slots = grads.get(node)
     if slots is None:
-        slots = [None] * node.n_outputs
-    slots[k] = g if slots[k] is None else be.add(slots[k], g)
-    return slots
+        slots = grads[node] = [None] * node.n_outputs
+    slots[k] = _sum_into(slots[k], g, owned, (node, k))
 
 
 def run_backward(tensor, grad, retain_graph=False):
@@ -219,19 +292,18 @@ def _walk(tensor, grad, retain_graph):
     if root is None:
         _accumulate_leaf(tensor, grad)
         return
+    k = 0
     if type(root) is tuple:
         root, k = root
-        grad = _slot(root, k, None, grad, None)
     consumers = {root: 0}
     stack = [root]
     while stack:
         node = stack.pop()
         if node.backward is None:
             raise _freed_error(node)
-        for parent in node.parents:
-            if type(parent) is tuple:
-                parent = parent[0]
-            if type(parent) is Node:
+        for edge in node.parents:
+            if edge is not None:
+                parent = edge[0]
                 if parent in consumers:
                     consumers[parent] += 1
                 else:
@@ -239,11 +311,17 @@ def _walk(tensor, grad, retain_graph):
                     stack.append(parent)
 
     anomaly = state.anomaly
-    grads = {root: grad}
+    grads, owned = {}, set()
+    _add_grad(grads, owned, root, k, grad)
     ready = [root]
     while ready:
         node = ready.pop()
         g = grads.pop(node, None)
+        if type(node) is AccumulateGrad:
+            leaf = node.tensor()
+            if g is not None and leaf is not None:
+                _accumulate_leaf(leaf, g, node in owned)
+            continue
         parents, shapes = node.parents, node.shapes
         if g is not None:
             if node.retained is not None:
@@ -260,32 +338,25 @@ def _walk(tensor, grad, retain_graph):
             node.backward = None
             node.parents = ()
         g = None
-        for parent, gi, shape in zip(parents, input_grads, shapes):
-            if parent is None:
+        for edge, gi, shape in zip(parents, input_grads, shapes):
+            if edge is None:
                 continue
+            parent, k = edge
             if gi is not None:
                 if gi.shape != shape:
                     gi = backend_of(gi).sum_to(gi, shape)
                 if anomaly:
-                    _check_finite(node.name, "gradient", gi)
-            if type(parent) is tuple:
-                parent, k = parent
-                if gi is not None:
-                    grads[parent] = _slot(parent, k, grads.get(parent), gi, backend_of(gi))
-                remaining = consumers[parent] - 1
-                consumers[parent] = remaining
-                if remaining == 0:
-                    ready.append(parent)
-            elif type(parent) is Node:
-                if gi is not None:
+                    _check_finite(node.name, "gradient", gi.g if type(gi) is SliceGrad else gi)
+                if parent.multi or type(gi) is SliceGrad:
+                    _add_grad(grads, owned, parent, k, gi)
+                else:  # the common case inline: a dense gradient for a one-output node
                     previous = grads.get(parent)
-                    grads[parent] = gi if previous is None else backend_of(gi).add(previous, gi)
-                remaining = consumers[parent] - 1
-                consumers[parent] = remaining
-                if remaining == 0:
-                    ready.append(parent)
-            elif gi is not None:
-                _accumulate_leaf(parent, gi)
+                    grads[parent] = gi if previous is None else _sum_into(previous, gi, owned,
+                                                                          parent)
+            remaining = consumers[parent] - 1
+            consumers[parent] = remaining
+            if remaining == 0:
+                ready.append(parent)
 
 
 def retain(tensor):

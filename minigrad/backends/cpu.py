@@ -80,7 +80,6 @@ div = np.true_divide
 neg = np.negative
 exp = np.exp
 log = np.log
-greater = np.greater
 equal = np.equal
 
 
@@ -224,11 +223,14 @@ def index_add(shape, index, g, dtype):
     return out
 
 
-def slice_set(shape, index, g, dtype):
-    """Zeros of `shape` with g written at a basic (slice/int) index."""
-    out = np.zeros(shape, dtype=dtype)
-    out[index] = g
-    return out
+def slice_add(out, index, g):
+    """out[index] += g in place at a basic (slice/int) index; g broadcasts to the slice."""
+    out[index] += g
+
+
+def add_into(out, g):
+    """out += g in place (g broadcasts to out's shape)."""
+    np.add(out, g, out=out)
 
 
 def concat(arrays, axis):
@@ -359,10 +361,6 @@ def compare(op, a, b):
 def logical(op, a, b):
     """A bool array of a <op> b, op one of and, or, xor (nonzero is true)."""
     return _LOGICAL[op](a, b)
-
-
-def logical_and(a, b):
-    return np.logical_and(a, b)
 
 
 def logical_not(a):

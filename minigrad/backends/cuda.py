@@ -25,7 +25,7 @@ from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend
     getitem,
     index_add,
     reshape,
-    slice_set,
+    slice_add,
     split,
     stack,
     transpose,
@@ -47,6 +47,7 @@ from .cuda_base import (  # noqa: F401 - creation and movement are part of the i
     to_host,
     zeros,
 )
+from .cuda_gemm import matmul, matmul_nt, matmul_tn  # noqa: F401 - the batched GEMMs
 from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
     gru_sequence_backward,
     gru_sequence_forward,
@@ -55,7 +56,7 @@ from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
     rnn_sequence_backward,
     rnn_sequence_forward,
 )
-from .cuda_reduce import amax, matmul, matmul_nt, matmul_tn, sum, sum_to  # noqa: F401
+from .cuda_reduce import amax, sum, sum_to  # noqa: F401 - reductions
 from .indexing import at_least_1d, broadcast_strides
 
 name = "cuda"
@@ -96,6 +97,16 @@ def _elementwise(op, a, b, same, scalar, broadcast, out_dtype=None):
     return out
 
 
+def add_into(out, g):
+    """out += g in place (g broadcasts to out's shape)."""
+    check_device(out, g)
+    g = _operand(g, out.dtype)
+    if tuple(g.shape) != tuple(out.shape):
+        g = broadcast_to(g, tuple(out.shape))
+    if out.size:
+        k.binary_same[k.launch(out.size)](k.ADD, flat(out), flat(g), flat(out))
+
+
 def _arithmetic(op):
     def binary(a, b):
         return _elementwise(op, a, b, k.binary_same, k.binary_scalar, k.binary_broadcast)
@@ -126,10 +137,6 @@ def logical(op, a, b):
                         np.dtype(np.bool_))
 
 
-def logical_and(a, b):
-    return logical("and", a, b)
-
-
 def logical_not(a):
     return compare("eq", a if a.dtype == np.bool_ else compare("ne", a, 0), False)
 
@@ -143,10 +150,6 @@ def any(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for th
 def all(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
     """A bool array: are all elements along axis nonzero."""
     return logical_not(any(logical_not(a), axis=axis, keepdims=keepdims))
-
-
-def greater(a, b):
-    return compare("gt", a, b)
 
 
 def equal(a, b):

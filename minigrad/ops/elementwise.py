@@ -32,6 +32,13 @@ def binary_operands(name, a, b):
     numpy arrays follow numpy's result_type. An operand whose dtype changes is cast with astype,
     which casts its gradient back.
     """
+    if isinstance(a, Tensor):  # the hot paths first: two tensors alike, a tensor and a float
+        if isinstance(b, Tensor):
+            x, y = a.data, b.data
+            if x.dtype == y.dtype and type(x) is type(y):
+                return a, b
+        elif type(b) is float and a.data.dtype.kind == "f":
+            return a, Tensor._wrap(backend_of(a.data).full((), b, a.data.dtype))
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise TypeError(f"{name}: needs at least one Tensor operand")
@@ -141,7 +148,7 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
                 ga = be.where(be.equal(y, zero), zero, ga)
             if b.requires_grad:
                 gb = be.mul(be.mul(g, out), be.log(x))
-                flat = be.logical_and(be.equal(x, zero), be.compare("ge", y, zero))
+                flat = be.logical("and", be.equal(x, zero), be.compare("ge", y, zero))
                 gb = be.where(flat, zero, gb)
         return ga, gb
 

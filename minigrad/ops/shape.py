@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record, record_multi
+from ..autograd import SliceGrad, record, record_multi
 from ..backends import backend_of, get
 from ..tensor import Tensor
 from .axes import axis_index
@@ -66,8 +66,8 @@ def getitem(a: Tensor, index) -> Tensor:
     except IndexError as e:  # IndexError, as numpy's: iteration protocols rely on it
         raise IndexError(f"getitem: index {index!r} does not fit shape {a.shape}: {e}") from None
     shape, dtype = a.shape, a.dtype
-    if _is_basic(index):
-        return record("getitem", out, (a,), lambda g: (be.slice_set(shape, index, g, dtype),))
+    if _is_basic(index):  # accumulated in place by the walk: T slices of x cost O(x), not O(T x)
+        return record("getitem", out, (a,), lambda g: (SliceGrad(shape, index, g),))
     return record("getitem", out, (a,), lambda g: (be.index_add(shape, index, g, dtype),))
 
 
