@@ -134,16 +134,10 @@ def _make_node(name, inputs, backward):
         shapes.append(t.data.shape)
         if t.requires_grad:
             needs = True
-            node = t._node
-            if node is None:
-                edge = t._acc
-                if edge is None:
-                    edge = t._acc = (AccumulateGrad(t), 0)
-                parents.append(edge)
-            elif type(node) is tuple:
-                parents.append(node)
-            else:
-                parents.append((node, 0))
+            edge = t._edge
+            if edge is None:  # a leaf's first use: its AccumulateGrad node, kept on the tensor
+                edge = t._edge = (AccumulateGrad(t), 0)
+            parents.append(edge)
         else:
             parents.append(None)
     if not needs:
@@ -159,7 +153,7 @@ def _wrap(name, out_data, node):
     out = _new_tensor(_Tensor)
     out.data = out_data
     out.grad = None
-    out._acc = None
+    out._edge = node if type(node) is tuple or node is None else (node, 0)
     out._node = node
     out.requires_grad = node is not None
     return out

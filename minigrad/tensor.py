@@ -15,14 +15,14 @@ DEFAULT_FLOAT = np.float32
 class Tensor:
     """An array plus what backward needs: whether it wants a gradient and the node that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_acc", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
         self.grad = None
         self._node = None
-        self._acc = None  # (AccumulateGrad, 0): the edge of a leaf, made by autograd on first use
+        self._edge = None  # (node, k) that made it; a leaf's (AccumulateGrad, 0) on first use
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -125,7 +125,7 @@ class Tensor:
     @staticmethod
     def _wrap(data, requires_grad=False) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.data, t.grad, t._node, t._acc, t.requires_grad = data, None, None, None, requires_grad
+        t.data, t.grad, t._node, t._edge, t.requires_grad = data, None, None, None, requires_grad
         return t
 
     # ---- conversion ----------------------------------------------------------------------------

@@ -36,11 +36,11 @@ def test_every_edge_is_none_or_a_node_output_pair():
 def test_leaf_node_is_reused_across_graphs():
     x = mg.tensor(np.ones(3), requires_grad=True)
     (x * 2).sum().backward()
-    first = x._acc[0]
+    first = x._edge[0]
     (x * 3).sum().backward()
-    assert x._acc[0] is first
+    assert x._edge[0] is first
     np.testing.assert_array_equal(x.grad, [5, 5, 5])
-    assert x._acc[0].tensor() is x  # a weak reference: the tensor holds its node, not back
+    assert x._edge[0].tensor() is x  # a weak reference: the tensor holds its node, not back
 
 
 def test_many_contributions_accumulate_correctly_and_leave_grad_unaliased():

@@ -69,6 +69,8 @@ def _cast(t: Tensor, dtype) -> Tensor:
 
 def as_floating(a: Tensor) -> Tensor:
     """a, cast to the dtype a floating function of it computes in (int32 -> float64)."""
+    if a.data.dtype.kind == "f":
+        return a
     return _cast(a, dtypes.floating(a.dtype))
 
 
