@@ -6,8 +6,9 @@ Runs bench.peers' composed LSTM (public primitives, PyTorch gate order) forward 
 times every call into the CPU backend by name (a wrapper per backend function, its own cost
 calibrated and subtracted), grouped into families: GEMMs, elementwise kernels on the (B, H) and
 (B, 4H) arrays, their fused backward kernels, split/concat/slicing, gradient accumulation and
-unbroadcast. Each family's time is its best step and the total the best uninstrumented step, so
-a busy machine inflates the numbers less. What the backend calls do not account for is Python:
+unbroadcast. Times are the process's CPU time (one thread); each family's time is its best
+step and the total the best uninstrumented step, so a busy machine inflates the numbers less.
+What the backend calls do not account for is Python:
 the op functions (operand checks, closures) and the tape (nodes, the backward walk); cProfile
 splits that remainder between minigrad/autograd.py and minigrad/ops (the ratio, not the
 absolute: cProfile inflates Python calls).
@@ -23,6 +24,10 @@ from collections import defaultdict
 
 import numpy as np
 
+# The process's CPU time, not wall time: on a shared machine, time spent descheduled would land
+# in whichever call was running (one thread: BLAS, Numba and the tape all run on this one).
+_clock = time.process_time
+
 FAMILIES = {
     "GEMMs (x_t W_ih^T, h W_hh^T and their backward)": ("matmul", "matmul_nt", "matmul_tn"),
     "elementwise forward (add, mul, sigmoid, tanh)": ("add", "mul", "sub", "sigmoid", "tanh",
@@ -36,8 +41,14 @@ FAMILIES = {
 }
 
 
-def _instrument(module, totals, counts):
-    """Wrap every public function of the backend module; returns a function that undoes it."""
+def _shape_of(args):
+    shapes = [tuple(a.shape) for a in args if hasattr(a, "shape") and getattr(a, "ndim", 0)]
+    return max(shapes, key=lambda s: (len(s), s)) if shapes else ()
+
+
+def _instrument(module, totals, counts, detail=None):
+    """Wrap every public function of the backend module; returns a function that undoes it.
+    With `detail` (a dict), also time each (name, largest operand shape)."""
     originals = {}
     for name in dir(module):
         fn = getattr(module, name)
@@ -46,12 +57,17 @@ def _instrument(module, totals, counts):
         originals[name] = fn
 
         def wrapper(*args, _fn=fn, _name=name, **kwargs):
-            start = time.perf_counter()
+            start = _clock()
             try:
                 return _fn(*args, **kwargs)
             finally:
-                totals[_name] += time.perf_counter() - start
+                spent = _clock() - start
+                totals[_name] += spent
                 counts[_name] += 1
+                if detail is not None:
+                    key = (_name, _shape_of(args))
+                    seconds, calls = detail.get(key, (0.0, 0))
+                    detail[key] = (seconds + spent, calls + 1)
 
         setattr(module, name, wrapper)
     return lambda: [setattr(module, n, f) for n, f in originals.items()]
@@ -70,14 +86,14 @@ def _wrapper_cost(repeats=20000):
     holder = Holder()
     holder.noop = noop
     _instrument(holder, totals, counts)
-    start = time.perf_counter()
+    start = _clock()
     for _ in range(repeats):
         holder.noop()
-    wrapped = (time.perf_counter() - start) / repeats
-    start = time.perf_counter()
+    wrapped = (_clock() - start) / repeats
+    start = _clock()
     for _ in range(repeats):
         noop()
-    return wrapped - (time.perf_counter() - start) / repeats - totals["noop"] / repeats
+    return wrapped - (_clock() - start) / repeats - totals["noop"] / repeats
 
 
 def main(argv=None) -> None:
@@ -106,9 +122,9 @@ def main(argv=None) -> None:
         step()
     times = []
     for _ in range(args.steps):
-        start = time.perf_counter()
+        start = _clock()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(_clock() - start)
     total = float(np.min(times))  # minima throughout: the machine is shared, noise only adds
 
     per_step = {}
@@ -123,6 +139,12 @@ def main(argv=None) -> None:
             best = per_step.get(n, (np.inf, 0))[0]
             per_step[n] = (min(best, totals[n]), counts[n])
     cost = min(_wrapper_cost() for _ in range(5))
+    detail = {}
+    undo = _instrument(cpu, defaultdict(float), defaultdict(int), detail)
+    try:
+        step()
+    finally:
+        undo()
 
     profile = cProfile.Profile()
     profile.enable()
@@ -160,6 +182,12 @@ def main(argv=None) -> None:
     print(f"{'Python: op functions and Tensor methods':58s} {'':6s} "
           f"{python * (1 - share_tape) * 1e3:7.2f} {python * (1 - share_tape) / total:6.1%}")
     print(f"(wrapper cost {cost * 1e6:.2f} us per backend call, subtracted)")
+    print("\nthe 12 largest (backend call, largest operand shape), one step:")
+    ranked = sorted(detail.items(), key=lambda kv: -(kv[1][0] - cost * kv[1][1]))[:12]
+    for (name, shape), (seconds, calls) in ranked:
+        net = max(seconds - cost * calls, 0.0)
+        print(f"  {name:22s} {str(shape):16s} {calls:6d} calls {net * 1e3:7.2f} ms "
+              f"{net / calls * 1e6:6.1f} us/call")
 
 
 if __name__ == "__main__":
