@@ -107,6 +107,11 @@ def test_unsupported_dtypes_are_rejected_at_tensor(data):
         mg.tensor(data)
 
 
+def test_astype_to_an_unsupported_dtype_is_rejected():
+    with pytest.raises(TypeError, match="astype: unsupported dtype float16"):
+        mg.ones(2).astype(np.float16)
+
+
 def test_complex_with_float_dtype_is_rejected_not_truncated():
     with pytest.raises(TypeError, match="complex128"):
         mg.tensor(np.array([1 + 2j]), dtype=np.float32)

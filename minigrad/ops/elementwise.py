@@ -284,7 +284,7 @@ def compare(op: str, a, b) -> Tensor:
 
 def astype(a: Tensor, dtype) -> Tensor:
     """a cast to `dtype`; the gradient is cast back."""
-    dtype = np.dtype(dtype)
+    dtype = dtypes.check_supported("astype", dtype)
     be = backend_of(a.data)
     if a.dtype == dtype:
         return a
