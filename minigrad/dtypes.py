@@ -7,9 +7,10 @@
 - Tensor with tensor (and numpy arrays or numpy scalars, which are "strong"): numpy's
   ``result_type`` (int32 with float32 is float64), except that two floating dtypes of different
   precision are an error: minigrad does not silently run a float32 model in float64.
-- Floating functions (exp, log, tanh, sigmoid, softmax, true division, mean) of integer or bool
-  tensors compute in ``promote_types(dtype, float32)``: numpy's float64 for int32/int64, float32
-  where numpy would pick float16 (minigrad has no float16 kernels).
+- Floating functions (exp, log, tanh, sigmoid, softmax) of integer or bool tensors compute in
+  ``promote_types(dtype, float32)``: numpy's float64 for int32/int64, float32 where numpy would
+  pick float16 (minigrad has no float16 kernels). True division and mean of integers or bools
+  give float64, as numpy's do.
 """
 
 from __future__ import annotations

@@ -48,9 +48,14 @@ def test_mean_of_integers_is_a_float():
     assert out.dtype == np.float64 and out.item() == 1.5
 
 
-def test_true_division_of_integers():
-    out = mg.tensor(np.array([1, 3], np.int32)) / mg.tensor(np.array([2, 2], np.int32))
-    np.testing.assert_array_equal(out.numpy(), [0.5, 1.5])
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint16, np.bool_])
+def test_true_division_and_mean_of_integers_are_float64_as_numpy(dtype):
+    a, b = np.array([1, 3], dtype), np.array([2, 1], dtype)
+    out = mg.tensor(a) / mg.tensor(b)
+    assert out.dtype == np.true_divide(a, b).dtype == np.float64
+    np.testing.assert_array_equal(out.numpy(), np.true_divide(a, b))
+    assert mg.tensor(a).mean().dtype == np.mean(a).dtype
+    assert mg.tensor(a).mean().item() == np.mean(a)
 
 
 def test_integer_with_float_tensor_promotes_as_numpy():
@@ -93,6 +98,14 @@ def test_integer_scalar_out_of_range_is_an_error():
 def test_integer_to_negative_power_is_an_error():
     with pytest.raises(ValueError, match="pow: integer int32 to a negative integer power"):
         mg.tensor(INT) ** -1
+
+
+def test_bool_negation_and_subtraction_are_errors_naming_the_op():
+    flags = mg.tensor(np.array([True, False]))
+    with pytest.raises(TypeError, match="neg: -bool"):
+        mg.neg(flags)
+    with pytest.raises(TypeError, match="sub: bool - bool"):
+        mg.sub(flags, True)
 
 
 def test_complex_scalar_is_rejected():

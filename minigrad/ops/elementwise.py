@@ -67,11 +67,12 @@ def _cast(t: Tensor, dtype) -> Tensor:
     return t if t.data.dtype == dtype else astype(t, dtype)
 
 
-def as_floating(a: Tensor) -> Tensor:
-    """a, cast to the dtype a floating function of it computes in (int32 -> float64)."""
+def as_floating(a: Tensor, dtype=None) -> Tensor:
+    """a, cast to the dtype a floating function of it computes in (int32 -> float64), or to
+    `dtype` when given and a is not floating (true division and mean: float64, as numpy's)."""
     if a.data.dtype.kind == "f":
         return a
-    return _cast(a, dtypes.floating(a.dtype))
+    return _cast(a, dtypes.floating(a.dtype) if dtype is None else np.dtype(dtype))
 
 
 def _broadcast(name, fn, a, b):
@@ -96,6 +97,8 @@ def add(a, b) -> Tensor:
 def sub(a, b) -> Tensor:
     """a - b."""
     a, b = binary_operands("sub", a, b)
+    if a.dtype.kind == "b":
+        raise TypeError("sub: bool - bool is not defined (as numpy); use ^ or mg.logical_xor")
     be = backend_of(a.data)
     out = _broadcast("sub", be.sub, a, b)
     return record("sub", out, (a, b), lambda g: (g, be.neg(g)))
@@ -118,7 +121,7 @@ def mul(a, b) -> Tensor:
 def div(a, b) -> Tensor:
     """a / b (true division: integers give floats); d/da = g / b, d/db = -g * out / b."""
     a, b = binary_operands("div", a, b)
-    a, b = as_floating(a), as_floating(b)
+    a, b = as_floating(a, np.float64), as_floating(b, np.float64)
     be = backend_of(a.data)
     y = b.data
     out = _broadcast("div", be.div, a, b)
@@ -182,6 +185,8 @@ def _pow_scalar(a: Tensor, p) -> Tensor:
 
 def neg(a: Tensor) -> Tensor:
     """-a."""
+    if a.dtype.kind == "b":
+        raise TypeError("neg: -bool is not defined (as numpy); use ~ or mg.logical_not")
     be = backend_of(a.data)
     return record("neg", be.neg(a.data), (a,), lambda g: (be.neg(g),))
 

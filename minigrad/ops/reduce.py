@@ -38,7 +38,7 @@ def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
 def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """mean of a over axis; d/da = g / n broadcast to a's shape."""
-    a = as_floating(a)
+    a = as_floating(a, np.float64)
     be = backend_of(a.data)
     axes = _normalize_axes("mean", axis, a.ndim)
     shape = a.shape
