@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad import autograd, init
+from minigrad import init
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
@@ -117,7 +117,7 @@ class Recurrent(Module):
         steps, batch = x.shape[0], x.shape[1]
         if batch < 1 or steps < 1:
             raise ValueError(f"{name}: empty input: seq_len={steps}, batch={batch}")
-        if autograd.state.anomaly and not np.isfinite(x.numpy()).all():
+        if mg.is_anomaly_enabled() and not np.isfinite(x.numpy()).all():
             raise ValueError(f"{name}: input contains non-finite values (detect_anomaly is on)")
         return x
 
