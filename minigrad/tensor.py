@@ -262,6 +262,59 @@ class Tensor:
     def log_softmax(self, axis=-1):
         return loss.log_softmax(self, axis)
 
+    # ---- engine-ops (issue 11): methods of the added ops ----------------------------------------
+    def __mod__(self, other):
+        return math_ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return math_ops.remainder(other, self)
+
+    def __floordiv__(self, other):
+        return math_ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return math_ops.floor_divide(other, self)
+
+    def sqrt(self):
+        return math_ops.sqrt(self)
+
+    def rsqrt(self):
+        return math_ops.rsqrt(self)
+
+    def square(self):
+        return math_ops.square(self)
+
+    def sin(self):
+        return math_ops.sin(self)
+
+    def cos(self):
+        return math_ops.cos(self)
+
+    def log1p(self):
+        return math_ops.log1p(self)
+
+    def expm1(self):
+        return math_ops.expm1(self)
+
+    def floor(self):
+        return math_ops.floor(self)
+
+    def ceil(self):
+        return math_ops.ceil(self)
+
+    def round(self):
+        return math_ops.round(self)
+
+    def sign(self):
+        return math_ops.sign(self)
+
+    def maximum(self, other):
+        return math_ops.maximum(self, other)
+
+    def minimum(self, other):
+        return math_ops.minimum(self, other)
+    # ---- end of engine-ops methods --------------------------------------------------------------
+
 
 autograd.bind_tensor_class(Tensor)
 
@@ -326,4 +379,5 @@ def as_operand(x, like: Tensor) -> Tensor:
 
 # The op modules import Tensor from here; import them last so the methods above can reach them.
 from .ops import elementwise, linalg, loss, reduce  # noqa: E402
+from .ops import math as math_ops  # noqa: E402 - engine-ops
 from .ops import shape as shape_ops  # noqa: E402

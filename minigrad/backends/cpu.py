@@ -16,6 +16,12 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
+from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rules
+    rule_binary,
+    rule_binary_backward,
+    rule_unary,
+    rule_unary_backward,
+)
 from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, part of the interface
     gru_sequence_backward,
     gru_sequence_forward,

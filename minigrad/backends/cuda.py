@@ -46,6 +46,12 @@ from .cuda_base import (  # noqa: F401 - creation and movement are part of the i
     to_host,
     zeros,
 )
+from .cuda_elementwise import (  # noqa: F401 - ops generated from the scalar rules
+    rule_binary,
+    rule_binary_backward,
+    rule_unary,
+    rule_unary_backward,
+)
 from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
     gru_sequence_backward,
     gru_sequence_forward,

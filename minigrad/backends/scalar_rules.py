@@ -17,6 +17,14 @@ what the derivatives read, so callers keep only that for backward: "x" (unary in
 on disk), ``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
 forward, ``<name>_d`` for a unary derivative, ``<name>_da`` / ``<name>_db`` for a binary one.
 
+Optional fields of a rule: ``ufunc`` names a numpy ufunc with the same forward (the CPU backend
+may call it: numpy's SIMD loops beat a scalar libm call); ``differentiable=False`` marks a
+piecewise-constant op (floor, sign) whose gradient is 0; ``params`` names scalar parameters that
+follow the inputs, with defaults (``leaky_relu(x, negative_slope=0.01)``). The generic elementwise
+kernels of both backends (``cpu_elementwise``, ``cuda_elementwise``) are generated from the rules,
+so a new elementwise op is its rule and its op function. The math and activation rules live in
+``scalar_rules_math`` and ``scalar_rules_activations``.
+
 Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
 rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
 rule (a fresh install or clone has none).
@@ -44,23 +52,28 @@ class Rule:
     factory: object
     uses: tuple
     doc: str
+    ufunc: str | None = None  # a numpy ufunc with the same forward (the CPU backend may call it)
+    differentiable: bool = True  # False: piecewise constant (floor, sign): the gradient is 0
+    params: tuple = ()  # names of scalar parameters passed after the inputs (with defaults)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def unary(name: str, uses: tuple = ("x",)):
+def unary(name: str, uses: tuple = ("x",), ufunc=None, differentiable=True, params=()):
     """Register a one-input rule; `uses` is what its derivative reads: "x", "y" or both."""
     def register(factory):
-        RULES[name] = Rule(name, 1, factory, tuple(uses), (factory.__doc__ or "").strip())
+        RULES[name] = Rule(name, 1, factory, tuple(uses), (factory.__doc__ or "").strip(),
+                           ufunc, differentiable, tuple(params))
         return factory
     return register
 
 
-def binary(name: str, uses: tuple = ("a", "b")):
+def binary(name: str, uses: tuple = ("a", "b"), ufunc=None, differentiable=True, params=()):
     """Register a two-input rule; `uses` is what its derivatives read: "a", "b", "y"."""
     def register(factory):
-        RULES[name] = Rule(name, 2, factory, tuple(uses), (factory.__doc__ or "").strip())
+        RULES[name] = Rule(name, 2, factory, tuple(uses), (factory.__doc__ or "").strip(),
+                           ufunc, differentiable, tuple(params))
         return factory
     return register
 
@@ -284,6 +297,8 @@ def _compiler(target: str):
         from numba import cuda
 
         return lambda fn: cuda.jit(device=True)(fn)
+    if target == "python":
+        return lambda fn: fn
     raise ValueError(f"scalar_rules: target must be 'cpu' or 'cuda', got {target!r}")
 
 
@@ -339,13 +354,11 @@ def python(dtype) -> SimpleNamespace:
     """The rules as plain Python functions (no Numba): the reference the compiled ones are tested
     against, and what a code generator can read."""
     ft = _FLOATS[np.dtype(dtype)]
-    lib = SimpleNamespace(tanh_f32=tanh_f32)
-    for name, rule in RULES.items():
-        functions = rule.factory(ft, lib)
-        setattr(lib, name, functions[0])
-        if rule.arity == 1:
-            setattr(lib, f"{name}_d", functions[1])
-        else:
-            setattr(lib, f"{name}_da", functions[1])
-            setattr(lib, f"{name}_db", functions[2])
-    return lib
+    key = ("python", ft)
+    if key not in _LIBRARIES:
+        _LIBRARIES[key] = _Library("python", ft)
+    return _LIBRARIES[key]
+
+
+# The other families register their rules into RULES on import.
+from . import scalar_rules_activations, scalar_rules_math  # noqa: E402, F401

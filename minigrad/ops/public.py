@@ -1,0 +1,61 @@
+"""The ops added for issue 11, as `minigrad.<name>` (re-exported by the package's __init__)."""
+
+from __future__ import annotations
+
+from .activations import (
+    elu,
+    gelu,
+    hardsigmoid,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    silu,
+    softplus,
+    softsign,
+)
+from .math import (
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    ceil,
+    cos,
+    cosh,
+    erf,
+    exp2,
+    expm1,
+    floor,
+    floor_divide,
+    fmod,
+    lerp,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    maximum,
+    minimum,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    square,
+    tan,
+    trunc,
+)
+
+__all__ = [
+    "elu", "gelu", "hardsigmoid", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu",
+    "silu", "softplus", "softsign",
+    "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "erf", "exp2",
+    "expm1", "floor", "floor_divide", "fmod", "lerp", "log1p", "log2", "log10", "logaddexp",
+    "maximum", "minimum", "remainder", "round", "rsqrt", "sign", "sin", "sinh", "sqrt", "square",
+    "tan", "trunc",
+]

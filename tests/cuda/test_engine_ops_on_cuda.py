@@ -1,0 +1,81 @@
+"""The ops added for issue 11 on CUDA equal the same ops on the CPU, forward and backward, on the
+same float32 inputs with the same random upstream gradient (rtol 1e-5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.backends import get
+
+pytestmark = pytest.mark.cuda
+
+
+def same(a):
+    return a
+
+
+def positive(a):
+    return np.abs(a) + 0.3
+
+
+def unit(a):
+    return np.clip(a, -0.9, 0.9)
+
+
+def off_kinks(a):
+    v = 3 * a
+    for kink in (0.0, 1.0, -1.0, 3.0, -3.0, 6.0):
+        v = np.where(np.abs(v - kink) < 0.05, v + 0.1, v)
+    return v
+
+
+UNARY = {"sqrt": positive, "rsqrt": positive, "square": same, "sin": same, "cos": same,
+         "tan": unit, "asin": unit, "acos": unit, "atan": same, "sinh": same, "cosh": same,
+         "asinh": same, "acosh": lambda a: positive(a) + 1.0, "atanh": unit, "log1p": positive,
+         "expm1": same, "log2": positive, "log10": positive, "exp2": same, "erf": same,
+         "floor": off_kinks, "ceil": off_kinks, "round": off_kinks, "trunc": off_kinks,
+         "sign": off_kinks, "gelu": off_kinks, "silu": off_kinks, "mish": off_kinks,
+         "leaky_relu": off_kinks, "elu": off_kinks, "selu": off_kinks, "softplus": off_kinks,
+         "softsign": off_kinks, "logsigmoid": off_kinks, "hardtanh": off_kinks,
+         "hardsigmoid": off_kinks, "relu6": off_kinks}
+
+CASES = {name: (getattr(mg, name), [((2, 5), m)]) for name, m in UNARY.items()}
+CASES.update({
+    "gelu_tanh": (lambda a: mg.gelu(a, approximate="tanh"), [((2, 5), off_kinks)]),
+    "leaky_relu_param": (lambda a: mg.leaky_relu(a, 0.3), [((2, 5), off_kinks)]),
+    "softplus_param": (lambda a: mg.softplus(a, 2.0, 3.0), [((2, 5), off_kinks)]),
+    "maximum_broadcast": (mg.maximum, [((3, 4), same), ((4,), same)]),
+    "minimum_scalar": (lambda a: mg.minimum(a, 0.25), [((3, 4), same)]),
+    "logaddexp": (mg.logaddexp, [((3, 1), same), ((1, 4), same)]),
+    "fmod": (lambda a: mg.fmod(a * 3, 0.7), [((2, 5), same)]),
+    "remainder": (lambda a, b: a * 3 % b, [((2, 5), same), ((5,), positive)]),
+    "floor_divide": (lambda a: (a * 5) // 0.7, [((2, 5), same)]),
+})
+
+
+def run(fn, arrays, device, upstream_seed=0):
+    tensors = [mg.tensor(a, requires_grad=True, device=device) for a in arrays]
+    out = fn(*tensors)
+    upstream = np.random.default_rng(upstream_seed).standard_normal(out.shape).astype(out.dtype)
+    out.backward(mg.tensor(upstream, device=device))
+    grads = [None if t.grad is None else get(device).to_host(t.grad) for t in tensors]
+    return out, grads
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cuda_equals_cpu_forward_and_backward(name):
+    fn, inputs = CASES[name]
+    rng = np.random.default_rng(sorted(CASES).index(name))
+    arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
+    out_cpu, grads_cpu = run(fn, arrays, "cpu")
+    out_cuda, grads_cuda = run(fn, arrays, "cuda")
+    assert out_cuda.device == "cuda"
+    assert out_cuda.dtype == out_cpu.dtype and out_cuda.shape == out_cpu.shape
+    np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=1e-6)
+    for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
+        assert (g_cpu is None) == (g_cuda is None), f"input {i}"
+        if g_cpu is not None:
+            np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"gradient of input {i}")
