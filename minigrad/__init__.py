@@ -3,9 +3,6 @@
 from . import cuda, init, nn, optim
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-
-# ---- engine-ops (issue 11): the ops a numpy or torch user reaches for first (listed in ops/public)
-from .ops import public as _public  # noqa: E402
 from .ops.elementwise import (
     abs,
     add,
@@ -25,11 +22,20 @@ from .ops.elementwise import (
 )
 from .ops.linalg import matmul
 from .ops.loss import cross_entropy, log_softmax, mse_loss, softmax
-from .ops.public import *  # noqa: E402, F403
 from .ops.random import dropout
 from .ops.reduce import max, mean, sum
 from .ops.shape import concat, getitem, reshape, split, stack, transpose, unstack
 from .tensor import Tensor, ones, randn, tensor, zeros
+
+# ---- engine-ops (issue 11): the ops a numpy or torch user reaches for first (listed in ops/public;
+# its cross_entropy and mse_loss, with reduction=, replace the fused ones imported above)
+_EXTENDED_BY = "engine-ops"
+from . import functional  # noqa: E402
+from .ops import public as _public  # noqa: E402
+from .ops.public import *  # noqa: E402, F403
+
+nn.functional = functional  # mg.nn.functional.layer_norm, as torch.nn.functional
+# ---- end of engine-ops block --------------------------------------------------------------------
 
 __version__ = "0.1.0"
 
@@ -40,5 +46,5 @@ __all__ = [
     "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",
     "concat", "stack", "split", "unstack", "softmax", "log_softmax", "cross_entropy",
     "mse_loss", "dropout",
-    *_public.__all__,
+    *_public.__all__, "functional",
 ]

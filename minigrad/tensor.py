@@ -313,6 +313,74 @@ class Tensor:
 
     def minimum(self, other):
         return math_ops.minimum(self, other)
+    def min(self, axis=None, keepdims=False):
+        return reductions.min(self, axis, keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return reductions.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return reductions.argmin(self, axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return reductions.prod(self, axis, keepdims)
+
+    def var(self, axis=None, correction=0, keepdims=False):
+        return reductions.var(self, axis, correction, keepdims)
+
+    def std(self, axis=None, correction=0, keepdims=False):
+        return reductions.std(self, axis, correction, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return reductions.logsumexp(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        return reductions.cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        return reductions.cumprod(self, axis)
+
+    def norm(self, ord=2, axis=None, keepdims=False):  # noqa: A002
+        return reductions.norm(self, ord, axis, keepdims)
+
+    def squeeze(self, axis=None):
+        return shape_more.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return shape_more.unsqueeze(self, axis)
+
+    def flatten(self, start_axis=0, end_axis=-1):
+        return shape_more.flatten(self, start_axis, end_axis)
+
+    def expand(self, *sizes):
+        return shape_more.expand(self, *sizes)
+
+    def broadcast_to(self, shape):
+        return shape_more.broadcast_to(self, shape)
+
+    def repeat(self, repeats, axis=None):
+        return shape_more.repeat(self, repeats, axis)
+
+    def tile(self, reps):
+        return shape_more.tile(self, reps)
+
+    def flip(self, axis=None):
+        return shape_more.flip(self, axis)
+
+    def gather(self, axis, index):
+        return selection.gather(self, axis, index)
+
+    def masked_fill(self, mask, value):
+        return selection.masked_fill(self, mask, value)
+
+    def sort(self, axis=-1, descending=False):
+        return selection.sort(self, axis, descending)
+
+    def argsort(self, axis=-1, descending=False):
+        return selection.argsort(self, axis, descending)
+
+    def topk(self, k, axis=-1, largest=True):
+        return selection.topk(self, k, axis, largest)
     # ---- end of engine-ops methods --------------------------------------------------------------
 
 
@@ -378,6 +446,6 @@ def as_operand(x, like: Tensor) -> Tensor:
 
 
 # The op modules import Tensor from here; import them last so the methods above can reach them.
-from .ops import elementwise, linalg, loss, reduce  # noqa: E402
+from .ops import elementwise, linalg, loss, reduce, reductions, selection, shape_more  # noqa: E402  # noqa: E402 - engine-ops
 from .ops import math as math_ops  # noqa: E402 - engine-ops
 from .ops import shape as shape_ops  # noqa: E402

@@ -16,6 +16,14 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
+from .cpu_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
+    argmax,
+    argmin,
+    argsort,
+    cumprod,
+    cumprod_backward,
+    cumsum,
+)
 from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rules
     rule_binary,
     rule_binary_backward,

@@ -29,6 +29,14 @@ from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend
     stack,
     transpose,
 )
+from .cuda_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
+    argmax,
+    argmin,
+    argsort,
+    cumprod,
+    cumprod_backward,
+    cumsum,
+)
 from .cuda_base import (  # noqa: F401 - creation and movement are part of the interface
     all_finite,
     asarray,

@@ -16,6 +16,29 @@ from .activations import (
     softplus,
     softsign,
 )
+from .creation import (
+    arange,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn_like,
+    zeros_like,
+)
+from .einsum import einsum, outer
+from .losses import (  # cross_entropy and mse_loss gain reduction= (the fused kernels stay the
+    binary_cross_entropy,  # default path)
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
 from .math import (
     acos,
     acosh,
@@ -50,6 +73,45 @@ from .math import (
     tan,
     trunc,
 )
+from .reductions import (
+    argmax,
+    argmin,
+    cumprod,
+    cumsum,
+    logsumexp,
+    min,
+    norm,
+    prod,
+    std,
+    var,
+)
+from .selection import (
+    argsort,
+    gather,
+    index_select,
+    masked_fill,
+    one_hot,
+    scatter_add,
+    sort,
+    take_along_axis,
+    topk,
+)
+from .shape_more import (
+    broadcast_to,
+    diagonal,
+    expand,
+    flatten,
+    flip,
+    pad,
+    repeat,
+    roll,
+    squeeze,
+    tile,
+    tril,
+    triu,
+    unflatten,
+    unsqueeze,
+)
 
 __all__ = [
     "elu", "gelu", "hardsigmoid", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu",
@@ -58,4 +120,13 @@ __all__ = [
     "expm1", "floor", "floor_divide", "fmod", "lerp", "log1p", "log2", "log10", "logaddexp",
     "maximum", "minimum", "remainder", "round", "rsqrt", "sign", "sin", "sinh", "sqrt", "square",
     "tan", "trunc",
+    "arange", "eye", "full", "full_like", "linspace", "ones_like", "rand", "rand_like", "randint",
+    "randn_like", "zeros_like", "einsum", "outer",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
+    "l1_loss", "mse_loss", "nll_loss",
+    "argmax", "argmin", "cumprod", "cumsum", "logsumexp", "min", "norm", "prod", "std", "var",
+    "argsort", "gather", "index_select", "masked_fill", "one_hot", "scatter_add", "sort",
+    "take_along_axis", "topk",
+    "broadcast_to", "diagonal", "expand", "flatten", "flip", "pad", "repeat", "roll", "squeeze",
+    "tile", "tril", "triu", "unflatten", "unsqueeze",
 ]

@@ -1,0 +1,69 @@
+"""CPU kernels along one axis: arg-reductions, scans and sorting (numpy, plus one Numba scan).
+
+The CUDA twin is ``cuda_axis`` (same names and signatures). ``axis`` is already normalised to
+0 <= axis < ndim by the ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
+
+
+def argmax(a, axis):
+    """Index of the first largest value along axis (NaN counts as largest, as numpy)."""
+    return np.asarray(np.argmax(a, axis=axis))
+
+
+def argmin(a, axis):
+    """Index of the first smallest value along axis."""
+    return np.asarray(np.argmin(a, axis=axis))
+
+
+def cumsum(a, axis):
+    return np.cumsum(a, axis=axis, dtype=a.dtype)
+
+
+def cumprod(a, axis):
+    return np.cumprod(a, axis=axis, dtype=a.dtype)
+
+
+def argsort(a, axis, descending=False):
+    """Stable sort order along axis (int64)."""
+    if descending:  # stable descending: reverse, sort stably, map back and reverse again
+        n = a.shape[axis]
+        flipped = np.flip(a, axis)
+        order = np.argsort(flipped, axis=axis, kind="stable")
+        return np.flip(n - 1 - order, axis).astype(np.int64)
+    return np.argsort(a, axis=axis, kind="stable").astype(np.int64)
+
+
+@njit(**_JIT)
+def _cumprod_backward_rows(x, g, out):
+    # d/dx_i of sum_k g_k prod_{j<=k} x_j = P_i S_i with P_i = prod_{j<i} x_j (exclusive) and
+    # S_i = g_i + x_{i+1} S_{i+1}: no division, so zeros in x are exact
+    one = x.dtype.type(1.0)
+    for r in range(x.shape[0]):
+        n = x.shape[1]
+        s = x.dtype.type(0.0)
+        for i in range(n - 1, -1, -1):
+            s = g[r, i] + (x[r, i + 1] * s if i + 1 < n else s)
+            out[r, i] = s
+        p = one
+        for i in range(n):
+            out[r, i] *= p
+            p *= x[r, i]
+
+
+def cumprod_backward(x, g, axis):
+    """The input gradient of cumprod along axis for upstream g, exact at zeros."""
+    moved_x = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    moved_g = np.ascontiguousarray(np.moveaxis(np.broadcast_to(g, x.shape), axis, -1),
+                                   dtype=x.dtype)
+    n = moved_x.shape[-1] if moved_x.ndim else 1
+    out = np.empty_like(moved_x)
+    if out.size:
+        _cumprod_backward_rows(moved_x.reshape(-1, n), moved_g.reshape(-1, n), out.reshape(-1, n))
+    return np.moveaxis(out, -1, axis)
