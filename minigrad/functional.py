@@ -82,7 +82,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         causal = np.tril(np.ones((length_q, length_k), dtype=bool))
         scores = where(causal, scores, -np.inf)
     if attn_mask is not None:
-        mask = attn_mask if isinstance(attn_mask, Tensor) else Tensor(np.asarray(attn_mask))
+        mask = attn_mask
+        if not isinstance(mask, Tensor):
+            array = np.asarray(mask)
+            mask = Tensor(array if array.dtype == np.bool_ else array.astype(scores.dtype))
         if mask.dtype == np.bool_:
             scores = where(mask, scores, -np.inf)
         else:

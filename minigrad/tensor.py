@@ -446,6 +446,9 @@ def as_operand(x, like: Tensor) -> Tensor:
 
 
 # The op modules import Tensor from here; import them last so the methods above can reach them.
-from .ops import elementwise, linalg, loss, reduce, reductions, selection, shape_more  # noqa: E402  # noqa: E402 - engine-ops
-from .ops import math as math_ops  # noqa: E402 - engine-ops
+from .ops import elementwise, linalg, loss, reduce  # noqa: E402
 from .ops import shape as shape_ops  # noqa: E402
+
+_METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
+from .ops import math as math_ops  # noqa: E402
+from .ops import reductions, selection, shape_more  # noqa: E402
