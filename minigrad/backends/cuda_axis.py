@@ -92,8 +92,8 @@ def _row_op(op, a, axis, out_dtype, keep_axis):
     if a.ndim == 0:
         a, axis = reshape(a, (1,)), 0
     moved, inverse = _last(a, axis)
-    n = moved.shape[-1]
-    shape = tuple(moved.shape) if keep_axis else tuple(moved.shape[:-1])
+    n = tuple(moved.shape)[-1]
+    shape = tuple(moved.shape) if keep_axis else tuple(moved.shape)[:-1]
     out = empty(shape, out_dtype)
     if out.size and n:
         kernel = _scan_rows if keep_axis else _arg_rows
@@ -122,7 +122,7 @@ def cumprod(a, axis):
 def argsort(a, axis, descending=False):
     check_device(a)
     moved, inverse = _last(a, axis)
-    n = moved.shape[-1]
+    n = tuple(moved.shape)[-1]
     out = empty(tuple(moved.shape), np.int64)
     if out.size:
         _argsort_rows[launch(max(1, moved.size // n))](flat(moved), n, bool(descending),
@@ -136,7 +136,7 @@ def cumprod_backward(x, g, axis):
         g = broadcast_to(g, x.shape)
     moved_x, inverse = _last(x, axis)
     moved_g, _ = _last(g, axis)
-    n = moved_x.shape[-1]
+    n = tuple(moved_x.shape)[-1]
     out = empty(tuple(moved_x.shape), x.dtype)
     if out.size:
         _cumprod_backward_rows[launch(max(1, out.size // n))](flat(moved_x), flat(moved_g), n,

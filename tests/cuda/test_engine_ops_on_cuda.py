@@ -79,3 +79,58 @@ def test_cuda_equals_cpu_forward_and_backward(name):
         if g_cpu is not None:
             np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-6,
                                        err_msg=f"gradient of input {i}")
+
+
+INDEX = np.array([[0, 3, 3], [1, 1, 0], [2, 0, 1]])
+FAMILIES = {
+    "min": (lambda a: a.min(axis=1), [((3, 4), same)]),
+    "prod_cumprod": (lambda a: a.prod(axis=0) + a.cumprod(axis=1).sum(axis=1)[:1],
+                     [((3, 4), same)]),
+    "cumsum": (lambda a: a.cumsum(axis=0), [((3, 4), same)]),
+    "var_std_lse": (lambda a: a.var(axis=1) + a.std(axis=1) + a.logsumexp(axis=1),
+                    [((3, 4), same)]),
+    "norm": (lambda a: a.norm(axis=1), [((3, 4), same)]),
+    "shape": (lambda a: mg.pad(mg.roll(a.flip(1).tile((1, 2)), 1, 0), ((1, 0), (0, 2)),
+                               mode="reflect") * 2, [((3, 4), same)]),
+    "pad_constant_tril": (lambda a: mg.tril(mg.pad(a, 1, value=2.0)), [((3, 4), same)]),
+    "diagonal_expand": (lambda a: mg.diagonal(a, 1) + a[:1, :3].expand(2, 3),
+                        [((3, 4), same)]),
+    "gather_scatter": (lambda a: mg.scatter_add(a, 1, INDEX, a.gather(1, INDEX) * 2.0),
+                       [((3, 4), same)]),
+    "sort_topk": (lambda a: a.sort(axis=1)[0] + a.topk(4, axis=1, largest=False)[0],
+                  [((3, 4), same)]),
+    "einsum": (lambda a, b: mg.einsum("bij,bkj->bik", a, b), [((2, 3, 4), same),
+                                                             ((2, 5, 4), same)]),
+    "cross_entropy_smoothing": (lambda a: mg.cross_entropy(a, np.array([1, -100, 3]),
+                                                           label_smoothing=0.1,
+                                                           reduction="sum"),
+                                [((3, 4), same)]),
+    "bce_logits": (lambda a: mg.binary_cross_entropy_with_logits(a, (a.numpy() > 0) * 1.0),
+                   [((3, 4), same)]),
+    "attention": (lambda q, k: mg.functional.scaled_dot_product_attention(q, k, k * 2.0,
+                                                                          is_causal=True),
+                  [((3, 4), same), ((3, 4), same)]),
+    "layer_norm": (lambda a: mg.functional.layer_norm(a, 4), [((3, 4), same)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_families_cuda_equals_cpu(name):
+    fn, inputs = FAMILIES[name]
+    rng = np.random.default_rng(sorted(FAMILIES).index(name))
+    arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
+    out_cpu, grads_cpu = run(fn, arrays, "cpu")
+    out_cuda, grads_cuda = run(fn, arrays, "cuda")
+    assert out_cuda.device == "cuda"
+    np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=1e-5)
+    for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
+        np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-5, err_msg=f"input {i}")
+
+
+def test_argmax_argsort_on_cuda():
+    x = np.array([[3.0, 1.0, 3.0, 2.0], [0.5, 4.0, -1.0, 4.0]], np.float32)
+    t = mg.tensor(x, device="cuda")
+    assert t.argmax(axis=1).numpy().tolist() == [0, 1]
+    assert t.argmin(axis=0).numpy().tolist() == [1, 0, 1, 0]
+    assert t.argsort(axis=1).numpy().tolist() == [[1, 3, 0, 2], [2, 0, 1, 3]]
+    assert t.argsort(axis=1, descending=True).numpy().tolist() == [[0, 2, 3, 1], [1, 3, 0, 2]]
