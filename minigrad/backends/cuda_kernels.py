@@ -91,7 +91,8 @@ def unary_rule(op, x, zero, half):
         return tanh_f32(x)
     if op == SIGMOID:
         return half * math.tanh(half * x) + half  # through tanh: no overflow
-    return half * tanh_f32(half * x) + half  # SIGMOID_RATIONAL
+    one = half + half  # SIGMOID_RATIONAL: the scalar rule's float32 form (monotone)
+    return one / (one + math.exp(-x))
 
 
 @cuda.jit(device=True)

@@ -24,7 +24,9 @@ def tanh_of(x, rational):
 
 @cuda.jit(device=True)
 def sigmoid_of(x, half, rational):
-    return half * tanh_of(half * x, rational) + half
+    if rational:  # float32: the scalar rule's form, 1 / (1 + exp(-x)), monotone
+        return (half + half) / ((half + half) + math.exp(-x))
+    return half * math.tanh(half * x) + half
 
 
 @cuda.jit(cache=True)

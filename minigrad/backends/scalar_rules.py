@@ -42,6 +42,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .scalar_exp import exp_f32_for
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -130,11 +132,17 @@ def _neg(ft, lib):
     return forward, d
 
 
-@unary("exp", uses=("y",))
+@unary("exp", uses=("y",), ufunc="exp")
 def _exp(ft, lib):
-    """exp(x); d/dx = y."""
-    def forward(x):
-        return math.exp(x)
+    """exp(x) (float32: exp_f32, which vectorises); d/dx = y."""
+    if ft is np.float32:
+        exp = lib.exp_f32
+
+        def forward(x):
+            return exp(x)
+    else:
+        def forward(x):
+            return math.exp(x)
 
     def d(x, y):
         return y
@@ -177,12 +185,20 @@ def _tanh(ft, lib):
 
 @unary("sigmoid", uses=("y",))
 def _sigmoid(ft, lib):
-    """1 / (1 + exp(-x)) = tanh(x / 2) / 2 + 1 / 2 (no overflow); d/dx = y (1 - y)."""
+    """1 / (1 + exp(-x)) (float32: through exp_f32, monotone, exactly 1 from 16.64 on; float64:
+    tanh(x / 2) / 2 + 1 / 2, no overflow); d/dx = y (1 - y)."""
     one, half = ft(1.0), ft(0.5)
-    tanh = lib.tanh
 
-    def forward(x):
-        return half * tanh(half * x) + half
+    if ft is np.float32:
+        exp = lib.exp_f32
+
+        def forward(x):
+            return one / (one + exp(-x))
+    else:
+        tanh = lib.tanh
+
+        def forward(x):
+            return half * tanh(half * x) + half
 
     def d(x, y):
         return y * (one - y)
@@ -314,8 +330,8 @@ class _Library(SimpleNamespace):
     def __getattr__(self, attr):
         if attr.startswith("_"):
             raise AttributeError(attr)
-        if attr == "tanh_f32":
-            fn = self._jit(tanh_f32)
+        if attr in ("tanh_f32", "exp_f32"):
+            fn = self._jit(tanh_f32 if attr == "tanh_f32" else exp_f32_for(self._target))
             setattr(self, attr, fn)
             return fn
         name = attr
