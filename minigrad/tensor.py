@@ -373,11 +373,11 @@ class Tensor:
     def masked_fill(self, mask, value):
         return selection.masked_fill(self, mask, value)
 
-    def sort(self, axis=-1, descending=False):
-        return selection.sort(self, axis, descending)
+    def sort(self, axis=-1, descending=False, stable=False):
+        return selection.sort(self, axis, descending, stable)
 
-    def argsort(self, axis=-1, descending=False):
-        return selection.argsort(self, axis, descending)
+    def argsort(self, axis=-1, descending=False, stable=False):
+        return selection.argsort(self, axis, descending, stable)
 
     def topk(self, k, axis=-1, largest=True):
         return selection.topk(self, k, axis, largest)

@@ -23,6 +23,8 @@ from .cpu_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
     cumprod,
     cumprod_backward,
     cumsum,
+    scatter_add_along_axis,
+    take_along_axis,
 )
 from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rules
     rule_binary,

@@ -30,14 +30,18 @@ def cumprod(a, axis):
     return np.cumprod(a, axis=axis, dtype=a.dtype)
 
 
-def argsort(a, axis, descending=False):
-    """Stable sort order along axis (int64)."""
+def argsort(a, axis, descending=False, stable=False):
+    """Sort order along axis (int64); stable keeps ties in order."""
+    if not stable:
+        if descending and a.dtype.kind == "f":
+            return np.argsort(np.negative(a), axis=axis).astype(np.int64, copy=False)
+        if not descending:
+            return np.argsort(a, axis=axis).astype(np.int64, copy=False)
     if descending:  # stable descending: reverse, sort stably, map back and reverse again
         n = a.shape[axis]
-        flipped = np.flip(a, axis)
-        order = np.argsort(flipped, axis=axis, kind="stable")
+        order = np.argsort(np.flip(a, axis), axis=axis, kind="stable")
         return np.flip(n - 1 - order, axis).astype(np.int64)
-    return np.argsort(a, axis=axis, kind="stable").astype(np.int64)
+    return np.argsort(a, axis=axis, kind="stable").astype(np.int64, copy=False)
 
 
 @njit(**_JIT)
@@ -67,3 +71,38 @@ def cumprod_backward(x, g, axis):
     if out.size:
         _cumprod_backward_rows(moved_x.reshape(-1, n), moved_g.reshape(-1, n), out.reshape(-1, n))
     return np.moveaxis(out, -1, axis)
+
+
+def _leading(shape, indices_shape, axis):
+    """The slice of a tensor of `shape` that indices of `indices_shape` address (torch's gather
+    lets the index be smaller than the input on the other axes)."""
+    return tuple(slice(None) if d == axis else slice(0, indices_shape[d])
+                 for d in range(len(shape)))
+
+
+def take_along_axis(a, indices, axis):
+    """out[..., i, ...] = a[..., indices[..., i, ...], ...] (indices in [0, n), int64)."""
+    return np.take_along_axis(a[_leading(a.shape, indices.shape, axis)], indices, axis)
+
+
+@njit(**_JIT)
+def _scatter_add_rows(indices, src, out):
+    for r in range(indices.shape[0]):
+        for j in range(indices.shape[1]):
+            out[r, indices[r, j]] += src[r, j]
+
+
+def scatter_add_along_axis(shape, indices, src, axis, dtype):
+    """Zeros of `shape` with src[..., i, ...] added at [..., indices[..., i, ...], ...]."""
+    out = np.zeros(shape, dtype=dtype)
+    view = np.moveaxis(out[_leading(shape, indices.shape, axis)], axis, -1)
+    moved_idx = np.ascontiguousarray(np.moveaxis(indices, axis, -1))
+    moved_src = np.ascontiguousarray(np.moveaxis(np.broadcast_to(src, indices.shape), axis, -1),
+                                     dtype=dtype)
+    if view.flags.c_contiguous:
+        n, k = view.shape[-1], moved_idx.shape[-1]
+        _scatter_add_rows(moved_idx.reshape(-1, k), moved_src.reshape(-1, k), view.reshape(-1, n))
+    else:  # a strided view: let numpy accumulate
+        rows = np.indices(moved_idx.shape[:-1] + (1,), sparse=True)[:-1]
+        np.add.at(view, (*rows, moved_idx), moved_src)
+    return out

@@ -64,7 +64,18 @@ def backward_b(a, b, y, g, out{params}):
 '''
 
 
+_LOADED: dict = {}
+
+
 def _kernels(name: str, dtype):
+    key = (name, dtype)
+    found = _LOADED.get(key)
+    if found is None:
+        found = _LOADED[key] = _load(name, dtype)
+    return found
+
+
+def _load(name: str, dtype):
     rule = RULES.get(name)
     if rule is None:
         raise ValueError(f"cpu backend: no scalar rule named {name!r}")

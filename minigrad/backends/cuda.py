@@ -36,6 +36,8 @@ from .cuda_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
     cumprod,
     cumprod_backward,
     cumsum,
+    scatter_add_along_axis,
+    take_along_axis,
 )
 from .cuda_base import (  # noqa: F401 - creation and movement are part of the interface
     all_finite,

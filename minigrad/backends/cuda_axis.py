@@ -119,8 +119,8 @@ def cumprod(a, axis):
     return _row_op(CUMPROD, a, axis, a.dtype, True)
 
 
-def argsort(a, axis, descending=False):
-    check_device(a)
+def argsort(a, axis, descending=False, stable=False):
+    check_device(a)  # insertion sort: always stable
     moved, inverse = _last(a, axis)
     n = tuple(moved.shape)[-1]
     out = empty(tuple(moved.shape), np.int64)
@@ -142,3 +142,28 @@ def cumprod_backward(x, g, axis):
         _cumprod_backward_rows[launch(max(1, out.size // n))](flat(moved_x), flat(moved_g), n,
                                                               flat(out))
     return out if axis == x.ndim - 1 else transpose(out, inverse)
+
+
+def _full_index(shape, indices, axis):
+    """The host advanced index that picks indices along axis, other axes by position."""
+    index = []
+    for d in range(len(shape)):
+        if d == axis:
+            index.append(indices)
+        else:
+            view = [1] * len(shape)
+            view[d] = indices.shape[d]
+            index.append(np.arange(indices.shape[d]).reshape(view))
+    return tuple(index)
+
+
+def take_along_axis(a, indices, axis):
+    from .cuda_array_ops import getitem
+
+    return getitem(a, _full_index(tuple(a.shape), indices, axis))
+
+
+def scatter_add_along_axis(shape, indices, src, axis, dtype):
+    from .cuda_array_ops import index_add
+
+    return index_add(tuple(shape), _full_index(tuple(shape), indices, axis), src, dtype)

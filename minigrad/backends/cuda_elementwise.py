@@ -67,7 +67,18 @@ def backward_b(a, a_strides, b, b_strides, shape, y, g, out{params}):
 '''
 
 
+_LOADED: dict = {}
+
+
 def _kernels(name: str, dtype):
+    key = (name, dtype)
+    found = _LOADED.get(key)
+    if found is None:
+        found = _LOADED[key] = _load(name, dtype)
+    return found
+
+
+def _load(name: str, dtype):
     rule = RULES.get(name)
     if rule is None:
         raise ValueError(f"cuda backend: no scalar rule named {name!r}")

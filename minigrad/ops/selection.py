@@ -26,35 +26,31 @@ def _host_indices(name, index) -> np.ndarray:
     return values.astype(np.int64, copy=False)
 
 
-def _along_axis_index(name, shape, indices, ax):
-    """The advanced index that picks indices[..] along axis ax, the other axes by position."""
+def _along_axis(name, shape, indices, ax):
+    """indices checked against `shape` and wrapped into [0, n) along axis ax."""
     if indices.ndim != len(shape):
         raise ValueError(f"{name}: indices have {indices.ndim} dims, the tensor {len(shape)} "
                          f"(shape {tuple(shape)}); they must match")
+    for d in range(len(shape)):
+        if d != ax and indices.shape[d] > shape[d]:
+            raise ValueError(f"{name}: indices of shape {indices.shape} exceed the tensor's "
+                             f"shape {tuple(shape)} on axis {d}")
     n = shape[ax]
     if indices.size and (indices.min() < -n or indices.max() >= n):
         bad = indices[(indices < -n) | (indices >= n)].flat[0]
         raise ValueError(f"{name}: index {bad} is out of range for axis {ax} of size {n}")
-    index = []
-    for i in range(len(shape)):
-        if i == ax:
-            index.append(indices % n if n else indices)
-        else:
-            view = [1] * len(shape)
-            view[i] = indices.shape[i]
-            if indices.shape[i] > shape[i]:
-                raise ValueError(f"{name}: indices of shape {indices.shape} exceed the tensor's "
-                                 f"shape {tuple(shape)} on axis {i}")
-            index.append(np.arange(indices.shape[i]).reshape(view))
-    return tuple(index)
+    return np.where(indices < 0, indices + n, indices) if indices.size else indices
 
 
 def take_along_axis(a: Tensor, indices, axis: int) -> Tensor:
-    """out[..., i, ...] = a[..., indices[..., i, ...], ...] along axis (numpy's)."""
+    """out[..., i, ...] = a[..., indices[..., i, ...], ...] along axis (numpy's); backward adds g
+    back at the indices (repeats accumulate)."""
     ax = axis_index("take_along_axis", axis, a.ndim)
-    idx = _along_axis_index("take_along_axis", a.shape, _host_indices("take_along_axis", indices),
-                            ax)
-    return getitem(a, idx)
+    idx = _along_axis("take_along_axis", a.shape, _host_indices("take_along_axis", indices), ax)
+    be = backend_of(a.data)
+    shape, dtype = a.shape, a.dtype
+    return record("take_along_axis", be.take_along_axis(a.data, idx, ax), (a,),
+                  lambda g: (be.scatter_add_along_axis(shape, idx, g, ax, dtype),))
 
 
 def gather(a: Tensor, axis: int, index) -> Tensor:
@@ -72,10 +68,10 @@ def scatter_add(a: Tensor, axis: int, index, src: Tensor) -> Tensor:
     if src.shape != indices.shape or src.dtype != a.dtype:
         raise ValueError(f"scatter_add: src must have index's shape {indices.shape} and the "
                          f"tensor's dtype {a.dtype}, got {src.dtype}{list(src.shape)}")
-    idx = _along_axis_index("scatter_add", a.shape, indices, ax)
+    idx = _along_axis("scatter_add", a.shape, indices, ax)
     be = backend_of(a.data)
-    out = be.add(a.data, be.index_add(a.shape, idx, src.data, a.dtype))
-    return record("scatter_add", out, (a, src), lambda g: (g, be.getitem(g, idx)))
+    out = be.add(a.data, be.scatter_add_along_axis(a.shape, idx, src.data, ax, a.dtype))
+    return record("scatter_add", out, (a, src), lambda g: (g, be.take_along_axis(g, idx, ax)))
 
 
 def index_select(a: Tensor, axis: int, index) -> Tensor:
@@ -110,19 +106,21 @@ def one_hot(indices, num_classes: int = -1) -> Tensor:
     return Tensor._wrap(out)
 
 
-def argsort(a: Tensor, axis: int = -1, descending: bool = False) -> Tensor:
-    """int64 indices that sort a along axis (stable: ties keep their order)."""
+def argsort(a: Tensor, axis: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """int64 indices that sort a along axis; stable=True keeps ties in order (slower on the CPU:
+    numpy's stable sort of floats is a merge sort)."""
     if a.ndim == 0:
         return Tensor._wrap(backend_of(a.data).zeros((), np.int64))
     ax = axis_index("argsort", axis, a.ndim)
-    return Tensor._wrap(backend_of(a.data).argsort(a.data, ax, descending))
+    return Tensor._wrap(backend_of(a.data).argsort(a.data, ax, descending, stable))
 
 
-def sort(a: Tensor, axis: int = -1, descending: bool = False) -> tuple[Tensor, Tensor]:
-    """(values, indices) of a sorted along axis (stable); values carry the gradient."""
+def sort(a: Tensor, axis: int = -1, descending: bool = False,
+         stable: bool = False) -> tuple[Tensor, Tensor]:
+    """(values, indices) of a sorted along axis; values carry the gradient."""
     if a.ndim == 0:
         return a, argsort(a)
-    order = argsort(a, axis, descending)
+    order = argsort(a, axis, descending, stable)
     return take_along_axis(a, order, axis), order
 
 

@@ -47,10 +47,34 @@ def test_values_match_torch(rng, torch):
 
 def test_sort_is_stable_both_ways():
     x = mg.tensor([3.0, 1.0, 3.0, 2.0, 1.0])
-    assert x.argsort().tolist() == [1, 4, 3, 0, 2]
-    assert x.argsort(descending=True).tolist() == [0, 2, 3, 1, 4]
-    values, order = x.sort(descending=True)
+    assert x.argsort(stable=True).tolist() == [1, 4, 3, 0, 2]
+    assert x.argsort(descending=True, stable=True).tolist() == [0, 2, 3, 1, 4]
+    values, order = x.sort(descending=True, stable=True)
     assert values.tolist() == [3.0, 3.0, 2.0, 1.0, 1.0] and order.dtype == np.int64
+
+
+def test_unstable_sort_orders_values_like_numpy(rng):
+    x = rng.standard_normal((4, 50)).astype(np.float32)
+    t = mg.tensor(x)
+    np.testing.assert_array_equal(t.sort(axis=1)[0].numpy(), np.sort(x, 1))
+    np.testing.assert_array_equal(t.sort(axis=0, descending=True)[0].numpy(),
+                                  -np.sort(-x, 0))
+    order = t.argsort(axis=1).numpy()
+    np.testing.assert_array_equal(np.take_along_axis(x, order, 1), np.sort(x, 1))
+
+
+def test_gather_with_a_smaller_index_and_negative_indices(torch):
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    index = np.array([[3, 0], [1, 1]])
+    t = mg.tensor(x, requires_grad=True)
+    y = t.gather(1, index)
+    tt = torch.tensor(x, requires_grad=True)
+    ty = tt.gather(1, torch.tensor(index))
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    y.backward(np.ones((2, 2), np.float32))
+    ty.backward(torch.ones(2, 2))
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+    assert mg.take_along_axis(t, np.array([[-1], [0], [-4]]), 1).tolist() == [[3], [4], [8]]
 
 
 def test_repeated_gather_indices_accumulate_gradients():
