@@ -30,6 +30,11 @@ def _sig(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _logsumexp(x):
+    m = x.max(1, keepdims=True)
+    return m[:, 0] + np.log(np.exp(x - m).sum(1))
+
+
 # name -> (input, minigrad op, numpy forward, numpy forward + gradient given upstream g)
 CASES = {
     "sqrt": (POS, mg.sqrt, np.sqrt, lambda x, g: (np.sqrt(x), g * 0.5 / np.sqrt(x))),
@@ -82,9 +87,7 @@ CASES = {
     "cumsum": (X, lambda t: t.cumsum(axis=1), lambda x: np.cumsum(x, 1),
                lambda x, g: (np.cumsum(x, 1), np.cumsum(g[:, ::-1], 1)[:, ::-1])),
     "cumprod": (X, lambda t: t.cumprod(axis=1), lambda x: np.cumprod(x, 1), None),
-    "logsumexp": (X, lambda t: t.logsumexp(axis=1),
-                  lambda x: (lambda m: m[:, 0] + np.log(np.exp(x - m).sum(1)))(x.max(1, keepdims=True)),
-                  None),
+    "logsumexp": (X, lambda t: t.logsumexp(axis=1), lambda x: _logsumexp(x), None),
     "var": (X, lambda t: t.var(axis=1), lambda x: x.var(1), None),
     "norm": (X, lambda t: t.norm(axis=1), lambda x: np.sqrt((x * x).sum(1)), None),
     "sort": (X, lambda t: t.sort(axis=1)[0], lambda x: np.sort(x, 1), None),

@@ -42,7 +42,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .scalar_exp import exp_f32_for
+from . import scalar_float32
 
 
 @dataclass(frozen=True)
@@ -330,8 +330,9 @@ class _Library(SimpleNamespace):
     def __getattr__(self, attr):
         if attr.startswith("_"):
             raise AttributeError(attr)
-        if attr in ("tanh_f32", "exp_f32"):
-            fn = self._jit(tanh_f32 if attr == "tanh_f32" else exp_f32_for(self._target))
+        if attr == "tanh_f32" or attr in scalar_float32.NAMES:
+            fn = (self._jit(tanh_f32) if attr == "tanh_f32" else
+                  scalar_float32.float32_function(attr, self._target, self._jit))
             setattr(self, attr, fn)
             return fn
         name = attr

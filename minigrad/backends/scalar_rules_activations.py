@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .scalar_rules import unary
+from .scalar_rules_math import vectorising
 
 
 @unary("gelu", uses=("x",))
@@ -17,13 +18,14 @@ def _gelu(ft, lib):
     """x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; d/dx = Phi(x) + x phi(x)."""
     half, inv_sqrt2 = ft(0.5), ft(1.0 / math.sqrt(2.0))
     inv_sqrt_2pi, one = ft(1.0 / math.sqrt(2.0 * math.pi)), ft(1.0)
+    exp = vectorising(lib, ft, "exp", math.exp)
 
     def forward(x):
         return half * x * (one + math.erf(x * inv_sqrt2))
 
     def d(x, y):
         cdf = half * (one + math.erf(x * inv_sqrt2))
-        return cdf + x * inv_sqrt_2pi * math.exp(-half * x * x)
+        return cdf + x * inv_sqrt_2pi * exp(-half * x * x)
 
     return forward, d
 
@@ -96,9 +98,10 @@ def _leaky_relu(ft, lib):
 def _elu(ft, lib):
     """x if x > 0 else alpha (exp(x) - 1) (default alpha 1); d/dx = 1 or y + alpha."""
     zero, one, default = ft(0.0), ft(1.0), ft(1.0)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
 
     def forward(x, alpha=default):
-        return x if x > zero else alpha * math.expm1(x)
+        return x if x > zero else alpha * expm1(x)
 
     def d(x, y, alpha=default):
         return one if x > zero else y + alpha
@@ -116,9 +119,10 @@ def _selu(ft, lib):
     y + scale alpha."""
     zero = ft(0.0)
     alpha, scale, scaled_alpha = ft(_SELU_ALPHA), ft(_SELU_SCALE), ft(_SELU_SCALE * _SELU_ALPHA)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
 
     def forward(x):
-        return scale * x if x > zero else scale * (alpha * math.expm1(x))
+        return scale * x if x > zero else scale * (alpha * expm1(x))
 
     def d(x, y):
         return scale if x > zero else y + scaled_alpha
@@ -133,13 +137,14 @@ def _softplus(ft, lib):
     zero, one = ft(0.0), ft(1.0)
     default_beta, default_threshold = ft(1.0), ft(20.0)
     sigmoid = lib.sigmoid
+    exp = vectorising(lib, ft, "exp", math.exp)
 
     def forward(x, beta=default_beta, threshold=default_threshold):
         z = beta * x
         if z > threshold:
             return x
         # log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)): no overflow, no cancellation
-        return ((z if z > zero else zero) + math.log1p(math.exp(-abs(z)))) / beta
+        return ((z if z > zero else zero) + math.log1p(exp(-abs(z)))) / beta
 
     def d(x, y, beta=default_beta, threshold=default_threshold):
         z = beta * x
@@ -168,9 +173,10 @@ def _logsigmoid(ft, lib):
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)); d/dx = sigmoid(-x)."""
     zero = ft(0.0)
     sigmoid = lib.sigmoid
+    exp = vectorising(lib, ft, "exp", math.exp)
 
     def forward(x):
-        return (x if x < zero else zero) - math.log1p(math.exp(-abs(x)))
+        return (x if x < zero else zero) - math.log1p(exp(-abs(x)))
 
     def d(x, y):
         return sigmoid(-x)

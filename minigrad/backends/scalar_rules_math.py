@@ -15,6 +15,12 @@ import numpy as np
 from .scalar_rules import binary, unary
 
 
+def vectorising(lib, ft, name, fallback):
+    """The float32 vectorising form of a function (scalar_float32) for float32 rules, `fallback`
+    (a math function) for float64: take it before defining the inner functions."""
+    return getattr(lib, f"{name}_f32") if ft is np.float32 else fallback
+
+
 def _fmod_of(lib):
     """C's fmod for the target: Numba's CPU target types np.fmod but not math.fmod, CUDA the
     reverse."""
@@ -66,11 +72,13 @@ def _square(ft, lib):
 @unary("sin", ufunc="sin")
 def _sin(ft, lib):
     """sin(x); d/dx = cos(x)."""
+    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
+
     def forward(x):
-        return math.sin(x)
+        return sin(x)
 
     def d(x, y):
-        return math.cos(x)
+        return cos(x)
 
     return forward, d
 
@@ -78,11 +86,13 @@ def _sin(ft, lib):
 @unary("cos", ufunc="cos")
 def _cos(ft, lib):
     """cos(x); d/dx = -sin(x)."""
+    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
+
     def forward(x):
-        return math.cos(x)
+        return cos(x)
 
     def d(x, y):
-        return -math.sin(x)
+        return -sin(x)
 
     return forward, d
 
@@ -145,24 +155,30 @@ def _atan(ft, lib):
 
 @unary("sinh", ufunc="sinh")
 def _sinh(ft, lib):
-    """sinh(x); d/dx = cosh(x)."""
+    """sinh(x); d/dx = cosh(x) = (e^x + e^-x) / 2."""
+    half = ft(0.5)
+    exp = vectorising(lib, ft, "exp", math.exp)
+
     def forward(x):
         return math.sinh(x)
 
     def d(x, y):
-        return math.cosh(x)
+        return half * (exp(x) + exp(-x))
 
     return forward, d
 
 
 @unary("cosh", ufunc="cosh")
 def _cosh(ft, lib):
-    """cosh(x); d/dx = sinh(x)."""
+    """cosh(x); d/dx = sinh(x) = (expm1(x) - expm1(-x)) / 2 (no cancellation near 0)."""
+    half = ft(0.5)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
+
     def forward(x):
         return math.cosh(x)
 
     def d(x, y):
-        return math.sinh(x)
+        return half * (expm1(x) - expm1(-x))
 
     return forward, d
 
@@ -227,9 +243,10 @@ def _log1p(ft, lib):
 def _expm1(ft, lib):
     """exp(x) - 1; d/dx = y + 1."""
     one = ft(1.0)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
 
     def forward(x):
-        return math.expm1(x)
+        return expm1(x)
 
     def d(x, y):
         return y + one
@@ -283,12 +300,13 @@ def _exp2(ft, lib):
 def _erf(ft, lib):
     """erf(x); d/dx = 2 / sqrt(pi) exp(-x^2)."""
     scale = ft(2.0 / math.sqrt(math.pi))
+    exp = vectorising(lib, ft, "exp", math.exp)
 
     def forward(x):
         return math.erf(x)
 
     def d(x, y):
-        return scale * math.exp(-x * x)
+        return scale * exp(-x * x)
 
     return forward, d
 
@@ -487,16 +505,18 @@ def _logaddexp(ft, lib):
     """log(exp(a) + exp(b)) without overflow; d/da = exp(a - y), d/db = exp(b - y)."""
     zero = ft(0.0)
 
+    exp = vectorising(lib, ft, "exp", math.exp)
+
     def forward(a, b):
         m = a if a > b else b
         if m == -math.inf or m != m:  # both -inf (or a NaN): no finite difference to take
             return a + b if m != m else m
-        return m + math.log1p(math.exp(-abs(a - b)))
+        return m + math.log1p(exp(-abs(a - b)))
 
     def da(a, b, y):
-        return math.exp(a - y) if y != -math.inf else zero
+        return exp(a - y) if y != -math.inf else zero
 
     def db(a, b, y):
-        return math.exp(b - y) if y != -math.inf else zero
+        return exp(b - y) if y != -math.inf else zero
 
     return forward, da, db
