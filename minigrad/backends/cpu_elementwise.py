@@ -87,7 +87,11 @@ def _load(name: str, dtype):
     return rule, kernel_source.load("cpu", name, dtype.name, template, params=params)
 
 
-def _params(dtype, params):
+def _params(dtype, params, name=None):
+    rule = RULES.get(name)
+    if rule is not None and len(params) != len(rule.params):
+        raise ValueError(f"{name}: expected the parameters {rule.params}, got {len(params)} "
+                         f"values {tuple(params)}")
     return tuple(dtype.type(p) for p in params)
 
 
@@ -105,7 +109,7 @@ def rule_unary(name: str, x, params=()):
     if rule.ufunc is not None and not params:
         return np.asarray(getattr(np, rule.ufunc)(x))
     out = np.empty(x.shape, x.dtype)
-    module.forward(_flat(x, x.shape, x.dtype), out.reshape(-1), *_params(x.dtype, params))
+    module.forward(_flat(x, x.shape, x.dtype), out.reshape(-1), *_params(x.dtype, params, name))
     return out
 
 
@@ -116,7 +120,7 @@ def rule_unary_backward(name: str, x, y, g, params=()):
     shape, dtype = tuple(y.shape), y.dtype
     out = np.empty(shape, dtype)
     module.backward(_flat(x, shape, dtype), _flat(y, shape, dtype), _flat(g, shape, dtype),
-                    out.reshape(-1), *_params(dtype, params))
+                    out.reshape(-1), *_params(dtype, params, name))
     return out
 
 
@@ -128,7 +132,7 @@ def rule_binary(name: str, a, b, params=()):
     shape = np.broadcast_shapes(np.shape(a), np.shape(b))
     out = np.empty(shape, a.dtype)
     module.forward(_flat(a, shape, a.dtype), _flat(b, shape, a.dtype), out.reshape(-1),
-                   *_params(a.dtype, params))
+                   *_params(a.dtype, params, name))
     return out
 
 
@@ -137,7 +141,7 @@ def rule_binary_backward(name: str, a, b, y, g, need_a=True, need_b=True, params
     _, module = _kernels(name, y.dtype)
     shape, dtype = tuple(np.shape(y)), y.dtype
     flat = [_flat(v, shape, dtype) for v in (a, b, y, g)]
-    extra = _params(dtype, params)
+    extra = _params(dtype, params, name)
     grads = []
     for need, kernel in ((need_a, module.backward_a), (need_b, module.backward_b)):
         if not need:

@@ -90,7 +90,11 @@ def _load(name: str, dtype):
     return kernel_source.load("cuda", name, dtype.name, template, params=params)
 
 
-def _params(dtype, params):
+def _params(dtype, params, name=None):
+    rule = RULES.get(name)
+    if rule is not None and len(params) != len(rule.params):
+        raise ValueError(f"{name}: expected the parameters {rule.params}, got {len(params)} "
+                         f"values {tuple(params)}")
     return tuple(dtype.type(p) for p in params)
 
 
@@ -106,7 +110,7 @@ def rule_unary(name: str, x, params=()):
     module = _kernels(name, x.dtype)
     out = empty(x.shape, x.dtype)
     if out.size:
-        module.forward[launch(out.size)](flat(x), flat(out), *_params(x.dtype, params))
+        module.forward[launch(out.size)](flat(x), flat(out), *_params(x.dtype, params, name))
     return out
 
 
@@ -118,7 +122,7 @@ def rule_unary_backward(name: str, x, y, g, params=()):
     if out.size:
         x, g = _like(x, shape, y.dtype), _like(g, shape, y.dtype)
         module.backward[launch(out.size)](flat(x), flat(y), flat(g), flat(out),
-                                          *_params(y.dtype, params))
+                                          *_params(y.dtype, params, name))
     return out
 
 
@@ -143,7 +147,7 @@ def rule_binary(name: str, a, b, params=()):
     out = empty(shape, dtype)
     if out.size:
         module.forward[launch(out.size)](*_strided(a, b, shape), flat(out),
-                                         *_params(dtype, params))
+                                         *_params(dtype, params, name))
     return out
 
 
@@ -157,6 +161,6 @@ def rule_binary_backward(name: str, a, b, y, g, need_a=True, need_b=True, params
         out = empty(shape, dtype) if need else None
         if need and out.size:
             kernel[launch(out.size)](*_strided(a, b, shape), flat(y), flat(g), flat(out),
-                                     *_params(dtype, params))
+                                     *_params(dtype, params, name))
         grads.append(out)
     return tuple(grads)
