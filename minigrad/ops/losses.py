@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import record
+from ..backends import backend_of
 from ..tensor import Tensor, as_operand
 from . import loss as fused
 from .activations import logsigmoid
 from .elementwise import abs as abs_
-from .elementwise import log, mul, sub, where
+from .elementwise import mul, sub, where
 from .loss import log_softmax
-from .math import maximum
 from .reduce import sum as sum_
 from .selection import take_along_axis
 
@@ -112,11 +113,24 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: 
 
 
 def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)), each log clamped at -100 (as torch)."""
+    """-(y log p + (1 - y) log(1 - p)), each log clamped at -100; d/dp = (p - y) /
+    max(p (1 - p), 1e-12) (torch's forms: finite at p = 0 and 1)."""
     p, y = _pair("binary_cross_entropy", probabilities, target)
-    log_p = maximum(log(p), -100.0)
-    log_q = maximum(log(1.0 - p), -100.0)
-    return _reduce("binary_cross_entropy", -(y * log_p + (1.0 - y) * log_q), reduction)
+    be = backend_of(p.data)
+    t = p.dtype.type
+    one, floor_ = t(1), t(-100)
+    pd, yd = p.data, y.data
+    log_p = be.maximum(be.log(pd), floor_)
+    log_q = be.maximum(be.log(be.sub(one, pd)), floor_)
+    loss = be.neg(be.add(be.mul(yd, log_p), be.mul(be.sub(one, yd), log_q)))
+
+    def backward(g):
+        slope = be.div(be.sub(pd, yd), be.maximum(be.mul(pd, be.sub(one, pd)), t(1e-12)))
+        gy = be.mul(g, be.sub(log_q, log_p)) if y.requires_grad else None
+        return be.mul(g, slope), gy
+
+    return _reduce("binary_cross_entropy",
+                   record("binary_cross_entropy", loss, (p, y), backward), reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean",

@@ -121,3 +121,18 @@ def test_creation_with_rng_dtype_and_device():
         mg.randint(3, 3)
     with pytest.raises(ValueError, match="arange: step must not be 0"):
         mg.arange(0, 3, 0)
+
+
+def test_binary_cross_entropy_is_finite_at_zero_and_one(torch):
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.3], np.float32)
+    y = np.array([0.0, 1.0, 1.0, 0.0, 0.5], np.float32)
+    t = mg.tensor(p, requires_grad=True)
+    loss = mg.binary_cross_entropy(t, y, reduction="sum")
+    loss.backward()
+    tt = torch.tensor(p, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy(tt, torch.tensor(y), reduction="sum")
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-6)
+    assert mg.gradcheck(lambda q, z: mg.binary_cross_entropy(q, z, reduction="none"),
+                        [np.array([0.2, 0.7]), np.array([0.3, 0.9])])

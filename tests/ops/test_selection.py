@@ -87,6 +87,9 @@ def test_where_and_masked_fill_take_scalars():
     t = mg.tensor([1.0, -2.0, 3.0])
     assert t.masked_fill(t.numpy() < 0, 0.0).tolist() == [1.0, 0.0, 3.0]
     assert mg.where(np.array([True, False, True]), 5.0, t).tolist() == [5.0, -2.0, 5.0]
+    both = mg.where(t > 0, 1.0, 0.0)
+    assert both.dtype == np.float32 and both.tolist() == [1.0, 0.0, 1.0]
+    assert mg.where(t > 0, 2, 3).tolist() == [2, 3, 2]
 
 
 def test_errors_name_the_op():
