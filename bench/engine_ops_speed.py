@@ -30,6 +30,11 @@ def _sig(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _sort_with_indices(x):
+    order = np.argsort(x, 1)
+    return np.take_along_axis(x, order, 1), order
+
+
 def _logsumexp(x):
     m = x.max(1, keepdims=True)
     return m[:, 0] + np.log(np.exp(x - m).sum(1))
@@ -90,7 +95,7 @@ CASES = {
     "logsumexp": (X, lambda t: t.logsumexp(axis=1), lambda x: _logsumexp(x), None),
     "var": (X, lambda t: t.var(axis=1), lambda x: x.var(1), None),
     "norm": (X, lambda t: t.norm(axis=1), lambda x: np.sqrt((x * x).sum(1)), None),
-    "sort": (X, lambda t: t.sort(axis=1)[0], lambda x: np.sort(x, 1), None),
+    "sort": (X, lambda t: t.sort(axis=1)[0], lambda x: _sort_with_indices(x), None),
     "flip": (X, lambda t: t.flip(1), lambda x: np.ascontiguousarray(x[:, ::-1]), None),
     "pad": (X, lambda t: mg.pad(t, 1), lambda x: np.pad(x, 1), None),
     "gather": (X, lambda t: t.gather(1, IDX), lambda x: np.take_along_axis(x, IDX, 1), None),

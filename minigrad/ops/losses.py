@@ -120,8 +120,9 @@ def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean")
     t = p.dtype.type
     one, floor_ = t(1), t(-100)
     pd, yd = p.data, y.data
-    log_p = be.maximum(be.log(pd), floor_)
-    log_q = be.maximum(be.log(be.sub(one, pd)), floor_)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100, as torch
+        log_p = be.maximum(be.log(pd), floor_)
+        log_q = be.maximum(be.log(be.sub(one, pd)), floor_)
     loss = be.neg(be.add(be.mul(yd, log_p), be.mul(be.sub(one, yd), log_q)))
 
     def backward(g):
