@@ -90,8 +90,9 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: 
     if probabilities:
         q = as_operand(targets, logits)
         if q.shape != logits.shape:
-            raise ValueError(f"cross_entropy: probability targets of shape {q.shape} must match "
-                             f"logits of shape {logits.shape}")
+            raise ValueError(f"cross_entropy: targets must be integers (class indices of shape "
+                             f"{logits.shape[:-1]}) or probabilities of the logits' shape "
+                             f"{logits.shape}, got {q.dtype} of shape {q.shape}")
         if label_smoothing:
             q = q * (1.0 - label_smoothing) + label_smoothing / classes
         loss = -sum_(q * log_softmax(logits, -1), axis=-1)
