@@ -167,3 +167,16 @@ def scatter_add_along_axis(shape, indices, src, axis, dtype):
     from .cuda_array_ops import index_add
 
     return index_add(tuple(shape), _full_index(tuple(shape), indices, axis), src, dtype)
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of the kernels above, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, vi, i, b = types.float32[::1], types.int64[::1], types.int64, types.boolean
+    return {
+        "axis_arg_rows": (_arg_rows, (i, v, i, vi)),
+        "axis_scan_rows": (_scan_rows, (i, v, i, v)),
+        "axis_cumprod_backward_rows": (_cumprod_backward_rows, (v, v, i, v)),
+        "axis_argsort_rows": (_argsort_rows, (v, i, b, vi)),
+    }

@@ -164,3 +164,23 @@ def rule_binary_backward(name: str, a, b, y, g, need_a=True, need_b=True, params
                                      *_params(dtype, params, name))
         grads.append(out)
     return tuple(grads)
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of every generated kernel, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, t = types.float32[::1], types.UniTuple(types.int64, 2)
+    out = {}
+    for name, rule in sorted(RULES.items()):
+        module = _kernels(name, np.dtype(np.float32))
+        extra = (types.float32,) * len(rule.params)
+        if rule.arity == 1:
+            out[f"rule_{name}_forward"] = (module.forward, (v, v, *extra))
+            out[f"rule_{name}_backward"] = (module.backward, (v, v, v, v, *extra))
+        else:
+            out[f"rule_{name}_forward"] = (module.forward, (v, t, v, t, t, v, *extra))
+            for side in ("a", "b"):
+                out[f"rule_{name}_backward_{side}"] = (getattr(module, f"backward_{side}"),
+                                                       (v, t, v, t, t, v, v, v, *extra))
+    return out
