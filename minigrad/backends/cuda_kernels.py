@@ -89,9 +89,7 @@ def unary_rule(op, x, zero, half):
         return math.tanh(x)
     if op == TANH_RATIONAL:
         return tanh_f32(x)
-    if op == SIGMOID:
-        return half * math.tanh(half * x) + half  # through tanh: no overflow
-    one = half + half  # SIGMOID_RATIONAL: the scalar rule's float32 form (monotone)
+    one = half + half  # SIGMOID and SIGMOID_RATIONAL: the scalar rule's 1 / (1 + exp(-x))
     return one / (one + math.exp(-x))
 
 

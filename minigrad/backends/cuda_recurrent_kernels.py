@@ -24,9 +24,7 @@ def tanh_of(x, rational):
 
 @cuda.jit(device=True)
 def sigmoid_of(x, half, rational):
-    if rational:  # float32: the scalar rule's form, 1 / (1 + exp(-x)), monotone
-        return (half + half) / ((half + half) + math.exp(-x))
-    return half * math.tanh(half * x) + half
+    return (half + half) / ((half + half) + math.exp(-x))  # the scalar rule's form
 
 
 @cuda.jit(cache=True)

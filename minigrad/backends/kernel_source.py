@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 _HERE = Path(__file__).parent
-_RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py")
+_RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
+               "scalar_float32.py", "indexing.py")  # what the generated kernels inline
 _rules_digest = None
 
 

@@ -121,9 +121,11 @@ def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean")
     t = p.dtype.type
     one, floor_ = t(1), t(-100)
     pd, yd = p.data, y.data
-    with np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100, as torch
-        log_p = be.maximum(be.log(pd), floor_)
-        log_q = be.maximum(be.log(be.sub(one, pd)), floor_)
+    # torch clamps log at -100; flooring p at the smallest subnormal first keeps log finite
+    # (log(0) is a domain error in the CUDA simulator) and still lands below -100
+    tiny = t(np.finfo(p.dtype).smallest_subnormal)
+    log_p = be.maximum(be.log(be.maximum(pd, tiny)), floor_)
+    log_q = be.maximum(be.log(be.maximum(be.sub(one, pd), tiny)), floor_)
     loss = be.neg(be.add(be.mul(yd, log_p), be.mul(be.sub(one, yd), log_q)))
 
     def backward(g):

@@ -134,3 +134,39 @@ def test_argmax_argsort_on_cuda():
     assert t.argmin(axis=0).numpy().tolist() == [1, 0, 1, 0]
     assert t.argsort(axis=1).numpy().tolist() == [[1, 3, 0, 2], [2, 0, 1, 3]]
     assert t.argsort(axis=1, descending=True).numpy().tolist() == [[0, 2, 3, 1], [1, 3, 0, 2]]
+
+
+def test_scalars_integers_creation_and_losses_on_cuda():
+    t = mg.tensor(np.array([1.0, -2.0, 3.0], np.float32), device="cuda")
+    picked = mg.where(t > 0, 1.0, 0.0)
+    assert picked.device == "cuda" and picked.numpy().tolist() == [1.0, 0.0, 1.0]
+    i = mg.tensor(np.array([3, -1, 7], np.int64), device="cuda")
+    assert mg.maximum(i, 0).numpy().tolist() == [3, 0, 7]
+    assert mg.minimum(i, 2).numpy().tolist() == [2, -1, 2]
+    with pytest.raises(ValueError, match="fmod: integer tensors are not supported on cuda"):
+        mg.fmod(i, 2)
+    hot = mg.one_hot(mg.tensor(np.array([2, 0]), device="cuda"), 3)
+    assert hot.device == "cuda" and hot.numpy().tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert mg.arange(4, device="cuda").numpy().tolist() == [0, 1, 2, 3]
+    assert mg.zeros_like(t).device == "cuda" and mg.rand(2, rng=0, device="cuda").shape == (2,)
+    assert t.argmax(keepdims=True).numpy().tolist() == [2]
+    p = np.array([0.0, 1.0, 0.3], np.float32)
+    y = np.array([0.0, 1.0, 1.0], np.float32)
+    for device in ("cpu", "cuda"):
+        q = mg.tensor(p, requires_grad=True, device=device)
+        loss = mg.binary_cross_entropy(q, mg.tensor(y, device=device), reduction="sum")
+        loss.backward()
+        grads = get(device).to_host(q.grad)
+        if device == "cpu":
+            expected_loss, expected_grad = loss.item(), grads
+        else:
+            np.testing.assert_allclose(loss.item(), expected_loss, rtol=1e-6)
+            np.testing.assert_allclose(grads, expected_grad, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_on_cuda_is_monotone_and_saturates(dtype):
+    x = np.linspace(-30, 30, 2001).astype(dtype)
+    s = mg.tensor(x, device="cuda").sigmoid().numpy()
+    assert np.count_nonzero(np.diff(s) < 0) == 0
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6, atol=0)
