@@ -21,7 +21,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).parent
 _RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
-               "scalar_float32.py", "indexing.py")  # what the generated kernels inline
+               "scalar_rules_piecewise.py", "scalar_float32.py", "indexing.py")  # all inlined
 _rules_digest = None
 
 

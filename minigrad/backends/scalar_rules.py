@@ -22,8 +22,8 @@ may call it: numpy's SIMD loops beat a scalar libm call); ``differentiable=False
 piecewise-constant op (floor, sign) whose gradient is 0; ``params`` names scalar parameters that
 follow the inputs, with defaults (``leaky_relu(x, negative_slope=0.01)``). The generic elementwise
 kernels of both backends (``cpu_elementwise``, ``cuda_elementwise``) are generated from the rules,
-so a new elementwise op is its rule and its op function. The math and activation rules live in
-``scalar_rules_math`` and ``scalar_rules_activations``.
+so a new elementwise op is its rule and its op function. The other rules live in
+``scalar_rules_math``, ``scalar_rules_piecewise`` and ``scalar_rules_activations``.
 
 Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
 rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
@@ -375,4 +375,4 @@ def python(dtype) -> SimpleNamespace:
 
 
 # The other families register their rules into RULES on import.
-from . import scalar_rules_activations, scalar_rules_math  # noqa: E402, F401
+from . import scalar_rules_activations, scalar_rules_math, scalar_rules_piecewise  # noqa: E402, F401
