@@ -1,5 +1,6 @@
-"""float32 exp, expm1, sin and cos for the scalar rules that vectorise inside Numba loops (libm's
-scalar calls do not, and Numba here has no SVML).
+"""float32 exp, expm1, sin, cos and erf for the scalar rules that vectorise inside Numba loops
+(libm's scalar calls do not, and Numba here has no SVML). Loops must be compiled with
+error_model="numpy" (the kernels are): Python's division checks stop vectorisation.
 
 exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two parts so n ln 2 is
 exact), exp(r) a degree-7 polynomial (Cephes expf's coefficients), 2^n built from its bits by an
@@ -13,8 +14,9 @@ sin_f32/cos_f32 reduce by pi/2 in float64 (Cody-Waite, two-part pi/2) and evalua
 polynomials on |r| <= pi/4 (error < 2e-10): within 0.51 float32 ulp for |x| <= 1e7, absolute
 error below 1e-7 beyond (measured to 1e9); the quadrant picks by selects on a float. 65,536 sines
 take 47 us against 690 us for math.sin in a Numba loop and 34 us for np.sin. expm1_f32 is a
-Taylor polynomial for |x| < 1.1 (no cancellation) and exp_f32(x) - 1 elsewhere. On CUDA all four
-are libdevice's.
+Taylor polynomial for |x| < 1.1 (no cancellation) and exp_f32(x) - 1 elsewhere. erf_f32 is within
+1.97 ulp on [-6, 6], monotone, 69 us per 65,536 values against 750 us for math.erf. On CUDA all
+five are libdevice's.
 """
 
 from __future__ import annotations
@@ -130,13 +132,51 @@ def expm1_f32(x):
     return exp_f32(x) - np.float32(1.0)
 
 
+_ERFC = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
+         0.37409196, 1.00002368, -1.26551223)
+
+
+def erf_f32(x):
+    """float32 erf: the odd Taylor series below |x| = 0.9, 1 - erfc above, erfc(z) =
+    t exp(-z^2 + P(t)), t = 1 / (1 + z / 2) (Numerical Recipes' Chebyshev fit, relative error
+    < 1.2e-7); exactly +-1 from |x| = 3.92."""
+    z = abs(x)  # both branches computed, one selected: branches stopped the loop vectorising
+    s = x * x
+    p = np.float32(1.0 / 76204800)  # (-1)^n / (n! (2n + 1)), n = 10 .. 0
+    p = p * s + np.float32(-1.0 / 6894720)
+    p = p * s + np.float32(1.0 / 685440)
+    p = p * s + np.float32(-1.0 / 75600)
+    p = p * s + np.float32(1.0 / 9360)
+    p = p * s + np.float32(-1.0 / 1320)
+    p = p * s + np.float32(1.0 / 216)
+    p = p * s + np.float32(-1.0 / 42)
+    p = p * s + np.float32(1.0 / 10)
+    p = p * s + np.float32(-1.0 / 3)
+    taylor = np.float32(1.1283791670955126) * (x + x * s * p)
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * z)
+    q = np.float32(_ERFC[0])
+    q = q * t + np.float32(_ERFC[1])
+    q = q * t + np.float32(_ERFC[2])
+    q = q * t + np.float32(_ERFC[3])
+    q = q * t + np.float32(_ERFC[4])
+    q = q * t + np.float32(_ERFC[5])
+    q = q * t + np.float32(_ERFC[6])
+    q = q * t + np.float32(_ERFC[7])
+    q = q * t + np.float32(_ERFC[8])
+    q = q * t + np.float32(_ERFC[9])
+    erfc = t * exp_f32(q - z * z)
+    one = np.float32(1.0)
+    tail = one - erfc if x > np.float32(0.0) else erfc - one
+    return taylor if z < np.float32(0.9) else tail
+
+
 def _device(name):
     fn = {"exp_f32": math.exp, "sin_f32": math.sin, "cos_f32": math.cos,
-          "expm1_f32": math.expm1}[name]
+          "expm1_f32": math.expm1, "erf_f32": math.erf}[name]
     return lambda x: fn(x)  # CUDA: libdevice's functions, fast on the device already
 
 
-NAMES = ("exp_f32", "sin_f32", "cos_f32", "expm1_f32")
+NAMES = ("exp_f32", "sin_f32", "cos_f32", "expm1_f32", "erf_f32")
 
 
 def float32_function(name, target, jit):
@@ -145,7 +185,7 @@ def float32_function(name, target, jit):
         return jit(_device(name))
     cast = _make_float32_from_bits() if target == "cpu" else _float32_from_bits_python
     scope = {**globals(), "_float32_from_bits": cast}
-    for helper in ("exp_f32", "_quadrant_and_rest", "_sin_cos_poly"):
+    for helper in ("exp_f32", "_quadrant_and_rest", "_sin_cos_poly"):  # what the others call
         scope[helper] = jit(types.FunctionType(globals()[helper].__code__, scope, helper))
     if name in ("exp_f32",):
         return scope["exp_f32"]

@@ -18,13 +18,13 @@ def _gelu(ft, lib):
     """x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; d/dx = Phi(x) + x phi(x)."""
     half, inv_sqrt2 = ft(0.5), ft(1.0 / math.sqrt(2.0))
     inv_sqrt_2pi, one = ft(1.0 / math.sqrt(2.0 * math.pi)), ft(1.0)
-    exp = vectorising(lib, ft, "exp", math.exp)
+    exp, erf = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "erf", math.erf)
 
     def forward(x):
-        return half * x * (one + math.erf(x * inv_sqrt2))
+        return half * x * (one + erf(x * inv_sqrt2))
 
     def d(x, y):
-        cdf = half * (one + math.erf(x * inv_sqrt2))
+        cdf = half * (one + erf(x * inv_sqrt2))
         return cdf + x * inv_sqrt_2pi * exp(-half * x * x)
 
     return forward, d

@@ -295,10 +295,10 @@ def _exp2(ft, lib):
 def _erf(ft, lib):
     """erf(x); d/dx = 2 / sqrt(pi) exp(-x^2)."""
     scale = ft(2.0 / math.sqrt(math.pi))
-    exp = vectorising(lib, ft, "exp", math.exp)
+    exp, erf = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "erf", math.erf)
 
     def forward(x):
-        return math.erf(x)
+        return erf(x)
 
     def d(x, y):
         return scale * exp(-x * x)

@@ -13,14 +13,16 @@ from numba import njit
 
 from minigrad.backends import scalar_rules
 
-TRUTH = {"exp_f32": np.exp, "expm1_f32": np.expm1, "sin_f32": np.sin, "cos_f32": np.cos}
+TRUTH = {"exp_f32": np.exp, "expm1_f32": np.expm1, "sin_f32": np.sin, "cos_f32": np.cos,
+         "erf_f32": np.vectorize(math.erf)}
 RANGE = {"exp_f32": (-87, 88), "expm1_f32": (-20, 20), "sin_f32": (-1000, 1000),
-         "cos_f32": (-1000, 1000)}
-LIBM = {"exp_f32": math.exp, "expm1_f32": math.expm1, "sin_f32": math.sin, "cos_f32": math.cos}
+         "cos_f32": (-1000, 1000), "erf_f32": (-6, 6)}
+LIBM = {"exp_f32": math.exp, "expm1_f32": math.expm1, "sin_f32": math.sin, "cos_f32": math.cos,
+        "erf_f32": math.erf}
 
 
 def _loop(fn):
-    @njit
+    @njit(error_model="numpy")  # as the kernels: Python's division checks stop vectorisation
     def apply(x, out):
         for i in range(x.size):
             out[i] = fn(x[i])
@@ -54,7 +56,8 @@ def test_edges(name):
     out = fn(np.array([np.nan, np.inf, -np.inf, 0.0], np.float32))
     assert np.isnan(out[0])
     expected = {"exp_f32": [np.inf, 0.0, 1.0], "expm1_f32": [np.inf, -1.0, 0.0],
-                "sin_f32": [np.nan, np.nan, 0.0], "cos_f32": [np.nan, np.nan, 1.0]}[name]
+                "sin_f32": [np.nan, np.nan, 0.0], "cos_f32": [np.nan, np.nan, 1.0],
+                "erf_f32": [1.0, -1.0, 0.0]}[name]
     np.testing.assert_array_equal(out[1:], np.array(expected, np.float32))
 
 
