@@ -137,14 +137,13 @@ def _softplus(ft, lib):
     zero, one = ft(0.0), ft(1.0)
     default_beta, default_threshold = ft(1.0), ft(20.0)
     sigmoid = lib.sigmoid
-    exp = vectorising(lib, ft, "exp", math.exp)
+    exp, log1p = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "log1p", math.log1p)
 
     def forward(x, beta=default_beta, threshold=default_threshold):
         z = beta * x
-        if z > threshold:
-            return x
         # log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)): no overflow, no cancellation
-        return ((z if z > zero else zero) + math.log1p(exp(-abs(z)))) / beta
+        soft = ((z if z > zero else zero) + log1p(exp(-abs(z)))) / beta
+        return x if z > threshold else soft
 
     def d(x, y, beta=default_beta, threshold=default_threshold):
         z = beta * x
@@ -173,10 +172,10 @@ def _logsigmoid(ft, lib):
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)); d/dx = sigmoid(-x)."""
     zero = ft(0.0)
     sigmoid = lib.sigmoid
-    exp = vectorising(lib, ft, "exp", math.exp)
+    exp, log1p = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "log1p", math.log1p)
 
     def forward(x):
-        return (x if x < zero else zero) - math.log1p(exp(-abs(x)))
+        return (x if x < zero else zero) - log1p(exp(-abs(x)))
 
     def d(x, y):
         return sigmoid(-x)
