@@ -46,6 +46,16 @@ from .ops.reduce import max, mean, sum
 from .ops.shape import concat, getitem, reshape, split, stack, transpose, unstack
 from .tensor import Tensor, ones, randn, tensor, zeros
 
+# ---- engine-ops (issue 11): the ops a numpy or torch user reaches for first (listed in ops/public;
+# its cross_entropy and mse_loss, with reduction=, replace the fused ones imported above)
+_EXTENDED_BY = "engine-ops"
+from . import functional  # noqa: E402
+from .ops import public as _public  # noqa: E402
+from .ops.public import *  # noqa: E402, F403
+
+nn.functional = functional  # mg.nn.functional.layer_norm, as torch.nn.functional
+# ---- end of engine-ops block --------------------------------------------------------------------
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -58,4 +68,5 @@ __all__ = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_xor", "logical_not", "any", "all", "isnan", "isinf", "isfinite",
     "isclose",
+    *_public.__all__, "functional",
 ]

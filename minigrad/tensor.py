@@ -302,6 +302,127 @@ class Tensor:
     def log_softmax(self, axis=-1):
         return loss.log_softmax(self, axis)
 
+    # ---- engine-ops (issue 11): methods of the added ops ----------------------------------------
+    def __mod__(self, other):
+        return math_ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return math_ops.remainder(other, self)
+
+    def __floordiv__(self, other):
+        return math_ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return math_ops.floor_divide(other, self)
+
+    def sqrt(self):
+        return math_ops.sqrt(self)
+
+    def rsqrt(self):
+        return math_ops.rsqrt(self)
+
+    def square(self):
+        return math_ops.square(self)
+
+    def sin(self):
+        return math_ops.sin(self)
+
+    def cos(self):
+        return math_ops.cos(self)
+
+    def log1p(self):
+        return math_ops.log1p(self)
+
+    def expm1(self):
+        return math_ops.expm1(self)
+
+    def floor(self):
+        return math_ops.floor(self)
+
+    def ceil(self):
+        return math_ops.ceil(self)
+
+    def round(self):
+        return math_ops.round(self)
+
+    def sign(self):
+        return math_ops.sign(self)
+
+    def maximum(self, other):
+        return math_ops.maximum(self, other)
+
+    def minimum(self, other):
+        return math_ops.minimum(self, other)
+    def min(self, axis=None, keepdims=False):
+        return reductions.min(self, axis, keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return reductions.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return reductions.argmin(self, axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return reductions.prod(self, axis, keepdims)
+
+    def var(self, axis=None, correction=0, keepdims=False):
+        return reductions.var(self, axis, correction, keepdims)
+
+    def std(self, axis=None, correction=0, keepdims=False):
+        return reductions.std(self, axis, correction, keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return reductions.logsumexp(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        return reductions.cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        return reductions.cumprod(self, axis)
+
+    def norm(self, ord=2, axis=None, keepdims=False):  # noqa: A002
+        return reductions.norm(self, ord, axis, keepdims)
+
+    def squeeze(self, axis=None):
+        return shape_more.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        return shape_more.unsqueeze(self, axis)
+
+    def flatten(self, start_axis=0, end_axis=-1):
+        return shape_more.flatten(self, start_axis, end_axis)
+
+    def expand(self, *sizes):
+        return shape_more.expand(self, *sizes)
+
+    def broadcast_to(self, shape):
+        return shape_more.broadcast_to(self, shape)
+
+    def repeat(self, repeats, axis=None):
+        return shape_more.repeat(self, repeats, axis)
+
+    def tile(self, reps):
+        return shape_more.tile(self, reps)
+
+    def flip(self, axis=None):
+        return shape_more.flip(self, axis)
+
+    def gather(self, axis, index):
+        return selection.gather(self, axis, index)
+
+    def masked_fill(self, mask, value):
+        return selection.masked_fill(self, mask, value)
+
+    def sort(self, axis=-1, descending=False, stable=False):
+        return selection.sort(self, axis, descending, stable)
+
+    def argsort(self, axis=-1, descending=False, stable=False):
+        return selection.argsort(self, axis, descending, stable)
+
+    def topk(self, k, axis=-1, largest=True):
+        return selection.topk(self, k, axis, largest)
+    # ---- end of engine-ops methods --------------------------------------------------------------
+
 
 autograd.bind_tensor_class(Tensor)
 
@@ -369,3 +490,7 @@ def as_operand(x, like: Tensor) -> Tensor:
 # The op modules import Tensor from here; import them last so the methods above can reach them.
 from .ops import elementwise, linalg, logic, loss, reduce  # noqa: E402
 from .ops import shape as shape_ops  # noqa: E402
+
+_METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
+from .ops import math as math_ops  # noqa: E402
+from .ops import reductions, selection, shape_more  # noqa: E402

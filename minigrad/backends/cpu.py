@@ -17,6 +17,22 @@ import numpy as np
 from . import cpu_kernels as k
 from . import memory as _memory
 from . import optimizer_rules as rules
+from .cpu_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
+    argmax,
+    argmin,
+    argsort,
+    cumprod,
+    cumprod_backward,
+    cumsum,
+    scatter_add_along_axis,
+    take_along_axis,
+)
+from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rules
+    rule_binary,
+    rule_binary_backward,
+    rule_unary,
+    rule_unary_backward,
+)
 
 name = "cpu"
 ndarray = np.ndarray

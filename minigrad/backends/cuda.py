@@ -30,6 +30,16 @@ from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend
     stack,
     transpose,
 )
+from .cuda_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
+    argmax,
+    argmin,
+    argsort,
+    cumprod,
+    cumprod_backward,
+    cumsum,
+    scatter_add_along_axis,
+    take_along_axis,
+)
 from .cuda_base import (  # noqa: F401 - creation and movement are part of the interface
     all_finite,
     asarray,
@@ -46,6 +56,12 @@ from .cuda_base import (  # noqa: F401 - creation and movement are part of the i
     ones,
     to_host,
     zeros,
+)
+from .cuda_elementwise import (  # noqa: F401 - ops generated from the scalar rules
+    rule_binary,
+    rule_binary_backward,
+    rule_unary,
+    rule_unary_backward,
 )
 from .cuda_gemm import matmul, matmul_nt, matmul_tn  # noqa: F401 - the batched GEMMs
 from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences

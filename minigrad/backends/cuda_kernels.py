@@ -99,9 +99,8 @@ def unary_rule(op, x, zero, half):
         return math.tanh(x)
     if op == TANH_RATIONAL:
         return tanh_f32(x)
-    if op == SIGMOID:
-        return half * math.tanh(half * x) + half  # through tanh: no overflow
-    return half * tanh_f32(half * x) + half  # SIGMOID_RATIONAL
+    one = half + half  # SIGMOID and SIGMOID_RATIONAL: the scalar rule's 1 / (1 + exp(-x))
+    return one / (one + math.exp(-x))
 
 
 @cuda.jit(device=True)

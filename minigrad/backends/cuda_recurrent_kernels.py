@@ -24,7 +24,7 @@ def tanh_of(x, rational):
 
 @cuda.jit(device=True)
 def sigmoid_of(x, half, rational):
-    return half * tanh_of(half * x, rational) + half
+    return (half + half) / ((half + half) + math.exp(-x))  # the scalar rule's form
 
 
 @cuda.jit(cache=True)

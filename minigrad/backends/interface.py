@@ -105,6 +105,29 @@ class Backend(Protocol):
     def rmsprop_update(self, param, grad, square_avg, grad_avg, velocity, lr, alpha, eps,
                        weight_decay, momentum, centered) -> None: """torch.optim.RMSprop's step."""
 
+    # ---- elementwise ops generated from the scalar rules (backends/scalar_rules*.py)
+    def rule_unary(self, name, x, params=()) -> Array: """The rule's forward over x."""
+    def rule_unary_backward(self, name, x, y, g, params=()) -> Array:
+        """g * d/dx of the rule, from the saved input x and output y."""
+    def rule_binary(self, name, a, b, params=()) -> Array:
+        """The rule's forward over a and b broadcast together."""
+    def rule_binary_backward(self, name, a, b, y, g, need_a=True, need_b=True,
+                             params=()) -> tuple: """(g * d/da, g * d/db), None where not needed."""
+
+    # ---- along one axis (scans, sorting, gathers)
+    def argmax(self, a, axis) -> Array: """Index of the first largest value along axis."""
+    def argmin(self, a, axis) -> Array: """Index of the first smallest value along axis."""
+    def argsort(self, a, axis, descending=False, stable=False) -> Array:
+        """Sort order along axis (int64)."""
+    def cumsum(self, a, axis) -> Array: """Running sums along axis."""
+    def cumprod(self, a, axis) -> Array: """Running products along axis."""
+    def cumprod_backward(self, x, g, axis) -> Array:
+        """The input gradient of cumprod along axis, exact at zeros."""
+    def take_along_axis(self, a, indices, axis) -> Array:
+        """out[..., i, ...] = a[..., indices[..., i, ...], ...]."""
+    def scatter_add_along_axis(self, shape, indices, src, axis, dtype) -> Array:
+        """Zeros of shape with src added at the indices along axis."""
+
     # The fused recurrences are not part of the contract: on the CPU they are generated per cell
     # by minigrad.compiler; the CUDA module still has hand-written ones (CudaRecurrences below).
 

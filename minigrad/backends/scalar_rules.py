@@ -17,6 +17,14 @@ what the derivatives read, so callers keep only that for backward: "x" (unary in
 on disk), ``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
 forward, ``<name>_d`` for a unary derivative, ``<name>_da`` / ``<name>_db`` for a binary one.
 
+Optional fields of a rule: ``ufunc`` names a numpy ufunc with the same forward (the CPU backend
+may call it: numpy's SIMD loops beat a scalar libm call); ``differentiable=False`` marks a
+piecewise-constant op (floor, sign) whose gradient is 0; ``params`` names scalar parameters that
+follow the inputs, with defaults (``leaky_relu(x, negative_slope=0.01)``). The generic elementwise
+kernels of both backends (``cpu_elementwise``, ``cuda_elementwise``) are generated from the rules,
+so a new elementwise op is its rule and its op function. The other rules live in
+``scalar_rules_math``, ``scalar_rules_piecewise`` and ``scalar_rules_activations``.
+
 Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
 rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
 rule (a fresh install or clone has none).
@@ -34,6 +42,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import scalar_float32
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -44,23 +54,28 @@ class Rule:
     factory: object
     uses: tuple
     doc: str
+    ufunc: str | None = None  # a numpy ufunc with the same forward (the CPU backend may call it)
+    differentiable: bool = True  # False: piecewise constant (floor, sign): the gradient is 0
+    params: tuple = ()  # names of scalar parameters passed after the inputs (with defaults)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def unary(name: str, uses: tuple = ("x",)):
+def unary(name: str, uses: tuple = ("x",), ufunc=None, differentiable=True, params=()):
     """Register a one-input rule; `uses` is what its derivative reads: "x", "y" or both."""
     def register(factory):
-        RULES[name] = Rule(name, 1, factory, tuple(uses), (factory.__doc__ or "").strip())
+        RULES[name] = Rule(name, 1, factory, tuple(uses), (factory.__doc__ or "").strip(),
+                           ufunc, differentiable, tuple(params))
         return factory
     return register
 
 
-def binary(name: str, uses: tuple = ("a", "b")):
+def binary(name: str, uses: tuple = ("a", "b"), ufunc=None, differentiable=True, params=()):
     """Register a two-input rule; `uses` is what its derivatives read: "a", "b", "y"."""
     def register(factory):
-        RULES[name] = Rule(name, 2, factory, tuple(uses), (factory.__doc__ or "").strip())
+        RULES[name] = Rule(name, 2, factory, tuple(uses), (factory.__doc__ or "").strip(),
+                           ufunc, differentiable, tuple(params))
         return factory
     return register
 
@@ -117,11 +132,17 @@ def _neg(ft, lib):
     return forward, d
 
 
-@unary("exp", uses=("y",))
+@unary("exp", uses=("y",), ufunc="exp")
 def _exp(ft, lib):
-    """exp(x); d/dx = y."""
-    def forward(x):
-        return math.exp(x)
+    """exp(x) (float32: exp_f32, which vectorises); d/dx = y."""
+    if ft is np.float32:
+        exp = lib.exp_f32
+
+        def forward(x):
+            return exp(x)
+    else:
+        def forward(x):
+            return math.exp(x)
 
     def d(x, y):
         return y
@@ -164,12 +185,17 @@ def _tanh(ft, lib):
 
 @unary("sigmoid", uses=("y",))
 def _sigmoid(ft, lib):
-    """1 / (1 + exp(-x)) = tanh(x / 2) / 2 + 1 / 2 (no overflow); d/dx = y (1 - y)."""
-    one, half = ft(1.0), ft(0.5)
-    tanh = lib.tanh
+    """1 / (1 + exp(-x)) (float32 through exp_f32): monotone, exactly 1 from 16.64 on in float32,
+    relative accuracy kept in the negative tail (tanh(x/2)/2 + 1/2 lost it: 0 for x < -17 in
+    float32, 2.6e-4 relative error at -30 in float64); d/dx = y (1 - y)."""
+    zero, one, limit = ft(0.0), ft(1.0), ft(709.0)  # float64 exp overflows past 709.78
+    exp = lib.exp_f32 if ft is np.float32 else math.exp
 
     def forward(x):
-        return half * tanh(half * x) + half
+        z = -x
+        if z > limit:  # sigmoid < 1e-308: 0 (also spares Python's exp an OverflowError)
+            return zero
+        return one / (one + exp(z))
 
     def d(x, y):
         return y * (one - y)
@@ -284,6 +310,8 @@ def _compiler(target: str):
         from numba import cuda
 
         return lambda fn: cuda.jit(device=True)(fn)
+    if target == "python":
+        return lambda fn: fn
     raise ValueError(f"scalar_rules: target must be 'cpu' or 'cuda', got {target!r}")
 
 
@@ -299,8 +327,9 @@ class _Library(SimpleNamespace):
     def __getattr__(self, attr):
         if attr.startswith("_"):
             raise AttributeError(attr)
-        if attr == "tanh_f32":
-            fn = self._jit(tanh_f32)
+        if attr == "tanh_f32" or attr in scalar_float32.NAMES:
+            fn = (self._jit(tanh_f32) if attr == "tanh_f32" else
+                  scalar_float32.float32_function(attr, self._target, self._jit))
             setattr(self, attr, fn)
             return fn
         name = attr
@@ -339,13 +368,11 @@ def python(dtype) -> SimpleNamespace:
     """The rules as plain Python functions (no Numba): the reference the compiled ones are tested
     against, and what a code generator can read."""
     ft = _FLOATS[np.dtype(dtype)]
-    lib = SimpleNamespace(tanh_f32=tanh_f32)
-    for name, rule in RULES.items():
-        functions = rule.factory(ft, lib)
-        setattr(lib, name, functions[0])
-        if rule.arity == 1:
-            setattr(lib, f"{name}_d", functions[1])
-        else:
-            setattr(lib, f"{name}_da", functions[1])
-            setattr(lib, f"{name}_db", functions[2])
-    return lib
+    key = ("python", ft)
+    if key not in _LIBRARIES:
+        _LIBRARIES[key] = _Library("python", ft)
+    return _LIBRARIES[key]
+
+
+# The other families register their rules into RULES on import.
+from . import scalar_rules_activations, scalar_rules_math, scalar_rules_piecewise  # noqa: E402, F401

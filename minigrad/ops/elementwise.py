@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import record
 from ..backends import backend_of
+from ..backends import get as backend_of_device
 from ..tensor import Tensor, as_operand
 
 
@@ -255,10 +256,10 @@ def clip(a: Tensor, lo=None, hi=None) -> Tensor:
 
 def where(condition, a, b) -> Tensor:
     """a where condition else b; gradients flow to the chosen side."""
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
-        a, b = binary_operands("where", a, b)
-    else:
-        raise TypeError("where: a or b must be a Tensor")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars (engine-ops)
+        device = condition.device if isinstance(condition, Tensor) else "cpu"
+        a = Tensor._wrap(backend_of_device(device).from_host(Tensor(a).data))
+    a, b = binary_operands("where", a, b)
     cond = condition.data if isinstance(condition, Tensor) else condition
     be = backend_of(a.data)
     if be.name == "cpu":

@@ -11,6 +11,7 @@ object: {"kernels": {name: number of f64 instruction lines}, "error": null or a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -70,6 +71,7 @@ def signatures():
                                                       t2, t2, i64, i64, i64, v32, i64, b)),
         **recurrent_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
+        "control_libdevice_sinf": (libdevice_sinf, (v32, v32)),
     }
 
 
@@ -78,10 +80,19 @@ def promoting_control(a, out):
         out[i] = a[i] * 0.1  # a Python float: float64 arithmetic
 
 
-def recurrent_signatures():
-    from minigrad.backends import cuda_recurrent_kernels
+def libdevice_sinf(a, out):
+    """math.sin of a float32: libdevice's __nv_sinf, whose slow path for huge |x| (Payne-Hanek)
+    converts through float64: the baseline for the sin/cos/tan rule kernels."""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = math.sin(a[i])
 
-    return cuda_recurrent_kernels.ptx_signatures()
+
+def recurrent_signatures():
+    from minigrad.backends import cuda_axis, cuda_elementwise, cuda_recurrent_kernels
+
+    # the engine-ops kernels: generated from every scalar rule, and the along-axis kernels
+    return {**cuda_recurrent_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
+            **cuda_axis.ptx_signatures()}
 
 
 def main():

@@ -11,6 +11,9 @@ from minigrad.backends import scalar_rules
 
 pytestmark = pytest.mark.cuda
 
+# rules defined on part of the real line only: covered by tests/cuda/test_engine_ops_on_cuda.py
+LIMITED_DOMAIN = {"acos", "asin", "atanh", "acosh", "sqrt", "rsqrt", "log1p", "log2", "log10"}
+
 
 def _kernel(fn, arity, n_extra):
     """A kernel applying `fn` elementwise to arity inputs plus n_extra trailing arguments."""
@@ -38,7 +41,7 @@ def _kernel(fn, arity, n_extra):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(scalar_rules.RULES))
+@pytest.mark.parametrize("name", sorted(set(scalar_rules.RULES) - LIMITED_DOMAIN))
 def test_cuda_rule_equals_cpu_rule(name, dtype):
     rule = scalar_rules.RULES[name]
     rng = np.random.default_rng(7)

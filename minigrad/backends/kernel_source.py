@@ -1,0 +1,64 @@
+"""Elementwise kernels generated from the scalar rules as source files, so Numba can cache them.
+
+Numba's disk cache keys a kernel on its source file and, for a closure, on a pickle of what it
+closes over; a compiled rule pickles with a random per-process id, so a kernel written as a
+closure over a rule would compile again in every process. Instead each (target, rule, dtype)
+gets a small generated module under the kernel directory that imports its rules by name, and its
+kernels are cached next to it. The file name carries a hash of the rule sources and of the
+template, so editing any rule (or a template) gives a new file: no stale cache to delete.
+
+The directory is ``$MINIGRAD_KERNEL_DIR`` or ``~/.cache/minigrad/kernels``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_HERE = Path(__file__).parent
+_RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
+               "scalar_rules_piecewise.py", "scalar_float32.py", "indexing.py")  # all inlined
+_rules_digest = None
+
+
+def kernel_dir() -> Path:
+    """Where generated kernel modules (and their Numba caches) live."""
+    root = os.environ.get("MINIGRAD_KERNEL_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "minigrad" / "kernels"
+
+
+def _digest(template: str) -> str:
+    global _rules_digest
+    if _rules_digest is None:
+        h = hashlib.sha256()
+        for name in _RULE_FILES:
+            h.update((_HERE / name).read_bytes())
+        _rules_digest = h.hexdigest()
+    return hashlib.sha256((_rules_digest + template).encode()).hexdigest()[:16]
+
+
+def load(target: str, rule_name: str, dtype_name: str, template: str, **fields):
+    """The module generated from `template` for one rule and dtype (written once, then imported)."""
+    source = template.format(rule=rule_name, dtype=dtype_name, **fields)
+    stem = f"{target}_{rule_name}_{dtype_name}_{_digest(source)}"
+    module_name = f"minigrad_kernels_{stem}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    folder = kernel_dir()
+    path = folder / f"{stem}.py"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        # write then rename: parallel processes see either no file or the whole file
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,328 @@
+"""Scalar rules of the smooth math elementwise ops (roots, trigonometry, logs and exps, erf,
+logaddexp); the piecewise ones (rounding, maximum, fmod, ...) are in scalar_rules_piecewise.
+
+Registered into ``scalar_rules.RULES`` when that module is imported; the conventions are its own.
+``ufunc`` names the numpy ufunc with the same forward (the CPU backend may call it for the
+forward; the derivative always comes from the rule). Rounding ops are ``differentiable=False``:
+piecewise constant, their derivative is 0 (as torch's).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .scalar_rules import binary, unary
+
+
+def vectorising(lib, ft, name, fallback):
+    """The float32 vectorising form of a function (scalar_float32) for float32 rules, `fallback`
+    (a math function) for float64: take it before defining the inner functions."""
+    return getattr(lib, f"{name}_f32") if ft is np.float32 else fallback
+
+
+@unary("sqrt", uses=("y",), ufunc="sqrt")
+def _sqrt(ft, lib):
+    """sqrt(x); d/dx = 1 / (2 y)."""
+    half = ft(0.5)
+
+    def forward(x):
+        return math.sqrt(x)
+
+    def d(x, y):
+        return half / y
+
+    return forward, d
+
+
+@unary("rsqrt", uses=("y",))
+def _rsqrt(ft, lib):
+    """1 / sqrt(x); d/dx = -y^3 / 2."""
+    one, minus_half = ft(1.0), ft(-0.5)
+
+    def forward(x):
+        return one / math.sqrt(x)
+
+    def d(x, y):
+        return minus_half * y * y * y
+
+    return forward, d
+
+
+@unary("square", ufunc="square")
+def _square(ft, lib):
+    """x^2; d/dx = 2 x."""
+    two = ft(2.0)
+
+    def forward(x):
+        return x * x
+
+    def d(x, y):
+        return two * x
+
+    return forward, d
+
+
+@unary("sin", ufunc="sin")
+def _sin(ft, lib):
+    """sin(x); d/dx = cos(x)."""
+    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
+
+    def forward(x):
+        return sin(x)
+
+    def d(x, y):
+        return cos(x)
+
+    return forward, d
+
+
+@unary("cos", ufunc="cos")
+def _cos(ft, lib):
+    """cos(x); d/dx = -sin(x)."""
+    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
+
+    def forward(x):
+        return cos(x)
+
+    def d(x, y):
+        return -sin(x)
+
+    return forward, d
+
+
+@unary("tan", uses=("y",), ufunc="tan")
+def _tan(ft, lib):
+    """tan(x); d/dx = 1 + y^2."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.tan(x)
+
+    def d(x, y):
+        return one + y * y
+
+    return forward, d
+
+
+@unary("asin", ufunc="arcsin")
+def _asin(ft, lib):
+    """asin(x); d/dx = 1 / sqrt(1 - x^2)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.asin(x)
+
+    def d(x, y):
+        return one / math.sqrt(one - x * x)
+
+    return forward, d
+
+
+@unary("acos", ufunc="arccos")
+def _acos(ft, lib):
+    """acos(x); d/dx = -1 / sqrt(1 - x^2)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.acos(x)
+
+    def d(x, y):
+        return -one / math.sqrt(one - x * x)
+
+    return forward, d
+
+
+@unary("atan", ufunc="arctan")
+def _atan(ft, lib):
+    """atan(x); d/dx = 1 / (1 + x^2)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.atan(x)
+
+    def d(x, y):
+        return one / (one + x * x)
+
+    return forward, d
+
+
+@unary("sinh", ufunc="sinh")
+def _sinh(ft, lib):
+    """sinh(x); d/dx = cosh(x) = (e^x + e^-x) / 2."""
+    half = ft(0.5)
+    exp = vectorising(lib, ft, "exp", math.exp)
+
+    def forward(x):
+        return math.sinh(x)
+
+    def d(x, y):
+        return half * (exp(x) + exp(-x))
+
+    return forward, d
+
+
+@unary("cosh", ufunc="cosh")
+def _cosh(ft, lib):
+    """cosh(x); d/dx = sinh(x) = (expm1(x) - expm1(-x)) / 2 (no cancellation near 0)."""
+    half = ft(0.5)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
+
+    def forward(x):
+        return math.cosh(x)
+
+    def d(x, y):
+        return half * (expm1(x) - expm1(-x))
+
+    return forward, d
+
+
+@unary("asinh", ufunc="arcsinh")
+def _asinh(ft, lib):
+    """asinh(x); d/dx = 1 / sqrt(x^2 + 1)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.asinh(x)
+
+    def d(x, y):
+        return one / math.sqrt(x * x + one)
+
+    return forward, d
+
+
+@unary("acosh", ufunc="arccosh")
+def _acosh(ft, lib):
+    """acosh(x); d/dx = 1 / sqrt(x^2 - 1)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.acosh(x)
+
+    def d(x, y):
+        return one / math.sqrt(x * x - one)
+
+    return forward, d
+
+
+@unary("atanh", ufunc="arctanh")
+def _atanh(ft, lib):
+    """atanh(x); d/dx = 1 / (1 - x^2)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.atanh(x)
+
+    def d(x, y):
+        return one / (one - x * x)
+
+    return forward, d
+
+
+@unary("log1p", ufunc="log1p")
+def _log1p(ft, lib):
+    """log(1 + x); d/dx = 1 / (1 + x)."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.log1p(x)
+
+    def d(x, y):
+        return one / (one + x)
+
+    return forward, d
+
+
+@unary("expm1", uses=("y",), ufunc="expm1")
+def _expm1(ft, lib):
+    """exp(x) - 1; d/dx = y + 1."""
+    one = ft(1.0)
+    expm1 = vectorising(lib, ft, "expm1", math.expm1)
+
+    def forward(x):
+        return expm1(x)
+
+    def d(x, y):
+        return y + one
+
+    return forward, d
+
+
+@unary("log2", ufunc="log2")
+def _log2(ft, lib):
+    """log2(x); d/dx = 1 / (x ln 2)."""
+    inv_ln2 = ft(1.0 / math.log(2.0))
+
+    def forward(x):
+        return math.log2(x)
+
+    def d(x, y):
+        return inv_ln2 / x
+
+    return forward, d
+
+
+@unary("log10", ufunc="log10")
+def _log10(ft, lib):
+    """log10(x); d/dx = 1 / (x ln 10)."""
+    inv_ln10 = ft(1.0 / math.log(10.0))
+
+    def forward(x):
+        return math.log10(x)
+
+    def d(x, y):
+        return inv_ln10 / x
+
+    return forward, d
+
+
+@unary("exp2", uses=("y",), ufunc="exp2")
+def _exp2(ft, lib):
+    """2^x; d/dx = y ln 2."""
+    ln2, two = ft(math.log(2.0)), ft(2.0)
+
+    def forward(x):
+        return math.pow(two, x)
+
+    def d(x, y):
+        return y * ln2
+
+    return forward, d
+
+
+@unary("erf")
+def _erf(ft, lib):
+    """erf(x); d/dx = 2 / sqrt(pi) exp(-x^2)."""
+    scale = ft(2.0 / math.sqrt(math.pi))
+    exp, erf = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "erf", math.erf)
+
+    def forward(x):
+        return erf(x)
+
+    def d(x, y):
+        return scale * exp(-x * x)
+
+    return forward, d
+
+
+@binary("logaddexp", uses=("a", "b", "y"))  # the rule kernel beats np.logaddexp 10x
+def _logaddexp(ft, lib):
+    """log(exp(a) + exp(b)) without overflow; d/da = exp(a - y), d/db = exp(b - y)."""
+    zero = ft(0.0)
+
+    exp, log1p = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "log1p", math.log1p)
+
+    def forward(a, b):
+        m = a if a > b else b
+        if m == -math.inf or m != m:  # both -inf (or a NaN): no finite difference to take
+            return a + b if m != m else m
+        return m + log1p(exp(-abs(a - b)))
+
+    def da(a, b, y):
+        return exp(a - y) if y != -math.inf else zero
+
+    def db(a, b, y):
+        return exp(b - y) if y != -math.inf else zero
+
+    return forward, da, db

@@ -1,0 +1,73 @@
+"""Activation functions (torch.nn.functional's names, defaults and gradients), each a scalar rule
+(``backends/scalar_rules_activations``) and one line here."""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from .rule_ops import unary_rule_op
+
+
+def gelu(a: Tensor, approximate: str = "none") -> Tensor:
+    """a Phi(a) (approximate="tanh": a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))) / 2)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return unary_rule_op("gelu" if approximate == "none" else "gelu_tanh", a)
+
+
+def silu(a: Tensor) -> Tensor:
+    """a sigmoid(a) (swish); d/da = g s (1 + a (1 - s))."""
+    return unary_rule_op("silu", a)
+
+
+def mish(a: Tensor) -> Tensor:
+    """a tanh(softplus(a))."""
+    return unary_rule_op("mish", a)
+
+
+def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """a where a > 0 else negative_slope a."""
+    return unary_rule_op("leaky_relu", a, float(negative_slope))
+
+
+def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
+    """a where a > 0 else alpha (exp(a) - 1)."""
+    return unary_rule_op("elu", a, float(alpha))
+
+
+def selu(a: Tensor) -> Tensor:
+    """1.0507 (a where a > 0 else 1.6733 (exp(a) - 1))."""
+    return unary_rule_op("selu", a)
+
+
+def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta a)) / beta, a where beta a > threshold."""
+    if beta <= 0:
+        raise ValueError(f"softplus: beta must be > 0, got {beta}")
+    return unary_rule_op("softplus", a, float(beta), float(threshold))
+
+
+def softsign(a: Tensor) -> Tensor:
+    """a / (1 + |a|)."""
+    return unary_rule_op("softsign", a)
+
+
+def logsigmoid(a: Tensor) -> Tensor:
+    """log(sigmoid(a)) = min(a, 0) - log(1 + exp(-|a|)); d/da = g sigmoid(-a)."""
+    return unary_rule_op("logsigmoid", a)
+
+
+def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """a clamped to [min_val, max_val]; gradient 1 strictly inside."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val={min_val} is greater than max_val={max_val}")
+    return unary_rule_op("hardtanh", a, float(min_val), float(max_val))
+
+
+def hardsigmoid(a: Tensor) -> Tensor:
+    """a / 6 + 1/2 clamped to [0, 1]."""
+    return unary_rule_op("hardsigmoid", a)
+
+
+def relu6(a: Tensor) -> Tensor:
+    """a clamped to [0, 6]."""
+    return unary_rule_op("relu6", a)

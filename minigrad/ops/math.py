@@ -1,0 +1,208 @@
+"""Elementwise math ops, each a scalar rule (``backends/scalar_rules_math``) and one line here.
+
+Integer inputs: float functions compute in float32; rounding ops return integers unchanged; sign,
+maximum, minimum, fmod, remainder and floor_divide keep integers integer (numpy's ufuncs on the
+CPU; on CUDA maximum/minimum only, the others raise).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import backend_of
+from ..tensor import Tensor
+from .elementwise import _describe, add, binary_operands, mul, sub
+from .rule_ops import binary_rule_op, unary_rule_op
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """sqrt(a); d/da = g / (2 sqrt(a))."""
+    return unary_rule_op("sqrt", a)
+
+
+def rsqrt(a: Tensor) -> Tensor:
+    """1 / sqrt(a); d/da = -g / (2 a^1.5)."""
+    return unary_rule_op("rsqrt", a)
+
+
+def square(a: Tensor) -> Tensor:
+    """a^2; d/da = 2 a g."""
+    return unary_rule_op("square", a)
+
+
+def sin(a: Tensor) -> Tensor:
+    """sin(a); d/da = g cos(a)."""
+    return unary_rule_op("sin", a)
+
+
+def cos(a: Tensor) -> Tensor:
+    """cos(a); d/da = -g sin(a)."""
+    return unary_rule_op("cos", a)
+
+
+def tan(a: Tensor) -> Tensor:
+    """tan(a); d/da = g (1 + tan(a)^2)."""
+    return unary_rule_op("tan", a)
+
+
+def asin(a: Tensor) -> Tensor:
+    """asin(a); d/da = g / sqrt(1 - a^2)."""
+    return unary_rule_op("asin", a)
+
+
+def acos(a: Tensor) -> Tensor:
+    """acos(a); d/da = -g / sqrt(1 - a^2)."""
+    return unary_rule_op("acos", a)
+
+
+def atan(a: Tensor) -> Tensor:
+    """atan(a); d/da = g / (1 + a^2)."""
+    return unary_rule_op("atan", a)
+
+
+def sinh(a: Tensor) -> Tensor:
+    """sinh(a); d/da = g cosh(a)."""
+    return unary_rule_op("sinh", a)
+
+
+def cosh(a: Tensor) -> Tensor:
+    """cosh(a); d/da = g sinh(a)."""
+    return unary_rule_op("cosh", a)
+
+
+def asinh(a: Tensor) -> Tensor:
+    """asinh(a); d/da = g / sqrt(a^2 + 1)."""
+    return unary_rule_op("asinh", a)
+
+
+def acosh(a: Tensor) -> Tensor:
+    """acosh(a); d/da = g / sqrt(a^2 - 1)."""
+    return unary_rule_op("acosh", a)
+
+
+def atanh(a: Tensor) -> Tensor:
+    """atanh(a); d/da = g / (1 - a^2)."""
+    return unary_rule_op("atanh", a)
+
+
+def log1p(a: Tensor) -> Tensor:
+    """log(1 + a), accurate for small a; d/da = g / (1 + a)."""
+    return unary_rule_op("log1p", a)
+
+
+def expm1(a: Tensor) -> Tensor:
+    """exp(a) - 1, accurate for small a; d/da = g exp(a)."""
+    return unary_rule_op("expm1", a)
+
+
+def log2(a: Tensor) -> Tensor:
+    """log2(a); d/da = g / (a ln 2)."""
+    return unary_rule_op("log2", a)
+
+
+def log10(a: Tensor) -> Tensor:
+    """log10(a); d/da = g / (a ln 10)."""
+    return unary_rule_op("log10", a)
+
+
+def exp2(a: Tensor) -> Tensor:
+    """2^a; d/da = g 2^a ln 2."""
+    return unary_rule_op("exp2", a)
+
+
+def erf(a: Tensor) -> Tensor:
+    """erf(a); d/da = g 2 exp(-a^2) / sqrt(pi)."""
+    return unary_rule_op("erf", a)
+
+
+def _integer_passthrough(name, a):
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
+    return a.dtype.kind in "biu"
+
+
+def floor(a: Tensor) -> Tensor:
+    """largest integer <= a (integers unchanged); zero gradient."""
+    return a if _integer_passthrough("floor", a) else unary_rule_op("floor", a)
+
+
+def ceil(a: Tensor) -> Tensor:
+    """smallest integer >= a (integers unchanged); zero gradient."""
+    return a if _integer_passthrough("ceil", a) else unary_rule_op("ceil", a)
+
+
+def round(a: Tensor) -> Tensor:  # noqa: A001 - numpy's and torch's name
+    """a rounded to the nearest integer, halves to even (integers unchanged); zero gradient."""
+    return a if _integer_passthrough("round", a) else unary_rule_op("round", a)
+
+
+def trunc(a: Tensor) -> Tensor:
+    """a rounded toward zero (integers unchanged); zero gradient."""
+    return a if _integer_passthrough("trunc", a) else unary_rule_op("trunc", a)
+
+
+def sign(a: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of a (integers stay integers); zero gradient."""
+    if _integer_passthrough("sign", a):
+        be = backend_of(a.data)
+        as_float = be.astype(a.data, np.float64 if a.dtype.itemsize > 4 else np.float32)
+        return Tensor._wrap(be.astype(be.rule_unary("sign", as_float), a.dtype))
+    return unary_rule_op("sign", a)
+
+
+def _integer_binary(name, a, b, cuda_ok):
+    """The numpy ufunc of `name` on two integer tensors (no gradient), or None for floats."""
+    a, b = binary_operands(name, a, b)
+    if a.dtype.kind not in "biu":
+        return None
+    be = backend_of(a.data)
+    if be.name == "cpu":
+        return Tensor._wrap(np.asarray(getattr(np, name)(a.data, b.data)))
+    if not cuda_ok:
+        raise ValueError(f"{name}: integer tensors are not supported on cuda, got {_describe(a)}; "
+                         "cast to float64 first")
+    if name == "maximum":
+        return Tensor._wrap(be.maximum(a.data, b.data))
+    return Tensor._wrap(be.neg(be.maximum(be.neg(a.data), be.neg(b.data))))
+
+
+def _binary(name, a, b, cuda_ok):
+    result = _integer_binary(name, a, b, cuda_ok)
+    return result if result is not None else binary_rule_op(name, a, b)
+
+
+def maximum(a, b) -> Tensor:
+    """elementwise max(a, b), NaN propagates; g goes to the larger, split in half on ties."""
+    return _binary("maximum", a, b, True)
+
+
+def minimum(a, b) -> Tensor:
+    """elementwise min(a, b), NaN propagates; g goes to the smaller, split in half on ties."""
+    return _binary("minimum", a, b, True)
+
+
+def fmod(a, b) -> Tensor:
+    """a - trunc(a / b) b (sign of a, C's fmod); d/da = g, d/db = -g trunc(a / b)."""
+    return _binary("fmod", a, b, False)
+
+
+def remainder(a, b) -> Tensor:
+    """a - floor(a / b) b (sign of b, Python's a % b); d/da = g, d/db = -g floor(a / b)."""
+    return _binary("remainder", a, b, False)
+
+
+def floor_divide(a, b) -> Tensor:
+    """floor(a / b) (Python's a // b); zero gradient."""
+    return _binary("floor_divide", a, b, False)
+
+
+def logaddexp(a, b) -> Tensor:
+    """log(exp(a) + exp(b)) without overflow; d/da = g exp(a - out), d/db = g exp(b - out)."""
+    return binary_rule_op("logaddexp", a, b)
+
+
+def lerp(start, end, weight) -> Tensor:
+    """start + weight (end - start); gradients to all three (weight may be a number)."""
+    if not isinstance(start, Tensor):
+        raise TypeError(f"lerp: start must be a Tensor, got {type(start).__name__}")
+    return add(start, mul(weight, sub(end, start)))

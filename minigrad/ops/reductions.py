@@ -1,0 +1,177 @@
+"""More reductions and scans: min, argmax/argmin, prod, var/std, logsumexp, cumsum, cumprod, norm.
+
+Composites of primitives where that is exact (their gradients come from the parts), primitives
+where the composite's gradient would be wrong at an edge (norm at 0, cumprod with zeros).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..autograd import record
+from ..backends import backend_of
+from ..tensor import Tensor
+from . import reduce as base
+from .elementwise import abs as abs_
+from .elementwise import exp, log, mul, neg, sub
+from .elementwise import pow as pow_
+from .shape import getitem, reshape
+
+
+def axis_index(name: str, axis, ndim: int) -> int:
+    """axis as 0 <= axis < ndim, or ValueError naming the op (never wrapped around)."""
+    if not isinstance(axis, int | np.integer):
+        raise TypeError(f"{name}: axis must be an int, got {type(axis).__name__}")
+    if not -builtins.max(ndim, 1) <= axis < builtins.max(ndim, 1):
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor of {ndim} dims")
+    return int(axis) % builtins.max(ndim, 1)
+
+
+def _flat_or_axis(name, a: Tensor, axis):
+    """(tensor, axis): a flattened with axis 0 when axis is None (numpy's convention)."""
+    if axis is None:
+        return reshape(a, (-1,)), 0
+    if a.ndim == 0:
+        axis_index(name, axis, 0)
+        return reshape(a, (1,)), 0
+    return a, axis_index(name, axis, a.ndim)
+
+
+def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name
+    """min of a over axis; the gradient is shared equally among tied minima."""
+    return neg(base.max(neg(a), axis, keepdims))
+
+
+def _arg(name, a: Tensor, axis, keepdims):
+    flat, ax = _flat_or_axis(name, a, axis)
+    if flat.shape[ax] == 0:
+        raise ValueError(f"{name}: cannot reduce an empty axis of shape {a.shape}")
+    out = getattr(backend_of(a.data), name)(flat.data, ax)
+    if keepdims:
+        kept = (1,) * a.ndim if axis is None else tuple(
+            1 if i == ax else n for i, n in enumerate(a.shape))
+        out = backend_of(out).reshape(out, kept)
+    return Tensor._wrap(out)
+
+
+def argmax(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    """int64 index of the first maximum along axis (of the flattened tensor when axis is None)."""
+    return _arg("argmax", a, axis, keepdims)
+
+
+def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    """int64 index of the first minimum along axis (of the flattened tensor when axis is None)."""
+    return _arg("argmin", a, axis, keepdims)
+
+
+def cumsum(a: Tensor, axis=None) -> Tensor:
+    """Running sum along axis (flattened when None); d/da = reversed running sum of g."""
+    a, ax = _flat_or_axis("cumsum", a, axis)
+    be = backend_of(a.data)
+    reverse = (slice(None),) * ax + (slice(None, None, -1),)
+
+    def backward(g):
+        return (be.getitem(be.cumsum(be.getitem(g, reverse), ax), reverse),)
+
+    return record("cumsum", be.cumsum(a.data, ax), (a,), backward)
+
+
+def cumprod(a: Tensor, axis=None) -> Tensor:
+    """Running product along axis (flattened when None); gradient exact where a has zeros."""
+    a, ax = _flat_or_axis("cumprod", a, axis)
+    be = backend_of(a.data)
+    x = a.data
+    return record("cumprod", be.cumprod(x, ax), (a,),
+                  lambda g: (be.cumprod_backward(x, g, ax),))
+
+
+def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    """Product over axis (all when None); d/da_i = g prod_{j != i} a_j, exact at zeros."""
+    if isinstance(axis, tuple | list):
+        out = a
+        for ax in sorted((axis_index("prod", ax, a.ndim) for ax in axis), reverse=True):
+            out = prod(out, ax, keepdims)
+        return out
+    flat, ax = _flat_or_axis("prod", a, axis)
+    if flat.shape[ax] == 0:
+        shape = tuple(n for i, n in enumerate(flat.shape) if i != ax)
+        return Tensor._wrap(backend_of(a.data).ones(shape, a.dtype))
+    last = getitem(cumprod(flat, ax), (slice(None),) * ax + (-1,))
+    if keepdims:
+        kept = (1,) * a.ndim if axis is None else tuple(
+            1 if i == ax else n for i, n in enumerate(a.shape))
+        return reshape(last, kept)
+    return last
+
+
+def var(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
+    """sum((a - mean)^2) / (n - correction) over axis (numpy's ddof=0 by default)."""
+    axes = base._normalize_axes("var", axis, a.ndim)
+    n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+    if n - correction <= 0:
+        raise ValueError(f"var: {n} elements with correction={correction} leave no degrees of "
+                         "freedom")
+    centred = sub(a, base.mean(a, axis=axes, keepdims=True))
+    return mul(base.sum(mul(centred, centred), axis=axes, keepdims=keepdims),
+               1.0 / (n - correction))
+
+
+def std(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
+    """sqrt(var(a, axis, correction))."""
+    return pow_(var(a, axis, correction, keepdims), 0.5)
+
+
+def logsumexp(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    """log(sum(exp(a))) over axis, shifted by the max; d/da = g softmax(a)."""
+    axes = base._normalize_axes("logsumexp", axis, a.ndim)
+    if not a.size:
+        return log(base.sum(exp(a), axis=axes, keepdims=keepdims))
+    be = backend_of(a.data)
+    m = be.amax(a.data, axis=axes, keepdims=True)
+    # shift by the max where it is finite (an inf or NaN max gives the unshifted, right answer)
+    m = Tensor._wrap(be.where(be.compare("lt", be.absolute(m), np.inf), m, m.dtype.type(0)))
+    out = log(base.sum(exp(sub(a, m)), axis=axes, keepdims=True))
+    out = out + m
+    return out if keepdims else reshape(out, tuple(
+        n for i, n in enumerate(a.shape) if i not in axes))
+
+
+def _l2(a: Tensor, axes, keepdims):
+    be = backend_of(a.data)
+    x = a.data
+    squares = be.sum(be.mul(x, x), axis=axes, keepdims=True)
+    kept = be.rule_unary("sqrt", squares)
+    shape = a.shape
+    out = kept if keepdims else be.reshape(kept, tuple(
+        n for i, n in enumerate(shape) if i not in axes))
+
+    def backward(g):
+        g = be.broadcast_to(be.reshape(g, tuple(kept.shape)), shape)
+        safe = be.where(be.equal(kept, kept.dtype.type(0)), kept.dtype.type(1), kept)
+        return (be.div(be.mul(g, x), safe),)  # 0 at a zero vector (torch's subgradient)
+
+    return record("norm", out, (a,), backward)
+
+
+def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 - numpy's name
+    """Vector norm over axis (all elements when None): ord 2 (or 'fro'), 1, inf, -inf, 0 or p."""
+    axes = base._normalize_axes("norm", axis, a.ndim)
+    if ord in (2, "fro"):
+        return _l2(a, axes, keepdims)
+    if ord == 1:
+        return base.sum(abs_(a), axis=axes, keepdims=keepdims)
+    if ord == np.inf:
+        return base.max(abs_(a), axis=axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return min(abs_(a), axis=axes, keepdims=keepdims)
+    if ord == 0:
+        be = backend_of(a.data)
+        nonzero = be.astype(be.compare("gt", be.absolute(a.data), 0), a.dtype)
+        return Tensor._wrap(be.sum(nonzero, axis=axes, keepdims=keepdims))
+    if isinstance(ord, int | float) and ord > 0:
+        return pow_(base.sum(pow_(abs_(a), float(ord)), axis=axes, keepdims=keepdims),
+                    1.0 / ord)
+    raise ValueError(f"norm: ord must be 2, 'fro', 1, inf, -inf, 0 or a positive number, got "
+                     f"{ord!r}")

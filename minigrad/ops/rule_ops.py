@@ -1,0 +1,70 @@
+"""Ops made from a scalar rule: the forward and the gradient both come from the rule's kernels.
+
+Adding an elementwise op is its rule (``backends/scalar_rules*``) and a one-line function calling
+``unary_rule_op`` or ``binary_rule_op``. Integer and bool inputs of a float op are computed in
+float32 (torch's rule; numpy would give float64, too wide for this engine's default).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import record
+from ..backends import backend_of
+from ..backends.scalar_rules import RULES
+from ..tensor import DEFAULT_FLOAT, Tensor
+from .elementwise import _broadcast, _describe, binary_operands
+
+
+def float_operand(name: str, a) -> Tensor:
+    """a as a float tensor: float32/float64 kept, integers and bools cast to float32."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
+    kind = a.dtype.kind
+    if kind in "biu":
+        be = backend_of(a.data)
+        return Tensor._wrap(be.astype(a.data, np.dtype(DEFAULT_FLOAT)))
+    if a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: needs a float32 or float64 tensor (or integers, computed in "
+                         f"float32), got {_describe(a)}")
+    return a
+
+
+def unary_rule_op(name: str, a, *params) -> Tensor:
+    """The rule `name` applied to a; backward multiplies g by the rule's derivative."""
+    a = float_operand(name, a)
+    rule = RULES[name]
+    be = backend_of(a.data)
+    x = a.data
+    out = be.rule_unary(name, x, params)
+    if not rule.differentiable:
+        return record(name, out, (a,), lambda g: (be.zeros(x.shape, x.dtype),))
+    saved_x = x if "x" in rule.uses else None
+
+    def backward(g):
+        return (be.rule_unary_backward(name, out if saved_x is None else saved_x, out, g,
+                                       params),)
+
+    return record(name, out, (a,), backward)
+
+
+def binary_rule_op(name: str, a, b, *params) -> Tensor:
+    """The rule `name` applied to a and b broadcast together; gradients of the broadcast shape."""
+    a, b = binary_operands(name, a, b)
+    if a.dtype.kind in "biu":
+        a, b = float_operand(name, a), float_operand(name, b)
+    else:
+        float_operand(name, a)
+    rule = RULES[name]
+    be = backend_of(a.data)
+    x, y = a.data, b.data
+    out = _broadcast(name, lambda p, q: be.rule_binary(name, p, q, params), a, b)
+    if not rule.differentiable:
+        return record(name, out, (a, b),
+                      lambda g: (be.zeros(g.shape, g.dtype), be.zeros(g.shape, g.dtype)))
+
+    def backward(g):
+        return be.rule_binary_backward(name, x, y, out, g, a.requires_grad, b.requires_grad,
+                                       params)
+
+    return record(name, out, (a, b), backward)

@@ -1,0 +1,41 @@
+"""The generated elementwise kernels compile once and load from disk in the next process: a rule's
+first use costs a compile in a fresh kernel directory and almost nothing in the second process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+PROGRAM = """
+import json, time
+import numpy as np
+import minigrad as mg
+x = mg.tensor(np.linspace(-2, 2, 64, dtype=np.float32), requires_grad=True)
+x.tanh().sum().backward()  # Numba's own start-up (loading its caches) is not what we measure
+start = time.perf_counter()
+mg.softsign(x).backward(np.ones(64, np.float32))
+mg.maximum(x, 0.25).backward(np.ones(64, np.float32))
+print(json.dumps(time.perf_counter() - start))
+"""
+
+
+def _run(kernel_dir):
+    env = {**os.environ, "MINIGRAD_KERNEL_DIR": str(kernel_dir), "PYTHONPATH": str(ROOT)}
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    done = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True,
+                          check=True, timeout=600)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_loads_the_compiled_kernels(tmp_path):
+    cold = _run(tmp_path)
+    files = sorted(p.name for p in tmp_path.glob("*.py"))
+    assert any(n.startswith("cpu_softsign_float32_") for n in files), files
+    assert any(n.startswith("cpu_maximum_float32_") for n in files), files
+    assert list((tmp_path / "__pycache__").glob("*.nbi")), "no Numba cache index written"
+    warm = _run(tmp_path)
+    assert warm < 0.3 * cold, (cold, warm)

@@ -1,0 +1,86 @@
+"""The vectorising float32 functions of the scalar rules (scalar_float32): accuracy in float32
+ulps against float64 truth, edge values, plain-Python reference == compiled, and speed against
+the libm call they replace inside a Numba loop."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from numba import njit
+
+from minigrad.backends import scalar_rules
+
+TRUTH = {"exp_f32": np.exp, "expm1_f32": np.expm1, "sin_f32": np.sin, "cos_f32": np.cos,
+         "erf_f32": np.vectorize(math.erf), "log_f32": np.log, "log1p_f32": np.log1p}
+RANGE = {"exp_f32": (-87, 88), "expm1_f32": (-20, 20), "sin_f32": (-1000, 1000),
+         "cos_f32": (-1000, 1000), "erf_f32": (-6, 6), "log_f32": (1e-3, 1e4),
+         "log1p_f32": (-0.999, 50)}
+ULPS = {"log1p_f32": 3.5}
+LIBM = {"exp_f32": math.exp, "expm1_f32": math.expm1, "sin_f32": math.sin, "cos_f32": math.cos,
+        "erf_f32": math.erf, "log_f32": math.log, "log1p_f32": math.log1p}
+
+
+def _loop(fn):
+    @njit(error_model="numpy")  # as the kernels: Python's division checks stop vectorisation
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = fn(x[i])
+
+    def run(x):
+        out = np.empty_like(x)
+        apply(x, out)
+        return out
+
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_within_two_ulps_and_python_equals_compiled(name):
+    fn = _loop(getattr(scalar_rules.compiled("cpu", np.float32), name))
+    lo, hi = RANGE[name]
+    small = np.geomspace(1e-30, 0.3, 20_001) if name == "log_f32" else np.linspace(-0.3, 0.3,
+                                                                                   20_001)
+    x = np.concatenate([np.linspace(lo, hi, 400_001), small])
+    x = x.astype(np.float32)
+    got = fn(x)
+    truth = TRUTH[name](x.astype(np.float64))
+    ulps = np.abs(got - truth) / np.spacing(np.abs(truth).astype(np.float32))
+    assert ulps.max() <= ULPS.get(name, 2.0), (name, x[np.argmax(ulps)], ulps.max())
+    reference = getattr(scalar_rules.python(np.float32), name)
+    some = x[::997]  # the compiled form may fuse multiply-adds: agree to rounding
+    np.testing.assert_allclose(np.array([reference(v) for v in some], np.float32), got[::997],
+                               rtol=4e-7, atol=1e-37)
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_edges(name):
+    fn = _loop(getattr(scalar_rules.compiled("cpu", np.float32), name))
+    out = fn(np.array([np.nan, np.inf, -np.inf, 0.0], np.float32))
+    assert np.isnan(out[0])
+    if name == "log_f32":  # subnormals are scaled up first
+        np.testing.assert_allclose(fn(np.array([1e-40, 1e-45], np.float32)),
+                                   np.log(np.array([1e-40, 1e-45], np.float32).astype(float)),
+                                   rtol=1e-6)
+    expected = {"exp_f32": [np.inf, 0.0, 1.0], "expm1_f32": [np.inf, -1.0, 0.0],
+                "sin_f32": [np.nan, np.nan, 0.0], "cos_f32": [np.nan, np.nan, 1.0],
+                "erf_f32": [1.0, -1.0, 0.0], "log_f32": [np.inf, np.nan, -np.inf],
+                "log1p_f32": [np.inf, np.nan, 0.0]}[name]
+    np.testing.assert_array_equal(out[1:], np.array(expected, np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_faster_than_the_libm_call(name):
+    ours = _loop(getattr(scalar_rules.compiled("cpu", np.float32), name))
+    libm = _loop(njit(inline="always")(lambda v, f=LIBM[name]: f(v)))
+    x = np.random.default_rng(0).uniform(-5, 5, 1 << 16).astype(np.float32)
+    ours(x), libm(x)
+    times = {ours: [], libm: []}
+    for _ in range(20):
+        for fn in times:
+            start = time.perf_counter()
+            fn(x)
+            times[fn].append(time.perf_counter() - start)
+    assert np.median(times[ours]) < np.median(times[libm])
