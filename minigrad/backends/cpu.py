@@ -224,6 +224,13 @@ def getitem(a, index):
     return a[index]
 
 
+def slice_set(shape, index, g, dtype):
+    """Zeros of `shape` with g written at a basic (slice/int) index."""
+    out = np.zeros(shape, dtype=dtype)
+    out[index] = g
+    return out
+
+
 def index_add(shape, index, g, dtype):
     """Zeros of `shape` with g added at `index` (repeated integer indices accumulate)."""
     out = np.zeros(shape, dtype=dtype)

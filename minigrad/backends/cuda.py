@@ -26,6 +26,7 @@ from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend
     index_add,
     reshape,
     slice_add,
+    slice_set,
     split,
     stack,
     transpose,

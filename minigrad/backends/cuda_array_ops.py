@@ -171,6 +171,15 @@ def _axis(axis, ndim):
     return axis % ndim
 
 
+def slice_set(shape, index, g, dtype):
+    """Zeros of `shape` with g written at a basic (slice/int) index."""
+    check_device(g)
+    out = zeros(tuple(shape), dtype)
+    view_shape, offset, strides = basic_view(tuple(shape), index)
+    _scatter(out, view_shape, offset, strides, g)
+    return out
+
+
 def concat(arrays, axis):
     check_device(*arrays)
     if not arrays:

@@ -79,6 +79,8 @@ class Backend(Protocol):
     def transpose(self, a, axes) -> Array: """a with its axes permuted."""
     def getitem(self, a, index) -> Array: """a[index]: basic or integer-array indexing."""
     def index_add(self, shape, index, g, dtype) -> Array: """Zeros with g added at index."""
+    def slice_set(self, shape, index, g, dtype) -> Array:
+        """Zeros of shape with g written at a basic (slice/int) index (pad)."""
     def slice_add(self, out, index, g) -> None: """out[index] += g in place, basic index."""
     def concat(self, arrays, axis) -> Array: """Join along an existing axis."""
     def stack(self, arrays, axis) -> Array: """Join along a new axis."""

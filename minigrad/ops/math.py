@@ -1,6 +1,7 @@
 """Elementwise math ops, each a scalar rule (``backends/scalar_rules_math``) and one line here.
 
-Integer inputs: float functions compute in float32; rounding ops return integers unchanged; sign,
+Integer inputs: float functions compute in floats as numpy's do (int32 -> float64; square keeps
+integers, as numpy's); rounding ops return integers unchanged; sign,
 maximum, minimum, fmod, remainder and floor_divide keep integers integer (numpy's ufuncs on the
 CPU; on CUDA maximum/minimum only, the others raise).
 """
@@ -26,7 +27,9 @@ def rsqrt(a: Tensor) -> Tensor:
 
 
 def square(a: Tensor) -> Tensor:
-    """a^2; d/da = 2 a g."""
+    """a^2; d/da = 2 a g (integers stay integers, as numpy's square)."""
+    if isinstance(a, Tensor) and a.dtype.kind in "iu":
+        return mul(a, a)
     return unary_rule_op("square", a)
 
 

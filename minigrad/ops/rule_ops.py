@@ -1,32 +1,34 @@
 """Ops made from a scalar rule: the forward and the gradient both come from the rule's kernels.
 
 Adding an elementwise op is its rule (``backends/scalar_rules*``) and a one-line function calling
-``unary_rule_op`` or ``binary_rule_op``. Integer and bool inputs of a float op are computed in
-float32 (torch's rule; numpy would give float64, too wide for this engine's default).
+``unary_rule_op`` or ``binary_rule_op``. Integer and bool inputs of a float op compute in the one
+dtype every floating function of minigrad uses for them (``dtypes.floating``: numpy's, int32 and
+int64 -> float64, bool and 8/16-bit integers -> float32).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd import record
 from ..backends import backend_of
 from ..backends.scalar_rules import RULES
-from ..tensor import DEFAULT_FLOAT, Tensor
+from ..tensor import Tensor
 from .elementwise import _broadcast, _describe, binary_operands
 
 
 def float_operand(name: str, a) -> Tensor:
-    """a as a float tensor: float32/float64 kept, integers and bools cast to float32."""
+    """a as a float tensor: float32/float64 kept, integers and bools cast per dtypes.floating."""
     if not isinstance(a, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
     kind = a.dtype.kind
     if kind in "biu":
         be = backend_of(a.data)
-        return Tensor._wrap(be.astype(a.data, np.dtype(DEFAULT_FLOAT)))
+        return Tensor._wrap(be.astype(a.data, dtypes.floating(a.dtype)))
     if a.dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: needs a float32 or float64 tensor (or integers, computed in "
-                         f"float32), got {_describe(a)}")
+                         f"float64), got {_describe(a)}")
     return a
 
 

@@ -75,9 +75,17 @@ def test_rounding_keeps_integers_and_sign_stays_integer():
     assert s.dtype == np.int32 and s.tolist() == [-1, 0, 1]
 
 
-def test_float_functions_of_integers_are_float32():
+def test_float_functions_of_integers_follow_numpy_like_exp():
+    """One rule for every floating function: numpy's (int64 -> float64, int8 and bool -> float32
+    where numpy picks float16); square keeps integers as numpy's does."""
+    for dtype, want in ((np.int64, np.float64), (np.int32, np.float64), (np.int8, np.float32),
+                        (np.bool_, np.float32)):
+        x = mg.tensor(np.array([1, 4, 9]).astype(dtype))
+        for fn in (mg.sqrt, mg.sin, mg.gelu, mg.exp):
+            assert fn(x).dtype == want, (fn.__name__, dtype)
     y = mg.sqrt(mg.tensor(np.array([1, 4, 9], np.int64)))
-    assert y.dtype == np.float32 and y.tolist() == [1.0, 2.0, 3.0]
+    assert y.tolist() == [1.0, 2.0, 3.0]
+    assert mg.square(mg.tensor(np.array([2, 3], np.int32))).dtype == np.int32
 
 
 BINARY = {
