@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when present)")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
+
+    from .applications import forecast_cli
+    forecast_cli.add_parser(sub)
     return parser
 
 
