@@ -13,7 +13,7 @@ from .forecast_data import DATASETS
 
 # a preset fills every option the command line leaves out
 PRESETS = {
-    "quick": {"dataset": ["airline"], "model": ["lstm", "gru"], "seeds": [0, 1, 2],
+    "quick": {"dataset": list(DATASETS), "model": ["lstm", "gru"], "seeds": [0, 1, 2],
               "hidden_size": 32, "max_epochs": 150, "patience": 20},
     "default": {"dataset": list(DATASETS), "model": list(FORECAST_MODELS),
                 "seeds": [0, 1, 2, 3, 4], "hidden_size": 32, "max_epochs": 300, "patience": 30},
@@ -43,11 +43,20 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _default(flag: str) -> str:
+    name = flag[2:].replace("-", "_")
+    if name in PRESETS["quick"]:
+        return "default: " + ", ".join(f"{v[name]} in preset {k}" for k, v in PRESETS.items())
+    return f"default: {ForecastConfig.__dataclass_fields__[name].default}"
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `lstm forecast` on the `lstm` command's subparsers."""
+    from ..cli import _Formatter  # the command's shared help layout (defaults shown if set)
+
     p = subparsers.add_parser(
         "forecast", help="forecast real series (airline, sunspots, co2, macro) with baselines",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
         description="Train recurrent networks to forecast the next --horizon values of a real "
                     "series at once (direct multi-step), early-stopped on a validation "
                     "segment, and score them on the last --test-size steps on the original "
@@ -55,11 +64,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "statsmodels ETS and SARIMA on the same split. One JSON line per run; "
                     "rows go to OUT/results.jsonl (runs already there are reused). Needs the "
                     "apps extra: pip install 'minigrad-lstm[apps]'.",
-        epilog="presets: quick = airline, lstm and gru, seeds 0,1,2 (about a minute); "
+        epilog="presets: quick = every dataset, lstm and gru, seeds 0,1,2 (about a minute); "
                "default = every dataset and model, seeds 0-4 (docs/applications_forecast.md). "
                "Unset sizes take the dataset's defaults (lstm.applications.forecast."
-               "DATASET_DEFAULTS). Example: lstm forecast --dataset co2 --model lstm "
-               "--horizon 12 --seeds 0,1,2")
+               "DATASET_DEFAULTS).\n"
+               "example: lstm forecast --dataset co2 --model lstm,gru --horizon 12 "
+               "--seeds 0,1,2 --out results")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                    help="fills the options left out")
     p.add_argument("--dataset", type=_choices("datasets", DATASETS), default=None,
@@ -70,23 +80,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_ints, default=None,
                    help="comma-separated seeds (default: the preset's)")
     p.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
-    p.add_argument("--horizon", type=int, default=None, help="steps forecast at once")
-    p.add_argument("--lookback", type=int, default=None, help="input window in steps")
-    p.add_argument("--val-size", type=int, default=None, help="validation segment (steps)")
-    p.add_argument("--test-size", type=int, default=None, help="test segment (steps)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="steps forecast at once (default: the dataset's)")
+    p.add_argument("--lookback", type=int, default=None,
+                   help="input window in steps (default: the dataset's)")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="validation segment in steps (default: the dataset's)")
+    p.add_argument("--test-size", type=int, default=None,
+                   help="test segment in steps (default: the dataset's)")
     p.add_argument("--output", choices=OUTPUTS, default=None,
                    help="read-out predicts changes from the last value or levels "
                         "(default: the dataset's)")
-    p.add_argument("--hidden-size", type=int, default=None, help="hidden units")
-    p.add_argument("--num-layers", type=int, default=None, help="stacked recurrent layers")
-    p.add_argument("--batch-size", type=int, default=None, help="windows per Adam step")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    p.add_argument("--clip", type=float, default=None, help="gradient norm clipping")
-    p.add_argument("--max-epochs", type=int, default=None, help="epoch budget")
-    p.add_argument("--patience", type=int, default=None,
-                   help="stop after this many epochs without a better validation MSE")
+    for flag, kind, text in (("--hidden-size", int, "hidden units"),
+                             ("--num-layers", int, "stacked recurrent layers"),
+                             ("--batch-size", int, "windows per Adam step"),
+                             ("--lr", float, "Adam learning rate"),
+                             ("--clip", float, "gradient norm clipping threshold"),
+                             ("--max-epochs", int, "epoch budget"),
+                             ("--patience", int, "stop after this many epochs without a "
+                                                 "better validation MSE")):
+        p.add_argument(flag, type=kind, default=None, help=f"{text} ({_default(flag)})")
     p.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="recurrent implementation (default fused)")
+                   help="recurrent implementation (default: fused)")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

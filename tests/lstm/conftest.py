@@ -4,6 +4,7 @@ test_report_browser.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -37,6 +38,12 @@ TINY_REPORT = {
               "batch_size": 2, "input_size": 3, "hidden_size": 4, "repeats": 3, "warmup": 1,
               "budget_s": 0.05},
 }
+# the forecasting section: one tiny run on airline (when the apps extra is installed)
+TINY_FORECAST = {"dataset": ["airline"], "model": ["gru"], "seeds": [0], "hidden_size": 4,
+                 "max_epochs": 3, "patience": 2}
+if all(importlib.util.find_spec(p) for p in ("statsmodels", "sktime")):
+    FIGURES.add("forecast.png")
+    SECTIONS.add("forecast")
 
 
 def write_asv_results(root: Path) -> None:
@@ -78,6 +85,8 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setitem(presets.PRESETS, "quick", TINY_PRESET)
     patch.setattr(presets, "TRAIN_BASE", TINY_TRAIN)
     patch.setitem(report.REPORT_PRESETS, "quick", TINY_REPORT)
+    from lstm.applications import forecast_cli
+    patch.setitem(forecast_cli.PRESETS, "quick", TINY_FORECAST)
 
 
 @pytest.fixture
