@@ -149,6 +149,21 @@ def predict(net: ForecastNet, x: np.ndarray) -> np.ndarray:
         net.train()
 
 
+def train_epoch(net: ForecastNet, optimizer, x: np.ndarray, y: np.ndarray, batch_size: int,
+                clip: float, rng: np.random.Generator) -> float:
+    """One pass over the windows in a shuffled order, one Adam step per batch; the mean MSE."""
+    order, total = rng.permutation(x.shape[1]), 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        loss = mg.mse_loss(net(x[:, batch]), mg.tensor(y[batch]))
+        optimizer.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(optimizer.params, clip)
+        optimizer.step()
+        total += float(loss.item()) * len(batch)
+    return total / len(order)
+
+
 def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict]:
     """Adam on the training windows, one validation MSE per epoch, the best epoch's weights
     kept; stops after `patience` epochs without a better validation MSE."""
@@ -158,8 +173,7 @@ def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict
     net = ForecastNet(config.model, data.series.values.shape[1], config.hidden_size,
                       config.num_layers, config.horizon, data.series.target, config.output,
                       config.impl, rng=np.random.default_rng([config.seed, 0]))
-    params = net.parameters()
-    opt = optim.Adam(params, lr=config.lr)
+    opt = optim.Adam(net.parameters(), lr=config.lr)
     shuffle = np.random.default_rng([config.seed, 1])
     x, y = data.x["train"], data.y["train"].astype(np.float32)
     best, best_epoch, best_state, curve = np.inf, 0, net.state_dict(), []
@@ -167,18 +181,10 @@ def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict
     bar = tqdm(range(1, config.max_epochs + 1), disable=not progress, leave=False,
                desc=f"{config.model} {config.dataset} seed {config.seed}")
     for epoch in bar:
-        order, total = shuffle.permutation(x.shape[1]), 0.0
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            loss = mg.mse_loss(net(x[:, batch]), mg.tensor(y[batch]))
-            opt.zero_grad()
-            loss.backward()
-            optim.clip_grad_norm_(params, config.clip)
-            opt.step()
-            total += float(loss.item()) * len(batch)
+        train_mse = train_epoch(net, opt, x, y, config.batch_size, config.clip, shuffle)
         val = float(np.mean((predict(net, data.x["val"]) - data.y["val"]) ** 2))
-        curve.append({"epoch": epoch, "train_mse": total / len(order), "val_mse": val})
-        bar.set_postfix(train=f"{total / len(order):.3g}", val=f"{val:.3g}", refresh=False)
+        curve.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val})
+        bar.set_postfix(train=f"{train_mse:.3g}", val=f"{val:.3g}", refresh=False)
         if not np.isfinite(val):
             stopped = "diverged"
             break

@@ -107,3 +107,22 @@ def test_quick_preset_beats_the_naive_forecast_on_airline(tmp_path):
     assert np.mean(rmse["gru"]) < 50.0  # measured 42.1 (seeds 0-2); seasonal naive 53.4
     assert np.mean(rmse["lstm"]) < 75.0  # measured 60.1
     assert max(max(v) for v in rmse.values()) < 0.8 * naive
+
+
+def test_benchmark_epoch_and_tracks_run():
+    """bench/benchmarks_apps_forecast: one epoch updates the weights; the tracks read metrics."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from bench import benchmarks_apps_forecast as bench
+
+    epoch = bench.ForecastEpoch()
+    epoch.setup("gru")
+    before = epoch.net.readout.weight.numpy().copy()
+    epoch.time_train_epoch()
+    assert not np.array_equal(before, epoch.net.readout.weight.numpy())
+    results = {"airline/gru": {"rmse": 42.0, "mase": 1.1}}
+    accuracy = bench.ForecastAccuracy()
+    assert accuracy.track_test_rmse(results, "airline", "gru") == 42.0
+    assert accuracy.track_test_mase(results, "airline", "gru") == 1.1
