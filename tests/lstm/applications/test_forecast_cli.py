@@ -76,3 +76,18 @@ def test_report_section_says_when_the_extra_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(forecast_section, "run_preset", missing)
     section = forecast_section.forecast_section(str(tmp_path), str(tmp_path))
     assert section.images == [] and "pip install" in section.note
+
+
+def test_ctrl_c_says_what_is_kept_and_exits_130(tmp_path, capsys, monkeypatch):
+    from lstm.applications import forecast_runs
+
+    def interrupted(configs, path, progress, on_result):
+        on_result({"config": {"dataset": "airline", "model": "gru", "seed": 0}}, True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forecast_runs, "run_forecasts", interrupted)
+    monkeypatch.setattr(forecast_runs, "summary_line", lambda row: row["config"])
+    code = main(["forecast", "--dataset", "airline", "--model", "gru", "--seeds", "0,1",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted; 1 of 2 runs" in err and "Traceback" not in err
