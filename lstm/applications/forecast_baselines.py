@@ -10,6 +10,7 @@ up to each origin to forecast its horizon, and mapped back to the original scale
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import warnings
 
 import numpy as np
@@ -101,6 +102,9 @@ def baseline_forecasts(dataset: str, y: np.ndarray, z: np.ndarray, inverse, fit_
     if dataset not in BASELINE_SPECS:
         raise ValueError(f"no baseline specification for dataset {dataset!r}; known: "
                          f"{tuple(BASELINE_SPECS)}")
+    if importlib.util.find_spec("statsmodels") is None:
+        raise ValueError("the ETS and SARIMA baselines need statsmodels: pip install "
+                         "'minigrad-lstm[apps]'")
     spec = BASELINE_SPECS[dataset]
     origins = np.asarray(origins, np.int64)
     if origins.max() >= len(y) or origins.min() < fit_end - 1:

@@ -41,9 +41,12 @@ TINY_REPORT = {
 # the forecasting section: one tiny run on airline (when the apps extra is installed)
 TINY_FORECAST = {"dataset": ["airline"], "model": ["gru"], "seeds": [0], "hidden_size": 4,
                  "max_epochs": 3, "patience": 2}
+SECTIONS.add("forecast")  # without the extra: a note saying how to install it, no figure
+CAPTIONED = SECTIONS - {"settings"}
 if all(importlib.util.find_spec(p) for p in ("statsmodels", "sktime")):
     FIGURES.add("forecast.png")
-    SECTIONS.add("forecast")
+else:
+    CAPTIONED = CAPTIONED - {"forecast"}
 
 
 def write_asv_results(root: Path) -> None:
@@ -76,8 +79,9 @@ def asv_writer():
 
 @pytest.fixture(scope="session")
 def report_expectations():
-    """The figure files and section anchors every report page has."""
-    return {"figures": FIGURES, "sections": SECTIONS}
+    """The figure files and section anchors every report page has, and the sections with a
+    figure and its caption."""
+    return {"figures": FIGURES, "sections": SECTIONS, "captioned": CAPTIONED}
 
 
 def shrink_presets(patch: pytest.MonkeyPatch) -> None:
