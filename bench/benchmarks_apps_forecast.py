@@ -100,7 +100,7 @@ class ForecastEpoch:
         config = data.config
         self.net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
                                   config.num_layers, config.horizon, data.series.target,
-                                  config.output, rng=0)
+                                  config.output, rng=0, season=data.series.season)
         self.optimizer = optim.Adam(self.net.parameters(), lr=config.lr)
         self.x, self.y = data.x["train"], data.y["train"].astype(np.float32)
         self.batch, self.clip = config.batch_size, config.clip

@@ -89,7 +89,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int, default=None,
                    help="test segment in steps (default: the dataset's)")
     p.add_argument("--output", choices=OUTPUTS, default=None,
-                   help="read-out predicts changes from the last value or levels "
+                   help="the read-out predicts the change from the last value (delta), from "
+                        "the value one season back (seasonal), or the level "
                         "(default: the dataset's)")
     for flag, kind, text in (("--hidden-size", int, "hidden units"),
                              ("--num-layers", int, "stacked recurrent layers"),
