@@ -15,7 +15,7 @@ import math
 from bench.asv_cases import fused_available, skip
 
 DATASETS = ["airline", "co2", "sunspots", "macro"]
-MODELS = ["lstm", "gru"]
+MODELS = ["lstm", "gru", "rnn"]
 
 
 def _apps_available() -> str | None:

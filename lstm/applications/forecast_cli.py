@@ -13,7 +13,7 @@ from .forecast_data import DATASETS
 
 # a preset fills every option the command line leaves out
 PRESETS = {
-    "quick": {"dataset": list(DATASETS), "model": ["lstm", "gru"], "seeds": [0, 1, 2],
+    "quick": {"dataset": list(DATASETS), "model": list(FORECAST_MODELS), "seeds": [0, 1, 2],
               "hidden_size": 32, "max_epochs": 150, "patience": 20},
     "default": {"dataset": list(DATASETS), "model": list(FORECAST_MODELS),
                 "seeds": [0, 1, 2, 3, 4], "hidden_size": 32, "max_epochs": 300, "patience": 30},
@@ -64,7 +64,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "statsmodels ETS and SARIMA on the same split. One JSON line per run; "
                     "rows go to OUT/results.jsonl (runs already there are reused). Needs the "
                     "apps extra: pip install 'minigrad-lstm[apps]'.",
-        epilog="presets: quick = every dataset, lstm and gru, seeds 0,1,2 (about a minute); "
+        epilog="presets: quick = every dataset and model, seeds 0,1,2 (about a minute); "
                "default = every dataset and model, seeds 0-4 (docs/applications_forecast.md). "
                "Unset sizes take the dataset's defaults (lstm.applications.forecast."
                "DATASET_DEFAULTS).\n"

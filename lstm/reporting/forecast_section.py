@@ -129,7 +129,6 @@ def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",
         "shows the forecasts from every horizon-th origin so each test step appears once. "
         "Baselines are fitted on training + validation and run over the same origins. "
         f"Lowest test RMSE: {verdicts}"
-        + (f" On {', '.join(classical)} a classical method beats every network: these series "
-           "are short (at most a few hundred steps) and regular, which is what ETS and SARIMA "
-           "are built for." if classical else ""))
+        + (f" On {', '.join(classical)} a classical method beats every network's mean "
+           "(docs/applications_forecast.md discusses why)." if classical else ""))
     return Section("forecast", title, [_figure(by_dataset, out_dir)], caption, tables)
