@@ -86,11 +86,14 @@ def _verdict(dataset: str, lines: list[dict]) -> str:
 
     best = best_by_metric(lines, "rmse")
     networks = [line for line in lines if line["kind"] == "model"]
-    net = best_by_metric(networks, "rmse") if networks else None
-    if best["kind"] == "baseline" and net is not None:
+    baselines = [line for line in lines if line["kind"] == "baseline"]
+    if best["kind"] == "baseline" and networks:
+        net = best_by_metric(networks, "rmse")
         return (f"{dataset}: {best['name']} wins (RMSE {best['rmse'][0]:.4g}; best network "
                 f"{net['name']} {net['rmse'][0]:.4g} ± {net['rmse'][1]:.2g}).")
-    return f"{dataset}: {best['name']} has the lowest RMSE ({best['rmse'][0]:.4g})."
+    base = best_by_metric(baselines, "rmse")
+    return (f"{dataset}: {best['name']} wins (RMSE {best['rmse'][0]:.4g} ± "
+            f"{best['rmse'][1]:.2g}; best baseline {base['name']} {base['rmse'][0]:.4g}).")
 
 
 def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",
@@ -129,6 +132,6 @@ def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",
         "shows the forecasts from every horizon-th origin so each test step appears once. "
         "Baselines are fitted on training + validation and run over the same origins. "
         f"Lowest test RMSE: {verdicts}"
-        + (f" On {', '.join(classical)} a classical method beats every network's mean "
+        + (f" On {', '.join(classical)} a baseline beats every network's mean "
            "(docs/applications_forecast.md discusses why)." if classical else ""))
     return Section("forecast", title, [_figure(by_dataset, out_dir)], caption, tables)
