@@ -141,3 +141,15 @@ def test_benchmark_epoch_and_tracks_run():
     accuracy = bench.ForecastAccuracy()
     assert accuracy.track_test_rmse(results, "airline", "gru") == 42.0
     assert accuracy.track_test_mase(results, "airline", "gru") == 1.1
+
+
+@pytest.mark.parametrize("model", fc.FORECAST_MODELS)
+def test_fused_and_composed_nets_forecast_the_same(model):
+    x = np.random.default_rng(1).normal(size=(12, 5, 2)).astype(np.float32)
+    fused = fc.ForecastNet(model, 2, 6, 2, horizon=3, target=0, output="seasonal", rng=4,
+                           season=4)
+    composed = fc.ForecastNet(model, 2, 6, 2, horizon=3, target=0, output="seasonal",
+                              impl="composed", rng=4, season=4)
+    composed.load_state_dict(fused.state_dict())
+    np.testing.assert_allclose(fc.predict(composed, x), fc.predict(fused, x), rtol=1e-5,
+                               atol=1e-6)
