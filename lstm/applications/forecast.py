@@ -141,6 +141,9 @@ def prepare(config: ForecastConfig) -> Prepared:
     series = load_series(config.dataset)
     split = chronological_split(len(series.values), config.val_size, config.test_size,
                                 config.lookback, config.horizon)
+    if config.output == "seasonal" and config.lookback < series.season:
+        raise ValueError(f"output 'seasonal' needs a lookback of at least the season "
+                         f"({series.season}) of {series.name}, got {config.lookback}")
     scaler = Scaler.fit(series.values[:split.train_end], series.transform)
     scaled = scaler.scale(series.values)
     origins, x, y = {}, {}, {}
@@ -209,7 +212,8 @@ def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict
             break
     bar.close()
     net.load_state_dict(best_state)
-    return net, {"epochs": len(curve), "best_epoch": best_epoch, "best_val_mse": best,
+    return net, {"epochs": len(curve), "best_epoch": best_epoch,
+                 "best_val_mse": best if np.isfinite(best) else None,
                  "stopped": stopped, "curve": curve}
 
 

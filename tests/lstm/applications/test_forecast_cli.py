@@ -39,6 +39,7 @@ def test_one_json_line_per_run_and_the_results_file(tmp_path, capsys):
     (["--test-size", "5"], "test_size must be >= horizon (12)"),
     (["--val-size", "100", "--test-size", "30"], "fewer than lookback + horizon"),
     (["--hidden-size", "0"], "hidden_size must be an integer >= 1"),
+    (["--lookback", "6"], "needs a lookback of at least the season (12)"),
 ])
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert main(["forecast", "--dataset", "airline", "--out", str(tmp_path), *args]) == 2
