@@ -10,6 +10,7 @@ pytest.importorskip("statsmodels")
 pytest.importorskip("sktime")
 
 from lstm.applications import forecast as fc  # noqa: E402
+from lstm.applications import forecast_runs  # noqa: E402
 from lstm.applications.forecast_cli import PRESETS  # noqa: E402
 from lstm.applications.forecast_runs import markdown, run_forecasts, summarise  # noqa: E402
 from minigrad import init  # noqa: E402
@@ -91,7 +92,7 @@ def test_run_is_seeded_and_scored_on_the_original_scale():
     assert len(first["path"]["model"]) == len(origins[::4])
 
 
-def test_results_file_reuses_finished_runs(tmp_path):
+def test_results_file_reuses_finished_runs(tmp_path, capsys):
     path = str(tmp_path / "results.jsonl")
     configs = [fc.ForecastConfig(dataset="airline", model=m, seed=0, **TINY)
                for m in ("lstm", "rnn")]
@@ -104,6 +105,11 @@ def test_results_file_reuses_finished_runs(tmp_path):
     table = summarise(rows)["airline"]
     assert [line["name"] for line in table][:2] == ["lstm", "rnn"]
     assert "SARIMA (statsmodels)" in markdown(rows)
+    assert forecast_runs.main([path]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("**airline** (horizon 12, lookback 24") and "| rnn | 1 |" in printed
+    assert forecast_runs.main([str(tmp_path / "none.jsonl")]) == 1
+    assert forecast_runs.main([]) == 2
 
 
 def test_quick_preset_beats_the_seasonal_naive_forecast_on_airline(tmp_path):
