@@ -268,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .applications import forecast_cli
     forecast_cli.add_parser(sub)
+    from .applications import classify_cli
+    classify_cli.add_parser(sub)
     return parser
 
 

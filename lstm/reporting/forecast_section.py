@@ -5,7 +5,9 @@ with a caption that says who wins."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -94,6 +96,21 @@ def _verdict(dataset: str, lines: list[dict]) -> str:
     base = best_by_metric(baselines, "rmse")
     return (f"{dataset}: {best['name']} wins (RMSE {best['rmse'][0]:.4g} ± "
             f"{best['rmse'][1]:.2g}; best baseline {base['name']} {base['rmse'][0]:.4g}).")
+
+
+def forecast_sections(results_dir: str, out_dir: str, preset: str = "quick",
+                      progress: bool = False) -> list[Section]:
+    """The report's forecasting Section, or none (said on stderr) when the apps extra that
+    ships the data and the baselines is not installed."""
+    missing = [p for p in ("statsmodels", "sktime") if importlib.util.find_spec(p) is None]
+    if missing:
+        print(f"[report] forecasting skipped: {' and '.join(missing)} not installed (pip "
+              "install 'minigrad-lstm[apps]')", file=sys.stderr, flush=True)
+        return []
+    if progress:
+        print(f"[report] forecasting: lstm forecast --preset {REPORT_TO_FORECAST[preset]} -> "
+              f"{os.path.join(results_dir, 'results.jsonl')}", file=sys.stderr, flush=True)
+    return [forecast_section(results_dir, out_dir, preset, progress)]
 
 
 def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",

@@ -4,10 +4,9 @@ Every kernel is compiled with ``error_model="numpy"`` (no Python zero-division c
 with a division vectorise) and ``cache=True`` (a warm process start does not recompile). The float32
 kernels use typed constants only: a bare Python float inside ``@njit`` promotes float32 to float64.
 
-The float32 tanh is a clamped rational approximation, tanh(x) ~ x P(x^2) / Q(x^2) on [-9, 9], fitted
-here by iterated weighted least squares in float64: its largest error in float32 is 3.3e-7
-(about 2 ulp near 1). It vectorises where libm's tanhf does not. float64 keeps libm's exact tanh,
-so gradient checks in float64 see the true function.
+The float32 tanh is the clamped rational approximation of ``scalar_rules.tanh_f32`` (largest error
+3.3e-7, about 2 ulp near 1, exactly +-1 past its saturation point). It vectorises where libm's tanhf
+does not. float64 keeps libm's exact tanh, so gradient checks in float64 see the true function.
 """
 
 from __future__ import annotations
@@ -15,34 +14,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import scalar_rules
+
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
 
-# tanh(x) = x * P(x^2) / Q(x^2) for |x| <= 9; tanh(9) rounds to 1 in float32.
-_P0, _P1, _P2, _P3 = 1.0, 0.13106046617031097, 0.0031285721343010664, 1.1411441846576054e-05
-_P4, _P5, _P6 = -2.1262909655206386e-08, 5.772186895125486e-11, -9.737232585993114e-14
-_Q0, _Q1, _Q2, _Q3 = 1.0, 0.4643937647342682, 0.024593209847807884, 0.00025819792062975466
-
-
-@njit(inline="always", **_JIT)
-def tanh_f32(x):
-    """Rational float32 tanh, clamped; NaN passes through."""
-    lim = np.float32(9.0)
-    v = min(max(x, -lim), lim)
-    s = v * v
-    p = np.float32(_P6)
-    p = p * s + np.float32(_P5)
-    p = p * s + np.float32(_P4)
-    p = p * s + np.float32(_P3)
-    p = p * s + np.float32(_P2)
-    p = p * s + np.float32(_P1)
-    p = p * s + np.float32(_P0)
-    q = np.float32(_Q3)
-    q = q * s + np.float32(_Q2)
-    q = q * s + np.float32(_Q1)
-    q = q * s + np.float32(_Q0)
-    y = v * p / q
-    one = np.float32(1.0)
-    return min(max(y, -one), one)
+# The float32 rational tanh is written once in scalar_rules (both backends compile it).
+tanh_f32 = njit(inline="always", **_JIT)(scalar_rules.tanh_f32)
 
 
 @njit(inline="always", **_JIT)

@@ -92,3 +92,13 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(tmp_path, capsys, monkeypatch):
                  "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 130 and "interrupted; 1 of 2 runs" in err and "Traceback" not in err
+
+
+def test_report_leaves_the_section_out_without_the_extra(tmp_path, capsys, monkeypatch):
+    from lstm.reporting import forecast_section
+
+    real = forecast_section.importlib.util.find_spec
+    monkeypatch.setattr(forecast_section.importlib.util, "find_spec",
+                        lambda name: None if name == "statsmodels" else real(name))
+    assert forecast_section.forecast_sections(str(tmp_path), str(tmp_path)) == []
+    assert "statsmodels not installed" in capsys.readouterr().err

@@ -1,0 +1,351 @@
+"""The scalar math of the elementwise primitives, written once in plain Python.
+
+A rule is a factory ``rule(ft, lib)`` of the float type ``ft`` (``np.float32`` or ``np.float64``).
+It returns the forward function and one derivative per input. Constants are made from ``ft`` before
+the inner functions are defined, so Numba freezes them with their type and float32 data stays
+float32 when compiled. ``lib`` is the set of compiled rules of the same target and dtype, so a rule
+may call another (sigmoid calls tanh); take what you need from it before defining the inner
+functions (``tanh = lib.tanh``), Numba resolves closure variables, not attributes.
+
+Derivatives are local partials: the input gradient is ``g * d(...)``. A unary rule's derivative
+takes ``(x, y)`` (the input and the output), a binary rule's take ``(a, b, y)``. ``uses`` names
+what the derivatives read, so callers keep only that for backward: "x" (unary input), "a", "b"
+(binary inputs), "y" (the output).
+
+``compiled(target, dtype)`` returns the rules compiled for a target: ``"cpu"`` as
+``njit(inline="always")`` functions (they inline into the calling kernel, which is the one cached
+on disk), ``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
+forward, ``<name>_d`` for a unary derivative, ``<name>_da`` / ``<name>_db`` for a binary one.
+
+Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
+rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
+rule (a fresh install or clone has none).
+
+The float32 tanh (and sigmoid through it) is a clamped rational approximation that vectorises where
+libm's tanhf does not (docs/fused_kernels.md); float64 keeps libm's, so gradient checks in float64
+see the true function.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One elementwise primitive's scalar math: `factory(ft, lib)` -> (forward, *derivatives)."""
+
+    name: str
+    arity: int
+    factory: object
+    uses: tuple
+    doc: str
+
+
+RULES: dict[str, Rule] = {}
+
+
+def unary(name: str, uses: tuple = ("x",)):
+    """Register a one-input rule; `uses` is what its derivative reads: "x", "y" or both."""
+    def register(factory):
+        RULES[name] = Rule(name, 1, factory, tuple(uses), (factory.__doc__ or "").strip())
+        return factory
+    return register
+
+
+def binary(name: str, uses: tuple = ("a", "b")):
+    """Register a two-input rule; `uses` is what its derivatives read: "a", "b", "y"."""
+    def register(factory):
+        RULES[name] = Rule(name, 2, factory, tuple(uses), (factory.__doc__ or "").strip())
+        return factory
+    return register
+
+
+# ---- the float32 rational tanh ------------------------------------------------------------------
+# tanh(x) = x * P(x^2) / Q(x^2), fitted by iterated weighted least squares in float64: largest error
+# in float32 3.3e-7 (about 2 ulp near 1). Past TANH_SATURATION, the first float32 at which the
+# rational reaches 1, the result is exactly +-1, so tanh and sigmoid saturate once and stay there
+# (the clamp at 9 alone left tanh(9) = 0.99999994 below tanh(8.5) = 1).
+_P = (1.0, 0.13106046617031097, 0.0031285721343010664, 1.1411441846576054e-05,
+      -2.1262909655206386e-08, 5.772186895125486e-11, -9.737232585993114e-14)
+_Q = (1.0, 0.4643937647342682, 0.024593209847807884, 0.00025819792062975466)
+TANH_SATURATION = 8.07216
+
+
+def tanh_f32(x):
+    """Rational float32 tanh, exactly +-1 past TANH_SATURATION; NaN passes through."""
+    lim = np.float32(TANH_SATURATION)
+    one = np.float32(1.0)
+    if x >= lim:
+        return one
+    if x <= -lim:
+        return -one
+    s = x * x
+    p = np.float32(_P[6])
+    p = p * s + np.float32(_P[5])
+    p = p * s + np.float32(_P[4])
+    p = p * s + np.float32(_P[3])
+    p = p * s + np.float32(_P[2])
+    p = p * s + np.float32(_P[1])
+    p = p * s + np.float32(_P[0])
+    q = np.float32(_Q[3])
+    q = q * s + np.float32(_Q[2])
+    q = q * s + np.float32(_Q[1])
+    q = q * s + np.float32(_Q[0])
+    y = x * p / q
+    return min(max(y, -one), one)
+
+
+# ---- rules --------------------------------------------------------------------------------------
+
+
+@unary("neg", uses=())
+def _neg(ft, lib):
+    """-x; d/dx = -1."""
+    minus_one = ft(-1.0)
+
+    def forward(x):
+        return -x
+
+    def d(x, y):
+        return minus_one
+
+    return forward, d
+
+
+@unary("exp", uses=("y",))
+def _exp(ft, lib):
+    """exp(x); d/dx = y."""
+    def forward(x):
+        return math.exp(x)
+
+    def d(x, y):
+        return y
+
+    return forward, d
+
+
+@unary("log")
+def _log(ft, lib):
+    """log(x); d/dx = 1 / x."""
+    one = ft(1.0)
+
+    def forward(x):
+        return math.log(x)
+
+    def d(x, y):
+        return one / x
+
+    return forward, d
+
+
+@unary("tanh", uses=("y",))
+def _tanh(ft, lib):
+    """tanh(x) (float32: the rational form); d/dx = 1 - y^2."""
+    one = ft(1.0)
+    rational = lib.tanh_f32 if ft is np.float32 else None
+
+    if ft is np.float32:
+        def forward(x):
+            return rational(x)
+    else:
+        def forward(x):
+            return math.tanh(x)
+
+    def d(x, y):
+        return one - y * y
+
+    return forward, d
+
+
+@unary("sigmoid", uses=("y",))
+def _sigmoid(ft, lib):
+    """1 / (1 + exp(-x)) = tanh(x / 2) / 2 + 1 / 2 (no overflow); d/dx = y (1 - y)."""
+    one, half = ft(1.0), ft(0.5)
+    tanh = lib.tanh
+
+    def forward(x):
+        return half * tanh(half * x) + half
+
+    def d(x, y):
+        return y * (one - y)
+
+    return forward, d
+
+
+@unary("relu", uses=("y",))
+def _relu(ft, lib):
+    """max(x, 0); d/dx = 1 where y > 0 (0 at 0, as torch). NaN passes through."""
+    zero, one = ft(0.0), ft(1.0)
+
+    def forward(x):
+        return zero if x <= zero else x
+
+    def d(x, y):
+        return one if y > zero else zero
+
+    return forward, d
+
+
+@unary("abs")
+def _abs(ft, lib):
+    """|x|; d/dx = sign(x) (0 at 0, as torch)."""
+    zero, one = ft(0.0), ft(1.0)
+
+    def forward(x):
+        return abs(x)
+
+    def d(x, y):
+        return one if x > zero else (-one if x < zero else zero)
+
+    return forward, d
+
+
+@binary("add", uses=())
+def _add(ft, lib):
+    """a + b; d/da = d/db = 1."""
+    one = ft(1.0)
+
+    def forward(a, b):
+        return a + b
+
+    def da(a, b, y):
+        return one
+
+    return forward, da, da
+
+
+@binary("sub", uses=())
+def _sub(ft, lib):
+    """a - b; d/da = 1, d/db = -1."""
+    one = ft(1.0)
+
+    def forward(a, b):
+        return a - b
+
+    def da(a, b, y):
+        return one
+
+    def db(a, b, y):
+        return -one
+
+    return forward, da, db
+
+
+@binary("mul")
+def _mul(ft, lib):
+    """a * b; d/da = b, d/db = a."""
+    def forward(a, b):
+        return a * b
+
+    def da(a, b, y):
+        return b
+
+    def db(a, b, y):
+        return a
+
+    return forward, da, db
+
+
+@binary("div", uses=("b", "y"))
+def _div(ft, lib):
+    """a / b; d/da = 1 / b, d/db = -y / b."""
+    one = ft(1.0)
+
+    def forward(a, b):
+        return a / b
+
+    def da(a, b, y):
+        return one / b
+
+    def db(a, b, y):
+        return -y / b
+
+    return forward, da, db
+
+
+# ---- compilation --------------------------------------------------------------------------------
+
+_FLOATS = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
+_CPU_OPTIONS = {"inline": "always", "error_model": "numpy", "fastmath": {"contract"},
+                "boundscheck": False}
+
+
+def _compiler(target: str):
+    if target == "cpu":
+        from numba import njit
+
+        return lambda fn: njit(**_CPU_OPTIONS)(fn)
+    if target == "cuda":
+        from numba import cuda
+
+        return lambda fn: cuda.jit(device=True)(fn)
+    raise ValueError(f"scalar_rules: target must be 'cpu' or 'cuda', got {target!r}")
+
+
+class _Library(SimpleNamespace):
+    """The rules of one target and dtype, compiled on first access."""
+
+    def __init__(self, target: str, ft):
+        super().__init__()
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_ft", ft)
+        object.__setattr__(self, "_jit", _compiler(target))
+
+    def __getattr__(self, attr):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        if attr == "tanh_f32":
+            fn = self._jit(tanh_f32)
+            setattr(self, attr, fn)
+            return fn
+        name = attr
+        for suffix in ("_da", "_db", "_d"):
+            if attr.endswith(suffix) and attr[: -len(suffix)] in RULES:
+                name = attr[: -len(suffix)]
+                break
+        rule = RULES.get(name)
+        if rule is None:
+            raise AttributeError(f"scalar_rules: no rule named {name!r}")
+        functions = rule.factory(self._ft, self)
+        names = [name] + ([f"{name}_d"] if rule.arity == 1 else [f"{name}_da", f"{name}_db"])
+        if len(functions) != len(names):
+            raise TypeError(f"scalar_rules: rule {name!r} returned {len(functions)} functions, "
+                            f"expected {len(names)} (forward and one derivative per input)")
+        for key, fn in zip(names, functions):
+            setattr(self, key, self._jit(fn))
+        return getattr(self, attr)
+
+
+_LIBRARIES: dict = {}
+
+
+def compiled(target: str, dtype) -> _Library:
+    """The rules compiled for `target` ("cpu" or "cuda") and a float dtype, each on first use."""
+    ft = _FLOATS.get(np.dtype(dtype))
+    if ft is None:
+        raise ValueError(f"scalar_rules: dtype must be float32 or float64, got {np.dtype(dtype)}")
+    key = (target, ft)
+    if key not in _LIBRARIES:
+        _LIBRARIES[key] = _Library(target, ft)
+    return _LIBRARIES[key]
+
+
+def python(dtype) -> SimpleNamespace:
+    """The rules as plain Python functions (no Numba): the reference the compiled ones are tested
+    against, and what a code generator can read."""
+    ft = _FLOATS[np.dtype(dtype)]
+    lib = SimpleNamespace(tanh_f32=tanh_f32)
+    for name, rule in RULES.items():
+        functions = rule.factory(ft, lib)
+        setattr(lib, name, functions[0])
+        if rule.arity == 1:
+            setattr(lib, f"{name}_d", functions[1])
+        else:
+            setattr(lib, f"{name}_da", functions[1])
+            setattr(lib, f"{name}_db", functions[2])
+    return lib

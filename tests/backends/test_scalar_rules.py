@@ -1,0 +1,114 @@
+"""The scalar rules: compiled for the CPU they agree with their plain-Python form, with numpy, and
+with central differences of themselves; float32 stays float32; tanh and sigmoid saturate exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from minigrad.backends import scalar_rules
+
+NAMES = sorted(scalar_rules.RULES)
+NUMPY = {"neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh,
+         "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0.0),
+         "abs": np.abs, "add": np.add, "sub": np.subtract, "mul": np.multiply,
+         "div": np.divide}
+
+
+def _inputs(name, rng, n=64):
+    a = rng.uniform(-3, 3, n)
+    b = rng.uniform(-3, 3, n)
+    if name == "log":
+        a = rng.uniform(0.1, 4, n)
+    if name in ("relu", "abs"):
+        a = np.where(np.abs(a) < 0.1, 0.5, a)  # away from the kink
+    if name == "div":
+        b = np.where(np.abs(b) < 0.3, 1.3, b)
+    return a, b
+
+
+def _call(rule, fn, a, b, *extra):
+    if rule.arity == 1:
+        return np.array([fn(x, *[e[i] for e in extra]) for i, x in enumerate(a)])
+    return np.array([fn(x, y, *[e[i] for e in extra]) for i, (x, y) in enumerate(zip(a, b))])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_matches_numpy_in_float64(name, rng):
+    rule = scalar_rules.RULES[name]
+    lib = scalar_rules.compiled("cpu", np.float64)
+    a, b = _inputs(name, rng)
+    got = _call(rule, getattr(lib, name), a, b)
+    want = NUMPY[name](a) if rule.arity == 1 else NUMPY[name](a, b)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derivatives_match_central_differences(name, rng):
+    rule = scalar_rules.RULES[name]
+    lib = scalar_rules.compiled("cpu", np.float64)
+    fwd = getattr(lib, name)
+    a, b = _inputs(name, rng)
+    eps = 1e-6
+    y = _call(rule, fwd, a, b)
+    if rule.arity == 1:
+        numeric = (_call(rule, fwd, a + eps, b) - _call(rule, fwd, a - eps, b)) / (2 * eps)
+        np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_d"), a, b, y), numeric,
+                                   rtol=1e-6, atol=1e-8)
+        return
+    numeric_a = (_call(rule, fwd, a + eps, b) - _call(rule, fwd, a - eps, b)) / (2 * eps)
+    numeric_b = (_call(rule, fwd, a, b + eps) - _call(rule, fwd, a, b - eps)) / (2 * eps)
+    np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_da"), a, b, y), numeric_a,
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_db"), a, b, y), numeric_b,
+                               rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_equals_plain_python_and_stays_float32(name, rng):
+    rule = scalar_rules.RULES[name]
+    lib = scalar_rules.compiled("cpu", np.float32)
+    reference = scalar_rules.python(np.float32)
+    a, b = (v.astype(np.float32) for v in _inputs(name, rng))
+    fwd = getattr(lib, name)
+    got = _call(rule, fwd, a, b)
+    want = _call(rule, getattr(reference, name), a, b)
+    np.testing.assert_allclose(got, want, rtol=2e-7, atol=1e-7)
+    args = (np.float32(a[0]),) if rule.arity == 1 else (np.float32(a[0]), np.float32(b[0]))
+    fwd(*args)
+    assert all(str(sig.return_type) == "float32" for sig in fwd.nopython_signatures)
+
+
+def test_float32_tanh_and_sigmoid_saturate_exactly():
+    lib = scalar_rules.compiled("cpu", np.float32)
+
+    @njit
+    def sigmoid_and_slope(xs, out, slope):
+        for i in range(xs.size):
+            out[i] = lib_sigmoid(xs[i])
+            slope[i] = lib_sigmoid_d(xs[i], out[i])
+
+    lib_sigmoid, lib_sigmoid_d = lib.sigmoid, lib.sigmoid_d  # noqa: F841 - closed over above
+    xs = np.array([16.5, 17.0, 20.0, 40.0, 300.0, np.inf], np.float32)
+    out, slope = np.empty_like(xs), np.empty_like(xs)
+    sigmoid_and_slope(xs, out, slope)
+    np.testing.assert_array_equal(out, 1.0)
+    np.testing.assert_array_equal(slope, 0.0)
+    sigmoid_and_slope(-xs, out, slope)
+    np.testing.assert_array_equal(out, 0.0)
+    # once it reaches +-1, tanh stays there (the clamp at 9 alone gave tanh(9) < tanh(8.5) = 1)
+    grid = np.linspace(7.5, 12.0, 4001).astype(np.float32)
+    tanh = np.array([lib.tanh(v) for v in grid])
+    reached = np.argmax(tanh >= 1.0)
+    assert reached > 0 and np.all(tanh[reached:] == 1.0)
+    assert np.isnan(lib.tanh(np.float32(np.nan)))
+
+
+def test_unknown_rule_and_dtype_are_named():
+    with pytest.raises(AttributeError, match="no rule named 'nope'"):
+        scalar_rules.compiled("cpu", np.float32).nope  # noqa: B018
+    with pytest.raises(ValueError, match="float32 or float64, got int32"):
+        scalar_rules.compiled("cpu", np.int32)
+    with pytest.raises(ValueError, match="target must be 'cpu' or 'cuda'"):
+        scalar_rules.compiled("tpu", np.float32).exp  # noqa: B018
