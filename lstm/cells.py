@@ -15,6 +15,8 @@ from minigrad import init
 from minigrad.nn import Module, Parameter
 from minigrad.tensor import Tensor
 
+from .checks import check_dtype, check_flag, check_pair_state, check_single_state, check_size
+
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -81,9 +83,13 @@ class _Cell(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=np.float32):
         super().__init__()
+        owner = type(self).__name__
+        bias = check_flag(owner, "bias", bias)
+        input_size = check_size(owner, "input_size", input_size)
+        hidden_size = check_size(owner, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         make_weights(self, self.mode, input_size, hidden_size, bias, "",
-                     np.random.default_rng(rng), np.dtype(dtype))
+                     np.random.default_rng(rng), check_dtype(owner, dtype))
 
     def _check(self, x: Tensor, states) -> Tensor:
         x = x if isinstance(x, Tensor) else mg.tensor(x)
@@ -118,7 +124,7 @@ class RNNCell(_Cell):
         self.nonlinearity = nonlinearity
 
     def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", h)])
+        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
         h = self._zeros(x) if h is None else h
         return rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                         self.nonlinearity)
@@ -130,7 +136,7 @@ class LSTMCell(_Cell):
     mode = "lstm"
 
     def forward(self, x, state=None) -> tuple[Tensor, Tensor]:
-        h, c = (None, None) if state is None else state
+        h, c = check_pair_state(type(self).__name__, state)
         x = self._check(x, [("h", h), ("c", c)])
         h = self._zeros(x) if h is None else h
         c = self._zeros(x) if c is None else c
@@ -143,6 +149,6 @@ class GRUCell(_Cell):
     mode = "gru"
 
     def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", h)])
+        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
         h = self._zeros(x) if h is None else h
         return gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

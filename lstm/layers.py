@@ -15,6 +15,14 @@ from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
 from .cells import GATES, check_nonlinearity, gru_cell, lstm_cell, make_weights, rnn_cell
+from .checks import (
+    check_dtype,
+    check_flag,
+    check_fraction,
+    check_pair_state,
+    check_single_state,
+    check_size,
+)
 
 IMPLS = ("fused", "composed")
 INIT_HH = ("default", "orthogonal", "identity")
@@ -28,10 +36,14 @@ class _RecurrentLayer(Module):
                  impl: str = "fused", nonlinearity: str = "tanh", init_hh: str = "default",
                  rng=None, dtype=np.float32):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        owner = type(self).__name__
+        input_size, hidden_size = (check_size(owner, "input_size", input_size),
+                                   check_size(owner, "hidden_size", hidden_size))
+        num_layers, dtype = check_size(owner, "num_layers", num_layers), check_dtype(owner, dtype)
+        dropout = check_fraction(owner, "dropout", dropout)
+        bias, batch_first, bidirectional = (check_flag(owner, "bias", bias),
+                                            check_flag(owner, "batch_first", batch_first),
+                                            check_flag(owner, "bidirectional", bidirectional))
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if init_hh not in INIT_HH:
@@ -212,6 +224,7 @@ class RNN(_RecurrentLayer):
 
     def forward(self, x, h0=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H), h_n (L*D, B, H)."""
+        h0 = check_single_state(type(self).__name__, h0)
         out, h_n, _ = self._run(x, h0, None, lengths, grad_norms)
         return out, h_n
 
@@ -228,6 +241,7 @@ class GRU(_RecurrentLayer):
 
     def forward(self, x, h0=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H), h_n (L*D, B, H)."""
+        h0 = check_single_state(type(self).__name__, h0)
         out, h_n, _ = self._run(x, h0, None, lengths, grad_norms)
         return out, h_n
 
@@ -266,7 +280,7 @@ class LSTM(_RecurrentLayer):
 
     def forward(self, x, state=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H), (h_n, c_n) each (L*D, B, H)."""
-        h0, c0 = (None, None) if state is None else state
+        h0, c0 = check_pair_state(type(self).__name__, state)
         out, h_n, c_n = self._run(x, h0, c0, lengths, grad_norms)
         return out, (h_n, c_n)
 

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets
 from .experiments.inside import INSIDE_CONFIGS, run_inside
@@ -151,9 +152,8 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     path = os.path.join(out_dir, "index.html")
     page = render_page("minigrad + lstm: long-range memory report", intro, sections, table,
                        json.dumps(everything, indent=1, sort_keys=True, default=str))
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(path + ".tmp", path)
+    data = page.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
     if progress:
         print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
     return path

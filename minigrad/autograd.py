@@ -163,6 +163,20 @@ def _freed_error(node):
     )
 
 
+def _reduces_to(grad_shape, shape) -> bool:
+    """Whether summing broadcast axes takes a gradient of grad_shape to an input of shape."""
+    lead = len(grad_shape) - len(shape)
+    return lead >= 0 and all(n in (1, m) for n, m in zip(shape, grad_shape[lead:]))
+
+
+def _grad_shape_error(node, input_grads, gi, shape):
+    index = next(i for i, g in enumerate(input_grads) if g is gi)
+    return ValueError(
+        f"{node.name}.backward returned a gradient of shape {tuple(gi.shape)} for its input "
+        f"{index} of shape {tuple(shape)} (no broadcast reaches it): check the op's backward"
+    )
+
+
 def _accumulate_leaf(tensor, g):
     if tensor.grad is None:
         # copy: a closure may hand the same array to several inputs (add returns g twice)
@@ -259,6 +273,8 @@ def _walk(tensor, grad, retain_graph):
                 continue
             if gi is not None:
                 if gi.shape != shape:
+                    if not _reduces_to(gi.shape, shape):
+                        raise _grad_shape_error(node, input_grads, gi, shape)
                     gi = backend_of(gi).sum_to(gi, shape)
                 if anomaly:
                     _check_finite(node.name, "gradient", gi)
