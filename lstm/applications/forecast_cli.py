@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 
 from .forecast import FORECAST_MODELS, OUTPUTS, ForecastConfig
 from .forecast_data import DATASETS
@@ -121,11 +123,14 @@ def configs_from_args(args) -> list[ForecastConfig]:
 
 
 def run(args) -> int:
-    """Run the configs, print one JSON line each; exit 2 on bad arguments, 130 on Ctrl-C."""
+    """Run the configs, print one JSON line each; exit 2 on bad arguments, 130 on Ctrl-C and
+    143 on SIGTERM (finished runs are in the results file)."""
+    from ..cli_errors import check_out_dir
     from .forecast import prepare
     from .forecast_runs import run_forecasts, summary_line
 
     try:
+        check_out_dir(args.out)
         configs = configs_from_args(args)
         for config in {(c.dataset, c.horizon, c.lookback, c.val_size, c.test_size): c
                        for c in configs}.values():
@@ -133,7 +138,6 @@ def run(args) -> int:
     except ValueError as e:
         print(f"lstm forecast: error: {e}", file=sys.stderr)
         return 2
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     finished = []
 
@@ -144,10 +148,21 @@ def run(args) -> int:
                   f" seed {row['config']['seed']} from {path}", file=sys.stderr)
         print(json.dumps(summary_line(row), sort_keys=True), flush=True)
 
+    caught = {"signum": signal.SIGINT}
+
+    def on_term(signum, frame):
+        caught["signum"] = signum
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
         run_forecasts(configs, path, progress=not args.quiet, on_result=show)
     except KeyboardInterrupt:
         print(f"lstm forecast: interrupted; {len(finished)} of {len(configs)} runs are in "
               f"{path}. Run the same command again to run the rest.", file=sys.stderr)
-        return 130
+        return 128 + int(caught["signum"])
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -102,3 +102,28 @@ def test_report_leaves_the_section_out_without_the_extra(tmp_path, capsys, monke
                         lambda name: None if name == "statsmodels" else real(name))
     assert forecast_section.forecast_sections(str(tmp_path), str(tmp_path)) == []
     assert "statsmodels not installed" in capsys.readouterr().err
+
+
+def test_sigterm_stops_after_the_finished_runs_with_143(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lstm", "forecast", "--dataset", "airline", "--model", "lstm",
+         "--seeds", ",".join(map(str, range(40))), "--out", str(tmp_path), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    results = tmp_path / "results.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (results.exists() and results.read_text()):
+        time.sleep(0.2)  # the first run is in the file: stop the second
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "interrupted;" in err and "Traceback" not in err
+    assert len(out.splitlines()) == len(results.read_text().splitlines()) >= 1
