@@ -1,7 +1,11 @@
-"""RNN, LSTM and GRU cells composed of minigrad primitives: the readable definitions.
+"""Recurrent cells as definitions: the only place a cell's math is written.
 
-Equations and gate order are PyTorch's (torch.nn.RNNCell / LSTMCell / GRUCell), and so are the
-parameter names and shapes, so weights load across. Every fused fast path is tested against these.
+A cell is a ``Cell`` module: its parameters (torch's names where torch has the cell), the states
+it carries (``states``: names, the first is the output; ``state_size(name)``: their widths) and a
+``step(x, state) -> new state`` made of minigrad primitives, with the matrix products by weights
+written as such (``x @ self.weight_ih.T``). ``lstm.Recurrent`` runs any cell over a sequence:
+composed (the step taped op by op) or fused (the step traced once and compiled into whole-sequence
+kernels by ``minigrad.compiler``). RNN, LSTM and GRU follow PyTorch's equations and gate order.
 """
 
 from __future__ import annotations
@@ -52,33 +56,50 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 def check_nonlinearity(nonlinearity: str) -> None:
+    """ValueError unless nonlinearity is 'tanh' or 'relu'."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
-def make_weights(module: Module, mode: str, input_size: int, hidden_size: int, bias: bool,
+def make_weights(module: Module, gates: int, input_size: int, hidden_size: int, bias: bool,
                  suffix: str, rng, dtype) -> None:
-    """Create weight_ih{suffix}, weight_hh{suffix}, bias_ih{suffix}, bias_hh{suffix} on `module`,
-    drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does."""
+    """Create weight_ih{suffix} (gates*H, I), weight_hh{suffix} (gates*H, H), bias_ih{suffix},
+    bias_hh{suffix} (gates*H,) on `module`, drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does."""
+    gates = GATES[gates] if isinstance(gates, str) else gates
     if input_size < 1 or hidden_size < 1:
         raise ValueError(f"input_size and hidden_size must be >= 1, got {input_size}, "
                          f"{hidden_size}")
-    rows = GATES[mode] * hidden_size
-    bound = 1.0 / math.sqrt(hidden_size)
+    rows = gates * hidden_size
     shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
     if bias:
         shapes.update(bias_ih=(rows,), bias_hh=(rows,))
-    for name, shape in shapes.items():
-        p = Parameter(np.empty(shape, dtype))
-        init.uniform_(p, -bound, bound, rng)
-        setattr(module, name + suffix, p)
+    make_uniform(module, shapes, hidden_size, suffix, rng, dtype)
     if not bias:
         setattr(module, "bias_ih" + suffix, None)
         setattr(module, "bias_hh" + suffix, None)
 
 
-class _Cell(Module):
-    mode = ""
+def make_uniform(module: Module, shapes: dict, hidden_size: int, suffix: str, rng,
+                 dtype) -> None:
+    """Parameters name+suffix of the given shapes on `module`, U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for name, shape in shapes.items():
+        p = Parameter(np.empty(shape, dtype))
+        init.uniform_(p, -bound, bound, rng)
+        setattr(module, name + suffix, p)
+
+
+class Cell(Module):
+    """A recurrent cell: parameters, the states it carries and one `step`.
+
+    Subclasses set ``states`` (names; the first is the output), create their parameters in
+    ``__init__`` (after ``super().__init__(input_size, hidden_size, ...)``) and define
+    ``step(x, state) -> tuple of new states``. ``state_size(name)`` is hidden_size unless
+    overridden. Calling the cell runs one step with torch's conventions: a single-state cell
+    takes and returns a tensor, others a tuple.
+    """
+
+    states: tuple = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=np.float32):
@@ -88,34 +109,69 @@ class _Cell(Module):
         input_size = check_size(owner, "input_size", input_size)
         hidden_size = check_size(owner, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        make_weights(self, self.mode, input_size, hidden_size, bias, "",
-                     np.random.default_rng(rng), check_dtype(owner, dtype))
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.dtype = check_dtype(owner, dtype)
 
-    def _check(self, x: Tensor, states) -> Tensor:
+    def state_size(self, name: str) -> int:
+        """Width of state `name` (hidden_size unless a subclass says otherwise)."""
+        return self.hidden_size
+
+    def step(self, x: Tensor, state: tuple) -> tuple:
+        """One step: x (B, input_size), state a tuple in `states` order -> the new states."""
+        raise NotImplementedError(f"{type(self).__name__} does not define step()")  # abstract
+
+    def forward(self, x, state=None):
+        """One step with torch's calling convention (state None means zeros)."""
         x = x if isinstance(x, Tensor) else mg.tensor(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) "
                              f"or ({self.input_size},), got shape {x.shape}")
-        batch = x.shape[0] if x.ndim == 2 else None
-        expected = (batch, self.hidden_size) if batch is not None else (self.hidden_size,)
-        for name, s in states:
-            if s is not None and s.shape != expected:
+        single = len(self.states) == 1
+        owner = type(self).__name__
+        if single:
+            given = (check_single_state(owner, state),)
+        elif self.states == ("h", "c") and not isinstance(state, tuple | list):
+            given = None if state is None else check_pair_state(owner, state)
+        elif state is not None and not isinstance(state, tuple | list):
+            raise ValueError(f"{owner}: state must be a tuple of {len(self.states)} tensors "
+                             f"{self.states} (or None), got one {type(state).__name__}")
+        else:
+            given = None if state is None else tuple(state)
+        if given is not None and len(given) != len(self.states):
+            raise ValueError(f"{type(self).__name__}: state must be a tuple of "
+                             f"{len(self.states)} tensors {self.states}, got a "
+                             f"{type(state).__name__} of length {len(given)}")
+        rows = x.shape[:-1]
+        states = []
+        for k, name in enumerate(self.states):
+            s = None if given is None else given[k]
+            expected = (*rows, self.state_size(name))
+            if s is None:
+                s = mg.zeros(*expected, dtype=self.dtype, device=x.device)
+            elif s.shape != expected:
                 raise ValueError(f"{type(self).__name__}: {name} must have shape {expected}, "
                                  f"got {s.shape}")
-        return x
-
-    def _zeros(self, x: Tensor) -> Tensor:
-        return mg.zeros(*x.shape[:-1], self.hidden_size, dtype=self.weight_ih.dtype,
-                        device=x.device)
+            states.append(s)
+        new = tuple(self.step(x, tuple(states)))
+        return new[0] if single else new
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
 
 
-class RNNCell(_Cell):
-    """One Elman step: h' = tanh or relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+class _TorchCell(Cell):
+    """Cells with torch's weight_ih / weight_hh / bias_ih / bias_hh of `gates` blocks."""
 
-    mode = "rnn"
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
+                 dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_weights(self, self.gates, input_size, hidden_size, bias, "", self.rng, self.dtype)
+
+
+class RNNCell(_TorchCell):
+    """One Elman step: h' = tanh or relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", rng=None, dtype=np.float32):
@@ -123,32 +179,28 @@ class RNNCell(_Cell):
         super().__init__(input_size, hidden_size, bias, rng, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
-        h = self._zeros(x) if h is None else h
-        return rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                        self.nonlinearity)
+    def step(self, x, state):
+        (h,) = state
+        return (rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                         self.nonlinearity),)
 
 
-class LSTMCell(_Cell):
+class LSTMCell(_TorchCell):
     """One LSTM step (Hochreiter & Schmidhuber 1997 with forget gate, Gers et al. 2000)."""
 
-    mode = "lstm"
+    gates = 4
+    states = ("h", "c")
 
-    def forward(self, x, state=None) -> tuple[Tensor, Tensor]:
-        h, c = check_pair_state(type(self).__name__, state)
-        x = self._check(x, [("h", h), ("c", c)])
-        h = self._zeros(x) if h is None else h
-        c = self._zeros(x) if c is None else c
+    def step(self, x, state):
+        h, c = state
         return lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
-class GRUCell(_Cell):
+class GRUCell(_TorchCell):
     """One GRU step (Cho et al. 2014), PyTorch's variant with r applied after W_hn."""
 
-    mode = "gru"
+    gates = 3
 
-    def forward(self, x, h=None) -> Tensor:
-        x = self._check(x, [("h", check_single_state(type(self).__name__, h))])
-        h = self._zeros(x) if h is None else h
-        return gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+    def step(self, x, state):
+        (h,) = state
+        return (gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh),)

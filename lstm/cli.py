@@ -108,12 +108,12 @@ def cmd_train(args) -> int:
         print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
               f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
         return 128 + int(e.signum)
-    from minigrad.backends import cpu_recurrent
+    import minigrad as mg
 
     # a replaced row keeps its key and config, so the sweep that wrote it still finds it
     key_config = config.to_dict() if finished is None else finished["config"]
     row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
-                              threads=cpu_recurrent.get_num_threads())
+                              threads=mg.get_num_threads())
     results_io.put_row(results_path, row)  # the only row of this run, even if another command
     # finished it meanwhile
     _emit(_train_summary(result["config"], result))

@@ -1,8 +1,11 @@
-"""RNN, LSTM and GRU sequence layers with torch.nn's signature, parameter names and semantics.
+"""Sequence layers for any cell, and RNN / LSTM / GRU with torch.nn's signature and state_dict.
 
-``impl="fused"`` (default) runs each layer and direction as one fused whole-sequence primitive
-(minigrad.ops.recurrent); ``impl="composed"`` unrolls the cells of lstm.cells step by step (the
-readable reference, and what the tests hold the fused path to).
+``Recurrent(cell, input_size, hidden_size, ...)`` runs a ``lstm.cells.Cell`` over a sequence with
+layers, directions, ``lengths`` (PackedSequence semantics), initial states, inter-layer dropout and
+the per-step gradient norms of the gradient-flow experiments. ``impl="fused"`` (default) runs each
+layer and direction as one fused whole-sequence primitive compiled from the cell's step;
+``impl="composed"`` unrolls the step op by op (the readable reference the fused path is held to).
+Parameters are the cells' own, registered as ``<name>_l{layer}[_reverse]`` as torch.nn names them.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad import autograd, init
+from minigrad import init
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
-from .cells import GATES, check_nonlinearity, gru_cell, lstm_cell, make_weights, rnn_cell
+from .cells import Cell, GRUCell, LSTMCell, RNNCell, check_nonlinearity
 from .checks import (
     check_dtype,
     check_flag,
@@ -28,13 +31,19 @@ IMPLS = ("fused", "composed")
 INIT_HH = ("default", "orthogonal", "identity")
 
 
-class _RecurrentLayer(Module):
-    mode = ""
+class Recurrent(Module):
+    """Any cell over a sequence: x (T, B, I) -> out (T, B, D*H_out), final states.
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 impl: str = "fused", nonlinearity: str = "tanh", init_hh: str = "default",
-                 rng=None, dtype=np.float32):
+    `cell` is a Cell subclass (or a factory with its signature) built once per layer and
+    direction as ``cell(layer_input, hidden_size, bias=bias, rng=rng, dtype=dtype,
+    **cell_options)``. forward(x, state=None, lengths=None, grad_norms=None) returns
+    (out, state_n): state_n a tensor for one-state cells, else a tuple, each (L*D, B, size).
+    """
+
+    def __init__(self, cell, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, impl: str = "fused", rng=None, dtype=np.float32,
+                 **cell_options):
         super().__init__()
         owner = type(self).__name__
         input_size, hidden_size = (check_size(owner, "input_size", input_size),
@@ -46,35 +55,44 @@ class _RecurrentLayer(Module):
                                             check_flag(owner, "bidirectional", bidirectional))
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-        if init_hh not in INIT_HH:
-            raise ValueError(f"init_hh must be one of {INIT_HH}, got {init_hh!r}")
-        check_nonlinearity(nonlinearity)
+        if not callable(cell):
+            raise ValueError(f"cell must be a Cell subclass or a factory, got {cell!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
-        self.bidirectional, self.impl, self.nonlinearity = bidirectional, impl, nonlinearity
+        self.bidirectional, self.impl = bidirectional, impl
         self.num_directions = 2 if bidirectional else 1
         self.rng = np.random.default_rng(rng)
+        cells = {}
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in self._suffixes(layer):
-                make_weights(self, self.mode, layer_input, hidden_size, bias, suffix, self.rng,
-                             np.dtype(dtype))
-                w_hh = getattr(self, "weight_hh" + suffix)
-                if init_hh != "default":
-                    for block in range(GATES[self.mode]):
-                        piece = mg.tensor(np.empty((hidden_size, hidden_size), dtype))
-                        if init_hh == "orthogonal":
-                            init.orthogonal_(piece, rng=self.rng)
-                        else:
-                            init.identity_(piece)
-                        w_hh.data[block * hidden_size:(block + 1) * hidden_size] = piece.data
+                layer_input = input_size if layer == 0 else self.output_size
+                made = cell(layer_input, hidden_size, bias=bias, rng=self.rng, dtype=dtype,
+                            **cell_options)
+                if not isinstance(made, Cell):
+                    raise ValueError(f"cell factory must return a lstm.cells.Cell, got "
+                                     f"{type(made).__name__}")
+                cells[suffix] = made
+                for name, value in made._parameters.items():
+                    setattr(self, name + suffix, value)
+                for name in ("bias_ih", "bias_hh"):
+                    if name in vars(made) and getattr(made, name) is None:
+                        setattr(self, name + suffix, None)  # torch's layers show them as None
+                if suffix == "_l0":
+                    self.output_size = made.state_size(made.states[0]) * self.num_directions
+        object.__setattr__(self, "cells", cells)
+        self.cell_type = type(cells["_l0"])
+        self.state_names = cells["_l0"].states
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
 
-    def weights(self, suffix: str) -> tuple:
-        return tuple(getattr(self, name + suffix)
-                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    def cell(self, suffix: str) -> Cell:
+        """The cell of one layer and direction ('_l0', '_l1_reverse'), bound to this layer's
+        current parameter objects."""
+        cell = self.cells[suffix]
+        for name in cell._parameters:
+            object.__setattr__(cell, name, getattr(self, name + suffix))
+        return cell
 
     # ---- input checks --------------------------------------------------------------------------
     def _check_input(self, x):
@@ -99,23 +117,23 @@ class _RecurrentLayer(Module):
         steps, batch = x.shape[0], x.shape[1]
         if batch < 1 or steps < 1:
             raise ValueError(f"{name}: empty input: seq_len={steps}, batch={batch}")
-        if autograd.state.anomaly and not np.isfinite(x.numpy()).all():
+        if mg.is_anomaly_enabled() and not np.isfinite(x.numpy()).all():
             raise ValueError(f"{name}: input contains non-finite values (detect_anomaly is on)")
         return x
 
-    def _check_state(self, state, name: str, batch: int):
-        expected = (self.num_layers * self.num_directions, batch, self.hidden_size)
+    def _check_state(self, state, name: str, batch: int, size: int):
+        expected = (self.num_layers * self.num_directions, batch, size)
         if state is None:
             return mg.zeros(*expected, dtype=self.weight_ih_l0.dtype,
                             device=self.weight_ih_l0.device)
         state = state if isinstance(state, Tensor) else mg.tensor(state)
         if state.shape != expected:
-            raise ValueError(f"{type(self).__name__}: {name} must have shape {expected} "
-                             "(num_layers * num_directions, batch, hidden_size), got "
+            raise ValueError(f"{type(self).__name__}: {name}0 must have shape {expected} "
+                             "(num_layers * num_directions, batch, state size), got "
                              f"{state.shape}")
         if state.dtype != self.weight_ih_l0.dtype:
-            raise ValueError(f"{type(self).__name__}: {name} dtype {state.dtype} does not match "
-                             f"the parameters' {self.weight_ih_l0.dtype}")
+            raise ValueError(f"{type(self).__name__}: {name}0 dtype {state.dtype} does not "
+                             f"match the parameters' {self.weight_ih_l0.dtype}")
         return state
 
     def _check_lengths(self, lengths, steps: int, batch: int):
@@ -134,20 +152,41 @@ class _RecurrentLayer(Module):
         return array.astype(np.int64)
 
     # ---- the stack of layers -------------------------------------------------------------------
-    def _run(self, x, h0, c0, lengths, grad_norms):
+    def forward(self, x, state=None, lengths=None, grad_norms=None):
+        """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
+        single = len(self.state_names) == 1
+        owner = type(self).__name__
+        if single:
+            given = (check_single_state(owner, state),)
+        elif self.state_names == ("h", "c") and not isinstance(state, tuple | list):
+            given = check_pair_state(owner, state)
+        elif state is None:
+            given = (None,) * len(self.state_names)
+        elif not isinstance(state, tuple | list):
+            raise ValueError(f"{owner}: state must be a tuple of {len(self.state_names)} tensors "
+                             f"{self.state_names} (or None), got one {type(state).__name__}")
+        else:
+            given = tuple(state)
+        if len(given) != len(self.state_names):
+            raise ValueError(f"{type(self).__name__}: state must be a tuple of "
+                             f"{len(self.state_names)} tensors {self.state_names}, got a "
+                             f"{type(state).__name__} of length {len(given)}")
+        out, finals = self._run(x, given, lengths, grad_norms)
+        return out, (finals[0] if single else tuple(finals))
+
+    def _run(self, x, given, lengths, grad_norms):
         x = self._check_input(x)
         steps, batch = x.shape[0], x.shape[1]
         lengths = self._check_lengths(lengths, steps, batch)
-        h0 = self._check_state(h0, "h0", batch)
-        c0 = self._check_state(c0, "c0", batch) if self.mode == "lstm" else None
+        first = self.cells["_l0"]
+        initial = [self._check_state(s, name, batch, first.state_size(name))
+                   for s, name in zip(given, self.state_names)]
         if grad_norms is not None and self.impl != "fused":
             raise ValueError("grad_norms needs impl='fused' (on the composed path, call "
                              "retain_grad() on the outputs instead)")
-        h_states = h0.unstack(0) if self.num_layers * self.num_directions > 1 else [h0[0]]
-        c_states = None
-        if c0 is not None:
-            c_states = c0.unstack(0) if len(h_states) > 1 else [c0[0]]
-        h_n, c_n = [], []
+        n = self.num_layers * self.num_directions
+        per_k = [s.unstack(0) if n > 1 else [s[0]] for s in initial]
+        finals = [[] for _ in self.state_names]
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
@@ -156,60 +195,27 @@ class _RecurrentLayer(Module):
                 sink = None
                 if grad_norms is not None:
                     sink = grad_norms.setdefault(suffix.lstrip("_"), {})
-                out, h_last, c_last = self._sequence(
-                    layer_input, h_states[k], None if c_states is None else c_states[k],
-                    self.weights(suffix), lengths, direction == 1, sink)
+                out, last = self._sequence(layer_input, tuple(s[k] for s in per_k), suffix,
+                                           lengths, direction == 1, sink)
                 outputs.append(out)
-                h_n.append(h_last)
-                c_n.append(c_last)
+                for collected, s in zip(finals, last):
+                    collected.append(s)
             layer_input = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = mg.dropout(layer_input, self.dropout, self.rng)
         out = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
-        h_n = mg.stack(h_n, 0)
-        return out, h_n, (mg.stack(c_n, 0) if self.mode == "lstm" else None)
+        return out, [mg.stack(f, 0) for f in finals]
 
-    def _sequence(self, x, h0, c0, weights, lengths, reverse, sink):
+    def _sequence(self, x, states, suffix, lengths, reverse, sink):
+        cell = self.cell(suffix)
         if self.impl == "fused":
-            return self._fused(x, h0, c0, weights, lengths, reverse, sink)
-        return self._composed(x, h0, c0, weights, lengths, reverse)
+            return self._fused(cell, x, states, lengths, reverse, sink)
+        return composed_sequence(cell, x, states, lengths, reverse)
 
-    def _fused(self, x, h0, c0, weights, lengths, reverse, sink):
-        from minigrad.ops import recurrent
+    def _fused(self, cell, x, states, lengths, reverse, sink):
+        from .fused import fused_sequence
 
-        if self.mode == "lstm":
-            return recurrent.lstm_sequence(x, h0, c0, *weights, lengths=lengths,
-                                           reverse=reverse, grad_norms=sink)
-        if self.mode == "gru":
-            out, h_n = recurrent.gru_sequence(x, h0, *weights, lengths=lengths,
-                                              reverse=reverse, grad_norms=sink)
-        else:
-            out, h_n = recurrent.rnn_sequence(x, h0, *weights, nonlinearity=self.nonlinearity,
-                                              lengths=lengths, reverse=reverse, grad_norms=sink)
-        return out, h_n, None
-
-    def _composed(self, x, h, c, weights, lengths, reverse):
-        """Unrolled cells; past a sequence's length the state holds and the output is 0."""
-        steps = x.shape[0]
-        xs = x.unstack(0)
-        valid = None
-        if lengths is not None:
-            valid = np.arange(steps)[:, None, None] < lengths[None, :, None]  # (T, B, 1)
-        outputs = [None] * steps
-        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            if self.mode == "lstm":
-                h_new, c_new = lstm_cell(xs[t], h, c, *weights)
-            elif self.mode == "gru":
-                h_new, c_new = gru_cell(xs[t], h, *weights), None
-            else:
-                h_new, c_new = rnn_cell(xs[t], h, *weights, self.nonlinearity), None
-            if valid is None or valid[t].all():
-                h, c, outputs[t] = h_new, c_new, h_new
-            else:
-                h = mg.where(valid[t], h_new, h)
-                c = None if c is None else mg.where(valid[t], c_new, c)
-                outputs[t] = mg.where(valid[t], h_new, 0.0)
-        return mg.stack(outputs, 0), h, c
+        return fused_sequence(cell, x, states, lengths, reverse, sink)
 
     def extra_repr(self):
         extra = "" if self.num_layers == 1 else f", num_layers={self.num_layers}"
@@ -217,45 +223,93 @@ class _RecurrentLayer(Module):
         return f"{self.input_size}, {self.hidden_size}{extra}, impl={self.impl!r}"
 
 
-class RNN(_RecurrentLayer):
+def composed_sequence(cell: Cell, x, states, lengths, reverse):
+    """The cell's step unrolled over x (T, B, I); past a sequence's length the state holds and
+    the output is 0. Returns out (T, B, H_out) and the final states."""
+    steps = x.shape[0]
+    xs = x.unstack(0)
+    valid = None
+    if lengths is not None:
+        valid = np.arange(steps)[:, None, None] < lengths[None, :, None]  # (T, B, 1)
+    outputs = [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        new = tuple(cell.step(xs[t], states))
+        if valid is None or valid[t].all():
+            states, outputs[t] = new, new[0]
+        else:
+            states = tuple(mg.where(valid[t], n, s) for n, s in zip(new, states))
+            outputs[t] = mg.where(valid[t], new[0], 0.0)
+    return mg.stack(outputs, 0), states
+
+
+class _TorchLayer(Recurrent):
+    """RNN / LSTM / GRU: torch.nn's signature; init_hh "orthogonal" or "identity" sets each
+    (H, H) block of weight_hh."""
+
+    cell_class = RNNCell
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 impl: str = "fused", nonlinearity: str = "tanh", init_hh: str = "default",
+                 rng=None, dtype=np.float32):
+        if init_hh not in INIT_HH:
+            raise ValueError(f"init_hh must be one of {INIT_HH}, got {init_hh!r}")
+        check_nonlinearity(nonlinearity)
+        options = {"nonlinearity": nonlinearity} if self.cell_class is RNNCell else {}
+        if self.cell_class is not RNNCell and nonlinearity != "tanh":
+            raise ValueError(f"{type(self).__name__} has no nonlinearity option")
+        super().__init__(self.cell_class, input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, impl, rng, dtype, **options)
+        if init_hh != "default":
+            for layer in range(num_layers):
+                for suffix in self._suffixes(layer):
+                    self._init_blocks(getattr(self, "weight_hh" + suffix), init_hh, dtype)
+
+    @property
+    def nonlinearity(self) -> str:
+        """The RNN cells' activation ("tanh" for LSTM and GRU); settable on RNN."""
+        return getattr(self.cells["_l0"], "nonlinearity", "tanh")
+
+    @nonlinearity.setter
+    def nonlinearity(self, value: str) -> None:
+        check_nonlinearity(value)
+        if self.cell_class is not RNNCell and value != "tanh":
+            raise ValueError(f"{type(self).__name__} has no nonlinearity option")
+        for cell in self.cells.values():
+            if isinstance(cell, RNNCell):
+                cell.nonlinearity = value
+
+    def _init_blocks(self, w_hh, init_hh, dtype):
+        size = self.hidden_size
+        for block in range(w_hh.shape[0] // size):
+            piece = mg.tensor(np.empty((size, size), dtype))
+            if init_hh == "orthogonal":
+                init.orthogonal_(piece, rng=self.rng)
+            else:
+                init.identity_(piece)
+            w_hh.data[block * size:(block + 1) * size] = piece.data
+
+
+class RNN(_TorchLayer):
     """Elman RNN, tanh or relu (relu with init_hh="identity" is the IRNN of Le et al. 2015)."""
 
-    mode = "rnn"
-
-    def forward(self, x, h0=None, lengths=None, grad_norms=None):
-        """x (T, B, I) -> out (T, B, D*H), h_n (L*D, B, H)."""
-        h0 = check_single_state(type(self).__name__, h0)
-        out, h_n, _ = self._run(x, h0, None, lengths, grad_norms)
-        return out, h_n
+    cell_class = RNNCell
 
 
-class GRU(_RecurrentLayer):
+class GRU(_TorchLayer):
     """Gated recurrent unit (Cho et al. 2014), torch's equations."""
 
-    mode = "gru"
-
-    def __init__(self, *args, **kwargs):
-        if kwargs.get("nonlinearity", "tanh") != "tanh":
-            raise ValueError("GRU has no nonlinearity option")
-        super().__init__(*args, **kwargs)
-
-    def forward(self, x, h0=None, lengths=None, grad_norms=None):
-        """x (T, B, I) -> out (T, B, D*H), h_n (L*D, B, H)."""
-        h0 = check_single_state(type(self).__name__, h0)
-        out, h_n, _ = self._run(x, h0, None, lengths, grad_norms)
-        return out, h_n
+    cell_class = GRUCell
 
 
-class LSTM(_RecurrentLayer):
+class LSTM(_TorchLayer):
     """LSTM with forget gate; options: forget_bias (Gers et al. 2000), chrono init (Tallec &
     Ollivier 2018: forget biases log U[1, chrono_t_max - 1], input biases their negation)."""
 
-    mode = "lstm"
+    cell_class = LSTMCell
 
     def __init__(self, *args, forget_bias: float | None = None, chrono_t_max: int | None = None,
                  **kwargs):
-        if kwargs.get("nonlinearity", "tanh") != "tanh":
-            raise ValueError("LSTM has no nonlinearity option")
         super().__init__(*args, **kwargs)
         if forget_bias is not None and chrono_t_max is not None:
             raise ValueError("give forget_bias or chrono_t_max, not both")
@@ -278,16 +332,11 @@ class LSTM(_RecurrentLayer):
                     b_ih.data[forget], b_hh.data[forget] = bf, 0.0
                     b_ih.data[gate_in], b_hh.data[gate_in] = -bf, 0.0
 
-    def forward(self, x, state=None, lengths=None, grad_norms=None):
-        """x (T, B, I) -> out (T, B, D*H), (h_n, c_n) each (L*D, B, H)."""
-        h0, c0 = check_pair_state(type(self).__name__, state)
-        out, h_n, c_n = self._run(x, h0, c0, lengths, grad_norms)
-        return out, (h_n, c_n)
-
 
 def flops_per_step(mode: str, batch: int, steps: int, input_size: int, hidden_size: int) -> float:
     """Training-step flops (forward + backward, GEMMs only): 3 * 2 * B * T * (I + H) * G * H."""
-    return 3.0 * 2 * batch * steps * (input_size + hidden_size) * GATES[mode] * hidden_size
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[mode]
+    return 3.0 * 2 * batch * steps * (input_size + hidden_size) * gates * hidden_size
 
 
-__all__ = ["RNN", "LSTM", "GRU", "flops_per_step"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "composed_sequence", "flops_per_step"]

@@ -93,10 +93,10 @@ def execute(spec_kind: str, config: dict) -> dict:
     """Run one spec (in whatever process calls this) and wrap its result as a results line."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config)
-    from minigrad.backends import cpu_recurrent
+    import minigrad as mg
 
     return make_row(spec_kind, config, result, wall_time_s=time.perf_counter() - start,
-                    threads=cpu_recurrent.get_num_threads())
+                    threads=mg.get_num_threads())
 
 
 # ---- the results file (lstm.results_io: one writer, one reader) --------------------------------

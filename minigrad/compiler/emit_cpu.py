@@ -1,0 +1,153 @@
+"""Generate the Numba source of a planned step: the forward and backward time loops (CPU).
+
+The loops are shaped like the hand-written ones of docs/fused_kernels.md: per step one packed
+GEMM with the recurrent weights (accumulated into the step's slots), then per batch row one loop
+over the L lanes that loads every piece through its own view, runs the step's rules (calls to
+``scalar_rules.compiled("cpu", dtype).<rule>``, inlined), and stores new states and saved values;
+backward overwrites the slots with the gradients of the products in place, accumulates vector
+parameter gradients in float64 and runs one GEMM for dL/d(state before the step). A two-stage
+step (a product of an intermediate) runs, per step, stage 1's lanes, the stage-2 GEMM of the
+intermediate (kept in ``mid``) into ``buf2``, then stage 2's lanes; stage-1 values stage 2 reads
+pass through ``carry``; backward runs the stages in reverse with one GEMM between them.
+
+Kernel arguments (the runtime passes them in this order):
+forward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w2_packed,
+        <vector params>, steps, reverse, lo, hi, row_chunk, row_chunk2)
+backward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w2_packed, w_x_t,
+         dout, <dS per state>, <dN per state>, dcarry, dmid, <vector params>, acc, dx, steps,
+         reverse, <norms per state>, lo, hi, row_chunk, row_chunk2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+from ..backends import scalar_rules
+from .lanes import Names, backward_lanes, forward_lanes, row_views
+from .plan import Plan
+
+GENERATOR_VERSION = 2
+_JIT = ('cache=True, error_model="numpy", fastmath={"contract"}, boundscheck=False, '
+        'nogil=True')
+
+def _time_header(backward: bool) -> list[str]:
+    order = "s if reverse else T - 1 - s" if backward else "T - 1 - s if reverse else s"
+    return ["    for s in range(T):", f"        t = {order}",
+            "        prev = t + 1 if reverse else t", "        nxt = t if reverse else t + 1",
+            "        g = buf[t]", "        g2 = buf2[t]"]
+
+
+def _prologue(plan: Plan) -> list[str]:
+    rec_width = plan.state_pieces[plan.rec_state]
+    lines = ["    previous_fp = denormals_off()", "    T = buf.shape[0]",
+             f"    L = buf.shape[2] // {plan.n_slots}", f"    I = xh.shape[2] - {rec_width} * L",
+             "    zero = buf.dtype.type(0.0)"]
+    return lines + [f"    vec_{name}_{p} = vec_{name}[{p} * L:{p + 1} * L]"
+                    for name, n in plan.vectors.items() for p in range(n)]
+
+
+def _rows(names, used, lane_lines, skip) -> list[str]:
+    lines = ["        for b in range(lo, hi):", "            if t >= steps[b]:"]
+    lines += ["                " + line for line in skip] + ["                continue"]
+    lines += row_views(names, used, "            ") + ["            for j in range(L):"]
+    return lines + ["                " + line for line in lane_lines]
+
+
+def _signature(plan: Plan, backward: bool) -> list[str]:
+    n = len(plan.state_pieces)
+    states = [f"st{k}" for k in range(n) if k != plan.rec_state]
+    vectors = [f"vec_{name}" for name in plan.vectors]
+    head = ["buf", "buf2", "mid", "carry", "extra", "xh", *states, "w_packed", "w2_packed"]
+    tail = ["steps", "reverse", "lo", "hi", "row_chunk", "row_chunk2"]
+    if not backward:
+        return head + vectors + tail
+    return (head + ["w_x_t", "dout", *[f"dS{k}" for k in range(n)], *[f"dN{k}" for k in range(n)],
+                    "dcarry", "dmid", *vectors, "acc", "dx"] + tail[:2] +
+            [f"norms{k}" for k in range(n)] + tail[2:])
+
+
+def forward_source(plan: Plan, names: Names) -> list[str]:
+    """The forward time loop."""
+    two = plan.weight_mid is not None
+    lines = ["@njit(" + _JIT + ")", f"def forward({', '.join(_signature(plan, False))}):"]
+    lines += _prologue(plan) + _time_header(False)
+    if plan.weight_h is not None:
+        beta = 1.0 if plan.h_first < plan.x_slots else 0.0
+        lines.append(f"        gemm_packed(xh[prev, lo:hi, I:], w_packed, g[lo:hi, "
+                     f"{plan.h_first} * L:], {beta}, row_chunk)")
+    skip = []
+    for k in range(len(plan.state_pieces)):
+        buffer, offset = names.state_buffer(k)
+        skip.append(f"{buffer}[nxt, b, {offset}:] = {buffer}[prev, b, {offset}:]")
+    if two:
+        skip.append("mid[t, b] = zero")
+    used, lanes = forward_lanes(names, 1)
+    lines += _rows(names, used, lanes, skip)
+    if two:
+        lines.append("        gemm_packed(mid[t, lo:hi], w2_packed, g2[lo:hi], 0.0, row_chunk2)")
+        used, lanes = forward_lanes(names, 2)
+        lines += _rows(names, used, lanes, [])
+    return lines + ["    restore_denormals(previous_fp)", ""]
+
+
+def backward_source(plan: Plan, names: Names) -> list[str]:
+    """The reverse time loop: slot gradients in place, states' gradients, vector accumulators."""
+    n_states, two = len(plan.state_pieces), plan.weight_mid is not None
+    lines = ["@njit(" + _JIT + ")", f"def backward({', '.join(_signature(plan, True))}):"]
+    lines += _prologue(plan) + ["    want_norms = norms0.shape[0] > 0"]
+    stages = [backward_lanes(names, 2, True)] if two else []
+    stages.append(backward_lanes(names, 1, two))
+    lines += [f"    acc{a} = acc[{a} * L:{a + 1} * L]" for a in sorted(names.acc.values())]
+    lines += _time_header(True) + ["        dout_t = dout[t if dout.shape[0] > 1 else 0]"]
+    passthrough = [f"dN{k}[b] = dS{k}[b]" for k in range(n_states)]
+    if two:
+        used, lanes = stages[0]
+        lines += _rows(names, used, lanes, ["g2[b] = zero"] + passthrough)
+        lines.append("        gemm_packed(g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, row_chunk2)")
+    used, lanes = stages[-1]
+    lines += _rows(names, used, lanes, ["g[b] = zero"] + ([] if two else passthrough))
+    lines.append("        if want_norms:")
+    lines += [f"            row_norms(dS{k}[lo:hi], norms{k}[t, lo:hi])" for k in range(n_states)]
+    lines += ["        if dx.shape[0] == T:",
+              "            project_rows(g[lo:hi], w_x_t, dx[t, lo:hi])"]
+    if plan.weight_h is not None:
+        lines.append(f"        gemm_packed(g[lo:hi, {plan.h_first} * L:], w_packed, "
+                     f"dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
+    lines += [f"        dS{k}[lo:hi] = dN{k}[lo:hi]" for k in range(n_states)]
+    return lines + ["    restore_denormals(previous_fp)", ""]
+
+
+def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
+    """The generated module's text and {(param, piece): [accumulator columns]}."""
+    names = Names(plan)
+    forward = forward_source(plan, names)
+    backward = backward_source(plan, names)
+    head = [f'"""Generated by minigrad.compiler (generator {GENERATOR_VERSION}): fused '
+            'recurrence kernels. Do not edit."""', "",
+            f"# scalar rules: {rules_fingerprint(names.rules)}", "",
+            "import numpy as np", "from numba import njit", "",
+            "from minigrad.backends.cpu_blas import denormals_off, gemm_packed, "
+            "restore_denormals",
+            "from minigrad.backends.cpu_recurrent_loops import project_rows, row_norms",
+            "from minigrad.backends.scalar_rules import compiled", "",
+            f"_lib = compiled('cpu', np.{dtype_name})"]
+    head += [f"R_{name} = _lib.{name}" for name in sorted(names.rules)]
+    head += [f"{name} = np.{dtype_name}({value!r})" for value, name in names.consts.items()]
+    return "\n".join(head + ["", ""] + forward + [""] + backward), dict(names.param_acc)
+
+
+def rules_fingerprint(used) -> str:
+    """A hash of the source of the rules the kernels inline (and the float32 tanh): Numba's
+    cache does not see a change in an inlined function, the file name (a hash of the text) does."""
+    names = set()
+    for name in used:
+        for suffix in ("", "_da", "_db", "_d"):
+            if name.endswith(suffix) and name[:len(name) - len(suffix)] in scalar_rules.RULES:
+                names.add(name[:len(name) - len(suffix)])
+                break
+    names = sorted(names)
+    parts = [inspect.getsource(scalar_rules.tanh_f32)]
+    parts += [inspect.getsource(scalar_rules.RULES[n].factory) for n in names
+              if n in scalar_rules.RULES]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,163 @@
+"""Run generated kernels on the CPU: buffers, the hoisted and the weight-gradient GEMMs, threads.
+
+Layout (docs/cell_compiler.md): ``buf`` (T, B, n_slots * L) holds the products' slots; the x
+window is filled by one GEMM over all steps, the h window by the per-step GEMM inside the loop;
+forward overwrites slots with the values backward reads and backward overwrites them with the
+products' gradients. ``xh`` (T + 1, B, I + S) keeps each x_t beside the recurrent state before
+step t (as the hand-written LSTM did), so when every slot is shared one GEMM gives both weight
+gradients. The other states have their own (T + 1, B, S_k) buffers. Threads, the packed per-step
+GEMMs and denormal flushing are cpu_recurrent's (docs/fused_kernels.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import cpu_recurrent as rec
+from ..backends.cpu_blas import pack_column_tiles, single_threaded_blas, step_tiling
+
+
+def _each_rows(loop, B, w1, w2, arguments):
+    """Run a generated loop on each thread's batch rows with both per-step weights packed in
+    column tiles: arguments(lo, hi, k, packed1, packed2, row_chunk1, row_chunk2)."""
+    parts = rec._parts(B)
+    rows = max(hi - lo for lo, hi in parts)
+    chunk1, tile1 = step_tiling(rows, *w1.shape)
+    chunk2, tile2 = step_tiling(rows, *w2.shape)
+    packed1, packed2 = pack_column_tiles(w1, tile1), pack_column_tiles(w2, tile2)
+    rec._run(loop, [arguments(lo, hi, k, packed1, packed2, chunk1, chunk2)
+                    for k, (lo, hi) in enumerate(parts)])
+
+
+def _blocks(w, order, L):
+    """Rows of w (n * L, k) regrouped by L-row blocks in `order` (w itself if the identity)."""
+    if list(order) == list(range(w.shape[0] // L)):
+        return np.ascontiguousarray(w)
+    return np.ascontiguousarray(np.concatenate([w[p * L:(p + 1) * L] for p in order]))
+
+
+def _unblocks(w, order, L, rows):
+    """Inverse of _blocks into a (rows, k) array (rows of blocks not in order stay 0)."""
+    if list(order) == list(range(rows // L)):
+        return w
+    out = np.zeros((rows, w.shape[1]), w.dtype)
+    for s, p in enumerate(order):
+        out[p * L:(p + 1) * L] = w[s * L:(s + 1) * L]
+    return out
+
+
+def forward(kernels, plan, x, states, params, steps, reverse):
+    """Returns out (T, B, S_0), the final states and what backward needs."""
+    T, B, I = x.shape
+    dtype = x.dtype
+    L = states[0].shape[1] // plan.state_pieces[0]
+    k_rec = plan.rec_state
+    S = states[k_rec].shape[1]
+    w_x = _blocks(params[plan.weight_x], plan.x_rows, L)
+    w_h = _blocks(params[plan.weight_h], plan.h_rows, L) if plan.weight_h else None
+    first, last = (T, 0) if reverse else (0, T)
+    rows = slice(1, T + 1) if reverse else slice(0, T)
+    with single_threaded_blas():
+        buf = np.empty((T, B, plan.n_slots * L), dtype)
+        xh = np.empty((T + 1, B, I + S), dtype)
+        xh[rows, :, :I] = x
+        xh[last, :, :I] = 0
+        xh[first, :, I:] = states[k_rec]
+        others = []
+        for k, s in enumerate(states):
+            if k != k_rec:
+                buffer = np.empty((T + 1, B, s.shape[1]), dtype)
+                buffer[first] = s
+                others.append(buffer)
+        rec._split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
+                        buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
+        if plan.x_slots < plan.n_slots:
+            buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
+        extra = np.empty((T, B, plan.n_extra * L), dtype)
+        w_mid = np.ascontiguousarray(params[plan.weight_mid]) if plan.weight_mid else None
+        buf2 = np.empty((T, B, plan.mid_pieces * L), dtype)
+        mid = np.empty((T, B, len(plan.mid_operand) * L), dtype)
+        carry = np.empty((T, B, len(plan.carried) * L), dtype)
+        vectors = [np.ascontiguousarray(params[name]) for name in plan.vectors]
+        none = np.zeros((1, 1), dtype)
+        _each_rows(kernels.forward, B, w_h.T if w_h is not None else none,
+                   w_mid.T if w_mid is not None else none,
+                   lambda lo, hi, _, w, w2, rc, rc2: (buf, buf2, mid, carry, extra, xh, *others,
+                                                      w, w2, *vectors, steps, reverse, lo, hi,
+                                                      rc, rc2))
+    buffers = _state_buffers(plan, xh, others, I)
+    finals = [b[last].copy() for b in buffers]
+    saved = (buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse,
+             I, L)
+    return rec._outputs(buffers[0], steps, reverse), finals, saved
+
+
+def _state_buffers(plan, xh, others, I):
+    buffers, it = [], iter(others)
+    for k in range(len(plan.state_pieces)):
+        buffers.append(xh[:, :, I:] if k == plan.rec_state else next(it))
+    return buffers
+
+
+def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes):
+    """(dx, [dstate0 per state], {param: grad}, norms or None). Overwrites the saved slots."""
+    buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse, I, L = \
+        saved
+    T, B, _ = buf.shape
+    dtype = buf.dtype
+    widths = [p * L for p in plan.state_pieces]
+    dS = [rec._state_grad(d, B, w, dtype) for d, w in zip(d_finals, widths)]
+    dN = [np.empty_like(d) for d in dS]
+    dout = rec._dout(dout, B, widths[0], dtype)
+    n_acc = max([a for columns in param_acc.values() for a in columns] + [-1]) + 1
+    dcarry = np.empty((B, carry.shape[2]), dtype)
+    dmid = np.empty((B, mid.shape[2]), dtype)
+    none = np.zeros((1, 1), dtype)
+    acc = np.zeros((rec.get_num_threads(), n_acc * L))
+    dx = np.empty((T, B, I) if I <= rec.FUSED_DX_MAX_INPUT else (0, B, I), dtype)
+    w_x_t = np.ascontiguousarray(w_x.T)
+    norms = [np.zeros((T, B) if want_norms else (0, B), dtype) for _ in widths]
+    rows = slice(1, T + 1) if reverse else slice(0, T)
+    grads = {}
+    with single_threaded_blas():
+        _each_rows(kernels.backward, B, w_h if w_h is not None else none,
+                   w_mid if w_mid is not None else none,
+                   lambda lo, hi, k, w, w2, rc, rc2: (
+                       buf, buf2, mid, carry, extra, xh, *others, w, w2, w_x_t, dout, *dS, *dN,
+                       dcarry, dmid, *vectors, acc[k], dx, steps, reverse, *norms, lo, hi, rc,
+                       rc2))
+        if w_mid is not None:
+            grads[plan.weight_mid] = np.empty(w_mid.shape, dtype)
+            rec._weight_gemm(buf2.reshape(T * B, -1), mid.reshape(T * B, -1),
+                             grads[plan.weight_mid])
+        d2 = buf.reshape(T * B, -1)
+        d_x = d2[:, :plan.x_slots * L]
+        if dx.shape[0] != T:
+            dx = np.empty((T * B, I), dtype)
+            rec._split_gemm(d_x, w_x, dx, False, False, 0.0)
+        inputs = xh[rows].reshape(T * B, -1)
+        if plan.all_shared:
+            dw = np.empty((plan.n_slots * L, inputs.shape[1]), dtype)
+            rec._weight_gemm(d2, inputs, dw)
+            dw_x, dw_h = dw[:, :I], dw[:, I:]
+        else:
+            dw_x = np.empty(w_x.shape, dtype)
+            rec._weight_gemm(d_x, inputs[:, :I], dw_x)
+            dw_h = None
+            if w_h is not None:
+                dw_h = np.empty(w_h.shape, dtype)
+                rec._weight_gemm(d2[:, plan.h_first * L:], inputs[:, I:], dw_h)
+    shape_x = param_shapes[plan.weight_x]
+    grads[plan.weight_x] = np.ascontiguousarray(_unblocks(dw_x, plan.x_rows, L, shape_x[0]))
+    if w_h is not None:
+        shape_h = param_shapes[plan.weight_h]
+        grads[plan.weight_h] = np.ascontiguousarray(_unblocks(dw_h, plan.h_rows, L, shape_h[0]))
+    sums = acc.sum(axis=0)
+    for name, pieces in plan.vectors.items():
+        g = np.zeros(pieces * L)
+        for p in range(pieces):
+            for a in param_acc.get((name, p), []):
+                g[p * L:(p + 1) * L] += sums[a * L:(a + 1) * L]
+        grads[name] = g.astype(dtype)
+    result_norms = [n.astype(np.float64) for n in norms] if want_norms else None
+    return dx.reshape(T, B, I), dS, grads, result_norms
