@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # What each job installs: the tests need everything; the report needs the peers it times
-# (torch, JAX, autograd) and nothing else, so a fresh `make report` installs less.
+# (torch, JAX, autograd) and the applications' data (apps), so a fresh `make report` installs less.
 TEST_EXTRAS ?= test,compare,bench,dist,apps
 REPORT_EXTRAS ?= compare,apps
 export OMP_NUM_THREADS ?= 2

@@ -353,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r, "report")
     r.set_defaults(func=cmd_report)
 
+    from .applications import forecast_cli
+    forecast_cli.add_parser(sub)
     from .applications import classify_cli
     classify_cli.add_parser(sub)
     return parser

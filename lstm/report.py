@@ -87,6 +87,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     from .reporting import figures
     from .reporting.asv_history import asv_history, read_asv_results
     from .reporting.classify_section import classify_sections
+    from .reporting.forecast_section import forecast_sections
     from .reporting.gradient_figure import gradient_flow
     from .reporting.inside_figure import inside_section
     from .reporting.page import Section, render_page
@@ -132,6 +133,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                 figures.memory_horizon(train_rows, out_dir),
                 speed_section(speed_rows, out_dir),
                 inside_section(inside, out_dir)]
+    sections += forecast_sections(results_dir, out_dir, preset, progress)
     sections += classify_sections(results_dir, out_dir, preset, progress)
     if asv_rows:
         sections.append(asv_history(asv_rows, out_dir))

@@ -43,6 +43,12 @@ TINY_REPORT = {
               "batch_size": 2, "input_size": 3, "hidden_size": 4, "repeats": 3, "warmup": 1,
               "budget_s": 0.05},
 }
+# the forecasting section: one tiny run on airline (with the apps extra; left out without it)
+TINY_FORECAST = {"dataset": ["airline"], "model": ["gru"], "seeds": [0], "hidden_size": 4,
+                 "max_epochs": 3, "patience": 2}
+if all(importlib.util.find_spec(p) for p in ("statsmodels", "sktime")):
+    FIGURES.add("forecast.png")
+    SECTIONS.add("forecast")
 
 
 def write_asv_results(root: Path) -> None:
@@ -85,6 +91,8 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(presets, "TRAIN_BASE", TINY_TRAIN)
     patch.setitem(report.REPORT_PRESETS, "quick", TINY_REPORT)
     patch.setitem(classify_section.REPORT_PRESETS, "quick", TINY_CLASSIFY)
+    from lstm.applications import forecast_cli
+    patch.setitem(forecast_cli.PRESETS, "quick", TINY_FORECAST)
 
 
 @pytest.fixture

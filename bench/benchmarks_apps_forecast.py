@@ -1,0 +1,113 @@
+"""asv: forecasting real series (lstm.applications.forecast), accuracy and training speed.
+
+`ForecastAccuracy` trains each (dataset, model) once in setup_cache with the `lstm forecast
+--preset quick` settings and seed 0, and tracks the test RMSE and MASE on the original scale
+(MASE < 1: better than the seasonal naive forecast in-sample; the SARIMA baseline scores 0.53 on
+airline and 0.44 on co2). `ForecastEpoch` times one training epoch on airline's 61 windows
+(batch 16, lookback 24, H=32), after a warm-up epoch that compiles the kernels. Needs the apps
+extra (statsmodels, sktime); without it every case is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.asv_cases import fused_available, skip
+
+DATASETS = ["airline", "co2", "sunspots", "macro"]
+MODELS = ["lstm", "gru", "rnn"]
+
+
+def _apps_available() -> str | None:
+    """None, or why the forecasting application cannot run at this commit or environment."""
+    if not fused_available():
+        return "no fused recurrent primitives at this commit"
+    try:
+        from lstm.applications import forecast  # noqa: F401
+        from lstm.applications.forecast_data import load_series
+
+        load_series("airline")
+    except (ImportError, ValueError) as e:
+        return f"lstm.applications.forecast unavailable ({type(e).__name__}: {e})"
+    return None
+
+
+def _quick_config(dataset: str, model: str):
+    from lstm.applications.forecast import ForecastConfig
+    from lstm.applications.forecast_cli import CONFIG_OPTIONS, PRESETS
+
+    preset = PRESETS["quick"]
+    return ForecastConfig(dataset=dataset, model=model, seed=0,
+                          **{k: preset[k] for k in CONFIG_OPTIONS if k in preset})
+
+
+def train_all(*_) -> dict:
+    """{"dataset/model": test metrics} over the grid, or {"unavailable": reason}."""
+    reason = _apps_available()
+    if reason:
+        return {"unavailable": reason}
+    from lstm.applications.forecast import run_forecast
+
+    return {f"{d}/{m}": run_forecast(_quick_config(d, m), baselines={})["metrics"]
+            for d in DATASETS for m in MODELS}
+
+
+train_all.timeout = 1200
+
+
+class ForecastAccuracy:
+    """Test RMSE and MASE of the quick preset's seed-0 run per dataset and model."""
+
+    params = (DATASETS, MODELS)
+    param_names = ["dataset", "model"]
+    setup_cache = train_all
+    rounds = 1
+    timeout = 120
+
+    def setup(self, results, dataset, model):
+        if "unavailable" in results:
+            skip(results["unavailable"])
+
+    def track_test_rmse(self, results, dataset, model):
+        value = results[f"{dataset}/{model}"]["rmse"]
+        return math.nan if value is None else float(value)
+
+    track_test_rmse.unit = "original units"
+
+    def track_test_mase(self, results, dataset, model):
+        return float(results[f"{dataset}/{model}"]["mase"])
+
+    track_test_mase.unit = "MASE"
+
+
+class ForecastEpoch:
+    """One training epoch (every training window once, Adam, clipping) on airline."""
+
+    params = (MODELS,)
+    param_names = ["model"]
+    timeout = 300
+
+    def setup(self, model):
+        reason = _apps_available()
+        if reason:
+            skip(reason)
+        import numpy as np
+
+        from lstm.applications import forecast as fc
+        from minigrad import optim
+
+        data = fc.prepare(_quick_config("airline", model))
+        config = data.config
+        self.net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
+                                  config.num_layers, config.horizon, data.series.target,
+                                  config.output, rng=0, season=data.series.season)
+        self.optimizer = optim.Adam(self.net.parameters(), lr=config.lr)
+        self.x, self.y = data.x["train"], data.y["train"].astype(np.float32)
+        self.batch, self.clip = config.batch_size, config.clip
+        self.rng = np.random.default_rng(0)
+        self.train_epoch = fc.train_epoch
+        self.time_train_epoch()  # compiles (or loads) the kernels outside the timing
+
+    def time_train_epoch(self, *_):
+        self.train_epoch(self.net, self.optimizer, self.x, self.y, self.batch, self.clip,
+                         self.rng)

@@ -1,0 +1,154 @@
+"""The report's forecasting part: runs `lstm forecast`'s preset where results are missing, then one
+figure (per dataset: history, truth, the networks' and the baselines' forecasts over the test
+segment) and one table per dataset (model x metric, mean ± std over seeds, baselines below),
+with a caption that says who wins."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+from .figures import new_figure, save
+from .page import Section, Table
+
+# report preset -> lstm forecast preset
+REPORT_TO_FORECAST = {"quick": "quick", "full": "default"}
+METHOD_COLORS = {"lstm": "#1f77b4", "gru": "#2ca02c", "rnn": "#d62728",
+                 "seasonal_naive": "#7f7f7f", "ets": "#ff7f0e", "sarima": "#9467bd"}
+HISTORY_SHOWN = 4  # seasons (or 40 steps when there is no season) of history before the test
+
+
+def run_preset(results_dir: str, preset: str, progress: bool) -> list[dict]:
+    """The forecast preset's rows, running the ones results_dir/results.jsonl lacks."""
+    from ..applications.forecast import ForecastConfig
+    from ..applications.forecast_cli import CONFIG_OPTIONS, PRESETS
+    from ..applications.forecast_runs import run_forecasts
+
+    settings = PRESETS[REPORT_TO_FORECAST[preset]]
+    fields = {k: settings[k] for k in CONFIG_OPTIONS if k in settings}
+    configs = [ForecastConfig(dataset=d, model=m, seed=s, **fields)
+               for d in settings["dataset"] for m in settings["model"] for s in settings["seeds"]]
+    return run_forecasts(configs, os.path.join(results_dir, "results.jsonl"), progress)
+
+
+def _panel(ax, rows: list[dict], dataset: str) -> None:
+    from ..applications.forecast_data import load_series
+
+    series = load_series(dataset)
+    first = rows[0]["result"]
+    data, path, horizon = first["data"], first["path"], rows[0]["config"]["horizon"]
+    y = series.values[:, series.target]
+    t = np.arange(len(y))
+    start = max(0, data["val_end"] - HISTORY_SHOWN * max(data["season"], 10))
+    ax.plot(t[start:data["val_end"]], y[start:data["val_end"]], color="black", linewidth=1.2,
+            label="history (training, validation)")
+    ax.plot(t[data["val_end"]:], y[data["val_end"]:], color="black", linestyle="--",
+            linewidth=1.2, label="truth (test)")
+    ax.axvline(data["val_end"] - 0.5, color="grey", linewidth=0.8)
+    steps = (np.asarray(path["origins"])[:, None] + np.arange(1, horizon + 1)).ravel()
+    keep = steps < len(y)
+
+    def draw(values, name, label, **style):
+        ax.plot(steps[keep], np.asarray(values).ravel()[keep], color=METHOD_COLORS[name],
+                label=label, **style)
+
+    for name in ("seasonal_naive", "ets", "sarima"):
+        draw(path[name], name, {"seasonal_naive": "seasonal naive", "ets": "ETS",
+                                "sarima": "SARIMA"}[name], linewidth=1.0, alpha=0.8)
+    for model in sorted({r["config"]["model"] for r in rows}):
+        paths = [r["result"]["path"]["model"] for r in rows if r["config"]["model"] == model]
+        draw(np.mean(paths, axis=0), model, f"{model.upper()} (mean of {len(paths)} seeds)",
+             linewidth=1.8)
+    ticks = np.linspace(start, len(y) - 1, 5).astype(int)
+    ax.set_xticks(ticks, [series.labels[i] for i in ticks], fontsize=8)
+    ax.set_title(f"{dataset}: {data['target']}, {horizon}-step forecasts from every "
+                 f"{horizon}th test origin", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _figure(by_dataset: dict[str, list[dict]], out_dir: str) -> str:
+    names = list(by_dataset)
+    columns = min(2, len(names))
+    rows = -(-len(names) // columns)
+    figure = new_figure(7.0 * columns, 3.8 * rows)
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax, dataset in zip(axes, names):
+        _panel(ax, by_dataset[dataset], dataset)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    return save(figure, out_dir, "forecast.png")
+
+
+def _verdict(dataset: str, lines: list[dict]) -> str:
+    from ..applications.forecast_runs import best_by_metric
+
+    best = best_by_metric(lines, "rmse")
+    networks = [line for line in lines if line["kind"] == "model"]
+    baselines = [line for line in lines if line["kind"] == "baseline"]
+    if best["kind"] == "baseline" and networks:
+        net = best_by_metric(networks, "rmse")
+        return (f"{dataset}: {best['name']} wins (RMSE {best['rmse'][0]:.4g}; best network "
+                f"{net['name']} {net['rmse'][0]:.4g} ± {net['rmse'][1]:.2g}).")
+    base = best_by_metric(baselines, "rmse")
+    return (f"{dataset}: {best['name']} wins (RMSE {best['rmse'][0]:.4g} ± "
+            f"{best['rmse'][1]:.2g}; best baseline {base['name']} {base['rmse'][0]:.4g}).")
+
+
+def forecast_sections(results_dir: str, out_dir: str, preset: str = "quick",
+                      progress: bool = False) -> list[Section]:
+    """The report's forecasting Section, or none (said on stderr) when the apps extra that
+    ships the data and the baselines is not installed."""
+    missing = [p for p in ("statsmodels", "sktime") if importlib.util.find_spec(p) is None]
+    if missing:
+        print(f"[report] forecasting skipped: {' and '.join(missing)} not installed (pip "
+              "install 'minigrad-lstm[apps]')", file=sys.stderr, flush=True)
+        return []
+    if progress:
+        print(f"[report] forecasting: lstm forecast --preset {REPORT_TO_FORECAST[preset]} -> "
+              f"{os.path.join(results_dir, 'results.jsonl')}", file=sys.stderr, flush=True)
+    return [forecast_section(results_dir, out_dir, preset, progress)]
+
+
+def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",
+                     progress: bool = False) -> Section:
+    """Run what the preset lacks, draw forecast.png, and return the section with its tables."""
+    from ..applications.forecast_metrics import METRICS
+
+    title = "Forecasting real series: networks against classical methods"
+    try:
+        rows = run_preset(results_dir, preset, progress)
+    except ValueError as e:  # the apps extra is not installed
+        return Section("forecast", title, [], "", note=f"Not run: {e}")
+    from ..applications.forecast_runs import best_by_metric, summarise
+
+    by_dataset: dict[str, list[dict]] = {}
+    for row in rows:
+        by_dataset.setdefault(row["config"]["dataset"], []).append(row)
+    summary = summarise(rows)
+    tables = []
+    for dataset, lines in summary.items():
+        config = by_dataset[dataset][0]["config"]
+        body = [[line["name"], line["seeds"]]
+                + [f"{line[m][0]:.4g} ± {line[m][1]:.2g}" if line["seeds"] > 1
+                   else f"{line[m][0]:.4g}" for m in METRICS] for line in lines]
+        tables.append(Table(["method", "seeds", *METRICS], body,
+                            f"{dataset}: test metrics on the original scale, horizon "
+                            f"{config['horizon']}, lookback {config['lookback']}, last "
+                            f"{config['test_size']} steps (mean ± std over seeds)"))
+    verdicts = " ".join(_verdict(d, lines) for d, lines in summary.items())
+    classical = [d for d, lines in summary.items()
+                 if best_by_metric(lines, "rmse")["kind"] == "baseline"]
+    caption = (
+        "Each network reads a window of past values (standardised with the training segment's "
+        "statistics only) and forecasts the whole horizon at once; early stopping on the "
+        "validation segment. Every test step is the target of several origins; the figure "
+        "shows the forecasts from every horizon-th origin so each test step appears once. "
+        "Baselines are fitted on training + validation and run over the same origins. "
+        f"Lowest test RMSE: {verdicts}"
+        + (f" On {', '.join(classical)} a baseline beats every network's mean "
+           "(docs/applications_forecast.md discusses why)." if classical else ""))
+    return Section("forecast", title, [_figure(by_dataset, out_dir)], caption, tables)
