@@ -78,7 +78,7 @@ def _add_rows(a, total):
 
 
 @njit(cache=True, error_model="numpy", fastmath=True, boundscheck=False)
-def _project_rows(d, w_t, out):
+def project_rows(d, w_t, out):
     """out[b, i] = sum_k d[b, k] w_t[i, k] over the first w_t.shape[1] columns of d: d @ w_t.T for
     a handful of columns i, while d's rows are in cache (a BLAS call per step costs more than this
     when input_size is tiny). d must be C-contiguous: a row of a column-sliced view has a run-time
@@ -179,7 +179,7 @@ def lstm_backward(gates, cs, w_hh, w_ih_t, dout, dh, dc, work, db, dx, steps, re
             row_norms(dc_total[lo:hi], norms_c[t, lo:hi])
         _add_rows(g[lo:hi], db)
         if dx.shape[0] == T:
-            _project_rows(g[lo:hi], w_ih_t, dx[t, lo:hi])
+            project_rows(g[lo:hi], w_ih_t, dx[t, lo:hi])
         gemm_packed(g[lo:hi], w_hh, dh_next[lo:hi], 0.0, row_chunk)
         for b in range(lo, hi):
             if t >= steps[b]:
@@ -270,7 +270,7 @@ def gru_backward(gates, hs, w_hh, w_ih_t, dout, dh, dh_next, db, dx, steps, reve
             row_norms(dh[lo:hi], norms_h[t, lo:hi])
         _add_rows(g[lo:hi], db)
         if dx.shape[0] == T:
-            _project_rows(g[lo:hi], w_ih_t, dx[t, lo:hi])
+            project_rows(g[lo:hi], w_ih_t, dx[t, lo:hi])
         gemm_packed(g[lo:hi, H:], w_hh, dh_next[lo:hi], 1.0, row_chunk)
         dh[lo:hi] = dh_next[lo:hi]
     restore_denormals(previous_fp)
@@ -337,7 +337,7 @@ def rnn_backward(dpre, xh, w_hh, w_ih_t, dout, dh, dh_next, relu, db, dx, steps,
             row_norms(dh[lo:hi], norms_h[t, lo:hi])
         _add_rows(d[lo:hi], db)
         if dx.shape[0] == T:
-            _project_rows(d[lo:hi], w_ih_t, dx[t, lo:hi])
+            project_rows(d[lo:hi], w_ih_t, dx[t, lo:hi])
         gemm_packed(d[lo:hi], w_hh, dh_next[lo:hi], 0.0, row_chunk)
         for b in range(lo, hi):
             if t >= steps[b]:

@@ -1,0 +1,53 @@
+"""The disk cache of generated kernels: one .py file per source text, imported by path.
+
+A module's name is the hash of its text (which encodes the step's whole structure, the dtype and
+the generator version), so a changed cell gets a new file and an unchanged one finds its file and
+Numba's cache beside it (``__pycache__``, cache=True): a second process compiles nothing. Files
+are written once, atomically, and never rewritten (a new mtime would void Numba's cache).
+Directory: $MINIGRAD_CACHE_DIR, else $XDG_CACHE_HOME/minigrad, else ~/.cache/minigrad; kernels
+go under ``cells/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_MODULES: dict = {}
+
+
+def cache_dir() -> Path:
+    """Where generated kernels are kept (created on first use)."""
+    root = os.environ.get("MINIGRAD_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".cache")
+        root = os.path.join(base, "minigrad")
+    path = Path(root) / "cells"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load(source: str, prefix: str = "cell"):
+    """Import the module with this source text (writing it first if it is new)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"minigrad_{prefix}_{digest}"
+    if name in _MODULES:
+        return _MODULES[name]
+    directory = cache_dir()
+    path = directory / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _MODULES[name] = module
+    return module

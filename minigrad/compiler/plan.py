@@ -1,0 +1,334 @@
+"""Plan the fused kernels of a traced step: lanes, GEMM slots, what backward saves.
+
+1. **Lanes.** Every row value is cut into pieces of L columns (L the gcd of all widths and slice
+   bounds, H for the built-in cells), so the elementwise work of a step is one loop over j < L
+   with one scalar per piece: a split or slice just picks pieces, and the generated loop indexes
+   one view per piece (per-gate views, which LLVM vectorises).
+2. **Slots.** The products x @ W_x.T (hoisted: one GEMM over all steps) and h @ W_h.T (per step)
+   write into one buffer of L-wide slots. A piece of each whose gradients are equal (both reach
+   the same sum through additions only, as the LSTM's gates do) shares one slot: BLAS adds the
+   per-step product into the hoisted one, and one weight-gradient GEMM serves both. Slots are
+   ordered [x only | shared | h only], so the x window and the h window are contiguous (the
+   GRU's [n | r | z | W_hn h] layout falls out of this).
+3. **Saved values.** Backward reads what the rules' derivatives use (``Rule.uses``). States,
+   parameters and numbers are at hand; additions, subtractions, products and unary functions of
+   states are recomputed; the rest (gate activations) is written by the forward over slots whose
+   raw product backward does not need, else into an extra buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..backends.scalar_rules import RULES
+from .trace import CellCompileError, Graph, unsupported
+
+CHEAP = ("add", "sub", "mul", "neg")
+
+
+@dataclass
+class Plan:
+    """Everything the code generators and the runtime need, independent of sizes but L."""
+
+    values: list                 # ("slot", s) ("state", k, p) ("param", name, p) ("const", v)
+    outputs: list                # per state: the value id of each piece   ("rule", name, *args)
+    state_pieces: tuple          # pieces per state
+    n_slots: int
+    x_slots: int                 # the x window is slots [0, x_slots)
+    h_first: int                 # the h window is slots [h_first, n_slots) (empty: no h product)
+    x_rows: list                 # W_x row block per slot of the x window
+    h_rows: list                 # W_h row block per slot of the h window
+    weight_x: str | None
+    weight_h: str | None
+    rec_state: int               # the state multiplied by W_h (0 when there is none)
+    vectors: dict                # vector parameter -> pieces
+    lane_width: int
+    stored: dict = field(default_factory=dict)     # value -> ("slot", s) | ("extra", e)
+    n_extra: int = 0
+    recompute: set = field(default_factory=set)    # values backward recomputes
+    raw_slots: set = field(default_factory=set)    # slots whose raw product backward reads
+
+    @property
+    def all_shared(self) -> bool:
+        return self.weight_h is not None and self.x_slots == self.n_slots and self.h_first == 0
+
+
+class _Values:
+    """Hash-consed scalar values in topological order."""
+
+    def __init__(self):
+        self.values, self.index = [], {}
+
+    def get(self, key) -> int:
+        if key not in self.index:
+            self.index[key] = len(self.values)
+            self.values.append(key)
+        return self.index[key]
+
+
+def plan(graph: Graph) -> Plan:
+    """Lanes, slots and saved values for a traced step (CellCompileError if it cannot fuse)."""
+    live = _live(graph)
+    L = _lane_width(graph, live)
+    vals = _Values()
+    pieces, gemms = {}, []
+    for i in sorted(live):
+        node = graph.nodes[i]
+        if node.kind == "input":
+            continue
+        n = node.width // L
+        if node.kind == "state":
+            pieces[i] = [vals.get(("state", node.attrs["index"], p)) for p in range(n)]
+        elif node.kind == "param":
+            pieces[i] = [vals.get(("param", node.attrs["name"], p)) for p in range(n)]
+        elif node.kind == "const":
+            pieces[i] = vals.get(("const", node.attrs["value"]))
+        elif node.kind == "slice":
+            source = pieces[node.args[0]]
+            pieces[i] = source[node.attrs["start"] // L:node.attrs["stop"] // L]
+        elif node.kind == "matmul":
+            operand = graph.nodes[node.args[0]]
+            if operand.kind not in ("input", "state"):
+                raise unsupported("a matrix product of an intermediate value (a step with two "
+                                  f"stages: {node.attrs['weight']!r})")
+            which = "x" if operand.kind == "input" else operand.attrs["index"]
+            if any(g[0] == which or (which != "x" and g[0] != "x") for g in gemms):
+                raise unsupported("more than one product with the input or with the states "
+                                  "per step")
+            gemms.append((which, node.attrs["weight"]))
+            pieces[i] = [vals.get(("gemm", which, p)) for p in range(node.width // L)]
+        else:
+            args = [pieces[a] for a in node.args]
+            n = max((len(a) for a in args if isinstance(a, list)), default=0)
+            if n == 0:
+                pieces[i] = vals.get(("rule", node.attrs["rule"], *args))
+            else:
+                pieces[i] = [vals.get(("rule", node.attrs["rule"],
+                                       *[a[p] if isinstance(a, list) else a for a in args]))
+                             for p in range(n)]
+    outputs = []
+    for o in graph.outputs:
+        if not isinstance(pieces[o], list):
+            raise CellCompileError("a new state is a number, not a row value")
+        outputs.append(list(pieces[o]))
+    weight_x = next((w for g, w in gemms if g == "x"), None)
+    rec = next(((g, w) for g, w in gemms if g != "x"), None)
+    if weight_x is None:
+        raise unsupported("a step without the input product x @ W.T")
+    vectors = {graph.nodes[i].attrs["name"]: graph.nodes[i].width // L
+               for i in live if graph.nodes[i].kind == "param"}
+    result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L)
+    _saved_values(result)
+    return result
+
+
+def _live(graph: Graph) -> set:
+    live, stack = set(), list(graph.outputs)
+    while stack:
+        i = stack.pop()
+        if i not in live:
+            live.add(i)
+            stack.extend(graph.nodes[i].args)
+    return live
+
+
+def _lane_width(graph: Graph, live) -> int:
+    widths = [graph.nodes[i].width for i in live if graph.nodes[i].kind not in ("input", "const")]
+    for i in live:
+        node = graph.nodes[i]
+        if node.kind == "slice":
+            widths += [node.attrs["start"], node.attrs["stop"]]
+    L = 0
+    for w in widths:
+        L = math.gcd(L, w)
+    return L
+
+
+def _consumers(values, outputs):
+    users = [[] for _ in values]
+    for v, key in enumerate(values):
+        if key[0] == "rule":
+            for a in key[2:]:
+                users[a].append(v)
+    for piece_ids in outputs:
+        for v in piece_ids:
+            users[v].append(-1)
+    return users
+
+
+def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
+    """Pair x and h pieces with equal gradients, lay out slots, rewrite gemm pieces to slots."""
+    users = _consumers(values, outputs)
+
+    def up(v):
+        while len(users[v]) == 1 and users[v][0] >= 0 and values[users[v][0]][:2] == ("rule",
+                                                                                       "add"):
+            v = users[v][0]
+        return v
+
+    x_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] == "x" for p in [key[2]])
+    h_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] != "x" for p in [key[2]])
+    index = {key: v for v, key in enumerate(values)}
+    roots = {}
+    for kind, ps in (("x", x_pieces), ("h", h_pieces)):
+        for p in ps:
+            key = ("gemm", "x" if kind == "x" else rec[0], p)
+            roots.setdefault(up(index[key]), []).append((kind, p))
+    pairs = {}  # root -> (x piece, h piece)
+    for root, members in roots.items():
+        kinds = sorted(m[0] for m in members)
+        if kinds == ["h", "x"]:
+            pairs[root] = (next(p for k, p in members if k == "x"),
+                           next(p for k, p in members if k == "h"))
+    shared_x = {px for px, _ in pairs.values()}
+    shared_h = {ph for _, ph in pairs.values()}
+    x_only = [p for p in x_pieces if p not in shared_x]
+    shared = sorted(pairs.values())
+    h_only = [p for p in h_pieces if p not in shared_h]
+    slot_of = {}
+    for s, p in enumerate(x_only):
+        slot_of[("x", p)] = s
+    for s, (px, ph) in enumerate(shared, start=len(x_only)):
+        slot_of[("x", px)] = slot_of[("h", ph)] = s
+    for s, p in enumerate(h_only, start=len(x_only) + len(shared)):
+        slot_of[("h", p)] = s
+    n_slots = len(x_only) + len(shared) + len(h_only)
+
+    out = _Values()
+    new_id = {}
+
+    def flatten(v, root):
+        key = values[v]
+        if key[:2] == ("rule", "add") and (v == root or len(users[v]) == 1):
+            return flatten(key[2], root) + flatten(key[3], root)
+        return [v]
+
+    for v, key in enumerate(values):
+        if key[0] == "gemm":
+            kind = "x" if key[1] == "x" else "h"
+            new_id[v] = out.get(("slot", slot_of[(kind, key[2])]))
+        elif v in pairs:
+            px, ph = pairs[v]
+            skip = {index[("gemm", "x", px)], index[("gemm", rec[0], ph)]}
+            total = out.get(("slot", slot_of[("x", px)]))
+            for leaf in flatten(v, v):
+                if leaf not in skip:
+                    total = out.get(("rule", "add", total, new_id[leaf]))
+            new_id[v] = total
+        elif key[0] == "rule":
+            new_id[v] = out.get(key[:2] + tuple(new_id[a] for a in key[2:]))
+        else:
+            new_id[v] = out.get(key)
+    new_outputs = [[new_id[v] for v in piece_ids] for piece_ids in outputs]
+    final, remap = _prune(out.values, new_outputs)
+    return Plan(
+        values=final, outputs=[[remap[v] for v in ids] for ids in new_outputs],
+        state_pieces=tuple(size // L for size in graph.state_sizes), n_slots=n_slots,
+        x_slots=len(x_only) + len(shared), h_first=len(x_only) if rec else n_slots,
+        x_rows=x_only + [px for px, _ in shared], h_rows=[ph for _, ph in shared] + h_only,
+        weight_x=weight_x, weight_h=rec[1] if rec else None, rec_state=rec[0] if rec else 0,
+        vectors=vectors, lane_width=L)
+
+
+def _prune(values, outputs):
+    """Keep the values the outputs reach (and every slot), renumbered in topological order."""
+    keep = set()
+    stack = [v for ids in outputs for v in ids]
+    stack += [v for v, key in enumerate(values) if key[0] == "slot"]
+    while stack:
+        v = stack.pop()
+        if v not in keep:
+            keep.add(v)
+            if values[v][0] == "rule":
+                stack.extend(values[v][2:])
+    remap, final = {}, []
+    for v in sorted(keep):
+        key = values[v]
+        remap[v] = len(final)
+        final.append(key[:2] + tuple(remap[a] for a in key[2:]) if key[0] == "rule" else key)
+    return final, remap
+
+
+def has_grad(values) -> list:
+    """Per value: does any gradient flow through it (it depends on a slot, state or param)."""
+    flags = []
+    for key in values:
+        if key[0] == "rule":
+            flags.append(any(flags[a] for a in key[2:]))
+        else:
+            flags.append(key[0] != "const")
+    return flags
+
+
+def derivative_reads(key, v) -> list:
+    """The values the rule's derivatives read: its inputs and/or its output, per Rule.uses."""
+    rule = RULES[key[1]]
+    names = ("x",) if rule.arity == 1 else ("a", "b")
+    reads = [a for name, a in zip(names, key[2:]) if name in rule.uses]
+    return reads + ([v] if "y" in rule.uses else [])
+
+
+def _saved_values(plan: Plan) -> None:
+    """Decide, for every value backward reads, whether it is at hand, recomputed or stored."""
+    values = plan.values
+    grad = has_grad(values)
+    new_state = {v for ids in plan.outputs for v in ids}
+    reads = set()
+    for v, key in enumerate(values):
+        if key[0] == "rule" and grad[v]:
+            reads.update(derivative_reads(key, v))
+    decided: dict = {}
+
+    def at_hand(v):  # a state, parameter, number or new state: read, never stored
+        return values[v][0] in ("state", "param", "const") or v in new_state
+
+    def resolve(v):
+        if v in decided:
+            return decided[v]
+        key = values[v]
+        if key[0] == "slot":
+            plan.raw_slots.add(key[1])
+            how = "raw"
+        elif key[0] in ("state", "param", "const") or v in new_state:
+            how = "free"
+        elif key[1] in CHEAP or (RULES[key[1]].arity == 1 and at_hand(key[2])):
+            for a in key[2:]:
+                resolve(a)
+            plan.recompute.add(v)
+            how = "recompute"
+        else:
+            how = "stored"
+        decided[v] = how
+        return how
+
+    for v in sorted(reads):
+        resolve(v)
+    stored = sorted(v for v, how in decided.items() if how == "stored")
+    free_slots = [s for s in range(plan.n_slots) if s not in plan.raw_slots]
+    for v in stored:
+        own = _slot_ancestors(values, v)
+        pick = next((s for s in own if s in free_slots), None)
+        if pick is None and free_slots:
+            pick = free_slots[0]
+        if pick is None:
+            plan.stored[v] = ("extra", plan.n_extra)
+            plan.n_extra += 1
+        else:
+            free_slots.remove(pick)
+            plan.stored[v] = ("slot", pick)
+
+
+def _slot_ancestors(values, v) -> list:
+    found, stack, seen = [], [v], set()
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        key = values[u]
+        if key[0] == "slot":
+            found.append(key[1])
+        elif key[0] == "rule":
+            stack.extend(key[2:])
+    return found

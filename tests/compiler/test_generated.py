@@ -1,0 +1,191 @@
+"""Generated fused kernels == the composed step (float64 to 1e-10), gradcheck, named errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lstm.fused as fused_module
+import minigrad as mg
+from lstm import GRU, LSTM, RNN, Cell, Recurrent
+from lstm.cells import make_uniform
+from minigrad.compiler import CellCompileError, compile_step
+
+
+class PeepholeCell(Cell):
+    """LSTM with diagonal peepholes on c (a user's cell)."""
+
+    states = ("h", "c")
+
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        H = hidden_size
+        make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                            "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng, self.dtype)
+
+    def step(self, x, state):
+        h, c = state
+        i, f, g, o = (x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias).split(4, axis=-1)
+        p_i, p_f, p_o = self.peephole.split(3)
+        i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
+        c = f * c + i * g.tanh()
+        return (o + p_o * c).sigmoid() * c.tanh(), c
+
+
+class ElementwiseRecurrenceCell(Cell):
+    """IndRNN-like: no recurrent product, h' = relu(W x + u * h + b), plus exp/abs/div rules."""
+
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_uniform(self, {"weight_ih": (hidden_size, input_size), "u": (hidden_size,),
+                            "b": (hidden_size,)}, hidden_size, "", self.rng, self.dtype)
+
+    def step(self, x, state):
+        (h,) = state
+        pre = x @ self.weight_ih.T + self.u * h + self.b
+        return (pre.relu() + (-h.abs()).exp() / (2.0 + h * h) - 0.5 * h,)
+
+
+def _layer(kind, impl, num_layers, bidirectional, dtype, rng=3):
+    if kind in ("lstm", "gru", "rnn", "rnn-relu"):
+        cls = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "rnn-relu": RNN}[kind]
+        extra = {"nonlinearity": "relu"} if kind == "rnn-relu" else {}
+        return cls(3, 5, num_layers=num_layers, bidirectional=bidirectional, impl=impl, rng=rng,
+                   dtype=dtype, **extra)
+    cell = {"peephole": PeepholeCell, "elementwise": ElementwiseRecurrenceCell}[kind]
+    return Recurrent(cell, 3, 5, num_layers=num_layers, bidirectional=bidirectional, impl=impl,
+                     rng=rng, dtype=dtype)
+
+
+def _run(module, x, state, lengths, weights):
+    xm = mg.tensor(x, requires_grad=True)
+    states = [mg.tensor(s, requires_grad=True) for s in state]
+    given = states[0] if len(states) == 1 else tuple(states)
+    out, finals = module(xm, given, lengths=lengths)
+    finals = finals if isinstance(finals, tuple) else (finals,)
+    loss = (out * weights[0]).sum()
+    for f, w in zip(finals, weights[1:]):
+        loss = loss + (f * w).sum()
+    module.zero_grad()
+    loss.backward()
+    grads = {n: p.grad.copy() for n, p in module.named_parameters()}
+    return [out.numpy(), *[f.numpy() for f in finals], xm.grad, *[s.grad for s in states]], grads
+
+
+@pytest.fixture
+def generated_builtins(monkeypatch):
+    """Send the built-in cells through the compiler too."""
+    monkeypatch.setattr(fused_module, "HANDWRITTEN", set())
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "rnn-relu", "peephole", "elementwise"])
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+def test_generated_equals_composed(kind, num_layers, bidirectional, with_lengths, dtype, tol,
+                                   generated_builtins):
+    rng = np.random.default_rng(4)
+    fused = _layer(kind, "fused", num_layers, bidirectional, dtype)
+    composed = _layer(kind, "composed", num_layers, bidirectional, dtype, rng=9)
+    composed.load_state_dict(fused.state_dict())
+    steps, batch = 6, 4
+    n = num_layers * (2 if bidirectional else 1)
+    x = rng.standard_normal((steps, batch, 3)).astype(dtype)
+    state = [rng.standard_normal((n, batch, 5)).astype(dtype)
+             for _ in fused.cells["_l0"].states]
+    width = 5 * (2 if bidirectional else 1)
+    weights = [rng.standard_normal((steps, batch, width)).astype(dtype)] + [
+        rng.standard_normal((n, batch, 5)).astype(dtype) for _ in state]
+    lengths = np.array([6, 2, 5, 1]) if with_lengths else None
+    a, grads_a = _run(fused, x, state, lengths, weights)
+    b, grads_b = _run(composed, x, state, lengths, weights)
+    for k, (u, v) in enumerate(zip(a, b)):
+        np.testing.assert_allclose(u, v, rtol=tol, atol=tol, err_msg=f"output {k}")
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=tol, atol=tol,
+                                   err_msg=name)
+
+
+def test_grad_norms_match_the_handwritten_kernels(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((7, 3, 2)))
+    norms = []
+    for handwritten in (True, False):
+        if not handwritten:
+            monkeypatch.setattr(fused_module, "HANDWRITTEN", set())
+        m = LSTM(2, 4, rng=1, dtype=np.float64)
+        sink = {}
+        out, _ = m(x, lengths=[7, 4, 6], grad_norms=sink)
+        (out * out).sum().backward()
+        norms.append(sink["l0"])
+    assert set(norms[1]) == {"h", "c"}
+    for name in ("h", "c"):
+        np.testing.assert_allclose(norms[1][name], norms[0][name], rtol=1e-12)
+        assert norms[1][name].shape == (7, 3) and norms[1][name].min() >= 0
+
+
+def _compiled_peephole(dtype=np.float64):
+    cell = PeepholeCell(2, 3, rng=0, dtype=dtype)
+    return fused_module.compiled_step(cell, dtype), cell
+
+
+@pytest.mark.parametrize("lengths,reverse", [(None, False), ([4, 2], True), ([1, 4], False)])
+def test_gradcheck_on_the_fused_primitive(lengths, reverse):
+    compiled, cell = _compiled_peephole()
+    rng = np.random.default_rng(1)
+    names = compiled.param_names
+    inputs = [rng.standard_normal((4, 2, 2)), rng.standard_normal((2, 3)),
+              rng.standard_normal((2, 3))] + [cell._parameters[n].numpy().copy() for n in names]
+
+    def fn(x, h, c, *params):
+        out, (h_n, c_n) = compiled(x, (h, c), dict(zip(names, params)), lengths=lengths,
+                                   reverse=reverse)
+        return mg.concat([out.reshape(-1), h_n.reshape(-1), c_n.reshape(-1)], axis=0)
+
+    assert mg.gradcheck(fn, inputs, atol=1e-6, rtol=1e-5)
+
+
+class WhereCell(Cell):
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_uniform(self, {"weight_ih": (hidden_size, input_size)}, hidden_size, "", self.rng,
+                     self.dtype)
+
+    def step(self, x, state):
+        (h,) = state
+        return ((x @ self.weight_ih.T + h).max(axis=-1, keepdims=True) * h,)
+
+
+class TwoStageCell(Cell):
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_uniform(self, {"weight_ih": (hidden_size, input_size),
+                            "weight_hh": (hidden_size, hidden_size)}, hidden_size, "", self.rng,
+                     self.dtype)
+
+    def step(self, x, state):
+        (h,) = state
+        return (((x @ self.weight_ih.T).tanh() @ self.weight_hh.T + h).tanh(),)
+
+
+@pytest.mark.parametrize("cell,named", [(WhereCell, "'max'"), (TwoStageCell, "weight_hh")])
+def test_a_step_the_compiler_cannot_fuse_names_the_primitive(cell, named):
+    x = mg.tensor(np.ones((3, 2, 2), np.float32))
+    with pytest.raises(CellCompileError, match=f"{named}.*impl='composed'"):
+        Recurrent(cell, 2, 4)(x)
+    out, _ = Recurrent(cell, 2, 4, impl="composed")(x)
+    assert out.shape == (3, 2, 4)
+
+
+def test_compile_step_rejects_bad_dtype_and_inputs():
+    with pytest.raises(ValueError, match="float32 or float64"):
+        compile_step(lambda x, s, p: s, 2, (3,), {}, np.int32)
+    compiled, cell = _compiled_peephole()
+    x = mg.tensor(np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match="state 1 must be"):
+        compiled(x, (mg.zeros(2, 3, dtype=np.float64), mg.zeros(2, 4, dtype=np.float64)),
+                 dict(cell._parameters))
+    with pytest.raises(ValueError, match="lengths"):
+        compiled(x, (mg.zeros(2, 3, dtype=np.float64),) * 2, dict(cell._parameters),
+                 lengths=[5, 1])
