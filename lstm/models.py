@@ -7,15 +7,19 @@ recurrent layer -> Linear(H, n_symbols + 1) at every step.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import minigrad as mg
 from minigrad import init
+from minigrad.compiler import CellCompileError
 from minigrad.nn import Linear, Module
 from minigrad.tensor import Tensor
 
 from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell
 from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .fused import compiled_step
 from .layers import GRU, LSTM, RNN, Recurrent
 from .tasks import Task
 
@@ -73,6 +77,20 @@ class TaskModel(Module):
 
 def build_recurrent(name: str, input_size: int, hidden_size: int, seq_len: int, rng=None,
                     impl: str = "fused", dtype=np.float32) -> Module:
+    """The recurrent layer a model name stands for (see _build); a variant whose step the cell
+    compiler cannot fuse yet runs composed, with a warning naming what it cannot fuse."""
+    layer = _build(name, input_size, hidden_size, seq_len, rng, impl, dtype)
+    if impl == "fused" and name in VARIANT_NAMES:
+        try:
+            compiled_step(layer.cell("_l0"), dtype)
+        except CellCompileError as error:
+            warnings.warn(f"model {name!r} runs impl='composed': {error}", stacklevel=2)
+            layer.impl = "composed"
+    return layer
+
+
+def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl: str,
+           dtype) -> Module:
     """The recurrent layer a model name stands for; default init is torch's U(+-1/sqrt(H)).
     lstm-proj projects to hidden_size // 2 (hidden 128, projection 64); janet uses chrono init
     with T_max = seq_len."""

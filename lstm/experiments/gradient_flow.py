@@ -28,7 +28,12 @@ GRADFLOW_MODELS = MODEL_NAMES
 def float64_copy(model: TaskModel) -> TaskModel:
     """The same model (same weights, same impl) in float64; norms come from the fused path or,
     for impl="composed", from the retained per-step gradients."""
-    twin = copy.deepcopy(model)
+    memo = {}
+    for cell in getattr(model.recurrent, "cells", {}).values():
+        cache = cell.__dict__.get("_compiled_steps")
+        if cache is not None:
+            memo[id(cache)] = {}  # compiled kernels are not copied: each copy compiles its own
+    twin = copy.deepcopy(model, memo)
     twin.astype(np.float64)
     return twin
 
