@@ -2,7 +2,8 @@
 
 For a model and task, the batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM) at
 every step t, measured in float64 (the norms reach 1e-40 and below within a few hundred steps and
-would underflow in float32), read from the fused recurrent primitive's backward. The per-step
+would underflow in float32), read from the fused recurrent primitive's backward (or, for a model
+that runs composed, from its retained per-step gradients). The per-step
 factor rho is the least-squares slope of log10 ||dL/dh_{T-1-k}|| against the lag k over the range
 before the norms underflow: ||dL/dh_{T-1-k}|| ~ rho^k (Pascanu et al. 2013; Arjovsky et al. 2016).
 """
