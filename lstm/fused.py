@@ -1,8 +1,8 @@
 """The fused path of lstm.Recurrent: one whole-sequence primitive per layer and direction.
 
 Any cell's step is traced and compiled by minigrad.compiler (once per cell, dtype and setting of
-its plain attributes); the built-in cells in ``HANDWRITTEN`` still run minigrad's hand-written
-fused primitives.
+its plain attributes), the built-in cells like any other. On CUDA, until the CUDA generator lands,
+the cells in ``HANDWRITTEN`` run minigrad's hand-written CUDA kernels (minigrad.ops.recurrent).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ HANDWRITTEN = {LSTMCell, GRUCell, RNNCell}
 def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
     """Run `cell` over x (T, B, I) from `states`; returns out (T, B, H_out), final states."""
     kind = type(cell)
-    if kind in HANDWRITTEN:
+    if kind in HANDWRITTEN and x.device != "cpu":
         return _handwritten(cell, x, states, lengths, reverse, grad_norms)
     compiled = compiled_step(cell, x.dtype)
     params = dict(cell._parameters)

@@ -16,14 +16,6 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
-from .cpu_recurrent import (  # noqa: F401 - fused whole-sequence recurrences, part of the interface
-    gru_sequence_backward,
-    gru_sequence_forward,
-    lstm_sequence_backward,
-    lstm_sequence_forward,
-    rnn_sequence_backward,
-    rnn_sequence_forward,
-)
 
 name = "cpu"
 ndarray = np.ndarray

@@ -43,6 +43,7 @@ class CompiledStep:
     def param_names(self) -> list[str]:
         """The parameters the step uses, in the order of the node's inputs after x and states."""
         names = [self.plan.weight_x] + ([self.plan.weight_h] if self.plan.weight_h else [])
+        names += [self.plan.weight_mid] if self.plan.weight_mid else []
         return names + list(self.plan.vectors)
 
     def __call__(self, x: Tensor, states, params: dict, lengths=None, reverse: bool = False,

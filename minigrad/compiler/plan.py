@@ -10,10 +10,7 @@
    per-step product into the hoisted one, and one weight-gradient GEMM serves both. Slots are
    ordered [x only | shared | h only], so the x window and the h window are contiguous (the
    GRU's [n | r | z | W_hn h] layout falls out of this).
-3. **Saved values.** Backward reads what the rules' derivatives use (``Rule.uses``). States,
-   parameters and numbers are at hand; additions, subtractions, products and unary functions of
-   states are recomputed; the rest (gate activations) is written by the forward over slots whose
-   raw product backward does not need, else into an extra buffer.
+3. **Saved values** (saved.py): what backward reads, recomputes or finds stored.
 """
 
 from __future__ import annotations
@@ -21,10 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..backends.scalar_rules import RULES
+from .saved import saved_values
 from .trace import CellCompileError, Graph, unsupported
-
-CHEAP = ("add", "sub", "mul", "neg")
 
 
 @dataclass
@@ -44,7 +39,12 @@ class Plan:
     rec_state: int               # the state multiplied by W_h (0 when there is none)
     vectors: dict                # vector parameter -> pieces
     lane_width: int
-    stored: dict = field(default_factory=dict)     # value -> ("slot", s) | ("extra", e)
+    mid_operand: list = field(default_factory=list)  # stage 2: the intermediate's pieces
+    weight_mid: str | None = None                    # ... multiplied by this weight's .T
+    mid_pieces: int = 0                              # ... into this many slot2 pieces
+    stage: list = field(default_factory=list)        # per value: 1 or 2
+    carried: list = field(default_factory=list)      # stage-1 values stage 2 reads
+    stored: dict = field(default_factory=dict)     # value -> (slot|slot2|extra, index)
     n_extra: int = 0
     recompute: set = field(default_factory=set)    # values backward recomputes
     raw_slots: set = field(default_factory=set)    # slots whose raw product backward reads
@@ -72,7 +72,7 @@ def plan(graph: Graph) -> Plan:
     live = _live(graph)
     L = _lane_width(graph, live)
     vals = _Values()
-    pieces, gemms = {}, []
+    pieces, gemms, mid = {}, [], None
     for i in sorted(live):
         node = graph.nodes[i]
         if node.kind == "input":
@@ -90,8 +90,15 @@ def plan(graph: Graph) -> Plan:
         elif node.kind == "matmul":
             operand = graph.nodes[node.args[0]]
             if operand.kind not in ("input", "state"):
-                raise unsupported("a matrix product of an intermediate value (a step with two "
-                                  f"stages: {node.attrs['weight']!r})")
+                if mid is not None:
+                    raise unsupported("more than one matrix product of an intermediate value "
+                                      f"(a step with three stages: {node.attrs['weight']!r})")
+                operand_ids = pieces[node.args[0]]
+                if any(_depends_on_mid(vals.values, v) for v in operand_ids):
+                    raise unsupported("a product of a product of an intermediate value")
+                mid = (list(operand_ids), node.attrs["weight"])
+                pieces[i] = [vals.get(("gemm", "mid", p)) for p in range(n)]
+                continue
             which = "x" if operand.kind == "input" else operand.attrs["index"]
             if any(g[0] == which or (which != "x" and g[0] != "x") for g in gemms):
                 raise unsupported("more than one product with the input or with the states "
@@ -116,11 +123,46 @@ def plan(graph: Graph) -> Plan:
     rec = next(((g, w) for g, w in gemms if g != "x"), None)
     if weight_x is None:
         raise unsupported("a step without the input product x @ W.T")
+    weights = [w for _, w in gemms] + ([mid[1]] if mid else [])
+    if len(set(weights)) != len(weights):
+        raise unsupported(f"one weight in several matrix products ({weights})")
     vectors = {graph.nodes[i].attrs["name"]: graph.nodes[i].width // L
                for i in live if graph.nodes[i].kind == "param"}
-    result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L)
-    _saved_values(result)
+    result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L, mid)
+    _stages(result)
+    saved_values(result)
     return result
+
+
+def _depends_on_mid(values, v) -> bool:
+    stack = [v]
+    while stack:
+        key = values[stack.pop()]
+        if key[:2] == ("gemm", "mid"):
+            return True
+        if key[0] == "rule":
+            stack.extend(key[2:])
+    return False
+
+
+def _stages(plan: Plan) -> None:
+    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
+    stage 2 reads are carried over in a per-step buffer."""
+    plan.stage = []
+    for key in plan.values:
+        if key[0] == "slot2":
+            plan.stage.append(2)
+        elif key[0] == "rule":
+            plan.stage.append(max(plan.stage[a] for a in key[2:]))
+        else:
+            plan.stage.append(1)
+    carried = set()
+    for v, key in enumerate(plan.values):
+        if key[0] == "rule" and plan.stage[v] == 2:
+            for a in key[2:]:
+                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
+                    carried.add(a)
+    plan.carried = sorted(carried)
 
 
 def _live(graph: Graph) -> set:
@@ -157,7 +199,7 @@ def _consumers(values, outputs):
     return users
 
 
-def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
+def _slots(values, outputs, weight_x, rec, vectors, graph, L, mid) -> Plan:
     """Pair x and h pieces with equal gradients, lay out slots, rewrite gemm pieces to slots."""
     users = _consumers(values, outputs)
 
@@ -167,8 +209,8 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
             v = users[v][0]
         return v
 
-    x_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] == "x" for p in [key[2]])
-    h_pieces = sorted(p for key in values if key[0] == "gemm" and key[1] != "x" for p in [key[2]])
+    x_pieces = sorted(key[2] for key in values if key[:2] == ("gemm", "x"))
+    h_pieces = sorted(key[2] for key in values if key[0] == "gemm" and key[1] not in ("x", "mid"))
     index = {key: v for v, key in enumerate(values)}
     roots = {}
     for kind, ps in (("x", x_pieces), ("h", h_pieces)):
@@ -205,7 +247,9 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         return [v]
 
     for v, key in enumerate(values):
-        if key[0] == "gemm":
+        if key[:2] == ("gemm", "mid"):
+            new_id[v] = out.get(("slot2", key[2]))
+        elif key[0] == "gemm":
             kind = "x" if key[1] == "x" else "h"
             new_id[v] = out.get(("slot", slot_of[(kind, key[2])]))
         elif v in pairs:
@@ -221,8 +265,11 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         else:
             new_id[v] = out.get(key)
     new_outputs = [[new_id[v] for v in piece_ids] for piece_ids in outputs]
-    final, remap = _prune(out.values, new_outputs)
+    operand = [new_id[v] for v in mid[0]] if mid else []
+    final, remap = _prune(out.values, new_outputs, operand)
     return Plan(
+        mid_operand=[remap[v] for v in operand], weight_mid=mid[1] if mid else None,
+        mid_pieces=sum(1 for key in final if key[0] == "slot2"),
         values=final, outputs=[[remap[v] for v in ids] for ids in new_outputs],
         state_pieces=tuple(size // L for size in graph.state_sizes), n_slots=n_slots,
         x_slots=len(x_only) + len(shared), h_first=len(x_only) if rec else n_slots,
@@ -231,11 +278,12 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L) -> Plan:
         vectors=vectors, lane_width=L)
 
 
-def _prune(values, outputs):
-    """Keep the values the outputs reach (and every slot), renumbered in topological order."""
+def _prune(values, outputs, operand):
+    """Keep the values the outputs and the operand of the stage-2 product reach (and every
+    slot), renumbered in topological order."""
     keep = set()
-    stack = [v for ids in outputs for v in ids]
-    stack += [v for v, key in enumerate(values) if key[0] == "slot"]
+    stack = [v for ids in outputs for v in ids] + list(operand)
+    stack += [v for v, key in enumerate(values) if key[0] in ("slot", "slot2")]
     while stack:
         v = stack.pop()
         if v not in keep:
@@ -248,87 +296,3 @@ def _prune(values, outputs):
         remap[v] = len(final)
         final.append(key[:2] + tuple(remap[a] for a in key[2:]) if key[0] == "rule" else key)
     return final, remap
-
-
-def has_grad(values) -> list:
-    """Per value: does any gradient flow through it (it depends on a slot, state or param)."""
-    flags = []
-    for key in values:
-        if key[0] == "rule":
-            flags.append(any(flags[a] for a in key[2:]))
-        else:
-            flags.append(key[0] != "const")
-    return flags
-
-
-def derivative_reads(key, v) -> list:
-    """The values the rule's derivatives read: its inputs and/or its output, per Rule.uses."""
-    rule = RULES[key[1]]
-    names = ("x",) if rule.arity == 1 else ("a", "b")
-    reads = [a for name, a in zip(names, key[2:]) if name in rule.uses]
-    return reads + ([v] if "y" in rule.uses else [])
-
-
-def _saved_values(plan: Plan) -> None:
-    """Decide, for every value backward reads, whether it is at hand, recomputed or stored."""
-    values = plan.values
-    grad = has_grad(values)
-    new_state = {v for ids in plan.outputs for v in ids}
-    reads = set()
-    for v, key in enumerate(values):
-        if key[0] == "rule" and grad[v]:
-            reads.update(derivative_reads(key, v))
-    decided: dict = {}
-
-    def at_hand(v):  # a state, parameter, number or new state: read, never stored
-        return values[v][0] in ("state", "param", "const") or v in new_state
-
-    def resolve(v):
-        if v in decided:
-            return decided[v]
-        key = values[v]
-        if key[0] == "slot":
-            plan.raw_slots.add(key[1])
-            how = "raw"
-        elif key[0] in ("state", "param", "const") or v in new_state:
-            how = "free"
-        elif key[1] in CHEAP or (RULES[key[1]].arity == 1 and at_hand(key[2])):
-            for a in key[2:]:
-                resolve(a)
-            plan.recompute.add(v)
-            how = "recompute"
-        else:
-            how = "stored"
-        decided[v] = how
-        return how
-
-    for v in sorted(reads):
-        resolve(v)
-    stored = sorted(v for v, how in decided.items() if how == "stored")
-    free_slots = [s for s in range(plan.n_slots) if s not in plan.raw_slots]
-    for v in stored:
-        own = _slot_ancestors(values, v)
-        pick = next((s for s in own if s in free_slots), None)
-        if pick is None and free_slots:
-            pick = free_slots[0]
-        if pick is None:
-            plan.stored[v] = ("extra", plan.n_extra)
-            plan.n_extra += 1
-        else:
-            free_slots.remove(pick)
-            plan.stored[v] = ("slot", pick)
-
-
-def _slot_ancestors(values, v) -> list:
-    found, stack, seen = [], [v], set()
-    while stack:
-        u = stack.pop()
-        if u in seen:
-            continue
-        seen.add(u)
-        key = values[u]
-        if key[0] == "slot":
-            found.append(key[1])
-        elif key[0] == "rule":
-            stack.extend(key[2:])
-    return found

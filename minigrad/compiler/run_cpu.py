@@ -14,7 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import cpu_recurrent as rec
-from ..backends.cpu_blas import single_threaded_blas
+from ..backends.cpu_blas import pack_column_tiles, single_threaded_blas, step_tiling
+
+
+def _each_rows(loop, B, w1, w2, arguments):
+    """Run a generated loop on each thread's batch rows with both per-step weights packed in
+    column tiles: arguments(lo, hi, k, packed1, packed2, row_chunk1, row_chunk2)."""
+    parts = rec._parts(B)
+    rows = max(hi - lo for lo, hi in parts)
+    chunk1, tile1 = step_tiling(rows, *w1.shape)
+    chunk2, tile2 = step_tiling(rows, *w2.shape)
+    packed1, packed2 = pack_column_tiles(w1, tile1), pack_column_tiles(w2, tile2)
+    rec._run(loop, [arguments(lo, hi, k, packed1, packed2, chunk1, chunk2)
+                    for k, (lo, hi) in enumerate(parts)])
 
 
 def _blocks(w, order, L):
@@ -62,14 +74,21 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         if plan.x_slots < plan.n_slots:
             buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
         extra = np.empty((T, B, plan.n_extra * L), dtype)
+        w_mid = np.ascontiguousarray(params[plan.weight_mid]) if plan.weight_mid else None
+        buf2 = np.empty((T, B, plan.mid_pieces * L), dtype)
+        mid = np.empty((T, B, len(plan.mid_operand) * L), dtype)
+        carry = np.empty((T, B, len(plan.carried) * L), dtype)
         vectors = [np.ascontiguousarray(params[name]) for name in plan.vectors]
-        weights = w_h.T if w_h is not None else np.zeros((1, 1), dtype)
-        rec._each_rows(kernels.forward, B, weights,
-                       lambda lo, hi, _, w, rc: (buf, extra, xh, *others, w, *vectors, steps,
-                                                 reverse, lo, hi, rc))
+        none = np.zeros((1, 1), dtype)
+        _each_rows(kernels.forward, B, w_h.T if w_h is not None else none,
+                   w_mid.T if w_mid is not None else none,
+                   lambda lo, hi, _, w, w2, rc, rc2: (buf, buf2, mid, carry, extra, xh, *others,
+                                                      w, w2, *vectors, steps, reverse, lo, hi,
+                                                      rc, rc2))
     buffers = _state_buffers(plan, xh, others, I)
     finals = [b[last].copy() for b in buffers]
-    saved = (buf, extra, xh, others, w_x, w_h, vectors, steps, reverse, I, L)
+    saved = (buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse,
+             I, L)
     return rec._outputs(buffers[0], steps, reverse), finals, saved
 
 
@@ -82,26 +101,35 @@ def _state_buffers(plan, xh, others, I):
 
 def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes):
     """(dx, [dstate0 per state], {param: grad}, norms or None). Overwrites the saved slots."""
-    buf, extra, xh, others, w_x, w_h, vectors, steps, reverse, I, L = saved
+    buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse, I, L = \
+        saved
     T, B, _ = buf.shape
     dtype = buf.dtype
     widths = [p * L for p in plan.state_pieces]
     dS = [rec._state_grad(d, B, w, dtype) for d, w in zip(d_finals, widths)]
     dN = [np.empty_like(d) for d in dS]
     dout = rec._dout(dout, B, widths[0], dtype)
-    n_acc = max([a for a in param_acc.values()] + [-1]) + 1
+    n_acc = max([a for columns in param_acc.values() for a in columns] + [-1]) + 1
+    dcarry = np.empty((B, carry.shape[2]), dtype)
+    dmid = np.empty((B, mid.shape[2]), dtype)
+    none = np.zeros((1, 1), dtype)
     acc = np.zeros((rec.get_num_threads(), n_acc * L))
     dx = np.empty((T, B, I) if I <= rec.FUSED_DX_MAX_INPUT else (0, B, I), dtype)
     w_x_t = np.ascontiguousarray(w_x.T)
     norms = [np.zeros((T, B) if want_norms else (0, B), dtype) for _ in widths]
-    weights = w_h if w_h is not None else np.zeros((1, 1), dtype)
     rows = slice(1, T + 1) if reverse else slice(0, T)
     grads = {}
     with single_threaded_blas():
-        rec._each_rows(kernels.backward, B, weights,
-                       lambda lo, hi, k, w, rc: (buf, extra, xh, *others, w, w_x_t, dout, *dS,
-                                                 *dN, *vectors, acc[k], dx, steps, reverse,
-                                                 *norms, lo, hi, rc))
+        _each_rows(kernels.backward, B, w_h if w_h is not None else none,
+                   w_mid if w_mid is not None else none,
+                   lambda lo, hi, k, w, w2, rc, rc2: (
+                       buf, buf2, mid, carry, extra, xh, *others, w, w2, w_x_t, dout, *dS, *dN,
+                       dcarry, dmid, *vectors, acc[k], dx, steps, reverse, *norms, lo, hi, rc,
+                       rc2))
+        if w_mid is not None:
+            grads[plan.weight_mid] = np.empty(w_mid.shape, dtype)
+            rec._weight_gemm(buf2.reshape(T * B, -1), mid.reshape(T * B, -1),
+                             grads[plan.weight_mid])
         d2 = buf.reshape(T * B, -1)
         d_x = d2[:, :plan.x_slots * L]
         if dx.shape[0] != T:
@@ -128,9 +156,8 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     for name, pieces in plan.vectors.items():
         g = np.zeros(pieces * L)
         for p in range(pieces):
-            a = param_acc.get((name, p), -1)
-            if a >= 0:
-                g[p * L:(p + 1) * L] = sums[a * L:(a + 1) * L]
+            for a in param_acc.get((name, p), []):
+                g[p * L:(p + 1) * L] += sums[a * L:(a + 1) * L]
         grads[name] = g.astype(dtype)
     result_norms = [n.astype(np.float64) for n in norms] if want_norms else None
     return dx.reshape(T, B, I), dS, grads, result_norms

@@ -1,8 +1,10 @@
 """Fused whole-sequence recurrent primitives: one layer, one direction, one tape node each.
 
-Weights are in PyTorch's layout and gate order (LSTM [i|f|g|o], GRU [r|z|n], RNN one block). The
-backend runs the whole time loop in compiled code (``backend_of(x).<model>_sequence_forward`` and
-``..._backward``); this module validates arguments, records the node and maps gradients back.
+Weights are in PyTorch's layout and gate order (LSTM [i|f|g|o], GRU [r|z|n], RNN one block). On
+the CPU each runs the kernels minigrad.compiler generates from the step written below (the same
+step lstm.cells defines, so both share one cached kernel); on CUDA the backend's hand-written
+kernels (``<model>_sequence_forward`` / ``..._backward``) until the CUDA generator lands. This
+module validates arguments, records the node and maps gradients back.
 
 ``lengths`` (B,) gives PackedSequence semantics in both directions: at step t an element with
 t >= lengths[b] keeps its state and outputs 0. ``reverse`` reads x from T-1 down to 0, so each
@@ -32,6 +34,10 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_h
     steps = _check("lstm_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
                    grad_norms, {"h0": h0, "c0": c0})
     be = backend_of(x.data)
+    if be.name == "cpu":
+        out, (h_n, c_n) = _generated("lstm", x, (h0, c0), weight_ih, weight_hh, bias_ih,
+                                     bias_hh, lengths, reverse, grad_norms)
+        return out, h_n, c_n
     inputs, args = _inputs(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
     out, h_n, c_n, saved = be.lstm_sequence_forward(*args, steps, reverse)
 
@@ -59,6 +65,10 @@ def gru_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     steps = _check("gru_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
                    grad_norms, {"h0": h0})
     be = backend_of(x.data)
+    if be.name == "cpu":
+        out, (h_n,) = _generated("gru", x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh,
+                                 lengths, reverse, grad_norms)
+        return out, h_n
     inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
     out, h_n, saved = be.gru_sequence_forward(*args, steps, reverse)
 
@@ -91,6 +101,10 @@ def rnn_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     steps = _check("rnn_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
                    grad_norms, {"h0": h0})
     be = backend_of(x.data)
+    if be.name == "cpu":
+        out, (h_n,) = _generated(f"rnn_{nonlinearity}", x, (h0,), weight_ih, weight_hh, bias_ih,
+                                 bias_hh, lengths, reverse, grad_norms)
+        return out, h_n
     inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
     out, h_n, saved = be.rnn_sequence_forward(*args, nonlinearity, steps, reverse)
 
@@ -106,6 +120,61 @@ def rnn_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
         return (dx, dh0, dw_ih, dw_hh) + (db, db)[: len(inputs) - 4]
 
     return tuple(record_multi("rnn_sequence", [out, h_n], inputs, backward))
+
+
+# ---- the steps, compiled on the CPU -------------------------------------------------------------
+
+
+def _affine(x, weight, bias):
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def _step(model):
+    """step(x, states, params) in torch's equations (written as lstm.cells writes them)."""
+
+    def step(x, states, p):
+        b_ih, b_hh = p.get("bias_ih"), p.get("bias_hh")
+        if model == "lstm":
+            h, c = states
+            gates = _affine(x, p["weight_ih"], b_ih) + _affine(h, p["weight_hh"], b_hh)
+            i, f, g, o = gates.split(4, axis=-1)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c_next = f * c + i * g
+            return o * c_next.tanh(), c_next
+        (h,) = states
+        if model == "gru":
+            x_r, x_z, x_n = _affine(x, p["weight_ih"], b_ih).split(3, axis=-1)
+            h_r, h_z, h_n = _affine(h, p["weight_hh"], b_hh).split(3, axis=-1)
+            r = (x_r + h_r).sigmoid()
+            z = (x_z + h_z).sigmoid()
+            n = (x_n + r * h_n).tanh()
+            return ((1.0 - z) * n + z * h,)
+        pre = _affine(x, p["weight_ih"], b_ih) + _affine(h, p["weight_hh"], b_hh)
+        return (pre.tanh() if model == "rnn_tanh" else pre.relu(),)
+
+    return step
+
+
+_COMPILED: dict = {}
+
+
+def _generated(model, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse,
+               grad_norms):
+    from ..compiler import compile_step
+
+    params = {"weight_ih": weight_ih, "weight_hh": weight_hh}
+    if bias_ih is not None:
+        params["bias_ih"] = bias_ih
+    if bias_hh is not None:
+        params["bias_hh"] = bias_hh
+    key = (model, x.dtype.name, x.shape[2], tuple((k, v.shape) for k, v in params.items()))
+    if key not in _COMPILED:
+        sizes = [s.shape[1] for s in states]
+        _COMPILED[key] = compile_step(_step(model), x.shape[2], sizes, params, x.dtype)
+    names = ("h", "c") if model == "lstm" else ("h",)
+    return _COMPILED[key](x, states, params, lengths=lengths, reverse=reverse,
+                          grad_norms=grad_norms, state_names=names)
 
 
 # ---- argument handling -------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""What backward reads, and where it finds it.
+
+Backward reads what the rules' derivatives use (``Rule.uses``). States, parameters and numbers are
+at hand; additions, subtractions, products and unary functions of states are recomputed; the rest
+(gate activations) is written by the forward over slots whose raw product backward does not need,
+else into an extra buffer. Stage-1 values a second stage reads are carried in their own buffer,
+and so is the intermediate of the stage-2 product.
+"""
+
+from __future__ import annotations
+
+from ..backends.scalar_rules import RULES
+
+CHEAP = ("add", "sub", "mul", "neg")
+
+
+def has_grad(values) -> list:
+    """Per value: does any gradient flow through it (it depends on a slot, state or param)."""
+    flags = []
+    for key in values:
+        if key[0] == "rule":
+            flags.append(any(flags[a] for a in key[2:]))
+        else:
+            flags.append(key[0] != "const")
+    return flags
+
+
+def derivative_reads(key, v) -> list:
+    """The values the rule's derivatives read: its inputs and/or its output, per Rule.uses."""
+    rule = RULES[key[1]]
+    names = ("x",) if rule.arity == 1 else ("a", "b")
+    reads = [a for name, a in zip(names, key[2:]) if name in rule.uses]
+    return reads + ([v] if "y" in rule.uses else [])
+
+
+def saved_values(plan) -> None:
+    """Decide, for every value backward reads, whether it is at hand, recomputed or stored."""
+    values = plan.values
+    grad = has_grad(values)
+    new_state = {v for ids in plan.outputs for v in ids}
+    reads = set()
+    for v, key in enumerate(values):
+        if key[0] == "rule" and grad[v]:
+            reads.update(derivative_reads(key, v))
+    decided: dict = {}
+    mid_home, carry_home = set(plan.mid_operand), set(plan.carried)
+    raw_slot2 = {values[v][1] for v in range(len(values)) if values[v][0] == "slot2"}
+
+    def at_hand(v):  # a state, parameter, number or new state: read, never stored
+        return values[v][0] in ("state", "param", "const") or v in new_state
+
+    def resolve(v):
+        if v in decided:
+            return decided[v]
+        key = values[v]
+        if v in mid_home or v in carry_home:
+            how = "free"
+        elif key[0] == "slot2":
+            how = "raw"
+        elif key[0] == "slot":
+            plan.raw_slots.add(key[1])
+            how = "raw"
+        elif key[0] in ("state", "param", "const") or v in new_state:
+            how = "free"
+        elif key[1] in CHEAP or (RULES[key[1]].arity == 1 and at_hand(key[2])):
+            for a in key[2:]:
+                resolve(a)
+            plan.recompute.add(v)
+            how = "recompute"
+        else:
+            how = "stored"
+        decided[v] = how
+        return how
+
+    for v in sorted(reads):
+        resolve(v)
+    stored = sorted(v for v, how in decided.items() if how == "stored")
+    needed_slot2 = {values[v][1] for v, how in decided.items() if how == "raw" and
+                    values[v][0] == "slot2"}
+    free = {1: [s for s in range(plan.n_slots) if s not in plan.raw_slots],
+            2: [s for s in sorted(raw_slot2) if s not in needed_slot2]}
+    for v in stored:
+        stage = plan.stage[v]
+        own = _slot_ancestors(values, v, "slot" if stage == 1 else "slot2")
+        pick = next((s for s in own if s in free[stage]), None)
+        if pick is None and free[stage]:
+            pick = free[stage][0]
+        if pick is None:
+            plan.stored[v] = ("extra", plan.n_extra)
+            plan.n_extra += 1
+        else:
+            free[stage].remove(pick)
+            plan.stored[v] = ("slot" if stage == 1 else "slot2", pick)
+
+
+def _slot_ancestors(values, v, kind) -> list:
+    found, stack, seen = [], [v], set()
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        key = values[u]
+        if key[0] == kind:
+            found.append(key[1])
+        elif key[0] == "rule":
+            stack.extend(key[2:])
+    return found
