@@ -206,6 +206,9 @@ class Recurrent(Module):
 
         if masks is None:
             return fused_sequence(cell, x, states, lengths, reverse, sink)
+        if sink is not None:  # dL/dh_t is split between h_t and the carried mask * h_t
+            raise ValueError(f"{type(self).__name__}: grad_norms with recurrent_dropout in "
+                             "training mode needs impl='composed'")
         masks = rd.mask_tensors(masks, x.device)
         carried = tuple(states) + masks + tuple(s * m for s, m in zip(states, masks))
         out, finals = fused_sequence(rd.masked_cell(cell), x, carried, lengths, reverse, sink)

@@ -133,6 +133,9 @@ def test_recurrent_dropout_arguments():
     for bad in (-0.1, 1.0, True):
         with pytest.raises(ValueError, match="recurrent_dropout must be in"):
             LSTM(I, H, recurrent_dropout=bad)
+    layer = LSTM(I, H, recurrent_dropout=0.3)
+    with pytest.raises(ValueError, match="grad_norms with recurrent_dropout.*impl='composed'"):
+        layer(mg.tensor(np.zeros((T, B, I), np.float32)), grad_norms={})
 
 
 BUILT_IN = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNCell}
