@@ -39,6 +39,7 @@ EXPECTED = {
     "benchmarks_tasks.CopyTask.track_test_cross_entropy",
     "benchmarks_tasks.MemoryHorizon.track_longest_solved_seq_len",
     "benchmarks_gradflow.GradientFlowAtInit.track_per_step_factor",
+    "benchmarks_variants.Variants.time_train_step",
 }
 
 
@@ -60,7 +61,7 @@ def test_bench_modules_import_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
-    assert len(BENCH_MODULES) == 5 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(BENCH_MODULES) == 6 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():
