@@ -1,8 +1,10 @@
-"""A/B of the built-in cells: hand-written fused kernels vs the cell compiler's, in one process.
+"""Generated fused kernels side by side in one process: a user's cell against the built-in LSTM,
+and each against its own composed path.
 
-python -m bench.compiler_ab [--rounds N] [--models lstm,gru,rnn] [--configs 32,100,32,128;...]
-Forward + backward of (out * w).sum(), float32, rounds interleaved (A, B, A, B, ...); prints the
-median milliseconds of each and the ratio generated / hand-written.
+python -m bench.compiler_ab [--rounds N] [--configs B,T,I,H;...] [--cells lstm,peephole]
+Forward + backward of (out * w).sum(), float32, the variants interleaved round by round; prints
+median milliseconds and the ratios to the built-in fused LSTM. `peephole` is the README's example
+cell (diagonal peepholes, Gers & Schmidhuber 2000).
 """
 
 from __future__ import annotations
@@ -11,62 +13,85 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
-import lstm.fused as fused_module
-import minigrad as mg
-from lstm import GRU, LSTM, RNN
-from lstm.cells import GRUCell, LSTMCell, RNNCell
-
-LAYERS = {"lstm": (LSTM, LSTMCell), "gru": (GRU, GRUCell), "rnn": (RNN, RNNCell)}
 CONFIGS = [(32, 100, 32, 128), (16, 1000, 2, 128), (64, 200, 64, 256)]
 
 
-def _step(module, x, w):
-    out, _ = module(x)
-    (out * w).sum().backward()
+def peephole_cell_class():
+    """The README's example cell: LSTM with diagonal peepholes (Gers & Schmidhuber 2000).
+    Built on call: asv imports bench/ modules without minigrad or lstm."""
+    import numpy as np
+
+    from lstm import Cell
+    from lstm.cells import make_uniform
+
+    class PeepholeLSTMCell(Cell):
+        states = ("h", "c")
+
+        def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+            super().__init__(input_size, hidden_size, bias, rng, dtype)
+            H = hidden_size
+            make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                                "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng,
+                         self.dtype)
+
+        def step(self, x, state):
+            h, c = state
+            gates = x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias
+            i, f, g, o = gates.split(4, axis=-1)
+            p_i, p_f, p_o = self.peephole.split(3)
+            i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
+            c = f * c + i * g.tanh()
+            return (o + p_o * c).sigmoid() * c.tanh(), c
+
+    return PeepholeLSTMCell
 
 
-def measure(model: str, config, rounds: int, repeats: int = 3) -> dict:
-    """Median ms of hand-written and generated forward + backward, interleaved."""
+def _layer(cell: str, impl: str, I: int, H: int):
+    from lstm import LSTM, Recurrent
+
+    if cell == "lstm":
+        return LSTM(I, H, impl=impl, rng=0)
+    return Recurrent(peephole_cell_class(), I, H, impl=impl, rng=0)
+
+
+def measure(cells, config, rounds: int, composed: bool) -> dict:
+    """Median ms per variant (cell, impl), interleaved round by round."""
+    import numpy as np
+
+    import minigrad as mg
+
     B, T, I, H = config
-    layer, cell = LAYERS[model]
     rng = np.random.default_rng(0)
-    m = layer(I, H, rng=0)
     x = mg.tensor(rng.standard_normal((T, B, I)).astype(np.float32))
     w = mg.tensor(rng.standard_normal((T, B, H)).astype(np.float32))
-    times = {"handwritten": [], "generated": []}
+    variants = {(c, impl): _layer(c, impl, I, H) for c in cells
+                for impl in (("fused", "composed") if composed else ("fused",))}
+    times = {key: [] for key in variants}
     for _ in range(rounds):
-        for variant in times:
-            if variant == "handwritten":
-                fused_module.HANDWRITTEN.add(cell)
-            else:
-                fused_module.HANDWRITTEN.discard(cell)
-            _step(m, x, w)  # warm (and compile on first use)
+        for key, layer in variants.items():
+            out, _ = layer(x)
+            (out * w).sum().backward()  # warm (compiles on first use)
             start = time.perf_counter()
-            for _ in range(repeats):
-                _step(m, x, w)
-            times[variant].append((time.perf_counter() - start) / repeats * 1e3)
-    fused_module.HANDWRITTEN.add(cell)
-    hand = statistics.median(times["handwritten"])
-    gen = statistics.median(times["generated"])
-    return {"model": model, "config": config, "handwritten_ms": hand, "generated_ms": gen,
-            "ratio": gen / hand}
+            out, _ = layer(x)
+            (out * w).sum().backward()
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {key: statistics.median(v) for key, v in times.items()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--models", default="lstm,gru,rnn")
+    parser.add_argument("--cells", default="lstm,peephole")
+    parser.add_argument("--composed", action="store_true", help="also time impl='composed'")
     parser.add_argument("--configs", default=";".join(",".join(map(str, c)) for c in CONFIGS),
                         help="B,T,I,H;B,T,I,H;...")
     args = parser.parse_args(argv)
-    configs = [tuple(int(v) for v in c.split(",")) for c in args.configs.split(";")]
-    for model in args.models.split(","):
-        for config in configs:
-            r = measure(model, config, args.rounds)
-            print(f"{model:5s} B,T,I,H={config}: hand-written {r['handwritten_ms']:7.2f} ms  "
-                  f"generated {r['generated_ms']:7.2f} ms  ratio {r['ratio']:.3f}", flush=True)
+    for config in [tuple(int(v) for v in c.split(",")) for c in args.configs.split(";")]:
+        medians = measure(args.cells.split(","), config, args.rounds, args.composed)
+        base = medians[("lstm", "fused")] if ("lstm", "fused") in medians else None
+        for (cell, impl), ms in medians.items():
+            ratio = f"  {ms / base:.2f}x the fused LSTM" if base else ""
+            print(f"B,T,I,H={config} {cell:9s} {impl:8s} {ms:8.2f} ms{ratio}", flush=True)
 
 
 if __name__ == "__main__":
