@@ -27,13 +27,21 @@ def result_key(task: str, model: str, seq_len: int) -> str:
 
 
 def train_one(task: str, model: str, seq_len: int, **overrides) -> dict:
-    """Train TASK_MODELS[model] on `task` within BUDGET (and overrides); its test metrics."""
+    """Train TASK_MODELS[model] on `task` within BUDGET (and overrides); its test metrics, read
+    from the results row every lstm writer makes (schema-checked) where this commit has one."""
     from lstm.config import TrainConfig
     from lstm.train import train
 
     config = TrainConfig(task=task, model=TASK_MODELS[model], seq_len=seq_len,
                          **{**BUDGET, **overrides})
     result = train(config, progress=False)
+    try:
+        from lstm.results_io import check_row, make_row
+    except ImportError:  # commits before lstm.results_io: the result dict as it was
+        pass
+    else:
+        row = make_row("train", config.to_dict(), result, versions={})
+        result = check_row(row, f"asv run {result_key(task, model, seq_len)}")["result"]
     return {"metrics": result["metrics"], "solved": bool(result["solved"])}
 
 
@@ -57,7 +65,11 @@ train_grid.timeout = 3600
 
 def final_metric(results: dict, task: str, model: str, seq_len: int, name: str) -> float:
     """A final test metric of one run; nan where training diverged (train() stores None)."""
-    value = results[result_key(task, model, seq_len)]["metrics"][name]
+    metrics = results[result_key(task, model, seq_len)]["metrics"]
+    if name not in metrics:
+        raise ValueError(f"asv run {result_key(task, model, seq_len)}: its results row has no "
+                         f"metric {name!r} (it has {sorted(metrics)})")
+    value = metrics[name]
     return math.nan if value is None else float(value)
 
 

@@ -169,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     report["scaling_fit"] = {
         clock: scaling_fits(report["results"], clock) for clock in ("wall", "cpu")
     }
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
+    if args.out:  # temp file, fsync, rename: a kill leaves the old report or the new one
+        from lstm.checkpoint import atomic_write
+
+        text = json.dumps(report, indent=1).encode()
+        atomic_write(args.out, lambda f: f.write(text))
     return 0
 
 

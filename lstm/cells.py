@@ -19,6 +19,8 @@ from minigrad import init
 from minigrad.nn import Module, Parameter
 from minigrad.tensor import Tensor
 
+from .checks import check_dtype, check_flag, check_pair_state, check_single_state, check_size
+
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -102,12 +104,13 @@ class Cell(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=np.float32):
         super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be >= 1, "
-                             f"got {input_size}, {hidden_size}")
+        owner = type(self).__name__
+        bias = check_flag(owner, "bias", bias)
+        input_size = check_size(owner, "input_size", input_size)
+        hidden_size = check_size(owner, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_dtype(owner, dtype)
 
     def state_size(self, name: str) -> int:
         """Width of state `name` (hidden_size unless a subclass says otherwise)."""
@@ -124,10 +127,20 @@ class Cell(Module):
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) "
                              f"or ({self.input_size},), got shape {x.shape}")
         single = len(self.states) == 1
-        given = (state,) if single else (tuple(state) if state is not None else None)
+        owner = type(self).__name__
+        if single:
+            given = (check_single_state(owner, state),)
+        elif self.states == ("h", "c") and not isinstance(state, tuple | list):
+            given = None if state is None else check_pair_state(owner, state)
+        elif state is not None and not isinstance(state, tuple | list):
+            raise ValueError(f"{owner}: state must be a tuple of {len(self.states)} tensors "
+                             f"{self.states} (or None), got one {type(state).__name__}")
+        else:
+            given = None if state is None else tuple(state)
         if given is not None and len(given) != len(self.states):
             raise ValueError(f"{type(self).__name__}: state must be a tuple of "
-                             f"{len(self.states)} tensors {self.states}, got {len(given)}")
+                             f"{len(self.states)} tensors {self.states}, got a "
+                             f"{type(state).__name__} of length {len(given)}")
         rows = x.shape[:-1]
         states = []
         for k, name in enumerate(self.states):

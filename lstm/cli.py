@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
 from .models import MODEL_NAMES
 
@@ -14,10 +15,13 @@ from .models import MODEL_NAMES
 def _csv(kind):
     def parse(text: str):
         try:
-            return [kind(v) for v in text.split(",") if v.strip()]
+            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
         except ValueError as e:
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
                                              f"{text!r}") from e
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
+        return values
     return parse
 
 
@@ -30,6 +34,16 @@ def _names(kind: str, allowed):
             raise argparse.ArgumentTypeError(f"unknown {kind} {bad}; choose from {allowed}")
         return names
     return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 SWEEP_TASKS = ("adding", "copy", "gradflow")
@@ -52,32 +66,62 @@ def _train_config(args) -> TrainConfig:
     return TrainConfig(**fields)
 
 
+def _train_summary(config: dict, result: dict) -> dict:
+    summary = {k: result[k] for k in ("solved", "steps_to_solve", "steps", "stopped",
+                                      "wall_time")}
+    return {"model": config["model"], "task": config["task"], "seq_len": config["seq_len"],
+            "hidden_size": config["hidden_size"], "baseline": result["task"]["baseline"],
+            **result["metrics"], **summary}
+
+
+def _finished_row(rows: list[dict], config: TrainConfig):
+    """The last row of a finished training run of exactly `config` (from lstm train or a sweep)."""
+    from .experiments.sweep import run_identity
+
+    ours = run_identity("train", config.to_dict())
+    return next((row for row in reversed(rows)
+                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours),
+                None)
+
+
 def cmd_train(args) -> int:
-    from .experiments.sweep import append_result, run_key
-    from .train import Interrupted, train
+    from . import results_io
+    from .train import Interrupted, clear_run, train
 
     config = _train_config(args)
+    check_out_dir(args.out)
+    results_path = os.path.join(args.out, "results.jsonl")
     run_dir = os.path.join(args.out, "runs", f"{config.task}-{config.model}-T{config.seq_len}"
                                              f"-s{config.seed}")
+    results_io.repair(results_path)
+    finished = _finished_row(results_io.read_rows(results_path), config)
+    if finished is not None and not args.force:
+        print(f"lstm train: this run has finished; its result is {finished.where}. --force "
+              "trains it again and replaces that row.", file=sys.stderr)
+        _emit(_train_summary(finished["result"]["config"], finished["result"]))
+        return 0
+    if args.force or args.restart:
+        clear_run(run_dir)
     try:
         result = train(config, run_dir, progress=not args.quiet)
     except Interrupted as e:
         print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
               f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
         return 128 + int(e.signum)
-    row = {"key": run_key("train", config.to_dict()), "kind": "train",
-           "config": config.to_dict(), "result": result}
-    append_result(os.path.join(args.out, "results.jsonl"), row)
-    summary = {k: result[k] for k in ("solved", "steps_to_solve", "steps", "stopped",
-                                      "wall_time")}
-    _emit({"model": config.model, "task": config.task, "seq_len": config.seq_len,
-           "hidden_size": config.hidden_size, "baseline": result["task"]["baseline"],
-           **result["metrics"], **summary})
+    import minigrad as mg
+
+    # a replaced row keeps its key and config, so the sweep that wrote it still finds it
+    key_config = config.to_dict() if finished is None else finished["config"]
+    row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
+                              threads=mg.get_num_threads())
+    results_io.put_row(results_path, row)  # the only row of this run, even if another command
+    # finished it meanwhile
+    _emit(_train_summary(result["config"], result))
     return 0
 
 
 def cmd_gradflow(args) -> int:
-    from .experiments.sweep import RunSpec, run_sweep
+    from .experiments.sweep import RunSpec, check_specs, run_sweep
 
     specs = [RunSpec("gradflow", {"model": m, "task": args.task, "seq_len": args.seq_len,
                                   "hidden_size": args.hidden_size,
@@ -88,8 +132,13 @@ def cmd_gradflow(args) -> int:
         for record in row["result"]["records"]:
             _emit({k: v for k, v in record.items() if not k.startswith("curve_")})
 
-    rows = run_sweep(specs, os.path.join(args.out, "gradflow.jsonl"), workers=args.workers,
-                     progress=not args.quiet, on_result=None)
+    check_specs(specs)
+    check_out_dir(args.out)
+    rows, status = _interruptible(lambda: run_sweep(
+        specs, os.path.join(args.out, "gradflow.jsonl"), workers=args.workers,
+        progress=not args.quiet, on_result=None))
+    if rows is None:
+        return status
     order = {m: i for i, m in enumerate(args.models)}
     for row in sorted(rows, key=lambda r: order[r["config"]["model"]]):
         show(row)
@@ -98,7 +147,7 @@ def cmd_gradflow(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.presets import preset_specs
-    from .experiments.sweep import run_sweep
+    from .experiments.sweep import check_specs, run_sweep
 
     specs = preset_specs(args.preset, tasks=args.tasks, models=args.models,
                          seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
@@ -115,14 +164,46 @@ def cmd_sweep(args) -> int:
                 _emit({"kind": "gradflow", **{k: v for k, v in record.items()
                                               if not k.startswith("curve_")}})
 
-    run_sweep(specs, os.path.join(args.out, "results.jsonl"), workers=args.workers,
-              scheduler=args.scheduler, progress=not args.quiet, on_result=show)
-    return 0
+    check_specs(specs)
+    check_out_dir(args.out)
+    _, status = _interruptible(lambda: run_sweep(
+        specs, os.path.join(args.out, "results.jsonl"), workers=args.workers,
+        scheduler=args.scheduler, progress=not args.quiet, on_result=show))
+    return status
+
+
+def _interruptible(run):
+    """(run(), 0), or (None, 128 + signal) after saying what Ctrl-C or SIGTERM left behind (the
+    workers are stopped)."""
+    import signal
+    import threading
+
+    from .experiments.sweep import SweepInterrupted
+
+    caught = {"signum": signal.SIGINT}
+
+    def on_term(signum, frame):
+        caught["signum"] = signum
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    try:
+        return run(), 0
+    except SweepInterrupted as e:
+        print(f"lstm: interrupted: {e.finished} of the {e.todo} runs to do finished and are "
+              f"in {e.path}; the runs in flight were stopped. Run the same command again to "
+              "resume.", file=sys.stderr, flush=True)
+        return None, 128 + int(caught["signum"])
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_report(args) -> int:
     from .report import build_report
 
+    check_out_dir(args.out)
     path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
                         asv_results=args.asv_results, progress=not args.quiet)
     _emit({"report": os.path.abspath(path)})
@@ -172,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = _sub(sub, "train", "train one model on one task; prints one JSON line",
              "Train one model on the adding or copy task, evaluating on a fixed seeded test set "
              "every --eval-every steps and stopping early when solved. Checkpoints (.npz) go "
-             "to OUT/runs/<run>/; re-running the same command resumes from the last one.",
+             "to OUT/runs/<run>/; re-running the same command resumes from the last one (a "
+             "damaged one falls back to the one before). A finished run is not run again: "
+             "its result is printed from OUT/results.jsonl (--force re-runs it).",
              "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
              "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
     t.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
@@ -199,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--impl", choices=("fused", "composed"), default="fused",
                    help="fused whole-sequence kernels or the cell composed from primitives")
     t.add_argument("--seed", type=int, default=0, help="seed of the weights and training data")
+    t.add_argument("--restart", action="store_true",
+                   help="delete this run's checkpoints and start it afresh")
+    t.add_argument("--force", action="store_true",
+                   help="train a finished run again and replace its row in results.jsonl")
     _common(t, "results")
     t.set_defaults(func=cmd_train)
 
@@ -217,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=_csv(int), default=[0, 100],
                    help="training steps at which to measure, comma-separated")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
-    g.add_argument("--workers", type=int, default=1, help="local worker processes")
+    g.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
     _common(g, "results")
     g.set_defaults(func=cmd_gradflow)
 
@@ -244,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated seeds (default: the preset's)")
     s.add_argument("--steps", type=int, default=None,
                    help="training steps per run (default: the preset's budget per model)")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--workers", type=_positive_int, default=None,
                    help="local worker processes (default: min(2, cores))")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this Dask scheduler, e.g. tcp://host:8786 (needs the dist extra)")
@@ -265,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when present)")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
+
+    from .applications import classify_cli
+    classify_cli.add_parser(sub)
     return parser
 
 
@@ -272,12 +362,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
-        print(f"lstm {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        print(f"lstm {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
+        return report(args.command, e)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,21 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad import autograd, init
+from minigrad import init
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
 from . import recurrent_dropout as rd
 from .cell_zoo import ProjLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, check_nonlinearity
+from .checks import (
+    check_dtype,
+    check_flag,
+    check_fraction,
+    check_pair_state,
+    check_single_state,
+    check_size,
+)
 
 IMPLS = ("fused", "composed")
 INIT_HH = ("default", "orthogonal", "identity")
@@ -41,13 +49,15 @@ class Recurrent(Module):
                  bidirectional: bool = False, impl: str = "fused", rng=None, dtype=np.float32,
                  recurrent_dropout: float = 0.0, **cell_options):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if isinstance(recurrent_dropout, bool) or not 0.0 <= recurrent_dropout < 1.0:
-            raise ValueError(f"recurrent_dropout must be in [0, 1), got {recurrent_dropout!r}")
-        self.recurrent_dropout = float(recurrent_dropout)
+        owner = type(self).__name__
+        input_size, hidden_size = (check_size(owner, "input_size", input_size),
+                                   check_size(owner, "hidden_size", hidden_size))
+        num_layers, dtype = check_size(owner, "num_layers", num_layers), check_dtype(owner, dtype)
+        dropout = check_fraction(owner, "dropout", dropout)
+        bias, batch_first, bidirectional = (check_flag(owner, "bias", bias),
+                                            check_flag(owner, "batch_first", batch_first),
+                                            check_flag(owner, "bidirectional", bidirectional))
+        self.recurrent_dropout = check_fraction(owner, "recurrent_dropout", recurrent_dropout)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if not callable(cell):
@@ -114,7 +124,7 @@ class Recurrent(Module):
         steps, batch = x.shape[0], x.shape[1]
         if batch < 1 or steps < 1:
             raise ValueError(f"{name}: empty input: seq_len={steps}, batch={batch}")
-        if autograd.state.anomaly and not np.isfinite(x.numpy()).all():
+        if mg.is_anomaly_enabled() and not np.isfinite(x.numpy()).all():
             raise ValueError(f"{name}: input contains non-finite values (detect_anomaly is on)")
         return x
 
@@ -152,12 +162,22 @@ class Recurrent(Module):
     def forward(self, x, state=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
         single = len(self.state_names) == 1
-        given = (state,) if single else ((None,) * len(self.state_names) if state is None
-                                          else tuple(state))
+        owner = type(self).__name__
+        if single:
+            given = (check_single_state(owner, state),)
+        elif self.state_names == ("h", "c") and not isinstance(state, tuple | list):
+            given = check_pair_state(owner, state)
+        elif state is None:
+            given = (None,) * len(self.state_names)
+        elif not isinstance(state, tuple | list):
+            raise ValueError(f"{owner}: state must be a tuple of {len(self.state_names)} tensors "
+                             f"{self.state_names} (or None), got one {type(state).__name__}")
+        else:
+            given = tuple(state)
         if len(given) != len(self.state_names):
             raise ValueError(f"{type(self).__name__}: state must be a tuple of "
-                             f"{len(self.state_names)} tensors {self.state_names}, got "
-                             f"{len(given)}")
+                             f"{len(self.state_names)} tensors {self.state_names}, got a "
+                             f"{type(state).__name__} of length {len(given)}")
         out, finals = self._run(x, given, lengths, grad_norms)
         return out, (finals[0] if single else tuple(finals))
 

@@ -12,8 +12,6 @@ fused and composed paths see the same masks from the same seed.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 import minigrad as mg
@@ -21,7 +19,7 @@ from minigrad.tensor import Tensor
 
 from .cells import Cell
 
-_MASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MASKS: dict = {}  # id(state alias) -> mask, while its step runs (tensors compare elementwise)
 
 
 def draw_masks(rng: np.random.Generator, p: float, batch: int, sizes, dtype) -> tuple:
@@ -38,7 +36,8 @@ class _RecurrentInput(Tensor):
     __slots__ = ()
 
     def __matmul__(self, other):
-        return Tensor.__matmul__(self * _MASKS[self], other)
+        mask = _MASKS.get(id(self))
+        return Tensor.__matmul__(self if mask is None else self * mask, other)
 
 
 def masked_states(states: tuple, masks: tuple) -> tuple:
@@ -48,13 +47,16 @@ def masked_states(states: tuple, masks: tuple) -> tuple:
     for state, mask in zip(states, masks):
         alias = state.reshape(state.shape)  # a new tape node: gradients flow back to `state`
         alias.__class__ = _RecurrentInput
-        _MASKS[alias] = mask
+        _MASKS[id(alias)] = mask
         wrapped.append(alias)
     return tuple(wrapped)
 
 
 def unwrap(new: tuple, wrapped: tuple, states: tuple) -> tuple:
-    """A step that returns its input state unchanged gets the plain state back."""
+    """After the step: forget the aliases' masks; a step that returned its input state unchanged
+    gets the plain state back."""
+    for w in wrapped:
+        _MASKS.pop(id(w), None)
     return tuple(next((s for w, s in zip(wrapped, states) if n is w), n) for n in new)
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets
 from .experiments.inside import INSIDE_CONFIGS, run_inside
@@ -85,6 +86,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     OUT/index.html with its figures; returns the page's path."""
     from .reporting import figures
     from .reporting.asv_history import asv_history, read_asv_results
+    from .reporting.classify_section import classify_sections
     from .reporting.gradient_figure import gradient_flow
     from .reporting.inside_figure import inside_section
     from .reporting.page import Section, render_page
@@ -130,6 +132,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                 figures.memory_horizon(train_rows, out_dir),
                 speed_section(speed_rows, out_dir),
                 inside_section(inside, out_dir)]
+    sections += classify_sections(results_dir, out_dir, preset, progress)
     if asv_rows:
         sections.append(asv_history(asv_rows, out_dir))
     else:
@@ -147,9 +150,8 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     path = os.path.join(out_dir, "index.html")
     page = render_page("minigrad + lstm: long-range memory report", intro, sections, table,
                        json.dumps(everything, indent=1, sort_keys=True, default=str))
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(path + ".tmp", path)
+    data = page.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
     if progress:
         print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
     return path

@@ -26,7 +26,12 @@ from .models import build_model
 from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 
 CHECKPOINT_NAME = "checkpoint.npz"
+PREVIOUS_CHECKPOINT_NAME = os.path.basename(ckpt.previous_path(CHECKPOINT_NAME))
 RESULT_NAME = "result.json"
+# what every checkpoint must hold ("model" etc.: at least one "model/..." array)
+CHECKPOINT_FIELDS = ("model", "optim", "rng", "step", "best", "evals_without_improvement",
+                     "steps_to_solve", "stopped", "elapsed", "loss_sum", "loss_count",
+                     "curve_columns", "curve_values", "config")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -290,19 +295,32 @@ class Trainer:
                                      dtype=np.float64).reshape(len(self.curve), len(columns)),
             "config": np.str_(json.dumps(self.config.to_dict(), sort_keys=True)),
         })
-        ckpt.save_npz(path, arrays)
+        ckpt.save_checkpoint(path, arrays, CHECKPOINT_FIELDS)
 
     def load(self, path: str) -> None:
-        """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS)."""
-        data = ckpt.load_npz(path)
-        saved = json.loads(str(data["config"]))
+        """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS); a
+        damaged one falls back to the one before it (lstm.checkpoint.load_checkpoint)."""
+        from .results_io import say
+
+        data, path = ckpt.load_checkpoint(path, CHECKPOINT_FIELDS, say)
+        try:
+            saved = json.loads(str(data["config"]))
+        except ValueError:
+            raise ckpt.CheckpointError(path, "its 'config' field is not JSON") from None
         ours = self.config.to_dict()
         differ = sorted(k for k in set(saved) | set(ours)
                         if k not in RESUMABLE_FIELDS and saved.get(k) != ours.get(k))
         if differ:
             raise ValueError(f"checkpoint {path} was written by a different config: fields "
                              f"{differ} differ (saved {[saved.get(k) for k in differ]}, "
-                             f"now {[ours.get(k) for k in differ]})")
+                             f"now {[ours.get(k) for k in differ]}); --restart (or deleting "
+                             "it) starts this run afresh")
+        try:
+            self._restore(data)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise ckpt.CheckpointError(path, f"its contents do not fit this run ({e})") from None
+
+    def _restore(self, data: dict) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("model/")})
         self.optimizer.load_state_dict({k[6:]: v for k, v in data.items()
                                         if k.startswith("optim/")})
@@ -329,6 +347,13 @@ def train(config: TrainConfig, out_dir: str | None = None, *, resume: bool = Tru
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, CHECKPOINT_NAME)
-        if resume and os.path.exists(path):
+        if resume and (os.path.exists(path) or os.path.exists(ckpt.previous_path(path))):
             trainer.load(path)
     return trainer.run(out_dir, progress)
+
+
+def clear_run(out_dir: str) -> None:
+    """Delete a run directory's checkpoints and result, so the next train() starts afresh."""
+    for name in (CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME, RESULT_NAME):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))

@@ -1,7 +1,8 @@
 """minigrad: a tape-based reverse-mode autodiff engine with Numba (CPU) and numba.cuda kernels."""
 
 from . import cuda, init, nn, optim
-from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .autograd import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
+from .backends.cpu_recurrent import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
 from .ops.elementwise import (
     abs,
@@ -21,6 +22,24 @@ from .ops.elementwise import (
     where,
 )
 from .ops.linalg import matmul
+from .ops.logic import (
+    all,
+    any,
+    equal,
+    greater,
+    greater_equal,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    not_equal,
+)
 from .ops.loss import cross_entropy, log_softmax, mse_loss, softmax
 from .ops.random import dropout
 from .ops.reduce import max, mean, sum
@@ -35,5 +54,8 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu", "abs",
     "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",
     "concat", "stack", "split", "unstack", "softmax", "log_softmax", "cross_entropy",
-    "mse_loss", "dropout",
+    "mse_loss", "dropout", "is_anomaly_enabled", "set_num_threads", "get_num_threads",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
+    "logical_or", "logical_xor", "logical_not", "any", "all", "isnan", "isinf", "isfinite",
+    "isclose",
 ]

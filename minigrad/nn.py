@@ -24,6 +24,22 @@ class Parameter(Tensor):
         super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad, dtype)
 
 
+def _cast_checked(name: str, array: np.ndarray, dtype) -> np.ndarray:
+    """`array` cast to `dtype`; ValueError naming `name` if it is not real numbers or a finite
+    value would overflow to inf."""
+    if array.dtype == bool or array.dtype.kind not in "iuf":
+        raise ValueError(f"load_state_dict: {name} is not numeric (dtype {array.dtype}); "
+                         f"expected real numbers for a {np.dtype(dtype)} parameter")
+    with np.errstate(over="ignore"):
+        cast = np.array(array, dtype=dtype)
+    overflow = np.isfinite(array) & ~np.isfinite(cast)
+    if overflow.any():
+        raise ValueError(f"load_state_dict: {name} holds values up to "
+                         f"{np.abs(array[overflow]).max():.3g}, beyond {np.dtype(dtype)}'s range "
+                         f"({np.finfo(dtype).max:.3g}): they would load as inf")
+    return cast
+
+
 class Module:
     """Base class: attributes that are Parameters or Modules are registered by name, as in torch."""
 
@@ -104,12 +120,16 @@ class Module:
         Shapes must match; values are cast to each parameter's dtype. With strict, missing and
         unexpected names raise ValueError.
         """
+        if not hasattr(state, "items") or not hasattr(state, "keys"):
+            raise ValueError(f"load_state_dict: state must be a dict of arrays by parameter "
+                             f"name, got {type(state).__name__}")
         own = dict(self.named_parameters())
         if strict:
             missing = sorted(set(own) - set(state))
             unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
                 raise ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+        converted = {}
         for name, value in state.items():
             if name not in own:
                 continue
@@ -119,7 +139,9 @@ class Module:
             if tuple(array.shape) != p.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tuple(array.shape)} in the "
                                  f"state dict but {p.shape} in the module")
-            p.data = backend_of(p.data).from_host(np.array(array, dtype=p.dtype))
+            converted[name] = _cast_checked(name, array, p.dtype)
+        for name, array in converted.items():  # all checked first: a failure changes nothing
+            own[name].data = backend_of(own[name].data).from_host(array)
 
     # ---- devices and dtypes --------------------------------------------------------------------
     def to(self, device: str) -> Module:

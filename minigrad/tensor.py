@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import autograd
+from . import autograd, dtypes
 from .backends import backend_of, get
 
 DEFAULT_FLOAT = np.float32
@@ -15,13 +15,14 @@ DEFAULT_FLOAT = np.float32
 class Tensor:
     """An array plus what backward needs: whether it wants a gradient and the node that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
         self.grad = None
         self._node = None
+        self._edge = None  # (node, k) that made it; a leaf's (AccumulateGrad, 0) on first use
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -124,7 +125,7 @@ class Tensor:
     @staticmethod
     def _wrap(data, requires_grad=False) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.data, t.grad, t._node, t.requires_grad = data, None, None, requires_grad
+        t.data, t.grad, t._node, t._edge, t.requires_grad = data, None, None, None, requires_grad
         return t
 
     # ---- conversion ----------------------------------------------------------------------------
@@ -213,6 +214,39 @@ class Tensor:
     def __ge__(self, other):
         return elementwise.compare("ge", self, other)
 
+    def __eq__(self, other):  # elementwise, as numpy and torch; Tensors hash by identity
+        return elementwise.compare("eq", self, other)
+
+    def __ne__(self, other):
+        return elementwise.compare("ne", self, other)
+
+    def __and__(self, other):
+        return logic.bool_and(self, other)
+
+    def __rand__(self, other):
+        return logic.bool_and(other, self)
+
+    def __or__(self, other):
+        return logic.bool_or(self, other)
+
+    def __ror__(self, other):
+        return logic.bool_or(other, self)
+
+    def __xor__(self, other):
+        return logic.bool_xor(self, other)
+
+    def __rxor__(self, other):
+        return logic.bool_xor(other, self)
+
+    def __invert__(self):
+        return logic.invert(self)
+
+    def __iter__(self):
+        """The slices along the first axis (one unstack node, so their gradients meet once)."""
+        if not self.data.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(shape_ops.unstack(self, 0))
+
     # ---- methods -------------------------------------------------------------------------------
     def exp(self):
         return elementwise.exp(self)
@@ -243,6 +277,12 @@ class Tensor:
 
     def max(self, axis=None, keepdims=False):
         return reduce.max(self, axis, keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return logic.any(self, axis, keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return logic.all(self, axis, keepdims)
 
     def reshape(self, *shape):
         return shape_ops.reshape(self, shape[0] if len(shape) == 1 else shape)
@@ -275,12 +315,14 @@ def _as_array(data, dtype=None):
         if dtype is not None and np.dtype(dtype) != data.dtype:
             raise ValueError(f"cannot change dtype of a device array here: {data.dtype}->{dtype}")
         return data
-    if dtype is None and not isinstance(data, np.ndarray | np.generic):
-        probe = np.asarray(data)
-        if probe.dtype == np.float64:
-            dtype = DEFAULT_FLOAT  # Python floats become float32, as everywhere here
-        return np.array(probe, dtype=dtype)
-    return np.array(data, dtype=dtype)
+    probe = data if isinstance(data, np.ndarray | np.generic) else np.asarray(data)
+    dtypes.check_supported("tensor", probe.dtype)  # before a cast could hide it (complex -> float)
+    python_floats = not isinstance(data, np.ndarray | np.generic) and probe.dtype == np.float64
+    if dtype is None and python_floats:
+        dtype = DEFAULT_FLOAT  # Python floats become float32, as everywhere here
+    if dtype is not None:
+        dtypes.check_supported("tensor", dtype)
+    return np.array(probe, dtype=dtype)
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
@@ -325,5 +367,5 @@ def as_operand(x, like: Tensor) -> Tensor:
 
 
 # The op modules import Tensor from here; import them last so the methods above can reach them.
-from .ops import elementwise, linalg, loss, reduce  # noqa: E402
+from .ops import elementwise, linalg, logic, loss, reduce  # noqa: E402
 from .ops import shape as shape_ops  # noqa: E402

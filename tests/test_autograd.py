@@ -4,6 +4,7 @@ multi-output nodes, anomaly detection, and the engine's one unbroadcast."""
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -386,3 +387,26 @@ def test_detect_anomaly_names_the_op_whose_gradient_is_not_finite():
                 y.backward()
         (x**0.5).sum().backward()
     assert np.isinf(x.grad[0])
+
+
+@pytest.mark.parametrize("wrong", [(5,), (3, 4), (2, 4, 3, 1)])
+def test_a_custom_backward_with_a_wrongly_shaped_gradient_names_the_op(wrong):
+    """A gradient that does not reduce to its input's shape (no broadcast could have made it)
+    fails naming the op and both shapes; (3, 4) for a (4, 3) input used to pass silently."""
+    from minigrad import autograd
+
+    x = mg.tensor(np.ones((4, 3)), requires_grad=True)
+    y = autograd.record("my_op", x.data * 2.0, [x], lambda g: (np.ones(wrong),))
+    with pytest.raises(ValueError, match=r"my_op\.backward returned a gradient of shape "
+                                         rf"{re.escape(str(wrong))} for its input 0 of shape "
+                                         r"\(4, 3\)"):
+        y.sum().backward()
+
+
+def test_a_custom_backward_may_return_a_broadcast_gradient():
+    from minigrad import autograd
+
+    x = mg.tensor(np.ones((4, 1)), requires_grad=True)
+    y = autograd.record("widen", np.ones((2, 4, 3)), [x], lambda g: (g,))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((4, 1), 6.0))

@@ -14,9 +14,9 @@ glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0
 
 STEPS = """
 import resource, numpy as np, minigrad as mg
-from minigrad.backends import cpu_recurrent, memory
+from minigrad.backends import memory
 from lstm import LSTM
-cpu_recurrent.set_num_threads(2)  # pool threads: glibc gives them arenas of their own
+mg.set_num_threads(2)  # pool threads: glibc gives them arenas of their own
 rng = np.random.default_rng(0)
 m = LSTM(32, 128, rng=0)
 x = mg.tensor(rng.standard_normal((100, 32, 32)).astype(np.float32), requires_grad=True)

@@ -302,3 +302,24 @@ def test_clip_grad_value_matches_torch(clip_value, torch):
         assert np.abs(p.grad).max() <= clip_value
     with pytest.raises(ValueError, match="clip_value must be >= 0.0"):
         optim.clip_grad_value_(ours, -1.0)
+
+
+def test_float32_updates_round_in_float32_as_the_cuda_kernels_do():
+    """One formula, one rounding on both backends (optimizer_rules): a float32 Adam step is the
+    float32 evaluation of torch's formula, to an ulp of the update (FMA contraction may differ)."""
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(1000).astype(np.float32)
+    g = rng.standard_normal(1000).astype(np.float32)
+    p = Parameter(p0.copy())
+    p.grad = g.copy()
+    opt = optim.Adam([p], lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    opt.step()
+    f = np.float32
+    d = g + f(0.1) * p0
+    m = (f(1) - f(0.9)) * d
+    v = (f(1) - f(0.999)) * d * d
+    expected = p0 - f(0.01 / (1 - 0.9)) * m / (np.sqrt(v) / f(np.sqrt(1 - 0.999)) + f(1e-8))
+    assert expected.dtype == np.float32
+    assert p.data.dtype == np.float32
+    tolerance = np.spacing(f(0.01)) + np.spacing(np.abs(expected))  # an ulp of update and result
+    assert np.all(np.abs(p.data - expected) <= tolerance)

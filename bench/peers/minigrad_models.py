@@ -27,7 +27,12 @@ STARTUP_SNIPPET = (
 
 def _pin_threads() -> None:
     """The fused recurrences run their own thread pool (not BLAS's): give it the worker's count."""
-    try:
+    import minigrad as mg
+
+    if hasattr(mg, "set_num_threads"):
+        mg.set_num_threads(worker_threads())
+        return
+    try:  # commits before mg.set_num_threads (asv measures old commits too)
         from minigrad.backends import cpu_recurrent
     except ImportError:
         return

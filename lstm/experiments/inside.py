@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from ..checkpoint import load_npz
+from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
 from ..tasks import get_task, seed_stream
 from ..train import CHECKPOINT_NAME, RESULT_NAME, train
@@ -104,7 +104,9 @@ def linear_fit_r2(values: np.ndarray, target: np.ndarray) -> float:
 
 def load_weights(run_dir: str) -> dict[str, np.ndarray]:
     """The model weights of the training checkpoint in `run_dir`."""
-    data = load_npz(os.path.join(run_dir, CHECKPOINT_NAME))
+    from ..results_io import say
+
+    data, _ = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME), ("model",), say)
     return {k[len("model/"):]: v for k, v in data.items() if k.startswith("model/")}
 
 
@@ -114,9 +116,13 @@ def finished_result(run_dir: str, config: TrainConfig) -> dict | None:
     path = os.path.join(run_dir, RESULT_NAME)
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(run_dir, CHECKPOINT_NAME))):
         return None
-    with open(path, encoding="utf-8") as f:
-        result = json.load(f)
-    return result if result.get("config") == config.to_dict() else None
+    try:
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+    except ValueError:  # damaged: train again (it resumes from the checkpoint)
+        return None
+    return result if isinstance(result, dict) and result.get("config") == config.to_dict() \
+        else None
 
 
 def run_inside(run_dir: str, config: TrainConfig = INSIDE_CONFIGS["quick"], n_units: int = 3,

@@ -27,7 +27,8 @@ import numpy as np
 import minigrad as mg
 
 from ..layers import GRU, LSTM, RNN, flops_per_step
-from .sweep import append_result, read_results, run_key, versions
+from ..results_io import make_row, repair
+from .sweep import append_result, read_results, run_key
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 PEERS = ("torch", "jax", "autograd")  # bench.compare's library labels = their import names
@@ -97,6 +98,7 @@ def run_speed(configs: list[dict], results_path: str, repeats: int = 5, warmup: 
     (timings in parallel would share the cores); returns the rows of all `configs`."""
     from tqdm.auto import tqdm
 
+    repair(results_path)
     done = {row["key"]: row for row in read_results(results_path)}
     rows = []
     for config in tqdm(configs, desc="speed minigrad", disable=not progress, unit="case"):
@@ -106,9 +108,8 @@ def run_speed(configs: list[dict], results_path: str, repeats: int = 5, warmup: 
             timing = time_train_step(config["model"], config["impl"], config["seq_len"],
                                      config["batch_size"], config["input_size"],
                                      config["hidden_size"], repeats, warmup, budget_s)
-            done[key] = {"key": key, "kind": "speed", "config": config,
-                         "result": {"status": "ok", **timing, "loadavg_1min": load},
-                         "versions": versions()}
+            done[key] = make_row("speed", config, {"status": "ok", **timing,
+                                                   "loadavg_1min": load})
             append_result(results_path, done[key])
         rows.append(done[key])
     return rows
@@ -141,6 +142,7 @@ def run_peers(configs: list[dict], results_path: str, root: Path, repeats: int =
     crash, a timeout) are returned but not stored, so a rerun tries them again."""
     from tqdm.auto import tqdm
 
+    repair(results_path)
     done = {row["key"]: row for row in read_results(results_path)}
     missing: dict[str, list[dict]] = {}
     for config in configs:
@@ -155,7 +157,7 @@ def run_peers(configs: list[dict], results_path: str, root: Path, repeats: int =
                                                       budget_s, timeout_s)):
             result["loadavg_1min"] = load
             key = run_key("speed", config)
-            row = {"key": key, "kind": "speed", "config": config, "result": result}
+            row = make_row("speed", config, result)
             if result["status"] == "error":
                 failed[key] = row
             else:

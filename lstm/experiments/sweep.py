@@ -1,10 +1,12 @@
 """Sweeps: a grid of runs, each appended as one JSON line to a results file when it finishes.
 
-The parent process is the only writer: each finished run is written, flushed and fsynced at once,
-so a killed sweep loses only the runs in flight. A rerun of the same sweep reads the file, skips
-every run whose key is there (a torn last line from a kill is cut off first), and runs the rest.
-Runs execute in local worker processes (spawned, BLAS threads split between them) or, given a
-scheduler address, on a Dask cluster.
+The parent process is the only writer (through lstm.results_io): each finished run is written
+and fsynced at once, so a killed sweep loses only the runs in flight. A rerun of the same sweep
+reads the file (damaged lines moved to results.jsonl.damaged first), skips every run that is
+there (training runs matched by their complete TrainConfig, so `lstm train`'s rows count), and
+runs the rest. Runs execute in local worker processes (spawned, BLAS threads split between
+them) or, given a scheduler address, on a Dask cluster. Ctrl-C or SIGTERM stops the workers at
+once and raises SweepInterrupted with the count of runs written.
 """
 
 from __future__ import annotations
@@ -12,20 +14,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import itertools
-import json
 import multiprocessing
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
+from ..results_io import append_row, make_row, read_rows, repair, run_key, versions
 
-
-def run_key(kind: str, config: dict) -> str:
-    """A stable identity for a run: its kind and its canonical JSON config."""
-    return kind + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
+__all__ = ["RunSpec", "append_result", "execute", "grid", "read_results", "run_key",
+           "run_sweep", "versions"]
 
 
 @dataclass
@@ -40,15 +38,6 @@ class RunSpec:
         if self.kind not in RUNNERS:
             raise ValueError(f"kind must be one of {tuple(RUNNERS)}, got {self.kind!r}")
         self.key = run_key(self.kind, self.config)
-
-
-def versions() -> dict:
-    import numba
-
-    import minigrad
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "minigrad": minigrad.__version__}
 
 
 def _run_train(config: dict) -> dict:
@@ -67,50 +56,58 @@ def _run_gradflow(config: dict) -> dict:
 RUNNERS: dict[str, Callable[[dict], dict]] = {"train": _run_train, "gradflow": _run_gradflow}
 
 
+def run_identity(kind: str, config) -> str:
+    """What makes two rows the same run: for training, the complete TrainConfig (a sweep's
+    partial config and `lstm train`'s full one of the same run match); else the run key."""
+    if kind == "train" and isinstance(config, dict):
+        from ..config import TrainConfig
+
+        try:
+            return run_key(kind, TrainConfig.from_dict(config).to_dict())
+        except (ValueError, TypeError):
+            pass
+    return run_key(kind, config)
+
+
+def check_specs(specs: Iterable[RunSpec]) -> None:
+    """ValueError naming the first run whose config cannot run (before any run starts)."""
+    from ..config import TrainConfig
+
+    for spec in specs:
+        config = spec.config
+        try:
+            if spec.kind == "train":
+                TrainConfig.from_dict(config)
+            elif spec.kind == "gradflow":
+                steps = config.get("steps", [0])
+                if not steps or any(isinstance(t, bool) or not isinstance(t, int) or t < 0
+                                    for t in steps):
+                    raise ValueError(f"steps must be non-negative integers, got {steps}")
+                TrainConfig(**{k: v for k, v in config.items() if k != "steps"},
+                            steps=max(steps), stop_when_solved=False)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"run {spec.kind} of {spec.config.get('model')!r}: {e}") from None
+
+
 def execute(spec_kind: str, config: dict) -> dict:
     """Run one spec (in whatever process calls this) and wrap its result as a results line."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config)
-    from minigrad.backends import cpu_recurrent
+    import minigrad as mg
 
-    return {"key": run_key(spec_kind, config), "kind": spec_kind, "config": config,
-            "result": result, "wall_time_s": time.perf_counter() - start,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-            "threads": cpu_recurrent.get_num_threads()}
+    return make_row(spec_kind, config, result, wall_time_s=time.perf_counter() - start,
+                    threads=mg.get_num_threads())
 
 
-# ---- the results file --------------------------------------------------------------------------
+# ---- the results file (lstm.results_io: one writer, one reader) --------------------------------
 def read_results(path: str) -> list[dict]:
-    """Every complete JSON line of a results file (a torn last line is ignored)."""
-    if not os.path.exists(path):
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn by a kill mid-write
-            with contextlib.suppress(json.JSONDecodeError):
-                rows.append(json.loads(line))
-    return rows
-
-
-def _repair_tail(path: str) -> None:
-    """Cut a torn last line so the next append starts on a fresh line."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+    """Every row of a results file, checked (a torn last line is ignored)."""
+    return read_rows(path)
 
 
 def append_result(path: str, row: dict) -> None:
-    """Append one JSON line, flushed and fsynced before returning."""
-    line = json.dumps(row, sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one row (schema stamped), flushed and fsynced; a torn tail is quarantined first."""
+    append_row(path, row)
 
 
 # ---- execution ---------------------------------------------------------------------------------
@@ -138,10 +135,12 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
     specs = list(specs)
     directory = os.path.dirname(os.path.abspath(results_path))
     os.makedirs(directory, exist_ok=True)
-    _repair_tail(results_path)
-    done = {row["key"]: row for row in read_results(results_path)}
-    todo = list({s.key: s for s in specs if s.key not in done}.values())
-    rows = [done[s.key] for s in specs if s.key in done]
+    repair(results_path)
+    done = {run_identity(row["kind"], row.get("config")): row
+            for row in read_results(results_path)}
+    identity = {s.key: run_identity(s.kind, s.config) for s in specs}
+    todo = list({s.key: s for s in specs if identity[s.key] not in done}.values())
+    rows = [done[identity[s.key]] for s in specs if identity[s.key] in done]
 
     from tqdm.auto import tqdm
 
@@ -160,7 +159,7 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
         if not todo:
             return rows
         if scheduler is not None:
-            _run_on_dask(todo, scheduler, finish)
+            _run_on_dask(todo, scheduler, finish, failed)
         else:
             workers = workers or min(2, os.cpu_count() or 1)
             if workers == 1:
@@ -172,19 +171,11 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
                     else:
                         finish(row)
             else:
-                threads = max(1, (os.cpu_count() or 1) // workers)
-                context = multiprocessing.get_context("spawn")
-                with _blas_threads(threads), cf.ProcessPoolExecutor(
-                        workers, context, initializer=_watch_parent,
-                        initargs=(os.getpid(),)) as pool:
-                    futures = {pool.submit(execute, s.kind, s.config): s for s in todo}
-                    for future in cf.as_completed(futures):
-                        try:
-                            row = future.result()
-                        except Exception as e:
-                            failed.append((futures[future], e))
-                        else:
-                            finish(row)
+                _run_in_pool(todo, workers, finish, failed)
+    except KeyboardInterrupt:
+        written = {run_identity(r["kind"], r.get("config")) for r in read_results(results_path)}
+        new = sum(run_identity(s.kind, s.config) in written for s in todo)
+        raise SweepInterrupted(new, len(todo), results_path) from None
     finally:
         bar.close()
     if failed:
@@ -194,11 +185,48 @@ def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None =
     return rows
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep: `finished` of its `todo` runs were written to `path`."""
+
+    def __init__(self, finished: int, todo: int, path: str):
+        super().__init__(f"{finished} of {todo} runs finished")
+        self.finished, self.todo, self.path = finished, todo, path
+
+
+def _run_in_pool(todo: list[RunSpec], workers: int, finish, failed: list) -> None:
+    """The runs in spawned worker processes; on any exception (Ctrl-C, a failed append) the
+    workers are terminated at once instead of being waited for."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with _blas_threads(threads):  # workers start at submit and inherit the environment
+        pool = cf.ProcessPoolExecutor(workers, context, initializer=_watch_parent,
+                                      initargs=(os.getpid(),))
+        try:
+            futures = {pool.submit(execute, s.kind, s.config): s for s in todo}
+            for future in cf.as_completed(futures):
+                try:
+                    row = future.result()
+                except Exception as e:
+                    failed.append((futures[future], e))
+                else:
+                    finish(row)
+        except BaseException:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Worker initializer: exit when the sweep process is gone (killed with SIGKILL or SIGTERM,
     it cannot stop its workers, and a worker would train on for minutes with no one to write
     its result)."""
+    import signal
     import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep process's to handle
 
     def watch():
         while os.getppid() == parent_pid:
@@ -208,16 +236,33 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="sweep-parent-watch", daemon=True).start()
 
 
-def _run_on_dask(todo: list[RunSpec], scheduler: str, finish) -> None:
+DASK_CONNECT_TIMEOUT_S = 20
+
+
+def _run_on_dask(todo: list[RunSpec], scheduler: str, finish, failed: list) -> None:
+    """The runs on a Dask cluster. A lost worker's runs are retried on others (Dask's
+    allowed-failures); a run that still fails is reported with the others at the end."""
     try:
         from distributed import Client, as_completed
     except ImportError as e:
         raise RuntimeError("--scheduler needs dask[distributed]: pip install -e '.[dist]'") from e
-    with Client(scheduler) as client:
-        futures = [client.submit(execute, s.kind, s.config, key=f"run-{i}-{abs(hash(s.key))}",
-                                 pure=False) for i, s in enumerate(todo)]
-        for future in as_completed(futures):
-            finish(future.result())
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler} within "
+                           f"{DASK_CONNECT_TIMEOUT_S} s ({type(e).__name__}: {e}); start one "
+                           "(`dask scheduler`, then `dask worker ADDRESS`) or check --scheduler"
+                           ) from None
+    with client:
+        futures = {client.submit(execute, s.kind, s.config, key=f"run-{i}-{abs(hash(s.key))}",
+                                 pure=False): s for i, s in enumerate(todo)}
+        for future in as_completed(list(futures)):
+            try:
+                row = future.result()
+            except Exception as e:
+                failed.append((futures[future], e))
+            else:
+                finish(row)
 
 
 # ---- grids -------------------------------------------------------------------------------------

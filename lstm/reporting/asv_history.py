@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -26,9 +27,13 @@ def read_asv_results(results_dir: str) -> list[dict]:
     units: dict[str, str] = {}
     index = os.path.join(results_dir, "benchmarks.json")
     if os.path.isfile(index):
-        with open(index, encoding="utf-8") as f:
-            units = {name: spec.get("unit", "?") for name, spec in json.load(f).items()
-                     if isinstance(spec, dict)}
+        try:
+            with open(index, encoding="utf-8") as f:
+                units = {name: spec.get("unit", "?") for name, spec in json.load(f).items()
+                         if isinstance(spec, dict)}
+        except (ValueError, AttributeError) as e:
+            print(f"lstm report: {index} is not asv's benchmark index ({e}); units shown as ?",
+                  file=sys.stderr)
     rows = []
     for machine in sorted(os.listdir(results_dir)):
         folder = os.path.join(results_dir, machine)
@@ -37,9 +42,14 @@ def read_asv_results(results_dir: str) -> list[dict]:
         for name in sorted(os.listdir(folder)):
             if not name.endswith(".json") or name == "machine.json":
                 continue
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
-                data = json.load(f)
-            if "results" not in data or "commit_hash" not in data:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+            except ValueError as e:  # a killed asv run leaves a torn file: the others still count
+                print(f"lstm report: skipped {path}: not JSON ({e})", file=sys.stderr)
+                continue
+            if not isinstance(data, dict) or "results" not in data or "commit_hash" not in data:
                 continue
             rows += _rows_of_file(data, machine, units)
     return rows

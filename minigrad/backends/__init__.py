@@ -1,4 +1,5 @@
-"""Backends: one module per device, each exposing the same kernel names and signatures.
+"""Backends: one module per device, each satisfying the contract ``interface.Backend`` (every
+function with one line of docs; tests hold both modules to it).
 
 ``backend_of(array)`` picks the backend that owns a raw array; ``get(device)`` picks one by name.
 The CUDA backend is imported on first use so a CPU-only process never loads numba.cuda.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cpu
+from .interface import Backend  # noqa: F401 - the contract, for type hints and documentation
 
 _cuda = None
 

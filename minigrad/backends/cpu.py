@@ -16,6 +16,7 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
+from . import optimizer_rules as rules
 
 name = "cpu"
 ndarray = np.ndarray
@@ -71,7 +72,6 @@ div = np.true_divide
 neg = np.negative
 exp = np.exp
 log = np.log
-greater = np.greater
 equal = np.equal
 
 
@@ -215,11 +215,14 @@ def index_add(shape, index, g, dtype):
     return out
 
 
-def slice_set(shape, index, g, dtype):
-    """Zeros of `shape` with g written at a basic (slice/int) index."""
-    out = np.zeros(shape, dtype=dtype)
-    out[index] = g
-    return out
+def slice_add(out, index, g):
+    """out[index] += g in place at a basic (slice/int) index; g broadcasts to the slice."""
+    out[index] += g
+
+
+def add_into(out, g):
+    """out += g in place (g broadcasts to out's shape)."""
+    np.add(out, g, out=out)
 
 
 def concat(arrays, axis):
@@ -312,28 +315,55 @@ def _flat(a):
 
 
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
-    k.sgd_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(velocity),
-                 lr, momentum, weight_decay, dampening, nesterov, first)
+    hyper = rules.sgd_hyperparameters(param.dtype, lr, momentum, weight_decay, dampening)
+    k.sgd_update(_flat(param), _flat_grad(grad, param), _flat(velocity), *hyper, bool(nesterov),
+                 bool(first))
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    k.adam_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(m), _flat(v),
-                  lr, beta1, beta2, eps, weight_decay, step)
+    hyper = rules.adam_hyperparameters(param.dtype, lr, beta1, beta2, eps, weight_decay, step)
+    k.adam_update(_flat(param), _flat_grad(grad, param), _flat(m), _flat(v), *hyper)
 
 
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
-    k.rmsprop_update(_flat(param), np.ascontiguousarray(grad).reshape(-1), _flat(square_avg),
-                     _flat(grad_avg), _flat(velocity), lr, alpha, eps, weight_decay, momentum,
-                     centered)
+    hyper = rules.rmsprop_hyperparameters(param.dtype, lr, alpha, eps, weight_decay, momentum)
+    k.rmsprop_update(_flat(param), _flat_grad(grad, param), _flat(square_avg), _flat(grad_avg),
+                     _flat(velocity), *hyper, bool(centered))
+
+
+def _flat_grad(grad, param):
+    return np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
 
 
 def astype(a, dtype):
     return a.astype(dtype)
 
 
-_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
+_COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+            "eq": np.equal, "ne": np.not_equal}
+_LOGICAL = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
 
 
 def compare(op, a, b):
+    """A bool array of a <op> b, op one of lt le gt ge eq ne."""
     return _COMPARE[op](a, b)
+
+
+def logical(op, a, b):
+    """A bool array of a <op> b, op one of and, or, xor (nonzero is true)."""
+    return _LOGICAL[op](a, b)
+
+
+def logical_not(a):
+    return np.logical_not(a)
+
+
+def any(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: is any element along axis nonzero."""
+    return np.asarray(np.any(a, axis=axis, keepdims=keepdims))
+
+
+def all(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: are all elements along axis nonzero."""
+    return np.asarray(np.all(a, axis=axis, keepdims=keepdims))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import scalar_rules
+from . import optimizer_rules, scalar_rules
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
 
@@ -202,45 +202,35 @@ def cross_entropy_backward_rows(log_probs, targets, ignore_index, scale, out):
 # ---- optimizer updates: one pass over a parameter, its gradient and its state -----------------
 
 
-@njit(**_JIT)
-def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
-    for i in range(param.size):
-        d = grad[i] + weight_decay * param[i]
-        if momentum != 0.0:
-            if first:
-                velocity[i] = d
-            else:
-                velocity[i] = momentum * velocity[i] + (1.0 - dampening) * d
-            d = d + momentum * velocity[i] if nesterov else velocity[i]
-        param[i] -= lr * d
+_sgd = njit(inline="always", **_JIT)(optimizer_rules.sgd_element)
+_adam = njit(inline="always", **_JIT)(optimizer_rules.adam_element)
+_rmsprop = njit(inline="always", **_JIT)(optimizer_rules.rmsprop_element)
 
 
 @njit(**_JIT)
-def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    bias1 = 1.0 - beta1**step
-    bias2 = 1.0 - beta2**step
-    step_size = lr / bias1
-    root_bias2 = np.sqrt(bias2)
+def sgd_update(param, grad, velocity, lr, momentum, weight_decay, keep, nesterov, first):
+    """torch.optim.SGD per element (optimizer_rules); keep = 1 - dampening."""
+    zero = param.dtype.type(0)
     for i in range(param.size):
-        d = grad[i] + weight_decay * param[i]
-        m[i] = beta1 * m[i] + (1.0 - beta1) * d
-        v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
-        param[i] -= step_size * m[i] / (np.sqrt(v[i]) / root_bias2 + eps)
+        param[i], velocity[i] = _sgd(param[i], grad[i], velocity[i], lr, momentum, weight_decay,
+                                     keep, nesterov, first, zero)
+
+
+@njit(**_JIT)
+def adam_update(param, grad, m, v, step_size, beta1, beta2, eps, weight_decay, root_bias2):
+    """torch.optim.Adam per element (optimizer_rules)."""
+    one = param.dtype.type(1)
+    for i in range(param.size):
+        param[i], m[i], v[i] = _adam(param[i], grad[i], m[i], v[i], step_size, beta1, beta2, eps,
+                                     weight_decay, root_bias2, one)
 
 
 @njit(**_JIT)
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
+    """torch.optim.RMSprop per element (optimizer_rules)."""
+    zero, one = param.dtype.type(0), param.dtype.type(1)
     for i in range(param.size):
-        d = grad[i] + weight_decay * param[i]
-        square_avg[i] = alpha * square_avg[i] + (1.0 - alpha) * d * d
-        if centered:
-            grad_avg[i] = alpha * grad_avg[i] + (1.0 - alpha) * d
-            denom = np.sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps
-        else:
-            denom = np.sqrt(square_avg[i]) + eps
-        if momentum > 0.0:
-            velocity[i] = momentum * velocity[i] + d / denom
-            param[i] -= lr * velocity[i]
-        else:
-            param[i] -= lr * d / denom
+        param[i], square_avg[i], grad_avg[i], velocity[i] = _rmsprop(
+            param[i], grad[i], square_avg[i], grad_avg[i], velocity[i], lr, alpha, eps,
+            weight_decay, momentum, centered, zero, one)

@@ -18,13 +18,14 @@ from numba import cuda
 
 from . import cuda_block_kernels as bk
 from . import cuda_kernels as k
+from . import optimizer_rules as rules
 from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend's interface
     broadcast_to,
     concat,
     getitem,
     index_add,
     reshape,
-    slice_set,
+    slice_add,
     split,
     stack,
     transpose,
@@ -46,6 +47,7 @@ from .cuda_base import (  # noqa: F401 - creation and movement are part of the i
     to_host,
     zeros,
 )
+from .cuda_gemm import matmul, matmul_nt, matmul_tn  # noqa: F401 - the batched GEMMs
 from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
     gru_sequence_backward,
     gru_sequence_forward,
@@ -54,7 +56,7 @@ from .cuda_recurrent import (  # noqa: F401 - fused whole-sequence recurrences
     rnn_sequence_backward,
     rnn_sequence_forward,
 )
-from .cuda_reduce import amax, matmul, matmul_nt, matmul_tn, sum, sum_to  # noqa: F401
+from .cuda_reduce import amax, sum, sum_to  # noqa: F401 - reductions
 from .indexing import at_least_1d, broadcast_strides
 
 name = "cuda"
@@ -95,6 +97,16 @@ def _elementwise(op, a, b, same, scalar, broadcast, out_dtype=None):
     return out
 
 
+def add_into(out, g):
+    """out += g in place (g broadcasts to out's shape)."""
+    check_device(out, g)
+    g = _operand(g, out.dtype)
+    if tuple(g.shape) != tuple(out.shape):
+        g = broadcast_to(g, tuple(out.shape))
+    if out.size:
+        k.binary_same[k.launch(out.size)](k.ADD, flat(out), flat(g), flat(out))
+
+
 def _arithmetic(op):
     def binary(a, b):
         return _elementwise(op, a, b, k.binary_same, k.binary_scalar, k.binary_broadcast)
@@ -105,18 +117,39 @@ def _arithmetic(op):
 add, sub, mul, div = _arithmetic(k.ADD), _arithmetic(k.SUB), _arithmetic(k.MUL), _arithmetic(k.DIV)
 power, maximum = _arithmetic(k.POW), _arithmetic(k.MAX)
 
-_COMPARE = {"lt": k.LT, "le": k.LE, "gt": k.GT, "ge": k.GE, "eq": k.EQ}
+_COMPARE = {"lt": k.LT, "le": k.LE, "gt": k.GT, "ge": k.GE, "eq": k.EQ, "ne": k.NE}
+_LOGICAL = {"and": k.AND, "or": k.OR, "xor": k.XOR}
 
 
 def compare(op, a, b):
+    """A bool array of a <op> b, op one of lt le gt ge eq ne."""
     if op not in _COMPARE:
         raise ValueError(f"compare: op must be one of {sorted(_COMPARE)}, got {op!r}")
     return _elementwise(_COMPARE[op], a, b, k.compare_same, k.compare_scalar, k.compare_broadcast,
                         np.dtype(np.bool_))
 
 
-def greater(a, b):
-    return compare("gt", a, b)
+def logical(op, a, b):
+    """A bool array of a <op> b, op one of and, or, xor (nonzero is true)."""
+    if op not in _LOGICAL:
+        raise ValueError(f"logical: op must be one of {sorted(_LOGICAL)}, got {op!r}")
+    return _elementwise(_LOGICAL[op], a, b, k.compare_same, k.compare_scalar, k.compare_broadcast,
+                        np.dtype(np.bool_))
+
+
+def logical_not(a):
+    return compare("eq", a if a.dtype == np.bool_ else compare("ne", a, 0), False)
+
+
+def any(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: is any element along axis nonzero (a count of nonzeros above zero)."""
+    nonzero = astype(compare("ne", a, 0), np.dtype(np.float32))
+    return compare("gt", sum(nonzero, axis=axis, keepdims=keepdims), 0)
+
+
+def all(a, axis=None, keepdims=False):  # noqa: A001 - the backend's name for the op
+    """A bool array: are all elements along axis nonzero."""
+    return logical_not(any(logical_not(a), axis=axis, keepdims=keepdims))
 
 
 def equal(a, b):
@@ -344,28 +377,22 @@ def _update_operands(param, grad, *state):
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov, first):
     if not param.size:
         return
-    t = param.dtype.type
+    hyper = rules.sgd_hyperparameters(param.dtype, lr, momentum, weight_decay, dampening)
     k.sgd_update[k.launch(param.size)](
-        *_update_operands(param, grad, velocity), t(lr), t(momentum), t(weight_decay),
-        t(1.0 - dampening), bool(nesterov), bool(first))
+        *_update_operands(param, grad, velocity), *hyper, bool(nesterov), bool(first))
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     if not param.size:
         return
-    t = param.dtype.type
-    step_size = lr / (1.0 - beta1**step)
-    root_bias2 = (1.0 - beta2**step) ** 0.5
-    k.adam_update[k.launch(param.size)](
-        *_update_operands(param, grad, m, v), t(step_size), t(beta1), t(beta2), t(eps),
-        t(weight_decay), t(root_bias2))
+    hyper = rules.adam_hyperparameters(param.dtype, lr, beta1, beta2, eps, weight_decay, step)
+    k.adam_update[k.launch(param.size)](*_update_operands(param, grad, m, v), *hyper)
 
 
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
     if not param.size:
         return
-    t = param.dtype.type
+    hyper = rules.rmsprop_hyperparameters(param.dtype, lr, alpha, eps, weight_decay, momentum)
     k.rmsprop_update[k.launch(param.size)](
-        *_update_operands(param, grad, square_avg, grad_avg, velocity), t(lr), t(alpha), t(eps),
-        t(weight_decay), t(momentum), bool(centered))
+        *_update_operands(param, grad, square_avg, grad_avg, velocity), *hyper, bool(centered))

@@ -149,13 +149,17 @@ def _scatter(out, view_shape, offset, strides, g):
         k.scatter[k.launch(g.size)](flat(g), offset, padded, padded_strides, flat(out))
 
 
-def slice_set(shape, index, g, dtype):
-    """Zeros of `shape` with g written at a basic (slice/int) index."""
-    check_device(g)
-    out = zeros(tuple(shape), dtype)
-    view_shape, offset, strides = basic_view(tuple(shape), index)
-    _scatter(out, view_shape, offset, strides, g)
-    return out
+def slice_add(out, index, g):
+    """out[index] += g in place at a basic (slice/int) index; g broadcasts to the slice."""
+    check_device(out, g)
+    view_shape, offset, strides = basic_view(tuple(out.shape), index)
+    view_shape = tuple(view_shape)
+    part = _gather(out, view_shape, offset, strides)  # a view of out when contiguous
+    g = broadcast_to(g, view_shape)
+    if part.size:
+        k.binary_same[k.launch(part.size)](k.ADD, flat(part), flat(g), flat(part))
+        if not _is_contiguous(view_shape, strides):
+            _scatter(out, view_shape, offset, strides, part)
 
 
 # ---- joining and splitting ---------------------------------------------------------------------

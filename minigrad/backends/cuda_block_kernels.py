@@ -92,9 +92,10 @@ def _softmax_kernels(dtype):
             for j in range(tid, classes, THREADS):
                 s += math.exp(x[base + j] - m)
             s = block_reduce(shared, s, SUM)
-            lse = m + math.log(s)
-            for j in range(tid, classes, THREADS):
-                out[base + j] = x[base + j] - lse if log else math.exp(x[base + j] - m) / s
+            log_s = math.log(s)
+            for j in range(tid, classes, THREADS):  # (x - m) - log s, as the CPU: m + log s
+                # would round away the small log-probabilities of large logits
+                out[base + j] = (x[base + j] - m) - log_s if log else math.exp(x[base + j] - m) / s
 
     @cuda.jit
     def softmax_backward_rows(y, g, classes, log, out):
@@ -132,9 +133,9 @@ def _softmax_kernels(dtype):
             for j in range(tid, classes, THREADS):
                 s += math.exp(logits[base + j] - m)
             s = block_reduce(shared, s, SUM)
-            lse = m + math.log(s)
+            log_s = math.log(s)
             for j in range(tid, classes, THREADS):
-                log_probs[base + j] = logits[base + j] - lse
+                log_probs[base + j] = (logits[base + j] - m) - log_s
             if tid == 0:
                 t = targets[row]
                 if t == ignore_index:
@@ -142,7 +143,7 @@ def _softmax_kernels(dtype):
                     row_count[row] = zero
                 else:
                     inside = t >= 0 and t < classes
-                    row_loss[row] = lse - logits[base + t] if inside else dtype(math.nan)
+                    row_loss[row] = log_s - (logits[base + t] - m) if inside else dtype(math.nan)
                     row_count[row] = dtype(1)
 
     return softmax_rows, softmax_backward_rows, cross_entropy_rows

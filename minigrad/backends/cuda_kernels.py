@@ -19,7 +19,7 @@ import numba
 from numba import cuda
 from numba.cuda.random import init_xoroshiro128p_state, xoroshiro128p_next
 
-from . import cpu_kernels, indexing
+from . import cpu_kernels, indexing, optimizer_rules
 
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
 # Launch shape: the simulator runs each thread as a Python thread, so it gets small blocks.
@@ -31,7 +31,8 @@ strided_offset = cuda.jit(device=True)(indexing.strided_offset)
 tanh_f32 = cuda.jit(device=True)(cpu_kernels.tanh_f32.py_func)
 
 ADD, SUB, MUL, DIV, POW, MAX = 0, 1, 2, 3, 4, 5
-LT, LE, GT, GE, EQ = 0, 1, 2, 3, 4
+LT, LE, GT, GE, EQ, NE = 0, 1, 2, 3, 4, 5
+AND, OR, XOR = 6, 7, 8  # logical: nonzero is true
 NEG, EXP, LOG, ABS, RELU, TANH, SIGMOID = 0, 1, 2, 3, 4, 5, 6
 TANH_RATIONAL, SIGMOID_RATIONAL = 7, 8  # the float32 forms: the host picks them by dtype
 TANH_BACKWARD, SIGMOID_BACKWARD, RELU_BACKWARD, ABS_BACKWARD = 0, 1, 2, 3
@@ -70,7 +71,16 @@ def comparison(op, x, y):
         return x > y
     if op == GE:
         return x >= y
-    return x == y
+    if op == EQ:
+        return x == y
+    if op == NE:
+        return x != y
+    x_true, y_true = x != 0, y != 0
+    if op == AND:
+        return x_true and y_true
+    if op == OR:
+        return x_true or y_true
+    return x_true != y_true  # XOR
 
 
 @cuda.jit(device=True)
@@ -284,45 +294,35 @@ def dropout_mask(states, threshold, scale, out):
 # ---- optimizer updates (in place; hyperparameters arrive already cast to the parameter dtype) --
 
 
+_sgd = cuda.jit(device=True)(optimizer_rules.sgd_element)
+_adam = cuda.jit(device=True)(optimizer_rules.adam_element)
+_rmsprop = cuda.jit(device=True)(optimizer_rules.rmsprop_element)
+
+
 @cuda.jit(cache=True)
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, keep, nesterov, first):
-    """torch.optim.SGD; keep = 1 - dampening."""
+    """torch.optim.SGD per element (optimizer_rules); keep = 1 - dampening."""
     zero = param.dtype.type(0)
     for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
-        d = grad[i] + weight_decay * param[i]
-        if momentum != zero:
-            velocity[i] = d if first else momentum * velocity[i] + keep * d
-            d = d + momentum * velocity[i] if nesterov else velocity[i]
-        param[i] -= lr * d
+        param[i], velocity[i] = _sgd(param[i], grad[i], velocity[i], lr, momentum, weight_decay,
+                                     keep, nesterov, first, zero)
 
 
 @cuda.jit(cache=True)
 def adam_update(param, grad, m, v, step_size, beta1, beta2, eps, weight_decay, root_bias2):
-    """torch.optim.Adam; step_size = lr / (1 - beta1^t), root_bias2 = sqrt(1 - beta2^t)."""
+    """torch.optim.Adam per element (optimizer_rules)."""
     one = param.dtype.type(1)
     for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
-        d = grad[i] + weight_decay * param[i]
-        m[i] = beta1 * m[i] + (one - beta1) * d
-        v[i] = beta2 * v[i] + (one - beta2) * d * d
-        param[i] -= step_size * m[i] / (math.sqrt(v[i]) / root_bias2 + eps)
+        param[i], m[i], v[i] = _adam(param[i], grad[i], m[i], v[i], step_size, beta1, beta2, eps,
+                                     weight_decay, root_bias2, one)
 
 
 @cuda.jit(cache=True)
 def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, weight_decay,
                    momentum, centered):
-    """torch.optim.RMSprop."""
-    zero = param.dtype.type(0)
-    one = param.dtype.type(1)
+    """torch.optim.RMSprop per element (optimizer_rules)."""
+    zero, one = param.dtype.type(0), param.dtype.type(1)
     for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
-        d = grad[i] + weight_decay * param[i]
-        square_avg[i] = alpha * square_avg[i] + (one - alpha) * d * d
-        if centered:
-            grad_avg[i] = alpha * grad_avg[i] + (one - alpha) * d
-            denom = math.sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps
-        else:
-            denom = math.sqrt(square_avg[i]) + eps
-        if momentum > zero:
-            velocity[i] = momentum * velocity[i] + d / denom
-            param[i] -= lr * velocity[i]
-        else:
-            param[i] -= lr * d / denom
+        param[i], square_avg[i], grad_avg[i], velocity[i] = _rmsprop(
+            param[i], grad[i], square_avg[i], grad_avg[i], velocity[i], lr, alpha, eps,
+            weight_decay, momentum, centered, zero, one)

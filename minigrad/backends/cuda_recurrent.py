@@ -20,6 +20,8 @@ import numpy as np
 
 from . import cuda_kernels as k
 from .cuda_base import empty, flat, from_host, to_host, zeros
+from .cuda_gemm import gemm_into
+from .cuda_gemm import matmul as _matmul
 from .cuda_recurrent_kernels import (
     gru_cell_backward,
     gru_cell_forward,
@@ -30,8 +32,7 @@ from .cuda_recurrent_kernels import (
     rnn_cell_forward,
     row_norms,
 )
-from .cuda_reduce import gemm_into, sum
-from .cuda_reduce import matmul as _matmul
+from .cuda_reduce import sum
 
 _ONE_BATCH = ((1,), (0,))
 

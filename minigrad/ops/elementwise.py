@@ -6,10 +6,9 @@ engine sums them back to each input's shape.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .. import dtypes
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor, as_operand
@@ -27,15 +26,53 @@ def check_operands(name: str, a: Tensor, b: Tensor) -> None:
 
 
 def binary_operands(name, a, b):
-    """Coerce numbers to the tensor operand's dtype/device, then check the pair."""
+    """Both operands as Tensors of one dtype on one device, by the promotion rule of dtypes.py.
+
+    A Python scalar is weak (it takes the tensor's dtype unless its kind is higher); tensors and
+    numpy arrays follow numpy's result_type. An operand whose dtype changes is cast with astype,
+    which casts its gradient back.
+    """
+    if isinstance(a, Tensor):  # the hot paths first: two tensors alike, a tensor and a float
+        if isinstance(b, Tensor):
+            x, y = a.data, b.data
+            if x.dtype == y.dtype and type(x) is type(y):
+                return a, b
+        elif type(b) is float and a.data.dtype.kind == "f":
+            return a, Tensor._wrap(backend_of(a.data).full((), b, a.data.dtype))
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise TypeError(f"{name}: needs at least one Tensor operand")
-        a = as_operand(a, b)
+        b, a = _with_other(name, b, a)
     else:
-        b = as_operand(b, a)
+        a, b = _with_other(name, a, b)
     check_operands(name, a, b)
     return a, b
+
+
+def _with_other(name, t: Tensor, other):
+    """(t, other) as Tensors of the promoted dtype; t is the operand known to be a Tensor."""
+    be = backend_of(t.data)
+    if dtypes.is_python_scalar(other):
+        dtype = dtypes.with_scalar(name, t.dtype, other)
+        return _cast(t, dtype), Tensor._wrap(be.full((), other, dtype))
+    other = as_operand(other, t)
+    if type(other.data) is not type(t.data):
+        return t, other  # check_operands names the device mismatch
+    dtypes.check_supported(name, other.dtype)
+    dtype = dtypes.with_tensor(name, t, other, _describe)
+    return _cast(t, dtype), _cast(other, dtype)
+
+
+def _cast(t: Tensor, dtype) -> Tensor:
+    return t if t.data.dtype == dtype else astype(t, dtype)
+
+
+def as_floating(a: Tensor, dtype=None) -> Tensor:
+    """a, cast to the dtype a floating function of it computes in (int32 -> float64), or to
+    `dtype` when given and a is not floating (true division and mean: float64, as numpy's)."""
+    if a.data.dtype.kind == "f":
+        return a
+    return _cast(a, dtypes.floating(a.dtype) if dtype is None else np.dtype(dtype))
 
 
 def _broadcast(name, fn, a, b):
@@ -60,6 +97,8 @@ def add(a, b) -> Tensor:
 def sub(a, b) -> Tensor:
     """a - b."""
     a, b = binary_operands("sub", a, b)
+    if a.dtype.kind == "b":
+        raise TypeError("sub: bool - bool is not defined (as numpy); use ^ or mg.logical_xor")
     be = backend_of(a.data)
     out = _broadcast("sub", be.sub, a, b)
     return record("sub", out, (a, b), lambda g: (g, be.neg(g)))
@@ -80,8 +119,9 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    """a / b; d/da = g / b, d/db = -g * out / b."""
+    """a / b (true division: integers give floats); d/da = g / b, d/db = -g * out / b."""
     a, b = binary_operands("div", a, b)
+    a, b = as_floating(a, np.float64), as_floating(b, np.float64)
     be = backend_of(a.data)
     y = b.data
     out = _broadcast("div", be.div, a, b)
@@ -94,30 +134,42 @@ def div(a, b) -> Tensor:
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
-    """a ** b; d/da = g * b * a^(b-1), d/db = g * out * log(a)."""
-    if isinstance(b, numbers.Number) and isinstance(a, Tensor):
+    """a ** b; d/da = g * b * a^(b-1) (0 where b == 0), d/db = g * out * log(a) (0 where a == 0
+    and b >= 0): torch's limits, so x ** 0 has no slope even at +-inf."""
+    if dtypes.is_python_scalar(b) and isinstance(a, Tensor):
         return _pow_scalar(a, b)
     a, b = binary_operands("pow", a, b)
+    _no_negative_integer_powers(a.dtype, b.data)
     be = backend_of(a.data)
     x, y = a.data, b.data
     out = _broadcast("pow", be.power, a, b)
-
     one, zero = y.dtype.type(1), y.dtype.type(0)
 
     def backward(g):
-        # torch's conventions at a == 0: no slope in a where b == 0, none in b where a == 0 (b >= 0)
         ga = gb = None
-        if a.requires_grad:
-            exponent = be.where(be.equal(y, zero), one, be.sub(y, one))
-            ga = be.mul(be.mul(g, y), be.power(x, exponent))
-        if b.requires_grad:
-            gb = be.mul(be.mul(g, out), be.log(be.where(be.equal(x, zero), one, x)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if a.requires_grad:
+                ga = be.mul(be.mul(g, y), be.power(x, be.sub(y, one)))
+                ga = be.where(be.equal(y, zero), zero, ga)
+            if b.requires_grad:
+                gb = be.mul(be.mul(g, out), be.log(x))
+                flat = be.logical("and", be.equal(x, zero), be.compare("ge", y, zero))
+                gb = be.where(flat, zero, gb)
         return ga, gb
 
     return record("pow", out, (a, b), backward)
 
 
+def _no_negative_integer_powers(dtype, exponent):
+    if dtype.kind in "iub" and backend_of(exponent).name == "cpu" and (exponent < 0).any():
+        raise ValueError(f"pow: integer {dtype} to a negative integer power; cast to float first")
+
+
 def _pow_scalar(a: Tensor, p) -> Tensor:
+    a = _cast(a, dtypes.with_scalar("pow", a.dtype, p))
+    if a.dtype.kind in "iub" and p < 0:
+        raise ValueError(f"pow: integer {a.dtype} to a negative integer power {p}; cast to float "
+                         "first")
     be = backend_of(a.data)
     x = a.data
     cast = x.dtype.type
@@ -133,12 +185,15 @@ def _pow_scalar(a: Tensor, p) -> Tensor:
 
 def neg(a: Tensor) -> Tensor:
     """-a."""
+    if a.dtype.kind == "b":
+        raise TypeError("neg: -bool is not defined (as numpy); use ~ or mg.logical_not")
     be = backend_of(a.data)
     return record("neg", be.neg(a.data), (a,), lambda g: (be.neg(g),))
 
 
 def exp(a: Tensor) -> Tensor:
     """exp(a); d/da = g * out."""
+    a = as_floating(a)
     be = backend_of(a.data)
     out = be.exp(a.data)
     return record("exp", out, (a,), lambda g: (be.mul(g, out),))
@@ -146,6 +201,7 @@ def exp(a: Tensor) -> Tensor:
 
 def log(a: Tensor) -> Tensor:
     """log(a); d/da = g / a."""
+    a = as_floating(a)
     be = backend_of(a.data)
     x = a.data
     return record("log", be.log(x), (a,), lambda g: (be.div(g, x),))
@@ -153,6 +209,7 @@ def log(a: Tensor) -> Tensor:
 
 def tanh(a: Tensor) -> Tensor:
     """tanh(a); d/da = g * (1 - out^2), from the saved output."""
+    a = as_floating(a)
     be = backend_of(a.data)
     out = be.tanh(a.data)
     return record("tanh", out, (a,), lambda g: (be.tanh_backward(out, g),))
@@ -160,6 +217,7 @@ def tanh(a: Tensor) -> Tensor:
 
 def sigmoid(a: Tensor) -> Tensor:
     """1 / (1 + exp(-a)); d/da = g * out * (1 - out)."""
+    a = as_floating(a)
     be = backend_of(a.data)
     out = be.sigmoid(a.data)
     return record("sigmoid", out, (a,), lambda g: (be.sigmoid_backward(out, g),))
@@ -185,10 +243,12 @@ def clip(a: Tensor, lo=None, hi=None) -> Tensor:
         raise ValueError("clip: give lo, hi or both")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+    a = _cast(a, np.result_type(a.dtype, *[v for v in (lo, hi) if v is not None]))
     be = backend_of(a.data)
     x = a.data
-    lo_v = -np.inf if lo is None else lo
-    hi_v = np.inf if hi is None else hi
+    info = np.finfo(a.dtype) if a.dtype.kind == "f" else np.iinfo(a.dtype)
+    lo_v = (-np.inf if a.dtype.kind == "f" else info.min) if lo is None else lo
+    hi_v = (np.inf if a.dtype.kind == "f" else info.max) if hi is None else hi
     out = be.clip(x, lo_v, hi_v)
     return record("clip", out, (a,), lambda g: (be.clip_backward(x, lo_v, hi_v, g),))
 
@@ -229,7 +289,7 @@ def compare(op: str, a, b) -> Tensor:
 
 def astype(a: Tensor, dtype) -> Tensor:
     """a cast to `dtype`; the gradient is cast back."""
-    dtype = np.dtype(dtype)
+    dtype = dtypes.check_supported("astype", dtype)
     be = backend_of(a.data)
     if a.dtype == dtype:
         return a

@@ -7,13 +7,14 @@ import numpy as np
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor, as_operand
-from .elementwise import check_operands
+from .axes import axis_index
+from .elementwise import as_floating, check_operands
 from .shape import transpose
 
 
-def _over_last_axis(fn, a: Tensor, axis: int) -> Tensor:
+def _over_last_axis(name, fn, a: Tensor, axis: int) -> Tensor:
     """Apply a last-axis op along `axis` by moving that axis last and back."""
-    axis = axis % a.ndim
+    axis = axis_index(name, axis, a.ndim)
     if axis == a.ndim - 1:
         return None
     perm = list(range(a.ndim))
@@ -25,7 +26,8 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(a - max) / sum(exp(a - max)); d/da = y * (g - sum(g * y))."""
     if a.ndim == 0:
         raise ValueError("softmax: needs at least 1 dim")
-    moved = _over_last_axis(softmax, a, axis)
+    a = as_floating(a)
+    moved = _over_last_axis("softmax", softmax, a, axis)
     if moved is not None:
         return moved
     be = backend_of(a.data)
@@ -37,7 +39,8 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """a - logsumexp(a); d/da = g - softmax(a) * sum(g)."""
     if a.ndim == 0:
         raise ValueError("log_softmax: needs at least 1 dim")
-    moved = _over_last_axis(log_softmax, a, axis)
+    a = as_floating(a)
+    moved = _over_last_axis("log_softmax", log_softmax, a, axis)
     if moved is not None:
         return moved
     be = backend_of(a.data)

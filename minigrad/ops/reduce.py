@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor
-
-
-def _normalize_axes(name, axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for ax in axes:
-        if not -ndim <= ax < (ndim or 1):
-            raise ValueError(f"{name}: axis {ax} is out of range for a tensor of {ndim} dims")
-        out.append(ax % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+from .axes import reduction_axes as _normalize_axes
+from .elementwise import as_floating, astype
 
 
 def _expand(be, g, axes, shape, keepdims):
@@ -27,8 +19,16 @@ def _expand(be, g, axes, shape, keepdims):
     return be.broadcast_to(g, shape)
 
 
+def _integer_sum_dtype(a: Tensor) -> Tensor:
+    """Bool and integer sums accumulate in int64 (uint64 for unsigned), as numpy's do."""
+    if a.dtype.kind == "b" or (a.dtype.kind in "iu" and a.dtype.itemsize < 8):
+        return astype(a, np.uint64 if a.dtype.kind == "u" else np.int64)
+    return a
+
+
 def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
     """sum of a over axis; d/da = g broadcast to a's shape."""
+    a = _integer_sum_dtype(a)
     be = backend_of(a.data)
     axes = _normalize_axes("sum", axis, a.ndim)
     shape = a.shape
@@ -38,6 +38,7 @@ def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
 def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """mean of a over axis; d/da = g / n broadcast to a's shape."""
+    a = as_floating(a, np.float64)
     be = backend_of(a.data)
     axes = _normalize_axes("mean", axis, a.ndim)
     shape = a.shape

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record, record_multi
+from ..autograd import SliceGrad, record, record_multi
 from ..backends import backend_of, get
 from ..tensor import Tensor
+from .axes import axis_index
 
 
 def reshape(a: Tensor, shape) -> Tensor:
@@ -26,7 +27,10 @@ def reshape(a: Tensor, shape) -> Tensor:
 def transpose(a: Tensor, axes=None) -> Tensor:
     """a with its axes permuted (reversed by default); the gradient gets the inverse permutation."""
     be = backend_of(a.data)
-    axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(ax % max(a.ndim, 1) for ax in axes)
+    if axes is None:
+        axes = tuple(range(a.ndim))[::-1]
+    else:
+        axes = tuple(axis_index("transpose", ax, a.ndim) for ax in axes)
     if sorted(axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {a.ndim} dims")
     inverse = tuple(np.argsort(axes))
@@ -59,11 +63,11 @@ def getitem(a: Tensor, index) -> Tensor:
     index = _host_index(index)
     try:
         out = be.getitem(a.data, index)
-    except IndexError as e:
-        raise ValueError(f"getitem: index {index!r} does not fit shape {a.shape}: {e}") from None
+    except IndexError as e:  # IndexError, as numpy's: iteration protocols rely on it
+        raise IndexError(f"getitem: index {index!r} does not fit shape {a.shape}: {e}") from None
     shape, dtype = a.shape, a.dtype
-    if _is_basic(index):
-        return record("getitem", out, (a,), lambda g: (be.slice_set(shape, index, g, dtype),))
+    if _is_basic(index):  # accumulated in place by the walk: T slices of x cost O(x), not O(T x)
+        return record("getitem", out, (a,), lambda g: (SliceGrad(shape, index, g),))
     return record("getitem", out, (a,), lambda g: (be.index_add(shape, index, g, dtype),))
 
 
@@ -121,7 +125,7 @@ def split(a: Tensor, sections, axis: int = 0) -> list[Tensor]:
     """
     if a.ndim == 0:
         raise ValueError("split: cannot split a 0-d tensor")
-    ax = axis % a.ndim
+    ax = axis_index("split", axis, a.ndim)
     size = a.shape[ax]
     if isinstance(sections, int):
         if sections <= 0 or size % sections:
@@ -150,7 +154,7 @@ def unstack(a: Tensor, axis: int = 0) -> list[Tensor]:
     if a.ndim == 0:
         raise ValueError("unstack: cannot unstack a 0-d tensor")
     be = backend_of(a.data)
-    ax = axis % a.ndim
+    ax = axis_index("unstack", axis, a.ndim)
     n = a.shape[ax]
     parts = [be.getitem(a.data, (slice(None),) * ax + (i,)) for i in range(n)]
     dtype = a.dtype

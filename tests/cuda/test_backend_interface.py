@@ -31,6 +31,16 @@ def test_cuda_backend_has_every_cpu_backend_name_with_the_same_parameters():
         assert got == expected, f"{name}: cuda takes {got}, cpu takes {expected}"
 
 
+def test_cuda_backend_has_every_member_of_the_contract():
+    from minigrad.backends import interface
+
+    cuda = get("cuda")
+    for name, parameters in interface.members().items():
+        assert callable(getattr(cuda, name, None)), f"cuda backend lacks {name}"
+        got = list(inspect.signature(getattr(cuda, name)).parameters)
+        assert got == parameters, f"{name}: cuda takes {got}, the contract {parameters}"
+
+
 @pytest.mark.parametrize("shape", [(1,), (5,), (2, 3), (3, 1, 4), (2, 3, 2, 2)])
 def test_strided_offset_compiled_for_the_cpu_matches_numpy(shape):
     rng = np.random.default_rng(len(shape))

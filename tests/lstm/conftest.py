@@ -4,6 +4,7 @@ test_report_browser.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -13,11 +14,16 @@ import pytest
 from lstm import report
 from lstm.config import TrainConfig
 from lstm.experiments import presets
+from lstm.reporting import classify_section
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
            "inside_heatmaps.png", "inside_units.png", "asv_history.png"}
 SECTIONS = {"gradient-flow", "training-curves", "memory-horizon", "speed", "inside",
             "asv-history", "settings"}
+if importlib.util.find_spec("sktime") is not None:  # the apps extra: classification's section
+    FIGURES |= set(classify_section.FIGURES)
+    SECTIONS |= {classify_section.ANCHOR}
+TINY_CLASSIFY = {"preset": "quick", "seeds": (0,), "overrides": {"epochs": 2, "hidden_size": 8}}
 TINY_TRAIN = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 8, "batch_size": 8, "eval_every": 5, "test_size": 40}
 TINY_PRESET = {
@@ -78,6 +84,7 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setitem(presets.PRESETS, "quick", TINY_PRESET)
     patch.setattr(presets, "TRAIN_BASE", TINY_TRAIN)
     patch.setitem(report.REPORT_PRESETS, "quick", TINY_REPORT)
+    patch.setitem(classify_section.REPORT_PRESETS, "quick", TINY_CLASSIFY)
 
 
 @pytest.fixture

@@ -131,7 +131,7 @@ def test_gradcheck_with_recurrent_dropout(name, impl):
 
 def test_recurrent_dropout_arguments():
     for bad in (-0.1, 1.0, True):
-        with pytest.raises(ValueError, match="recurrent_dropout must be in"):
+        with pytest.raises(ValueError, match=r"recurrent_dropout must be a number in \[0, 1\)"):
             LSTM(I, H, recurrent_dropout=bad)
     layer = LSTM(I, H, recurrent_dropout=0.3)
     with pytest.raises(ValueError, match="grad_norms with recurrent_dropout.*impl='composed'"):

@@ -175,6 +175,14 @@ def test_read_asv_results(tmp_path, asv_writer):
     assert by_key[("a", "time_train_step", ("lstm", "16"))]["date"].year == 2001
 
 
+def test_read_asv_results_skips_a_torn_file(tmp_path, asv_writer, capsys):
+    asv_writer(tmp_path)
+    torn = tmp_path / "box" / ("c" * 8 + "-virtualenv-py3.11.json")
+    torn.write_text('{"commit_hash": "' + "c" * 40 + '", "results": {"speed.')  # a killed asv
+    assert len(read_asv_results(str(tmp_path))) == 8
+    assert f"skipped {torn}" in capsys.readouterr().err
+
+
 def test_time_train_step_measures_and_checks():
     timing = speed.time_train_step("gru", "composed", 4, batch_size=2, input_size=3,
                                    hidden_size=4, repeats=4, warmup=1, budget_s=10.0)

@@ -10,22 +10,23 @@ from lstm.experiments.results_doc import main, render
 def _train(model, seed, solved_at, mse, start_min, seconds, task="adding", seq_len=100):
     curve = [{"step": 100, "mse": 0.2}, {"step": 200, "mse": mse}]
     end_s = start_min * 60 + seconds
-    return {"kind": "train", "config": {"model": model, "seed": seed},
+    return {"key": f"train:{task}-{model}-{seq_len}-{seed}", "kind": "train",
+            "config": {"model": model, "seed": seed},
             "wall_time_s": seconds, "threads": 1,
             "finished_at": f"2026-11-22T04:{end_s // 60:02d}:{end_s % 60:02d}+0000",
             "versions": {"numpy": "2.x"},
             "result": {"config": {"task": task, "model": model, "seq_len": seq_len, "seed": seed,
                                   "lr": 0.01},
                        "metrics": {"mse": mse}, "curve": curve, "solved": solved_at is not None,
-                       "steps_to_solve": solved_at, "wall_time": seconds,
+                       "steps_to_solve": solved_at, "wall_time": seconds, "steps": 200,
                        "task": {"baseline": 1 / 6}}}
 
 
 def _rows():
     return [_train("gru", 0, 300, 0.004, 0, 20), _train("gru", 1, 500, 0.006, 0, 30),
             _train("gru", 2, None, 0.02, 1, 40), _train("rnn", 0, None, 0.17, 0, 100),
-            {"kind": "gradflow", "config": {}, "wall_time_s": 10, "threads": 1,
-             "finished_at": "2026-11-22T04:03:00+0000", "versions": {},
+            {"key": "gradflow:rnn", "kind": "gradflow", "config": {}, "wall_time_s": 10,
+             "threads": 1, "finished_at": "2026-11-22T04:03:00+0000", "versions": {},
              "result": {"records": [{"model": "rnn", "seq_len": 50, "step": 0,
                                      "per_step_factor": 0.612341, "fit_lags": 50,
                                      "log10_decades": 10.5}]}}]

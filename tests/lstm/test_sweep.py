@@ -155,5 +155,70 @@ def test_bad_spec_and_append(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         RunSpec("bogus", {})
     path = str(tmp_path / "r.jsonl")
-    append_result(path, {"key": "a", "x": 1})
-    assert read_results(path) == [{"key": "a", "x": 1}]
+    row = {"key": "a", "kind": "other", "config": {}, "result": {"x": 1}}
+    append_result(path, row)
+    (read,) = read_results(path)
+    assert read["schema"] == 2 and {k: read[k] for k in row} == row
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, signum):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to the sweep: no traceback,
+    the workers stopped, the finished runs kept and counted, and the same command resumes."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+           "--models", "rnn,gru", "--seq-lens", ",".join(map(str, range(5, 17))), "--seeds",
+           "0", "--steps", "300", "--workers", "2", "--out", str(out), "--quiet"]
+    path = out / "results.jsonl"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists() and len(read_results(str(path))) >= 2:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the sweep ended before Ctrl-C"
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum, err
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        written = len(read_results(str(path)))
+        assert f"{written} of the 24 runs to do finished" in err, err
+        assert "Run the same command again to resume" in err
+        assert 2 <= written < 24
+        deadline = time.time() + 15
+        while time.time() < deadline and _live_processes_in_group(proc.pid):
+            time.sleep(0.2)
+        assert _live_processes_in_group(proc.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_lost_dask_worker_loses_no_run(tmp_path):
+    """A worker killed mid-sweep: Dask reruns its runs elsewhere; every run is written once."""
+    distributed = pytest.importorskip("distributed")
+    path = str(tmp_path / "results.jsonl")
+    specs = grid("train", {**TINY, "steps": 60}, model=["rnn", "gru"], seq_len=[5, 6, 7, 8],
+                 seed=[0])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_worker(row):
+            if not killed:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        rows = run_sweep(specs, path, scheduler=cluster.scheduler_address, progress=False,
+                         on_result=kill_one_worker)
+    assert killed and len(rows) == len(specs)
+    keys = [r["key"] for r in read_results(path)]
+    assert sorted(keys) == sorted(s.key for s in specs)

@@ -143,9 +143,9 @@ def test_getitem_with_an_integer_tensor_index(rng):
 
 
 def test_getitem_out_of_range_names_op_and_shape():
-    with pytest.raises(ValueError, match=r"getitem: index .* does not fit shape \(3, 4\)"):
+    with pytest.raises(IndexError, match=r"getitem: index .* does not fit shape \(3, 4\)"):
         mg.ones(3, 4)[5]
-    with pytest.raises(ValueError, match="getitem"):
+    with pytest.raises(IndexError, match="getitem"):
         mg.ones(3, 4)[np.array([0, 7])]
 
 

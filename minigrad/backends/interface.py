@@ -1,0 +1,138 @@
+"""The backend contract: every function a backend module provides, with one line of docs each.
+
+``cpu.py`` (numpy arrays) and ``cuda.py`` (numba device arrays) are modules that satisfy
+``Backend``; ops and the tape call only these names, through ``backend_of(array)``. Arguments are
+raw arrays of the backend (never Tensors) or Python/numpy scalars where a name says so; results
+are new arrays unless a name says ``_into``/``_add``/``_update`` (in place). Binary elementwise
+functions broadcast like numpy. tests/backends/test_interface.py checks both modules against this
+class: the same names with the same parameters, and no public function outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Array = Any  # numpy.ndarray on the CPU, a numba device array on CUDA
+
+
+class Backend(Protocol):
+    """What a device module provides (module attributes; ``name`` is "cpu" or "cuda")."""
+
+    name: str
+
+    # ---- creation and movement
+    def asarray(self, x, dtype=None) -> Array: """x (host data or an array) as an array here."""
+    def to_host(self, a) -> Array: """a as a numpy array (a copy from the device on CUDA)."""
+    def from_host(self, a) -> Array: """A numpy array as this backend's array."""
+    def empty(self, shape, dtype) -> Array: """An uninitialised array."""
+    def zeros(self, shape, dtype) -> Array: """An array of zeros."""
+    def ones(self, shape, dtype) -> Array: """An array of ones."""
+    def full(self, shape, value, dtype) -> Array: """An array filled with value."""
+    def copy(self, a) -> Array: """A copy of a."""
+    def astype(self, a, dtype) -> Array: """a cast to dtype (numpy's casting)."""
+    def all_finite(self, a) -> bool: """True when no element is NaN or +-inf (a host bool)."""
+
+    # ---- elementwise
+    def add(self, a, b) -> Array: """a + b."""
+    def sub(self, a, b) -> Array: """a - b."""
+    def mul(self, a, b) -> Array: """a * b."""
+    def div(self, a, b) -> Array: """a / b (true division)."""
+    def neg(self, a) -> Array: """-a."""
+    def power(self, a, b) -> Array: """a ** b."""
+    def maximum(self, a, b) -> Array: """max(a, b), NaN propagating as np.maximum."""
+    def exp(self, a) -> Array: """exp(a)."""
+    def log(self, a) -> Array: """log(a)."""
+    def absolute(self, a) -> Array: """|a|."""
+    def relu(self, a) -> Array: """max(a, 0)."""
+    def tanh(self, x) -> Array: """tanh(x); float32 through the clamped rational form."""
+    def sigmoid(self, x) -> Array: """1 / (1 + exp(-x)) through tanh."""
+    def clip(self, a, lo, hi) -> Array: """min(max(a, lo), hi)."""
+    def where(self, cond, a, b) -> Array: """a where the bool cond else b."""
+    def equal(self, a, b) -> Array: """a == b as a bool array."""
+    def compare(self, op, a, b) -> Array: """a <op> b as a bool array, op in lt le gt ge eq ne."""
+    def logical(self, op, a, b) -> Array: """a <op> b as a bool array, op in and or xor."""
+    def logical_not(self, a) -> Array: """a == 0 as a bool array."""
+    def add_into(self, out, g) -> None: """out += g in place (g broadcasts to out)."""
+
+    # ---- fused activation backward: the input gradient from saved values in one pass
+    def tanh_backward(self, y, g) -> Array: """g * (1 - y^2) from the saved output y."""
+    def sigmoid_backward(self, y, g) -> Array: """g * y * (1 - y) from the saved output y."""
+    def relu_backward(self, y, g) -> Array: """g where y > 0, else 0."""
+    def abs_backward(self, x, g) -> Array: """g * sign(x), 0 at 0."""
+    def clip_backward(self, x, lo, hi, g) -> Array: """g where lo <= x <= hi, else 0."""
+
+    # ---- reductions
+    def sum(self, a, axis=None, keepdims=False) -> Array: """Sum over axis (a tuple), a's dtype."""
+    def amax(self, a, axis=None, keepdims=False) -> Array: """Maximum over axis."""
+    def any(self, a, axis=None, keepdims=False) -> Array: """Any nonzero over axis (bool)."""
+    def all(self, a, axis=None, keepdims=False) -> Array: """All nonzero over axis (bool)."""
+    def sum_to(self, g, shape) -> Array: """g summed over the axes broadcasting added to shape."""
+    def broadcast_to(self, a, shape) -> Array: """a broadcast to shape (numpy's rules)."""
+
+    # ---- linear algebra
+    def matmul(self, a, b) -> Array: """a @ b over the last two axes, batch axes broadcast."""
+    def matmul_nt(self, a, b) -> Array: """a @ b^T over the last two axes."""
+    def matmul_tn(self, a, b) -> Array: """a^T @ b over the last two axes."""
+
+    # ---- shape and indexing
+    def reshape(self, a, shape) -> Array: """a with a new shape (a view where possible)."""
+    def transpose(self, a, axes) -> Array: """a with its axes permuted."""
+    def getitem(self, a, index) -> Array: """a[index]: basic or integer-array indexing."""
+    def index_add(self, shape, index, g, dtype) -> Array: """Zeros with g added at index."""
+    def slice_add(self, out, index, g) -> None: """out[index] += g in place, basic index."""
+    def concat(self, arrays, axis) -> Array: """Join along an existing axis."""
+    def stack(self, arrays, axis) -> Array: """Join along a new axis."""
+    def split(self, a, indices, axis) -> list: """Cut a at indices along axis."""
+
+    # ---- softmax family and losses (over the last axis)
+    def softmax(self, x) -> Array: """exp(x - max) / sum(exp(x - max)) per row."""
+    def log_softmax(self, x) -> Array: """(x - max) - log(sum(exp(x - max))) per row."""
+    def softmax_backward(self, y, g) -> Array: """y * (g - sum(g * y)) per row."""
+    def log_softmax_backward(self, y, g) -> Array: """g - exp(y) * sum(g) per row."""
+    def cross_entropy(self, logits, targets, ignore_index) -> tuple:
+        """(mean loss, log-probabilities, counted rows) of rows of logits and int targets."""
+    def cross_entropy_backward(self, log_probs, targets, ignore_index, g, count) -> Array:
+        """d logits of the mean loss times the upstream 0-d gradient g."""
+
+    # ---- random
+    def dropout_mask(self, shape, p, rng, dtype) -> Array: """0 with probability p, else 1/(1-p)."""
+
+    # ---- optimizer updates, in place (optimizer_rules: one formula for both backends)
+    def sgd_update(self, param, grad, velocity, lr, momentum, weight_decay, dampening, nesterov,
+                   first) -> None: """torch.optim.SGD's step."""
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
+                    step) -> None: """torch.optim.Adam's step."""
+    def rmsprop_update(self, param, grad, square_avg, grad_avg, velocity, lr, alpha, eps,
+                       weight_decay, momentum, centered) -> None: """torch.optim.RMSprop's step."""
+
+    # The fused recurrences are not part of the contract: on the CPU they are generated per cell
+    # by minigrad.compiler; the CUDA module still has hand-written ones (CudaRecurrences below).
+
+
+class CudaRecurrences(Protocol):
+    """The hand-written fused recurrences the CUDA module keeps until generated kernels replace
+    them (the CPU runs kernels generated from each cell's definition)."""
+
+    def lstm_sequence_forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps,
+                              reverse) -> tuple: """(out, h_n, c_n, saved) of a whole LSTM."""
+    def lstm_sequence_backward(self, saved, dout, dh_n, dc_n,
+                               want_norms) -> tuple: """(dx, dh0, dc0, dw_ih, dw_hh, db, norms)."""
+    def gru_sequence_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps,
+                             reverse) -> tuple: """(out, h_n, saved) of a whole GRU."""
+    def gru_sequence_backward(self, saved, dout, dh_n, want_norms) -> tuple:
+        """(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms)."""
+    def rnn_sequence_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, steps,
+                             reverse) -> tuple: """(out, h_n, saved) of a whole tanh/relu RNN."""
+    def rnn_sequence_backward(self, saved, dout, dh_n, want_norms) -> tuple:
+        """(dx, dh0, dw_ih, dw_hh, db, norms)."""
+
+
+def members() -> dict:
+    """name -> parameter names (without self) of every function of the contract."""
+    import inspect
+
+    out = {}
+    for name, fn in vars(Backend).items():
+        if callable(fn) and not name.startswith("_"):
+            out[name] = list(inspect.signature(fn).parameters)[1:]
+    return out

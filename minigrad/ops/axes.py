@@ -1,0 +1,35 @@
+"""Axis arguments checked once: an out-of-range axis is an error naming the op, never wrapped."""
+
+from __future__ import annotations
+
+import numbers
+
+
+def axis_index(name: str, axis, ndim: int) -> int:
+    """axis in [-ndim, ndim) as a non-negative index, or ValueError naming `name`."""
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"{name}: axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name}: axis {axis} is out of range for a tensor of {ndim} dims "
+            f"(expected {-ndim} <= axis < {ndim})" if ndim else
+            f"{name}: axis {axis} is out of range for a 0-d tensor (it has no axes)"
+        )
+    return int(axis) % ndim
+
+
+def reduction_axes(name: str, axis, ndim: int) -> tuple:
+    """Sorted distinct axes for a reduction (None: all). A 0-d tensor accepts axis 0 or -1 and
+    reduces nothing (torch's rule), so code written for any rank also works on scalars."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if ndim == 0:
+        for ax in axes:
+            if ax not in (0, -1):
+                raise ValueError(f"{name}: axis {ax} is out of range for a 0-d tensor (0 or -1)")
+        return ()
+    out = [axis_index(name, ax, ndim) for ax in axes]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: repeated axis in {axis}")
+    return tuple(sorted(out))

@@ -1,0 +1,174 @@
+"""Comparison and logic: bool tensors out, no gradient (they are piecewise constant).
+
+Operands promote by the rule of ``dtypes.py`` before comparing (``int_tensor < 0.5`` compares in
+float64). ``& | ^ ~`` on tensors need bool operands (numpy's bitwise integer forms are not
+offered); ``logical_*`` take any dtype, nonzero meaning true, as numpy's do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends import backend_of
+from ..tensor import Tensor
+from .axes import reduction_axes
+from .elementwise import binary_operands, compare
+
+
+def _bool(data) -> Tensor:
+    return Tensor._wrap(data)
+
+
+def _unary_operand(name, a) -> Tensor:
+    if not isinstance(a, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
+    return a
+
+
+def equal(a, b) -> Tensor:
+    """a == b elementwise, a bool tensor."""
+    return compare("eq", a, b)
+
+
+def not_equal(a, b) -> Tensor:
+    """a != b elementwise, a bool tensor."""
+    return compare("ne", a, b)
+
+
+def less(a, b) -> Tensor:
+    """a < b elementwise, a bool tensor."""
+    return compare("lt", a, b)
+
+
+def less_equal(a, b) -> Tensor:
+    """a <= b elementwise, a bool tensor."""
+    return compare("le", a, b)
+
+
+def greater(a, b) -> Tensor:
+    """a > b elementwise, a bool tensor."""
+    return compare("gt", a, b)
+
+
+def greater_equal(a, b) -> Tensor:
+    """a >= b elementwise, a bool tensor."""
+    return compare("ge", a, b)
+
+
+def _logical(op, name, a, b) -> Tensor:
+    a, b = binary_operands(name, a, b)
+    return _bool(backend_of(a.data).logical(op, a.data, b.data))
+
+
+def logical_and(a, b) -> Tensor:
+    """(a != 0) and (b != 0) elementwise."""
+    return _logical("and", "logical_and", a, b)
+
+
+def logical_or(a, b) -> Tensor:
+    """(a != 0) or (b != 0) elementwise."""
+    return _logical("or", "logical_or", a, b)
+
+
+def logical_xor(a, b) -> Tensor:
+    """(a != 0) != (b != 0) elementwise."""
+    return _logical("xor", "logical_xor", a, b)
+
+
+def logical_not(a) -> Tensor:
+    """a == 0 elementwise."""
+    a = _unary_operand("logical_not", a)
+    return _bool(backend_of(a.data).logical_not(a.data))
+
+
+def _bool_only(symbol, op, a, b) -> Tensor:
+    a, b = binary_operands(symbol, a, b)
+    if a.dtype.kind != "b":
+        raise TypeError(
+            f"{symbol}: needs bool operands, got {a.dtype}; compare first (x > 0) or use "
+            f"mg.logical_{op}"
+        )
+    return _bool(backend_of(a.data).logical(op, a.data, b.data))
+
+
+def bool_and(a, b) -> Tensor:
+    """a & b on bool tensors (the operator)."""
+    return _bool_only("&", "and", a, b)
+
+
+def bool_or(a, b) -> Tensor:
+    """a | b on bool tensors (the operator)."""
+    return _bool_only("|", "or", a, b)
+
+
+def bool_xor(a, b) -> Tensor:
+    """a ^ b on bool tensors (the operator)."""
+    return _bool_only("^", "xor", a, b)
+
+
+def invert(a: Tensor) -> Tensor:
+    """~a on a bool tensor (the operator)."""
+    if a.dtype.kind != "b":
+        raise TypeError(f"~: needs a bool tensor, got {a.dtype}; use mg.logical_not")
+    return logical_not(a)
+
+
+def any(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name
+    """Is any element along axis nonzero: a bool tensor."""
+    a = _unary_operand("any", a)
+    axes = reduction_axes("any", axis, a.ndim)
+    return _bool(backend_of(a.data).any(a.data, axis=axes, keepdims=keepdims))
+
+
+def all(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name
+    """Are all elements along axis nonzero: a bool tensor."""
+    a = _unary_operand("all", a)
+    axes = reduction_axes("all", axis, a.ndim)
+    return _bool(backend_of(a.data).all(a.data, axis=axes, keepdims=keepdims))
+
+
+def isnan(a) -> Tensor:
+    """a != a: true at NaN."""
+    a = _unary_operand("isnan", a)
+    return _bool(backend_of(a.data).compare("ne", a.data, a.data))
+
+
+def isinf(a) -> Tensor:
+    """|a| == inf: true at +-inf (never for integers)."""
+    a = _unary_operand("isinf", a)
+    be = backend_of(a.data)
+    if a.dtype.kind != "f":
+        return _bool(be.zeros(a.data.shape, np.bool_))
+    return _bool(be.compare("eq", be.absolute(a.data), a.dtype.type("inf")))
+
+
+def isfinite(a) -> Tensor:
+    """|a| < inf: false at NaN and +-inf."""
+    a = _unary_operand("isfinite", a)
+    be = backend_of(a.data)
+    if a.dtype.kind != "f":
+        return _bool(be.ones(a.data.shape, np.bool_))
+    return _bool(be.compare("lt", be.absolute(a.data), a.dtype.type("inf")))
+
+
+def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:
+    """|a - b| <= atol + rtol * |b| (numpy's asymmetric test); equal infinities are close."""
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+    a, b = binary_operands("isclose", a, b)
+    be = backend_of(a.data)
+    if a.dtype.kind != "f":
+        float64 = np.dtype(np.float64)
+        a, b = Tensor._wrap(be.astype(a.data, float64)), Tensor._wrap(be.astype(b.data, float64))
+    x, y = a.data, b.data
+    t = a.dtype.type
+    bound = be.add(be.mul(be.absolute(y), t(rtol)), t(atol))
+    with np.errstate(invalid="ignore"):  # inf - inf is nan, then not close; x == y decides
+        distance = be.absolute(be.sub(x, y))
+    within = be.logical("and", be.compare("le", distance, bound),
+                        be.compare("lt", be.absolute(y), t("inf")))
+    close = be.logical("or", within, be.compare("eq", x, y))
+    if equal_nan:
+        both_nan = be.logical("and", be.compare("ne", x, x), be.compare("ne", y, y))
+        close = be.logical("or", close, both_nan)
+    return _bool(close)
