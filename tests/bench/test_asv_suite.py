@@ -42,6 +42,7 @@ EXPECTED = {
     "benchmarks_apps_forecast.ForecastAccuracy.track_test_rmse",
     "benchmarks_apps_forecast.ForecastAccuracy.track_test_mase",
     "benchmarks_apps_forecast.ForecastEpoch.time_train_epoch",
+    "benchmarks_variants.Variants.time_train_step",
     "benchmarks_apps_classify.ClassifyAccuracy.track_test_accuracy",
     "benchmarks_apps_classify.DtwBaseline.track_dtw_accuracy",
     "benchmarks_apps_classify.ClassifyEpoch.time_train_epoch",
@@ -68,7 +69,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 5 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 6 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():
