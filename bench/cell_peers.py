@@ -5,8 +5,8 @@ torch.compile of the step, and JAX jit(value_and_grad(scan)).
 Every library runs the same step on the same weights with the input projection of all steps
 hoisted into one GEMM and the step loop in its fast eager form (torch: over ``unbind(0)``;
 minigrad composed: ``mg.unstack``), each in its own process, pinned to the same thread count;
-the loss and gradient checksums must agree. torch.compile's, JAX's and minigrad fused's first-call (compile) times are reported
-beside their step times.
+the loss and gradient checksums must agree. The first call of torch.compile, JAX and minigrad
+fused (their compile) is timed and reported beside the step times.
 
     python -m bench.cell_peers [--B 32 --T 100 --I 32 --H 128] [--threads 2] [--rounds 3]
                                [--libraries minigrad,minigrad-composed,torch,torch-compile,jax]
