@@ -265,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "when present)")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
+
+    from .applications import charlm_cli
+
+    charlm_cli.add_parser(sub)
     return parser
 
 

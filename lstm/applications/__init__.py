@@ -1,0 +1,1 @@
+"""Applications on real data: forecasting, sequence classification, language modelling."""
