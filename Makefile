@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # What each job installs: the tests need everything; the report needs the peers it times
-# (torch, JAX, autograd) and nothing else, so a fresh `make report` installs less.
-TEST_EXTRAS ?= test,compare,bench,dist
-REPORT_EXTRAS ?= compare
+# (torch, JAX, autograd) and the applications' data packages, so a fresh `make report` installs less.
+TEST_EXTRAS ?= test,compare,bench,dist,apps
+REPORT_EXTRAS ?= compare,apps
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: test test-cpu test-cuda lint report bench bench-check clean install

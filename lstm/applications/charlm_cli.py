@@ -16,7 +16,7 @@ PRESETS = {
               "bptt": 100, "steps": 500, "lr": 5e-3, "eval_every": 100, "valid_chars": 40_000,
               "ngram_max_order": 10},
     "default": {"embedding_size": 64, "hidden_size": 256, "num_layers": 2, "batch_size": 32,
-                "bptt": 100, "steps": 3000, "lr": 3e-3, "eval_every": 250, "valid_chars": None,
+                "bptt": 100, "steps": 2000, "lr": 3e-3, "eval_every": 250, "valid_chars": None,
                 "ngram_max_order": 20},
 }
 TRAIN_FIELDS = ("embedding_size", "hidden_size", "num_layers", "dropout", "batch_size", "bptt",
@@ -52,40 +52,46 @@ def settings_for(args) -> tuple[list[CharLMConfig], int]:
     return [CharLMConfig(**chosen, seed=seed) for seed in seeds], max_order
 
 
-def run(args) -> int:
-    """lstm charlm: one training run per seed, each printed and appended as one JSON line."""
+def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, preset: str,
+               progress: bool = True) -> dict:
+    """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
+    (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
     from ..experiments.sweep import append_result, run_key, versions
-    from ..train import Interrupted
     from .charlm_baselines import cached_baselines
-    from .charlm_data import load_corpus
     from .charlm_train import train_charlm
     from .export import save_model
+
+    run_dir = os.path.join(out_dir, "charlm", config.run_name())
+    result, trainer = train_charlm(config, corpus, run_dir, progress=progress)
+    save_model(run_dir, trainer.model, trainer.vocab,
+               {"valid_bits_per_char": result["valid_bits_per_char"],
+                "bits_per_char": result["bits_per_char"], "step": result["best_step"]})
+    if progress:
+        print(f"lstm charlm: n-gram (orders 1..{max_order}) and compressor baselines",
+              file=sys.stderr, flush=True)
+    baselines = cached_baselines(corpus, trainer.vocab, max_order, out_dir)
+    row = {"key": run_key("charlm", config.to_dict()), "kind": "charlm", "preset": preset,
+           "config": config.to_dict(), "result": {**result, **baselines, "checkpoint": run_dir},
+           "versions": versions()}
+    append_result(os.path.join(out_dir, "results.jsonl"), row)
+    return row
+
+
+def run(args) -> int:
+    """lstm charlm: one training run per seed, each printed and appended as one JSON line."""
+    from ..train import Interrupted
+    from .charlm_data import load_corpus
 
     configs, max_order = settings_for(args)
     corpus = load_corpus()
     os.makedirs(args.out, exist_ok=True)
-    baselines = None
     for config in configs:
-        run_dir = os.path.join(args.out, "charlm", config.run_name())
         try:
-            result, trainer = train_charlm(config, corpus, run_dir, progress=not args.quiet)
+            row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet)
         except Interrupted as e:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        save_model(run_dir, trainer.model, trainer.vocab,
-                   {"valid_bits_per_char": result["valid_bits_per_char"],
-                    "bits_per_char": result["bits_per_char"], "step": result["best_step"]})
-        if baselines is None:
-            if not args.quiet:
-                print(f"lstm charlm: n-gram (orders 1..{max_order}) and compressor baselines",
-                      file=sys.stderr, flush=True)
-            baselines = cached_baselines(corpus, trainer.vocab, max_order, args.out)
-        row = {"key": run_key("charlm", config.to_dict()), "kind": "charlm",
-               "preset": args.preset, "config": config.to_dict(),
-               "result": {**result, **baselines, "checkpoint": run_dir},
-               "versions": versions()}
-        append_result(os.path.join(args.out, "results.jsonl"), row)
         _emit(summary(row))
     return 0
 
@@ -150,7 +156,7 @@ def add_parser(subparsers) -> None:
                     "appends it to OUT/results.jsonl; weights go to OUT/charlm/<run>/ as "
                     "model.safetensors + model.json. Re-running the same command resumes.",
         epilog="presets: quick = H=128, 500 steps (about a minute on one core); default = "
-               "H=256, 3000 steps.\nexample: lstm charlm --preset quick --seeds 0,1,2 "
+               "H=256, 2000 steps.\nexample: lstm charlm --preset quick --seeds 0,1,2 "
                "--out results")
     c.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="settings the options below override")

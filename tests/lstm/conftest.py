@@ -13,11 +13,12 @@ import pytest
 from lstm import report
 from lstm.config import TrainConfig
 from lstm.experiments import presets
+from lstm.reporting import charlm_section
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
-           "inside_heatmaps.png", "inside_units.png", "asv_history.png"}
+           "inside_heatmaps.png", "inside_units.png", "asv_history.png", "charlm.png"}
 SECTIONS = {"gradient-flow", "training-curves", "memory-horizon", "speed", "inside",
-            "asv-history", "settings"}
+            "asv-history", "settings", "charlm"}
 TINY_TRAIN = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 8, "batch_size": 8, "eval_every": 5, "test_size": 40}
 TINY_PRESET = {
@@ -37,6 +38,12 @@ TINY_REPORT = {
               "batch_size": 2, "input_size": 3, "hidden_size": 4, "repeats": 3, "warmup": 1,
               "budget_s": 0.05},
 }
+
+
+TINY_CHARLM = {"preset": "quick", "seeds": (0,), "overrides": {
+    "embedding_size": 4, "hidden_size": 8, "batch_size": 4, "bptt": 20, "steps": 4,
+    "eval_every": 2, "valid_chars": 2000, "ngram_max_order": 3},
+    "modules": {"train": ("textwrap",), "valid": ("csv",), "test": ("base64",)}}
 
 
 def write_asv_results(root: Path) -> None:
@@ -78,6 +85,7 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setitem(presets.PRESETS, "quick", TINY_PRESET)
     patch.setattr(presets, "TRAIN_BASE", TINY_TRAIN)
     patch.setitem(report.REPORT_PRESETS, "quick", TINY_REPORT)
+    patch.setitem(charlm_section.REPORT_RUNS, "quick", TINY_CHARLM)
 
 
 @pytest.fixture
