@@ -4,6 +4,7 @@ test figures next to the n-gram and the compressors, and shows samples at three 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 
@@ -63,6 +64,10 @@ def samples(checkpoint: str) -> list[tuple[float, str]]:
 def charlm_section(results_dir: str, out_dir: str, preset: str = "quick",
                    progress: bool = True) -> Section:
     """The section: runs what is missing, writes charlm.png, returns figure, table, samples."""
+    if importlib.util.find_spec("safetensors") is None:
+        return Section("charlm", "Character-level language model: Python's source", [], (
+            "Not run: the character model saves its weights with safetensors, which is not "
+            "installed (pip install -e \".[apps]\"; make report installs it)."))
     rows = charlm_rows(results_dir, preset, progress)
     results = [r["result"] for r in rows]
     first = results[0]

@@ -56,6 +56,7 @@ def test_help_explains_every_option(command, capsys):
 
 
 def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
+    pytest.importorskip("safetensors")
     code = main(["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3",
                  "--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--bptt",
                  "20", "--eval-every", "3", "--valid-chars", "2000", "--ngram-max-order", "3",
