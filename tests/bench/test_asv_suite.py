@@ -60,7 +60,7 @@ def test_bench_modules_import_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
-    assert len(BENCH_MODULES) == 5 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(BENCH_MODULES) >= 5 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():
