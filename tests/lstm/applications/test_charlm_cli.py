@@ -97,3 +97,26 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path):
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_results_table_means_and_stds_over_seeds():
+    from lstm.applications.charlm_results import markdown
+
+    corpus = {"python_version": "3.x", "test": {"chars": 10, "sha256": "ab" * 32},
+              "train": {"chars": 100, "sha256": "cd" * 32}}
+    base = {"ngram_bits_per_char": 1.9, "ngram_valid_bits_per_char": 2.0, "ngram_order": 7,
+            "ngram_max_order": 10, "lzma_primed_bits_per_char": 1.6, "lzma_bits_per_char": 1.8,
+            "bz2_bits_per_char": 1.85, "gzip_bits_per_char": 2.1, "corpus": corpus,
+            "train_chars": 3_200_000, "epochs": 1.1}
+    config = {"embedding_size": 8, "hidden_size": 16, "num_layers": 2, "steps": 1000}
+    rows = [{"kind": "charlm", "preset": "quick", "config": {**config, "seed": s},
+             "result": {**base, "bits_per_char": b, "valid_bits_per_char": b + 0.1,
+                        "train_chars_per_s": c}}
+            for s, b, c in ((0, 2.0, 1000.0), (1, 2.2, 3000.0))]
+    text = markdown(rows + [{"kind": "train"}])
+    assert "| LSTM 2x16, embedding 8 (`--preset quick`, 1000 steps) | 2 | 2.100 ± 0.141 | " \
+           "2.200 ± 0.141 | 3.2 M (1.10 epochs) | 2,000 ± 1,414 |" in text
+    assert "order 7 (chosen on validation among 1..10) | - | 1.900 | 2.000 |" in text
+    assert "| lzma -9e, primed with the training text | - | 1.600 |" in text
+    with pytest.raises(ValueError, match="no charlm rows"):
+        markdown([{"kind": "train"}])
