@@ -25,9 +25,11 @@ def _mean_std(values: list[float], spec: str = ".3f") -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    """One table row per (preset, model size) over its seeds, then one per baseline."""
+    """One table row per (preset, model size) over its seeds (a run written twice counts once),
+    then one per baseline."""
     groups = defaultdict(list)
-    for row in rows:
+    latest = {row.get("key", id(row)): row for row in rows}  # a rerun of a finished run: once
+    for row in latest.values():
         if row.get("kind") == "charlm":
             c = row["config"]
             groups[(row["preset"], c["embedding_size"], c["hidden_size"], c["num_layers"],

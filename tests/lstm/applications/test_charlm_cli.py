@@ -113,7 +113,9 @@ def test_results_table_means_and_stds_over_seeds():
              "result": {**base, "bits_per_char": b, "valid_bits_per_char": b + 0.1,
                         "train_chars_per_s": c}}
             for s, b, c in ((0, 2.0, 1000.0), (1, 2.2, 3000.0))]
-    text = markdown(rows + [{"kind": "train"}])
+    for i, row in enumerate(rows):
+        row["key"] = f"charlm:{i}"
+    text = markdown(rows + [dict(rows[1]), {"kind": "train"}])  # a rerun's row counts once
     assert "| LSTM 2x16, embedding 8 (`--preset quick`, 1000 steps) | 2 | 2.100 ± 0.141 | " \
            "2.200 ± 0.141 | 3.2 M (1.10 epochs) | 2,000 ± 1,414 |" in text
     assert "order 7 (chosen on validation among 1..10) | - | 1.900 | 2.000 |" in text
