@@ -78,8 +78,7 @@ class CharLMEpoch:
         if modules is None:
             skip(reason)
         data, train, _ = modules
-        corpus = data.Corpus(**{k: data.read_modules(v) for k, v in EPOCH_MODULES.items()},
-                             python_version="", directory="")
+        corpus = data.corpus_of(EPOCH_MODULES)
         self.trainer = train.CharLMTrainer(train.CharLMConfig(**BUDGET), corpus)
         self.trainer.train_step()  # compile and warm the kernels outside the timing
 

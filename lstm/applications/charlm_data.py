@@ -53,20 +53,22 @@ def read_modules(names, directory: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Corpus:
-    """The three splits' text and where they came from."""
+    """The three splits' text and where they came from (modules: split -> module names, None
+    for a text that did not come from read_modules)."""
 
     train: str
     valid: str
     test: str
     python_version: str
     directory: str
+    modules: dict | None = None
 
     def describe(self) -> dict:
         """Module lists, character counts and SHA-256 of each split, and the Python version."""
         out = {"python_version": self.python_version, "source": "python-stdlib"}
-        for split, names in SPLITS.items():
-            text = getattr(self, split)
-            out[split] = {"modules": list(names), "chars": len(text),
+        for split in SPLITS:
+            text, names = getattr(self, split), (self.modules or {}).get(split)
+            out[split] = {"modules": None if names is None else list(names), "chars": len(text),
                           "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
         return out
 
@@ -74,8 +76,15 @@ class Corpus:
 def load_corpus(directory: str | None = None) -> Corpus:
     """The train / validation / test text from the listed stdlib modules."""
     directory = directory or stdlib_dir()
-    texts = {split: read_modules(names, directory) for split, names in SPLITS.items()}
-    return Corpus(**texts, python_version=platform.python_version(), directory=directory)
+    return corpus_of(SPLITS, directory)
+
+
+def corpus_of(modules: dict, directory: str | None = None) -> Corpus:
+    """The corpus whose splits are these modules (split -> names) of `directory` (the stdlib)."""
+    directory = directory or stdlib_dir()
+    texts = {split: read_modules(names, directory) for split, names in modules.items()}
+    return Corpus(**texts, python_version=platform.python_version(), directory=directory,
+                  modules={split: tuple(names) for split, names in modules.items()})
 
 
 class Vocabulary:

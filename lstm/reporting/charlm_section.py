@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import platform
 
 import numpy as np
 
@@ -25,7 +24,7 @@ BASELINES = (("ngram", "Kneser-Ney n-gram"), ("lzma_primed", "lzma, primed with 
 def charlm_rows(results_dir: str, preset: str, progress: bool) -> list[dict]:
     """The results rows of the report's runs, running those RESULTS/charlm/ lacks."""
     from ..applications.charlm_cli import PRESETS, run_charlm
-    from ..applications.charlm_data import Corpus, load_corpus, read_modules
+    from ..applications.charlm_data import corpus_of, load_corpus
     from ..applications.charlm_train import CharLMConfig
     from ..experiments.sweep import read_results, run_key
 
@@ -41,10 +40,7 @@ def charlm_rows(results_dir: str, preset: str, progress: bool) -> list[dict]:
         config = CharLMConfig(**settings, seed=seed)
         key = run_key("charlm", config.to_dict())
         if key not in have:
-            if corpus is None and modules:
-                corpus = Corpus(**{k: read_modules(v) for k, v in modules.items()},
-                                python_version=platform.python_version(), directory="")
-            corpus = corpus or load_corpus()
+            corpus = corpus or (corpus_of(modules) if modules else load_corpus())
             have[key] = run_charlm(config, corpus, out, max_order, charlm_preset, progress)
         rows.append(have[key])
     return rows

@@ -12,7 +12,9 @@ import pytest
 from lstm.applications import charlm_data
 from lstm.applications.charlm_data import (
     SPLITS,
+    Corpus,
     Vocabulary,
+    corpus_of,
     load_corpus,
     read_modules,
     stdlib_dir,
@@ -38,6 +40,10 @@ def test_corpus_reads_the_listed_modules_of_this_python():
         assert described[split]["chars"] == len(text) > 100_000
         assert described[split]["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert len(corpus.train) > 10 * len(corpus.test)
+    assert described["test"]["modules"] == list(SPLITS["test"])
+    assert corpus_of({"train": ["csv"], "valid": ["cmd"], "test": ["bdb"]}).describe()[
+        "valid"]["modules"] == ["cmd"]
+    assert Corpus("ab", "ab", "ab", "x", "").describe()["train"]["modules"] is None
 
 
 def test_missing_module_is_named(tmp_path):
