@@ -357,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     forecast_cli.add_parser(sub)
     from .applications import classify_cli
     classify_cli.add_parser(sub)
+    from .applications import charlm_cli
+    charlm_cli.add_parser(sub)
     return parser
 
 

@@ -86,6 +86,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     OUT/index.html with its figures; returns the page's path."""
     from .reporting import figures
     from .reporting.asv_history import asv_history, read_asv_results
+    from .reporting.charlm_section import charlm_section
     from .reporting.classify_section import classify_sections
     from .reporting.forecast_section import forecast_sections
     from .reporting.gradient_figure import gradient_flow
@@ -132,7 +133,8 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                 figures.training_curves(train_rows, out_dir),
                 figures.memory_horizon(train_rows, out_dir),
                 speed_section(speed_rows, out_dir),
-                inside_section(inside, out_dir)]
+                inside_section(inside, out_dir),
+                charlm_section(results_dir, out_dir, preset, progress)]
     sections += forecast_sections(results_dir, out_dir, preset, progress)
     sections += classify_sections(results_dir, out_dir, preset, progress)
     if asv_rows:

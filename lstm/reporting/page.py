@@ -27,6 +27,7 @@ class Section:
     caption: str
     tables: list[Table] = field(default_factory=list)
     note: str = ""
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (heading, preformatted text)
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -93,6 +94,8 @@ def section_html(section: Section) -> str:
                          f"({len(table.rows)} rows)</summary>{table_html(table)}</details>")
         else:
             parts.append(table_html(table))
+    for heading, text in section.texts:
+        parts.append(f"<p>{html.escape(heading)}</p><pre>{html.escape(text)}</pre>")
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -14,12 +14,14 @@ import pytest
 from lstm import report
 from lstm.config import TrainConfig
 from lstm.experiments import presets
-from lstm.reporting import classify_section
+from lstm.reporting import charlm_section, classify_section
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
            "inside_heatmaps.png", "inside_units.png", "asv_history.png"}
+if importlib.util.find_spec("safetensors") is not None:  # the apps extra: the character model
+    FIGURES.add("charlm.png")
 SECTIONS = {"gradient-flow", "training-curves", "memory-horizon", "speed", "inside",
-            "asv-history", "settings"}
+            "asv-history", "settings", "charlm"}
 if importlib.util.find_spec("sktime") is not None:  # the apps extra: classification's section
     FIGURES |= set(classify_section.FIGURES)
     SECTIONS |= {classify_section.ANCHOR}
@@ -49,6 +51,12 @@ TINY_FORECAST = {"dataset": ["airline"], "model": ["gru"], "seeds": [0], "hidden
 if all(importlib.util.find_spec(p) for p in ("statsmodels", "sktime")):
     FIGURES.add("forecast.png")
     SECTIONS.add("forecast")
+
+
+TINY_CHARLM = {"preset": "quick", "seeds": (0,), "overrides": {
+    "embedding_size": 4, "hidden_size": 8, "batch_size": 4, "bptt": 20, "steps": 4,
+    "eval_every": 2, "valid_chars": 2000, "ngram_max_order": 3},
+    "modules": {"train": ("textwrap",), "valid": ("csv",), "test": ("base64",)}}
 
 
 def write_asv_results(root: Path) -> None:
@@ -93,6 +101,7 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setitem(classify_section.REPORT_PRESETS, "quick", TINY_CLASSIFY)
     from lstm.applications import forecast_cli
     patch.setitem(forecast_cli.PRESETS, "quick", TINY_FORECAST)
+    patch.setitem(charlm_section.REPORT_RUNS, "quick", TINY_CHARLM)
 
 
 @pytest.fixture

@@ -1,0 +1,191 @@
+"""Training speed of the character language model, in characters per second, minigrad next to
+PyTorch on the same model, data and settings, each library in its own process.
+
+    python -m bench.charlm_speed [--preset quick|default] [--libraries minigrad,torch]
+                                 [--threads 1] [--steps 20] [--warmup 3] [--rounds 3]
+                                 [--out FILE.json]
+
+One step is what `lstm charlm` trains with: a (bptt, batch) chunk of the stdlib corpus's
+training streams through embedding -> stacked LSTM -> linear decoder, mean cross-entropy,
+backward, gradient norm clipped at 1, an Adam update, the (h, c) carried to the next chunk
+detached. A worker warms up (JIT compilation, first calls), times `steps` consecutive steps and
+prints one JSON line; rounds alternate the libraries so a busy machine slows both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _batches(config: dict):
+    """The vocabulary size and the (inputs, targets) stream matrices of the training text."""
+    from lstm.applications.charlm_data import Vocabulary, load_corpus, stream_matrix
+
+    corpus = load_corpus()
+    vocab = Vocabulary.from_text(corpus.train)
+    inputs, targets = stream_matrix(vocab.encode(corpus.train), config["batch_size"])
+    return len(vocab), inputs.astype("int64"), targets.astype("int64")
+
+
+def minigrad_steps(config: dict, vocab_size: int, inputs, targets):
+    """A callable running training step i of lstm.applications.charlm_train's loop."""
+    import minigrad as mg
+    from lstm.applications.charlm_model import CharLM, detach_state
+    from minigrad import optim
+
+    model = CharLM(vocab_size, config["embedding_size"], config["hidden_size"],
+                   config["num_layers"], rng=0)
+    opt = optim.Adam(model.parameters(), lr=config["lr"])
+    carried = {"state": None}
+
+    def step(i: int) -> float:
+        rows = slice(i * config["bptt"], (i + 1) * config["bptt"])
+        logits, state = model(inputs[rows], carried["state"])
+        loss = mg.cross_entropy(logits, targets[rows])
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(opt.params, 1.0)
+        opt.step()
+        carried["state"] = detach_state(state)
+        return float(loss.item())
+
+    return step, mg.__version__
+
+
+def torch_steps(config: dict, vocab_size: int, inputs, targets):
+    """The same step with torch.nn.Embedding + nn.LSTM + nn.Linear and torch.optim.Adam."""
+    import torch
+
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(vocab_size, config["embedding_size"])
+    lstm = torch.nn.LSTM(config["embedding_size"], config["hidden_size"], config["num_layers"])
+    decoder = torch.nn.Linear(config["hidden_size"], vocab_size)
+    params = [*embedding.parameters(), *lstm.parameters(), *decoder.parameters()]
+    opt = torch.optim.Adam(params, lr=config["lr"])
+    x_all, y_all = torch.from_numpy(inputs), torch.from_numpy(targets)
+    carried = {"state": None}
+
+    def step(i: int) -> float:
+        rows = slice(i * config["bptt"], (i + 1) * config["bptt"])
+        out, state = lstm(embedding(x_all[rows]), carried["state"])
+        logits = decoder(out)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab_size),
+                                                 y_all[rows].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        carried["state"] = tuple(s.detach() for s in state)
+        return float(loss)
+
+    return step, torch.__version__
+
+
+BUILDERS = {"minigrad": minigrad_steps, "torch": torch_steps}
+
+
+def worker(library: str, config: dict) -> dict:
+    """Warm up, then time config['steps'] consecutive training steps."""
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(config["threads"])
+    vocab_size, inputs, targets = _batches(config)
+    step, version = BUILDERS[library](config, vocab_size, inputs, targets)
+    for i in range(config["warmup"]):
+        step(i)
+    seconds, loss = [], None
+    for i in range(config["warmup"], config["warmup"] + config["steps"]):
+        started = time.perf_counter()
+        loss = step(i)
+        seconds.append(time.perf_counter() - started)
+    chars = config["batch_size"] * config["bptt"]
+    median = statistics.median(seconds)
+    return {"library": library, "version": version, "step_median_s": median,
+            "step_min_s": min(seconds), "chars_per_s": chars / median,
+            "chars_per_s_total": chars * len(seconds) / sum(seconds), "last_loss": loss,
+            "steps": len(seconds)}
+
+
+def run(config: dict, libraries: list[str], rounds: int) -> list[dict]:
+    """Every library once per round, each in a fresh process; the workers' JSON lines."""
+    from bench.peers.machine import worker_env
+
+    rows = []
+    for round_index in range(rounds):
+        for library in libraries:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.charlm_speed", "--worker", library,
+                 json.dumps(config)], capture_output=True, text=True, cwd=ROOT,
+                env=worker_env(ROOT, config["threads"]), timeout=3600)
+            if done.returncode != 0:
+                raise RuntimeError(f"{library} worker failed:\n{done.stderr[-2000:]}")
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append({**row, "round": round_index})
+            print(f"round {round_index}: {library} {row['chars_per_s']:,.0f} chars/s",
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: median over rounds of each library's chars/s, and the ratio to minigrad."""
+    best = {}
+    for library in dict.fromkeys(r["library"] for r in rows):
+        best[library] = statistics.median(r["chars_per_s"] for r in rows
+                                          if r["library"] == library)
+    lines = ["| library | characters / s (median of rounds) | vs minigrad |", "|---|---|---|"]
+    for library, value in best.items():
+        ratio = value / best["minigrad"] if "minigrad" in best else float("nan")
+        lines.append(f"| {library} | {value:,.0f} | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", nargs=2, metavar=("LIBRARY", "CONFIG_JSON"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--preset", choices=("quick", "default"), default="quick")
+    parser.add_argument("--libraries", default="minigrad,torch")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None, metavar="FILE.json")
+    args = parser.parse_args(argv)
+    if args.worker:
+        library, config = args.worker
+        print(json.dumps(worker(library, json.loads(config))), flush=True)
+        return 0
+    from bench.peers.machine import cpu_busy, machine_meta
+    from lstm.applications.charlm_cli import PRESETS
+
+    libraries = [name for name in args.libraries.split(",") if name]
+    unknown = sorted(set(libraries) - set(BUILDERS))
+    if unknown or args.steps < 1 or args.rounds < 1 or args.threads < 1:
+        parser.error(f"libraries from {sorted(BUILDERS)} (unknown: {unknown}); steps, rounds "
+                     "and threads >= 1")
+    config = {k: v for k, v in PRESETS[args.preset].items() if k != "ngram_max_order"}
+    config.update(threads=args.threads, steps=args.steps, warmup=args.warmup)
+    busy = cpu_busy()
+    rows = run(config, libraries, args.rounds)
+    meta = {**machine_meta(ROOT, [], args.threads), "cpu_busy_before": busy,
+            "cpu_busy_after": cpu_busy(), "config": config,
+            "command": "python -m bench.charlm_speed " + " ".join(argv or sys.argv[1:])}
+    print(table(rows))
+    print(json.dumps(meta, sort_keys=True))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1, sort_keys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
