@@ -67,7 +67,7 @@ def signatures():
         "cross_entropy_rows": (bk.cross_entropy_rows["float32"],
                                (v32, vi64, i64, i64, v32, v32, v32)),
         "matmul_tiled": (bk.matmul_tiled["float32"], (v32, i64, i64, i64, t2, v32, i64, i64, i64,
-                                                      t2, t2, i64, i64, i64, v32, i64, b)),
+                                                      t2, t2, i64, i64, i64, v32, i64, i64, b)),
         **recurrent_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
     }
