@@ -1,10 +1,14 @@
 """lstm: recurrent cells as definitions, sequence layers for any cell, the long-range memory tasks
 and their experiments, on minigrad."""
 
+from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell, ProjLSTMCell
+from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
 from .layers import GRU, LSTM, RNN, Recurrent, flops_per_step
 
 __version__ = "0.1.0"
 
 __all__ = ["Cell", "Recurrent", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-           "rnn_cell", "lstm_cell", "gru_cell", "flops_per_step"]
+           "rnn_cell", "lstm_cell", "gru_cell", "flops_per_step", "PeepholeLSTMCell",
+           "ProjLSTMCell", "LayerNormLSTMCell", "CIFGCell", "JANETCell", "IndRNNCell", "MGUCell",
+           "GRUChoCell"]

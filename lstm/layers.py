@@ -17,6 +17,8 @@ from minigrad import autograd, init
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
+from . import recurrent_dropout as rd
+from .cell_zoo import ProjLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, check_nonlinearity
 
 IMPLS = ("fused", "composed")
@@ -30,17 +32,22 @@ class Recurrent(Module):
     direction as ``cell(layer_input, hidden_size, bias=bias, rng=rng, dtype=dtype,
     **cell_options)``. forward(x, state=None, lengths=None, grad_norms=None) returns
     (out, state_n): state_n a tensor for one-state cells, else a tuple, each (L*D, B, size).
+    ``recurrent_dropout=p``: variational dropout on the states' recurrent products, one mask
+    per sequence (lstm.recurrent_dropout), in training mode only.
     """
 
     def __init__(self, cell, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, impl: str = "fused", rng=None, dtype=np.float32,
-                 **cell_options):
+                 recurrent_dropout: float = 0.0, **cell_options):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if isinstance(recurrent_dropout, bool) or not 0.0 <= recurrent_dropout < 1.0:
+            raise ValueError(f"recurrent_dropout must be in [0, 1), got {recurrent_dropout!r}")
+        self.recurrent_dropout = float(recurrent_dropout)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
         if not callable(cell):
@@ -159,9 +166,6 @@ class Recurrent(Module):
         first = self.cells["_l0"]
         initial = [self._check_state(s, name, batch, first.state_size(name))
                    for s, name in zip(given, self.state_names)]
-        if grad_norms is not None and self.impl != "fused":
-            raise ValueError("grad_norms needs impl='fused' (on the composed path, call "
-                             "retain_grad() on the outputs instead)")
         n = self.num_layers * self.num_directions
         per_k = [s.unstack(0) if n > 1 else [s[0]] for s in initial]
         finals = [[] for _ in self.state_names]
@@ -173,8 +177,13 @@ class Recurrent(Module):
                 sink = None
                 if grad_norms is not None:
                     sink = grad_norms.setdefault(suffix.lstrip("_"), {})
+                masks = None
+                if self.recurrent_dropout and self.training:
+                    sizes = [self.cells[suffix].state_size(name) for name in self.state_names]
+                    masks = rd.draw_masks(self.rng, self.recurrent_dropout, batch, sizes,
+                                          x.dtype)
                 out, last = self._sequence(layer_input, tuple(s[k] for s in per_k), suffix,
-                                           lengths, direction == 1, sink)
+                                           lengths, direction == 1, sink, masks)
                 outputs.append(out)
                 for collected, s in zip(finals, last):
                     collected.append(s)
@@ -184,16 +193,24 @@ class Recurrent(Module):
         out = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
         return out, [mg.stack(f, 0) for f in finals]
 
-    def _sequence(self, x, states, suffix, lengths, reverse, sink):
+    def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
         if self.impl == "fused":
-            return self._fused(cell, x, states, lengths, reverse, sink)
-        return composed_sequence(cell, x, states, lengths, reverse)
+            return self._fused(cell, x, states, lengths, reverse, sink, masks)
+        return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
 
-    def _fused(self, cell, x, states, lengths, reverse, sink):
+    def _fused(self, cell, x, states, lengths, reverse, sink, masks=None):
+        import inspect
+
         from .fused import fused_sequence
 
-        return fused_sequence(cell, x, states, lengths, reverse, sink)
+        if masks is None:
+            return fused_sequence(cell, x, states, lengths, reverse, sink)
+        if "recurrent_masks" not in inspect.signature(fused_sequence).parameters:
+            raise ValueError(f"{type(self).__name__}: recurrent_dropout on impl='fused' needs "
+                             "the cell compiler's mask input (fused_sequence(..., "
+                             "recurrent_masks=...)), not built yet; impl='composed' runs it")
+        return fused_sequence(cell, x, states, lengths, reverse, sink, recurrent_masks=masks)
 
     def extra_repr(self):
         extra = "" if self.num_layers == 1 else f", num_layers={self.num_layers}"
@@ -201,22 +218,38 @@ class Recurrent(Module):
         return f"{self.input_size}, {self.hidden_size}{extra}, impl={self.impl!r}"
 
 
-def composed_sequence(cell: Cell, x, states, lengths, reverse):
+def composed_sequence(cell: Cell, x, states, lengths, reverse, masks=None, grad_norms=None):
     """The cell's step unrolled over x (T, B, I); past a sequence's length the state holds and
-    the output is 0. Returns out (T, B, H_out) and the final states."""
+    the output is 0. Returns out (T, B, H_out) and the final states. `masks` (one array per
+    state) apply recurrent dropout; a `grad_norms` dict receives each state's per-step
+    ||dL/ds_t|| (readable as a (T, B) array once backward has run)."""
     steps = x.shape[0]
     xs = x.unstack(0)
     valid = None
     if lengths is not None:
         valid = np.arange(steps)[:, None, None] < lengths[None, :, None]  # (T, B, 1)
+    if masks is not None:
+        masks = rd.mask_tensors(masks, x.device)
     outputs = [None] * steps
+    retained = [[None] * steps for _ in states]
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        new = tuple(cell.step(xs[t], states))
+        if masks is None:
+            new = tuple(cell.step(xs[t], states))
+        else:
+            wrapped = rd.masked_states(states, masks)
+            new = rd.unwrap(tuple(cell.step(xs[t], wrapped)), wrapped, states)
+        if grad_norms is not None:
+            for k, n in enumerate(new):
+                n.retain_grad()
+                retained[k][t] = n
         if valid is None or valid[t].all():
             states, outputs[t] = new, new[0]
         else:
             states = tuple(mg.where(valid[t], n, s) for n, s in zip(new, states))
             outputs[t] = mg.where(valid[t], new[0], 0.0)
+    if grad_norms is not None:
+        for name, tensors in zip(cell.states, retained):
+            grad_norms[name] = rd.RetainedNorms(tensors)
     return mg.stack(outputs, 0), states
 
 
@@ -229,19 +262,24 @@ class _TorchLayer(Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  impl: str = "fused", nonlinearity: str = "tanh", init_hh: str = "default",
-                 rng=None, dtype=np.float32):
+                 rng=None, dtype=np.float32, recurrent_dropout: float = 0.0):
         if init_hh not in INIT_HH:
             raise ValueError(f"init_hh must be one of {INIT_HH}, got {init_hh!r}")
         check_nonlinearity(nonlinearity)
         options = {"nonlinearity": nonlinearity} if self.cell_class is RNNCell else {}
         if self.cell_class is not RNNCell and nonlinearity != "tanh":
             raise ValueError(f"{type(self).__name__} has no nonlinearity option")
-        super().__init__(self.cell_class, input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, impl, rng, dtype, **options)
+        cell, options = self._cell_spec(options)
+        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, impl, rng, dtype, recurrent_dropout, **options)
         if init_hh != "default":
             for layer in range(num_layers):
                 for suffix in self._suffixes(layer):
                     self._init_blocks(getattr(self, "weight_hh" + suffix), init_hh, dtype)
+
+    def _cell_spec(self, options: dict):
+        """The cell class and its options (LSTM: the projected cell when proj_size > 0)."""
+        return self.cell_class, options
 
     @property
     def nonlinearity(self) -> str:
@@ -282,13 +320,25 @@ class GRU(_TorchLayer):
 
 class LSTM(_TorchLayer):
     """LSTM with forget gate; options: forget_bias (Gers et al. 2000), chrono init (Tallec &
-    Ollivier 2018: forget biases log U[1, chrono_t_max - 1], input biases their negation)."""
+    Ollivier 2018: forget biases log U[1, chrono_t_max - 1], input biases their negation),
+    proj_size (Sak et al. 2014, torch's: h and the output have proj_size columns, weight_hr)."""
 
     cell_class = LSTMCell
 
-    def __init__(self, *args, forget_bias: float | None = None, chrono_t_max: int | None = None,
-                 **kwargs):
+    def _cell_spec(self, options):
+        if self._proj_size:
+            return ProjLSTMCell, {**options, "proj_size": self._proj_size}
+        return LSTMCell, options
+
+    def __init__(self, *args, proj_size: int = 0, forget_bias: float | None = None,
+                 chrono_t_max: int | None = None, **kwargs):
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size must be an integer >= 0, got {proj_size!r}")
+        if proj_size and kwargs.get("init_hh", "default") != "default":
+            raise ValueError("init_hh sets (H, H) blocks of weight_hh: it needs proj_size=0")
+        object.__setattr__(self, "_proj_size", proj_size)  # read by _cell_spec during init
         super().__init__(*args, **kwargs)
+        self.proj_size = proj_size
         if forget_bias is not None and chrono_t_max is not None:
             raise ValueError("give forget_bias or chrono_t_max, not both")
         if (forget_bias is not None or chrono_t_max is not None) and not self.bias:

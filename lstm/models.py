@@ -7,17 +7,28 @@ recurrent layer -> Linear(H, n_symbols + 1) at every step.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import minigrad as mg
 from minigrad import init
+from minigrad.compiler import CellCompileError
 from minigrad.nn import Linear, Module
 from minigrad.tensor import Tensor
 
-from .layers import GRU, LSTM, RNN
+from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell
+from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .fused import compiled_step
+from .layers import GRU, LSTM, RNN, Recurrent
 from .tasks import Task
 
-MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru")
+# the cell variants of lstm.cell_zoo / cell_zoo_gru by model name (lstm-proj and janet below)
+VARIANT_CELLS = {"lstm-peephole": PeepholeLSTMCell, "lstm-ln": LayerNormLSTMCell,
+                 "cifg": CIFGCell, "indrnn": IndRNNCell, "mgu": MGUCell, "gru-cho": GRUChoCell}
+VARIANT_NAMES = ("lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
+                 "gru-cho")
+MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru") + VARIANT_NAMES
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: input weights N(0, 0.001), W_hh = I, biases 0
 
 
@@ -34,8 +45,9 @@ class TaskModel(Module):
             raise ValueError(f"TaskModel: the layer's input_size {recurrent.input_size} does not "
                              f"match task {task.name!r}'s input_size {task.input_size}")
         self.recurrent = recurrent
-        self.readout = Linear(recurrent.hidden_size * getattr(recurrent, "num_directions", 1),
-                              task.output_size, rng=rng, dtype=recurrent.weight_ih_l0.dtype)
+        width = getattr(recurrent, "output_size",
+                        recurrent.hidden_size * getattr(recurrent, "num_directions", 1))
+        self.readout = Linear(width, task.output_size, rng=rng, dtype=recurrent.weight_ih_l0.dtype)
         self.task = task
 
     def encode(self, x) -> Tensor:
@@ -65,7 +77,23 @@ class TaskModel(Module):
 
 def build_recurrent(name: str, input_size: int, hidden_size: int, seq_len: int, rng=None,
                     impl: str = "fused", dtype=np.float32) -> Module:
-    """The recurrent layer a model name stands for; default init is torch's U(+-1/sqrt(H))."""
+    """The recurrent layer a model name stands for (see _build); a variant whose step the cell
+    compiler cannot fuse yet runs composed, with a warning naming what it cannot fuse."""
+    layer = _build(name, input_size, hidden_size, seq_len, rng, impl, dtype)
+    if impl == "fused" and name in VARIANT_NAMES:
+        try:
+            compiled_step(layer.cell("_l0"), dtype)
+        except CellCompileError as error:
+            warnings.warn(f"model {name!r} runs impl='composed': {error}", stacklevel=2)
+            layer.impl = "composed"
+    return layer
+
+
+def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl: str,
+           dtype) -> Module:
+    """The recurrent layer a model name stands for; default init is torch's U(+-1/sqrt(H)).
+    lstm-proj projects to hidden_size // 2 (hidden 128, projection 64); janet uses chrono init
+    with T_max = seq_len."""
     if name not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
     if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
@@ -90,7 +118,18 @@ def build_recurrent(name: str, input_size: int, hidden_size: int, seq_len: int, 
         if seq_len < 3:
             raise ValueError(f"lstm-chrono needs seq_len >= 3 (T_max), got {seq_len}")
         return LSTM(input_size, hidden_size, chrono_t_max=seq_len, **common)
-    return GRU(input_size, hidden_size, **common)
+    if name == "gru":
+        return GRU(input_size, hidden_size, **common)
+    if name == "lstm-proj":
+        if hidden_size < 2:
+            raise ValueError(f"lstm-proj needs hidden_size >= 2 (it projects to "
+                             f"hidden_size // 2), got {hidden_size}")
+        return LSTM(input_size, hidden_size, proj_size=hidden_size // 2, **common)
+    if name == "janet":
+        if seq_len < 3:
+            raise ValueError(f"janet needs seq_len >= 3 (chrono T_max), got {seq_len}")
+        return Recurrent(JANETCell, input_size, hidden_size, chrono_t_max=seq_len, **common)
+    return Recurrent(VARIANT_CELLS[name], input_size, hidden_size, **common)
 
 
 def build_model(name: str, task: Task, hidden_size: int, seq_len: int | None = None, rng=None,

@@ -2,38 +2,41 @@
 
 For a model and task, the batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM) at
 every step t, measured in float64 (the norms reach 1e-40 and below within a few hundred steps and
-would underflow in float32), read from the fused recurrent primitive's backward. The per-step
+would underflow in float32), read from the fused recurrent primitive's backward (or, for a model
+that runs composed, from its retained per-step gradients). The per-step
 factor rho is the least-squares slope of log10 ||dL/dh_{T-1-k}|| against the lag k over the range
 before the norms underflow: ||dL/dh_{T-1-k}|| ~ rho^k (Pascanu et al. 2013; Arjovsky et al. 2016).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 
 import minigrad as mg
 
-from ..models import TaskModel, build_model
+from ..models import MODEL_NAMES, TaskModel
 from ..tasks import Batch, Task
 
 # Norms at or below this are treated as underflowed (float64's smallest normal is 2.2e-308).
 UNDERFLOW = 1e-300
 MEASURE_STREAM = 3  # seed stream of the fixed measurement batch (0-2: init, train, test)
-GRADFLOW_MODELS = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru")
+GRADFLOW_MODELS = MODEL_NAMES
 
 
 def float64_copy(model: TaskModel) -> TaskModel:
-    """The same model (same weights) in float64, on the fused path so norms come for free."""
-    layer = model.recurrent
-    kind = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}[type(layer).__name__]
-    copy = build_model(kind, model.task, layer.hidden_size, rng=0, impl="fused",
-                       dtype=np.float64)
-    if kind == "rnn":
-        copy.recurrent.nonlinearity = layer.nonlinearity
-    copy.load_state_dict(model.state_dict())
-    return copy
+    """The same model (same weights, same impl) in float64; norms come from the fused path or,
+    for impl="composed", from the retained per-step gradients."""
+    memo = {}
+    for cell in getattr(model.recurrent, "cells", {}).values():
+        cache = cell.__dict__.get("_compiled_steps")
+        if cache is not None:
+            memo[id(cache)] = {}  # compiled kernels are not copied: each copy compiles its own
+    twin = copy.deepcopy(model, memo)
+    twin.astype(np.float64)
+    return twin
 
 
 def task_loss(model: TaskModel, batch: Batch, grad_norms: dict | None = None):

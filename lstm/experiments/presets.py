@@ -1,12 +1,14 @@
 """Sweep presets: which runs `lstm sweep` and `lstm report` make, sized for 2 cores.
 
 "default" reproduces the results in docs/results.md (adding T = 100, 200 and copy T = 100 for
-LSTM, GRU and the tanh-RNN, three seeds each, plus the gradient-flow picture); "quick" is the
+LSTM, GRU and the tanh-RNN, three seeds each, plus the gradient-flow picture of every model
+name, the cell variants included); "quick" is the
 same picture at smaller sizes for `make report`.
 """
 
 from __future__ import annotations
 
+from ..models import VARIANT_NAMES
 from .sweep import RunSpec, grid
 
 # Training settings shared by every preset run: Adam at 1e-2 with clipping converges in a
@@ -23,7 +25,7 @@ PRESETS = {
              "seeds": [0], "steps": 600, "hidden_size": 64},
         ],
         "gradflow": {"models": ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono",
-                                "gru"],
+                                "gru", *VARIANT_NAMES],
                      "seq_len": 100, "hidden_size": 64, "batch_size": 16, "steps": [0, 100]},
     },
     "default": {
@@ -35,7 +37,7 @@ PRESETS = {
              "seeds": [0, 1, 2], "steps": {"rnn": 1500, "other": 3000}},
         ],
         "gradflow": {"models": ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono",
-                                "gru"],
+                                "gru", *VARIANT_NAMES],
                      "seq_len": 200, "hidden_size": 128, "batch_size": 32, "steps": [0, 500]},
     },
 }

@@ -15,7 +15,10 @@ from .page import Section, Table
 
 UNDERFLOW = 1e-300
 SHORT_LABELS = {"rnn": "RNN", "rnn-orth": "RNN orth", "irnn": "IRNN", "lstm": "LSTM",
-                "lstm-fb1": "LSTM fb1", "lstm-chrono": "LSTM chrono", "gru": "GRU"}
+                "lstm-fb1": "LSTM fb1", "lstm-chrono": "LSTM chrono", "gru": "GRU",
+                "lstm-peephole": "peephole", "lstm-proj": "LSTMP", "lstm-ln": "LN-LSTM",
+                "cifg": "CIFG", "janet": "JANET", "indrnn": "IndRNN", "mgu": "MGU",
+                "gru-cho": "GRU Cho"}
 
 
 # ---- gradient flow ------------------------------------------------------------------------------

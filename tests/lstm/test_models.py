@@ -27,7 +27,7 @@ def test_every_model_runs_both_tasks(name):
         expected = (3, 1) if task.name == "adding" else (task.total_length, 3, 9)
         assert out.shape == expected and out.dtype == np.float32
         h_n = state[0] if isinstance(state, tuple) else state
-        assert h_n.shape == (1, 3, H)
+        assert h_n.shape == (1, 3, H // 2 if name == "lstm-proj" else H)
         assert "recurrent.weight_hh_l0" in params(model) and "readout.weight" in params(model)
 
 

@@ -1,0 +1,78 @@
+"""The cell variants side by side in one process: fused and composed, against the built-in LSTM.
+
+python -m bench.variants_ab [--rounds N] [--models lstm-peephole,cifg,...] [--config B,T,I,H]
+Forward + backward of (out * w).sum(), float32, one layer; rounds interleaved (LSTM, variant
+fused, variant composed, ...). Prints median milliseconds, the variant's fused time over the
+built-in fused LSTM's, and its composed time over its fused time. A variant the cell compiler
+cannot fuse shows only its composed time and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+import minigrad as mg
+from lstm.models import VARIANT_NAMES, build_recurrent
+
+
+def _step(module, x):
+    out, _ = module(x)
+    (out * out).sum().backward()
+
+
+def _timed(module, x, repeats: int) -> float:
+    _step(module, x)  # warm (compiles on first use)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        _step(module, x)
+    return (time.perf_counter() - start) / repeats * 1e3
+
+
+def measure(model: str, config, rounds: int, repeats: int = 3) -> dict:
+    """Median ms of the built-in LSTM (fused), the variant fused (if it fuses) and composed."""
+    B, T, I, H = config
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((T, B, I)).astype(np.float32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layers = {"lstm": build_recurrent("lstm", I, H, T, rng=0),
+                  "fused": build_recurrent(model, I, H, T, rng=0)}
+    note = next((str(w.message) for w in caught), "")
+    if layers["fused"].impl != "fused":
+        del layers["fused"]
+    layers["composed"] = build_recurrent(model, I, H, T, rng=0, impl="composed")
+    times = {name: [] for name in layers}
+    for _ in range(rounds):
+        for name, layer in layers.items():
+            times[name].append(_timed(layer, x, repeats if name != "composed" else 1))
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return {"model": model, "config": config, "ms": med, "note": note}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", default=",".join(VARIANT_NAMES))
+    parser.add_argument("--config", default="32,100,32,128", help="B,T,I,H")
+    args = parser.parse_args(argv)
+    config = tuple(int(v) for v in args.config.split(","))
+    for model in args.models.split(","):
+        r = measure(model, config, args.rounds)
+        ms = r["ms"]
+        line = f"{model:13s} B,T,I,H={config}: LSTM fused {ms['lstm']:7.2f} ms"
+        if "fused" in ms:
+            line += (f"  fused {ms['fused']:7.2f} ms ({ms['fused'] / ms['lstm']:.2f}x LSTM)"
+                     f"  composed {ms['composed']:7.2f} ms ({ms['composed'] / ms['fused']:.1f}x "
+                     "its fused)")
+        else:
+            line += f"  composed {ms['composed']:7.2f} ms (not fused: {r['note']})"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
