@@ -7,8 +7,9 @@ forward overwrites them with what backward reads and backward with the products'
 buffer each (on the CPU x_t sits beside the recurrent state; here x stays where it is). Per step
 the host launches what the hand-written CUDA loops launched: one tiled GEMM with the recurrent
 weight and one elementwise kernel (two of each for a two-stage step). Weight gradients are one
-GEMM each after the loop. Everything stays on the device but the vector parameters' (B, L)
-accumulators, summed on the host in float64 as the CPU's threads' accumulators are.
+GEMM each after the loop; the vector parameters' gradients accumulate per (batch row, lane) in
+``acc`` and are summed over the batch after it. Nothing is copied between host and device but
+the step counts when lengths are given (one upload) and the gradient norms when asked for.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 
 from ..backends import cuda_kernels as k
 from ..backends.cuda_array_ops import concat
-from ..backends.cuda_base import empty, flat, from_host, to_host, zeros
-from ..backends.cuda_recurrent_kernels import masked_outputs, row_norms
-from ..backends.cuda_reduce import gemm_into
+from ..backends.cuda_base import copy, empty, flat, from_host, full, to_host, zeros
+from ..backends.cuda_reduce import gemm_into, sum
+from ..backends.cuda_sequence_kernels import masked_outputs, row_norms
 
 _ONE = ((1,), (0,))
 
@@ -80,21 +81,24 @@ def forward(kernels, plan, x, states, params, steps, reverse):
     extra = empty((T, B, plan.n_extra * L) if plan.n_extra else one, dtype)
     w_mid = params[plan.weight_mid] if plan.weight_mid else None
     vectors = [params[name] for name in plan.vectors]
-    steps_d = from_host(np.ascontiguousarray(steps, np.int64))
+    masked = bool(np.any(steps < T))  # the step counts go up only when there is a mask
+    steps_d = from_host(np.ascontiguousarray(steps, np.int64)) if masked else full((B,), T,
+                                                                                   np.int64)
     launch = k.launch(B * L)
     kernel1 = kernels.forward1[launch]
     kernel2 = kernels.forward2[launch] if w_mid is not None else None
     rec = plan.rec_state
     S = widths[rec]
     nh = (plan.n_slots - plan.h_first) * L
-    for t, prev, nxt in _order(T, reverse):
+    f_state, f_w, f_buf = flat(sts[rec]), flat(w_h) if w_h is not None else None, flat(buf)
+    f_mid, f_w2, f_buf2 = flat(mid), flat(w_mid) if w_mid is not None else None, flat(buf2)
+    for t, prev, nxt in _order(T, reverse):  # flat views made once: a step creates no array
         if w_h is not None:
-            _gemm(flat(sts[rec]), prev * B * S, S, 1, flat(w_h), 0, 1, S, flat(buf),
-                  t * B * ns + plan.h_first * L, B, nh, S, accumulate=True, out_row=ns)
+            _gemm(f_state, prev * B * S, S, 1, f_w, 0, 1, S, f_buf, t * B * ns + plan.h_first * L,
+                  B, nh, S, accumulate=True, out_row=ns)
         kernel1(buf, buf2, mid, carry, extra, *sts, *vectors, steps_d, t, prev, nxt)
         if kernel2 is not None:
-            _gemm(flat(mid), t * B * K, K, 1, flat(w_mid), 0, 1, K, flat(buf2), t * B * M, B, M,
-                  K)
+            _gemm(f_mid, t * B * K, K, 1, f_w2, 0, 1, K, f_buf2, t * B * M, B, M, K)
             kernel2(buf, buf2, mid, carry, extra, *sts, *vectors, steps_d, t, prev, nxt)
     finals = []
     for st in sts:
@@ -103,20 +107,38 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         finals.append(final)
     saved = (x, buf, buf2, mid, carry, extra, sts, w_x, w_h, w_mid, vectors, steps, steps_d,
              reverse)
-    return _outputs(sts[0], steps, reverse), finals, saved
+    return _outputs(sts[0], steps_d, masked, reverse), finals, saved
 
 
-def _outputs(st, steps, reverse):
+def _outputs(st, steps_d, masked, reverse):
     """(T, B, S): states after each step, 0 past a sequence's length."""
     T1, B, S = st.shape
     T = T1 - 1
-    start = 0 if reverse else B * S
     out = empty((T, B, S), st.dtype)
-    if bool(np.all(steps == T)):
+    if not masked:
         out.copy_to_device(st[1:] if not reverse else st[:T])
         return out
-    masked_outputs[k.launch(out.size)](flat(st), start, from_host(steps), B, S, flat(out))
+    start = 0 if reverse else B * S
+    masked_outputs[k.launch(out.size)](flat(st), start, steps_d, B, S, flat(out))
     return out
+
+
+def _vector_grads(plan, sums, param_acc, L):
+    """Each vector parameter's gradient from the accumulator columns summed over the batch."""
+    from ..backends.cuda import add
+
+    grads = {}
+    for name, pieces in plan.vectors.items():
+        parts = []
+        for p in range(pieces):
+            columns = param_acc.get((name, p), [])
+            part = zeros((L,), sums.dtype) if not columns else copy(sums[columns[0] * L:
+                                                                         (columns[0] + 1) * L])
+            for a in columns[1:]:
+                part = add(part, sums[a * L:(a + 1) * L])
+            parts.append(part)
+        grads[name] = parts[0] if pieces == 1 else concat(parts, 0)
+    return grads
 
 
 def _state_grad(d, B, width, dtype):
@@ -152,20 +174,23 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     S = widths[rec]
     nh = (plan.n_slots - plan.h_first) * L
     norm_kernel = row_norms[k.launch(B)]
+    f_buf, f_buf2, f_dmid = flat(buf), flat(buf2), flat(dmid)
+    f_w, f_w2 = (flat(w) if w is not None else None for w in (w_h, w_mid))
+    f_dS, f_dN = [flat(d) for d in dS], [flat(d) for d in dN]
     for t, prev, nxt in _order(T, reverse, backward=True):
         if kernel2 is not None:
             kernel2(buf, buf2, mid, carry, extra, *sts, dout, *dS, *dN, dcarry, dmid, *vectors,
                     acc, steps_d, t, prev, nxt)
-            _gemm(flat(buf2), t * B * M, M, 1, flat(w_mid), 0, K, 1, flat(dmid), 0, B, K, M)
+            _gemm(f_buf2, t * B * M, M, 1, f_w2, 0, K, 1, f_dmid, 0, B, K, M)
         kernel1(buf, buf2, mid, carry, extra, *sts, dout, *dS, *dN, dcarry, dmid, *vectors, acc,
                 steps_d, t, prev, nxt)
         if want_norms:
-            for d, width, n in zip(dS, widths, norms):
-                norm_kernel(flat(d), flat(d), width, n, n, t * B)
+            for d, width, n in zip(f_dS, widths, norms):
+                norm_kernel(d, d, width, n, n, t * B)
         if w_h is not None:
-            _gemm(flat(buf), t * B * ns + plan.h_first * L, ns, 1, flat(w_h), 0, S, 1,
-                  flat(dN[rec]), 0, B, S, nh, accumulate=True)
-        dS, dN = dN, dS
+            _gemm(f_buf, t * B * ns + plan.h_first * L, ns, 1, f_w, 0, S, 1, f_dN[rec], 0, B, S,
+                  nh, accumulate=True)
+        dS, dN, f_dS, f_dN = dN, dS, f_dN, f_dS
     grads = {}
     if w_mid is not None:
         grads[plan.weight_mid] = empty((M, K), dtype)
@@ -182,12 +207,6 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
         _gemm(flat(buf), plan.h_first * L, 1, ns, flat(sts[rec]), B * S if reverse else 0, S, 1,
               flat(dw_h), 0, nh, S, T * B)
         grads[plan.weight_h] = _unblocks(dw_h, plan.h_rows, L, param_shapes[plan.weight_h][0])
-    sums = to_host(acc).astype(np.float64).sum(axis=0)
-    for name, pieces in plan.vectors.items():
-        g = np.zeros(pieces * L)
-        for p in range(pieces):
-            for a in param_acc.get((name, p), []):
-                g[p * L:(p + 1) * L] += sums[a * L:(a + 1) * L]
-        grads[name] = from_host(g.astype(dtype))
+    grads.update(_vector_grads(plan, sum(acc, axis=0), param_acc, L))
     result = [to_host(n).reshape(T, B).astype(np.float64) for n in norms] if want_norms else None
     return dx, dS, grads, result
