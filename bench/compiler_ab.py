@@ -13,43 +13,53 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
-import minigrad as mg
-from lstm import LSTM, Cell, Recurrent
-from lstm.cells import make_uniform
-
 CONFIGS = [(32, 100, 32, 128), (16, 1000, 2, 128), (64, 200, 64, 256)]
 
 
-class PeepholeLSTMCell(Cell):
-    """LSTM with diagonal peepholes (Gers & Schmidhuber 2000), the README's example."""
+def peephole_cell_class():
+    """The README's example cell: LSTM with diagonal peepholes (Gers & Schmidhuber 2000).
+    Built on call: asv imports bench/ modules without minigrad or lstm."""
+    import numpy as np
 
-    states = ("h", "c")
+    from lstm import Cell
+    from lstm.cells import make_uniform
 
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        H = hidden_size
-        make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
-                            "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng, self.dtype)
+    class PeepholeLSTMCell(Cell):
+        states = ("h", "c")
 
-    def step(self, x, state):
-        h, c = state
-        i, f, g, o = (x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias).split(4, axis=-1)
-        p_i, p_f, p_o = self.peephole.split(3)
-        i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
-        c = f * c + i * g.tanh()
-        return (o + p_o * c).sigmoid() * c.tanh(), c
+        def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+            super().__init__(input_size, hidden_size, bias, rng, dtype)
+            H = hidden_size
+            make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                                "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng,
+                         self.dtype)
+
+        def step(self, x, state):
+            h, c = state
+            gates = x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias
+            i, f, g, o = gates.split(4, axis=-1)
+            p_i, p_f, p_o = self.peephole.split(3)
+            i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
+            c = f * c + i * g.tanh()
+            return (o + p_o * c).sigmoid() * c.tanh(), c
+
+    return PeepholeLSTMCell
 
 
 def _layer(cell: str, impl: str, I: int, H: int):
+    from lstm import LSTM, Recurrent
+
     if cell == "lstm":
         return LSTM(I, H, impl=impl, rng=0)
-    return Recurrent(PeepholeLSTMCell, I, H, impl=impl, rng=0)
+    return Recurrent(peephole_cell_class(), I, H, impl=impl, rng=0)
 
 
 def measure(cells, config, rounds: int, composed: bool) -> dict:
     """Median ms per variant (cell, impl), interleaved round by round."""
+    import numpy as np
+
+    import minigrad as mg
+
     B, T, I, H = config
     rng = np.random.default_rng(0)
     x = mg.tensor(rng.standard_normal((T, B, I)).astype(np.float32))

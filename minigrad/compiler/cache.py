@@ -5,7 +5,7 @@ the generator version), so a changed cell gets a new file and an unchanged one f
 Numba's cache beside it (``__pycache__``, cache=True): a second process compiles nothing. Files
 are written once, atomically, and never rewritten (a new mtime would void Numba's cache).
 Directory: $MINIGRAD_CACHE_DIR, else $XDG_CACHE_HOME/minigrad, else ~/.cache/minigrad; kernels
-go under ``cells/``.
+go under ``cells/`` (a per-user folder of the temporary directory if that one is not writable).
 """
 
 from __future__ import annotations
@@ -28,8 +28,16 @@ def cache_dir() -> Path:
                                                                  ".cache")
         root = os.path.join(base, "minigrad")
     path = Path(root) / "cells"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    # a read-only home: a per-user folder in the temporary directory (compiled again per boot)
+    fallback = Path(tempfile.gettempdir()) / f"minigrad-{os.getuid()}" / "cells"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
 
 
 def load(source: str, prefix: str = "cell"):

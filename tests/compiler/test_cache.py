@@ -59,3 +59,31 @@ def test_second_process_loads_the_kernels_and_a_changed_cell_compiles_anew(tmp_p
     assert changed["file"] != first["file"]
     assert changed["stats"]["forward"] == [0, 1]
     assert len(list((tmp_path / "cells").glob("*.py"))) == 2
+
+
+def test_an_unwritable_cache_directory_falls_back_to_a_temporary_one(tmp_path, monkeypatch):
+    from minigrad.compiler import cache
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(blocked))
+    path = cache.cache_dir()
+    assert path.name == "cells" and path.parent.name.startswith("minigrad-")
+    assert os.access(path, os.W_OK)
+
+
+def test_a_changed_scalar_rule_changes_the_generated_module(monkeypatch):
+    from minigrad.backends import scalar_rules
+    from minigrad.compiler import emit_cpu
+
+    before = emit_cpu.rules_fingerprint({"tanh", "mul_da"})
+    original = scalar_rules.RULES["tanh"]
+
+    def edited(ft, lib):  # pragma: no cover - only its source text matters here
+        """tanh, edited."""
+        return original.factory(ft, lib)
+
+    monkeypatch.setitem(scalar_rules.RULES, "tanh", original.__class__(
+        "tanh", 1, edited, original.uses, original.doc))
+    assert emit_cpu.rules_fingerprint({"tanh", "mul_da"}) != before
+    assert emit_cpu.rules_fingerprint({"add"}) == emit_cpu.rules_fingerprint({"add_da"})
