@@ -85,8 +85,10 @@ class Recurrent(Module):
         """The cell of one layer and direction ('_l0', '_l1_reverse'), bound to this layer's
         current parameter objects."""
         cell = self.cells[suffix]
-        for name in cell._parameters:
-            object.__setattr__(cell, name, getattr(self, name + suffix))
+        for name in list(cell._parameters):
+            value = getattr(self, name + suffix)
+            object.__setattr__(cell, name, value)
+            cell._parameters[name] = value  # the fused path reads cell._parameters
         return cell
 
     # ---- input checks --------------------------------------------------------------------------
@@ -200,17 +202,17 @@ class Recurrent(Module):
         return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
 
     def _fused(self, cell, x, states, lengths, reverse, sink, masks=None):
-        import inspect
-
         from .fused import fused_sequence
 
         if masks is None:
             return fused_sequence(cell, x, states, lengths, reverse, sink)
-        if "recurrent_masks" not in inspect.signature(fused_sequence).parameters:
-            raise ValueError(f"{type(self).__name__}: recurrent_dropout on impl='fused' needs "
-                             "the cell compiler's mask input (fused_sequence(..., "
-                             "recurrent_masks=...)), not built yet; impl='composed' runs it")
-        return fused_sequence(cell, x, states, lengths, reverse, sink, recurrent_masks=masks)
+        if sink is not None:  # dL/dh_t is split between h_t and the carried mask * h_t
+            raise ValueError(f"{type(self).__name__}: grad_norms with recurrent_dropout in "
+                             "training mode needs impl='composed'")
+        masks = rd.mask_tensors(masks, x.device)
+        carried = tuple(states) + masks + tuple(s * m for s, m in zip(states, masks))
+        out, finals = fused_sequence(rd.masked_cell(cell), x, carried, lengths, reverse, sink)
+        return out, tuple(finals[:len(states)])
 
     def extra_repr(self):
         extra = "" if self.num_layers == 1 else f", num_layers={self.num_layers}"

@@ -19,6 +19,8 @@ import numpy as np
 import minigrad as mg
 from minigrad.tensor import Tensor
 
+from .cells import Cell
+
 _MASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -59,6 +61,79 @@ def unwrap(new: tuple, wrapped: tuple, states: tuple) -> tuple:
 def mask_tensors(masks, device: str) -> tuple:
     """numpy masks as constant tensors on `device`."""
     return tuple(mg.tensor(m, device=device) for m in masks)
+
+
+# ---- the fused path: masks as carried states ---------------------------------------------------
+_PROXIES: dict = {}
+
+
+def _product_proxy(value, masked):
+    """`value` (a tensor or a tracer symbol) except that `value @ W` computes `masked @ W`."""
+    base = type(value)
+    cls = _PROXIES.get(base)
+    if cls is None:
+        cls = type("Masked" + base.__name__, (base,),
+                   {"__slots__": ("_masked",), "__matmul__": lambda self, w: self._masked @ w})
+        _PROXIES[base] = cls
+    proxy = object.__new__(cls)
+    for slot in base.__slots__:
+        if slot != "__weakref__" and hasattr(value, slot):
+            object.__setattr__(proxy, slot, getattr(value, slot))
+    proxy._masked = masked
+    return proxy
+
+
+class MaskedCell(Cell):
+    """`inner` with recurrent dropout as a plain step the cell compiler fuses: per state s, its
+    mask m and m * s are carried as extra states (m' = m, (m s)' = m s'), and the inner step's
+    products `s @ W` read the carried m * s: one recurrent GEMM still, of a state."""
+
+    def __init__(self, inner: Cell):
+        super().__init__(inner.input_size, inner.hidden_size, inner.bias, 0, inner.dtype)
+        object.__setattr__(self, "inner", inner)  # not a submodule: its parameters are ours
+        plain = (str, int, float, bool, type(None))
+        for key, value in vars(inner).items():  # the inner cell's settings key the compile cache
+            if isinstance(value, plain) and not key.startswith("_") and key != "bias":
+                object.__setattr__(self, "inner_" + key, value)
+        names = inner.states
+        self.states = names + tuple("mask_" + n for n in names) + \
+            tuple("masked_" + n for n in names)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Take the inner cell's current parameter objects."""
+        for name in self.inner._parameters:
+            value = getattr(self.inner, name)
+            object.__setattr__(self, name, value)
+            self._parameters[name] = value
+
+    def state_size(self, name):
+        """Each mask and masked state has its state's width."""
+        return self.inner.state_size(name.removeprefix("mask_").removeprefix("masked_"))
+
+    def step(self, x, state):
+        n = len(self.inner.states)
+        states, masks, masked = state[:n], state[n:2 * n], state[2 * n:]
+        saved = {name: getattr(self.inner, name) for name in self._parameters}
+        for name in self._parameters:
+            object.__setattr__(self.inner, name, getattr(self, name))
+        try:
+            proxies = tuple(_product_proxy(s, m) for s, m in zip(states, masked))
+            new = unwrap(tuple(self.inner.step(x, proxies)), proxies, states)
+        finally:
+            for name, value in saved.items():
+                object.__setattr__(self.inner, name, value)
+        return new + tuple(masks) + tuple(s * m for s, m in zip(new, masks))
+
+
+def masked_cell(cell: Cell) -> MaskedCell:
+    """The MaskedCell of `cell` (one per cell, so its compiled kernels are reused)."""
+    wrapper = cell.__dict__.get("_recurrent_dropout_cell")
+    if wrapper is None:
+        wrapper = MaskedCell(cell)
+        object.__setattr__(cell, "_recurrent_dropout_cell", wrapper)
+    wrapper.refresh()
+    return wrapper
 
 
 class RetainedNorms:

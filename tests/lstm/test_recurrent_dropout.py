@@ -10,9 +10,10 @@ import pytest
 
 import minigrad as mg
 from lstm import GRU, LSTM, RNN, Recurrent
+from lstm.cells import GRUCell, LSTMCell, RNNCell
 from lstm.recurrent_dropout import draw_masks
 
-from .test_cell_zoo import CELLS
+from .test_cell_zoo import CELLS, FUSED
 
 I, H, B, T, P_DROP = 3, 5, 4, 6, 0.4
 LENGTHS = np.array([6, 2, 5, 3])
@@ -101,14 +102,15 @@ def test_one_mask_per_layer_and_direction_in_rng_order():
     np.testing.assert_allclose(layer(x)[0].numpy(), plain(x)[0].numpy(), rtol=1e-14)
 
 
-@pytest.mark.parametrize("name", list(CELLS) + ["lstm", "gru"])
-def test_gradcheck_with_recurrent_dropout(name):
+@pytest.mark.parametrize("name,impl", [(n, "composed") for n in list(CELLS) + ["lstm", "gru"]]
+                         + [(n, "fused") for n in ("lstm-peephole", "gru-cho", "lstm")])
+def test_gradcheck_with_recurrent_dropout(name, impl):
     if name in CELLS:
         cell, options = CELLS[name]
         layer = Recurrent(cell, I, H, recurrent_dropout=P_DROP,
-                          impl="composed", rng=7, dtype=np.float64, **options)
+                          impl=impl, rng=7, dtype=np.float64, **options)
     else:
-        layer = {"lstm": LSTM, "gru": GRU}[name](I, H, bidirectional=True, impl="composed",
+        layer = {"lstm": LSTM, "gru": GRU}[name](I, H, bidirectional=True, impl=impl,
                                                  recurrent_dropout=P_DROP, rng=7,
                                                  dtype=np.float64)
     names = [n for n, _ in layer.named_parameters()]
@@ -127,13 +129,39 @@ def test_gradcheck_with_recurrent_dropout(name):
     assert mg.gradcheck(run, [x, *params], atol=1e-6, rtol=1e-5)
 
 
-def test_recurrent_dropout_arguments_and_fused_path():
+def test_recurrent_dropout_arguments():
     for bad in (-0.1, 1.0, True):
         with pytest.raises(ValueError, match="recurrent_dropout must be in"):
             LSTM(I, H, recurrent_dropout=bad)
-    fused = LSTM(I, H, recurrent_dropout=0.3, impl="fused")
-    x = mg.tensor(np.zeros((T, B, I), np.float32))
-    with pytest.raises(ValueError, match="recurrent_dropout on impl='fused'.*impl='composed'"):
-        fused(x)
-    fused.eval()
-    assert fused(x)[0].shape == (T, B, H)  # eval mode: no masks, the fused path runs
+    layer = LSTM(I, H, recurrent_dropout=0.3)
+    with pytest.raises(ValueError, match="grad_norms with recurrent_dropout.*impl='composed'"):
+        layer(mg.tensor(np.zeros((T, B, I), np.float32)), grad_norms={})
+
+
+BUILT_IN = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNCell}
+
+
+@pytest.mark.parametrize("name", list(FUSED) + list(BUILT_IN))
+def test_fused_equals_composed_with_recurrent_dropout(name):
+    """Same seed, same masks: fused == composed to 1e-10 in float64 (outputs, final states,
+    dx, every gradient), lengths, both directions, 2 layers; eval mode too."""
+    cell, options = CELLS[name] if name in CELLS else (BUILT_IN[name], {})
+    layers = [Recurrent(cell, I, H, num_layers=2, bidirectional=True, recurrent_dropout=P_DROP,
+                        impl=impl, rng=9, dtype=np.float64, **options)
+              for impl in ("fused", "composed")]
+    x = np.random.default_rng(10).standard_normal((T, B, I))
+    for training in (True, False):
+        results = []
+        for layer in layers:
+            layer.train(training)
+            xm = mg.tensor(x, requires_grad=True)
+            out, final = layer(xm, lengths=LENGTHS)
+            finals = final if isinstance(final, tuple) else (final,)
+            loss = (out * out).sum() + sum((f * f).sum() for f in finals)
+            layer.zero_grad()
+            loss.backward()
+            results.append([out.numpy(), *(f.numpy() for f in finals), xm.grad] +
+                           [p.grad for _, p in layer.named_parameters()])
+        for a, b in zip(*results, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert layers[0].rng.bit_generator.state == layers[1].rng.bit_generator.state
