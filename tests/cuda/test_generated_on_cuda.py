@@ -116,3 +116,44 @@ def test_lstm_layer_on_cuda_runs_generated_kernels_and_equals_cpu():
         layer.zero_grad()
     for a, b in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_gradcheck_on_cuda_two_stage_cell():
+    """mg.gradcheck of the generated CUDA kernels of a two-stage cell (the projected LSTM)."""
+    cell = ProjLSTMCell(2, 2, proj_size=1, dtype=np.float64, rng=np.random.default_rng(4))
+    step = compiled_step(cell, np.float64)
+    names = list(step.param_names)
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((3, 2, 2)), 0.5 * rng.standard_normal((2, 1)),
+              0.5 * rng.standard_normal((2, 2))]
+    arrays += [cell._parameters[n].numpy() + 0.2 * rng.standard_normal(cell._parameters[n].shape)
+               for n in names]
+
+    def fn(x, h, c, *params):
+        on = [t.to("cuda") for t in (x, h, c, *params)]
+        out, (h_n, c_n) = step(on[0], on[1:3], dict(zip(names, on[3:])), lengths=[3, 2],
+                               reverse=True)
+        return mg.concat([out.reshape(-1), h_n.reshape(-1), c_n.reshape(-1)]).to("cpu")
+
+    assert mg.gradcheck(fn, arrays)
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru-cho"])
+def test_recurrent_dropout_fused_on_cuda_equals_cpu(model):
+    """Variational recurrent dropout, fused: the same masks from the same seed on both devices."""
+    from lstm import Recurrent
+
+    cls, options = CELLS[model]
+    x = np.random.default_rng(6).standard_normal((T, B, I))
+    results = []
+    for device in ("cpu", "cuda"):
+        layer = Recurrent(cls, I, H, recurrent_dropout=0.4, impl="fused", dtype=np.float64,
+                          rng=np.random.default_rng(7), **options).to(device)
+        xt = mg.tensor(x, requires_grad=True, device=device)
+        out, _ = layer(xt, lengths=LENGTHS)
+        (out * out).sum().backward()
+        be = get(device)
+        results.append([out.numpy(), be.to_host(xt.grad)] +
+                       [be.to_host(p.grad) for p in layer.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
