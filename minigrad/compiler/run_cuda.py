@@ -8,7 +8,8 @@ buffer each (on the CPU x_t sits beside the recurrent state; here x stays where 
 the host launches what the hand-written CUDA loops launched: one tiled GEMM with the recurrent
 weight and one elementwise kernel (two of each for a two-stage step). Weight gradients are one
 GEMM each after the loop; the vector parameters' gradients accumulate per (batch row, lane) in
-``acc`` and are summed over the batch after it. Nothing is copied between host and device but
+``acc`` and are summed over the batch after it (or, when equal to a slot's gradient, are that
+slot's column sum). Nothing is copied between host and device but
 the step counts when lengths are given (one upload) and the gradient norms when asked for.
 """
 
@@ -123,8 +124,9 @@ def _outputs(st, steps_d, masked, reverse):
     return out
 
 
-def _vector_grads(plan, sums, param_acc, L):
-    """Each vector parameter's gradient from the accumulator columns summed over the batch."""
+def _vector_grads(plan, columns_of, param_acc, L, dtype):
+    """Each vector parameter's gradient from its accumulator columns; columns_of(a) is column a
+    summed over the steps and the batch (L values on the device)."""
     from ..backends.cuda import add
 
     grads = {}
@@ -132,13 +134,30 @@ def _vector_grads(plan, sums, param_acc, L):
         parts = []
         for p in range(pieces):
             columns = param_acc.get((name, p), [])
-            part = zeros((L,), sums.dtype) if not columns else copy(sums[columns[0] * L:
-                                                                         (columns[0] + 1) * L])
+            part = zeros((L,), dtype) if not columns else copy(columns_of(columns[0]))
             for a in columns[1:]:
-                part = add(part, sums[a * L:(a + 1) * L])
+                part = add(part, columns_of(a))
             parts.append(part)
         grads[name] = parts[0] if pieces == 1 else concat(parts, 0)
     return grads
+
+
+def _column_sums(kernels, acc, buf, buf2, L):
+    """columns_of(a) for _vector_grads: from acc, or from a slot's column when FROM_SLOT says."""
+    sums = {}
+
+    def total(array):
+        if id(array) not in sums:
+            width = array.shape[len(array.shape) - 1]  # the simulator's shapes take no -1
+            sums[id(array)] = sum(array.reshape((array.size // width, width)), axis=0)
+        return sums[id(array)]
+
+    def columns_of(a):
+        where, s = kernels.FROM_SLOT.get(a, ("acc", a))
+        array = {"acc": acc, "buf": buf, "buf2": buf2}[where]
+        return total(array)[s * L:(s + 1) * L]
+
+    return columns_of
 
 
 def _state_grad(d, B, width, dtype):
@@ -162,7 +181,8 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     dN = [empty((B, w), dtype) for w in widths]
     dout = zeros((1, B, widths[0]), dtype) if dout is None else dout
     n_acc = max([a for columns in param_acc.values() for a in columns] + [-1]) + 1
-    acc = zeros((B, max(n_acc, 1) * L), dtype)
+    accumulated = n_acc > len(kernels.FROM_SLOT)  # a column the kernels accumulate in acc
+    acc = zeros((B, n_acc * L) if accumulated else (1, 1), dtype)
     M, K = plan.mid_pieces * L, len(plan.mid_operand) * L
     dcarry = empty((B, max(len(plan.carried), 1) * L), dtype)
     dmid = empty((B, max(K, 1)), dtype)
@@ -207,6 +227,7 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
         _gemm(flat(buf), plan.h_first * L, 1, ns, flat(sts[rec]), B * S if reverse else 0, S, 1,
               flat(dw_h), 0, nh, S, T * B)
         grads[plan.weight_h] = _unblocks(dw_h, plan.h_rows, L, param_shapes[plan.weight_h][0])
-    grads.update(_vector_grads(plan, sum(acc, axis=0), param_acc, L))
+    grads.update(_vector_grads(plan, _column_sums(kernels, acc, buf, buf2, L), param_acc, L,
+                               dtype))
     result = [to_host(n).reshape(T, B).astype(np.float64) for n in norms] if want_norms else None
     return dx, dS, grads, result
