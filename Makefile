@@ -8,7 +8,7 @@ TEST_EXTRAS ?= test,compare,bench,dist,apps
 REPORT_EXTRAS ?= compare,apps
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: test test-cpu test-cuda lint report bench bench-check clean install
+.PHONY: test test-cpu test-cuda lint report bench bench-check clean install gpu-check
 
 $(PY):
 	@echo "make: creating $(VENV)"
@@ -57,6 +57,11 @@ report: $(REPORT_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m bench.compare
+
+# On a real GPU (never the simulator): the CUDA tests and bench/gpu_lstm.py (generated kernels vs
+# torch's cuDNN LSTM) in under 5 minutes, one summary line; without a GPU it says so, exit 0.
+gpu-check: $(TEST_STAMP)
+	env -u NUMBA_ENABLE_CUDASIM $(PY) -m bench.gpu_check
 
 clean:
 	rm -rf report results .asv .pytest_cache .ruff_cache .hypothesis

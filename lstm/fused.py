@@ -1,8 +1,7 @@
 """The fused path of lstm.Recurrent: one whole-sequence primitive per layer and direction.
 
 Any cell's step is traced and compiled by minigrad.compiler (once per cell, dtype and setting of
-its plain attributes), the built-in cells like any other. On CUDA, until the CUDA generator lands,
-the cells in ``HANDWRITTEN`` run minigrad's hand-written CUDA kernels (minigrad.ops.recurrent).
+its plain attributes), the built-in cells like any other, on the CPU and on CUDA.
 """
 
 from __future__ import annotations
@@ -10,18 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad.compiler import CompiledStep, compile_step
-from minigrad.ops import recurrent
 
-from .cells import Cell, GRUCell, LSTMCell, RNNCell
-
-HANDWRITTEN = {LSTMCell, GRUCell, RNNCell}
+from .cells import Cell
 
 
 def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
     """Run `cell` over x (T, B, I) from `states`; returns out (T, B, H_out), final states."""
-    kind = type(cell)
-    if kind in HANDWRITTEN and x.device != "cpu":
-        return _handwritten(cell, x, states, lengths, reverse, grad_norms)
     compiled = compiled_step(cell, x.dtype)
     params = dict(cell._parameters)
     return compiled(x, states, params, lengths=lengths, reverse=reverse, grad_norms=grad_norms,
@@ -62,19 +55,4 @@ def _bound_step(cell: Cell):
     return step
 
 
-def _handwritten(cell, x, states, lengths, reverse, grad_norms):
-    weights = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-    if isinstance(cell, LSTMCell):
-        out, h_n, c_n = recurrent.lstm_sequence(x, *states, *weights, lengths=lengths,
-                                                reverse=reverse, grad_norms=grad_norms)
-        return out, (h_n, c_n)
-    if isinstance(cell, GRUCell):
-        out, h_n = recurrent.gru_sequence(x, *states, *weights, lengths=lengths, reverse=reverse,
-                                          grad_norms=grad_norms)
-        return out, (h_n,)
-    out, h_n = recurrent.rnn_sequence(x, *states, *weights, nonlinearity=cell.nonlinearity,
-                                      lengths=lengths, reverse=reverse, grad_norms=grad_norms)
-    return out, (h_n,)
-
-
-__all__ = ["fused_sequence", "compiled_step", "HANDWRITTEN"]
+__all__ = ["fused_sequence", "compiled_step"]

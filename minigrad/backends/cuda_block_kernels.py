@@ -152,11 +152,12 @@ def _softmax_kernels(dtype):
 def _matmul_kernel(dtype):
     @cuda.jit
     def matmul_tiled(a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch,
-                     batch_shape, m, n, k, out, out_offset, accumulate):
+                     batch_shape, m, n, k, out, out_offset, out_row, accumulate):
         """out[z] (+)= A[z] @ B[z] for every batch z, A[z][i, p] = a[a_offset + a_base(z) +
         i a_row + p a_col] (strides let one kernel read either operand transposed or a column
-        block in place); out[z] is C-contiguous (m, n) at out_offset + z m n. TILE x TILE blocks
-        cover out; accumulate adds to out instead of overwriting it."""
+        block in place); out[z] is (m, n) with row stride out_row (n: C-contiguous; more: a
+        column window of a wider array) at out_offset + z m out_row. TILE x TILE blocks cover
+        out; accumulate adds to out instead of overwriting it."""
         a_tile = cuda.shared.array((TILE, TILE), dtype)
         b_tile = cuda.shared.array((TILE, TILE), dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
@@ -180,7 +181,7 @@ def _matmul_kernel(dtype):
                     acc += a_tile[ty, q] * b_tile[q, tx]
                 cuda.syncthreads()
             if row < m and col < n:
-                at = out_offset + z * m * n + row * n + col
+                at = out_offset + (z * m + row) * out_row + col
                 out[at] = out[at] + acc if accumulate else acc
 
     return matmul_tiled

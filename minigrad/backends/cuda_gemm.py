@@ -46,14 +46,15 @@ def _gemm(a, b, transpose_a, transpose_b):
 
 
 def gemm_into(a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch,
-              batch_shape, m, n, k, out, out_offset, accumulate):
+              batch_shape, m, n, k, out, out_offset, accumulate, out_row=None):
     """Launch the tiled GEMM on flat arrays with explicit offsets and strides (see
-    ``cuda_block_kernels.matmul_tiled``); out (+)= A @ B for each batch."""
+    ``cuda_block_kernels.matmul_tiled``); out (+)= A @ B for each batch, out's rows out_row
+    apart (n when None)."""
     batches = math.prod(batch_shape)
     grid = ((n + bk.TILE - 1) // bk.TILE, (m + bk.TILE - 1) // bk.TILE, min(batches, 65535))
     bk.matmul_tiled[out.dtype.name][grid, (bk.TILE, bk.TILE)](
         a, a_offset, a_row, a_col, a_batch, b, b_offset, b_row, b_col, b_batch, batch_shape, m, n,
-        k, out, out_offset, accumulate)
+        k, out, out_offset, n if out_row is None else out_row, accumulate)
 
 
 def _batch_strides(shape, strides, batch):

@@ -130,26 +130,8 @@ class Backend(Protocol):
     def scatter_add_along_axis(self, shape, indices, src, axis, dtype) -> Array:
         """Zeros of shape with src added at the indices along axis."""
 
-    # The fused recurrences are not part of the contract: on the CPU they are generated per cell
-    # by minigrad.compiler; the CUDA module still has hand-written ones (CudaRecurrences below).
-
-
-class CudaRecurrences(Protocol):
-    """The hand-written fused recurrences the CUDA module keeps until generated kernels replace
-    them (the CPU runs kernels generated from each cell's definition)."""
-
-    def lstm_sequence_forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps,
-                              reverse) -> tuple: """(out, h_n, c_n, saved) of a whole LSTM."""
-    def lstm_sequence_backward(self, saved, dout, dh_n, dc_n,
-                               want_norms) -> tuple: """(dx, dh0, dc0, dw_ih, dw_hh, db, norms)."""
-    def gru_sequence_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps,
-                             reverse) -> tuple: """(out, h_n, saved) of a whole GRU."""
-    def gru_sequence_backward(self, saved, dout, dh_n, want_norms) -> tuple:
-        """(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms)."""
-    def rnn_sequence_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, steps,
-                             reverse) -> tuple: """(out, h_n, saved) of a whole tanh/relu RNN."""
-    def rnn_sequence_backward(self, saved, dout, dh_n, want_norms) -> tuple:
-        """(dx, dh0, dw_ih, dw_hh, db, norms)."""
+    # The fused recurrences are not part of the contract: on both devices their kernels are
+    # generated per cell by minigrad.compiler (emit_cpu / emit_cuda).
 
 
 def members() -> dict:

@@ -31,6 +31,7 @@ class CompiledStep:
         self.graph, self.plan, self.dtype = graph, step_plan, np.dtype(dtype)
         self.source, self.param_acc = module_source(step_plan, self.dtype.name)
         self._kernels = None
+        self._cuda = None  # (source, param_acc, module): generated on first use on CUDA
 
     @property
     def kernels(self):
@@ -38,6 +39,15 @@ class CompiledStep:
         if self._kernels is None:
             self._kernels = load(self.source)
         return self._kernels
+
+    def cuda(self):
+        """(generated CUDA module, its accumulator columns), generated and imported on first use."""
+        if self._cuda is None:
+            from .emit_cuda import module_source as cuda_source
+
+            source, param_acc = cuda_source(self.plan, self.dtype.name)
+            self._cuda = (source, param_acc, load(source, "cudacell"))
+        return self._cuda[2], self._cuda[1]
 
     @property
     def param_names(self) -> list[str]:
@@ -53,14 +63,17 @@ class CompiledStep:
         steps = self._check(x, states, params, lengths, grad_norms)
         names = self.param_names
         inputs = (x, *states, *[params[n] for n in names])
-        if not isinstance(x.data, np.ndarray):
-            raise CellCompileError("generated kernels run on the CPU only for now; on CUDA use "
-                                   "impl='composed'")
+        if isinstance(x.data, np.ndarray):
+            runner, (kernels, param_acc) = run_cpu, (self.kernels, self.param_acc)
+        else:
+            from . import run_cuda as runner
+
+            kernels, param_acc = self.cuda()
         arrays = {n: params[n].data for n in names}
         shapes = {n: params[n].shape for n in names}
         state_data = [s.data for s in states]
-        kernels, step_plan = self.kernels, self.plan
-        out, finals, saved = run_cpu.forward(kernels, step_plan, x.data, state_data, arrays,
+        step_plan = self.plan
+        out, finals, saved = runner.forward(kernels, step_plan, x.data, state_data, arrays,
                                              steps, reverse)
         n_states = len(states)
         labels = state_names or [f"s{k}" for k in range(n_states)]
@@ -68,11 +81,11 @@ class CompiledStep:
         def backward(grads):
             nonlocal saved
             if saved is None:  # a second backward (retain_graph): the first overwrote the slots
-                saved = run_cpu.forward(kernels, step_plan, x.data, state_data, arrays, steps,
+                saved = runner.forward(kernels, step_plan, x.data, state_data, arrays, steps,
                                         reverse)[2]
-            dx, d_states, d_params, norms = run_cpu.backward(
+            dx, d_states, d_params, norms = runner.backward(
                 kernels, step_plan, saved, grads[0], grads[1:], grad_norms is not None,
-                self.param_acc, shapes)
+                param_acc, shapes)
             saved = None
             if norms is not None:
                 grad_norms.update(zip(labels, norms))

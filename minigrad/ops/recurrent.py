@@ -1,10 +1,10 @@
 """Fused whole-sequence recurrent primitives: one layer, one direction, one tape node each.
 
 Weights are in PyTorch's layout and gate order (LSTM [i|f|g|o], GRU [r|z|n], RNN one block). On
-the CPU each runs the kernels minigrad.compiler generates from the step written below (the same
-step lstm.cells defines, so both share one cached kernel); on CUDA the backend's hand-written
-kernels (``<model>_sequence_forward`` / ``..._backward``) until the CUDA generator lands. This
-module validates arguments, records the node and maps gradients back.
+both devices each runs the kernels minigrad.compiler generates from the step written below (the
+same step lstm.cells defines, so both share one cached kernel): Numba CPU loops, or numba.cuda
+kernels launched per step between the tiled GEMMs. This module validates arguments and compiles
+the step once per model, dtype and shapes.
 
 ``lengths`` (B,) gives PackedSequence semantics in both directions: at step t an element with
 t >= lengths[b] keeps its state and outputs 0. ``reverse`` reads x from T-1 down to 0, so each
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record_multi
-from ..backends import backend_of
 from ..tensor import Tensor
 
 _GATES = {"lstm_sequence": 4, "gru_sequence": 3, "rnn_sequence": 1}
@@ -31,28 +29,11 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_h
 
     Returns out (T, B, H), h_n (B, H), c_n (B, H).
     """
-    steps = _check("lstm_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
-                   grad_norms, {"h0": h0, "c0": c0})
-    be = backend_of(x.data)
-    if be.name == "cpu":
-        out, (h_n, c_n) = _generated("lstm", x, (h0, c0), weight_ih, weight_hh, bias_ih,
-                                     bias_hh, lengths, reverse, grad_norms)
-        return out, h_n, c_n
-    inputs, args = _inputs(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
-    out, h_n, c_n, saved = be.lstm_sequence_forward(*args, steps, reverse)
-
-    def backward(grads):
-        nonlocal saved
-        if saved is None:  # a second backward (retain_graph): the first overwrote the gates
-            saved = be.lstm_sequence_forward(*args, steps, reverse)[3]
-        dx, dh0, dc0, dw_ih, dw_hh, db, norms = be.lstm_sequence_backward(
-            saved, *grads, grad_norms is not None)
-        saved = None
-        if norms is not None:
-            grad_norms["h"], grad_norms["c"] = norms
-        return (dx, dh0, dc0, dw_ih, dw_hh) + (db, db)[: len(inputs) - 5]
-
-    return tuple(record_multi("lstm_sequence", [out, h_n, c_n], inputs, backward))
+    _check("lstm_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms,
+           {"h0": h0, "c0": c0})
+    out, (h_n, c_n) = _generated("lstm", x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh,
+                                 lengths, reverse, grad_norms)
+    return out, h_n, c_n
 
 
 def gru_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
@@ -62,29 +43,11 @@ def gru_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
 
     Returns out (T, B, H), h_n (B, H).
     """
-    steps = _check("gru_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
-                   grad_norms, {"h0": h0})
-    be = backend_of(x.data)
-    if be.name == "cpu":
-        out, (h_n,) = _generated("gru", x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh,
-                                 lengths, reverse, grad_norms)
-        return out, h_n
-    inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
-    out, h_n, saved = be.gru_sequence_forward(*args, steps, reverse)
-
-    def backward(grads):
-        nonlocal saved
-        if saved is None:
-            saved = be.gru_sequence_forward(*args, steps, reverse)[2]
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, norms = be.gru_sequence_backward(
-            saved, *grads, grad_norms is not None)
-        saved = None
-        if norms is not None:
-            grad_norms["h"] = norms[0]
-        biases = [db for db, b in ((db_ih, bias_ih), (db_hh, bias_hh)) if b is not None]
-        return (dx, dh0, dw_ih, dw_hh, *biases)
-
-    return tuple(record_multi("gru_sequence", [out, h_n], inputs, backward))
+    _check("gru_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms,
+           {"h0": h0})
+    out, (h_n,) = _generated("gru", x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                             reverse, grad_norms)
+    return out, h_n
 
 
 def rnn_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
@@ -98,31 +61,14 @@ def rnn_sequence(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', got "
                          f"{nonlinearity!r}")
-    steps = _check("rnn_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
-                   grad_norms, {"h0": h0})
-    be = backend_of(x.data)
-    if be.name == "cpu":
-        out, (h_n,) = _generated(f"rnn_{nonlinearity}", x, (h0,), weight_ih, weight_hh, bias_ih,
-                                 bias_hh, lengths, reverse, grad_norms)
-        return out, h_n
-    inputs, args = _inputs(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
-    out, h_n, saved = be.rnn_sequence_forward(*args, nonlinearity, steps, reverse)
-
-    def backward(grads):
-        nonlocal saved
-        if saved is None:
-            saved = be.rnn_sequence_forward(*args, nonlinearity, steps, reverse)[2]
-        dx, dh0, dw_ih, dw_hh, db, norms = be.rnn_sequence_backward(
-            saved, *grads, grad_norms is not None)
-        saved = None
-        if norms is not None:
-            grad_norms["h"] = norms[0]
-        return (dx, dh0, dw_ih, dw_hh) + (db, db)[: len(inputs) - 4]
-
-    return tuple(record_multi("rnn_sequence", [out, h_n], inputs, backward))
+    _check("rnn_sequence", x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms,
+           {"h0": h0})
+    out, (h_n,) = _generated(f"rnn_{nonlinearity}", x, (h0,), weight_ih, weight_hh, bias_ih,
+                             bias_hh, lengths, reverse, grad_norms)
+    return out, h_n
 
 
-# ---- the steps, compiled on the CPU -------------------------------------------------------------
+# ---- the steps, compiled for both devices ------------------------------------------------------
 
 
 def _affine(x, weight, bias):
@@ -178,14 +124,6 @@ def _generated(model, x, states, weight_ih, weight_hh, bias_ih, bias_hh, lengths
 
 
 # ---- argument handling -------------------------------------------------------------------------
-
-
-def _inputs(*tensors):
-    """The Tensors the node depends on (biases that are None left out), and the raw arrays the
-    backend takes (None kept in place)."""
-    inputs = tuple(t for t in tensors if t is not None)
-    args = tuple(None if t is None else t.data for t in tensors)
-    return inputs, args
 
 
 def _check(name, x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms, states):

@@ -68,11 +68,48 @@ def signatures():
         "cross_entropy_rows": (bk.cross_entropy_rows["float32"],
                                (v32, vi64, i64, i64, v32, v32, v32)),
         "matmul_tiled": (bk.matmul_tiled["float32"], (v32, i64, i64, i64, t2, v32, i64, i64, i64,
-                                                      t2, t2, i64, i64, i64, v32, i64, b)),
+                                                      t2, t2, i64, i64, i64, v32, i64, i64, b)),
         **recurrent_signatures(),
+        **generated_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
         "control_libdevice_sinf": (libdevice_sinf, (v32, v32)),
     }
+
+
+def generated_signatures():
+    """The float32 kernels the cell compiler generates for every cell it fuses."""
+    import numpy as np
+    from numba import types
+
+    from lstm import (
+        CIFGCell,
+        GRUCell,
+        GRUChoCell,
+        IndRNNCell,
+        JANETCell,
+        LSTMCell,
+        MGUCell,
+        PeepholeLSTMCell,
+        ProjLSTMCell,
+        RNNCell,
+    )
+    from lstm.fused import compiled_step
+
+    f32 = types.float32
+    kinds = {"a3": f32[:, :, ::1], "a2": f32[:, ::1], "a1": f32[::1], "i1": types.int64[::1],
+             "i": types.int64}
+    cells = {"lstm": LSTMCell(3, 8), "gru": GRUCell(3, 8), "rnn_tanh": RNNCell(3, 8),
+             "rnn_relu": RNNCell(3, 8, nonlinearity="relu"), "peephole": PeepholeLSTMCell(3, 8),
+             "proj": ProjLSTMCell(3, 8, proj_size=4), "cifg": CIFGCell(3, 8),
+             "janet": JANETCell(3, 8), "indrnn": IndRNNCell(3, 8), "mgu": MGUCell(3, 8),
+             "gru_cho": GRUChoCell(3, 8)}
+    found = {}
+    for name, cell in cells.items():
+        module, _ = compiled_step(cell, np.float32).cuda()
+        for kernel, args in module.KINDS.items():
+            found[f"generated_{name}_{kernel}"] = (getattr(module, kernel),
+                                                   tuple(kinds[a] for a in args))
+    return found
 
 
 def promoting_control(a, out):
@@ -88,10 +125,10 @@ def libdevice_sinf(a, out):
 
 
 def recurrent_signatures():
-    from minigrad.backends import cuda_axis, cuda_elementwise, cuda_recurrent_kernels
+    from minigrad.backends import cuda_axis, cuda_elementwise, cuda_sequence_kernels
 
     # the engine-ops kernels: generated from every scalar rule, and the along-axis kernels
-    return {**cuda_recurrent_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
+    return {**cuda_sequence_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
             **cuda_axis.ptx_signatures()}
 
 
