@@ -25,7 +25,7 @@ import inspect
 
 from ..backends import scalar_rules
 from .lanes import Names, backward_lanes, forward_lanes, row_views
-from .passes import backward_rows, forward_rows
+from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
 GENERATOR_VERSION = 2
@@ -66,7 +66,8 @@ def _scratch(plan: Plan, names) -> list[str]:
         return []
     return [f"    NX = {plan.n_extra} * L",
             f"    scr = np.empty({max(names.scratch, 1)} * L, buf.dtype)",
-            f"    gscr = np.empty({max(names.gscratch, 1)} * L, buf.dtype)"]
+            f"    gscr = np.empty({max(names.gscratch, 1)} * L, buf.dtype)",
+            f"    red = np.empty({max(names.reductions, 1)} * L, buf.dtype)"]
 
 
 def _signature(plan: Plan, backward: bool) -> list[str]:
@@ -155,6 +156,8 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
             f"_lib = compiled('cpu', np.{dtype_name})"]
     head += [f"R_{name} = _lib.{name}" for name in sorted(names.rules)]
     head += [f"{name} = np.{dtype_name}({value!r})" for value, name in names.consts.items()]
+    if plan.row_scalars:
+        head += ROW_TOTAL.splitlines()
     return "\n".join(head + ["", ""] + forward + [""] + backward), dict(names.param_acc)
 
 

@@ -39,6 +39,8 @@ class _Info:
             if key[0] == "rowsum":
                 for a in key[2:]:
                     self.sums_of.setdefault(a, []).append(v)
+                    if plan.phase[a] < plan.phase[v] - 1 and plan.values[a][0] == "rule":
+                        self.cross.add(a)
             elif key[0] == "rule" and self.lane[v]:
                 for a in key[2:]:
                     if self.lane[a] and plan.phase[a] < plan.phase[v] and \
@@ -51,6 +53,23 @@ class _Info:
 def _consts(names) -> list:
     return [f"v{v} = {names.const(key[1])}" for v, key in enumerate(names.plan.values)
             if key[0] == "const"]
+
+
+ROW_TOTAL = """
+@njit(inline="always", error_model="numpy", fastmath={"contract"}, boundscheck=False)
+def row_total(a):
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
+    m = n - n % 4
+    for j in range(0, m, 4):
+        s0 += a[j]
+        s1 += a[j + 1]
+        s2 += a[j + 2]
+        s3 += a[j + 3]
+    for j in range(m, n):
+        s0 += a[j]
+    return (s0 + s1) + (s2 + s3)
+"""
 
 
 def _scalar(plan, v) -> str:
@@ -84,9 +103,12 @@ def forward_rows(names: Names):
 
         sums = [v for v in sorted(plan.row_scalars) if plan.values[v][0] == "rowsum" and
                 plan.phase[v] == k + 1]
-        for v in sorted(roots | info.cross | {a for s in sums for a in plan.values[s][2:]}):
+        for v in sorted(roots | info.cross):
             if info.lane[v] and plan.phase[v] == k:
                 emit(v)
+        for v in sums:
+            for a in plan.values[v][2:]:
+                emit(a)
         stores = [f"{_view(used, where, n)}[j] = v{v}" for v, (where, n) in
                   sorted(plan.stored.items()) if plan.phase[v] == k]
         stores += [f"{_view(used, 'scr', n)}[j] = v{v}" for v, n in info.scr.items()
@@ -94,8 +116,11 @@ def forward_rows(names: Names):
         stores += [f"{_view(used, 'next', (s, p))}[j] = v{v}"
                    for s, ids in enumerate(plan.outputs) for p, v in enumerate(ids)
                    if plan.phase[v] == k]
-        stores += [f"v{s} += {' + '.join(f'v{a}' for a in plan.values[s][2:])}" for s in sums]
-        lines += [f"v{s} = zero" for s in sums] + [LOOP] + ["    " + x for x in body + stores]
+        stores += [f"{_view(used, 'red', n)}[j] = {' + '.join(f'v{a}' for a in plan.values[s][2:])}"
+                   for n, s in enumerate(sums)]
+        names.reductions = max(names.reductions, len(sums))
+        lines += [LOOP] + ["    " + x for x in body + stores]
+        lines += [f"v{s} = row_total({_view(used, 'red', n)})" for n, s in enumerate(sums)]
         for v in sorted(plan.row_scalars):  # the row scalars of depth k + 1
             if plan.phase[v] == k + 1:
                 if plan.values[v][0] == "rule":
@@ -113,9 +138,11 @@ def backward_rows(names: Names):
     scalars = sorted(plan.row_scalars)
     lines += [f"v{v} = {_scalar(plan, v)}" for v in scalars]
     lines += [f"gr{v} = zero" for v in scalars if grad[v]]
-    late = {}  # lane value -> terms from later passes (through gscr)
+    late, written = {}, set()  # lane value -> gradient scratch column; columns written
+
     for k in range(plan.n_phases - 1, -1, -1):
         available, body, contributions, totals, sweep = set(plan.row_scalars), [], {}, {}, []
+        partial = {}  # row scalar -> its per-lane partial sum column in this pass
 
         def need(v, available=available, body=body):
             if v in available:
@@ -156,10 +183,16 @@ def backward_rows(names: Names):
                 need(a)
             for a, term in _terms(names, key, v, reads, totals[v], grad):
                 if a in plan.row_scalars:
-                    sweep.append(f"gr{a} += {term}")
+                    op = "+=" if a in partial else "="
+                    column = partial.setdefault(a, len(partial))
+                    sweep.append(f"{_view(used, 'red', column)}[j] {op} {term}")
+                elif values[a][0] == "param":
+                    sweep.append(f"acc{_param_column(names, a)}[j] += {term}")
                 elif plan.phase[a] < k:
                     column = late.setdefault(a, len(late))
-                    sweep.append(f"{_view(used, 'gscr', column)}[j] += {term}")
+                    op = "+=" if column in written else "="
+                    written.add(column)
+                    sweep.append(f"{_view(used, 'gscr', column)}[j] {op} {term}")
                 else:
                     contributions.setdefault(a, []).append(term)
         stores = []
@@ -169,6 +202,8 @@ def backward_rows(names: Names):
                    for s, ids in enumerate(plan.outputs) for p, v in enumerate(ids)
                    if plan.phase[v] == k]
         lines += [LOOP] + ["    " + x for x in body + sweep + stores]
+        lines += [f"gr{a} += row_total({_view(used, 'red', n)})" for a, n in partial.items()]
+        names.reductions = max(names.reductions, len(partial))
         for v in reversed(scalars):  # row scalars of depth k hand their gradients on
             key = values[v]
             if plan.phase[v] != k or key[0] != "rule" or not grad[v]:
@@ -178,7 +213,6 @@ def backward_rows(names: Names):
                 if a in plan.row_scalars:
                     lines.append(f"gr{a} += {term}")
     names.gscratch = len(late)
-    lines = [f"gscr[:{len(late)} * L] = zero"] + lines if late else lines
     return used, lines
 
 
@@ -217,8 +251,14 @@ def _leaf_stores(names, used, contributions, totals, info):
             stores.append(f"{_view(used, 'dN', (k, p))}[j] = {value}")
     for v, key in enumerate(values):
         if key[0] == "param" and v in totals:
-            column = len(names.acc)
-            names.acc[f"param {v}"] = column
-            stores.append(f"acc{column}[j] += {totals[v]}")
-            names.param_acc.setdefault((key[1], key[2]), []).append(column)
+            stores.append(f"acc{_param_column(names, v)}[j] += {totals[v]}")
     return stores
+
+
+def _param_column(names, v) -> int:
+    """The float64 accumulator column of parameter piece v (every pass adds into it)."""
+    key = names.plan.values[v]
+    if f"param {v}" not in names.acc:
+        names.acc[f"param {v}"] = len(names.acc)
+        names.param_acc.setdefault((key[1], key[2]), []).append(names.acc[f"param {v}"])
+    return names.acc[f"param {v}"]
