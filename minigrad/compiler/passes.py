@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..backends.scalar_rules import RULES
 from .lanes import Names, _compute, _constant_slope, _home, _home_source, _view
-from .saved import derivative_reads, has_grad
+from .saved import CHEAP, derivative_reads, has_grad
 
 LOOP = "for j in range(L):"
 
@@ -46,8 +46,25 @@ class _Info:
                     if self.lane[a] and plan.phase[a] < plan.phase[v] and \
                             plan.values[a][0] == "rule":
                         self.cross.add(a)
+        # a later pass reads new states and stored values where forward wrote them, and
+        # recomputes sums, differences and products of leaves and row scalars (fewer arrays in
+        # a lane loop: LLVM vectorises it only while it can check them all for overlap)
+        new_state = {v for ids in plan.outputs for v in ids}
+        self.reread = {v for v in self.cross if v in new_state or v in plan.stored}
+        self.cheap = {v for v in self.cross if v not in self.reread and self._cheap(plan, v)}
+        self.cross -= self.reread | self.cheap
         self.scr = {v: n for n, v in enumerate(sorted(self.cross))}
+
+    def _cheap(self, plan, v) -> bool:
+        key = plan.values[v]
+        if key[0] != "rule" or v in plan.row_scalars:
+            return True
+        return key[1] in CHEAP and all(self._cheap(plan, a) for a in key[2:])
         self.gscr = {}      # lane value -> gradient scratch column (set by backward)
+
+
+def _new_state(names, v, used) -> str:
+    return f"{_view(used, 'next', names.new_state[v])}[j]"
 
 
 def _consts(names) -> list:
@@ -92,8 +109,10 @@ def forward_rows(names: Names):
             key = plan.values[v]
             if v in plan.row_scalars:
                 return  # a variable of the row, computed after an earlier pass
-            if key[0] == "rule" and info.lane[v] and plan.phase[v] < k:
+            if key[0] == "rule" and info.lane[v] and plan.phase[v] < k and v in info.scr:
                 body.append(f"v{v} = {_view(used, 'scr', info.scr[v])}[j]")
+            elif v in info.reread and plan.phase[v] < k:
+                body.append(f"v{v} = {_home(names, v, used) or _new_state(names, v, used)}")
             elif key[0] == "rule":
                 for a in key[2:]:
                     emit(a)
