@@ -50,14 +50,14 @@ class _Info:
         # recomputes sums, differences and products of leaves and row scalars (fewer arrays in
         # a lane loop: LLVM vectorises it only while it can check them all for overlap)
         new_state = {v for ids in plan.outputs for v in ids}
-        self.reread = {v for v in self.cross if v in new_state or v in plan.stored}
+        self.reread = {v for v in range(len(plan.values)) if v in new_state or v in plan.stored}
         self.cheap = {v for v in self.cross if v not in self.reread and self._cheap(plan, v)}
         self.cross -= self.reread | self.cheap
         self.scr = {v: n for n, v in enumerate(sorted(self.cross))}
 
     def _cheap(self, plan, v) -> bool:
         key = plan.values[v]
-        if key[0] != "rule" or v in plan.row_scalars:
+        if key[0] != "rule" or v in plan.row_scalars or v in self.reread:
             return True
         return key[1] in CHEAP and all(self._cheap(plan, a) for a in key[2:])
         self.gscr = {}      # lane value -> gradient scratch column (set by backward)

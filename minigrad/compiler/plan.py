@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .saved import OPS, row_phases, saved_values
+from .saved import OPS, row_phases, saved_values, stages
 from .trace import CellCompileError, Graph, unsupported
 
 
@@ -148,7 +148,7 @@ def plan(graph: Graph) -> Plan:
         raise unsupported("a row reduction in a step with a product of an intermediate value "
                           "(two stages)")
     result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L, mid)
-    _stages(result)
+    stages(result)
     row_phases(result)
     saved_values(result)
     return result
@@ -164,26 +164,6 @@ def _depends_on_mid(values, v) -> bool:
             stack.extend(key[2:])
     return False
 
-
-
-def _stages(plan: Plan) -> None:
-    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
-    stage 2 reads are carried over in a per-step buffer."""
-    plan.stage = []
-    for key in plan.values:
-        if key[0] == "slot2":
-            plan.stage.append(2)
-        elif key[0] in OPS:
-            plan.stage.append(max(plan.stage[a] for a in key[2:]))
-        else:
-            plan.stage.append(1)
-    carried = set()
-    for v, key in enumerate(plan.values):
-        if key[0] == "rule" and plan.stage[v] == 2:
-            for a in key[2:]:
-                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
-                    carried.add(a)
-    plan.carried = sorted(carried)
 
 
 def _live(graph: Graph) -> set:

@@ -1,4 +1,4 @@
-"""What backward reads, and where it finds it.
+"""What backward reads, and where it finds it; the stage and the reduction phase of every value.
 
 Backward reads what the rules' derivatives use (``Rule.uses``). States, parameters and numbers are
 at hand; additions, subtractions, products and unary functions of states are recomputed; the rest
@@ -129,3 +129,24 @@ def row_phases(plan) -> None:
         lane.append(key[0] in ("slot", "slot2", "state", "param") or
                     (key[0] == "rule" and any(lane[a] for a in key[2:])))
     plan.stats = {v: n for n, v in enumerate(sorted(plan.row_scalars))}
+
+
+def stages(plan) -> None:
+    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
+    stage 2 reads are carried over in a per-step buffer."""
+    plan.stage = []
+    for key in plan.values:
+        if key[0] == "slot2":
+            plan.stage.append(2)
+        elif key[0] in OPS:
+            plan.stage.append(max(plan.stage[a] for a in key[2:]))
+        else:
+            plan.stage.append(1)
+    carried = set()
+    for v, key in enumerate(plan.values):
+        if key[0] == "rule" and plan.stage[v] == 2:
+            for a in key[2:]:
+                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
+                    carried.add(a)
+    plan.carried = sorted(carried)
+
