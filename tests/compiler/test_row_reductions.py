@@ -65,6 +65,23 @@ class LayerNormRNNCell(Cell):
         return ((centred / std * self.gain + self.bias).tanh(),)
 
 
+class StateSumCell(Cell):
+    """A row sum of the state times a parameter vector, subtracted from every lane, and a
+    mean of the new state scaling it: reductions of leaves and of a new state."""
+
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_uniform(self, {"weight_ih": (hidden_size, input_size),
+                            "weight_hh": (hidden_size, hidden_size), "p": (hidden_size,)},
+                     hidden_size, "", self.rng, self.dtype)
+
+    def step(self, x, state):
+        (h,) = state
+        z = x @ self.weight_ih.T + h @ self.weight_hh.T
+        new = (z - (h * self.p).sum(axis=-1, keepdims=True)).tanh()
+        return (new * (new.mean(axis=-1, keepdims=True) + 2.0),)
+
+
 def _run(module, x, state, lengths, weights):
     xm = mg.tensor(x, requires_grad=True)
     states = [mg.tensor(s, requires_grad=True) for s in state]
@@ -80,7 +97,7 @@ def _run(module, x, state, lengths, weights):
     return [out.numpy(), *[f.numpy() for f in finals], xm.grad, *[s.grad for s in states]], grads
 
 
-@pytest.mark.parametrize("cell", [LayerNormLSTMCell, LayerNormRNNCell])
+@pytest.mark.parametrize("cell", [LayerNormLSTMCell, LayerNormRNNCell, StateSumCell])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
@@ -150,3 +167,27 @@ def test_reductions_the_compiler_cannot_fuse_are_named(cell, named):
     x = mg.tensor(np.ones((3, 2, 2), np.float32))
     with pytest.raises(CellCompileError, match=f"{named}.*impl='composed'"):
         Recurrent(cell, 2, 4)(x)
+
+
+def test_grad_norms_of_a_layer_norm_lstm_are_those_of_its_composed_unroll():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 3, 2))
+    w = rng.standard_normal((7, 3, 4))
+    m = Recurrent(LayerNormLSTMCell, 2, 4, rng=1, dtype=np.float64)
+    sink = {}
+    out, _ = m(mg.tensor(x), grad_norms=sink)
+    (out * w).sum().backward()
+    cell = m.cell("_l0")
+    h, c = mg.zeros(3, 4, dtype=np.float64), mg.zeros(3, 4, dtype=np.float64)
+    hs, cs, loss = [], [], 0.0
+    for t in range(7):
+        h, c = cell(mg.tensor(x[t]), (h, c))
+        h.retain_grad()
+        c.retain_grad()
+        hs.append(h)
+        cs.append(c)
+        loss = loss + (h * w[t]).sum()
+    loss.backward()
+    for name, states in (("h", hs), ("c", cs)):
+        expected = np.stack([np.linalg.norm(s.grad, axis=1) for s in states])
+        np.testing.assert_allclose(sink["l0"][name], expected, rtol=1e-10)
