@@ -76,16 +76,20 @@ ROW_TOTAL = """
 @njit(inline="always", error_model="numpy", fastmath={"contract"}, boundscheck=False)
 def row_total(a):
     n = a.shape[0]
-    s0 = s1 = s2 = s3 = a.dtype.type(0.0)
-    m = n - n % 4
-    for j in range(0, m, 4):
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0.0)
+    m = n - n % 8
+    for j in range(0, m, 8):
         s0 += a[j]
         s1 += a[j + 1]
         s2 += a[j + 2]
         s3 += a[j + 3]
+        s4 += a[j + 4]
+        s5 += a[j + 5]
+        s6 += a[j + 6]
+        s7 += a[j + 7]
     for j in range(m, n):
         s0 += a[j]
-    return (s0 + s1) + (s2 + s3)
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 """
 
 
