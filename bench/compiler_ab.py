@@ -1,10 +1,10 @@
 """Generated fused kernels side by side in one process: a user's cell against the built-in LSTM,
 and each against its own composed path.
 
-python -m bench.compiler_ab [--rounds N] [--configs B,T,I,H;...] [--cells lstm,peephole]
+python -m bench.compiler_ab [--rounds N] [--configs B,T,I,H;...] [--cells lstm,peephole,layernorm]
 Forward + backward of (out * w).sum(), float32, the variants interleaved round by round; prints
 median milliseconds and the ratios to the built-in fused LSTM. `peephole` is the README's example
-cell (diagonal peepholes, Gers & Schmidhuber 2000).
+cell (diagonal peepholes, Gers & Schmidhuber 2000), `layernorm` the layer-normalised LSTM.
 """
 
 from __future__ import annotations
@@ -46,11 +46,49 @@ def peephole_cell_class():
     return PeepholeLSTMCell
 
 
+def layer_norm_cell_class():
+    """The layer-normalised LSTM (Ba, Kiros & Hinton 2016) as branch `cells` defines lstm-ln:
+    layer norm of h W_hh^T and of x W_ih^T over the 4H pre-activations and of c, gains and
+    biases; its row reductions fuse as one lane pass per reduction depth."""
+    import numpy as np
+
+    from lstm import Cell
+    from lstm.cells import make_uniform
+
+    def layer_norm(z, gain, bias=None):
+        centred = z - z.mean(axis=-1, keepdims=True)
+        scaled = centred * ((centred * centred).mean(axis=-1, keepdims=True) + 1e-5) ** -0.5
+        return scaled * gain if bias is None else scaled * gain + bias
+
+    class LayerNormLSTMCell(Cell):
+        states = ("h", "c")
+
+        def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+            super().__init__(input_size, hidden_size, bias, rng, dtype)
+            H = hidden_size
+            make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                                "bias_gates": (4 * H,), "ln_ih_weight": (4 * H,),
+                                "ln_hh_weight": (4 * H,), "ln_c_weight": (H,),
+                                "ln_c_bias": (H,)}, H, "", self.rng, self.dtype)
+
+        def step(self, x, state):
+            h, c = state
+            gates = layer_norm(h @ self.weight_hh.T, self.ln_hh_weight) + \
+                layer_norm(x @ self.weight_ih.T, self.ln_ih_weight) + self.bias_gates
+            i, f, g, o = gates.split(4, axis=-1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            return o.sigmoid() * layer_norm(c, self.ln_c_weight, self.ln_c_bias).tanh(), c
+
+    return LayerNormLSTMCell
+
+
 def _layer(cell: str, impl: str, I: int, H: int):
     from lstm import LSTM, Recurrent
 
     if cell == "lstm":
         return LSTM(I, H, impl=impl, rng=0)
+    if cell == "layernorm":
+        return Recurrent(layer_norm_cell_class(), I, H, impl=impl, rng=0)
     return Recurrent(peephole_cell_class(), I, H, impl=impl, rng=0)
 
 

@@ -294,6 +294,21 @@ def _div(ft, lib):
     return forward, da, db
 
 
+@binary("pow", uses=("a", "b", "y"))
+def _pow(ft, lib):
+    """a ** b; d/da = b y / a, d/db = y log(a)."""
+    def forward(a, b):
+        return a ** b
+
+    def da(a, b, y):
+        return b * y / a
+
+    def db(a, b, y):
+        return y * math.log(a)
+
+    return forward, da, db
+
+
 # ---- compilation --------------------------------------------------------------------------------
 
 _FLOATS = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}

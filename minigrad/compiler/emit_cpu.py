@@ -25,6 +25,7 @@ import inspect
 
 from ..backends import scalar_rules
 from .lanes import Names, backward_lanes, forward_lanes, row_views
+from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
 GENERATOR_VERSION = 2
@@ -47,11 +48,26 @@ def _prologue(plan: Plan) -> list[str]:
                     for name, n in plan.vectors.items() for p in range(n)]
 
 
-def _rows(names, used, lane_lines, skip) -> list[str]:
+def _rows(names, used, lane_lines, skip, passes=False) -> list[str]:
+    """The batch-row loop around one lane loop (or, with passes, around row-level lines that
+    hold their own lane loops)."""
     lines = ["        for b in range(lo, hi):", "            if t >= steps[b]:"]
     lines += ["                " + line for line in skip] + ["                continue"]
-    lines += row_views(names, used, "            ") + ["            for j in range(L):"]
+    lines += row_views(names, used, "            ")
+    if passes:
+        return lines + ["            " + line for line in lane_lines]
+    lines.append("            for j in range(L):")
     return lines + ["                " + line for line in lane_lines]
+
+
+def _scratch(plan: Plan, names) -> list[str]:
+    """Row scratch of a step with row reductions; the stats columns follow the extra lanes."""
+    if not plan.row_scalars:
+        return []
+    return [f"    NX = {plan.n_extra} * L",
+            f"    scr = np.empty({max(names.scratch, 1)} * L, buf.dtype)",
+            f"    gscr = np.empty({max(names.gscratch, 1)} * L, buf.dtype)",
+            f"    red = np.empty({max(names.reductions, 1)} * L, buf.dtype)"]
 
 
 def _signature(plan: Plan, backward: bool) -> list[str]:
@@ -71,7 +87,8 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
     """The forward time loop."""
     two = plan.weight_mid is not None
     lines = ["@njit(" + _JIT + ")", f"def forward({', '.join(_signature(plan, False))}):"]
-    lines += _prologue(plan) + _time_header(False)
+    passes = forward_rows(names) if plan.row_scalars else None
+    lines += _prologue(plan) + _scratch(plan, names) + _time_header(False)
     if plan.weight_h is not None:
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
         lines.append(f"        gemm_packed(xh[prev, lo:hi, I:], w_packed, g[lo:hi, "
@@ -82,6 +99,9 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
         skip.append(f"{buffer}[nxt, b, {offset}:] = {buffer}[prev, b, {offset}:]")
     if two:
         skip.append("mid[t, b] = zero")
+    if passes:
+        lines += _rows(names, *passes, skip, passes=True)
+        return lines + ["    restore_denormals(previous_fp)", ""]
     used, lanes = forward_lanes(names, 1)
     lines += _rows(names, used, lanes, skip)
     if two:
@@ -97,7 +117,8 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     lines = ["@njit(" + _JIT + ")", f"def backward({', '.join(_signature(plan, True))}):"]
     lines += _prologue(plan) + ["    want_norms = norms0.shape[0] > 0"]
     stages = [backward_lanes(names, 2, True)] if two else []
-    stages.append(backward_lanes(names, 1, two))
+    stages.append(backward_rows(names) if plan.row_scalars else backward_lanes(names, 1, two))
+    lines += _scratch(plan, names)
     lines += [f"    acc{a} = acc[{a} * L:{a + 1} * L]" for a in sorted(names.acc.values())]
     lines += _time_header(True) + ["        dout_t = dout[t if dout.shape[0] > 1 else 0]"]
     passthrough = [f"dN{k}[b] = dS{k}[b]" for k in range(n_states)]
@@ -106,7 +127,8 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
         lines += _rows(names, used, lanes, ["g2[b] = zero"] + passthrough)
         lines.append("        gemm_packed(g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, row_chunk2)")
     used, lanes = stages[-1]
-    lines += _rows(names, used, lanes, ["g[b] = zero"] + ([] if two else passthrough))
+    lines += _rows(names, used, lanes, ["g[b] = zero"] + ([] if two else passthrough),
+                   passes=bool(plan.row_scalars))
     lines.append("        if want_norms:")
     lines += [f"            row_norms(dS{k}[lo:hi], norms{k}[t, lo:hi])" for k in range(n_states)]
     lines += ["        if dx.shape[0] == T:",
@@ -134,6 +156,8 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
             f"_lib = compiled('cpu', np.{dtype_name})"]
     head += [f"R_{name} = _lib.{name}" for name in sorted(names.rules)]
     head += [f"{name} = np.{dtype_name}({value!r})" for value, name in names.consts.items()]
+    if plan.row_scalars:
+        head += ROW_TOTAL.splitlines()
     return "\n".join(head + ["", ""] + forward + [""] + backward), dict(names.param_acc)
 
 

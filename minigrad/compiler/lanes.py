@@ -12,7 +12,8 @@ from .saved import derivative_reads, has_grad
 _VIEWS = {"slot": ("sl", "g[b, {a}]"), "slot2": ("sm", "g2[b, {a}]"),
           "extra": ("ex", "extra[t, b, {a}]"), "carry": ("cr", "carry[t, b, {a}]"),
           "mid": ("md", "mid[t, b, {a}]"), "dcarry": ("dcr", "dcarry[b, {a}]"),
-          "dmid": ("dmd", "dmid[b, {a}]"), "dout": ("do_", "dout_t[b, {a}]")}
+          "dmid": ("dmd", "dmid[b, {a}]"), "dout": ("do_", "dout_t[b, {a}]"),
+          "scr": ("sc", "scr[{a}]"), "gscr": ("gs", "gscr[{a}]"), "red": ("rd", "red[{a}]")}
 
 
 class Names:
@@ -30,6 +31,7 @@ class Names:
         for p, v in enumerate(plan.mid_operand):
             self.mid_index.setdefault(v, p)
         self.carry_index = {v: n for n, v in enumerate(plan.carried)}
+        self.scratch = self.gscratch = self.reductions = 0  # row scratch of row reductions
 
     def const(self, value) -> str:
         return self.consts.setdefault(value, f"C{len(self.consts)}")

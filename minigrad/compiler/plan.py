@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .saved import saved_values
+from .saved import OPS, row_phases, saved_values, stages
 from .trace import CellCompileError, Graph, unsupported
 
 
@@ -48,6 +48,17 @@ class Plan:
     n_extra: int = 0
     recompute: set = field(default_factory=set)    # values backward recomputes
     raw_slots: set = field(default_factory=set)    # slots whose raw product backward reads
+    phase: list = field(default_factory=list)      # per value: row reductions it lies behind
+    row_scalars: set = field(default_factory=set)  # per-row scalar values (row sums, ...)
+    stats: dict = field(default_factory=dict)      # row scalar -> column after the extra lanes
+
+    @property
+    def n_stats(self) -> int:
+        return len(self.stats)
+
+    @property
+    def n_phases(self) -> int:
+        return max(self.phase, default=0) + 1
 
     @property
     def all_shared(self) -> bool:
@@ -84,6 +95,11 @@ def plan(graph: Graph) -> Plan:
             pieces[i] = [vals.get(("param", node.attrs["name"], p)) for p in range(n)]
         elif node.kind == "const":
             pieces[i] = vals.get(("const", node.attrs["value"]))
+        elif node.kind == "rowsum":
+            source = pieces[node.args[0]]
+            if not isinstance(source, list):
+                raise unsupported("a row sum of a number")
+            pieces[i] = vals.get(("rowsum", "sum", *source))
         elif node.kind == "slice":
             source = pieces[node.args[0]]
             pieces[i] = source[node.attrs["start"] // L:node.attrs["stop"] // L]
@@ -128,8 +144,12 @@ def plan(graph: Graph) -> Plan:
         raise unsupported(f"one weight in several matrix products ({weights})")
     vectors = {graph.nodes[i].attrs["name"]: graph.nodes[i].width // L
                for i in live if graph.nodes[i].kind == "param"}
+    if mid is not None and any(key[0] == "rowsum" for key in vals.values):
+        raise unsupported("a row reduction in a step with a product of an intermediate value "
+                          "(two stages)")
     result = _slots(vals.values, outputs, weight_x, rec, vectors, graph, L, mid)
-    _stages(result)
+    stages(result)
+    row_phases(result)
     saved_values(result)
     return result
 
@@ -140,29 +160,10 @@ def _depends_on_mid(values, v) -> bool:
         key = values[stack.pop()]
         if key[:2] == ("gemm", "mid"):
             return True
-        if key[0] == "rule":
+        if key[0] in OPS:
             stack.extend(key[2:])
     return False
 
-
-def _stages(plan: Plan) -> None:
-    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
-    stage 2 reads are carried over in a per-step buffer."""
-    plan.stage = []
-    for key in plan.values:
-        if key[0] == "slot2":
-            plan.stage.append(2)
-        elif key[0] == "rule":
-            plan.stage.append(max(plan.stage[a] for a in key[2:]))
-        else:
-            plan.stage.append(1)
-    carried = set()
-    for v, key in enumerate(plan.values):
-        if key[0] == "rule" and plan.stage[v] == 2:
-            for a in key[2:]:
-                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
-                    carried.add(a)
-    plan.carried = sorted(carried)
 
 
 def _live(graph: Graph) -> set:
@@ -190,7 +191,7 @@ def _lane_width(graph: Graph, live) -> int:
 def _consumers(values, outputs):
     users = [[] for _ in values]
     for v, key in enumerate(values):
-        if key[0] == "rule":
+        if key[0] in OPS:
             for a in key[2:]:
                 users[a].append(v)
     for piece_ids in outputs:
@@ -260,7 +261,7 @@ def _slots(values, outputs, weight_x, rec, vectors, graph, L, mid) -> Plan:
                 if leaf not in skip:
                     total = out.get(("rule", "add", total, new_id[leaf]))
             new_id[v] = total
-        elif key[0] == "rule":
+        elif key[0] in OPS:
             new_id[v] = out.get(key[:2] + tuple(new_id[a] for a in key[2:]))
         else:
             new_id[v] = out.get(key)
@@ -288,11 +289,11 @@ def _prune(values, outputs, operand):
         v = stack.pop()
         if v not in keep:
             keep.add(v)
-            if values[v][0] == "rule":
+            if values[v][0] in OPS:
                 stack.extend(values[v][2:])
     remap, final = {}, []
     for v in sorted(keep):
         key = values[v]
         remap[v] = len(final)
-        final.append(key[:2] + tuple(remap[a] for a in key[2:]) if key[0] == "rule" else key)
+        final.append(key[:2] + tuple(remap[a] for a in key[2:]) if key[0] in OPS else key)
     return final, remap

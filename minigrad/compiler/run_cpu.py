@@ -73,7 +73,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
                         buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
         if plan.x_slots < plan.n_slots:
             buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
-        extra = np.empty((T, B, plan.n_extra * L), dtype)
+        extra = np.empty((T, B, plan.n_extra * L + plan.n_stats), dtype)  # + row scalars
         w_mid = np.ascontiguousarray(params[plan.weight_mid]) if plan.weight_mid else None
         buf2 = np.empty((T, B, plan.mid_pieces * L), dtype)
         mid = np.empty((T, B, len(plan.mid_operand) * L), dtype)

@@ -1,4 +1,4 @@
-"""What backward reads, and where it finds it.
+"""What backward reads, and where it finds it; the stage and the reduction phase of every value.
 
 Backward reads what the rules' derivatives use (``Rule.uses``). States, parameters and numbers are
 at hand; additions, subtractions, products and unary functions of states are recomputed; the rest
@@ -12,13 +12,14 @@ from __future__ import annotations
 from ..backends.scalar_rules import RULES
 
 CHEAP = ("add", "sub", "mul", "neg")
+OPS = ("rule", "rowsum")  # values computed from others: key[2:] are their arguments
 
 
 def has_grad(values) -> list:
     """Per value: does any gradient flow through it (it depends on a slot, state or param)."""
     flags = []
     for key in values:
-        if key[0] == "rule":
+        if key[0] in OPS:
             flags.append(any(flags[a] for a in key[2:]))
         else:
             flags.append(key[0] != "const")
@@ -53,8 +54,8 @@ def saved_values(plan) -> None:
         if v in decided:
             return decided[v]
         key = values[v]
-        if v in mid_home or v in carry_home:
-            how = "free"
+        if v in mid_home or v in carry_home or v in plan.row_scalars:
+            how = "free"  # row scalars: every one is kept in the stats columns
         elif key[0] == "slot2":
             how = "raw"
         elif key[0] == "slot":
@@ -79,6 +80,8 @@ def saved_values(plan) -> None:
                     values[v][0] == "slot2"}
     free = {1: [s for s in range(plan.n_slots) if s not in plan.raw_slots],
             2: [s for s in sorted(raw_slot2) if s not in needed_slot2]}
+    if plan.row_scalars:  # later forward passes read the raw slots again: keep them
+        free = {1: [], 2: []}
     for v in stored:
         stage = plan.stage[v]
         own = _slot_ancestors(values, v, "slot" if stage == 1 else "slot2")
@@ -103,6 +106,47 @@ def _slot_ancestors(values, v, kind) -> list:
         key = values[u]
         if key[0] == kind:
             found.append(key[1])
-        elif key[0] == "rule":
+        elif key[0] in OPS:
             stack.extend(key[2:])
     return found
+
+
+def row_phases(plan) -> None:
+    """Per value, how many row reductions lie behind it (its forward pass), which values are
+    per-row scalars, and their columns in the stats (after the extra lanes)."""
+    lane = []
+    for v, key in enumerate(plan.values):
+        if key[0] == "rowsum":
+            plan.phase.append(max(plan.phase[a] for a in key[2:]) + 1)
+            plan.row_scalars.add(v)
+        elif key[0] == "rule":
+            plan.phase.append(max(plan.phase[a] for a in key[2:]))
+            if not any(lane[a] for a in key[2:]) and \
+                    any(a in plan.row_scalars for a in key[2:]):
+                plan.row_scalars.add(v)
+        else:
+            plan.phase.append(0)
+        lane.append(key[0] in ("slot", "slot2", "state", "param") or
+                    (key[0] == "rule" and any(lane[a] for a in key[2:])))
+    plan.stats = {v: n for n, v in enumerate(sorted(plan.row_scalars))}
+
+
+def stages(plan) -> None:
+    """Stage 2 = values computed from the product of an intermediate; stage-1 values that
+    stage 2 reads are carried over in a per-step buffer."""
+    plan.stage = []
+    for key in plan.values:
+        if key[0] == "slot2":
+            plan.stage.append(2)
+        elif key[0] in OPS:
+            plan.stage.append(max(plan.stage[a] for a in key[2:]))
+        else:
+            plan.stage.append(1)
+    carried = set()
+    for v, key in enumerate(plan.values):
+        if key[0] == "rule" and plan.stage[v] == 2:
+            for a in key[2:]:
+                if plan.stage[a] == 1 and plan.values[a][0] in ("rule", "slot"):
+                    carried.add(a)
+    plan.carried = sorted(carried)
+

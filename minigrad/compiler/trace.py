@@ -5,7 +5,8 @@ states (B, S_k) and the parameters. Every operation appends a ``Node`` to the gr
 traced: matrix products of a row value by a transposed parameter matrix (``x @ W.T``), the
 elementwise rules of ``minigrad.backends.scalar_rules`` by name (``a + b``, ``a * 2``,
 ``a.sigmoid()``, any unary rule as a method), with numpy broadcasting of (B, n) rows, (n,)
-parameter vectors and Python numbers, and slices and equal splits along the last axis. Anything
+parameter vectors and Python numbers, slices and equal splits along the last axis, and row sums
+and means over the last axis with keepdims (per-row scalars, which broadcast like numbers). Anything
 else raises CellCompileError naming it.
 """
 
@@ -29,11 +30,11 @@ def unsupported(what: str) -> CellCompileError:
 
 @dataclass
 class Node:
-    """One traced operation. kind: input, state, param, const, matmul, rule, slice."""
+    """One traced operation. kind: input, state, param, const, matmul, rule, slice, rowsum."""
 
     kind: str
     args: tuple = ()
-    width: int = 0          # last-axis size (rows and vectors); 0 for scalars
+    width: int = 0          # last-axis size (rows and vectors); 0 for numbers, row scalars
     rows: bool = False      # True for (B, width) values, False for parameter vectors / scalars
     attrs: dict = field(default_factory=dict)
 
@@ -73,7 +74,9 @@ class Sym:
             shape = self.tracer.params[self.matrix]
             return shape[::-1] if self.transposed else shape
         node = self.node
-        return (self.tracer.batch, node.width) if node.rows else (node.width,)
+        if node.rows:
+            return (self.tracer.batch, node.width or 1)
+        return (node.width,) if node.width else ()
 
     def __matmul__(self, other):
         return self.tracer.matmul(self, other)
@@ -107,6 +110,21 @@ class Sym:
 
     def __neg__(self):
         return self.tracer.rule("neg", self)
+
+    def __pow__(self, other):
+        return self.tracer.rule("pow", self, other)
+
+    def __rpow__(self, other):
+        return self.tracer.rule("pow", other, self)
+
+    def sum(self, axis=None, keepdims=False):
+        """Row sum over the last axis with keepdims (a per-row scalar)."""
+        return self.tracer.rowsum(self, axis, keepdims, "sum")
+
+    def mean(self, axis=None, keepdims=False):
+        """Row mean over the last axis with keepdims: the row sum times 1 / width."""
+        total = self.tracer.rowsum(self, axis, keepdims, "mean")
+        return total * (1.0 / self.node.width)
 
     def __getitem__(self, index):
         return self.tracer.getitem(self, index)
@@ -162,7 +180,7 @@ class Tracer:
     def rule(self, name: str, *operands) -> Sym:
         syms = [self.operand(v) for v in operands]
         nodes = [s.node for s in syms]
-        widths = {n.width for n in nodes if n.kind != "const"}
+        widths = {n.width for n in nodes if n.width}  # numbers and row scalars broadcast
         if len(widths) > 1:
             shapes = [s.shape for s in syms]
             raise unsupported(f"{name} of shapes {shapes} (broadcasting beyond rows, vectors "
@@ -184,6 +202,17 @@ class Tracer:
                                    f"{(in_features, out_features)} do not match")
         return self.add(Node("matmul", (a.id,), out_features, True, {"weight": b.matrix}))
 
+    def rowsum(self, s: Sym, axis, keepdims, what: str) -> Sym:
+        node = s.node
+        if not node.rows or not node.width:
+            raise unsupported(f"{what} of {s.shape} (only row reductions of (batch, n) values)")
+        if axis not in (-1, 1) or not keepdims:
+            raise unsupported(f"{what}(axis={axis!r}, keepdims={keepdims!r}) (only row "
+                              "reductions over the last axis with keepdims=True)")
+        if node.kind == "input":
+            raise unsupported(f"the input x used in {what} (x may only enter through x @ W.T)")
+        return self.add(Node("rowsum", (s.id,), 0, True))
+
     def slice(self, s: Sym, start: int, stop: int) -> Sym:
         return self.add(Node("slice", (s.id,), stop - start, s.node.rows,
                              {"start": start, "stop": stop}))
@@ -191,6 +220,8 @@ class Tracer:
     def split(self, s: Sym, sections, axis) -> list:
         node = s.node
         last = 1 if node.rows else 0
+        if not node.width:
+            raise unsupported("a split of a row reduction or a number")
         if not isinstance(sections, int) or axis not in (-1, last):
             raise unsupported("split other than into equal parts along the last axis")
         if sections < 1 or node.width % sections:
@@ -204,6 +235,8 @@ class Tracer:
         if node.rows and isinstance(index, tuple) and len(index) == 2 and \
                 index[0] in (slice(None), Ellipsis):
             index = index[1]
+        if not node.width:
+            raise unsupported("indexing a row reduction")
         if not isinstance(index, slice) or index.step not in (None, 1):
             raise unsupported(f"indexing with {index!r} (only slices of the last axis)")
         start, stop, _ = index.indices(node.width)

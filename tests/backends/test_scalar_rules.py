@@ -12,14 +12,14 @@ from minigrad.backends import scalar_rules
 NUMPY = {"neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh,
          "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0.0),
          "abs": np.abs, "add": np.add, "sub": np.subtract, "mul": np.multiply,
-         "div": np.divide}
+         "div": np.divide, "pow": np.power}
 NAMES = sorted(NUMPY)  # the math and activation families: tests/backends/test_scalar_rules_more.py
 
 
 def _inputs(name, rng, n=64):
     a = rng.uniform(-3, 3, n)
     b = rng.uniform(-3, 3, n)
-    if name == "log":
+    if name in ("log", "pow"):
         a = rng.uniform(0.1, 4, n)
     if name in ("relu", "abs"):
         a = np.where(np.abs(a) < 0.1, 0.5, a)  # away from the kink
