@@ -296,14 +296,21 @@ def _div(ft, lib):
 
 @binary("pow", uses=("a", "b", "y"))
 def _pow(ft, lib):
-    """a ** b; d/da = b y / a, d/db = y log(a)."""
+    """a ** b; d/da = b a^(b-1) (b y / a away from 0), d/db = y log(a); torch's limits at a = 0:
+    no slope in a where b = 0, none in b where b >= 0."""
+    zero, one = ft(0.0), ft(1.0)
+
     def forward(a, b):
         return a ** b
 
     def da(a, b, y):
-        return b * y / a
+        if a != zero:
+            return b * y / a
+        return zero if b == zero else b * a ** (b - one)
 
     def db(a, b, y):
+        if a == zero and b >= zero:
+            return zero
         return y * math.log(a)
 
     return forward, da, db

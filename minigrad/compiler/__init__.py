@@ -19,7 +19,7 @@ from . import run_cpu
 from .cache import cache_dir, load
 from .emit_cpu import module_source
 from .plan import Plan, plan
-from .trace import CellCompileError, Graph, trace
+from .trace import CellCompileError, Graph, trace, unsupported
 
 __all__ = ["CellCompileError", "CompiledStep", "compile_step", "cache_dir", "trace", "plan"]
 
@@ -44,6 +44,12 @@ class CompiledStep:
         """(generated CUDA module, its accumulator columns), generated and imported on first use."""
         if self._cuda is None:
             from .emit_cuda import module_source as cuda_source
+
+            if getattr(self.plan, "n_phases", 1) > 1:
+                # the CPU's reduction passes (passes.py) have no CUDA emitter yet: never run a
+                # kernel that would skip them
+                raise unsupported("row reductions (sum/mean over the hidden axis, as in layer "
+                                  "norm) on CUDA (they fuse on the CPU)")
 
             source, param_acc = cuda_source(self.plan, self.dtype.name)
             self._cuda = (source, param_acc, load(source, "cudacell"))

@@ -116,3 +116,12 @@ def test_unknown_rule_and_dtype_are_named():
         scalar_rules.compiled("cpu", np.int32)
     with pytest.raises(ValueError, match="target must be 'cpu' or 'cuda'"):
         scalar_rules.compiled("tpu", np.float32).exp  # noqa: B018
+
+
+def test_pow_derivatives_take_torchs_limits_at_a_zero_base():
+    lib = scalar_rules.compiled("cpu", np.float64)
+    assert lib.pow_da(0.0, 2.0, 0.0) == 0.0          # d(x^2)/dx at 0 (b y / a would be nan)
+    assert lib.pow_da(0.0, 1.0, 0.0) == 1.0
+    assert lib.pow_da(0.0, 0.0, 1.0) == 0.0          # x^0 is constant
+    assert lib.pow_db(0.0, 2.0, 0.0) == 0.0          # 0^b is 0 for every b > 0
+    assert lib.pow_da(2.0, 3.0, 8.0) == 12.0
