@@ -114,16 +114,18 @@ def test_torn_last_line_is_cut_and_rerun(tmp_path):
 def test_sweep_survives_sigkill_without_losing_or_duplicating(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
-           "--models", "rnn,gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "40",
+           "--models", "rnn,gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "400",
            "--workers", "2", "--out", str(out), "--quiet"]
     path = out / "results.jsonl"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
+    # runs of 400 steps take a few tenths of a second on an idle machine (40 steps took 25 ms:
+    # all 12 could finish between two looks), so the kill lands with runs still to do
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if path.exists() and len(read_results(str(path))) >= 2:
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     if proc.poll() is not None:
         pytest.fail(f"sweep ended before it could be killed: {proc.stderr.read().decode()}")
     os.killpg(proc.pid, signal.SIGKILL)
