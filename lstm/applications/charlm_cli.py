@@ -57,10 +57,18 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
     (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
     from ..experiments.sweep import append_result, run_key, versions
+    from ..results_io import find_row, read_rows
     from .charlm_baselines import cached_baselines
     from .charlm_train import train_charlm
     from .export import save_model
 
+    results = os.path.join(out_dir, "results.jsonl")
+    key = run_key("charlm", config.to_dict())
+    done = find_row(read_rows(results), key)
+    if done is not None:  # a finished run is reported, never trained or appended again
+        print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
+              file=sys.stderr, flush=True)
+        return done
     run_dir = os.path.join(out_dir, "charlm", config.run_name())
     result, trainer = train_charlm(config, corpus, run_dir, progress=progress)
     save_model(run_dir, trainer.model, trainer.vocab,
@@ -70,10 +78,10 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
         print(f"lstm charlm: n-gram (orders 1..{max_order}) and compressor baselines",
               file=sys.stderr, flush=True)
     baselines = cached_baselines(corpus, trainer.vocab, max_order, out_dir)
-    row = {"key": run_key("charlm", config.to_dict()), "kind": "charlm", "preset": preset,
+    row = {"key": key, "kind": "charlm", "preset": preset,
            "config": config.to_dict(), "result": {**result, **baselines, "checkpoint": run_dir},
            "versions": versions()}
-    append_result(os.path.join(out_dir, "results.jsonl"), row)
+    append_result(results, row)
     return row
 
 

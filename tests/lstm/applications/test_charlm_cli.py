@@ -75,6 +75,17 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     assert len(saved) == 2 and len(saved[0]["result"]["curve"]) == 2
     assert saved[0]["result"]["corpus"]["test"]["modules"][0] == "shutil"
 
+    # the same command again: the finished runs are reported, not trained or appended twice
+    code = main(["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3",
+                 "--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--bptt",
+                 "20", "--eval-every", "3", "--valid-chars", "2000", "--ngram-max-order", "3",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["bits_per_char"] for r in again] == [r["bits_per_char"] for r in rows]
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
     code = main(["generate", "--checkpoint", rows[0]["checkpoint"], "--prime", "import ",
                  "--length", "25", "--temperature", "0.5", "--seed", "4"])
     assert code == 0
