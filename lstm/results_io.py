@@ -183,21 +183,32 @@ def _line(row: dict) -> bytes:
 
 @contextlib.contextmanager
 def _signals_held():
-    """SIGINT and SIGTERM wait until the block ends (main thread, POSIX): Ctrl-C in the middle
-    of an append would otherwise tear the line or cut off a row that was already written."""
+    """SIGINT and SIGTERM wait until the block ends (main thread): Ctrl-C in the middle of an
+    append would otherwise tear the line or cut off a row that was already written.
+
+    The Python handlers are swapped for ones that only note the signal, and the noted signals
+    are raised again after the block. (Blocking them with pthread_sigmask is not enough: the
+    kernel then hands the signal to another thread, a BLAS or thread-pool worker, and Python
+    still runs its handler in the main thread inside the block.)"""
     import signal
     import threading
 
-    if not hasattr(signal, "pthread_sigmask") or \
-            threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    noted = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not None:  # None: installed outside Python, cannot be restored
+            previous[signum] = signal.signal(signum, lambda number, frame: noted.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in noted:
+            signal.raise_signal(signum)
 
 
 def _append(path: str, data: bytes) -> None:
