@@ -8,44 +8,22 @@ import pytest
 
 import lstm.fused as fused_module
 import minigrad as mg
-from lstm import Cell, Recurrent
+from lstm import Cell, Recurrent, cell_zoo
 from lstm.cells import make_uniform
 from minigrad.compiler import CellCompileError
 
 LN_EPS = 1e-5
 
 
-def _layer_norm(z, gain, bias=None):
-    """(z - mean) / sqrt(var + eps) * gain (+ bias), statistics over the last axis."""
-    centred = z - z.mean(axis=-1, keepdims=True)
-    scaled = centred * ((centred * centred).mean(axis=-1, keepdims=True) + LN_EPS) ** -0.5
-    return scaled * gain if bias is None else scaled * gain + bias
-
-
-class LayerNormLSTMCell(Cell):
-    """Layer-normalised LSTM as branch `cells` defines lstm-ln: LN of h W_hh^T and of x W_ih^T
-    (each over the 4H pre-activations, own gains), a gate bias, LN of c with gain and bias."""
-
-    states = ("h", "c")
+class LayerNormLSTMCell(cell_zoo.LayerNormLSTMCell):
+    """lstm-ln as users get it (lstm.cell_zoo), with its norms' gains and bias drawn at random
+    rather than 1 and 0, so every gradient path through the norms carries its own value."""
 
     def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
         super().__init__(input_size, hidden_size, bias, rng, dtype)
         H = hidden_size
-        shapes = {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H)}
-        make_uniform(self, shapes | ({"bias_gates": (4 * H,)} if bias else {}), H, "", self.rng,
-                     self.dtype)
         make_uniform(self, {"ln_ih_weight": (4 * H,), "ln_hh_weight": (4 * H,),
                             "ln_c_weight": (H,), "ln_c_bias": (H,)}, H, "", self.rng, self.dtype)
-
-    def step(self, x, state):
-        h, c = state
-        gates = _layer_norm(h @ self.weight_hh.T, self.ln_hh_weight) + \
-            _layer_norm(x @ self.weight_ih.T, self.ln_ih_weight)
-        if self.bias:
-            gates = gates + self.bias_gates
-        i, f, g, o = gates.split(4, axis=-1)
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * _layer_norm(c, self.ln_c_weight, self.ln_c_bias).tanh(), c
 
 
 class LayerNormRNNCell(Cell):
