@@ -64,27 +64,9 @@ def backward_b(a, b, y, g, out{params}):
 '''
 
 
-_LOADED: dict = {}
-
-
 def _kernels(name: str, dtype):
-    key = (name, dtype)
-    found = _LOADED.get(key)
-    if found is None:
-        found = _LOADED[key] = _load(name, dtype)
-    return found
-
-
-def _load(name: str, dtype):
-    rule = RULES.get(name)
-    if rule is None:
-        raise ValueError(f"cpu backend: no scalar rule named {name!r}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name}: needs float32 or float64 data, got {dtype}")
-    params = "".join(f", p{i}" for i in range(len(rule.params)))
-    template = _UNARY if rule.arity == 1 else _BINARY
-    return rule, kernel_source.load("cpu", name, dtype.name, template, params=params)
+    """The generated cpu kernels of one rule and dtype (kernel_source.rule_kernels)."""
+    return kernel_source.rule_kernels("cpu", name, dtype, _UNARY, _BINARY)
 
 
 def _params(dtype, params, name=None):

@@ -23,6 +23,7 @@ _HERE = Path(__file__).parent
 _RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
                "scalar_rules_piecewise.py", "scalar_float32.py", "indexing.py")  # all inlined
 _rules_digest = None
+_LOADED: dict = {}
 
 
 def kernel_dir() -> Path:
@@ -62,3 +63,26 @@ def load(target: str, rule_name: str, dtype_name: str, template: str, **fields):
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def rule_kernels(target: str, name: str, dtype, unary: str, binary: str):
+    """(rule, module) of the kernels generated for one scalar rule and float dtype on `target`
+    from its unary or binary template, loaded once per process."""
+    import numpy as np
+
+    from .scalar_rules import RULES
+
+    key = (target, name, dtype)
+    found = _LOADED.get(key)
+    if found is not None:
+        return found
+    rule = RULES.get(name)
+    if rule is None:
+        raise ValueError(f"{target} backend: no scalar rule named {name!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: needs float32 or float64 data, got {dtype}")
+    params = "".join(f", p{i}" for i in range(len(rule.params)))
+    template = unary if rule.arity == 1 else binary
+    found = _LOADED[key] = (rule, load(target, name, dtype.name, template, params=params))
+    return found
