@@ -161,6 +161,23 @@ def _constant_slope(rule: str, suffix: str):
     return float(fn(*([0.0] * (RULES[rule].arity + 1))))
 
 
+def materialise(names: Names, v: int, used: set, available: set, body: list) -> None:
+    """Append to `body` the lines that make value v (and what it needs) available in a
+    backward lane loop: read from where forward left it, else recomputed from its arguments."""
+    if v in available:
+        return
+    available.add(v)
+    home = _home(names, v, used)
+    if home is None and v in names.new_state:
+        home = f"{_view(used, 'next', names.new_state[v])}[j]"
+    if home is not None:
+        body.append(f"v{v} = {home}")
+        return
+    for a in names.plan.values[v][2:]:
+        materialise(names, a, used, available, body)
+    body.append(_compute(names, v))
+
+
 def backward_lanes(names: Names, stage: int, two_stage: bool):
     """(views used, lane-loop lines) of one stage's backward sweep."""
     plan = names.plan
@@ -168,18 +185,7 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
     used, body, available = set(), [], set()
 
     def need(v):
-        if v in available:
-            return
-        available.add(v)
-        home = _home(names, v, used)
-        if home is None and v in names.new_state:
-            home = f"{_view(used, 'next', names.new_state[v])}[j]"
-        if home is not None:
-            body.append(f"v{v} = {home}")
-            return
-        for a in values[v][2:]:
-            need(a)
-        body.append(_compute(names, v))
+        materialise(names, v, used, available, body)
 
     contributions: dict = {}
     for k, ids in enumerate(plan.outputs):

@@ -15,7 +15,7 @@ each row sum's gradient reaches every lane of its argument (the derivative of a 
 from __future__ import annotations
 
 from ..backends.scalar_rules import RULES
-from .lanes import Names, _compute, _constant_slope, _home, _home_source, _view
+from .lanes import Names, _compute, _constant_slope, _home, _home_source, _view, materialise
 from .saved import CHEAP, derivative_reads, has_grad
 
 LOOP = "for j in range(L):"
@@ -168,18 +168,7 @@ def backward_rows(names: Names):
         partial = {}  # row scalar -> its per-lane partial sum column in this pass
 
         def need(v, available=available, body=body):
-            if v in available:
-                return
-            available.add(v)
-            home = _home(names, v, used)
-            if home is None and v in names.new_state:
-                home = f"{_view(used, 'next', names.new_state[v])}[j]"
-            if home is not None:
-                body.append(f"v{v} = {home}")
-                return
-            for a in values[v][2:]:
-                need(a)
-            body.append(_compute(names, v))
+            materialise(names, v, used, available, body)
 
         for s, ids in enumerate(plan.outputs):
             for p, v in enumerate(ids):
