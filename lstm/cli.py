@@ -9,7 +9,7 @@ import sys
 
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
-from .models import MODEL_NAMES
+from .models import INITS, MODEL_NAMES
 
 
 def _csv(kind):
@@ -61,7 +61,8 @@ def _train_config(args) -> TrainConfig:
               "batch_size": args.batch_size, "steps": args.steps, "optimizer": args.optimizer,
               "lr": args.lr, "clip": args.clip, "clip_value": args.clip_value,
               "tbptt": args.tbptt, "eval_every": args.eval_every, "seed": args.seed,
-              "impl": args.impl, "test_size": args.test_size, "patience": args.patience,
+              "impl": args.impl, "init": args.init, "test_size": args.test_size,
+              "patience": args.patience,
               "checkpoint_every": args.checkpoint_every}
     return TrainConfig(**fields)
 
@@ -146,11 +147,12 @@ def cmd_gradflow(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .experiments.presets import preset_specs
+    from .experiments.horizon import outcomes
+    from .experiments.presets import preset_plan
     from .experiments.sweep import check_specs, run_sweep
 
-    specs = preset_specs(args.preset, tasks=args.tasks, models=args.models,
-                         seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
+    plan = preset_plan(args.preset, tasks=args.tasks, models=args.models,
+                       seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
 
     def show(row):
         if row["kind"] == "train":
@@ -164,11 +166,16 @@ def cmd_sweep(args) -> int:
                 _emit({"kind": "gradflow", **{k: v for k, v in record.items()
                                               if not k.startswith("curve_")}})
 
-    check_specs(specs)
+    check_specs(plan.all_specs())
     check_out_dir(args.out)
-    _, status = _interruptible(lambda: run_sweep(
-        specs, os.path.join(args.out, "results.jsonl"), workers=args.workers,
+    rows, status = _interruptible(lambda: run_sweep(
+        plan, os.path.join(args.out, "results.jsonl"), workers=args.workers,
         scheduler=args.scheduler, progress=not args.quiet, on_result=show))
+    if rows is not None and plan.ladders:
+        for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
+            _emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
+                   "rungs": {r["seq_len"]: f"{r['status']} {r['n_solved']}/{len(outcome['seeds'])}"
+                             for r in outcome["rungs"]}})
     return status
 
 
@@ -281,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     t.add_argument("--impl", choices=("fused", "composed"), default="fused",
                    help="fused whole-sequence kernels or the cell composed from primitives")
+    t.add_argument("--init", choices=INITS, default="default",
+                   help="weights: the model's own, or glorot (Arjovsky 2016's recipe: Glorot "
+                        "per gate, zero biases, forget bias 1 for lstm-fb1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the weights and training data")
     t.add_argument("--restart", action="store_true",
                    help="delete this run's checkpoints and start it afresh")
@@ -317,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
              "presets: default = docs/results.md (34 runs, about 20 minutes on 2 cores); "
              "quick = smaller models and sequences (under a minute).\n"
              "example: lstm sweep --preset default --workers 2 --out results")
-    s.add_argument("--preset", choices=("quick", "default"), default="default", help="the grid")
+    s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
+                   help="the grid: default (docs/results.md's tables), quick (make report's), "
+                        "horizon (the memory-horizon ladders and the published anchors; parts "
+                        "with --tasks adding / copy / gradflow)")
     s.add_argument("--quick", dest="preset", action="store_const", const="quick",
                    help="the quick preset (same as --preset quick)")
     s.add_argument("--tasks", type=_tasks, default=None,

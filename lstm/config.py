@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from .layers import IMPLS
-from .models import MODEL_NAMES
+from .models import GLOROT_MODELS, INITS, MODEL_NAMES
 from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -21,6 +21,9 @@ class TrainConfig:
     """A training run. Defaults: Arjovsky et al. 2016 (RMSprop lr 1e-3 alpha 0.9, gradients
     clipped at norm 1, batch 20, hidden 128, LSTM with forget-gate bias 1).
 
+    init: "default" (each model's own: torch's U(+-1/sqrt(H)), plus forget bias 1, chrono,
+    orthogonal or identity as the model name says) or "glorot" (Arjovsky et al. 2016: Glorot-
+    uniform weights per gate, zero biases, forget bias 1 for lstm-fb1; rnn, lstm, lstm-fb1, gru).
     tbptt: None for full backpropagation through time, or k: the batch's steps are run in chunks
     of k, the state carried from chunk to chunk detached, each chunk's loss backpropagated within
     the chunk only; the gradients of all chunks are summed and one optimizer step is taken per
@@ -38,6 +41,7 @@ class TrainConfig:
     n_symbols: int = 8
     n_copy: int = 10
     impl: str = "fused"
+    init: str = "default"
     batch_size: int = 20
     steps: int = 10_000
     optimizer: str = "rmsprop"
@@ -61,7 +65,7 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
-        choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS,
+        choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS, "init": INITS,
                    "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
                    "variant": ADDING_VARIANTS if self.task == "adding" else COPY_VARIANTS}
         for name, allowed in choices.items():
@@ -97,6 +101,9 @@ class TrainConfig:
             if self.tbptt is not None:
                 raise ValueError("tbptt is not supported with the variable-length variant "
                                  f"'hochreiter1997', got tbptt={self.tbptt}")
+        if self.init == "glorot" and self.model not in GLOROT_MODELS:
+            raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
+                             f"{self.model!r}")
         if self.model == "lstm-chrono" and self.seq_len < 3:
             raise ValueError(f"model 'lstm-chrono' needs seq_len >= 3, got {self.seq_len}")
 

@@ -132,6 +132,35 @@ def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl
     return Recurrent(VARIANT_CELLS[name], input_size, hidden_size, **common)
 
 
+GLOROT_MODELS = ("rnn", "lstm", "lstm-fb1", "gru")
+INITS = ("default", "glorot")
+
+
+def glorot_init(model: TaskModel, name: str, rng=None) -> TaskModel:
+    """Arjovsky et al. 2016's initialisation, in place: every weight matrix Glorot-uniform, each
+    gate's block on its own ((H, I) and (H, H) blocks of the stacked matrices), biases 0, and for
+    lstm-fb1 the forget-gate bias 1 (in bias_ih; bias_hh stays 0). For rnn, lstm, lstm-fb1, gru:
+    the other models' inits (orthogonal, identity, chrono, the variants') are what they are."""
+    if name not in GLOROT_MODELS:
+        raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got {name!r}")
+    rng = np.random.default_rng(rng)
+    layer = model.recurrent
+    hidden = layer.hidden_size
+    for pname, param in layer.named_parameters():
+        values = np.zeros(param.shape, dtype=param.dtype)
+        if pname.startswith("weight"):
+            for start in range(0, param.shape[0], hidden):
+                rows, cols = values[start:start + hidden].shape
+                bound = np.sqrt(6.0 / (rows + cols))
+                values[start:start + hidden] = rng.uniform(-bound, bound, (rows, cols))
+        elif name == "lstm-fb1" and pname.startswith("bias_ih"):
+            values[hidden:2 * hidden] = 1.0  # gate order i, f, g, o (torch's)
+        param.data = mg.tensor(values, device=param.device).data
+    init.xavier_uniform_(model.readout.weight, rng=rng)
+    init.zeros_(model.readout.bias)
+    return model
+
+
 def build_model(name: str, task: Task, hidden_size: int, seq_len: int | None = None, rng=None,
                 impl: str = "fused", dtype=np.float32) -> TaskModel:
     """Model `name` for `task`; chrono's T_max is `seq_len` (default: the task's seq_len)."""

@@ -105,10 +105,11 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     os.makedirs(results_dir, exist_ok=True)
     stage = Stages(5, progress)
 
-    specs = presets.preset_specs(settings["sweep"])
+    plan = presets.preset_plan(settings["sweep"])
     results_path = os.path.join(results_dir, "results.jsonl")
-    stage("sweep", f"{len(specs)} runs of preset {settings['sweep']!r} -> {results_path}")
-    rows = run_sweep(specs, results_path, workers=settings["workers"], progress=progress)
+    stage("sweep", f"{len(plan.specs)} runs and {len(plan.ladders)} memory-horizon ladders of "
+                   f"preset {settings['sweep']!r} -> {results_path}")
+    rows = run_sweep(plan, results_path, workers=settings["workers"], progress=progress)
     train_rows = [r for r in rows if r["kind"] == "train"]
     flow_records = [rec for r in rows if r["kind"] == "gradflow" for rec in r["result"]["records"]]
 

@@ -22,7 +22,7 @@ from minigrad import optim
 
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
-from .models import build_model
+from .models import build_model, glorot_init
 from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -98,6 +98,8 @@ class Trainer:
                                    config.n_symbols, config.n_copy)
         self.model = builder(config.model, self.task, config.hidden_size, config.seq_len,
                              seed_stream(config.seed, STREAM_INIT), config.impl)
+        if config.init == "glorot":
+            glorot_init(self.model, config.model, seed_stream(config.seed, STREAM_INIT))
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.train_rng = seed_stream(config.seed, STREAM_TRAIN)
         test_seed = config.seed if config.test_seed is None else config.test_seed

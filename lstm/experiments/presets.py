@@ -2,31 +2,45 @@
 
 "default" reproduces the results in docs/results.md (adding T = 100, 200 and copy T = 100 for
 LSTM, GRU and the tanh-RNN, three seeds each, plus the gradient-flow picture of every model
-name, the cell variants included); "quick" is the
-same picture at smaller sizes for `make report`.
+name, the cell variants included); "quick" is a small picture of the same story for `make
+report`: memory-horizon ladders at short T (every gated model solves every rung, the tanh-RNN
+none) and the gradient flow; "horizon" is the memory-horizon experiment (issue 14): a ladder of
+T per model and task, plus the published anchors reproduced, parts selected with --tasks.
+
+A preset block may override any TrainConfig field; a dict value is per model ("other": the
+rest). "anchor" names a block's runs in their rows (docs/results.md places them by it).
 """
 
 from __future__ import annotations
 
 from ..models import VARIANT_NAMES
-from .sweep import RunSpec, grid
+from .horizon import HORIZON_MODELS, LADDERS, Ladder, Plan
+from .sweep import RunSpec
 
 # Training settings shared by every preset run: Adam at 1e-2 with clipping converges in a
 # budget that fits 2 cores (Arjovsky's RMSprop 1e-3 needs 30k-47k steps); TrainConfig records it.
 TRAIN_BASE = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 128, "batch_size": 32, "eval_every": 100, "test_size": 500}
+ALL_MODELS = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
+              *VARIANT_NAMES)
+# Arjovsky et al. 2016: RMSprop 1e-3 (decay 0.9), batch 20, clip 1, Glorot, forget bias 1, H 128
+ARJOVSKY = {"optimizer": "rmsprop", "lr": 1e-3, "alpha": 0.9, "batch_size": 20,
+            "clip": "norm", "clip_value": 1.0, "init": "glorot", "hidden_size": 128}
+_BLOCK_KEYS = ("task", "models", "seq_lens", "seeds", "anchor", "min_solved", "max_failures")
 
 PRESETS = {
     "quick": {
-        "train": [
-            {"task": "adding", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [25, 50],
-             "seeds": [0], "steps": 600, "hidden_size": 64},
-            {"task": "copy", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [10, 20],
-             "seeds": [0], "steps": 600, "hidden_size": 64},
+        "ladders": [
+            {"task": "adding", "models": ["lstm-fb1", "lstm-chrono", "gru", "rnn"],
+             "seq_lens": [25, 50], "seeds": [0, 1, 2], "steps": 1500, "hidden_size": 64,
+             "test_size": 256},
+            {"task": "copy", "models": ["lstm-fb1", "lstm-chrono", "gru", "rnn"],
+             "seq_lens": [5, 10], "seeds": [0, 1, 2], "steps": 3000, "hidden_size": 64,
+             "test_size": 256},
         ],
-        "gradflow": {"models": ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono",
-                                "gru", *VARIANT_NAMES],
-                     "seq_len": 100, "hidden_size": 64, "batch_size": 16, "steps": [0, 100]},
+        "train": [],
+        "gradflow": {"models": ALL_MODELS, "seq_len": 100, "hidden_size": 64, "batch_size": 16,
+                     "steps": [0, 100]},
     },
     "default": {
         "train": [
@@ -36,36 +50,98 @@ PRESETS = {
             {"task": "copy", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [100],
              "seeds": [0, 1, 2], "steps": {"rnn": 1500, "other": 3000}},
         ],
-        "gradflow": {"models": ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono",
-                                "gru", *VARIANT_NAMES],
-                     "seq_len": 200, "hidden_size": 128, "batch_size": 32, "steps": [0, 500]},
+        "gradflow": {"models": ALL_MODELS, "seq_len": 200, "hidden_size": 128,
+                     "batch_size": 32, "steps": [0, 500]},
+    },
+    "horizon": {
+        "ladders": [
+            {"task": "adding", "models": HORIZON_MODELS, "seq_lens": LADDERS["adding"],
+             "seeds": [0, 1, 2], "steps": 2000, "hidden_size": 64, "test_size": 256},
+            {"task": "copy", "models": HORIZON_MODELS, "seq_lens": LADDERS["copy"],
+             "seeds": [0, 1, 2], "steps": 2000, "hidden_size": 64, "test_size": 256},
+        ],
+        "train": [
+            {"anchor": "arjovsky-recipe", "task": "adding", "models": ["lstm-fb1"],
+             "seq_lens": [100, 200], "seeds": [0], "steps": 30000, **ARJOVSKY,
+             "eval_every": 250, "test_size": 500},
+            {"anchor": "adding-750", "task": "adding", "models": ["lstm-fb1", "lstm-chrono",
+                                                                  "janet"],
+             "seq_lens": [750], "seeds": [0], "steps": 1500, "hidden_size": 128,
+             "test_size": 256},
+            {"anchor": "bai-adding-600", "task": "adding", "models": ["lstm", "gru", "rnn"],
+             "seq_lens": [600], "seeds": [0], "steps": 1500, "test_size": 256,
+             "hidden_size": {"lstm": 130, "gru": 150, "rnn": 260}},
+            {"anchor": "copy-100-solved", "task": "copy", "models": ["janet"],
+             "seq_lens": [100], "seeds": [0, 1, 2], "steps": 20000, "lr": 3e-3,
+             "hidden_size": 128, "test_size": 256},
+            {"anchor": "chrono-copy", "task": "copy", "models": ["lstm", "lstm-chrono"],
+             "seq_lens": [500, 2000], "seeds": [0], "steps": {"500": 2500, "2000": 600},
+             "hidden_size": 128, "test_size": 256},
+            {"anchor": "bai-copy-1000", "task": "copy", "models": ["lstm", "gru", "rnn"],
+             "seq_lens": [1000], "seeds": [0], "steps": 1000, "test_size": 256,
+             "hidden_size": {"lstm": 56, "gru": 65, "rnn": 115}},
+        ],
+        "gradflow": {"models": ALL_MODELS, "seq_len": 200, "hidden_size": 128,
+                     "batch_size": 32, "steps": [0, 500]},
     },
 }
 
 
-def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
-                 steps=None) -> list[RunSpec]:
-    """The runs of preset `name`, optionally narrowed or resized by the command-line overrides."""
+def _pick(value, model: str, seq_len: int | None = None):
+    """A block value: per model (or per seq_len, keys as strings) when a dict."""
+    if not isinstance(value, dict):
+        return value
+    if model in value:
+        return value[model]
+    if seq_len is not None and str(seq_len) in value:
+        return value[str(seq_len)]
+    return value["other"]
+
+
+def _config(block: dict, model: str, seq_len: int | None, steps: int | None) -> dict:
+    config = {**TRAIN_BASE, "task": block["task"]}
+    for key, value in block.items():
+        if key not in _BLOCK_KEYS:
+            config[key] = _pick(value, model, seq_len)
+    if steps is not None:
+        config["steps"] = steps
+    return config
+
+
+def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
+                steps=None) -> Plan:
+    """The runs of preset `name` (fixed runs and ladders), optionally narrowed or resized by the
+    command-line overrides (tasks also select "gradflow"; seq_lens narrows a ladder's rungs)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
     specs: list[RunSpec] = []
-    for block in preset["train"]:
+    ladders: list[Ladder] = []
+    for block in preset.get("train", []):
         if tasks is not None and block["task"] not in tasks:
             continue
-        base = {**TRAIN_BASE, "task": block["task"]}
-        if "hidden_size" in block:
-            base["hidden_size"] = block["hidden_size"]
-        budget = block["steps"]
         for model in models or block["models"]:
-            if steps is not None:
-                base["steps"] = steps
-            elif isinstance(budget, dict):
-                base["steps"] = budget.get(model, budget["other"])
-            else:
-                base["steps"] = budget
-            specs += grid("train", base, model=[model], seq_len=seq_lens or block["seq_lens"],
-                          seed=seeds or block["seeds"])
+            if models is not None and model not in block["models"] and "anchor" in block:
+                continue  # an anchor is about its own models
+            for seq_len in seq_lens or block["seq_lens"]:
+                for seed in seeds or block["seeds"]:
+                    config = {**_config(block, model, seq_len, steps), "model": model,
+                              "seq_len": seq_len, "seed": seed}
+                    tags = {"anchor": block["anchor"]} if "anchor" in block else {}
+                    specs.append(RunSpec("train", config, tags))
+    for block in preset.get("ladders", []):
+        if tasks is not None and block["task"] not in tasks:
+            continue
+        rungs = [t for t in block["seq_lens"] if seq_lens is None or t in seq_lens]
+        rungs = rungs or sorted(seq_lens)
+        ladder_seeds = tuple(seeds or block["seeds"])
+        for model in models or block["models"]:
+            config = {k: v for k, v in _config(block, model, None, steps).items()
+                      if k != "task"}
+            ladders.append(Ladder(model, block["task"], tuple(rungs), ladder_seeds, config,
+                                  # 2 of 3 seeds; fewer seeds given: all of them
+                                  min_solved=min(block.get("min_solved", 2), len(ladder_seeds)),
+                                  max_failures=block.get("max_failures", 2)))
     flow = preset["gradflow"]
     if tasks is None or "gradflow" in tasks:
         for model in models or flow["models"]:
@@ -73,4 +149,10 @@ def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
                 "model": model, "task": "adding", "seq_len": flow["seq_len"],
                 "hidden_size": flow["hidden_size"], "batch_size": flow["batch_size"],
                 "steps": flow["steps"], "seed": 0}))
-    return specs
+    return Plan(specs, ladders)
+
+
+def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
+                 steps=None) -> list[RunSpec]:
+    """Every run preset `name` could make (ladders: every rung), for checking before a sweep."""
+    return preset_plan(name, tasks, models, seq_lens, seeds, steps).all_specs()

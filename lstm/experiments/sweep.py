@@ -28,10 +28,13 @@ __all__ = ["RunSpec", "append_result", "execute", "grid", "read_results", "run_k
 
 @dataclass
 class RunSpec:
-    """One unit of work: `kind` selects the runner ('train' or 'gradflow'); config is plain JSON."""
+    """One unit of work: `kind` selects the runner ('train' or 'gradflow'); config is plain JSON.
+    `tags` are extra fields for its results row (e.g. the ladder it belongs to); they are not
+    part of what identifies the run."""
 
     kind: str
     config: dict
+    tags: dict = field(default_factory=dict, compare=False)
     key: str = field(init=False)
 
     def __post_init__(self):
@@ -128,61 +131,84 @@ def _blas_threads(n: int):
                 os.environ[k] = v
 
 
-def run_sweep(specs: Iterable[RunSpec], results_path: str, workers: int | None = None,
+Plan = Callable[[dict], list]
+"""A plan maps the finished rows so far (by run identity) to every run it wants now, finished
+or not: a fixed grid ignores them; a ladder (lstm.experiments.horizon) releases its next rung
+once the rung before is decided."""
+
+
+def run_sweep(specs: Iterable[RunSpec] | Plan, results_path: str, workers: int | None = None,
               scheduler: str | None = None, progress: bool = True,
               on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every spec not yet in `results_path`; returns all rows for these specs (old and new)."""
-    specs = list(specs)
+    """Run every spec not yet in `results_path`; returns all rows for these specs (old and new).
+
+    `specs` is a list of runs or a Plan: the plan is asked again after every finished run and
+    its new runs are started as workers free up, so a rerun recomputes where it stood from the
+    file and resumes there."""
+    plan = specs if callable(specs) else (lambda done, fixed=list(specs): fixed)
     directory = os.path.dirname(os.path.abspath(results_path))
     os.makedirs(directory, exist_ok=True)
     repair(results_path)
     done = {run_identity(row["kind"], row.get("config")): row
             for row in read_results(results_path)}
-    identity = {s.key: run_identity(s.kind, s.config) for s in specs}
-    todo = list({s.key: s for s in specs if identity[s.key] not in done}.values())
-    rows = [done[identity[s.key]] for s in specs if identity[s.key] in done]
+    at_start = set(done)
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="sweep",
-               disable=not progress, unit="run")
-
-    def finish(row):
-        append_result(results_path, row)
-        rows.append(row)
-        bar.update(1)
-        if on_result is not None:
-            on_result(row)
-
-    failed: list[tuple[RunSpec, BaseException]] = []
+    bar = tqdm(total=0, desc="sweep", disable=not progress, unit="run")
+    in_flight: dict[str, RunSpec] = {}
+    failed: dict[str, tuple[RunSpec, BaseException]] = {}
+    wanted: dict[str, RunSpec] = {}
+    runner = None
     try:
-        if not todo:
-            return rows
-        if scheduler is not None:
-            _run_on_dask(todo, scheduler, finish, failed)
-        else:
-            workers = workers or min(2, os.cpu_count() or 1)
-            if workers == 1:
-                for spec in todo:
-                    try:
-                        row = execute(spec.kind, spec.config)
-                    except Exception as e:  # the other runs go on; reported below
-                        failed.append((spec, e))
-                    else:
-                        finish(row)
-            else:
-                _run_in_pool(todo, workers, finish, failed)
+        while True:
+            wanted = {run_identity(s.kind, s.config): s for s in plan(done)}
+            bar.total = len(wanted)
+            bar.n = sum(k in done for k in wanted)
+            bar.refresh()
+            ready = [s for k, s in wanted.items()
+                     if k not in done and k not in in_flight and k not in failed]
+            if ready and runner is None:
+                runner = _runner(workers, scheduler)
+            for spec in ready:
+                runner.submit(spec)
+                in_flight[run_identity(spec.kind, spec.config)] = spec
+            if not in_flight:
+                break
+            for spec, outcome in runner.wait_some():
+                key = run_identity(spec.kind, spec.config)
+                in_flight.pop(key, None)
+                if isinstance(outcome, BaseException):
+                    failed[key] = (spec, outcome)  # the other runs go on; reported below
+                    continue
+                outcome = {**outcome, **spec.tags}
+                append_result(results_path, outcome)
+                done[key] = outcome
+                if on_result is not None:
+                    on_result(outcome)
     except KeyboardInterrupt:
+        if runner is not None:
+            runner.abort()
+            runner = None
         written = {run_identity(r["kind"], r.get("config")) for r in read_results(results_path)}
-        new = sum(run_identity(s.kind, s.config) in written for s in todo)
-        raise SweepInterrupted(new, len(todo), results_path) from None
+        todo = (set(wanted) | set(in_flight)) - at_start
+        raise SweepInterrupted(len((written - at_start) & todo), len(todo),
+                               results_path) from None
+    except BaseException:
+        if runner is not None:
+            runner.abort()
+            runner = None
+        raise
     finally:
         bar.close()
+        if runner is not None:
+            runner.close()
     if failed:
-        details = "; ".join(f"{spec.key}: {type(e).__name__}: {e}" for spec, e in failed)
-        raise RuntimeError(f"{len(failed)} of {len(todo)} runs failed (the other finished runs "
+        details = "; ".join(f"{spec.key}: {type(e).__name__}: {e}" for spec, e in failed.values())
+        todo = len(set(wanted) - at_start)
+        raise RuntimeError(f"{len(failed)} of {todo} runs failed (the other finished runs "
                            f"are in {results_path}; rerun to retry the failed ones): {details}")
-    return rows
+    return [done[k] for k in wanted if k in done]
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -193,30 +219,72 @@ class SweepInterrupted(KeyboardInterrupt):
         self.finished, self.todo, self.path = finished, todo, path
 
 
-def _run_in_pool(todo: list[RunSpec], workers: int, finish, failed: list) -> None:
-    """The runs in spawned worker processes; on any exception (Ctrl-C, a failed append) the
-    workers are terminated at once instead of being waited for."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    with _blas_threads(threads):  # workers start at submit and inherit the environment
-        pool = cf.ProcessPoolExecutor(workers, context, initializer=_watch_parent,
-                                      initargs=(os.getpid(),))
+def _runner(workers: int | None, scheduler: str | None):
+    if scheduler is not None:
+        return _DaskRunner(scheduler)
+    workers = workers or min(2, os.cpu_count() or 1)
+    return _InlineRunner() if workers == 1 else _PoolRunner(workers)
+
+
+class _InlineRunner:
+    """workers=1: each run in this process, one at a time."""
+
+    def __init__(self):
+        self.queue: list[RunSpec] = []
+
+    def submit(self, spec: RunSpec) -> None:
+        self.queue.append(spec)
+
+    def wait_some(self) -> list[tuple[RunSpec, object]]:
+        spec = self.queue.pop(0)
         try:
-            futures = {pool.submit(execute, s.kind, s.config): s for s in todo}
-            for future in cf.as_completed(futures):
-                try:
-                    row = future.result()
-                except Exception as e:
-                    failed.append((futures[future], e))
-                else:
-                    finish(row)
-        except BaseException:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+            return [(spec, execute(spec.kind, spec.config))]
+        except Exception as e:
+            return [(spec, e)]
+
+    def abort(self) -> None:
+        self.queue.clear()
+
+    close = abort
+
+
+class _PoolRunner:
+    """Spawned worker processes, the cores' BLAS/Numba threads split between them. On abort
+    (Ctrl-C, a failed append) the workers are terminated at once instead of waited for."""
+
+    def __init__(self, workers: int):
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self._env = _blas_threads(threads)  # workers start at submit and inherit it
+        self._env.__enter__()
+        context = multiprocessing.get_context("spawn")
+        self.pool = cf.ProcessPoolExecutor(workers, context, initializer=_watch_parent,
+                                           initargs=(os.getpid(),))
+        self.futures: dict = {}
+
+    def submit(self, spec: RunSpec) -> None:
+        self.futures[self.pool.submit(execute, spec.kind, spec.config)] = spec
+
+    def wait_some(self) -> list[tuple[RunSpec, object]]:
+        finished, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
+        out = []
+        for future in finished:
+            spec = self.futures.pop(future)
+            try:
+                out.append((spec, future.result()))
+            except Exception as e:
+                out.append((spec, e))
+        return out
+
+    def abort(self) -> None:
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._env.__exit__(None, None, None)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self._env.__exit__(None, None, None)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -239,30 +307,53 @@ def _watch_parent(parent_pid: int) -> None:
 DASK_CONNECT_TIMEOUT_S = 20
 
 
-def _run_on_dask(todo: list[RunSpec], scheduler: str, finish, failed: list) -> None:
+class _DaskRunner:
     """The runs on a Dask cluster. A lost worker's runs are retried on others (Dask's
     allowed-failures); a run that still fails is reported with the others at the end."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError as e:
-        raise RuntimeError("--scheduler needs dask[distributed]: pip install -e '.[dist]'") from e
-    try:
-        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError, ValueError, TypeError) as e:
-        raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler} within "
-                           f"{DASK_CONNECT_TIMEOUT_S} s ({type(e).__name__}: {e}); start one "
-                           "(`dask scheduler`, then `dask worker ADDRESS`) or check --scheduler"
-                           ) from None
-    with client:
-        futures = {client.submit(execute, s.kind, s.config, key=f"run-{i}-{abs(hash(s.key))}",
-                                 pure=False): s for i, s in enumerate(todo)}
-        for future in as_completed(list(futures)):
+
+    def __init__(self, scheduler: str):
+        try:
+            from distributed import Client
+        except ImportError as e:
+            raise RuntimeError("--scheduler needs dask[distributed]: pip install -e '.[dist]'"
+                               ) from e
+        try:
+            self.client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as e:
+            raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler} within "
+                               f"{DASK_CONNECT_TIMEOUT_S} s ({type(e).__name__}: {e}); start "
+                               "one (`dask scheduler`, then `dask worker ADDRESS`) or check "
+                               "--scheduler") from None
+        self.futures: dict = {}
+        self.count = 0
+
+    def submit(self, spec: RunSpec) -> None:
+        self.count += 1
+        future = self.client.submit(execute, spec.kind, spec.config, pure=False,
+                                    key=f"run-{self.count}-{abs(hash(spec.key))}")
+        self.futures[future] = spec
+
+    def wait_some(self) -> list[tuple[RunSpec, object]]:
+        from distributed import wait
+
+        finished = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+        out = []
+        for future in finished:
+            spec = self.futures.pop(future)
             try:
-                row = future.result()
+                out.append((spec, future.result()))
             except Exception as e:
-                failed.append((futures[future], e))
-            else:
-                finish(row)
+                out.append((spec, e))
+        return out
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(self.futures))
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
 
 
 # ---- grids -------------------------------------------------------------------------------------
