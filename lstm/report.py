@@ -24,6 +24,7 @@ from pathlib import Path
 from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets
+from .experiments.horizon import Ladder, ladders_from_rows, outcomes
 from .experiments.inside import INSIDE_CONFIGS, run_inside
 from .experiments.speed import (
     PEERS,
@@ -33,7 +34,7 @@ from .experiments.speed import (
     run_speed,
     speed_configs,
 )
-from .experiments.sweep import run_sweep, versions
+from .experiments.sweep import read_results, run_sweep, versions
 
 SPEED_BASE = {"models": ("rnn", "lstm", "gru"), "batch_size": 32, "input_size": 32,
               "hidden_size": 128, "warmup": 2}
@@ -90,6 +91,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     from .reporting.classify_section import classify_sections
     from .reporting.forecast_section import forecast_sections
     from .reporting.gradient_figure import gradient_flow
+    from .reporting.horizon_figure import horizon_section
     from .reporting.inside_figure import inside_section
     from .reporting.page import Section, render_page
     from .reporting.speed_figure import speed_section
@@ -130,7 +132,12 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     asv_rows = read_asv_results(asv_dir) if asv_dir else []
 
     stage("figures", f"-> {out_dir}")
-    sections = [gradient_flow(flow_records, out_dir),
+    every_row = read_results(results_path)  # a horizon preset run into the same file shows too
+    ladders = {id(x): x for x in plan.ladders}
+    ladders.update({id(x): x for x in ladders_from_rows(every_row)})
+    horizon = outcomes(every_row, _distinct(list(ladders.values())))
+    sections = [horizon_section(every_row, horizon, out_dir),
+                gradient_flow(flow_records, out_dir),
                 figures.training_curves(train_rows, out_dir),
                 figures.memory_horizon(train_rows, out_dir),
                 speed_section(speed_rows, out_dir),
@@ -160,6 +167,19 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     if progress:
         print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
     return path
+
+
+def _distinct(ladders: list[Ladder]) -> list[Ladder]:
+    """Ladders without repeats (the plan's and the same ones rebuilt from the rows), plan
+    order first."""
+    seen, out = set(), []
+    for ladder in ladders:
+        key = (ladder.model, ladder.task, ladder.seq_lens, ladder.seeds,
+               tuple(sorted((k, str(v)) for k, v in ladder.config.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(ladder)
+    return out
 
 
 def run_speed_stage(settings: dict, speed_path: str, root: Path | None, peers: list[str],

@@ -118,8 +118,8 @@ class Ladder:
             })
         return {"model": self.model, "task": self.task, "seeds": list(self.seeds),
                 "budget_steps": self.config.get("steps"),
-                "hidden_size": self.config.get("hidden_size"),
-                "horizon": max(solved) if solved else None,
+                "hidden_size": self.config.get("hidden_size"), "config": dict(self.config),
+                "min_solved": self.min_solved, "horizon": max(solved) if solved else None,
                 "seed_horizons": seed_horizon,
                 "finished": all(r["status"] in ("solved", "failed", "skipped") for r in rungs),
                 "rungs": summary}

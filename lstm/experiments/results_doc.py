@@ -1,7 +1,10 @@
-"""Write docs/results.md from a sweep's results file, next to the published anchors.
+"""Write docs/results.md from sweeps' results files, next to the published anchors.
 
-    python -m lstm.experiments.results_doc results/results.jsonl docs/results.md \
-        [--notes notes.md]
+    python -m lstm.experiments.results_doc results/results.jsonl [horizon/results.jsonl ...] \
+        docs/results.md [--notes notes.md]
+
+The memory-horizon ladders and the anchors of `lstm sweep --preset horizon` get their own
+sections (the ladders are rebuilt from the rows, which name them).
 
 --notes puts a hand-written reading (status, what the tables show) under the heading, so the
 page can be regenerated without losing it.
@@ -18,7 +21,8 @@ from collections import defaultdict
 from ..checkpoint import atomic_write
 from ..cli_errors import describe_os_error
 from ..results_io import ResultsError
-from .sweep import read_results
+from .horizon import ladders_from_rows, outcomes, spread
+from .sweep import read_results, run_identity
 
 ANCHORS_ADDING = {
     "lstm-fb1": "LSTM 128 solves T = 100 / 200 / 400 within 30k-47k steps (Arjovsky 2016, fig. 2)",
@@ -94,6 +98,126 @@ def _gradflow_table(rows):
     return lines + [""]
 
 
+# Each anchor of the horizon preset: what it reproduces, and the published figure beside it.
+ANCHORS = {
+    "arjovsky-recipe": ("Arjovsky et al. 2016's exact recipe (RMSprop 1e-3, decay 0.9, batch 20, "
+                        "clip 1, Glorot weights, forget bias 1, H 128)",
+                        "LSTM 128 below 0.01 within 30k-47k steps at T = 100 / 200 / 400 "
+                        "(Arjovsky 2016, fig. 2)"),
+    "adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether chrono init or "
+                   "JANET solves it", "LSTM 128 plateaus at about 0.085 (one value "
+                   "remembered; Arjovsky 2016, fig. 2); chrono init 7x faster than standard "
+                   "(Tallec & Ollivier 2018)"),
+    "bai-adding-600": ("Bai et al. 2018 table 1, adding T = 600, about 70K parameters",
+                       "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177 (Bai et al. 2018, table 1)"),
+    "copy-100-solved": ("copy at T = 100 solved on every seed by one cell",
+                        "LSTM 40: CE about 0.145, not solved (Arjovsky 2016, fig. 1); LSTM/GRU "
+                        "recall below 20% beyond T about 50 / 200 (Bai et al. 2018, fig. 5)"),
+    "chrono-copy": ("copy at T = 500 and 2000: chrono against standard LSTM init",
+                    "standard init stays at the memoryless baseline, chrono-initialised "
+                    "LSTMs learn (Tallec & Ollivier 2018)"),
+    "bai-copy-1000": ("Bai et al. 2018 table 1, copy T = 1000, about 16K parameters",
+                      "CE LSTM 0.0204 / GRU 0.0197 / RNN 0.0202, baseline 0.0204 (Bai et al. "
+                      "2018, table 1)"),
+}
+
+
+def _loss_key(config: dict) -> str:
+    return "mse" if config["task"] == "adding" else "cross_entropy"
+
+
+def _horizon_tables(rows) -> list[str]:
+    found = outcomes(rows)
+    if not found:
+        return ["_No memory-horizon ladders in the results files._", ""]
+    done = {run_identity(r["kind"], r.get("config")): r for r in rows}
+    lines = []
+    for task in dict.fromkeys(o["task"] for o in found):
+        mine = [o for o in found if o["task"] == task]
+        lens = [r["seq_len"] for r in mine[0]["rungs"]]
+        config = mine[0]["config"]
+        lines += [f"### {task}: ladder T = {', '.join(map(str, lens))}; budget "
+                  f"{config.get('steps')} steps per run, H = {config.get('hidden_size')}, "
+                  f"{config.get('optimizer')} {config.get('lr')}, batch "
+                  f"{config.get('batch_size')}, seeds {mine[0]['seeds']}, solved on >= "
+                  f"{mine[0]['min_solved']} seeds", ""]
+        lines += ["| model | horizon T | seeds' horizons (min / median / max) | "
+                  + " | ".join(f"T = {t}" for t in lens) + " | run time (s) |",
+                  "|---|---|---|" + "---|" * len(lens) + "---|"]
+        for o in mine:
+            cells = []
+            for rung in o["rungs"]:
+                if rung["status"] == "skipped":
+                    cells.append("skipped")
+                    continue
+                steps = [s for s in rung["steps_to_solve"] if s is not None]
+                losses = [v for v in rung["final_loss"] if v is not None]
+                text = f"{rung['status']} {rung['n_solved']}/{len(o['seeds'])}"
+                if steps:
+                    text += f", steps {'/'.join(map(str, steps))}"
+                if rung["status"] != "solved" and losses:
+                    text += f", final {_loss_key({'task': task})} {min(losses):.3g}-" \
+                            f"{max(losses):.3g}"
+                if task == "copy":
+                    recall = _recalls(o, rung, done)
+                    if recall:
+                        text += f", recall {recall}"
+                cells.append(text)
+            low, median, high = spread(o)
+            wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
+            lines.append(f"| {o['model']} | {o['horizon'] or 'none'} | {low} / {median} / "
+                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |")
+        lines.append("")
+    return lines
+
+
+def _recalls(outcome: dict, rung: dict, done: dict) -> str:
+    from .horizon import Ladder
+
+    ladder = Ladder(outcome["model"], outcome["task"], tuple(r["seq_len"] for r in
+                                                             outcome["rungs"]),
+                    tuple(outcome["seeds"]), outcome["config"], outcome["min_solved"])
+    values = []
+    for seed in outcome["seeds"]:
+        spec = ladder.spec(rung["seq_len"], seed)
+        row = done.get(run_identity(spec.kind, spec.config))
+        if row is not None:
+            values.append(row["result"]["metrics"].get("recall_accuracy"))
+    values = [v for v in values if v is not None]
+    return f"{min(values):.2f}-{max(values):.2f}" if values else ""
+
+
+def _anchor_tables(rows) -> list[str]:
+    anchored = [r for r in rows if r["kind"] == "train" and r.get("anchor")]
+    if not anchored:
+        return ["_No anchor runs in the results files._", ""]
+    lines = []
+    for name in [*ANCHORS, *sorted({r["anchor"] for r in anchored} - set(ANCHORS))]:
+        mine = [r for r in anchored if r["anchor"] == name]
+        if not mine:
+            continue
+        what, published = ANCHORS.get(name, (name, ""))
+        lines += [f"### {what}", "", f"Published: {published}.", "",
+                  "| model | T | seed | parameters | optimizer, lr, batch, init | budget | "
+                  "steps run | final loss | best loss | baseline | recall | solved at step | "
+                  "run time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for row in sorted(mine, key=lambda r: (r["config"]["seq_len"], r["config"]["model"],
+                                               r["config"]["seed"])):
+            r, c = row["result"], row["result"]["config"]
+            key = _loss_key(c)
+            best = min((p[key] for p in r["curve"] if p.get(key) is not None), default=None)
+            recall = r["metrics"].get("recall_accuracy")
+            lines.append(
+                f"| {c['model']} | {c['seq_len']} | {c['seed']} | {r['num_parameters']:,} "
+                f"(H {c['hidden_size']}) | {c['optimizer']} {c['lr']:g}, {c['batch_size']}, "
+                f"{c.get('init', 'default')} | {c['steps']:,} | {r['steps']:,} | "
+                f"{_fmt(r['metrics'].get(key))} | {_fmt(best)} | {r['task']['baseline']:.4g} | "
+                f"{'-' if recall is None else f'{recall:.3f}'} | "
+                f"{_fmt(r['steps_to_solve'])} | {r['wall_time']:,.0f} |")
+        lines.append("")
+    return lines
+
+
 def _cost(rows) -> list[str]:
     """What the sweep cost: the runs' summed wall time, and the elapsed time from the first run's
     start to the last run's end (a resumed sweep's pauses included: it says so)."""
@@ -118,7 +242,11 @@ def _cost(rows) -> list[str]:
 
 
 def render(rows: list[dict], notes: str | None = None) -> str:
-    train = [r for r in rows if r["kind"] == "train"]
+    ladder_keys = {run_identity(s.kind, s.config) for ladder in ladders_from_rows(rows)
+                   for s in ladder.all_specs()}
+    special = [r for r in rows if r["kind"] == "train" and (
+        r.get("anchor") or run_identity(r["kind"], r["config"]) in ladder_keys)]
+    train = [r for r in rows if r["kind"] == "train" and r not in special]
     flow = [r for r in rows if r["kind"] == "gradflow"]
     settings = sorted({(k, str(v)) for r in train for k, v in r["config"].items()
                        if k not in ("model", "seq_len", "seed", "task")})
@@ -129,7 +257,7 @@ def render(rows: list[dict], notes: str | None = None) -> str:
            "`shared/reference/memory_tasks.md` (figures read off plots are about ±10%).", ""]
     if notes:
         out += [notes.strip(), ""]
-    out += _cost(train + flow)
+    out += _cost(train + flow + special)
     out += ["## Adding problem (test MSE; baseline 1/6 = 0.167, solved below 0.01)", ""]
     out += _train_table(train, "adding", "mse", ANCHORS_ADDING)
     out += ["## Copy problem (test cross-entropy per step; recall accuracy over the last ten "
@@ -140,7 +268,17 @@ def render(rows: list[dict], notes: str | None = None) -> str:
             "before underflow. Arjovsky 2016 fig. 4: at init the tanh-RNN falls about 13 decades "
             "over 1000 steps; the LSTM with forget bias 1 below 1e-24 within about 550 steps.", ""]
     out += _gradflow_table(flow)
-    out += ["## Settings", "", "| setting | value |", "|---|---|"]
+    if special:
+        out += ["## Memory horizon (`lstm sweep --preset horizon`)", "",
+                "The longest T of each ladder solved on at least two of three seeds within the "
+                "step budget; each run stops once solved, a ladder stops after two failed rungs "
+                "in a row (the rungs after it: skipped). Cells: status, seeds solved, the steps "
+                "at which each solving seed solved, and for unsolved rungs the range of final "
+                "test losses (and copy's recall accuracy).", ""]
+        out += _horizon_tables(rows)
+        out += ["## Published anchors reproduced", ""]
+        out += _anchor_tables(rows)
+    out += ["## Settings (the default sweep)", "", "| setting | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in settings]
     out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
     return "\n".join(out)
@@ -148,15 +286,23 @@ def render(rows: list[dict], notes: str | None = None) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("results", help="results.jsonl written by `lstm sweep`")
+    parser.add_argument("results", nargs="+",
+                        help="results.jsonl files written by `lstm sweep` (rows of several "
+                             "are merged; a run in two files counts once)")
     parser.add_argument("output", help="markdown file to write, e.g. docs/results.md")
     parser.add_argument("--notes", default=None,
                         help="markdown file with a hand-written reading to put under the heading")
     args = parser.parse_args(argv)
     try:
-        rows = read_results(args.results)
+        rows, seen = [], set()
+        for path in args.results:
+            for row in read_results(path):
+                key = run_identity(row["kind"], row.get("config"))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
         if not rows:
-            parser.error(f"no results in {args.results}")
+            parser.error(f"no results in {', '.join(args.results)}")
         notes = None
         if args.notes:
             with open(args.notes, encoding="utf-8") as f:

@@ -47,6 +47,8 @@ EXPECTED = {
     "benchmarks_apps_classify.DtwBaseline.track_dtw_accuracy",
     "benchmarks_apps_classify.ClassifyEpoch.time_train_epoch",
     "benchmarks_apps_classify.DtwMatrix.time_dtw_one_nn",
+    "benchmarks_horizon.MemoryHorizonLadder.track_longest_solved_seq_len",
+    "benchmarks_horizon.StepsToSolve.track_steps_to_solve",
 }
 
 
@@ -69,7 +71,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 6 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 7 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():
@@ -153,6 +155,34 @@ def test_memory_horizon_is_the_longest_solved_seq_len():
     assert memory_horizon(results, "copy", "gru") == 50
     results = {k: {"solved": False} for k in results}
     assert memory_horizon(results, "copy", "gru") == 0
+
+
+def test_horizon_ladders_give_what_the_track_benchmarks_read(monkeypatch):
+    """The asv ladders, shrunk: the tracked horizon and steps to solve are the ladder's."""
+    import bench.benchmarks_horizon as bh
+
+    monkeypatch.setattr(bh, "MODELS", ["gru", "rnn"])
+    monkeypatch.setattr(bh, "LADDERS", {
+        "adding": {"seq_lens": (4, 6, 8), "steps": 150, "n_copy": None},
+        "copy": {"seq_lens": (3, 4), "steps": 20, "n_copy": 2}})
+    monkeypatch.setattr(bh, "STEPS_AT", ("adding", 6))
+    monkeypatch.setattr(bh, "BASE", {**bh.BASE, "hidden_size": 16, "test_size": 64,
+                                     "eval_every": 10})
+    results = bh.climb()
+    assert set(results) == {"adding/gru", "adding/rnn", "copy/gru", "copy/rnn"}
+    ladder, steps = bh.MemoryHorizonLadder(), bh.StepsToSolve()
+    for key, outcome in results.items():
+        task, model = key.split("/")
+        ladder.setup(results, task, model)
+        solved = [r["seq_len"] for r in outcome["rungs"] if r["status"] == "solved"]
+        assert ladder.track_longest_solved_seq_len(results, task, model) == max(solved,
+                                                                                 default=0)
+    gru_6 = next(r for r in results["adding/gru"]["rungs"] if r["seq_len"] == 6)
+    assert gru_6["status"] == "solved"  # the GRU solves adding at T = 6 in 150 steps
+    assert steps.track_steps_to_solve(results, "gru") == gru_6["steps_to_solve"][0] <= 150
+    assert results["copy/gru"]["horizon"] is None  # 20 steps: nothing recalled
+    with pytest.raises(NotImplementedError, match="no model"):
+        ladder.setup(results, "adding", "mgu")
 
 
 @pytest.mark.parametrize("task,metrics", [("adding", ["mse"]),

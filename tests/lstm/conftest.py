@@ -17,11 +17,12 @@ from lstm.experiments import presets
 from lstm.reporting import charlm_section, classify_section
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
-           "inside_heatmaps.png", "inside_units.png", "asv_history.png"}
+           "inside_heatmaps.png", "inside_units.png", "asv_history.png", "horizon_bars.png",
+           "horizon_curves.png"}
 if importlib.util.find_spec("safetensors") is not None:  # the apps extra: the character model
     FIGURES.add("charlm.png")
 SECTIONS = {"gradient-flow", "training-curves", "memory-horizon", "speed", "inside",
-            "asv-history", "settings", "charlm"}
+            "asv-history", "settings", "charlm", "horizon"}
 if importlib.util.find_spec("sktime") is not None:  # the apps extra: classification's section
     FIGURES |= set(classify_section.FIGURES)
     SECTIONS |= {classify_section.ANCHOR}
@@ -33,6 +34,9 @@ TINY_PRESET = {
                "seeds": [0, 1], "steps": 10},
               {"task": "copy", "models": ["lstm-fb1", "gru", "rnn"], "seq_lens": [4],
                "seeds": [0], "steps": 10}],
+    # 10 steps solve nothing: each ladder fails both rungs (2 models x 2 rungs x 2 seeds)
+    "ladders": [{"task": "adding", "models": ["gru", "rnn"], "seq_lens": [5, 7, 11],
+                 "seeds": [0, 1], "steps": 10}],
     "gradflow": {"models": ["rnn", "lstm-fb1", "gru"], "seq_len": 12, "hidden_size": 8,
                  "batch_size": 4, "steps": [0, 5]},
 }

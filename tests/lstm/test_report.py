@@ -86,7 +86,9 @@ def test_report_tables_carry_the_numbers_drawn(tiny_report):
     rows = [json.loads(line) for line in (results / "results.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["kind"] == "train"]
     flows = [rec for r in rows if r["kind"] == "gradflow" for rec in r["result"]["records"]]
-    assert len(train) == 3 * 2 * 2 + 3 and len(flows) == 3 * 2
+    assert len(train) == 3 * 2 * 2 + 3 + 2 * 2 * 2 and len(flows) == 3 * 2
+    ladder_runs = [r for r in train if r.get("ladder")]
+    assert sorted({r["config"]["seq_len"] for r in ladder_runs}) == [5, 7]  # 11: skipped
     page = tiny_report["path"].read_text(encoding="utf-8")
     from lstm.reporting.page import fmt
     for record in flows:
