@@ -89,7 +89,7 @@ def _gradflow_table(rows):
     if not records:
         return ["_No gradient-flow runs in the results file._", ""]
     lines = ["| model | T | step | per-step factor rho (h) | lags fitted | "
-             "rho (c, LSTM) | decades fallen over T (h) |", "|---|---|---|---|---|---|---|"]
+             "rho (c: the cell state, where the cell has one) | decades fallen over T (h) |", "|---|---|---|---|---|---|---|"]
     for rec in sorted(records, key=lambda r: (r["model"], r["step"])):
         lines.append(f"| {rec['model']} | {rec['seq_len']} | {rec['step']} | "
                      f"{_fmt(rec['per_step_factor'], 5)} | {rec['fit_lags']} | "

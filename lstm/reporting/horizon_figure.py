@@ -65,6 +65,7 @@ def rung_curves(rows: list[dict], outcomes: list[dict], out_dir: str,
     """Test loss against step for every rung that ran: one panel per (task, T), a line per run
     (colour = model), the baseline and the solved line."""
     by_ladder = {(o["model"], o["task"]): o for o in outcomes}
+    rows = [r for r in rows if r.get("kind") == "train" and r.get("ladder")]  # the ladders' runs
     panels = sorted({(r["config"]["task"], r["config"]["seq_len"]) for r in rows
                      if (r["config"]["model"], r["config"]["task"]) in by_ladder})
     if not panels:

@@ -215,7 +215,8 @@ def test_workers_must_be_positive(command, capsys):
 
 def test_a_full_disk_during_a_sweep_is_one_line_and_the_same_command_resumes(
         tmp_path, capsys, monkeypatch):
-    sweep = ["sweep", "--quick", "--tasks", "adding", "--models", "rnn,gru", "--seq-lens", "5",
+    sweep = ["sweep", "--preset", "default", "--tasks", "adding", "--models", "rnn,gru",
+             "--seq-lens", "5", "--seeds", "0",
              "--steps", "2", "--workers", "1", "--out", str(tmp_path), "--quiet"]
     monkeypatch.setattr(results_io, "_write_all", _full_disk)
     assert main(sweep) == 1

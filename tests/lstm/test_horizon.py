@@ -223,3 +223,30 @@ def test_lstm_sweep_prints_each_ladders_horizon(tmp_path):
                                              if r["config"]["seq_len"] == t) == 2]
         assert line["horizon"] == (max(both) if both else None), (line, solved)
         assert len(line["rungs"]) == 3
+
+
+def test_results_doc_shows_the_horizon_table_and_the_anchors(tmp_path):
+    """A small horizon sweep (ladders and Bai's adding anchor, shrunk) rendered into the
+    results page: each ladder's row carries the horizon and rung statuses the rows give, each
+    anchor run sits beside its published figure."""
+    from lstm.experiments import results_doc
+
+    plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru", "rnn"],
+                               seq_lens=[4, 6], seeds=[0, 1], steps=120)
+    path = str(tmp_path / "results.jsonl")
+    rows = run_sweep(plan, path, workers=1, progress=False)
+    assert {r["anchor"] for r in rows if r.get("anchor")} == {"bai-adding-600"}
+    out = tmp_path / "results.md"
+    assert results_doc.main([path, str(out)]) == 0
+    text = out.read_text()
+    assert "## Memory horizon" in text and "## Published anchors reproduced" in text
+    section = text.split("## Memory horizon")[1].split("## Published anchors")[0]
+    for outcome in outcomes(read_results(path)):
+        (line,) = [x for x in section.splitlines() if x.startswith(f"| {outcome['model']} | ")]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1] == str(outcome["horizon"] or "none")
+        for rung, cell in zip(outcome["rungs"], cells[3:]):
+            assert cell.startswith(rung["status"])
+    assert "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177" in text
+    anchors = [x for x in text.splitlines() if x.startswith(("| gru | 4 |", "| rnn | 6 |"))]
+    assert len(anchors) == 4  # two seeds each

@@ -76,7 +76,7 @@ def _live_processes_in_group(pgid: int) -> list[int]:
 def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
     """`kill -9` of the sweep alone (not its group) must not leave workers training on."""
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "default", "--tasks", "adding",
            "--models", "gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "100000",
            "--workers", "2", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -113,7 +113,7 @@ def test_torn_last_line_is_cut_and_rerun(tmp_path):
 
 def test_sweep_survives_sigkill_without_losing_or_duplicating(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "default", "--tasks", "adding",
            "--models", "rnn,gru", "--seq-lens", "5,6,7,8,9,10", "--seeds", "0", "--steps", "400",
            "--workers", "2", "--out", str(out), "--quiet"]
     path = out / "results.jsonl"
@@ -169,7 +169,7 @@ def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, sig
     """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to the sweep: no traceback,
     the workers stopped, the finished runs kept and counted, and the same command resumes."""
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
+    cmd = [sys.executable, "-m", "lstm", "sweep", "--preset", "default", "--tasks", "adding",
            "--models", "rnn,gru", "--seq-lens", ",".join(map(str, range(5, 17))), "--seeds",
            "0", "--steps", "300", "--workers", "2", "--out", str(out), "--quiet"]
     path = out / "results.jsonl"
