@@ -89,7 +89,8 @@ def _gradflow_table(rows):
     if not records:
         return ["_No gradient-flow runs in the results file._", ""]
     lines = ["| model | T | step | per-step factor rho (h) | lags fitted | "
-             "rho (c: the cell state, where the cell has one) | decades fallen over T (h) |", "|---|---|---|---|---|---|---|"]
+             "rho (c: the cell state, where the cell has one) | decades fallen over T (h) |",
+             "|---|---|---|---|---|---|---|"]
     for rec in sorted(records, key=lambda r: (r["model"], r["step"])):
         lines.append(f"| {rec['model']} | {rec['seq_len']} | {rec['step']} | "
                      f"{_fmt(rec['per_step_factor'], 5)} | {rec['fit_lags']} | "
@@ -162,6 +163,7 @@ def _horizon_tables(rows) -> list[str]:
                     recall = _recalls(o, rung, done)
                     if recall:
                         text += f", recall {recall}"
+                text += f", {sum(w or 0 for w in rung['wall_time_s']):,.0f} s"
                 cells.append(text)
             low, median, high = spread(o)
             wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
@@ -273,8 +275,9 @@ def render(rows: list[dict], notes: str | None = None) -> str:
                 "The longest T of each ladder solved on at least two of three seeds within the "
                 "step budget; each run stops once solved, a ladder stops after two failed rungs "
                 "in a row (the rungs after it: skipped). Cells: status, seeds solved, the steps "
-                "at which each solving seed solved, and for unsolved rungs the range of final "
-                "test losses (and copy's recall accuracy).", ""]
+                "at which each solving seed solved, for unsolved rungs the range of final test "
+                "losses (and copy's recall accuracy), and the rung's run time summed over its "
+                "seeds.", ""]
         out += _horizon_tables(rows)
         out += ["## Published anchors reproduced", ""]
         out += _anchor_tables(rows)
