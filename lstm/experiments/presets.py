@@ -113,7 +113,9 @@ def _config(block: dict, model: str, seq_len: int | None, steps: int | None) -> 
 def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
                 steps=None) -> Plan:
     """The runs of preset `name` (fixed runs and ladders), optionally narrowed or resized by the
-    command-line overrides (tasks also select "gradflow"; seq_lens narrows a ladder's rungs)."""
+    command-line overrides: tasks (also "gradflow"), models, seeds, steps (every run's budget);
+    seq_lens replaces a grid's lengths and a ladder's rungs, and keeps only the anchors at those
+    lengths (an anchor is about its own models and T)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
@@ -122,10 +124,13 @@ def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
     for block in preset.get("train", []):
         if tasks is not None and block["task"] not in tasks:
             continue
+        anchor = "anchor" in block
         for model in models or block["models"]:
-            if models is not None and model not in block["models"] and "anchor" in block:
-                continue  # an anchor is about its own models
-            for seq_len in seq_lens or block["seq_lens"]:
+            if models is not None and model not in block["models"] and anchor:
+                continue  # an anchor is about its own models and lengths
+            lens = block["seq_lens"] if seq_lens is None else (
+                [t for t in block["seq_lens"] if t in seq_lens] if anchor else seq_lens)
+            for seq_len in lens:
                 for seed in seeds or block["seeds"]:
                     config = {**_config(block, model, seq_len, steps), "model": model,
                               "seq_len": seq_len, "seed": seed}
@@ -134,8 +139,7 @@ def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
     for block in preset.get("ladders", []):
         if tasks is not None and block["task"] not in tasks:
             continue
-        rungs = [t for t in block["seq_lens"] if seq_lens is None or t in seq_lens]
-        rungs = rungs or sorted(seq_lens)
+        rungs = block["seq_lens"] if seq_lens is None else sorted(set(seq_lens))
         ladder_seeds = tuple(seeds or block["seeds"])
         for model in models or block["models"]:
             config = {k: v for k, v in _config(block, model, None, steps).items()

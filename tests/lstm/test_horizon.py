@@ -170,14 +170,19 @@ def test_the_horizon_preset_is_the_issues_experiment():
 
 
 def test_preset_overrides_narrow_ladders_and_anchors():
-    plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru"], seq_lens=[100, 200],
+    plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru"], seq_lens=[300, 100],
                                seeds=[0], steps=50)
     (ladder,) = plan.ladders
     assert (ladder.seq_lens, ladder.seeds, ladder.min_solved, ladder.config["steps"]) == \
-        ((100, 200), (0,), 1, 50)
-    # anchors about other models drop out; an anchor of gru keeps only the given seq_lens
-    assert {s.config["model"] for s in plan.specs if s.kind == "train"} <= {"gru"}
-    assert all(s.config["seq_len"] in (100, 200) for s in plan.specs if s.kind == "train")
+        ((100, 300), (0,), 1, 50)
+    assert not [s for s in plan.specs if s.kind == "train"]  # gru's anchor is at T = 600
+    plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru", "lstm-fb1"],
+                               seq_lens=[600, 750])
+    anchors = sorted((s.tags["anchor"], s.config["model"], s.config["seq_len"])
+                     for s in plan.specs if s.kind == "train")
+    assert anchors == [("adding-750", "lstm-fb1", 750), ("bai-adding-600", "gru", 600)]
+    grid = presets.preset_plan("default", tasks=["copy"], models=["gru"], seq_lens=[7, 9])
+    assert sorted(s.config["seq_len"] for s in grid.specs if s.kind == "train") == [7] * 3 + [9] * 3
 
 
 def test_glorot_init_is_arjovskys():
@@ -233,6 +238,13 @@ def test_results_doc_shows_the_horizon_table_and_the_anchors(tmp_path):
 
     plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru", "rnn"],
                                seq_lens=[4, 6], seeds=[0, 1], steps=120)
+    assert not [s for s in plan.specs if s.kind == "train"]  # no anchor at T = 4 or 6
+    bai = [s for s in presets.preset_plan("horizon", tasks=["adding"], models=["gru", "rnn"],
+                                          seeds=[0, 1]).specs if s.kind == "train"]
+    assert {s.tags["anchor"] for s in bai} == {"bai-adding-600"}
+    plan.specs = [sweep.RunSpec("train", {**s.config, "seq_len": 4 + 2 * (s.config["model"] ==
+                                                                          "rnn"), "steps": 30},
+                                s.tags) for s in bai]  # shrunk: T 4 (gru) and 6 (rnn)
     path = str(tmp_path / "results.jsonl")
     rows = run_sweep(plan, path, workers=1, progress=False)
     assert {r["anchor"] for r in rows if r.get("anchor")} == {"bai-adding-600"}
