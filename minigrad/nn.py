@@ -184,6 +184,10 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,
                  dtype=np.float32):
         super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise TypeError(f"Linear: {name} must be an integer >= 1, got "
+                                f"{type(value).__name__} {value!r}")
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: in_features and out_features must be >= 1, got "
                              f"{in_features}, {out_features}")

@@ -243,6 +243,10 @@ def test_linear_rejects_wrong_feature_count():
         Linear(3, 2)(mg.ones(2, 4))
     with pytest.raises(ValueError, match="in_features and out_features must be >= 1"):
         Linear(0, 2)
+    with pytest.raises(TypeError, match="in_features must be an integer >= 1, got float 3.5"):
+        Linear(3.5, 2)
+    with pytest.raises(TypeError, match="out_features must be an integer >= 1, got bool"):
+        Linear(3, True)
 
 
 def test_embedding_matches_torch_with_repeated_indices(rng, torch):
