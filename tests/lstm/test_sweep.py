@@ -43,6 +43,8 @@ def test_worker_processes_share_the_cores(tmp_path, monkeypatch):
     """Two workers on two cores run one thread each in their fused loops (they ran two each, and
     the default sweep at load 4, when the loops ignored the workers' share)."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for name in ("MINIGRAD_NUM_THREADS", "NUMBA_NUM_THREADS"):  # a caller's setting aside
+        monkeypatch.delenv(name, raising=False)
     rows = run_sweep(_specs()[:2], str(tmp_path / "results.jsonl"), workers=2, progress=False)
     assert [r["threads"] for r in rows] == [1, 1]
     assert "MINIGRAD_NUM_THREADS" not in os.environ  # restored after the pool
