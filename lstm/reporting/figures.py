@@ -104,7 +104,10 @@ def training_curves(train_rows: list[dict], out_dir: str) -> Section:
             zoomed = key == "cross_entropy" and ax.get_ylim()[1] > 2 * baseline
             if zoomed:  # the untrained ln(9) nats would squash everything near the baseline
                 ax.set_ylim(top=2 * baseline)
-            ax.set_title(f"{task}, T={seq_len}" + (" (zoomed)" if zoomed else ""), fontsize=11)
+            n_copy = runs[0]["config"].get("n_copy", 10)
+            ax.set_title(f"{task}, T={seq_len}" + (f", n_copy={n_copy}" if task == "copy" and
+                                                   n_copy != 10 else "")
+                         + (" (zoomed)" if zoomed else ""), fontsize=11)
             ax.set_xlabel("training step (batches)")
             ax.set_ylabel(METRIC_LABELS[key])
             ax.grid(True, alpha=0.3)
@@ -126,8 +129,10 @@ def training_curves(train_rows: list[dict], out_dir: str) -> Section:
     headers = ["task", "T", "model", "seed", "steps", "final test loss", "baseline",
                "recall accuracy", "solved", "steps to solve", "stopped", "wall time (s)"]
     caption = ("Each line is one run: the test MSE (log scale), the test cross-entropy or the "
-               "recall accuracy on the last ten steps, against training steps. Grey dashed: the "
-               "memoryless baseline (adding: predict 1, MSE 1/6; copy: 10 ln 8 / (T + 20)); "
+               "recall accuracy on the recalled symbols, against training steps. Grey dashed: "
+               "the memoryless baseline (adding: predict 1, MSE 1/6; copy: n_copy ln 8 / "
+               "(T + 2 n_copy), n_copy = 10 symbols to recall unless the panel's title says "
+               "otherwise); "
                "dash-dotted: the adding plateau of a model that remembers only one of the two "
                "values (1/12); green dotted: solved (adding MSE 0.01, copy accuracy 0.99). "
                "Copy's cross-entropy axis is cut at twice the baseline (an untrained model "
