@@ -64,8 +64,8 @@ PRESETS = {
         ],
         "train": [
             {"anchor": "arjovsky-recipe", "task": "adding", "models": ["lstm-fb1"],
-             "seq_lens": [100, 200], "seeds": [0], "steps": 30000, **ARJOVSKY,
-             "eval_every": 250, "test_size": 500},
+             "seq_lens": [100, 200, 750], "seeds": [0], "steps": {"750": 4000, "other": 30000},
+             **ARJOVSKY, "eval_every": 250, "test_size": 500},
             {"anchor": "adding-750", "task": "adding", "models": ["lstm-fb1", "lstm-chrono",
                                                                   "janet"],
              "seq_lens": [750], "seeds": [0], "steps": 1500, "hidden_size": 128,

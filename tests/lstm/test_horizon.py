@@ -151,8 +151,10 @@ def test_the_horizon_preset_is_the_issues_experiment():
     for spec in plan.specs:
         if spec.kind == "train":
             anchors.setdefault(spec.tags["anchor"], []).append(spec.config)
-    (arjovsky_100, arjovsky_200) = sorted(anchors["arjovsky-recipe"], key=lambda c: c["seq_len"])
-    for config in (arjovsky_100, arjovsky_200):
+    arjovsky = sorted(anchors["arjovsky-recipe"], key=lambda c: c["seq_len"])
+    assert [(c["seq_len"], c["steps"]) for c in arjovsky] == [(100, 30000), (200, 30000),
+                                                              (750, 4000)]
+    for config in arjovsky:
         full = TrainConfig.from_dict(config)
         assert (full.optimizer, full.lr, full.alpha, full.batch_size, full.clip,
                 full.clip_value, full.init, full.model, full.hidden_size) == \
@@ -180,7 +182,8 @@ def test_preset_overrides_narrow_ladders_and_anchors():
                                seq_lens=[600, 750])
     anchors = sorted((s.tags["anchor"], s.config["model"], s.config["seq_len"])
                      for s in plan.specs if s.kind == "train")
-    assert anchors == [("adding-750", "lstm-fb1", 750), ("bai-adding-600", "gru", 600)]
+    assert anchors == [("adding-750", "lstm-fb1", 750), ("arjovsky-recipe", "lstm-fb1", 750),
+                       ("bai-adding-600", "gru", 600)]
     grid = presets.preset_plan("default", tasks=["copy"], models=["gru"], seq_lens=[7, 9])
     assert sorted(s.config["seq_len"] for s in grid.specs if s.kind == "train") == [7] * 3 + [9] * 3
 
