@@ -324,9 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
              "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
              "so a killed sweep loses only the runs in flight. The options below narrow or "
              "resize the preset.",
-             "presets: default = docs/results.md (34 runs, about 20 minutes on 2 cores); "
-             "quick = smaller models and sequences (under a minute).\n"
-             "example: lstm sweep --preset default --workers 2 --out results")
+             "presets: default = docs/results.md's first tables and the gradient flow (42 runs, "
+             "about 20 minutes on 2 cores); quick = memory-horizon ladders at short T (about 2 "
+             "minutes); horizon = the memory horizon of eleven models and the published anchors "
+             "(214 runs, about 75 minutes on 2 cores; one part with --tasks adding, copy or "
+             "gradflow).\n"
+             "example: lstm sweep --preset horizon --workers 2 --out horizon")
     s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
                    help="the grid: default (docs/results.md's tables), quick (make report's), "
                         "horizon (the memory-horizon ladders and the published anchors; parts "
@@ -339,9 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--models", type=_models, default=None,
                    help=_MODELS_HELP + " (default: the preset's)")
     s.add_argument("--seq-lens", type=_csv(int), default=None,
-                   help="comma-separated sequence lengths (default: the preset's)")
+                   help="comma-separated sequence lengths (default: the preset's); for a "
+                        "ladder its rungs, and only the anchors at these lengths run")
     s.add_argument("--seeds", type=_csv(int), default=None,
-                   help="comma-separated seeds (default: the preset's)")
+                   help="comma-separated seeds (default: the preset's); a ladder's rung "
+                        "counts as solved on 2 of them (on all, given fewer than 2)")
     s.add_argument("--steps", type=int, default=None,
                    help="training steps per run (default: the preset's budget per model)")
     s.add_argument("--workers", type=_positive_int, default=None,
