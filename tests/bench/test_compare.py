@@ -114,8 +114,9 @@ def test_times_are_sane(tiny_report):
             assert stats["iqr_s"] >= 0 and stats["repeats"] >= 1
     ops = [r for r in ok if r["case"]["kind"] == "op"]
     assert {r["library"] for r in ops} == {"minigrad"} | ({"torch"} & set(installed_libraries()))
-    for r in ops:  # forward alone is part of forward + backward, so it must be cheaper
-        assert r["variants"]["forward"]["min_s"] < r["time"]["median_s"]
+    for r in ops:  # forward alone is part of forward + backward, so it must be cheaper (the
+        # fastest call of each: medians of microsecond ops swap places on a busy machine)
+        assert r["variants"]["forward"]["min_s"] < r["time"]["min_s"]
 
 
 def test_every_library_computes_the_reference_loss(tiny_report):

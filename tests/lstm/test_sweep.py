@@ -165,6 +165,12 @@ def test_bad_spec_and_append(tmp_path):
     assert read["schema"] == 2 and {k: read[k] for k in row} == row
 
 
+def _terminal_sigint() -> None:
+    """In the child: Ctrl-C's default action, as in a terminal (a shell running the tests in
+    the background hands its children SIGINT ignored, and Python then keeps it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, signum):
@@ -176,7 +182,8 @@ def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, sig
            "0", "--steps", "300", "--workers", "2", "--out", str(out), "--quiet"]
     path = out / "results.jsonl"
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=_terminal_sigint)
     try:
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
