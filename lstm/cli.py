@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
              "presets: default = docs/results.md's first tables and the gradient flow (42 runs, "
              "about 20 minutes on 2 cores); quick = memory-horizon ladders at short T (about 2 "
              "minutes); horizon = the memory horizon of eleven models and the published anchors "
-             "(214 runs, about 75 minutes on 2 cores; one part with --tasks adding, copy or "
+             "(217 runs, about 80 minutes on 2 cores; one part with --tasks adding, copy or "
              "gradflow).\n"
              "example: lstm sweep --preset horizon --workers 2 --out horizon")
     s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
