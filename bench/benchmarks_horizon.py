@@ -34,7 +34,7 @@ def climb(*_) -> dict:
     if not fused_available():
         return {"unavailable": "no fused recurrent primitives at this commit"}
     try:
-        from lstm.experiments.horizon import Ladder, Plan
+        from lstm.experiments.horizon import Ladder, Plan, outcomes
         from lstm.experiments.sweep import run_sweep
         from lstm.models import MODEL_NAMES
     except ImportError as e:
@@ -49,10 +49,7 @@ def climb(*_) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "results.jsonl")
         rows = run_sweep(Plan([], ladders), path, workers=1, progress=False)
-    from lstm.experiments.sweep import run_identity
-
-    done = {run_identity(r["kind"], r["config"]): r for r in rows}
-    return {f"{x.task}/{x.model}": x.outcome(done) for x in ladders}
+    return {f"{o['task']}/{o['model']}": o for o in outcomes(rows, ladders)}
 
 
 climb.timeout = 3600

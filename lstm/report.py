@@ -24,7 +24,7 @@ from pathlib import Path
 from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets
-from .experiments.horizon import Ladder, ladders_from_rows, outcomes
+from .experiments.horizon import distinct, ladders_from_rows, outcomes
 from .experiments.inside import INSIDE_CONFIGS, run_inside
 from .experiments.speed import (
     PEERS,
@@ -133,9 +133,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
 
     stage("figures", f"-> {out_dir}")
     every_row = read_results(results_path)  # a horizon preset run into the same file shows too
-    ladders = {id(x): x for x in plan.ladders}
-    ladders.update({id(x): x for x in ladders_from_rows(every_row)})
-    horizon = outcomes(every_row, _distinct(list(ladders.values())))
+    horizon = outcomes(every_row, distinct(plan.ladders + ladders_from_rows(every_row)))
     sections = [horizon_section(every_row, horizon, out_dir),
                 gradient_flow(flow_records, out_dir),
                 figures.training_curves(train_rows, out_dir),
@@ -167,19 +165,6 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     if progress:
         print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
     return path
-
-
-def _distinct(ladders: list[Ladder]) -> list[Ladder]:
-    """Ladders without repeats (the plan's and the same ones rebuilt from the rows), plan
-    order first."""
-    seen, out = set(), []
-    for ladder in ladders:
-        key = (ladder.model, ladder.task, ladder.seq_lens, ladder.seeds,
-               tuple(sorted((k, str(v)) for k, v in ladder.config.items())))
-        if key not in seen:
-            seen.add(key)
-            out.append(ladder)
-    return out
 
 
 def run_speed_stage(settings: dict, speed_path: str, root: Path | None, peers: list[str],

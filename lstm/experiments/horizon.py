@@ -25,7 +25,9 @@ from .sweep import RunSpec, run_identity
 LADDERS = {"adding": (100, 200, 400, 750, 1000), "copy": (100, 200, 500, 1000, 2000)}
 HORIZON_MODELS = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
                   "lstm-peephole", "lstm-ln", "janet", "indrnn")
-RUNG_STATES = ("solved", "failed", "running", "skipped")
+# The training loss of each task's rows (a row names its task; lstm.tasks.Task.loss_key is the
+# same choice for a Task object).
+LOSS_KEYS = {"adding": "mse", "copy": "cross_entropy"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ class Ladder:
                 "n_solved": rung["n_solved"], "n_run": sum(r is not None for r in rows),
                 "steps_to_solve": [r["result"]["steps_to_solve"] if r else None for r in rows],
                 "wall_time_s": [round(_wall(r), 1) if r else None for r in rows],
-                "final_loss": [_final_loss(r) for r in rows],
+                "final_loss": [_final_metric(r, LOSS_KEYS[self.task]) for r in rows],
+                "recall": [_final_metric(r, "recall_accuracy") for r in rows],
             })
         return {"model": self.model, "task": self.task, "seeds": list(self.seeds),
                 "budget_steps": self.config.get("steps"),
@@ -129,11 +132,8 @@ def _wall(row: dict) -> float:
     return float(row.get("wall_time_s") or row["result"].get("wall_time") or 0.0)
 
 
-def _final_loss(row: dict | None):
-    if row is None:
-        return None
-    task = row["result"]["config"]["task"]
-    return row["result"]["metrics"].get("mse" if task == "adding" else "cross_entropy")
+def _final_metric(row: dict | None, name: str):
+    return None if row is None else row["result"]["metrics"].get(name)
 
 
 class Plan:
@@ -151,16 +151,20 @@ class Plan:
 
 def ladders_from_rows(rows: list[dict]) -> list[Ladder]:
     """The ladders a results file holds, rebuilt from the `ladder` field its rows carry."""
+    return distinct([Ladder(spec["model"], spec["task"], tuple(spec["seq_lens"]),
+                            tuple(spec["seeds"]), spec["config"], spec["min_solved"],
+                            spec["max_failures"])
+                     for row in rows if row.get("kind") == "train"
+                     for spec in [row.get("ladder")] if spec])
+
+
+def distinct(ladders: list[Ladder]) -> list[Ladder]:
+    """`ladders` without repeats (the same model, task, rungs, seeds and config), first kept."""
     found: dict[tuple, Ladder] = {}
-    for row in rows:
-        spec = row.get("ladder")
-        if row.get("kind") != "train" or not spec:
-            continue
-        ladder = Ladder(spec["model"], spec["task"], tuple(spec["seq_lens"]),
-                        tuple(spec["seeds"]), spec["config"], spec["min_solved"],
-                        spec["max_failures"])
-        found[(ladder.model, ladder.task, ladder.seq_lens, ladder.seeds,
-               tuple(sorted((k, str(v)) for k, v in ladder.config.items())))] = ladder
+    for ladder in ladders:
+        key = (ladder.model, ladder.task, ladder.seq_lens, ladder.seeds,
+               tuple(sorted((k, str(v)) for k, v in ladder.config.items())))
+        found.setdefault(key, ladder)
     return list(found.values())
 
 

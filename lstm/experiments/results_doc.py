@@ -21,7 +21,7 @@ from collections import defaultdict
 from ..checkpoint import atomic_write
 from ..cli_errors import describe_os_error
 from ..results_io import ResultsError
-from .horizon import ladders_from_rows, outcomes, spread
+from .horizon import LOSS_KEYS, ladders_from_rows, outcomes, spread
 from .sweep import read_results, run_identity
 
 ANCHORS_ADDING = {
@@ -123,15 +123,10 @@ ANCHORS = {
 }
 
 
-def _loss_key(config: dict) -> str:
-    return "mse" if config["task"] == "adding" else "cross_entropy"
-
-
 def _horizon_tables(rows) -> list[str]:
     found = outcomes(rows)
     if not found:
         return ["_No memory-horizon ladders in the results files._", ""]
-    done = {run_identity(r["kind"], r.get("config")): r for r in rows}
     lines = []
     for task in dict.fromkeys(o["task"] for o in found):
         mine = [o for o in found if o["task"] == task]
@@ -157,12 +152,10 @@ def _horizon_tables(rows) -> list[str]:
                 if steps:
                     text += f", steps {'/'.join(map(str, steps))}"
                 if rung["status"] != "solved" and losses:
-                    text += f", final {_loss_key({'task': task})} {min(losses):.3g}-" \
-                            f"{max(losses):.3g}"
-                if task == "copy":
-                    recall = _recalls(o, rung, done)
-                    if recall:
-                        text += f", recall {recall}"
+                    text += f", final {LOSS_KEYS[task]} {min(losses):.3g}-{max(losses):.3g}"
+                recall = [v for v in rung["recall"] if v is not None]
+                if recall:
+                    text += f", recall {min(recall):.2f}-{max(recall):.2f}"
                 text += f", {sum(w or 0 for w in rung['wall_time_s']):,.0f} s"
                 cells.append(text)
             low, median, high = spread(o)
@@ -171,22 +164,6 @@ def _horizon_tables(rows) -> list[str]:
                          f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |")
         lines.append("")
     return lines
-
-
-def _recalls(outcome: dict, rung: dict, done: dict) -> str:
-    from .horizon import Ladder
-
-    ladder = Ladder(outcome["model"], outcome["task"], tuple(r["seq_len"] for r in
-                                                             outcome["rungs"]),
-                    tuple(outcome["seeds"]), outcome["config"], outcome["min_solved"])
-    values = []
-    for seed in outcome["seeds"]:
-        spec = ladder.spec(rung["seq_len"], seed)
-        row = done.get(run_identity(spec.kind, spec.config))
-        if row is not None:
-            values.append(row["result"]["metrics"].get("recall_accuracy"))
-    values = [v for v in values if v is not None]
-    return f"{min(values):.2f}-{max(values):.2f}" if values else ""
 
 
 def _anchor_tables(rows) -> list[str]:
@@ -206,7 +183,7 @@ def _anchor_tables(rows) -> list[str]:
         for row in sorted(mine, key=lambda r: (r["config"]["seq_len"], r["config"]["model"],
                                                r["config"]["seed"])):
             r, c = row["result"], row["result"]["config"]
-            key = _loss_key(c)
+            key = LOSS_KEYS[c["task"]]
             best = min((p[key] for p in r["curve"] if p.get(key) is not None), default=None)
             recall = r["metrics"].get("recall_accuracy")
             lines.append(

@@ -131,20 +131,20 @@ def _blas_threads(n: int):
                 os.environ[k] = v
 
 
-Plan = Callable[[dict], list]
-"""A plan maps the finished rows so far (by run identity) to every run it wants now, finished
+Planner = Callable[[dict], list]
+"""A planner maps the finished rows so far (by run identity) to every run it wants now, finished
 or not: a fixed grid ignores them; a ladder (lstm.experiments.horizon) releases its next rung
 once the rung before is decided."""
 
 
-def run_sweep(specs: Iterable[RunSpec] | Plan, results_path: str, workers: int | None = None,
+def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: int | None = None,
               scheduler: str | None = None, progress: bool = True,
               on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every spec not yet in `results_path`; returns all rows for these specs (old and new).
 
-    `specs` is a list of runs or a Plan: the plan is asked again after every finished run and
-    its new runs are started as workers free up, so a rerun recomputes where it stood from the
-    file and resumes there."""
+    `specs` is a list of runs or a Planner (e.g. lstm.experiments.horizon.Plan): it is asked
+    again after every finished run and its new runs are started as workers free up, so a rerun
+    recomputes where it stood from the file and resumes there."""
     plan = specs if callable(specs) else (lambda done, fixed=list(specs): fixed)
     directory = os.path.dirname(os.path.abspath(results_path))
     os.makedirs(directory, exist_ok=True)
@@ -186,19 +186,16 @@ def run_sweep(specs: Iterable[RunSpec] | Plan, results_path: str, workers: int |
                 done[key] = outcome
                 if on_result is not None:
                     on_result(outcome)
-    except KeyboardInterrupt:
-        if runner is not None:
+    except BaseException as error:
+        if runner is not None:  # Ctrl-C, a failed append: stop the workers, do not wait
             runner.abort()
             runner = None
+        if not isinstance(error, KeyboardInterrupt):
+            raise
         written = {run_identity(r["kind"], r.get("config")) for r in read_results(results_path)}
         todo = (set(wanted) | set(in_flight)) - at_start
         raise SweepInterrupted(len((written - at_start) & todo), len(todo),
                                results_path) from None
-    except BaseException:
-        if runner is not None:
-            runner.abort()
-            runner = None
-        raise
     finally:
         bar.close()
         if runner is not None:

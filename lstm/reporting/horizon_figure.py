@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..experiments.horizon import spread
+from ..experiments.horizon import LOSS_KEYS, spread
 from .figures import MODEL_COLORS, SOLVED_ACCURACY, SOLVED_MSE, label, new_figure, save
 from .page import Section, Table
-
-LOSS_KEY = {"adding": "mse", "copy": "cross_entropy"}
 
 
 def _rung_index(outcome: dict, seq_len) -> int:
@@ -75,7 +73,7 @@ def rung_curves(rows: list[dict], outcomes: list[dict], out_dir: str,
     figure = new_figure(3.6 * columns, 3.0 * n_rows + 0.5)
     axes = figure.subplots(n_rows, columns, squeeze=False).ravel()
     for ax, (task, seq_len) in zip(axes, panels):
-        key = LOSS_KEY[task]
+        key = LOSS_KEYS[task]
         runs = [r for r in rows if r["config"]["task"] == task
                 and r["config"]["seq_len"] == seq_len
                 and (r["config"]["model"], task) in by_ladder]
