@@ -11,6 +11,7 @@ difference is the step's own footprint.
 from __future__ import annotations
 
 from bench import asv_cases as cases
+from bench import page_faults
 from bench.peers import saved_bytes_lower_bound
 from bench.peers.worker import traced_peak_bytes
 
@@ -60,3 +61,21 @@ class StepPeakRSS:
 
     def peakmem_reference(self, model, impl, seq_len):
         """Nothing: the interpreter, imports and setup that peakmem_train_step also counts."""
+
+
+class StepPageFaults:
+    """Fresh (minor) page faults per LSTM training step (B=32, T=100, H=128), with minigrad's
+    malloc thresholds (`keep`) and with glibc's defaults (`system`): bench/page_faults.py. The
+    defaults' count is a property of the machine's glibc, so it is tracked here, not tested."""
+
+    params = [list(page_faults.SETTINGS)]
+    param_names = ["malloc"]
+    rounds = 1
+    number = 1
+    repeat = 1
+    timeout = 600
+
+    def track_faults_per_step(self, malloc):
+        return page_faults.faults_per_step(malloc)[1]
+
+    track_faults_per_step.unit = "faults"

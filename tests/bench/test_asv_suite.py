@@ -33,6 +33,7 @@ EXPECTED = {
     "benchmarks_memory.TracedStepMemory.track_step_bytes_over_saved_bound",
     "benchmarks_memory.StepPeakRSS.peakmem_train_step",
     "benchmarks_memory.StepPeakRSS.peakmem_reference",
+    "benchmarks_memory.StepPageFaults.track_faults_per_step",
     "benchmarks_compile.ImportAndFirstCall.timeraw_import_and_first_call",
     "benchmarks_tasks.AddingTask.track_test_mse",
     "benchmarks_tasks.CopyTask.track_test_recall_accuracy",
