@@ -48,7 +48,7 @@ def train_all(*_) -> dict:
         return {"unavailable": reason}
     from lstm.applications.forecast import run_forecast
 
-    return {f"{d}/{m}": run_forecast(_quick_config(d, m), baselines={})["metrics"]
+    return {f"{d}/{m}": run_forecast(_quick_config(d, m), baselines=({}, {}))["metrics"]
             for d in DATASETS for m in MODELS}
 
 
