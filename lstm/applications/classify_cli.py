@@ -37,8 +37,9 @@ def add_parser(subparsers) -> None:
                    help="comma-separated poolings over time: attention (additive, masked), "
                         "last (final states of both directions), mean (over valid frames); "
                         "default: attention")
-    c.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                   help="model size and training budget; the options below override it")
+    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                   help="model size and training budget (quick: the default of every "
+                        "application command); the options below override it")
     c.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     c.add_argument("--seeds", type=_csv(int), default=None,
                    help="comma-separated seeds of the weights and batch order (default: 0)")

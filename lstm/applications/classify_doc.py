@@ -3,8 +3,9 @@
     python -m lstm.applications.classify_doc results/results.jsonl
 
 prints a Markdown table: per (preset settings, pooling) the test accuracy mean ± the population
-standard deviation over seeds (numpy's std, ddof 0), its range, the training accuracy and the time per epoch, then the DTW baseline of those runs,
-then the published figures of lstm.applications.published, each with its source.
+standard deviation over seeds (numpy's std, ddof 0), its range, the training accuracy and the
+time per epoch, then the DTW baseline of those runs, then the published figures of
+lstm.applications.published, each with its source.
 """
 
 from __future__ import annotations

@@ -94,6 +94,19 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     main(["generate", "--checkpoint", rows[0]["checkpoint"], "--prime", "import ", "--length",
           "25", "--temperature", "0.5", "--seed", "4", "--text"])
     assert capsys.readouterr().out == "import " + sample["sample"] + "\n"
+    # a prime with characters the training text never had is refused, naming each of them
+    code = main(["generate", "--checkpoint", rows[0]["checkpoint"], "--prime",
+                 "x = \u03bb\u2603\u03bb"])
+    err = capsys.readouterr().err
+    assert code == 2 and "2 character(s)" in err
+    assert "'\u03bb' (U+03BB), '\u2603' (U+2603)" in err
+
+
+@pytest.mark.parametrize("command", ["forecast", "classify", "charlm"])
+def test_every_application_command_defaults_to_the_quick_preset(command):
+    from lstm.cli import build_parser
+
+    assert build_parser().parse_args([command]).preset == "quick"
 
 
 @pytest.mark.parametrize("argv, message", [
