@@ -93,6 +93,7 @@ def run(args) -> int:
     configs, max_order = settings_for(args)
     corpus = load_corpus()
     os.makedirs(args.out, exist_ok=True)
+    rows = []
     for config in configs:
         try:
             row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet)
@@ -100,14 +101,20 @@ def run(args) -> int:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
+        rows.append(row)
         _emit(summary(row))
+    from ..reporting.charlm_section import draw_learning_curve
+
+    figure = draw_learning_curve(rows, args.out)
+    if not args.quiet:
+        print(f"lstm charlm: drew {figure}", file=sys.stderr)
     return 0
 
 
 SUMMARY_KEYS = ("bits_per_char", "valid_bits_per_char", "ngram_bits_per_char", "ngram_order",
                 "gzip_bits_per_char", "bz2_bits_per_char", "lzma_bits_per_char",
-                "lzma_primed_bits_per_char", "train_chars_per_s", "steps", "epochs",
-                "num_parameters", "vocab_size", "wall_time", "checkpoint")
+                "lzma_primed_bits_per_char", "bz2_primed_bits_per_char", "train_chars_per_s",
+                "steps", "epochs", "num_parameters", "vocab_size", "wall_time", "checkpoint")
 
 
 def summary(row: dict) -> dict:

@@ -117,6 +117,8 @@ def comparisons(rows: list[dict], n_boot: int = 2000) -> dict[str, dict]:
         for model in sorted(models):
             runs = [r for r in models[model]
                     if r["result"]["test"]["origins"] == test["origins"]]
+            if not runs:  # only runs on another split (other --test-size): not comparable
+                continue
             candidates[model] = ("model", np.stack([np.asarray(r["result"]["test"]["model"])
                                                     for r in runs]))
         lines = []

@@ -99,9 +99,9 @@ def test_run_is_seeded_and_scored_on_the_original_scale():
     assert len(first["path"]["model"]) == len(origins[::4])
     # every test origin's forecasts are kept for forecast_compare
     assert np.asarray(first["test"]["model"]).shape == (len(origins), 4)
-    np.testing.assert_allclose(first["test"]["actual"], y[ahead], rtol=1e-9)
-    assert np.asarray(first["test"]["baselines"]["naive"]) == pytest.approx(
-        np.repeat(y[origins][:, None], 4, axis=1), rel=1e-9)
+    np.testing.assert_allclose(first["test"]["actual"], y[ahead], rtol=0, atol=5e-7)  # 6 d.p.
+    np.testing.assert_allclose(first["test"]["baselines"]["naive"],
+                               np.repeat(y[origins][:, None], 4, axis=1), rtol=0, atol=5e-7)
 
 
 def test_results_file_reuses_finished_runs(tmp_path, capsys):
@@ -142,13 +142,14 @@ def test_quick_preset_beats_the_seasonal_naive_forecast_on_airline(tmp_path):
                                  max_epochs=preset["max_epochs"], patience=preset["patience"])
                for m in ("gru", "lstm", "rnn") for s in preset["seeds"]]
     rows = run_forecasts(configs, str(tmp_path / "results.jsonl"))
-    seasonal = rows[0]["result"]["baselines"]["seasonal_naive"]["rmse"]  # 53.4 (thousands)
+    # the 36-month test (1958-1960); QUICK_THRESHOLDS in docs/applications_forecast.md
+    seasonal = rows[0]["result"]["baselines"]["seasonal_naive"]["rmse"]  # 44.3 (thousands)
     rmse = {m: [r["result"]["metrics"]["rmse"] for r in rows if r["config"]["model"] == m]
             for m in ("gru", "lstm", "rnn")}
-    assert np.mean(rmse["gru"]) < 30.0  # measured 23.8 (seeds 0-2); SARIMA 19.0
-    assert np.mean(rmse["lstm"]) < 35.0  # measured 22.9 (18.1, 20.3, 30.4)
-    assert np.mean(rmse["rnn"]) < 22.0  # measured 17.3 (18.1, 16.7, 17.0)
-    assert max(max(v) for v in rmse.values()) < 0.7 * seasonal
+    assert np.mean(rmse["gru"]) < 31.0  # measured 27.1 (25.4, 30.6, 25.2); SARIMA 18.5
+    assert np.mean(rmse["lstm"]) < 28.0  # measured 24.1 (23.5, 26.1, 22.7)
+    assert np.mean(rmse["rnn"]) < 30.0  # measured 26.2 (27.2, 24.3, 27.0)
+    assert max(max(v) for v in rmse.values()) < 0.75 * seasonal
 
 
 def test_benchmark_epoch_and_tracks_run():
