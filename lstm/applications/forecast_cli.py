@@ -67,7 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "rows go to OUT/results.jsonl (runs already there are reused), and "
                     "OUT/forecast.png draws the forecasts next to the baselines'. Needs the "
                     "apps extra: pip install 'minigrad-lstm[apps]'.",
-        epilog="presets: quick = every dataset and model, seeds 0,1,2 (about a minute); "
+        epilog="presets: quick (the default) = every dataset and model, seeds 0,1,2; "
                "default = every dataset and model, seeds 0-4 (docs/applications_forecast.md). "
                "Unset sizes take the dataset's defaults (lstm.applications.forecast."
                "DATASET_DEFAULTS).\n"
