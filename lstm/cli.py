@@ -211,8 +211,14 @@ def cmd_report(args) -> int:
     from .report import build_report
 
     check_out_dir(args.out)
-    path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
-                        asv_results=args.asv_results, progress=not args.quiet)
+    if args.only:
+        from .reporting.app_report import build_app_report
+
+        path = build_app_report(args.only, out_dir=args.out, preset=args.preset,
+                                results_dir=args.results, progress=not args.quiet)
+    else:
+        path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
+                            asv_results=args.asv_results, progress=not args.quiet)
     _emit({"report": os.path.abspath(path)})
     return 0
 
@@ -368,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--asv-results", default=None, metavar="DIR",
                    help="asv results directory for the history figure (default: .asv/results "
                         "when present)")
+    r.add_argument("--only", choices=("forecast", "classify", "charlm"), default=None,
+                   help="build one application's section only (its runs and figures), "
+                        "without the sweep, speed and other sections")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
 

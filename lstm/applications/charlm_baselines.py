@@ -4,7 +4,8 @@
 A compressor's figure is 8 * compressed bytes / characters of the test text. "Primed" compresses
 the training text followed by the test text and counts only the bytes the test text adds, so the
 compressor, like the models, has seen the training text first (it helps lzma, whose window holds
-all of it; gzip's 32 KiB window and bz2's 900 kB blocks forget it).
+all of it, and bz2, whose last 900 kB block holds the test text with the end of the training
+text; gzip's 32 KiB window forgets it).
 """
 
 from __future__ import annotations

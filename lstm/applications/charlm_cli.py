@@ -93,6 +93,7 @@ def run(args) -> int:
     configs, max_order = settings_for(args)
     corpus = load_corpus()
     os.makedirs(args.out, exist_ok=True)
+    rows = []
     for config in configs:
         try:
             row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet)
@@ -100,14 +101,20 @@ def run(args) -> int:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
+        rows.append(row)
         _emit(summary(row))
+    from ..reporting.charlm_section import draw_learning_curve
+
+    figure = draw_learning_curve(rows, args.out)
+    if not args.quiet:
+        print(f"lstm charlm: drew {figure}", file=sys.stderr)
     return 0
 
 
 SUMMARY_KEYS = ("bits_per_char", "valid_bits_per_char", "ngram_bits_per_char", "ngram_order",
                 "gzip_bits_per_char", "bz2_bits_per_char", "lzma_bits_per_char",
-                "lzma_primed_bits_per_char", "train_chars_per_s", "steps", "epochs",
-                "num_parameters", "vocab_size", "wall_time", "checkpoint")
+                "lzma_primed_bits_per_char", "bz2_primed_bits_per_char", "train_chars_per_s",
+                "steps", "epochs", "num_parameters", "vocab_size", "wall_time", "checkpoint")
 
 
 def summary(row: dict) -> dict:
@@ -131,6 +138,13 @@ def run_generate(args) -> int:
     if args.length < 0:
         raise ValueError(f"--length must be >= 0, got {args.length}")
     model, vocab, config = load_model(args.checkpoint)
+    # refused rather than mapped to the unknown id: the training text has no unknown
+    # characters, so that id's embedding never moved from its random start
+    unknown = vocab.unknown_chars(args.prime)
+    if unknown:
+        raise ValueError(f"--prime has {len(unknown)} character(s) the model's vocabulary "
+                         f"({len(vocab.chars)} characters) lacks: "
+                         + ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown))
     drawn = sample(model, vocab.encode(args.prime), args.length, args.temperature, args.seed)
     text = vocab.decode(drawn)
     row = {"kind": "generate", "checkpoint": args.checkpoint, "prime": args.prime,
@@ -163,10 +177,10 @@ def add_parser(subparsers) -> None:
                     "validation) and gzip / bz2 / lzma. Prints one JSON line per seed and "
                     "appends it to OUT/results.jsonl; weights go to OUT/charlm/<run>/ as "
                     "model.safetensors + model.json. Re-running the same command resumes.",
-        epilog="presets: quick = H=128, 500 steps (about a minute on one core); default = "
-               "H=256, 2000 steps.\nexample: lstm charlm --preset quick --seeds 0,1,2 "
-               "--out results")
-    c.add_argument("--preset", choices=tuple(PRESETS), default="default",
+        epilog="presets: quick (the default) = H=128, 500 steps (about a minute on one core); "
+               "default = H=256, 2000 steps (about an hour; docs/applications_charlm.md)."
+               "\nexample: lstm charlm --preset default --seeds 0,1,2 --out results")
+    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                    help="settings the options below override")
     c.add_argument("--seed", type=int, default=0, help="seed of the weights")
     c.add_argument("--seeds", type=_seeds, default=None,
@@ -203,7 +217,9 @@ def add_parser(subparsers) -> None:
                "--temperature 0.8 --length 300")
     g.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="a run directory of `lstm charlm` or its model.safetensors")
-    g.add_argument("--prime", default="def ", help="text the sample continues")
+    g.add_argument("--prime", default="def ",
+                   help="text the sample continues; characters outside the model's vocabulary "
+                        "are refused (exit 2, listing them)")
     g.add_argument("--temperature", type=float, default=0.8,
                    help="softmax temperature: lower is more conservative")
     g.add_argument("--length", type=int, default=300, help="characters to draw")

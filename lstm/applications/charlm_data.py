@@ -121,6 +121,10 @@ class Vocabulary:
             ids[position] = self._index.get(text[position], self.unknown_id)
         return ids
 
+    def unknown_chars(self, text: str) -> list[str]:
+        """The distinct characters of `text` outside the vocabulary, in order of appearance."""
+        return list(dict.fromkeys(c for c in text if c not in self._index))
+
     def decode(self, ids) -> str:
         """The characters of `ids` (the unknown id prints as U+FFFD)."""
         ids = np.asarray(ids)

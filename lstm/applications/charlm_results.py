@@ -15,6 +15,7 @@ from ..experiments.sweep import read_results
 BASELINE_ROWS = (("ngram", "interpolated modified Kneser-Ney n-gram, order {order} "
                            "(chosen on validation among 1..{max_order})"),
                  ("lzma_primed", "lzma -9e, primed with the training text"),
+                 ("bz2_primed", "bz2 -9, primed with the training text"),
                  ("lzma", "lzma -9e"), ("bz2", "bz2 -9"), ("gzip", "gzip -9"))
 
 

@@ -37,8 +37,9 @@ def add_parser(subparsers) -> None:
                    help="comma-separated poolings over time: attention (additive, masked), "
                         "last (final states of both directions), mean (over valid frames); "
                         "default: attention")
-    c.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                   help="model size and training budget; the options below override it")
+    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                   help="model size and training budget (quick: the default of every "
+                        "application command); the options below override it")
     c.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     c.add_argument("--seeds", type=_csv(int), default=None,
                    help="comma-separated seeds of the weights and batch order (default: 0)")
@@ -89,11 +90,12 @@ def run(args) -> int:
                  "impl": args.impl}
     configs = [preset_config(args.preset, dataset=args.dataset, pooling=p, seed=s, **overrides)
                for p in args.pooling for s in seeds]
-    dtw = None
+    dtw = drawn_dtw = None
     if args.baseline == "dtw":
         dtw = dtw_baseline(args.dataset, args.dtw_mode, args.dtw_window)
         record_dtw(os.path.join(args.out, "results.jsonl"), args.dataset, dtw)
-        dtw.pop("dtw_confusion"), dtw.pop("dtw_predicted")
+        drawn_dtw = {"dtw_confusion": dtw.pop("dtw_confusion")}
+        dtw.pop("dtw_predicted")
 
     def show(row):
         result = row["result"]
@@ -103,8 +105,13 @@ def run(args) -> int:
         print(json.dumps(line, sort_keys=True), flush=True)
 
     try:
-        run_configs(configs, os.path.join(args.out, "results.jsonl"),
-                    progress=not args.quiet, on_result=show, dtw=dtw)
+        rows = run_configs(configs, os.path.join(args.out, "results.jsonl"),
+                           progress=not args.quiet, on_result=show, dtw=dtw)
+        from ..reporting.classify_section import draw_run_figures
+
+        figures = draw_run_figures(rows, drawn_dtw, args.out)
+        if not args.quiet:
+            print(f"lstm classify: drew {', '.join(figures)}", file=sys.stderr)
     except KeyboardInterrupt:
         print("lstm classify: interrupted; the finished runs are in "
               f"{os.path.join(args.out, 'results.jsonl')} and will not run again.",

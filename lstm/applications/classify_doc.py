@@ -2,9 +2,10 @@
 
     python -m lstm.applications.classify_doc results/results.jsonl
 
-prints a Markdown table: per (preset settings, pooling) the test accuracy mean ± std over seeds,
-its range, the training accuracy and the time per epoch, then the DTW baseline of those runs,
-then the published figures of lstm.applications.published, each with its source.
+prints a Markdown table: per (preset settings, pooling) the test accuracy mean ± the population
+standard deviation over seeds (numpy's std, ddof 0), its range, the training accuracy and the
+time per epoch, then the DTW baseline of those runs, then the published figures of
+lstm.applications.published, each with its source.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def markdown_table(rows: list[dict], dtw_rows: list[dict] = ()) -> str:
     groups = defaultdict(list)
     for row in rows:
         groups[(_settings(row["config"]), row["config"]["pooling"])].append(row)
-    lines = ["| model | settings | seeds | test accuracy (mean ± std) | range | train accuracy | "
-             "s / epoch |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | settings | seeds | test accuracy (mean ± std, ddof 0) | range | "
+             "train accuracy | s / epoch |", "|---|---|---|---|---|---|---|"]
     stopped = []
     for (settings, pooling), mine in sorted(groups.items()):
         accuracy = np.array([r["result"]["accuracy"] for r in mine])

@@ -28,12 +28,12 @@ from .forecast_metrics import forecast_metrics, mase_scale
 
 FORECAST_MODELS = ("lstm", "gru", "rnn")
 OUTPUTS = ("delta", "seasonal", "level")
-# per dataset: forecast horizon, input window, the validation / test segment lengths (steps),
-# and the read-out, chosen on validation MSE (docs/applications_forecast.md): the change from
-# the seasonal-naive value (airline) or from the last value (co2), the level for sunspots and
-# macro
+# per dataset: forecast horizon, input window, the validation / test segment lengths (steps:
+# every test segment spans at least three seasons), and the read-out, chosen on validation MSE
+# (docs/applications_forecast.md): the change from the seasonal-naive value (airline) or from
+# the last value (co2), the level for sunspots and macro
 DATASET_DEFAULTS = {
-    "airline": {"horizon": 12, "lookback": 24, "val_size": 24, "test_size": 24,
+    "airline": {"horizon": 12, "lookback": 24, "val_size": 24, "test_size": 36,
                 "output": "seasonal"},
     "co2": {"horizon": 12, "lookback": 36, "val_size": 60, "test_size": 60, "output": "delta"},
     "sunspots": {"horizon": 10, "lookback": 30, "val_size": 40, "test_size": 40,
@@ -217,12 +217,15 @@ def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict
                  "stopped": stopped, "curve": curve}
 
 
-def evaluate_baselines(data: Prepared) -> dict[str, np.ndarray]:
-    """The baselines' test forecasts (origins, horizon) on the original scale."""
+def evaluate_baselines(data: Prepared) -> tuple[dict[str, np.ndarray], dict]:
+    """The baselines' test forecasts {name: (origins, horizon)} on the original scale, and
+    their fits' details ({"ets": forecast_ets.select_ets's info})."""
     series, split, target = data.series, data.split, data.series.target
     y = series.values[:, target]
-    z = data.scaler.scale(series.values)[:, target]
-    return baseline_forecasts(series.name, y, z, lambda s: data.scaler.unscale(s, target),
+    mean, std = data.scaler.mean[target], data.scaler.std[target]
+    z = data.scaler.scale(series.values)[:, target] * std + mean  # transformed, unstandardised
+    return baseline_forecasts(series.name, y, z,
+                              lambda s: data.scaler.unscale((s - mean) / std, target),
                               split.val_end, data.origins["test"], data.config.horizon,
                               series.season)
 
@@ -233,12 +236,18 @@ def truth(data: Prepared) -> np.ndarray:
     return data.series.values[ahead, data.series.target]
 
 
+def _rounded(values: np.ndarray) -> list:
+    return np.round(np.asarray(values, np.float64), 6).tolist()
+
+
 def run_forecast(config: ForecastConfig, progress: bool = False,
-                 baselines: dict | None = None) -> dict:
+                 baselines: tuple[dict, dict] | None = None) -> dict:
     """Train, forecast the test origins, and score model and baselines on the original scale.
 
-    `baselines`: precomputed evaluate_baselines(...) forecasts for the same data (they depend
-    on the dataset and split only), else computed here. Returns the result dict.
+    `baselines`: precomputed evaluate_baselines(...) (forecasts, fits) for the same data (they
+    depend on the dataset and split only), else computed here; ({}, {}) skips them. Returns
+    the result dict; "test" holds every test origin's forecasts (model and baselines) and the
+    truth, which forecast_compare's tests read.
     """
     started = time.perf_counter()
     data = prepare(config)
@@ -246,7 +255,7 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
     net, training = train_net(data, progress)
     target = data.series.target
     forecast = data.scaler.unscale(predict(net, data.x["test"]), target)
-    baselines = evaluate_baselines(data) if baselines is None else baselines
+    baselines, fits = evaluate_baselines(data) if baselines is None else baselines
     actual = truth(data)
     scale = mase_scale(data.series.values[:data.split.train_end, target], data.series.season)
     path = slice(None, None, config.horizon)  # non-overlapping origins: the test segment once
@@ -254,6 +263,7 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
         "config": config.to_dict(),
         "metrics": forecast_metrics(forecast, actual, scale),
         "baselines": {name: forecast_metrics(f, actual, scale) for name, f in baselines.items()},
+        "baseline_fits": fits,
         "num_parameters": net.num_parameters(), **training,
         "data": {"length": data.split.length, "train_end": data.split.train_end,
                  "val_end": data.split.val_end, "test_origins": len(data.origins["test"]),
@@ -263,5 +273,8 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
         "path": {"origins": data.origins["test"][path].tolist(),
                  "model": forecast[path].tolist(),
                  **{name: f[path].tolist() for name, f in baselines.items()}},
+        "test": {"origins": data.origins["test"].tolist(), "actual": _rounded(actual),
+                 "model": _rounded(forecast),
+                 "baselines": {name: _rounded(f) for name, f in baselines.items()}},
         "wall_time": time.perf_counter() - started,
     }

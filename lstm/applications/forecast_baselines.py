@@ -1,37 +1,35 @@
 """Classical baselines on the same split and forecast origins as the networks.
 
-naive: y_{t+h} = y_t. seasonal naive: y_{t+h} = y_{t+h-m*ceil(h/m)}. ETS and SARIMA are
-statsmodels' ETSModel and SARIMAX with the specification in BASELINE_SPECS per dataset, fitted
-once by maximum likelihood on everything before the test segment (training + validation) on the
-dataset's modelling scale (log for airline), then run with those parameters fixed over the data
-up to each origin to forecast its horizon, and mapped back to the original scale.
+naive: y_{t+h} = y_t. seasonal naive: y_{t+h} = y_{t+h-m*k} with k = ceil(h/m). seasonal naive
+with drift: the same plus k times the mean year-on-year (season-on-season) change of the fitted
+segment, on the modelling scale (log for airline: the mean growth rate). ETS is the AICc-best of
+statsmodels' ETSModel variants (forecast_ets.select_ets); SARIMA is statsmodels' SARIMAX with
+the specification in SARIMA_SPECS. Every model is fitted once on everything before the test
+segment (training + validation) on the dataset's modelling scale, then run with those
+parameters fixed over the data up to each origin to forecast its horizon, and mapped back to
+the original scale.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import warnings
 
 import numpy as np
 
-BASELINES = ("naive", "seasonal_naive", "ets", "sarima")
+from .forecast_ets import quiet as _quiet
+from .forecast_ets import select_ets
 
-# ETSModel keywords and SARIMAX (order, seasonal_order, trend): the textbook choices, fixed a
-# priori (not tuned on the test segment): the airline model (0,1,1)(0,1,1)_12 of Box & Jenkins
-# for airline and co2, AR(9) for sunspots (Tong 1990), AR(1) for quarterly GDP growth; ETS with
-# additive error, damped trend and season where the series has them (the 11-year sunspot cycle as
-# a season of 11), simple exponential smoothing for GDP growth.
-BASELINE_SPECS = {
-    "airline": {"ets": {"error": "add", "trend": "add", "damped_trend": True,
-                        "seasonal": "add", "seasonal_periods": 12},
-                "sarima": ((0, 1, 1), (0, 1, 1, 12), "n")},
-    "co2": {"ets": {"error": "add", "trend": "add", "damped_trend": True, "seasonal": "add",
-                    "seasonal_periods": 12},
-            "sarima": ((0, 1, 1), (0, 1, 1, 12), "n")},
-    "sunspots": {"ets": {"error": "add", "seasonal": "add", "seasonal_periods": 11},
-                 "sarima": ((9, 0, 0), (0, 0, 0, 0), "c")},
-    "macro": {"ets": {"error": "add"}, "sarima": ((1, 0, 0), (0, 0, 0, 0), "c")},
+BASELINES = ("naive", "seasonal_naive", "seasonal_naive_drift", "ets", "sarima")
+CLASSICAL = BASELINES  # every baseline is a classical method
+
+# SARIMAX (order, seasonal_order, trend): the textbook choices, fixed a priori (not tuned on the
+# test segment): the airline model (0,1,1)(0,1,1)_12 of Box & Jenkins for airline and co2, AR(9)
+# for sunspots (Tong 1990), AR(1) for quarterly GDP growth.
+SARIMA_SPECS = {
+    "airline": ((0, 1, 1), (0, 1, 1, 12), "n"),
+    "co2": ((0, 1, 1), (0, 1, 1, 12), "n"),
+    "sunspots": ((9, 0, 0), (0, 0, 0, 0), "c"),
+    "macro": ((1, 0, 0), (0, 0, 0, 0), "c"),
 }
 
 
@@ -51,20 +49,17 @@ def seasonal_naive(y: np.ndarray, origins: np.ndarray, horizon: int, season: int
     return np.asarray(y, np.float64)[steps]
 
 
-@contextlib.contextmanager
-def _quiet():
-    """statsmodels warns on convergence and frequency-less data: ours are plain arrays."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def fit_ets(z: np.ndarray, spec: dict):
-    """ETSModel(z, **spec) fitted by maximum likelihood."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
-    with _quiet():
-        return ETSModel(np.asarray(z, np.float64), **spec).fit(disp=False)
+def seasonal_naive_drift(z: np.ndarray, origins: np.ndarray, horizon: int, season: int,
+                         fit_end: int) -> np.ndarray:
+    """(origins, horizon): seasonal naive plus k = ceil(h/season) times the mean change from
+    one season to the next over z[:fit_end] (mean of z[t] - z[t-season])."""
+    z = np.asarray(z, np.float64)
+    if fit_end <= season:
+        raise ValueError(f"seasonal_naive_drift: need more than one season ({season}) of "
+                         f"fitted data, got fit_end={fit_end}")
+    growth = float(np.mean(z[season:fit_end] - z[:fit_end - season]))
+    k = np.ceil(np.arange(1, horizon + 1) / season)
+    return seasonal_naive(z, origins, horizon, season) + k[None, :] * growth
 
 
 def ets_forecasts(z: np.ndarray, fitted, spec: dict, origins, horizon: int) -> np.ndarray:
@@ -93,26 +88,31 @@ def sarima_forecasts(z: np.ndarray, fitted, origins, horizon: int) -> np.ndarray
 
 
 def baseline_forecasts(dataset: str, y: np.ndarray, z: np.ndarray, inverse, fit_end: int,
-                       origins, horizon: int, season: int) -> dict[str, np.ndarray]:
-    """{baseline: (origins, horizon) forecasts on the original scale}.
+                       origins, horizon: int, season: int) -> tuple[dict, dict]:
+    """({baseline: (origins, horizon) forecasts on the original scale}, {"ets": select_ets's
+    info}).
 
-    y: the target on the original scale; z: on the modelling scale (z = transform(y)), with
-    `inverse` mapping z back; the models are fitted on z[:fit_end].
+    y: the target on the original scale; z: on the modelling scale (z = transform(y), not
+    standardised: the multiplicative ETS forms need the positive values), with `inverse`
+    mapping z back; the models are fitted on z[:fit_end].
     """
-    if dataset not in BASELINE_SPECS:
+    if dataset not in SARIMA_SPECS:
         raise ValueError(f"no baseline specification for dataset {dataset!r}; known: "
-                         f"{tuple(BASELINE_SPECS)}")
+                         f"{tuple(SARIMA_SPECS)}")
     if importlib.util.find_spec("statsmodels") is None:
         raise ValueError("the ETS and SARIMA baselines need statsmodels: pip install "
                          "'minigrad-lstm[apps]'")
-    spec = BASELINE_SPECS[dataset]
     origins = np.asarray(origins, np.int64)
     if origins.max() >= len(y) or origins.min() < fit_end - 1:
         raise ValueError(f"baseline origins must lie in [{fit_end - 1}, {len(y) - 1}] (after the"
                          f" fitted segment), got {origins.min()}..{origins.max()}")
-    ets = fit_ets(z[:fit_end], spec["ets"])
-    sarima = fit_sarima(z[:fit_end], *spec["sarima"])
-    return {"naive": naive(y, origins, horizon),
-            "seasonal_naive": seasonal_naive(y, origins, horizon, season),
-            "ets": inverse(ets_forecasts(z, ets, spec["ets"], origins, horizon)),
-            "sarima": inverse(sarima_forecasts(z, sarima, origins, horizon))}
+    ets, ets_spec, ets_info = select_ets(z[:fit_end], season, dataset)
+    sarima = fit_sarima(z[:fit_end], *SARIMA_SPECS[dataset])
+    forecasts = {
+        "naive": naive(y, origins, horizon),
+        "seasonal_naive": seasonal_naive(y, origins, horizon, season),
+        "seasonal_naive_drift": inverse(seasonal_naive_drift(z, origins, horizon, season,
+                                                             fit_end)),
+        "ets": inverse(ets_forecasts(z, ets, ets_spec, origins, horizon)),
+        "sarima": inverse(sarima_forecasts(z, sarima, origins, horizon))}
+    return forecasts, {"ets": ets_info}

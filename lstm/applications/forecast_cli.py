@@ -64,9 +64,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "segment, and score them on the last --test-size steps on the original "
                     "scale (mse, rmse, mae, r2, smape, mase) next to naive, seasonal naive, "
                     "statsmodels ETS and SARIMA on the same split. One JSON line per run; "
-                    "rows go to OUT/results.jsonl (runs already there are reused). Needs the "
+                    "rows go to OUT/results.jsonl (runs already there are reused), and "
+                    "OUT/forecast.png draws the forecasts next to the baselines'. Needs the "
                     "apps extra: pip install 'minigrad-lstm[apps]'.",
-        epilog="presets: quick = every dataset and model, seeds 0,1,2 (about a minute); "
+        epilog="presets: quick (the default) = every dataset and model, seeds 0,1,2; "
                "default = every dataset and model, seeds 0-4 (docs/applications_forecast.md). "
                "Unset sizes take the dataset's defaults (lstm.applications.forecast."
                "DATASET_DEFAULTS).\n"
@@ -158,6 +159,11 @@ def run(args) -> int:
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
         run_forecasts(configs, path, progress=not args.quiet, on_result=show)
+        from ..reporting.forecast_section import draw_forecasts
+
+        figure = draw_forecasts(finished, args.out)
+        if not args.quiet:
+            print(f"lstm forecast: drew {figure}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"lstm forecast: interrupted; {len(finished)} of {len(configs)} runs are in "
               f"{path}. Run the same command again to run the rest.", file=sys.stderr)

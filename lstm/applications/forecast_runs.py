@@ -1,5 +1,7 @@
 """Many forecasting runs into one results file (finished runs reused), and their summary: per
-dataset, a table of model x metric as mean ± std over seeds, with the baselines below.
+dataset, a table of model x metric as mean ± std over seeds, with the baselines below, and a
+table of each method's RMSE difference from the best classical method with its uncertainty
+(forecast_compare: moving-block bootstrap interval, Diebold-Mariano test).
 
 `python -m lstm.applications.forecast_runs RESULTS.jsonl` prints the tables as Markdown.
 """
@@ -16,11 +18,13 @@ import numpy as np
 from ..experiments.sweep import append_result, read_results, run_key, versions
 from .forecast import ForecastConfig, evaluate_baselines, prepare, run_forecast
 from .forecast_baselines import BASELINES
+from .forecast_compare import block_bootstrap_rmse_diff, diebold_mariano
 from .forecast_metrics import METRICS
 
 KIND = "forecast"
 BASELINE_LABELS = {"naive": "naive", "seasonal_naive": "seasonal naive",
-                   "ets": "ETS (statsmodels)", "sarima": "SARIMA (statsmodels)"}
+                   "seasonal_naive_drift": "seasonal naive + drift",
+                   "ets": "ETS (AICc)", "sarima": "SARIMA (statsmodels)"}
 
 
 def run_forecasts(configs: list[ForecastConfig], results_path: str, progress: bool = False,
@@ -80,11 +84,85 @@ def summarise(rows: list[dict]) -> dict[str, list[dict]]:
                           **{m: _mean_std([r["metrics"][m] for r in results]) for m in METRICS}})
         latest = max((r for rs in models.values() for r in rs), key=lambda r: r["finished_at"])
         for name in BASELINES:
+            if name not in latest["result"]["baselines"]:
+                continue  # a row from before this baseline existed
             metrics = latest["result"]["baselines"][name]
             lines.append({"name": BASELINE_LABELS[name], "kind": "baseline", "seeds": 1,
                           **{m: (metrics[m], 0.0) for m in METRICS}})
         out[dataset] = lines
     return out
+
+
+def comparisons(rows: list[dict], n_boot: int = 2000) -> dict[str, dict]:
+    """{dataset: {"best": the classical baseline with the lowest test RMSE, "lines": [{"name",
+    "kind", "seeds", "rmse", "diff", "low", "high", "dm", "p_value"}] for every network and
+    every other baseline, the RMSE difference from "best" with its 95% moving-block bootstrap
+    interval and the HLN-corrected Diebold-Mariano test on the squared errors}, "span": the
+    test's origins and steps, "ets": the ETS fit's details}. Rows without stored test
+    forecasts (older results files) are left out."""
+    by_dataset: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.get("kind") == KIND and "test" in row["result"]:
+            by_dataset[row["config"]["dataset"]][row["config"]["model"]].append(row)
+    out = {}
+    for dataset, models in by_dataset.items():
+        latest = max((r for rs in models.values() for r in rs), key=lambda r: r["finished_at"])
+        test = latest["result"]["test"]
+        actual = np.asarray(test["actual"])
+        candidates = {BASELINE_LABELS[name]: ("baseline", np.asarray(f)[None])
+                      for name, f in test["baselines"].items()}
+        rmse = {label: float(np.sqrt(np.mean((f[0] - actual) ** 2)))
+                for label, (_, f) in candidates.items()}
+        best = min(rmse, key=rmse.get)
+        for model in sorted(models):
+            runs = [r for r in models[model]
+                    if r["result"]["test"]["origins"] == test["origins"]]
+            if not runs:  # only runs on another split (other --test-size): not comparable
+                continue
+            candidates[model] = ("model", np.stack([np.asarray(r["result"]["test"]["model"])
+                                                    for r in runs]))
+        lines = []
+        for name, (kind, forecasts) in candidates.items():
+            if name == best:
+                continue
+            interval = block_bootstrap_rmse_diff(forecasts, candidates[best][1], actual,
+                                                 n_boot=n_boot)
+            dm = diebold_mariano(forecasts, candidates[best][1], actual)
+            lines.append({"name": name, "kind": kind, "seeds": forecasts.shape[0],
+                          "rmse": interval["diff"] + rmse[best], "diff": interval["diff"],
+                          "low": interval["low"], "high": interval["high"], "dm": dm["dm"],
+                          "p_value": dm["p_value"]})
+        lines.sort(key=lambda line: line["diff"])
+        data = latest["result"]["data"]
+        out[dataset] = {"best": best, "best_rmse": rmse[best], "lines": lines,
+                        "span": {"origins": len(test["origins"]),
+                                 "steps": data["length"] - data["val_end"],
+                                 "horizon": actual.shape[1]},
+                        "ets": latest["result"].get("baseline_fits", {}).get("ets")}
+    return out
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    """comparisons() as one Markdown table per dataset."""
+    parts = []
+    for dataset, c in comparisons(rows).items():
+        span = c["span"]
+        parts.append(f"**{dataset}**: {span['origins']} origins, {span['steps']} test steps, "
+                     f"horizon {span['horizon']}; against {c['best']} (RMSE "
+                     f"{c['best_rmse']:.4g})\n")
+        parts.append("| | seeds | rmse | difference | 95% block bootstrap | DM (HLN) | p |")
+        parts.append("|---|---|---|---|---|---|---|")
+        for line in c["lines"]:
+            parts.append(f"| {line['name']} | {line['seeds']} | {line['rmse']:.4g} | "
+                         f"{line['diff']:+.3g} | [{line['low']:+.3g}, {line['high']:+.3g}] | "
+                         f"{line['dm']:+.2f} | {line['p_value']:.2g} |")
+        if c["ets"]:
+            bound = "; ".join(c["ets"]["at_bound"]) or "none"
+            parts.append(f"\nETS by AICc: {c['ets']['model']}; parameters on a bound: "
+                         f"{bound}.\n")
+        else:
+            parts.append("")
+    return "\n".join(parts)
 
 
 def best_by_metric(lines: list[dict], metric: str) -> dict:
@@ -126,6 +204,10 @@ def main(argv=None) -> int:
         print(f"no forecast runs in {argv[0]}", file=sys.stderr)
         return 1
     print(markdown(rows))
+    compared = comparison_markdown(rows)
+    if compared:
+        print("Differences from the best classical method (test RMSE, original scale):\n")
+        print(compared)
     return 0
 
 

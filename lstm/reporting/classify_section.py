@@ -142,14 +142,31 @@ def _accuracy_figure(rows, poolings, dtw, out_dir) -> list[list]:
     return summary
 
 
+def draw_run_figures(rows: list[dict], dtw: dict | None, out_dir: str) -> list[str]:
+    """The confusion matrix of the first seed's model (next to DTW's when `dtw` has its
+    confusion) and, when a run used attention pooling, its weights over frames: the paths of
+    the PNGs written to out_dir (`lstm classify` draws them after its runs)."""
+    if not rows:
+        raise ValueError("draw_run_figures: no classify rows")
+    os.makedirs(out_dir, exist_ok=True)
+    _confusion_figure(rows, dtw, out_dir)
+    paths = [os.path.join(out_dir, FIGURES[1])]
+    if any("attention_examples" in r["result"] for r in rows):
+        _attention_figure(rows, out_dir)
+        paths.append(os.path.join(out_dir, FIGURES[2]))
+    return paths
+
+
 def _confusion_figure(rows, dtw, out_dir) -> None:
     attention = [r for r in rows if r["config"]["pooling"] == "attention"] or rows
     first = min(attention, key=lambda r: r["config"]["seed"])
     names = first["result"]["class_names"]
-    figure = new_figure(10, 4.4)
-    for ax, (title, counts) in zip(figure.subplots(1, 2), [
-            (f"BiLSTM + {first['config']['pooling']} pooling, seed {first['config']['seed']}",
-             first["result"]["confusion"]), ("1-NN DTW", dtw["dtw_confusion"])]):
+    panels = [(f"BiLSTM + {first['config']['pooling']} pooling, seed {first['config']['seed']}",
+               first["result"]["confusion"])]
+    if dtw and "dtw_confusion" in dtw:
+        panels.append(("1-NN DTW", dtw["dtw_confusion"]))
+    figure = new_figure(5.0 * len(panels), 4.4)
+    for ax, (title, counts) in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
         counts = np.asarray(counts)
         ax.imshow(counts / counts.sum(1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
         for (i, j), n in np.ndenumerate(counts):

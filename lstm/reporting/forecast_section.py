@@ -17,7 +17,10 @@ from .page import Section, Table
 # report preset -> lstm forecast preset
 REPORT_TO_FORECAST = {"quick": "quick", "full": "default"}
 METHOD_COLORS = {"lstm": "#1f77b4", "gru": "#2ca02c", "rnn": "#d62728",
-                 "seasonal_naive": "#7f7f7f", "ets": "#ff7f0e", "sarima": "#9467bd"}
+                 "seasonal_naive": "#7f7f7f", "seasonal_naive_drift": "#8c564b",
+                 "ets": "#ff7f0e", "sarima": "#9467bd"}
+BASELINE_NAMES = {"seasonal_naive": "seasonal naive", "seasonal_naive_drift": "seasonal naive + "
+                  "drift", "ets": "ETS", "sarima": "SARIMA"}
 HISTORY_SHOWN = 4  # seasons (or 40 steps when there is no season) of history before the test
 
 
@@ -55,9 +58,9 @@ def _panel(ax, rows: list[dict], dataset: str) -> None:
         ax.plot(steps[keep], np.asarray(values).ravel()[keep], color=METHOD_COLORS[name],
                 label=label, **style)
 
-    for name in ("seasonal_naive", "ets", "sarima"):
-        draw(path[name], name, {"seasonal_naive": "seasonal naive", "ets": "ETS",
-                                "sarima": "SARIMA"}[name], linewidth=1.0, alpha=0.8)
+    for name, text in BASELINE_NAMES.items():
+        if name in path:  # rows from before the drift baseline lack it
+            draw(path[name], name, text, linewidth=1.0, alpha=0.8)
     for model in sorted({r["config"]["model"] for r in rows}):
         paths = [r["result"]["path"]["model"] for r in rows if r["config"]["model"] == model]
         draw(np.mean(paths, axis=0), model, f"{model.upper()} (mean of {len(paths)} seeds)",
@@ -81,6 +84,20 @@ def _figure(by_dataset: dict[str, list[dict]], out_dir: str) -> str:
     for ax in axes[len(names):]:
         ax.set_visible(False)
     return save(figure, out_dir, "forecast.png")
+
+
+def draw_forecasts(rows: list[dict], out_dir: str) -> str:
+    """forecast.png in out_dir from forecast result rows (any datasets, models, seeds): per
+    dataset the history, the test truth, each network's forecasts (mean over its seeds) and
+    the baselines'; returns the file's path."""
+    by_dataset: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("kind") == "forecast":
+            by_dataset.setdefault(row["config"]["dataset"], []).append(row)
+    if not by_dataset:
+        raise ValueError("draw_forecasts: no forecast rows")
+    os.makedirs(out_dir, exist_ok=True)
+    return os.path.join(out_dir, _figure(by_dataset, out_dir))
 
 
 def _verdict(dataset: str, lines: list[dict]) -> str:
@@ -139,6 +156,19 @@ def forecast_section(results_dir: str, out_dir: str, preset: str = "quick",
                             f"{dataset}: test metrics on the original scale, horizon "
                             f"{config['horizon']}, lookback {config['lookback']}, last "
                             f"{config['test_size']} steps (mean ± std over seeds)"))
+    from ..applications.forecast_runs import comparisons
+
+    for dataset, c in comparisons(rows).items():
+        span = c["span"]
+        tables.append(Table(
+            ["method", "seeds", "rmse", f"difference from {c['best']}", "95% low", "95% high",
+             "DM (HLN)", "p"],
+            [[line["name"], line["seeds"], line["rmse"], line["diff"], line["low"],
+              line["high"], line["dm"], line["p_value"]] for line in c["lines"]],
+            f"{dataset}: test RMSE difference from the best classical method ({c['best']}, "
+            f"{c['best_rmse']:.4g}) over {span['origins']} origins and {span['steps']} test "
+            "steps: moving-block bootstrap interval (blocks of one horizon) and the "
+            "Diebold-Mariano test with the Harvey-Leybourne-Newbold correction"))
     verdicts = " ".join(_verdict(d, lines) for d, lines in summary.items())
     classical = [d for d, lines in summary.items()
                  if best_by_metric(lines, "rmse")["kind"] == "baseline"]

@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
 
 NAMES = {"benchmarks_apps_charlm.CharLMTestMetric.track_bits_per_char",
          "benchmarks_apps_charlm.CharLMTestMetric.track_ngram_bits_per_char",
+         "benchmarks_apps_charlm.CharLMTestMetric.track_bz2_primed_bits_per_char",
          "benchmarks_apps_charlm.CharLMEpoch.time_training_epoch"}
 
 
@@ -33,6 +34,7 @@ def test_budget_metrics_and_epoch(monkeypatch):
     metric.setup(results)
     assert 5.0 < metric.track_bits_per_char(results) < 8.0  # 4 steps: near log2(162)
     assert 2.0 < metric.track_ngram_bits_per_char(results) < 3.5  # order <= 3
+    assert metric.track_bz2_primed_bits_per_char(results) == pytest.approx(1.704, abs=5e-4)
     epoch = bench.CharLMEpoch()
     epoch.setup()
     before = epoch.trainer.step

@@ -16,6 +16,15 @@ from lstm.applications.ngram import KneserNey
 from lstm.cli import main
 
 
+def assert_png(path) -> None:
+    """The file exists, starts with PNG's signature and decodes to a non-empty image."""
+    from matplotlib import image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    pixels = image.imread(str(path))
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 50, (path, pixels.shape)
+
+
 def test_compressor_figures_count_characters_not_bytes():
     text = "caf\u00e9 " * 400  # 5 characters, 6 UTF-8 bytes each time
     expected = 8.0 * len(gzip.compress(text.encode(), compresslevel=9, mtime=0)) / len(text)
@@ -74,6 +83,7 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     saved = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(saved) == 2 and len(saved[0]["result"]["curve"]) == 2
     assert saved[0]["result"]["corpus"]["test"]["modules"][0] == "shutil"
+    assert_png(tmp_path / "charlm_curve.png")  # the bits/char curve, drawn by the command
 
     # the same command again: the finished runs are reported, not trained or appended twice
     code = main(["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3",
@@ -94,6 +104,19 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     main(["generate", "--checkpoint", rows[0]["checkpoint"], "--prime", "import ", "--length",
           "25", "--temperature", "0.5", "--seed", "4", "--text"])
     assert capsys.readouterr().out == "import " + sample["sample"] + "\n"
+    # a prime with characters the training text never had is refused, naming each of them
+    code = main(["generate", "--checkpoint", rows[0]["checkpoint"], "--prime",
+                 "x = \u03bb\u2603\u03bb"])
+    err = capsys.readouterr().err
+    assert code == 2 and "2 character(s)" in err
+    assert "'\u03bb' (U+03BB), '\u2603' (U+2603)" in err
+
+
+@pytest.mark.parametrize("command", ["forecast", "classify", "charlm"])
+def test_every_application_command_defaults_to_the_quick_preset(command):
+    from lstm.cli import build_parser
+
+    assert build_parser().parse_args([command]).preset == "quick"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -117,7 +140,8 @@ def test_results_table_means_and_stds_over_seeds():
               "train": {"chars": 100, "sha256": "cd" * 32}}
     base = {"ngram_bits_per_char": 1.9, "ngram_valid_bits_per_char": 2.0, "ngram_order": 7,
             "ngram_max_order": 10, "lzma_primed_bits_per_char": 1.6, "lzma_bits_per_char": 1.8,
-            "bz2_bits_per_char": 1.85, "gzip_bits_per_char": 2.1, "corpus": corpus,
+            "bz2_primed_bits_per_char": 1.7, "bz2_bits_per_char": 1.85, "gzip_bits_per_char": 2.1,
+            "corpus": corpus,
             "train_chars": 3_200_000, "epochs": 1.1}
     config = {"embedding_size": 8, "hidden_size": 16, "num_layers": 2, "steps": 1000}
     rows = [{"kind": "charlm", "preset": "quick", "config": {**config, "seed": s},
@@ -131,5 +155,6 @@ def test_results_table_means_and_stds_over_seeds():
            "2.200 ± 0.141 | 3.2 M (1.10 epochs) | 2,000 ± 1,414 |" in text
     assert "order 7 (chosen on validation among 1..10) | - | 1.900 | 2.000 |" in text
     assert "| lzma -9e, primed with the training text | - | 1.600 |" in text
+    assert "| bz2 -9, primed with the training text | - | 1.700 |" in text
     with pytest.raises(ValueError, match="no charlm rows"):
         markdown([{"kind": "train"}])

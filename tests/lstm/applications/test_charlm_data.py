@@ -75,3 +75,9 @@ def test_stream_matrix_columns_are_contiguous_pieces():
     np.testing.assert_array_equal(targets, inputs + 1)
     with pytest.raises(ValueError, match="cannot feed 8 streams"):
         stream_matrix(np.arange(5), 8)
+
+
+def test_unknown_chars_lists_each_once_in_order():
+    vocab = Vocabulary("abc ")
+    assert vocab.unknown_chars("a b") == []
+    assert vocab.unknown_chars("xa\u00e9bx\U0001f600") == ["x", "\u00e9", "\U0001f600"]

@@ -11,6 +11,15 @@ import pytest
 from lstm.cli import build_parser, main
 
 
+def assert_png(path) -> None:
+    """The file exists, starts with PNG's signature and decodes to a non-empty image."""
+    from matplotlib import image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    pixels = image.imread(str(path))
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 50, (path, pixels.shape)
+
+
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as e:
         main(["classify", "--help"])
@@ -38,6 +47,8 @@ def test_prints_one_line_per_run_and_appends_them(tmp_path, capsys):
     assert rows[0]["config"] == {"dataset": "japanese-vowels", "mode": "dependent", "window": 2}
     assert rows[0]["result"]["dtw_accuracy"] == lines[0]["dtw_accuracy"]
     assert rows[1]["result"]["dtw_window"] == 2
+    for name in ("classify_confusion.png", "classify_attention.png"):  # drawn by the command
+        assert_png(tmp_path / name)
     assert main(["classify", "--preset", "quick", "--pooling", "attention", "--epochs", "2",
                  "--hidden-size", "8", "--dtw-window", "2", "--dtw-mode", "independent",
                  "--out", str(tmp_path), "--quiet"]) == 0

@@ -14,6 +14,15 @@ from lstm.cli import main  # noqa: E402
 METRICS = {"mse", "rmse", "mae", "r2", "smape", "mase"}
 
 
+def assert_png(path) -> None:
+    """The file exists, starts with PNG's signature and decodes to a non-empty image."""
+    from matplotlib import image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    pixels = image.imread(str(path))
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 50, (path, pixels.shape)
+
+
 def test_one_json_line_per_run_and_the_results_file(tmp_path, capsys):
     args = ["forecast", "--dataset", "sunspots", "--model", "rnn,gru", "--seeds", "0,1",
             "--hidden-size", "4", "--max-epochs", "2", "--out", str(tmp_path), "--quiet"]
@@ -23,11 +32,13 @@ def test_one_json_line_per_run_and_the_results_file(tmp_path, capsys):
                                                         ("gru", 1)]
     for line in lines:
         assert METRICS <= set(line) and line["dataset"] == "sunspots" and line["horizon"] == 10
-        assert set(line["baselines"]) == {"naive", "seasonal_naive", "ets", "sarima"}
+        assert set(line["baselines"]) == {"naive", "seasonal_naive", "seasonal_naive_drift",
+                                          "ets", "sarima"}
         assert all(set(m) == METRICS for m in line["baselines"].values())
     rows = [json.loads(r) for r in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["forecast"] * 4
     assert rows[0]["result"]["metrics"]["rmse"] == lines[0]["rmse"]
+    assert_png(tmp_path / "forecast.png")  # the command draws its forecasts next to baselines'
     # the same command again reuses every run and prints the same lines
     assert main(args) == 0
     captured = capsys.readouterr()

@@ -1,0 +1,73 @@
+"""`lstm report --only APP`: one application's section of the report (forecast, classify or
+charlm) on a page of its own, without the sweep, the speed runs and the other sections.
+
+Runs what the application's report preset lacks in the results directory (the same runs the
+full report would make, reused by it later), draws its figures and writes OUT/index.html.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+
+from ..checkpoint import atomic_write
+from ..experiments.sweep import versions
+from .page import Section, Table, render_page
+
+APPS = ("forecast", "classify", "charlm")
+
+
+def app_sections(app: str, results_dir: str, out_dir: str, preset: str,
+                 progress: bool) -> list[Section]:
+    """The report's sections of one application (none when its extra is missing: said on
+    stderr by the section itself)."""
+    if app == "forecast":
+        from .forecast_section import forecast_sections
+
+        return forecast_sections(results_dir, out_dir, preset, progress)
+    if app == "classify":
+        from .classify_section import classify_sections
+
+        return classify_sections(results_dir, out_dir, preset, progress)
+    if app == "charlm":
+        from .charlm_section import charlm_section
+
+        return [charlm_section(results_dir, out_dir, preset, progress)]
+    raise ValueError(f"--only must be one of {APPS}, got {app!r}")
+
+
+def build_app_report(app: str, out_dir: str = "report", preset: str = "quick",
+                     results_dir: str | None = None, progress: bool = True) -> str:
+    """Write OUT/index.html with `app`'s section only; returns the page's path."""
+    if app not in APPS:
+        raise ValueError(f"--only must be one of {APPS}, got {app!r}")
+    if preset not in ("quick", "full"):
+        raise ValueError(f"preset must be one of ('quick', 'full'), got {preset!r}")
+    results_dir = results_dir or os.path.join(out_dir, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(results_dir, exist_ok=True)
+    started = time.perf_counter()
+    sections = app_sections(app, results_dir, out_dir, preset, progress)
+    if not sections:
+        raise ValueError(f"the {app} section cannot be built here: its packages are missing "
+                         "(pip install 'minigrad-lstm[apps]')")
+    elapsed = time.perf_counter() - started
+    settings = {"only": app, "preset": preset, "results": results_dir,
+                "seconds": round(elapsed, 1), **versions()}
+    table = Table(["setting", "value"], [[k, str(v)] for k, v in settings.items()],
+                  "Run settings")
+    intro = (f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by \"lstm "
+             f"report --only {app} --preset {preset}\" in {elapsed:.0f} s from the results in "
+             f"{results_dir} (rerunning reuses them). \"lstm report\" without --only builds "
+             "every section.")
+    page = render_page(f"minigrad + lstm: {app} report", intro, sections, table,
+                       json.dumps(settings, indent=1, sort_keys=True, default=str))
+    path = os.path.join(out_dir, "index.html")
+    data = page.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
+    if progress:
+        print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
+    return path
