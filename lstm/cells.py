@@ -116,6 +116,13 @@ class Cell(Module):
         """Width of state `name` (hidden_size unless a subclass says otherwise)."""
         return self.hidden_size
 
+    def step_parameters(self) -> dict:
+        """The tensors the step reads as ``self.<name>``, by name: the cell's parameters, unless
+        a subclass derives one from them (sLSTM: its block-diagonal recurrent matrix from the
+        per-head blocks), computed with primitives so that gradients reach the parameters. The
+        fused path traces the step with these bound and passes them to the compiled node."""
+        return dict(self._parameters)
+
     def step(self, x: Tensor, state: tuple) -> tuple:
         """One step: x (B, input_size), state a tuple in `states` order -> the new states."""
         raise NotImplementedError(f"{type(self).__name__} does not define step()")  # abstract
