@@ -496,5 +496,5 @@ from .ops import elementwise, linalg, logic, loss, reduce  # noqa: E402
 from .ops import shape as shape_ops  # noqa: E402
 
 _METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
-from .ops import math as math_ops  # noqa: E402
 from .ops import activations, reductions, selection, shape_more  # noqa: E402
+from .ops import math as math_ops  # noqa: E402

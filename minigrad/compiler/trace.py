@@ -1,13 +1,13 @@
 """Trace a recurrent step into a small graph of primitives.
 
-The step runs once on symbolic values (``Sym``) in place of tensors: the input x (B, I), the
-states (B, S_k) and the parameters. Every operation appends a ``Node`` to the graph. What can be
-traced: matrix products of a row value by a transposed parameter matrix (``x @ W.T``), the
-elementwise rules of ``minigrad.backends.scalar_rules`` by name (``a + b``, ``a * 2``,
-``a.sigmoid()``, any unary rule as a method, any binary one as ``a.maximum(b)``), with numpy broadcasting of (B, n) rows, (n,)
-parameter vectors and Python numbers, slices and equal splits along the last axis, and row sums
-and means over the last axis with keepdims (per-row scalars, which broadcast like numbers). Anything
-else raises CellCompileError naming it.
+The step runs once on symbolic values (``Sym``) in place of tensors: the input x (B, I), the states
+(B, S_k) and the parameters. Every operation appends a ``Node`` to the graph. What can be traced:
+matrix products of a row value by a transposed parameter matrix (``x @ W.T``), the elementwise
+rules of ``minigrad.backends.scalar_rules`` by name (``a + b``, ``a * 2``, ``a.sigmoid()``, any
+unary rule as a method, any binary one as ``a.maximum(b)``), with numpy broadcasting of (B, n)
+rows, (n,) parameter vectors and Python numbers, slices and equal splits along the last axis, and
+row sums and means over the last axis with keepdims (per-row scalars, which broadcast like
+numbers). Anything else raises CellCompileError naming it.
 """
 
 from __future__ import annotations
