@@ -63,12 +63,15 @@ class SLSTMCell(Cell):
     b = ``bias_ih``;
     m_t = max(log f_t + m_{t-1}, i~_t), i'_t = exp(i~_t - m_t), f'_t = exp(log f_t + m_{t-1} - m_t),
     c_t = f'_t c_{t-1} + i'_t tanh(z~_t), n_t = f'_t n_{t-1} + i'_t, h_t = sigmoid(o~_t) c_t / n_t.
-    States (h, c, n, m), all zero at the start (with c_0 = n_0 = 0 the outputs do not depend on
-    m_0). Weights U(+-1/sqrt(H)) as torch's LSTM; biases 0 except the forget gate's,
+    States (h, c, n, m): when none are given, zeros and m_0 = -inf (an empty memory, as the
+    official code's first step: m_1 = i~_1, so n_t >= 1 for all t and c_t / n_t never divides
+    by an underflowed n; from m_0 = 0, n_1 = exp(i~_1 - log f_1) can underflow in float32).
+    Weights U(+-1/sqrt(H)) as torch's LSTM; biases 0 except the forget gate's,
     linspace(3, 6) over the units (xLSTM's init), so memory is held at the start.
     """
 
     states = ("h", "c", "n", "m")
+    initial_values = {"m": -np.inf}
     recurrent_weight = None  # bound to the block-diagonal matrix while the fused path traces
 
     def __init__(self, input_size, hidden_size, bias=True, num_heads=4, forget_gate="sigmoid",
@@ -123,12 +126,13 @@ class MLSTMCell(Cell):
     C_t = f'_t C_{t-1} + i'_t v_t k_t^T, n_t = f'_t n_{t-1} + i'_t k_t,
     h_t = sigmoid(o~_t) * C_t q_t / max(|n_t^T q_t|, 1). States h (H), C (heads*d*d, row-major
     per head), n (H), m (heads). The stabilised max(|n^T q|, 1) is the paper's: it bounds the
-    unstabilised normaliser below by exp(m_t), so the outputs depend on m_0; the MLSTM layer
-    starts an empty memory at m_0 = -inf (m_1 = i~_1), which its parallel form computes too.
+    unstabilised normaliser below by exp(m_t), so the outputs depend on m_0; an empty memory
+    starts at m_0 = -inf (m_1 = i~_1; the state's initial value), as the parallel form does.
     Weights U(+-1/sqrt(H)); biases 0 except the forget gate's, linspace(3, 6) over the heads.
     """
 
     states = ("h", "C", "n", "m")
+    initial_values = {"m": -np.inf}
 
     def __init__(self, input_size, hidden_size, bias=True, num_heads=4, forget_gate="sigmoid",
                  rng=None, dtype=np.float32):

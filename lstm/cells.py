@@ -100,6 +100,9 @@ class Cell(Module):
     """
 
     states: tuple = ("h",)
+    # name -> the value a state starts at when none is given (default 0): xLSTM's stabiliser m
+    # starts at -inf, an empty memory, so that m_1 = i~_1 and the normaliser n_t >= 1
+    initial_values: dict = {}
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=np.float32):
@@ -154,7 +157,8 @@ class Cell(Module):
             s = None if given is None else given[k]
             expected = (*rows, self.state_size(name))
             if s is None:
-                s = mg.zeros(*expected, dtype=self.dtype, device=x.device)
+                s = mg.full(expected, self.initial_values.get(name, 0.0), dtype=self.dtype,
+                            device=x.device)
             elif s.shape != expected:
                 raise ValueError(f"{type(self).__name__}: {name} must have shape {expected}, "
                                  f"got {s.shape}")

@@ -87,7 +87,8 @@ class MLSTM(Recurrent):
 
     impl "parallel" (default; "fused" is taken to mean it, the fast path) runs the parallel form
     per layer and direction; "composed" unrolls the cell's recurrent step. Both start an empty
-    memory at m_0 = -inf when no state is given (state tuple (h, C, n, m)); grad_norms needs
+    memory (m_0 = -inf, the cell's initial value) when no state is given (state tuple (h, C, n,
+    m)); grad_norms needs
     impl="composed" (the parallel form has no per-step state tensors)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -101,12 +102,6 @@ class MLSTM(Recurrent):
                          dropout, bidirectional, "composed", rng, dtype, num_heads=num_heads,
                          forget_gate=forget_gate)
         self.impl = impl
-
-    def _check_state(self, state, name, batch, size):
-        if state is None and name == "m":  # an empty memory (see the class docstring)
-            return mg.full((self.num_layers * self.num_directions, batch, size), -np.inf,
-                           dtype=self.weight_ih_l0.dtype, device=self.weight_ih_l0.device)
-        return super()._check_state(state, name, batch, size)
 
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
