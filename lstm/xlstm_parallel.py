@@ -88,8 +88,8 @@ class MLSTM(Recurrent):
     impl "parallel" (default; "fused" is taken to mean it, the fast path) runs the parallel form
     per layer and direction; "composed" unrolls the cell's recurrent step. Both start an empty
     memory (m_0 = -inf, the cell's initial value) when no state is given (state tuple (h, C, n,
-    m)); grad_norms needs
-    impl="composed" (the parallel form has no per-step state tensors)."""
+    m)); with grad_norms the recurrent form runs (the parallel form has no per-step states; the
+    two agree to rounding)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, impl="parallel", rng=None, dtype=np.float32,
@@ -105,11 +105,8 @@ class MLSTM(Recurrent):
 
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
-        if self.impl == "composed":
+        if self.impl == "composed" or sink is not None:  # grad_norms: the per-step states
             return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
-        if sink is not None:
-            raise ValueError("MLSTM: grad_norms needs impl='composed' (the parallel form has "
-                             "no per-step states)")
         if masks is not None:
             raise ValueError("MLSTM: recurrent_dropout is not defined for the mLSTM (no "
                              "recurrent product)")

@@ -279,6 +279,19 @@ def test_bad_options_are_named(cell):
 def test_mlstm_layer_errors():
     with pytest.raises(ValueError, match="impl must be one of"):
         MLSTM(3, 8, impl="scan")
-    layer = MLSTM(3, 8)
-    with pytest.raises(ValueError, match="grad_norms needs impl='composed'"):
-        layer(mg.tensor(np.zeros((2, 1, 3), np.float32)), grad_norms={})
+
+
+
+def test_mlstm_grad_norms_come_from_the_recurrent_form():
+    x = np.random.default_rng(3).standard_normal((5, 2, 3))
+    norms = []
+    for impl in ("parallel", "composed"):
+        layer = MLSTM(3, 8, impl=impl, rng=0, dtype=np.float64)
+        sink = {}
+        out, _ = layer(mg.tensor(x), grad_norms=sink)
+        (out * _upstream(out.shape)).sum().backward()
+        norms.append({k: np.asarray(v) for k, v in sink["l0"].items()})
+    assert set(norms[0]) == {"h", "C", "n", "m"}
+    for key in norms[0]:
+        np.testing.assert_array_equal(norms[0][key], norms[1][key])
+    assert norms[0]["C"][:-1].min() > 0  # the memory carries gradient back in time
