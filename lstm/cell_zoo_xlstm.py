@@ -177,13 +177,15 @@ class MLSTMCell(Cell):
         i_gate = (i - m_new).exp().reshape(B, NH, 1)
         f_gate = (log_f + m - m_new).exp().reshape(B, NH, 1)
         k, v, q = k.reshape(B, NH, d), v.reshape(B, NH, d), q.reshape(B, NH, d)
-        C = C.reshape(B, NH, d, d) * f_gate.reshape(B, NH, 1, 1) + \
-            (i_gate * v).reshape(B, NH, d, 1) * k.reshape(B, NH, 1, d)
-        n = n.reshape(B, NH, d) * f_gate + i_gate * k
-        numerator = (C @ q.reshape(B, NH, d, 1)).reshape(B, NH, d)
-        denominator = (n * q).sum(axis=-1, keepdims=True).abs().maximum(1.0)
+        # the new states flat, as returned, and h read from them: the gradient reaching a
+        # returned state is then all of dL/dC_t (what grad_norms measures)
+        C = (C.reshape(B, NH, d, d) * f_gate.reshape(B, NH, 1, 1) +
+             (i_gate * v).reshape(B, NH, d, 1) * k.reshape(B, NH, 1, d)).reshape(B, NH * d * d)
+        n = (n.reshape(B, NH, d) * f_gate + i_gate * k).reshape(B, NH * d)
+        numerator = (C.reshape(B, NH, d, d) @ q.reshape(B, NH, d, 1)).reshape(B, NH, d)
+        denominator = (n.reshape(B, NH, d) * q).sum(axis=-1, keepdims=True).abs().maximum(1.0)
         h = o.sigmoid() * (numerator / denominator).reshape(B, NH * d)
-        return h, C.reshape(B, NH * d * d), n.reshape(B, NH * d), m_new
+        return h, C, n, m_new
 
     def extra_repr(self):
         return (super().extra_repr() + f", num_heads={self.num_heads}, "
