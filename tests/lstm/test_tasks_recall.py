@@ -3,6 +3,7 @@ the predictor they describe, variants' sizes, solved tests, metrics, errors, and
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -156,3 +157,19 @@ def test_a_short_run_trains_below_the_first_loss(model, task):
     final = trainer.evaluate()
     assert final["cross_entropy"] < first  # learning the blanks is enough to go down
     assert 0.0 <= final["recall_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("model,task,variant,baseline", [
+    ("slstm", "mqar", None, 8 * math.log(16) / 30),
+    ("mlstm", "selective-copy", "gu-dao", 16 * math.log(16) / (20 + 16))])
+def test_lstm_train_on_the_recall_tasks(tmp_path, capsys, model, task, variant, baseline):
+    from lstm.cli import main
+
+    args = ["train", "--task", task, "--model", model, "--seq-len", "30" if task == "mqar" else
+            "20", "--hidden-size", "8", "--batch-size", "4", "--steps", "2", "--eval-every", "2",
+            "--test-size", "8", "--out", str(tmp_path), "--quiet"]
+    assert main(args + (["--variant", variant] if variant else [])) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (row["model"], row["task"], row["steps"]) == (model, task, 2)
+    assert row["baseline"] == pytest.approx(baseline)
+    assert 0 <= row["recall_accuracy"] <= 1
