@@ -124,10 +124,12 @@ class MLSTMCell(Cell):
     (rows 4H.. of weight_ih: [i~ heads | f~ heads]); k_t is scaled by 1/sqrt(d). Per head:
     m_t = max(log f_t + m_{t-1}, i~_t), i'_t = exp(i~_t - m_t), f'_t = exp(log f_t + m_{t-1} - m_t),
     C_t = f'_t C_{t-1} + i'_t v_t k_t^T, n_t = f'_t n_{t-1} + i'_t k_t,
-    h_t = sigmoid(o~_t) * C_t q_t / max(|n_t^T q_t|, 1). States h (H), C (heads*d*d, row-major
-    per head), n (H), m (heads). The stabilised max(|n^T q|, 1) is the paper's: it bounds the
-    unstabilised normaliser below by exp(m_t), so the outputs depend on m_0; an empty memory
-    starts at m_0 = -inf (m_1 = i~_1; the state's initial value), as the parallel form does.
+    h_t = sigmoid(o~_t) * C_t q_t / max(|n_t^T q_t|, exp(-m_t)). States h (H), C (heads*d*d,
+    row-major per head), n (H), m (heads). C and n are the paper's unstabilised ones times
+    exp(-m_t), so the bound exp(-m_t) is the paper's max(|n^T q|, 1) on the unstabilised n (as the
+    official stabilised step): h does not depend on m. An empty memory starts at m_0 = -inf
+    (m_1 = i~_1; the state's initial value), as the parallel form does; exp(-m_t) overflows only
+    where every i~ up to t is below -88 (float32), where h is 0 anyway.
     Weights U(+-1/sqrt(H)); biases 0 except the forget gate's, linspace(3, 6) over the heads.
     """
 
@@ -183,7 +185,8 @@ class MLSTMCell(Cell):
              (i_gate * v).reshape(B, NH, d, 1) * k.reshape(B, NH, 1, d)).reshape(B, NH * d * d)
         n = (n.reshape(B, NH, d) * f_gate + i_gate * k).reshape(B, NH * d)
         numerator = (C.reshape(B, NH, d, d) @ q.reshape(B, NH, d, 1)).reshape(B, NH, d)
-        denominator = (n.reshape(B, NH, d) * q).sum(axis=-1, keepdims=True).abs().maximum(1.0)
+        floor = (-m_new).exp().reshape(B, NH, 1)  # the paper's 1, stabilised
+        denominator = (n.reshape(B, NH, d) * q).sum(axis=-1, keepdims=True).abs().maximum(floor)
         h = o.sigmoid() * (numerator / denominator).reshape(B, NH * d)
         return h, C, n, m_new
 

@@ -5,9 +5,9 @@ Unrolling C_t = f'_t C_{t-1} + i'_t v_t k_t^T gives, per head, with log F_t = su
 and log D_ts = log F_t - log F_s + i~_s for s <= t (-inf above the diagonal):
 C_t = exp(log F_t + m_0 - m_t) C_0 + sum_s exp(log D_ts - m_t) v_s k_s^T, the same for n_t with
 k_s, and the recurrent stabiliser unrolls to m_t = max(log F_t + m_0, max_s log D_ts). So
-h~_t = C_t q_t / max(|n_t^T q_t|, 1) is one causal, decay-weighted attention:
+h~_t = C_t q_t / max(|n_t^T q_t|, exp(-m_t)) is one causal, decay-weighted attention:
 S = (Q K^T) * exp(log D - m), numerator S V + w0 (C_0 q_t), denominator
-max(|sum_s S_ts + w0 n_0^T q_t|, 1), w0_t = exp(log F_t + m_0 - m_t). An empty memory has
+max(|sum_s S_ts + w0 n_0^T q_t|, exp(-m_t)), w0_t = exp(log F_t + m_0 - m_t). An empty memory has
 m_0 = -inf (w0 = 0, m_t = max_s log D_ts, the paper's parallel form); the recurrent form from
 the same state gives the same outputs and final states (tests: 1e-10 in float64). Its batched
 products (Q K^T, S V) replace the per-step work: O(T^2 d) per head and no loop over time.
@@ -52,7 +52,7 @@ def mlstm_parallel(cell: MLSTMCell, x, states, lengths=None):
     scores = (q @ k.transpose(0, 1, 3, 2)) * decay  # (B, NH, T, T)
     numerator = scores @ v + w0 * (q @ C0.transpose(0, 1, 3, 2))
     normaliser = scores.sum(axis=-1, keepdims=True) + w0 * (q @ n0.reshape(B, NH, d, 1))
-    h_tilde = numerator / normaliser.abs().maximum(1.0)  # (B, NH, T, d)
+    h_tilde = numerator / normaliser.abs().maximum((-m).exp())  # (B, NH, T, d)
     out = o.sigmoid() * h_tilde.transpose(2, 0, 1, 3).reshape(T, B, H)
     last = np.full(B, T - 1) if lengths is None else np.asarray(lengths) - 1
     pick = np.zeros((B, 1, T, 1), x.dtype)

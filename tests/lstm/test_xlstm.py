@@ -55,7 +55,10 @@ def slstm_reference(x, weight_ih, blocks, bias, heads, forget_gate, stabilise=Tr
 
 
 def mlstm_reference(x, weight_ih, bias, heads, forget_gate, m0=-np.inf):
-    """mLSTM eqs. (19)-(27) of Beck et al. 2024, stabilised, with np.outer per row and head."""
+    """mLSTM eqs. (19)-(27) of Beck et al. 2024 as written, unstabilised: C^u, n^u with
+    i = exp(i~), f = sigmoid(f~) or exp(f~), h = o * C^u q / max(|n^u^T q|, 1), np.outer per row
+    and head; the stabiliser m_t = max(log f + m_{t-1}, i~_t) from m0 alongside. Returns h and
+    the final (C^u exp(-m), n^u exp(-m), m): the stabilised states the cell carries."""
     T, B, _ = x.shape
     H = (weight_ih.shape[0] - 2 * heads) // 4
     d = H // heads
@@ -72,14 +75,13 @@ def mlstm_reference(x, weight_ih, bias, heads, forget_gate, m0=-np.inf):
                 k_vec = k_vec / np.sqrt(d)
                 i_pre, f_pre = pre[b, 4 * H + k], pre[b, 4 * H + heads + k]
                 log_f = -np.logaddexp(0.0, -f_pre) if forget_gate == "sigmoid" else f_pre
-                m_new = max(log_f + m[b, k], i_pre)
-                i_gate, f_gate = np.exp(i_pre - m_new), np.exp(log_f + m[b, k] - m_new)
-                C[b, k] = f_gate * C[b, k] + i_gate * np.outer(v, k_vec)
-                n[b, k] = f_gate * n[b, k] + i_gate * k_vec
-                m[b, k] = m_new
+                C[b, k] = np.exp(log_f) * C[b, k] + np.exp(i_pre) * np.outer(v, k_vec)
+                n[b, k] = np.exp(log_f) * n[b, k] + np.exp(i_pre) * k_vec
+                m[b, k] = max(log_f + m[b, k], i_pre)
                 h_tilde = C[b, k] @ q / max(abs(n[b, k] @ q), 1.0)
                 out[t, b, part] = _sigmoid(o) * h_tilde
-    return out, (C, n, m)
+    scale = np.exp(-m)
+    return out, (C * scale[..., None, None], n * scale[..., None], m)
 
 
 # ---- sLSTM ---------------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def test_mlstm_matches_the_paper_equations(impl, forget_gate):
     np.testing.assert_allclose(m_n.numpy()[0], m, rtol=1e-12)
 
 
-def test_mlstm_cell_from_zero_states_is_the_reference_from_m0_zero():
+def test_mlstm_cell_from_zero_states_is_the_reference():  # h does not depend on m_0
     layer = Recurrent(MLSTMCell, I, H, impl="composed", rng=0, dtype=np.float64,
                       num_heads=HEADS)
     x = np.random.default_rng(2).standard_normal((5, 2, I))
@@ -257,8 +259,10 @@ def test_mlstm_parallel_gradcheck():
 def test_mlstm_float32_stays_finite_and_close():
     layer = MLSTM(I, H, rng=0, num_heads=HEADS)
     with mg.no_grad():
-        layer.weight_ih_l0.data[4 * H:] *= 80.0  # gate pre-activations far past exp's range
+        layer.weight_ih_l0.data[4 * H:] *= 25.0  # gate pre-activations past exp's float32 range
     x = np.random.default_rng(6).standard_normal((30, 2, I)).astype(np.float32) * 3
+    gates = x.astype(np.float64) @ layer.weight_ih_l0.numpy()[4 * H:].T.astype(np.float64)
+    assert 89.0 < np.abs(gates).max() < 700.0  # exp overflows float32, not float64
     out, _ = layer(mg.tensor(x))
     assert np.isfinite(out.numpy()).all()
     expected, _ = mlstm_reference(x.astype(np.float64),
