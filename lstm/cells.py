@@ -100,6 +100,9 @@ class Cell(Module):
     """
 
     states: tuple = ("h",)
+    # name -> the value a state starts at when none is given (default 0): xLSTM's stabiliser m
+    # starts at -inf, an empty memory, so that m_1 = i~_1 and the normaliser n_t >= 1
+    initial_values: dict = {}
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
                  dtype=np.float32):
@@ -115,6 +118,13 @@ class Cell(Module):
     def state_size(self, name: str) -> int:
         """Width of state `name` (hidden_size unless a subclass says otherwise)."""
         return self.hidden_size
+
+    def step_parameters(self) -> dict:
+        """The tensors the step reads as ``self.<name>``, by name: the cell's parameters, unless
+        a subclass derives one from them (sLSTM: its block-diagonal recurrent matrix from the
+        per-head blocks), computed with primitives so that gradients reach the parameters. The
+        fused path traces the step with these bound and passes them to the compiled node."""
+        return dict(self._parameters)
 
     def step(self, x: Tensor, state: tuple) -> tuple:
         """One step: x (B, input_size), state a tuple in `states` order -> the new states."""
@@ -147,7 +157,8 @@ class Cell(Module):
             s = None if given is None else given[k]
             expected = (*rows, self.state_size(name))
             if s is None:
-                s = mg.zeros(*expected, dtype=self.dtype, device=x.device)
+                s = mg.full(expected, self.initial_values.get(name, 0.0), dtype=self.dtype,
+                            device=x.device)
             elif s.shape != expected:
                 raise ValueError(f"{type(self).__name__}: {name} must have shape {expected}, "
                                  f"got {s.shape}")

@@ -10,6 +10,7 @@ import sys
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
 from .models import INITS, MODEL_NAMES
+from .tasks import TASKS
 
 
 def _csv(kind):
@@ -57,6 +58,7 @@ def _emit(row: dict) -> None:
 
 def _train_config(args) -> TrainConfig:
     fields = {"task": args.task, "variant": args.variant, "model": args.model,
+              "n_symbols": args.n_symbols, "n_copy": args.n_copy,
               "seq_len": args.seq_len, "hidden_size": args.hidden_size,
               "batch_size": args.batch_size, "steps": args.steps, "optimizer": args.optimizer,
               "lr": args.lr, "clip": args.clip, "clip_value": args.clip_value,
@@ -264,17 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = _sub(sub, "train", "train one model on one task; prints one JSON line",
-             "Train one model on the adding or copy task, evaluating on a fixed seeded test set "
-             "every --eval-every steps and stopping early when solved. Checkpoints (.npz) go "
+             "Train one model on a memory task (adding, copy, selective-copy, mqar), "
+             "evaluating on a fixed seeded test set every --eval-every steps and stopping early "
+             "when solved. Checkpoints (.npz) go "
              "to OUT/runs/<run>/; re-running the same command resumes from the last one (a "
              "damaged one falls back to the one before). A finished run is not run again: "
              "its result is printed from OUT/results.jsonl (--force re-runs it).",
              "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
              "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
-    t.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
-    t.add_argument("--variant", default="arjovsky",
-                   help="task definition: arjovsky (both), hochreiter1997 or tcn (adding), "
-                        "tcn or exprnn (copy)")
+    t.add_argument("--task", choices=tuple(TASKS), default="adding", help="memory task")
+    t.add_argument("--variant", default=None,
+                   help="task definition: arjovsky (adding, copy; their default), hochreiter1997 "
+                        "or tcn (adding), tcn or exprnn (copy); scaled (selective-copy, mqar; "
+                        "their default: CPU sizes), gu-dao (selective-copy: 16 symbols, 16 "
+                        "tokens), zoology (mqar: 8192 tokens, 16 pairs)")
+    t.add_argument("--n-symbols", type=int, default=8,
+                   help="copy, selective-copy: symbols; mqar: keys (= values); left at 8 with "
+                        "--n-copy 10, selective-copy and mqar take their variant's sizes")
+    t.add_argument("--n-copy", type=int, default=10,
+                   help="copy, selective-copy: symbols to recall; mqar: key-value pairs")
     t.add_argument("--model", choices=MODEL_NAMES, default="lstm-fb1", help="recurrent model")
     t.add_argument("--seq-len", type=int, default=100, help="sequence length T")
     t.add_argument("--hidden-size", type=int, default=128, help="hidden units")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .layers import IMPLS
 from .models import GLOROT_MODELS, INITS, MODEL_NAMES
-from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
+from .tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 CLIP_MODES = ("norm", "value", "none")
@@ -34,7 +34,7 @@ class TrainConfig:
     """
 
     task: str = "adding"
-    variant: str = "arjovsky"
+    variant: str | None = None  # None: the task's first (arjovsky; scaled for selective-copy, mqar)
     model: str = "lstm-fb1"
     seq_len: int = 100
     hidden_size: int = 128
@@ -65,9 +65,12 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {tuple(TASKS)}, got {self.task!r}")
+        if self.variant is None:
+            object.__setattr__(self, "variant", VARIANTS[self.task][0])
         choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS, "init": INITS,
-                   "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
-                   "variant": ADDING_VARIANTS if self.task == "adding" else COPY_VARIANTS}
+                   "optimizer": OPTIMIZERS, "clip": CLIP_MODES, "variant": VARIANTS[self.task]}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -101,6 +104,9 @@ class TrainConfig:
             if self.tbptt is not None:
                 raise ValueError("tbptt is not supported with the variable-length variant "
                                  f"'hochreiter1997', got tbptt={self.tbptt}")
+        sizes = resolve_sizes(self.task, self.variant, self.n_symbols, self.n_copy)
+        object.__setattr__(self, "n_symbols", sizes[0])  # the variant's sizes (selective-copy,
+        object.__setattr__(self, "n_copy", sizes[1])  # mqar) where left at copy's defaults
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r}")

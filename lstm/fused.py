@@ -16,7 +16,7 @@ from .cells import Cell
 def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
     """Run `cell` over x (T, B, I) from `states`; returns out (T, B, H_out), final states."""
     compiled = compiled_step(cell, x.dtype)
-    params = dict(cell._parameters)
+    params = cell.step_parameters()
     return compiled(x, states, params, lengths=lengths, reverse=reverse, grad_norms=grad_norms,
                     state_names=cell.states)
 
@@ -26,7 +26,7 @@ def compiled_step(cell: Cell, dtype) -> CompiledStep:
     key = (np.dtype(dtype).name, _settings(cell))
     cache = cell.__dict__.setdefault("_compiled_steps", {})
     if key not in cache:
-        params = {name: p.shape for name, p in cell._parameters.items()}
+        params = {name: p.shape for name, p in cell.step_parameters().items()}
         sizes = [cell.state_size(name) for name in cell.states]
         cache[key] = compile_step(_bound_step(cell), cell.input_size, sizes, params, dtype)
     return cache[key]
@@ -43,14 +43,17 @@ def _bound_step(cell: Cell):
     """step(x, states, params) running cell.step with the parameters replaced by `params`."""
 
     def step(x, states, params):
-        saved = {name: getattr(cell, name) for name in params}
+        saved = {name: cell.__dict__[name] for name in params if name in cell.__dict__}
         for name, value in params.items():
             object.__setattr__(cell, name, value)
         try:
             return cell.step(x, states)
-        finally:
-            for name, value in saved.items():
-                object.__setattr__(cell, name, value)
+        finally:  # the cell's attributes exactly as they were (a derived one was not there)
+            for name in params:
+                if name in saved:
+                    object.__setattr__(cell, name, saved[name])
+                else:
+                    del cell.__dict__[name]
 
     return step
 

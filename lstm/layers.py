@@ -130,9 +130,9 @@ class Recurrent(Module):
 
     def _check_state(self, state, name: str, batch: int, size: int):
         expected = (self.num_layers * self.num_directions, batch, size)
-        if state is None:
-            return mg.zeros(*expected, dtype=self.weight_ih_l0.dtype,
-                            device=self.weight_ih_l0.device)
+        if state is None:  # zeros, or the cell's initial value of this state
+            return mg.full(expected, self.cells["_l0"].initial_values.get(name, 0.0),
+                           dtype=self.weight_ih_l0.dtype, device=self.weight_ih_l0.device)
         state = state if isinstance(state, Tensor) else mg.tensor(state)
         if state.shape != expected:
             raise ValueError(f"{type(self).__name__}: {name}0 must have shape {expected} "

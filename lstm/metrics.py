@@ -1,4 +1,5 @@
-"""Test-set metrics on host arrays, in float64: regression (adding) and sequence recall (copy)."""
+"""Test-set metrics on host arrays, in float64: regression (adding) and sequence recall (copy,
+selective copy, MQAR)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,23 @@ def copy_metrics(logits, targets, n_copy: int) -> dict[str, float]:
             "recall_cross_entropy": float(picked[-n_copy:].mean()),
             "recall_accuracy": float(recalled.mean()),
             "accuracy": float((logits.argmax(axis=-1) == targets).mean())}
+
+
+def query_metrics(logits, targets, due) -> dict[str, float]:
+    """copy_metrics' four numbers where the answers are due at the steps `due` (T', B) bool (MQAR:
+    the query steps) instead of the last n_copy steps."""
+    logits, targets, due = np.asarray(logits), np.asarray(targets), np.asarray(due, bool)
+    if logits.ndim != 3 or targets.shape != logits.shape[:2] or due.shape != targets.shape:
+        raise ValueError(f"query_metrics: logits must be (T', B, C), targets and due (T', B), "
+                         f"got {logits.shape}, {targets.shape} and {due.shape}")
+    if not due.any():
+        raise ValueError("query_metrics: no step is due (due is all False)")
+    if targets.min() < 0 or targets.max() >= logits.shape[-1]:
+        raise ValueError(f"query_metrics: targets must be in [0, {logits.shape[-1]}), got "
+                         f"min {targets.min()} max {targets.max()}")
+    picked = -np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]
+    right = logits.argmax(axis=-1) == targets
+    return {"cross_entropy": float(picked.mean()),
+            "recall_cross_entropy": float(picked[due].mean()),
+            "recall_accuracy": float(right[due].mean()),
+            "accuracy": float(right.mean())}

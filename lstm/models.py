@@ -19,9 +19,11 @@ from minigrad.tensor import Tensor
 
 from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell
 from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .cell_zoo_xlstm import SLSTMCell
 from .fused import compiled_step
 from .layers import GRU, LSTM, RNN, Recurrent
 from .tasks import Task
+from .xlstm_parallel import MLSTM
 
 # the cell variants of lstm.cell_zoo / cell_zoo_gru by model name (lstm-proj and janet below)
 VARIANT_CELLS = {"lstm-peephole": PeepholeLSTMCell, "lstm-ln": LayerNormLSTMCell,
@@ -29,6 +31,8 @@ VARIANT_CELLS = {"lstm-peephole": PeepholeLSTMCell, "lstm-ln": LayerNormLSTMCell
 VARIANT_NAMES = ("lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
                  "gru-cho")
 MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru") + VARIANT_NAMES
+XLSTM_NAMES = ("slstm", "mlstm")  # xLSTM (Beck et al. 2024): lstm.cell_zoo_xlstm, xlstm_parallel
+MODEL_NAMES = MODEL_NAMES + XLSTM_NAMES
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: input weights N(0, 0.001), W_hh = I, biases 0
 
 
@@ -120,6 +124,10 @@ def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl
         return LSTM(input_size, hidden_size, chrono_t_max=seq_len, **common)
     if name == "gru":
         return GRU(input_size, hidden_size, **common)
+    if name == "slstm":  # 4 heads, sigmoid forget gate, forget biases linspace(3, 6)
+        return Recurrent(SLSTMCell, input_size, hidden_size, **common)
+    if name == "mlstm":  # 4 heads; impl fused means its parallel form
+        return MLSTM(input_size, hidden_size, **common)
     if name == "lstm-proj":
         if hidden_size < 2:
             raise ValueError(f"lstm-proj needs hidden_size >= 2 (it projects to "

@@ -1,4 +1,5 @@
-"""The adding and copy problems (time-major batches), their trivial baselines and "solved" tests.
+"""The adding, copy, selective-copy and MQAR problems (time-major batches), their trivial
+baselines and "solved" tests.
 
 Definitions and published anchors: shared/reference/memory_tasks.md. Every generator draws from a
 numpy Generator; `seed_stream(seed, stream)` gives independent streams for model init, training
@@ -18,10 +19,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .metrics import copy_metrics, regression_metrics
+from .metrics import copy_metrics, query_metrics, regression_metrics
 
 ADDING_VARIANTS = ("arjovsky", "hochreiter1997", "tcn")
 COPY_VARIANTS = ("arjovsky", "tcn", "exprnn")
+SELECTIVE_COPY_VARIANTS = ("scaled", "gu-dao")
+MQAR_VARIANTS = ("scaled", "zoology")
+VARIANTS = {"adding": ADDING_VARIANTS, "copy": COPY_VARIANTS,
+            "selective-copy": SELECTIVE_COPY_VARIANTS, "mqar": MQAR_VARIANTS}
+DEFAULT_N_SYMBOLS, DEFAULT_N_COPY = 8, 10  # the copy task's (Arjovsky et al. 2016)
+# (n_symbols, n_copy) each new task's variant sets where the two are left at the defaults above:
+# selective copy's data vocabulary and data tokens; MQAR's keys (= values) and key-value pairs.
+# "gu-dao" and "zoology" are the papers' (shared/reference/successors.md); "scaled" fit a CPU.
+VARIANT_SIZES = {("selective-copy", "scaled"): (8, 10), ("selective-copy", "gu-dao"): (16, 16),
+                 ("mqar", "scaled"): (16, 8), ("mqar", "zoology"): (4096, 16)}
 STREAM_INIT, STREAM_TRAIN, STREAM_TEST = 0, 1, 2
 HOCHREITER_MIN_SEQ_LEN = 22  # the second mark goes among the first T/2 - 1 pairs, after ten
 HOCHREITER_TOLERANCE = 0.04  # "processed correctly": absolute error at the end below 0.04
@@ -43,10 +54,10 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _check_common(batch_size, seq_len, rng, variant, variants) -> None:
+def _check_common(batch_size, seq_len, rng, variant=None, variants=None) -> None:
     _check_int("batch_size", batch_size, 1)
     _check_int("seq_len", seq_len, 2)
-    if variant not in variants:
+    if variants is not None and variant not in variants:
         raise ValueError(f"variant must be one of {variants}, got {variant!r}")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -165,6 +176,76 @@ def copy_baseline(seq_len: int, n_symbols: int = 8, n_copy: int = 10) -> float:
     return n_copy * math.log(n_symbols) / (seq_len + 2 * n_copy)
 
 
+# ---- selective copy (Gu & Dao 2023) --------------------------------------------------------------
+def selective_copy(batch_size: int, seq_len: int, rng: np.random.Generator, n_symbols: int = 8,
+                   n_copy: int = 10):
+    """Selective copying -> (x int64 (T + n_copy, B), y int64 (T + n_copy, B)).
+
+    Alphabet as copy's: blank (noise) 0, symbols 1..n_symbols, delimiter n_symbols + 1. x: T
+    steps of blanks holding n_copy symbols at distinct uniformly random positions, then n_copy
+    delimiters; y: T blanks, then the n_copy symbols in the order they appeared. Unlike copy the
+    positions vary, so a model must select the symbols by content, not count steps (Gu & Dao
+    2023, "Mamba", sec. 3.1 and appendix E.1).
+    """
+    _check_common(batch_size, seq_len, rng)
+    _check_int("n_symbols", n_symbols, 2)
+    _check_int("n_copy", n_copy, 1)
+    if n_copy > seq_len:
+        raise ValueError(f"selective_copy: n_copy ({n_copy}) must be at most seq_len "
+                         f"({seq_len}): the symbols take distinct positions")
+    positions = np.sort(rng.random((seq_len, batch_size)).argsort(axis=0)[:n_copy], axis=0)
+    symbols = rng.integers(1, n_symbols + 1, (n_copy, batch_size), dtype=np.int64)
+    total = seq_len + n_copy
+    x = np.zeros((total, batch_size), np.int64)
+    y = np.zeros((total, batch_size), np.int64)
+    x[positions, np.arange(batch_size)] = symbols
+    x[seq_len:] = n_symbols + 1
+    y[seq_len:] = symbols
+    return x, y
+
+
+# ---- multi-query associative recall (Arora et al. 2023) ----------------------------------------
+def mqar(batch_size: int, seq_len: int, rng: np.random.Generator, n_keys: int = 16,
+         n_pairs: int = 8):
+    """Multi-query associative recall -> (x int64 (T, B), y int64 (T, B)).
+
+    Tokens: blank 0, keys 1..n_keys, values n_keys + 1..2 n_keys. x: n_pairs key-value pairs
+    (k_1 v_1 k_2 v_2 ..., distinct keys, values drawn with replacement), then blanks holding
+    every key once as a query, in random order at distinct random positions of the remaining
+    T - 2 n_pairs steps. y: at each query step the class of its key's value (value - n_keys, in
+    1..n_keys), 0 elsewhere: the value is due on the query's own step (Zoology's next-token
+    target). Zoology (Arora et al. 2023) draws the query gaps from a power law and fills the gaps
+    with random tokens; here the positions are uniform and the gaps blank.
+    """
+    _check_common(batch_size, seq_len, rng)
+    _check_int("n_keys", n_keys, 2)
+    _check_int("n_pairs", n_pairs, 1)
+    if n_pairs > n_keys or 3 * n_pairs > seq_len:
+        raise ValueError(f"mqar: n_pairs ({n_pairs}) must be at most n_keys ({n_keys}) and "
+                         f"seq_len ({seq_len}) at least 3 n_pairs ({3 * n_pairs})")
+    rows = np.arange(batch_size)
+    keys = rng.random((n_keys, batch_size)).argsort(axis=0)[:n_pairs] + 1  # distinct per row
+    values = rng.integers(1, n_keys + 1, (n_pairs, batch_size), dtype=np.int64)
+    x = np.zeros((seq_len, batch_size), np.int64)
+    y = np.zeros((seq_len, batch_size), np.int64)
+    x[0:2 * n_pairs:2] = keys
+    x[1:2 * n_pairs:2] = values + n_keys
+    room = seq_len - 2 * n_pairs
+    slots = 2 * n_pairs + rng.random((room, batch_size)).argsort(axis=0)[:n_pairs]
+    order = rng.random((n_pairs, batch_size)).argsort(axis=0)  # which pair each query asks
+    x[slots, rows] = keys[order, rows]
+    y[slots, rows] = values[order, rows]
+    return x, y
+
+
+def recall_baseline(task: str, seq_len: int, n_symbols: int, n_copy: int) -> float:
+    """Cross-entropy over all steps of a predictor that knows where answers are due but not
+    what they are (uniform over the n_symbols symbols or values there, blanks elsewhere):
+    n_copy ln(n_symbols) / steps, steps = T + n_copy (selective-copy) or T (mqar)."""
+    steps = seq_len + n_copy if task == "selective-copy" else seq_len
+    return n_copy * math.log(n_symbols) / steps
+
+
 # ---- tasks as objects --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
@@ -177,14 +258,16 @@ class Task:
 
     name: str
     seq_len: int
-    variant: str = "arjovsky"
+    variant: str | None = None  # None: the task's first variant (arjovsky; scaled)
     n_symbols: int = 8
     n_copy: int = 10
 
     def __post_init__(self):
         if self.name not in TASKS:
             raise ValueError(f"task must be one of {tuple(TASKS)}, got {self.name!r}")
-        variants = ADDING_VARIANTS if self.name == "adding" else COPY_VARIANTS
+        if self.variant is None:
+            object.__setattr__(self, "variant", VARIANTS[self.name][0])
+        variants = VARIANTS[self.name]
         if self.variant not in variants:
             raise ValueError(f"variant for task {self.name!r} must be one of {variants}, got "
                              f"{self.variant!r}")
@@ -193,20 +276,33 @@ class Task:
         _check_int("n_copy", self.n_copy, 1)
         if self.name == "adding" and self.variant == "hochreiter1997":
             _check_int("seq_len", self.seq_len, HOCHREITER_MIN_SEQ_LEN)
+        sizes = resolve_sizes(self.name, self.variant, self.n_symbols, self.n_copy)
+        object.__setattr__(self, "n_symbols", sizes[0])
+        object.__setattr__(self, "n_copy", sizes[1])
+        if self.is_recall:  # the generator's own checks, on a one-row draw
+            self.make_batch(1, np.random.default_rng(0))
 
     # ---- shapes --------------------------------------------------------------------------------
     @property
     def is_copy(self) -> bool:
-        return self.name == "copy"
+        """A per-step classification task (copy, selective-copy, mqar): logits at every step."""
+        return self.name != "adding"
+
+    @property
+    def is_recall(self) -> bool:
+        """selective-copy or mqar (the successors' tasks)."""
+        return self.name in ("selective-copy", "mqar")
 
     @property
     def input_encoding(self) -> str:
         if not self.is_copy:
             return "real"
-        return "scalar" if self.variant == "tcn" else "onehot"
+        return "scalar" if self.name == "copy" and self.variant == "tcn" else "onehot"
 
     @property
     def input_size(self) -> int:
+        if self.name == "mqar":
+            return 2 * self.n_symbols + 1
         return {"real": 2, "onehot": self.n_symbols + 2, "scalar": 1}[self.input_encoding]
 
     @property
@@ -216,6 +312,10 @@ class Task:
     @property
     def total_length(self) -> int:
         """Steps in a (padded) batch."""
+        if self.name == "mqar":
+            return self.seq_len
+        if self.name == "selective-copy":
+            return self.seq_len + self.n_copy
         if self.is_copy:
             return self.seq_len + 2 * self.n_copy
         if self.variant == "hochreiter1997":
@@ -228,6 +328,11 @@ class Task:
 
     # ---- data ----------------------------------------------------------------------------------
     def make_batch(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        if self.name == "selective-copy":
+            return Batch(*selective_copy(batch_size, self.seq_len, rng, self.n_symbols,
+                                         self.n_copy))
+        if self.name == "mqar":
+            return Batch(*mqar(batch_size, self.seq_len, rng, self.n_symbols, self.n_copy))
         if self.is_copy:
             return Batch(*copy(batch_size, self.seq_len, rng, self.n_symbols, self.n_copy,
                                self.variant))
@@ -241,12 +346,16 @@ class Task:
     # ---- scores --------------------------------------------------------------------------------
     def baseline(self) -> float:
         """The memoryless predictor's loss (MSE or cross-entropy, as `loss_key`)."""
+        if self.is_recall:
+            return recall_baseline(self.name, self.seq_len, self.n_symbols, self.n_copy)
         if self.is_copy:
             return copy_baseline(self.seq_len, self.n_symbols, self.n_copy)
         return adding_baseline(self.seq_len, self.variant)
 
     def metrics(self, output: np.ndarray, batch: Batch) -> dict[str, float]:
-        """Adding: output (B, 1) predictions; copy: output (T', B, C) logits."""
+        """Adding: output (B, 1) predictions; the others: output (T', B, C) logits."""
+        if self.name == "mqar":
+            return query_metrics(output, batch.y, batch.y != 0)
         if self.is_copy:
             return copy_metrics(output, batch.y, self.n_copy)
         tolerance = HOCHREITER_TOLERANCE if self.variant == "hochreiter1997" else None
@@ -254,7 +363,8 @@ class Task:
 
     def is_solved(self, metrics: dict) -> bool:
         """Adding: test MSE < 0.01 (hochreiter1997 also: every |error| < 0.04, as the paper's
-        "processed correctly"); copy: recall accuracy >= 99%."""
+        "processed correctly"); copy, selective-copy, mqar: recall accuracy >= 99% (the last
+        n_copy steps; mqar: the query steps)."""
         if self.is_copy:
             return metrics["recall_accuracy"] >= 0.99
         solved = metrics["mse"] < 0.01
@@ -268,9 +378,22 @@ class Task:
                 **({"n_symbols": self.n_symbols, "n_copy": self.n_copy} if self.is_copy else {})}
 
 
-TASKS = {"adding": adding, "copy": copy}
+TASKS = {"adding": adding, "copy": copy, "selective-copy": selective_copy, "mqar": mqar}
 
 
-def get_task(name: str, seq_len: int, variant: str = "arjovsky", n_symbols: int = 8,
+def resolve_sizes(name: str, variant: str, n_symbols: int, n_copy: int) -> tuple[int, int]:
+    """(n_symbols, n_copy) of a task: selective-copy and mqar take their variant's sizes where
+    both are left at the copy task's defaults (8, 10); a paper's variant allows only its own."""
+    sizes = VARIANT_SIZES.get((name, variant))
+    if sizes is None or (n_symbols, n_copy) in ((DEFAULT_N_SYMBOLS, DEFAULT_N_COPY), sizes):
+        return sizes or (n_symbols, n_copy)
+    if variant != "scaled":
+        raise ValueError(f"task {name!r} variant {variant!r} has n_symbols, n_copy = {sizes}, "
+                         f"got {(n_symbols, n_copy)} (use variant 'scaled' for other sizes)")
+    return n_symbols, n_copy
+
+
+def get_task(name: str, seq_len: int, variant: str | None = None, n_symbols: int = 8,
              n_copy: int = 10) -> Task:
+    """Task `name`; variant None is the task's first (arjovsky, or scaled for the new ones)."""
     return Task(name, seq_len, variant, n_symbols, n_copy)

@@ -351,6 +351,10 @@ class Tensor:
     def maximum(self, other):
         return math_ops.maximum(self, other)
 
+    def logsigmoid(self):
+        """log(sigmoid(x)) without underflow (the cell compiler fuses it by this name)."""
+        return activations.logsigmoid(self)
+
     def minimum(self, other):
         return math_ops.minimum(self, other)
     def min(self, axis=None, keepdims=False):
@@ -492,5 +496,5 @@ from .ops import elementwise, linalg, logic, loss, reduce  # noqa: E402
 from .ops import shape as shape_ops  # noqa: E402
 
 _METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
+from .ops import activations, reductions, selection, shape_more  # noqa: E402
 from .ops import math as math_ops  # noqa: E402
-from .ops import reductions, selection, shape_more  # noqa: E402

@@ -102,7 +102,7 @@ def measure(model: TaskModel, task: Task, batch: Batch, step: int, model_name: s
               "step": int(step)}
     for key, curve in curves.items():
         fit = fit_factor(curve)
-        prefix = "" if key == "h" else "c_"
+        prefix = "" if key == "h" else f"{key}_"  # c_ (LSTM); c_, n_, m_ (sLSTM); C_ (mLSTM)
         record[f"{prefix}per_step_factor"] = fit["rho"]
         record[f"{prefix}fit_lags"] = fit["fit_lags"]
         positive = curve[curve > 0]

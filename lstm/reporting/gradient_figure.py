@@ -18,7 +18,8 @@ SHORT_LABELS = {"rnn": "RNN", "rnn-orth": "RNN orth", "irnn": "IRNN", "lstm": "L
                 "lstm-fb1": "LSTM fb1", "lstm-chrono": "LSTM chrono", "gru": "GRU",
                 "lstm-peephole": "peephole", "lstm-proj": "LSTMP", "lstm-ln": "LN-LSTM",
                 "cifg": "CIFG", "janet": "JANET", "indrnn": "IndRNN", "mgu": "MGU",
-                "gru-cho": "GRU Cho"}
+                "gru-cho": "GRU Cho",
+                "slstm": "sLSTM", "mlstm": "mLSTM"}
 
 
 # ---- gradient flow ------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ def gradient_flow(records: list[dict], out_dir: str) -> Section:
     table = []
     floor = math.inf
     for record in records:
-        for key in ("curve_h", "curve_c"):
+        for key in ("curve_h", "curve_c", "curve_C"):
             curve = np.asarray(record.get(key) or [], float)
             curve = curve[curve > UNDERFLOW]
             if curve.size:
@@ -47,14 +48,15 @@ def gradient_flow(records: list[dict], out_dir: str) -> Section:
             trained = record["step"] != steps[0] or len(steps) == 1 and record["step"] > 0
             when = "init" if record["step"] == 0 else f"step {record['step']}"
             for key, prefix, color in (("curve_h", "", MODEL_COLORS.get(model, "k")),
-                                       ("curve_c", "c_", "#444444")):
+                                       ("curve_c", "c_", "#444444"),
+                                       ("curve_C", "C_", "#444444")):  # mLSTM's matrix memory
                 if key not in record:
                     continue
                 curve = np.asarray(record[key], float)
                 curve = np.where(curve > UNDERFLOW, curve, np.nan)
                 rho = record.get(f"{prefix}per_step_factor")
                 rho_text = "underflow" if rho is None else f"ρ={rho:.3f}"
-                name = "h" if key == "curve_h" else "c"
+                name = key[len("curve_"):]
                 ax.semilogy(np.arange(curve.size), curve, color=color,
                             linestyle="-" if trained else "--", linewidth=1.6 if trained else 1.2,
                             label=f"‖dL/d{name}_t‖ {when}, {rho_text}")

@@ -1,13 +1,13 @@
 """Trace a recurrent step into a small graph of primitives.
 
-The step runs once on symbolic values (``Sym``) in place of tensors: the input x (B, I), the
-states (B, S_k) and the parameters. Every operation appends a ``Node`` to the graph. What can be
-traced: matrix products of a row value by a transposed parameter matrix (``x @ W.T``), the
-elementwise rules of ``minigrad.backends.scalar_rules`` by name (``a + b``, ``a * 2``,
-``a.sigmoid()``, any unary rule as a method), with numpy broadcasting of (B, n) rows, (n,)
-parameter vectors and Python numbers, slices and equal splits along the last axis, and row sums
-and means over the last axis with keepdims (per-row scalars, which broadcast like numbers). Anything
-else raises CellCompileError naming it.
+The step runs once on symbolic values (``Sym``) in place of tensors: the input x (B, I), the states
+(B, S_k) and the parameters. Every operation appends a ``Node`` to the graph. What can be traced:
+matrix products of a row value by a transposed parameter matrix (``x @ W.T``), the elementwise
+rules of ``minigrad.backends.scalar_rules`` by name (``a + b``, ``a * 2``, ``a.sigmoid()``, any
+unary rule as a method, any binary one as ``a.maximum(b)``), with numpy broadcasting of (B, n)
+rows, (n,) parameter vectors and Python numbers, slices and equal splits along the last axis, and
+row sums and means over the last axis with keepdims (per-row scalars, which broadcast like
+numbers). Anything else raises CellCompileError naming it.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ class Sym:
         rule = RULES.get(name)
         if rule is not None and rule.arity == 1:
             return lambda: self.tracer.rule(name, self)
+        if rule is not None and rule.arity == 2:  # a.maximum(b), a.logaddexp(b), ...
+            return lambda other: self.tracer.rule(name, self, other)
         raise unsupported(f"the tensor method or attribute {name!r}")
 
     def __bool__(self):

@@ -393,4 +393,5 @@ def test_gradient_flow_figure_has_every_model_name(tmp_path):
     assert section.images == ["gradient_flow.png"] and (tmp_path / "gradient_flow.png").exists()
     labelled = {row[0] for row in section.tables[0].rows}
     assert labelled == {MODEL_LABELS[name] for name in MODEL_NAMES}
-    assert len(section.tables[0].rows) == len(MODEL_NAMES) + 7  # + c of the 7 with a cell state
+    # + c of the 8 with a cell state (the sLSTM's included) and C of the mLSTM
+    assert len(section.tables[0].rows) == len(MODEL_NAMES) + 9

@@ -28,7 +28,9 @@ def test_every_model_runs_both_tasks(name):
         assert out.shape == expected and out.dtype == np.float32
         h_n = state[0] if isinstance(state, tuple) else state
         assert h_n.shape == (1, 3, H // 2 if name == "lstm-proj" else H)
-        assert "recurrent.weight_hh_l0" in params(model) and "readout.weight" in params(model)
+        # the mLSTM has no recurrent weight: no memory mixing, its gates read x_t only
+        assert ("recurrent.weight_hh_l0" in params(model)) == (name != "mlstm")
+        assert "readout.weight" in params(model)
 
 
 def test_default_init_is_torch_uniform():
