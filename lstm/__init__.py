@@ -3,6 +3,7 @@ and their experiments, on minigrad."""
 
 from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell, ProjLSTMCell
 from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .cell_zoo_min import MinGRUCell, MinLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
 from .layers import GRU, LSTM, RNN, Recurrent, flops_per_step
 
@@ -11,4 +12,5 @@ __version__ = "0.1.0"
 __all__ = ["Cell", "Recurrent", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "rnn_cell", "lstm_cell", "gru_cell", "flops_per_step", "PeepholeLSTMCell",
            "ProjLSTMCell", "LayerNormLSTMCell", "CIFGCell", "JANETCell", "IndRNNCell", "MGUCell",
-           "GRUChoCell"]
+           "GRUChoCell",
+           "MinGRUCell", "MinLSTMCell"]
