@@ -22,12 +22,14 @@ MODEL_COLORS = {"rnn": "#d62728", "rnn-orth": "#ff7f0e", "irnn": "#8c564b", "lst
                 "lstm-peephole": "#393b79", "lstm-proj": "#6b6ecf", "lstm-ln": "#9c9ede",
                 "cifg": "#637939", "janet": "#b5cf6b", "indrnn": "#e7969c", "mgu": "#8ca252",
                 "gru-cho": "#98df8a"}
+MODEL_COLORS.update({"mingru": "#e377c2", "minlstm": "#f7b6d2"})  # the scan successors
 MODEL_LABELS = {"rnn": "tanh-RNN", "rnn-orth": "tanh-RNN, orthogonal W_hh", "irnn": "IRNN",
                 "lstm": "LSTM", "lstm-fb1": "LSTM, forget bias 1", "lstm-chrono": "LSTM, chrono",
                 "gru": "GRU", "lstm-peephole": "LSTM, peepholes",
                 "lstm-proj": "LSTM, projection H/2", "lstm-ln": "LSTM, layer norm",
                 "cifg": "CIFG LSTM", "janet": "JANET (chrono)", "indrnn": "IndRNN", "mgu": "MGU",
                 "gru-cho": "GRU, Cho et al. 2014"}
+MODEL_LABELS.update({"mingru": "minGRU (scan)", "minlstm": "minLSTM (scan)"})
 SOLVED_MSE, SOLVED_ACCURACY = 0.01, 0.99
 
 

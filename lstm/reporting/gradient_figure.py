@@ -19,6 +19,7 @@ SHORT_LABELS = {"rnn": "RNN", "rnn-orth": "RNN orth", "irnn": "IRNN", "lstm": "L
                 "lstm-peephole": "peephole", "lstm-proj": "LSTMP", "lstm-ln": "LN-LSTM",
                 "cifg": "CIFG", "janet": "JANET", "indrnn": "IndRNN", "mgu": "MGU",
                 "gru-cho": "GRU Cho"}
+SHORT_LABELS.update({"mingru": "minGRU", "minlstm": "minLSTM"})
 
 
 # ---- gradient flow ------------------------------------------------------------------------------
