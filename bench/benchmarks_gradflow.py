@@ -17,7 +17,8 @@ from bench.asv_cases import fused_available, skip
 # before knowing whether the commit has lstm; tests/bench checks the two lists agree)
 GRADFLOW_MODELS = ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
                    "lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
-                   "gru-cho"]
+                   "gru-cho",
+                   "mingru", "minlstm"]
 SEQ_LEN, HIDDEN, BATCH = 200, 128, 32
 
 
