@@ -39,3 +39,23 @@ def test_cuda_equals_cpu(shape, axis, h0_shape, log_space):
     gpu = _run("cuda", arrays, axis, log_space, upstream)
     for name, mine, want in zip(("h", "d a", "d b", "d h0"), gpu, cpu):
         np.testing.assert_allclose(mine, want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["MinGRUCell", "MinLSTMCell"])
+def test_min_cells_parallel_mode_on_cuda_equals_cpu(name):
+    """minGRU / minLSTM through Recurrent (the scan path), reversed, with lengths."""
+    import lstm
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((9, 3, 4)).astype(np.float32)
+    lengths = np.array([9, 4, 2])
+    results = []
+    for device in ("cpu", "cuda"):
+        layer = lstm.Recurrent(getattr(lstm, name), 4, 5, bidirectional=True, rng=0).to(device)
+        xt = mg.tensor(x, device=device, requires_grad=True)
+        out, h_n = layer(xt, lengths=lengths)
+        (out * out).sum().backward()
+        results.append([out.numpy(), h_n.numpy(), backend_of(xt.grad).to_host(xt.grad),
+                        backend_of(layer.weight_ih_l0.grad).to_host(layer.weight_ih_l0.grad)])
+    for mine, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(mine, want, rtol=1e-4, atol=1e-5)
