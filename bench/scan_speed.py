@@ -36,52 +36,58 @@ def _median_time(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-def train_step_times(model: str, seq_lens, repeats: int) -> dict:
-    """{T: median seconds} of one training step of `model` (run in a worker process)."""
+def _train_step(model: str, steps: int):
+    """A training step of one layer of `model` at T = steps."""
     import minigrad as mg
     from lstm.models import build_recurrent
 
-    out = {}
-    for steps in seq_lens:
-        layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
-        x = mg.tensor(np.random.default_rng(0).standard_normal((steps, BATCH, INPUT))
-                      .astype(np.float32), requires_grad=True)
+    layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((steps, BATCH, INPUT))
+                  .astype(np.float32), requires_grad=True)
 
-        def step():
-            layer.zero_grad()
-            x.grad = None
-            layer(x)[0].sum().backward()
+    def step():
+        layer.zero_grad()
+        x.grad = None
+        layer(x)[0].sum().backward()
 
-        out[steps] = _median_time(step, repeats)
-    return out
+    return step
 
 
-def scan_times(seq_lens, repeats: int) -> dict:
-    """{T: {scan, scan_log, scan_backward, memory_pass: seconds}} on (T, B*H) float32."""
+def train_step_times(model: str, seq_lens, repeats: int) -> dict:
+    """{T: median seconds} of one training step of `model` (run in a worker process)."""
+    return {steps: _median_time(_train_step(model, steps), repeats) for steps in seq_lens}
+
+
+def _scan_cases(steps: int) -> dict:
+    """name -> a call over a and b of shape (T, B*H) float32 (and the bytes a scan moves)."""
     import minigrad as mg
     from minigrad.backends import cpu
 
     rng = np.random.default_rng(0)
+    shape = (steps, BATCH * HIDDEN)
+    a = rng.uniform(0.5, 1.0, shape).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    h0 = np.zeros(shape[1:], np.float32)
+    target = np.empty_like(a)
+    h = cpu.linear_scan(a, b, h0, 0)
+    log_a, log_b = np.log(a), np.log(np.abs(b))
+    ta, tb = mg.tensor(a), mg.tensor(b)
+    return {
+        "memory_pass": lambda: np.add(a, b, out=target),
+        "scan": lambda: cpu.linear_scan(a, b, h0, 0),
+        "scan_log": lambda: cpu.linear_scan(log_a, log_b, h0, 0, True),
+        "scan_backward": lambda: cpu.linear_scan_backward(a, b, h, h0, b, 0),
+        "op_forward": lambda: mg.linear_scan(ta, tb),
+    }, 3 * a.nbytes
+
+
+def scan_times(seq_lens, repeats: int) -> dict:
+    """{T: {memory_pass, scan, scan_log, scan_backward, op_forward: seconds, bytes}}."""
     out = {}
     for steps in seq_lens:
-        shape = (steps, BATCH * HIDDEN)
-        a = rng.uniform(0.5, 1.0, shape).astype(np.float32)
-        b = rng.standard_normal(shape).astype(np.float32)
-        h0 = np.zeros(shape[1:], np.float32)
-        target = np.empty_like(a)
-        h = cpu.linear_scan(a, b, h0, 0)
-        log_a, log_b = np.log(a), np.log(np.abs(b))
-        ta, tb = mg.tensor(a), mg.tensor(b)
-        out[steps] = {
-            "memory_pass": _median_time(lambda: np.add(a, b, out=target), repeats),
-            "scan": _median_time(lambda: cpu.linear_scan(a, b, h0, 0), repeats),
-            "scan_log": _median_time(lambda: cpu.linear_scan(log_a, log_b, h0, 0, True),
-                                     repeats),
-            "scan_backward": _median_time(
-                lambda: cpu.linear_scan_backward(a, b, h, h0, b, 0), repeats),
-            "op_forward": _median_time(lambda: mg.linear_scan(ta, tb), repeats),
-            "bytes": 3 * a.nbytes,
-        }
+        cases, moved = _scan_cases(steps)
+        out[steps] = {name: _median_time(fn, repeats) for name, fn in cases.items()}
+        out[steps]["bytes"] = moved
     return out
 
 

@@ -35,6 +35,7 @@ class _ScanCell(Cell):
     """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all."""
 
     gates = 2
+    CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
 
     def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
         super().__init__(input_size, hidden_size, bias, rng, dtype)
@@ -56,14 +57,19 @@ class _ScanCell(Cell):
         raise NotImplementedError(f"{type(self).__name__} does not define log_coefficients()")
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
-        """All steps of x (T, B, I) from states (h0,) with one log-space scan; past a
-        sequence's length (lengths (B,)) the state holds and the output is 0, as
-        Recurrent's composed path. Returns out (T, B, H) and (h_n,)."""
-        (h0,) = states
+        """All steps of x (T, B, I) from states (h0,) with log-space scans; past a sequence's
+        length (lengths (B,)) the state holds and the output is 0, as Recurrent's composed
+        path. Returns out (T, B, H) and (h_n,).
+
+        Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
+        chunk, the state carried from chunk to chunk): every temporary stays under glibc's
+        32 MiB mmap threshold, which minigrad raises to keep freed pages (backends/memory.py);
+        at T = 4000, B*H = 4096 unchunked 64 MiB temporaries cost a page fault per page per step.
+        """
+        (h,) = states
         steps = x.shape[0]
         if reverse:
             x = mg.flip(x, 0)
-        log_a, log_b = self.log_coefficients(x)
         valid = None
         if lengths is not None:
             t = np.arange(steps)[:, None, None]
@@ -71,12 +77,20 @@ class _ScanCell(Cell):
             # and holds h0 (a = 1, b = 0), as a PackedSequence's reverse direction
             valid = (t >= steps - lengths[None, :, None]) if reverse else \
                 (t < lengths[None, :, None])
-            log_a = mg.where(valid, log_a, 0.0)
-            log_b = mg.where(valid, log_b, -np.inf)
-        h = mg.linear_scan(log_a, log_b, h0, axis=0, log_space=True)
-        final = h[steps - 1]
-        out = h if valid is None else mg.where(valid, h, 0.0)
-        return (mg.flip(out, 0) if reverse else out), (final,)
+        chunk = max(1, self.CHUNK_ELEMENTS // (x.shape[1] * self.hidden_size))
+        outputs = []
+        for start in range(0, steps, chunk):
+            stop = min(start + chunk, steps)
+            log_a, log_b = self.log_coefficients(x if stop - start == steps else x[start:stop])
+            mask = None if valid is None else valid[start:stop]
+            if mask is not None:
+                log_a = mg.where(mask, log_a, 0.0)
+                log_b = mg.where(mask, log_b, -np.inf)
+            states_here = mg.linear_scan(log_a, log_b, h, axis=0, log_space=True)
+            h = states_here[stop - start - 1]
+            outputs.append(states_here if mask is None else mg.where(mask, states_here, 0.0))
+        out = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=0)
+        return (mg.flip(out, 0) if reverse else out), (h,)
 
 
 class MinGRUCell(_ScanCell):
