@@ -22,13 +22,16 @@ from .cells import Cell, make_uniform
 
 
 def g(x: Tensor) -> Tensor:
-    """The paper's positive activation for h~: x + 0.5 for x >= 0, sigmoid(x) otherwise."""
-    return mg.where(x >= 0.0, x.relu() + 0.5, x.sigmoid())
+    """The paper's positive activation for h~: x + 0.5 for x >= 0, sigmoid(x) otherwise, written
+    without a select as relu(x) + sigmoid(min(x, 0)) (np.where ran 3x slower than a ufunc)."""
+    return x.relu() + mg.minimum(x, 0.0).sigmoid()
 
 
 def log_g(x: Tensor) -> Tensor:
-    """log g(x): log(x + 0.5) for x >= 0, log sigmoid(x) = -softplus(-x) otherwise."""
-    return mg.where(x >= 0.0, (x.relu() + 0.5).log(), mg.logsigmoid(x))
+    """log g(x): log(x + 0.5) for x >= 0, log sigmoid(x) = -softplus(-x) otherwise, written as
+    log1p(2 relu(x)) + logsigmoid(min(x, 0)) (exact on both sides: log1p(0) = 0 for x < 0, and
+    log(1 + 2x) - log 2 = log(x + 0.5) for x >= 0)."""
+    return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
 
 
 class _ScanCell(Cell):

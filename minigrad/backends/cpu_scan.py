@@ -52,16 +52,14 @@ def _backward(a, h, h0, g, grad_a, grad_b, grad_h0, width):
         q0 = (job % blocks) * width
         q1 = min(q0 + width, n_q)
         last = n_t - 1
-        for q in range(q0, q1):
-            grad_b[p, last, q] = g[p, last, q]
-        for t in range(last - 1, -1, -1):
+        for t in range(last, -1, -1):  # one reverse pass: grad_b_t, then grad_a_t from it
             for q in range(q0, q1):
-                grad_b[p, t, q] = g[p, t, q] + a[p, t + 1, q] * grad_b[p, t + 1, q]
-        for t in range(1, n_t):
-            for q in range(q0, q1):
-                grad_a[p, t, q] = grad_b[p, t, q] * h[p, t - 1, q]
+                acc = g[p, t, q]
+                if t < last:
+                    acc += a[p, t + 1, q] * grad_b[p, t + 1, q]
+                grad_b[p, t, q] = acc
+                grad_a[p, t, q] = acc * (h[p, t - 1, q] if t > 0 else h0[p, q])
         for q in range(q0, q1):
-            grad_a[p, 0, q] = grad_b[p, 0, q] * h0[p, q]
             grad_h0[p, q] = a[p, 0, q] * grad_b[p, 0, q]
 
 
