@@ -1,5 +1,6 @@
 """minGRU / minLSTM (one mg.linear_scan per layer) against the fused GRU and LSTM across T, and
-mg.linear_scan against a bare memory pass.
+mg.linear_scan against a bare memory pass; "mingru-step" and "minlstm-step" are the same cells
+with scan=False (the cell compiler's sequential kernel).
 
     python -m bench.scan_speed [--seq-lens 100,400,1000,4000] [--rounds 2] [--repeats 5]
 
@@ -23,7 +24,8 @@ import time
 import numpy as np
 
 BATCH, INPUT, HIDDEN = 32, 32, 128
-MODELS = ("mingru", "minlstm", "gru", "lstm")
+MODELS = ("mingru", "minlstm", "gru", "lstm", "mingru-step", "minlstm-step")
+PAIRS = (("mingru", "gru"), ("minlstm", "lstm"), ("mingru-step", "gru"), ("minlstm-step", "lstm"))
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -41,7 +43,13 @@ def _train_step(model: str, steps: int):
     import minigrad as mg
     from lstm.models import build_recurrent
 
-    layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
+    if model.endswith("-step"):  # minGRU / minLSTM through the cell compiler's sequential kernel
+        from lstm.layers import Recurrent
+        from lstm.models import SCAN_CELLS
+
+        layer = Recurrent(SCAN_CELLS[model[:-len("-step")]], INPUT, HIDDEN, rng=0, scan=False)
+    else:
+        layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
     x = mg.tensor(np.random.default_rng(0).standard_normal((steps, BATCH, INPUT))
                   .astype(np.float32), requires_grad=True)
 
@@ -133,15 +141,14 @@ def main(argv=None) -> None:
                 key = (what, steps)
                 best[key] = min(best.get(key, np.inf), seconds)
     print(f"load: {os.getloadavg()}")
-    print("T      " + "  ".join(f"{m:>9}" for m in models) + "   minGRU/GRU x  minLSTM/LSTM x")
+    pairs = [(m, base) for m, base in PAIRS if {m, base} <= set(models)]
+    print("T      " + "  ".join(f"{m:>12}" for m in models) + "".join(
+        f"  {base}/{m}" for m, base in pairs))
     for steps in sorted({t for _, t in best}):
-        row = [best[(m, steps)] * 1e3 for m in models]
-        ratios = ""
-        if {"mingru", "gru"} <= set(models):
-            ratios += f"   {best[('gru', steps)] / best[('mingru', steps)]:12.2f}"
-        if {"minlstm", "lstm"} <= set(models):
-            ratios += f"   {best[('lstm', steps)] / best[('minlstm', steps)]:13.2f}"
-        print(f"{steps:<6} " + "  ".join(f"{ms:7.1f}ms" for ms in row) + ratios)
+        row = "  ".join(f"{best[(m, steps)] * 1e3:10.1f}ms" for m in models)
+        ratios = "".join(f"  {best[(base, steps)] / best[(m, steps)]:{len(base) + len(m) + 1}.2f}"
+                         for m, base in pairs)
+        print(f"{steps:<6} " + row + ratios)
     print("scan primitive on (T, B*H) float32, best of rounds (ms; GB/s of a, b, h):")
     for steps in sorted(scans[0]):
         timing = {k: min(s[steps][k] for s in scans) for k in scans[0][steps] if k != "bytes"}

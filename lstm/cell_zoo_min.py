@@ -23,8 +23,9 @@ from .cells import Cell, make_uniform
 
 def g(x: Tensor) -> Tensor:
     """The paper's positive activation for h~: x + 0.5 for x >= 0, sigmoid(x) otherwise, written
-    without a select as relu(x) + sigmoid(min(x, 0)) (np.where ran 3x slower than a ufunc)."""
-    return x.relu() + mg.minimum(x, 0.0).sigmoid()
+    without a select as relu(x) + sigmoid(min(x, 0)) (np.where ran 3x slower than a ufunc), with
+    min(x, 0) = -relu(-x), which the cell compiler fuses."""
+    return x.relu() + (-(-x).relu()).sigmoid()
 
 
 def log_g(x: Tensor) -> Tensor:
@@ -40,20 +41,30 @@ class _ScanCell(Cell):
     gates = 2
     CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
 
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
+                 dtype=np.float32):
         super().__init__(input_size, hidden_size, bias, rng, dtype)
+        if not isinstance(scan, bool):
+            raise ValueError(f"{type(self).__name__}: scan must be a bool, got {scan!r}")
+        self.scan = scan  # Recurrent's fused path: the scan (True) or the compiled step (False)
         rows = self.gates * hidden_size
         shapes = {"weight_ih": (rows, input_size)} | ({"bias_ih": (rows,)} if bias else {})
         make_uniform(self, shapes, hidden_size, "", self.rng, self.dtype)
         if not bias:
             self.bias_ih = None
 
-    def _projections(self, x: Tensor) -> list[Tensor]:
-        """x (..., I) -> the gates' pre-activations, one GEMM over all leading rows."""
-        rows = x.reshape(-1, x.shape[-1]) @ self.weight_ih.T
+    def _gates(self, x: Tensor) -> list[Tensor]:
+        """x (rows, I) -> the gates' pre-activations x W^T + b, split per gate."""
+        rows = x @ self.weight_ih.T
         if self.bias_ih is not None:
             rows = rows + self.bias_ih
-        return rows.reshape(*x.shape[:-1], rows.shape[-1]).split(self.gates, axis=-1)
+        return rows.split(self.gates, axis=-1)
+
+    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
+        """x (T, B, I) -> the gates' pre-activations (T, B, H), one GEMM over all T*B rows."""
+        steps, batch = x.shape[0], x.shape[1]
+        return [part.reshape(steps, batch, self.hidden_size)
+                for part in self._gates(x.reshape(steps * batch, x.shape[2]))]
 
     def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(log a_t, log b_t) for every step of x (T, B, I)."""
@@ -108,12 +119,12 @@ class MinGRUCell(_ScanCell):
 
     def step(self, x, state):
         (h,) = state
-        k, p = self._projections(x)
+        k, p = self._gates(x)
         z = k.sigmoid()
         return ((1.0 - z) * h + z * g(p),)
 
     def log_coefficients(self, x):
-        k, p = self._projections(x)
+        k, p = self._sequence_gates(x)
         return mg.logsigmoid(-k), mg.logsigmoid(k) + log_g(p)
 
 
@@ -130,13 +141,13 @@ class MinLSTMCell(_ScanCell):
 
     def step(self, x, state):
         (h,) = state
-        f, i, p = self._projections(x)
+        f, i, p = self._gates(x)
         f, i = f.sigmoid(), i.sigmoid()
         total = f + i
         return ((f / total) * h + (i / total) * g(p),)
 
     def log_coefficients(self, x):
-        f, i, p = self._projections(x)
+        f, i, p = self._sequence_gates(x)
         diff = mg.logsigmoid(i) - mg.logsigmoid(f)
         return mg.logsigmoid(-diff), mg.logsigmoid(diff) + log_g(p)
 

@@ -6,7 +6,8 @@ the per-step gradient norms of the gradient-flow experiments. ``impl="fused"`` (
 layer and direction as one fused whole-sequence primitive compiled from the cell's step;
 ``impl="composed"`` unrolls the step op by op (the readable reference the fused path is held to).
 A cell with ``parallel_sequence`` (minGRU, minLSTM: a linear recurrence) runs that for "fused"
-instead, and its step for grad_norms and recurrent dropout.
+instead (unless its ``scan`` is False: then its step, compiled), and its step for grad_norms and
+recurrent dropout.
 Parameters are the cells' own, registered as ``<name>_l{layer}[_reverse]`` as torch.nn names them.
 """
 
@@ -220,6 +221,8 @@ class Recurrent(Module):
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
         parallel = getattr(cell, "parallel_sequence", None)  # a linear-scan cell (minGRU)
+        if parallel is not None and not getattr(cell, "scan", True):
+            parallel = None  # the cell asks for its compiled step instead
         if parallel is not None and self.impl == "fused" and sink is None and masks is None:
             return parallel(x, states, lengths, reverse)
         if parallel is None and self.impl == "fused":

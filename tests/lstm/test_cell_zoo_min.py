@@ -195,3 +195,24 @@ def test_chunked_parallel_mode_equals_one_scan(name, reverse, monkeypatch):
         results.append([out.numpy(), final.numpy(), xt.grad, ht.grad, cell.weight_ih.grad])
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_scan_false_runs_the_compiled_step_and_agrees(name):
+    """scan=False: Recurrent's fused path is the cell compiler's sequential kernel (the faster
+    one on a 2-core CPU, docs/performance.md); equal to the scan to 1e-10 in float64."""
+    rng = np.random.default_rng(9)
+    x, h0 = rng.normal(0, 1.5, (6, 3, 4)), rng.uniform(-1, 1, (2, 3, 5))
+    lengths = np.array([6, 2, 4])
+    results = []
+    for scan in (True, False):
+        layer = Recurrent(CELLS[name], 4, 5, bidirectional=True, rng=1, dtype=np.float64,
+                          scan=scan)
+        xt = mg.tensor(x, requires_grad=True)
+        out, h_n = layer(xt, mg.tensor(h0), lengths=lengths)
+        (out * out).sum().backward()
+        results.append([out.numpy(), h_n.numpy(), xt.grad, layer.weight_ih_l0.grad])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="scan must be a bool"):
+        CELLS[name](4, 5, scan="yes")
