@@ -36,11 +36,8 @@ def _check(a, b, h0, axis):
         if h0.dtype != a.dtype or h0.device != a.device:
             raise ValueError(f"linear_scan: h0 ({h0.dtype} on {h0.device}) must match a "
                              f"({a.dtype} on {a.device})")
-        try:
-            broadcastable = h0.ndim <= len(state_shape) and all(
-                n in (1, m) for n, m in zip(h0.shape[::-1], state_shape[::-1]))
-        except TypeError:
-            broadcastable = False
+        broadcastable = h0.ndim <= len(state_shape) and all(
+            n in (1, m) for n, m in zip(h0.shape[::-1], state_shape[::-1]))
         if not broadcastable:
             raise ValueError(f"linear_scan: h0 of shape {h0.shape} does not broadcast to the "
                              f"state shape {state_shape} (a {a.shape} without axis {ax})")
