@@ -18,7 +18,7 @@ from bench.asv_cases import fused_available, skip
 GRADFLOW_MODELS = ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
                    "lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
                    "gru-cho",
-                   "slstm", "mlstm"]
+                   "slstm", "mlstm", "mingru", "minlstm"]
 SEQ_LEN, HIDDEN, BATCH = 200, 128, 32
 
 

@@ -3,6 +3,7 @@ and their experiments, on minigrad."""
 
 from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell, ProjLSTMCell
 from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .cell_zoo_min import MinGRUCell, MinLSTMCell
 from .cell_zoo_xlstm import MLSTMCell, SLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
 from .layers import GRU, LSTM, RNN, Recurrent, flops_per_step
@@ -14,4 +15,4 @@ __all__ = ["Cell", "Recurrent", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GR
            "rnn_cell", "lstm_cell", "gru_cell", "flops_per_step", "PeepholeLSTMCell",
            "ProjLSTMCell", "LayerNormLSTMCell", "CIFGCell", "JANETCell", "IndRNNCell", "MGUCell",
            "GRUChoCell",
-           "SLSTMCell", "MLSTMCell", "MLSTM", "mlstm_parallel"]
+           "SLSTMCell", "MLSTMCell", "MLSTM", "mlstm_parallel", "MinGRUCell", "MinLSTMCell"]

@@ -5,6 +5,9 @@ layers, directions, ``lengths`` (PackedSequence semantics), initial states, inte
 the per-step gradient norms of the gradient-flow experiments. ``impl="fused"`` (default) runs each
 layer and direction as one fused whole-sequence primitive compiled from the cell's step;
 ``impl="composed"`` unrolls the step op by op (the readable reference the fused path is held to).
+A cell with ``parallel_sequence`` (minGRU, minLSTM: a linear recurrence) runs that for "fused"
+instead (unless its ``scan`` is False: then its step, compiled), and its step for grad_norms and
+recurrent dropout.
 Parameters are the cells' own, registered as ``<name>_l{layer}[_reverse]`` as torch.nn names them.
 """
 
@@ -217,7 +220,12 @@ class Recurrent(Module):
 
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
-        if self.impl == "fused":
+        parallel = getattr(cell, "parallel_sequence", None)  # a linear-scan cell (minGRU)
+        if parallel is not None and not getattr(cell, "scan", True):
+            parallel = None  # the cell asks for its compiled step instead
+        if parallel is not None and self.impl == "fused" and sink is None and masks is None:
+            return parallel(x, states, lengths, reverse)
+        if parallel is None and self.impl == "fused":
             return self._fused(cell, x, states, lengths, reverse, sink, masks)
         return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
 

@@ -19,6 +19,7 @@ from minigrad.tensor import Tensor
 
 from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell
 from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
+from .cell_zoo_min import MinGRUCell, MinLSTMCell
 from .cell_zoo_xlstm import SLSTMCell
 from .fused import compiled_step
 from .layers import GRU, LSTM, RNN, Recurrent
@@ -30,9 +31,12 @@ VARIANT_CELLS = {"lstm-peephole": PeepholeLSTMCell, "lstm-ln": LayerNormLSTMCell
                  "cifg": CIFGCell, "indrnn": IndRNNCell, "mgu": MGUCell, "gru-cho": GRUChoCell}
 VARIANT_NAMES = ("lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
                  "gru-cho")
+# the successors trained by a parallel scan (Feng et al. 2024), by model name
+SCAN_CELLS = {"mingru": MinGRUCell, "minlstm": MinLSTMCell}
 MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru") + VARIANT_NAMES
 XLSTM_NAMES = ("slstm", "mlstm")  # xLSTM (Beck et al. 2024): lstm.cell_zoo_xlstm, xlstm_parallel
 MODEL_NAMES = MODEL_NAMES + XLSTM_NAMES
+MODEL_NAMES += tuple(SCAN_CELLS)
 IRNN_INPUT_STD = 1e-3  # Le et al. 2015: input weights N(0, 0.001), W_hh = I, biases 0
 
 
@@ -137,6 +141,8 @@ def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl
         if seq_len < 3:
             raise ValueError(f"janet needs seq_len >= 3 (chrono T_max), got {seq_len}")
         return Recurrent(JANETCell, input_size, hidden_size, chrono_t_max=seq_len, **common)
+    if name in SCAN_CELLS:
+        return Recurrent(SCAN_CELLS[name], input_size, hidden_size, **common)
     return Recurrent(VARIANT_CELLS[name], input_size, hidden_size, **common)
 
 

@@ -23,6 +23,7 @@ MODEL_COLORS = {"rnn": "#d62728", "rnn-orth": "#ff7f0e", "irnn": "#8c564b", "lst
                 "cifg": "#637939", "janet": "#b5cf6b", "indrnn": "#e7969c", "mgu": "#8ca252",
                 "gru-cho": "#98df8a",
                 "slstm": "#e377c2", "mlstm": "#7f7f7f"}
+MODEL_COLORS.update({"mingru": "#bcbd22", "minlstm": "#dbdb8d"})  # the scan successors
 MODEL_LABELS = {"rnn": "tanh-RNN", "rnn-orth": "tanh-RNN, orthogonal W_hh", "irnn": "IRNN",
                 "lstm": "LSTM", "lstm-fb1": "LSTM, forget bias 1", "lstm-chrono": "LSTM, chrono",
                 "gru": "GRU", "lstm-peephole": "LSTM, peepholes",
@@ -30,6 +31,7 @@ MODEL_LABELS = {"rnn": "tanh-RNN", "rnn-orth": "tanh-RNN, orthogonal W_hh", "irn
                 "cifg": "CIFG LSTM", "janet": "JANET (chrono)", "indrnn": "IndRNN", "mgu": "MGU",
                 "gru-cho": "GRU, Cho et al. 2014",
                 "slstm": "sLSTM (xLSTM)", "mlstm": "mLSTM (xLSTM)"}
+MODEL_LABELS.update({"mingru": "minGRU (scan)", "minlstm": "minLSTM (scan)"})
 SOLVED_MSE, SOLVED_ACCURACY = 0.01, 0.99
 
 

@@ -20,6 +20,7 @@ SHORT_LABELS = {"rnn": "RNN", "rnn-orth": "RNN orth", "irnn": "IRNN", "lstm": "L
                 "cifg": "CIFG", "janet": "JANET", "indrnn": "IndRNN", "mgu": "MGU",
                 "gru-cho": "GRU Cho",
                 "slstm": "sLSTM", "mlstm": "mLSTM"}
+SHORT_LABELS.update({"mingru": "minGRU", "minlstm": "minLSTM"})
 
 
 # ---- gradient flow ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rul
     rule_unary,
     rule_unary_backward,
 )
+from .cpu_scan import linear_scan, linear_scan_backward  # noqa: F401 - mg.linear_scan
 
 name = "cpu"
 ndarray = np.ndarray

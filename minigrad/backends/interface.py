@@ -130,6 +130,12 @@ class Backend(Protocol):
     def scatter_add_along_axis(self, shape, indices, src, axis, dtype) -> Array:
         """Zeros of shape with src added at the indices along axis."""
 
+    # ---- linear recurrences (mg.linear_scan): a, b one shape, h0 that shape without axis
+    def linear_scan(self, a, b, h0, axis, log_space=False) -> Array:
+        """Every h_t = a_t h_{t-1} + b_t along axis (log_space: a, b hold log a_t, log b_t)."""
+    def linear_scan_backward(self, a, b, h, h0, g, axis, log_space=False) -> tuple:
+        """(d a, d b, d h0) of linear_scan's output h for upstream g (log_space: d log a/b)."""
+
     # The fused recurrences are not part of the contract: on both devices their kernels are
     # generated per cell by minigrad.compiler (emit_cpu / emit_cuda).
 

@@ -85,6 +85,7 @@ from .reductions import (
     std,
     var,
 )
+from .scan import linear_scan
 from .selection import (
     argsort,
     gather,
@@ -129,4 +130,5 @@ __all__ = [
     "take_along_axis", "topk",
     "broadcast_to", "diagonal", "expand", "flatten", "flip", "pad", "repeat", "roll", "squeeze",
     "tile", "tril", "triu", "unflatten", "unsqueeze",
+    "linear_scan",
 ]

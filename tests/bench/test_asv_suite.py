@@ -55,6 +55,8 @@ EXPECTED = {
     "benchmarks_apps_classify.DtwMatrix.time_dtw_one_nn",
     "benchmarks_horizon.MemoryHorizonLadder.track_longest_solved_seq_len",
     "benchmarks_horizon.StepsToSolve.track_steps_to_solve",
+    "benchmarks_scan.ScanModels.time_train_step", "benchmarks_scan.LinearScan.time_scan",
+    "benchmarks_scan.LinearScan.time_scan_backward", "benchmarks_scan.LinearScan.time_memory_pass",
 }
 
 
@@ -77,7 +79,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 7 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 8 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from lstm.models import MODEL_NAMES, TaskModel, build_model
+from lstm.models import MODEL_NAMES, SCAN_CELLS, TaskModel, build_model
 from lstm.tasks import get_task, seed_stream
 
 H = 16
@@ -28,9 +28,9 @@ def test_every_model_runs_both_tasks(name):
         assert out.shape == expected and out.dtype == np.float32
         h_n = state[0] if isinstance(state, tuple) else state
         assert h_n.shape == (1, 3, H // 2 if name == "lstm-proj" else H)
-        # the mLSTM has no recurrent weight: no memory mixing, its gates read x_t only
-        assert ("recurrent.weight_hh_l0" in params(model)) == (name != "mlstm")
-        assert "readout.weight" in params(model)
+        # the mLSTM has no recurrent weight (its gates read x_t only); a scan cell has no W_hh
+        recurrent = "weight_ih_l0" if name in SCAN_CELLS or name == "mlstm" else "weight_hh_l0"
+        assert "recurrent." + recurrent in params(model) and "readout.weight" in params(model)
 
 
 def test_default_init_is_torch_uniform():

@@ -1,0 +1,155 @@
+"""minGRU and minLSTM (Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024, "Were RNNs All We
+Needed?", arXiv 2410.01201): gates that depend on the input only, so h_t = a_t h_{t-1} + b_t is a
+linear recurrence and a whole sequence trains with one scan (mg.linear_scan).
+
+Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step
+at a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence``
+(the paper's log-space parallel mode: one GEMM over all T*B rows, log-coefficients, one
+log-space scan; no per-step GEMM). ``lstm.Recurrent`` runs ``parallel_sequence`` for
+impl="fused" and the step for impl="composed", for grad_norms and for recurrent dropout.
+Parameters: ``weight_ih`` (G*H, I) and ``bias_ih`` (G*H,), blocks [z | h] (minGRU) and
+[f | i | h] (minLSTM); no recurrent weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+from minigrad.tensor import Tensor
+
+from .cells import Cell, make_uniform
+
+
+def g(x: Tensor) -> Tensor:
+    """The paper's positive activation for h~: x + 0.5 for x >= 0, sigmoid(x) otherwise, written
+    without a select as relu(x) + sigmoid(min(x, 0)) (np.where ran 3x slower than a ufunc), with
+    min(x, 0) = -relu(-x), which the cell compiler fuses."""
+    return x.relu() + (-(-x).relu()).sigmoid()
+
+
+def log_g(x: Tensor) -> Tensor:
+    """log g(x): log(x + 0.5) for x >= 0, log sigmoid(x) = -softplus(-x) otherwise, written as
+    log1p(2 relu(x)) + logsigmoid(min(x, 0)) (exact on both sides: log1p(0) = 0 for x < 0, and
+    log(1 + 2x) - log 2 = log(x + 0.5) for x >= 0)."""
+    return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
+
+
+class _ScanCell(Cell):
+    """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all."""
+
+    gates = 2
+    CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
+
+    def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
+                 dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        if not isinstance(scan, bool):
+            raise ValueError(f"{type(self).__name__}: scan must be a bool, got {scan!r}")
+        self.scan = scan  # Recurrent's fused path: the scan (True) or the compiled step (False)
+        rows = self.gates * hidden_size
+        shapes = {"weight_ih": (rows, input_size)} | ({"bias_ih": (rows,)} if bias else {})
+        make_uniform(self, shapes, hidden_size, "", self.rng, self.dtype)
+        if not bias:
+            self.bias_ih = None
+
+    def _gates(self, x: Tensor) -> list[Tensor]:
+        """x (rows, I) -> the gates' pre-activations x W^T + b, split per gate."""
+        rows = x @ self.weight_ih.T
+        if self.bias_ih is not None:
+            rows = rows + self.bias_ih
+        return rows.split(self.gates, axis=-1)
+
+    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
+        """x (T, B, I) -> the gates' pre-activations (T, B, H), one GEMM over all T*B rows."""
+        steps, batch = x.shape[0], x.shape[1]
+        return [part.reshape(steps, batch, self.hidden_size)
+                for part in self._gates(x.reshape(steps * batch, x.shape[2]))]
+
+    def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(log a_t, log b_t) for every step of x (T, B, I)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define log_coefficients()")
+
+    def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
+        """All steps of x (T, B, I) from states (h0,) with log-space scans; past a sequence's
+        length (lengths (B,)) the state holds and the output is 0, as Recurrent's composed
+        path. Returns out (T, B, H) and (h_n,).
+
+        Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
+        chunk, the state carried from chunk to chunk): every temporary stays under glibc's
+        32 MiB mmap threshold, which minigrad raises to keep freed pages (backends/memory.py);
+        at T = 4000, B*H = 4096 unchunked 64 MiB temporaries cost a page fault per page per step.
+        """
+        (h,) = states
+        steps = x.shape[0]
+        if reverse:
+            x = mg.flip(x, 0)
+        valid = None
+        if lengths is not None:
+            t = np.arange(steps)[:, None, None]
+            # reversed, each sequence starts at its last valid step: its padding comes first
+            # and holds h0 (a = 1, b = 0), as a PackedSequence's reverse direction
+            valid = (t >= steps - lengths[None, :, None]) if reverse else \
+                (t < lengths[None, :, None])
+        chunk = max(1, self.CHUNK_ELEMENTS // (x.shape[1] * self.hidden_size))
+        outputs = []
+        for start in range(0, steps, chunk):
+            stop = min(start + chunk, steps)
+            log_a, log_b = self.log_coefficients(x if stop - start == steps else x[start:stop])
+            mask = None if valid is None else valid[start:stop]
+            if mask is not None:
+                log_a = mg.where(mask, log_a, 0.0)
+                log_b = mg.where(mask, log_b, -np.inf)
+            states_here = mg.linear_scan(log_a, log_b, h, axis=0, log_space=True)
+            h = states_here[stop - start - 1]
+            outputs.append(states_here if mask is None else mg.where(mask, states_here, 0.0))
+        out = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=0)
+        return (mg.flip(out, 0) if reverse else out), (h,)
+
+
+class MinGRUCell(_ScanCell):
+    """minGRU (Feng et al. 2024, section 3.1 and appendix A): z_t = sigmoid(W_z x_t + b_z),
+    h~_t = g(W_h x_t + b_h), h_t = (1 - z_t) h_{t-1} + z_t h~_t.
+
+    Log-space parallel mode: log a_t = -softplus(k_t), log b_t = -softplus(-k_t) + log g(p_t)
+    with k_t, p_t the two blocks of W x_t + b.
+    """
+
+    gates = 2
+
+    def step(self, x, state):
+        (h,) = state
+        k, p = self._gates(x)
+        z = k.sigmoid()
+        return ((1.0 - z) * h + z * g(p),)
+
+    def log_coefficients(self, x):
+        k, p = self._sequence_gates(x)
+        return mg.logsigmoid(-k), mg.logsigmoid(k) + log_g(p)
+
+
+class MinLSTMCell(_ScanCell):
+    """minLSTM (Feng et al. 2024, section 3.2 and appendix A): f_t = sigmoid(W_f x_t + b_f),
+    i_t = sigmoid(W_i x_t + b_i), h~_t = g(W_h x_t + b_h); normalised f'_t = f_t / (f_t + i_t),
+    i'_t = i_t / (f_t + i_t); h_t = f'_t h_{t-1} + i'_t h~_t.
+
+    Log-space parallel mode: d_t = softplus(-F_t) - softplus(-I_t) (= log i_t - log f_t),
+    log a_t = -softplus(d_t), log b_t = -softplus(-d_t) + log g(p_t).
+    """
+
+    gates = 3
+
+    def step(self, x, state):
+        (h,) = state
+        f, i, p = self._gates(x)
+        f, i = f.sigmoid(), i.sigmoid()
+        total = f + i
+        return ((f / total) * h + (i / total) * g(p),)
+
+    def log_coefficients(self, x):
+        f, i, p = self._sequence_gates(x)
+        diff = mg.logsigmoid(i) - mg.logsigmoid(f)
+        return mg.logsigmoid(-diff), mg.logsigmoid(diff) + log_g(p)
+
+
+__all__ = ["MinGRUCell", "MinLSTMCell", "g", "log_g"]

@@ -1,0 +1,72 @@
+"""linear_scan: every state of the linear recurrence h_t = a_t h_{t-1} + b_t along one axis.
+
+The primitive behind the recurrences whose coefficients do not depend on the state (minGRU and
+minLSTM, Feng et al. 2024; mLSTM's parallel form): the whole sequence in one kernel, parallel over
+the other axes, and its VJP one reverse scan. ``log_space=True`` takes log a_t and log b_t
+(b_t >= 0: log b_t = -inf is b_t = 0) and returns h_t itself, computed with a stable logaddexp
+recurrence (the log-space form of Heinsen 2023 and Feng et al. 2024).
+"""
+
+from __future__ import annotations
+
+from ..autograd import record
+from ..backends import backend_of
+from ..tensor import Tensor
+from .reductions import axis_index
+
+
+def _check(a, b, h0, axis):
+    for name, t in (("a", a), ("b", b)) + ((("h0", h0),) if h0 is not None else ()):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"linear_scan: {name} must be a Tensor, got {type(t).__name__}")
+    if a.ndim == 0:
+        raise ValueError("linear_scan: a must have at least one axis (the scan axis), got a "
+                         "0-d tensor")
+    if a.shape != b.shape:
+        raise ValueError(f"linear_scan: a and b must have the same shape, got a {a.shape} and "
+                         f"b {b.shape}")
+    if a.dtype != b.dtype or a.dtype.kind != "f":
+        raise ValueError(f"linear_scan: a and b must share one float dtype, got a {a.dtype} and "
+                         f"b {b.dtype}")
+    if a.device != b.device:
+        raise ValueError(f"linear_scan: a is on {a.device}, b on {b.device}")
+    ax = axis_index("linear_scan", axis, a.ndim)
+    state_shape = a.shape[:ax] + a.shape[ax + 1:]
+    if h0 is not None:
+        if h0.dtype != a.dtype or h0.device != a.device:
+            raise ValueError(f"linear_scan: h0 ({h0.dtype} on {h0.device}) must match a "
+                             f"({a.dtype} on {a.device})")
+        broadcastable = h0.ndim <= len(state_shape) and all(
+            n in (1, m) for n, m in zip(h0.shape[::-1], state_shape[::-1]))
+        if not broadcastable:
+            raise ValueError(f"linear_scan: h0 of shape {h0.shape} does not broadcast to the "
+                             f"state shape {state_shape} (a {a.shape} without axis {ax})")
+    return ax, state_shape
+
+
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, axis: int = 0,
+                log_space: bool = False) -> Tensor:
+    """h_t = a_t h_{t-1} + b_t for every t along axis (h_{-1} = h0, zeros when None).
+
+    a and b have one shape; h0 broadcasts to that shape without `axis`. With log_space, a and b
+    are log a_t and log b_t and the result is h_t (h0 stays linear, of any sign). VJP: one
+    reverse scan, g_h_t = g_t + a_{t+1} g_h_{t+1}; d b_t = g_h_t, d a_t = g_h_t h_{t-1},
+    d h0 = a_0 g_h_0 (in log space times a_t and b_t).
+    """
+    ax, state_shape = _check(a, b, h0, axis)
+    be = backend_of(a.data)
+    h0_data = (be.zeros(state_shape, a.dtype) if h0 is None
+               else be.broadcast_to(h0.data, state_shape))
+    h = be.linear_scan(a.data, b.data, h0_data, ax, bool(log_space))
+    a_data, b_data = a.data, b.data
+
+    def backward(g):
+        grad_a, grad_b, grad_h0 = be.linear_scan_backward(a_data, b_data, h, h0_data, g, ax,
+                                                          bool(log_space))
+        return (grad_a, grad_b) + (() if h0 is None else (grad_h0,))
+
+    inputs = (a, b) if h0 is None else (a, b, h0)
+    return record("linear_scan", h, inputs, backward)
+
+
+__all__ = ["linear_scan"]
