@@ -7,9 +7,10 @@ import json
 import os
 import sys
 
+from . import zoo
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
-from .models import INITS, MODEL_NAMES
+from .models import INITS
 
 
 def _csv(kind):
@@ -36,6 +37,21 @@ def _names(kind: str, allowed):
     return parse
 
 
+def _model(text: str) -> str:
+    """A registered model name or a user's cell (module:Class, path/to/file.py:Class), loaded
+    here so a bad one is a usage error naming what is wrong."""
+    try:
+        zoo.spec(text)
+    except (ValueError, ImportError, SyntaxError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _model_list(text: str) -> list[str]:
+    """Comma-separated models, each as _model takes it."""
+    return [_model(name) for name in _csv(str)(text)]
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -47,7 +63,7 @@ def _positive_int(text: str) -> int:
 
 
 SWEEP_TASKS = ("adding", "copy", "gradflow")
-_models = _names("models", MODEL_NAMES)
+_models = _model_list
 _tasks = _names("tasks", SWEEP_TASKS)
 
 
@@ -222,8 +238,7 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-_MODELS_HELP = ("comma-separated model names: rnn (tanh, default init), rnn-orth (orthogonal "
-                "W_hh), irnn (relu, W_hh = I), lstm, lstm-fb1 (forget bias 1), lstm-chrono, gru")
+_MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
 def _sub(sub, name: str, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
@@ -269,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--variant", default="arjovsky",
                    help="task definition: arjovsky (both), hochreiter1997 or tcn (adding), "
                         "tcn or exprnn (copy)")
-    t.add_argument("--model", choices=MODEL_NAMES, default="lstm-fb1", help="recurrent model")
+    t.add_argument("--model", type=_model, default="lstm-fb1", metavar="MODEL",
+                   help="recurrent model: " + zoo.help_text().replace("%", "%%"))
     t.add_argument("--seq-len", type=int, default=100, help="sequence length T")
     t.add_argument("--hidden-size", type=int, default=128, help="hidden units")
     t.add_argument("--batch-size", type=int, default=20, help="sequences per training step")

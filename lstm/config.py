@@ -6,8 +6,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from . import zoo
 from .layers import IMPLS
-from .models import GLOROT_MODELS, INITS, MODEL_NAMES
+from .models import GLOROT_MODELS, INITS
 from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -65,7 +66,8 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
-        choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS, "init": INITS,
+        zoo.spec(self.model)  # a registered name or a user's cell that loads: else a ValueError
+        choices = {"task": tuple(TASKS), "impl": IMPLS, "init": INITS,
                    "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
                    "variant": ADDING_VARIANTS if self.task == "adding" else COPY_VARIANTS}
         for name, allowed in choices.items():
@@ -104,8 +106,10 @@ class TrainConfig:
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r}")
-        if self.model == "lstm-chrono" and self.seq_len < 3:
-            raise ValueError(f"model 'lstm-chrono' needs seq_len >= 3, got {self.seq_len}")
+        min_seq_len = zoo.spec(self.model).min_seq_len
+        if self.seq_len < min_seq_len:
+            raise ValueError(f"model {self.model!r} needs seq_len >= {min_seq_len}, got "
+                             f"{self.seq_len}")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -13,7 +13,7 @@ rest). "anchor" names a block's runs in their rows (docs/results.md places them 
 
 from __future__ import annotations
 
-from ..models import VARIANT_NAMES
+from .. import zoo
 from .horizon import HORIZON_MODELS, LADDERS, Ladder, Plan
 from .sweep import RunSpec
 
@@ -21,8 +21,7 @@ from .sweep import RunSpec
 # budget that fits 2 cores (Arjovsky's RMSprop 1e-3 needs 30k-47k steps); TrainConfig records it.
 TRAIN_BASE = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 128, "batch_size": 32, "eval_every": 100, "test_size": 500}
-ALL_MODELS = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
-              *VARIANT_NAMES)
+ALL_MODELS = zoo.names()  # every registered model, in the registry's order
 # Arjovsky et al. 2016: RMSprop 1e-3 (decay 0.9), batch 20, clip 1, Glorot, forget bias 1, H 128
 ARJOVSKY = {"optimizer": "rmsprop", "lr": 1e-3, "alpha": 0.9, "batch_size": 20,
             "clip": "norm", "clip_value": 1.0, "init": "glorot", "hidden_size": 128}

@@ -379,11 +379,10 @@ def test_readme_user_cell_runs_fused_and_equals_composed():
 
 def test_gradient_flow_figure_has_every_model_name(tmp_path):
     """A panel, a legend line and a table row per model, the variants included."""
+    from lstm import zoo
     from lstm.models import MODEL_NAMES
-    from lstm.reporting.figures import MODEL_COLORS, MODEL_LABELS
-    from lstm.reporting.gradient_figure import SHORT_LABELS, gradient_flow
+    from lstm.reporting.gradient_figure import gradient_flow
 
-    assert set(MODEL_NAMES) <= set(MODEL_COLORS) & set(MODEL_LABELS) & set(SHORT_LABELS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         records = [r for name in MODEL_NAMES
@@ -392,5 +391,5 @@ def test_gradient_flow_figure_has_every_model_name(tmp_path):
     section = gradient_flow(records, str(tmp_path))
     assert section.images == ["gradient_flow.png"] and (tmp_path / "gradient_flow.png").exists()
     labelled = {row[0] for row in section.tables[0].rows}
-    assert labelled == {MODEL_LABELS[name] for name in MODEL_NAMES}
+    assert labelled == {zoo.label(name) for name in MODEL_NAMES}
     assert len(section.tables[0].rows) == len(MODEL_NAMES) + 7  # + c of the 7 with a cell state
