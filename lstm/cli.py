@@ -228,7 +228,8 @@ def cmd_report(args) -> int:
 
     check_out_dir(args.out)
     path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
-                        asv_results=args.asv_results, progress=not args.quiet)
+                        asv_results=args.asv_results, progress=not args.quiet,
+                        models=tuple(args.models or ()))
     _emit({"report": os.path.abspath(path)})
     return 0
 
@@ -381,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: minutes on 2 cores; full: the default sweep's sizes")
     r.add_argument("--results", default=None, metavar="DIR",
                    help="results directory to reuse (default: OUT/results)")
+    r.add_argument("--models", type=_models, default=None,
+                   help="models to add to the preset's sweep and gradient flow, e.g. your own "
+                        "cell: " + _MODELS_HELP)
     r.add_argument("--asv-results", default=None, metavar="DIR",
                    help="asv results directory for the history figure (default: .asv/results "
                         "when present)")

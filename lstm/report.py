@@ -82,9 +82,11 @@ class Stages:
 
 
 def build_report(out_dir: str = "report", preset: str = "quick", results_dir: str | None = None,
-                 asv_results: str | None = None, progress: bool = True) -> str:
+                 asv_results: str | None = None, progress: bool = True,
+                 models: tuple = ()) -> str:
     """Run what `preset` needs that `results_dir` (default OUT/results) lacks and write
-    OUT/index.html with its figures; returns the page's path."""
+    OUT/index.html with its figures; returns the page's path. `models` (registered names or
+    users' cells) join the preset's sweep and gradient flow beside its own."""
     from .reporting import figures
     from .reporting.asv_history import asv_history, read_asv_results
     from .reporting.charlm_section import charlm_section
@@ -107,7 +109,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     os.makedirs(results_dir, exist_ok=True)
     stage = Stages(5, progress)
 
-    plan = presets.preset_plan(settings["sweep"])
+    plan = presets.preset_plan(settings["sweep"], extra_models=tuple(models))
     results_path = os.path.join(results_dir, "results.jsonl")
     stage("sweep", f"{len(plan.specs)} runs and {len(plan.ladders)} memory-horizon ladders of "
                    f"preset {settings['sweep']!r} -> {results_path}")

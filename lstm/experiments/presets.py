@@ -111,14 +111,17 @@ def _config(block: dict, model: str, seq_len: int | None, steps: int | None) -> 
 
 
 def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
-                steps=None) -> Plan:
+                steps=None, extra_models=()) -> Plan:
     """The runs of preset `name` (fixed runs and ladders), optionally narrowed or resized by the
     command-line overrides: tasks (also "gradflow"), models, seeds, steps (every run's budget);
     seq_lens replaces a grid's lengths and a ladder's rungs, and keeps only the anchors at those
-    lengths (an anchor is about its own models and T)."""
+    lengths (an anchor is about its own models and T). extra_models join every block but the
+    anchors (`lstm report --models`: a user's cell next to the built-ins)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
+    if extra_models:
+        preset = _with_models(preset, tuple(extra_models))
     specs: list[RunSpec] = []
     ladders: list[Ladder] = []
     for block in preset.get("train", []):
@@ -156,6 +159,20 @@ def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
                 "hidden_size": flow["hidden_size"], "batch_size": flow["batch_size"],
                 "steps": flow["steps"], "seed": 0}))
     return Plan(specs, ladders)
+
+
+def _with_models(preset: dict, extra: tuple) -> dict:
+    """`preset` with `extra` models appended to each block's models (anchors left alone)."""
+    def grow(block):
+        if "anchor" in block:
+            return block
+        return {**block, "models": [*block["models"],
+                                    *(m for m in extra if m not in block["models"])]}
+    out = dict(preset)
+    for key in ("train", "ladders"):
+        out[key] = [grow(b) for b in preset.get(key, [])]
+    out["gradflow"] = grow(preset["gradflow"])
+    return out
 
 
 def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
