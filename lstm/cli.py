@@ -79,7 +79,7 @@ def _train_config(args) -> TrainConfig:
               "tbptt": args.tbptt, "eval_every": args.eval_every, "seed": args.seed,
               "impl": args.impl, "init": args.init, "test_size": args.test_size,
               "patience": args.patience,
-              "checkpoint_every": args.checkpoint_every}
+              "checkpoint_every": args.checkpoint_every, "compile": args.compile}
     return TrainConfig(**fields)
 
 
@@ -103,38 +103,67 @@ def _finished_row(rows: list[dict], config: TrainConfig):
 
 def cmd_train(args) -> int:
     from . import results_io
+    from .runs.lock import RunLock
     from .train import Interrupted, clear_run, train
 
     config = _train_config(args)
     check_out_dir(args.out)
     results_path = os.path.join(args.out, "results.jsonl")
-    run_dir = os.path.join(args.out, "runs", f"{config.task}-{config.model}-T{config.seq_len}"
-                                             f"-s{config.seed}")
+    # named by the hash of every field that changes the result: another --steps or --lr is
+    # another run, with its own checkpoints
+    run_dir = os.path.join(args.out, "runs", config.run_name())
     results_io.repair(results_path)
-    finished = _finished_row(results_io.read_rows(results_path), config)
-    if finished is not None and not args.force:
-        print(f"lstm train: this run has finished; its result is {finished.where}. --force "
-              "trains it again and replaces that row.", file=sys.stderr)
-        _emit(_train_summary(finished["result"]["config"], finished["result"]))
+    if not args.force and _print_finished(results_io.read_rows(results_path), config):
         return 0
-    if args.force or args.restart:
-        clear_run(run_dir)
-    try:
-        result = train(config, run_dir, progress=not args.quiet)
-    except Interrupted as e:
-        print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
-              f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
-        return 128 + int(e.signum)
-    import minigrad as mg
+    with RunLock(run_dir, wait=not args.no_wait, label="lstm train"):
+        rows = results_io.read_rows(results_path)  # another process may have finished it
+        finished = _finished_row(rows, config)
+        if not args.force and _print_finished(rows, config):
+            return 0
+        if args.force or args.restart:
+            clear_run(run_dir)
+        start = None if args.force or args.restart else _shorter(args.out, run_dir, config)
+        try:
+            result = train(config, run_dir, progress=not args.quiet, start_from=start)
+        except Interrupted as e:
+            print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
+                  f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
+            return 128 + int(e.signum)
+        import minigrad as mg
 
-    # a replaced row keeps its key and config, so the sweep that wrote it still finds it
-    key_config = config.to_dict() if finished is None else finished["config"]
-    row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
-                              threads=mg.get_num_threads())
-    results_io.put_row(results_path, row)  # the only row of this run, even if another command
-    # finished it meanwhile
+        # a replaced row keeps its key and config, so the sweep that wrote it still finds it
+        key_config = config.to_dict() if finished is None else finished["config"]
+        row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
+                                  threads=mg.get_num_threads())
+        results_io.put_row(results_path, row)  # the only row of this run, even if another
+        # command finished it meanwhile
     _emit(_train_summary(result["config"], result))
     return 0
+
+
+def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
+    """A shorter run's checkpoint to train on from, said on stderr (None: start afresh)."""
+    from .train import CHECKPOINT_NAME, has_checkpoint, shorter_run
+
+    if has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
+        return None
+    found = shorter_run(os.path.join(out, "runs"), config)
+    if found is None:
+        return None
+    print(f"lstm train: starting from step {found[1]} of the same run with a smaller budget "
+          f"({os.path.dirname(found[0])}), which stays as it is", file=sys.stderr)
+    return found[0]
+
+
+def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
+    """Print a finished run's result (and say where it is); whether there was one."""
+    finished = _finished_row(rows, config)
+    if finished is None:
+        return False
+    print(f"lstm train: this run has finished; its result is {finished.where}. --force "
+          "trains it again and replaces that row.", file=sys.stderr)
+    _emit(_train_summary(finished["result"]["config"], finished["result"]))
+    return True
 
 
 def cmd_gradflow(args) -> int:
@@ -276,9 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = _sub(sub, "train", "train one model on one task; prints one JSON line",
              "Train one model on the adding or copy task, evaluating on a fixed seeded test set "
              "every --eval-every steps and stopping early when solved. Checkpoints (.npz) go "
-             "to OUT/runs/<run>/; re-running the same command resumes from the last one (a "
-             "damaged one falls back to the one before). A finished run is not run again: "
-             "its result is printed from OUT/results.jsonl (--force re-runs it).",
+             "to OUT/runs/<task>-<model>-T<seq_len>-s<seed>-<hash>/, the hash of every "
+             "setting that changes the result (another --steps or --lr is another run); "
+             "re-running the same command resumes from the last one (a damaged one falls back "
+             "to the one before). A finished run is not run again: its result is printed from "
+             "OUT/results.jsonl (--force re-runs it). A second process on the same run waits "
+             "for the first.",
              "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
              "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
     t.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
@@ -313,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete this run's checkpoints and start it afresh")
     t.add_argument("--force", action="store_true",
                    help="train a finished run again and replace its row in results.jsonl")
+    t.add_argument("--no-wait", action="store_true",
+                   help="if another process is running this very run, exit (status 1, one "
+                        "line naming it) instead of waiting for it")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="run the training step through mg.compile (where minigrad has it; not "
+                        "part of the run's identity: compiled equals eager to float rounding)")
     _common(t, "results")
     t.set_defaults(func=cmd_train)
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from . import zoo
 from .layers import IMPLS
 from .models import GLOROT_MODELS, INITS
+from .runs.keys import run_dir_name
 from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 CLIP_MODES = ("norm", "value", "none")
 # fields that may change when a run resumes from its checkpoint (the rest must match)
-RESUMABLE_FIELDS = ("steps", "checkpoint_every")
+RESUMABLE_FIELDS = ("steps", "checkpoint_every", "compile")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     test_seed: int | None = None
     checkpoint_every: int | None = None
+    compile: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -103,6 +105,8 @@ class TrainConfig:
             if self.tbptt is not None:
                 raise ValueError("tbptt is not supported with the variable-length variant "
                                  f"'hochreiter1997', got tbptt={self.tbptt}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r}")
@@ -112,9 +116,19 @@ class TrainConfig:
                              f"{self.seq_len}")
 
     def to_dict(self) -> dict:
+        """Every field (compile only when True: it does not change the result, and results
+        files stay as they were before it existed)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        if not self.compile:
+            del out["compile"]
         return out
+
+    def run_name(self) -> str:
+        """The run directory's name: task, model, T and seed to read, and the hash of every
+        field that changes the result (lstm.runs.keys), so no two configs share a directory."""
+        model = self.model.rpartition(":")[2]  # a user's cell: its class name
+        return run_dir_name(f"{self.task}-{model}-T{self.seq_len}-s{self.seed}", self.to_dict())
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import zipfile
 
 import numpy as np
 
@@ -342,16 +343,54 @@ class Trainer:
 
 
 def train(config: TrainConfig, out_dir: str | None = None, *, resume: bool = True,
-          progress: bool = True, builder=build_model) -> dict:
+          progress: bool = True, builder=build_model, start_from: str | None = None) -> dict:
     """Run `config`; with `out_dir`, checkpoint there (and resume from it if `resume` and one
-    exists) and write result.json. Returns the result dict (config, metrics, curve, ...)."""
+    exists, else from the checkpoint `start_from`, a shorter run of the same config: see
+    shorter_run) and write result.json. Returns the result dict (config, metrics, curve, ...)."""
     trainer = Trainer(config, builder)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, CHECKPOINT_NAME)
-        if resume and (os.path.exists(path) or os.path.exists(ckpt.previous_path(path))):
+        if resume and has_checkpoint(path):
             trainer.load(path)
+        elif resume and start_from is not None:
+            trainer.load(start_from)
     return trainer.run(out_dir, progress)
+
+
+def has_checkpoint(path: str) -> bool:
+    """Whether a run has a checkpoint at `path` (or the one before it)."""
+    return os.path.exists(path) or os.path.exists(ckpt.previous_path(path))
+
+
+def shorter_run(runs_root: str, config: TrainConfig) -> tuple[str, int] | None:
+    """(checkpoint path, step) of the longest run under `runs_root` whose config is `config`
+    with a smaller budget (steps), or None. Training on from it is bit-identical to training
+    `config` straight (checkpoints resume bit-identically and a shorter budget's extra final
+    evaluation decides nothing), so a larger --steps extends a run instead of repeating it;
+    the shorter run's own directory is only read."""
+    ours = config.to_dict()
+    prefix = config.run_name().rsplit("-", 1)[0] + "-"
+    best = None
+    try:
+        names = sorted(n for n in os.listdir(runs_root) if n.startswith(prefix))
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(runs_root, name, CHECKPOINT_NAME)
+        for candidate in (path, ckpt.previous_path(path)):
+            try:
+                with np.load(candidate, allow_pickle=False) as data:
+                    saved, step = json.loads(str(data["config"])), int(data["step"])
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # damaged or missing: the one before, or the next run
+            same = all(saved.get(k) == ours.get(k) for k in set(saved) | set(ours)
+                       if k not in RESUMABLE_FIELDS)
+            if same and saved.get("steps", 0) < config.steps and step <= config.steps and (
+                    best is None or step > best[1]):
+                best = (path, step)
+            break
+    return best
 
 
 def clear_run(out_dir: str) -> None:

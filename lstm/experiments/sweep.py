@@ -66,7 +66,8 @@ def run_identity(kind: str, config) -> str:
         from ..config import TrainConfig
 
         try:
-            return run_key(kind, TrainConfig.from_dict(config).to_dict())
+            full = TrainConfig.from_dict(config).replace(compile=False)  # eager == compiled
+            return run_key(kind, full.to_dict())
         except (ValueError, TypeError):
             pass
     return run_key(kind, config)
