@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from . import zoo
+from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
 from .models import INITS
-
-
-def _csv(kind):
-    def parse(text: str):
-        try:
-            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
-                                             f"{text!r}") from e
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
-        return values
-    return parse
-
-
-def _names(kind: str, allowed):
-    """A parser of comma-separated names, each one of `allowed`."""
-    def parse(text: str):
-        names = _csv(str)(text)
-        bad = [n for n in names if n not in allowed]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown {kind} {bad}; choose from {allowed}")
-        return names
-    return parse
 
 
 def _model(text: str) -> str:
@@ -49,26 +25,12 @@ def _model(text: str) -> str:
 
 def _model_list(text: str) -> list[str]:
     """Comma-separated models, each as _model takes it."""
-    return [_model(name) for name in _csv(str)(text)]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+    return [_model(name) for name in csv_list(str)(text)]
 
 
 SWEEP_TASKS = ("adding", "copy", "gradflow")
 _models = _model_list
-_tasks = _names("tasks", SWEEP_TASKS)
-
-
-def _emit(row: dict) -> None:
-    print(json.dumps(row, sort_keys=True), flush=True)
+_tasks = name_list("tasks", SWEEP_TASKS)
 
 
 def _train_config(args) -> TrainConfig:
@@ -137,7 +99,7 @@ def cmd_train(args) -> int:
                                   threads=mg.get_num_threads())
         results_io.put_row(results_path, row)  # the only row of this run, even if another
         # command finished it meanwhile
-    _emit(_train_summary(result["config"], result))
+    emit(_train_summary(result["config"], result))
     return 0
 
 
@@ -162,7 +124,7 @@ def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
         return False
     print(f"lstm train: this run has finished; its result is {finished.where}. --force "
           "trains it again and replaces that row.", file=sys.stderr)
-    _emit(_train_summary(finished["result"]["config"], finished["result"]))
+    emit(_train_summary(finished["result"]["config"], finished["result"]))
     return True
 
 
@@ -176,7 +138,7 @@ def cmd_gradflow(args) -> int:
 
     def show(row):
         for record in row["result"]["records"]:
-            _emit({k: v for k, v in record.items() if not k.startswith("curve_")})
+            emit({k: v for k, v in record.items() if not k.startswith("curve_")})
 
     check_specs(specs)
     check_out_dir(args.out)
@@ -202,13 +164,13 @@ def cmd_sweep(args) -> int:
     def show(row):
         if row["kind"] == "train":
             r = row["result"]
-            _emit({"kind": "train", "model": r["config"]["model"], "task": r["config"]["task"],
+            emit({"kind": "train", "model": r["config"]["model"], "task": r["config"]["task"],
                    "seq_len": r["config"]["seq_len"], "seed": r["config"]["seed"],
                    "solved": r["solved"], "steps_to_solve": r["steps_to_solve"],
                    "baseline": r["task"]["baseline"], **r["metrics"]})
         else:
             for record in row["result"]["records"]:
-                _emit({"kind": "gradflow", **{k: v for k, v in record.items()
+                emit({"kind": "gradflow", **{k: v for k, v in record.items()
                                               if not k.startswith("curve_")}})
 
     check_specs(plan.all_specs())
@@ -218,7 +180,7 @@ def cmd_sweep(args) -> int:
         scheduler=args.scheduler, progress=not args.quiet, on_result=show))
     if rows is not None and plan.ladders:
         for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
-            _emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
+            emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
                    "rungs": {r["seq_len"]: f"{r['status']} {r['n_solved']}/{len(outcome['seeds'])}"
                              for r in outcome["rungs"]}})
     return status
@@ -259,7 +221,7 @@ def cmd_report(args) -> int:
     path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
                         asv_results=args.asv_results, progress=not args.quiet,
                         models=tuple(args.models or ()))
-    _emit({"report": os.path.abspath(path)})
+    emit({"report": os.path.abspath(path)})
     return 0
 
 
@@ -271,30 +233,9 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
 _MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
-def _sub(sub, name: str, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=description, epilog=epilog,
-                          formatter_class=_Formatter)
-
-
-class _Formatter(argparse.HelpFormatter):
-    """Each option's default after its help (unless the help already says it); descriptions and
-    epilogs wrapped paragraph by paragraph, so their line breaks stay."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
-                and action.option_strings):
-            text += " (default: %(default)s)"
-        return text
-
-    def _fill_text(self, text, width, indent):
-        return "\n".join(super(_Formatter, self)._fill_text(part, width, indent)
-                         for part in text.split("\n"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lstm", formatter_class=_Formatter,
+        prog="lstm", formatter_class=Formatter,
         description="Long-range memory experiments on minigrad: train one model, measure "
                     "gradient flow, run a resumable sweep, or write the HTML report. Every "
                     "command prints JSON lines and appends them to a results file under --out.",
@@ -302,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                "the default sweep reproduces.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = _sub(sub, "train", "train one model on one task; prints one JSON line",
+    t = subcommand(sub, "train", "train one model on one task; prints one JSON line",
              "Train one model on the adding or copy task, evaluating on a fixed seeded test set "
              "every --eval-every steps and stopping early when solved. Checkpoints (.npz) go "
              "to OUT/runs/<task>-<model>-T<seq_len>-s<seed>-<hash>/, the hash of every "
@@ -354,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(t, "results")
     t.set_defaults(func=cmd_train)
 
-    g = _sub(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
+    g = subcommand(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
              "The batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every t, "
              "in float64, at initialisation and after the given numbers of training steps, and "
              "the fitted per-step factor rho. Prints one JSON line per model and step; the full "
@@ -366,14 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seq-len", type=int, default=200, help="sequence length T")
     g.add_argument("--hidden-size", type=int, default=128, help="hidden units")
     g.add_argument("--batch-size", type=int, default=32, help="sequences in the measured batch")
-    g.add_argument("--steps", type=_csv(int), default=[0, 100],
+    g.add_argument("--steps", type=csv_list(int), default=[0, 100],
                    help="training steps at which to measure, comma-separated")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
-    g.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
+    g.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
     _common(g, "results")
     g.set_defaults(func=cmd_gradflow)
 
-    s = _sub(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
+    s = subcommand(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
              "Run a preset grid of task x model x seq_len x seed (and the gradient-flow "
              "experiment) in local worker processes or on a Dask cluster. Each finished run is "
              "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
@@ -396,22 +337,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: all of the preset)")
     s.add_argument("--models", type=_models, default=None,
                    help=_MODELS_HELP + " (default: the preset's)")
-    s.add_argument("--seq-lens", type=_csv(int), default=None,
+    s.add_argument("--seq-lens", type=csv_list(int), default=None,
                    help="comma-separated sequence lengths (default: the preset's); for a "
                         "ladder its rungs, and only the anchors at these lengths run")
-    s.add_argument("--seeds", type=_csv(int), default=None,
+    s.add_argument("--seeds", type=csv_list(int), default=None,
                    help="comma-separated seeds (default: the preset's); a ladder's rung "
                         "counts as solved on 2 of them (on all, given fewer than 2)")
     s.add_argument("--steps", type=int, default=None,
                    help="training steps per run (default: the preset's budget per model)")
-    s.add_argument("--workers", type=_positive_int, default=None,
+    s.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: min(2, cores))")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this Dask scheduler, e.g. tcp://host:8786 (needs the dist extra)")
     _common(s, "results")
     s.set_defaults(func=cmd_sweep)
 
-    r = _sub(sub, "report", "run what is missing and write report/index.html",
+    r = subcommand(sub, "report", "run what is missing and write report/index.html",
              "Run what the report needs and is not in --results yet (a sweep of both tasks, "
              "the gradient-flow experiment, a speed sweep over seq_len against the installed "
              "peers) and write OUT/index.html with its PNG figures and tables.",

@@ -4,10 +4,10 @@ n-gram and the compressors) and `lstm generate` (sample from a saved model)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from ..cli_args import Formatter, emit
 from .charlm_train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -22,10 +22,6 @@ PRESETS = {
 TRAIN_FIELDS = ("embedding_size", "hidden_size", "num_layers", "dropout", "batch_size", "bptt",
                 "steps", "lr", "clip_value", "eval_every", "valid_chars", "patience",
                 "checkpoint_every")
-
-
-def _emit(row: dict) -> None:
-    print(json.dumps(row, sort_keys=True), flush=True)
 
 
 def _seeds(text: str) -> list[int]:
@@ -100,7 +96,7 @@ def run(args) -> int:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        _emit(summary(row))
+        emit(summary(row))
     return 0
 
 
@@ -144,16 +140,14 @@ def run_generate(args) -> int:
     if args.text:
         print(args.prime + text, flush=True)
     else:
-        _emit(row)
+        emit(row)
     return 0
 
 
 def add_parser(subparsers) -> None:
     """Register `charlm` and `generate` on the `lstm` command's subparsers."""
-    from ..cli import _Formatter
-
     c = subparsers.add_parser(
-        "charlm", formatter_class=_Formatter,
+        "charlm", formatter_class=Formatter,
         help="character-level LSTM language model on Python's standard library source",
         description="Train embedding -> 2-layer LSTM -> softmax on the source of a fixed list of "
                     "standard-library modules (lstm/applications/charlm_data.py: train, "
@@ -195,7 +189,7 @@ def add_parser(subparsers) -> None:
     c.set_defaults(func=run)
 
     g = subparsers.add_parser(
-        "generate", formatter_class=_Formatter, help="sample text from a saved character model",
+        "generate", formatter_class=Formatter, help="sample text from a saved character model",
         description="Feed --prime through a model saved by `lstm charlm`, then draw --length "
                     "characters one at a time from softmax(logits / temperature). Prints one "
                     "JSON line with the sample (--text: the prime and sample as plain text).",

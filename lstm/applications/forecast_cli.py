@@ -54,11 +54,11 @@ def _default(flag: str) -> str:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `lstm forecast` on the `lstm` command's subparsers."""
-    from ..cli import _Formatter  # the command's shared help layout (defaults shown if set)
+    from ..cli_args import Formatter  # the command's shared help layout (defaults shown if set)
 
     p = subparsers.add_parser(
         "forecast", help="forecast real series (airline, sunspots, co2, macro) with baselines",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description="Train recurrent networks to forecast the next --horizon values of a real "
                     "series at once (direct multi-step), early-stopped on a validation "
                     "segment, and score them on the last --test-size steps on the original "
