@@ -61,7 +61,11 @@ class TaskModel(Module):
 
     def forward(self, x, state=None, lengths=None):
         """Adding: (B, 1) predictions from the final state; copy: (T', B, C) logits."""
-        out, state = self.recurrent(self.encode(x), state, lengths=lengths)
+        return self.forward_encoded(self.encode(x), state, lengths)
+
+    def forward_encoded(self, x: Tensor, state=None, lengths=None):
+        """forward() of inputs already encoded (encode(x)): a function of tensors only."""
+        out, state = self.recurrent(x, state, lengths=lengths)
         if self.task.is_copy:
             return self.readout(out), state
         h_n = state[0] if isinstance(state, tuple) else state

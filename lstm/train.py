@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import zipfile
@@ -20,6 +21,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import optim
+from minigrad.tensor import Tensor
 
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
@@ -81,6 +83,14 @@ def _json_number(value):
     return value if not isinstance(value, float) or np.isfinite(value) else None
 
 
+def _clip(config: TrainConfig, params) -> None:
+    """Clip the gradients as the config says (by global norm, by value, or not)."""
+    if config.clip == "norm":
+        optim.clip_grad_norm_(params, config.clip_value)
+    elif config.clip == "value":
+        optim.clip_grad_value_(params, config.clip_value)
+
+
 def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
@@ -113,15 +123,75 @@ class Trainer:
         self.stopped: str | None = None
         self.elapsed = 0.0
         self._loss_sum, self._loss_count = 0.0, 0
+        self._step = self._eager_step = None  # make_step's, built on the first train_step
 
     # ---- one step ------------------------------------------------------------------------------
+    def make_step(self):
+        """The training step, built in this one place as a plain function of tensors:
+        step(x, y) -> loss, x the encoded inputs (TaskModel.encode), y the targets; forward,
+        loss, backward, clipping, the optimizer's update and zero_grad, no .item() inside
+        (the seam with mg.compile, docs/where_things_live.md). `lengths` (numpy, the
+        variable-length variant only) keeps that batch's step eager."""
+        model, task, config, opt = self.model, self.task, self.config, self.optimizer
+        params = opt.params
+
+        def step(x: Tensor, y: Tensor, lengths=None) -> Tensor:
+            output, _ = model.forward_encoded(x, None, lengths)
+            loss = mg.cross_entropy(output, y) if task.is_copy else mg.mse_loss(output, y)
+            loss.backward()
+            _clip(config, params)
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return step
+
+    def _compiled(self, step):
+        """mg.compile(step) when the config asks for it and minigrad has it (said once)."""
+        if not (self.config.compile and hasattr(mg, "compile")):
+            return step
+        compiled = mg.compile(step)
+        where = getattr(compiled, "cache_dir", None) or os.environ.get("MINIGRAD_CACHE_DIR",
+                                                                       "minigrad's cache")
+        said = []
+
+        def first_says(*args):
+            if not said:
+                print(f"compiling the training step ... (cached in {where})", file=sys.stderr,
+                      flush=True)
+                said.append(True)
+            return compiled(*args)
+
+        first_says.cache_info = getattr(compiled, "cache_info", None)
+        return first_says
+
+    def targets(self, y) -> Tensor:
+        """A batch's targets as the step takes them (the read-out's dtype; copy: int64)."""
+        dtype = np.int64 if self.task.is_copy else self.model.readout.weight.dtype
+        return mg.tensor(np.asarray(y, dtype=dtype), device=self.model.readout.weight.device)
+
     def train_step(self) -> float:
         """One batch: forward, backward (in chunks under tbptt), clip, update; returns the loss."""
         config, task = self.config, self.task
         batch = task.make_batch(config.batch_size, self.train_rng)
+        if config.tbptt is None:
+            if self._step is None:
+                self._eager_step = self.make_step()
+                self._step = self._compiled(self._eager_step)
+            x, y = self.model.encode(batch.x), self.targets(batch.y)
+            loss = (self._step(x, y) if batch.lengths is None
+                    else self._eager_step(x, y, batch.lengths))
+            self.step += 1
+            return float(loss.item())
+        return self._tbptt_step(batch)
+
+    def _tbptt_step(self, batch) -> float:
+        """Truncated BPTT: the batch in chunks of config.tbptt steps, the state carried detached,
+        the chunks' gradients summed, one update."""
+        config, task = self.config, self.task
         self.optimizer.zero_grad()
         total = batch.x.shape[0]
-        chunk = config.tbptt or total
+        chunk = config.tbptt
         state, loss_value = None, 0.0
         for start in range(0, total, chunk):
             stop = min(start + chunk, total)
@@ -141,11 +211,7 @@ class Trainer:
                 loss_value += float(loss.item())
             if stop < total:
                 state = _detach(state)
-        params = self.optimizer.params
-        if config.clip == "norm":
-            optim.clip_grad_norm_(params, config.clip_value)
-        elif config.clip == "value":
-            optim.clip_grad_value_(params, config.clip_value)
+        _clip(config, self.optimizer.params)
         self.optimizer.step()
         self.step += 1
         return loss_value
