@@ -10,6 +10,7 @@ from . import zoo
 from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
+from .experiments.horizon import HORIZON_MODELS
 from .models import INITS
 
 
@@ -233,6 +234,24 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
 _MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
+def _presets_epilog() -> str:
+    """The presets' run counts, counted from the presets themselves (a ladder stops climbing
+    above a model's horizon, so its rungs are an upper bound)."""
+    from .experiments.presets import preset_plan
+
+    def runs(name: str) -> str:
+        plan = preset_plan(name)
+        total = len(plan.all_specs())
+        return f"{total} runs" if not plan.ladders else f"up to {total} runs"
+
+    return (f"presets: default = docs/results.md's first tables and the gradient flow "
+            f"({runs('default')}, about 15 minutes on 2 cores); quick = memory-horizon ladders "
+            f"at short T ({runs('quick')}, about 2 minutes); horizon = the memory horizon of "
+            f"{len(HORIZON_MODELS)} models and the published anchors ({runs('horizon')}; "
+            "docs/results.md's sitting made 244 in about 80 minutes on 2 cores; one part with "
+            "--tasks adding, copy or gradflow).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstm", formatter_class=Formatter,
@@ -308,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden-size", type=int, default=128, help="hidden units")
     g.add_argument("--batch-size", type=int, default=32, help="sequences in the measured batch")
     g.add_argument("--steps", type=csv_list(int), default=[0, 100],
-                   help="training steps at which to measure, comma-separated")
+                   help="training steps at which to measure, comma-separated (default: 0,100)")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
     g.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
     _common(g, "results")
@@ -320,11 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
              "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
              "so a killed sweep loses only the runs in flight. The options below narrow or "
              "resize the preset.",
-             "presets: default = docs/results.md's first tables and the gradient flow (42 runs, "
-             "about 20 minutes on 2 cores); quick = memory-horizon ladders at short T (about 2 "
-             "minutes); horizon = the memory horizon of eleven models and the published anchors "
-             "(217 runs, about 80 minutes on 2 cores; one part with --tasks adding, copy or "
-             "gradflow).\n"
+             _presets_epilog() + "\n"
              "example: lstm sweep --preset horizon --workers 2 --out horizon")
     s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
                    help="the grid: default (docs/results.md's tables), quick (make report's), "
@@ -370,12 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r, "report")
     r.set_defaults(func=cmd_report)
 
-    from .applications import forecast_cli
-    forecast_cli.add_parser(sub)
-    from .applications import classify_cli
-    classify_cli.add_parser(sub)
-    from .applications import charlm_cli
-    charlm_cli.add_parser(sub)
+    from .applications import APPLICATIONS
+
+    for application in APPLICATIONS:  # each registers its own command(s)
+        application.add_parser(sub)
     return parser
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 import time
 import zipfile
 
@@ -26,6 +24,7 @@ from minigrad.tensor import Tensor
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
 from .models import build_model, glorot_init
+from .runs.signals import deferred_signals
 from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -44,28 +43,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, step: int, checkpoint: str, signum: int):
         super().__init__(f"interrupted at step {step}; checkpoint {checkpoint}")
         self.step, self.checkpoint, self.signum = step, checkpoint, signum
-
-
-@contextlib.contextmanager
-def _deferred_signals(flag: dict):
-    """SIGINT and SIGTERM only set flag["signum"] inside the block, so the loop stops at a step
-    boundary (a step interrupted half-way through the optimizer update would checkpoint a state
-    no uninterrupted run has). A second SIGINT interrupts at once. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if flag.get("signum") == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["signum"] = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
@@ -282,7 +259,7 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, disable=not progress,
                    desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
         interrupt: dict = {}
-        deferred = _deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
+        deferred = deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
         try:
             with deferred:
                 self._loop(out_dir, bar, interrupt)

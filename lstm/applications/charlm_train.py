@@ -25,8 +25,8 @@ import minigrad as mg
 from minigrad import optim
 
 from .. import checkpoint as ckpt
+from ..runs.signals import deferred_signals
 from ..train import Interrupted
-from ..train import _deferred_signals as deferred_signals
 from .charlm_data import Corpus, Vocabulary, stream_matrix
 from .charlm_model import CharLM, bits_per_char, detach_state
 

@@ -24,7 +24,7 @@ from lstm import (
     ProjLSTMCell,
     Recurrent,
 )
-from lstm.cells import _TorchCell
+from lstm.cells import TorchCell
 from lstm.cli import main
 from lstm.experiments.gradient_flow import run_gradient_flow
 from lstm.models import VARIANT_NAMES
@@ -335,7 +335,7 @@ def test_fused_equals_composed_float64(name, num_layers, bidirectional):
         np.testing.assert_allclose(grads_a[n], grads_b[n], rtol=1e-10, atol=1e-12, err_msg=n)
 
 
-class _MaxNormRNNCell(_TorchCell):
+class _MaxNormRNNCell(TorchCell):
     """A tanh RNN whose state is divided by its row maximum: max over the hidden axis does not
     fuse (sum and mean do)."""
 
