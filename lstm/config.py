@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from . import zoo
 from .layers import IMPLS
 from .models import GLOROT_MODELS, INITS
 from .runs.keys import run_dir_name
+from .runs.validate import check_choices, check_integers, check_numbers
 from .tasks import ADDING_VARIANTS, COPY_VARIANTS, HOCHREITER_MIN_SEQ_LEN, TASKS
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -69,31 +69,16 @@ class TrainConfig:
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
         zoo.spec(self.model)  # a registered name or a user's cell that loads: else a ValueError
-        choices = {"task": tuple(TASKS), "impl": IMPLS, "init": INITS,
-                   "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
-                   "variant": ADDING_VARIANTS if self.task == "adding" else COPY_VARIANTS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        minimum = {"seq_len": 2, "hidden_size": 1, "n_symbols": 2, "n_copy": 1, "batch_size": 1,
-                   "steps": 0, "eval_every": 1, "test_size": 1, "eval_batch_size": 1, "seed": 0}
-        optional = {"tbptt": 1, "patience": 1, "test_seed": 0, "checkpoint_every": 1}
-        for name, low in [*minimum.items(), *optional.items()]:
-            value = getattr(self, name)
-            if value is None and name in optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}"
-                                 f"{' or None' if name in optional else ''}, got {value!r}")
-        positive = {"lr": self.lr, "clip_value": self.clip_value}
-        non_negative = {"momentum": self.momentum, "weight_decay": self.weight_decay,
-                        "min_delta": self.min_delta}
-        for name, value in positive.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        for name, value in non_negative.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_choices(self, {"task": tuple(TASKS), "impl": IMPLS, "init": INITS,
+                             "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
+                             "variant": ADDING_VARIANTS if self.task == "adding"
+                             else COPY_VARIANTS})
+        check_integers(self, {"seq_len": 2, "hidden_size": 1, "n_symbols": 2, "n_copy": 1,
+                              "batch_size": 1, "steps": 0, "eval_every": 1, "test_size": 1,
+                              "eval_batch_size": 1, "seed": 0},
+                       {"tbptt": 1, "patience": 1, "test_seed": 0, "checkpoint_every": 1})
+        check_numbers(self, positive=("lr", "clip_value"),
+                      non_negative=("momentum", "weight_decay", "min_delta"))
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

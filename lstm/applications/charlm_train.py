@@ -26,6 +26,7 @@ from minigrad import optim
 
 from .. import checkpoint as ckpt
 from ..runs.signals import deferred_signals
+from ..runs.validate import check_integers, check_numbers
 from ..train import Interrupted
 from .charlm_data import Corpus, Vocabulary, stream_matrix
 from .charlm_model import CharLM, bits_per_char, detach_state
@@ -56,20 +57,11 @@ class CharLMConfig:
     checkpoint_every: int | None = 500
 
     def __post_init__(self):
-        minimum = {"embedding_size": 1, "hidden_size": 1, "num_layers": 1, "batch_size": 1,
-                   "bptt": 1, "steps": 0, "eval_every": 1, "eval_streams": 1, "seed": 0}
-        optional = {"valid_chars": 2, "patience": 1, "checkpoint_every": 1}
-        for name, low in [*minimum.items(), *optional.items()]:
-            value = getattr(self, name)
-            if value is None and name in optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}"
-                                 f"{' or None' if name in optional else ''}, got {value!r}")
-        for name in ("lr", "clip_value"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        check_integers(self, {"embedding_size": 1, "hidden_size": 1, "num_layers": 1,
+                              "batch_size": 1, "bptt": 1, "steps": 0, "eval_every": 1,
+                              "eval_streams": 1, "seed": 0},
+                       {"valid_chars": 2, "patience": 1, "checkpoint_every": 1})
+        check_numbers(self, positive=("lr", "clip_value"))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
