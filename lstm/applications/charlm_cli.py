@@ -52,20 +52,34 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
                progress: bool = True) -> dict:
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
     (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
-    from ..experiments.sweep import append_result, run_key, versions
     from ..results_io import find_row, read_rows
+    from ..runs.keys import run_key
+    from ..runs.lock import RunLock
+
+    results = os.path.join(out_dir, "results.jsonl")
+    key = run_key("charlm", config.to_dict())
+    run_dir = os.path.join(out_dir, "charlm", config.run_name())
+    done = find_row(read_rows(results), key)
+    if done is None:
+        with RunLock(run_dir, label="lstm charlm"):  # one process per run; the second waits
+            done = find_row(read_rows(results), key)
+            if done is None:
+                return _train_and_record(config, corpus, out_dir, run_dir, key, max_order,
+                                         preset, progress)
+    print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
+          file=sys.stderr, flush=True)  # a finished run is reported, never trained again
+    return done
+
+
+def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, progress):
+    """Train (or resume) the run in run_dir, save its best model, add the baselines and append
+    its row (with the run's lock held)."""
+    from ..experiments.sweep import append_result, versions
     from .charlm_baselines import cached_baselines
     from .charlm_train import train_charlm
     from .export import save_model
 
     results = os.path.join(out_dir, "results.jsonl")
-    key = run_key("charlm", config.to_dict())
-    done = find_row(read_rows(results), key)
-    if done is not None:  # a finished run is reported, never trained or appended again
-        print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
-              file=sys.stderr, flush=True)
-        return done
-    run_dir = os.path.join(out_dir, "charlm", config.run_name())
     result, trainer = train_charlm(config, corpus, run_dir, progress=progress)
     save_model(run_dir, trainer.model, trainer.vocab,
                {"valid_bits_per_char": result["valid_bits_per_char"],

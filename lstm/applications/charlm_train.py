@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ import minigrad as mg
 from minigrad import optim
 
 from .. import checkpoint as ckpt
+from ..runs.keys import run_dir_name
 from ..runs.signals import deferred_signals
 from ..runs.validate import check_integers, check_numbers
 from ..train import Interrupted
@@ -68,14 +68,11 @@ class CharLMConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def identity(self) -> str:
-        """A short hash of the fields a resumed run must share."""
-        fixed = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
-        return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
-
     def run_name(self) -> str:
-        return (f"charlm-E{self.embedding_size}-H{self.hidden_size}-L{self.num_layers}-"
-                f"s{self.seed}-{self.identity()}")
+        """The run directory's name: the sizes and seed to read, and the hash of every field
+        that changes the result (lstm.runs.keys), so another budget is another run."""
+        return run_dir_name(f"charlm-E{self.embedding_size}-H{self.hidden_size}-"
+                            f"L{self.num_layers}-s{self.seed}", self.to_dict())
 
 
 class CharLMTrainer:

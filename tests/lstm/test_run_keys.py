@@ -3,6 +3,7 @@ every setting that changes its result, and one process at a time runs a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -119,3 +120,13 @@ def test_two_identical_runs_at_once_leave_one_row_and_a_clear_message(tmp_path):
     assert holder in second.stderr and "this run has finished" in second.stderr
     assert second.stdout == first_out  # the same summary line
     assert len(read_rows(str(out / "results.jsonl"))) == 1
+
+
+def test_a_character_model_run_is_keyed_by_its_budget_too():
+    from lstm.applications.charlm_train import CharLMConfig
+
+    base = CharLMConfig()
+    longer = dataclasses.replace(base, steps=base.steps + 1)
+    assert longer.run_name() != base.run_name()
+    assert dataclasses.replace(base, checkpoint_every=7).run_name() == base.run_name()
+    assert base.run_name().startswith(f"charlm-E{base.embedding_size}-H{base.hidden_size}-")
