@@ -217,6 +217,19 @@ class SweepInterrupted(KeyboardInterrupt):
         self.finished, self.todo, self.path = finished, todo, path
 
 
+def _collect(futures: dict, finished) -> list[tuple[RunSpec, object]]:
+    """(spec, result or the exception it raised) of each finished future, taken out of
+    `futures` (a concurrent.futures or a Dask future: both have .result())."""
+    out = []
+    for future in finished:
+        spec = futures.pop(future)
+        try:
+            out.append((spec, future.result()))
+        except Exception as e:
+            out.append((spec, e))
+    return out
+
+
 def _runner(workers: int | None, scheduler: str | None):
     if scheduler is not None:
         return _DaskRunner(scheduler)
@@ -264,14 +277,7 @@ class _PoolRunner:
 
     def wait_some(self) -> list[tuple[RunSpec, object]]:
         finished, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
-        out = []
-        for future in finished:
-            spec = self.futures.pop(future)
-            try:
-                out.append((spec, future.result()))
-            except Exception as e:
-                out.append((spec, e))
-        return out
+        return _collect(self.futures, finished)
 
     def abort(self) -> None:
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
@@ -335,14 +341,7 @@ class _DaskRunner:
         from distributed import wait
 
         finished = wait(list(self.futures), return_when="FIRST_COMPLETED").done
-        out = []
-        for future in finished:
-            spec = self.futures.pop(future)
-            try:
-                out.append((spec, future.result()))
-            except Exception as e:
-                out.append((spec, e))
-        return out
+        return _collect(self.futures, finished)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
