@@ -55,13 +55,15 @@ def _train_summary(config: dict, result: dict) -> dict:
 
 
 def _finished_row(rows: list[dict], config: TrainConfig):
-    """The last row of a finished training run of exactly `config` (from lstm train or a sweep)."""
+    """The last row of a finished training run of exactly `config` (from lstm train or a sweep;
+    for a user's cell, run with the cell's present source)."""
     from .experiments.sweep import run_identity
 
     ours = run_identity("train", config.to_dict())
+    source = zoo.cell_digest(config.model)  # a user's cell: the source it ran with
     return next((row for row in reversed(rows)
-                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours),
-                None)
+                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours
+                 and row.get("cell_source") == source), None)
 
 
 def cmd_train(args) -> int:
@@ -96,8 +98,10 @@ def cmd_train(args) -> int:
 
         # a replaced row keeps its key and config, so the sweep that wrote it still finds it
         key_config = config.to_dict() if finished is None else finished["config"]
+        source = zoo.cell_digest(config.model)
         row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
-                                  threads=mg.get_num_threads())
+                                  threads=mg.get_num_threads(),
+                                  **({"cell_source": source} if source else {}))
         results_io.put_row(results_path, row)  # the only row of this run, even if another
         # command finished it meanwhile
     emit(_train_summary(result["config"], result))

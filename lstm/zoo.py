@@ -281,16 +281,14 @@ def load_cell(name: str) -> type:
         if not os.path.isfile(path):
             raise ValueError(f"model {name!r}: no file {where!r} (from {os.getcwd()})")
         module_name = "lstm_user_cell_" + hashlib.sha256(path.encode()).hexdigest()[:12]
-        module = sys.modules.get(module_name)
-        if module is None:
-            loader = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[module_name] = module  # dataclasses and pickling look it up there
-            try:
-                loader.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[module_name]
-                raise
+        loader = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[module_name] = module  # dataclasses and pickling look it up there
+        try:
+            loader.loader.exec_module(module)  # the file as it is now (spec() caches the class)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
     else:
         try:
             module = importlib.import_module(where)
@@ -310,10 +308,11 @@ def cell_digest(name: str) -> str | None:
         return None
     cell = spec(name).cell
     try:
-        text = inspect.getsource(inspect.getmodule(cell))
+        with open(inspect.getsourcefile(cell), "rb") as f:  # the file, not a cached copy
+            text = f.read()
     except (OSError, TypeError):
         return None
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 def _user_spec(name: str) -> ModelSpec:

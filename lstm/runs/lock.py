@@ -9,6 +9,7 @@ exits, even killed), so a crashed run never leaves a stale lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -65,14 +66,18 @@ class RunLock:
             except BaseException:
                 os.close(fd)
                 raise
-        os.ftruncate(fd, 0)
         command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
-        os.pwrite(fd, f"process {os.getpid()}: {command}\n".encode(), 0)
+        # who holds it, for a second process's message; the lock works without it (a full
+        # disk: the run's own writes say so, naming their files)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()}: {command}\n".encode(), 0)
         self._fd = fd
         return self
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # releases the flock
             self._fd = None

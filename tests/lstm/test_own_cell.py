@@ -47,7 +47,7 @@ def test_own_cell_through_train_gradflow_sweep_and_report(leaky, tmp_path, capsy
     (row,) = lines(capsys)
     assert row["model"] == leaky and row["steps"] == 4
     (stored,) = read_rows(str(out / "results.jsonl"))
-    assert stored["config"]["model"] == leaky
+    assert stored["config"]["model"] == leaky and stored["cell_source"] == zoo.cell_digest(leaky)
 
     assert main(["gradflow", "--models", f"rnn,{leaky}", "--seq-len", "8", "--batch-size", "2",
                  "--steps", "0,2", *tiny]) == 0
@@ -74,6 +74,25 @@ def test_own_cell_through_train_gradflow_sweep_and_report(leaky, tmp_path, capsy
     assert zoo.label(leaky) == "LeakyRNNCell"
     assert re.search(r"LeakyRNNCell", html) and "research/leaky.py" not in html.split(
         "<pre")[0]
+
+
+def test_an_edited_cell_is_another_run(leaky, tmp_path, capsys):
+    """The run's identity holds the cell's source: after an edit `lstm train` trains again (in
+    a new run directory) and replaces the row, instead of printing the old cell's result."""
+    out = tmp_path / "results"
+    command = ["train", "--model", leaky, "--seq-len", "6", "--hidden-size", "4", "--steps",
+               "2", "--eval-every", "2", "--test-size", "8", "--quiet", "--out", str(out)]
+    assert main(command) == 0
+    assert main(command) == 0
+    assert "has finished" in capsys.readouterr().err
+    path = Path(leaky.rpartition(":")[0])
+    path.write_text(path.read_text().replace("(1.0 - a) * new", "(1.0 - a) * new * 0.5"))
+    zoo._USER.clear()  # a new process would load the file afresh
+    assert main(command) == 0
+    assert "has finished" not in capsys.readouterr().err
+    (row,) = read_rows(str(out / "results.jsonl"))
+    assert row["cell_source"] == zoo.cell_digest(leaky)
+    assert len(list((out / "runs").iterdir())) == 2
 
 
 def test_the_report_command_takes_own_cells(leaky, capsys):
