@@ -94,6 +94,22 @@ def test_an_edited_cell_is_another_run(leaky, tmp_path, capsys):
     assert row["cell_source"] == zoo.cell_digest(leaky)
     assert len(list((out / "runs").iterdir())) == 2
 
+    sweep = ["sweep", "--preset", "horizon", "--tasks", "adding", "--models", leaky,
+             "--seq-lens", "6", "--seeds", "0", "--steps", "2", "--workers", "1", "--quiet",
+             "--out", str(out / "sweep")]
+    results = out / "sweep" / "results.jsonl"
+    assert main(sweep) == 0
+    assert main(sweep) == 0  # finished: nothing runs again
+    assert len(read_rows(str(results))) == 1
+    path.write_text(path.read_text().replace("new * 0.5", "new * 0.25"))
+    zoo._USER.clear()
+    before = read_rows(str(results))[0]["cell_source"]
+    capsys.readouterr()
+    assert main(sweep) == 0  # the edited cell runs again, its row replacing the old one
+    assert "duplicate" not in capsys.readouterr().err
+    (row,) = read_rows(str(results))
+    assert row["cell_source"] == zoo.cell_digest(leaky) != before
+
 
 def test_the_report_command_takes_own_cells(leaky, capsys):
     from lstm.cli import build_parser
