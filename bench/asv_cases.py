@@ -28,6 +28,17 @@ SEQ_LENS = [16, 64, 256, 1024]
 MODELS = ["rnn", "lstm", "gru"]
 IMPLS = ["fused", "composed"]
 PEERS = ["torch", "jax", "autograd"]
+
+
+def registered_models(fallback: list[str], variant: bool | None = None) -> list[str]:
+    """The model names of lstm.zoo, the registry (only its cell variants with variant=True), or
+    `fallback` at a commit before the registry (asv lists its parameters when it imports a
+    benchmark module, whatever the commit)."""
+    try:
+        from lstm import zoo
+    except ImportError:
+        return list(fallback)
+    return list(zoo.names(variant=variant))
 COMPOSED_MAX_SEQ_LEN = 256  # one composed LSTM step at T=1024 takes over a second
 # HIPS autograd's GRU step at T=1024 took 80 s on a loaded machine (its LSTM 29 s): skipped
 PEER_MAX_SEQ_LEN = {"autograd": 256}

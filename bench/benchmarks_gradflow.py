@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 
-from bench.asv_cases import fused_available, skip
+from bench.asv_cases import fused_available, registered_models, skip
 
-# lstm.experiments.gradient_flow.GRADFLOW_MODELS (not imported here: asv imports this module
-# before knowing whether the commit has lstm; tests/bench checks the two lists agree)
-GRADFLOW_MODELS = ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
-                   "lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
-                   "gru-cho",
-                   "slstm", "mlstm", "mingru", "minlstm"]
+# every registered model (lstm.zoo); the list is the registry's of issue 19 at older commits
+GRADFLOW_MODELS = registered_models(
+    ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru", "lstm-peephole",
+     "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu", "gru-cho", "slstm", "mlstm",
+     "mingru", "minlstm"])
 SEQ_LEN, HIDDEN, BATCH = 200, 128, 32
 
 

@@ -9,10 +9,20 @@ fuse at this commit (impl "fused"), composed runs above seq_len 256.
 
 from __future__ import annotations
 
-from bench.asv_cases import BATCH, COMPOSED_MAX_SEQ_LEN, HIDDEN, IMPLS, INPUT, SEQ_LENS, skip
+from bench.asv_cases import (
+    BATCH,
+    COMPOSED_MAX_SEQ_LEN,
+    HIDDEN,
+    IMPLS,
+    INPUT,
+    SEQ_LENS,
+    registered_models,
+    skip,
+)
 from bench.peers import sequence_input
 
-VARIANTS = ["lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu", "gru-cho"]
+VARIANTS = registered_models(["lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn",
+                              "mgu", "gru-cho"], variant=True)  # lstm.zoo's cell variants
 _CASES: dict = {}
 
 

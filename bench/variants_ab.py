@@ -16,8 +16,6 @@ import warnings
 
 # asv imports every module in bench/ to discover benchmarks: numpy, minigrad and lstm are
 # imported where they are used
-VARIANT_NAMES = ("lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
-                 "gru-cho")
 
 
 def _step(module, x):
@@ -60,9 +58,11 @@ def measure(model: str, config, rounds: int, repeats: int = 3) -> dict:
 
 
 def main(argv=None) -> None:
+    from lstm import zoo
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--models", default=",".join(VARIANT_NAMES))
+    parser.add_argument("--models", default=",".join(zoo.names(variant=True)))
     parser.add_argument("--config", default="32,100,32,128", help="B,T,I,H")
     args = parser.parse_args(argv)
     config = tuple(int(v) for v in args.config.split(","))

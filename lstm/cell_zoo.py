@@ -13,7 +13,7 @@ import numpy as np
 
 from minigrad import init
 
-from .cells import Cell, _TorchCell, lstm_cell, make_uniform
+from .cells import Cell, TorchCell, lstm_cell, make_uniform
 
 LN_EPS = 1e-5  # layer norm's variance epsilon (torch.nn.LayerNorm's default)
 
@@ -24,7 +24,7 @@ def _gates(cell, x, h, weight_hh=None):
     return pre if cell.bias_ih is None else pre + cell.bias_ih + cell.bias_hh
 
 
-class PeepholeLSTMCell(_TorchCell):
+class PeepholeLSTMCell(TorchCell):
     """LSTM with diagonal peepholes (Gers & Schmidhuber 2000, "Recurrent nets that time and
     count").
 
@@ -49,7 +49,7 @@ class PeepholeLSTMCell(_TorchCell):
         return (o + p_o * c).sigmoid() * c.tanh(), c
 
 
-class ProjLSTMCell(_TorchCell):
+class ProjLSTMCell(TorchCell):
     """LSTM with a recurrent projection (Sak, Senior & Beaufays 2014, LSTMP; torch's proj_size).
 
     The LSTM step of torch on h_{t-1} of size P (weight_hh (4H, P)), then h_t = (o tanh(c_t))
@@ -131,7 +131,7 @@ class LayerNormLSTMCell(Cell):
         return o.sigmoid() * _layer_norm(c, self.ln_c_weight, self.ln_c_bias).tanh(), c
 
 
-class CIFGCell(_TorchCell):
+class CIFGCell(TorchCell):
     """Coupled input-forget gate LSTM (Greff et al. 2017, "LSTM: a search space odyssey", CIFG).
 
     Gates [f|g|o] (3H rows); the input gate is 1 - f: c_t = f c + (1 - f) tanh(g),
@@ -150,7 +150,7 @@ class CIFGCell(_TorchCell):
         return o.sigmoid() * c.tanh(), c
 
 
-class JANETCell(_TorchCell):
+class JANETCell(TorchCell):
     """JANET, the forget-gate-only LSTM (van der Westhuizen & Lasenby 2018, "The unreasonable
     effectiveness of the forget gate").
 

@@ -170,7 +170,7 @@ class Cell(Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
 
 
-class _TorchCell(Cell):
+class TorchCell(Cell):
     """Cells with torch's weight_ih / weight_hh / bias_ih / bias_hh of `gates` blocks."""
 
     gates = 1
@@ -181,7 +181,7 @@ class _TorchCell(Cell):
         make_weights(self, self.gates, input_size, hidden_size, bias, "", self.rng, self.dtype)
 
 
-class RNNCell(_TorchCell):
+class RNNCell(TorchCell):
     """One Elman step: h' = tanh or relu(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
@@ -196,7 +196,7 @@ class RNNCell(_TorchCell):
                          self.nonlinearity),)
 
 
-class LSTMCell(_TorchCell):
+class LSTMCell(TorchCell):
     """One LSTM step (Hochreiter & Schmidhuber 1997 with forget gate, Gers et al. 2000)."""
 
     gates = 4
@@ -207,7 +207,7 @@ class LSTMCell(_TorchCell):
         return lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
-class GRUCell(_TorchCell):
+class GRUCell(TorchCell):
     """One GRU step (Cho et al. 2014), PyTorch's variant with r applied after W_hn."""
 
     gates = 3

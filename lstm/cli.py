@@ -3,57 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from . import zoo
+from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
-from .models import INITS, MODEL_NAMES
+from .experiments.horizon import HORIZON_MODELS
+from .models import INITS
 from .tasks import TASKS
 
 
-def _csv(kind):
-    def parse(text: str):
-        try:
-            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
-                                             f"{text!r}") from e
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
-        return values
-    return parse
-
-
-def _names(kind: str, allowed):
-    """A parser of comma-separated names, each one of `allowed`."""
-    def parse(text: str):
-        names = _csv(str)(text)
-        bad = [n for n in names if n not in allowed]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown {kind} {bad}; choose from {allowed}")
-        return names
-    return parse
-
-
-def _positive_int(text: str) -> int:
+def _model(text: str) -> str:
+    """A registered model name or a user's cell (module:Class, path/to/file.py:Class), loaded
+    here so a bad one is a usage error naming what is wrong."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+        zoo.spec(text)
+    except (ValueError, ImportError, SyntaxError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _model_list(text: str) -> list[str]:
+    """Comma-separated models, each as _model takes it."""
+    return [_model(name) for name in csv_list(str)(text)]
 
 
 SWEEP_TASKS = ("adding", "copy", "gradflow")
-_models = _names("models", MODEL_NAMES)
-_tasks = _names("tasks", SWEEP_TASKS)
-
-
-def _emit(row: dict) -> None:
-    print(json.dumps(row, sort_keys=True), flush=True)
+_models = _model_list
+_tasks = name_list("tasks", SWEEP_TASKS)
 
 
 def _train_config(args) -> TrainConfig:
@@ -65,7 +44,7 @@ def _train_config(args) -> TrainConfig:
               "tbptt": args.tbptt, "eval_every": args.eval_every, "seed": args.seed,
               "impl": args.impl, "init": args.init, "test_size": args.test_size,
               "patience": args.patience,
-              "checkpoint_every": args.checkpoint_every}
+              "checkpoint_every": args.checkpoint_every, "compile": args.compile}
     return TrainConfig(**fields)
 
 
@@ -78,49 +57,82 @@ def _train_summary(config: dict, result: dict) -> dict:
 
 
 def _finished_row(rows: list[dict], config: TrainConfig):
-    """The last row of a finished training run of exactly `config` (from lstm train or a sweep)."""
+    """The last row of a finished training run of exactly `config` (from lstm train or a sweep;
+    for a user's cell, run with the cell's present source)."""
     from .experiments.sweep import run_identity
 
     ours = run_identity("train", config.to_dict())
+    source = zoo.cell_digest(config.model)  # a user's cell: the source it ran with
     return next((row for row in reversed(rows)
-                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours),
-                None)
+                 if row["kind"] == "train" and run_identity("train", row["config"]) == ours
+                 and row.get("cell_source") == source), None)
 
 
 def cmd_train(args) -> int:
     from . import results_io
+    from .runs.lock import RunLock
     from .train import Interrupted, clear_run, train
 
     config = _train_config(args)
     check_out_dir(args.out)
     results_path = os.path.join(args.out, "results.jsonl")
-    run_dir = os.path.join(args.out, "runs", f"{config.task}-{config.model}-T{config.seq_len}"
-                                             f"-s{config.seed}")
+    # named by the hash of every field that changes the result: another --steps or --lr is
+    # another run, with its own checkpoints
+    run_dir = os.path.join(args.out, "runs", config.run_name())
     results_io.repair(results_path)
-    finished = _finished_row(results_io.read_rows(results_path), config)
-    if finished is not None and not args.force:
-        print(f"lstm train: this run has finished; its result is {finished.where}. --force "
-              "trains it again and replaces that row.", file=sys.stderr)
-        _emit(_train_summary(finished["result"]["config"], finished["result"]))
+    if not args.force and _print_finished(results_io.read_rows(results_path), config):
         return 0
-    if args.force or args.restart:
-        clear_run(run_dir)
-    try:
-        result = train(config, run_dir, progress=not args.quiet)
-    except Interrupted as e:
-        print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
-              f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
-        return 128 + int(e.signum)
-    import minigrad as mg
+    with RunLock(run_dir, wait=not args.no_wait, label="lstm train"):
+        rows = results_io.read_rows(results_path)  # another process may have finished it
+        finished = _finished_row(rows, config)
+        if not args.force and _print_finished(rows, config):
+            return 0
+        if args.force or args.restart:
+            clear_run(run_dir)
+        start = None if args.force or args.restart else _shorter(args.out, run_dir, config)
+        try:
+            result = train(config, run_dir, progress=not args.quiet, start_from=start)
+        except Interrupted as e:
+            print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
+                  f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
+            return 128 + int(e.signum)
+        import minigrad as mg
 
-    # a replaced row keeps its key and config, so the sweep that wrote it still finds it
-    key_config = config.to_dict() if finished is None else finished["config"]
-    row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
-                              threads=mg.get_num_threads())
-    results_io.put_row(results_path, row)  # the only row of this run, even if another command
-    # finished it meanwhile
-    _emit(_train_summary(result["config"], result))
+        # a replaced row keeps its key and config, so the sweep that wrote it still finds it
+        key_config = config.to_dict() if finished is None else finished["config"]
+        source = zoo.cell_digest(config.model)
+        row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
+                                  threads=mg.get_num_threads(),
+                                  **({"cell_source": source} if source else {}))
+        results_io.put_row(results_path, row)  # the only row of this run, even if another
+        # command finished it meanwhile
+    emit(_train_summary(result["config"], result))
     return 0
+
+
+def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
+    """A shorter run's checkpoint to train on from, said on stderr (None: start afresh)."""
+    from .train import CHECKPOINT_NAME, has_checkpoint, shorter_run
+
+    if has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
+        return None
+    found = shorter_run(os.path.join(out, "runs"), config)
+    if found is None:
+        return None
+    print(f"lstm train: starting from step {found[1]} of the same run with a smaller budget "
+          f"({os.path.dirname(found[0])}), which stays as it is", file=sys.stderr)
+    return found[0]
+
+
+def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
+    """Print a finished run's result (and say where it is); whether there was one."""
+    finished = _finished_row(rows, config)
+    if finished is None:
+        return False
+    print(f"lstm train: this run has finished; its result is {finished.where}. --force "
+          "trains it again and replaces that row.", file=sys.stderr)
+    emit(_train_summary(finished["result"]["config"], finished["result"]))
+    return True
 
 
 def cmd_gradflow(args) -> int:
@@ -133,7 +145,7 @@ def cmd_gradflow(args) -> int:
 
     def show(row):
         for record in row["result"]["records"]:
-            _emit({k: v for k, v in record.items() if not k.startswith("curve_")})
+            emit({k: v for k, v in record.items() if not k.startswith("curve_")})
 
     check_specs(specs)
     check_out_dir(args.out)
@@ -159,13 +171,13 @@ def cmd_sweep(args) -> int:
     def show(row):
         if row["kind"] == "train":
             r = row["result"]
-            _emit({"kind": "train", "model": r["config"]["model"], "task": r["config"]["task"],
+            emit({"kind": "train", "model": r["config"]["model"], "task": r["config"]["task"],
                    "seq_len": r["config"]["seq_len"], "seed": r["config"]["seed"],
                    "solved": r["solved"], "steps_to_solve": r["steps_to_solve"],
                    "baseline": r["task"]["baseline"], **r["metrics"]})
         else:
             for record in row["result"]["records"]:
-                _emit({"kind": "gradflow", **{k: v for k, v in record.items()
+                emit({"kind": "gradflow", **{k: v for k, v in record.items()
                                               if not k.startswith("curve_")}})
 
     check_specs(plan.all_specs())
@@ -175,7 +187,7 @@ def cmd_sweep(args) -> int:
         scheduler=args.scheduler, progress=not args.quiet, on_result=show))
     if rows is not None and plan.ladders:
         for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
-            _emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
+            emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
                    "rungs": {r["seq_len"]: f"{r['status']} {r['n_solved']}/{len(outcome['seeds'])}"
                              for r in outcome["rungs"]}})
     return status
@@ -220,8 +232,9 @@ def cmd_report(args) -> int:
                                 results_dir=args.results, progress=not args.quiet)
     else:
         path = build_report(out_dir=args.out, preset=args.preset, results_dir=args.results,
-                            asv_results=args.asv_results, progress=not args.quiet)
-    _emit({"report": os.path.abspath(path)})
+                            asv_results=args.asv_results, progress=not args.quiet,
+                            models=tuple(args.models or ()))
+    emit({"report": os.path.abspath(path)})
     return 0
 
 
@@ -230,34 +243,30 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-_MODELS_HELP = ("comma-separated model names: rnn (tanh, default init), rnn-orth (orthogonal "
-                "W_hh), irnn (relu, W_hh = I), lstm, lstm-fb1 (forget bias 1), lstm-chrono, gru")
+_MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
-def _sub(sub, name: str, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=description, epilog=epilog,
-                          formatter_class=_Formatter)
+def _presets_epilog() -> str:
+    """The presets' run counts, counted from the presets themselves (a ladder stops climbing
+    above a model's horizon, so its rungs are an upper bound)."""
+    from .experiments.presets import preset_plan
 
+    def runs(name: str) -> str:
+        plan = preset_plan(name)
+        total = len(plan.all_specs())
+        return f"{total} runs" if not plan.ladders else f"up to {total} runs"
 
-class _Formatter(argparse.HelpFormatter):
-    """Each option's default after its help (unless the help already says it); descriptions and
-    epilogs wrapped paragraph by paragraph, so their line breaks stay."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
-                and action.option_strings):
-            text += " (default: %(default)s)"
-        return text
-
-    def _fill_text(self, text, width, indent):
-        return "\n".join(super(_Formatter, self)._fill_text(part, width, indent)
-                         for part in text.split("\n"))
+    return (f"presets: default = docs/results.md's first tables and the gradient flow "
+            f"({runs('default')}, about 15 minutes on 2 cores); quick = memory-horizon ladders "
+            f"at short T ({runs('quick')}, about 2 minutes); horizon = the memory horizon of "
+            f"{len(HORIZON_MODELS)} models and the published anchors ({runs('horizon')}; "
+            "docs/results.md's sitting made 244 in about 80 minutes on 2 cores; one part with "
+            "--tasks adding, copy or gradflow).")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lstm", formatter_class=_Formatter,
+        prog="lstm", formatter_class=Formatter,
         description="Long-range memory experiments on minigrad: train one model, measure "
                     "gradient flow, run a resumable sweep, or write the HTML report. Every "
                     "command prints JSON lines and appends them to a results file under --out.",
@@ -265,13 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
                "the default sweep reproduces.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = _sub(sub, "train", "train one model on one task; prints one JSON line",
+    t = subcommand(sub, "train", "train one model on one task; prints one JSON line",
              "Train one model on a memory task (adding, copy, selective-copy, mqar), "
              "evaluating on a fixed seeded test set every --eval-every steps and stopping early "
              "when solved. Checkpoints (.npz) go "
-             "to OUT/runs/<run>/; re-running the same command resumes from the last one (a "
-             "damaged one falls back to the one before). A finished run is not run again: "
-             "its result is printed from OUT/results.jsonl (--force re-runs it).",
+             "to OUT/runs/<task>-<model>-T<seq_len>-s<seed>-<hash>/, the hash of every "
+             "setting that changes the result (another --steps or --lr is another run); "
+             "re-running the same command resumes from the last one (a damaged one falls back "
+             "to the one before). A finished run is not run again: its result is printed from "
+             "OUT/results.jsonl (--force re-runs it). A second process on the same run waits "
+             "for the first.",
              "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
              "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
     t.add_argument("--task", choices=tuple(TASKS), default="adding", help="memory task")
@@ -285,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--n-copy 10, selective-copy and mqar take their variant's sizes")
     t.add_argument("--n-copy", type=int, default=10,
                    help="copy, selective-copy: symbols to recall; mqar: key-value pairs")
-    t.add_argument("--model", choices=MODEL_NAMES, default="lstm-fb1", help="recurrent model")
+    t.add_argument("--model", type=_model, default="lstm-fb1", metavar="MODEL",
+                   help="recurrent model: " + zoo.help_text().replace("%", "%%"))
     t.add_argument("--seq-len", type=int, default=100, help="sequence length T")
     t.add_argument("--hidden-size", type=int, default=128, help="hidden units")
     t.add_argument("--batch-size", type=int, default=20, help="sequences per training step")
@@ -312,10 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete this run's checkpoints and start it afresh")
     t.add_argument("--force", action="store_true",
                    help="train a finished run again and replace its row in results.jsonl")
+    t.add_argument("--no-wait", action="store_true",
+                   help="if another process is running this very run, exit (status 1, one "
+                        "line naming it) instead of waiting for it")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="run the training step through mg.compile (where minigrad has it; not "
+                        "part of the run's identity: compiled equals eager to float rounding)")
     _common(t, "results")
     t.set_defaults(func=cmd_train)
 
-    g = _sub(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
+    g = subcommand(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
              "The batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every t, "
              "in float64, at initialisation and after the given numbers of training steps, and "
              "the fitted per-step factor rho. Prints one JSON line per model and step; the full "
@@ -327,24 +346,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seq-len", type=int, default=200, help="sequence length T")
     g.add_argument("--hidden-size", type=int, default=128, help="hidden units")
     g.add_argument("--batch-size", type=int, default=32, help="sequences in the measured batch")
-    g.add_argument("--steps", type=_csv(int), default=[0, 100],
-                   help="training steps at which to measure, comma-separated")
+    g.add_argument("--steps", type=csv_list(int), default=[0, 100],
+                   help="training steps at which to measure, comma-separated (default: 0,100)")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
-    g.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
+    g.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
     _common(g, "results")
     g.set_defaults(func=cmd_gradflow)
 
-    s = _sub(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
+    s = subcommand(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
              "Run a preset grid of task x model x seq_len x seed (and the gradient-flow "
              "experiment) in local worker processes or on a Dask cluster. Each finished run is "
              "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
              "so a killed sweep loses only the runs in flight. The options below narrow or "
              "resize the preset.",
-             "presets: default = docs/results.md's first tables and the gradient flow (42 runs, "
-             "about 20 minutes on 2 cores); quick = memory-horizon ladders at short T (about 2 "
-             "minutes); horizon = the memory horizon of eleven models and the published anchors "
-             "(217 runs, about 80 minutes on 2 cores; one part with --tasks adding, copy or "
-             "gradflow).\n"
+             _presets_epilog() + "\n"
              "example: lstm sweep --preset horizon --workers 2 --out horizon")
     s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
                    help="the grid: default (docs/results.md's tables), quick (make report's), "
@@ -357,22 +372,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: all of the preset)")
     s.add_argument("--models", type=_models, default=None,
                    help=_MODELS_HELP + " (default: the preset's)")
-    s.add_argument("--seq-lens", type=_csv(int), default=None,
+    s.add_argument("--seq-lens", type=csv_list(int), default=None,
                    help="comma-separated sequence lengths (default: the preset's); for a "
                         "ladder its rungs, and only the anchors at these lengths run")
-    s.add_argument("--seeds", type=_csv(int), default=None,
+    s.add_argument("--seeds", type=csv_list(int), default=None,
                    help="comma-separated seeds (default: the preset's); a ladder's rung "
                         "counts as solved on 2 of them (on all, given fewer than 2)")
     s.add_argument("--steps", type=int, default=None,
                    help="training steps per run (default: the preset's budget per model)")
-    s.add_argument("--workers", type=_positive_int, default=None,
+    s.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: min(2, cores))")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this Dask scheduler, e.g. tcp://host:8786 (needs the dist extra)")
     _common(s, "results")
     s.set_defaults(func=cmd_sweep)
 
-    r = _sub(sub, "report", "run what is missing and write report/index.html",
+    r = subcommand(sub, "report", "run what is missing and write report/index.html",
              "Run what the report needs and is not in --results yet (a sweep of both tasks, "
              "the gradient-flow experiment, a speed sweep over seq_len against the installed "
              "peers) and write OUT/index.html with its PNG figures and tables.",
@@ -381,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: minutes on 2 cores; full: the default sweep's sizes")
     r.add_argument("--results", default=None, metavar="DIR",
                    help="results directory to reuse (default: OUT/results)")
+    r.add_argument("--models", type=_models, default=None,
+                   help="models to add to the preset's sweep and gradient flow, e.g. your own "
+                        "cell: " + _MODELS_HELP)
     r.add_argument("--asv-results", default=None, metavar="DIR",
                    help="asv results directory for the history figure (default: .asv/results "
                         "when present)")
@@ -390,12 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r, "report")
     r.set_defaults(func=cmd_report)
 
-    from .applications import forecast_cli
-    forecast_cli.add_parser(sub)
-    from .applications import classify_cli
-    classify_cli.add_parser(sub)
-    from .applications import charlm_cli
-    charlm_cli.add_parser(sub)
+    from .applications import APPLICATIONS
+
+    for application in APPLICATIONS:  # each registers its own command(s)
+        application.add_parser(sub)
     return parser
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
+from . import zoo
 from .layers import IMPLS
-from .models import GLOROT_MODELS, INITS, MODEL_NAMES
+from .models import GLOROT_MODELS, INITS
+from .runs.keys import run_dir_name
+from .runs.validate import check_choices, check_integers, check_numbers
 from .tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 CLIP_MODES = ("norm", "value", "none")
 # fields that may change when a run resumes from its checkpoint (the rest must match)
-RESUMABLE_FIELDS = ("steps", "checkpoint_every")
+RESUMABLE_FIELDS = ("steps", "checkpoint_every", "compile")
 
 
 @dataclass(frozen=True)
@@ -62,37 +64,24 @@ class TrainConfig:
     seed: int = 0
     test_seed: int | None = None
     checkpoint_every: int | None = None
+    compile: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
+        zoo.spec(self.model)  # a registered name or a user's cell that loads: else a ValueError
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {tuple(TASKS)}, got {self.task!r}")
         if self.variant is None:
             object.__setattr__(self, "variant", VARIANTS[self.task][0])
-        choices = {"task": tuple(TASKS), "model": MODEL_NAMES, "impl": IMPLS, "init": INITS,
-                   "optimizer": OPTIMIZERS, "clip": CLIP_MODES, "variant": VARIANTS[self.task]}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        minimum = {"seq_len": 2, "hidden_size": 1, "n_symbols": 2, "n_copy": 1, "batch_size": 1,
-                   "steps": 0, "eval_every": 1, "test_size": 1, "eval_batch_size": 1, "seed": 0}
-        optional = {"tbptt": 1, "patience": 1, "test_seed": 0, "checkpoint_every": 1}
-        for name, low in [*minimum.items(), *optional.items()]:
-            value = getattr(self, name)
-            if value is None and name in optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}"
-                                 f"{' or None' if name in optional else ''}, got {value!r}")
-        positive = {"lr": self.lr, "clip_value": self.clip_value}
-        non_negative = {"momentum": self.momentum, "weight_decay": self.weight_decay,
-                        "min_delta": self.min_delta}
-        for name, value in positive.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        for name, value in non_negative.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_choices(self, {"task": tuple(TASKS), "impl": IMPLS, "init": INITS,
+                             "optimizer": OPTIMIZERS, "clip": CLIP_MODES,
+                             "variant": VARIANTS[self.task]})
+        check_integers(self, {"seq_len": 2, "hidden_size": 1, "n_symbols": 2, "n_copy": 1,
+                              "batch_size": 1, "steps": 0, "eval_every": 1, "test_size": 1,
+                              "eval_batch_size": 1, "seed": 0},
+                       {"tbptt": 1, "patience": 1, "test_seed": 0, "checkpoint_every": 1})
+        check_numbers(self, positive=("lr", "clip_value"),
+                      non_negative=("momentum", "weight_decay", "min_delta"))
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -107,16 +96,30 @@ class TrainConfig:
         sizes = resolve_sizes(self.task, self.variant, self.n_symbols, self.n_copy)
         object.__setattr__(self, "n_symbols", sizes[0])  # the variant's sizes (selective-copy,
         object.__setattr__(self, "n_copy", sizes[1])  # mqar) where left at copy's defaults
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r}")
-        if self.model == "lstm-chrono" and self.seq_len < 3:
-            raise ValueError(f"model 'lstm-chrono' needs seq_len >= 3, got {self.seq_len}")
+        min_seq_len = zoo.spec(self.model).min_seq_len
+        if self.seq_len < min_seq_len:
+            raise ValueError(f"model {self.model!r} needs seq_len >= {min_seq_len}, got "
+                             f"{self.seq_len}")
 
     def to_dict(self) -> dict:
+        """Every field (compile only when True: it does not change the result, and results
+        files stay as they were before it existed)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        if not self.compile:
+            del out["compile"]
         return out
+
+    def run_name(self) -> str:
+        """The run directory's name: task, model, T and seed to read, and the hash of every
+        field that changes the result (lstm.runs.keys), so no two configs share a directory."""
+        model = self.model.rpartition(":")[2]  # a user's cell: its class name
+        return run_dir_name(f"{self.task}-{model}-T{self.seq_len}-s{self.seed}", self.to_dict())
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

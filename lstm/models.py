@@ -17,27 +17,15 @@ from minigrad.compiler import CellCompileError
 from minigrad.nn import Linear, Module
 from minigrad.tensor import Tensor
 
-from .cell_zoo import CIFGCell, JANETCell, LayerNormLSTMCell, PeepholeLSTMCell
-from .cell_zoo_gru import GRUChoCell, IndRNNCell, MGUCell
-from .cell_zoo_min import MinGRUCell, MinLSTMCell
-from .cell_zoo_xlstm import SLSTMCell
+from . import zoo
 from .fused import compiled_step
-from .layers import GRU, LSTM, RNN, Recurrent
 from .tasks import Task
-from .xlstm_parallel import MLSTM
 
-# the cell variants of lstm.cell_zoo / cell_zoo_gru by model name (lstm-proj and janet below)
-VARIANT_CELLS = {"lstm-peephole": PeepholeLSTMCell, "lstm-ln": LayerNormLSTMCell,
-                 "cifg": CIFGCell, "indrnn": IndRNNCell, "mgu": MGUCell, "gru-cho": GRUChoCell}
-VARIANT_NAMES = ("lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn", "mgu",
-                 "gru-cho")
-# the successors trained by a parallel scan (Feng et al. 2024), by model name
-SCAN_CELLS = {"mingru": MinGRUCell, "minlstm": MinLSTMCell}
-MODEL_NAMES = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru") + VARIANT_NAMES
-XLSTM_NAMES = ("slstm", "mlstm")  # xLSTM (Beck et al. 2024): lstm.cell_zoo_xlstm, xlstm_parallel
-MODEL_NAMES = MODEL_NAMES + XLSTM_NAMES
-MODEL_NAMES += tuple(SCAN_CELLS)
-IRNN_INPUT_STD = 1e-3  # Le et al. 2015: input weights N(0, 0.001), W_hh = I, biases 0
+# the names every command shares, read from the registry (lstm.zoo)
+VARIANT_NAMES = zoo.names(variant=True)
+MODEL_NAMES = zoo.names()
+GLOROT_MODELS = tuple(s.name for s in zoo.registered() if s.glorot)
+INITS = ("default", "glorot")
 
 
 class TaskModel(Module):
@@ -73,7 +61,11 @@ class TaskModel(Module):
 
     def forward(self, x, state=None, lengths=None):
         """Adding: (B, 1) predictions from the final state; copy: (T', B, C) logits."""
-        out, state = self.recurrent(self.encode(x), state, lengths=lengths)
+        return self.forward_encoded(self.encode(x), state, lengths)
+
+    def forward_encoded(self, x: Tensor, state=None, lengths=None):
+        """forward() of inputs already encoded (encode(x)): a function of tensors only."""
+        out, state = self.recurrent(x, state, lengths=lengths)
         if self.task.is_copy:
             return self.readout(out), state
         h_n = state[0] if isinstance(state, tuple) else state
@@ -85,69 +77,19 @@ class TaskModel(Module):
 
 def build_recurrent(name: str, input_size: int, hidden_size: int, seq_len: int, rng=None,
                     impl: str = "fused", dtype=np.float32) -> Module:
-    """The recurrent layer a model name stands for (see _build); a variant whose step the cell
-    compiler cannot fuse yet runs composed, with a warning naming what it cannot fuse."""
-    layer = _build(name, input_size, hidden_size, seq_len, rng, impl, dtype)
-    if impl == "fused" and name in VARIANT_NAMES:
+    """The recurrent layer a model name (or a user's `module:Class` / `file.py:Class` cell)
+    stands for (lstm.zoo); default init is torch's U(+-1/sqrt(H)) unless the model says
+    otherwise. A cell whose step the cell compiler cannot fuse yet runs composed, with a
+    warning naming what it cannot fuse."""
+    layer = zoo.build_layer(name, input_size, hidden_size, seq_len, rng, impl, dtype)
+    model = zoo.spec(name)
+    if impl == "fused" and (model.variant or model.cell is not None):
         try:
             compiled_step(layer.cell("_l0"), dtype)
         except CellCompileError as error:
             warnings.warn(f"model {name!r} runs impl='composed': {error}", stacklevel=2)
             layer.impl = "composed"
     return layer
-
-
-def _build(name: str, input_size: int, hidden_size: int, seq_len: int, rng, impl: str,
-           dtype) -> Module:
-    """The recurrent layer a model name stands for; default init is torch's U(+-1/sqrt(H)).
-    lstm-proj projects to hidden_size // 2 (hidden 128, projection 64); janet uses chrono init
-    with T_max = seq_len."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
-    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
-        raise ValueError(f"hidden_size must be an integer >= 1, got {hidden_size!r}")
-    rng = np.random.default_rng(rng)
-    common = {"impl": impl, "rng": rng, "dtype": dtype}
-    if name == "rnn":
-        return RNN(input_size, hidden_size, nonlinearity="tanh", **common)
-    if name == "rnn-orth":
-        return RNN(input_size, hidden_size, nonlinearity="tanh", init_hh="orthogonal", **common)
-    if name == "irnn":
-        layer = RNN(input_size, hidden_size, nonlinearity="relu", init_hh="identity", **common)
-        init.normal_(layer.weight_ih_l0, 0.0, IRNN_INPUT_STD, rng)
-        init.zeros_(layer.bias_ih_l0)
-        init.zeros_(layer.bias_hh_l0)
-        return layer
-    if name == "lstm":
-        return LSTM(input_size, hidden_size, **common)
-    if name == "lstm-fb1":
-        return LSTM(input_size, hidden_size, forget_bias=1.0, **common)
-    if name == "lstm-chrono":
-        if seq_len < 3:
-            raise ValueError(f"lstm-chrono needs seq_len >= 3 (T_max), got {seq_len}")
-        return LSTM(input_size, hidden_size, chrono_t_max=seq_len, **common)
-    if name == "gru":
-        return GRU(input_size, hidden_size, **common)
-    if name == "slstm":  # 4 heads, sigmoid forget gate, forget biases linspace(3, 6)
-        return Recurrent(SLSTMCell, input_size, hidden_size, **common)
-    if name == "mlstm":  # 4 heads; impl fused means its parallel form
-        return MLSTM(input_size, hidden_size, **common)
-    if name == "lstm-proj":
-        if hidden_size < 2:
-            raise ValueError(f"lstm-proj needs hidden_size >= 2 (it projects to "
-                             f"hidden_size // 2), got {hidden_size}")
-        return LSTM(input_size, hidden_size, proj_size=hidden_size // 2, **common)
-    if name == "janet":
-        if seq_len < 3:
-            raise ValueError(f"janet needs seq_len >= 3 (chrono T_max), got {seq_len}")
-        return Recurrent(JANETCell, input_size, hidden_size, chrono_t_max=seq_len, **common)
-    if name in SCAN_CELLS:
-        return Recurrent(SCAN_CELLS[name], input_size, hidden_size, **common)
-    return Recurrent(VARIANT_CELLS[name], input_size, hidden_size, **common)
-
-
-GLOROT_MODELS = ("rnn", "lstm", "lstm-fb1", "gru")
-INITS = ("default", "glorot")
 
 
 def glorot_init(model: TaskModel, name: str, rng=None) -> TaskModel:

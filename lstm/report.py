@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .applications import APPLICATIONS
 from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets
@@ -82,14 +83,13 @@ class Stages:
 
 
 def build_report(out_dir: str = "report", preset: str = "quick", results_dir: str | None = None,
-                 asv_results: str | None = None, progress: bool = True) -> str:
+                 asv_results: str | None = None, progress: bool = True,
+                 models: tuple = ()) -> str:
     """Run what `preset` needs that `results_dir` (default OUT/results) lacks and write
-    OUT/index.html with its figures; returns the page's path."""
+    OUT/index.html with its figures; returns the page's path. `models` (registered names or
+    users' cells) join the preset's sweep and gradient flow beside its own."""
     from .reporting import figures
     from .reporting.asv_history import asv_history, read_asv_results
-    from .reporting.charlm_section import charlm_section
-    from .reporting.classify_section import classify_sections
-    from .reporting.forecast_section import forecast_sections
     from .reporting.gradient_figure import gradient_flow
     from .reporting.horizon_figure import horizon_section
     from .reporting.inside_figure import inside_section
@@ -107,7 +107,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     os.makedirs(results_dir, exist_ok=True)
     stage = Stages(5, progress)
 
-    plan = presets.preset_plan(settings["sweep"])
+    plan = presets.preset_plan(settings["sweep"], extra_models=tuple(models))
     results_path = os.path.join(results_dir, "results.jsonl")
     stage("sweep", f"{len(plan.specs)} runs and {len(plan.ladders)} memory-horizon ladders of "
                    f"preset {settings['sweep']!r} -> {results_path}")
@@ -139,10 +139,9 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                 figures.training_curves(train_rows, out_dir),
                 figures.memory_horizon(train_rows, out_dir),
                 speed_section(speed_rows, out_dir),
-                inside_section(inside, out_dir),
-                charlm_section(results_dir, out_dir, preset, progress)]
-    sections += forecast_sections(results_dir, out_dir, preset, progress)
-    sections += classify_sections(results_dir, out_dir, preset, progress)
+                inside_section(inside, out_dir)]
+    for application in APPLICATIONS:  # the registry's order
+        sections += application.sections(results_dir, out_dir, preset, progress)
     if asv_rows:
         sections.append(asv_history(asv_rows, out_dir))
     else:

@@ -22,6 +22,8 @@ import secrets
 import sys
 import time
 
+from .runs.keys import run_key
+
 SCHEMA_VERSION = 2
 DAMAGED_SUFFIX = ".damaged"
 # the fields each kind's result must hold for the consumers (results_doc, report, bench)
@@ -44,11 +46,6 @@ class Row(dict):
     """A row read from a file; `where` is 'path line N'."""
 
     where = ""
-
-
-def run_key(kind: str, config: dict) -> str:
-    """A stable identity for a run: its kind and its canonical JSON config."""
-    return kind + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
 def versions() -> dict:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import threading
+import sys
 import time
+import zipfile
 
 import numpy as np
 
 import minigrad as mg
 from minigrad import optim
+from minigrad.tensor import Tensor
 
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
 from .models import build_model, glorot_init
+from .runs.signals import deferred_signals
 from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -43,28 +45,6 @@ class Interrupted(KeyboardInterrupt):
         self.step, self.checkpoint, self.signum = step, checkpoint, signum
 
 
-@contextlib.contextmanager
-def _deferred_signals(flag: dict):
-    """SIGINT and SIGTERM only set flag["signum"] inside the block, so the loop stops at a step
-    boundary (a step interrupted half-way through the optimizer update would checkpoint a state
-    no uninterrupted run has). A second SIGINT interrupts at once. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if flag.get("signum") == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["signum"] = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
     if config.optimizer == "rmsprop":
         return optim.RMSprop(params, lr=config.lr, alpha=config.alpha, momentum=config.momentum,
@@ -78,6 +58,14 @@ def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
 
 def _json_number(value):
     return value if not isinstance(value, float) or np.isfinite(value) else None
+
+
+def _clip(config: TrainConfig, params) -> None:
+    """Clip the gradients as the config says (by global norm, by value, or not)."""
+    if config.clip == "norm":
+        optim.clip_grad_norm_(params, config.clip_value)
+    elif config.clip == "value":
+        optim.clip_grad_value_(params, config.clip_value)
 
 
 def _detach(state):
@@ -112,15 +100,75 @@ class Trainer:
         self.stopped: str | None = None
         self.elapsed = 0.0
         self._loss_sum, self._loss_count = 0.0, 0
+        self._step = self._eager_step = None  # make_step's, built on the first train_step
 
     # ---- one step ------------------------------------------------------------------------------
+    def make_step(self):
+        """The training step, built in this one place as a plain function of tensors:
+        step(x, y) -> loss, x the encoded inputs (TaskModel.encode), y the targets; forward,
+        loss, backward, clipping, the optimizer's update and zero_grad, no .item() inside
+        (the seam with mg.compile, docs/where_things_live.md). `lengths` (numpy, the
+        variable-length variant only) keeps that batch's step eager."""
+        model, task, config, opt = self.model, self.task, self.config, self.optimizer
+        params = opt.params
+
+        def step(x: Tensor, y: Tensor, lengths=None) -> Tensor:
+            output, _ = model.forward_encoded(x, None, lengths)
+            loss = mg.cross_entropy(output, y) if task.is_copy else mg.mse_loss(output, y)
+            loss.backward()
+            _clip(config, params)
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return step
+
+    def _compiled(self, step):
+        """mg.compile(step) when the config asks for it and minigrad has it (said once)."""
+        if not (self.config.compile and hasattr(mg, "compile")):
+            return step
+        compiled = mg.compile(step)
+        where = getattr(compiled, "cache_dir", None) or os.environ.get("MINIGRAD_CACHE_DIR",
+                                                                       "minigrad's cache")
+        said = []
+
+        def first_says(*args):
+            if not said:
+                print(f"compiling the training step ... (cached in {where})", file=sys.stderr,
+                      flush=True)
+                said.append(True)
+            return compiled(*args)
+
+        first_says.cache_info = getattr(compiled, "cache_info", None)
+        return first_says
+
+    def targets(self, y) -> Tensor:
+        """A batch's targets as the step takes them (the read-out's dtype; copy: int64)."""
+        dtype = np.int64 if self.task.is_copy else self.model.readout.weight.dtype
+        return mg.tensor(np.asarray(y, dtype=dtype), device=self.model.readout.weight.device)
+
     def train_step(self) -> float:
         """One batch: forward, backward (in chunks under tbptt), clip, update; returns the loss."""
         config, task = self.config, self.task
         batch = task.make_batch(config.batch_size, self.train_rng)
+        if config.tbptt is None:
+            if self._step is None:
+                self._eager_step = self.make_step()
+                self._step = self._compiled(self._eager_step)
+            x, y = self.model.encode(batch.x), self.targets(batch.y)
+            loss = (self._step(x, y) if batch.lengths is None
+                    else self._eager_step(x, y, batch.lengths))
+            self.step += 1
+            return float(loss.item())
+        return self._tbptt_step(batch)
+
+    def _tbptt_step(self, batch) -> float:
+        """Truncated BPTT: the batch in chunks of config.tbptt steps, the state carried detached,
+        the chunks' gradients summed, one update."""
+        config, task = self.config, self.task
         self.optimizer.zero_grad()
         total = batch.x.shape[0]
-        chunk = config.tbptt or total
+        chunk = config.tbptt
         state, loss_value = None, 0.0
         for start in range(0, total, chunk):
             stop = min(start + chunk, total)
@@ -140,11 +188,7 @@ class Trainer:
                 loss_value += float(loss.item())
             if stop < total:
                 state = _detach(state)
-        params = self.optimizer.params
-        if config.clip == "norm":
-            optim.clip_grad_norm_(params, config.clip_value)
-        elif config.clip == "value":
-            optim.clip_grad_value_(params, config.clip_value)
+        _clip(config, self.optimizer.params)
         self.optimizer.step()
         self.step += 1
         return loss_value
@@ -215,7 +259,7 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, disable=not progress,
                    desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
         interrupt: dict = {}
-        deferred = _deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
+        deferred = deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
         try:
             with deferred:
                 self._loop(out_dir, bar, interrupt)
@@ -342,16 +386,54 @@ class Trainer:
 
 
 def train(config: TrainConfig, out_dir: str | None = None, *, resume: bool = True,
-          progress: bool = True, builder=build_model) -> dict:
+          progress: bool = True, builder=build_model, start_from: str | None = None) -> dict:
     """Run `config`; with `out_dir`, checkpoint there (and resume from it if `resume` and one
-    exists) and write result.json. Returns the result dict (config, metrics, curve, ...)."""
+    exists, else from the checkpoint `start_from`, a shorter run of the same config: see
+    shorter_run) and write result.json. Returns the result dict (config, metrics, curve, ...)."""
     trainer = Trainer(config, builder)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, CHECKPOINT_NAME)
-        if resume and (os.path.exists(path) or os.path.exists(ckpt.previous_path(path))):
+        if resume and has_checkpoint(path):
             trainer.load(path)
+        elif resume and start_from is not None:
+            trainer.load(start_from)
     return trainer.run(out_dir, progress)
+
+
+def has_checkpoint(path: str) -> bool:
+    """Whether a run has a checkpoint at `path` (or the one before it)."""
+    return os.path.exists(path) or os.path.exists(ckpt.previous_path(path))
+
+
+def shorter_run(runs_root: str, config: TrainConfig) -> tuple[str, int] | None:
+    """(checkpoint path, step) of the longest run under `runs_root` whose config is `config`
+    with a smaller budget (steps), or None. Training on from it is bit-identical to training
+    `config` straight (checkpoints resume bit-identically and a shorter budget's extra final
+    evaluation decides nothing), so a larger --steps extends a run instead of repeating it;
+    the shorter run's own directory is only read."""
+    ours = config.to_dict()
+    prefix = config.run_name().rsplit("-", 1)[0] + "-"
+    best = None
+    try:
+        names = sorted(n for n in os.listdir(runs_root) if n.startswith(prefix))
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(runs_root, name, CHECKPOINT_NAME)
+        for candidate in (path, ckpt.previous_path(path)):
+            try:
+                with np.load(candidate, allow_pickle=False) as data:
+                    saved, step = json.loads(str(data["config"])), int(data["step"])
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # damaged or missing: the one before, or the next run
+            same = all(saved.get(k) == ours.get(k) for k in set(saved) | set(ours)
+                       if k not in RESUMABLE_FIELDS)
+            if same and saved.get("steps", 0) < config.steps and step <= config.steps and (
+                    best is None or step > best[1]):
+                best = (path, step)
+            break
+    return best
 
 
 def clear_run(out_dir: str) -> None:

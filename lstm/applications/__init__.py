@@ -1,1 +1,43 @@
-"""Applications on real data: forecasting, sequence classification, language modelling."""
+"""Applications on real data: forecasting, sequence classification, language modelling.
+
+APPLICATIONS registers each one as one object: its command(s) (`add_parser(subparsers)`) and its
+report sections (`sections(results_dir, out_dir, preset, progress) -> list of Section`), named
+as "module:function" and imported on use, so listing them costs nothing. The `lstm` command and
+`lstm report` are built from this list: a new application is its modules and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Application:
+    """One application: where its command parser and its report sections are."""
+
+    name: str
+    cli: str  # "module:function": add_parser(subparsers) registers its command(s)
+    report: str  # "module:function": (results_dir, out_dir, preset, progress) -> [Section]
+
+    def add_parser(self, subparsers) -> None:
+        _load(self.cli)(subparsers)
+
+    def sections(self, results_dir: str, out_dir: str, preset: str, progress: bool) -> list:
+        found = _load(self.report)(results_dir, out_dir, preset, progress)
+        return list(found) if isinstance(found, list | tuple) else [found]
+
+
+def _load(where: str):
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+APPLICATIONS = (
+    Application("forecast", "lstm.applications.forecast_cli:add_parser",
+                "lstm.reporting.forecast_section:forecast_sections"),
+    Application("classify", "lstm.applications.classify_cli:add_parser",
+                "lstm.reporting.classify_section:classify_sections"),
+    Application("charlm", "lstm.applications.charlm_cli:add_parser",
+                "lstm.reporting.charlm_section:charlm_section"),
+)

@@ -4,10 +4,10 @@ n-gram and the compressors) and `lstm generate` (sample from a saved model)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from ..cli_args import Formatter, emit
 from .charlm_train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -22,10 +22,6 @@ PRESETS = {
 TRAIN_FIELDS = ("embedding_size", "hidden_size", "num_layers", "dropout", "batch_size", "bptt",
                 "steps", "lr", "clip_value", "eval_every", "valid_chars", "patience",
                 "checkpoint_every")
-
-
-def _emit(row: dict) -> None:
-    print(json.dumps(row, sort_keys=True), flush=True)
 
 
 def _seeds(text: str) -> list[int]:
@@ -56,20 +52,34 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
                progress: bool = True) -> dict:
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
     (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
-    from ..experiments.sweep import append_result, run_key, versions
     from ..results_io import find_row, read_rows
+    from ..runs.keys import run_key
+    from ..runs.lock import RunLock
+
+    results = os.path.join(out_dir, "results.jsonl")
+    key = run_key("charlm", config.to_dict())
+    run_dir = os.path.join(out_dir, "charlm", config.run_name())
+    done = find_row(read_rows(results), key)
+    if done is None:
+        with RunLock(run_dir, label="lstm charlm"):  # one process per run; the second waits
+            done = find_row(read_rows(results), key)
+            if done is None:
+                return _train_and_record(config, corpus, out_dir, run_dir, key, max_order,
+                                         preset, progress)
+    print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
+          file=sys.stderr, flush=True)  # a finished run is reported, never trained again
+    return done
+
+
+def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, progress):
+    """Train (or resume) the run in run_dir, save its best model, add the baselines and append
+    its row (with the run's lock held)."""
+    from ..experiments.sweep import append_result, versions
     from .charlm_baselines import cached_baselines
     from .charlm_train import train_charlm
     from .export import save_model
 
     results = os.path.join(out_dir, "results.jsonl")
-    key = run_key("charlm", config.to_dict())
-    done = find_row(read_rows(results), key)
-    if done is not None:  # a finished run is reported, never trained or appended again
-        print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
-              file=sys.stderr, flush=True)
-        return done
-    run_dir = os.path.join(out_dir, "charlm", config.run_name())
     result, trainer = train_charlm(config, corpus, run_dir, progress=progress)
     save_model(run_dir, trainer.model, trainer.vocab,
                {"valid_bits_per_char": result["valid_bits_per_char"],
@@ -102,8 +112,8 @@ def run(args) -> int:
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
         rows.append(row)
-        _emit(summary(row))
-    from ..reporting.charlm_section import draw_learning_curve
+        emit(summary(row))
+    from .charlm_figures import draw_learning_curve
 
     figure = draw_learning_curve(rows, args.out)
     if not args.quiet:
@@ -158,16 +168,14 @@ def run_generate(args) -> int:
     if args.text:
         print(args.prime + text, flush=True)
     else:
-        _emit(row)
+        emit(row)
     return 0
 
 
 def add_parser(subparsers) -> None:
     """Register `charlm` and `generate` on the `lstm` command's subparsers."""
-    from ..cli import _Formatter
-
     c = subparsers.add_parser(
-        "charlm", formatter_class=_Formatter,
+        "charlm", formatter_class=Formatter,
         help="character-level LSTM language model on Python's standard library source",
         description="Train embedding -> 2-layer LSTM -> softmax on the source of a fixed list of "
                     "standard-library modules (lstm/applications/charlm_data.py: train, "
@@ -209,7 +217,7 @@ def add_parser(subparsers) -> None:
     c.set_defaults(func=run)
 
     g = subparsers.add_parser(
-        "generate", formatter_class=_Formatter, help="sample text from a saved character model",
+        "generate", formatter_class=Formatter, help="sample text from a saved character model",
         description="Feed --prime through a model saved by `lstm charlm`, then draw --length "
                     "characters one at a time from softmax(logits / temperature). Prints one "
                     "JSON line with the sample (--text: the prime and sample as plain text).",

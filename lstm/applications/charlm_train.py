@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -25,8 +24,10 @@ import minigrad as mg
 from minigrad import optim
 
 from .. import checkpoint as ckpt
+from ..runs.keys import run_dir_name
+from ..runs.signals import deferred_signals
+from ..runs.validate import check_integers, check_numbers
 from ..train import Interrupted
-from ..train import _deferred_signals as deferred_signals
 from .charlm_data import Corpus, Vocabulary, stream_matrix
 from .charlm_model import CharLM, bits_per_char, detach_state
 
@@ -56,34 +57,22 @@ class CharLMConfig:
     checkpoint_every: int | None = 500
 
     def __post_init__(self):
-        minimum = {"embedding_size": 1, "hidden_size": 1, "num_layers": 1, "batch_size": 1,
-                   "bptt": 1, "steps": 0, "eval_every": 1, "eval_streams": 1, "seed": 0}
-        optional = {"valid_chars": 2, "patience": 1, "checkpoint_every": 1}
-        for name, low in [*minimum.items(), *optional.items()]:
-            value = getattr(self, name)
-            if value is None and name in optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}"
-                                 f"{' or None' if name in optional else ''}, got {value!r}")
-        for name in ("lr", "clip_value"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        check_integers(self, {"embedding_size": 1, "hidden_size": 1, "num_layers": 1,
+                              "batch_size": 1, "bptt": 1, "steps": 0, "eval_every": 1,
+                              "eval_streams": 1, "seed": 0},
+                       {"valid_chars": 2, "patience": 1, "checkpoint_every": 1})
+        check_numbers(self, positive=("lr", "clip_value"))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def identity(self) -> str:
-        """A short hash of the fields a resumed run must share."""
-        fixed = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
-        return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
-
     def run_name(self) -> str:
-        return (f"charlm-E{self.embedding_size}-H{self.hidden_size}-L{self.num_layers}-"
-                f"s{self.seed}-{self.identity()}")
+        """The run directory's name: the sizes and seed to read, and the hash of every field
+        that changes the result (lstm.runs.keys), so another budget is another run."""
+        return run_dir_name(f"charlm-E{self.embedding_size}-H{self.hidden_size}-"
+                            f"L{self.num_layers}-s{self.seed}", self.to_dict())
 
 
 class CharLMTrainer:

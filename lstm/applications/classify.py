@@ -21,6 +21,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
+from ..runs.keys import run_key
 from .classify_data import (
     DATASETS,
     SequenceDataset,
@@ -232,17 +233,12 @@ def dtw_baseline(dataset_name: str = "japanese-vowels", mode: str = "dependent",
                                               dataset.n_classes).tolist()}
 
 
-def run_key(config: dict, kind: str = KIND) -> str:
-    """A run's identity in the results file."""
-    return kind + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
-
-
 def record_dtw(results_path: str, dataset_name: str, dtw: dict) -> dict:
     """Append the DTW baseline as its own row (kind DTW_KIND) unless the file has it."""
     from ..experiments.sweep import append_result, versions
 
     config = {"dataset": dataset_name, "mode": dtw["dtw_mode"], "window": dtw["dtw_window"]}
-    key = run_key(config, DTW_KIND)
+    key = run_key(DTW_KIND, config)
     for row in read_rows(results_path, DTW_KIND):
         if row.get("key") == key:
             return row
@@ -276,7 +272,7 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
     done = {row["key"]: row for row in read_rows(results_path)}
     rows, dataset = [], None
     for config in configs:
-        key = run_key(config.to_dict())
+        key = run_key(KIND, config.to_dict())
         if key not in done:
             dataset = dataset or load_dataset(config.dataset)
             result = train_classifier(config, dataset, progress=progress)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from ..cli import _csv, _names, _sub
+from ..cli_args import csv_list, emit, name_list, subcommand
 from .classify_data import DATASETS
 from .classify_model import POOLINGS
 from .dtw import MODES
@@ -19,7 +18,7 @@ def add_parser(subparsers) -> None:
     """Register `lstm classify` on the lstm command's subparsers."""
     from .classify import PRESETS
 
-    c = _sub(subparsers, "classify", "speaker identification on Japanese Vowels; one JSON "
+    c = subcommand(subparsers, "classify", "speaker identification on Japanese Vowels; one JSON "
              "line per run",
              "Train a bidirectional LSTM over the variable-length utterances (packed by "
              "length), pooled over time by additive attention, by the last states or by the "
@@ -33,7 +32,7 @@ def add_parser(subparsers) -> None:
              "--seeds 0,1,2 --out results")
     c.add_argument("--dataset", choices=DATASETS, default="japanese-vowels",
                    help="dataset (ships with sktime, the apps extra)")
-    c.add_argument("--pooling", type=_names("pooling", POOLINGS), default=["attention"],
+    c.add_argument("--pooling", type=name_list("pooling", POOLINGS), default=["attention"],
                    help="comma-separated poolings over time: attention (additive, masked), "
                         "last (final states of both directions), mean (over valid frames); "
                         "default: attention")
@@ -41,7 +40,7 @@ def add_parser(subparsers) -> None:
                    help="model size and training budget (quick: the default of every "
                         "application command); the options below override it")
     c.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
-    c.add_argument("--seeds", type=_csv(int), default=None,
+    c.add_argument("--seeds", type=csv_list(int), default=None,
                    help="comma-separated seeds of the weights and batch order (default: 0)")
     for flag, kind, text in [
             ("--hidden-size", int, "LSTM units per direction"),
@@ -102,7 +101,7 @@ def run(args) -> int:
         line = {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
         if dtw:
             line.update({k: v for k, v in dtw.items() if k in _PRINTED})
-        print(json.dumps(line, sort_keys=True), flush=True)
+        emit(line)
 
     try:
         rows = run_configs(configs, os.path.join(args.out, "results.jsonl"),

@@ -54,11 +54,11 @@ def _default(flag: str) -> str:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `lstm forecast` on the `lstm` command's subparsers."""
-    from ..cli import _Formatter  # the command's shared help layout (defaults shown if set)
+    from ..cli_args import Formatter  # the command's shared help layout (defaults shown if set)
 
     p = subparsers.add_parser(
         "forecast", help="forecast real series (airline, sunspots, co2, macro) with baselines",
-        formatter_class=_Formatter,
+        formatter_class=Formatter,
         description="Train recurrent networks to forecast the next --horizon values of a real "
                     "series at once (direct multi-step), early-stopped on a validation "
                     "segment, and score them on the last --test-size steps on the original "
@@ -159,7 +159,7 @@ def run(args) -> int:
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
         run_forecasts(configs, path, progress=not args.quiet, on_result=show)
-        from ..reporting.forecast_section import draw_forecasts
+        from .forecast_figures import draw_forecasts
 
         figure = draw_forecasts(finished, args.out)
         if not args.quiet:

@@ -13,7 +13,7 @@ rest). "anchor" names a block's runs in their rows (docs/results.md places them 
 
 from __future__ import annotations
 
-from ..models import VARIANT_NAMES
+from .. import zoo
 from .horizon import HORIZON_MODELS, LADDERS, Ladder, Plan
 from .sweep import RunSpec
 
@@ -21,8 +21,7 @@ from .sweep import RunSpec
 # budget that fits 2 cores (Arjovsky's RMSprop 1e-3 needs 30k-47k steps); TrainConfig records it.
 TRAIN_BASE = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0,
               "hidden_size": 128, "batch_size": 32, "eval_every": 100, "test_size": 500}
-ALL_MODELS = ("rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru",
-              *VARIANT_NAMES)
+ALL_MODELS = zoo.names()  # every registered model, in the registry's order
 # Arjovsky et al. 2016: RMSprop 1e-3 (decay 0.9), batch 20, clip 1, Glorot, forget bias 1, H 128
 ARJOVSKY = {"optimizer": "rmsprop", "lr": 1e-3, "alpha": 0.9, "batch_size": 20,
             "clip": "norm", "clip_value": 1.0, "init": "glorot", "hidden_size": 128}
@@ -112,14 +111,17 @@ def _config(block: dict, model: str, seq_len: int | None, steps: int | None) -> 
 
 
 def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
-                steps=None) -> Plan:
+                steps=None, extra_models=()) -> Plan:
     """The runs of preset `name` (fixed runs and ladders), optionally narrowed or resized by the
     command-line overrides: tasks (also "gradflow"), models, seeds, steps (every run's budget);
     seq_lens replaces a grid's lengths and a ladder's rungs, and keeps only the anchors at those
-    lengths (an anchor is about its own models and T)."""
+    lengths (an anchor is about its own models and T). extra_models join every block but the
+    anchors (`lstm report --models`: a user's cell next to the built-ins)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
+    if extra_models:
+        preset = _with_models(preset, tuple(extra_models))
     specs: list[RunSpec] = []
     ladders: list[Ladder] = []
     for block in preset.get("train", []):
@@ -157,6 +159,20 @@ def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
                 "hidden_size": flow["hidden_size"], "batch_size": flow["batch_size"],
                 "steps": flow["steps"], "seed": 0}))
     return Plan(specs, ladders)
+
+
+def _with_models(preset: dict, extra: tuple) -> dict:
+    """`preset` with `extra` models appended to each block's models (anchors left alone)."""
+    def grow(block):
+        if "anchor" in block:
+            return block
+        return {**block, "models": [*block["models"],
+                                    *(m for m in extra if m not in block["models"])]}
+    out = dict(preset)
+    for key in ("train", "ladders"):
+        out[key] = [grow(b) for b in preset.get(key, [])]
+    out["gradflow"] = grow(preset["gradflow"])
+    return out
 
 
 def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,

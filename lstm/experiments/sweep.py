@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..results_io import append_row, make_row, read_rows, repair, run_key, versions
+from ..results_io import append_row, make_row, put_row, read_rows, repair, run_key, versions
 
 __all__ = ["RunSpec", "append_result", "execute", "grid", "read_results", "run_key",
            "run_sweep", "versions"]
@@ -66,7 +66,8 @@ def run_identity(kind: str, config) -> str:
         from ..config import TrainConfig
 
         try:
-            return run_key(kind, TrainConfig.from_dict(config).to_dict())
+            full = TrainConfig.from_dict(config).replace(compile=False)  # eager == compiled
+            return run_key(kind, full.to_dict())
         except (ValueError, TypeError):
             pass
     return run_key(kind, config)
@@ -98,8 +99,26 @@ def execute(spec_kind: str, config: dict) -> dict:
     result = RUNNERS[spec_kind](config)
     import minigrad as mg
 
+    source = _cell_source(config)
     return make_row(spec_kind, config, result, wall_time_s=time.perf_counter() - start,
-                    threads=mg.get_num_threads())
+                    threads=mg.get_num_threads(), **({"cell_source": source} if source else {}))
+
+
+def _cell_source(config) -> str | None:
+    """The digest of a user's cell's file (lstm.zoo.cell_digest) for a run of one, else None."""
+    from .. import zoo
+
+    model = config.get("model") if isinstance(config, dict) else None
+    return zoo.cell_digest(model) if zoo.is_user_model(model) else None
+
+
+def is_current(row: dict) -> bool:
+    """False for a row of a user's cell whose file has changed since (it runs again); a row
+    whose cell cannot be loaded any more stays as it is."""
+    try:
+        return row.get("cell_source") == _cell_source(row.get("config"))
+    except (ValueError, ImportError, SyntaxError):
+        return True
 
 
 # ---- the results file (lstm.results_io: one writer, one reader) --------------------------------
@@ -149,8 +168,9 @@ def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: in
     directory = os.path.dirname(os.path.abspath(results_path))
     os.makedirs(directory, exist_ok=True)
     repair(results_path)
-    done = {run_identity(row["kind"], row.get("config")): row
-            for row in read_results(results_path)}
+    done, stale = {}, {}  # stale: rows of a user's cell edited since, replaced when rerun
+    for row in read_results(results_path):
+        (done if is_current(row) else stale)[run_identity(row["kind"], row.get("config"))] = row
     at_start = set(done)
 
     from tqdm.auto import tqdm
@@ -182,7 +202,10 @@ def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: in
                     failed[key] = (spec, outcome)  # the other runs go on; reported below
                     continue
                 outcome = {**outcome, **spec.tags}
-                append_result(results_path, outcome)
+                if key in stale:
+                    put_row(results_path, outcome, replaces=(stale.pop(key)["key"],))
+                else:
+                    append_result(results_path, outcome)
                 done[key] = outcome
                 if on_result is not None:
                     on_result(outcome)
@@ -214,6 +237,19 @@ class SweepInterrupted(KeyboardInterrupt):
     def __init__(self, finished: int, todo: int, path: str):
         super().__init__(f"{finished} of {todo} runs finished")
         self.finished, self.todo, self.path = finished, todo, path
+
+
+def _collect(futures: dict, finished) -> list[tuple[RunSpec, object]]:
+    """(spec, result or the exception it raised) of each finished future, taken out of
+    `futures` (a concurrent.futures or a Dask future: both have .result())."""
+    out = []
+    for future in finished:
+        spec = futures.pop(future)
+        try:
+            out.append((spec, future.result()))
+        except Exception as e:
+            out.append((spec, e))
+    return out
 
 
 def _runner(workers: int | None, scheduler: str | None):
@@ -263,14 +299,7 @@ class _PoolRunner:
 
     def wait_some(self) -> list[tuple[RunSpec, object]]:
         finished, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
-        out = []
-        for future in finished:
-            spec = self.futures.pop(future)
-            try:
-                out.append((spec, future.result()))
-            except Exception as e:
-                out.append((spec, e))
-        return out
+        return _collect(self.futures, finished)
 
     def abort(self) -> None:
         for process in list((getattr(self.pool, "_processes", None) or {}).values()):
@@ -334,14 +363,7 @@ class _DaskRunner:
         from distributed import wait
 
         finished = wait(list(self.futures), return_when="FIRST_COMPLETED").done
-        out = []
-        for future in finished:
-            spec = self.futures.pop(future)
-            try:
-                out.append((spec, future.result()))
-            except Exception as e:
-                out.append((spec, e))
-        return out
+        return _collect(self.futures, finished)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

@@ -15,23 +15,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .. import zoo
 from .page import Section, Table
 
-MODEL_COLORS = {"rnn": "#d62728", "rnn-orth": "#ff7f0e", "irnn": "#8c564b", "lstm": "#17becf",
-                "lstm-fb1": "#1f77b4", "lstm-chrono": "#9467bd", "gru": "#2ca02c",
-                "lstm-peephole": "#393b79", "lstm-proj": "#6b6ecf", "lstm-ln": "#9c9ede",
-                "cifg": "#637939", "janet": "#b5cf6b", "indrnn": "#e7969c", "mgu": "#8ca252",
-                "gru-cho": "#98df8a",
-                "slstm": "#e377c2", "mlstm": "#7f7f7f"}
-MODEL_COLORS.update({"mingru": "#bcbd22", "minlstm": "#dbdb8d"})  # the scan successors
-MODEL_LABELS = {"rnn": "tanh-RNN", "rnn-orth": "tanh-RNN, orthogonal W_hh", "irnn": "IRNN",
-                "lstm": "LSTM", "lstm-fb1": "LSTM, forget bias 1", "lstm-chrono": "LSTM, chrono",
-                "gru": "GRU", "lstm-peephole": "LSTM, peepholes",
-                "lstm-proj": "LSTM, projection H/2", "lstm-ln": "LSTM, layer norm",
-                "cifg": "CIFG LSTM", "janet": "JANET (chrono)", "indrnn": "IndRNN", "mgu": "MGU",
-                "gru-cho": "GRU, Cho et al. 2014",
-                "slstm": "sLSTM (xLSTM)", "mlstm": "mLSTM (xLSTM)"}
-MODEL_LABELS.update({"mingru": "minGRU (scan)", "minlstm": "minLSTM (scan)"})
 SOLVED_MSE, SOLVED_ACCURACY = 0.01, 0.99
 
 
@@ -47,7 +33,7 @@ def save(figure: Figure, out_dir: str, name: str) -> str:
 
 
 def label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
+    return zoo.label(model)
 
 
 def grid_shape(n: int, columns: int = 4) -> tuple[int, int]:
@@ -94,13 +80,13 @@ def training_curves(train_rows: list[dict], out_dir: str) -> Section:
             runs = [r for r in train_rows if r["config"]["task"] == task
                     and r["config"]["seq_len"] == seq_len]
             baseline = runs[0]["result"]["task"]["baseline"]
-            for model in MODEL_COLORS:
+            for model in zoo.display_order(r["config"]["model"] for r in runs):
                 mine = [r for r in runs if r["config"]["model"] == model]
                 for n, run in enumerate(sorted(mine, key=lambda r: r["config"]["seed"])):
                     curve = run["result"]["curve"]
                     ax.plot([p["step"] for p in curve],
                             [np.nan if p.get(key) is None else p[key] for p in curve],
-                            color=MODEL_COLORS[model], linewidth=1.5, alpha=0.85,
+                            color=zoo.colour(model), linewidth=1.5, alpha=0.85,
                             label=label(model) if n == 0 else None)
             _reference_lines(ax, task, key, baseline)
             if key == "mse":
@@ -194,7 +180,7 @@ def memory_horizon(train_rows: list[dict], out_dir: str) -> Section:
     for ax, (task, key) in zip(axes, tasks):
         runs = [r for r in train_rows if r["config"]["task"] == task]
         lens = sorted({r["config"]["seq_len"] for r in runs})
-        for model in MODEL_COLORS:
+        for model in zoo.display_order(r["config"]["model"] for r in runs):
             points = []
             for seq_len in lens:
                 cell = [r for r in runs if r["config"]["model"] == model
@@ -209,7 +195,7 @@ def memory_horizon(train_rows: list[dict], out_dir: str) -> Section:
                                   cell[0]["result"]["task"]["baseline"]])
             if points:
                 x, mean, std = (np.array(v) for v in zip(*points))
-                ax.errorbar(x, mean, yerr=std, color=MODEL_COLORS[model], marker="o",
+                ax.errorbar(x, mean, yerr=std, color=zoo.colour(model), marker="o",
                             capsize=4, linewidth=1.5, label=label(model))
         baseline = min(r["result"]["task"]["baseline"] for r in runs)
         _reference_lines(ax, task, key, baseline if task == "adding" else 1 / 6)

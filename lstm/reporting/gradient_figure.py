@@ -10,17 +10,11 @@ import numpy as np
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from .figures import MODEL_COLORS, grid_shape, label, new_figure, save
+from .. import zoo
+from .figures import grid_shape, label, new_figure, save
 from .page import Section, Table
 
 UNDERFLOW = 1e-300
-SHORT_LABELS = {"rnn": "RNN", "rnn-orth": "RNN orth", "irnn": "IRNN", "lstm": "LSTM",
-                "lstm-fb1": "LSTM fb1", "lstm-chrono": "LSTM chrono", "gru": "GRU",
-                "lstm-peephole": "peephole", "lstm-proj": "LSTMP", "lstm-ln": "LN-LSTM",
-                "cifg": "CIFG", "janet": "JANET", "indrnn": "IndRNN", "mgu": "MGU",
-                "gru-cho": "GRU Cho",
-                "slstm": "sLSTM", "mlstm": "mLSTM"}
-SHORT_LABELS.update({"mingru": "minGRU", "minlstm": "minLSTM"})
 
 
 # ---- gradient flow ------------------------------------------------------------------------------
@@ -29,7 +23,7 @@ def gradient_flow(records: list[dict], out_dir: str) -> Section:
     by_model: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         by_model[record["model"]].append(record)
-    models = [m for m in MODEL_COLORS if m in by_model] + sorted(set(by_model) - set(MODEL_COLORS))
+    models = zoo.display_order(by_model)
     rows, columns = grid_shape(len(models) + 1)
     figure = new_figure(4.0 * columns, 3.2 * rows + 0.4)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
@@ -48,7 +42,7 @@ def gradient_flow(records: list[dict], out_dir: str) -> Section:
         for record in sorted(by_model[model], key=lambda r: r["step"]):
             trained = record["step"] != steps[0] or len(steps) == 1 and record["step"] > 0
             when = "init" if record["step"] == 0 else f"step {record['step']}"
-            for key, prefix, color in (("curve_h", "", MODEL_COLORS.get(model, "k")),
+            for key, prefix, color in (("curve_h", "", zoo.colour(model)),
                                        ("curve_c", "c_", "#444444"),
                                        ("curve_C", "C_", "#444444")):  # mLSTM's matrix memory
                 if key not in record:
@@ -114,10 +108,10 @@ def _factor_summary(ax, by_model: dict, models: list[str]) -> str:
                        None)
             values.append(np.nan if rho is None else rho)
         ax.bar(x + (n - (len(steps) - 1) / 2) * width, values, width,
-               color=[MODEL_COLORS.get(m, "k") for m in models], alpha=0.45 if n == 0 else 0.95,
+               color=[zoo.colour(m) for m in models], alpha=0.45 if n == 0 else 0.95,
                hatch="//" if n == 0 else None, edgecolor="black", linewidth=0.5)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
-    ax.set_xticks(x, [SHORT_LABELS.get(m, m) for m in models], rotation=45, fontsize=8)
+    ax.set_xticks(x, [zoo.short_label(m) for m in models], rotation=45, fontsize=8)
     ax.set_ylabel("per-step factor ρ of ‖dL/dh_t‖")
     ax.set_title("fitted ρ (1 = no decay)", fontsize=11)
     ax.set_ylim(0, max(1.3, ax.get_ylim()[1] + 0.2))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import zoo
 from ..experiments.horizon import LOSS_KEYS, spread
-from .figures import MODEL_COLORS, SOLVED_ACCURACY, SOLVED_MSE, label, new_figure, save
+from .figures import SOLVED_ACCURACY, SOLVED_MSE, label, new_figure, save
 from .page import Section, Table
 
 
@@ -32,7 +33,7 @@ def horizon_bars(outcomes: list[dict], out_dir: str, name: str = "horizon_bars.p
         mine = [o for o in outcomes if o["task"] == task]
         lens = [r["seq_len"] for r in mine[0]["rungs"]]
         for x, outcome in enumerate(mine):
-            color = MODEL_COLORS.get(outcome["model"], "#555555")
+            color = zoo.colour(outcome["model"])
             height = _rung_index(outcome, outcome["horizon"])
             ax.bar(x, height, color=color, alpha=0.8, width=0.7,
                    hatch=None if outcome["finished"] else "//")
@@ -83,7 +84,7 @@ def rung_curves(rows: list[dict], outcomes: list[dict], out_dir: str,
             curve = run["result"]["curve"]
             ax.plot([p["step"] for p in curve],
                     [np.nan if p.get(key) is None else p[key] for p in curve],
-                    color=MODEL_COLORS.get(model, "#555555"), linewidth=1.1, alpha=0.8,
+                    color=zoo.colour(model), linewidth=1.1, alpha=0.8,
                     label=None if model in seen else label(model))
             seen.add(model)
         baseline = runs[0]["result"]["task"]["baseline"]

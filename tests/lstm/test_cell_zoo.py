@@ -24,7 +24,7 @@ from lstm import (
     ProjLSTMCell,
     Recurrent,
 )
-from lstm.cells import _TorchCell
+from lstm.cells import TorchCell
 from lstm.cli import main
 from lstm.experiments.gradient_flow import run_gradient_flow
 from lstm.models import VARIANT_NAMES
@@ -335,7 +335,7 @@ def test_fused_equals_composed_float64(name, num_layers, bidirectional):
         np.testing.assert_allclose(grads_a[n], grads_b[n], rtol=1e-10, atol=1e-12, err_msg=n)
 
 
-class _MaxNormRNNCell(_TorchCell):
+class _MaxNormRNNCell(TorchCell):
     """A tanh RNN whose state is divided by its row maximum: max over the hidden axis does not
     fuse (sum and mean do)."""
 
@@ -379,11 +379,10 @@ def test_readme_user_cell_runs_fused_and_equals_composed():
 
 def test_gradient_flow_figure_has_every_model_name(tmp_path):
     """A panel, a legend line and a table row per model, the variants included."""
+    from lstm import zoo
     from lstm.models import MODEL_NAMES
-    from lstm.reporting.figures import MODEL_COLORS, MODEL_LABELS
-    from lstm.reporting.gradient_figure import SHORT_LABELS, gradient_flow
+    from lstm.reporting.gradient_figure import gradient_flow
 
-    assert set(MODEL_NAMES) <= set(MODEL_COLORS) & set(MODEL_LABELS) & set(SHORT_LABELS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         records = [r for name in MODEL_NAMES
@@ -392,6 +391,6 @@ def test_gradient_flow_figure_has_every_model_name(tmp_path):
     section = gradient_flow(records, str(tmp_path))
     assert section.images == ["gradient_flow.png"] and (tmp_path / "gradient_flow.png").exists()
     labelled = {row[0] for row in section.tables[0].rows}
-    assert labelled == {MODEL_LABELS[name] for name in MODEL_NAMES}
+    assert labelled == {zoo.label(name) for name in MODEL_NAMES}
     # + c of the 8 with a cell state (the sLSTM's included) and C of the mLSTM
     assert len(section.tables[0].rows) == len(MODEL_NAMES) + 9

@@ -13,12 +13,19 @@ from lstm import checkpoint as ckpt
 from lstm import results_io
 from lstm.cli import main
 from lstm.experiments import results_doc
+from lstm.runs.lock import LOCK_NAME
 from lstm.train import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME
 
 TRAIN = ["train", "--task", "adding", "--model", "gru", "--seq-len", "5", "--hidden-size", "4",
          "--batch-size", "4", "--steps", "4", "--eval-every", "2", "--test-size", "8",
          "--checkpoint-every", "2", "--quiet"]
-RUN_DIR = os.path.join("runs", "adding-gru-T5-s0")
+RUN_NAME = "adding-gru-T5-s0"  # + "-" and the hash of the config (lstm.runs.keys)
+
+
+def _run_dir(out):
+    """The one run directory of TRAIN under `out`."""
+    (found,) = (out / "runs").glob(RUN_NAME + "-*")
+    return found
 
 
 def _train(out, *extra):
@@ -100,7 +107,7 @@ def test_a_reader_names_the_row_and_field_it_cannot_use(tmp_path, row, field):
 def _checkpointed(tmp_path):
     assert main([*TRAIN[:-3], "--steps", "4", "--checkpoint-every", "2", "--out",
                  str(tmp_path), "--quiet"]) == 0
-    return tmp_path / RUN_DIR
+    return _run_dir(tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "random", "missing_field"])
@@ -128,9 +135,9 @@ def test_a_damaged_checkpoint_says_which_file_and_what_to_do(tmp_path, capsys, d
 
 
 def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
-    run_dir = tmp_path / RUN_DIR
     assert main([*TRAIN[:-3], "--steps", "6", "--checkpoint-every", "2", "--out",
                  str(tmp_path), "--quiet"]) == 0
+    run_dir = _run_dir(tmp_path)
     previous = ckpt.load_npz(str(run_dir / PREVIOUS_CHECKPOINT_NAME))
     assert int(previous["step"]) == 6
     (run_dir / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04 torn")
@@ -183,14 +190,15 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_old_one(tmp_p
     old = (run_dir / CHECKPOINT_NAME).read_bytes()
     monkeypatch.setattr(ckpt.np, "savez", _full_disk)
     capsys.readouterr()
-    assert main([*TRAIN[:-3], "--steps", "8", "--checkpoint-every", "2", "--out",
+    # the same run again (its row gone): it loads its checkpoint and writes its final one
+    assert main([*TRAIN[:-3], "--steps", "4", "--checkpoint-every", "2", "--out",
                  str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "No space left" in err and "Traceback" not in err
     assert f"{run_dir / CHECKPOINT_NAME}: No space left on device" in err
     assert (run_dir / CHECKPOINT_NAME).read_bytes() == old
     assert sorted(os.listdir(run_dir)) == sorted([CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME,
-                                                  "result.json"])
+                                                  "result.json", LOCK_NAME])
 
 
 def test_an_unreachable_dask_scheduler_is_one_line(tmp_path, capsys, monkeypatch):

@@ -342,7 +342,6 @@ def test_an_interrupted_run_keeps_its_steps_and_resumes_bit_identically(tmp_path
     """Ctrl-C (or SIGTERM) between checkpoints loses nothing: the run stops at the next step
     boundary, checkpoints it, and the same command resumes to the same weights as a run that
     was never interrupted."""
-    run_dir = tmp_path / "stopped" / "runs" / "adding-gru-T12-s3"
     child = subprocess.Popen(_lstm_train(tmp_path / "stopped"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     seen = b""
@@ -354,6 +353,7 @@ def test_an_interrupted_run_keeps_its_steps_and_resumes_bit_identically(tmp_path
     _, err = child.communicate(timeout=120)
     assert child.returncode == 128 + signum, err.decode()[-2000:]
     assert b"Run the same command again to resume" in err
+    (run_dir,) = (tmp_path / "stopped" / "runs").glob("adding-gru-T12-s3-*")
     stopped_at = int(ckpt.load_npz(str(run_dir / CHECKPOINT_NAME))["step"])
     assert 0 < stopped_at < 2500, "the interrupt must land mid-run"
 
@@ -364,7 +364,9 @@ def test_an_interrupted_run_keeps_its_steps_and_resumes_bit_identically(tmp_path
                               capture_output=True, timeout=300)
     assert straight.returncode == 0, straight.stderr.decode()[-2000:]
     a = ckpt.load_npz(str(run_dir / CHECKPOINT_NAME))
-    b = ckpt.load_npz(str(tmp_path / "straight" / "runs" / "adding-gru-T12-s3" / CHECKPOINT_NAME))
+    (straight_dir,) = (tmp_path / "straight" / "runs").glob("adding-gru-T12-s3-*")
+    assert straight_dir.name == run_dir.name  # the run's name is its config's, wherever --out is
+    b = ckpt.load_npz(str(straight_dir / CHECKPOINT_NAME))
     assert int(a["step"]) == int(b["step"]) > stopped_at
     assert str(a["stopped"]) == str(b["stopped"])
     for key in [k for k in b if k.startswith(("model/", "optim/"))]:

@@ -7,14 +7,15 @@ import json
 import pytest
 
 from lstm.applications import classify_doc
-from lstm.applications.classify import ClassifyConfig, run_key
+from lstm.applications.classify import ClassifyConfig
+from lstm.runs.keys import run_key
 
 LABELS = [0, 0, 1, 1, 2]
 
 
 def _row(pooling, seed, accuracy, predicted=(0, 0, 1, 1, 2)):
     config = ClassifyConfig(pooling=pooling, seed=seed).to_dict()
-    return {"key": run_key(config), "kind": "classify", "config": config,
+    return {"key": run_key("classify", config), "kind": "classify", "config": config,
             "result": {"accuracy": accuracy, "train_accuracy": 1.0, "epoch_time": 0.5,
                        "dtw_accuracy": 0.9595, "dtw_mode": "dependent", "dtw_window": None,
                        "predicted": list(predicted), "labels": LABELS,
