@@ -377,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify_cli.add_parser(sub)
     from .applications import charlm_cli
     charlm_cli.add_parser(sub)
+    from .apps.translate import APP as translate_app
+    translate_app.add_parser(sub, _Formatter)
     return parser
 
 

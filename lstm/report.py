@@ -143,6 +143,9 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
                 charlm_section(results_dir, out_dir, preset, progress)]
     sections += forecast_sections(results_dir, out_dir, preset, progress)
     sections += classify_sections(results_dir, out_dir, preset, progress)
+    from .apps.translate import APP as translate_app
+    translate_section = translate_app.report_section(results_dir, out_dir, preset, progress)
+    sections += [translate_section] if translate_section is not None else []
     if asv_rows:
         sections.append(asv_history(asv_rows, out_dir))
     else:
