@@ -9,7 +9,6 @@ import numpy as np
 
 from ...reporting.figures import new_figure, save
 from ...reporting.page import Section, Table, fmt
-from .data import tokenize
 
 ALIGNMENT_FIGURE, SCORES_FIGURE = "translate_attention.png", "translate_scores.png"
 COLORS = {"additive": "#1f77b4", "multiplicative": "#ff7f0e", "none": "#7f7f7f"}
@@ -29,11 +28,11 @@ def alignment_figure(rows: list[dict], out_dir: str, per_model: int = 2) -> str 
     axes = figure.subplots(len(picked), per_model, squeeze=False).ravel()
     for ax, (kind, example) in zip(axes, panels):
         weights = np.asarray(example["weights"])
-        output = tokenize(example["output"]) + ["</s>"]
+        output = example["output_tokens"]
         ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(example["source"])), example["source"], rotation=90,
                       fontsize=7)
-        ax.set_yticks(range(len(output)), output[:weights.shape[0]], fontsize=7)
+        ax.set_yticks(range(len(output)), output, fontsize=7)
         ax.set_title(f"{kind}: {example['number']:,}", fontsize=9)
     for ax in axes[len(panels):]:
         ax.set_visible(False)

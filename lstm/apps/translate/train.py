@@ -20,6 +20,7 @@ import minigrad as mg
 from minigrad import optim
 
 from .data import (
+    EOS_ID,
     LANGUAGES,
     PAD_ID,
     build_vocabularies,
@@ -83,10 +84,11 @@ PRESETS = {
     "quick": {"max_number": 99_999, "block_size": 1000, "n_train": 4000, "n_val": 200,
               "n_test": 500, "embedding_size": 24, "hidden_size": 48, "attention_size": 48,
               "epochs": 6, "batch_size": 64, "lr": 5e-3},
-    # default: numbers below a million, 100 blocks of 1000 held out for test
+    # default: numbers below a million, 100 blocks of 1000 held out for test; with attention
+    # the validation exact match reached 1.0 by the second epoch of a first 10-epoch run
     "default": {"max_number": 999_999, "block_size": 1000, "n_train": 20_000, "n_val": 500,
                 "n_test": 1000, "embedding_size": 32, "hidden_size": 64, "attention_size": 64,
-                "epochs": 10, "batch_size": 64, "lr": 3e-3},
+                "epochs": 5, "batch_size": 64, "lr": 3e-3},
 }
 
 
@@ -137,8 +139,8 @@ def max_target_len(corpus: Corpus) -> int:
 
 def translate(model: Seq2Seq, corpus: Corpus, sources, beam_width: int = 1,
               batch_size: int = 256):
-    """Detokenised translations of token lists `sources`, and (greedy only) the attention
-    weights (list of (T_i, S_i)) or None."""
+    """Detokenised translations of token lists `sources`, and (greedy only) per sentence its
+    attention weights (T_i, S_i) with the T_i tokens emitted (up to </s>), or None."""
     texts, weights = [], []
     limit = max_target_len(corpus)
     for start in range(0, len(sources), batch_size):
@@ -149,10 +151,12 @@ def translate(model: Seq2Seq, corpus: Corpus, sources, beam_width: int = 1,
         else:
             (ids, _), alpha = beam_search(model, src, lengths, beam_width, limit), None
         for b in range(len(part)):
-            tokens = corpus.target_vocab.decode(ids[b])
-            texts.append(detokenize(tokens))
+            texts.append(detokenize(corpus.target_vocab.decode(ids[b])))
             if alpha is not None:
-                weights.append(alpha[b, :len(tokens) + 1, :lengths[b]])
+                ends = np.flatnonzero(ids[b] == EOS_ID)
+                steps = int(ends[0]) + 1 if ends.size else alpha.shape[1]
+                weights.append((alpha[b, :steps, :lengths[b]],
+                                [corpus.target_vocab.tokens[i] for i in ids[b, :steps]]))
     return texts, (weights or None)
 
 
@@ -230,6 +234,7 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
     if weights is not None:
         result["attention_examples"] = [
             {"number": int(corpus.split.test[i]), "source": corpus.test[i][0],
-             "output": hypotheses[i], "weights": np.round(weights[i], 4).tolist()}
+             "output": hypotheses[i], "output_tokens": weights[i][1],
+             "weights": np.round(weights[i][0], 4).tolist()}
             for i in range(min(EXAMPLES, len(weights)))]
     return result, model, corpus
