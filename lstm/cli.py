@@ -379,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     charlm_cli.add_parser(sub)
     from .apps.translate import APP as translate_app
     translate_app.add_parser(sub, _Formatter)
+    from .apps.export import cli as export_cli
+    export_cli.add_parser(sub, _Formatter)
     return parser
 
 

@@ -91,3 +91,84 @@ def test_charlm():
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="no ONNX export for Linear"):
         to_onnx(mg.nn.Linear(2, 3))
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("build", [
+    lambda: ForecastNet("gru", 2, 6, 1, 3, target=0, output="seasonal", rng=2, season=3),
+    lambda: SequenceClassifier(4, 6, 3, "mean", rng=3)])
+def test_saved_model_round_trip_through_the_command(tmp_path, capsys, build):
+    pytest.importorskip("safetensors")
+    import json
+
+    from lstm.apps.export.saved import load_model, save_model
+    from lstm.cli import main
+
+    model = build()
+    save_model(str(tmp_path / "run"), model, {"note": "test"})
+    loaded, config = load_model(str(tmp_path / "run"))
+    assert config["note"] == "test"
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert main(["export", "--format", "onnx", str(tmp_path / "run")]) == 0
+    line = json.loads(capsys.readouterr().out)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 2, model_inputs(loaded))).astype(np.float32)
+    session = _session(line["file"])
+    model.eval()
+    with mg.no_grad():
+        if line["app"] == "forecast":
+            expected, feeds = model(x).numpy(), {"x": x}
+        else:
+            lengths = np.array([6, 4], np.int32)
+            x[4:, 1] = 0.0
+            expected = model(mg.tensor(x), lengths.astype(np.int64))[0].numpy()
+            feeds = {"x": x, "lengths": lengths}
+    np.testing.assert_allclose(session.run(None, feeds)[0], expected, atol=TOLERANCE, rtol=0)
+    assert main(["export", str(tmp_path / "run"), "--output", str(tmp_path / "copy")]) == 0
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["model.json",
+                                                                    "model.safetensors"]
+
+
+def model_inputs(model) -> int:
+    layer = getattr(model, "recurrent", None) or model.encoder
+    return layer.input_size
+
+
+def test_translate_run_exports(tmp_path, capsys):
+    for package in ("num2words", "sacrebleu", "safetensors"):
+        pytest.importorskip(package)
+    import json
+
+    from lstm.apps.translate.store import load_model
+    from lstm.cli import main
+
+    assert main(["translate", "--attention", "multiplicative", "--max-number", "2000",
+                 "--block-size", "100", "--n-train", "100", "--n-test", "10", "--epochs", "1",
+                 "--hidden-size", "8", "--embedding-size", "8", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    run = tmp_path / row["model_dir"]
+    assert main(["export", "--format", "onnx", str(run), "--output",
+                 str(tmp_path / "t.onnx")]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == ["logits", "weights"]
+    model, source_vocab, target_vocab, _ = load_model(str(run))
+    source, lengths = pad_batch([source_vocab.encode(["twelve"]),
+                                 source_vocab.encode(["one", "thousand", "and", "six"])])
+    target_in = np.array([[1, 5, 6], [1, 7, 8]])
+    with mg.no_grad():
+        expected = model(source, lengths, target_in)[0].numpy()
+    got = _session(tmp_path / "t.onnx").run(None, {"source": source, "source_lengths":
+                                                   lengths.astype(np.int32),
+                                                   "target_in": target_in})[0]
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_export_refuses_a_directory_without_a_model(tmp_path):
+    from lstm.apps.export.cli import load_any
+
+    with pytest.raises(ValueError, match="expected model.json"):
+        load_any(str(tmp_path))
