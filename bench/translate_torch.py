@@ -15,96 +15,112 @@ appends one row of kind "translate_torch" per run to DIR/results.jsonl. Never im
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 KIND = "translate_torch"
 
 
-class Attention(nn.Module):
-    def __init__(self, kind: str, key_size: int, query_size: int, attention_size: int):
-        super().__init__()
-        self.kind = kind
-        if kind == "additive":
-            self.key = nn.Linear(key_size, attention_size, bias=False)
-            self.query = nn.Linear(query_size, attention_size)
-            self.score = nn.Linear(attention_size, 1, bias=False)
-        else:
-            self.key = nn.Linear(key_size, query_size, bias=False)
+@functools.cache
+def _torch_model():
+    """The torch classes, defined on first use (asv imports bench/ without torch)."""
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    def forward(self, query, keys, projected, mask):
-        if self.kind == "additive":
-            scores = self.score(torch.tanh(projected[:, None] + self.query(query)[:, :, None]))
-            scores = scores.squeeze(-1)
-        else:
-            scores = query @ projected.transpose(1, 2)
-        scores = scores.masked_fill(~mask[:, None, :], -1e9)
-        weights = torch.softmax(scores, dim=-1)
-        return weights @ keys, weights
+    class Attention(nn.Module):
+        def __init__(self, kind: str, key_size: int, query_size: int, attention_size: int):
+            super().__init__()
+            self.kind = kind
+            if kind == "additive":
+                self.key = nn.Linear(key_size, attention_size, bias=False)
+                self.query = nn.Linear(query_size, attention_size)
+                self.score = nn.Linear(attention_size, 1, bias=False)
+            else:
+                self.key = nn.Linear(key_size, query_size, bias=False)
 
-
-class TorchSeq2Seq(nn.Module):
-    def __init__(self, source_vocab, target_vocab, embedding_size, hidden_size, attention,
-                 attention_size):
-        super().__init__()
-        h = hidden_size
-        self.hidden_size = h
-        self.source_embedding = nn.Embedding(source_vocab, embedding_size)
-        self.encoder = nn.LSTM(embedding_size, h, bidirectional=True)
-        self.bridge_h, self.bridge_c = nn.Linear(2 * h, h), nn.Linear(2 * h, h)
-        self.target_embedding = nn.Embedding(target_vocab, embedding_size)
-        self.decoder = nn.LSTM(embedding_size, h)
-        self.attention = (Attention(attention, 2 * h, h, attention_size)
-                          if attention != "none" else None)
-        self.combine = nn.Linear((3 if self.attention else 1) * h, h)
-        self.output = nn.Linear(h, target_vocab)
-
-    def encode(self, source, lengths):
-        source, lengths = torch.as_tensor(source), torch.as_tensor(lengths)
-        packed = pack_padded_sequence(self.source_embedding(source.T), lengths,
-                                      enforce_sorted=False)
-        out, (h_n, c_n) = self.encoder(packed)
-        out, _ = pad_packed_sequence(out, total_length=source.shape[1])
-        keys = out.transpose(0, 1)
-        h0 = torch.tanh(self.bridge_h(torch.cat([h_n[0], h_n[1]], -1)))[None]
-        c0 = torch.tanh(self.bridge_c(torch.cat([c_n[0], c_n[1]], -1)))[None]
-        projected = self.attention.key(keys) if self.attention is not None else None
-        mask = torch.arange(source.shape[1])[None, :] < lengths[:, None]
-        return keys, projected, mask, (h0.contiguous(), c0.contiguous())
-
-    def decode(self, memory, target_in, state=None):
-        keys, projected, mask, initial = memory
-        out, state = self.decoder(self.target_embedding(torch.as_tensor(target_in).T),
-                                  state or initial)
-        query, weights = out.transpose(0, 1), None
-        if self.attention is not None:
-            context, weights = self.attention(query, keys, projected, mask)
-            query = torch.cat([context, query], -1)
-        return self.output(torch.tanh(self.combine(query))), weights, state
-
-    def forward(self, source, lengths, target_in):
-        logits, weights, _ = self.decode(self.encode(source, lengths), target_in)
-        return logits, weights
+        def forward(self, query, keys, projected, mask):
+            if self.kind == "additive":
+                scores = self.score(torch.tanh(projected[:, None] + self.query(query)[:, :, None]))
+                scores = scores.squeeze(-1)
+            else:
+                scores = query @ projected.transpose(1, 2)
+            scores = scores.masked_fill(~mask[:, None, :], -1e9)
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ keys, weights
 
 
-def from_minigrad(model, dtype=torch.float32) -> TorchSeq2Seq:
-    """A TorchSeq2Seq with the weights of a minigrad Seq2Seq."""
+    class TorchSeq2Seq(nn.Module):
+        def __init__(self, source_vocab, target_vocab, embedding_size, hidden_size, attention,
+                     attention_size):
+            super().__init__()
+            h = hidden_size
+            self.hidden_size = h
+            self.source_embedding = nn.Embedding(source_vocab, embedding_size)
+            self.encoder = nn.LSTM(embedding_size, h, bidirectional=True)
+            self.bridge_h, self.bridge_c = nn.Linear(2 * h, h), nn.Linear(2 * h, h)
+            self.target_embedding = nn.Embedding(target_vocab, embedding_size)
+            self.decoder = nn.LSTM(embedding_size, h)
+            self.attention = (Attention(attention, 2 * h, h, attention_size)
+                              if attention != "none" else None)
+            self.combine = nn.Linear((3 if self.attention else 1) * h, h)
+            self.output = nn.Linear(h, target_vocab)
+
+        def encode(self, source, lengths):
+            source, lengths = torch.as_tensor(source), torch.as_tensor(lengths)
+            packed = pack_padded_sequence(self.source_embedding(source.T), lengths,
+                                          enforce_sorted=False)
+            out, (h_n, c_n) = self.encoder(packed)
+            out, _ = pad_packed_sequence(out, total_length=source.shape[1])
+            keys = out.transpose(0, 1)
+            h0 = torch.tanh(self.bridge_h(torch.cat([h_n[0], h_n[1]], -1)))[None]
+            c0 = torch.tanh(self.bridge_c(torch.cat([c_n[0], c_n[1]], -1)))[None]
+            projected = self.attention.key(keys) if self.attention is not None else None
+            mask = torch.arange(source.shape[1])[None, :] < lengths[:, None]
+            return keys, projected, mask, (h0.contiguous(), c0.contiguous())
+
+        def decode(self, memory, target_in, state=None):
+            keys, projected, mask, initial = memory
+            out, state = self.decoder(self.target_embedding(torch.as_tensor(target_in).T),
+                                      state or initial)
+            query, weights = out.transpose(0, 1), None
+            if self.attention is not None:
+                context, weights = self.attention(query, keys, projected, mask)
+                query = torch.cat([context, query], -1)
+            return self.output(torch.tanh(self.combine(query))), weights, state
+
+        def forward(self, source, lengths, target_in):
+            logits, weights, _ = self.decode(self.encode(source, lengths), target_in)
+            return logits, weights
+
+    return TorchSeq2Seq
+
+
+def from_minigrad(model, dtype=None):
+    """The torch model with the weights of a minigrad Seq2Seq (float32 unless dtype)."""
+    import torch
+
+    dtype = dtype or torch.float32
     c = model.config()
-    reference = TorchSeq2Seq(c["source_vocab"], c["target_vocab"], c["embedding_size"],
+    reference = _torch_model()(c["source_vocab"], c["target_vocab"], c["embedding_size"],
                              c["hidden_size"], c["attention"], c["attention_size"]).to(dtype)
     state = {k: torch.tensor(np.asarray(v), dtype=dtype) for k, v in model.state_dict().items()}
     reference.load_state_dict(state, strict=True)
     return reference
 
 
-@torch.no_grad()
-def greedy(model: TorchSeq2Seq, source, lengths, max_len: int) -> np.ndarray:
+def greedy(model, source, lengths, max_len: int) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return _greedy(torch, model, source, lengths, max_len)
+
+
+def _greedy(torch, model, source, lengths, max_len: int) -> np.ndarray:
     from lstm.apps.translate.data import BOS_ID, EOS_ID, PAD_ID
 
     memory = model.encode(source, lengths)
@@ -140,6 +156,9 @@ def translate(model, corpus, sources, batch_size: int = 256) -> list[str]:
 def train(config) -> dict:
     """One run of `config` (a TranslateConfig) in torch; the same result fields as minigrad's
     (greedy only)."""
+    import torch
+    from torch import nn
+
     from lstm.apps.translate.data import PAD_ID, detokenize, pad_batch
     from lstm.apps.translate.train import build_model, load_corpus, scores
 
@@ -192,6 +211,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
+    import torch
+
     torch.set_num_threads(args.threads)
     path = os.path.join(args.out, "results.jsonl")
     done = {row["key"] for row in read_rows(path)}

@@ -47,6 +47,11 @@ EXPECTED = {
     "benchmarks_apps_classify.DtwBaseline.track_dtw_accuracy",
     "benchmarks_apps_classify.ClassifyEpoch.time_train_epoch",
     "benchmarks_apps_classify.DtwMatrix.time_dtw_one_nn",
+    "benchmarks_apps_translate.TranslateScores.track_exact_match",
+    "benchmarks_apps_translate.TranslateScores.track_exact_match_beam",
+    "benchmarks_apps_translate.TranslateScores.track_chrf",
+    "benchmarks_apps_translate.TranslateScores.track_bleu",
+    "benchmarks_apps_translate.TranslateEpoch.time_train_epoch",
     "benchmarks_horizon.MemoryHorizonLadder.track_longest_solved_seq_len",
     "benchmarks_horizon.StepsToSolve.track_steps_to_solve",
 }

@@ -39,10 +39,13 @@ def _report_section(results_dir: str, out_dir: str, preset: str = "quick",
     return report_section(results_dir, out_dir, preset, progress)
 
 
-def _asv_cases():
-    from .report import REPORT_PRESETS
+def _asv_cases() -> dict:
+    """{attention: the quick preset's config, seed 0}: what bench/benchmarks_apps_translate.py
+    trains and tracks."""
+    from .model import ATTENTIONS
+    from .train import preset_config
 
-    return REPORT_PRESETS
+    return {a: preset_config("quick", attention=a, seed=0) for a in ATTENTIONS}
 
 
 APP = TranslateApp("translate", _add_parser, _run, _report_section, _asv_cases)
