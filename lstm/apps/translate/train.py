@@ -173,6 +173,14 @@ def scores(hypotheses, references) -> dict:
             "bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score)}
 
 
+def block_exact_match(corpus: Corpus, hypotheses, references, block_size: int) -> dict:
+    """{first number of a test block: exact match of its test numbers} (keys as strings)."""
+    blocks = np.asarray(corpus.split.test) // block_size
+    right = np.array([h == r for h, r in zip(hypotheses, references)])
+    return {str(int(b) * block_size): float(right[blocks == b].mean())
+            for b in np.unique(blocks)}
+
+
 def train_epoch(model: Seq2Seq, opt, source_ids, target_ids, batch_size: int, rng,
                 clip: float) -> float:
     """One shuffled pass of teacher-forced mini-batches; the mean token cross-entropy."""
@@ -226,6 +234,8 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
               **{k + "_beam": v for k, v in scores(beam, references).items()},
               "val_exact_match": best[0], "best_epoch": best[1], "curve": curve,
               "train_time": train_time, "epoch_time": train_time / config.epochs,
+              "block_exact_match": block_exact_match(corpus, hypotheses, references,
+                                                     config.block_size),
               "n_parameters": model.num_parameters(), "n_train": len(corpus.train),
               "n_test": len(corpus.test), "test_blocks": corpus.split.test_blocks.tolist(),
               "errors": [{"number": int(n), "output": h, "reference": r}
