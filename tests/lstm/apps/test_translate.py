@@ -167,3 +167,24 @@ def test_command_line_end_to_end(tmp_path, capsys):
     assert rows[0]["result"]["attention_examples"][0]["weights"]
     assert main(argv) == 0  # finished runs are not run again
     assert len(open(tmp_path / "results.jsonl", encoding="utf-8").readlines()) == 2
+
+
+def test_doc_tables_average_over_seeds():
+    from lstm.apps.translate.doc import tables
+    from lstm.apps.translate.train import preset_config
+    from lstm.results_io import make_row
+
+    rows = []
+    for kind, attention, seed, exact in [("translate", "additive", 0, 0.5),
+                                         ("translate", "additive", 1, 0.7),
+                                         ("translate_torch", "additive", 0, 0.4),
+                                         ("translate", "none", 0, 0.0)]:
+        config = preset_config("quick", attention=attention, seed=seed).to_dict()
+        metrics = dict.fromkeys(("chrf", "bleu", "exact_match_beam", "chrf_beam",
+                                 "bleu_beam", "train_time"), 1.0)
+        rows.append(make_row(kind, config, {**metrics, "exact_match": exact}))
+    text = tables(rows).splitlines()
+    assert text[0].startswith("setting:") and "attention=" not in text[0]
+    assert [line.split(" | ")[:4] for line in text[4:7]] == [
+        ["| additive", "minigrad", "2", "0.600 ± 0.141"], ["| additive", "torch", "1", "0.400"],
+        ["| none", "minigrad", "1", "0.000"]]
