@@ -10,6 +10,7 @@ bench/translate_torch.py), the mean (± sample std over seeds) of each metric.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -66,6 +67,17 @@ def main(argv=None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     print(tables([row for path in paths for row in read_rows(path)]))
+    print("exact match per held-out test block (first number: fraction right), greedy:")
+    for path in paths:
+        for row in read_rows(path):
+            if row.get("kind") != "translate":
+                continue
+            blocks = row["result"].get("block_exact_match") or rescore(
+                os.path.dirname(os.path.abspath(path)), row)
+            config = row["config"]
+            print(f"- {config['attention']} seed {config['seed']} (max {config['max_number']:,}, "
+                  f"{config['n_train']:,} pairs): " + ", ".join(
+                      f"{int(k):,}: {v:.2f}" for k, v in blocks.items()))
     return 0
 
 
@@ -76,8 +88,6 @@ if __name__ == "__main__":
 def rescore(results_dir: str, row: dict) -> dict:
     """The per-block exact match of a saved run (rows written before the result kept it):
     its model reloaded from RESULTS_DIR/model_dir, the test numbers decoded greedily again."""
-    import os
-
     from .data import detokenize
     from .store import load_model
     from .train import TranslateConfig, block_exact_match, load_corpus, translate
