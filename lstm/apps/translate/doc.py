@@ -81,9 +81,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def rescore(results_dir: str, row: dict) -> dict:
     """The per-block exact match of a saved run (rows written before the result kept it):
@@ -98,3 +95,7 @@ def rescore(results_dir: str, row: dict) -> dict:
     hypotheses = translate(model, corpus, [s for s, _ in corpus.test])[0]
     return block_exact_match(corpus, hypotheses, [detokenize(t) for _, t in corpus.test],
                              config.block_size)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
