@@ -167,6 +167,12 @@ def test_command_line_end_to_end(tmp_path, capsys):
     assert rows[0]["result"]["attention_examples"][0]["weights"]
     assert main(argv) == 0  # finished runs are not run again
     assert len(open(tmp_path / "results.jsonl", encoding="utf-8").readlines()) == 2
+    from lstm.apps.translate.figures import translate_section
+
+    section = translate_section(rows, str(tmp_path / "report"))
+    assert section.images == ["translate_scores.png", "translate_attention.png"]
+    assert all(os.path.isfile(tmp_path / "report" / name) for name in section.images)
+    assert [r[0] for r in section.tables[0].rows] == ["additive", "none"]
 
 
 def test_doc_tables_average_over_seeds():
