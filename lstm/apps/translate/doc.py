@@ -67,17 +67,18 @@ def main(argv=None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     print(tables([row for path in paths for row in read_rows(path)]))
-    print("exact match per held-out test block (first number: fraction right), greedy:")
+    print("exact match per held-out test block (its first number: the fraction right), greedy:")
     for path in paths:
         for row in read_rows(path):
             if row.get("kind") != "translate":
                 continue
             blocks = row["result"].get("block_exact_match") or rescore(
                 os.path.dirname(os.path.abspath(path)), row)
-            config = row["config"]
+            config, wrong = row["config"], {k: v for k, v in blocks.items() if v < 1.0}
             print(f"- {config['attention']} seed {config['seed']} (max {config['max_number']:,}, "
-                  f"{config['n_train']:,} pairs): " + ", ".join(
-                      f"{int(k):,}: {v:.2f}" for k, v in blocks.items()))
+                  f"{config['n_train']:,} pairs): {len(blocks) - len(wrong)} of {len(blocks)} "
+                  "blocks all right" + ("; the others " if wrong else "") + ", ".join(
+                      f"{int(k):,}: {v:.2f}" for k, v in wrong.items()))
     return 0
 
 
