@@ -9,9 +9,9 @@ import sys
 
 from .model import ATTENTIONS
 
-# report preset -> (translate preset, seeds)
-REPORT_PRESETS = {"quick": {"preset": "quick", "seeds": (0, 1)},
-                  "full": {"preset": "default", "seeds": (0, 1, 2)}}
+# report preset -> (translate preset, seeds, overrides)
+REPORT_PRESETS = {"quick": {"preset": "quick", "seeds": (0, 1), "overrides": {}},
+                  "full": {"preset": "default", "seeds": (0, 1, 2), "overrides": {}}}
 NEEDED = ("num2words", "sacrebleu", "safetensors")
 
 
@@ -20,7 +20,7 @@ def configs(preset: str = "quick") -> list:
     from .train import preset_config
 
     settings = REPORT_PRESETS[preset]
-    return [preset_config(settings["preset"], attention=a, seed=s)
+    return [preset_config(settings["preset"], attention=a, seed=s, **settings["overrides"])
             for a in ATTENTIONS for s in settings["seeds"]]
 
 
