@@ -51,11 +51,12 @@ def add_parser(subparsers, formatter_class=argparse.HelpFormatter) -> None:
     c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
     c.add_argument("--attention", type=_csv(str, ATTENTIONS), default=["additive"],
                    help="comma-separated: additive (Bahdanau), multiplicative (Luong "
-                        "'general'), none (the encoder's final state only)")
+                        "'general'), none (the encoder's final state only); default: "
+                        "additive")
     c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                    help="data size, model size and budget; the options below override it")
     c.add_argument("--seeds", type=_csv(int), default=[0],
-                   help="comma-separated seeds of the weights and batch order")
+                   help="comma-separated seeds of the weights and batch order; default: 0")
     for flag, kind, text in [
             ("--max-number", int, "largest number"),
             ("--block-size", int, "numbers per held-out block"),
