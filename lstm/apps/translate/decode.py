@@ -7,6 +7,8 @@ unchanged. With width 1 it takes the argmax at every step: greedy decoding.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 import minigrad as mg
@@ -20,18 +22,16 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+@contextlib.contextmanager
 def _no_tape(model: Seq2Seq):
-    class _Scope:
-        def __enter__(self):
-            self.was_training = model.training
-            model.eval()
-            self.grad = mg.no_grad()
-            self.grad.__enter__()
-
-        def __exit__(self, *exc):
-            self.grad.__exit__(*exc)
-            model.train(self.was_training)
-    return _Scope()
+    """Eval mode and no tape inside; the model's mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with mg.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def greedy(model: Seq2Seq, source, lengths, max_len: int):
