@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # What each job installs: the tests need everything; the report needs the peers it times
 # (torch, JAX, autograd) and the applications' data (apps), so a fresh `make report` installs less.
-TEST_EXTRAS ?= test,compare,bench,dist,apps
+TEST_EXTRAS ?= test,compare,bench,dist,apps,onnx
 REPORT_EXTRAS ?= compare,apps
 export OMP_NUM_THREADS ?= 2
 

@@ -18,13 +18,18 @@ class Application:
 
     name: str
     cli: str  # "module:function": add_parser(subparsers) registers its command(s)
-    report: str  # "module:function": (results_dir, out_dir, preset, progress) -> [Section]
+    report: str | None  # "module:function": (results_dir, out_dir, preset, progress) ->
+    # [Section], a Section or None (nothing to show, said on stderr); None: a command only
 
     def add_parser(self, subparsers) -> None:
         _load(self.cli)(subparsers)
 
     def sections(self, results_dir: str, out_dir: str, preset: str, progress: bool) -> list:
+        if self.report is None:
+            return []
         found = _load(self.report)(results_dir, out_dir, preset, progress)
+        if found is None:
+            return []
         return list(found) if isinstance(found, list | tuple) else [found]
 
 
@@ -40,4 +45,7 @@ APPLICATIONS = (
                 "lstm.reporting.classify_section:classify_sections"),
     Application("charlm", "lstm.applications.charlm_cli:add_parser",
                 "lstm.reporting.charlm_section:charlm_section"),
+    Application("translate", "lstm.apps.translate.cli:add_parser",
+                "lstm.apps.translate.report:report_section"),
+    Application("export", "lstm.apps.export.cli:add_parser", None),
 )

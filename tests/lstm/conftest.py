@@ -57,6 +57,15 @@ if all(importlib.util.find_spec(p) for p in ("statsmodels", "sktime")):
     SECTIONS.add("forecast")
 
 
+# the translation section: three tiny runs (with num2words, sacrebleu and safetensors)
+TINY_TRANSLATE = {"preset": "quick", "seeds": (0,), "overrides": {
+    "max_number": 2000, "block_size": 100, "n_train": 100, "n_test": 20, "epochs": 1,
+    "hidden_size": 8, "embedding_size": 8, "attention_size": 8, "beam_width": 2}}
+if all(importlib.util.find_spec(p) for p in ("num2words", "sacrebleu", "safetensors")):
+    FIGURES |= {"translate_scores.png", "translate_attention.png"}
+    SECTIONS.add("translate")
+
+
 TINY_CHARLM = {"preset": "quick", "seeds": (0,), "overrides": {
     "embedding_size": 4, "hidden_size": 8, "batch_size": 4, "bptt": 20, "steps": 4,
     "eval_every": 2, "valid_chars": 2000, "ngram_max_order": 3},
@@ -106,6 +115,8 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     from lstm.applications import forecast_cli
     patch.setitem(forecast_cli.PRESETS, "quick", TINY_FORECAST)
     patch.setitem(charlm_section.REPORT_RUNS, "quick", TINY_CHARLM)
+    from lstm.apps.translate import report as translate_report
+    patch.setitem(translate_report.REPORT_PRESETS, "quick", TINY_TRANSLATE)
 
 
 @pytest.fixture

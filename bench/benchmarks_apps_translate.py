@@ -1,0 +1,113 @@
+"""asv: numbers in words, English -> French (lstm translate): test scores and epoch time.
+
+`TranslateScores` trains the quick preset (seed 0) once per attention (additive,
+multiplicative, none) in setup_cache and tracks the test exact match, chrF and BLEU of greedy
+decoding and the exact match of beam search; `TranslateEpoch` times one training epoch of the
+quick model after a warm-up epoch that compiles the kernels. Skipped where num2words or
+sacrebleu (the apps extra) or lstm.apps.translate is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from bench.asv_cases import skip
+
+ATTENTIONS = ["additive", "multiplicative", "none"]
+METRICS = ("exact_match", "chrf", "bleu", "exact_match_beam")
+
+
+def _unavailable() -> str | None:
+    for package in ("num2words", "sacrebleu"):
+        if importlib.util.find_spec(package) is None:
+            return f"{package} (the apps extra) is not installed"
+    try:
+        import lstm.apps.translate  # noqa: F401
+    except ImportError as e:
+        return f"lstm.apps.translate not importable at this commit ({e})"
+    return None
+
+
+def train_attentions(*_) -> dict:
+    """{attention: {metric: value}} of the quick preset, seed 0, or {"unavailable": reason}."""
+    reason = _unavailable()
+    if reason:
+        return {"unavailable": reason}
+    from lstm.apps.translate import APP
+    from lstm.apps.translate.train import train_translator
+
+    out = {}
+    for attention, config in APP.asv_cases().items():
+        result = train_translator(config)[0]
+        out[attention] = {m: result[m] for m in METRICS}
+    return out
+
+
+train_attentions.timeout = 900
+
+
+class TranslateScores:
+    """Test scores on numbers from held-out blocks of 1000 (quick preset: below 100,000)."""
+
+    setup_cache = train_attentions
+    params = (ATTENTIONS,)
+    param_names = ["attention"]
+    rounds = 1
+    timeout = 120
+
+    def setup(self, results, attention):
+        if "unavailable" in results:
+            skip(results["unavailable"])
+
+    def track_exact_match(self, results, attention):
+        return results[attention]["exact_match"]
+
+    track_exact_match.unit = "fraction"
+
+    def track_exact_match_beam(self, results, attention):
+        return results[attention]["exact_match_beam"]
+
+    track_exact_match_beam.unit = "fraction"
+
+    def track_chrf(self, results, attention):
+        return results[attention]["chrf"]
+
+    track_chrf.unit = "chrF"
+
+    def track_bleu(self, results, attention):
+        return results[attention]["bleu"]
+
+    track_bleu.unit = "BLEU"
+
+
+class TranslateEpoch:
+    """Wall time of one training epoch of the quick preset's model (4,000 pairs, batch 64)."""
+
+    params = (ATTENTIONS,)
+    param_names = ["attention"]
+    timeout = 300
+    number = 1
+    repeat = (3, 5, 30.0)
+
+    def setup(self, attention):
+        reason = _unavailable()
+        if reason:
+            skip(reason)
+        import numpy as np
+
+        from lstm.apps.translate import APP
+        from lstm.apps.translate import train as translate
+        from minigrad import optim
+
+        config = APP.asv_cases()[attention]
+        corpus = translate.load_corpus(config)
+        self.rng = np.random.default_rng(0)
+        self.model = translate.build_model(config, corpus, self.rng)
+        self.opt = optim.Adam(self.model.parameters(), lr=config.lr)
+        self.source_ids, self.target_ids = corpus.ids("train")
+        self.config, self.epoch = config, translate.train_epoch
+        self.time_train_epoch(attention)  # warm-up: compiles the kernels outside the timing
+
+    def time_train_epoch(self, attention):
+        self.epoch(self.model, self.opt, self.source_ids, self.target_ids,
+                   self.config.batch_size, self.rng, self.config.clip)

@@ -1,0 +1,234 @@
+"""The `lstm translate` model in PyTorch, for the comparison table of
+docs/applications_translate.md and the parity test (tests/lstm/apps/test_translate_torch.py).
+
+Same architecture and parameter names as lstm.apps.translate.model.Seq2Seq (so one state_dict
+loads into both), same data, same initial weights (copied from the minigrad model built with
+the run's seed), same batches in the same order (the same numpy generator), Adam, gradient
+clipping, the epoch best on validation exact match kept; scored with torch's own greedy decoder.
+
+    python -m bench.translate_torch [--preset default] [--attention additive,none] [--seeds 0]
+                                    [--threads 2] [--out DIR]
+
+appends one row of kind "translate_torch" per run to DIR/results.jsonl. Never imported by lstm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import time
+
+import numpy as np
+
+KIND = "translate_torch"
+
+
+@functools.cache
+def _torch_model():
+    """The torch classes, defined on first use (asv imports bench/ without torch)."""
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    class Attention(nn.Module):
+        def __init__(self, kind: str, key_size: int, query_size: int, attention_size: int):
+            super().__init__()
+            self.kind = kind
+            if kind == "additive":
+                self.key = nn.Linear(key_size, attention_size, bias=False)
+                self.query = nn.Linear(query_size, attention_size)
+                self.score = nn.Linear(attention_size, 1, bias=False)
+            else:
+                self.key = nn.Linear(key_size, query_size, bias=False)
+
+        def forward(self, query, keys, projected, mask):
+            if self.kind == "additive":
+                scores = self.score(torch.tanh(projected[:, None] + self.query(query)[:, :, None]))
+                scores = scores.squeeze(-1)
+            else:
+                scores = query @ projected.transpose(1, 2)
+            scores = scores.masked_fill(~mask[:, None, :], -1e9)
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ keys, weights
+
+
+    class TorchSeq2Seq(nn.Module):
+        def __init__(self, source_vocab, target_vocab, embedding_size, hidden_size, attention,
+                     attention_size):
+            super().__init__()
+            h = hidden_size
+            self.hidden_size = h
+            self.source_embedding = nn.Embedding(source_vocab, embedding_size)
+            self.encoder = nn.LSTM(embedding_size, h, bidirectional=True)
+            self.bridge_h, self.bridge_c = nn.Linear(2 * h, h), nn.Linear(2 * h, h)
+            self.target_embedding = nn.Embedding(target_vocab, embedding_size)
+            self.decoder = nn.LSTM(embedding_size, h)
+            self.attention = (Attention(attention, 2 * h, h, attention_size)
+                              if attention != "none" else None)
+            self.combine = nn.Linear((3 if self.attention else 1) * h, h)
+            self.output = nn.Linear(h, target_vocab)
+
+        def encode(self, source, lengths):
+            source, lengths = torch.as_tensor(source), torch.as_tensor(lengths)
+            packed = pack_padded_sequence(self.source_embedding(source.T), lengths,
+                                          enforce_sorted=False)
+            out, (h_n, c_n) = self.encoder(packed)
+            out, _ = pad_packed_sequence(out, total_length=source.shape[1])
+            keys = out.transpose(0, 1)
+            h0 = torch.tanh(self.bridge_h(torch.cat([h_n[0], h_n[1]], -1)))[None]
+            c0 = torch.tanh(self.bridge_c(torch.cat([c_n[0], c_n[1]], -1)))[None]
+            projected = self.attention.key(keys) if self.attention is not None else None
+            mask = torch.arange(source.shape[1])[None, :] < lengths[:, None]
+            return keys, projected, mask, (h0.contiguous(), c0.contiguous())
+
+        def decode(self, memory, target_in, state=None):
+            keys, projected, mask, initial = memory
+            out, state = self.decoder(self.target_embedding(torch.as_tensor(target_in).T),
+                                      state or initial)
+            query, weights = out.transpose(0, 1), None
+            if self.attention is not None:
+                context, weights = self.attention(query, keys, projected, mask)
+                query = torch.cat([context, query], -1)
+            return self.output(torch.tanh(self.combine(query))), weights, state
+
+        def forward(self, source, lengths, target_in):
+            logits, weights, _ = self.decode(self.encode(source, lengths), target_in)
+            return logits, weights
+
+    return TorchSeq2Seq
+
+
+def from_minigrad(model, dtype=None):
+    """The torch model with the weights of a minigrad Seq2Seq (float32 unless dtype)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    c = model.config()
+    reference = _torch_model()(c["source_vocab"], c["target_vocab"], c["embedding_size"],
+                             c["hidden_size"], c["attention"], c["attention_size"]).to(dtype)
+    state = {k: torch.tensor(np.asarray(v), dtype=dtype) for k, v in model.state_dict().items()}
+    reference.load_state_dict(state, strict=True)
+    return reference
+
+
+def greedy(model, source, lengths, max_len: int) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return _greedy(torch, model, source, lengths, max_len)
+
+
+def _greedy(torch, model, source, lengths, max_len: int) -> np.ndarray:
+    from lstm.apps.translate.data import BOS_ID, EOS_ID, PAD_ID
+
+    memory = model.encode(source, lengths)
+    batch = len(lengths)
+    ids = np.full((batch, max_len), PAD_ID, np.int64)
+    previous, state, done = torch.full((batch, 1), BOS_ID), None, np.zeros(batch, bool)
+    for t in range(max_len):
+        logits, _, state = model.decode(memory, previous, state)
+        token = logits[:, 0].argmax(-1).numpy()
+        ids[:, t] = np.where(done, PAD_ID, token)
+        done |= token == EOS_ID
+        if done.all():
+            break
+        previous = torch.as_tensor(token)[:, None]
+    return ids
+
+
+def translate(model, corpus, sources, batch_size: int = 256) -> list[str]:
+    from lstm.apps.translate.data import detokenize, pad_batch
+    from lstm.apps.translate.train import max_target_len
+
+    texts = []
+    model.eval()
+    for start in range(0, len(sources), batch_size):
+        part = [corpus.source_vocab.encode(s) for s in sources[start:start + batch_size]]
+        src, lengths = pad_batch(part)
+        ids = greedy(model, src, lengths, max_target_len(corpus))
+        texts += [detokenize(corpus.target_vocab.decode(row)) for row in ids]
+    model.train()
+    return texts
+
+
+def train(config) -> dict:
+    """One run of `config` (a TranslateConfig) in torch; the same result fields as minigrad's
+    (greedy only)."""
+    import torch
+    from torch import nn
+
+    from lstm.apps.translate.data import PAD_ID, detokenize, pad_batch
+    from lstm.apps.translate.train import build_model, load_corpus, scores
+
+    corpus = load_corpus(config)
+    rng = np.random.default_rng(config.seed)
+    model = from_minigrad(build_model(config, corpus, rng))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    source_ids, target_ids = corpus.ids("train")
+    val_refs = [detokenize(t) for _, t in corpus.val]
+    best, curve, started = (-1.0, 0, None), [], time.perf_counter()
+    for epoch in range(config.epochs):
+        order, losses = rng.permutation(len(source_ids)), []
+        for start in range(0, len(order), config.batch_size):
+            index = order[start:start + config.batch_size]
+            src, lengths = pad_batch([source_ids[i] for i in index])
+            tgt, _ = pad_batch([target_ids[i] for i in index], bos_eos=True)
+            logits, _ = model(src, lengths, tgt[:, :-1])
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                               torch.as_tensor(tgt[:, 1:]).reshape(-1),
+                                               ignore_index=PAD_ID)
+            opt.zero_grad()
+            loss.backward()
+            if config.clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            opt.step()
+            losses.append(loss.item())
+        val = scores(translate(model, corpus, [s for s, _ in corpus.val]), val_refs)
+        curve.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                      "val_exact_match": val["exact_match"]})
+        if val["exact_match"] > best[0]:
+            best = (val["exact_match"], epoch + 1,
+                    {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[2])
+    train_time = time.perf_counter() - started
+    hypotheses = translate(model, corpus, [s for s, _ in corpus.test])
+    return {**scores(hypotheses, [detokenize(t) for _, t in corpus.test]),
+            "val_exact_match": best[0], "best_epoch": best[1], "curve": curve,
+            "train_time": train_time, "epoch_time": train_time / config.epochs,
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def main(argv=None) -> int:
+    from lstm.apps.translate.train import preset_config
+    from lstm.results_io import append_row, make_row, read_rows, run_key
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--attention", default="additive,none")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="results")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    path = os.path.join(args.out, "results.jsonl")
+    done = {row["key"] for row in read_rows(path)}
+    for attention in args.attention.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            config = preset_config(args.preset, attention=attention, seed=seed)
+            if run_key(KIND, config.to_dict()) in done:
+                continue
+            result = train(config)
+            os.makedirs(args.out, exist_ok=True)
+            append_row(path, make_row(KIND, config.to_dict(), result,
+                                      wall_time_s=result["train_time"]))
+            print(json.dumps({**config.to_dict(), **{k: v for k, v in result.items()
+                                                    if k != "curve"}}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

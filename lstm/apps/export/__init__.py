@@ -1,0 +1,2 @@
+"""Trained models out: ONNX graphs (standard LSTM/GRU/RNN operators) of the applications'
+models, and the `lstm export` command."""

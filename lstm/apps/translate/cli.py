@@ -1,0 +1,112 @@
+"""`lstm translate`: train number-translation models; one JSON line per run, figures in --out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ...cli_args import Formatter
+from .data import LANGUAGES
+from .model import ATTENTIONS
+
+_PRINTED = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "bleu_beam",
+            "val_exact_match", "best_epoch", "train_time", "n_parameters", "model_dir")
+
+
+def _csv(kind, allowed=None):
+    def parse(text: str):
+        try:
+            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
+                                             f"{text!r}") from e
+        bad = [v for v in values if allowed is not None and v not in allowed]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"expected comma-separated values from {allowed}, "
+                                             f"got {text!r}")
+        return values
+    return parse
+
+
+def add_parser(subparsers, formatter_class=Formatter) -> None:
+    """Register `lstm translate` on the lstm command's subparsers."""
+    from .train import PRESETS
+
+    c = subparsers.add_parser(
+        "translate", formatter_class=formatter_class,
+        help="sequence to sequence with attention: numbers in words, English to French",
+        description="Train an encoder-decoder (bidirectional LSTM encoder, LSTM decoder, "
+                    "additive or multiplicative attention or none) on numbers written out by "
+                    "num2words in one language and in another, for each attention x seed; whole "
+                    "blocks of numbers are held out for validation and test. Scores the test "
+                    "numbers by exact match, chrF and BLEU (sacrebleu), greedy and beam search. "
+                    "Each run is appended to OUT/results.jsonl and its model saved under "
+                    "OUT/translate-models/; the figures go to OUT. Runs already there are not "
+                    "run again.",
+        epilog="presets: " + "; ".join(f"{k} = " + ", ".join(f"{a}={b}" for a, b in v.items())
+                                       for k, v in PRESETS.items()) + ".\n"
+               "example: lstm translate --attention additive,none --seeds 0,1 --out results")
+    c.add_argument("--source", choices=LANGUAGES, default="en", help="source language")
+    c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
+    c.add_argument("--attention", type=_csv(str, ATTENTIONS), default=["additive"],
+                   help="comma-separated: additive (Bahdanau), multiplicative (Luong "
+                        "'general'), none (the encoder's final state only); default: "
+                        "additive")
+    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                   help="data size, model size and budget; the options below override it")
+    c.add_argument("--seeds", type=_csv(int), default=[0],
+                   help="comma-separated seeds of the weights and batch order; default: 0")
+    for flag, kind, text in [
+            ("--max-number", int, "largest number"),
+            ("--block-size", int, "numbers per held-out block"),
+            ("--n-train", int, "training pairs"),
+            ("--n-test", int, "test pairs"),
+            ("--embedding-size", int, "word embedding size"),
+            ("--hidden-size", int, "LSTM units (per direction in the encoder)"),
+            ("--attention-size", int, "additive attention's hidden size"),
+            ("--epochs", int, "passes over the training pairs"),
+            ("--batch-size", int, "pairs per step"),
+            ("--lr", float, "Adam learning rate"),
+            ("--beam-width", int, "beam search width")]:
+        c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
+    c.add_argument("--impl", choices=("fused", "composed"), default=None,
+                   help="fused whole-sequence LSTM kernels or the composed cell")
+    c.add_argument("--out", default="results", metavar="DIR", help="output directory")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Run every attention x seed of `args`; print and append one JSON line each; draw."""
+    from .figures import alignment_figure, scores_figure
+    from .store import run_configs
+    from .train import preset_config
+
+    overrides = {k: getattr(args, k) for k in (
+        "max_number", "block_size", "n_train", "n_test", "embedding_size", "hidden_size",
+        "attention_size", "epochs", "batch_size", "lr", "beam_width", "impl")}
+    configs = [preset_config(args.preset, source=args.source, target=args.target, attention=a,
+                             seed=s, **overrides) for a in args.attention for s in args.seeds]
+    if args.source == args.target:
+        raise ValueError(f"--source and --target must differ, both are {args.source!r}")
+    if not args.quiet:
+        print("lstm translate: the first run compiles the LSTM kernels (cached for the next)",
+              file=sys.stderr, flush=True)
+
+    def show(row):
+        result = row["result"]
+        line = {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
+        print(json.dumps(line, sort_keys=True), flush=True)
+
+    try:
+        rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show)
+    except KeyboardInterrupt:
+        print("lstm translate: interrupted; the finished runs are in "
+              f"{os.path.join(args.out, 'results.jsonl')} and will not run again.",
+              file=sys.stderr)
+        return 130
+    scores_figure(rows, args.out)
+    alignment_figure(rows, args.out)
+    return 0

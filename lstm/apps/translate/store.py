@@ -1,0 +1,108 @@
+"""Runs in and out: results rows (one per finished run) and each run's trained model.
+
+A run's model is saved as OUT/translate-models/<id>/model.safetensors (every parameter under
+torch.nn's names) and model.json (the constructor's arguments, both vocabularies and the run's
+config), <id> being the first 12 hex digits of the SHA-1 of the run's key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from ... import checkpoint as ckpt
+from ...results_io import append_row, make_row, read_rows, run_key
+from .data import Vocabulary
+from .model import Seq2Seq
+
+KIND = "translate"
+FORMAT = "minigrad-lstm translate v1"
+WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
+MODELS_DIR = "translate-models"
+
+
+def run_id(config: dict) -> str:
+    return hashlib.sha1(run_key(KIND, config).encode()).hexdigest()[:12]
+
+
+def _safetensors_numpy():
+    try:
+        from safetensors import numpy as st_numpy
+    except ImportError as e:
+        raise RuntimeError("saving and loading models needs the safetensors package: pip "
+                           "install 'minigrad-lstm[apps]'") from e
+    return st_numpy
+
+
+def save_model(directory: str, model: Seq2Seq, source_vocab: Vocabulary,
+               target_vocab: Vocabulary, config: dict) -> str:
+    """Write directory/model.safetensors and model.json; returns the directory."""
+    st_numpy = _safetensors_numpy()
+    os.makedirs(directory, exist_ok=True)
+    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    data = st_numpy.save(tensors, metadata={"format": FORMAT})
+    ckpt.atomic_write(os.path.join(directory, WEIGHTS_NAME), lambda f: f.write(data))
+    ckpt.write_json(os.path.join(directory, CONFIG_NAME), {
+        "format": FORMAT, "app": KIND, "model": model.config(),
+        "source_vocabulary": source_vocab.tokens, "target_vocabulary": target_vocab.tokens,
+        "dtype": str(model.output.weight.dtype), "run": config})
+    return directory
+
+
+def load_model(path: str) -> tuple[Seq2Seq, Vocabulary, Vocabulary, dict]:
+    """The model, source and target vocabularies and model.json saved by save_model."""
+    directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    config_path = os.path.join(directory, CONFIG_NAME)
+    if not os.path.isfile(config_path):
+        raise ValueError(f"{path!r}: expected {CONFIG_NAME} in {directory} (written by "
+                         "`lstm translate`)")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{directory}: format {config.get('format')!r}, expected {FORMAT!r}")
+    model = Seq2Seq(**config["model"], dtype=np.dtype(config.get("dtype", "float32")))
+    weights = _safetensors_numpy().load_file(os.path.join(directory, WEIGHTS_NAME))
+    model.load_state_dict(weights)
+    return (model, Vocabulary(config["source_vocabulary"]),
+            Vocabulary(config["target_vocabulary"]), config)
+
+
+def finished_rows(results_path: str) -> dict:
+    """key -> row of the translate rows in a results file."""
+    return {row["key"]: row for row in read_rows(results_path) if row.get("kind") == KIND}
+
+
+def run_configs(configs, out_dir: str, progress: bool = False, on_result=None) -> list[dict]:
+    """Train every config not yet in OUT/results.jsonl (appending each row as it finishes and
+    saving its model); the rows of all `configs`, old and new, in their order."""
+    from .train import load_corpus, train_translator
+
+    results_path = os.path.join(out_dir, "results.jsonl")
+    done = finished_rows(results_path)
+    rows, corpora = [], {}
+    for config in configs:
+        settings = config.to_dict()
+        key = run_key(KIND, settings)
+        if key not in done:
+            data_key = (config.source, config.target, config.max_number, config.block_size,
+                        config.held_out_fraction, config.n_train, config.n_val, config.n_test,
+                        config.data_seed)
+            if data_key not in corpora:
+                corpora[data_key] = load_corpus(config)
+            corpus = corpora[data_key]
+            result, model, corpus = train_translator(config, corpus, progress=progress)
+            model_dir = os.path.join(MODELS_DIR, run_id(settings))
+            save_model(os.path.join(out_dir, model_dir), model, corpus.source_vocab,
+                       corpus.target_vocab, settings)
+            result["model_dir"] = model_dir
+            row = make_row(KIND, settings, result, wall_time_s=result["train_time"])
+            os.makedirs(out_dir, exist_ok=True)
+            append_row(results_path, row)
+            done[key] = row
+        if on_result is not None:
+            on_result(done[key])
+        rows.append(done[key])
+    return rows
