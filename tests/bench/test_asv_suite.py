@@ -224,6 +224,17 @@ def test_gradflow_models_and_a_vanishing_factor():
     assert 0.0 < rho < 1.0  # tanh RNN at torch's init: spectral radius ~0.58, gradients vanish
 
 
+def test_written_out_model_lists_are_the_registry():
+    """bench cannot import lstm at module level (above), so its model lists are written out:
+    each must be the registry's (lstm.zoo), or a new cell would be missing from asv."""
+    from bench.benchmarks_gradflow import GRADFLOW_MODELS
+    from bench.benchmarks_variants import VARIANTS
+    from lstm import zoo
+
+    assert GRADFLOW_MODELS == list(zoo.names())
+    assert VARIANTS == list(zoo.names(variant=True))
+
+
 # ---- asv itself ---------------------------------------------------------------------------------
 def asv_command(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`asv <args>` from the repository root with HOME at `home` (its machine file lives there)."""
