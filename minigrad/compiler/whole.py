@@ -150,8 +150,9 @@ class CompiledFunction:
         self._cache.clear()
 
     def programs(self) -> list:
-        """The programs held now (their generated source is ``program.source``)."""
-        return [p for entries in self._cache.values() for p, _ in entries]
+        """The programs held now (their generated source is ``program.source``; a function with
+        live outputs also has ``entry.node.backward``)."""
+        return [e.program for entries in self._cache.values() for e in entries]
 
 
 def compile(fn=None, *, max_traces: int = 8):  # noqa: A001 - mg.compile, as torch.compile

@@ -34,6 +34,8 @@ EXPECTED = {
     "benchmarks_memory.StepPeakRSS.peakmem_train_step",
     "benchmarks_memory.StepPeakRSS.peakmem_reference",
     "benchmarks_compile.ImportAndFirstCall.timeraw_import_and_first_call",
+    "benchmarks_whole_compile.WholeStep.time_step",
+    "benchmarks_whole_compile.CompileSeconds.track_compile_seconds",
     "benchmarks_tasks.AddingTask.track_test_mse",
     "benchmarks_tasks.CopyTask.track_test_recall_accuracy",
     "benchmarks_tasks.CopyTask.track_test_cross_entropy",
@@ -71,7 +73,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 7 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 8 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():
