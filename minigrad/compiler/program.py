@@ -55,11 +55,12 @@ def slots_in(template, out: set) -> set:
     return out
 
 
-def generate(rec, n_args: int, result, name: str, inputs=(), binds=()) -> Program:
+def generate(rec, n_args: int, result, name: str, inputs=(), binds=(), ops=None) -> Program:
     """The program of `rec`'s operations returning `result` (a template: ("tensor", Slot) for a
     Tensor, ("array", Slot) for a raw array, Const, or tuples/lists/dicts of them). `inputs`
     names more parameters after the tensor arguments; `binds` are (Slot, expression) pairs
-    assigned first (a backward's upstream gradients and residuals)."""
+    assigned first (a backward's upstream gradients and residuals); `ops` replaces rec.ops (the
+    fused operations)."""
     namespace = {"MISS": MISS, "_as0d": np.asarray}
     names: dict[int, str] = {}
 
@@ -122,9 +123,9 @@ def generate(rec, n_args: int, result, name: str, inputs=(), binds=()) -> Progra
     namespace["_T"] = Tensor._wrap
     prologue, body = [f"    s{slot.i} = {source}" for slot, source in binds], []
     body_uses, body_defs = [], []
-    kept = _result_slots(result, set())
+    kept = result_slots(result, set())
     n_calls = 0
-    for op in rec.ops:
+    for op in rec.ops if ops is None else ops:
         kind = op[0]
         if kind == "load":
             _, h, attr, slot, (array_type, shape, dtype, requires_grad) = op
@@ -143,7 +144,7 @@ def generate(rec, n_args: int, result, name: str, inputs=(), binds=()) -> Progra
         lines = []
         uses, defs = set(), set()
         if kind == "call":
-            _, fn, args_t, kwargs_t, out_t = op
+            fn, args_t, kwargs_t, out_t = op[1:5]
             arguments = [expr(a) for a in args_t]
             arguments += [f"{k}={expr(v)}" for k, v in kwargs_t.items()]
             call = f"{const(fn)}({', '.join(arguments)})"
@@ -158,6 +159,8 @@ def generate(rec, n_args: int, result, name: str, inputs=(), binds=()) -> Progra
                 unpack(out_t, "_r", lines)
             else:
                 lines.append(f"    {call}")
+            if len(op) > 5 and op[5]:
+                lines[0] += f"  # {op[5]}"  # the backend function (or "fused")
             n_calls += 1
         elif kind == "opaque":
             _, fn, args_t = op
@@ -194,15 +197,16 @@ def generate(rec, n_args: int, result, name: str, inputs=(), binds=()) -> Progra
     return Program(namespace["program"], source, n_calls, rec.n_slots)
 
 
-def _result_slots(t, out: set) -> set:
+def result_slots(t, out: set) -> set:
+    """The slots a result template returns, added to out."""
     if type(t) is tuple and t and t[0] in ("tensor", "array"):
         out.add(t[1].i)
     elif type(t) in (tuple, list):
         for x in t:
-            _result_slots(x, out)
+            result_slots(x, out)
     elif type(t) is dict:
         for x in t.values():
-            _result_slots(x, out)
+            result_slots(x, out)
     return out
 
 
@@ -221,4 +225,4 @@ def free_slots(ops, result) -> set:
             slots_in(op[3], used)
         elif op[0] == "load":
             defined.add(op[3].i)
-    return (used | _result_slots(result, set())) - defined
+    return (used | result_slots(result, set())) - defined

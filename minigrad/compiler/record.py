@@ -178,7 +178,7 @@ class Recorder:
         return None, out
 
     # ---- what the wrappers call --------------------------------------------------------------
-    def call(self, fn, args, kwargs, scalars=True):
+    def call(self, fn, args, kwargs, scalars=True, name=None):
         self.depth += 1
         try:
             out = fn(*args, **kwargs)
@@ -187,7 +187,7 @@ class Recorder:
         args_t = self.template(args)
         kwargs_t = self.template(kwargs)
         out_t, out = self.bind(out, scalars)
-        self.ops.append(("call", fn, args_t, kwargs_t, out_t))
+        self.ops.append(("call", fn, args_t, kwargs_t, out_t, name))
         return out
 
     def opaque(self, fn, args):
@@ -237,12 +237,12 @@ class Recorder:
         return False
 
 
-def _recorded(box, fn, scalars=True):
+def _recorded(box, fn, scalars=True, name=None):
     def wrapper(*args, **kwargs):
         rec = box[0]
         if rec.depth:
             return fn(*args, **kwargs)
-        return rec.call(fn, args, kwargs, scalars)
+        return rec.call(fn, args, kwargs, scalars, name)
 
     wrapper.__wrapped__ = fn
     return wrapper
@@ -299,7 +299,7 @@ def recording(rec: Recorder):
             if fn is None:
                 continue
             patch(module, name, _host_read(box, name, fn) if name in _HOST_READS
-                  else _recorded(box, fn))
+                  else _recorded(box, fn, name=f"{module.name}.{name}"))
     runners = [run_cpu]
     if "minigrad.compiler.run_cuda" in sys.modules:
         runners.append(sys.modules["minigrad.compiler.run_cuda"])

@@ -22,7 +22,8 @@ import numpy as np
 from .. import autograd
 from ..backends import backend_of
 from ..tensor import Tensor
-from .program import MISS, free_slots, generate
+from .fuse import fuse
+from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
 
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
@@ -32,13 +33,14 @@ _SIMPLE = (int, float, bool, str, type(None))
 class CompiledFunction:
     """fn compiled per signature; call it as fn. ``cache_info()`` counts traces and hits."""
 
-    def __init__(self, fn, max_traces: int = 8):
+    def __init__(self, fn, max_traces: int = 8, fuse: bool = True):
         if not callable(fn):
             raise TypeError(f"mg.compile: fn must be callable, got {type(fn).__name__}")
         if not isinstance(max_traces, int) or max_traces < 1:
             raise ValueError(f"mg.compile: max_traces must be an int >= 1, got {max_traces!r}")
         self.fn = fn
         self.max_traces = max_traces
+        self.fuse = fuse
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
         self.traces = self.hits = self.misses = 0
@@ -86,11 +88,15 @@ class CompiledFunction:
             if id(t) in stand_ins and stand_ins[id(t)].grad is not None:
                 t.grad = stand_ins[id(t)].grad
         if node is None:
-            return Entry(generate(rec, len(leaves), result, self.name), None, objects), out
+            program = generate(rec, len(leaves), result, self.name,
+                               ops=self._fused(rec, result_slots(result, set())))
+            return Entry(program, None, objects), out
         residuals = sorted(node.residuals)
         arrays = tuple(("array", Slot(i)) for i in node.output_slots)
         saved = tuple(("array", Slot(i)) for i in residuals)
-        forward = generate(rec, len(leaves), (result, arrays, saved), self.name)
+        returned = (result, arrays, saved)
+        forward = generate(rec, len(leaves), returned, self.name,
+                           ops=self._fused(rec, result_slots(returned, set())))
         # the backward's trace ran on the traced forward's buffers (some kernels overwrite what
         # they read): the first call's outputs and residuals come from the program, run once
         returned = forward.function(*leaves)
@@ -119,11 +125,15 @@ class CompiledFunction:
         binds = [(s, f"G[{k}]") for k, s in enumerate(upstream)]
         binds += [(Slot(i), f"R[{k}]") for k, i in enumerate(sorted(residuals))]
         program = generate(back, len(leaves), grads, self.name + " backward",
-                           inputs=("G", "R"), binds=binds)
+                           inputs=("G", "R"), binds=binds,
+                           ops=self._fused(back, result_slots(grads, set())))
         output_slots = [rec.slot_of[id(t.data)] for _, t in live]
         holders = [rec.holder(t) for t in back.shadowed]
         return Node(self.name, program, [path for path, _ in live], output_slots, residuals,
                     holders, rec.held)
+
+    def _fused(self, rec, keep):
+        return fuse(rec.ops, rec.values, keep) if self.fuse else rec.ops
 
     def _closure_key(self, objects):
         fn = getattr(self.fn, "__func__", self.fn)
@@ -155,12 +165,13 @@ class CompiledFunction:
         return [e.program for entries in self._cache.values() for e in entries]
 
 
-def compile(fn=None, *, max_traces: int = 8):  # noqa: A001 - mg.compile, as torch.compile
+def compile(fn=None, *, max_traces: int = 8, fuse: bool = True):  # noqa: A001 - as torch's
     """Compile fn (forward, loss, backward(), clipping, optimizer step: any function of
-    tensors); usable as ``mg.compile(fn)`` or as a decorator, with or without arguments."""
+    tensors); usable as ``mg.compile(fn)`` or as a decorator, with or without arguments.
+    fuse=False keeps every recorded kernel call (no generated elementwise kernels)."""
     if fn is None:
-        return lambda f: CompiledFunction(f, max_traces)
-    return CompiledFunction(fn, max_traces)
+        return lambda f: CompiledFunction(f, max_traces, fuse)
+    return CompiledFunction(fn, max_traces, fuse)
 
 
 def _constant(value, objects):

@@ -350,3 +350,71 @@ def test_compiled_step_peaks_no_higher_than_eager():
     compiled(x, y)
     compiled(x, y)
     assert _peak_bytes(compiled, x, y) <= _peak_bytes(eager, x, y)
+
+
+def test_fusion_makes_fewer_calls_and_equals_the_unfused_program():
+    rng = np.random.default_rng(17)
+    T, B, I, H = 10, 4, 3, 6
+    x = mg.tensor(rng.standard_normal((T, B, I)))
+    steps = {}
+    for fused in (False, True):
+        r = np.random.default_rng(18)
+        params = [mg.tensor(r.standard_normal(s) * 0.3, requires_grad=True, dtype=np.float64)
+                  for s in ((I, 4 * H), (H, 4 * H), (4 * H,))]
+        h0 = mg.zeros(B, H, dtype=np.float64)
+
+        def step(x, params=params, h0=h0):
+            for p in params:
+                p.grad = None
+            loss = _plain_lstm(params, x, h0, h0).sum()
+            loss.backward()
+            return loss
+
+        compiled = mg.compile(step, fuse=fused)
+        compiled(x)
+        steps[fused] = (compiled, compiled(x), params)
+    (plain, loss_plain, p_plain), (fused, loss_fused, p_fused) = steps[False], steps[True]
+    assert fused.programs()[0].n_calls < plain.programs()[0].n_calls * 0.7
+    assert "fused" in fused.programs()[0].source
+    np.testing.assert_allclose(loss_fused.numpy(), loss_plain.numpy(), rtol=0, atol=TOL)
+    _assert_same(p_plain, p_fused, "fused")
+
+
+FUSED_SCRIPT = """
+import json, numpy as np, minigrad as mg
+from numba.core.registry import CPUDispatcher
+w = mg.tensor(np.linspace(-1, 1, 12).reshape(3, 4).astype(np.float32), requires_grad=True)
+def step(x):
+    w.grad = None
+    loss = ((x @ w).tanh() * (x @ w).sigmoid() - 1.0).sum()
+    loss.backward()
+    return loss
+compiled = mg.compile(step)
+compiled(mg.tensor(np.ones((2, 3), np.float32)))  # the trace
+loss = compiled(mg.tensor(np.ones((2, 3), np.float32))).item()  # the program: its kernels run
+kernels = [v for v in compiled.programs()[0].function.__globals__.values()
+           if isinstance(v, CPUDispatcher) and v.__name__ == "fused"]
+stats = [[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in kernels]
+print(json.dumps({"stats": stats, "loss": loss}))
+"""
+
+
+def test_fused_kernels_are_cached_on_disk(tmp_path):
+    """A second process finds the generated kernels on disk: Numba compiles none of them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", FUSED_SCRIPT], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["stats"] and all(miss >= 1 for _, miss in first["stats"])
+    assert all(hit >= 1 and miss == 0 for hit, miss in second["stats"])
+    assert second["loss"] == first["loss"]
+    assert list((tmp_path / "cells").glob("minigrad_fused_*.py"))
