@@ -418,3 +418,37 @@ def test_fused_kernels_are_cached_on_disk(tmp_path):
     assert all(hit >= 1 and miss == 0 for hit, miss in second["stats"])
     assert second["loss"] == first["loss"]
     assert list((tmp_path / "cells").glob("minigrad_fused_*.py"))
+
+
+def test_two_layer_gru_with_dropout_compiled_equals_eager():
+    """Dropout masks come from the model's Generator on every call, compiled as eager."""
+    from lstm import GRU
+
+    rng = np.random.default_rng(19)
+    data = [(rng.standard_normal((8, 3, 2)), rng.standard_normal((3, 1))) for _ in range(3)]
+
+    def build():
+        model = GRU(2, 5, num_layers=2, dropout=0.3, rng=20, dtype=np.float64)
+        readout = mg.nn.Linear(5, 1, rng=21, dtype=np.float64)
+        params = model.parameters() + readout.parameters()
+        opt = optim.Adam(params, lr=1e-2)
+
+        def step(x, y):
+            out, _ = model(x)
+            loss = mg.mse_loss(readout(out[-1]), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, params
+
+    _run_twins(build, lambda k: (mg.tensor(data[k][0]), mg.tensor(data[k][1])), steps=3)
+
+
+def test_dropout_with_a_seed_is_an_error_inside_compile():
+    def f(x):
+        return mg.dropout(x, 0.5, rng=3).sum()
+
+    with pytest.raises(ValueError, match="numpy Generator"):
+        mg.compile(f)(mg.tensor(np.ones(4)))
