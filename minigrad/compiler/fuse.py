@@ -3,9 +3,10 @@
 A run of consecutive recorded CPU calls of elementwise functions (add, sub, mul, div, neg, exp,
 tanh, sigmoid and the saved-output backward of tanh and sigmoid), all of one float dtype and one
 1-d or 2-d shape (0-d operands broadcast as scalars), becomes one call of a kernel generated for
-that run: one loop over the elements (strided operands read in place, so the gate slices of an
-LSTM's split need no copy), each intermediate a register, and only the values used after the run
-(by a later call, a ``.grad`` set, the result, or the backward program) written to new arrays.
+that run: one flat loop over the elements (a strided operand, such as a gate slice of an LSTM's
+split, is first copied to a contiguous array so the loop vectorises), each intermediate a
+register, and only the values used after the run (by a later call, a ``.grad`` set, the result,
+or the backward program) written to new arrays.
 The scalar expressions are the backend kernels' own (``cpu_kernels.tanh_f32``, ``sigmoid_f32``,
 ``sigmoid_f64``; libm's tanh in float64), so a fused run equals the unfused one to float rounding.
 Kernels are cached on disk by their source (compiler/cache.py), which encodes only the run's
@@ -108,19 +109,18 @@ def _emit(ops, run, values, users, keep):
     dtype = values[ops[run[0]][4].i].dtype
     ndim = values[ops[run[0]][4].i].ndim
     like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
-    at = "[r, q]" if ndim == 2 else "[q]"
     names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
     lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
-    lines += [f"    o{m} = np.empty_like(i{like})" for m in range(len(outputs))]
+    # every operand as a flat C-contiguous view (a strided slice is copied once): the loop
+    # below then vectorises as the backend's own flat kernels do
+    lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
+              if values[i].ndim]
     lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
-    lines.append(f"    one = i{like}.dtype.type(1.0)")
-    indent = "    "
-    if ndim == 2:
-        lines.append(f"    for r in range(i{like}.shape[0]):")
-        indent += "    "
-    lines.append(f"{indent}for q in range(i{like}.shape[{ndim - 1}]):")
-    indent += "    "
-    lines += [f"{indent}x{k} = i{k}{at}" for k, i in enumerate(inputs) if values[i].ndim]
+    lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
+    lines.append(f"    one = f{like}.dtype.type(1.0)")
+    lines.append(f"    for q in range(f{like}.size):")
+    indent = "        "
+    lines += [f"{indent}x{k} = f{k}[q]" for k, i in enumerate(inputs) if values[i].ndim]
     for n, j in enumerate(run):
         _, rule = RULES[ops[j][5]]
         rule = rule[dtype.name] if isinstance(rule, dict) else rule
@@ -128,8 +128,9 @@ def _emit(ops, run, values, users, keep):
         lines.append(f"{indent}t{n} = " + rule.format(*(names[a.i] for a in ops[j][2])))
         names[slot] = f"t{n}"
         if slot in outputs:
-            lines.append(f"{indent}o{outputs.index(slot)}{at} = t{n}")
-    lines.append(f"    return ({''.join(f'o{m}, ' for m in range(len(outputs)))})")
+            lines.append(f"{indent}o{outputs.index(slot)}[q] = t{n}")
+    shape = f"i{like}.shape"
+    lines.append(f"    return ({''.join(f'o{m}.reshape({shape}), ' for m in range(len(outputs)))})")
     kernel = load(HEADER + "\n".join(lines) + "\n", "fused").fused
     return [("call", kernel, tuple(Slot(i) for i in inputs), {},
              tuple(Slot(i) for i in outputs), "fused")]
