@@ -452,3 +452,39 @@ def test_dropout_with_a_seed_is_an_error_inside_compile():
 
     with pytest.raises(ValueError, match="numpy Generator"):
         mg.compile(f)(mg.tensor(np.ones(4)))
+
+
+def test_variable_lengths_are_read_by_the_program_and_checked_on_every_call():
+    """lengths (a Tensor) reach the fused recurrence (the primitive; lstm's layers read them on
+    the host, a named error) as a program value: new lengths on every call compile once and
+    equal eager; a bad length still raises, compiled."""
+    rng = np.random.default_rng(22)
+    T, B = 7, 4
+    calls = [(rng.standard_normal((T, B, 3)), rng.integers(1, T + 1, B),
+              rng.standard_normal((B, 1))) for _ in range(3)]
+
+    from minigrad.ops.recurrent import lstm_sequence
+
+    def build():
+        r = np.random.default_rng(23)
+        params = [mg.tensor(r.standard_normal(s) * 0.3, requires_grad=True, dtype=np.float64)
+                  for s in ((20, 3), (20, 5), (20,), (5, 1))]
+        opt = optim.SGD(params, lr=0.1)
+        h0 = mg.zeros(B, 5, dtype=np.float64)
+
+        def step(x, lengths, y):
+            _, h_n, _ = lstm_sequence(x, h0, h0, params[0], params[1], params[2],
+                                      lengths=lengths)
+            loss = mg.mse_loss(h_n @ params[3], y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, params
+
+    compiled = _run_twins(build, lambda k: (mg.tensor(calls[k][0]), mg.tensor(calls[k][1]),
+                                            mg.tensor(calls[k][2])), steps=3)
+    bad = np.full(B, T + 1)
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        compiled(mg.tensor(calls[0][0]), mg.tensor(bad), mg.tensor(calls[0][2]))
