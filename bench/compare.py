@@ -1,6 +1,6 @@
 """Side-by-side timing of minigrad against PyTorch, JAX and HIPS autograd.
 
-    python -m bench.compare [--suite engine|recurrent|all] [--repeats N] [--out FILE.json]
+    python -m bench.compare [--suite engine|recurrent|compile|all] [--repeats N] [--out FILE.json]
                             [--markdown] [--libraries minigrad,torch,...] [--threads N]
                             [--rounds N] [--only WORDS] [--quiet-wait S] [--clock wall|cpu]
                             [--tiny] [--render FILE.json]
@@ -88,6 +88,16 @@ def recurrent_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
         }
         cases.append((case, ["minigrad", "torch"]))
     return cases
+
+
+def compile_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
+    """(case, libraries) pairs of issue 18: a plain-loop LSTM and an adding step, compiled and
+    eager, against torch eager and torch.compile."""
+    B, T, I, H = (4, 6, 3, 8) if tiny else (32, 100, 32, 128)
+    every = ["minigrad-eager", "minigrad-compile", "torch-eager", "torch-compile"]
+    lstm = {"suite": "compile", "kind": "compile_lstm", "B": B, "T": T, "I": I, "H": H}
+    adding = {"suite": "compile", "kind": "adding_step", "B": B, "T": T, "H": H}
+    return [(lstm, every), (adding, every)]
 
 
 # ---- parent -------------------------------------------------------------------------------------
@@ -190,6 +200,8 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict:
         jobs += engine_cases(args.tiny)
     if args.suite in ("recurrent", "all"):
         jobs += recurrent_cases(args.tiny)
+    if args.suite == "compile":  # not in "all": torch.compile alone takes minutes per case
+        jobs += compile_cases(args.tiny)
     jobs = [
         (case, [lb for lb in libs if lb in labels])
         for case, libs in jobs
@@ -262,7 +274,7 @@ def _merge_stats(stats: list[dict]) -> dict:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
-    p.add_argument("--suite", choices=("engine", "recurrent", "all"), default="all")
+    p.add_argument("--suite", choices=("engine", "recurrent", "compile", "all"), default="all")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per case (upper bound)")
     p.add_argument(
         "--budget",

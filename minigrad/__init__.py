@@ -3,6 +3,7 @@
 from . import cuda, init, nn, optim
 from .autograd import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .backends.cpu_recurrent import get_num_threads, set_num_threads
+from .compiler.whole import CompiledFunction, CompileError, compile
 from .gradcheck import GradcheckError, gradcheck
 from .ops.elementwise import (
     abs,
@@ -67,6 +68,6 @@ __all__ = [
     "mse_loss", "dropout", "is_anomaly_enabled", "set_num_threads", "get_num_threads",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_xor", "logical_not", "any", "all", "isnan", "isinf", "isfinite",
-    "isclose",
+    "isclose", "compile", "CompiledFunction", "CompileError",
     *_public.__all__, "functional",
 ]

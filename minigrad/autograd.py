@@ -23,6 +23,8 @@ from .backends import backend_of
 class _State(threading.local):
     grad_enabled = True
     anomaly = False
+    compiling = False  # True while mg.compile traces a function (compiler/record.py)
+    host_check = None  # while it traces: records a validation the program runs on every call
 
 
 state = _State()
@@ -91,6 +93,16 @@ def enable_grad():
         yield
     finally:
         state.grad_enabled = previous
+
+
+def host_check(check, *args) -> None:
+    """Run check(*args), a validation of data that raises on bad values and returns nothing;
+    under mg.compile the compiled program runs it again on every call (not frozen, not skipped)."""
+    hook = state.host_check
+    if hook is None:
+        check(*args)
+    else:
+        hook(check, args)
 
 
 def is_grad_enabled() -> bool:

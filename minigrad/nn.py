@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import init
+from . import autograd, init
 from .backends import backend_of, get
 from .ops.linalg import matmul
 from .ops.shape import getitem
@@ -222,10 +222,15 @@ class Embedding(Module):
         self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim)).astype(dtype))
 
     def forward(self, indices) -> Tensor:
-        idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+        compiled = autograd.state.compiling and isinstance(indices, Tensor) and \
+            type(indices.data) is np.ndarray
+        if compiled:  # mg.compile: the program reads the indices; numpy's indexing bounds them
+            idx = indices.data
+        else:
+            idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
         if not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+        if not compiled and idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
             raise ValueError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
                              f"min {idx.min()} max {idx.max()}")
         return getitem(self.weight, idx)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import autograd
 from .backends import backend_of
 from .tensor import Tensor
 
@@ -184,12 +185,15 @@ def _grads(params):
     return [p for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0) -> float:
-    """Scale all gradients together so their joint norm is <= max_norm; returns the norm before."""
+def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
+    """Scale all gradients together so their joint norm is <= max_norm; returns the norm before
+    (a float; inside ``mg.compile`` a 0-d float64 Tensor, as reading it would be a host sync)."""
     _check("max_norm", max_norm)
     params = _grads(params)
     if not params:
         return 0.0
+    if autograd.state.compiling:
+        return _clip_on_device(params, max_norm, norm_type)
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(backend_of(p.grad).to_host(p.grad)))) for p in params)
     else:
@@ -201,6 +205,29 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0) -> float:
             be = backend_of(p.grad)
             p.grad = be.mul(p.grad, p.grad.dtype.type(coef))
     return total
+
+
+def _clip_on_device(params, max_norm, norm_type):
+    """clip_grad_norm_ in backend kernels, no host read: the same float64 sums in the same order
+    and the same coefficient (a factor of exactly 1 where eager skips the multiply)."""
+    be = backend_of(params[0].grad)
+    f64 = np.dtype(np.float64)
+    total = None
+    for p in params:
+        magnitude = be.absolute(be.astype(p.grad, f64))
+        if norm_type == math.inf:
+            part = be.amax(magnitude)
+            total = part if total is None else be.maximum(total, part)
+        else:
+            part = be.sum(be.power(magnitude, be.full((), norm_type, f64)))
+            total = be.add(be.full((), 0.0, f64), part) if total is None else be.add(total, part)
+    if norm_type != math.inf:
+        total = be.power(total, be.full((), 1.0 / norm_type, f64))
+    coef = be.div(be.full((), max_norm, f64), be.add(total, be.full((), 1e-6, f64)))
+    coef = be.clip(coef, 0.0, 1.0)
+    for p in params:
+        p.grad = be.mul(p.grad, be.astype(coef, p.grad.dtype))
+    return Tensor._wrap(be.asarray(total))
 
 
 def clip_grad_value_(params, clip_value: float) -> None:

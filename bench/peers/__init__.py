@@ -25,6 +25,11 @@ LIBRARIES: dict[str, tuple[str, dict]] = {
     "torch": ("torch_models", {}),
     "jax": ("jax_models", {}),
     "autograd": ("autograd_models", {}),
+    # the compile suite (issue 18): each mode in its own process
+    "minigrad-eager": ("compiled_models", {"library": "minigrad", "compiled": False}),
+    "minigrad-compile": ("compiled_models", {"library": "minigrad", "compiled": True}),
+    "torch-eager": ("compiled_models", {"library": "torch", "compiled": False}),
+    "torch-compile": ("compiled_models", {"library": "torch", "compiled": True}),
 }
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -46,12 +51,14 @@ class Prepared:
         computed the same function.
     variants: further callables timed the same way and reported under their names.
     numpy_memory: whether tracemalloc sees the step's arrays (numpy-based libraries).
+    info: numbers the worker reports beside the timings (the first call's seconds).
     """
 
     step: Callable[[], object]
     check: Callable[[], dict] = dict
     variants: dict[str, Callable[[], object]] = field(default_factory=dict)
     numpy_memory: bool = False
+    info: dict = field(default_factory=dict)  # reported as is (a compile suite's first call)
 
 
 def thread_env(threads: int = THREADS) -> dict[str, str]:
@@ -141,9 +148,11 @@ def case_id(case: dict) -> str:
     kind = case["kind"]
     if kind == "op":
         return f"mul {tuple(case['shape'])} x{case['chain']}"
-    dims = f"B={case['B']} T={case['T']} I={case['I']} H={case['H']}"
+    dims = f"B={case['B']} T={case['T']} I={case.get('I', 2)} H={case['H']}"
     if kind == "composed_lstm":
         return f"composed lstm {dims}"
+    if kind in ("compile_lstm", "adding_step"):
+        return f"{kind.replace('_', ' ')} {dims}"
     sweep = " (T sweep)" if case.get("suite") == "scaling" else ""
     return f"{case['model']} {dims}{sweep}"
 

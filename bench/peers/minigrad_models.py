@@ -25,7 +25,7 @@ STARTUP_SNIPPET = (
 )
 
 
-def _pin_threads() -> None:
+def pin_threads() -> None:
     """The fused recurrences run their own thread pool (not BLAS's): give it the worker's count."""
     import minigrad as mg
 
@@ -41,7 +41,7 @@ def _pin_threads() -> None:
 
 
 def build(case: dict, impl: str = "fused") -> Prepared:
-    _pin_threads()
+    pin_threads()
     kind = case["kind"]
     if kind == "op":
         return _op_chain(case)

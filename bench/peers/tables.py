@@ -64,6 +64,13 @@ def render(report: dict, markdown: bool = False, clock: str = "wall") -> str:
         )
     sections.append(
         (
+            "mg.compile (issue 18): whole steps compiled and eager, against torch and "
+            "torch.compile",
+            compile_table([r for r in ok if r["case"].get("suite") == "compile"], clock),
+        )
+    )
+    sections.append(
+        (
             "Peak memory of one training step (tracemalloc) vs the activations backward must keep",
             memory_table(ok),
         )
@@ -311,4 +318,24 @@ def startup_table(records: list[dict]):
         for r in records
         if "median_s" in r
     ]
+    return headers, rows
+
+
+def compile_table(rows_in: list[dict], clock: str = "wall"):
+    """Per case and library: the step's median, the first call (the trace or torch.compile's
+    compilation) and the ratios to eager minigrad, torch eager and torch.compile."""
+    headers = ["case", "library", "median ms", "min ms", "first call s", "/ minigrad-eager",
+               "/ torch-eager", "/ torch-compile", "agree"]
+    rows = []
+    for kind in dict.fromkeys(r["case"]["kind"] for r in rows_in):
+        group = [r for r in rows_in if r["case"]["kind"] == kind]
+        times = {r["library"]: median(r["time"], clock) for r in group}
+        agree = agreement(group)
+        for r in group:
+            t = times[r["library"]]
+            first = r.get("info", {}).get("first_call_s")
+            rows.append([kind, r["library"], f"{t * 1e3:.1f}", f"{r['time']['min_s'] * 1e3:.1f}",
+                         "-" if first is None else f"{first:.2f}",
+                         ratio(t, times.get("minigrad-eager")), ratio(t, times.get("torch-eager")),
+                         ratio(t, times.get("torch-compile")), agree.get(r["library"], "")])
     return headers, rows

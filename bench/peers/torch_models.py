@@ -20,7 +20,7 @@ STARTUP_SNIPPET = (
 )
 
 
-def _torch():
+def load_torch():
     try:
         import torch
     except ImportError as e:
@@ -30,7 +30,7 @@ def _torch():
 
 
 def build(case: dict) -> Prepared:
-    torch = _torch()
+    torch = load_torch()
     kind = case["kind"]
     if kind == "op":
         return _op_chain(torch, case)

@@ -21,6 +21,10 @@ DIST_NAMES = {
     "torch": "torch",
     "jax": "jax",
     "autograd": "autograd",
+    "minigrad-eager": "numba",
+    "minigrad-compile": "numba",
+    "torch-eager": "torch",
+    "torch-compile": "torch",
 }
 
 
@@ -58,6 +62,8 @@ def measure_case(label: str, case: dict, timing: dict) -> dict:
         "variants": {name: run_timed(fn, **timing) for name, fn in prepared.variants.items()},
         "check": prepared.check(),
     }
+    if getattr(prepared, "info", None):
+        record["info"] = prepared.info
     if case.get("memory") and prepared.numpy_memory:
         record["memory"] = {
             "peak_bytes": traced_peak_bytes(prepared.step),

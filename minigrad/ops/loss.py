@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record
+from ..autograd import host_check, record, state
 from ..backends import backend_of
 from ..tensor import Tensor, as_operand
 from .axes import axis_index
@@ -56,20 +56,24 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100) -> Tensor:
     if not isinstance(logits, Tensor):
         raise TypeError("cross_entropy: logits must be a Tensor")
     be = backend_of(logits.data)
-    t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
+    if state.compiling and isinstance(targets, Tensor):  # the program reads the targets
+        t = targets.data
+    else:
+        t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
     if not np.issubdtype(t.dtype, np.integer):
         raise ValueError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
-    if logits.ndim < 1 or t.shape != logits.shape[:-1]:
+    if logits.ndim < 1 or tuple(t.shape) != logits.shape[:-1]:
         raise ValueError(
-            f"cross_entropy: targets of shape {t.shape} do not match logits of shape "
+            f"cross_entropy: targets of shape {tuple(t.shape)} do not match logits of shape "
             f"{logits.shape} (expected targets of shape {logits.shape[:-1]})"
         )
     classes = logits.shape[-1]
-    counted = t[t != ignore_index]
-    if counted.size and (counted.min() < 0 or counted.max() >= classes):
-        bad = counted[(counted < 0) | (counted >= classes)][0]
-        raise ValueError(f"cross_entropy: target {bad} is outside [0, {classes})")
-    flat_t = be.from_host(np.ascontiguousarray(t.reshape(-1), dtype=np.int64))
+    if state.compiling and isinstance(targets, Tensor):
+        host_check(lambda a: _check_targets(be.to_host(a), ignore_index, classes), t)
+        flat_t = be.astype(be.reshape(t, (-1,)), np.dtype(np.int64))
+    else:
+        _check_targets(t, ignore_index, classes)
+        flat_t = be.from_host(np.ascontiguousarray(t.reshape(-1), dtype=np.int64))
     rows = be.reshape(logits.data, (-1, classes))
     loss, log_probs, count = be.cross_entropy(rows, flat_t, ignore_index)
     shape = logits.shape
@@ -79,6 +83,13 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100) -> Tensor:
         return (be.reshape(grad, shape),)
 
     return record("cross_entropy", loss, (logits,), backward)
+
+
+def _check_targets(t, ignore_index, classes):
+    counted = t[t != ignore_index]
+    if counted.size and (counted.min() < 0 or counted.max() >= classes):
+        bad = counted[(counted < 0) | (counted >= classes)][0]
+        raise ValueError(f"cross_entropy: target {bad} is outside [0, {classes})")
 
 
 def mse_loss(prediction: Tensor, target) -> Tensor:

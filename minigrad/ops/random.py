@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record
+from ..autograd import record, state
 from ..backends import backend_of
 from ..tensor import Tensor
 
@@ -22,6 +22,10 @@ def dropout(a: Tensor, p: float, rng=None, training: bool = True) -> Tensor:
     if p == 1.0:
         mask = be.zeros(a.shape, a.dtype)
     else:
+        if state.compiling and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"dropout inside mg.compile needs rng to be a numpy Generator, got "
+                             f"{rng!r}: a seed (or None) draws a new generator on every eager "
+                             "call, which a compiled program cannot replay")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         mask = be.dropout_mask(a.shape, p, rng, a.dtype)
     out = be.mul(a.data, mask)

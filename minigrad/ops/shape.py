@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import SliceGrad, record, record_multi
+from ..autograd import SliceGrad, record, record_multi, state
 from ..backends import backend_of, get
 from ..tensor import Tensor
 from .axes import axis_index
@@ -47,6 +47,8 @@ def _host_index(index):
     """Tensors in an index become arrays; lists become integer (or bool) arrays."""
     def convert(p):
         if isinstance(p, Tensor):
+            if state.compiling and type(p.data) is np.ndarray:
+                return p.data  # what numpy() returns on the CPU, read by mg.compile's program
             return p.numpy()
         if isinstance(p, list):
             return np.asarray(p)

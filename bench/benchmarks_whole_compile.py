@@ -1,0 +1,107 @@
+"""asv: whole steps under mg.compile (issue 18) against the same steps eager, across seq_len.
+
+Two steps, float32, B=32, H=128: ``plain_lstm``, the LSTM written from public primitives as a
+Python loop (bench.peers.minigrad_models.composed_lstm_loss, I=32), forward + backward of the
+sum of its outputs; ``adding``, an `lstm train`-like adding step (fused LSTM, readout, MSE,
+backward, norm clipping at 1, Adam). ``time_step`` times one call after the first (the trace);
+``track_compile_seconds`` is the first call of a fresh ``mg.compile`` of the step, i.e. the
+trace (one eager run under the recorder) and the program's generation, in a process whose Numba
+kernels are already compiled. Commits without ``mg.compile`` are skipped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from bench.asv_cases import skip
+from bench.peers import PARAM_NAMES, recurrent_weights, sequence_input
+
+STEPS = ["plain_lstm", "adding"]
+SEQ_LENS = [25, 100, 400]
+B, I, H = 32, 32, 128
+
+
+def _build(step_name, seq_len):
+    """(step function, its arguments) of a fresh model."""
+    import minigrad as mg
+
+    if not hasattr(mg, "compile"):
+        skip("no mg.compile at this commit")
+    if step_name == "plain_lstm":
+        from bench.peers.minigrad_models import composed_lstm_loss
+
+        w = recurrent_weights("lstm", I, H)
+        params = [mg.tensor(w[k], requires_grad=True) for k in PARAM_NAMES]
+
+        def step(x):
+            for p in params:
+                p.grad = None
+            loss = composed_lstm_loss(mg, x, *params)
+            loss.backward()
+            return loss
+
+        return step, (mg.tensor(sequence_input(seq_len, B, I)),)
+    from lstm import LSTM, tasks
+
+    model = LSTM(2, H, forget_bias=1.0, rng=0)
+    readout = mg.nn.Linear(H, 1, rng=1)
+    params = model.parameters() + readout.parameters()
+    opt = mg.optim.Adam(params, lr=1e-3)
+
+    def step(x, y):
+        out, _ = model(x)
+        loss = mg.mse_loss(readout(out[-1]), y)
+        opt.zero_grad()
+        loss.backward()
+        mg.optim.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss
+
+    x, y = tasks.adding(B, seq_len, np.random.default_rng(0))
+    return step, (mg.tensor(x), mg.tensor(y))
+
+
+class WholeStep:
+    """One step, eager or compiled (the trace is done in setup, never timed)."""
+
+    params = (STEPS, ["eager", "compiled"], SEQ_LENS)
+    param_names = ["step", "mode", "seq_len"]
+    number = 1
+    repeat = (3, 20, 4.0)
+    rounds = 1
+    timeout = 900
+
+    def setup(self, step_name, mode, seq_len):
+        import minigrad as mg
+
+        step, self.args = _build(step_name, seq_len)
+        self.step = mg.compile(step) if mode == "compiled" else step
+        self.step(*self.args)  # the trace (compiled), Numba's first calls (both)
+        self.step(*self.args)
+
+    def time_step(self, step_name, mode, seq_len):
+        self.step(*self.args)
+
+
+class CompileSeconds:
+    """Seconds of a fresh mg.compile's first call (the trace and the program's generation)."""
+
+    params = (STEPS, SEQ_LENS)
+    param_names = ["step", "seq_len"]
+    unit = "seconds"
+    timeout = 900
+
+    def setup(self, step_name, seq_len):
+        step, args = _build(step_name, seq_len)
+        step(*args)  # Numba's kernels compiled in this process: the track is the compiler's
+
+    def track_compile_seconds(self, step_name, seq_len):
+        import minigrad as mg
+
+        step, args = _build(step_name, seq_len)
+        compiled = mg.compile(step)
+        started = time.perf_counter()
+        compiled(*args)
+        return time.perf_counter() - started

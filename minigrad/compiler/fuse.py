@@ -1,0 +1,136 @@
+"""Fusion of a program's elementwise chains into generated Numba kernels.
+
+A run of consecutive recorded CPU calls of elementwise functions (add, sub, mul, div, neg, exp,
+tanh, sigmoid and the saved-output backward of tanh and sigmoid), all of one float dtype and one
+1-d or 2-d shape (0-d operands broadcast as scalars), becomes one call of a kernel generated for
+that run: one flat loop over the elements (a strided operand, such as a gate slice of an LSTM's
+split, is first copied to a contiguous array so the loop vectorises), each intermediate a
+register, and only the values used after the run (by a later call, a ``.grad`` set, the result,
+or the backward program) written to new arrays.
+The scalar expressions are the backend kernels' own (``cpu_kernels.tanh_f32``, ``sigmoid_f32``,
+``sigmoid_f64``; libm's tanh in float64), so a fused run equals the unfused one to float rounding.
+Kernels are cached on disk by their source (compiler/cache.py), which encodes only the run's
+structure: the 100 steps of an unrolled LSTM share one forward and a few backward kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cache import load
+from .program import slots_in
+from .record import Slot
+
+# backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
+RULES = {
+    "cpu.add": (2, "{0} + {1}"),
+    "cpu.sub": (2, "{0} - {1}"),
+    "cpu.mul": (2, "{0} * {1}"),
+    "cpu.div": (2, "{0} / {1}"),
+    "cpu.neg": (1, "-{0}"),
+    "cpu.exp": (1, "np.exp({0})"),
+    "cpu.tanh": (1, {"float32": "tanh_f32({0})", "float64": "np.tanh({0})"}),
+    "cpu.sigmoid": (1, {"float32": "sigmoid_f32({0})", "float64": "sigmoid_f64({0})"}),
+    "cpu.tanh_backward": (2, "{1} * (one - {0} * {0})"),
+    "cpu.sigmoid_backward": (2, "{1} * {0} * (one - {0})"),
+}
+HEADER = (
+    "import numpy as np\n"
+    "from numba import njit\n"
+    "from minigrad.backends.cpu_kernels import sigmoid_f32, sigmoid_f64, tanh_f32\n\n\n"
+    "@njit(cache=True, error_model='numpy', fastmath={'contract'}, boundscheck=False)\n"
+)
+
+
+def _fusable(op, values):
+    """(shape, dtype) of an op that may join a run, else None."""
+    if op[0] != "call" or len(op) < 6 or op[5] not in RULES or op[3]:
+        return None
+    arity, _ = RULES[op[5]]
+    args, out = op[2], op[4]
+    if type(out) is not Slot or out.scalar or len(args) != arity or \
+            any(type(a) is not Slot for a in args):
+        return None
+    result = values[out.i]
+    if type(result) is not np.ndarray or result.ndim not in (1, 2) or \
+            result.dtype not in (np.float32, np.float64):
+        return None
+    for a in args:
+        v = values[a.i]
+        if type(v) is not np.ndarray or v.dtype != result.dtype or \
+                (v.shape != result.shape and v.ndim != 0):
+            return None
+    return result.shape, result.dtype
+
+
+def fuse(ops, values, keep: set):
+    """ops with each run of two or more fusable calls replaced by one call of its kernel.
+    keep: slots needed beyond ops (the result, the backward's residuals)."""
+    users: dict[int, int] = {}  # slot -> index of its last use
+    for j, op in enumerate(ops):
+        used = set()
+        if op[0] == "call":
+            slots_in(op[2], used)
+            slots_in(op[3], used)
+        elif op[0] == "opaque":
+            slots_in(op[2], used)
+        elif op[0] == "set":
+            slots_in(op[3], used)
+        for i in used:
+            users[i] = j
+    out, run, key = [], [], None
+    for j, op in enumerate(ops + [("end",)]):
+        found = _fusable(op, values) if op[0] != "end" else None
+        if found is not None and (not run or found == key):
+            run.append(j)
+            key = found
+            continue
+        out.extend(_emit(ops, run, values, users, keep))
+        run, key = ([j], found) if found is not None else ([], None)
+        if found is None and op[0] != "end":
+            out.append(op)
+    return out
+
+
+def _emit(ops, run, values, users, keep):
+    if len(run) < 2:
+        return [ops[j] for j in run]
+    last = run[-1]
+    defined = {ops[j][4].i for j in run}
+    inputs: list[int] = []
+    for j in run:
+        for a in ops[j][2]:
+            if a.i not in defined and a.i not in inputs:
+                inputs.append(a.i)
+    outputs = [ops[j][4].i for j in run
+               if ops[j][4].i in keep or users.get(ops[j][4].i, -1) > last]
+    if not outputs:
+        return [ops[j] for j in run]
+    dtype = values[ops[run[0]][4].i].dtype
+    ndim = values[ops[run[0]][4].i].ndim
+    like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
+    names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
+    lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
+    # every operand as a flat C-contiguous view (a strided slice is copied once): the loop
+    # below then vectorises as the backend's own flat kernels do
+    lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
+              if values[i].ndim]
+    lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
+    lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
+    lines.append(f"    one = f{like}.dtype.type(1.0)")
+    lines.append(f"    for q in range(f{like}.size):")
+    indent = "        "
+    lines += [f"{indent}x{k} = f{k}[q]" for k, i in enumerate(inputs) if values[i].ndim]
+    for n, j in enumerate(run):
+        _, rule = RULES[ops[j][5]]
+        rule = rule[dtype.name] if isinstance(rule, dict) else rule
+        slot = ops[j][4].i
+        lines.append(f"{indent}t{n} = " + rule.format(*(names[a.i] for a in ops[j][2])))
+        names[slot] = f"t{n}"
+        if slot in outputs:
+            lines.append(f"{indent}o{outputs.index(slot)}[q] = t{n}")
+    shape = f"i{like}.shape"
+    lines.append(f"    return ({''.join(f'o{m}.reshape({shape}), ' for m in range(len(outputs)))})")
+    kernel = load(HEADER + "\n".join(lines) + "\n", "fused").fused
+    return [("call", kernel, tuple(Slot(i) for i in inputs), {},
+             tuple(Slot(i) for i in outputs), "fused")]

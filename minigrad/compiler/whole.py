@@ -1,0 +1,309 @@
+"""``mg.compile(fn)``: a function of tensors traced once per input signature and replayed as a
+program of kernel calls (docs/compiler.md).
+
+The first call with a signature runs fn eagerly under a ``Recorder`` (compiler/record.py): its
+result and its side effects are eager's. The recorded kernel calls become a generated function
+(compiler/program.py) that later calls with the same signature run instead, with no tape, no
+Tensor objects in between and no Python of fn. The signature is every argument's shape, dtype,
+device and requires_grad (nested in tuples, lists and dicts), the values of Python numbers,
+strings and None among the arguments and among the constants fn closes over (the identity of any
+other object), whether gradients are enabled, and the aliasing of the tensor arguments. The
+program's own guards check the state it reads (a parameter's shape and dtype, whether a .grad is
+None); a guard that fails runs before anything else, and the call traces again.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from .. import autograd
+from ..backends import backend_of
+from ..tensor import Tensor
+from .fuse import fuse
+from .program import MISS, free_slots, generate, result_slots
+from .record import CompileError, Const, Recorder, Slot, recording
+
+CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
+_SIMPLE = (int, float, bool, str, type(None))
+
+
+class CompiledFunction:
+    """fn compiled per signature; call it as fn. ``cache_info()`` counts traces and hits."""
+
+    def __init__(self, fn, max_traces: int = 8, fuse: bool = True):
+        if not callable(fn):
+            raise TypeError(f"mg.compile: fn must be callable, got {type(fn).__name__}")
+        if not isinstance(max_traces, int) or max_traces < 1:
+            raise ValueError(f"mg.compile: max_traces must be an int >= 1, got {max_traces!r}")
+        self.fn = fn
+        self.max_traces = max_traces
+        self.fuse = fuse
+        self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
+        self.traces = self.hits = self.misses = 0
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        if autograd.state.compiling:  # called while an outer compiled function traces: inline
+            return self.fn(*args, **kwargs)
+        leaves, objects = [], []
+        key = (_walk(args, leaves, objects), _walk(kwargs, leaves, objects),
+               self._closure_key(objects), autograd.state.grad_enabled, autograd.state.anomaly,
+               _aliasing(leaves))
+        entries = self._cache.get(key)
+        if entries is not None:
+            self._cache.move_to_end(key)
+            for entry in entries:
+                out = entry.program.function(*leaves)
+                if out is not MISS:
+                    self.hits += 1
+                    return out if entry.node is None else entry.node.attach(out, leaves)
+        self.misses += 1
+        entry, out = self._trace(args, kwargs, leaves, objects)
+        self.traces += 1
+        self._cache.setdefault(key, []).append(entry)
+        while sum(len(v) for v in self._cache.values()) > self.max_traces:
+            oldest = next(iter(self._cache))
+            self._cache[oldest].pop(0)
+            if not self._cache[oldest]:
+                del self._cache[oldest]
+        return out
+
+    def _trace(self, args, kwargs, leaves, objects):
+        # an argument with a graph of its own is traced as a fresh leaf (the program's input)
+        stand_ins = {id(t): Tensor._wrap(t.data, True) for t in leaves
+                     if t.requires_grad and not t.is_leaf}
+        if stand_ins:
+            args, kwargs = _substitute(args, stand_ins), _substitute(kwargs, stand_ins)
+        rec = Recorder(self.name, [stand_ins.get(id(t), t) for t in leaves])
+        with recording(rec) as box:
+            out = self.fn(*args, **kwargs)
+            live = [(path, t) for path, t in _tensors(out, ()) if _has_graph(t)]
+            node = self._trace_backward(rec, live, box, leaves) if live else None
+            result = _result(rec, out, {path for path, _ in live})
+        for t in leaves:
+            if id(t) in stand_ins and stand_ins[id(t)].grad is not None:
+                t.grad = stand_ins[id(t)].grad
+        if node is None:
+            program = generate(rec, len(leaves), result, self.name,
+                               ops=self._fused(rec, result_slots(result, set())))
+            return Entry(program, None, objects), out
+        residuals = sorted(node.residuals)
+        arrays = tuple(("array", Slot(i)) for i in node.output_slots)
+        saved = tuple(("array", Slot(i)) for i in residuals)
+        returned = (result, arrays, saved)
+        forward = generate(rec, len(leaves), returned, self.name,
+                           ops=self._fused(rec, result_slots(returned, set())))
+        # the backward's trace ran on the traced forward's buffers (some kernels overwrite what
+        # they read): the first call's outputs and residuals come from the program, run once
+        returned = forward.function(*leaves)
+        if returned is MISS:
+            raise RuntimeError(f"mg.compile: {self.name} changed its own state while traced")
+        return Entry(forward, node, objects), node.attach(returned, leaves)
+
+    def _trace_backward(self, rec, live, box, leaves):
+        """Trace the backward of fn's live outputs from upstream gradients that are inputs of
+        a second program; it returns the gradient of every older tensor the walk reached."""
+        back = rec.fork()
+        box[0] = back
+        upstream, seeds = [], []
+        for _, t in live:
+            back.depth += 1  # the seeds are the backward program's inputs, not its ops
+            data = t.data
+            seed = backend_of(data).ones(data.shape, data.dtype)
+            back.depth -= 1
+            upstream.append(back.new_slot(seed))
+            seeds.append(seed)
+        for k, (_, t) in enumerate(live):
+            t.backward(Tensor._wrap(seeds[k]), retain_graph=k < len(live) - 1)
+        box[0] = rec
+        grads = tuple(("array", back.template(back.shadow[id(t)])) for t in back.shadowed)
+        residuals = free_slots(back.ops, grads) - {s.i for s in upstream}
+        binds = [(s, f"G[{k}]") for k, s in enumerate(upstream)]
+        binds += [(Slot(i), f"R[{k}]") for k, i in enumerate(sorted(residuals))]
+        program = generate(back, len(leaves), grads, self.name + " backward",
+                           inputs=("G", "R"), binds=binds,
+                           ops=self._fused(back, result_slots(grads, set())))
+        output_slots = [rec.slot_of[id(t.data)] for _, t in live]
+        holders = [rec.holder(t) for t in back.shadowed]
+        return Node(self.name, program, [path for path, _ in live], output_slots, residuals,
+                    holders, rec.held)
+
+    def _fused(self, rec, keep):
+        return fuse(rec.ops, rec.values, keep) if self.fuse else rec.ops
+
+    def _closure_key(self, objects):
+        fn = getattr(self.fn, "__func__", self.fn)
+        values = []
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                values.append(("empty",))
+                continue
+            values.append(_constant(value, objects))
+        for value in getattr(fn, "__defaults__", None) or ():
+            values.append(_constant(value, objects))
+        return tuple(values)
+
+    def cache_info(self) -> CacheInfo:
+        """(traces, hits, misses, size, max_size): traces made, calls served by a program,
+        calls that traced, programs held now and the most it holds."""
+        size = sum(len(v) for v in self._cache.values())
+        return CacheInfo(self.traces, self.hits, self.misses, size, self.max_traces)
+
+    def cache_clear(self) -> None:
+        """Drop every program (the next call traces again); the counters stay."""
+        self._cache.clear()
+
+    def programs(self) -> list:
+        """The programs held now (their generated source is ``program.source``; a function with
+        live outputs also has ``entry.node.backward``)."""
+        return [e.program for entries in self._cache.values() for e in entries]
+
+
+def compile(fn=None, *, max_traces: int = 8, fuse: bool = True):  # noqa: A001 - as torch's
+    """Compile fn (forward, loss, backward(), clipping, optimizer step: any function of
+    tensors); usable as ``mg.compile(fn)`` or as a decorator, with or without arguments.
+    fuse=False keeps every recorded kernel call (no generated elementwise kernels)."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, max_traces, fuse)
+    return CompiledFunction(fn, max_traces, fuse)
+
+
+def _constant(value, objects):
+    if type(value) in _SIMPLE:
+        return (type(value).__name__, value)
+    if isinstance(value, Tensor):  # a tensor closed over is state: its shape is guarded inside
+        objects.append(value)
+        return ("tensor", id(value))
+    objects.append(value)
+    return ("object", id(value))
+
+
+def _walk(x, leaves, objects):
+    if isinstance(x, Tensor):
+        leaves.append(x)
+        data = x.data
+        return ("T", tuple(data.shape), np.dtype(data.dtype).str, type(data), x.requires_grad)
+    kind = type(x)
+    if kind in _SIMPLE:
+        return (kind.__name__, x)
+    if kind is tuple or kind is list:
+        return (kind.__name__, tuple(_walk(y, leaves, objects) for y in x))
+    if kind is dict:
+        return ("dict", tuple((k, _walk(v, leaves, objects)) for k, v in x.items()))
+    if isinstance(x, np.ndarray | np.generic):
+        raise CompileError(f"mg.compile: an argument is a numpy {type(x).__name__}; pass a "
+                           "Tensor (mg.tensor(...)) so the compiled program reads it on every call")
+    objects.append(x)
+    return ("object", id(x))
+
+
+def _aliasing(leaves):
+    first: dict[int, int] = {}
+    return tuple(first.setdefault(id(t), i) for i, t in enumerate(leaves))
+
+
+def _result(rec: Recorder, out, live, path=()):
+    """The template of fn's return value: tensors by their data's slot; None where a live
+    output goes (the compiled node's output is placed there)."""
+    if path in live:
+        return Const(None)
+    if isinstance(out, Tensor):
+        data = out.data  # through the recorder: an argument's or a parameter's data is loaded
+        slot = rec.slot_of.get(id(data))
+        return ("tensor", Slot(slot)) if slot is not None else Const(out)
+    kind = type(out)
+    if kind is tuple or kind is list:
+        return kind(_result(rec, x, live, (*path, k)) for k, x in enumerate(out))
+    if kind is dict:
+        return {k: _result(rec, v, live, (*path, k)) for k, v in out.items()}
+    return Const(out)
+
+
+def _has_graph(t: Tensor) -> bool:
+    node = t.grad_fn
+    node = node[0] if type(node) is tuple else node
+    return node is not None and node.backward is not None
+
+
+def _tensors(out, path):
+    if isinstance(out, Tensor):
+        yield path, out
+    elif type(out) in (tuple, list):
+        for k, x in enumerate(out):
+            yield from _tensors(x, (*path, k))
+    elif type(out) is dict:
+        for k, x in out.items():
+            yield from _tensors(x, (*path, k))
+
+
+def _place(out, values: dict, path=()):
+    """out with values[path] put at each path."""
+    if path in values:
+        return values[path]
+    kind = type(out)
+    if kind is tuple or kind is list:
+        return kind(_place(x, values, (*path, k)) for k, x in enumerate(out))
+    if kind is dict:
+        return {k: _place(x, values, (*path, k)) for k, x in out.items()}
+    return out
+
+
+def _substitute(x, tensors: dict):
+    if isinstance(x, Tensor):
+        return tensors.get(id(x), x)
+    kind = type(x)
+    if kind is tuple or kind is list:
+        return kind(_substitute(y, tensors) for y in x)
+    if kind is dict:
+        return {k: _substitute(v, tensors) for k, v in x.items()}
+    return x
+
+
+class Entry:
+    """One trace: its forward program, its backward (a Node) if it returns live outputs, and the
+    objects of its signature (kept alive so their ids stay theirs)."""
+
+    __slots__ = ("program", "node", "objects")
+
+    def __init__(self, program, node, objects):
+        self.program, self.node, self.objects = program, node, objects
+
+
+class Node:
+    """The backward of a compiled function whose outputs have a graph: one tape node over the
+    tensors its backward reached (arguments and parameters), run by the backward program."""
+
+    def __init__(self, name, backward, paths, output_slots, residuals, holders, held):
+        self.name, self.backward, self.paths = name, backward, paths
+        self.output_slots, self.residuals = output_slots, residuals
+        self.holders, self.held = holders, held
+
+    def attach(self, returned, leaves):
+        """(result with None at live paths, live output arrays, residuals) -> the result with
+        the node's output tensors in place."""
+        result, arrays, residuals = returned
+        inputs = [leaves[i] if kind == "arg" else self.held[i] for kind, i in self.holders]
+        program, name, saved = self.backward.function, self.name, [residuals]
+
+        def backward(grads):
+            if saved[0] is None:
+                raise RuntimeError(f"mg.compile: a second backward through {name} (the compiled "
+                                   "backward reuses its saved buffers); call the function again")
+            upstream = tuple(g if g is not None else backend_of(a).zeros(a.shape, a.dtype)
+                             for g, a in zip(grads, arrays))
+            out = program(*leaves, upstream, saved[0])
+            saved[0] = None
+            if out is MISS:
+                raise RuntimeError(f"mg.compile: a parameter of {name} changed shape or dtype "
+                                   "between its forward and its backward")
+            return out
+
+        tensors = autograd.record_multi(f"compiled {name}", list(arrays), inputs, backward)
+        return _place(result, dict(zip(self.paths, tensors)))
+
