@@ -159,8 +159,10 @@ def build_model(config: ClassifyConfig, dataset: SequenceDataset, rng) -> Sequen
 
 
 def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = None,
-                     progress: bool = False) -> dict:
-    """Train one model; its test accuracy, confusion matrix, curve and attention examples."""
+                     progress: bool = False, on_model=None) -> dict:
+    """Train one model; its test accuracy, confusion matrix, curve and attention examples.
+    `on_model(model, config)` receives the trained model (run_configs saves it for `lstm
+    export`)."""
     from tqdm import tqdm
 
     dataset = dataset or load_dataset(config.dataset)
@@ -193,6 +195,8 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         model.load_state_dict(best[3])
         bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", acc=f"{accuracy:.3f}")
     train_time = time.perf_counter() - started
+    if on_model is not None:
+        on_model(model, config)
     probabilities, weights = predict(model, test_x)
     predicted = probabilities.argmax(-1)
     train_predicted = predict(model, train_x)[0].argmax(-1)
@@ -267,6 +271,7 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
                 dtw: dict | None = None) -> list[dict]:
     """Train every config not yet in `results_path` (appending each row as it finishes);
     returns the rows of all `configs`, old and new, in their order."""
+    from ..apps.export.saved import save_model
     from ..experiments.sweep import append_result, versions
 
     done = {row["key"]: row for row in read_rows(results_path)}
@@ -275,7 +280,12 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
         key = run_key(KIND, config.to_dict())
         if key not in done:
             dataset = dataset or load_dataset(config.dataset)
-            result = train_classifier(config, dataset, progress=progress)
+            model_dir = os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
+                                     f"{KIND}-{key}")
+            result = train_classifier(config, dataset, progress=progress,
+                                      on_model=lambda m, c, d=model_dir: save_model(d, m,
+                                                                       {"run": c.to_dict()}))
+            result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR
             result.update(dtw or {})
             done[key] = {"key": key, "kind": KIND, "config": config.to_dict(),
                          "result": result, "versions": versions()}

@@ -241,18 +241,21 @@ def _rounded(values: np.ndarray) -> list:
 
 
 def run_forecast(config: ForecastConfig, progress: bool = False,
-                 baselines: tuple[dict, dict] | None = None) -> dict:
+                 baselines: tuple[dict, dict] | None = None, on_model=None) -> dict:
     """Train, forecast the test origins, and score model and baselines on the original scale.
 
     `baselines`: precomputed evaluate_baselines(...) (forecasts, fits) for the same data (they
     depend on the dataset and split only), else computed here; ({}, {}) skips them. Returns
     the result dict; "test" holds every test origin's forecasts (model and baselines) and the
-    truth, which forecast_compare's tests read.
+    truth, which forecast_compare's tests read. `on_model(net, config)` receives the trained
+    network (forecast_runs saves it for `lstm export`).
     """
     started = time.perf_counter()
     data = prepare(config)
     config = data.config
     net, training = train_net(data, progress)
+    if on_model is not None:
+        on_model(net, config)
     target = data.series.target
     forecast = data.scaler.unscale(predict(net, data.x["test"]), target)
     baselines, fits = evaluate_baselines(data) if baselines is None else baselines

@@ -8,6 +8,7 @@ table of each method's RMSE difference from the best classical method with its u
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import defaultdict
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..apps.export.saved import save_model
 from ..experiments.sweep import append_result, read_results, run_key, versions
 from .forecast import ForecastConfig, evaluate_baselines, prepare, run_forecast
 from .forecast_baselines import BASELINES
@@ -42,7 +44,12 @@ def run_forecasts(configs: list[ForecastConfig], results_path: str, progress: bo
             split_key = (config.dataset, config.horizon, config.val_size, config.test_size)
             if split_key not in baselines:
                 baselines[split_key] = evaluate_baselines(prepare(config))
-            result = run_forecast(config, progress, baselines[split_key])
+            model_dir = os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
+                                     f"{KIND}-{key}")
+            result = run_forecast(config, progress, baselines[split_key],
+                                  on_model=lambda net, c, d=model_dir: save_model(d, net,
+                                                                     {"run": c.to_dict()}))
+            result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR
             row = {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
                    "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             append_result(results_path, row)

@@ -172,3 +172,34 @@ def test_export_refuses_a_directory_without_a_model(tmp_path):
 
     with pytest.raises(ValueError, match="expected model.json"):
         load_any(str(tmp_path))
+
+
+def test_a_forecast_run_of_the_command_exports(tmp_path, capsys):
+    """`lstm forecast` saves each trained network next to its results row (model_dir), and
+    `lstm export --format onnx` turns it into a graph that onnxruntime runs like our forward."""
+    pytest.importorskip("safetensors")
+    pytest.importorskip("statsmodels")
+    pytest.importorskip("sktime")
+    import json
+
+    from lstm.apps.export.saved import load_model
+    from lstm.cli import main
+
+    assert main(["forecast", "--dataset", "sunspots", "--model", "gru", "--seeds", "0",
+                 "--hidden-size", "4", "--max-epochs", "2", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
+    model_dir = row["result"]["model_dir"]
+    assert model_dir.startswith(str(tmp_path))
+    loaded, config = load_model(model_dir)
+    assert config["run"]["model"] == "gru" and config["run"]["hidden_size"] == 4
+    assert main(["export", "--format", "onnx", model_dir]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["app"] == "forecast"
+    x = np.random.default_rng(7).standard_normal(
+        (config["run"]["lookback"], 3, model_inputs(loaded))).astype(np.float32)
+    with mg.no_grad():
+        expected = loaded(x).numpy()
+    np.testing.assert_allclose(_session(line["file"]).run(None, {"x": x})[0], expected,
+                               atol=TOLERANCE, rtol=0)
