@@ -15,7 +15,7 @@ DEFAULT_FLOAT = np.float32
 class Tensor:
     """An array plus what backward needs: whether it wants a gradient and the node that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -47,6 +47,15 @@ class Tensor:
     @property
     def device(self) -> str:
         return backend_of(self.data).name
+
+    @property
+    def version(self) -> int:
+        """How many times this tensor was modified in place (by optimizer steps): torch's
+        ``_version``. Set only when bumped, so recording an op costs nothing more."""
+        try:
+            return self._version
+        except AttributeError:
+            return 0
 
     @property
     def is_leaf(self) -> bool:
