@@ -89,6 +89,18 @@ class Tensor:
     def __hash__(self):
         return id(self)
 
+    def __getstate__(self):
+        """A leaf's data, grad and requires_grad (its tape node is not state: a copy starts
+        untaped); a tensor made by an op cannot be copied, as torch's deepcopy refuses."""
+        if self._node is not None:
+            raise RuntimeError("only leaf tensors (made by the user, not by an op) can be copied "
+                               "or pickled; detach() it first")
+        return {"data": self.data, "grad": self.grad, "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state):
+        self.data, self.grad = state["data"], state["grad"]
+        self.requires_grad, self._node, self._edge = state["requires_grad"], None, None
+
     # ---- gradients -----------------------------------------------------------------------------
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if self._node is not None and not flag:
