@@ -60,6 +60,8 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+# rules that are a variant of another op, not an op of their own (gelu(approximate="tanh"))
+INTERNAL_RULES = frozenset({"gelu_tanh"})
 
 
 def unary(name: str, uses: tuple = ("x",), ufunc=None, differentiable=True, params=()):
