@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+import minigrad as mg
+
 from .cli_errors import check_out_dir, report
 from .config import OPTIMIZERS, TrainConfig
 from .models import INITS, MODEL_NAMES
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked before any work
         return args.func(args)
     except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
         return report(args.command, e)
