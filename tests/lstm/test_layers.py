@@ -269,3 +269,22 @@ def test_tensors_made_by_ops_refuse_to_be_copied(torch):
         copy.deepcopy(x * 2)
     with pytest.raises(RuntimeError, match="graph leaves"):  # torch refuses the same
         copy.deepcopy(torch.ones(3, requires_grad=True) * 2)
+
+
+@pytest.mark.parametrize("cls", [GRU, RNN])
+def test_proj_size_outside_lstm_names_the_class_as_torch(cls, torch):
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        getattr(torch.nn, cls.__name__)(4, 6, proj_size=2)
+    with pytest.raises(ValueError, match=f"^{cls.__name__}: proj_size is only supported for "
+                                         "LSTM"):
+        cls(4, 6, proj_size=2)
+
+
+@pytest.mark.parametrize("cls,keyword,close", [
+    (LSTM, "hiden_size", "hidden_size"), (GRU, "batchfirst", "batch_first"),
+    (RNN, "nonlinearty", "nonlinearity"), (LSTM, "proj_sze", "proj_size"), (GRU, "zzz", None)])
+def test_a_misspelt_keyword_names_the_public_class(cls, keyword, close):
+    hint = f"; did you mean '{close}'\\?" if close else "$"
+    with pytest.raises(TypeError, match=f"^{cls.__name__}\\(\\) got an unexpected keyword "
+                                        f"argument '{keyword}'{hint}"):
+        cls(4, 6, **{keyword: 1})
