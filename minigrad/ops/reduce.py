@@ -21,8 +21,9 @@ def _expand(be, g, axes, shape, keepdims):
     return be.broadcast_to(g, shape)
 
 
-def _integer_sum_dtype(a: Tensor) -> Tensor:
-    """Bool and integer sums accumulate in int64 (uint64 for unsigned), as numpy's do."""
+def accumulating(a: Tensor) -> Tensor:
+    """Bool and integer sums and products accumulate in int64 (uint64 for unsigned), as numpy's
+    do (torch: int64 for both): an int8 or bool running total would wrap or saturate silently."""
     if a.dtype.kind == "b" or (a.dtype.kind in "iu" and a.dtype.itemsize < 8):
         return astype(a, np.uint64 if a.dtype.kind == "u" else np.int64)
     return a
@@ -30,7 +31,7 @@ def _integer_sum_dtype(a: Tensor) -> Tensor:
 
 def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
     """sum of a over axis; d/da = g broadcast to a's shape."""
-    a = _integer_sum_dtype(a)
+    a = accumulating(a)
     be = backend_of(a.data)
     axes = _normalize_axes("sum", axis, a.ndim)
     shape = a.shape

@@ -16,7 +16,7 @@ from ..backends import backend_of
 from ..tensor import Tensor
 from . import reduce as base
 from .elementwise import abs as abs_
-from .elementwise import exp, log, mul, neg, sub
+from .elementwise import as_floating, exp, log, mul, neg, sub
 from .elementwise import pow as pow_
 from .shape import getitem, reshape
 
@@ -85,6 +85,7 @@ def _scan_of_scalar(name, scan, a: Tensor, axis):
 
 def cumsum(a: Tensor, axis=None) -> Tensor:
     """Running sum along axis (flattened when None); d/da = reversed running sum of g."""
+    a = base.accumulating(a)
     if a.ndim == 0:
         return _scan_of_scalar("cumsum", cumsum, a, axis)
     a, ax = _flat_or_axis("cumsum", a, axis)
@@ -99,6 +100,7 @@ def cumsum(a: Tensor, axis=None) -> Tensor:
 
 def cumprod(a: Tensor, axis=None) -> Tensor:
     """Running product along axis (flattened when None); gradient exact where a has zeros."""
+    a = base.accumulating(a)
     if a.ndim == 0:
         return _scan_of_scalar("cumprod", cumprod, a, axis)
     a, ax = _flat_or_axis("cumprod", a, axis)
@@ -110,6 +112,7 @@ def cumprod(a: Tensor, axis=None) -> Tensor:
 
 def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """Product over axis (all when None); d/da_i = g prod_{j != i} a_j, exact at zeros."""
+    a = base.accumulating(a)
     if isinstance(axis, tuple | list):
         out = a
         for ax in sorted((axis_index("prod", ax, a.ndim) for ax in axis), reverse=True):
@@ -164,6 +167,7 @@ def std(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
 
 def logsumexp(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """log(sum(exp(a))) over axis, shifted by the max; d/da = g softmax(a)."""
+    a = as_floating(a)  # a uint8 a - max(a) would wrap
     axes = base._normalize_axes("logsumexp", axis, a.ndim)
     if not a.size:
         return log(base.sum(exp(a), axis=axes, keepdims=keepdims))
@@ -197,6 +201,7 @@ def _l2(a: Tensor, axes, keepdims):
 def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 - numpy's name
     """Vector norm over axis (all elements when None): ord 2 (or 'fro'), 1, inf, -inf, 0 or p."""
     axes = base._normalize_axes("norm", axis, a.ndim)
+    a = as_floating(a)  # numpy's norm of integers is a float too
     if ord in (2, "fro"):
         return _l2(a, axes, keepdims)
     if ord == 1:

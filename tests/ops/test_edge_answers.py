@@ -211,3 +211,23 @@ def test_mean_var_std_without_elements_or_freedom_are_nan(torch):
                 y.sum().backward()
                 ty.sum().backward()
             np.testing.assert_array_equal(x.grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("values", [
+    np.int8([-128, 127, 3]), np.uint8([200, 100, 3]), np.array([True, False, True]),
+    np.int32([2**30, 2**30, 3]), np.int16([300, -300, 2])])
+def test_integer_scans_and_products_accumulate_wide_as_numpy(values, torch):
+    x, t = mg.tensor(values), torch.tensor(values)
+    for name in ("prod", "cumsum", "cumprod"):
+        ours = getattr(x, name)()
+        expected = getattr(np, name)(values)
+        assert ours.dtype == expected.dtype, name  # int64 (uint64 for unsigned), as numpy
+        np.testing.assert_array_equal(ours.numpy(), expected)
+        theirs = getattr(t, name)() if name == "prod" else getattr(t, name)(0)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # torch's values (int64)
+    for name in ("logsumexp", "norm"):  # computed in floats: no wrapped a - max(a)
+        ours = getattr(x, name)()
+        as_float = torch.tensor(values.astype(np.float64))
+        theirs = (torch.logsumexp(as_float, 0) if name == "logsumexp"
+                  else torch.linalg.vector_norm(as_float))
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
