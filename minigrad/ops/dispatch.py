@@ -27,14 +27,14 @@ def traceable(fn):
     name = fn.__name__
 
     @functools.wraps(fn)
-    def op(*args, **kwargs):
-        for value in args[:2]:
-            if isinstance(value, Tensor):
-                break
+    def op(a, *args, **kwargs):
+        if isinstance(a, Tensor):  # the eager path: one check (about 0.1 us)
+            return fn(a, *args, **kwargs)
+        for value in (a, *args[:1]):
             trace = getattr(type(value), "__minigrad_function__", None)
             if trace is not None:
-                return trace(value, name, args, kwargs)
-        return fn(*args, **kwargs)
+                return trace(value, name, (a, *args), kwargs)
+        return fn(a, *args, **kwargs)
 
     op.traced_name = name
     return op
