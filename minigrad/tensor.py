@@ -50,12 +50,9 @@ class Tensor:
 
     @property
     def version(self) -> int:
-        """How many times this tensor was modified in place (by optimizer steps): torch's
-        ``_version``. Set only when bumped, so recording an op costs nothing more."""
-        try:
-            return self._version
-        except AttributeError:
-            return 0
+        """In-place modifications so far (optimizer steps), torch's ``_version``: set only when
+        bumped (autograd.bump_version), so recording an op costs nothing more."""
+        return getattr(self, "_version", 0)
 
     @property
     def is_leaf(self) -> bool:
@@ -89,17 +86,16 @@ class Tensor:
     def __hash__(self):
         return id(self)
 
-    def __getstate__(self):
-        """A leaf's data, grad and requires_grad (its tape node is not state: a copy starts
-        untaped); a tensor made by an op cannot be copied, as torch's deepcopy refuses."""
+    def __getstate__(self):  # copy and pickle: a leaf without its tape node (torch refuses others)
         if self._node is not None:
             raise RuntimeError("only leaf tensors (made by the user, not by an op) can be copied "
                                "or pickled; detach() it first")
         return {"data": self.data, "grad": self.grad, "requires_grad": self.requires_grad}
 
     def __setstate__(self, state):
-        self.data, self.grad = state["data"], state["grad"]
-        self.requires_grad, self._node, self._edge = state["requires_grad"], None, None
+        self.data, self.grad, self.requires_grad = state["data"], state["grad"], state[
+            "requires_grad"]
+        self._node = self._edge = None
 
     # ---- gradients -----------------------------------------------------------------------------
     def requires_grad_(self, flag: bool = True) -> Tensor:
