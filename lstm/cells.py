@@ -89,6 +89,9 @@ def make_uniform(module: Module, shapes: dict, hidden_size: int, suffix: str, rn
         setattr(module, name + suffix, p)
 
 
+COMPILED_STEPS = "_compiled_steps"  # where lstm.fused caches a cell's compiled steps
+
+
 class Cell(Module):
     """A recurrent cell: parameters, the states it carries and one `step`.
 
@@ -114,6 +117,14 @@ class Cell(Module):
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.dtype = check_dtype(owner, dtype)
+
+    def __getstate__(self):
+        """The cell without its compiled steps (they hold kernels and modules, and are rebuilt
+        from the disk cache on the next fused call): copy.deepcopy and pickle work after a
+        forward, e.g. to keep the best model or to send it to another process."""
+        state = self.__dict__.copy()
+        state.pop(COMPILED_STEPS, None)
+        return state
 
     def state_size(self, name: str) -> int:
         """Width of state `name` (hidden_size unless a subclass says otherwise)."""

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+import minigrad as mg
+
 from . import zoo
 from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
 from .cli_errors import check_out_dir, report
@@ -418,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked before any work
         return args.func(args)
     except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
         return report(args.command, e)

@@ -10,7 +10,7 @@ import numpy as np
 
 from minigrad.compiler import CompiledStep, compile_step
 
-from .cells import Cell
+from .cells import COMPILED_STEPS, Cell
 
 
 def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
@@ -24,7 +24,7 @@ def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
 def compiled_step(cell: Cell, dtype) -> CompiledStep:
     """The cell's step compiled for dtype (cached on the cell)."""
     key = (np.dtype(dtype).name, _settings(cell))
-    cache = cell.__dict__.setdefault("_compiled_steps", {})
+    cache = cell.__dict__.setdefault(COMPILED_STEPS, {})
     if key not in cache:
         params = {name: p.shape for name, p in cell.step_parameters().items()}
         sizes = [cell.state_size(name) for name in cell.states]

@@ -13,6 +13,9 @@ Parameters are the cells' own, registered as ``<name>_l{layer}[_reverse]`` as to
 
 from __future__ import annotations
 
+import difflib
+import inspect
+
 import numpy as np
 
 import minigrad as mg
@@ -292,7 +295,9 @@ class _TorchLayer(Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  impl: str = "fused", nonlinearity: str = "tanh", init_hh: str = "default",
-                 rng=None, dtype=np.float32, recurrent_dropout: float = 0.0):
+                 rng=None, dtype=np.float32, recurrent_dropout: float = 0.0, **unexpected):
+        if unexpected:
+            raise self._unexpected(unexpected)
         if init_hh not in INIT_HH:
             raise ValueError(f"init_hh must be one of {INIT_HH}, got {init_hh!r}")
         check_nonlinearity(nonlinearity)
@@ -310,6 +315,21 @@ class _TorchLayer(Recurrent):
     def _cell_spec(self, options: dict):
         """The cell class and its options (LSTM: the projected cell when proj_size > 0)."""
         return self.cell_class, options
+
+    def _unexpected(self, unexpected: dict) -> Exception:
+        """The error for keywords this class does not take, naming the class (not this base),
+        the argument and the closest accepted name."""
+        owner = type(self).__name__
+        if "proj_size" in unexpected:  # torch's message: only LSTM projects its output
+            return ValueError(f"{owner}: proj_size is only supported for LSTM, not RNN or GRU "
+                              f"(got proj_size={unexpected['proj_size']!r})")
+        accepted = [name for cls in type(self).__mro__ if "__init__" in vars(cls)
+                    for name in inspect.signature(vars(cls)["__init__"]).parameters
+                    if name not in ("self", "args", "kwargs", "unexpected")]
+        name = next(iter(unexpected))
+        close = difflib.get_close_matches(name, accepted, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")
 
     @property
     def nonlinearity(self) -> str:

@@ -57,6 +57,18 @@ from .ops.public import *  # noqa: E402, F403
 nn.functional = functional  # mg.nn.functional.layer_norm, as torch.nn.functional
 # ---- end of engine-ops block --------------------------------------------------------------------
 
+# Every elementwise rule is a Tensor method and an mg. function that a traced cell step can call
+# (issue 20): the methods call the eager functions, the functions hand a traced operand to its
+# tracer.
+from .ops import dispatch as _dispatch  # noqa: E402
+
+_dispatch.attach_methods(Tensor, globals())
+for _name in _dispatch.rule_op_names():
+    for _namespace in (globals(), vars(functional)):
+        if _name in _namespace:
+            _namespace[_name] = _dispatch.traceable(_namespace[_name])
+del _name, _namespace
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -56,11 +56,12 @@ def _accumulate(g):
 class AccumulateGrad(Node):
     """A leaf's node: its uses' gradients meet here; the walk adds their sum to the leaf's .grad."""
 
-    __slots__ = ("tensor",)
+    __slots__ = ("tensor", "modified")
 
     def __init__(self, tensor):
         super().__init__("accumulate_grad", _accumulate, (), ())
         self.tensor = weakref.ref(tensor)  # the tensor holds this node: no reference cycle
+        self.modified = None  # (by, version, description) once its tensor changed in place
 
 
 class SliceGrad:
@@ -224,6 +225,38 @@ def check_finite(name, what, array):
         raise FloatingPointError(
             f"detect_anomaly: {name} produced a non-finite {what} (shape {tuple(array.shape)})"
         )
+
+
+def bump_version(tensor, by: str) -> None:
+    """Record that `tensor` was modified in place by `by` (an optimizer step): its version counter
+    goes up, and graphs recorded before now can no longer reach .grad through it.
+
+    The closures of those graphs saved the tensor's array, which now holds other values, so their
+    gradients would be those of different weights. Its AccumulateGrad node is retired (the walk
+    refuses it, at no cost per op) and the next use makes a fresh one. Stricter than torch in one
+    case: an op that saved nothing of the tensor (add) is refused too.
+    """
+    tensor._version = tensor.version + 1
+    edge = tensor._edge
+    if edge is not None and type(edge[0]) is AccumulateGrad:
+        node = edge[0]
+        node.backward = None  # the walk's freed check catches it before any closure runs
+        node.modified = (by, tensor._version, f"{tuple(tensor.data.shape)} "
+                         f"{tensor.data.dtype}")
+        tensor._edge = None
+
+
+def modified_error(node, consumers):
+    """The error for a backward that reached a tensor modified in place since the forward."""
+    by, version, description = node.modified
+    users = sorted({user.name for user in consumers if any(
+        edge is not None and edge[0] is node for edge in user.parents)})
+    used = f" used by {', '.join(repr(u) for u in users)}" if users else ""
+    return RuntimeError(
+        f"backward: a tensor needed for gradient computation has been modified by an inplace "
+        f"operation ({by}): the tensor of shape {description}{used} went from version "
+        f"{version - 1}, which the graph recorded, to {version}. Call backward() before the "
+        "optimizer step (or run the forward again after it).")
 
 
 def freed_error(node):

@@ -24,6 +24,8 @@ from .ops.activations import (  # noqa: F401 - torch.nn.functional's names
 )
 from .ops.elementwise import relu, sigmoid, tanh, where  # noqa: F401
 from .ops.linalg import matmul
+from .ops.logic import all as all_
+from .ops.logic import equal
 from .ops.loss import log_softmax, softmax  # noqa: F401
 from .ops.losses import (  # noqa: F401
     binary_cross_entropy,
@@ -69,7 +71,11 @@ def normalize(x: Tensor, p: float = 2.0, axis: int = 1, eps: float = 1e-12) -> T
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
                                  is_causal: bool = False, scale=None) -> Tensor:
     """softmax(q k^T * scale + mask) v over the last two axes; a bool mask keeps True places
-    (torch's convention), a float mask is added; is_causal keeps j <= i."""
+    (torch's convention), a float mask is added; is_causal keeps j <= i. A query whose every key
+    is masked (padding) gets 0 and a zero gradient, as torch's safe softmax, not NaN."""
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not "
+                         "both (as torch; fold the causal mask into attn_mask)")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} "
                          f"and value {value.shape} do not fit (q and k share the last axis, k "
@@ -90,4 +96,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             scores = where(mask, scores, -np.inf)
         else:
             scores = scores + mask
-    return matmul(softmax(scores, -1), value)
+    if not (is_causal or attn_mask is not None):
+        return matmul(softmax(scores, -1), value)
+    masked_row = all_(equal(scores, -np.inf), axis=-1, keepdims=True)
+    # a fully masked row softmaxes zeros instead (finite gradients) and is then set to 0
+    probs = softmax(where(masked_row, 0.0, scores), -1)
+    return matmul(where(masked_row, 0.0, probs), value)

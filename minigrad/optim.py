@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import autograd
+from .autograd import bump_version
 from .backends import backend_of
 from .tensor import Tensor
 
@@ -30,10 +31,18 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        first = {}
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: parameter {i} is not a tensor that "
                                  "requires grad")
+            # refused, not de-duplicated: a repeat would be stepped twice per step, and dropping
+            # it would shift every later index of state_dict() from what the caller listed
+            if first.setdefault(id(p), i) != i:
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} is parameter {first[id(p)]} again "
+                    f"(shape {p.shape}); list each parameter once, e.g. "
+                    "list(dict.fromkeys(params)) (Module.parameters() already does)")
         _check("lr", lr)
         self.lr = lr
         self.step_count = 0
@@ -63,6 +72,7 @@ class Optimizer:
             if p.grad.shape != p.data.shape:
                 raise ValueError(f"parameter {i}: grad shape {p.grad.shape} != {p.data.shape}")
             self._update(p, p.grad, self._state(i, p))
+            bump_version(p, f"{type(self).__name__}.step")
 
     def state_dict(self) -> dict:
         """Flat dict of arrays: 'step' and '<param index>.<state name>'."""

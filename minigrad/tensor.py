@@ -15,7 +15,7 @@ DEFAULT_FLOAT = np.float32
 class Tensor:
     """An array plus what backward needs: whether it wants a gradient and the node that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -49,6 +49,12 @@ class Tensor:
         return backend_of(self.data).name
 
     @property
+    def version(self) -> int:
+        """In-place modifications so far (optimizer steps), torch's ``_version``: set only when
+        bumped (autograd.bump_version), so recording an op costs nothing more."""
+        return getattr(self, "_version", 0)
+
+    @property
     def is_leaf(self) -> bool:
         return self._node is None
 
@@ -79,6 +85,17 @@ class Tensor:
 
     def __hash__(self):
         return id(self)
+
+    def __getstate__(self):  # copy and pickle: a leaf without its tape node (torch refuses others)
+        if self._node is not None:
+            raise RuntimeError("only leaf tensors (made by the user, not by an op) can be copied "
+                               "or pickled; detach() it first")
+        return {"data": self.data, "grad": self.grad, "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state):
+        self.data, self.grad, self.requires_grad = state["data"], state["grad"], state[
+            "requires_grad"]
+        self._node = self._edge = None
 
     # ---- gradients -----------------------------------------------------------------------------
     def requires_grad_(self, flag: bool = True) -> Tensor:

@@ -15,7 +15,7 @@ import gc
 
 import numpy as np
 
-from .autograd import AccumulateGrad, SliceGrad, check_finite, freed_error, state
+from .autograd import AccumulateGrad, SliceGrad, check_finite, freed_error, modified_error, state
 from .backends import backend_of
 
 
@@ -121,6 +121,8 @@ def _walk(tensor, grad, retain_graph):
     while stack:
         node = stack.pop()
         if node.backward is None:
+            if type(node) is AccumulateGrad and node.modified is not None:
+                raise modified_error(node, consumers)
             raise freed_error(node)
         for edge in node.parents:
             if edge is not None:

@@ -51,3 +51,36 @@ def test_attention_gradcheck_and_errors(rng):
         F.scaled_dot_product_attention(mg.ones(3, 4), mg.ones(5, 3), mg.ones(5, 2))
     with pytest.raises(ValueError, match="layer_norm: normalized_shape"):
         F.layer_norm(mg.ones(3, 4), 3)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_attention_fully_masked_row_is_zero_with_finite_gradients(kind, rng, torch):
+    q, k, v = (rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 6, 8)),
+               rng.standard_normal((2, 6, 5)))
+    keep = rng.random((4, 6)) < 0.7
+    keep[:, 0] = True
+    keep[2] = False  # query 2 attends nowhere (padding)
+    mask = keep if kind == "bool" else np.where(keep, 0.0, -np.inf)
+    ours = [mg.tensor(a, requires_grad=True) for a in (q, k, v)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ours, attn_mask=mask)
+    expected = torch.nn.functional.scaled_dot_product_attention(*theirs,
+                                                                attn_mask=torch.tensor(mask))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert np.all(out.numpy()[:, 2] == 0)
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    for a, b in zip(ours, theirs):
+        assert np.all(np.isfinite(a.grad))
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_attention_refuses_causal_with_a_mask(torch):
+    q = torch.ones(2, 3)
+    with pytest.raises(RuntimeError, match="attn_mask"):
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=torch.ones(
+            2, 2, dtype=torch.bool), is_causal=True)
+    with pytest.raises(ValueError, match="give attn_mask or is_causal=True, not both"):
+        F.scaled_dot_product_attention(mg.ones(2, 3), mg.ones(2, 3), mg.ones(2, 3),
+                                       attn_mask=np.ones((2, 2), bool), is_causal=True)

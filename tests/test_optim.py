@@ -323,3 +323,63 @@ def test_float32_updates_round_in_float32_as_the_cuda_kernels_do():
     assert p.data.dtype == np.float32
     tolerance = np.spacing(f(0.01)) + np.spacing(np.abs(expected))  # an ulp of update and result
     assert np.all(np.abs(p.data - expected) <= tolerance)
+
+
+# ---- issue 20: repeated parameters, and the version counter of in-place updates -------------
+@pytest.mark.parametrize("config", ["sgd_momentum", "adam", "rmsprop_all"])
+def test_repeated_parameters_are_refused(config, torch):
+    name, _, kwargs = CONFIGS[config]
+    a, b = Parameter(np.ones(3)), Parameter(np.ones(2))
+    with pytest.raises(ValueError, match=f"{name}: parameter 2 is parameter 0 again"):
+        getattr(optim, name)([a, b, a], **kwargs)
+    with pytest.warns(UserWarning, match="duplicate parameters"):  # torch warns, then steps twice
+        getattr(torch.optim, name)([torch.ones(3, requires_grad=True)] * 2, **kwargs)
+
+
+@pytest.mark.parametrize("config", ["sgd_momentum", "adam", "rmsprop_all"])
+def test_step_before_backward_is_an_error_as_torch(config, torch):
+    import minigrad as mg
+
+    name, _, kwargs = CONFIGS[config]
+    rng = np.random.default_rng(0)
+    x, w0 = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    w = Parameter(w0.copy())
+    opt = getattr(optim, name)([w], **kwargs)
+    (mg.tensor(x) @ w).sum().backward()
+    opt.step()
+    assert w.version == 1
+    loss = (mg.tensor(x) @ w).tanh().sum() + (w * w).sum()  # mul saves w (torch too)
+    opt.step()  # modifies w in place after the forward that saved it
+    assert w.version == 2
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation \(" + name
+                       + r"\.step\): the tensor of shape \(3, 2\) float64 used by '(mul|matmul)'"):
+        loss.backward()
+    tw = torch.tensor(w0.copy(), requires_grad=True)
+    topt = getattr(torch.optim, name)([tw], **kwargs)
+    (torch.tensor(x) @ tw).sum().backward()
+    topt.step()
+    tloss = (torch.tensor(x) @ tw).tanh().sum() + (tw * tw).sum()
+    topt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tloss.backward()
+    w.grad = None  # a forward after the step is a new graph: it works and matches torch's
+    tw.grad = None
+    (mg.tensor(x) @ w).tanh().sum().backward()
+    (torch.tensor(x) @ tw).tanh().sum().backward()
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_version_counter_leaves_ordinary_training_alone():
+    import minigrad as mg
+
+    w = Parameter(np.ones((3, 2)))
+    opt = optim.SGD([w], lr=0.1)
+    x = mg.tensor(np.ones((4, 3)))
+    for _ in range(3):  # forward, backward, step: never an error
+        opt.zero_grad()
+        loss = (x @ w).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()  # a second backward before the step is still allowed
+        opt.step()
+    assert w.version == 3
+    assert mg.tensor(np.ones(2)).version == 0

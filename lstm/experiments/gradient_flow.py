@@ -29,12 +29,7 @@ GRADFLOW_MODELS = MODEL_NAMES
 def float64_copy(model: TaskModel) -> TaskModel:
     """The same model (same weights, same impl) in float64; norms come from the fused path or,
     for impl="composed", from the retained per-step gradients."""
-    memo = {}
-    for cell in getattr(model.recurrent, "cells", {}).values():
-        cache = cell.__dict__.get("_compiled_steps")
-        if cache is not None:
-            memo[id(cache)] = {}  # compiled kernels are not copied: each copy compiles its own
-    twin = copy.deepcopy(model, memo)
+    twin = copy.deepcopy(model)  # a cell's compiled steps and a tensor's tape node are not copied
     twin.astype(np.float64)
     return twin
 

@@ -176,6 +176,10 @@ def amax(a, axis=None, keepdims=False):
     return np.asarray(np.max(a, axis=axis, keepdims=keepdims))
 
 
+def amin(a, axis=None, keepdims=False):
+    return np.asarray(np.min(a, axis=axis, keepdims=keepdims))
+
+
 def sum_to(g, shape):
     """Sum g over the axes numpy broadcast to reach g.shape from shape (the unbroadcast)."""
     lead = g.ndim - len(shape)

@@ -31,9 +31,10 @@ def cumprod(a, axis):
 
 
 def argsort(a, axis, descending=False, stable=False):
-    """Sort order along axis (int64); stable keeps ties in order."""
+    """Sort order along axis (int64); stable keeps ties in order. NaN is the largest value (last
+    ascending, first descending), as numpy's sort and torch's sort and topk."""
     if not stable:
-        if descending and a.dtype.kind == "f":
+        if descending and a.dtype.kind == "f" and not np.isnan(a).any():
             return np.argsort(np.negative(a), axis=axis).astype(np.int64, copy=False)
         if not descending:
             return np.argsort(a, axis=axis).astype(np.int64, copy=False)

@@ -78,10 +78,10 @@ def sigmoid_backward(y, g, out):
 
 @njit(**_JIT)
 def relu_backward(y, g, out):
-    """dx = g where y > 0."""
+    """dx = g where y > 0 or y is NaN (torch's rule: relu'(nan) = 1)."""
     zero = y.dtype.type(0.0)
     for i in range(y.size):
-        out[i] = g[i] if y[i] > zero else zero
+        out[i] = zero if y[i] <= zero else g[i]
 
 
 @njit(**_JIT)

@@ -39,7 +39,8 @@ def _default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-_threads = _default_threads()
+_threads = None  # read from the environment on first use: a bad value is an error there, not
+# an import-time traceback (the lstm command checks it first and prints one line)
 _pool, _pool_owner, _pool_size = None, None, 0
 
 
@@ -52,6 +53,10 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """The fused recurrences' threads; ValueError naming the variable when it is malformed."""
+    global _threads
+    if _threads is None:
+        _threads = _default_threads()
     return _threads
 
 
@@ -74,7 +79,7 @@ def _run(fn, calls):
 
 def _parts(n, min_rows=MIN_ROWS_PER_THREAD):
     """Row bounds splitting n rows over the threads (fewer parts if rows are few)."""
-    parts = max(1, min(_threads, n // min_rows))
+    parts = max(1, min(get_num_threads(), n // min_rows))
     return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
 
 

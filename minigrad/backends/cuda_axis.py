@@ -72,7 +72,11 @@ def _argsort_rows(x, n, descending, out):
             k = j - 1
             while k >= 0:
                 w = x[base + out[base + k]]
-                after = (w < v) if descending else (w > v)
+                # NaN is the largest (numpy's and torch's order): first when descending
+                if descending:
+                    after = w < v or (v != v and w == w)
+                else:
+                    after = w > v or (w != w and v == v)
                 if not after:
                     break
                 out[base + k + 1] = out[base + k]

@@ -94,7 +94,7 @@ def unary_rule(op, x, zero, half):
     if op == ABS:
         return abs(x)
     if op == RELU:
-        return x if x > zero else zero
+        return zero if x <= zero else x  # NaN passes through, as np.maximum and torch
     if op == TANH:
         return math.tanh(x)
     if op == TANH_RATIONAL:
@@ -110,7 +110,7 @@ def backward_rule(op, saved, g, zero, one):
     if op == SIGMOID_BACKWARD:
         return g * saved * (one - saved)
     if op == RELU_BACKWARD:
-        return g if saved > zero else zero
+        return zero if saved <= zero else g  # relu'(nan) = 1, as torch
     return g if saved > zero else (-g if saved < zero else zero)  # ABS_BACKWARD, 0 at 0
 
 

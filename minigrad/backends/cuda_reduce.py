@@ -94,6 +94,20 @@ def amax(a, axis=None, keepdims=False):
     return _reduce(bk.MAX, a, axis, keepdims, -np.inf)
 
 
+def amin(a, axis=None, keepdims=False):
+    """-max(-a): exact for floats (the only dtypes the reduction kernels take)."""
+    if a.dtype.name not in bk.reduce_rows:
+        raise ValueError(f"cuda reductions support float32 and float64, got {a.dtype}")
+    return _neg(amax(_neg(a), axis, keepdims))
+
+
+def _neg(a):
+    out = empty(tuple(a.shape), a.dtype)
+    if out.size:
+        k.unary[k.launch(out.size)](k.NEG, flat(a), flat(out))
+    return out
+
+
 def sum_to(g, shape):
     """Sum g over the axes numpy broadcast to reach g.shape from shape (the unbroadcast)."""
     shape = tuple(shape)

@@ -57,13 +57,14 @@ class Backend(Protocol):
     # ---- fused activation backward: the input gradient from saved values in one pass
     def tanh_backward(self, y, g) -> Array: """g * (1 - y^2) from the saved output y."""
     def sigmoid_backward(self, y, g) -> Array: """g * y * (1 - y) from the saved output y."""
-    def relu_backward(self, y, g) -> Array: """g where y > 0, else 0."""
+    def relu_backward(self, y, g) -> Array: """g where y > 0 or NaN, else 0."""
     def abs_backward(self, x, g) -> Array: """g * sign(x), 0 at 0."""
     def clip_backward(self, x, lo, hi, g) -> Array: """g where lo <= x <= hi, else 0."""
 
     # ---- reductions
     def sum(self, a, axis=None, keepdims=False) -> Array: """Sum over axis (a tuple), a's dtype."""
     def amax(self, a, axis=None, keepdims=False) -> Array: """Maximum over axis."""
+    def amin(self, a, axis=None, keepdims=False) -> Array: """Minimum over axis."""
     def any(self, a, axis=None, keepdims=False) -> Array: """Any nonzero over axis (bool)."""
     def all(self, a, axis=None, keepdims=False) -> Array: """All nonzero over axis (bool)."""
     def sum_to(self, g, shape) -> Array: """g summed over the axes broadcasting added to shape."""

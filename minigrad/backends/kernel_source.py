@@ -17,6 +17,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 _HERE = Path(__file__).parent
@@ -62,7 +63,42 @@ def load(target: str, rule_name: str, dtype_name: str, template: str, **fields):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    check_numba_cache(module, path)
     return module
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """A generated kernel's Numba cache file was damaged; it was removed and is compiled again."""
+
+
+def check_numba_cache(module, path) -> list[str]:
+    """Read the Numba cache index and data files of every cached kernel of a generated module;
+    a file that does not unpickle (a torn write, a full disk, a stray edit) is removed, so Numba
+    compiles that kernel again and rewrites it, and one warning line names it. Without this the
+    damage surfaces at the kernel's first call as an UnpicklingError from deep inside Numba.
+    Returns the names of the kernels whose cache was rebuilt."""
+    rebuilt = []
+    for name, kernel in sorted(vars(module).items()):
+        cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+        if cache_file is None or not hasattr(cache_file, "_load_index"):
+            continue  # not a cached Numba kernel (or a Numba without this layout)
+        try:
+            for data_name in cache_file._load_index().values():
+                try:
+                    cache_file._load_data(data_name)
+                except FileNotFoundError:
+                    pass  # Numba recompiles a missing entry by itself
+        except Exception as error:  # noqa: BLE001 - any unreadable pickle is damage
+            for stale in Path(cache_file._cache_path).glob(
+                    Path(cache_file._index_path).name.rsplit(".", 1)[0] + "*"):
+                stale.unlink(missing_ok=True)
+            rebuilt.append(name)
+            # one line on stderr: line 0 of the kernel file has no source text to echo
+            warnings.warn_explicit(
+                f"minigrad: the Numba cache of kernel {name!r} was damaged "
+                f"({type(error).__name__}: {error}); removed, compiling it again",
+                KernelCacheWarning, str(path), 0, module="minigrad.kernel_cache")
+    return rebuilt
 
 
 def rule_kernels(target: str, name: str, dtype, unary: str, binary: str):

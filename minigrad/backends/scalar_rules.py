@@ -60,6 +60,8 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+# rules that are a variant of another op, not an op of their own (gelu(approximate="tanh"))
+INTERNAL_RULES = frozenset({"gelu_tanh"})
 
 
 def unary(name: str, uses: tuple = ("x",), ufunc=None, differentiable=True, params=()):
@@ -205,14 +207,15 @@ def _sigmoid(ft, lib):
 
 @unary("relu", uses=("y",))
 def _relu(ft, lib):
-    """max(x, 0); d/dx = 1 where y > 0 (0 at 0, as torch). NaN passes through."""
+    """max(x, 0); d/dx = 1 where y > 0 (0 at 0, as torch). NaN passes through, and its
+    derivative is 1 (torch's threshold_backward: 0 only where y <= 0)."""
     zero, one = ft(0.0), ft(1.0)
 
     def forward(x):
         return zero if x <= zero else x
 
     def d(x, y):
-        return one if y > zero else zero
+        return zero if y <= zero else one
 
     return forward, d
 

@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..backends.kernel_source import check_numba_cache
+
 _MODULES: dict = {}
 
 
@@ -57,5 +59,6 @@ def load(source: str, prefix: str = "cell"):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    check_numba_cache(module, path)
     _MODULES[name] = module
     return module

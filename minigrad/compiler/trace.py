@@ -12,14 +12,25 @@ numbers). Anything else raises CellCompileError naming it.
 
 from __future__ import annotations
 
+import inspect
 import numbers
+import os
+import traceback
 from dataclasses import dataclass, field
 
-from ..backends.scalar_rules import RULES
+import numpy as np
+
+from ..backends.scalar_rules import INTERNAL_RULES, RULES, python
 
 
 class CellCompileError(ValueError):
     """The step uses something the cell compiler cannot fuse (impl='composed' still works)."""
+
+
+class UntracedAttribute(CellCompileError):
+    """A traced value asked for what only a Tensor has (an op the tracer does not know looked at
+    .data or .ndim): trace() names the op that asked."""
+
 
 
 def unsupported(what: str) -> CellCompileError:
@@ -134,12 +145,15 @@ class Sym:
         return self.tracer.split(self, sections, axis)
 
     def __getattr__(self, name):
-        rule = RULES.get(name)
-        if rule is not None and rule.arity == 1:
-            return lambda: self.tracer.rule(name, self)
-        if rule is not None and rule.arity == 2:  # a.maximum(b), a.logaddexp(b), ...
-            return lambda other: self.tracer.rule(name, self, other)
-        raise unsupported(f"the tensor method or attribute {name!r}")
+        if name in RULES and name not in INTERNAL_RULES:  # every rule is a Tensor method too
+            return lambda *args, **kwargs: self.tracer.call(name, (self, *args), kwargs)
+        raise UntracedAttribute(f"the cell compiler cannot fuse the tensor method or attribute "
+                                f"{name!r}; impl='composed' runs this cell op by op")
+
+    def __minigrad_function__(self, name, args, kwargs):
+        """mg.<name>(...) given a traced operand (the hook of ``minigrad.ops.dispatch``): the rule
+        of that name, as the method."""
+        return self.tracer.call(name, args, kwargs)
 
     def __bool__(self):
         raise unsupported("control flow on a traced value (if/while on a tensor)")
@@ -178,6 +192,38 @@ class Tracer:
                 self._consts[key] = self.add(Node("const", (), 0, False, {"value": key}))
             return self._consts[key]
         raise unsupported(f"an operand of type {type(value).__name__}")
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Sym:
+        """mg.<name>(*args, **kwargs) or the method of that name: its rule, with the rule's
+        parameters at their defaults (the generated kernels call the rules without them)."""
+        kwargs = dict(kwargs)
+        rule_name = name
+        if name == "gelu":
+            approximate = kwargs.pop("approximate", args[1] if len(args) > 1 else "none")
+            if approximate not in ("none", "tanh"):
+                raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got "
+                                 f"{approximate!r}")
+            args, rule_name = args[:1], "gelu" if approximate == "none" else "gelu_tanh"
+        rule = RULES.get(rule_name)
+        if rule is None or name in INTERNAL_RULES:
+            raise unsupported(f"mg.{name}")
+        if len(args) < rule.arity:
+            raise CellCompileError(f"{name}: needs {rule.arity} operands, got {len(args)}")
+        operands, extra = args[:rule.arity], args[rule.arity:]
+        if len(extra) > len(rule.params):
+            raise CellCompileError(f"{name}: takes {len(rule.params)} parameters "
+                                   f"{rule.params}, got {len(extra)}")
+        given = dict(zip(rule.params, extra))
+        for key, value in kwargs.items():
+            if key not in rule.params:
+                raise unsupported(f"{name} with {key}={value!r}")
+            given[key] = value
+        defaults = _param_defaults(rule_name)
+        for key, value in given.items():
+            if float(value) != defaults[key]:
+                raise unsupported(f"{name} with {key}={value!r} (a fused step takes the "
+                                  f"parameters at their defaults, {defaults})")
+        return self.rule(rule_name, *operands)
 
     def rule(self, name: str, *operands) -> Sym:
         syms = [self.operand(v) for v in operands]
@@ -247,6 +293,33 @@ class Tracer:
         return self.slice(s, start, stop)
 
 
+def _param_defaults(rule_name: str) -> dict:
+    """The defaults of a rule's scalar parameters, read from its plain Python form."""
+    signature = inspect.signature(getattr(python(np.float64), rule_name))
+    return {name: float(p.default) for name, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_COMPILER = os.path.join(_PACKAGE, "compiler")
+_DISPATCH = os.path.join(_PACKAGE, "ops", "dispatch.py")
+
+
+def _name_the_op(error: Exception) -> CellCompileError:
+    """The error naming the minigrad function the step called that could not take a traced value
+    (mg.softmax looking at .ndim), with the step's line; the error itself when none did."""
+    frames = traceback.extract_tb(error.__traceback__)
+    for caller, frame in zip(frames, frames[1:]):
+        path = os.path.abspath(frame.filename)
+        if (path.startswith(_PACKAGE + os.sep) and not path.startswith(_COMPILER + os.sep)
+                and path != _DISPATCH):
+            where = f"{os.path.basename(caller.filename)}:{caller.lineno}: {caller.line}"
+            return unsupported(f"mg.{frame.name} (called at {where})")
+    if isinstance(error, CellCompileError):
+        return error
+    return unsupported(f"a call the tracer could not follow ({type(error).__name__}: {error})")
+
+
 def trace(step, input_size: int, state_sizes, params: dict) -> Graph:
     """Run step(x, states, params) on symbols; params maps name -> shape."""
     tracer = Tracer(params)
@@ -256,11 +329,12 @@ def trace(step, input_size: int, state_sizes, params: dict) -> Graph:
     symbols = {name: tracer.param(name) for name in params}
     try:
         new = step(x, states, symbols)
+    except UntracedAttribute as error:  # an op the tracer does not know looked inside a Sym
+        raise _name_the_op(error) from error
     except CellCompileError:
         raise
     except Exception as error:  # a primitive given a Sym: name it
-        raise unsupported(f"a call the tracer could not follow ({type(error).__name__}: "
-                          f"{error})") from error
+        raise _name_the_op(error) from error
     new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
     if len(new) != len(state_sizes):
         raise CellCompileError(f"step returned {len(new)} states, expected {len(state_sizes)}")

@@ -42,6 +42,9 @@ def linspace(start, stop, num: int = 50, dtype=DEFAULT_FLOAT, device="cpu",
     """num evenly spaced values from start to stop inclusive."""
     if num < 0:
         raise ValueError(f"linspace: num must be >= 0, got {num}")
+    if np.dtype(dtype).kind == "b":
+        raise ValueError("linspace: dtype bool is not supported (as torch): evenly spaced values "
+                         "need a numeric dtype")
     return _make(np.linspace(start, stop, num), dtype, requires_grad, device)
 
 

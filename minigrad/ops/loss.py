@@ -9,7 +9,7 @@ from ..backends import backend_of
 from ..tensor import Tensor, as_operand
 from .axes import axis_index
 from .elementwise import as_floating, check_operands
-from .shape import transpose
+from .shape import reshape, transpose
 
 
 def _over_last_axis(name, fn, a: Tensor, axis: int) -> Tensor:
@@ -22,11 +22,27 @@ def _over_last_axis(name, fn, a: Tensor, axis: int) -> Tensor:
     return transpose(fn(transpose(a, perm), -1), perm)
 
 
+def _scalar_or_empty(name, fn, a: Tensor, axis):
+    """softmax-family of a 0-d tensor (as a 1-element axis, shape () kept, as torch) or of an
+    empty tensor (an empty result); None for everything else."""
+    if a.ndim == 0:
+        if axis not in (0, -1):
+            axis_index(name, axis, 0)
+        return reshape(fn(reshape(a, (1,)), 0), ())
+    if a.size == 0:
+        axis_index(name, axis, a.ndim)
+        be = backend_of(a.data)
+        shape, dtype = a.shape, a.dtype
+        return record(name, be.zeros(shape, dtype), (a,), lambda g: (be.zeros(shape, dtype),))
+    return None
+
+
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(a - max) / sum(exp(a - max)); d/da = y * (g - sum(g * y))."""
-    if a.ndim == 0:
-        raise ValueError("softmax: needs at least 1 dim")
     a = as_floating(a)
+    special = _scalar_or_empty("softmax", softmax, a, axis)
+    if special is not None:
+        return special
     moved = _over_last_axis("softmax", softmax, a, axis)
     if moved is not None:
         return moved
@@ -37,9 +53,10 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """a - logsumexp(a); d/da = g - softmax(a) * sum(g)."""
-    if a.ndim == 0:
-        raise ValueError("log_softmax: needs at least 1 dim")
     a = as_floating(a)
+    special = _scalar_or_empty("log_softmax", log_softmax, a, axis)
+    if special is not None:
+        return special
     moved = _over_last_axis("log_softmax", log_softmax, a, axis)
     if moved is not None:
         return moved

@@ -7,6 +7,7 @@ where the composite's gradient would be wrong at an edge (norm at 0, cumprod wit
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..backends import backend_of
 from ..tensor import Tensor
 from . import reduce as base
 from .elementwise import abs as abs_
-from .elementwise import exp, log, mul, neg, sub
+from .elementwise import as_floating, exp, log, mul, neg, sub
 from .elementwise import pow as pow_
 from .shape import getitem, reshape
 
@@ -40,8 +41,16 @@ def _flat_or_axis(name, a: Tensor, axis):
 
 
 def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name
-    """min of a over axis; the gradient is shared equally among tied minima."""
-    return neg(base.max(neg(a), axis, keepdims))
+    """min of a over axis; the gradient is shared equally among tied minima (NaN counts as the
+    minimum, as torch and numpy). Integers and bools reduce directly: -x overflows at the most
+    negative int and wraps for unsigned ones, and bools have no negation."""
+    if a.dtype.kind == "f":
+        return neg(base.max(neg(a), axis, keepdims))
+    axes = base._normalize_axes("min", axis, a.ndim)
+    error = base.empty_axes_error("min", a.shape, axes)
+    if error is not None:
+        raise error
+    return Tensor._wrap(backend_of(a.data).amin(a.data, axis=axes, keepdims=keepdims))
 
 
 def _arg(name, a: Tensor, axis, keepdims):
@@ -66,8 +75,19 @@ def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
     return _arg("argmin", a, axis, keepdims)
 
 
+def _scan_of_scalar(name, scan, a: Tensor, axis):
+    """A scan of a 0-d tensor is the tensor itself, shape () kept (torch; numpy's axis=None
+    flattens to (1,))."""
+    if axis is not None:
+        base._normalize_axes(name, axis, 0)
+    return reshape(scan(reshape(a, (1,)), 0), ())
+
+
 def cumsum(a: Tensor, axis=None) -> Tensor:
     """Running sum along axis (flattened when None); d/da = reversed running sum of g."""
+    a = base.accumulating(a)
+    if a.ndim == 0:
+        return _scan_of_scalar("cumsum", cumsum, a, axis)
     a, ax = _flat_or_axis("cumsum", a, axis)
     be = backend_of(a.data)
     reverse = (slice(None),) * ax + (slice(None, None, -1),)
@@ -80,6 +100,9 @@ def cumsum(a: Tensor, axis=None) -> Tensor:
 
 def cumprod(a: Tensor, axis=None) -> Tensor:
     """Running product along axis (flattened when None); gradient exact where a has zeros."""
+    a = base.accumulating(a)
+    if a.ndim == 0:
+        return _scan_of_scalar("cumprod", cumprod, a, axis)
     a, ax = _flat_or_axis("cumprod", a, axis)
     be = backend_of(a.data)
     x = a.data
@@ -89,15 +112,22 @@ def cumprod(a: Tensor, axis=None) -> Tensor:
 
 def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """Product over axis (all when None); d/da_i = g prod_{j != i} a_j, exact at zeros."""
+    a = base.accumulating(a)
     if isinstance(axis, tuple | list):
         out = a
         for ax in sorted((axis_index("prod", ax, a.ndim) for ax in axis), reverse=True):
             out = prod(out, ax, keepdims)
         return out
     flat, ax = _flat_or_axis("prod", a, axis)
-    if flat.shape[ax] == 0:
+    if flat.shape[ax] == 0:  # the empty product, 1, still in the graph (its gradient is empty)
+        be = backend_of(a.data)
         shape = tuple(n for i, n in enumerate(flat.shape) if i != ax)
-        return Tensor._wrap(backend_of(a.data).ones(shape, a.dtype))
+        if keepdims:
+            shape = (1,) * a.ndim if axis is None else tuple(
+                1 if i == ax else n for i, n in enumerate(a.shape))
+        zeros_shape, dtype = flat.shape, flat.dtype
+        return record("prod", be.ones(shape, a.dtype), (flat,),
+                      lambda g: (be.zeros(zeros_shape, dtype),))
     last = getitem(cumprod(flat, ax), (slice(None),) * ax + (-1,))
     if keepdims:
         kept = (1,) * a.ndim if axis is None else tuple(
@@ -110,21 +140,34 @@ def var(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
     """sum((a - mean)^2) / (n - correction) over axis (numpy's ddof=0 by default)."""
     axes = base._normalize_axes("var", axis, a.ndim)
     n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
-    if n - correction <= 0:
-        raise ValueError(f"var: {n} elements with correction={correction} leave no degrees of "
-                         "freedom")
-    centred = sub(a, base.mean(a, axis=axes, keepdims=True))
+    if n - correction <= 0:  # NaN, as numpy (with its warning) and torch
+        warnings.warn(f"var: degrees of freedom <= 0 ({n} elements, correction={correction})",
+                      RuntimeWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # warned once above, not per part
+        centred = sub(a, base.mean(a, axis=axes, keepdims=True))
     return mul(base.sum(mul(centred, centred), axis=axes, keepdims=keepdims),
-               1.0 / (n - correction))
+               1.0 / (n - correction) if n - correction > 0 else np.nan)
 
 
 def std(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
-    """sqrt(var(a, axis, correction))."""
-    return pow_(var(a, axis, correction, keepdims), 0.5)
+    """sqrt(var(a, axis, correction)); d/dvar = g / (2 std), 0 where std is 0 (torch's rule: a
+    constant vector's std has gradient 0, not 0 * inf)."""
+    v = var(a, axis, correction, keepdims)
+    be = backend_of(v.data)
+    out = be.rule_unary("sqrt", v.data)
+    zero, half = out.dtype.type(0), out.dtype.type(0.5)
+
+    def backward(g):
+        safe = be.where(be.equal(out, zero), out.dtype.type(1), out)
+        return (be.where(be.equal(out, zero), zero, be.div(be.mul(g, half), safe)),)
+
+    return record("std", out, (v,), backward)
 
 
 def logsumexp(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """log(sum(exp(a))) over axis, shifted by the max; d/da = g softmax(a)."""
+    a = as_floating(a)  # a uint8 a - max(a) would wrap
     axes = base._normalize_axes("logsumexp", axis, a.ndim)
     if not a.size:
         return log(base.sum(exp(a), axis=axes, keepdims=keepdims))
@@ -158,6 +201,7 @@ def _l2(a: Tensor, axes, keepdims):
 def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 - numpy's name
     """Vector norm over axis (all elements when None): ord 2 (or 'fro'), 1, inf, -inf, 0 or p."""
     axes = base._normalize_axes("norm", axis, a.ndim)
+    a = as_floating(a)  # numpy's norm of integers is a float too
     if ord in (2, "fro"):
         return _l2(a, axes, keepdims)
     if ord == 1:

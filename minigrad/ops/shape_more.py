@@ -32,6 +32,11 @@ def squeeze(a: Tensor, axis=None) -> Tensor:
     """a without its size-1 axes (only `axis`, which must have size 1, when given)."""
     if axis is None:
         return reshape(a, tuple(n for n in a.shape if n != 1))
+    if a.ndim == 0:  # axis 0 or -1 of a 0-d tensor: nothing to squeeze (torch's rule)
+        for ax in (axis,) if isinstance(axis, int | np.integer) else tuple(axis):
+            if ax not in (0, -1):
+                raise ValueError(f"squeeze: axis {ax} is out of range for a 0-d tensor (0 or -1)")
+        return reshape(a, ())
     axes = _axes("squeeze", axis, a.ndim)
     for ax in axes:
         if a.shape[ax] != 1:
@@ -177,11 +182,10 @@ def pad(a: Tensor, pad_width, mode: str = "constant", value=0.0) -> Tensor:
     shape = tuple(n + b + e for n, (b, e) in zip(a.shape, widths))
     inner = tuple(slice(b, b + n) for n, (b, _) in zip(a.shape, widths))
     out = be.slice_set(shape, inner, a.data, a.dtype)
-    if value != 0:
-        border = be.sub(be.ones(shape, a.dtype), be.slice_set(shape, inner, be.ones(a.shape,
-                                                                                  a.dtype),
-                                                              a.dtype))
-        out = be.add(out, be.mul(border, a.dtype.type(value)))
+    if value != 0:  # chosen, not added: inf * 0 inside would be NaN
+        interior = np.zeros(shape, dtype=bool)
+        interior[inner] = True
+        out = be.where(be.from_host(interior), out, a.dtype.type(value))
     return record("pad", out, (a,), lambda g: (be.getitem(g, inner),))
 
 
@@ -190,7 +194,7 @@ def _triangle(name, a: Tensor, k: int, lower: bool) -> Tensor:
         raise ValueError(f"{name}: needs at least 2 dims, got shape {a.shape}")
     rows, cols = a.shape[-2:]
     keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
-    return where(keep, a, 0)
+    return where(keep, a, np.zeros((), a.dtype))  # a's dtype kept (bool stays bool)
 
 
 def tril(a: Tensor, k: int = 0) -> Tensor:

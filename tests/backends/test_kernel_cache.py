@@ -39,3 +39,42 @@ def test_second_process_loads_the_compiled_kernels(tmp_path):
     assert list((tmp_path / "__pycache__").glob("*.nbi")), "no Numba cache index written"
     warm = _run(tmp_path)
     assert warm < 0.3 * cold, (cold, warm)
+
+
+DAMAGED = """
+import numpy as np
+import minigrad as mg
+x = mg.tensor(np.linspace(-2, 2, 8), requires_grad=True)
+y = mg.softsign(x)
+y.backward(np.arange(8.0))
+print(repr(y.numpy().tolist()), repr(x.grad.tolist()))
+"""
+
+
+def _run_damaged(kernel_dir):
+    env = {**os.environ, "MINIGRAD_KERNEL_DIR": str(kernel_dir), "PYTHONPATH": str(ROOT),
+           "PYTHONWARNINGS": "default"}
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    return subprocess.run([sys.executable, "-c", DAMAGED], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_a_damaged_numba_cache_file_is_rebuilt_and_reported_in_one_line(tmp_path):
+    first = _run_damaged(tmp_path)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    cached = sorted((tmp_path / "__pycache__").glob("cpu_softsign_float64_*"))
+    index = next(p for p in cached if "forward" in p.name and p.suffix == ".nbi")
+    data = next(p for p in cached if "backward" in p.name and p.suffix == ".nbc")
+    for damaged in (index, data):
+        damaged.write_bytes(b"\x80\x04 not a pickle")
+        again = _run_damaged(tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == first.stdout  # the same values and gradients
+        lines = again.stderr.strip().splitlines()
+        assert len(lines) == 1, again.stderr
+        kernel = "forward" if damaged is index else "backward"
+        assert f"KernelCacheWarning: minigrad: the Numba cache of kernel '{kernel}' was " \
+               "damaged (UnpicklingError" in lines[0]
+        assert "Traceback" not in again.stderr
+        clean = _run_damaged(tmp_path)  # rebuilt: the next process reads it without a word
+        assert clean.stderr == "" and clean.stdout == first.stdout

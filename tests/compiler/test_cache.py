@@ -87,3 +87,28 @@ def test_a_changed_scalar_rule_changes_the_generated_module(monkeypatch):
         "tanh", 1, edited, original.uses, original.doc))
     assert emit_cpu.rules_fingerprint({"tanh", "mul_da"}) != before
     assert emit_cpu.rules_fingerprint({"add"}) == emit_cpu.rules_fingerprint({"add_da"})
+
+
+def test_a_damaged_cell_kernel_cache_is_rebuilt_with_one_warning(tmp_path, monkeypatch):
+    import warnings
+
+    import numpy as np
+
+    from minigrad.backends.kernel_source import KernelCacheWarning
+    from minigrad.compiler import cache
+
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(tmp_path))
+    source = ("from numba import njit\n\n\n@njit(cache=True)\ndef kernel(x):\n"
+              "    return x * 2.0 + 1.0\n")
+    module = cache.load(source, prefix="damagetest")
+    assert module.kernel(np.arange(3.0)).tolist() == [1.0, 3.0, 5.0]  # writes the Numba cache
+    index = next((tmp_path / "cells" / "__pycache__").glob("minigrad_damagetest_*.nbi"))
+    index.write_bytes(b"\x80\x04 torn")
+    monkeypatch.setattr(cache, "_MODULES", {})
+    monkeypatch.delitem(sys.modules, module.__name__)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = cache.load(source, prefix="damagetest")
+    assert [w.category for w in caught] == [KernelCacheWarning]
+    assert "kernel 'kernel' was damaged (UnpicklingError" in str(caught[0].message)
+    assert again.kernel(np.arange(3.0)).tolist() == [1.0, 3.0, 5.0]

@@ -67,3 +67,19 @@ def test_bad_arguments_exit_nonzero(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--tasks", "adding,parity"])
     assert "unknown tasks ['parity']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2"])
+def test_a_malformed_thread_count_is_one_line_and_exit_2(value, tmp_path):
+    import os
+
+    env = {**os.environ, "MINIGRAD_NUM_THREADS": value}
+    out = subprocess.run(
+        [sys.executable, "-m", "lstm", "train", "--model", "lstm", "--task", "adding",
+         "--seq-len", "5", "--hidden-size", "4", "--batch-size", "2", "--steps", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"lstm train: error: MINIGRAD_NUM_THREADS must be a positive integer, got {value!r}"]

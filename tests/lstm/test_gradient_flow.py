@@ -89,3 +89,20 @@ def test_run_after_training_steps():
 def test_bad_steps():
     with pytest.raises(ValueError, match="steps"):
         run_gradient_flow("rnn", seq_len=10, hidden_size=4, steps=[-1], progress=False)
+
+
+def test_the_float64_twin_of_a_trained_model_keeps_its_gradients_to_itself():
+    from lstm.experiments.gradient_flow import float64_copy, task_loss
+
+    model, task = _relu_rnn_with_known_factor(0.9)
+    model.float()
+    batch = task.make_batch(4, seed_stream(2, 3))
+    task_loss(model, batch).backward()  # the parameters now have tape nodes (and .grad)
+    before = {name: p.grad.copy() for name, p in model.named_parameters()}
+    twin = float64_copy(model)
+    twin.zero_grad()
+    task_loss(twin, batch).backward()
+    for name, p in model.named_parameters():  # a copied tape node would add into these
+        np.testing.assert_array_equal(p.grad, before[name])
+    for name, p in twin.named_parameters():
+        assert p.grad is not None and p.grad.dtype == np.float64, name

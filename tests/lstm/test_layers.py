@@ -224,3 +224,67 @@ def test_composed_backward_through_a_thousand_steps():
     out[-1].sum().backward()
     g = m.weight_hh_l0.grad
     assert g.shape == (32, 8) and np.isfinite(g).all() and np.abs(g).sum() > 0
+
+
+# ---- issue 20: copies after the first forward (the compiled-step cache is not state) ---------
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("cls", [LSTM, GRU, RNN])
+def test_a_copy_after_the_first_forward_is_equal_and_independent(cls, copier):
+    import copy
+    import pickle
+
+    from minigrad import optim
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    model = cls(3, 4, num_layers=2, rng=0)
+    out, _ = model(mg.tensor(x))
+    out.sum().backward()  # the cells now hold compiled steps, the parameters tape nodes
+    clone = copy.deepcopy(model) if copier == "deepcopy" else pickle.loads(pickle.dumps(model))
+
+    def run(m):
+        m.zero_grad()
+        out, _ = m(mg.tensor(x))
+        out.backward(np.ones(out.shape, np.float32))
+        return out.numpy(), {n: p.grad.copy() for n, p in m.named_parameters()}
+
+    (y0, g0), (y1, g1) = run(model), run(clone)
+    np.testing.assert_array_equal(y0, y1)
+    assert g0.keys() == g1.keys()
+    for name in g0:
+        np.testing.assert_array_equal(g0[name], g1[name])
+    optim.SGD(clone.parameters(), lr=0.5).step()  # stepping the copy leaves the original alone
+    y2, _ = run(model)
+    np.testing.assert_array_equal(y0, y2)
+    assert not np.array_equal(run(clone)[0], y0)
+
+
+def test_tensors_made_by_ops_refuse_to_be_copied(torch):
+    import copy
+
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    leaf = copy.deepcopy(x)
+    assert leaf.requires_grad and leaf.is_leaf and leaf.data is not x.data
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        copy.deepcopy(x * 2)
+    with pytest.raises(RuntimeError, match="graph leaves"):  # torch refuses the same
+        copy.deepcopy(torch.ones(3, requires_grad=True) * 2)
+
+
+@pytest.mark.parametrize("cls", [GRU, RNN])
+def test_proj_size_outside_lstm_names_the_class_as_torch(cls, torch):
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        getattr(torch.nn, cls.__name__)(4, 6, proj_size=2)
+    with pytest.raises(ValueError, match=f"^{cls.__name__}: proj_size is only supported for "
+                                         "LSTM"):
+        cls(4, 6, proj_size=2)
+
+
+@pytest.mark.parametrize("cls,keyword,close", [
+    (LSTM, "hiden_size", "hidden_size"), (GRU, "batchfirst", "batch_first"),
+    (RNN, "nonlinearty", "nonlinearity"), (LSTM, "proj_sze", "proj_size"), (GRU, "zzz", None)])
+def test_a_misspelt_keyword_names_the_public_class(cls, keyword, close):
+    hint = f"; did you mean '{close}'\\?" if close else "$"
+    with pytest.raises(TypeError, match=f"^{cls.__name__}\\(\\) got an unexpected keyword "
+                                        f"argument '{keyword}'{hint}"):
+        cls(4, 6, **{keyword: 1})

@@ -49,11 +49,11 @@ def test_softmax_family_is_stable_for_large_logits(dtype, torch):
     np.testing.assert_allclose(mg.tensor(a).softmax().numpy().sum(axis=-1), 1, rtol=1e-6)
 
 
-def test_softmax_needs_an_axis():
-    with pytest.raises(ValueError, match="softmax: needs at least 1 dim"):
-        mg.tensor(1.0).softmax()
-    with pytest.raises(ValueError, match="log_softmax: needs at least 1 dim"):
-        mg.tensor(1.0).log_softmax()
+def test_softmax_of_a_scalar_is_one():
+    assert mg.tensor(1.0).softmax().numpy() == 1.0 and mg.tensor(1.0).softmax().shape == ()
+    assert mg.tensor(1.0).log_softmax().numpy() == 0.0
+    with pytest.raises(ValueError, match="softmax: axis 1 is out of range"):
+        mg.tensor(1.0).softmax(axis=1)
 
 
 # ---- cross entropy ---------------------------------------------------------------------------

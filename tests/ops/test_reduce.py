@@ -91,7 +91,7 @@ def test_reduce_errors():
         x.sum(axis=2)
     with pytest.raises(ValueError, match="mean: axis -3 is out of range"):
         x.mean(axis=-3)
-    with pytest.raises(ValueError, match="mean: .* averages zero elements"):
-        mg.zeros(0, 3).mean(axis=0)
-    with pytest.raises(ValueError, match="max: cannot reduce an empty tensor"):
+    with pytest.warns(RuntimeWarning, match="mean of empty slice"):
+        assert np.isnan(mg.zeros(0, 3).mean(axis=0).numpy()).all()
+    with pytest.raises(ValueError, match="max: cannot reduce axis 0 of size 0"):
         mg.zeros(0, 3).max()
