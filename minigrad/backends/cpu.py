@@ -33,6 +33,12 @@ from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rul
     rule_unary,
     rule_unary_backward,
 )
+from .cpu_scan import (  # noqa: F401 - scans with torch's edges, integer bitwise ops (issue 20)
+    bitwise,
+    bitwise_not,
+    cumextreme_index,
+    logcumsumexp,
+)
 
 name = "cpu"
 ndarray = np.ndarray

@@ -130,6 +130,15 @@ class Backend(Protocol):
     def scatter_add_along_axis(self, shape, indices, src, axis, dtype) -> Array:
         """Zeros of shape with src added at the indices along axis."""
 
+    # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
+    def cumextreme_index(self, a, axis, largest) -> Array:
+        """int64 index of the running max (largest) or min along axis; ties and NaNs take the
+        later index, a NaN stays once seen (torch's cummax/cummin)."""
+    def logcumsumexp(self, a, axis) -> Array: """Running log-sum-exp along axis (float a)."""
+    def bitwise(self, op, a, b) -> Array:
+        """a <op> b bitwise, op in and or xor lshift rshift; shifts past the width: 0 / sign."""
+    def bitwise_not(self, a) -> Array: """~a bitwise (integers)."""
+
     # The fused recurrences are not part of the contract: on both devices their kernels are
     # generated per cell by minigrad.compiler (emit_cpu / emit_cuda).
 

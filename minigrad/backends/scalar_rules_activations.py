@@ -233,3 +233,41 @@ def _relu6(ft, lib):
         return one if (x > zero and x < six) else zero
 
     return forward, d
+
+
+@unary("hardswish", uses=("x",))
+def _hardswish(ft, lib):
+    """x min(max(x + 3, 0), 6) / 6 (torch's form: -0.0 below -3, NaN at -inf); d/dx = 0 up to -3,
+    x / 3 + 1/2 on (-3, 3), 1 from 3 on and at NaN (torch's)."""
+    zero, one, three, six = ft(0.0), ft(1.0), ft(3.0), ft(6.0)
+    sixth, third, half = ft(1.0 / 6.0), ft(1.0 / 3.0), ft(0.5)
+
+    def forward(x):
+        if x != x:
+            return x
+        return x * min(max(x + three, zero), six) * sixth
+
+    def d(x, y):
+        if x <= -three:
+            return zero
+        if x < three:
+            return x * third + half
+        return one  # also at NaN, as torch
+
+    return forward, d
+
+
+@unary("celu", uses=("x",), params=("alpha",))
+def _celu(ft, lib):
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1)) (default alpha 1); d/dx = 1 above 0, else
+    exp(x / alpha)."""
+    zero, one, default = ft(0.0), ft(1.0), ft(1.0)
+    exp, expm1 = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "expm1", math.expm1)
+
+    def forward(x, alpha=default):
+        return x if x > zero else alpha * expm1(x / alpha)
+
+    def d(x, y, alpha=default):
+        return exp(x / alpha) if x <= zero else one  # 1 at NaN, as torch
+
+    return forward, d

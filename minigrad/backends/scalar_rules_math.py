@@ -326,3 +326,20 @@ def _logaddexp(ft, lib):
         return exp(b - y) if y != -math.inf else zero
 
     return forward, da, db
+
+
+@binary("copysign", uses=("a", "y"), ufunc="copysign")
+def _copysign(ft, lib):
+    """|a| with the sign of b (of -0.0 too); d/da = y / a (0 at a == 0, torch's), d/db = 0."""
+    zero = ft(0.0)
+
+    def forward(a, b):
+        return math.copysign(a, b)
+
+    def da(a, b, y):
+        return y / a if a != zero else zero
+
+    def db(a, b, y):
+        return zero
+
+    return forward, da, db

@@ -1,11 +1,14 @@
-"""The ops added for issue 11, as `minigrad.<name>` (re-exported by the package's __init__)."""
+"""The ops added for issues 11 and 20, as `minigrad.<name>` (re-exported by the package's
+__init__; `div` here, with rounding_mode=, replaces the plain true division imported there)."""
 
 from __future__ import annotations
 
 from .activations import (
+    celu,
     elu,
     gelu,
     hardsigmoid,
+    hardswish,
     hardtanh,
     leaky_relu,
     logsigmoid,
@@ -13,11 +16,21 @@ from .activations import (
     relu6,
     selu,
     silu,
+    softmin,
     softplus,
     softsign,
 )
+from .bitwise import (
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+)
 from .creation import (
     arange,
+    empty,
     eye,
     full,
     full_like,
@@ -30,6 +43,7 @@ from .creation import (
     zeros_like,
 )
 from .einsum import einsum, outer
+from .grids import diag, masked_select, meshgrid, nonzero, unfold
 from .losses import (  # cross_entropy and mse_loss gain reduction= (the fused kernels stay the
     binary_cross_entropy,  # default path)
     binary_cross_entropy_with_logits,
@@ -47,8 +61,10 @@ from .math import (
     atan,
     atanh,
     ceil,
+    copysign,
     cos,
     cosh,
+    div,
     erf,
     exp2,
     expm1,
@@ -85,6 +101,7 @@ from .reductions import (
     std,
     var,
 )
+from .scans import cummax, cummin, logcumsumexp, std_mean, var_mean
 from .selection import (
     argsort,
     gather,
@@ -129,4 +146,9 @@ __all__ = [
     "take_along_axis", "topk",
     "broadcast_to", "diagonal", "expand", "flatten", "flip", "pad", "repeat", "roll", "squeeze",
     "tile", "tril", "triu", "unflatten", "unsqueeze",
+    # issue 20
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
+    "bitwise_right_shift", "div", "copysign", "cummax", "cummin", "logcumsumexp", "std_mean",
+    "var_mean", "masked_select", "nonzero", "diag", "meshgrid", "unfold", "hardswish", "celu",
+    "softmin", "empty",
 ]
