@@ -116,3 +116,14 @@ def bitwise_broadcast(op, a, a_strides, b, b_strides, shape, out):
 def bitwise_invert(x, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = ~x[i]
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of the float kernels above, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, vi, i, b = types.float32[::1], types.int64[::1], types.int64, types.boolean
+    return {
+        "scan_extreme_rows": (_extreme_rows, (v, i, b, vi)),
+        "scan_logcumsumexp_rows": (_logcumsumexp_rows, (v, i, v)),
+    }
