@@ -79,6 +79,8 @@ def elements(dtype, domain):
         return ordinary
     domain = "all" if domain in ("nonzero", "shift") else domain
     specials = [v for v in special_floats(dtype) if domain == "all" or np.isfinite(v)]
+    if domain == "normal":  # no subnormals
+        specials = [v for v in specials if v == 0 or abs(v) >= np.finfo(dtype).tiny]
     if domain == "finite":
         specials = [v for v in specials if abs(v) < 1e4]  # no overflow to inf in the op
     return st.one_of(ordinary, st.sampled_from(specials))
@@ -101,7 +103,9 @@ class Spec:
 
     draw(data, dtype) -> (arrays, kwargs): arrays become tensors (floats require gradients).
     numpy: where minigrad follows numpy, what differs; with cast=True torch is given the arrays
-    cast to minigrad's float compute dtype (numpy's int32 -> float64 rule).
+    cast to minigrad's float compute dtype (numpy's int32 -> float64 rule; cast=np.float64: to
+    float64); dtype_of names minigrad's (numpy's) result dtype where torch's differs, and torch's
+    values are compared after the same cast.
     """
 
     mg: object
@@ -111,6 +115,7 @@ class Spec:
     grad: bool = True
     cast: bool = False
     numpy: str = ""
+    dtype_of: object = None  # input dtype -> minigrad's result dtype where it follows numpy
     rtol: dict = field(default_factory=lambda: {np.float32: 2e-5, np.float64: 1e-10})
 
 
@@ -148,12 +153,24 @@ def dims(kw):
     out = {} if kw.get("axis") is None else {"dim": kw["axis"]}
     if kw.get("keepdims"):
         out["keepdim"] = True
+        out.setdefault("dim", tuple(range(kw["ndim"])))
     return out
 
 
 def t_reduce(fn):
-    return lambda x, axis=None, keepdims=False: fn(x, **dims({"axis": axis,
+    return lambda x, axis=None, keepdims=False: fn(x, **dims({"axis": axis, "ndim": x.ndim,
                                                              "keepdims": keepdims}))
+
+
+ACCUMULATE = "bools and narrow integers accumulate in int64, unsigned ones in uint64 (numpy's; " \
+             "torch's int64)"
+
+
+def numpy_accumulator(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" and dtype.itemsize < 8:
+        return np.dtype(np.uint64 if dtype.kind == "u" else np.int64)
+    return dtype
 
 
 FLOAT_FN = "integers and bools compute in numpy's float dtype (int32 -> float64); torch gets " \
@@ -183,9 +200,18 @@ SPECS = {
     **{name: Spec(getattr(mg, name), getattr(torch, name), unary(), NUMERIC, grad=False)
        for name in ("floor", "ceil", "round", "trunc")},
     # activations
+    "gelu": float_only(mg.gelu, F.gelu, unary(domain="finite"),
+                       numpy="torch's float32 gelu(inf) is NaN, minigrad's inf: finite x"),
     **{name: float_only(getattr(mg, name), getattr(F, name), unary()) for name in (
-        "gelu", "silu", "mish", "elu", "selu", "softplus", "softsign", "logsigmoid",
-        "hardtanh", "hardsigmoid", "relu6", "hardswish", "celu", "leaky_relu")},
+        "silu", "mish", "elu", "selu", "softplus", "logsigmoid", "hardtanh", "relu6",
+        "celu", "leaky_relu")},
+    **{name: float_only(getattr(mg, name), getattr(F, name), unary(),
+                        rtol={np.float32: 2e-5, np.float64: 1e-7},
+                        numpy="torch's float64 form rounds 1/6 to float32 (3e-8 off)")
+       for name in ("hardsigmoid", "hardswish")},
+    "softsign": float_only(mg.softsign, F.softsign, unary(domain="finite"),
+                           numpy="at +-inf minigrad's slope is the limit 0; torch's composed "
+                                 "x / (1 + |x|) gives NaN: compared on finite x"),
     "softmax": float_only(lambda x, axis: mg.softmax(x, axis),
                           lambda x, axis: torch.softmax(x, axis),
                           with_axis(shapes=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1,
@@ -203,7 +229,7 @@ SPECS = {
     "add": Spec(mg.add, torch.add, binary(), ALL),
     "sub": Spec(mg.sub, torch.sub, binary(), NUMERIC),
     "mul": Spec(mg.mul, torch.mul, binary(), ALL),
-    "div": Spec(mg.div, torch.div, binary(), ALL, cast=True,
+    "div": Spec(mg.div, torch.div, binary(), ALL, cast=np.float64,
                 numpy="integers divide to float64 (numpy), torch's float32: torch gets float64"),
     "div_trunc": Spec(lambda a, b: mg.div(a, b, rounding_mode="trunc"),
                       lambda a, b: torch.div(a, b, rounding_mode="trunc"),
@@ -233,30 +259,37 @@ SPECS = {
     **{name: Spec(getattr(mg, name), getattr(torch, name), binary(second="shift"), INTS,
                   grad=False) for name in ("bitwise_left_shift", "bitwise_right_shift")},
     # comparisons and logic
-    **{name: Spec(getattr(mg, name), getattr(torch, name), binary(), ALL, grad=False)
-       for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                    "logical_and", "logical_or", "logical_xor")},
+    **{name: Spec(getattr(mg, name), getattr(torch, theirs), binary(), ALL, grad=False)
+       for name, theirs in (("equal", "eq"), ("not_equal", "ne"), ("less", "lt"),
+                            ("less_equal", "le"), ("greater", "gt"), ("greater_equal", "ge"),
+                            ("logical_and", "logical_and"), ("logical_or", "logical_or"),
+                            ("logical_xor", "logical_xor"))},
     "equal_op": Spec(lambda a, b: a == b, lambda a, b: a == b, binary(), ALL, grad=False),
+    "isclose": Spec(mg.isclose, torch.isclose, binary(), FLOATS, grad=False),
+    "astype": Spec(lambda x: x.astype(np.float64), lambda x: x.to(torch.float64), unary(), ALL),
     "logical_not": Spec(mg.logical_not, torch.logical_not, unary(), ALL, grad=False),
     **{name: Spec(getattr(mg, name), getattr(torch, name), unary(), ALL, grad=False)
        for name in ("isnan", "isinf", "isfinite")},
-    "any": Spec(mg.any, t_reduce(torch.any), with_axis(keepdims=True), ALL, grad=False),
-    "all": Spec(mg.all, t_reduce(torch.all), with_axis(keepdims=True), ALL, grad=False),
+    "any": Spec(mg.any, t_reduce(torch.any), with_axis(keepdims=True), ALL, grad=False,
+                dtype_of=lambda d: np.bool_, numpy="bool for every dtype (torch: uint8 of uint8)"),
+    "all": Spec(mg.all, t_reduce(torch.all), with_axis(keepdims=True), ALL, grad=False,
+                dtype_of=lambda d: np.bool_, numpy="bool for every dtype (torch: uint8 of uint8)"),
     # reductions and scans
-    "sum": Spec(mg.sum, t_reduce(torch.sum), with_axis(keepdims=True), ALL),
-    "mean": Spec(mg.mean, t_reduce(torch.mean), with_axis(keepdims=True), ALL, cast=True,
+    "sum": Spec(mg.sum, t_reduce(torch.sum), with_axis(keepdims=True), ALL,
+                dtype_of=numpy_accumulator, numpy=ACCUMULATE),
+    "mean": Spec(mg.mean, t_reduce(torch.mean), with_axis(keepdims=True), ALL, cast=np.float64,
                  numpy="the mean of integers is float64 (numpy); torch refuses: it gets float64"),
     "max": Spec(mg.max, t_reduce(torch.amax), with_axis(keepdims=True), ALL,
                 numpy="values only, ties share the gradient: torch.amax"),
     "min": Spec(mg.min, t_reduce(torch.amin), with_axis(keepdims=True), ALL),
     "prod": Spec(mg.prod, lambda x, axis=None, keepdims=False: torch.prod(x) if axis is None
                  else torch.prod(x, axis, keepdim=keepdims), with_axis(keepdims=True),
-                 NUMERIC),
+                 NUMERIC, dtype_of=numpy_accumulator, numpy=ACCUMULATE),
     "var": float_only(mg.var, lambda x, axis=None, keepdims=False: torch.var(
-        x, **dims({"axis": axis, "keepdims": keepdims}), correction=0),
+        x, **dims({"axis": axis, "ndim": x.ndim, "keepdims": keepdims}), correction=0),
         with_axis(keepdims=True), numpy="correction=0 by default (numpy's ddof=0)"),
     "std": float_only(mg.std, lambda x, axis=None, keepdims=False: torch.std(
-        x, **dims({"axis": axis, "keepdims": keepdims}), correction=0),
+        x, **dims({"axis": axis, "ndim": x.ndim, "keepdims": keepdims}), correction=0),
         with_axis(keepdims=True), numpy="correction=0 by default (numpy's ddof=0)"),
     "std_mean": float_only(lambda x, axis=None: mg.std_mean(x, axis),
                            lambda x, axis=None: torch.std_mean(x, **dims({"axis": axis}),
@@ -265,13 +298,18 @@ SPECS = {
         x, dim=tuple(range(x.ndim)) if axis is None else axis, keepdim=keepdims),
         with_axis(keepdims=True)),
     "norm": float_only(lambda x, axis=None: mg.norm(x, axis=axis),
-                       lambda x, axis=None: torch.linalg.vector_norm(x, dim=axis), with_axis()),
+                       lambda x, axis=None: torch.linalg.vector_norm(x, dim=axis),
+                       with_axis(domain="normal"),
+                       numpy="scaled by max |x| (exact for subnormals, where torch's float64 "
+                             "norm underflows to 0): normal numbers"),
     "argmax": Spec(mg.argmax, t_reduce(torch.argmax), with_axis(keepdims=True), NUMERIC),
     "argmin": Spec(mg.argmin, t_reduce(torch.argmin), with_axis(keepdims=True), NUMERIC),
     "cumsum": Spec(lambda x, axis: mg.cumsum(x, axis), lambda x, axis: torch.cumsum(x, axis),
-                   with_axis(none=False), NUMERIC),
+                   with_axis(none=False), NUMERIC, dtype_of=numpy_accumulator,
+                   numpy=ACCUMULATE),
     "cumprod": Spec(lambda x, axis: mg.cumprod(x, axis), lambda x, axis: torch.cumprod(x, axis),
-                    with_axis(none=False), NUMERIC),
+                    with_axis(none=False), NUMERIC, dtype_of=numpy_accumulator,
+                    numpy=ACCUMULATE),
     "cummax": Spec(mg.cummax, lambda x, axis: tuple(torch.cummax(x, axis)),
                    with_axis(none=False), NUMERIC),
     "cummin": Spec(mg.cummin, lambda x, axis: tuple(torch.cummin(x, axis)),
@@ -279,7 +317,7 @@ SPECS = {
     "logcumsumexp": float_only(mg.logcumsumexp, torch.logcumsumexp, with_axis(none=False)),
     # shape
     "reshape": Spec(lambda x: x.reshape(-1), lambda x: x.reshape(-1), unary(), ALL),
-    "transpose": Spec(lambda x: x.transpose(), lambda x: x.permute(*reversed(range(x.ndim))),
+    "transpose": Spec(lambda x: x.transpose(), lambda x: x.permute(tuple(reversed(range(x.ndim)))),
                       unary(), ALL, numpy="transpose() reverses all axes (numpy's)"),
     "flip": Spec(lambda x: x.flip(), lambda x: x.flip(list(range(x.ndim))), unary(), ALL),
     "roll": Spec(lambda x: mg.roll(x, 1), lambda x: torch.roll(x, 1), unary(), ALL),
@@ -334,6 +372,10 @@ SPECS = {
                  lambda x: tuple(torch.sort(x, dim=-1, stable=True)),
                  unary(shapes=hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=4)),
                  NUMERIC),
+    "sort_descending": Spec(lambda x: x.sort(axis=-1, descending=True)[0],
+                            lambda x: torch.sort(x, dim=-1, descending=True).values,
+                            unary(shapes=hnp.array_shapes(min_dims=1, max_dims=2, min_side=0,
+                                                          max_side=4)), FLOATS),
     "topk": Spec(lambda x: x.topk(min(2, x.shape[-1]), axis=-1),
                  lambda x: tuple(torch.topk(x, min(2, x.shape[-1]), dim=-1)),
                  unary(shapes=hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=4)),
@@ -397,7 +439,9 @@ def _torch_dtype(t):
 def check(name, spec, arrays, kwargs):
     want_grad = spec.grad and any(a.dtype.kind == "f" for a in arrays)
     ours_in = [mg.tensor(a, requires_grad=want_grad and a.dtype.kind == "f") for a in arrays]
-    given_to_torch = [a.astype(floating(a.dtype)) if spec.cast else a for a in arrays]
+    cast = (floating if spec.cast is True else lambda d: np.dtype(spec.cast)) if spec.cast else None
+    given_to_torch = [a.astype(cast(a.dtype)) if cast and a.dtype.kind != "f" else a
+                      for a in arrays]
     theirs_in = [_to_torch(a, want_grad) for a in given_to_torch]
     with np.errstate(all="ignore"):
         try:
@@ -411,9 +455,13 @@ def check(name, spec, arrays, kwargs):
     float_pairs = []
     for i, (o, e) in enumerate(zip(got, expected)):
         what = f"{name} output {i} ({[a.dtype for a in arrays]} {[a.shape for a in arrays]})"
-        assert o.dtype == _torch_dtype(e), f"{what}: dtype {o.dtype}, torch {e.dtype}"
-        assert o.shape == tuple(e.shape), f"{what}: shape {o.shape}, torch {tuple(e.shape)}"
         e_np = e.detach().numpy()
+        wanted = _torch_dtype(e)
+        if spec.dtype_of is not None and wanted.kind != "f":
+            wanted = np.dtype(spec.dtype_of(arrays[0].dtype))
+            e_np = e_np.astype(wanted)
+        assert o.dtype == wanted, f"{what}: dtype {o.dtype}, expected {wanted} (torch {e.dtype})"
+        assert o.shape == tuple(e.shape), f"{what}: shape {o.shape}, torch {tuple(e.shape)}"
         if name == "sign":  # numpy's sign(nan) = nan, torch's 0 (the README's table)
             e_np = np.where(np.isnan(o.numpy()), np.nan, e_np)
         if o.dtype.kind == "f":
@@ -454,6 +502,8 @@ def check(name, spec, arrays, kwargs):
 KNOWN = {
     "min": "fixes branch: min of ints (int32 -2**31, uint8, bool) through neg(max(neg(x)))",
     "topk": "fixes branch: topk with NaN (torch puts NaN first, as sort does)",
+    "sort_descending": "fixes branch: topk with NaN: argsort's unstable descending path (shared "
+                       "with topk) puts NaN last, torch first",
     "max": "fixes branch: gradient of max with a NaN in x (torch: 1 at the NaN, 0 elsewhere)",
     "std": "fixes branch: std's gradient of a constant vector (torch 0, minigrad NaN); var/std "
            "over an empty axis (torch NaN)",

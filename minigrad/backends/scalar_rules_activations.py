@@ -104,7 +104,7 @@ def _elu(ft, lib):
         return x if x > zero else alpha * expm1(x)
 
     def d(x, y, alpha=default):
-        return one if x > zero else y + alpha
+        return y + alpha if x <= zero else one  # 1 at NaN, as torch
 
     return forward, d
 
@@ -125,7 +125,7 @@ def _selu(ft, lib):
         return scale * x if x > zero else scale * (alpha * expm1(x))
 
     def d(x, y):
-        return scale if x > zero else y + scaled_alpha
+        return y + scaled_alpha if x <= zero else scale  # scale at NaN, as torch
 
     return forward, d
 
@@ -194,7 +194,7 @@ def _hardtanh(ft, lib):
         return min_val if x < min_val else (max_val if x > max_val else x)
 
     def d(x, y, min_val=-one, max_val=one):
-        return one if (x > min_val and x < max_val) else zero
+        return zero if (x <= min_val or x >= max_val) else one  # 1 at NaN, as torch
 
     return forward, d
 
@@ -230,7 +230,7 @@ def _relu6(ft, lib):
         return zero if x < zero else (six if x > six else x)
 
     def d(x, y):
-        return one if (x > zero and x < six) else zero
+        return zero if (x <= zero or x >= six) else one  # 1 at NaN, as torch
 
     return forward, d
 

@@ -106,7 +106,8 @@ def _round(ft, lib):
 
 @binary("maximum", ufunc="maximum")
 def _maximum(ft, lib):
-    """max(a, b), NaN propagates; d/da = 1 where a > b, 1/2 on ties (torch's split)."""
+    """max(a, b), NaN propagates; d/da = 1 where a > b, 1/2 on ties (torch's split), and 1 to
+    both where either is NaN (torch's; issue 20)."""
     zero, half, one = ft(0.0), ft(0.5), ft(1.0)
 
     def forward(a, b):
@@ -115,17 +116,18 @@ def _maximum(ft, lib):
         return a if a > b else b
 
     def da(a, b, y):
-        return one if a > b else (half if a == b else zero)
+        return zero if a < b else (half if a == b else one)
 
     def db(a, b, y):
-        return one if b > a else (half if a == b else zero)
+        return zero if b < a else (half if a == b else one)
 
     return forward, da, db
 
 
 @binary("minimum", ufunc="minimum")
 def _minimum(ft, lib):
-    """min(a, b), NaN propagates; d/da = 1 where a < b, 1/2 on ties."""
+    """min(a, b), NaN propagates; d/da = 1 where a < b, 1/2 on ties, 1 to both where either is
+    NaN (torch's)."""
     zero, half, one = ft(0.0), ft(0.5), ft(1.0)
 
     def forward(a, b):
@@ -134,10 +136,10 @@ def _minimum(ft, lib):
         return a if a < b else b
 
     def da(a, b, y):
-        return one if a < b else (half if a == b else zero)
+        return zero if a > b else (half if a == b else one)
 
     def db(a, b, y):
-        return one if b < a else (half if a == b else zero)
+        return zero if b > a else (half if a == b else one)
 
     return forward, da, db
 

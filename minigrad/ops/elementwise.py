@@ -150,7 +150,8 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if a.requires_grad:
-                ga = be.mul(be.mul(g, y), be.power(x, be.sub(y, one)))
+                # y x^(y-1) first: g y can underflow to 0 where y x^(y-1) is inf (torch's order)
+                ga = be.mul(g, be.mul(y, be.power(x, be.sub(y, one))))
                 ga = be.where(be.equal(y, zero), zero, ga)
             if b.requires_grad:
                 gb = be.mul(be.mul(g, out), be.log(x))
