@@ -376,3 +376,71 @@ def test_cross_entropy_layout_error_names_axis():
         mg.cross_entropy(mg.zeros(3, 4, 5), np.zeros((3, 5), np.int64), reduction="sum")
     with pytest.raises(ValueError, match="axis 3 is out of range"):
         mg.cross_entropy(mg.zeros(3, 4, 5), np.zeros((3, 5), np.int64), axis=3)
+
+
+# ---- wrong answers of existing ops the property test found (fixed here) --------------------------
+
+
+def test_norm_neither_overflows_nor_underflows(torch):
+    big = mg.tensor(np.float32([3e38, 4e38 / 4, 0.0]), requires_grad=True)
+    out = big.norm()
+    assert np.isfinite(out.numpy()) and abs(out.numpy() / np.hypot(3e38, 1e38) - 1) < 1e-6
+    out.backward()
+    np.testing.assert_allclose(big.grad, np.array([3e38, 1e38, 0.0]) / np.hypot(3e38, 1e38),
+                               rtol=1e-6)
+    tiny = mg.tensor(np.float32([1e-45, 0.0]))
+    assert tiny.norm().numpy() == np.float32(1e-45)
+    x = np.random.default_rng(15).standard_normal((3, 4))
+    ours = mg.norm(mg.tensor(x), axis=1).numpy()
+    np.testing.assert_allclose(ours, torch.linalg.vector_norm(torch.tensor(x), dim=1).numpy(),
+                               rtol=1e-12)
+    assert mg.gradcheck(lambda t: mg.norm(t, axis=0), [x])
+
+
+@pytest.mark.parametrize("name", ["elu", "selu", "hardtanh", "relu6", "leaky_relu",
+                                  "hardsigmoid", "celu", "hardswish"])
+def test_activation_slopes_at_nan_and_kinks_are_torchs(torch, name):
+    x = np.array([np.nan, 0.0, 6.0, -1.0, 1.0, -3.0, 3.0], np.float32)
+    ours = mg.tensor(x, requires_grad=True)
+    getattr(mg, name)(ours).backward(np.ones(7, np.float32))
+    theirs = torch.tensor(x, requires_grad=True)
+    getattr(torch.nn.functional, name)(theirs).backward(torch.ones(7))
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=2e-6)  # float32 exp
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_gradient_with_nan_is_torchs(torch, name):
+    a = np.array([0.0, np.nan, 1.0, 2.0, np.nan])
+    b = np.array([np.nan, 0.0, 1.0, 1.0, np.nan])
+    x, y = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+    getattr(mg, name)(x, y).backward(np.ones(5))
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    getattr(torch, name)(tx, ty).backward(torch.ones(5, dtype=torch.float64))
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+    np.testing.assert_array_equal(y.grad, ty.grad.numpy())
+
+
+def test_pow_slope_at_zero_to_a_tiny_power_is_inf(torch):
+    x = mg.tensor(np.float32([0.0]), requires_grad=True)
+    y = mg.tensor(np.float32([1e-45]))
+    (x ** y).backward(np.float32([0.5]))
+    t = torch.tensor([0.0], requires_grad=True)
+    (t ** torch.tensor([1e-45])).backward(torch.tensor([0.5]))
+    assert x.grad[0] == t.grad.numpy()[0] == np.inf
+
+
+def test_scans_and_prod_of_narrow_integers_accumulate_in_int64():
+    x = np.array([100, 100, 3], np.int8)
+    assert mg.tensor(x).cumsum(0).tolist() == np.cumsum(x).tolist() == [100, 200, 203]
+    assert mg.tensor(x).prod().dtype == np.prod(x).dtype == np.int64
+    assert mg.tensor(x).cumprod(0).dtype == np.int64
+    assert mg.tensor(np.uint8([200, 2])).cumprod(0).tolist() == [200, 400]
+    assert mg.tensor(np.uint8([200, 2])).cumsum(0).dtype == np.uint64  # numpy's
+    assert mg.tensor([True, True]).cumsum(0).tolist() == [1, 2]
+
+
+def test_empty_sort_and_scans_backward():
+    for fn in (lambda t: t.sort()[0], lambda t: t.cummax(0)[0], lambda t: t.topk(0)[0]):
+        x = mg.tensor(np.zeros(0, np.float32), requires_grad=True)
+        fn(x).sum().backward()
+        assert x.grad.shape == (0,)
