@@ -178,6 +178,14 @@ def numpy_accumulator(dtype):
     return dtype
 
 
+def creation(**params):
+    """Draw keyword arguments only (no tensor inputs): params maps a name to a strategy."""
+    def draw(data, dtype):
+        return [], {k: data.draw(v, label=k) for k, v in params.items()}
+    return draw
+
+
+SIZES = st.lists(st.integers(0, 3), min_size=0, max_size=3).map(tuple)
 FLOAT_FN = "integers and bools compute in numpy's float dtype (int32 -> float64); torch gets " \
            "that float input"
 
@@ -395,6 +403,30 @@ SPECS = {
     "gather": Spec(lambda a: a.gather(0, np.zeros_like(a.numpy(), np.int64)),
                    lambda a: a.gather(0, torch.zeros_like(a, dtype=torch.int64)),
                    unary(shapes=NONEMPTY.filter(lambda s: len(s) > 0)), NUMERIC),
+    # creation (the random draws and empty are checked in tests/ops for shape, dtype and range)
+    "arange": Spec(lambda start, stop, step: mg.arange(start, stop, step),
+                   lambda start, stop, step: torch.arange(start, stop, step)
+                   if (stop - start) * step > 0 else torch.arange(0, 0, 1, dtype=torch.int64
+                                                                  if isinstance(step, int)
+                                                                  else torch.float32),
+                   creation(start=st.integers(-5, 5), stop=st.integers(-5, 9),
+                            step=st.sampled_from([1, 2, -1, 3, 0.5, -0.75])), (np.int64,),
+                   numpy="a range running the other way than step is empty (numpy's); torch "
+                         "refuses it"),
+    "linspace": Spec(lambda start, stop, num: mg.linspace(start, stop, num),
+                     lambda start, stop, num: torch.linspace(start, stop, num),
+                     creation(start=st.floats(-5, 5), stop=st.floats(-5, 5),
+                              num=st.integers(0, 7)), (np.float32,)),
+    "eye": Spec(lambda n, m: mg.eye(n, m), lambda n, m: torch.eye(n, m),
+                creation(n=st.integers(0, 4), m=st.integers(0, 4)), (np.float32,)),
+    "full": Spec(lambda shape, value: mg.full(shape, value),
+                 lambda shape, value: torch.full(shape, value),
+                 creation(shape=SIZES, value=st.sampled_from([0, -3, 2.5, True, np.inf])),
+                 (np.float32,)),
+    "zeros_like": Spec(mg.zeros_like, torch.zeros_like, unary(), ALL, grad=False),
+    "ones_like": Spec(mg.ones_like, torch.ones_like, unary(), ALL, grad=False),
+    "full_like": Spec(lambda x: mg.full_like(x, 1), lambda x: torch.full_like(x, 1), unary(),
+                      ALL, grad=False),
     # linear algebra
     "matmul": float_only(lambda a: a @ a.transpose(), lambda a: a @ a.T,
                          unary(domain="finite", shapes=hnp.array_shapes(min_dims=2, max_dims=2,
@@ -557,9 +589,9 @@ def test_the_table_covers_the_readme_op_list():
     named = set(re.findall(r"`([a-z_][a-z0-9_]*)`", table))
     elsewhere = {
         # not comparable value by value with torch: random draws or construction only
-        "rand", "randn", "randint", "rand_like", "randn_like", "dropout", "empty",
-        "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange",
-        "linspace", "eye",  # creation: tests/ops/test_creation*
+        "rand", "randn", "randint", "rand_like", "randn_like", "dropout",  # tests/ops/test_random
+        "empty",  # its values are unspecified: tests/ops/test_issue20_ops.py checks shape, dtype
+        "tensor", "zeros", "ones",  # every spec above builds its inputs with them
         "layer_norm", "normalize", "scaled_dot_product_attention",  # tests/test_functional.py
         "binary_cross_entropy", "nll_loss",  # tests/ops/test_einsum_losses.py, test_issue20_ops
         "take_along_axis", "scatter_add", "one_hot", "argsort", "unflatten", "broadcast_to",
@@ -568,6 +600,5 @@ def test_the_table_covers_the_readme_op_list():
         "rounding_mode", "weight", "axis", "ignore_index", "label_smoothing", "pos_weight",
         "is_causal", "rng", "as_tuple", "none", "mean", "sum", "functional", "nn", "value",
     }
-    missing = sorted(n for n in named if n not in SPECS and n not in elsewhere
-                     and not hasattr(torch, "__never__"))
+    missing = sorted(n for n in named if n not in SPECS and n not in elsewhere)
     assert not missing, f"ops of the README's list without a property spec: {missing}"
