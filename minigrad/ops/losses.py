@@ -48,7 +48,14 @@ def _pair(name: str, prediction, target):
     return prediction, target
 
 
+def _check_ignore_index(name: str, ignore_index) -> None:
+    if not isinstance(ignore_index, int | np.integer) or isinstance(ignore_index, bool):
+        raise TypeError(f"{name}: ignore_index must be an int, got {type(ignore_index).__name__} "
+                        "(torch's third positional argument is weight: pass weight= by keyword)")
+
+
 def _class_targets(name: str, scores: Tensor, targets, ignore_index: int):
+    _check_ignore_index(name, ignore_index)
     t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
     if t.dtype.kind not in "iu":
         raise ValueError(f"{name}: class targets must be integers, got dtype {t.dtype}")
@@ -121,6 +128,7 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: 
     divides by the total weight of the counted targets (torch's)."""
     if not isinstance(logits, Tensor):
         raise TypeError("cross_entropy: logits must be a Tensor")
+    _check_ignore_index("cross_entropy", ignore_index)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")

@@ -371,6 +371,15 @@ def test_cross_entropy_classes_on_axis_1(compare_with_torch, torch, reduction, s
                                                    weight=weight, axis=1), [logits])
 
 
+def test_a_weight_passed_in_torchs_position_is_refused():
+    with pytest.raises(TypeError, match="ignore_index must be an int.*pass weight= by keyword"):
+        mg.nll_loss(mg.zeros(2, 3), [0, 1], np.ones(3))
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        mg.cross_entropy(mg.zeros(2, 3), [0, 1], np.ones(3), reduction="sum")
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        mg.cross_entropy(mg.zeros(2, 3), [0, 1], np.ones(3))  # the fused mean path
+
+
 def test_cross_entropy_layout_error_names_axis():
     with pytest.raises(ValueError, match="pass axis=1 for torch's"):
         mg.cross_entropy(mg.zeros(3, 4, 5), np.zeros((3, 5), np.int64), reduction="sum")
