@@ -316,9 +316,11 @@ def _logaddexp(ft, lib):
     exp, log1p = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "log1p", math.log1p)
 
     def forward(a, b):
+        if a != a or b != b:  # a NaN wins (logaddexp(nan, -inf) was -inf; issue 20)
+            return a + b
         m = a if a > b else b
-        if m == -math.inf or m != m:  # both -inf (or a NaN): no finite difference to take
-            return a + b if m != m else m
+        if m == -math.inf:  # both -inf: no finite difference to take
+            return m
         return m + log1p(exp(-abs(a - b)))
 
     def da(a, b, y):

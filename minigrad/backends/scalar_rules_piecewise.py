@@ -157,7 +157,10 @@ def _fmod(ft, lib):
         return one
 
     def db(a, b, y):
-        return -(a - y) / b  # -trunc(a / b), exact: a - y is a multiple of b
+        # -trunc(a / b), exact: a - y is a multiple of b; where y is NaN (b = 0, a = +-inf) the
+        # quotient a / b is +-inf or NaN, its own trunc (torch's -inf for fmod(1, 0), was NaN;
+        # issue 20)
+        return -(a - y) / b if y == y else -(a / b)
 
     return forward, da, db
 
@@ -178,7 +181,9 @@ def _remainder(ft, lib):
         return one
 
     def db(a, b, y):
-        return -(a - y) / b
+        # -floor(a / b); at b = 0 a / b is +-inf or NaN, its own floor (torch's; at a = +-inf
+        # torch's remainder gives NaN where its fmod gives -+inf)
+        return -(a / b) if b == zero else -(a - y) / b
 
     return forward, da, db
 

@@ -458,3 +458,18 @@ def test_empty_sort_and_scans_backward():
         x = mg.tensor(np.zeros(0, np.float32), requires_grad=True)
         fn(x).sum().backward()
         assert x.grad.shape == (0,)
+
+
+def test_logaddexp_nan_and_fmod_remainder_slopes_at_zero_divisor(torch):
+    a = np.float32([np.nan, -np.inf, 1.0, -2.0, np.inf, 0.0, 3.0])
+    b = np.float32([-np.inf, np.nan, 0.0, 0.0, 2.0, 0.0, np.inf])
+    np.testing.assert_array_equal(mg.logaddexp(mg.tensor(a), mg.tensor(b)).numpy(),
+                                  torch.logaddexp(torch.tensor(a), torch.tensor(b)).numpy())
+    for name in ("fmod", "remainder"):
+        x, y = mg.tensor(a[2:], requires_grad=True), mg.tensor(b[2:], requires_grad=True)
+        with np.errstate(all="ignore"):
+            getattr(mg, name)(x, y).backward(np.ones(5, np.float32))
+        tx, ty = torch.tensor(a[2:], requires_grad=True), torch.tensor(b[2:], requires_grad=True)
+        getattr(torch, name)(tx, ty).backward(torch.ones(5))
+        np.testing.assert_array_equal(y.grad, ty.grad.numpy())
+        np.testing.assert_array_equal(x.grad, tx.grad.numpy())
