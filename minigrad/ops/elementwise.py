@@ -120,7 +120,7 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    """a / b (true division: integers give floats); d/da = g / b, d/db = -g * out / b."""
+    """a / b (true division: integers give floats); d/da = g / b, d/db = -g (out / b)."""
     a, b = binary_operands("div", a, b)
     a, b = as_floating(a, np.float64), as_floating(b, np.float64)
     be = backend_of(a.data)
@@ -128,8 +128,9 @@ def div(a, b) -> Tensor:
     out = _broadcast("div", be.div, a, b)
 
     def backward(g):
-        ga = be.div(g, y)
-        return ga, (be.neg(be.mul(ga, out)) if b.requires_grad else None)
+        # d/db as -g (out / b), torch's order: -(g / b) out made 0 / tiny b a NaN (inf * 0)
+        gb = be.neg(be.mul(g, be.div(out, y))) if b.requires_grad else None
+        return be.div(g, y), gb
 
     return record("div", out, (a, b), backward)
 

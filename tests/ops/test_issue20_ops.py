@@ -473,3 +473,14 @@ def test_logaddexp_nan_and_fmod_remainder_slopes_at_zero_divisor(torch):
         getattr(torch, name)(tx, ty).backward(torch.ones(5))
         np.testing.assert_array_equal(y.grad, ty.grad.numpy())
         np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+
+
+def test_div_slope_in_b_at_a_zero_numerator_and_tiny_b(torch):
+    a, b = np.float32([0.0, 1.0, 2.0]), np.float32([1e-45, 1e-45, 4.0])
+    x, y = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+    with np.errstate(all="ignore"):
+        (x / y).backward(np.float32([0.5, 0.5, 0.5]))
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (tx / ty).backward(torch.tensor([0.5, 0.5, 0.5]))
+    np.testing.assert_array_equal(y.grad, ty.grad.numpy())  # -0, -inf, -0.0625
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
