@@ -319,7 +319,7 @@ def _logaddexp(ft, lib):
         if a != a or b != b:  # a NaN wins (logaddexp(nan, -inf) was -inf; issue 20)
             return a + b
         m = a if a > b else b
-        if m == -math.inf:  # both -inf: no finite difference to take
+        if m == -math.inf or m == math.inf:  # both -inf, or an inf (inf - inf would be NaN)
             return m
         return m + log1p(exp(-abs(a - b)))
 
