@@ -183,7 +183,11 @@ def _remainder(ft, lib):
     def db(a, b, y):
         # -floor(a / b); at b = 0 a / b is +-inf or NaN, its own floor (torch's; at a = +-inf
         # torch's remainder gives NaN where its fmod gives -+inf)
-        return -(a / b) if b == zero else -(a - y) / b
+        if b == zero:
+            return -(a / b)
+        if y == b:  # b = +-inf, a finite of the other sign: y = b and a // b = -1 (Python's)
+            return one
+        return -(a - y) / b
 
     return forward, da, db
 
