@@ -22,13 +22,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
-import minigrad as mg
-
+pytest.importorskip("hypothesis")  # both optional: the file skips without either
 torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+import minigrad as mg  # noqa: E402
+
 F = torch.nn.functional
 
 # ops-ci: the same examples on every run, and no shrinking (an expected failure of a KNOWN entry
