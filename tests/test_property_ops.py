@@ -462,7 +462,9 @@ SPECS = {
                                                                         max_side=3))),
     "outer": float_only(lambda a, b: mg.outer(a, b), lambda a, b: torch.outer(a.reshape(-1),
                                                                               b.reshape(-1)),
-                        binary()),
+                        binary(domain="finite"),
+                        numpy="gradients are sums: at 3e38 they overflow to inf or NaN by "
+                              "summation order (as matmul and einsum): finite, moderate x"),
     # losses
     "mse_loss": float_only(lambda a, b: mg.mse_loss(a, mg.broadcast_to(b, a.shape)),
                            lambda a, b: F.mse_loss(a, b.expand(a.shape)),
