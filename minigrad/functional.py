@@ -9,9 +9,11 @@ import math
 import numpy as np
 
 from .ops.activations import (  # noqa: F401 - torch.nn.functional's names
+    celu,
     elu,
     gelu,
     hardsigmoid,
+    hardswish,
     hardtanh,
     leaky_relu,
     logsigmoid,
@@ -19,6 +21,7 @@ from .ops.activations import (  # noqa: F401 - torch.nn.functional's names
     relu6,
     selu,
     silu,
+    softmin,
     softplus,
     softsign,
 )

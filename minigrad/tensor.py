@@ -238,25 +238,37 @@ class Tensor:
         return elementwise.compare("ne", self, other)
 
     def __and__(self, other):
-        return logic.bool_and(self, other)
+        return bitwise.bitwise_and(self, other)
 
     def __rand__(self, other):
-        return logic.bool_and(other, self)
+        return bitwise.bitwise_and(other, self)
 
     def __or__(self, other):
-        return logic.bool_or(self, other)
+        return bitwise.bitwise_or(self, other)
 
     def __ror__(self, other):
-        return logic.bool_or(other, self)
+        return bitwise.bitwise_or(other, self)
 
     def __xor__(self, other):
-        return logic.bool_xor(self, other)
+        return bitwise.bitwise_xor(self, other)
 
     def __rxor__(self, other):
-        return logic.bool_xor(other, self)
+        return bitwise.bitwise_xor(other, self)
 
     def __invert__(self):
-        return logic.invert(self)
+        return bitwise.bitwise_not(self)
+
+    def __lshift__(self, other):
+        return bitwise.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return bitwise.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return bitwise.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return bitwise.bitwise_right_shift(other, self)
 
     def __iter__(self):
         """The slices along the first axis (one unstack node, so their gradients meet once)."""
@@ -444,6 +456,53 @@ class Tensor:
         return selection.topk(self, k, axis, largest)
     # ---- end of engine-ops methods --------------------------------------------------------------
 
+    # ---- issue 20: methods of the added ops (torch's Tensor methods) ----------------------------
+    def div(self, other, rounding_mode=None):
+        return math_ops.div(self, other, rounding_mode)
+
+    def copysign(self, other):
+        return math_ops.copysign(self, other)
+
+    def bitwise_and(self, other):
+        return bitwise.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return bitwise.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return bitwise.bitwise_xor(self, other)
+
+    def bitwise_not(self):
+        return bitwise.bitwise_not(self)
+
+    def bitwise_left_shift(self, other):
+        return bitwise.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other):
+        return bitwise.bitwise_right_shift(self, other)
+
+    def cummax(self, axis):
+        return scans.cummax(self, axis)
+
+    def cummin(self, axis):
+        return scans.cummin(self, axis)
+
+    def logcumsumexp(self, axis):
+        return scans.logcumsumexp(self, axis)
+
+    def masked_select(self, mask):
+        return grids.masked_select(self, mask)
+
+    def nonzero(self, as_tuple=False):
+        return grids.nonzero(self, as_tuple)
+
+    def diag(self, k=0):
+        return grids.diag(self, k)
+
+    def unfold(self, axis, size, step):
+        return grids.unfold(self, axis, size, step)
+    # ---- end of issue 20 methods ----------------------------------------------------------------
+
 
 autograd.bind_tensor_class(Tensor)
 
@@ -515,3 +574,7 @@ from .ops import shape as shape_ops  # noqa: E402
 _METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
 from .ops import activations, reductions, selection, shape_more  # noqa: E402
 from .ops import math as math_ops  # noqa: E402
+
+_ISSUE20_METHODS = "issue 20"  # the modules of the issue 20 methods block:
+from .ops import bitwise, grids  # noqa: E402
+from .ops import cumulative as scans  # noqa: E402

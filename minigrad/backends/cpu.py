@@ -27,6 +27,12 @@ from .cpu_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
     scatter_add_along_axis,
     take_along_axis,
 )
+from .cpu_cumulative import (  # noqa: F401 - scans with torch's edges, integer bitwise ops (issue 20)
+    bitwise,
+    bitwise_not,
+    cumextreme_index,
+    logcumsumexp,
+)
 from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rules
     rule_binary,
     rule_binary_backward,

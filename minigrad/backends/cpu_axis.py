@@ -96,6 +96,8 @@ def _scatter_add_rows(indices, src, out):
 def scatter_add_along_axis(shape, indices, src, axis, dtype):
     """Zeros of `shape` with src[..., i, ...] added at [..., indices[..., i, ...], ...]."""
     out = np.zeros(shape, dtype=dtype)
+    if not indices.size:  # nothing to add (an empty axis, or empty rows)
+        return out
     view = np.moveaxis(out[_leading(shape, indices.shape, axis)], axis, -1)
     moved_idx = np.ascontiguousarray(np.moveaxis(indices, axis, -1))
     moved_src = np.ascontiguousarray(np.moveaxis(np.broadcast_to(src, indices.shape), axis, -1),

@@ -407,3 +407,32 @@ def rmsprop_update(param, grad, square_avg, grad_avg, velocity, lr, alpha, eps, 
     hyper = rules.rmsprop_hyperparameters(param.dtype, lr, alpha, eps, weight_decay, momentum)
     k.rmsprop_update[k.launch(param.size)](
         *_update_operands(param, grad, square_avg, grad_avg, velocity), *hyper, bool(centered))
+
+
+# ---- scans with torch's edges and the integer bitwise ops (issue 20) ----------------------------
+from . import cuda_cumulative as _scan  # noqa: E402
+from .cuda_cumulative import cumextreme_index, logcumsumexp  # noqa: E402, F401
+
+_BITWISE = {"and": _scan.AND, "or": _scan.OR, "xor": _scan.XOR, "lshift": _scan.LSHIFT,
+            "rshift": _scan.RSHIFT}
+
+
+def bitwise(op, a, b):
+    """a <op> b bitwise, op in and or xor lshift rshift (integers; and/or/xor also bools)."""
+    if op not in _BITWISE:
+        raise ValueError(f"bitwise: op must be one of {sorted(_BITWISE)}, got {op!r}")
+    dtype = np.result_type(a if is_scalar(a) else a.dtype, b if is_scalar(b) else b.dtype)
+    if dtype == np.bool_:  # and/or/xor of bools are the logical kernels
+        return logical(op, a, b)
+    code = _BITWISE[op] + 8 * dtype.itemsize * 8
+    return _elementwise(code, a, b, _scan.bitwise_same, _scan.bitwise_scalar,
+                        _scan.bitwise_broadcast)
+
+
+def bitwise_not(a):
+    """~a bitwise (not for bools)."""
+    check_device(a)
+    out = empty(tuple(a.shape), a.dtype)
+    if out.size:
+        _scan.bitwise_invert[k.launch(out.size)](flat(a), flat(out))
+    return out

@@ -136,6 +136,14 @@ class Backend(Protocol):
         """Every h_t = a_t h_{t-1} + b_t along axis (log_space: a, b hold log a_t, log b_t)."""
     def linear_scan_backward(self, a, b, h, h0, g, axis, log_space=False) -> tuple:
         """(d a, d b, d h0) of linear_scan's output h for upstream g (log_space: d log a/b)."""
+    # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
+    def cumextreme_index(self, a, axis, largest) -> Array:
+        """int64 index of the running max (largest) or min along axis; ties and NaNs take the
+        later index, a NaN stays once seen (torch's cummax/cummin)."""
+    def logcumsumexp(self, a, axis) -> Array: """Running log-sum-exp along axis (float a)."""
+    def bitwise(self, op, a, b) -> Array:
+        """a <op> b bitwise, op in and or xor lshift rshift; shifts past the width: 0 / sign."""
+    def bitwise_not(self, a) -> Array: """~a bitwise (integers)."""
 
     # The fused recurrences are not part of the contract: on both devices their kernels are
     # generated per cell by minigrad.compiler (emit_cpu / emit_cuda).

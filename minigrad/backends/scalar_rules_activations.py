@@ -104,7 +104,7 @@ def _elu(ft, lib):
         return x if x > zero else alpha * expm1(x)
 
     def d(x, y, alpha=default):
-        return one if x > zero else y + alpha
+        return y + alpha if x <= zero else one  # 1 at NaN, as torch
 
     return forward, d
 
@@ -125,7 +125,7 @@ def _selu(ft, lib):
         return scale * x if x > zero else scale * (alpha * expm1(x))
 
     def d(x, y):
-        return scale if x > zero else y + scaled_alpha
+        return y + scaled_alpha if x <= zero else scale  # scale at NaN, as torch
 
     return forward, d
 
@@ -194,7 +194,7 @@ def _hardtanh(ft, lib):
         return min_val if x < min_val else (max_val if x > max_val else x)
 
     def d(x, y, min_val=-one, max_val=one):
-        return one if (x > min_val and x < max_val) else zero
+        return zero if (x <= min_val or x >= max_val) else one  # 1 at NaN, as torch
 
     return forward, d
 
@@ -230,6 +230,44 @@ def _relu6(ft, lib):
         return zero if x < zero else (six if x > six else x)
 
     def d(x, y):
-        return one if (x > zero and x < six) else zero
+        return zero if (x <= zero or x >= six) else one  # 1 at NaN, as torch
+
+    return forward, d
+
+
+@unary("hardswish", uses=("x",))
+def _hardswish(ft, lib):
+    """x min(max(x + 3, 0), 6) / 6 (torch's form: -0.0 below -3, NaN at -inf); d/dx = 0 up to -3,
+    x / 3 + 1/2 on (-3, 3), 1 from 3 on and at NaN (torch's)."""
+    zero, one, three, six = ft(0.0), ft(1.0), ft(3.0), ft(6.0)
+    sixth, third, half = ft(1.0 / 6.0), ft(1.0 / 3.0), ft(0.5)
+
+    def forward(x):
+        if x != x:
+            return x
+        return x * min(max(x + three, zero), six) * sixth
+
+    def d(x, y):
+        if x <= -three:
+            return zero
+        if x < three:
+            return x * third + half
+        return one  # also at NaN, as torch
+
+    return forward, d
+
+
+@unary("celu", uses=("x",), params=("alpha",))
+def _celu(ft, lib):
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1)) (default alpha 1); d/dx = 1 above 0, else
+    exp(x / alpha)."""
+    zero, one, default = ft(0.0), ft(1.0), ft(1.0)
+    exp, expm1 = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "expm1", math.expm1)
+
+    def forward(x, alpha=default):
+        return x if x > zero else alpha * expm1(x / alpha)
+
+    def d(x, y, alpha=default):
+        return exp(x / alpha) if x <= zero else one  # 1 at NaN, as torch
 
     return forward, d

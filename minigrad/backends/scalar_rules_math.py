@@ -306,23 +306,44 @@ def _erf(ft, lib):
     return forward, d
 
 
-@binary("logaddexp", uses=("a", "b", "y"))  # the rule kernel beats np.logaddexp 10x
+@binary("logaddexp", uses=("a", "b"))  # the rule kernel beats np.logaddexp 10x
 def _logaddexp(ft, lib):
-    """log(exp(a) + exp(b)) without overflow; d/da = exp(a - y), d/db = exp(b - y)."""
-    zero = ft(0.0)
+    """log(exp(a) + exp(b)) without overflow; d/da = 1 / (1 + exp(b - a)), d/db = 1 / (1 +
+    exp(a - b)): torch's forms, 1 and 0 against an infinity, NaN where a and b are the same
+    infinity (issue 20: the exp(a - y) form gave NaN for logaddexp(0, inf))."""
+    one = ft(1.0)
 
     exp, log1p = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "log1p", math.log1p)
 
     def forward(a, b):
+        if a != a or b != b:  # a NaN wins (logaddexp(nan, -inf) was -inf; issue 20)
+            return a + b
         m = a if a > b else b
-        if m == -math.inf or m != m:  # both -inf (or a NaN): no finite difference to take
-            return a + b if m != m else m
+        if m == -math.inf or m == math.inf:  # both -inf, or an inf (inf - inf would be NaN)
+            return m
         return m + log1p(exp(-abs(a - b)))
 
     def da(a, b, y):
-        return exp(a - y) if y != -math.inf else zero
+        return one / (one + exp(b - a))
 
     def db(a, b, y):
-        return exp(b - y) if y != -math.inf else zero
+        return one / (one + exp(a - b))
+
+    return forward, da, db
+
+
+@binary("copysign", uses=("a", "y"), ufunc="copysign")
+def _copysign(ft, lib):
+    """|a| with the sign of b (of -0.0 too); d/da = y / a (0 at a == 0, torch's), d/db = 0."""
+    zero = ft(0.0)
+
+    def forward(a, b):
+        return math.copysign(a, b)
+
+    def da(a, b, y):
+        return y / a if a != zero else zero
+
+    def db(a, b, y):
+        return zero
 
     return forward, da, db

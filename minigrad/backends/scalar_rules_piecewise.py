@@ -106,7 +106,8 @@ def _round(ft, lib):
 
 @binary("maximum", ufunc="maximum")
 def _maximum(ft, lib):
-    """max(a, b), NaN propagates; d/da = 1 where a > b, 1/2 on ties (torch's split)."""
+    """max(a, b), NaN propagates; d/da = 1 where a > b, 1/2 on ties (torch's split), and 1 to
+    both where either is NaN (torch's; issue 20)."""
     zero, half, one = ft(0.0), ft(0.5), ft(1.0)
 
     def forward(a, b):
@@ -115,17 +116,18 @@ def _maximum(ft, lib):
         return a if a > b else b
 
     def da(a, b, y):
-        return one if a > b else (half if a == b else zero)
+        return zero if a < b else (half if a == b else one)
 
     def db(a, b, y):
-        return one if b > a else (half if a == b else zero)
+        return zero if b < a else (half if a == b else one)
 
     return forward, da, db
 
 
 @binary("minimum", ufunc="minimum")
 def _minimum(ft, lib):
-    """min(a, b), NaN propagates; d/da = 1 where a < b, 1/2 on ties."""
+    """min(a, b), NaN propagates; d/da = 1 where a < b, 1/2 on ties, 1 to both where either is
+    NaN (torch's)."""
     zero, half, one = ft(0.0), ft(0.5), ft(1.0)
 
     def forward(a, b):
@@ -134,10 +136,10 @@ def _minimum(ft, lib):
         return a if a < b else b
 
     def da(a, b, y):
-        return one if a < b else (half if a == b else zero)
+        return zero if a > b else (half if a == b else one)
 
     def db(a, b, y):
-        return one if b < a else (half if a == b else zero)
+        return zero if b > a else (half if a == b else one)
 
     return forward, da, db
 
@@ -155,7 +157,10 @@ def _fmod(ft, lib):
         return one
 
     def db(a, b, y):
-        return -(a - y) / b  # -trunc(a / b), exact: a - y is a multiple of b
+        # -trunc(a / b), exact: a - y is a multiple of b; where y is NaN (b = 0, a = +-inf) the
+        # quotient a / b is +-inf or NaN, its own trunc (torch's -inf for fmod(1, 0), was NaN;
+        # issue 20)
+        return -(a - y) / b if y == y else -(a / b)
 
     return forward, da, db
 
@@ -176,6 +181,12 @@ def _remainder(ft, lib):
         return one
 
     def db(a, b, y):
+        # -floor(a / b); at b = 0 a / b is +-inf or NaN, its own floor (torch's; at a = +-inf
+        # torch's remainder gives NaN where its fmod gives -+inf)
+        if b == zero:
+            return -(a / b)
+        if y == b:  # b = +-inf, a finite of the other sign: y = b and a // b = -1 (Python's)
+            return one
         return -(a - y) / b
 
     return forward, da, db

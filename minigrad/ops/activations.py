@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from ..tensor import Tensor
+from .elementwise import neg
+from .loss import softmax
 from .rule_ops import unary_rule_op
 
 
@@ -71,3 +73,20 @@ def hardsigmoid(a: Tensor) -> Tensor:
 def relu6(a: Tensor) -> Tensor:
     """a clamped to [0, 6]."""
     return unary_rule_op("relu6", a)
+
+
+def hardswish(a: Tensor) -> Tensor:
+    """a relu6(a + 3) / 6; d/da = 0 up to -3, a / 3 + 1/2 on (-3, 3), 1 from 3 (torch's)."""
+    return unary_rule_op("hardswish", a)
+
+
+def celu(a: Tensor, alpha: float = 1.0) -> Tensor:
+    """max(0, a) + min(0, alpha (exp(a / alpha) - 1)); d/da = 1 above 0, else exp(a / alpha)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return unary_rule_op("celu", a, float(alpha))
+
+
+def softmin(a: Tensor, axis: int = -1) -> Tensor:
+    """softmax(-a) along axis (torch's softmin; its gradient is softmax's, negated)."""
+    return softmax(neg(a), axis)

@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from ..backends import get
+from ..dtypes import check_supported
 from ..tensor import DEFAULT_FLOAT, Tensor, tensor
 
 
@@ -107,3 +109,13 @@ def randn_like(t: Tensor, rng=None, dtype=None, requires_grad=False) -> Tensor:
     """Standard normal draws of t's shape and device."""
     return _make(_rng(rng).standard_normal(t.shape), t.dtype if dtype is None else dtype,
                  requires_grad, t.device)
+
+
+def empty(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
+    """An uninitialised tensor of shape (its values are whatever the memory held: write before
+    reading, as torch.empty and np.empty)."""
+    dtype = check_supported("empty", dtype)
+    if requires_grad and dtype.kind != "f":
+        raise ValueError(f"empty: only float tensors can require gradients, got {dtype}")
+    t = Tensor._wrap(get(device).empty(_shape(shape), dtype))
+    return t.requires_grad_(True) if requires_grad else t

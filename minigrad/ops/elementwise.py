@@ -120,7 +120,7 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    """a / b (true division: integers give floats); d/da = g / b, d/db = -g * out / b."""
+    """a / b (true division: integers give floats); d/da = g / b, d/db = -g (out / b)."""
     a, b = binary_operands("div", a, b)
     a, b = as_floating(a, np.float64), as_floating(b, np.float64)
     be = backend_of(a.data)
@@ -128,8 +128,9 @@ def div(a, b) -> Tensor:
     out = _broadcast("div", be.div, a, b)
 
     def backward(g):
-        ga = be.div(g, y)
-        return ga, (be.neg(be.mul(ga, out)) if b.requires_grad else None)
+        # d/db as -g (out / b), torch's order: -(g / b) out made 0 / tiny b a NaN (inf * 0)
+        gb = be.neg(be.mul(g, be.div(out, y))) if b.requires_grad else None
+        return be.div(g, y), gb
 
     return record("div", out, (a, b), backward)
 
@@ -150,7 +151,8 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if a.requires_grad:
-                ga = be.mul(be.mul(g, y), be.power(x, be.sub(y, one)))
+                # y x^(y-1) first: g y can underflow to 0 where y x^(y-1) is inf (torch's order)
+                ga = be.mul(g, be.mul(y, be.power(x, be.sub(y, one))))
                 ga = be.where(be.equal(y, zero), zero, ga)
             if b.requires_grad:
                 gb = be.mul(be.mul(g, out), be.log(x))

@@ -1,8 +1,8 @@
 """Comparison and logic: bool tensors out, no gradient (they are piecewise constant).
 
 Operands promote by the rule of ``dtypes.py`` before comparing (``int_tensor < 0.5`` compares in
-float64). ``& | ^ ~`` on tensors need bool operands (numpy's bitwise integer forms are not
-offered); ``logical_*`` take any dtype, nonzero meaning true, as numpy's do.
+float64). The operators ``& | ^ ~`` are ``ops/bitwise`` (logical on bools, bitwise on integers,
+refused on floats); ``logical_*`` take any dtype, nonzero meaning true, as numpy's do.
 """
 
 from __future__ import annotations
@@ -79,38 +79,6 @@ def logical_not(a) -> Tensor:
     """a == 0 elementwise."""
     a = _unary_operand("logical_not", a)
     return _bool(backend_of(a.data).logical_not(a.data))
-
-
-def _bool_only(symbol, op, a, b) -> Tensor:
-    a, b = binary_operands(symbol, a, b)
-    if a.dtype.kind != "b":
-        raise TypeError(
-            f"{symbol}: needs bool operands, got {a.dtype}; compare first (x > 0) or use "
-            f"mg.logical_{op}"
-        )
-    return _bool(backend_of(a.data).logical(op, a.data, b.data))
-
-
-def bool_and(a, b) -> Tensor:
-    """a & b on bool tensors (the operator)."""
-    return _bool_only("&", "and", a, b)
-
-
-def bool_or(a, b) -> Tensor:
-    """a | b on bool tensors (the operator)."""
-    return _bool_only("|", "or", a, b)
-
-
-def bool_xor(a, b) -> Tensor:
-    """a ^ b on bool tensors (the operator)."""
-    return _bool_only("^", "xor", a, b)
-
-
-def invert(a: Tensor) -> Tensor:
-    """~a on a bool tensor (the operator)."""
-    if a.dtype.kind != "b":
-        raise TypeError(f"~: needs a bool tensor, got {a.dtype}; use mg.logical_not")
-    return logical_not(a)
 
 
 def any(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name

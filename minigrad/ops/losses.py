@@ -1,7 +1,8 @@
 """Losses with torch's ``reduction="mean" | "sum" | "none"``: nll_loss, cross_entropy (ignore_index,
 label_smoothing, probability targets), binary_cross_entropy (+ with_logits), l1, huber, mse.
 
-Classes sit on the last axis (minigrad's convention; torch puts them on axis 1). The plain
+Classes sit on the last axis (minigrad's convention); ``axis=1`` takes torch's (N, C, d1, ...)
+layout, and ``weight=`` torch's per-class weights (the mean divides by the total weight). The plain
 mean cross-entropy and mse keep their fused kernels (``ops/loss.py``); the other variants are
 composed of primitives, so their gradients come from the parts.
 """
@@ -19,7 +20,9 @@ from .elementwise import abs as abs_
 from .elementwise import mul, sub, where
 from .loss import log_softmax
 from .reduce import sum as sum_
+from .reductions import axis_index
 from .selection import take_along_axis
+from .shape import transpose
 
 
 def _reduce(name: str, loss: Tensor, reduction: str, count=None) -> Tensor:
@@ -45,13 +48,21 @@ def _pair(name: str, prediction, target):
     return prediction, target
 
 
+def _check_ignore_index(name: str, ignore_index) -> None:
+    if not isinstance(ignore_index, int | np.integer) or isinstance(ignore_index, bool):
+        raise TypeError(f"{name}: ignore_index must be an int, got {type(ignore_index).__name__} "
+                        "(torch's third positional argument is weight: pass weight= by keyword)")
+
+
 def _class_targets(name: str, scores: Tensor, targets, ignore_index: int):
+    _check_ignore_index(name, ignore_index)
     t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
     if t.dtype.kind not in "iu":
         raise ValueError(f"{name}: class targets must be integers, got dtype {t.dtype}")
     if scores.ndim < 1 or t.shape != scores.shape[:-1]:
         raise ValueError(f"{name}: targets of shape {t.shape} do not match scores of shape "
-                         f"{scores.shape} (expected {scores.shape[:-1]})")
+                         f"{scores.shape} (expected {scores.shape[:-1]}, classes on the last "
+                         "axis; pass axis=1 for torch's (N, C, d1, ...) layout)")
     classes = scores.shape[-1]
     counted = t != ignore_index
     bad = t[counted & ((t < 0) | (t >= classes))]
@@ -60,14 +71,48 @@ def _class_targets(name: str, scores: Tensor, targets, ignore_index: int):
     return np.where(counted, t, 0).astype(np.int64), counted
 
 
-def nll_loss(log_probs: Tensor, targets, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
-    """-log_probs[..., target], averaged over non-ignored positions (or summed, or per position)."""
+def _classes_last(name: str, scores, axis: int, *others):
+    """scores (and same-shaped others) with the class axis moved last; axis=1 is torch's layout."""
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{name}: expected a Tensor of scores, got {type(scores).__name__}")
+    if scores.ndim == 0:
+        raise ValueError(f"{name}: needs at least 1 dim (the classes), got a 0-d tensor")
+    ax = axis_index(name, axis, scores.ndim)
+    if ax == scores.ndim - 1:
+        return (scores, *others)
+    order = tuple(d for d in range(scores.ndim) if d != ax) + (ax,)
+    return (transpose(scores, order), *(o if o is None else transpose(o, order) for o in others))
+
+
+def _class_weight(name: str, weight, scores: Tensor):
+    """weight as a host array of one value per class (or None)."""
+    if weight is None:
+        return None
+    w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+    classes = scores.shape[-1]
+    if w.shape != (classes,):
+        raise ValueError(f"{name}: weight must have one value per class, shape ({classes},), "
+                         f"got {w.shape}")
+    return w.astype(scores.dtype)
+
+
+def _weighted_count(counted, safe, w) -> float:
+    """The mean's denominator: the counted positions, each weighted by its class's weight."""
+    return float(counted.sum()) if w is None else float((w[safe] * counted).sum())
+
+
+def nll_loss(log_probs: Tensor, targets, ignore_index: int = -100, reduction: str = "mean",
+             weight=None, axis: int = -1) -> Tensor:
+    """-weight[target] log_probs[..., target], averaged over non-ignored positions (divided by
+    their total weight, torch's), summed, or per position. Classes on the last axis, or on `axis`
+    (axis=1: torch's (N, C, d1, ...) with targets (N, d1, ...))."""
+    (log_probs,) = _classes_last("nll_loss", log_probs, axis)
     safe, counted = _class_targets("nll_loss", log_probs, targets, ignore_index)
+    w = _class_weight("nll_loss", weight, log_probs)
     picked = take_along_axis(log_probs, safe[..., None], -1).reshape(safe.shape)
-    mask = counted.astype(log_probs.dtype)
-    loss = -(picked * _like(mask, log_probs))
-    return _reduce("nll_loss", loss, reduction, int(counted.sum()))
+    scale = counted.astype(log_probs.dtype) * (1 if w is None else w[safe])
+    loss = -(picked * _like(scale.astype(log_probs.dtype), log_probs))
+    return _reduce("nll_loss", loss, reduction, _weighted_count(counted, safe, w))
 
 
 def _like(array: np.ndarray, t: Tensor) -> Tensor:
@@ -76,41 +121,48 @@ def _like(array: np.ndarray, t: Tensor) -> Tensor:
 
 
 def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """-sum_c q_c log_softmax(logits)_c over the last axis, q the one-hot target (or the given
-    probabilities) smoothed by label_smoothing."""
+                  label_smoothing: float = 0.0, weight=None, axis: int = -1) -> Tensor:
+    """-sum_c w_c q_c log_softmax(logits)_c over the class axis (the last, or `axis`: axis=1 is
+    torch's (N, C, d1, ...) layout), q the one-hot target (or the given probabilities, of the
+    logits' shape) smoothed by label_smoothing, w the class weights (1 when None); the mean
+    divides by the total weight of the counted targets (torch's)."""
     if not isinstance(logits, Tensor):
         raise TypeError("cross_entropy: logits must be a Tensor")
+    _check_ignore_index("cross_entropy", ignore_index)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     probabilities = isinstance(targets, Tensor) and targets.dtype.kind == "f" or (
         not isinstance(targets, Tensor) and np.asarray(targets).dtype.kind == "f")
-    classes = logits.shape[-1] if logits.ndim else 0
     if probabilities:
         q = as_operand(targets, logits)
         if q.shape != logits.shape:
-            raise ValueError(f"cross_entropy: targets must be integers (class indices of shape "
-                             f"{logits.shape[:-1]}) or probabilities of the logits' shape "
-                             f"{logits.shape}, got {q.dtype} of shape {q.shape}")
+            raise ValueError(f"cross_entropy: targets must be integers (class indices) or "
+                             f"probabilities of the logits' shape {logits.shape}, got {q.dtype} "
+                             f"of shape {q.shape}")
+        logits, q = _classes_last("cross_entropy", logits, axis, q)
+        w = _class_weight("cross_entropy", weight, logits)
+        classes = logits.shape[-1]
         if label_smoothing:
             q = q * (1.0 - label_smoothing) + label_smoothing / classes
+        if w is not None:
+            q = q * _like(w, logits)
         loss = -sum_(q * log_softmax(logits, -1), axis=-1)
         return _reduce("cross_entropy", loss, reduction)
-    if reduction == "mean" and not label_smoothing:
+    (logits,) = _classes_last("cross_entropy", logits, axis)
+    if reduction == "mean" and not label_smoothing and weight is None:
         return fused.cross_entropy(logits, targets, ignore_index)
     log_probs = log_softmax(logits, -1)
-    nll = nll_loss(log_probs, targets, ignore_index, "none")
+    nll = nll_loss(log_probs, targets, ignore_index, "none", weight)
+    safe, counted = _class_targets("cross_entropy", logits, targets, ignore_index)
+    w = _class_weight("cross_entropy", weight, logits)
     if label_smoothing:
-        _, counted = _class_targets("cross_entropy", logits, targets, ignore_index)
+        classes = logits.shape[-1]
         mask = _like(counted.astype(logits.dtype), logits)
-        uniform = -(sum_(log_probs, axis=-1) * mask) * (1.0 / classes)
+        weighted = log_probs if w is None else log_probs * _like(w, logits)
+        uniform = -(sum_(weighted, axis=-1) * mask) * (1.0 / classes)
         nll = nll * (1.0 - label_smoothing) + uniform * label_smoothing
-    count = None
-    if reduction == "mean":
-        count = int((np.asarray(targets.numpy() if isinstance(targets, Tensor) else targets)
-                     != ignore_index).sum())
-    return _reduce("cross_entropy", nll, reduction, count)
+    return _reduce("cross_entropy", nll, reduction, _weighted_count(counted, safe, w))
 
 
 def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean") -> Tensor:

@@ -13,6 +13,7 @@ import numpy as np
 from ..backends import backend_of
 from ..tensor import Tensor
 from .elementwise import _describe, add, binary_operands, mul, sub
+from .elementwise import div as true_divide
 from .rule_ops import binary_rule_op, unary_rule_op
 
 
@@ -209,3 +210,42 @@ def lerp(start, end, weight) -> Tensor:
     if not isinstance(start, Tensor):
         raise TypeError(f"lerp: start must be a Tensor, got {type(start).__name__}")
     return add(start, mul(weight, sub(end, start)))
+
+
+def copysign(a, b) -> Tensor:
+    """|a| with the sign of b (also of -0.0); integers compute in floats. d/da = g sign(a) sign(b)
+    (0 at a == 0, torch's), d/db = 0."""
+    return binary_rule_op("copysign", a, b)
+
+
+_ROUNDING = (None, "trunc", "floor")
+
+
+def div(a, b, rounding_mode=None) -> Tensor:
+    """a / b (rounding_mode=None: true division, integers give float64); "trunc" rounds the
+    quotient toward zero, "floor" down (Python's //); rounded quotients of integers stay
+    integers, dividing an integer by 0 is ZeroDivisionError (torch's), and they have zero
+    gradient (torch's)."""
+    if rounding_mode not in _ROUNDING:
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                         f"{rounding_mode!r}")
+    if rounding_mode is None:
+        return true_divide(a, b)
+    a, b = binary_operands("div", a, b)
+    if a.dtype.kind not in "biu":
+        return trunc(true_divide(a, b)) if rounding_mode == "trunc" else floor_divide(a, b)
+    if a.dtype.kind == "b":
+        a, b = a.astype(np.int64), b.astype(np.int64)
+    be = backend_of(a.data)
+    if be.name != "cpu":
+        raise ValueError(f"div: rounding_mode={rounding_mode!r} of integer tensors is not "
+                         f"supported on cuda, got {_describe(a)}; cast to float64 first")
+    x, y = a.data, np.broadcast_to(b.data, np.broadcast_shapes(a.shape, b.shape))
+    if (y == 0).any():
+        raise ZeroDivisionError(f"div: integer division by zero (rounding_mode="
+                                f"{rounding_mode!r})")
+    q = np.floor_divide(x, y)
+    if rounding_mode == "trunc":
+        inexact = np.remainder(x, y) != 0
+        q = q + (inexact & ((x < 0) != (y < 0))).astype(q.dtype)
+    return Tensor._wrap(np.asarray(q))

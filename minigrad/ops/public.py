@@ -1,11 +1,14 @@
-"""The ops added for issue 11, as `minigrad.<name>` (re-exported by the package's __init__)."""
+"""The ops added for issues 11 and 20, as `minigrad.<name>` (re-exported by the package's
+__init__; `div` here, with rounding_mode=, replaces the plain true division imported there)."""
 
 from __future__ import annotations
 
 from .activations import (
+    celu,
     elu,
     gelu,
     hardsigmoid,
+    hardswish,
     hardtanh,
     leaky_relu,
     logsigmoid,
@@ -13,11 +16,21 @@ from .activations import (
     relu6,
     selu,
     silu,
+    softmin,
     softplus,
     softsign,
 )
+from .bitwise import (
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+)
 from .creation import (
     arange,
+    empty,
     eye,
     full,
     full_like,
@@ -29,7 +42,9 @@ from .creation import (
     randn_like,
     zeros_like,
 )
+from .cumulative import cummax, cummin, logcumsumexp, std_mean, var_mean
 from .einsum import einsum, outer
+from .grids import diag, masked_select, meshgrid, nonzero, unfold
 from .losses import (  # cross_entropy and mse_loss gain reduction= (the fused kernels stay the
     binary_cross_entropy,  # default path)
     binary_cross_entropy_with_logits,
@@ -47,8 +62,10 @@ from .math import (
     atan,
     atanh,
     ceil,
+    copysign,
     cos,
     cosh,
+    div,
     erf,
     exp2,
     expm1,
@@ -131,4 +148,9 @@ __all__ = [
     "broadcast_to", "diagonal", "expand", "flatten", "flip", "pad", "repeat", "roll", "squeeze",
     "tile", "tril", "triu", "unflatten", "unsqueeze",
     "linear_scan",
+    # issue 20
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
+    "bitwise_right_shift", "div", "copysign", "cummax", "cummin", "logcumsumexp", "std_mean",
+    "var_mean", "masked_select", "nonzero", "diag", "meshgrid", "unfold", "hardswish", "celu",
+    "softmin", "empty",
 ]

@@ -40,6 +40,15 @@ def _flat_or_axis(name, a: Tensor, axis):
     return a, axis_index(name, axis, a.ndim)
 
 
+def accumulator(a: Tensor) -> Tensor:
+    """a cast to the dtype numpy's sum, prod, cumsum and cumprod accumulate bools and integers
+    narrower than 64 bits in: int64 (uint64 for unsigned), as ``reduce.sum`` does (issue 20: the
+    scans and prod kept int8, where numpy and torch give int64)."""
+    if a.dtype.kind == "b" or (a.dtype.kind in "iu" and a.dtype.itemsize < 8):
+        return a.astype(np.uint64 if a.dtype.kind == "u" else np.int64)
+    return a
+
+
 def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's name
     """min of a over axis; the gradient is shared equally among tied minima (NaN counts as the
     minimum, as torch and numpy). Integers and bools reduce directly: -x overflows at the most
@@ -118,6 +127,7 @@ def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
         for ax in sorted((axis_index("prod", ax, a.ndim) for ax in axis), reverse=True):
             out = prod(out, ax, keepdims)
         return out
+    a = accumulator(a)
     flat, ax = _flat_or_axis("prod", a, axis)
     if flat.shape[ax] == 0:  # the empty product, 1, still in the graph (its gradient is empty)
         be = backend_of(a.data)
@@ -182,10 +192,19 @@ def logsumexp(a: Tensor, axis=None, keepdims=False) -> Tensor:
 
 
 def _l2(a: Tensor, axes, keepdims):
+    """sqrt(sum(x^2)) scaled by the largest |x| (torch's and LAPACK's nrm2 answer: no overflow
+    at 3e38, no underflow to 0 at 1e-45 in float32; issue 20)."""
     be = backend_of(a.data)
     x = a.data
-    squares = be.sum(be.mul(x, x), axis=axes, keepdims=True)
-    kept = be.rule_unary("sqrt", squares)
+    t = x.dtype.type
+    biggest = be.amax(be.absolute(x), axis=axes, keepdims=True) if x.size else be.zeros(
+        tuple(1 if i in axes else n for i, n in enumerate(x.shape)), x.dtype)
+    usable = be.logical("and", be.compare("gt", biggest, t(0)),
+                        be.compare("lt", biggest, t(np.inf)))  # not 0, inf or NaN
+    scale = be.where(usable, biggest, t(1))
+    scaled = be.div(x, scale)
+    squares = be.sum(be.mul(scaled, scaled), axis=axes, keepdims=True)
+    kept = be.mul(be.rule_unary("sqrt", squares), scale)
     shape = a.shape
     out = kept if keepdims else be.reshape(kept, tuple(
         n for i, n in enumerate(shape) if i not in axes))

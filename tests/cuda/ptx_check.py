@@ -125,11 +125,17 @@ def libdevice_sinf(a, out):
 
 
 def recurrent_signatures():
-    from minigrad.backends import cuda_axis, cuda_elementwise, cuda_sequence_kernels
+    from minigrad.backends import (
+        cuda_axis,
+        cuda_cumulative,
+        cuda_elementwise,
+        cuda_sequence_kernels,
+    )
 
-    # the engine-ops kernels: generated from every scalar rule, and the along-axis kernels
+    # the engine-ops kernels: generated from every scalar rule, the along-axis kernels and
+    # issue 20's scans
     return {**cuda_sequence_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
-            **cuda_axis.ptx_signatures()}
+            **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures()}
 
 
 def main():

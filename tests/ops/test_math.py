@@ -164,3 +164,16 @@ def test_errors_name_the_op_and_the_dtype():
         mg.sin([1.0])
     with pytest.raises(ValueError, match=r"maximum: shapes \(2,\) and \(3,\) do not broadcast"):
         mg.maximum(mg.ones(2), mg.ones(3))
+
+
+def test_logaddexp_gradient_against_infinities_is_torchs(torch):
+    """issue 20: d/db logaddexp(0, inf) was NaN (exp(b - y) = exp(inf - inf)); torch's 1."""
+    a = np.array([0.0, np.inf, 1000.0, -np.inf, np.inf, -np.inf, 3.0])
+    b = np.array([np.inf, 0.0, 1000.0, 2.0, np.inf, -np.inf, -np.inf])
+    for dtype in (np.float32, np.float64):
+        x, y = (mg.tensor(v.astype(dtype), requires_grad=True) for v in (a, b))
+        tx, ty = (torch.tensor(v.astype(dtype), requires_grad=True) for v in (a, b))
+        mg.logaddexp(x, y).backward(np.ones(7, dtype))
+        torch.logaddexp(tx, ty).backward(torch.ones(7, dtype=tx.dtype))
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(y.grad, ty.grad.numpy(), rtol=1e-6)
