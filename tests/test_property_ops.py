@@ -308,9 +308,11 @@ SPECS = {
                 dtype_of=numpy_accumulator, numpy=ACCUMULATE),
     "mean": Spec(mg.mean, t_reduce(torch.mean), with_axis(keepdims=True), ALL, cast=np.float64,
                  numpy="the mean of integers is float64 (numpy); torch refuses: it gets float64"),
-    "max": Spec(mg.max, t_reduce(torch.amax), with_axis(keepdims=True), ALL,
+    # a NaN's slope is torch.max's (the NaN takes the gradient: tests/ops/test_edge_answers.py
+    # compares it); torch.amax, whose ties-share rule we follow, gives NaN everywhere there
+    "max": Spec(mg.max, t_reduce(torch.amax), with_axis(keepdims=True), ALL, nan_slope=False,
                 numpy="values only, ties share the gradient: torch.amax"),
-    "min": Spec(mg.min, t_reduce(torch.amin), with_axis(keepdims=True), ALL),
+    "min": Spec(mg.min, t_reduce(torch.amin), with_axis(keepdims=True), ALL, nan_slope=False),
     "prod": Spec(mg.prod, lambda x, axis=None, keepdims=False: torch.prod(x) if axis is None
                  else torch.prod(x, axis, keepdim=keepdims), with_axis(keepdims=True),
                  NUMERIC, dtype_of=numpy_accumulator, numpy=ACCUMULATE),
@@ -611,6 +613,7 @@ def test_the_table_covers_the_readme_op_list():
         "binary_cross_entropy", "nll_loss",  # tests/ops/test_einsum_losses.py, test_issue20_ops
         "take_along_axis", "scatter_add", "one_hot", "argsort", "unflatten", "broadcast_to",
         "unstack", "trunc", "var_mean",  # same kernels as gather / sort / reshape / expand ...
+        "linear_scan",  # no torch op: tests/ops/test_linear_scan.py (against a torch loop)
         "mg", "reduction", "approximate", "tanh", "stable", "ord", "correction", "indexing",
         "rounding_mode", "weight", "axis", "ignore_index", "label_smoothing", "pos_weight",
         "is_causal", "rng", "as_tuple", "none", "mean", "sum", "functional", "nn", "value",
