@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..results_io import append_row, make_row, put_row, read_rows, repair, run_key, versions
+from ..results_io import append_row, make_row, put_row, read_rows, repair, versions
+from ..runs.keys import run_key
 
 __all__ = ["RunSpec", "append_result", "execute", "grid", "read_results", "run_key",
            "run_sweep", "versions"]

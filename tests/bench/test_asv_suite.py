@@ -86,7 +86,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 8 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 9 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():

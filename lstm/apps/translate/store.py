@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from ... import checkpoint as ckpt
-from ...results_io import append_row, make_row, read_rows, run_key
+from ...results_io import append_row, make_row, read_rows
+from ...runs.keys import run_key
 from .data import Vocabulary
 from .model import Seq2Seq
 
