@@ -187,3 +187,14 @@ def set_generator_state(rng: np.random.Generator, arrays: dict) -> None:
         "has_uint32": int(arrays["has_uint32"]),
         "uinteger": int(arrays["uinteger"]),
     }
+
+
+def safetensors_numpy():
+    """safetensors' numpy API (the `apps` extra), or a RuntimeError saying how to install it:
+    the one loader of every saved model (charlm, translate, forecast, classify)."""
+    try:
+        from safetensors import numpy as st_numpy
+    except ImportError as e:
+        raise RuntimeError("saving and loading models needs the safetensors package: pip "
+                           "install 'minigrad-lstm[apps]'") from e
+    return st_numpy

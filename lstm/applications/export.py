@@ -21,19 +21,11 @@ WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 FORMAT = "minigrad-lstm charlm v1"
 
 
-def _safetensors_numpy():
-    try:
-        from safetensors import numpy as st_numpy
-    except ImportError as e:
-        raise RuntimeError("saving and loading models needs the safetensors package: pip "
-                           "install 'minigrad-lstm[apps]'") from e
-    return st_numpy
-
 
 def save_model(directory: str, model: CharLM, vocab: Vocabulary, extra: dict | None = None
                ) -> tuple[str, str]:
     """Write directory/model.safetensors and directory/model.json (each atomically)."""
-    st_numpy = _safetensors_numpy()
+    st_numpy = ckpt.safetensors_numpy()
     if len(vocab) != model.vocab_size:
         raise ValueError(f"save_model: vocabulary has {len(vocab)} symbols, the model "
                          f"{model.vocab_size}")
@@ -63,7 +55,7 @@ def resolve(path: str) -> str:
 
 def load_model(path: str) -> tuple[CharLM, Vocabulary, dict]:
     """The model, vocabulary and config JSON saved by save_model (path: directory or file)."""
-    st_numpy = _safetensors_numpy()
+    st_numpy = ckpt.safetensors_numpy()
     directory = resolve(path)
     with open(os.path.join(directory, CONFIG_NAME), encoding="utf-8") as f:
         config = json.load(f)

@@ -20,14 +20,6 @@ FORMAT = "minigrad-lstm model v1"
 WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 
 
-def _safetensors_numpy():
-    try:
-        from safetensors import numpy as st_numpy
-    except ImportError as e:
-        raise RuntimeError("saving and loading models needs the safetensors package: pip "
-                           "install 'minigrad-lstm[apps]'") from e
-    return st_numpy
-
 
 def describe(model) -> tuple[str, dict]:
     """(app, constructor arguments) of a ForecastNet or SequenceClassifier."""
@@ -68,7 +60,7 @@ def save_model(directory: str, model, extra: dict | None = None) -> str:
     app, arguments = describe(model)
     os.makedirs(directory, exist_ok=True)
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
-    data = _safetensors_numpy().save(tensors, metadata={"format": FORMAT})
+    data = ckpt.safetensors_numpy().save(tensors, metadata={"format": FORMAT})
     ckpt.atomic_write(os.path.join(directory, WEIGHTS_NAME), lambda f: f.write(data))
     ckpt.write_json(os.path.join(directory, CONFIG_NAME),
                     {"format": FORMAT, "app": app, "model": arguments, **(extra or {})})
@@ -82,7 +74,7 @@ def load_model(directory: str):
     if config.get("format") != FORMAT:
         raise ValueError(f"{directory}: format {config.get('format')!r}, expected {FORMAT!r}")
     model = _build(config.get("app"), config["model"])
-    model.load_state_dict(_safetensors_numpy().load_file(os.path.join(directory,
+    model.load_state_dict(ckpt.safetensors_numpy().load_file(os.path.join(directory,
                                                                        WEIGHTS_NAME)))
     model.eval()
     return model, config

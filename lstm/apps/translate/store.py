@@ -29,19 +29,11 @@ def run_id(config: dict) -> str:
     return hashlib.sha1(run_key(KIND, config).encode()).hexdigest()[:12]
 
 
-def _safetensors_numpy():
-    try:
-        from safetensors import numpy as st_numpy
-    except ImportError as e:
-        raise RuntimeError("saving and loading models needs the safetensors package: pip "
-                           "install 'minigrad-lstm[apps]'") from e
-    return st_numpy
-
 
 def save_model(directory: str, model: Seq2Seq, source_vocab: Vocabulary,
                target_vocab: Vocabulary, config: dict) -> str:
     """Write directory/model.safetensors and model.json; returns the directory."""
-    st_numpy = _safetensors_numpy()
+    st_numpy = ckpt.safetensors_numpy()
     os.makedirs(directory, exist_ok=True)
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     data = st_numpy.save(tensors, metadata={"format": FORMAT})
@@ -65,7 +57,7 @@ def load_model(path: str) -> tuple[Seq2Seq, Vocabulary, Vocabulary, dict]:
     if config.get("format") != FORMAT:
         raise ValueError(f"{directory}: format {config.get('format')!r}, expected {FORMAT!r}")
     model = Seq2Seq(**config["model"], dtype=np.dtype(config.get("dtype", "float32")))
-    weights = _safetensors_numpy().load_file(os.path.join(directory, WEIGHTS_NAME))
+    weights = ckpt.safetensors_numpy().load_file(os.path.join(directory, WEIGHTS_NAME))
     model.load_state_dict(weights)
     return (model, Vocabulary(config["source_vocabulary"]),
             Vocabulary(config["target_vocabulary"]), config)
