@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from ...cli_args import Formatter
+from ...cli_args import Formatter, csv_list, name_list
 from .data import LANGUAGES
 from .model import ATTENTIONS
 
 _PRINTED = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "bleu_beam",
             "val_exact_match", "best_epoch", "train_time", "n_parameters", "model_dir")
-
-
-def _csv(kind, allowed=None):
-    def parse(text: str):
-        try:
-            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got "
-                                             f"{text!r}") from e
-        bad = [v for v in values if allowed is not None and v not in allowed]
-        if not values or bad:
-            raise argparse.ArgumentTypeError(f"expected comma-separated values from {allowed}, "
-                                             f"got {text!r}")
-        return values
-    return parse
 
 
 def add_parser(subparsers, formatter_class=Formatter) -> None:
@@ -50,13 +34,13 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
                "example: lstm translate --attention additive,none --seeds 0,1 --out results")
     c.add_argument("--source", choices=LANGUAGES, default="en", help="source language")
     c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
-    c.add_argument("--attention", type=_csv(str, ATTENTIONS), default=["additive"],
+    c.add_argument("--attention", type=name_list("attention", ATTENTIONS), default=["additive"],
                    help="comma-separated: additive (Bahdanau), multiplicative (Luong "
                         "'general'), none (the encoder's final state only); default: "
                         "additive")
     c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
                    help="data size, model size and budget; the options below override it")
-    c.add_argument("--seeds", type=_csv(int), default=[0],
+    c.add_argument("--seeds", type=csv_list(int), default=[0],
                    help="comma-separated seeds of the weights and batch order; default: 0")
     for flag, kind, text in [
             ("--max-number", int, "largest number"),
