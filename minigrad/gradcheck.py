@@ -30,7 +30,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     for i, x in enumerate(inputs):
         data = x.numpy() if isinstance(x, Tensor) else x
         if isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
-            t = Tensor(data.astype(np.float64), requires_grad=True)
+            # a C-ordered copy: the perturbation below writes through reshape(-1), which is a
+            # view only of a contiguous array (a transposed or strided input would be perturbed
+            # in a copy, every numeric gradient read as 0)
+            t = Tensor(np.array(data, dtype=np.float64, order="C"), requires_grad=True)
             args.append(t)
             checked.append(i)
         else:
@@ -52,6 +55,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         t = args[i]
         analytic = np.zeros(t.shape) if t.grad is None else t.grad
         flat = t.data.reshape(-1)
+        if not np.shares_memory(flat, t.data):
+            raise RuntimeError(f"gradcheck: input {i} could not be perturbed in place")
         with no_grad():
             for j in range(flat.size):
                 original = flat[j]

@@ -94,3 +94,16 @@ def test_gradcheck_rejects_dtype_changes_and_bad_arguments(rng):
         mg.gradcheck(lambda x: mg.tensor(x * 1.0), [np.arange(3)])
     with pytest.raises(TypeError, match="fn must return a Tensor"):
         mg.gradcheck(lambda x: x.numpy(), [a])
+
+
+@pytest.mark.parametrize("view", ["transposed", "strided", "fortran"])
+def test_gradcheck_perturbs_non_contiguous_inputs(view, rng):
+    """A transposed, strided or Fortran-ordered input is checked, not read as zero slopes."""
+    base = rng.standard_normal((4, 6))
+    a = {"transposed": base.T, "strided": base[:, ::2],
+         "fortran": np.asfortranarray(base)}[view]
+    b = rng.standard_normal(a.shape)
+    assert mg.gradcheck(lambda x, y: x * y, [a, b])
+    assert mg.gradcheck(lambda x, y: x * y, [mg.Tensor(a), b])
+    with pytest.raises(mg.GradcheckError, match="input 0"):
+        mg.gradcheck(_mul_with_wrong_vjp(0, (1, 1)), [a, b])
