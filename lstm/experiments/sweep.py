@@ -332,11 +332,29 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 DASK_CONNECT_TIMEOUT_S = 20
+DASK_RESUBMITS = 3
+
+
+@dataclass
+class _RunRaised:
+    """What `_execute_caught` returns when the run itself raised: the run's own failure, told
+    apart from a failure of the cluster (a lost worker, a result lost in transfer)."""
+
+    error: BaseException
+
+
+def _execute_caught(spec_kind: str, config: dict):
+    try:
+        return execute(spec_kind, config)
+    except Exception as e:
+        return _RunRaised(e)
 
 
 class _DaskRunner:
     """The runs on a Dask cluster. A lost worker's runs are retried on others (Dask's
-    allowed-failures); a run that still fails is reported with the others at the end."""
+    allowed-failures), and a future that fails inside distributed rather than in the run is
+    submitted again (up to DASK_RESUBMITS times); a run that itself raises is reported with the
+    others at the end."""
 
     def __init__(self, scheduler: str):
         try:
@@ -353,18 +371,31 @@ class _DaskRunner:
                                "--scheduler") from None
         self.futures: dict = {}
         self.count = 0
+        self.resubmitted: dict[str, int] = {}
 
     def submit(self, spec: RunSpec) -> None:
         self.count += 1
-        future = self.client.submit(execute, spec.kind, spec.config, pure=False,
+        future = self.client.submit(_execute_caught, spec.kind, spec.config, pure=False,
                                     key=f"run-{self.count}-{abs(hash(spec.key))}")
         self.futures[future] = spec
 
     def wait_some(self) -> list[tuple[RunSpec, object]]:
         from distributed import wait
 
-        finished = wait(list(self.futures), return_when="FIRST_COMPLETED").done
-        return _collect(self.futures, finished)
+        while True:
+            finished = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+            out = []
+            for spec, result in _collect(self.futures, finished):
+                if isinstance(result, _RunRaised):
+                    out.append((spec, result.error))
+                elif isinstance(result, Exception) and \
+                        self.resubmitted.get(spec.key, 0) < DASK_RESUBMITS:
+                    self.resubmitted[spec.key] = self.resubmitted.get(spec.key, 0) + 1
+                    self.submit(spec)  # the cluster failed it, not the run: once more
+                else:
+                    out.append((spec, result))
+            if out:
+                return out
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

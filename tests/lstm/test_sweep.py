@@ -155,6 +155,33 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
     assert sorted(r["key"] for r in read_results(path)) == sorted(s.key for s in specs)
 
 
+
+def test_a_run_the_cluster_fails_is_submitted_again(tmp_path):
+    """With Dask's own retries off, a killed worker fails its run with KilledWorker (an error
+    of the cluster, not of the run): the sweep submits the run again and loses nothing."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    path = str(tmp_path / "results.jsonl")
+    specs = grid("train", {**TINY, "steps": 60}, model=["rnn", "gru"], seq_len=[5, 6, 7, 8],
+                 seed=[0])
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_worker(row):
+            if not killed:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        rows = run_sweep(specs, path, scheduler=cluster.scheduler_address, progress=False,
+                         on_result=kill_one_worker)
+    assert killed and len(rows) == len(specs)
+    assert sorted(r["key"] for r in read_results(path)) == sorted(s.key for s in specs)
+
 def test_bad_spec_and_append(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         RunSpec("bogus", {})
