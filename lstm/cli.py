@@ -11,9 +11,9 @@ import minigrad as mg
 from . import zoo
 from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
 from .cli_errors import check_out_dir, report
-from .config import OPTIMIZERS, TrainConfig
 from .experiments.horizon import HORIZON_MODELS
 from .models import INITS
+from .runs.config import OPTIMIZERS, TrainConfig
 from .tasks import TASKS
 
 
@@ -71,9 +71,9 @@ def _finished_row(rows: list[dict], config: TrainConfig):
 
 
 def cmd_train(args) -> int:
-    from . import results_io
+    from .runs import results_io
     from .runs.lock import RunLock
-    from .train import Interrupted, clear_run, train
+    from .runs.train import Interrupted, clear_run, train
 
     config = _train_config(args)
     check_out_dir(args.out)
@@ -114,7 +114,7 @@ def cmd_train(args) -> int:
 
 def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
     """A shorter run's checkpoint to train on from, said on stderr (None: start afresh)."""
-    from .train import CHECKPOINT_NAME, has_checkpoint, shorter_run
+    from .runs.train import CHECKPOINT_NAME, has_checkpoint, shorter_run
 
     if has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
         return None

@@ -13,7 +13,7 @@ import pytest
 
 from lstm import report, zoo
 from lstm.cli import main
-from lstm.results_io import read_rows
+from lstm.runs.results_io import read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from lstm import checkpoint as ckpt
-from lstm.config import TrainConfig
 from lstm.metrics import copy_metrics, regression_metrics
-from lstm.train import CHECKPOINT_NAME, Trainer, train
+from lstm.runs import checkpoint as ckpt
+from lstm.runs.config import TrainConfig
+from lstm.runs.train import CHECKPOINT_NAME, Trainer, train
 
 TINY = {"seq_len": 6, "hidden_size": 8, "batch_size": 8, "steps": 10, "eval_every": 5,
         "test_size": 32, "impl": "composed"}
@@ -304,7 +304,7 @@ def test_crash_mid_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 WRITER = """
 import sys
 import numpy as np
-from lstm.checkpoint import save_npz
+from lstm.runs.checkpoint import save_npz
 i = 0
 while True:
     save_npz(sys.argv[1], {"i": np.int64(i), "data": np.full(300_000, i, np.int64)})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from lstm.config import TrainConfig
-from lstm.train import Trainer
+from lstm.runs.config import TrainConfig
+from lstm.runs.train import Trainer
 
 SMALL = {"seq_len": 6, "hidden_size": 4, "batch_size": 4, "steps": 12, "eval_every": 6,
          "test_size": 8, "optimizer": "adam", "lr": 1e-2}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from . import zoo
-from .layers import IMPLS
-from .models import GLOROT_MODELS, INITS
-from .runs.keys import run_dir_name
-from .runs.validate import check_choices, check_integers, check_numbers
-from .tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
+from .. import zoo
+from ..layers import IMPLS
+from ..models import GLOROT_MODELS, INITS
+from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
+from .keys import run_dir_name
+from .validate import check_choices, check_integers, check_numbers
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 CLIP_MODES = ("norm", "value", "none")

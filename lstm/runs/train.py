@@ -21,11 +21,11 @@ import minigrad as mg
 from minigrad import optim
 from minigrad.tensor import Tensor
 
+from ..models import build_model, glorot_init
+from ..tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
-from .models import build_model, glorot_init
-from .runs.signals import deferred_signals
-from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
+from .signals import deferred_signals
 
 CHECKPOINT_NAME = "checkpoint.npz"
 PREVIOUS_CHECKPOINT_NAME = os.path.basename(ckpt.previous_path(CHECKPOINT_NAME))
