@@ -57,8 +57,8 @@ class Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
-                and action.option_strings):
+        if ("default" not in text and action.option_strings and not any(
+                action.default is unset for unset in (None, False, argparse.SUPPRESS))):
             text += " (default: %(default)s)"
         return text
 

@@ -11,10 +11,11 @@ from ..runs.train import (
     clear_run,
     has_checkpoint,
     make_optimizer,
+    restart_clock,
     shorter_run,
     train,
 )
 
 __all__ = ["CHECKPOINT_FIELDS", "CHECKPOINT_NAME", "Interrupted", "PREVIOUS_CHECKPOINT_NAME",
            "RESULT_NAME", "Trainer", "clear_run", "has_checkpoint", "make_optimizer",
-           "shorter_run", "train"]
+           "restart_clock", "shorter_run", "train"]
