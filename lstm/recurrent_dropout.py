@@ -25,10 +25,11 @@ _MASKS: dict = {}  # id(state alias) -> mask, while its step runs (tensors compa
 
 def draw_masks(rng: np.random.Generator, p: float, batch: int, sizes, dtype,
                device: str = "cpu") -> tuple:
-    """One (batch, size) mask tensor per state: 1/(1-p) with probability 1-p, else 0. Drawn by
-    the backend's dropout_mask (mg.dropout of ones), so mg.compile records the draw and a
-    compiled step draws new masks from `rng` on every call, as eager does."""
-    return tuple(mg.dropout(mg.ones(batch, size, dtype=dtype, device=device), p, rng)
+    """One (batch, size) mask tensor per state on `device`: 1/(1-p) with probability 1-p, else
+    0. Drawn on the host by the CPU backend's dropout_mask (mg.dropout of ones; the same masks
+    from the same seed on every device), which mg.compile records: a compiled step draws new
+    masks from `rng` on every call, as eager does."""
+    return tuple(mg.dropout(mg.ones(batch, size, dtype=dtype), p, rng).to(device)
                  for size in sizes)
 
 
