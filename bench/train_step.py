@@ -71,7 +71,8 @@ def main(argv=None) -> int:
                 [sys.executable, "-m", "bench.train_step", "--child", mode, "--model",
                  args.model, "--steps", str(args.steps), "--warmup", str(args.warmup),
                  "--hidden-size", str(sizes[0]), "--seq-len", str(sizes[1]), "--batch-size",
-                 str(sizes[2])], capture_output=True, text=True, check=True)
+                 str(sizes[2])], capture_output=True, text=True, check=True,
+                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             row = json.loads(out.stdout.strip().splitlines()[-1])
             print(json.dumps(row), flush=True)
             medians[row["compiled"]].append(row["median_ms"])
