@@ -9,29 +9,12 @@ import sys
 import minigrad as mg
 
 from . import zoo
-from .cli_args import Formatter, csv_list, emit, subcommand
+from .cli_args import Formatter, emit, subcommand
 from .cli_errors import check_out_dir, report
 from .experiments.horizon import HORIZON_MODELS
 from .runs.commands import GradflowConfig, SweepConfig
 from .runs.config import TrainConfig
-from .runs.options import add_options, from_args
-
-
-def _model(text: str) -> str:
-    """A registered model name or a user's cell (module:Class, path/to/file.py:Class), loaded
-    here so a bad one is a usage error naming what is wrong."""
-    try:
-        zoo.spec(text)
-    except (ValueError, ImportError, SyntaxError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _model_list(text: str) -> list[str]:
-    """Comma-separated models, each as _model takes it."""
-    return [_model(name) for name in csv_list(str)(text)]
-
-
+from .runs.options import add_options, from_args, parser_of
 
 
 def _train_summary(config: dict, result: dict) -> dict:
@@ -227,7 +210,6 @@ def _command(sub, name: str, func, texts: tuple[str, str, str], config=None, ext
     return p
 
 
-_MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
 def _presets_epilog() -> str:
@@ -305,8 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "on 2 cores; full: the default sweep's sizes"}),
         ("--results", {"metavar": "DIR", "help": "results directory to reuse (default: "
                        "OUT/results)"}),
-        ("--models", {"type": _model_list, "help": "models to add to the preset's sweep and "
-                      "gradient flow, e.g. your own cell: " + _MODELS_HELP}),
+        ("--models", {"type": parser_of(SweepConfig, "models"), "metavar": "MODELS",
+                      "help": "models to add to the preset's sweep and gradient flow, e.g. "
+                              "your own cell (module:Class or path/to/file.py:Class); names as "
+                              "lstm sweep --help lists them"}),
         ("--asv-results", {"metavar": "DIR", "help": "asv results directory for the history "
                            "figure (default: .asv/results when present)"}),
         ("--only", {"choices": ("forecast", "classify", "charlm"), "help": "build one "

@@ -4,4 +4,5 @@ that imports lstm.config keeps working."""
 
 from ..runs.config import *  # the names below, the same objects
 
-__all__ = ["CLIP_MODES", "OPTIMIZERS", "RESUMABLE_FIELDS", "TrainConfig", "load_model"]
+__all__ = ["CLIP_MODES", "COMPILE_HELP", "OPTIMIZERS", "RESUMABLE_FIELDS", "TrainConfig",
+           "load_model"]

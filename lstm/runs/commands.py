@@ -7,17 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import zoo
-from .config import load_model
+from .config import COMPILE_HELP, load_model
 from .options import check, key_fields, setting
 
 SWEEP_TASKS = ("adding", "copy", "gradflow")
 PRESETS = ("quick", "default", "horizon")
 _MODELS = "comma-separated models: " + zoo.help_text()
-
-
-COMPILE_HELP = ("run each training step through mg.compile (a model that cannot compile says "
-                "so and runs eager; not part of a run's identity: compiled equals eager to "
-                "float rounding)")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from .keys import run_dir_name
 from .options import check, key_fields, resumable_fields, setting
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+COMPILE_HELP = ("run each training step through mg.compile (a model that cannot compile says so "
+                "and runs eager; not part of a run's identity: compiled equals eager to float "
+                "rounding)")
 CLIP_MODES = ("norm", "value", "none")
 
 
@@ -84,10 +87,7 @@ class TrainConfig:
     test_seed: int | None = setting(None, "seed of the test set (default: --seed)", low=0)
     checkpoint_every: int | None = setting(None, "steps between checkpoints", low=1, key=False,
                                            resumable=True, cli_default=500)
-    compile: bool = setting(True, "run the training step through mg.compile (the first call "
-                            "traces it; a model that cannot compile says so and runs eager; not "
-                            "part of the run's identity: compiled equals eager to float "
-                            "rounding)", key=False, resumable=True)
+    compile: bool = setting(True, COMPILE_HELP, key=False, resumable=True)
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))

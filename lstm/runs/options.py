@@ -226,6 +226,13 @@ def _value_parser(f: _Field):
     return parse if f.count is None else parse_list
 
 
+def parser_of(cls, name: str):
+    """The argparse type= of field `name` of `cls` (for a command that takes it by another
+    option: `lstm report --models` is `lstm sweep`'s)."""
+    (f,) = [f for f in fields(cls) if f.name == name]
+    return _value_parser(f)
+
+
 def add_options(parser, cls, defaults: dict | None = None) -> None:
     """One option per setting of `cls` that has a flag: its type, default and help from the
     field (`defaults` overrides some defaults: a command's own)."""
