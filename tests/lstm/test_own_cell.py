@@ -115,4 +115,4 @@ def test_the_report_command_takes_own_cells(leaky, capsys):
     from lstm.cli import build_parser
 
     args = build_parser().parse_args(["report", "--models", f"gru,{leaky}"])
-    assert args.models == ["gru", leaky]
+    assert args.models == ("gru", leaky)
