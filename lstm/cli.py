@@ -9,45 +9,12 @@ import sys
 import minigrad as mg
 
 from . import zoo
-from .cli_args import Formatter, csv_list, emit, name_list, positive_int, subcommand
+from .cli_args import Formatter, emit, subcommand
 from .cli_errors import check_out_dir, report
-from .config import OPTIMIZERS, TrainConfig
 from .experiments.horizon import HORIZON_MODELS
-from .models import INITS
-from .tasks import TASKS
-
-
-def _model(text: str) -> str:
-    """A registered model name or a user's cell (module:Class, path/to/file.py:Class), loaded
-    here so a bad one is a usage error naming what is wrong."""
-    try:
-        zoo.spec(text)
-    except (ValueError, ImportError, SyntaxError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _model_list(text: str) -> list[str]:
-    """Comma-separated models, each as _model takes it."""
-    return [_model(name) for name in csv_list(str)(text)]
-
-
-SWEEP_TASKS = ("adding", "copy", "gradflow")
-_models = _model_list
-_tasks = name_list("tasks", SWEEP_TASKS)
-
-
-def _train_config(args) -> TrainConfig:
-    fields = {"task": args.task, "variant": args.variant, "model": args.model,
-              "n_symbols": args.n_symbols, "n_copy": args.n_copy,
-              "seq_len": args.seq_len, "hidden_size": args.hidden_size,
-              "batch_size": args.batch_size, "steps": args.steps, "optimizer": args.optimizer,
-              "lr": args.lr, "clip": args.clip, "clip_value": args.clip_value,
-              "tbptt": args.tbptt, "eval_every": args.eval_every, "seed": args.seed,
-              "impl": args.impl, "init": args.init, "test_size": args.test_size,
-              "patience": args.patience,
-              "checkpoint_every": args.checkpoint_every, "compile": args.compile}
-    return TrainConfig(**fields)
+from .runs.commands import GradflowConfig, SweepConfig
+from .runs.config import TrainConfig
+from .runs.options import add_options, from_args, parser_of
 
 
 def _train_summary(config: dict, result: dict) -> dict:
@@ -71,11 +38,11 @@ def _finished_row(rows: list[dict], config: TrainConfig):
 
 
 def cmd_train(args) -> int:
-    from . import results_io
+    from .runs import results_io
     from .runs.lock import RunLock
-    from .train import Interrupted, clear_run, train
+    from .runs.train import Interrupted, clear_run, train
 
-    config = _train_config(args)
+    config = from_args(TrainConfig, args)
     check_out_dir(args.out)
     results_path = os.path.join(args.out, "results.jsonl")
     # named by the hash of every field that changes the result: another --steps or --lr is
@@ -114,7 +81,7 @@ def cmd_train(args) -> int:
 
 def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
     """A shorter run's checkpoint to train on from, said on stderr (None: start afresh)."""
-    from .train import CHECKPOINT_NAME, has_checkpoint, shorter_run
+    from .runs.train import CHECKPOINT_NAME, has_checkpoint, shorter_run
 
     if has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
         return None
@@ -140,10 +107,8 @@ def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
 def cmd_gradflow(args) -> int:
     from .experiments.sweep import RunSpec, check_specs, run_sweep
 
-    specs = [RunSpec("gradflow", {"model": m, "task": args.task, "seq_len": args.seq_len,
-                                  "hidden_size": args.hidden_size,
-                                  "batch_size": args.batch_size, "steps": args.steps,
-                                  "seed": args.seed}) for m in args.models]
+    config = from_args(GradflowConfig, args)
+    specs = [RunSpec("gradflow", run) for run in config.run_configs()]
 
     def show(row):
         for record in row["result"]["records"]:
@@ -152,11 +117,11 @@ def cmd_gradflow(args) -> int:
     check_specs(specs)
     check_out_dir(args.out)
     rows, status = _interruptible(lambda: run_sweep(
-        specs, os.path.join(args.out, "gradflow.jsonl"), workers=args.workers,
-        progress=not args.quiet, on_result=None))
+        specs, os.path.join(args.out, "gradflow.jsonl"), workers=config.workers,
+        progress=not args.quiet, on_result=None, run_options={"compile": config.compile}))
     if rows is None:
         return status
-    order = {m: i for i, m in enumerate(args.models)}
+    order = {m: i for i, m in enumerate(config.models)}
     for row in sorted(rows, key=lambda r: order[r["config"]["model"]]):
         show(row)
     return 0
@@ -167,8 +132,9 @@ def cmd_sweep(args) -> int:
     from .experiments.presets import preset_plan
     from .experiments.sweep import check_specs, run_sweep
 
-    plan = preset_plan(args.preset, tasks=args.tasks, models=args.models,
-                       seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
+    config = from_args(SweepConfig, args)
+    plan = preset_plan(config.preset, tasks=config.tasks, models=config.models,
+                       seq_lens=config.seq_lens, seeds=config.seeds, steps=config.steps)
 
     def show(row):
         if row["kind"] == "train":
@@ -185,8 +151,9 @@ def cmd_sweep(args) -> int:
     check_specs(plan.all_specs())
     check_out_dir(args.out)
     rows, status = _interruptible(lambda: run_sweep(
-        plan, os.path.join(args.out, "results.jsonl"), workers=args.workers,
-        scheduler=args.scheduler, progress=not args.quiet, on_result=show))
+        plan, os.path.join(args.out, "results.jsonl"), workers=config.workers,
+        scheduler=config.scheduler, progress=not args.quiet, on_result=show,
+        run_options={"compile": config.compile}))
     if rows is not None and plan.ladders:
         for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
             emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
@@ -198,29 +165,17 @@ def cmd_sweep(args) -> int:
 def _interruptible(run):
     """(run(), 0), or (None, 128 + signal) after saying what Ctrl-C or SIGTERM left behind (the
     workers are stopped)."""
-    import signal
-    import threading
-
     from .experiments.sweep import SweepInterrupted
+    from .runs.signals import term_as_interrupt
 
-    caught = {"signum": signal.SIGINT}
-
-    def on_term(signum, frame):
-        caught["signum"] = signum
-        raise KeyboardInterrupt
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
-    try:
-        return run(), 0
-    except SweepInterrupted as e:
-        print(f"lstm: interrupted: {e.finished} of the {e.todo} runs to do finished and are "
-              f"in {e.path}; the runs in flight were stopped. Run the same command again to "
-              "resume.", file=sys.stderr, flush=True)
-        return None, 128 + int(caught["signum"])
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    with term_as_interrupt() as caught:
+        try:
+            return run(), 0
+        except SweepInterrupted as e:
+            print(f"lstm: interrupted: {e.finished} of the {e.todo} runs to do finished and "
+                  f"are in {e.path}; the runs in flight were stopped. Run the same command "
+                  "again to resume.", file=sys.stderr, flush=True)
+            return None, 128 + int(caught["signum"])
 
 
 def cmd_report(args) -> int:
@@ -240,12 +195,21 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("--out", default=out_default, metavar="DIR", help="output directory")
+def _command(sub, name: str, func, texts: tuple[str, str, str], config=None, extra=(),
+             out: str = "results") -> argparse.ArgumentParser:
+    """A command's parser: its config's options (lstm.runs.options), then `extra` ((flag,
+    argparse keywords) pairs), --out and --quiet; `texts`: its summary, description, epilog."""
+    p = subcommand(sub, name, *texts)
+    if config is not None:
+        add_options(p, config)
+    for flag, keywords in extra:
+        p.add_argument(flag, **keywords)
+    p.add_argument("--out", default=out, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=func)
+    return p
 
 
-_MODELS_HELP = "comma-separated models: " + zoo.help_text().replace("%", "%%")
 
 
 def _presets_epilog() -> str:
@@ -276,139 +240,62 @@ def build_parser() -> argparse.ArgumentParser:
                "the default sweep reproduces.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = subcommand(sub, "train", "train one model on one task; prints one JSON line",
-             "Train one model on a memory task (adding, copy, selective-copy, mqar), "
-             "evaluating on a fixed seeded test set every --eval-every steps and stopping early "
-             "when solved. Checkpoints (.npz) go "
-             "to OUT/runs/<task>-<model>-T<seq_len>-s<seed>-<hash>/, the hash of every "
-             "setting that changes the result (another --steps or --lr is another run); "
-             "re-running the same command resumes from the last one (a damaged one falls back "
-             "to the one before). A finished run is not run again: its result is printed from "
-             "OUT/results.jsonl (--force re-runs it). A second process on the same run waits "
-             "for the first.",
-             "example: lstm train --task adding --model lstm-fb1 --seq-len 100 "
-             "--optimizer adam --lr 1e-2 --batch-size 32 --steps 4000")
-    t.add_argument("--task", choices=tuple(TASKS), default="adding", help="memory task")
-    t.add_argument("--variant", default=None,
-                   help="task definition: arjovsky (adding, copy; their default), hochreiter1997 "
-                        "or tcn (adding), tcn or exprnn (copy); scaled (selective-copy, mqar; "
-                        "their default: CPU sizes), gu-dao (selective-copy: 16 symbols, 16 "
-                        "tokens), zoology (mqar: 8192 tokens, 16 pairs)")
-    t.add_argument("--n-symbols", type=int, default=8,
-                   help="copy, selective-copy: symbols; mqar: keys (= values); left at 8 with "
-                        "--n-copy 10, selective-copy and mqar take their variant's sizes")
-    t.add_argument("--n-copy", type=int, default=10,
-                   help="copy, selective-copy: symbols to recall; mqar: key-value pairs")
-    t.add_argument("--model", type=_model, default="lstm-fb1", metavar="MODEL",
-                   help="recurrent model: " + zoo.help_text().replace("%", "%%"))
-    t.add_argument("--seq-len", type=int, default=100, help="sequence length T")
-    t.add_argument("--hidden-size", type=int, default=128, help="hidden units")
-    t.add_argument("--batch-size", type=int, default=20, help="sequences per training step")
-    t.add_argument("--steps", type=int, default=10_000, help="training-step budget")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop", help="optimizer")
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    t.add_argument("--clip", choices=("norm", "value", "none"), default="norm",
-                   help="gradient clipping: by global norm, by value, or none")
-    t.add_argument("--clip-value", type=float, default=1.0, help="clipping threshold")
-    t.add_argument("--tbptt", type=int, default=None, metavar="K",
-                   help="truncated BPTT chunk length (default: full BPTT)")
-    t.add_argument("--eval-every", type=int, default=100, help="steps between evaluations")
-    t.add_argument("--test-size", type=int, default=1000, help="sequences in the test set")
-    t.add_argument("--patience", type=int, default=None,
-                   help="stop after this many evaluations without improvement (default: never)")
-    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    t.add_argument("--impl", choices=("fused", "composed"), default="fused",
-                   help="fused whole-sequence kernels or the cell composed from primitives")
-    t.add_argument("--init", choices=INITS, default="default",
-                   help="weights: the model's own, or glorot (Arjovsky 2016's recipe: Glorot "
-                        "per gate, zero biases, forget bias 1 for lstm-fb1)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the weights and training data")
-    t.add_argument("--restart", action="store_true",
-                   help="delete this run's checkpoints and start it afresh")
-    t.add_argument("--force", action="store_true",
-                   help="train a finished run again and replace its row in results.jsonl")
-    t.add_argument("--no-wait", action="store_true",
-                   help="if another process is running this very run, exit (status 1, one "
-                        "line naming it) instead of waiting for it")
-    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                   help="run the training step through mg.compile (where minigrad has it; not "
-                        "part of the run's identity: compiled equals eager to float rounding)")
-    _common(t, "results")
-    t.set_defaults(func=cmd_train)
-
-    g = subcommand(sub, "gradflow", "||dL/dh_t|| against t per model, at init and after training",
-             "The batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every t, "
-             "in float64, at initialisation and after the given numbers of training steps, and "
-             "the fitted per-step factor rho. Prints one JSON line per model and step; the full "
-             "curves go to OUT/gradflow.jsonl.",
-             "example: lstm gradflow --models rnn,lstm,gru --task adding --seq-len 200 "
-             "--hidden-size 128 --batch-size 32 --steps 0,100 --seed 0 --out results")
-    g.add_argument("--models", type=_models, default=["rnn", "lstm", "gru"], help=_MODELS_HELP)
-    g.add_argument("--task", choices=("adding", "copy"), default="adding", help="memory task")
-    g.add_argument("--seq-len", type=int, default=200, help="sequence length T")
-    g.add_argument("--hidden-size", type=int, default=128, help="hidden units")
-    g.add_argument("--batch-size", type=int, default=32, help="sequences in the measured batch")
-    g.add_argument("--steps", type=csv_list(int), default=[0, 100],
-                   help="training steps at which to measure, comma-separated (default: 0,100)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
-    g.add_argument("--workers", type=positive_int, default=1, help="local worker processes")
-    _common(g, "results")
-    g.set_defaults(func=cmd_gradflow)
-
-    s = subcommand(sub, "sweep", "a grid of runs, resumable; one JSON line per finished run",
-             "Run a preset grid of task x model x seq_len x seed (and the gradient-flow "
-             "experiment) in local worker processes or on a Dask cluster. Each finished run is "
-             "appended to OUT/results.jsonl; re-running the same command skips finished runs, "
-             "so a killed sweep loses only the runs in flight. The options below narrow or "
-             "resize the preset.",
-             _presets_epilog() + "\n"
-             "example: lstm sweep --preset horizon --workers 2 --out horizon")
-    s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
-                   help="the grid: default (docs/results.md's tables), quick (make report's), "
-                        "horizon (the memory-horizon ladders and the published anchors; parts "
-                        "with --tasks adding / copy / gradflow)")
-    s.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                   help="the quick preset (same as --preset quick)")
-    s.add_argument("--tasks", type=_tasks, default=None,
-                   help=f"only these, comma-separated, from {', '.join(SWEEP_TASKS)} "
-                        "(default: all of the preset)")
-    s.add_argument("--models", type=_models, default=None,
-                   help=_MODELS_HELP + " (default: the preset's)")
-    s.add_argument("--seq-lens", type=csv_list(int), default=None,
-                   help="comma-separated sequence lengths (default: the preset's); for a "
-                        "ladder its rungs, and only the anchors at these lengths run")
-    s.add_argument("--seeds", type=csv_list(int), default=None,
-                   help="comma-separated seeds (default: the preset's); a ladder's rung "
-                        "counts as solved on 2 of them (on all, given fewer than 2)")
-    s.add_argument("--steps", type=int, default=None,
-                   help="training steps per run (default: the preset's budget per model)")
-    s.add_argument("--workers", type=positive_int, default=None,
-                   help="local worker processes (default: min(2, cores))")
-    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on this Dask scheduler, e.g. tcp://host:8786 (needs the dist extra)")
-    _common(s, "results")
-    s.set_defaults(func=cmd_sweep)
-
-    r = subcommand(sub, "report", "run what is missing and write report/index.html",
-             "Run what the report needs and is not in --results yet (a sweep of both tasks, "
-             "the gradient-flow experiment, a speed sweep over seq_len against the installed "
-             "peers) and write OUT/index.html with its PNG figures and tables.",
-             "example: lstm report --preset quick --out report")
-    r.add_argument("--preset", choices=("quick", "full"), default="quick",
-                   help="quick: minutes on 2 cores; full: the default sweep's sizes")
-    r.add_argument("--results", default=None, metavar="DIR",
-                   help="results directory to reuse (default: OUT/results)")
-    r.add_argument("--models", type=_models, default=None,
-                   help="models to add to the preset's sweep and gradient flow, e.g. your own "
-                        "cell: " + _MODELS_HELP)
-    r.add_argument("--asv-results", default=None, metavar="DIR",
-                   help="asv results directory for the history figure (default: .asv/results "
-                        "when present)")
-    r.add_argument("--only", choices=("forecast", "classify", "charlm"), default=None,
-                   help="build one application's section only (its runs and figures), "
-                        "without the sweep, speed and other sections")
-    _common(r, "report")
-    r.set_defaults(func=cmd_report)
+    _command(sub, "train", cmd_train, (
+        "train one model on one task; prints one JSON line",
+        "Train one model on a memory task (adding, copy, selective-copy, mqar), evaluating on a "
+        "fixed seeded test set every --eval-every steps and stopping early when solved. The "
+        "training step is compiled (mg.compile; --no-compile runs it eager). Checkpoints "
+        "(.npz) go to OUT/runs/<task>-<model>-T<seq_len>-s<seed>-<hash>/, the hash of every "
+        "setting that changes the result (another --steps or --lr is another run); re-running "
+        "the same command resumes from the last one (a damaged one falls back to the one "
+        "before). A finished run is not run again: its result is printed from "
+        "OUT/results.jsonl (--force re-runs it). A second process on the same run waits for "
+        "the first.",
+        "example: lstm train --task adding --model lstm-fb1 --seq-len 100 --optimizer adam "
+        "--lr 1e-2 --batch-size 32 --steps 4000"), TrainConfig, extra=(
+        ("--restart", {"action": "store_true",
+                       "help": "delete this run's checkpoints and start it afresh"}),
+        ("--force", {"action": "store_true", "help": "train a finished run again and replace "
+                                                     "its row in results.jsonl"}),
+        ("--no-wait", {"action": "store_true", "help": "if another process is running this "
+                       "very run, exit (status 1, one line naming it) instead of waiting"})))
+    _command(sub, "gradflow", cmd_gradflow, (
+        "||dL/dh_t|| against t per model, at init and after training",
+        "The batch geometric mean of ||dL/dh_t|| (and ||dL/dc_t|| for LSTMs) for every t, in "
+        "float64, at initialisation and after the given numbers of training steps, and the "
+        "fitted per-step factor rho. Prints one JSON line per model and step; the full curves "
+        "go to OUT/gradflow.jsonl.",
+        "example: lstm gradflow --models rnn,lstm,gru --task adding --seq-len 200 "
+        "--hidden-size 128 --batch-size 32 --steps 0,100 --seed 0 --out results"), GradflowConfig)
+    _command(sub, "sweep", cmd_sweep, (
+        "a grid of runs, resumable; one JSON line per finished run",
+        "Run a preset grid of task x model x seq_len x seed (and the gradient-flow experiment) "
+        "in local worker processes or on a Dask cluster. Each finished run is appended to "
+        "OUT/results.jsonl; re-running the same command skips finished runs, so a killed sweep "
+        "loses only the runs in flight. The options below narrow or resize the preset.",
+        _presets_epilog() + "\nexample: lstm sweep --preset horizon --workers 2 --out horizon"),
+        SweepConfig, extra=(("--quick", {
+            "dest": "preset", "action": "store_const", "const": "quick",
+            "help": "the quick preset (same as --preset quick)"}),))
+    _command(sub, "report", cmd_report, (
+        "run what is missing and write report/index.html",
+        "Run what the report needs and is not in --results yet (a sweep of both tasks, the "
+        "gradient-flow experiment, a speed sweep over seq_len against the installed peers) "
+        "and write OUT/index.html with its PNG figures and tables.",
+        "example: lstm report --preset quick --out report"), out="report", extra=(
+        ("--preset", {"choices": ("quick", "full"), "default": "quick", "help": "quick: minutes "
+                      "on 2 cores; full: the default sweep's sizes"}),
+        ("--results", {"metavar": "DIR", "help": "results directory to reuse (default: "
+                       "OUT/results)"}),
+        ("--models", {"type": parser_of(SweepConfig, "models"), "metavar": "MODELS",
+                      "help": "models to add to the preset's sweep and gradient flow, e.g. "
+                              "your own cell (module:Class or path/to/file.py:Class); names as "
+                              "lstm sweep --help lists them"}),
+        ("--asv-results", {"metavar": "DIR", "help": "asv results directory for the history "
+                           "figure (default: .asv/results when present)"}),
+        ("--only", {"choices": ("forecast", "classify", "charlm"), "help": "build one "
+                    "application's section only (its runs and figures), without the sweep, "
+                    "speed and other sections"})))
 
     from .applications import APPLICATIONS
 

@@ -34,16 +34,6 @@ def name_list(kind: str, allowed):
     return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def subcommand(sub, name: str, help: str, description: str,
                epilog: str) -> argparse.ArgumentParser:
     """A command's parser with the shared help layout."""
@@ -57,8 +47,8 @@ class Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
-                and action.option_strings):
+        if ("default" not in text and action.option_strings and not any(
+                action.default is unset for unset in (None, False, argparse.SUPPRESS))):
             text += " (default: %(default)s)"
         return text
 

@@ -10,23 +10,21 @@ import errno
 import os
 import sys
 
+_AGAIN = "free some space and run the same command again"
+_ELSEWHERE = "move it away or choose another --out"
+_WRITABLE = (2, "choose a directory you can write to (--out)")
 # errno -> (exit status, what to do)
 _OS_HINTS = {
-    errno.ENOSPC: (1, "the disk is full: free some space and run the same command again "
-                      "(finished runs and checkpoints are kept)"),
-    errno.EDQUOT: (1, "the disk quota is used up: free some space and run the same command "
-                      "again"),
-    errno.EACCES: (2, "choose a directory you can write to (--out)"),
-    errno.EPERM: (2, "choose a directory you can write to (--out)"),
+    errno.ENOSPC: (1, f"the disk is full: {_AGAIN} (finished runs and checkpoints are kept)"),
+    errno.EDQUOT: (1, f"the disk quota is used up: {_AGAIN}"),
+    errno.EACCES: _WRITABLE, errno.EPERM: _WRITABLE,
     errno.EROFS: (2, "the file system is read-only: choose another --out"),
-    errno.EISDIR: (2, "a directory stands where a file should be: move it away or choose "
-                      "another --out"),
+    errno.EISDIR: (2, f"a directory stands where a file should be: {_ELSEWHERE}"),
     errno.ENOTDIR: (2, "a file stands where a directory should be: the path and its parents "
                        "must be directories"),
     errno.EEXIST: (2, "a file stands where a directory should be: give a directory"),
     errno.ENOENT: (2, "check the path"),
-    errno.EINVAL: (2, "something other than a file stands there: move it away or choose "
-                      "another --out"),
+    errno.EINVAL: (2, f"something other than a file stands there: {_ELSEWHERE}"),
 }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import init
+from minigrad.autograd import host_check
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
@@ -150,19 +151,27 @@ class Recurrent(Module):
         return state
 
     def _check_lengths(self, lengths, steps: int, batch: int):
+        """lengths as numpy int64, or a Tensor kept as one (the fused kernels read it: under
+        mg.compile a value of the program, its range checked on every call, host_check)."""
         if lengths is None:
             return None
-        array = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+        tensor = isinstance(lengths, Tensor)
+        array = lengths if tensor else np.asarray(lengths)
         if array.shape != (batch,):
             raise ValueError(f"{type(self).__name__}: lengths must have shape ({batch},), got "
                              f"{array.shape}")
         if not np.issubdtype(array.dtype, np.integer):
             raise ValueError(f"{type(self).__name__}: lengths must be integers, got dtype "
                              f"{array.dtype}")
-        if array.min() < 1 or array.max() > steps:
-            raise ValueError(f"{type(self).__name__}: every length must be in 1..{steps} "
-                             f"(seq_len), got min {array.min()} max {array.max()}")
-        return array.astype(np.int64)
+
+        def in_range(values):
+            values = values.copy_to_host() if hasattr(values, "copy_to_host") else values
+            if values.min() < 1 or values.max() > steps:
+                raise ValueError(f"{type(self).__name__}: every length must be in 1..{steps} "
+                                 f"(seq_len), got min {values.min()} max {values.max()}")
+
+        host_check(in_range, array.data if tensor else array)
+        return lengths.astype(np.int64) if tensor else array.astype(np.int64)
 
     # ---- the stack of layers -------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None, grad_norms=None):
@@ -209,7 +218,7 @@ class Recurrent(Module):
                 if self.recurrent_dropout and self.training:
                     sizes = [self.cells[suffix].state_size(name) for name in self.state_names]
                     masks = rd.draw_masks(self.rng, self.recurrent_dropout, batch, sizes,
-                                          x.dtype)
+                                          x.dtype, x.device)
                 out, last = self._sequence(layer_input, tuple(s[k] for s in per_k), suffix,
                                            lengths, direction == 1, sink, masks)
                 outputs.append(out)
@@ -226,10 +235,11 @@ class Recurrent(Module):
         parallel = getattr(cell, "parallel_sequence", None)  # a linear-scan cell (minGRU)
         if parallel is not None and not getattr(cell, "scan", True):
             parallel = None  # the cell asks for its compiled step instead
-        if parallel is not None and self.impl == "fused" and sink is None and masks is None:
-            return parallel(x, states, lengths, reverse)
         if parallel is None and self.impl == "fused":
             return self._fused(cell, x, states, lengths, reverse, sink, masks)
+        lengths = host_lengths(lengths)
+        if parallel is not None and self.impl == "fused" and sink is None and masks is None:
+            return parallel(x, states, lengths, reverse)
         return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
 
     def _fused(self, cell, x, states, lengths, reverse, sink, masks=None):
@@ -240,7 +250,6 @@ class Recurrent(Module):
         if sink is not None:  # dL/dh_t is split between h_t and the carried mask * h_t
             raise ValueError(f"{type(self).__name__}: grad_norms with recurrent_dropout in "
                              "training mode needs impl='composed'")
-        masks = rd.mask_tensors(masks, x.device)
         carried = tuple(states) + masks + tuple(s * m for s, m in zip(states, masks))
         out, finals = fused_sequence(rd.masked_cell(cell), x, carried, lengths, reverse, sink)
         return out, tuple(finals[:len(states)])
@@ -249,6 +258,12 @@ class Recurrent(Module):
         extra = "" if self.num_layers == 1 else f", num_layers={self.num_layers}"
         extra += ", bidirectional=True" if self.bidirectional else ""
         return f"{self.input_size}, {self.hidden_size}{extra}, impl={self.impl!r}"
+
+
+def host_lengths(lengths):
+    """lengths as numpy for the paths that index with it on the host (composed, parallel
+    scans); a Tensor's values are read here (inside mg.compile: the CompileError naming it)."""
+    return lengths.numpy() if isinstance(lengths, Tensor) else lengths
 
 
 def composed_sequence(cell: Cell, x, states, lengths, reverse, masks=None, grad_norms=None):
@@ -261,8 +276,6 @@ def composed_sequence(cell: Cell, x, states, lengths, reverse, masks=None, grad_
     valid = None
     if lengths is not None:
         valid = np.arange(steps)[:, None, None] < lengths[None, :, None]  # (T, B, 1)
-    if masks is not None:
-        masks = rd.mask_tensors(masks, x.device)
     outputs = [None] * steps
     retained = [[None] * steps for _ in states]
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):

@@ -7,7 +7,8 @@ every step: the state is multiplied by it where it enters a matrix product with 
 ``z * h`` of a GRU, the LSTM's cell), as Gal & Ghahramani's "tied" weights-dropout does and as
 Keras's ``recurrent_dropout``. A product of an intermediate value (``(r * h) @ W.T``) is not
 masked. Masks are Bernoulli(1 - p) / (1 - p), drawn from the layer's rng in state order, so the
-fused and composed paths see the same masks from the same seed.
+fused and composed paths see the same masks from the same seed, by the backend's dropout_mask
+(mg.compile records the draw: a compiled training step draws new masks on every call).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from .cells import Cell
 _MASKS: dict = {}  # id(state alias) -> mask, while its step runs (tensors compare elementwise)
 
 
-def draw_masks(rng: np.random.Generator, p: float, batch: int, sizes, dtype) -> tuple:
-    """One (batch, size) mask per state: 1/(1-p) with probability 1-p, else 0, as numpy arrays."""
-    keep = 1.0 - p
-    return tuple((rng.random((batch, size)) < keep).astype(dtype) / np.asarray(keep, dtype)
+def draw_masks(rng: np.random.Generator, p: float, batch: int, sizes, dtype,
+               device: str = "cpu") -> tuple:
+    """One (batch, size) mask tensor per state on `device`: 1/(1-p) with probability 1-p, else
+    0. Drawn on the host by the CPU backend's dropout_mask (mg.dropout of ones; the same masks
+    from the same seed on every device), which mg.compile records: a compiled step draws new
+    masks from `rng` on every call, as eager does."""
+    return tuple(mg.dropout(mg.ones(batch, size, dtype=dtype), p, rng).to(device)
                  for size in sizes)
 
 
@@ -58,11 +62,6 @@ def unwrap(new: tuple, wrapped: tuple, states: tuple) -> tuple:
     for w in wrapped:
         _MASKS.pop(id(w), None)
     return tuple(next((s for w, s in zip(wrapped, states) if n is w), n) for n in new)
-
-
-def mask_tensors(masks, device: str) -> tuple:
-    """numpy masks as constant tensors on `device`."""
-    return tuple(mg.tensor(m, device=device) for m in masks)
 
 
 # ---- the fused path: masks as carried states ---------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 import minigrad as mg
 
 from .cell_zoo_xlstm import MLSTMCell, log_forget
-from .layers import Recurrent, composed_sequence
+from .layers import Recurrent, composed_sequence, host_lengths
 
 MLSTM_IMPLS = ("parallel", "composed")
 
@@ -105,6 +105,7 @@ class MLSTM(Recurrent):
 
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)
+        lengths = host_lengths(lengths)
         if self.impl == "composed" or sink is not None:  # grad_norms: the per-step states
             return composed_sequence(cell, x, states, lengths, reverse, masks, sink)
         if masks is not None:

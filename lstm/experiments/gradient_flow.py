@@ -117,9 +117,9 @@ def run_gradient_flow(model: str, task: str = "adding", seq_len: int = 200,
     `train_overrides`; the measurement batch is a fixed draw (its own seed stream), the same at
     every step, so curves at different steps are comparable.
     """
-    from ..config import TrainConfig
+    from ..runs.config import TrainConfig
+    from ..runs.train import Trainer
     from ..tasks import get_task, seed_stream
-    from ..train import Trainer
 
     steps = sorted({int(s) for s in steps})
     if not steps or steps[0] < 0:

@@ -22,10 +22,10 @@ import os
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..config import TrainConfig
+from ..runs.checkpoint import load_checkpoint
+from ..runs.config import TrainConfig
+from ..runs.train import CHECKPOINT_NAME, RESULT_NAME, train
 from ..tasks import get_task, seed_stream
-from ..train import CHECKPOINT_NAME, RESULT_NAME, train
 
 GATE_NAMES = ("i", "f", "g", "o")
 TRACE_STREAM = 4  # seed stream of the sequences traced (0-2: init, train, test; 3: gradflow)
@@ -104,7 +104,7 @@ def linear_fit_r2(values: np.ndarray, target: np.ndarray) -> float:
 
 def load_weights(run_dir: str) -> dict[str, np.ndarray]:
     """The model weights of the training checkpoint in `run_dir`."""
-    from ..results_io import say
+    from ..runs.results_io import say
 
     data, _ = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME), ("model",), say)
     return {k[len("model/"):]: v for k, v in data.items() if k.startswith("model/")}

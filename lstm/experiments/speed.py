@@ -27,7 +27,7 @@ import numpy as np
 import minigrad as mg
 
 from ..layers import GRU, LSTM, RNN, flops_per_step
-from ..results_io import make_row, repair
+from ..runs.results_io import make_row, repair
 from .sweep import append_result, read_results, run_key
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}

@@ -44,17 +44,18 @@ class RunSpec:
         self.key = run_key(self.kind, self.config)
 
 
-def _run_train(config: dict) -> dict:
+def _run_train(config: dict, compile: bool = True) -> dict:  # noqa: A002 - the setting's name
     from ..config import TrainConfig
     from ..train import train
 
-    return train(TrainConfig.from_dict(config), progress=False)
+    return train(TrainConfig.from_dict(config).replace(compile=compile), progress=False)
 
 
-def _run_gradflow(config: dict) -> dict:
+def _run_gradflow(config: dict, compile: bool = True) -> dict:  # noqa: A002
     from .gradient_flow import run_gradient_flow
 
-    return {"records": run_gradient_flow(**config, progress=False)}
+    return {"records": run_gradient_flow(**config, train_overrides={"compile": compile},
+                                         progress=False)}
 
 
 RUNNERS: dict[str, Callable[[dict], dict]] = {"train": _run_train, "gradflow": _run_gradflow}
@@ -67,8 +68,7 @@ def run_identity(kind: str, config) -> str:
         from ..config import TrainConfig
 
         try:
-            full = TrainConfig.from_dict(config).replace(compile=False)  # eager == compiled
-            return run_key(kind, full.to_dict())
+            return run_key(kind, TrainConfig.from_dict(config).to_dict())  # no compile in it
         except (ValueError, TypeError):
             pass
     return run_key(kind, config)
@@ -94,10 +94,11 @@ def check_specs(specs: Iterable[RunSpec]) -> None:
             raise ValueError(f"run {spec.kind} of {spec.config.get('model')!r}: {e}") from None
 
 
-def execute(spec_kind: str, config: dict) -> dict:
-    """Run one spec (in whatever process calls this) and wrap its result as a results line."""
+def execute(spec_kind: str, config: dict, run_options: dict | None = None) -> dict:
+    """Run one spec (in whatever process calls this) and wrap its result as a results line;
+    `run_options` are the runner's keywords that do not change the result (compile)."""
     start = time.perf_counter()
-    result = RUNNERS[spec_kind](config)
+    result = RUNNERS[spec_kind](config, **(run_options or {}))
     import minigrad as mg
 
     source = _cell_source(config)
@@ -159,8 +160,11 @@ once the rung before is decided."""
 
 def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: int | None = None,
               scheduler: str | None = None, progress: bool = True,
-              on_result: Callable[[dict], None] | None = None) -> list[dict]:
+              on_result: Callable[[dict], None] | None = None,
+              run_options: dict | None = None) -> list[dict]:
     """Run every spec not yet in `results_path`; returns all rows for these specs (old and new).
+    `run_options` go to every run's runner and are not part of any run's key ({"compile":
+    False}: eager training steps).
 
     `specs` is a list of runs or a Planner (e.g. lstm.experiments.horizon.Plan): it is asked
     again after every finished run and its new runs are started as workers free up, so a rerun
@@ -190,7 +194,7 @@ def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: in
             ready = [s for k, s in wanted.items()
                      if k not in done and k not in in_flight and k not in failed]
             if ready and runner is None:
-                runner = _runner(workers, scheduler)
+                runner = _runner(workers, scheduler, run_options)
             for spec in ready:
                 runner.submit(spec)
                 in_flight[run_identity(spec.kind, spec.config)] = spec
@@ -253,11 +257,14 @@ def _collect(futures: dict, finished) -> list[tuple[RunSpec, object]]:
     return out
 
 
-def _runner(workers: int | None, scheduler: str | None):
+def _runner(workers: int | None, scheduler: str | None, run_options: dict | None = None):
     if scheduler is not None:
-        return _DaskRunner(scheduler)
-    workers = workers or min(2, os.cpu_count() or 1)
-    return _InlineRunner() if workers == 1 else _PoolRunner(workers)
+        runner = _DaskRunner(scheduler)
+    else:
+        workers = workers or min(2, os.cpu_count() or 1)
+        runner = _InlineRunner() if workers == 1 else _PoolRunner(workers)
+    runner.options = dict(run_options or {})
+    return runner
 
 
 class _InlineRunner:
@@ -272,7 +279,7 @@ class _InlineRunner:
     def wait_some(self) -> list[tuple[RunSpec, object]]:
         spec = self.queue.pop(0)
         try:
-            return [(spec, execute(spec.kind, spec.config))]
+            return [(spec, execute(spec.kind, spec.config, self.options))]
         except Exception as e:
             return [(spec, e)]
 
@@ -296,7 +303,7 @@ class _PoolRunner:
         self.futures: dict = {}
 
     def submit(self, spec: RunSpec) -> None:
-        self.futures[self.pool.submit(execute, spec.kind, spec.config)] = spec
+        self.futures[self.pool.submit(execute, spec.kind, spec.config, self.options)] = spec
 
     def wait_some(self) -> list[tuple[RunSpec, object]]:
         finished, _ = cf.wait(list(self.futures), return_when=cf.FIRST_COMPLETED)
@@ -343,9 +350,9 @@ class _RunRaised:
     error: BaseException
 
 
-def _execute_caught(spec_kind: str, config: dict):
+def _execute_caught(spec_kind: str, config: dict, run_options: dict | None = None):
     try:
-        return execute(spec_kind, config)
+        return execute(spec_kind, config, run_options)
     except Exception as e:
         return _RunRaised(e)
 
@@ -375,7 +382,8 @@ class _DaskRunner:
 
     def submit(self, spec: RunSpec) -> None:
         self.count += 1
-        future = self.client.submit(_execute_caught, spec.kind, spec.config, pure=False,
+        future = self.client.submit(_execute_caught, spec.kind, spec.config, self.options,
+                                    pure=False,
                                     key=f"run-{self.count}-{abs(hash(spec.key))}")
         self.futures[future] = spec
 

@@ -1,5 +1,6 @@
 """Signals during a run: SIGINT and SIGTERM stop a checkpointed run at a step boundary (used by
-lstm.train's Trainer and the applications' trainers)."""
+lstm.runs.train's Trainer and the applications' trainers); SIGTERM as Ctrl-C for a command that
+stops its workers and says what is left (the sweeps)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,23 @@ def deferred_signals(flag: dict):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def term_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt inside the block, as Ctrl-C does; yields a dict whose
+    "signum" is the signal that stopped it (SIGINT unless SIGTERM came), for the exit status
+    128 + signum. Main thread only (elsewhere SIGTERM is left as it is)."""
+    caught = {"signum": signal.SIGINT}
+
+    def on_term(signum, frame):
+        caught["signum"] = signum
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    try:
+        yield caught
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

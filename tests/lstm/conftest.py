@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lstm import report
-from lstm.config import TrainConfig
 from lstm.experiments import presets
 from lstm.reporting import charlm_section, classify_section
+from lstm.runs.config import TrainConfig
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
            "inside_heatmaps.png", "inside_units.png", "asv_history.png", "horizon_bars.png",

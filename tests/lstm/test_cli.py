@@ -60,13 +60,20 @@ def test_train_prints_metrics_and_baseline(tmp_path, capsys):
 
 
 def test_bad_arguments_exit_nonzero(tmp_path, capsys):
-    assert main(["train", "--seq-len", "1", "--out", str(tmp_path), "--quiet"]) == 2
-    assert "seq_len" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--seq-len", "1", "--out", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "argument --seq-len: expected an integer >= 2, got '1'" in capsys.readouterr().err
+    assert main(["train", "--variant", "hochreiter1997", "--seq-len", "5", "--out",
+                 str(tmp_path), "--quiet"]) == 2  # a check across fields: the config's
+    assert "seq_len must be >= 22 for variant 'hochreiter1997', got 5 (option --seq-len)" in \
+        capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["gradflow", "--models", "lstm,transformer"])
     with pytest.raises(SystemExit):
         main(["sweep", "--tasks", "adding,parity"])
-    assert "unknown tasks ['parity']" in capsys.readouterr().err
+    assert "argument --tasks: expected one or more values, each one of ('adding', 'copy', " \
+        "'gradflow'), comma-separated, got 'adding,parity'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-2"])

@@ -9,12 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from lstm import checkpoint as ckpt
-from lstm import results_io
 from lstm.cli import main
 from lstm.experiments import results_doc
+from lstm.runs import checkpoint as ckpt
+from lstm.runs import results_io
 from lstm.runs.lock import LOCK_NAME
-from lstm.train import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME
+from lstm.runs.train import CHECKPOINT_NAME, PREVIOUS_CHECKPOINT_NAME
 
 TRAIN = ["train", "--task", "adding", "--model", "gru", "--seq-len", "5", "--hidden-size", "4",
          "--batch-size", "4", "--steps", "4", "--eval-every", "2", "--test-size", "8",
@@ -247,8 +247,8 @@ def test_a_results_path_that_is_a_device_or_empty_out_is_one_line(tmp_path, caps
 
 
 def test_lstm_train_and_lstm_sweep_know_each_others_runs(tmp_path, capsys):
-    from lstm.config import TrainConfig
     from lstm.experiments.sweep import RunSpec, run_sweep
+    from lstm.runs.config import TrainConfig
 
     partial = {"task": "adding", "model": "gru", "seq_len": 5, "hidden_size": 4,
                "batch_size": 4, "steps": 4, "eval_every": 2, "test_size": 8,

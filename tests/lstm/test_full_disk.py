@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from lstm import results_io
 from lstm.cli import main
+from lstm.runs import results_io
 
 TRAIN = ["train", "--task", "adding", "--model", "gru", "--seq-len", "5", "--hidden-size", "4",
          "--batch-size", "4", "--steps", "4", "--eval-every", "2", "--test-size", "8",

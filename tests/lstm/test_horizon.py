@@ -10,13 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from lstm.config import TrainConfig
 from lstm.experiments import horizon, presets, sweep
 from lstm.experiments.horizon import LADDERS, Ladder, Plan, ladders_from_rows, outcomes
 from lstm.experiments.sweep import read_results, run_identity, run_sweep
 from lstm.models import build_model
+from lstm.runs.config import TrainConfig
+from lstm.runs.train import Trainer
 from lstm.tasks import get_task
-from lstm.train import Trainer
 
 CONFIG = {"hidden_size": 4, "batch_size": 4, "steps": 7, "eval_every": 5, "test_size": 8,
           "optimizer": "adam", "lr": 1e-2}

@@ -13,7 +13,7 @@ import pytest
 
 from lstm import report, zoo
 from lstm.cli import main
-from lstm.results_io import read_rows
+from lstm.runs.results_io import read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,4 +115,4 @@ def test_the_report_command_takes_own_cells(leaky, capsys):
     from lstm.cli import build_parser
 
     args = build_parser().parse_args(["report", "--models", f"gru,{leaky}"])
-    assert args.models == ["gru", leaky]
+    assert args.models == ("gru", leaky)

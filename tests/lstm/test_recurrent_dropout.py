@@ -24,13 +24,14 @@ def _sig(a):
 
 
 def test_masks_are_scaled_bernoulli_draws():
-    masks = draw_masks(np.random.default_rng(0), 0.25, 400, (50, 30), np.float32)
+    masks = [m.numpy() for m in draw_masks(np.random.default_rng(0), 0.25, 400, (50, 30),
+                                           np.float32)]
     assert [m.shape for m in masks] == [(400, 50), (400, 30)]
     assert masks[0].dtype == np.float32
     assert set(np.unique(masks[0])) == {0.0, np.float32(1 / 0.75)}
     assert abs((masks[0] == 0).mean() - 0.25) < 0.01
     again = draw_masks(np.random.default_rng(0), 0.25, 400, (50, 30), np.float32)
-    assert all(np.array_equal(a, b) for a, b in zip(masks, again))
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(masks, again))
 
 
 @pytest.mark.parametrize("with_lengths", [False, True])
@@ -38,7 +39,8 @@ def test_rnn_masks_the_state_before_the_recurrent_product(with_lengths):
     layer = RNN(I, H, recurrent_dropout=P_DROP, impl="composed", rng=1, dtype=np.float64)
     rng = np.random.default_rng(2)
     x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((1, B, H))
-    (mask,) = draw_masks(copy.deepcopy(layer.rng), P_DROP, B, (H,), np.float64)
+    (mask,) = [m.numpy() for m in draw_masks(copy.deepcopy(layer.rng), P_DROP, B, (H,),
+                                             np.float64)]
     lengths = LENGTHS if with_lengths else np.full(B, T)
     out, h_n = layer(mg.tensor(x), mg.tensor(h0), lengths=lengths if with_lengths else None)
     p = {n: v.numpy() for n, v in layer.named_parameters()}
@@ -59,7 +61,8 @@ def test_gru_carries_the_unmasked_state():
     layer = GRU(I, H, recurrent_dropout=P_DROP, impl="composed", rng=3, dtype=np.float64)
     rng = np.random.default_rng(4)
     x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((1, B, H))
-    (mask,) = draw_masks(copy.deepcopy(layer.rng), P_DROP, B, (H,), np.float64)
+    (mask,) = [m.numpy() for m in draw_masks(copy.deepcopy(layer.rng), P_DROP, B, (H,),
+                                             np.float64)]
     out, h_n = layer(mg.tensor(x), mg.tensor(h0))
     p = {n: v.numpy() for n, v in layer.named_parameters()}
     h = h0[0]
@@ -165,3 +168,31 @@ def test_fused_equals_composed_with_recurrent_dropout(name):
         for a, b in zip(*results, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     assert layers[0].rng.bit_generator.state == layers[1].rng.bit_generator.state
+
+
+@pytest.mark.parametrize("impl", ["fused", "composed"])
+def test_a_compiled_step_draws_new_masks_on_every_call_as_eager(impl):
+    """The masks come from the backend's dropout_mask, which mg.compile records: the compiled
+    step draws from the layer's rng on every call, so it matches eager call for call."""
+    x = mg.tensor(np.random.default_rng(12).standard_normal((T, B, I)))
+    layers = [LSTM(I, H, recurrent_dropout=P_DROP, impl=impl, rng=11, dtype=np.float64)
+              for _ in range(2)]
+
+    def step_of(layer):
+        def step(x):
+            out, _ = layer(x)
+            loss = (out * out).sum()
+            loss.backward()
+            return loss
+        return step
+
+    eager, compiled = step_of(layers[0]), mg.compile(step_of(layers[1]))
+    losses = []
+    for _ in range(3):
+        losses.append((eager(x).item(), compiled(x).item()))
+        for a, b in zip(layers[0].parameters(), layers[1].parameters()):
+            np.testing.assert_allclose(b.grad, a.grad, rtol=1e-12)
+            a.grad = b.grad = None
+    np.testing.assert_allclose([c for _, c in losses], [e for e, _ in losses], rtol=1e-12)
+    assert len({e for e, _ in losses}) == 3  # new masks on every call
+    assert compiled.cache_info().traces == 1

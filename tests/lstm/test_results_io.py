@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from lstm import results_io
+from lstm.runs import results_io
 
 MODULE = results_io.__file__
 # A small writer: results_io loaded from its file (standard library only, so a process starts

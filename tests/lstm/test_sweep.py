@@ -260,3 +260,22 @@ def test_a_lost_dask_worker_loses_no_run(tmp_path):
     assert killed and len(rows) == len(specs)
     keys = [r["key"] for r in read_results(path)]
     assert sorted(keys) == sorted(s.key for s in specs)
+
+
+def test_run_options_reach_every_run_and_stay_out_of_its_key(tmp_path, monkeypatch):
+    """`lstm sweep --no-compile`: the runners get compile=False; the rows' keys and configs are
+    those of a compiled sweep, so either finds the other's runs finished."""
+    from lstm.experiments import sweep
+
+    seen = []
+    real = sweep.RUNNERS["train"]
+    monkeypatch.setitem(sweep.RUNNERS, "train",
+                        lambda config, **options: seen.append(options) or real(config, **options))
+    eager, compiled = str(tmp_path / "eager.jsonl"), str(tmp_path / "compiled.jsonl")
+    run_sweep(_specs((5,)), eager, workers=1, progress=False, run_options={"compile": False})
+    run_sweep(_specs((5,)), compiled, workers=1, progress=False)
+    assert seen == [{"compile": False}] * 2 + [{}] * 2
+    rows = [read_results(p) for p in (eager, compiled)]
+    assert [(r["key"], r["config"]) for r in rows[0]] == [(r["key"], r["config"]) for r in rows[1]]
+    assert all("compile" not in r["result"]["config"] for r in rows[0] + rows[1])
+    assert run_sweep(_specs((5,)), eager, workers=1, progress=False) and len(seen) == 4

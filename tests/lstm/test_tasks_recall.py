@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from lstm.config import TrainConfig
 from lstm.metrics import query_metrics
+from lstm.runs.config import TrainConfig
+from lstm.runs.train import Trainer
 from lstm.tasks import STREAM_TRAIN, Task, get_task, mqar, seed_stream, selective_copy
-from lstm.train import Trainer
 
 
 def rng(seed=0):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from lstm.config import TrainConfig
-from lstm.train import Trainer
+from lstm.runs.config import TrainConfig
+from lstm.runs.train import Trainer
 
 SMALL = {"seq_len": 6, "hidden_size": 4, "batch_size": 4, "steps": 12, "eval_every": 6,
          "test_size": 8, "optimizer": "adam", "lr": 1e-2}
@@ -42,23 +42,47 @@ def test_compile_wraps_the_step_once_and_says_so(monkeypatch, capsys):
         def compiled(*args):
             calls["step"] += 1
             return fn(*args)
-        compiled.cache_info = lambda: dict(calls)
         return compiled
 
-    monkeypatch.setattr(mg, "compile", fake_compile, raising=False)
-    eager = Trainer(TrainConfig(model="gru", **SMALL))
+    monkeypatch.setattr(mg, "compile", fake_compile)
+    eager = Trainer(TrainConfig(model="gru", compile=False, **SMALL))
     eager_result = eager.run(progress=False)
-    assert calls == {"compile": 0, "step": 0}  # compile defaults to off
-    compiled = Trainer(TrainConfig(model="gru", compile=True, **SMALL))
-    result = compiled.run(progress=False)
-    assert calls == {"compile": 1, "step": SMALL["steps"]}
-    assert capsys.readouterr().err.count("compiling the training step") == 1
+    assert calls == {"compile": 0, "step": 0}  # --no-compile
+    compiled = Trainer(TrainConfig(model="gru", **SMALL))  # compile is the default
+    result = compiled.run(progress=True)
+    # the first call twice: the trace (undone) and the program (Trainer._first_compiled)
+    assert calls == {"compile": 1, "step": SMALL["steps"] + 1}
+    assert capsys.readouterr().err.count("compiling the training step of gru") == 1
     assert result["curve"] == eager_result["curve"]
     for key, value in weights(eager).items():
         np.testing.assert_array_equal(weights(compiled)[key], value)
 
 
-def test_without_mg_compile_the_flag_runs_eager(monkeypatch):
-    monkeypatch.delattr(mg, "compile", raising=False)
-    result = Trainer(TrainConfig(model="gru", compile=True, **SMALL)).run(progress=False)
-    assert result["steps"] == SMALL["steps"] and result["config"]["compile"] is True
+def test_the_eta_starts_after_the_first_compiling_call(monkeypatch):
+    """The progress bar's clock restarts once, after the first step (the trace and the
+    kernels' compile), so its rate and ETA are those of the compiled steps."""
+    import lstm.runs.train as train_module
+
+    seen = []
+    real = train_module.restart_clock
+    monkeypatch.setattr(train_module, "restart_clock", lambda bar: seen.append(bar.n) or real(bar))
+    trainer = Trainer(TrainConfig(model="gru", **SMALL))
+    trainer.run(progress=True)
+    assert seen == [1]
+
+
+def test_restart_clock_keeps_the_count_and_drops_the_time_before():
+    import io
+
+    from tqdm import tqdm
+
+    from lstm.runs.train import restart_clock
+
+    bar = tqdm(total=10, file=io.StringIO())
+    bar.update(3)
+    bar.start_t -= 100.0  # a first call that took 100 s
+    assert bar.format_dict["elapsed"] >= 100
+    restart_clock(bar)
+    meter = bar.format_dict
+    assert meter["n"] == 3 and meter["initial"] == 3 and meter["elapsed"] < 50
+    bar.close()

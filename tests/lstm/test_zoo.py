@@ -12,8 +12,8 @@ import pytest
 from lstm import zoo
 from lstm.cells import Cell
 from lstm.cli import build_parser
-from lstm.config import TrainConfig
 from lstm.models import MODEL_NAMES, build_model
+from lstm.runs.config import TrainConfig
 from lstm.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -178,7 +178,7 @@ def test_command_line_end_to_end(tmp_path, capsys):
 def test_doc_tables_average_over_seeds():
     from lstm.apps.translate.doc import tables
     from lstm.apps.translate.train import preset_config
-    from lstm.results_io import make_row
+    from lstm.runs.results_io import make_row
 
     rows = []
     for kind, attention, seed, exact in [("translate", "additive", 0, 0.5),

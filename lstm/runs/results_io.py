@@ -61,7 +61,7 @@ def versions() -> dict:
 
 def make_row(kind: str, config: dict, result: dict, **extra) -> dict:
     """A complete row (schema, key, versions, finished_at) for a run of `kind` and `config`."""
-    from .runs.keys import run_key  # here: the fault tests load this module on its own
+    from .keys import run_key  # here: the fault tests load this module on its own
 
     row = {"schema": SCHEMA_VERSION, "key": run_key(kind, config), "kind": kind,
            "config": config, "result": result, "wall_time_s": None, "threads": None,
@@ -168,7 +168,7 @@ def with_key(row: dict) -> dict:
     if not isinstance(row.get("kind"), str):
         raise ResultsError(f"a results row needs a 'kind' (a str), got {row.get('kind')!r}")
     content = {k: v for k, v in row.items() if k not in ("schema", "key")}
-    from .runs.keys import run_key  # here: the fault tests load this module on its own
+    from .keys import run_key  # here: the fault tests load this module on its own
 
     return {**row, "key": run_key(row["kind"], content)}
 

@@ -19,13 +19,14 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import optim
+from minigrad.compiler.cache import cache_dir
 from minigrad.tensor import Tensor
 
+from ..models import build_model, glorot_init
+from ..tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
-from .models import build_model, glorot_init
-from .runs.signals import deferred_signals
-from .tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
+from .signals import deferred_signals
 
 CHECKPOINT_NAME = "checkpoint.npz"
 PREVIOUS_CHECKPOINT_NAME = os.path.basename(ckpt.previous_path(CHECKPOINT_NAME))
@@ -68,6 +69,14 @@ def _clip(config: TrainConfig, params) -> None:
         optim.clip_grad_value_(params, config.clip_value)
 
 
+def restart_clock(bar) -> None:
+    """A tqdm bar's elapsed time, rate and ETA counted from now, its count kept."""
+    done = bar.n
+    bar.reset(total=bar.total)
+    bar.n = bar.last_print_n = bar.initial = done
+    bar.refresh()
+
+
 def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
@@ -101,18 +110,19 @@ class Trainer:
         self.elapsed = 0.0
         self._loss_sum, self._loss_count = 0.0, 0
         self._step = self._eager_step = None  # make_step's, built on the first train_step
+        self.progress = False  # run() sets it: whether to say that the step compiles
 
     # ---- one step ------------------------------------------------------------------------------
     def make_step(self):
         """The training step, built in this one place as a plain function of tensors:
-        step(x, y) -> loss, x the encoded inputs (TaskModel.encode), y the targets; forward,
-        loss, backward, clipping, the optimizer's update and zero_grad, no .item() inside
-        (the seam with mg.compile, docs/where_things_live.md). `lengths` (numpy, the
-        variable-length variant only) keeps that batch's step eager."""
+        step(x, y, lengths=None) -> loss, x the encoded inputs (TaskModel.encode), y the targets,
+        lengths an int64 tensor (the variable-length variant); forward, loss, backward,
+        clipping, the optimizer's update and zero_grad, no .item() inside (the seam with
+        mg.compile, docs/where_things_live.md)."""
         model, task, config, opt = self.model, self.task, self.config, self.optimizer
         params = opt.params
 
-        def step(x: Tensor, y: Tensor, lengths=None) -> Tensor:
+        def step(x: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
             output, _ = model.forward_encoded(x, None, lengths)
             loss = mg.cross_entropy(output, y) if task.is_copy else mg.mse_loss(output, y)
             loss.backward()
@@ -123,24 +133,46 @@ class Trainer:
 
         return step
 
-    def _compiled(self, step):
-        """mg.compile(step) when the config asks for it and minigrad has it (said once)."""
-        if not (self.config.compile and hasattr(mg, "compile")):
-            return step
-        compiled = mg.compile(step)
-        where = getattr(compiled, "cache_dir", None) or os.environ.get("MINIGRAD_CACHE_DIR",
-                                                                       "minigrad's cache")
-        said = []
+    def _run_step(self, *args) -> Tensor:
+        """The step, compiled when config.compile is on (said once, with the progress bar)."""
+        if self._step is None:
+            self._step = self.make_step()
+            if self.config.compile:
+                self._step, self._eager_step = mg.compile(self._step), self._step
+                if self.progress:
+                    print(f"compiling the training step of {self.config.model} ... (kernels "
+                          f"cached in {cache_dir()})", file=sys.stderr, flush=True)
+                return self._first_compiled(args)
+        try:
+            return self._step(*args)
+        except mg.CompileError as e:  # a trace again (a guard failed) that cannot compile
+            if self._eager_step is None:
+                raise
+            self.optimizer.zero_grad()  # what the trace accumulated before it stopped
+            return self._run_eager(e, args)
 
-        def first_says(*args):
-            if not said:
-                print(f"compiling the training step ... (cached in {where})", file=sys.stderr,
-                      flush=True)
-                said.append(True)
-            return compiled(*args)
+    def _first_compiled(self, args) -> Tensor:
+        """The first call traces, running the step eagerly: its effects are undone and the
+        program runs the step, so every step of a compiled run is the program's (a resumed run
+        equals a straight one bit for bit). A step the compiler cannot take says so in one line
+        and the run goes on eager from the same state."""
+        saved = ({k: np.array(v, copy=True) for k, v in self.model.state_dict().items()},
+                 self.optimizer.state_dict())
+        try:
+            self._step(*args)
+            error = None
+        except mg.CompileError as e:
+            error = e
+        self.model.load_state_dict(saved[0])
+        self.optimizer.load_state_dict(saved[1])
+        self.optimizer.zero_grad()
+        return self._step(*args) if error is None else self._run_eager(error, args)
 
-        first_says.cache_info = getattr(compiled, "cache_info", None)
-        return first_says
+    def _run_eager(self, error: Exception, args) -> Tensor:
+        print(f"lstm: {self.config.model}: the training step cannot be compiled, so it runs "
+              f"eager ({str(error).splitlines()[0]})", file=sys.stderr, flush=True)
+        self._step, self._eager_step = self._eager_step, None
+        return self._step(*args)
 
     def targets(self, y) -> Tensor:
         """A batch's targets as the step takes them (the read-out's dtype; copy: int64)."""
@@ -152,12 +184,11 @@ class Trainer:
         config, task = self.config, self.task
         batch = task.make_batch(config.batch_size, self.train_rng)
         if config.tbptt is None:
-            if self._step is None:
-                self._eager_step = self.make_step()
-                self._step = self._compiled(self._eager_step)
             x, y = self.model.encode(batch.x), self.targets(batch.y)
-            loss = (self._step(x, y) if batch.lengths is None
-                    else self._eager_step(x, y, batch.lengths))
+            lengths = () if batch.lengths is None else (
+                mg.tensor(np.asarray(batch.lengths, dtype=np.int64),
+                          device=self.model.readout.weight.device),)
+            loss = self._run_step(x, y, *lengths)
             self.step += 1
             return float(loss.item())
         return self._tbptt_step(batch)
@@ -252,6 +283,7 @@ class Trainer:
 
         config = self.config
         self._started = time.perf_counter()
+        self.progress = progress
         if self.stopped == "max_steps" and self.step < config.steps:
             self.stopped = None  # resumed with a larger budget
         if not self.curve:
@@ -285,11 +317,15 @@ class Trainer:
     def _loop(self, out_dir, bar, interrupt) -> None:
         """Steps until stopped, the budget is spent or a deferred signal arrives."""
         config = self.config
+        first = True
         while self.stopped is None and self.step < config.steps and "signum" not in interrupt:
             loss = self.train_step()
             self._loss_sum += loss
             self._loss_count += 1
             bar.update(1)
+            if first:  # the first call traces and compiles: the rate and ETA start after it
+                restart_clock(bar)
+                first = False
             if not np.isfinite(loss):
                 self.stopped = "diverged"
             if self.step % config.eval_every == 0 or self.step == config.steps:

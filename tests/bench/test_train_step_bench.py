@@ -1,0 +1,26 @@
+"""bench/train_step.py: lstm train's step through the trainer, eager and compiled (the command
+python -m bench.train_step re-measures docs/performance.md's figures)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("lstm")
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_each_mode_runs_the_trainers_step(compiled):
+    from bench.train_step import child
+
+    row = child("gru", compiled, steps=2, warmup=1, hidden=4, seq_len=6, batch=4)
+    assert row["compiled"] is compiled and row["still_compiled"] is compiled
+    assert {"median_ms", "min_ms", "first_call_s", "threads"} <= set(row)
+
+
+def test_the_command_prints_a_summary_line(capsys):
+    from bench.train_step import main
+
+    assert main(["--model", "gru", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                 "--hidden-size", "4", "--seq-len", "6", "--batch-size", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and '"summary": "gru adding H4 T6 B4"' in lines[-1]
