@@ -143,6 +143,19 @@ def run_timed(
     return summarize(seconds, cpu_seconds)
 
 
+def median_seconds(fn: Callable[[], object], repeats: int, warm: bool = False) -> float:
+    """The median wall-clock seconds of `repeats` calls of fn (after one untimed call if warm:
+    it compiles kernels and fills caches)."""
+    if warm:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def case_id(case: dict) -> str:
     """A short, stable, readable name for a case."""
     kind = case["kind"]
