@@ -41,6 +41,35 @@ def away_from_zero(a: np.ndarray, margin: float = 0.2) -> np.ndarray:
     return np.where(a >= 0, a + margin, a - margin)
 
 
+@pytest.fixture(scope="session")
+def peephole_cell():
+    """A user's cell (lstm.Cell): LSTM with diagonal peepholes on c, its parameters weight_ih,
+    weight_hh, bias and peephole (3H: p_i, p_f, p_o)."""
+    from lstm import Cell
+    from lstm.cells import make_uniform
+
+    class PeepholeCell(Cell):
+        states = ("h", "c")
+
+        def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+            super().__init__(input_size, hidden_size, bias, rng, dtype)
+            H = hidden_size
+            make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                                "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng,
+                         self.dtype)
+
+        def step(self, x, state):
+            h, c = state
+            gates = x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias
+            i, f, g, o = gates.split(4, axis=-1)
+            p_i, p_f, p_o = self.peephole.split(3)
+            i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
+            c = f * c + i * g.tanh()
+            return (o + p_o * c).sigmoid() * c.tanh(), c
+
+    return PeepholeCell
+
+
 @pytest.fixture
 def nonzero():
     return away_from_zero
