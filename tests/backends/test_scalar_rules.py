@@ -39,25 +39,8 @@ def test_forward_matches_numpy_in_float64(name, rng, apply_rule):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_derivatives_match_central_differences(name, rng, apply_rule):
-    rule = scalar_rules.RULES[name]
-    lib = scalar_rules.compiled("cpu", np.float64)
-    fwd = getattr(lib, name)
-    a, b = _inputs(name, rng)
-    eps = 1e-6
-    y = apply_rule(rule, fwd, a, b)
-    if rule.arity == 1:
-        numeric = (apply_rule(rule, fwd, a + eps, b)
-                   - apply_rule(rule, fwd, a - eps, b)) / (2 * eps)
-        np.testing.assert_allclose(apply_rule(rule, getattr(lib, f"{name}_d"), a, b, y), numeric,
-                                   rtol=1e-6, atol=1e-8)
-        return
-    numeric_a = (apply_rule(rule, fwd, a + eps, b) - apply_rule(rule, fwd, a - eps, b)) / (2 * eps)
-    numeric_b = (apply_rule(rule, fwd, a, b + eps) - apply_rule(rule, fwd, a, b - eps)) / (2 * eps)
-    np.testing.assert_allclose(apply_rule(rule, getattr(lib, f"{name}_da"), a, b, y), numeric_a,
-                               rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(apply_rule(rule, getattr(lib, f"{name}_db"), a, b, y), numeric_b,
-                               rtol=1e-6, atol=1e-8)
+def test_derivatives_match_central_differences(name, rng, assert_derivatives_match_differences):
+    assert_derivatives_match_differences(name, *_inputs(name, rng), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -41,23 +41,9 @@ def test_compiled_float32_equals_python_and_stays_float32(name, rng, apply_rule)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_derivatives_match_central_differences_float64(name, rng, apply_rule):
-    rule = scalar_rules.RULES[name]
-    lib = scalar_rules.compiled("cpu", np.float64)
-    fwd = getattr(lib, name)
-    a, b = _inputs(name, rng)
-    y, eps = apply_rule(rule, fwd, a, b), 1e-6
-    if rule.arity == 1:
-        pairs = [(f"{name}_d", (a + eps, b), (a - eps, b))]
-    else:
-        pairs = [(f"{name}_da", (a + eps, b), (a - eps, b)),
-                 (f"{name}_db", (a, b + eps), (a, b - eps))]
-    for attr, plus, minus in pairs:
-        numeric = (apply_rule(rule, fwd, *plus) - apply_rule(rule, fwd, *minus)) / (2 * eps)
-        analytic = apply_rule(rule, getattr(lib, attr), a, b, y)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=attr)
-        if not rule.differentiable:
-            assert np.all(analytic == 0)
+def test_derivatives_match_central_differences_float64(name, rng,
+                                                       assert_derivatives_match_differences):
+    assert_derivatives_match_differences(name, *_inputs(name, rng), rtol=1e-5, atol=1e-7)
 
 
 def test_parameters_have_torch_defaults_and_override():
