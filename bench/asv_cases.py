@@ -60,6 +60,58 @@ def skip(reason: str):
     raise NotImplementedError(reason)
 
 
+class TimedSamples:
+    """asv's sampling for a case built and warmed once per process (a base of timing suites):
+    one call a sample (the slowest cases take seconds, the fastest over 100 us), at least 3 and
+    at most 30 samples or 4 s of them, one round (one process) per parameter combination."""
+
+    number = 1
+    repeat = (3, 30, 4.0)
+    rounds = 1
+    timeout = 600
+
+
+class CachedResults:
+    """A base of track_ suites that read what their setup_cache computed once: one round, and
+    the whole suite skipped where setup_cache returned {"unavailable": reason}."""
+
+    rounds = 1
+    timeout = 120
+
+    def setup(self, results, *params):
+        if "unavailable" in results:
+            skip(results["unavailable"])
+
+
+def unavailable(module: str, reason: str) -> dict | None:
+    """What a setup_cache returns at a commit without the fused recurrent primitives or without
+    `module` ({"unavailable": reason and the import error}); None where both are there."""
+    if not fused_available():
+        return {"unavailable": "no fused recurrent primitives at this commit"}
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return {"unavailable": f"{reason} ({e})"}
+    return None
+
+
+def warmed_train_step(layer, seq_len: int) -> Callable[[], None]:
+    """`layer`'s training step on bench.peers' fixed x (seq_len, BATCH, INPUT): its forward with
+    the tape on and the backward of out.sum() (weights and x get gradients, no optimizer), run
+    once before it is returned (that compiles the kernels)."""
+    import minigrad as mg
+
+    x = mg.tensor(sequence_input(seq_len, BATCH, INPUT), requires_grad=True)
+
+    def train_step():
+        layer.zero_grad()
+        x.grad = None
+        layer(x)[0].sum().backward()
+
+    train_step()
+    return train_step
+
+
 def layer_class(model: str):
     """lstm.RNN / LSTM / GRU, or a skip when this commit's `lstm` lacks them."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from bench.asv_cases import fused_available, registered_models, skip
+from bench.asv_cases import registered_models, skip, unavailable
 
 # every registered model (lstm.zoo); the list is the registry's of issue 19 at older commits
 GRADFLOW_MODELS = registered_models(
@@ -34,12 +34,10 @@ def factor_at_init(model: str, seq_len: int = SEQ_LEN, hidden_size: int = HIDDEN
 
 def measure_factors(*_) -> dict:
     """{model: rho at init} for every model, or {"unavailable": reason} at an older commit."""
-    if not fused_available():
-        return {"unavailable": "no fused recurrent primitives at this commit"}
-    try:
-        import lstm.experiments.gradient_flow  # noqa: F401
-    except ImportError as e:
-        return {"unavailable": f"lstm.experiments.gradient_flow not importable ({e})"}
+    missing = unavailable("lstm.experiments.gradient_flow",
+                          "lstm.experiments.gradient_flow not importable")
+    if missing:
+        return missing
     from lstm.models import MODEL_NAMES
 
     return {model: factor_at_init(model) if model in MODEL_NAMES else None

@@ -18,7 +18,7 @@ import math
 import os
 import tempfile
 
-from bench.asv_cases import fused_available, skip
+from bench.asv_cases import CachedResults, fused_available, skip
 
 MODELS = ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru", "lstm-peephole",
           "lstm-ln", "janet", "indrnn"]
@@ -55,14 +55,11 @@ def climb(*_) -> dict:
 climb.timeout = 3600
 
 
-class _Ladders:
+class _Ladders(CachedResults):
     setup_cache = climb
-    rounds = 1
-    timeout = 120
 
     def setup(self, results, *params):
-        if "unavailable" in results:
-            skip(results["unavailable"])
+        super().setup(results, *params)
         task, model = (params[0], params[1]) if len(params) == 2 else (STEPS_AT[0], params[0])
         if f"{task}/{model}" not in results:
             skip(f"no model {model!r} at this commit")

@@ -10,8 +10,7 @@ same comparison as one table with ratios.
 
 from __future__ import annotations
 
-from bench.asv_cases import BATCH, HIDDEN, INPUT, skip
-from bench.peers import sequence_input
+from bench.asv_cases import BATCH, HIDDEN, INPUT, TimedSamples, skip, warmed_train_step
 
 SCAN_MODELS = ["mingru", "minlstm", "gru", "lstm"]
 SCAN_SEQ_LENS = [100, 400, 1000, 4000]
@@ -29,30 +28,17 @@ def scan_model_step(model: str, seq_len: int):
         skip(f"lstm.models not importable at this commit ({e})")
     if model not in MODEL_NAMES:
         skip(f"no model {model!r} at this commit")
-    import minigrad as mg
-
-    layer = build_recurrent(model, INPUT, HIDDEN, seq_len, rng=0)
-    x = mg.tensor(sequence_input(seq_len, BATCH, INPUT), requires_grad=True)
-
-    def train_step():
-        layer.zero_grad()
-        x.grad = None
-        layer(x)[0].sum().backward()
-
-    train_step()
-    _CASES[key] = train_step
-    return train_step
+    _CASES[key] = warmed_train_step(build_recurrent(model, INPUT, HIDDEN, seq_len, rng=0),
+                                    seq_len)
+    return _CASES[key]
 
 
-class ScanModels:
+class ScanModels(TimedSamples):
     """minGRU / minLSTM (scan) and the fused GRU / LSTM: one training step across T."""
 
     params = (SCAN_MODELS, SCAN_SEQ_LENS)
     param_names = ["model", "seq_len"]
-    number = 1
     repeat = (3, 20, 4.0)
-    rounds = 1
-    timeout = 600
 
     def setup(self, model, seq_len):
         self.step = scan_model_step(model, seq_len)

@@ -13,45 +13,43 @@ per parameter combination keeps the full suite affordable on 2 cores.
 
 from __future__ import annotations
 
-from bench.asv_cases import IMPLS, MODELS, PEERS, SEQ_LENS, minigrad_case, peer_case
+from bench.asv_cases import (
+    IMPLS,
+    MODELS,
+    PEERS,
+    SEQ_LENS,
+    TimedSamples,
+    minigrad_case,
+    peer_case,
+)
 
 
-class Recurrent:
+class _Layers(TimedSamples):
+    """setup builds self.case (a bench.asv_cases.Case) with the class's `build` from the
+    parameters; the two timings call its forward and its training step."""
+
+    def setup(self, *params):
+        self.case = type(self).build(*params)
+
+    def time_forward(self, *params):
+        self.case.forward()
+
+    def time_train_step(self, *params):
+        self.case.train_step()
+
+
+class Recurrent(_Layers):
     """minigrad's RNN / LSTM / GRU layers; composed stops at seq_len 256 (skipped above)."""
 
     params = (MODELS, IMPLS, SEQ_LENS)
     param_names = ["model", "impl", "seq_len"]
-    number = 1
-    repeat = (3, 30, 4.0)
-    rounds = 1
-    timeout = 600
-
-    def setup(self, model, impl, seq_len):
-        self.case = minigrad_case(model, impl, seq_len)
-
-    def time_forward(self, model, impl, seq_len):
-        self.case.forward()
-
-    def time_train_step(self, model, impl, seq_len):
-        self.case.train_step()
+    build = staticmethod(minigrad_case)
 
 
-class Peers:
+class Peers(_Layers):
     """torch.nn.{RNN,LSTM,GRU}, JAX jit(lax.scan) and HIPS autograd (up to seq_len 256), same
     sizes and weights."""
 
     params = (PEERS, MODELS, SEQ_LENS)
     param_names = ["library", "model", "seq_len"]
-    number = 1
-    repeat = (3, 30, 4.0)
-    rounds = 1
-    timeout = 600
-
-    def setup(self, library, model, seq_len):
-        self.case = peer_case(library, model, seq_len)
-
-    def time_forward(self, library, model, seq_len):
-        self.case.forward()
-
-    def time_train_step(self, library, model, seq_len):
-        self.case.train_step()
+    build = staticmethod(peer_case)

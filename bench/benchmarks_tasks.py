@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from bench.asv_cases import fused_available, skip
+from bench.asv_cases import CachedResults, unavailable
 
 TASKS = ["adding", "copy"]
 TASK_MODELS = {"rnn": "rnn", "lstm": "lstm-fb1", "gru": "gru"}  # benchmark name -> model trained
@@ -50,13 +50,8 @@ def train_grid(*_) -> dict:
 
     (asv calls setup_cache as a method of each class sharing it, hence the ignored argument.)
     """
-    if not fused_available():
-        return {"unavailable": "no fused recurrent primitives at this commit"}
-    try:
-        import lstm.train  # noqa: F401
-    except ImportError as e:
-        return {"unavailable": f"lstm.train not importable at this commit ({e})"}
-    return {result_key(task, model, seq_len): train_one(task, model, seq_len)
+    missing = unavailable("lstm.train", "lstm.train not importable at this commit")
+    return missing or {result_key(task, model, seq_len): train_one(task, model, seq_len)
             for task in TASKS for model in TASK_MODELS for seq_len in TASK_SEQ_LENS}
 
 
@@ -80,21 +75,14 @@ def memory_horizon(results: dict, task: str, model: str) -> int:
     return max(solved, default=0)
 
 
-class _TaskResults:
+class _TaskResults(CachedResults):
     setup_cache = train_grid
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, *params):
-        if "unavailable" in results:
-            skip(results["unavailable"])
+    params = (list(TASK_MODELS), TASK_SEQ_LENS)
+    param_names = ["model", "seq_len"]
 
 
 class AddingTask(_TaskResults):
     """Test MSE after the budget (baseline 1/6 ~ 0.167; solved below 0.01)."""
-
-    params = (list(TASK_MODELS), TASK_SEQ_LENS)
-    param_names = ["model", "seq_len"]
 
     def track_test_mse(self, results, model, seq_len):
         return final_metric(results, "adding", model, seq_len, "mse")
@@ -104,9 +92,6 @@ class AddingTask(_TaskResults):
 
 class CopyTask(_TaskResults):
     """Recall accuracy over the copied symbols (solved at >= 0.99) and test cross-entropy."""
-
-    params = (list(TASK_MODELS), TASK_SEQ_LENS)
-    param_names = ["model", "seq_len"]
 
     def track_test_recall_accuracy(self, results, model, seq_len):
         return final_metric(results, "copy", model, seq_len, "recall_accuracy")

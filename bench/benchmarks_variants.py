@@ -10,16 +10,16 @@ fuse at this commit (impl "fused"), composed runs above seq_len 256.
 from __future__ import annotations
 
 from bench.asv_cases import (
-    BATCH,
     COMPOSED_MAX_SEQ_LEN,
     HIDDEN,
     IMPLS,
     INPUT,
     SEQ_LENS,
+    TimedSamples,
     registered_models,
     skip,
+    warmed_train_step,
 )
-from bench.peers import sequence_input
 
 VARIANTS = registered_models(["lstm-peephole", "lstm-proj", "lstm-ln", "cifg", "janet", "indrnn",
                               "mgu", "gru-cho"], variant=True)  # lstm.zoo's cell variants
@@ -41,34 +41,20 @@ def variant_step(model: str, impl: str, seq_len: int):
         skip(f"lstm.models not importable at this commit ({e})")
     if model not in MODEL_NAMES:
         skip(f"no model {model!r} at this commit")
-    import minigrad as mg
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layer = build_recurrent(model, INPUT, HIDDEN, seq_len, rng=0, impl=impl)
     if layer.impl != impl:
         skip(f"the cell compiler does not fuse {model!r} at this commit")
-    x = mg.tensor(sequence_input(seq_len, BATCH, INPUT), requires_grad=True)
-
-    def train_step():
-        layer.zero_grad()
-        x.grad = None
-        layer(x)[0].sum().backward()
-
-    train_step()
-    _CASES[key] = train_step
-    return train_step
+    _CASES[key] = warmed_train_step(layer, seq_len)
+    return _CASES[key]
 
 
-class Variants:
+class Variants(TimedSamples):
     """The variant cells' training step (forward + backward), fused and composed."""
 
     params = (VARIANTS, IMPLS, SEQ_LENS)
     param_names = ["model", "impl", "seq_len"]
-    number = 1
-    repeat = (3, 30, 4.0)
-    rounds = 1
-    timeout = 600
 
     def setup(self, model, impl, seq_len):
         self.step = variant_step(model, impl, seq_len)

@@ -276,19 +276,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
     p.add_argument("--suite", choices=("engine", "recurrent", "compile", "all"), default="all")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per case (upper bound)")
-    p.add_argument(
-        "--budget",
-        type=float,
-        default=15.0,
-        help="seconds of timed calls per case before stopping early (min 3 calls)",
-    )
+    p.add_argument("--budget", type=float, default=15.0,
+                   help="seconds of timed calls per case before stopping early (min 3 calls)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing, at least")
-    p.add_argument(
-        "--warmup-seconds",
-        type=float,
-        default=1.0,
-        help="keep warming up until this many seconds have passed (max 50 calls)",
-    )
+    p.add_argument("--warmup-seconds", type=float, default=1.0,
+                   help="keep warming up until this many seconds have passed (max 50 calls)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
     p.add_argument(
         "--threads",

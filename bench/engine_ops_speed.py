@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
+
+from bench.peers import median_seconds
 
 SHAPE = (256, 256)
 X = np.random.default_rng(0).uniform(-3, 3, SHAPE).astype(np.float32)
@@ -114,15 +115,6 @@ def _cases(mg):
 IDX = np.random.default_rng(2).integers(0, 256, SHAPE)
 
 
-def _median(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def measure(name, repeats=30, table=None):
     """(ours forward, numpy forward, ours forward+backward, numpy forward+backward) in seconds."""
     import minigrad as mg
@@ -147,11 +139,11 @@ def measure(name, repeats=30, table=None):
     forward(), both()  # compile
     row = [float("nan")] * 4
     for _ in range(3):  # interleave ours and numpy's
-        row[0] = _median(forward, repeats // 3 + 1)
-        row[1] = _median(ref_forward, repeats // 3 + 1)
-        row[2] = _median(both, repeats // 3 + 1)
+        row[0] = median_seconds(forward, repeats // 3 + 1)
+        row[1] = median_seconds(ref_forward, repeats // 3 + 1)
+        row[2] = median_seconds(both, repeats // 3 + 1)
         if np_both is not None:
-            row[3] = _median(ref_both, repeats // 3 + 1)
+            row[3] = median_seconds(ref_both, repeats // 3 + 1)
     return row
 
 

@@ -19,9 +19,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from bench.peers import median_seconds
 
 BATCH, INPUT, HIDDEN = 32, 32, 128
 MODELS = ("mingru", "minlstm", "gru", "lstm", "mingru-step", "minlstm-step")
@@ -29,13 +30,7 @@ PAIRS = (("mingru", "gru"), ("minlstm", "lstm"), ("mingru-step", "gru"), ("minls
 
 
 def _median_time(fn, repeats: int) -> float:
-    fn()  # warm: compiles kernels, fills caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_seconds(fn, repeats, warm=True)
 
 
 def _train_step(model: str, steps: int):

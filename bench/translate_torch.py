@@ -4,10 +4,11 @@ docs/applications_translate.md and the parity test (tests/lstm/apps/test_transla
 Same architecture and parameter names as lstm.apps.translate.model.Seq2Seq (so one state_dict
 loads into both), same data, same initial weights (copied from the minigrad model built with
 the run's seed), same batches in the same order (the same numpy generator), Adam, gradient
-clipping, the epoch best on validation exact match kept; scored with torch's own greedy decoder.
+clipping, the epoch best on validation exact match kept; scored with torch's own greedy and
+beam-search decoders (the beam's width from the config, as ours).
 
-    python -m bench.translate_torch [--preset default] [--attention additive,none] [--seeds 0]
-                                    [--threads 2] [--out DIR]
+    python -m bench.translate_torch [--preset default] [--attention additive,multiplicative,none]
+                                    [--seeds 0] [--threads 2] [--out DIR]
 
 appends one row of kind "translate_torch" per run to DIR/results.jsonl. Never imported by lstm.
 """
@@ -138,7 +139,57 @@ def _greedy(torch, model, source, lengths, max_len: int) -> np.ndarray:
     return ids
 
 
-def translate(model, corpus, sources, batch_size: int = 256) -> list[str]:
+def beam_search(model, source, lengths, width: int, max_len: int):
+    """ids (B, max_len) and summed log probability (B,) of each sentence's best finished (or,
+    at max_len, best) prefix: the rule of lstm.apps.translate.decode.beam_search (no length
+    normalisation; a finished prefix extends only by padding, at no cost; ties to the lower
+    beam and token), written with torch's own operations."""
+    import torch
+
+    with torch.no_grad():
+        ids, score = _beam_search(torch, model, source, lengths, width, max_len)
+    return ids.numpy(), score.numpy()
+
+
+def _beam_search(torch, model, source, lengths, width: int, max_len: int):
+    from lstm.apps.translate.data import BOS_ID, EOS_ID, PAD_ID
+
+    keys, projected, mask, (h, c) = model.encode(source, lengths)
+    batch = len(lengths)
+    copies = torch.arange(batch).repeat_interleave(width)  # every sentence `width` times
+    memory = (keys[copies], None if projected is None else projected[copies], mask[copies],
+              (h[:, copies], c[:, copies]))
+    score = torch.zeros(batch, width, dtype=torch.float64)
+    score[:, 1:] = -torch.inf  # one live prefix at the start: the copies would tie
+    prefix = torch.full((batch, width, max_len), PAD_ID, dtype=torch.int64)
+    ended = torch.zeros(batch, width, dtype=torch.bool)
+    token, state = torch.full((batch * width, 1), BOS_ID, dtype=torch.int64), None
+    for t in range(max_len):
+        logits, _, state = model.decode(memory, token, state)
+        logp = torch.log_softmax(logits[:, 0].double(), dim=-1).view(batch, width, -1)
+        vocab = logp.shape[-1]
+        pad_only = torch.full((vocab,), -torch.inf, dtype=torch.float64)
+        pad_only[PAD_ID] = 0.0
+        logp = torch.where(ended[:, :, None], pad_only, logp)
+        total, order = torch.sort((score[:, :, None] + logp).view(batch, -1), dim=1,
+                                  descending=True, stable=True)
+        score, order = total[:, :width], order[:, :width]
+        parent, word = order.div(vocab, rounding_mode="floor"), order.remainder(vocab)
+        prefix = prefix.gather(1, parent[:, :, None].expand(-1, -1, max_len)).clone()
+        prefix[:, :, t] = word
+        ended = ended.gather(1, parent) | (word == EOS_ID)
+        if bool(ended.all()):
+            break
+        rows = (parent + width * torch.arange(batch)[:, None]).flatten()
+        state = (state[0][:, rows], state[1][:, rows])
+        token = word.masked_fill(word == PAD_ID, EOS_ID).reshape(-1, 1)
+    best = torch.where(ended, score, score - 1e18).argmax(dim=1)
+    return prefix[torch.arange(batch), best], score[torch.arange(batch), best]
+
+
+def translate(model, corpus, sources, beam_width: int = 1, batch_size: int = 256) -> list[str]:
+    """Detokenised translations of token lists `sources`: greedy, or beam search of
+    `beam_width` (> 1)."""
     from lstm.apps.translate.data import detokenize, pad_batch
     from lstm.apps.translate.train import max_target_len
 
@@ -147,15 +198,18 @@ def translate(model, corpus, sources, batch_size: int = 256) -> list[str]:
     for start in range(0, len(sources), batch_size):
         part = [corpus.source_vocab.encode(s) for s in sources[start:start + batch_size]]
         src, lengths = pad_batch(part)
-        ids = greedy(model, src, lengths, max_target_len(corpus))
+        if beam_width == 1:
+            ids = greedy(model, src, lengths, max_target_len(corpus))
+        else:
+            ids = beam_search(model, src, lengths, beam_width, max_target_len(corpus))[0]
         texts += [detokenize(corpus.target_vocab.decode(row)) for row in ids]
     model.train()
     return texts
 
 
 def train(config) -> dict:
-    """One run of `config` (a TranslateConfig) in torch; the same result fields as minigrad's
-    (greedy only)."""
+    """One run of `config` (a TranslateConfig) in torch; the scores of minigrad's (greedy and
+    beam search of config.beam_width)."""
     import torch
     from torch import nn
 
@@ -193,8 +247,11 @@ def train(config) -> dict:
                     {k: v.clone() for k, v in model.state_dict().items()})
     model.load_state_dict(best[2])
     train_time = time.perf_counter() - started
-    hypotheses = translate(model, corpus, [s for s, _ in corpus.test])
-    return {**scores(hypotheses, [detokenize(t) for _, t in corpus.test]),
+    test_sources = [s for s, _ in corpus.test]
+    references = [detokenize(t) for _, t in corpus.test]
+    beam = translate(model, corpus, test_sources, config.beam_width)
+    return {**scores(translate(model, corpus, test_sources), references),
+            **{k + "_beam": v for k, v in scores(beam, references).items()},
             "val_exact_match": best[0], "best_epoch": best[1], "curve": curve,
             "train_time": train_time, "epoch_time": train_time / config.epochs,
             "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -207,7 +264,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--attention", default="additive,none")
+    parser.add_argument("--attention", default="additive,multiplicative,none")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="results")

@@ -41,6 +41,84 @@ def away_from_zero(a: np.ndarray, margin: float = 0.2) -> np.ndarray:
     return np.where(a >= 0, a + margin, a - margin)
 
 
+CELL_SCRIPT = """
+import json, os, sys
+import numpy as np
+import minigrad as mg
+from lstm import Cell, Recurrent
+from lstm.cells import make_uniform
+from lstm.fused import compiled_step
+
+class Cell1(Cell):
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        make_uniform(self, {"weight_ih": (2 * hidden_size, input_size),
+                            "weight_hh": (2 * hidden_size, hidden_size)}, hidden_size, "",
+                     self.rng, self.dtype)
+
+    def step(self, x, state):
+        (h,) = state
+        a, b = (x @ self.weight_ih.T + h @ self.weight_hh.T).split(2, axis=-1)
+        return (a.sigmoid() * h + b.OPERATION(),)
+"""
+
+
+@pytest.fixture
+def run_cell_script():
+    """run_cell_script(cache_dir, operation, script, **env): in a new Python process (the
+    repository first on its path, MINIGRAD_CACHE_DIR=cache_dir and `env`), the definition of
+    a user's cell Cell1 (h' = sigmoid(a) h + OPERATION(b), [a|b] = x W_ih^T + h W_hh^T) and then
+    `script`; the JSON its last line prints. The kernel cache tests run it twice to see what a
+    second process compiles."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def run(cache_dir, operation, script, **env):
+        code = (CELL_SCRIPT + script).replace("OPERATION", operation)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=dict(os.environ, MINIGRAD_CACHE_DIR=str(cache_dir),
+                                       PYTHONPATH=str(root), **env),
+                              timeout=600, cwd=root)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def peephole_cell():
+    """A user's cell (lstm.Cell): LSTM with diagonal peepholes on c, its parameters weight_ih,
+    weight_hh, bias and peephole (3H: p_i, p_f, p_o)."""
+    from lstm import Cell
+    from lstm.cells import make_uniform
+
+    class PeepholeCell(Cell):
+        states = ("h", "c")
+
+        def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+            super().__init__(input_size, hidden_size, bias, rng, dtype)
+            H = hidden_size
+            make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
+                                "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng,
+                         self.dtype)
+
+        def step(self, x, state):
+            h, c = state
+            gates = x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias
+            i, f, g, o = gates.split(4, axis=-1)
+            p_i, p_f, p_o = self.peephole.split(3)
+            i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
+            c = f * c + i * g.tanh()
+            return (o + p_o * c).sigmoid() * c.tanh(), c
+
+    return PeepholeCell
+
+
 @pytest.fixture
 def nonzero():
     return away_from_zero

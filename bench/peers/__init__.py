@@ -143,6 +143,19 @@ def run_timed(
     return summarize(seconds, cpu_seconds)
 
 
+def median_seconds(fn: Callable[[], object], repeats: int, warm: bool = False) -> float:
+    """The median wall-clock seconds of `repeats` calls of fn (after one untimed call if warm:
+    it compiles kernels and fills caches)."""
+    if warm:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def case_id(case: dict) -> str:
     """A short, stable, readable name for a case."""
     kind = case["kind"]
@@ -191,9 +204,101 @@ def sequence_input(T: int, B: int, I: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((T, B, I)).astype(np.float32)
 
 
+def case_arrays(case: dict, model: str = "lstm") -> tuple[list[np.ndarray], np.ndarray]:
+    """A case's fixed weights of `model` in PARAM_NAMES' order (w_ih, w_hh, b_ih, b_hh) for
+    its I and H, and its input x (T, B, I)."""
+    w = recurrent_weights(model, case["I"], case["H"])
+    return [w[k] for k in PARAM_NAMES], sequence_input(case["T"], case["B"], case["I"])
+
+
+def array_lstm_loss(xp, sigmoid: Callable, params, x):
+    """Sum over t of h_t of an LSTM written op by op in a numpy-like namespace `xp`
+    (autograd.numpy, jax.numpy) with its `sigmoid` (PyTorch gate order, zero initial state)."""
+    w_ih, w_hh, b_ih, b_hh = params
+    T, B = x.shape[0], x.shape[1]
+    H = w_hh.shape[1]
+    w_ih_t, w_hh_t = w_ih.T, w_hh.T
+    h = xp.zeros((B, H), xp.float32)
+    c = xp.zeros((B, H), xp.float32)
+    hs = []
+    for t in range(T):
+        gates = x[t] @ w_ih_t + b_ih + h @ w_hh_t + b_hh
+        i, f, g, o = xp.split(gates, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * xp.tanh(g)
+        h = sigmoid(o) * xp.tanh(c)
+        hs.append(h)
+    return xp.stack(hs).sum()
+
+
+def tape_step(params: list, loss_of: Callable[[], object]) -> tuple[Callable[[], None], dict]:
+    """A tape library's (minigrad's, torch's) step: the params' gradients cleared, loss_of()
+    recorded and its backward run; and the dict that keeps the last loss under "loss"."""
+    last = {}
+
+    def step():
+        for p in params:
+            p.grad = None
+        loss = loss_of()
+        loss.backward()
+        last["loss"] = loss
+
+    return step, last
+
+
 def checksums(loss, grads: dict[str, np.ndarray]) -> dict:
     """The loss and the sum of |gradient| per named input, as Python floats."""
     out = {"loss": float(loss)}
     for name, g in grads.items():
         out[f"abs_grad_{name}"] = float(np.abs(np.asarray(g, dtype=np.float64)).sum())
     return out
+
+
+def by_kind(case: dict, builders: dict, *modules, missing: str) -> Prepared:
+    """builders[case["kind"]](*modules, case): a library's Prepared of one case; Unavailable
+    (`missing`, formatted with the kind) for a kind the library has no case of."""
+    kind = case["kind"]
+    if kind not in builders:
+        raise Unavailable(missing.format(kind=kind))
+    return builders[kind](*modules, case)
+
+
+@dataclass
+class MulChain:
+    """The recorded-op microbenchmark of a tape library: `chain` muls y = y * w on (shape)
+    float32 leaves a and w drawn with seed 0 (a_np, w_np the arrays), timed three ways."""
+
+    a_np: np.ndarray
+    w_np: np.ndarray
+    a: object
+    w: object
+    forward: Callable[[], object]
+    forward_backward: Callable[[], None]
+    forward_no_grad: Callable[[], None]
+
+
+def mul_chain(case: dict, leaf: Callable, ones: Callable, no_grad: Callable) -> MulChain:
+    """A MulChain of case "op" in a library given its leaf(array) tensor that requires grad,
+    ones(shape) (the backward's seed gradient) and its no_grad() context."""
+    rng = np.random.default_rng(0)
+    shape, chain = tuple(case["shape"]), case["chain"]
+    a_np = rng.standard_normal(shape).astype(np.float32)
+    w_np = (1 + 1e-3 * rng.standard_normal(shape)).astype(np.float32)
+    a, w = leaf(a_np), leaf(w_np)
+    seed_grad = ones(shape)
+
+    def forward():
+        y = a
+        for _ in range(chain):
+            y = y * w
+        return y
+
+    def forward_backward():
+        a.grad = w.grad = None
+        forward().backward(seed_grad)
+
+    def forward_no_grad():
+        with no_grad():
+            forward()
+
+    return MulChain(a_np, w_np, a, w, forward, forward_backward, forward_no_grad)
+

@@ -3,7 +3,7 @@ numpy loops with PyTorch's equations and gate order."""
 
 from __future__ import annotations
 
-from . import PARAM_NAMES, Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import Prepared, Unavailable, array_lstm_loss, by_kind, case_arrays, checksums
 
 STARTUP_SNIPPET = (
     "import numpy as np, autograd, autograd.numpy as anp; "
@@ -20,52 +20,21 @@ def load_autograd():
 
 
 def build(case: dict) -> Prepared:
-    autograd, anp = load_autograd()
-    kind = case["kind"]
-    if kind == "composed_lstm":
-        return _composed_lstm(autograd, anp, case)
-    if kind == "train_step":
-        return _train_step(autograd, anp, case)
-    raise Unavailable(f"autograd: no {kind!r} case (it records only inside grad())")
+    return by_kind(case, {"composed_lstm": _composed_lstm, "train_step": _train_step},
+                   *load_autograd(), missing="autograd: no {kind!r} case (it records only "
+                   "inside grad())")
 
 
 def _sigmoid(anp, z):
     return 1 / (1 + anp.exp(-z))
 
 
-def _composed_loss(anp, params, x):
-    """Sum over t of h_t for an LSTM written from primitives (PyTorch gate order)."""
-    w_ih, w_hh, b_ih, b_hh = params
-    T, B = x.shape[0], x.shape[1]
-    H = w_hh.shape[1]
-    w_ih_t, w_hh_t = w_ih.T, w_hh.T
-    h = anp.zeros((B, H), anp.float32)
-    c = anp.zeros((B, H), anp.float32)
-    hs = []
-    for t in range(T):
-        gates = x[t] @ w_ih_t + b_ih + h @ w_hh_t + b_hh
-        i, f, g, o = anp.split(gates, 4, axis=1)
-        c = _sigmoid(anp, f) * c + _sigmoid(anp, i) * anp.tanh(g)
-        h = _sigmoid(anp, o) * anp.tanh(c)
-        hs.append(h)
-    return anp.stack(hs).sum()
-
-
 def _composed_lstm(autograd, anp, case: dict) -> Prepared:
-    w = recurrent_weights("lstm", case["I"], case["H"])
-    params = tuple(w[k] for k in PARAM_NAMES)
-    x = sequence_input(case["T"], case["B"], case["I"])
-    value_and_grad = autograd.value_and_grad(lambda p: _composed_loss(anp, p, x))
-    last = {}
-
-    def step():
-        last["out"] = value_and_grad(params)
-
-    def check():
-        loss, grads = last["out"]
-        return checksums(loss, {"weight_hh": grads[1], "weight_ih": grads[0]})
-
-    return Prepared(step=step, check=check, numpy_memory=True)
+    weights, x = case_arrays(case)
+    sigmoid = lambda z: _sigmoid(anp, z)  # noqa: E731
+    value_and_grad = autograd.value_and_grad(lambda p: array_lstm_loss(anp, sigmoid, p, x))
+    return _timed_value_and_grad(value_and_grad, tuple(weights), {"weight_hh": 1,
+                                                                  "weight_ih": 0})
 
 
 def sequence_loss(anp, model: str, params, x):
@@ -99,9 +68,15 @@ def sequence_loss(anp, model: str, params, x):
 def _train_step(autograd, anp, case: dict) -> Prepared:
     """value_and_grad of out.sum() for the weights and x."""
     model = case["model"]
-    w = recurrent_weights(model, case["I"], case["H"])
-    args = tuple(w[k] for k in PARAM_NAMES) + (sequence_input(case["T"], case["B"], case["I"]),)
+    weights, x = case_arrays(case, model)
+    args = (*weights, x)
     value_and_grad = autograd.value_and_grad(lambda a: sequence_loss(anp, model, a[:4], a[4]))
+    return _timed_value_and_grad(value_and_grad, args, {"weight_hh": 1, "x": 4})
+
+
+def _timed_value_and_grad(value_and_grad, args, checked: dict[str, int]) -> Prepared:
+    """A step of value_and_grad(args); its check the loss and the gradients of the arguments
+    `checked` names ({name: position in args})."""
     last = {}
 
     def step():
@@ -109,6 +84,6 @@ def _train_step(autograd, anp, case: dict) -> Prepared:
 
     def check():
         loss, grads = last["out"]
-        return checksums(loss, {"weight_hh": grads[1], "x": grads[4]})
+        return checksums(loss, {name: grads[i] for name, i in checked.items()})
 
     return Prepared(step=step, check=check, numpy_memory=True)

@@ -45,6 +45,16 @@ def _first_call(step, info):
     info["first_call_s"] = time.perf_counter() - started
 
 
+def _adding_prepared(fn, batch, numpy_memory=False) -> Prepared:
+    """The adding step fn(x, y) on `batch`: its first call timed into info, its check that
+    call's loss (later losses depend on how many steps ran)."""
+    last, info = {}, {}
+    _first_call(lambda: last.update(loss=fn(*batch)), info)
+    first = {"loss": float(last["loss"].item())}
+    return Prepared(step=lambda: last.update(loss=fn(*batch)), check=lambda: first,
+                    numpy_memory=numpy_memory, info=info)
+
+
 def _adding_weights(case):
     """The LSTM's weights (forget-gate biases 1) and the readout's, the same for every library."""
     H = case["H"]
@@ -114,12 +124,7 @@ def _mg_adding(case, compiled):
         return loss
 
     fn = mg.compile(step) if compiled else step
-    x, y = (mg.tensor(a) for a in _adding_batch(case))
-    last, info = {}, {}
-    _first_call(lambda: last.update(loss=fn(x, y)), info)
-    first = {"loss": float(last["loss"].item())}  # later losses depend on how many steps ran
-    return Prepared(step=lambda: last.update(loss=fn(x, y)), check=lambda: first,
-                    numpy_memory=True, info=info)
+    return _adding_prepared(fn, [mg.tensor(a) for a in _adding_batch(case)], numpy_memory=True)
 
 
 # ---- torch -----------------------------------------------------------------------------------
@@ -169,8 +174,4 @@ def _torch_adding(torch, case, compiled):
         return loss
 
     fn = torch.compile(step) if compiled else step
-    x, y = (torch.from_numpy(a) for a in _adding_batch(case))
-    last, info = {}, {}
-    _first_call(lambda: last.update(loss=fn(x, y)), info)
-    first = {"loss": float(last["loss"].item())}
-    return Prepared(step=lambda: last.update(loss=fn(x, y)), check=lambda: first, info=info)
+    return _adding_prepared(fn, [torch.from_numpy(a) for a in _adding_batch(case)])

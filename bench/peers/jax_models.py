@@ -3,7 +3,7 @@ jit(grad(loss)) over lax.scan with PyTorch's equations and gate order for RNN, L
 
 from __future__ import annotations
 
-from . import PARAM_NAMES, Prepared, Unavailable, checksums, recurrent_weights, sequence_input
+from . import Prepared, Unavailable, array_lstm_loss, by_kind, case_arrays, checksums
 
 STARTUP_SNIPPET = (
     "import jax, jax.numpy as jnp; "
@@ -23,38 +23,16 @@ def load_jax():
 
 
 def build(case: dict) -> Prepared:
-    jax, jnp = load_jax()
-    kind = case["kind"]
-    if kind == "composed_lstm":
-        return _composed_lstm(jax, jnp, case)
-    if kind == "train_step":
-        return _train_step(jax, jnp, case)
-    raise Unavailable(f"jax: no {kind!r} case (the op microbenchmark compares tapes only)")
-
-
-def _composed_loss(jax, jnp, params, x):
-    w_ih, w_hh, b_ih, b_hh = params
-    T, B = x.shape[0], x.shape[1]
-    H = w_hh.shape[1]
-    w_ih_t, w_hh_t = w_ih.T, w_hh.T
-    h = jnp.zeros((B, H), jnp.float32)
-    c = jnp.zeros((B, H), jnp.float32)
-    hs = []
-    for t in range(T):
-        gates = x[t] @ w_ih_t + b_ih + h @ w_hh_t + b_hh
-        i, f, g, o = jnp.split(gates, 4, axis=1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        hs.append(h)
-    return jnp.stack(hs).sum()
+    return by_kind(case, {"composed_lstm": _composed_lstm, "train_step": _train_step},
+                   *load_jax(), missing="jax: no {kind!r} case (the op microbenchmark compares "
+                   "tapes only)")
 
 
 def _composed_lstm(jax, jnp, case: dict) -> Prepared:
     """The composed LSTM, op by op, no jit: JAX's eager dispatch against the other tapes."""
-    w = recurrent_weights("lstm", case["I"], case["H"])
-    params = tuple(jnp.asarray(w[k]) for k in PARAM_NAMES)
-    x = jnp.asarray(sequence_input(case["T"], case["B"], case["I"]))
-    value_and_grad = jax.value_and_grad(lambda p: _composed_loss(jax, jnp, p, x))
+    weights, x = case_arrays(case)
+    params, x = tuple(jnp.asarray(w) for w in weights), jnp.asarray(x)
+    value_and_grad = jax.value_and_grad(lambda p: array_lstm_loss(jnp, jax.nn.sigmoid, p, x))
     last = {}
 
     def step():
@@ -99,9 +77,8 @@ def _train_step(jax, jnp, case: dict) -> Prepared:
     """jit(value_and_grad) of out.sum() over lax.scan, gradients for the weights and x."""
     model, B, H = case["model"], case["B"], case["H"]
     cell = cells(jax, jnp, model)
-    w = recurrent_weights(model, case["I"], H)
-    params = tuple(jnp.asarray(w[k]) for k in PARAM_NAMES)
-    x = jnp.asarray(sequence_input(case["T"], B, case["I"]))
+    weights, x = case_arrays(case, model)
+    params, x = tuple(jnp.asarray(w) for w in weights), jnp.asarray(x)
 
     def loss(params, x):
         w_ih, w_hh, b_ih, b_hh = params

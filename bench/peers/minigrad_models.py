@@ -8,12 +8,14 @@ import gc
 import numpy as np
 
 from . import (
-    PARAM_NAMES,
     Prepared,
     Unavailable,
+    case_arrays,
     checksums,
+    mul_chain,
     recurrent_weights,
     sequence_input,
+    tape_step,
     worker_threads,
 )
 
@@ -56,41 +58,22 @@ def _op_chain(case: dict) -> Prepared:
     """`chain` recorded muls y = y * w on (shape) float32 tensors, forward and forward+backward."""
     import minigrad as mg
 
-    rng = np.random.default_rng(0)
-    shape, chain = tuple(case["shape"]), case["chain"]
-    a_np = rng.standard_normal(shape).astype(np.float32)
-    w_np = (1 + 1e-3 * rng.standard_normal(shape)).astype(np.float32)
-    a = mg.tensor(a_np, requires_grad=True)
-    w = mg.tensor(w_np, requires_grad=True)
-    seed_grad = np.ones(shape, np.float32)
-
-    def forward():
-        y = a
-        for _ in range(chain):
-            y = y * w
-        return y
-
-    def forward_backward():
-        a.grad = w.grad = None
-        forward().backward(seed_grad)
-
-    def forward_no_grad():
-        with mg.no_grad():
-            forward()
+    ops = mul_chain(case, lambda array: mg.tensor(array, requires_grad=True),
+                    lambda shape: np.ones(shape, np.float32), mg.no_grad)
 
     def numpy_ufunc():
-        y = a_np
-        for _ in range(chain):
-            y = np.multiply(y, w_np)
+        y = ops.a_np
+        for _ in range(case["chain"]):
+            y = np.multiply(y, ops.w_np)
 
     return Prepared(
-        step=forward_backward,
+        step=ops.forward_backward,
         variants={
-            "forward": forward,
-            "forward_no_grad": forward_no_grad,
+            "forward": ops.forward,
+            "forward_no_grad": ops.forward_no_grad,
             "numpy_ufunc": numpy_ufunc,
         },
-        check=lambda: checksums(0.0, {"a": a.grad, "w": w.grad}),
+        check=lambda: checksums(0.0, {"a": ops.a.grad, "w": ops.w.grad}),
         numpy_memory=True,
     )
 
@@ -115,20 +98,10 @@ def composed_lstm_loss(mg, x, w_ih, w_hh, b_ih, b_hh):
 def _composed_lstm(case: dict) -> Prepared:
     import minigrad as mg
 
-    w = recurrent_weights("lstm", case["I"], case["H"])
-    params = [
-        mg.tensor(w[k], requires_grad=True)
-        for k in PARAM_NAMES
-    ]
-    x = mg.tensor(sequence_input(case["T"], case["B"], case["I"]))
-    last = {}
-
-    def step():
-        for p in params:
-            p.grad = None
-        loss = composed_lstm_loss(mg, x, *params)
-        loss.backward()
-        last["loss"] = loss
+    weights, x = case_arrays(case)
+    params = [mg.tensor(w, requires_grad=True) for w in weights]
+    x = mg.tensor(x)
+    step, last = tape_step(params, lambda: composed_lstm_loss(mg, x, *params))
 
     def step_without_gc():
         enabled = gc.isenabled()

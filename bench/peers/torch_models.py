@@ -3,15 +3,15 @@ LSTM, and torch.nn.RNN/LSTM/GRU (oneDNN kernels on the CPU)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import (
-    PARAM_NAMES,
     Prepared,
     Unavailable,
+    case_arrays,
     checksums,
+    mul_chain,
     recurrent_weights,
     sequence_input,
+    tape_step,
     worker_threads,
 )
 
@@ -42,31 +42,12 @@ def build(case: dict) -> Prepared:
 
 
 def _op_chain(torch, case: dict) -> Prepared:
-    rng = np.random.default_rng(0)
-    shape, chain = tuple(case["shape"]), case["chain"]
-    a = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_()
-    w = torch.from_numpy((1 + 1e-3 * rng.standard_normal(shape)).astype(np.float32))
-    w.requires_grad_()
-    seed_grad = torch.ones(shape)
-
-    def forward():
-        y = a
-        for _ in range(chain):
-            y = y * w
-        return y
-
-    def forward_backward():
-        a.grad = w.grad = None
-        forward().backward(seed_grad)
-
-    def forward_no_grad():
-        with torch.no_grad():
-            forward()
-
+    ops = mul_chain(case, lambda array: torch.from_numpy(array).requires_grad_(), torch.ones,
+                    torch.no_grad)
     return Prepared(
-        step=forward_backward,
-        variants={"forward": forward, "forward_no_grad": forward_no_grad},
-        check=lambda: checksums(0.0, {"a": a.grad.numpy(), "w": w.grad.numpy()}),
+        step=ops.forward_backward,
+        variants={"forward": ops.forward, "forward_no_grad": ops.forward_no_grad},
+        check=lambda: checksums(0.0, {"a": ops.a.grad.numpy(), "w": ops.w.grad.numpy()}),
     )
 
 
@@ -88,20 +69,10 @@ def composed_lstm_loss(torch, x, w_ih, w_hh, b_ih, b_hh):
 
 
 def _composed_lstm(torch, case: dict) -> Prepared:
-    w = recurrent_weights("lstm", case["I"], case["H"])
-    params = [
-        torch.from_numpy(w[k]).requires_grad_()
-        for k in PARAM_NAMES
-    ]
-    x = torch.from_numpy(sequence_input(case["T"], case["B"], case["I"]))
-    last = {}
-
-    def step():
-        for p in params:
-            p.grad = None
-        loss = composed_lstm_loss(torch, x, *params)
-        loss.backward()
-        last["loss"] = loss
+    weights, x = case_arrays(case)
+    params = [torch.from_numpy(w).requires_grad_() for w in weights]
+    x = torch.from_numpy(x)
+    step, last = tape_step(params, lambda: composed_lstm_loss(torch, x, *params))
 
     def check():
         return checksums(

@@ -28,52 +28,30 @@ def _inputs(name, rng, n=64):
     return a, b
 
 
-def _call(rule, fn, a, b, *extra):
-    if rule.arity == 1:
-        return np.array([fn(x, *[e[i] for e in extra]) for i, x in enumerate(a)])
-    return np.array([fn(x, y, *[e[i] for e in extra]) for i, (x, y) in enumerate(zip(a, b))])
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_forward_matches_numpy_in_float64(name, rng):
+def test_forward_matches_numpy_in_float64(name, rng, apply_rule):
     rule = scalar_rules.RULES[name]
     lib = scalar_rules.compiled("cpu", np.float64)
     a, b = _inputs(name, rng)
-    got = _call(rule, getattr(lib, name), a, b)
+    got = apply_rule(rule, getattr(lib, name), a, b)
     want = NUMPY[name](a) if rule.arity == 1 else NUMPY[name](a, b)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_derivatives_match_central_differences(name, rng):
-    rule = scalar_rules.RULES[name]
-    lib = scalar_rules.compiled("cpu", np.float64)
-    fwd = getattr(lib, name)
-    a, b = _inputs(name, rng)
-    eps = 1e-6
-    y = _call(rule, fwd, a, b)
-    if rule.arity == 1:
-        numeric = (_call(rule, fwd, a + eps, b) - _call(rule, fwd, a - eps, b)) / (2 * eps)
-        np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_d"), a, b, y), numeric,
-                                   rtol=1e-6, atol=1e-8)
-        return
-    numeric_a = (_call(rule, fwd, a + eps, b) - _call(rule, fwd, a - eps, b)) / (2 * eps)
-    numeric_b = (_call(rule, fwd, a, b + eps) - _call(rule, fwd, a, b - eps)) / (2 * eps)
-    np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_da"), a, b, y), numeric_a,
-                               rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(_call(rule, getattr(lib, f"{name}_db"), a, b, y), numeric_b,
-                               rtol=1e-6, atol=1e-8)
+def test_derivatives_match_central_differences(name, rng, assert_derivatives_match_differences):
+    assert_derivatives_match_differences(name, *_inputs(name, rng), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_compiled_equals_plain_python_and_stays_float32(name, rng):
+def test_compiled_equals_plain_python_and_stays_float32(name, rng, apply_rule):
     rule = scalar_rules.RULES[name]
     lib = scalar_rules.compiled("cpu", np.float32)
     reference = scalar_rules.python(np.float32)
     a, b = (v.astype(np.float32) for v in _inputs(name, rng))
     fwd = getattr(lib, name)
-    got = _call(rule, fwd, a, b)
-    want = _call(rule, getattr(reference, name), a, b)
+    got = apply_rule(rule, fwd, a, b)
+    want = apply_rule(rule, getattr(reference, name), a, b)
     np.testing.assert_allclose(got, want, rtol=2e-7, atol=1e-7)
     args = (np.float32(a[0]),) if rule.arity == 1 else (np.float32(a[0]), np.float32(b[0]))
     fwd(*args)

@@ -28,42 +28,22 @@ def _inputs(name, rng, n=48):
     return a, b
 
 
-def _call(rule, fn, a, b, *extra):
-    if rule.arity == 1:
-        return np.array([fn(x, *[e[i] for e in extra]) for i, x in enumerate(a)])
-    return np.array([fn(x, y, *[e[i] for e in extra]) for i, (x, y) in enumerate(zip(a, b))])
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_compiled_float32_equals_python_and_stays_float32(name, rng):
+def test_compiled_float32_equals_python_and_stays_float32(name, rng, apply_rule):
     rule = scalar_rules.RULES[name]
     lib, reference = scalar_rules.compiled("cpu", np.float32), scalar_rules.python(np.float32)
     a, b = (v.astype(np.float32) for v in _inputs(name, rng))
-    got = _call(rule, getattr(lib, name), a, b)
-    np.testing.assert_allclose(got, _call(rule, getattr(reference, name), a, b), rtol=3e-6,
+    got = apply_rule(rule, getattr(lib, name), a, b)
+    np.testing.assert_allclose(got, apply_rule(rule, getattr(reference, name), a, b), rtol=3e-6,
                                atol=2e-7)
     sigs = getattr(lib, name).nopython_signatures
     assert sigs and all(str(sig.return_type) == "float32" for sig in sigs), sigs
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_derivatives_match_central_differences_float64(name, rng):
-    rule = scalar_rules.RULES[name]
-    lib = scalar_rules.compiled("cpu", np.float64)
-    fwd = getattr(lib, name)
-    a, b = _inputs(name, rng)
-    y, eps = _call(rule, fwd, a, b), 1e-6
-    if rule.arity == 1:
-        pairs = [(f"{name}_d", (a + eps, b), (a - eps, b))]
-    else:
-        pairs = [(f"{name}_da", (a + eps, b), (a - eps, b)),
-                 (f"{name}_db", (a, b + eps), (a, b - eps))]
-    for attr, plus, minus in pairs:
-        numeric = (_call(rule, fwd, *plus) - _call(rule, fwd, *minus)) / (2 * eps)
-        analytic = _call(rule, getattr(lib, attr), a, b, y)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=attr)
-        if not rule.differentiable:
-            assert np.all(analytic == 0)
+def test_derivatives_match_central_differences_float64(name, rng,
+                                                       assert_derivatives_match_differences):
+    assert_derivatives_match_differences(name, *_inputs(name, rng), rtol=1e-5, atol=1e-7)
 
 
 def test_parameters_have_torch_defaults_and_override():

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 SCRIPT = """
-import json, sys
-import numpy as np
-import minigrad as mg
-from lstm import Cell, Recurrent
-from lstm.cells import make_uniform
-from lstm.fused import compiled_step
-
-class Cell1(Cell):
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        make_uniform(self, {"weight_ih": (2 * hidden_size, input_size),
-                            "weight_hh": (2 * hidden_size, hidden_size)}, hidden_size, "",
-                     self.rng, self.dtype)
-
-    def step(self, x, state):
-        (h,) = state
-        a, b = (x @ self.weight_ih.T + h @ self.weight_hh.T).split(2, axis=-1)
-        return (a.sigmoid() * h + b.OPERATION(),)
-
 m = Recurrent(Cell1, 2, 3, rng=0)
 out, h_n = m(mg.tensor(np.ones((4, 2, 2), np.float32)))
 out.sum().backward()
@@ -37,25 +16,18 @@ stats = {name: [sum(getattr(kernels, name).stats.cache_hits.values()),
          for name in ("forward", "backward")}
 print(json.dumps({"stats": stats, "file": kernels.__file__, "h": h_n.numpy().tolist()}))
 """
+THREADS = {"MINIGRAD_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
-def _run(tmp_path: Path, operation: str) -> dict:
-    env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd(),
-               MINIGRAD_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", SCRIPT.replace("OPERATION", operation)],
-                            env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_second_process_loads_the_kernels_and_a_changed_cell_compiles_anew(tmp_path):
-    first = _run(tmp_path, "tanh")
+def test_second_process_loads_the_kernels_and_a_changed_cell_compiles_anew(tmp_path,
+                                                                          run_cell_script):
+    first = run_cell_script(tmp_path, "tanh", SCRIPT, **THREADS)
     assert first["stats"]["forward"] == [0, 1] and first["stats"]["backward"] == [0, 1]
     assert Path(first["file"]).parent == tmp_path / "cells"
-    second = _run(tmp_path, "tanh")
+    second = run_cell_script(tmp_path, "tanh", SCRIPT, **THREADS)
     assert second["file"] == first["file"] and second["h"] == first["h"]
     assert second["stats"]["forward"] == [1, 0] and second["stats"]["backward"] == [1, 0]
-    changed = _run(tmp_path, "sigmoid")
+    changed = run_cell_script(tmp_path, "sigmoid", SCRIPT, **THREADS)
     assert changed["file"] != first["file"]
     assert changed["stats"]["forward"] == [0, 1]
     assert len(list((tmp_path / "cells").glob("*.py"))) == 2

@@ -12,26 +12,6 @@ from lstm.cells import make_uniform
 from minigrad.compiler import CellCompileError, compile_step
 
 
-class PeepholeCell(Cell):
-    """LSTM with diagonal peepholes on c (a user's cell)."""
-
-    states = ("h", "c")
-
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        H = hidden_size
-        make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
-                            "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng, self.dtype)
-
-    def step(self, x, state):
-        h, c = state
-        i, f, g, o = (x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias).split(4, axis=-1)
-        p_i, p_f, p_o = self.peephole.split(3)
-        i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
-        c = f * c + i * g.tanh()
-        return (o + p_o * c).sigmoid() * c.tanh(), c
-
-
 class ElementwiseRecurrenceCell(Cell):
     """IndRNN-like: no recurrent product, h' = relu(W x + u * h + b), plus exp/abs/div rules."""
 
@@ -89,31 +69,16 @@ class ProjectedLSTMCell(Cell):
         return (o.sigmoid() * c.tanh()) @ self.weight_hr.T, c
 
 
-def _layer(kind, impl, num_layers, bidirectional, dtype, rng=3):
+def _layer(kind, impl, num_layers, bidirectional, dtype, peephole_cell, rng=3):
     if kind in ("lstm", "gru", "rnn", "rnn-relu"):
         cls = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "rnn-relu": RNN}[kind]
         extra = {"nonlinearity": "relu"} if kind == "rnn-relu" else {}
         return cls(3, 5, num_layers=num_layers, bidirectional=bidirectional, impl=impl, rng=rng,
                    dtype=dtype, **extra)
-    cell = {"peephole": PeepholeCell, "elementwise": ElementwiseRecurrenceCell,
+    cell = {"peephole": peephole_cell, "elementwise": ElementwiseRecurrenceCell,
             "gru-cho": ChoGRUCell, "lstm-proj": ProjectedLSTMCell, "two-stage": TwoStageCell}[kind]
     return Recurrent(cell, 3, 4 if kind == "lstm-proj" else 5, num_layers=num_layers,
                      bidirectional=bidirectional, impl=impl, rng=rng, dtype=dtype)
-
-
-def _run(module, x, state, lengths, weights):
-    xm = mg.tensor(x, requires_grad=True)
-    states = [mg.tensor(s, requires_grad=True) for s in state]
-    given = states[0] if len(states) == 1 else tuple(states)
-    out, finals = module(xm, given, lengths=lengths)
-    finals = finals if isinstance(finals, tuple) else (finals,)
-    loss = (out * weights[0]).sum()
-    for f, w in zip(finals, weights[1:]):
-        loss = loss + (f * w).sum()
-    module.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.copy() for n, p in module.named_parameters()}
-    return [out.numpy(), *[f.numpy() for f in finals], xm.grad, *[s.grad for s in states]], grads
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "rnn-relu", "peephole", "elementwise",
@@ -121,10 +86,11 @@ def _run(module, x, state, lengths, weights):
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
-def test_generated_equals_composed(kind, num_layers, bidirectional, with_lengths, dtype, tol):
+def test_generated_equals_composed(kind, num_layers, bidirectional, with_lengths, dtype, tol,
+                                   assert_same_layer, peephole_cell):
     rng = np.random.default_rng(4)
-    fused = _layer(kind, "fused", num_layers, bidirectional, dtype)
-    composed = _layer(kind, "composed", num_layers, bidirectional, dtype, rng=9)
+    fused = _layer(kind, "fused", num_layers, bidirectional, dtype, peephole_cell)
+    composed = _layer(kind, "composed", num_layers, bidirectional, dtype, peephole_cell, rng=9)
     composed.load_state_dict(fused.state_dict())
     steps, batch = 6, 4
     n = num_layers * (2 if bidirectional else 1)
@@ -135,49 +101,27 @@ def test_generated_equals_composed(kind, num_layers, bidirectional, with_lengths
     weights = [rng.standard_normal((steps, batch, fused.output_size)).astype(dtype)] + [
         rng.standard_normal((n, batch, size)).astype(dtype) for size in sizes]
     lengths = np.array([6, 2, 5, 1]) if with_lengths else None
-    a, grads_a = _run(fused, x, state, lengths, weights)
-    b, grads_b = _run(composed, x, state, lengths, weights)
-    for k, (u, v) in enumerate(zip(a, b)):
-        np.testing.assert_allclose(u, v, rtol=tol, atol=tol, err_msg=f"output {k}")
-    assert grads_a.keys() == grads_b.keys()
-    for name in grads_a:
-        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=tol, atol=tol,
-                                   err_msg=name)
+    assert_same_layer(fused, composed, x, state, lengths, weights, tol)
 
 
-def test_grad_norms_are_the_norms_of_the_gradient_reaching_each_state():
+def test_grad_norms_are_the_norms_of_the_gradient_reaching_each_state(grad_norms_and_unroll):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((7, 3, 2))
     w = rng.standard_normal((7, 3, 4))
-    m = LSTM(2, 4, rng=1, dtype=np.float64)
-    sink = {}
-    out, _ = m(mg.tensor(x), grad_norms=sink)
-    (out * w).sum().backward()
-    cell = m.cell("_l0")
-    h, c = mg.zeros(3, 4, dtype=np.float64), mg.zeros(3, 4, dtype=np.float64)
-    hs, cs, loss = [], [], 0.0
-    for t in range(7):
-        h, c = cell(mg.tensor(x[t]), (h, c))
-        h.retain_grad()
-        c.retain_grad()
-        hs.append(h)
-        cs.append(c)
-        loss = loss + (h * w[t]).sum()
-    loss.backward()
-    assert set(sink["l0"]) == {"h", "c"}
-    for name, states in (("h", hs), ("c", cs)):
-        expected = np.stack([np.linalg.norm(s.grad, axis=1) for s in states])
-        np.testing.assert_allclose(sink["l0"][name], expected, rtol=1e-12)
+    norms, expected = grad_norms_and_unroll(LSTM(2, 4, rng=1, dtype=np.float64), x, w)
+    assert set(norms) == {"h", "c"}
+    for name in ("h", "c"):
+        np.testing.assert_allclose(norms[name], expected[name], rtol=1e-12)
 
 
-def _compiled_peephole(dtype=np.float64):
-    cell = PeepholeCell(2, 3, rng=0, dtype=dtype)
+def _compiled_peephole(peephole_cell, dtype=np.float64):
+    cell = peephole_cell(2, 3, rng=0, dtype=dtype)
     return fused_module.compiled_step(cell, dtype), cell
 
 
 @pytest.mark.parametrize("lengths,reverse", [(None, False), ([4, 2], True), ([1, 4], False)])
-def test_gradcheck_on_the_fused_primitive(lengths, reverse):
-    compiled, cell = _compiled_peephole()
+def test_gradcheck_on_the_fused_primitive(lengths, reverse, peephole_cell):
+    compiled, cell = _compiled_peephole(peephole_cell)
     rng = np.random.default_rng(1)
     names = compiled.param_names
     inputs = [rng.standard_normal((4, 2, 2)), rng.standard_normal((2, 3)),
@@ -250,10 +194,10 @@ def test_a_step_the_compiler_cannot_fuse_names_the_primitive(cell, named):
     assert out.shape == (3, 2, 4)
 
 
-def test_compile_step_rejects_bad_dtype_and_inputs():
+def test_compile_step_rejects_bad_dtype_and_inputs(peephole_cell):
     with pytest.raises(ValueError, match="float32 or float64"):
         compile_step(lambda x, s, p: s, 2, (3,), {}, np.int32)
-    compiled, cell = _compiled_peephole()
+    compiled, cell = _compiled_peephole(peephole_cell)
     x = mg.tensor(np.zeros((4, 2, 2)))
     with pytest.raises(ValueError, match="state 1 must be"):
         compiled(x, (mg.zeros(2, 3, dtype=np.float64), mg.zeros(2, 4, dtype=np.float64)),

@@ -60,27 +60,12 @@ class StateSumCell(Cell):
         return (new * (new.mean(axis=-1, keepdims=True) + 2.0),)
 
 
-def _run(module, x, state, lengths, weights):
-    xm = mg.tensor(x, requires_grad=True)
-    states = [mg.tensor(s, requires_grad=True) for s in state]
-    given = states[0] if len(states) == 1 else tuple(states)
-    out, finals = module(xm, given, lengths=lengths)
-    finals = finals if isinstance(finals, tuple) else (finals,)
-    loss = (out * weights[0]).sum()
-    for f, w in zip(finals, weights[1:]):
-        loss = loss + (f * w).sum()
-    module.zero_grad()
-    loss.backward()
-    grads = {n: p.grad.copy() for n, p in module.named_parameters()}
-    return [out.numpy(), *[f.numpy() for f in finals], xm.grad, *[s.grad for s in states]], grads
-
-
 @pytest.mark.parametrize("cell", [LayerNormLSTMCell, LayerNormRNNCell, StateSumCell])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
 def test_layer_norm_cells_fused_equal_composed(cell, num_layers, bidirectional, with_lengths,
-                                               dtype, tol):
+                                               dtype, tol, assert_same_layer):
     rng = np.random.default_rng(5)
     fused = Recurrent(cell, 3, 4, num_layers=num_layers, bidirectional=bidirectional,
                       impl="fused", rng=3, dtype=dtype)
@@ -95,14 +80,7 @@ def test_layer_norm_cells_fused_equal_composed(cell, num_layers, bidirectional, 
     weights = [rng.standard_normal((steps, batch, fused.output_size)).astype(dtype)] + [
         rng.standard_normal((n, batch, 4)).astype(dtype) for _ in states]
     lengths = np.array([6, 2, 5, 1]) if with_lengths else None
-    a, grads_a = _run(fused, x, state, lengths, weights)
-    b, grads_b = _run(composed, x, state, lengths, weights)
-    for k, (u, v) in enumerate(zip(a, b)):
-        np.testing.assert_allclose(u, v, rtol=tol, atol=tol, err_msg=f"output {k}")
-    assert grads_a.keys() == grads_b.keys()
-    for name in grads_a:
-        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=tol, atol=tol,
-                                   err_msg=name)
+    assert_same_layer(fused, composed, x, state, lengths, weights, tol)
 
 
 @pytest.mark.parametrize("lengths,reverse", [(None, False), ([4, 1], True)])
@@ -147,25 +125,11 @@ def test_reductions_the_compiler_cannot_fuse_are_named(cell, named):
         Recurrent(cell, 2, 4)(x)
 
 
-def test_grad_norms_of_a_layer_norm_lstm_are_those_of_its_composed_unroll():
+def test_grad_norms_of_a_layer_norm_lstm_are_those_of_its_composed_unroll(grad_norms_and_unroll):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((7, 3, 2))
     w = rng.standard_normal((7, 3, 4))
     m = Recurrent(LayerNormLSTMCell, 2, 4, rng=1, dtype=np.float64)
-    sink = {}
-    out, _ = m(mg.tensor(x), grad_norms=sink)
-    (out * w).sum().backward()
-    cell = m.cell("_l0")
-    h, c = mg.zeros(3, 4, dtype=np.float64), mg.zeros(3, 4, dtype=np.float64)
-    hs, cs, loss = [], [], 0.0
-    for t in range(7):
-        h, c = cell(mg.tensor(x[t]), (h, c))
-        h.retain_grad()
-        c.retain_grad()
-        hs.append(h)
-        cs.append(c)
-        loss = loss + (h * w[t]).sum()
-    loss.backward()
-    for name, states in (("h", hs), ("c", cs)):
-        expected = np.stack([np.linalg.norm(s.grad, axis=1) for s in states])
-        np.testing.assert_allclose(sink["l0"][name], expected, rtol=1e-10)
+    norms, expected = grad_norms_and_unroll(m, x, w)
+    for name in ("h", "c"):
+        np.testing.assert_allclose(norms[name], expected[name], rtol=1e-10)

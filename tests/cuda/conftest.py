@@ -67,6 +67,44 @@ def pytest_configure(config):
             config.addinivalue_line("filterwarnings", line)
 
 
+@pytest.fixture
+def assert_cuda_equals_cpu():
+    """assert_cuda_equals_cpu(cases, name, atol=1e-6): cases[name] = (fn, [(shape, transform),
+    ...]) run on the CPU and on CUDA on the same float32 draws (seeded by the name's place in
+    the sorted cases) with the same random upstream gradient: the output's device, dtype and
+    shape, its values and every input's gradient (None on both or of the same dtype and values)
+    agree to rtol 1e-5 and atol."""
+    import numpy as np
+
+    import minigrad as mg
+    from minigrad.backends import get
+
+    def run(fn, arrays, device):
+        tensors = [mg.tensor(a, requires_grad=True, device=device) for a in arrays]
+        out = fn(*tensors)
+        upstream = np.random.default_rng(0).standard_normal(out.shape).astype(out.dtype)
+        out.backward(mg.tensor(upstream, device=device))
+        return out, [None if t.grad is None else get(device).to_host(t.grad) for t in tensors]
+
+    def check(cases, name, atol=1e-6):
+        fn, inputs = cases[name]
+        rng = np.random.default_rng(sorted(cases).index(name))
+        arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
+        out_cpu, grads_cpu = run(fn, arrays, "cpu")
+        out_cuda, grads_cuda = run(fn, arrays, "cuda")
+        assert out_cuda.device == "cuda"
+        assert out_cuda.dtype == out_cpu.dtype and out_cuda.shape == out_cpu.shape
+        np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=atol)
+        for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
+            assert (g_cpu is None) == (g_cuda is None), f"input {i}"
+            if g_cpu is not None:
+                assert g_cuda.dtype == g_cpu.dtype, f"input {i}"
+                np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=atol,
+                                           err_msg=f"gradient of input {i}")
+
+    return check
+
+
 def cuda_usable() -> bool:
     if SIMULATOR:
         return True

@@ -81,28 +81,18 @@ def generated_signatures():
     import numpy as np
     from numba import types
 
-    from lstm import (
-        CIFGCell,
-        GRUCell,
-        GRUChoCell,
-        IndRNNCell,
-        JANETCell,
-        LSTMCell,
-        MGUCell,
-        PeepholeLSTMCell,
-        ProjLSTMCell,
-        RNNCell,
-    )
+    import lstm
     from lstm.fused import compiled_step
 
     f32 = types.float32
     kinds = {"a3": f32[:, :, ::1], "a2": f32[:, ::1], "a1": f32[::1], "i1": types.int64[::1],
              "i": types.int64}
-    cells = {"lstm": LSTMCell(3, 8), "gru": GRUCell(3, 8), "rnn_tanh": RNNCell(3, 8),
-             "rnn_relu": RNNCell(3, 8, nonlinearity="relu"), "peephole": PeepholeLSTMCell(3, 8),
-             "proj": ProjLSTMCell(3, 8, proj_size=4), "cifg": CIFGCell(3, 8),
-             "janet": JANETCell(3, 8), "indrnn": IndRNNCell(3, 8), "mgu": MGUCell(3, 8),
-             "gru_cho": GRUChoCell(3, 8)}
+    cells = {"lstm": lstm.LSTMCell(3, 8), "gru": lstm.GRUCell(3, 8),
+             "rnn_tanh": lstm.RNNCell(3, 8), "rnn_relu": lstm.RNNCell(3, 8, nonlinearity="relu"),
+             "peephole": lstm.PeepholeLSTMCell(3, 8), "proj": lstm.ProjLSTMCell(3, 8, proj_size=4),
+             "cifg": lstm.CIFGCell(3, 8), "janet": lstm.JANETCell(3, 8),
+             "indrnn": lstm.IndRNNCell(3, 8), "mgu": lstm.MGUCell(3, 8),
+             "gru_cho": lstm.GRUChoCell(3, 8)}
     found = {}
     for name, cell in cells.items():
         module, _ = compiled_step(cell, np.float32).cuda()

@@ -55,30 +55,9 @@ CASES.update({
 })
 
 
-def run(fn, arrays, device, upstream_seed=0):
-    tensors = [mg.tensor(a, requires_grad=True, device=device) for a in arrays]
-    out = fn(*tensors)
-    upstream = np.random.default_rng(upstream_seed).standard_normal(out.shape).astype(out.dtype)
-    out.backward(mg.tensor(upstream, device=device))
-    grads = [None if t.grad is None else get(device).to_host(t.grad) for t in tensors]
-    return out, grads
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_cuda_equals_cpu_forward_and_backward(name):
-    fn, inputs = CASES[name]
-    rng = np.random.default_rng(sorted(CASES).index(name))
-    arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
-    out_cpu, grads_cpu = run(fn, arrays, "cpu")
-    out_cuda, grads_cuda = run(fn, arrays, "cuda")
-    assert out_cuda.device == "cuda"
-    assert out_cuda.dtype == out_cpu.dtype and out_cuda.shape == out_cpu.shape
-    np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=1e-6)
-    for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
-        assert (g_cpu is None) == (g_cuda is None), f"input {i}"
-        if g_cpu is not None:
-            np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"gradient of input {i}")
+def test_cuda_equals_cpu_forward_and_backward(name, assert_cuda_equals_cpu):
+    assert_cuda_equals_cpu(CASES, name)
 
 
 INDEX = np.array([[0, 3, 3], [1, 1, 0], [2, 0, 1]])
@@ -115,16 +94,8 @@ FAMILIES = {
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_families_cuda_equals_cpu(name):
-    fn, inputs = FAMILIES[name]
-    rng = np.random.default_rng(sorted(FAMILIES).index(name))
-    arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
-    out_cpu, grads_cpu = run(fn, arrays, "cpu")
-    out_cuda, grads_cuda = run(fn, arrays, "cuda")
-    assert out_cuda.device == "cuda"
-    np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=1e-5)
-    for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
-        np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-5, err_msg=f"input {i}")
+def test_families_cuda_equals_cpu(name, assert_cuda_equals_cpu):
+    assert_cuda_equals_cpu(FAMILIES, name, atol=1e-5)
 
 
 def test_argmax_argsort_on_cuda():

@@ -83,31 +83,9 @@ CASES = {
 }
 
 
-def run(fn, arrays, device, upstream_seed=0):
-    tensors = [mg.tensor(a, requires_grad=True, device=device) for a in arrays]
-    out = fn(*tensors)
-    upstream = np.random.default_rng(upstream_seed).standard_normal(out.shape).astype(out.dtype)
-    out.backward(mg.tensor(upstream, device=device))
-    grads = [None if t.grad is None else get(device).to_host(t.grad) for t in tensors]
-    return out, grads
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_cuda_equals_cpu_forward_and_backward(name):
-    fn, inputs = CASES[name]
-    rng = np.random.default_rng(sorted(CASES).index(name))
-    arrays = [m(rng.standard_normal(shape)).astype(np.float32) for shape, m in inputs]
-    out_cpu, grads_cpu = run(fn, arrays, "cpu")
-    out_cuda, grads_cuda = run(fn, arrays, "cuda")
-    assert out_cuda.device == "cuda"
-    assert out_cuda.dtype == out_cpu.dtype and out_cuda.shape == out_cpu.shape
-    np.testing.assert_allclose(out_cuda.numpy(), out_cpu.numpy(), rtol=1e-5, atol=1e-6)
-    for i, (g_cpu, g_cuda) in enumerate(zip(grads_cpu, grads_cuda)):
-        assert (g_cpu is None) == (g_cuda is None), f"input {i}"
-        if g_cpu is not None:
-            assert g_cuda.dtype == g_cpu.dtype
-            np.testing.assert_allclose(g_cuda, g_cpu, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"gradient of input {i}")
+def test_cuda_equals_cpu_forward_and_backward(name, assert_cuda_equals_cpu):
+    assert_cuda_equals_cpu(CASES, name)
 
 
 def test_gradients_stay_on_the_device():

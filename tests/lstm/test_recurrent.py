@@ -6,32 +6,11 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from lstm import LSTM, Cell, LSTMCell, Recurrent
-from lstm.cells import make_uniform
+from lstm import LSTM, LSTMCell, Recurrent
 
 
-class PeepholeCell(Cell):
-    """LSTM with diagonal peepholes (test double of the cell the issue asks for)."""
-
-    states = ("h", "c")
-
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        H = hidden_size
-        make_uniform(self, {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H),
-                            "bias": (4 * H,), "peephole": (3 * H,)}, H, "", self.rng, self.dtype)
-
-    def step(self, x, state):
-        h, c = state
-        i, f, g, o = (x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias).split(4, axis=-1)
-        p_i, p_f, p_o = self.peephole.split(3)
-        i, f = (i + p_i * c).sigmoid(), (f + p_f * c).sigmoid()
-        c = f * c + i * g.tanh()
-        return (o + p_o * c).sigmoid() * c.tanh(), c
-
-
-def test_user_cell_parameters_are_named_like_torch_layers():
-    m = Recurrent(PeepholeCell, 3, 4, num_layers=2, bidirectional=True, rng=0)
+def test_user_cell_parameters_are_named_like_torch_layers(peephole_cell):
+    m = Recurrent(peephole_cell, 3, 4, num_layers=2, bidirectional=True, rng=0)
     names = [n for n, _ in m.named_parameters()]
     assert names[:4] == ["weight_ih_l0", "weight_hh_l0", "bias_l0", "peephole_l0"]
     assert "peephole_l1_reverse" in names and len(names) == 16
@@ -39,9 +18,9 @@ def test_user_cell_parameters_are_named_like_torch_layers():
     assert list(m.state_dict()) == names
 
 
-def test_user_cell_composed_matches_a_manual_unroll_with_lengths():
+def test_user_cell_composed_matches_a_manual_unroll_with_lengths(peephole_cell):
     rng = np.random.default_rng(0)
-    m = Recurrent(PeepholeCell, 3, 4, impl="composed", rng=1, dtype=np.float64)
+    m = Recurrent(peephole_cell, 3, 4, impl="composed", rng=1, dtype=np.float64)
     x = rng.standard_normal((5, 2, 3))
     h0, c0 = rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 4))
     out, (h_n, c_n) = m(mg.tensor(x), (mg.tensor(h0), mg.tensor(c0)), lengths=[5, 3])
@@ -67,8 +46,8 @@ def test_builtin_layer_is_a_recurrent_of_its_cell():
     assert h.shape == c.shape == (2, 4)
 
 
-def test_bad_state_and_cell_arguments():
-    m = Recurrent(PeepholeCell, 3, 4, impl="composed")
+def test_bad_state_and_cell_arguments(peephole_cell):
+    m = Recurrent(peephole_cell, 3, 4, impl="composed")
     x = mg.tensor(np.zeros((2, 1, 3), np.float32))
     with pytest.raises(ValueError, match="tuple of 2 tensors"):
         m(x, (mg.zeros(1, 1, 4),))

@@ -74,6 +74,14 @@ def _live_processes_in_group(pgid: int) -> list[int]:
     return live
 
 
+def _assert_group_exits(pgid: int, seconds: float = 15.0) -> None:
+    """Every process of group pgid exits within `seconds` (polled every 0.2 s)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and _live_processes_in_group(pgid):
+        time.sleep(0.2)
+    assert _live_processes_in_group(pgid) == []
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
 def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
     """`kill -9` of the sweep alone (not its group) must not leave workers training on."""
@@ -91,10 +99,7 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
         time.sleep(2)  # the workers are past their initializer, training
         proc.kill()
         proc.wait()
-        deadline = time.time() + 15
-        while time.time() < deadline and _live_processes_in_group(proc.pid):
-            time.sleep(0.2)
-        assert _live_processes_in_group(proc.pid) == []
+        _assert_group_exits(proc.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -229,10 +234,7 @@ def test_ctrl_c_stops_the_workers_says_what_finished_and_exits_130(tmp_path, sig
         assert f"{written} of the 24 runs to do finished" in err, err
         assert "Run the same command again to resume" in err
         assert 2 <= written < 24
-        deadline = time.time() + 15
-        while time.time() < deadline and _live_processes_in_group(proc.pid):
-            time.sleep(0.2)
-        assert _live_processes_in_group(proc.pid) == []
+        _assert_group_exits(proc.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -98,6 +98,18 @@ def weighted_loss(out, h_n, c_n, upstream, use):
     return loss
 
 
+def assert_same_gradients(ours, theirs, outputs, ref, upstream, label=""):
+    """The backward of the same weighted loss of every output (out, h_n, c_n) through the fused
+    outputs (of the tensors `ours`) and the reference's (of `theirs`): every input's gradient
+    equal to rtol 1e-10."""
+    weighted_loss(*outputs, upstream, ("out", "h_n", "c_n")).backward()
+    weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
+    for k, t in ours.items():
+        if t is not None:
+            np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{label}gradient of {k}")
+
+
 CASES = [(lengths, reverse) for lengths in (None, [4, 1, 3]) for reverse in (False, True)]
 
 
@@ -240,12 +252,7 @@ def test_threads_and_wide_inputs_match_reference(model, nonlinearity, threads, r
     out, h_n, c_n = fused(model, nonlinearity, ours, lengths, reverse=threads == 3)
     ref = reference(model, nonlinearity, theirs, lengths, reverse=threads == 3)
     np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-10, atol=1e-12)
-    weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
-    weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
-    for k, t in ours.items():
-        if t is not None:
-            np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
-                                       err_msg=f"gradient of {k}")
+    assert_same_gradients(ours, theirs, (out, h_n, c_n), ref, upstream)
 
 
 @pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, False), (False, True)])
@@ -296,12 +303,8 @@ def test_single_step_single_row_and_strided_inputs(model, nonlinearity, rng):
         ref = reference(model, nonlinearity, theirs, reverse=True)
         np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-12, atol=1e-14)
         upstream = [rng.standard_normal(s) for s in [(T, B, H), (B, H), (B, H)]]
-        weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
-        weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
-        for k, t in ours.items():
-            if t is not None:
-                np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
-                                           err_msg=f"{(T, B, I, H)}: gradient of {k}")
+        assert_same_gradients(ours, theirs, (out, h_n, c_n), ref, upstream,
+                              f"{(T, B, I, H)}: ")
 
 
 @pytest.mark.parametrize("missing", ["bias_ih", "bias_hh"])
@@ -316,12 +319,7 @@ def test_one_bias_only(model, nonlinearity, missing, rng):
     ref = reference(model, nonlinearity, theirs, lengths=[4, 2, 3])
     np.testing.assert_allclose(out.numpy(), ref[0].numpy(), rtol=1e-12, atol=1e-14)
     upstream = [rng.standard_normal(s) for s in [(4, 3, 5), (3, 5), (3, 5)]]
-    weighted_loss(out, h_n, c_n, upstream, ("out", "h_n", "c_n")).backward()
-    weighted_loss(*ref[:3], upstream, ("out", "h_n", "c_n")).backward()
-    for k, t in ours.items():
-        if t is not None:
-            np.testing.assert_allclose(t.grad, theirs[k].grad, rtol=1e-10, atol=1e-12,
-                                       err_msg=f"gradient of {k}")
+    assert_same_gradients(ours, theirs, (out, h_n, c_n), ref, upstream)
 
 
 @pytest.mark.parametrize("model,nonlinearity", MODELS)

@@ -36,12 +36,40 @@ def test_forward_and_gradients_match_torch_float64(kind):
                                    err_msg=name)
 
 
-def test_greedy_matches_torch():
+def _decoding_case(kind):
+    """A float64 model with every weight tripled (sharper, source-dependent distributions, so
+    some sentences and beams emit </s> early and others run to max_len), its torch copy, and a
+    batch of sources."""
+    rng = np.random.default_rng(2)
+    model = Seq2Seq(20, 12, 8, 16, kind, rng=5, dtype=np.float64)
+    model.load_state_dict({k: 3.0 * v for k, v in model.state_dict().items()})
+    src, lengths = pad_batch([list(rng.integers(4, 20, size=n)) for n in (5, 3, 6, 2, 7, 1)])
+    return model, translate_torch.from_minigrad(model, torch.float64), src, lengths
+
+
+@pytest.mark.parametrize("kind", ATTENTIONS)
+def test_greedy_matches_torch(kind):
+    from lstm.apps.translate.data import EOS_ID
     from lstm.apps.translate.decode import greedy
 
-    rng = np.random.default_rng(1)
-    model = Seq2Seq(20, 12, 8, 16, "multiplicative", rng=3, dtype=np.float64)
-    reference = translate_torch.from_minigrad(model, torch.float64)
-    src, lengths = pad_batch([list(rng.integers(4, 20, size=n)) for n in (5, 3, 6, 2)])
-    np.testing.assert_array_equal(greedy(model, src, lengths, 8)[0],
-                                  translate_torch.greedy(reference, src, lengths, 8))
+    model, reference, src, lengths = _decoding_case(kind)
+    ids = greedy(model, src, lengths, 8)[0]
+    np.testing.assert_array_equal(ids, translate_torch.greedy(reference, src, lengths, 8))
+    ended = (ids == EOS_ID).any(axis=1)
+    assert ended.any() and not ended.all()  # sentences that end and one that runs to max_len
+
+
+@pytest.mark.parametrize("max_len", [2, 9])  # 2: finished beams next to better live ones
+@pytest.mark.parametrize("width", [1, 3, 5])
+@pytest.mark.parametrize("kind", ATTENTIONS)
+def test_beam_search_matches_torch(kind, width, max_len):
+    from lstm.apps.translate.data import EOS_ID
+    from lstm.apps.translate.decode import beam_search
+
+    model, reference, src, lengths = _decoding_case(kind)
+    ids, score = beam_search(model, src, lengths, width, max_len)
+    ref_ids, ref_score = translate_torch.beam_search(reference, src, lengths, width, max_len)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(score, ref_score, rtol=0, atol=1e-10)
+    assert (ids == EOS_ID).any(axis=1).any()  # finished beams are compared, not only live ones
+    assert np.all(np.isfinite(score)) and np.all(score < 0)
