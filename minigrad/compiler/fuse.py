@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cache import load
-from .program import slots_in
+from .program import slots_read
 from .record import Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
@@ -68,15 +68,7 @@ def fuse(ops, values, keep: set):
     keep: slots needed beyond ops (the result, the backward's residuals)."""
     users: dict[int, int] = {}  # slot -> index of its last use
     for j, op in enumerate(ops):
-        used = set()
-        if op[0] == "call":
-            slots_in(op[2], used)
-            slots_in(op[3], used)
-        elif op[0] == "opaque":
-            slots_in(op[2], used)
-        elif op[0] == "set":
-            slots_in(op[3], used)
-        for i in used:
+        for i in slots_read(op):
             users[i] = j
     out, run, key = [], [], None
     for j, op in enumerate(ops + [("end",)]):

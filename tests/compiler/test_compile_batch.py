@@ -1,0 +1,132 @@
+"""mg.compile's batching (compiler/batch.py): a loop's independent GEMMs and row sums become one
+call each, results equal eager (float64, 1e-10), and a rewrite is skipped where an operand may be
+written in place between its calls."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import optim
+from minigrad.backends import cpu
+from minigrad.compiler.batch import batch
+from minigrad.compiler.record import Const, Slot
+
+TOL = 1e-10
+T, B, I, H = 9, 4, 3, 5
+
+
+def _loop_lstm(x, w_ih, w_hh, b_ih, b_hh):
+    """The composed LSTM of bench.peers (PyTorch gate order, transposed weights, split)."""
+    h = c = mg.zeros((B, H), dtype=np.float64)
+    hs = []
+    for t in range(x.shape[0]):
+        gates = x[t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+        i, f, g, o = gates.split(4, axis=1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        hs.append(h)
+    return mg.stack(hs)
+
+
+def _params(seed):
+    r = np.random.default_rng(seed)
+    return [mg.tensor(r.standard_normal(s) * 0.3, requires_grad=True, dtype=np.float64)
+            for s in ((4 * H, I), (4 * H, H), (4 * H,), (4 * H,))]
+
+
+def _same(a_params, b_params, what):
+    for k, (a, b) in enumerate(zip(a_params, b_params)):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=TOL, err_msg=f"{what} {k}")
+        np.testing.assert_allclose(b.grad, a.grad, rtol=0, atol=TOL, err_msg=f"{what} grad {k}")
+
+
+def _calls(program, name):
+    return sum(line.endswith(f"# {name}") for line in program.source.splitlines())
+
+
+def test_loop_gemms_and_bias_sums_are_batched_and_equal_eager():
+    rng = np.random.default_rng(0)
+    xs = [mg.tensor(rng.standard_normal((T, B, I))) for _ in range(3)]
+    steps = []
+    for _ in range(2):
+        params = _params(1)
+        opt = optim.Adam(params, lr=1e-2)
+
+        def step(x, params=params, opt=opt):
+            opt.zero_grad()
+            loss = (_loop_lstm(x, *params) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        steps.append((step, params))
+    (eager, ep), (compiled, cp) = steps[0], (mg.compile(steps[1][0]), steps[1][1])
+    for k, x in enumerate(xs):
+        np.testing.assert_allclose(compiled(x).numpy(), eager(x).numpy(), rtol=0, atol=TOL)
+        _same(ep, cp, f"call {k}")
+    program = compiled.programs()[0]
+    assert _calls(program, "cpu.matmul") == T + 1  # h @ W_hh^T per step, x @ W_ih^T once
+    assert _calls(program, "cpu.matmul_tn") == 2  # dW_ih and dW_hh, one GEMM each
+    assert _calls(program, "cpu.sum_to") == 2  # db_ih, db_hh: one row sum each
+    assert _calls(program, "concat_into") == T  # the gate gradients written into one buffer
+    assert _calls(program, "cpu.add_into") == 0
+
+
+def test_batched_backward_of_a_compiled_node_equals_eager():
+    """A compiled function returning a live output: its backward program is batched too (the
+    input's rows become a residual of the forward program)."""
+    rng = np.random.default_rng(2)
+    x = mg.tensor(rng.standard_normal((T, B, I)))
+    up = rng.standard_normal((T, B, H))
+    eager_p, comp_p = _params(3), _params(3)
+    compiled = mg.compile(lambda x: _loop_lstm(x, *comp_p))
+    for _ in range(2):
+        for p in eager_p + comp_p:
+            p.grad = None
+        out_e, out_c = _loop_lstm(x, *eager_p), compiled(x)
+        np.testing.assert_allclose(out_c.numpy(), out_e.numpy(), rtol=0, atol=TOL)
+        (out_e * mg.tensor(up)).sum().backward()
+        (out_c * mg.tensor(up)).sum().backward()
+        _same(eager_p, comp_p, "node")
+    backward = compiled._cache[next(iter(compiled._cache))][0].node.backward
+    assert _calls(backward, "cpu.matmul_tn") == 2
+
+
+def _values(*arrays):
+    return list(arrays)
+
+
+def test_reduce_is_skipped_when_an_operand_is_written_in_place_between():
+    """Synthetic program: four x_k^T d_k accumulated by the walk; a write into d_1 after its
+    term keeps the chain as recorded (batching would read the written value)."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal((3, 2)) for _ in range(8)]  # x_0..x_3, d_0..d_3
+    terms = [cpu.matmul_tn(arrays[k], arrays[4 + k]) for k in range(4)]
+    acc = cpu.add(terms[0], terms[1])
+    values = _values(*arrays, *terms, acc)
+    x, d = [Slot(k) for k in range(4)], [Slot(4 + k) for k in range(4)]
+    t = [Slot(8 + k) for k in range(4)]
+
+    def program(write_between):
+        ops = [("call", cpu.matmul_tn, (x[k], d[k]), {}, t[k], "cpu.matmul_tn")
+               for k in range(4)]
+        ops.append(("call", cpu.add, (t[0], t[1]), {}, Slot(12), "cpu.add"))
+        if write_between:
+            ops.append(("call", cpu.add_into, (d[1], Const(np.ones((3, 2)))), {}, None,
+                        "cpu.add_into"))
+        ops += [("call", cpu.add_into, (Slot(12), t[k]), {}, None, "cpu.add_into")
+                for k in (2, 3)]
+        return ops
+
+    counter = [len(values)]
+
+    def new_slot(value):
+        values.append(value)
+        counter[0] += 1
+        return Slot(counter[0] - 1)
+
+    batched = batch(program(False), values, {12}, new_slot)
+    assert [op[5] for op in batched].count("cpu.matmul_tn") == 1
+    kept = batch(program(True), values, {12}, new_slot)
+    assert [op[5] for op in kept].count("cpu.matmul_tn") == 4
