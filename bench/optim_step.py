@@ -29,11 +29,11 @@ MODES = ("minigrad-foreach", "minigrad-per-param", "torch-foreach", "torch-for-l
 
 def shapes(preset: str) -> list[tuple]:
     """The character model's parameter shapes at the preset (torch's names and order)."""
-    from bench.charlm_speed import _batches
+    from bench.charlm_speed import training_batches
     from lstm.applications.charlm_cli import PRESETS
 
     config = PRESETS[preset]
-    vocab, _, _ = _batches(config)
+    vocab, _, _ = training_batches(config)
     E, H, L = config["embedding_size"], config["hidden_size"], config["num_layers"]
     out = [(vocab, E)]
     for layer in range(L):
@@ -42,7 +42,9 @@ def shapes(preset: str) -> list[tuple]:
     return out + [(vocab, H), (vocab,)]
 
 
-def worker(mode: str, preset: str, repeats: int, threads: int) -> dict:
+def optimizer(mode: str, preset: str, threads: int):
+    """(the optimizer of the mode over the model's parameters, each with a gradient, the
+    library's version, the shapes)."""
     rng = np.random.default_rng(0)
     data = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in shapes(preset)]
     grads = [rng.standard_normal(s).astype(np.float32) for s in shapes(preset)]
@@ -63,6 +65,11 @@ def worker(mode: str, preset: str, repeats: int, threads: int) -> dict:
             p.grad = g
         opt = mg.optim.Adam(params, lr=1e-3, foreach=mode == "minigrad-foreach")
         version = mg.__version__
+    return opt, version, data
+
+
+def worker(mode: str, preset: str, repeats: int, threads: int) -> dict:
+    opt, version, data = optimizer(mode, preset, threads)
     for _ in range(20):
         opt.step()
     seconds = []
