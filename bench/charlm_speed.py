@@ -46,6 +46,24 @@ def _minigrad_model(config: dict, vocab_size: int):
     return model, mg.optim.Adam(model.parameters(), lr=config["lr"])
 
 
+def compiled_train_step(model, opt, clip: float = 1.0):
+    """`lstm charlm`'s training step under mg.compile: (ids, targets, h, c) tensors -> (loss,
+    h_n, c_n detached)."""
+    import minigrad as mg
+
+    @mg.compile
+    def train(x, y, h, c):
+        out, (h_n, c_n) = model.lstm(model.embedding(x), (h, c))
+        loss = mg.cross_entropy(model.decoder(out), y)
+        opt.zero_grad()
+        loss.backward()
+        mg.optim.clip_grad_norm_(opt.params, clip)
+        opt.step()
+        return loss, h_n.detach(), c_n.detach()
+
+    return train
+
+
 def minigrad_compiled_steps(config: dict, vocab_size: int, inputs, targets):
     """The same step under mg.compile: the ids and targets as tensors, the carried (h, c)
     starting at zeros (what state None means) and returned detached."""
@@ -54,16 +72,7 @@ def minigrad_compiled_steps(config: dict, vocab_size: int, inputs, targets):
     model, opt = _minigrad_model(config, vocab_size)
     shape = (config["num_layers"], config["batch_size"], config["hidden_size"])
     carried = {"state": (mg.zeros(shape), mg.zeros(shape))}
-
-    @mg.compile
-    def train(x, y, h, c):
-        out, (h_n, c_n) = model.lstm(model.embedding(x), (h, c))
-        loss = mg.cross_entropy(model.decoder(out), y)
-        opt.zero_grad()
-        loss.backward()
-        mg.optim.clip_grad_norm_(opt.params, 1.0)
-        opt.step()
-        return loss, h_n.detach(), c_n.detach()
+    train = compiled_train_step(model, opt)
 
     def step(i: int) -> float:
         rows = slice(i * config["bptt"], (i + 1) * config["bptt"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
+from bench.charlm_speed import compiled_train_step
 from lstm.applications.charlm_model import CharLM, detach_state
 
 V, E, H, L, T, B = 11, 4, 6, 2, 5, 3
@@ -22,15 +23,7 @@ def test_charlm_step_compiled_equals_eager():
     eager_model, eager_opt = _model()
     model, opt = _model()
 
-    @mg.compile
-    def train(x, y, h, c):
-        out, (h_n, c_n) = model.lstm(model.embedding(x), (h, c))
-        loss = mg.cross_entropy(model.decoder(out), y)
-        opt.zero_grad()
-        loss.backward()
-        mg.optim.clip_grad_norm_(opt.params, 0.5)
-        opt.step()
-        return loss, h_n.detach(), c_n.detach()
+    train = compiled_train_step(model, opt, clip=0.5)
 
     state = None
     h, c = mg.zeros((L, B, H), dtype=np.float64), mg.zeros((L, B, H), dtype=np.float64)
