@@ -130,3 +130,31 @@ def test_reduce_is_skipped_when_an_operand_is_written_in_place_between():
     assert [op[5] for op in batched].count("cpu.matmul_tn") == 1
     kept = batch(program(True), values, {12}, new_slot)
     assert [op[5] for op in kept].count("cpu.matmul_tn") == 4
+
+
+def test_bias_rows_fuse_and_a_gemm_between_moves_before_the_run():
+    """x @ W + b + h @ U + c: the row-broadcast biases join the elementwise run and the GEMM
+    h @ U between its adds is called before it, so the adds are one generated kernel."""
+    rng = np.random.default_rng(5)
+    w, u = rng.standard_normal((3, 6)), rng.standard_normal((6, 6))
+    b, c = rng.standard_normal(6), rng.standard_normal(6)
+    x, h = mg.tensor(rng.standard_normal((4, 3))), mg.tensor(rng.standard_normal((4, 6)))
+    results = {}
+    for fused in (True, False):
+        params = [mg.tensor(a, requires_grad=True) for a in (w, u, b, c)]
+
+        def step(x, h, params=params):
+            for p in params:
+                p.grad = None
+            loss = (x @ params[0] + params[2] + h @ params[1] + params[3]).tanh().sum()
+            loss.backward()
+            return loss
+
+        compiled = mg.compile(step, fuse=fused)
+        compiled(x, h)
+        results[fused] = (compiled(x, h), params, compiled.programs()[0])
+    (loss, params, program), (plain_loss, plain_params, _) = results[True], results[False]
+    assert _calls(program, "cpu.add") == 0 and _calls(program, "cpu.tanh") == 0
+    np.testing.assert_allclose(loss.numpy(), plain_loss.numpy(), rtol=0, atol=TOL)
+    for p, q in zip(params, plain_params):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=0, atol=TOL)
