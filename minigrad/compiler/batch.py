@@ -314,6 +314,7 @@ def _reduce(ops, values, new_slot):
     g = _Graph(ops, values)
     drop, insert, replace = set(), {}, {}
     buffers: dict[int, tuple] = {}  # concat output slot -> (buffer slot, row block)
+    done: dict = {}  # a batched call's terms -> (its result, where)
     chains = _chains(g)  # those with slices X[t] first: their buffers take t's order
     chains.sort(key=lambda c: not any(g.slice_of(a.i) for a in ops[c[1][0][0]][2]
                                       if type(a) is Slot))
@@ -335,6 +336,16 @@ def _reduce(ops, values, new_slot):
             operands = [ops[j][2][p] for j in terms]
             stacked.append(_stacked(g, operands, buffers, before, insert, replace, new_slot))
         fn, name, out = ops[terms[0]][1], ops[terms[0]][5], ops[links[0]][4]
+        key = (fn, bool(posts), repr([[_constants(a) if type(a) is not Slot else ("s", a.i)
+                                       for a in ops[j][2]] for j in terms]))
+        same = done.get(key)  # the same sum again (db_ih and db_hh): a copy of the first
+        if same is not None and same[1] < end and not g.written({same[0].i}, same[1], end + 1):
+            insert.setdefault(end, []).append(("call", np.copy, (same[0],), {}, out, "copy"))
+            drop.update(terms)
+            drop.update(posts)
+            drop.update(links)
+            continue
+        done[key] = (out, end)
         insert.setdefault(end, []).extend(before)
         if posts:  # the walk summed transposes (w.T in every step): transpose the sum
             total = new_slot(values[out.i].T)
