@@ -33,9 +33,9 @@ _OPAQUE = re.compile(r"^\s*(k\d+)\((k\d+)\)$")
 
 def build(step_name: str, T: int):
     """(step function, arguments) of a fresh model."""
-    from bench.benchmarks_whole_compile import _build
+    from bench.benchmarks_whole_compile import build_step
 
-    return _build(step_name, T)
+    return build_step(step_name, T)
 
 
 def names_of(source: str) -> dict:
