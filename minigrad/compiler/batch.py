@@ -34,7 +34,7 @@ FRESH = {"cpu." + n for n in (
     "matmul", "matmul_nt", "matmul_tn", "add", "sub", "mul", "div", "neg", "exp", "log", "tanh",
     "sigmoid", "tanh_backward", "sigmoid_backward", "concat", "stack", "copy", "zeros", "ones",
     "full", "empty", "power", "absolute", "maximum", "clip", "relu", "relu_backward")} | {
-    "fused", "contiguous"}
+    "fused", "contiguous", "buffer"}
 # calls without side effects (a view at most): dropped when nothing reads their result
 PURE = FRESH | {"cpu." + n for n in ("reshape", "transpose", "getitem", "split", "broadcast_to",
                                      "sum_to", "sum", "astype", "asarray")} | {"view"}
