@@ -20,7 +20,7 @@ import numpy as np
 from .batch import PURE
 from .cache import load
 from .program import slots_read
-from .record import Const, Slot
+from .record import Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
 RULES = {
@@ -83,15 +83,11 @@ def fuse(ops, values, keep: set):
     """ops with each run of two or more fusable calls replaced by one call of its kernel.
     keep: slots needed beyond ops (the result, the backward's residuals)."""
     users: dict[int, int] = {}  # slot -> index of its last use
-    readers: dict[int, set] = {}
     for j, op in enumerate(ops):
         for i in slots_read(op):
             users[i] = j
-            readers.setdefault(i, set()).add(j)
-    out, run, key, absorbed = [], [], None, set()
+    out, run, key = [], [], None
     for j, op in enumerate(ops + [("end",)]):
-        if j in absorbed:  # a concat a run's kernel writes itself
-            continue
         found = _fusable(op, values) if op[0] != "end" else None
         if found is not None and (not run or found == key):
             run.append(j)
@@ -100,39 +96,14 @@ def fuse(ops, values, keep: set):
         if run and found is None and _hoistable(op, {ops[r][4].i for r in run}):
             out.append(op)  # runs before the run's kernel, which is emitted later
             continue
-        out.extend(_emit(ops, run, values, users, keep, (readers, absorbed)))
+        out.extend(_emit(ops, run, values, users, keep))
         run, key = ([j], found) if found is not None else ([], None)
-        if found is None and op[0] != "end" and j not in absorbed:
+        if found is None and op[0] != "end":
             out.append(op)
     return out
 
 
-def _concat_of(ops, outputs, values, keep, readers):
-    """(index, parts) of the one concat along the last axis (``cpu.concat``, or batch.py's
-    ``concat_into`` a buffer's row block) that is the only reader of two or more of a 2-d run's
-    outputs and joins only such outputs; else None."""
-    found = None
-    for i in outputs:
-        users = readers.get(i, set())
-        if i in keep or len(users) != 1:
-            continue
-        j = next(iter(users))
-        op = ops[j]
-        if op[0] != "call" or len(op) < 6 or op[5] not in ("cpu.concat", "concat_into") or \
-                op[3] or type(op[4]) is not Slot:
-            continue
-        parts, axis = op[2][-2], op[2][-1]
-        if type(parts) is not list or type(axis) is not Const or axis.value not in (1, -1) or \
-                any(type(a) is not Slot or a.i not in outputs or a.i in keep or
-                    readers.get(a.i) != {j} for a in parts) or len(parts) < 2 or \
-                values[i].ndim != 2 or values[op[4].i].shape[0] != values[i].shape[0]:
-            continue
-        found = (j, [a.i for a in parts])
-        break
-    return found
-
-
-def _emit(ops, run, values, users, keep, concat=None):
+def _emit(ops, run, values, users, keep):
     if len(run) < 2:
         return [ops[j] for j in run]
     last = run[-1]
@@ -146,21 +117,13 @@ def _emit(ops, run, values, users, keep, concat=None):
                if ops[j][4].i in keep or users.get(ops[j][4].i, -1) > last]
     if not outputs:
         return [ops[j] for j in run]
-    target = _concat_of(ops, outputs, values, keep, concat[0]) if concat else None
-    extra = []  # what the call passes after the run's inputs
-    if target is not None:
-        concat[1].add(target[0])
-        outputs = [i for i in outputs if i not in target[1]]
-        if ops[target[0]][5] == "concat_into":
-            extra = list(ops[target[0]][2][:2])  # the buffer and the row block
     dtype = values[ops[run[0]][4].i].dtype
     ndim = values[ops[run[0]][4].i].ndim
     like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
     result = values[ops[run[0]][4].i]
     rows = {i for i in inputs if _row(values[i], result)}  # read at the column index
     names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
-    params = [f"i{k}" for k in range(len(inputs))] + ["buf", "row"][:len(extra)]
-    lines = [f"def fused({', '.join(params)}):"]
+    lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
     # every operand as a flat C-contiguous view (a strided slice is copied once): the loop
     # below then vectorises as the backend's own flat kernels do
     lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
@@ -168,12 +131,7 @@ def _emit(ops, run, values, users, keep, concat=None):
     lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
     lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
     lines.append(f"    one = f{like}.dtype.type(1.0)")
-    if target is not None:  # the concat's array: a buffer's row block, or a new one
-        width = len(target[1])
-        lines.append("    cat = buf[row]" if extra else
-                     f"    cat = np.empty((i{like}.shape[0], {width} * i{like}.shape[1]), "
-                     f"f{like}.dtype)")
-    if rows or target is not None:  # rows and columns: q the flat index, c the column
+    if rows:  # a loop over rows and columns: q the flat index, c the bias's
         lines.append(f"    n = i{like}.shape[1]")
         lines.append(f"    for r in range(i{like}.shape[0]):")
         lines.append("        for c in range(n):")
@@ -192,12 +150,8 @@ def _emit(ops, run, values, users, keep, concat=None):
         names[slot] = f"t{n}"
         if slot in outputs:
             lines.append(f"{indent}o{outputs.index(slot)}[q] = t{n}")
-        if target is not None and slot in target[1]:
-            lines.append(f"{indent}cat[r, {target[1].index(slot)} * n + c] = t{n}")
     shape = f"i{like}.shape"
-    returned = "".join(f"o{m}.reshape({shape}), " for m in range(len(outputs)))
-    lines.append(f"    return ({returned}{'cat, ' if target is not None else ''})")
+    lines.append(f"    return ({''.join(f'o{m}.reshape({shape}), ' for m in range(len(outputs)))})")
     kernel = load(HEADER + "\n".join(lines) + "\n", "fused").fused
-    out = [Slot(i) for i in outputs] + ([ops[target[0]][4]] if target is not None else [])
-    return [("call", kernel, tuple(Slot(i) for i in inputs) + tuple(extra), {}, tuple(out),
-             "fused")]
+    return [("call", kernel, tuple(Slot(i) for i in inputs), {},
+             tuple(Slot(i) for i in outputs), "fused")]
