@@ -397,7 +397,8 @@ def _stacked(g, operands, buffers, before, insert, replace, new_slot):
         return rows
     if all(s in buffers for s in slots):
         buffer = buffers[slots[0]][0]
-        if [buffers[s] for s in slots] == [(buffer, k) for k in range(len(slots))]:
+        if [buffers[s] for s in slots] == [(buffer, k) for k in range(len(slots))] and \
+                values[buffer.i].shape[0] == len(slots):  # every row block, in order
             rows = new_slot(_rows(values[buffer.i]))
             before.append(("call", _rows, (buffer,), {}, rows, "view"))
             return rows

@@ -159,3 +159,60 @@ def test_bias_rows_fuse_and_a_gemm_between_moves_before_the_run():
     np.testing.assert_allclose(loss.numpy(), plain_loss.numpy(), rtol=0, atol=TOL)
     for p, q in zip(params, plain_params):
         np.testing.assert_allclose(p.grad, q.grad, rtol=0, atol=TOL)
+
+
+def _execute(ops, env):
+    """Run recorded operations on env (slot -> array); returns env."""
+    def value(t):
+        if type(t) is Slot:
+            return env[t.i]
+        if type(t) is Const:
+            return t.value
+        return type(t)(value(x) for x in t) if type(t) in (tuple, list) else t
+
+    for op in ops:
+        out = op[1](*value(op[2]), **{k: value(v) for k, v in op[3].items()})
+        if type(op[4]) is Slot:
+            env[op[4].i] = out
+    return env
+
+
+def test_a_chain_over_some_rows_of_a_shared_buffer_reads_only_its_rows():
+    """Five gate gradients d_k made by concat feed a bias sum over all five (which puts them in
+    one buffer) and a weight gradient over d_0..d_3 only: the second must not read d_4's row."""
+    rng = np.random.default_rng(8)
+    n, values, ops = 5, [], []
+
+    def slot(value):
+        values.append(value)
+        return Slot(len(values) - 1)
+
+    parts = [[slot(rng.standard_normal((3, 2))) for _ in range(2)] for _ in range(n)]
+    xs = [slot(rng.standard_normal((3, 4))) for _ in range(n)]
+    d = [slot(np.concatenate([values[p.i] for p in ps], axis=1)) for ps in parts]
+    ops += [("call", cpu.concat, (list(ps), Const(1)), {}, d[k], "cpu.concat")
+            for k, ps in enumerate(parts)]
+
+    def chain(fn, name, args_of, ks):
+        terms = [slot(_execute([("call", fn, args_of(k), {}, Slot(-1))], dict(
+            enumerate(values)))[-1]) for k in ks]
+        ops.extend(("call", fn, args_of(k), {}, t, name) for k, t in zip(ks, terms))
+        acc = slot(values[terms[0].i] + values[terms[1].i])
+        ops.append(("call", cpu.add, (terms[0], terms[1]), {}, acc, "cpu.add"))
+        ops.extend(("call", cpu.add_into, (acc, t), {}, None, "cpu.add_into") for t in terms[2:])
+        return acc
+
+    bias = chain(cpu.sum_to, "cpu.sum_to", lambda k: (d[k], (Const(4),)), range(n))
+    weight = chain(cpu.matmul_tn, "cpu.matmul_tn", lambda k: (xs[k], d[k]), range(n - 1))
+
+    def new_slot(value):
+        values.append(value)
+        return Slot(len(values) - 1)
+
+    inputs = {s.i: values[s.i] for ps in parts for s in ps} | {s.i: values[s.i] for s in xs}
+    expected = _execute(ops, dict(inputs))
+    batched = batch(ops, values, {bias.i, weight.i}, new_slot)
+    assert [op[5] for op in batched].count("cpu.matmul_tn") == 1  # batched, from a copy
+    got = _execute(batched, dict(inputs))
+    for acc in (bias, weight):
+        np.testing.assert_allclose(got[acc.i], expected[acc.i], rtol=0, atol=TOL)
