@@ -5,6 +5,7 @@ written in place between its calls."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import optim
@@ -216,3 +217,40 @@ def test_a_chain_over_some_rows_of_a_shared_buffer_reads_only_its_rows():
     got = _execute(batched, dict(inputs))
     for acc in (bias, weight):
         np.testing.assert_allclose(got[acc.i], expected[acc.i], rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "lstm-peephole", "lstm-proj", "mingru"])
+def test_composed_zoo_models_batched_step_equals_eager(name):
+    """lstm's composed layers (the cells' steps as ops, T = 8 >= the batching threshold): an
+    adding-task step with clipping and Adam, compiled, equals eager."""
+    from lstm.models import build_model
+    from lstm.tasks import get_task
+
+    task = get_task("adding", 8)
+    models = [build_model(name, task, 8, rng=0, impl="composed", dtype=np.float64)
+              for _ in range(2)]
+    steps = []
+    for model in models:
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+
+        def step(x, y, model=model, opt=opt):
+            out, _ = model.forward_encoded(x)
+            loss = mg.mse_loss(out, y)
+            loss.backward()
+            optim.clip_grad_norm_(opt.params, 0.5)
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        steps.append(step)
+    eager, compiled = steps[0], mg.compile(steps[1])
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x, y = task.make_batch(5, rng)[:2]
+        x, y = models[0].encode(x), mg.tensor(np.asarray(y, np.float64))
+        x = mg.tensor(x.numpy().astype(np.float64))
+        np.testing.assert_allclose(compiled(x, y).numpy(), eager(x, y).numpy(), rtol=0, atol=TOL)
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=TOL)
+    assert compiled.cache_info().traces == 1
+    assert _calls(compiled.programs()[0], "cpu.matmul_tn") <= 4  # batched: 2 T without
