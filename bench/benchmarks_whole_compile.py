@@ -23,7 +23,7 @@ SEQ_LENS = [25, 100, 400]
 B, I, H = 32, 32, 128
 
 
-def _build(step_name, seq_len):
+def build_step(step_name, seq_len):
     """(step function, its arguments) of a fresh model."""
     import minigrad as mg
 
@@ -76,7 +76,7 @@ class WholeStep:
     def setup(self, step_name, mode, seq_len):
         import minigrad as mg
 
-        step, self.args = _build(step_name, seq_len)
+        step, self.args = build_step(step_name, seq_len)
         self.step = mg.compile(step) if mode == "compiled" else step
         self.step(*self.args)  # the trace (compiled), Numba's first calls (both)
         self.step(*self.args)
@@ -94,13 +94,13 @@ class CompileSeconds:
     timeout = 900
 
     def setup(self, step_name, seq_len):
-        step, args = _build(step_name, seq_len)
+        step, args = build_step(step_name, seq_len)
         step(*args)  # Numba's kernels compiled in this process: the track is the compiler's
 
     def track_compile_seconds(self, step_name, seq_len):
         import minigrad as mg
 
-        step, args = _build(step_name, seq_len)
+        step, args = build_step(step_name, seq_len)
         compiled = mg.compile(step)
         started = time.perf_counter()
         compiled(*args)

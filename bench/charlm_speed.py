@@ -1,15 +1,17 @@
 """Training speed of the character language model, in characters per second, minigrad next to
 PyTorch on the same model, data and settings, each library in its own process.
 
-    python -m bench.charlm_speed [--preset quick|default] [--libraries minigrad,torch]
+    python -m bench.charlm_speed [--preset quick|default]
+                                 [--libraries minigrad,minigrad-compile,torch]
                                  [--threads 1] [--steps 20] [--warmup 3] [--rounds 3]
                                  [--out FILE.json]
 
-One step is what `lstm charlm` trains with: a (bptt, batch) chunk of the stdlib corpus's
-training streams through embedding -> stacked LSTM -> linear decoder, mean cross-entropy,
-backward, gradient norm clipped at 1, an Adam update, the (h, c) carried to the next chunk
-detached. A worker warms up (JIT compilation, first calls), times `steps` consecutive steps and
-prints one JSON line; rounds alternate the libraries so a busy machine slows both alike.
+One step is what `lstm charlm` trains with: a (bptt, batch) chunk of the stdlib corpus's training
+streams through embedding -> stacked LSTM -> linear decoder, mean cross-entropy, backward, gradient
+norm clipped at 1, an Adam update, the (h, c) carried to the next chunk detached (``minigrad-
+compile``: the same step under ``mg.compile``). A worker warms up (JIT compilation, first calls),
+times `steps` consecutive steps and prints one JSON line; rounds alternate the libraries so a busy
+machine slows both alike.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _batches(config: dict):
+def training_batches(config: dict):
     """The vocabulary size and the (inputs, targets) stream matrices of the training text."""
     from lstm.applications.charlm_data import Vocabulary, load_corpus, stream_matrix
 
@@ -35,15 +37,60 @@ def _batches(config: dict):
     return len(vocab), inputs.astype("int64"), targets.astype("int64")
 
 
-def minigrad_steps(config: dict, vocab_size: int, inputs, targets):
-    """A callable running training step i of lstm.applications.charlm_train's loop."""
+def _minigrad_model(config: dict, vocab_size: int):
     import minigrad as mg
-    from lstm.applications.charlm_model import CharLM, detach_state
-    from minigrad import optim
+    from lstm.applications.charlm_model import CharLM
 
     model = CharLM(vocab_size, config["embedding_size"], config["hidden_size"],
                    config["num_layers"], rng=0)
-    opt = optim.Adam(model.parameters(), lr=config["lr"])
+    return model, mg.optim.Adam(model.parameters(), lr=config["lr"])
+
+
+def compiled_train_step(model, opt, clip: float = 1.0):
+    """`lstm charlm`'s training step under mg.compile: (ids, targets, h, c) tensors -> (loss,
+    h_n, c_n detached)."""
+    import minigrad as mg
+
+    @mg.compile
+    def train(x, y, h, c):
+        out, (h_n, c_n) = model.lstm(model.embedding(x), (h, c))
+        loss = mg.cross_entropy(model.decoder(out), y)
+        opt.zero_grad()
+        loss.backward()
+        mg.optim.clip_grad_norm_(opt.params, clip)
+        opt.step()
+        return loss, h_n.detach(), c_n.detach()
+
+    return train
+
+
+def minigrad_compiled_steps(config: dict, vocab_size: int, inputs, targets):
+    """The same step under mg.compile: the ids and targets as tensors, the carried (h, c)
+    starting at zeros (what state None means) and returned detached."""
+    import minigrad as mg
+
+    model, opt = _minigrad_model(config, vocab_size)
+    shape = (config["num_layers"], config["batch_size"], config["hidden_size"])
+    carried = {"state": (mg.zeros(shape), mg.zeros(shape))}
+    train = compiled_train_step(model, opt)
+
+    def step(i: int) -> float:
+        rows = slice(i * config["bptt"], (i + 1) * config["bptt"])
+        loss, *state = train(mg.tensor(inputs[rows]), mg.tensor(targets[rows]),
+                             *carried["state"])
+        carried["state"] = tuple(state)
+        return float(loss.item())
+
+    return step, mg.__version__
+
+
+def minigrad_steps(config: dict, vocab_size: int, inputs, targets):
+    """A callable running training step i of lstm.applications.charlm_train's loop."""
+    import minigrad as mg
+    from lstm.applications.charlm_model import detach_state
+    from minigrad import optim
+
+    model, opt = _minigrad_model(config, vocab_size)
     carried = {"state": None}
 
     def step(i: int) -> float:
@@ -89,7 +136,8 @@ def torch_steps(config: dict, vocab_size: int, inputs, targets):
     return step, torch.__version__
 
 
-BUILDERS = {"minigrad": minigrad_steps, "torch": torch_steps}
+BUILDERS = {"minigrad": minigrad_steps, "minigrad-compile": minigrad_compiled_steps,
+            "torch": torch_steps}
 
 
 def worker(library: str, config: dict) -> dict:
@@ -98,7 +146,7 @@ def worker(library: str, config: dict) -> dict:
         import torch
 
         torch.set_num_threads(config["threads"])
-    vocab_size, inputs, targets = _batches(config)
+    vocab_size, inputs, targets = training_batches(config)
     step, version = BUILDERS[library](config, vocab_size, inputs, targets)
     for i in range(config["warmup"]):
         step(i)

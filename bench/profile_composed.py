@@ -46,6 +46,25 @@ def _shape_of(args):
     return max(shapes, key=lambda s: (len(s), s)) if shapes else ()
 
 
+def timed(fn, name, totals, counts, detail=None):
+    """fn wrapped to add its CPU seconds to totals[name] and one to counts[name]; with `detail`
+    (a dict), also to detail[(name, largest operand shape)]."""
+    def wrapper(*args, **kwargs):
+        start = _clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent = _clock() - start
+            totals[name] += spent
+            counts[name] += 1
+            if detail is not None:
+                key = (name, _shape_of(args))
+                seconds, calls = detail.get(key, (0.0, 0))
+                detail[key] = (seconds + spent, calls + 1)
+
+    return wrapper
+
+
 def _instrument(module, totals, counts, detail=None):
     """Wrap every public function of the backend module; returns a function that undoes it.
     With `detail` (a dict), also time each (name, largest operand shape)."""
@@ -55,25 +74,11 @@ def _instrument(module, totals, counts, detail=None):
         if name.startswith("_") or not callable(fn) or isinstance(fn, type):
             continue
         originals[name] = fn
-
-        def wrapper(*args, _fn=fn, _name=name, **kwargs):
-            start = _clock()
-            try:
-                return _fn(*args, **kwargs)
-            finally:
-                spent = _clock() - start
-                totals[_name] += spent
-                counts[_name] += 1
-                if detail is not None:
-                    key = (_name, _shape_of(args))
-                    seconds, calls = detail.get(key, (0.0, 0))
-                    detail[key] = (seconds + spent, calls + 1)
-
-        setattr(module, name, wrapper)
+        setattr(module, name, timed(fn, name, totals, counts, detail))
     return lambda: [setattr(module, n, f) for n, f in originals.items()]
 
 
-def _wrapper_cost(repeats=20000):
+def wrapper_cost(repeats=20000):
     """Seconds one wrapped call adds, measured on a no-op."""
     totals, counts = defaultdict(float), defaultdict(int)
 
@@ -138,7 +143,7 @@ def main(argv=None) -> None:
         for n in totals:
             best = per_step.get(n, (np.inf, 0))[0]
             per_step[n] = (min(best, totals[n]), counts[n])
-    cost = min(_wrapper_cost() for _ in range(5))
+    cost = min(wrapper_cost() for _ in range(5))
     detail = {}
     undo = _instrument(cpu, defaultdict(float), defaultdict(int), detail)
     try:

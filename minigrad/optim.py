@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from . import autograd
+from . import autograd, optim_kernels
 from .autograd import bump_version
-from .backends import backend_of
+from .backends import backend_of, optimizer_rules
 from .tensor import Tensor
 
 
@@ -66,13 +66,22 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         self.step_count += 1
+        items = []
         for i, p in enumerate(self.params):
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.shape != p.data.shape:
-                raise ValueError(f"parameter {i}: grad shape {p.grad.shape} != {p.data.shape}")
-            self._update(p, p.grad, self._state(i, p))
+            if grad.shape != p.data.shape:
+                raise ValueError(f"parameter {i}: grad shape {grad.shape} != {p.data.shape}")
+            items.append((p, grad, self._state(i, p)))
+        self._update_all(items)
+        for p, _, _ in items:
             bump_version(p, f"{type(self).__name__}.step")
+
+    def _update_all(self, items) -> None:
+        """Update each (parameter, gradient, state) of one step."""
+        for p, g, s in items:
+            self._update(p, g, s)
 
     def state_dict(self) -> dict:
         """Flat dict of arrays: 'step' and '<param index>.<state name>'."""
@@ -141,13 +150,37 @@ class Adam(Optimizer):
     state_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, foreach: bool | None = None):
         super().__init__(params, lr)
+        if foreach not in (None, True, False):
+            raise ValueError(f"Adam: foreach must be None, True or False, got {foreach!r}")
+        # one kernel call over all CPU parameters of a dtype and step count; the same scalar
+        # rule as the per-parameter kernel, so equal bit for bit: on unless asked off
+        self.foreach = foreach is not False
         _check("betas[0]", betas[0], 0.0, 1.0, open_high=True)
         _check("betas[1]", betas[1], 0.0, 1.0, open_high=True)
         _check("eps", eps)
         _check("weight_decay", weight_decay)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def _update_all(self, items):
+        if not self.foreach:
+            return super()._update_all(items)
+        groups: dict = {}
+        for p, g, s in items:
+            key = optim_kernels.group_key(p, g, s.get("step", 0) + 1)
+            arrays = [optim_kernels.flat(a) for a in (p.data, g, s["exp_avg"], s["exp_avg_sq"])]
+            if key is None or any(a is None for a in arrays):
+                self._update(p, g, s)
+                continue
+            s["step"] = key[1]
+            groups.setdefault(key, []).append(arrays)
+        for (dtype, step), members in groups.items():
+            hyper = optimizer_rules.adam_hyperparameters(np.dtype(dtype), self.lr, self.betas[0],
+                                                         self.betas[1], self.eps,
+                                                         self.weight_decay, step)
+            optim_kernels.adam_foreach(*(tuple(m[k] for m in members) for k in range(4)), *hyper)
+        return None
 
     def _update(self, p, g, s):
         # per parameter, as torch: a step that gave this parameter no gradient does not count

@@ -166,6 +166,8 @@ def case_id(case: dict) -> str:
         return f"composed lstm {dims}"
     if kind in ("compile_lstm", "adding_step"):
         return f"{kind.replace('_', ' ')} {dims}"
+    if kind in ("charlm_step", "adam_step"):
+        return f"{kind.replace('_', ' ')} ({case['preset']} preset: {dims})"
     sweep = " (T sweep)" if case.get("suite") == "scaling" else ""
     return f"{case['model']} {dims}{sweep}"
 

@@ -23,13 +23,16 @@ from . import (
     recurrent_weights,
     sequence_input,
     torch_models,
+    worker_threads,
 )
 
 
 def build(case: dict, library: str, compiled: bool) -> Prepared:
     kind = case["kind"]
-    if kind not in ("compile_lstm", "adding_step"):
+    if kind not in ("compile_lstm", "adding_step", "charlm_step", "adam_step"):
         raise ValueError(f"compiled_models.build: unknown case kind {kind!r}")
+    if kind in ("charlm_step", "adam_step"):
+        return _charlm(case, library, compiled)
     if library == "minigrad":
         minigrad_models.pin_threads()
         return (_mg_lstm if kind == "compile_lstm" else _mg_adding)(case, compiled)
@@ -175,3 +178,44 @@ def _torch_adding(torch, case, compiled):
 
     fn = torch.compile(step) if compiled else step
     return _adding_prepared(fn, [torch.from_numpy(a) for a in _adding_batch(case)])
+
+
+# ---- the character model (bench.charlm_speed's steps) and its Adam step (bench.optim_step) ----
+def _charlm(case, library, compiled):
+    """charlm_step: one `lstm charlm` training step at the preset (the step's chars/s is
+    B * T / its time); adam_step: one Adam step over the model's parameters (minigrad's default
+    multi-tensor step against torch.optim.Adam(foreach=True); nothing to compile)."""
+    if library == "minigrad":
+        minigrad_models.pin_threads()
+    else:
+        torch_models.load_torch()  # its thread count
+    if compiled and (case["kind"] == "adam_step" or library == "torch"):
+        raise Unavailable("not measured: " + ("an optimizer step alone" if case["kind"] ==
+                                              "adam_step" else "torch.compile of nn.LSTM "
+                                              "training with the optimizer"))
+    if case["kind"] == "adam_step":
+        from bench import optim_step
+
+        mode = "minigrad-foreach" if library == "minigrad" else "torch-foreach"
+        opt, _, _ = optim_step.optimizer(mode, case["preset"], worker_threads())
+        info = {}
+        _first_call(opt.step, info)
+        return Prepared(step=opt.step, check=lambda: {}, info=info)
+    from bench import charlm_speed
+    from lstm.applications.charlm_cli import PRESETS
+
+    config = {k: v for k, v in PRESETS[case["preset"]].items() if k != "ngram_max_order"}
+    vocab, inputs, targets = charlm_speed.training_batches(config)
+    builder = {"minigrad": charlm_speed.minigrad_compiled_steps if compiled
+               else charlm_speed.minigrad_steps, "torch": charlm_speed.torch_steps}[library]
+    step, _ = builder(config, vocab, inputs, targets)
+    chunks = inputs.shape[0] // config["bptt"]
+    count, last, info = [0], {}, {}
+
+    def one():
+        last["loss"] = step(count[0] % chunks)
+        count[0] += 1
+
+    _first_call(one, info)
+    first = {"loss": last["loss"]} if library == "minigrad" else {}  # torch: its own init
+    return Prepared(step=one, check=lambda: first, info=info)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .batch import PURE
 from .cache import load
-from .program import slots_in
+from .program import slots_read
 from .record import Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
@@ -58,9 +59,24 @@ def _fusable(op, values):
     for a in args:
         v = values[a.i]
         if type(v) is not np.ndarray or v.dtype != result.dtype or \
-                (v.shape != result.shape and v.ndim != 0):
+                (v.shape != result.shape and v.ndim != 0 and not _row(v, result)):
             return None
     return result.shape, result.dtype
+
+
+def _row(v, result) -> bool:
+    """v broadcasts along the rows of a 2-d result (a bias (N,) added to a batch (B, N))."""
+    return result.ndim == 2 and v.ndim == 1 and v.shape[0] == result.shape[1]
+
+
+def _hoistable(op, defined) -> bool:
+    """A call that may move before a pending run: it writes nothing and reads nothing the run
+    makes (a GEMM of the recurrence between a bias add and the next add; a load, which the
+    program hoists to its start anyway)."""
+    if op[0] in ("load", "guard_none"):
+        return True
+    return op[0] == "call" and len(op) > 5 and op[5] in PURE and \
+        not slots_read(op) & defined
 
 
 def fuse(ops, values, keep: set):
@@ -68,15 +84,7 @@ def fuse(ops, values, keep: set):
     keep: slots needed beyond ops (the result, the backward's residuals)."""
     users: dict[int, int] = {}  # slot -> index of its last use
     for j, op in enumerate(ops):
-        used = set()
-        if op[0] == "call":
-            slots_in(op[2], used)
-            slots_in(op[3], used)
-        elif op[0] == "opaque":
-            slots_in(op[2], used)
-        elif op[0] == "set":
-            slots_in(op[3], used)
-        for i in used:
+        for i in slots_read(op):
             users[i] = j
     out, run, key = [], [], None
     for j, op in enumerate(ops + [("end",)]):
@@ -84,6 +92,9 @@ def fuse(ops, values, keep: set):
         if found is not None and (not run or found == key):
             run.append(j)
             key = found
+            continue
+        if run and found is None and _hoistable(op, {ops[r][4].i for r in run}):
+            out.append(op)  # runs before the run's kernel, which is emitted later
             continue
         out.extend(_emit(ops, run, values, users, keep))
         run, key = ([j], found) if found is not None else ([], None)
@@ -109,18 +120,28 @@ def _emit(ops, run, values, users, keep):
     dtype = values[ops[run[0]][4].i].dtype
     ndim = values[ops[run[0]][4].i].ndim
     like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
+    result = values[ops[run[0]][4].i]
+    rows = {i for i in inputs if _row(values[i], result)}  # read at the column index
     names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
     lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
     # every operand as a flat C-contiguous view (a strided slice is copied once): the loop
     # below then vectorises as the backend's own flat kernels do
     lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
-              if values[i].ndim]
+              if values[i].ndim and i not in rows]
     lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
     lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
     lines.append(f"    one = f{like}.dtype.type(1.0)")
-    lines.append(f"    for q in range(f{like}.size):")
-    indent = "        "
-    lines += [f"{indent}x{k} = f{k}[q]" for k, i in enumerate(inputs) if values[i].ndim]
+    if rows:  # a loop over rows and columns: q the flat index, c the bias's
+        lines.append(f"    n = i{like}.shape[1]")
+        lines.append(f"    for r in range(i{like}.shape[0]):")
+        lines.append("        for c in range(n):")
+        lines.append("            q = r * n + c")
+        indent = "            "
+    else:
+        lines.append(f"    for q in range(f{like}.size):")
+        indent = "        "
+    lines += [f"{indent}x{k} = i{k}[c]" if i in rows else f"{indent}x{k} = f{k}[q]"
+              for k, i in enumerate(inputs) if values[i].ndim]
     for n, j in enumerate(run):
         _, rule = RULES[ops[j][5]]
         rule = rule[dtype.name] if isinstance(rule, dict) else rule

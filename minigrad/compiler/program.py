@@ -210,19 +210,27 @@ def result_slots(t, out: set) -> set:
     return out
 
 
+def slots_read(op) -> set:
+    """The slots an operation reads (a call's arguments, an opaque call's, a set's value)."""
+    used = set()
+    if op[0] == "call":
+        slots_in(op[2], used)
+        slots_in(op[3], used)
+    elif op[0] == "opaque":
+        slots_in(op[2], used)
+    elif op[0] == "set":
+        slots_in(op[3], used)
+    return used
+
+
 def free_slots(ops, result) -> set:
     """The slots ops and result use that no op of theirs defines (what a backward program
     needs from its forward: the residuals)."""
     used, defined = set(), set()
     for op in ops:
+        used |= slots_read(op)
         if op[0] == "call":
-            slots_in(op[2], used)
-            slots_in(op[3], used)
             slots_in(op[4], defined)
-        elif op[0] == "opaque":
-            slots_in(op[2], used)
-        elif op[0] == "set":
-            slots_in(op[3], used)
         elif op[0] == "load":
             defined.add(op[3].i)
     return (used | result_slots(result, set())) - defined

@@ -304,8 +304,10 @@ def recording(rec: Recorder):
     if "minigrad.compiler.run_cuda" in sys.modules:
         runners.append(sys.modules["minigrad.compiler.run_cuda"])
     for runner in runners:
-        patch(runner, "forward", _recorded(box, runner.forward, scalars=False))
-        patch(runner, "backward", _recorded(box, runner.backward, scalars=False))
+        short = runner.__name__.rsplit(".", 1)[-1]
+        for name in ("forward", "backward"):
+            patch(runner, name, _recorded(box, getattr(runner, name), scalars=False,
+                                          name=f"{short}.{name}"))
     step = optim.Optimizer.__dict__["step"]
 
     def opaque_step(self):

@@ -22,6 +22,7 @@ import numpy as np
 from .. import autograd
 from ..backends import backend_of
 from ..tensor import Tensor
+from .batch import batch
 from .fuse import fuse
 from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
@@ -121,19 +122,37 @@ class CompiledFunction:
             t.backward(Tensor._wrap(seeds[k]), retain_graph=k < len(live) - 1)
         box[0] = rec
         grads = tuple(("array", back.template(back.shadow[id(t)])) for t in back.shadowed)
-        residuals = free_slots(back.ops, grads) - {s.i for s in upstream}
+        ops = self._batched(back, result_slots(grads, set()))
+        residuals = free_slots(ops, grads) - {s.i for s in upstream}
         binds = [(s, f"G[{k}]") for k, s in enumerate(upstream)]
         binds += [(Slot(i), f"R[{k}]") for k, i in enumerate(sorted(residuals))]
         program = generate(back, len(leaves), grads, self.name + " backward",
                            inputs=("G", "R"), binds=binds,
-                           ops=self._fused(back, result_slots(grads, set())))
+                           ops=self._fused(back, result_slots(grads, set()), ops))
         output_slots = [rec.slot_of[id(t.data)] for _, t in live]
         holders = [rec.holder(t) for t in back.shadowed]
         return Node(self.name, program, [path for path, _ in live], output_slots, residuals,
                     holders, rec.held)
 
-    def _fused(self, rec, keep):
-        return fuse(rec.ops, rec.values, keep) if self.fuse else rec.ops
+    def _batched(self, rec, keep):
+        """rec's operations with the loop's independent GEMMs and row sums batched
+        (compiler/batch.py)."""
+        if not self.fuse:
+            return rec.ops
+
+        def new_slot(value):
+            i = rec.counter[0]
+            rec.counter[0] += 1
+            rec.values.append(value)
+            return Slot(i)
+
+        return batch(rec.ops, rec.values, keep, new_slot)
+
+    def _fused(self, rec, keep, ops=None):
+        """The operations as the program runs them: batched, then elementwise runs fused."""
+        if not self.fuse:
+            return rec.ops
+        return fuse(self._batched(rec, keep) if ops is None else ops, rec.values, keep)
 
     def _closure_key(self, objects):
         fn = getattr(self.fn, "__func__", self.fn)

@@ -1,0 +1,134 @@
+"""One Adam step over all parameters of the character model, minigrad next to torch.optim.Adam.
+
+    python -m bench.optim_step [--preset quick|default] [--threads 2] [--rounds 3]
+                               [--repeats 200] [--out FILE.json]
+
+The parameters are those of `lstm charlm`'s model at the preset (embedding, stacked LSTM,
+decoder; float32), each with a fixed random gradient. Modes, each in its own process, rounds
+alternating: ``minigrad-foreach`` (mg.optim.Adam's default: one multi-tensor kernel call),
+``minigrad-per-param`` (foreach=False: one kernel call per parameter), ``torch-foreach``
+(torch.optim.Adam(foreach=True)) and ``torch-for-loop`` (foreach=False). A worker warms up
+for 20 steps, then times `repeats` steps one by one; the table gives the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("minigrad-foreach", "minigrad-per-param", "torch-foreach", "torch-for-loop")
+
+
+def shapes(preset: str) -> list[tuple]:
+    """The character model's parameter shapes at the preset (torch's names and order)."""
+    from bench.charlm_speed import training_batches
+    from lstm.applications.charlm_cli import PRESETS
+
+    config = PRESETS[preset]
+    vocab, _, _ = training_batches(config)
+    E, H, L = config["embedding_size"], config["hidden_size"], config["num_layers"]
+    out = [(vocab, E)]
+    for layer in range(L):
+        width = E if layer == 0 else H
+        out += [(4 * H, width), (4 * H, H), (4 * H,), (4 * H,)]
+    return out + [(vocab, H), (vocab,)]
+
+
+def optimizer(mode: str, preset: str, threads: int):
+    """(the optimizer of the mode over the model's parameters, each with a gradient, the
+    library's version, the shapes)."""
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in shapes(preset)]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes(preset)]
+    if mode.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+        params = [torch.from_numpy(d.copy()).requires_grad_() for d in data]
+        for p, g in zip(params, grads):
+            p.grad = torch.from_numpy(g)
+        opt = torch.optim.Adam(params, lr=1e-3, foreach=mode == "torch-foreach")
+        version = torch.__version__
+    else:
+        import minigrad as mg
+
+        params = [mg.tensor(d.copy(), requires_grad=True) for d in data]
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt = mg.optim.Adam(params, lr=1e-3, foreach=mode == "minigrad-foreach")
+        version = mg.__version__
+    return opt, version, data
+
+
+def worker(mode: str, preset: str, repeats: int, threads: int) -> dict:
+    opt, version, data = optimizer(mode, preset, threads)
+    for _ in range(20):
+        opt.step()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        opt.step()
+        seconds.append(time.perf_counter() - started)
+    return {"mode": mode, "version": version, "median_s": statistics.median(seconds),
+            "min_s": min(seconds), "parameters": int(sum(d.size for d in data)),
+            "tensors": len(data)}
+
+
+def run(preset: str, rounds: int, repeats: int, threads: int, modes=MODES) -> list[dict]:
+    from bench.peers.machine import worker_env
+
+    rows = []
+    for round_index in range(rounds):
+        for mode in modes:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.optim_step", "--worker", mode, preset,
+                 str(repeats), str(threads)], capture_output=True, text=True, cwd=ROOT,
+                env=worker_env(ROOT, threads), timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"{mode} worker failed:\n{done.stderr[-2000:]}")
+            rows.append({**json.loads(done.stdout.strip().splitlines()[-1]),
+                         "round": round_index})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    best = {m: statistics.median(r["median_s"] for r in rows if r["mode"] == m)
+            for m in dict.fromkeys(r["mode"] for r in rows)}
+    base = best.get("torch-foreach", float("nan"))
+    lines = [f"Adam step over {rows[0]['tensors']} tensors, {rows[0]['parameters']:,} "
+             "parameters (float32)", "", "| mode | median ms | / torch foreach |", "|---|---|---|"]
+    lines += [f"| {m} | {s * 1e3:.3f} | {s / base:.2f}x |" for m, s in best.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--preset", choices=("quick", "default"), default="default")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--out", default=None, metavar="FILE.json")
+    args = p.parse_args(argv)
+    if args.worker:
+        mode, preset, repeats, threads = args.worker
+        print(json.dumps(worker(mode, preset, int(repeats), int(threads))), flush=True)
+        return 0
+    rows = run(args.preset, args.rounds, args.repeats, args.threads)
+    print(table(rows))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
