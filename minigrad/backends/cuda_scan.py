@@ -71,7 +71,7 @@ def _chunk_maps(a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_
 
 
 @cuda.jit(cache=True)
-def _carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
+def carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
     for k in range(cuda.grid(1), n_p * n_q, cuda.gridsize(1)):
         q = k % n_q
         p = k // n_q
@@ -165,7 +165,7 @@ def _pqt(shape, axis):
     return before, int(shape[axis]), after
 
 
-def _chunks(n_p, n_t, n_q):
+def chunks(n_p, n_t, n_q):
     """(chunk length L, chunk count C): enough threads, chunks of at least MIN_CHUNK steps."""
     count = max(1, min(-(-TARGET_THREADS // max(1, n_p * n_q)), -(-n_t // MIN_CHUNK)))
     length = -(-n_t // count)
@@ -174,13 +174,13 @@ def _chunks(n_p, n_t, n_q):
 
 def _scan(a, b, h0, n_p, n_t, n_q, reverse, log_coef):
     """The (optionally reversed) linear scan of flat (P, T, Q) arrays from h0 (P*Q,)."""
-    length, n_c = _chunks(n_p, n_t, n_q)
+    length, n_c = chunks(n_p, n_t, n_q)
     map_a, map_b = empty((n_p * n_c * n_q,), a.dtype), empty((n_p * n_c * n_q,), a.dtype)
     carry = empty((n_p * n_c * n_q,), a.dtype)
     out = empty((n_p * n_t * n_q,), a.dtype)
     grid = launch(n_p * n_c * n_q)
     _chunk_maps[grid](a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b)
-    _carries[launch(n_p * n_q)](map_a, map_b, h0, n_p, n_q, n_c, carry)
+    carries[launch(n_p * n_q)](map_a, map_b, h0, n_p, n_q, n_c, carry)
     _chunk_apply[grid](a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out)
     return out
 
@@ -195,7 +195,7 @@ def linear_scan(a, b, h0, axis, log_space=False):
                                       else broadcast_to(h0, shape[:axis] + shape[axis + 1:]))
     if not log_space:
         return _scan(a, b, h0, n_p, n_t, n_q, False, False).reshape(shape)
-    length, n_c = _chunks(n_p, n_t, n_q)
+    length, n_c = chunks(n_p, n_t, n_q)
     size = n_p * n_c * n_q
     map_u, map_s, carry_u, carry_s = (empty((size,), a.dtype) for _ in range(4))
     out = empty((a.size,), a.dtype)
