@@ -9,7 +9,8 @@ out.sum() (B 32, I 32, H 128, float32; bench.asv_cases' definition). Each model 
 process, the models alternate, and every round runs them all again: the table gives each model's
 best median over the rounds and the ratios of those, all from this one run. The scan primitive is
 timed on a and b of shape (T, B*H) against np.add(a, b, out=...), which moves the same bytes
-(read a and b, write h); GB/s counts those three arrays.
+(read a and b, write h); GB/s counts those three arrays. mg.gated_scan's minGRU kernel (the gate
+math inside the scan) reads pre (T, B, 2H) and writes h (T, B, H): the same bytes again.
 """
 
 from __future__ import annotations
@@ -80,17 +81,25 @@ def _scan_cases(steps: int) -> dict:
     h = cpu.linear_scan(a, b, h0, 0)
     log_a, log_b = np.log(a), np.log(np.abs(b))
     ta, tb = mg.tensor(a), mg.tensor(b)
+    pre = rng.standard_normal((steps, BATCH, 2 * HIDDEN)).astype(np.float32)
+    bias = np.zeros(2 * HIDDEN, np.float32)
+    h0_rows = h0.reshape(BATCH, HIDDEN)
+    gated = cpu.gated_scan(pre, bias, h0_rows, None, "mingru")
     return {
         "memory_pass": lambda: np.add(a, b, out=target),
         "scan": lambda: cpu.linear_scan(a, b, h0, 0),
         "scan_log": lambda: cpu.linear_scan(log_a, log_b, h0, 0, True),
         "scan_backward": lambda: cpu.linear_scan_backward(a, b, h, h0, b, 0),
         "op_forward": lambda: mg.linear_scan(ta, tb),
+        "gated_mingru": lambda: cpu.gated_scan(pre, bias, h0_rows, None, "mingru"),
+        "gated_mingru_backward": lambda: cpu.gated_scan_backward(pre, bias, h0_rows, None, gated,
+                                                                 gated, "mingru"),
     }, 3 * a.nbytes
 
 
 def scan_times(seq_lens, repeats: int) -> dict:
-    """{T: {memory_pass, scan, scan_log, scan_backward, op_forward: seconds, bytes}}."""
+    """{T: {memory_pass, scan, scan_log, scan_backward, op_forward, gated_mingru,
+    gated_mingru_backward: seconds, bytes}}."""
     out = {}
     for steps in seq_lens:
         cases, moved = _scan_cases(steps)
@@ -155,7 +164,8 @@ def main(argv=None) -> None:
         gbs = {k: scans[0][steps]["bytes"] / v / 1e9 for k, v in timing.items()}
         print(f"T {steps}: " + ", ".join(f"{k} {v * 1e3:.2f} ms ({gbs[k]:.1f} GB/s)"
                                          for k, v in timing.items())
-              + f"; scan / memory pass {timing['scan'] / timing['memory_pass']:.2f}x")
+              + f"; scan / memory pass {timing['scan'] / timing['memory_pass']:.2f}x"
+              + f"; gated / memory pass {timing['gated_mingru'] / timing['memory_pass']:.2f}x")
 
 
 if __name__ == "__main__":
