@@ -39,6 +39,13 @@ def _logaddexp(x, y):
 
 
 @cuda.jit(device=True, inline=True)
+def place(k, n_q, n_c):
+    """Thread k of a (P, C, Q) launch -> (p, chunk, q), q fastest (neighbouring threads take
+    neighbouring q, so loads coalesce)."""
+    return k // (n_q * n_c), (k // n_q) % n_c, k % n_q
+
+
+@cuda.jit(device=True, inline=True)
 def _time(n_t, position, reverse):
     return n_t - 1 - position if reverse else position
 
@@ -57,9 +64,7 @@ def _coef(a, row, t, n_t, n_q, reverse, log_coef):
 @cuda.jit(cache=True)
 def _chunk_maps(a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         acc_a, acc_b = map_a.dtype.type(1), map_b.dtype.type(0)
         for position in range(c * length, min((c + 1) * length, n_t)):
@@ -85,9 +90,7 @@ def carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
 @cuda.jit(cache=True)
 def _chunk_apply(a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         h = carry[k]
         for position in range(c * length, min((c + 1) * length, n_t)):
@@ -99,9 +102,7 @@ def _chunk_apply(a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out
 @cuda.jit(cache=True)
 def _log_chunk_maps(log_a, log_b, n_p, n_t, n_q, length, n_c, map_u, map_s):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         u, s = map_u.dtype.type(-math.inf), map_s.dtype.type(0)
         for t in range(c * length, min((c + 1) * length, n_t)):
@@ -127,9 +128,7 @@ def _log_carries(map_u, map_s, n_p, n_q, n_c, carry_u, carry_s):
 @cuda.jit(cache=True)
 def _log_chunk_apply(log_a, log_b, h0, carry_u, carry_s, n_p, n_t, n_q, length, n_c, out):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         u, s, start = carry_u[k], carry_s[k], h0[p * n_q + q]
         for t in range(c * length, min((c + 1) * length, n_t)):
