@@ -3,14 +3,19 @@ mg.linear_scan against a bare memory pass; "mingru-step" and "minlstm-step" are 
 with scan=False (the cell compiler's sequential kernel).
 
     python -m bench.scan_speed [--seq-lens 100,400,1000,4000] [--rounds 2] [--repeats 5]
+                               [--clock wall|cpu]
 
 A training step is one layer's forward over x (T, B, I) with the tape on and the backward of
 out.sum() (B 32, I 32, H 128, float32; bench.asv_cases' definition). Each model runs in its own
 process, the models alternate, and every round runs them all again: the table gives each model's
 best median over the rounds and the ratios of those, all from this one run. The scan primitive is
 timed on a and b of shape (T, B*H) against np.add(a, b, out=...), which moves the same bytes
-(read a and b, write h); GB/s counts those three arrays. mg.gated_scan's minGRU kernel (the gate
-math inside the scan) reads pre (T, B, 2H) and writes h (T, B, H): the same bytes again.
+(read a and b, write h); GB/s counts those three arrays. ``--clock cpu`` times the process's CPU
+time instead of the wall clock: with one thread per library (OPENBLAS_NUM_THREADS=1
+NUMBA_NUM_THREADS=1) it is the work done, which a machine shared with other jobs does not
+stretch as it stretches the wall clock (a parallel region waits for its slowest thread).
+mg.gated_scan's minGRU kernel (the gate math inside the scan) reads pre (T, B, 2H) and writes
+h (T, B, H): the same bytes again.
 """
 
 from __future__ import annotations
@@ -29,13 +34,17 @@ MODELS = ("mingru", "minlstm", "gru", "lstm", "mingru-step", "minlstm-step")
 PAIRS = (("mingru", "gru"), ("minlstm", "lstm"), ("mingru-step", "gru"), ("minlstm-step", "lstm"))
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = CLOCKS["wall"]
+
+
 def _median_time(fn, repeats: int) -> float:
     fn()  # warm: compiles kernels, fills caches
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = _clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(_clock() - start)
     return float(np.median(times))
 
 
@@ -109,6 +118,8 @@ def scan_times(seq_lens, repeats: int) -> dict:
 
 
 def _worker(args) -> None:
+    global _clock
+    _clock = CLOCKS[args.clock]
     seq_lens = [int(t) for t in args.seq_lens.split(",")]
     if args.worker == "scan":
         result = scan_times(seq_lens, args.repeats)
@@ -119,7 +130,7 @@ def _worker(args) -> None:
 
 def _spawn(what: str, args) -> dict:
     command = [sys.executable, "-m", "bench.scan_speed", "--worker", what, "--seq-lens",
-               args.seq_lens, "--repeats", str(args.repeats)]
+               args.seq_lens, "--repeats", str(args.repeats), "--clock", args.clock]
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           env=dict(os.environ))
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
@@ -131,6 +142,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -149,7 +161,9 @@ def main(argv=None) -> None:
             for steps, seconds in result.items():
                 key = (what, steps)
                 best[key] = min(best.get(key, np.inf), seconds)
-    print(f"load: {os.getloadavg()}")
+    print(f"load: {os.getloadavg()}; clock: {args.clock}; threads: OPENBLAS "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, NUMBA "
+          f"{os.environ.get('NUMBA_NUM_THREADS', 'default')}")
     pairs = [(m, base) for m, base in PAIRS if {m, base} <= set(models)]
     print("T      " + "  ".join(f"{m:>12}" for m in models) + "".join(
         f"  {base}/{m}" for m, base in pairs))
