@@ -54,10 +54,10 @@ def _train_step(model: str, steps: int):
     from lstm.models import build_recurrent
 
     if model.endswith("-step"):  # minGRU / minLSTM through the cell compiler's sequential kernel
-        from lstm.layers import Recurrent
-        from lstm.models import SCAN_CELLS
+        from lstm import MinGRUCell, MinLSTMCell, Recurrent
 
-        layer = Recurrent(SCAN_CELLS[model[:-len("-step")]], INPUT, HIDDEN, rng=0, scan=False)
+        cell = {"mingru-step": MinGRUCell, "minlstm-step": MinLSTMCell}[model]
+        layer = Recurrent(cell, INPUT, HIDDEN, rng=0, scan=False)
     else:
         layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
     x = mg.tensor(np.random.default_rng(0).standard_normal((steps, BATCH, INPUT))
