@@ -161,3 +161,26 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     if with_bias:
         grad_bias = column_sum(reshape(grad_pre, (pre.shape[0] * n_n, pre.shape[2])), axis=0)
     return grad_pre, grad_h0, grad_bias
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of every gate map's kernels, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, m, c3, i, b = (types.float32[::1], types.float32[:, ::1], types.float32[:, :, ::1],
+                      types.int64, types.boolean)
+    valid = types.boolean[:, ::1]
+    head = (c3, v, valid, b)
+    plan = (i, i, i)
+    found = {}
+    for gate in scan_gates.GATES:
+        kernels = _kernels(gate, np.float32)
+        found.update({
+            f"gated_scan_{gate}_forward_maps": (kernels.forward_maps, (*head, *plan, v, v)),
+            f"gated_scan_{gate}_forward_apply": (kernels.forward_apply, (*head, v, *plan, c3)),
+            f"gated_scan_{gate}_backward_maps": (kernels.backward_maps,
+                                                 (*head, c3, *plan, v, v)),
+            f"gated_scan_{gate}_backward_apply": (kernels.backward_apply,
+                                                  (*head, m, c3, c3, v, *plan, c3, m)),
+        })
+    return found

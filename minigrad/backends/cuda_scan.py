@@ -221,3 +221,19 @@ def linear_scan_backward(a, b, h, h0, g, axis, log_space=False):
     _grads[launch(a.size)](flat(a), flat(b), flat(h), flat(h0), acc, n_p, n_t, n_q,
                            bool(log_space), flat(grad_a), flat(grad_b), flat(grad_h0))
     return grad_a, grad_b, grad_h0
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of the linear-scan kernels, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, i, b = types.float32[::1], types.int64, types.boolean
+    return {
+        "linear_scan_chunk_maps": (_chunk_maps, (v, v, i, i, i, i, i, b, b, v, v)),
+        "linear_scan_carries": (carries, (v, v, v, i, i, i, v)),
+        "linear_scan_chunk_apply": (_chunk_apply, (v, v, v, i, i, i, i, i, b, b, v)),
+        "linear_scan_log_chunk_maps": (_log_chunk_maps, (v, v, i, i, i, i, i, v, v)),
+        "linear_scan_log_carries": (_log_carries, (v, v, i, i, i, v, v)),
+        "linear_scan_log_chunk_apply": (_log_chunk_apply, (v, v, v, v, v, i, i, i, i, i, v)),
+        "linear_scan_grads": (_grads, (v, v, v, v, v, i, i, i, b, v, v, v)),
+    }
