@@ -3,13 +3,19 @@ mg.linear_scan against a bare memory pass; "mingru-step" and "minlstm-step" are 
 with scan=False (the cell compiler's sequential kernel).
 
     python -m bench.scan_speed [--seq-lens 100,400,1000,4000] [--rounds 2] [--repeats 5]
+                               [--clock wall|cpu]
 
 A training step is one layer's forward over x (T, B, I) with the tape on and the backward of
 out.sum() (B 32, I 32, H 128, float32; bench.asv_cases' definition). Each model runs in its own
 process, the models alternate, and every round runs them all again: the table gives each model's
 best median over the rounds and the ratios of those, all from this one run. The scan primitive is
 timed on a and b of shape (T, B*H) against np.add(a, b, out=...), which moves the same bytes
-(read a and b, write h); GB/s counts those three arrays.
+(read a and b, write h); GB/s counts those three arrays. ``--clock cpu`` times the process's CPU
+time instead of the wall clock: with one thread per library (OPENBLAS_NUM_THREADS=1
+NUMBA_NUM_THREADS=1) it is the work done, which a machine shared with other jobs does not
+stretch as it stretches the wall clock (a parallel region waits for its slowest thread).
+mg.gated_scan's minGRU kernel (the gate math inside the scan) reads pre (T, B, 2H) and writes
+h (T, B, H): the same bytes again.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -29,8 +36,12 @@ MODELS = ("mingru", "minlstm", "gru", "lstm", "mingru-step", "minlstm-step")
 PAIRS = (("mingru", "gru"), ("minlstm", "lstm"), ("mingru-step", "gru"), ("minlstm-step", "lstm"))
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = CLOCKS["wall"]
+
+
 def _median_time(fn, repeats: int) -> float:
-    return median_seconds(fn, repeats, warm=True)
+    return median_seconds(fn, repeats, warm=True, clock=_clock)
 
 
 def _train_step(model: str, steps: int):
@@ -39,10 +50,10 @@ def _train_step(model: str, steps: int):
     from lstm.models import build_recurrent
 
     if model.endswith("-step"):  # minGRU / minLSTM through the cell compiler's sequential kernel
-        from lstm.layers import Recurrent
-        from lstm.models import SCAN_CELLS
+        from lstm import MinGRUCell, MinLSTMCell, Recurrent
 
-        layer = Recurrent(SCAN_CELLS[model[:-len("-step")]], INPUT, HIDDEN, rng=0, scan=False)
+        cell = {"mingru-step": MinGRUCell, "minlstm-step": MinLSTMCell}[model]
+        layer = Recurrent(cell, INPUT, HIDDEN, rng=0, scan=False)
     else:
         layer = build_recurrent(model, INPUT, HIDDEN, steps, rng=0)
     x = mg.tensor(np.random.default_rng(0).standard_normal((steps, BATCH, INPUT))
@@ -75,17 +86,25 @@ def _scan_cases(steps: int) -> dict:
     h = cpu.linear_scan(a, b, h0, 0)
     log_a, log_b = np.log(a), np.log(np.abs(b))
     ta, tb = mg.tensor(a), mg.tensor(b)
+    pre = rng.standard_normal((steps, BATCH, 2 * HIDDEN)).astype(np.float32)
+    bias = np.zeros(2 * HIDDEN, np.float32)
+    h0_rows = h0.reshape(BATCH, HIDDEN)
+    gated = cpu.gated_scan(pre, bias, h0_rows, None, "mingru")
     return {
         "memory_pass": lambda: np.add(a, b, out=target),
         "scan": lambda: cpu.linear_scan(a, b, h0, 0),
         "scan_log": lambda: cpu.linear_scan(log_a, log_b, h0, 0, True),
         "scan_backward": lambda: cpu.linear_scan_backward(a, b, h, h0, b, 0),
         "op_forward": lambda: mg.linear_scan(ta, tb),
+        "gated_mingru": lambda: cpu.gated_scan(pre, bias, h0_rows, None, "mingru"),
+        "gated_mingru_backward": lambda: cpu.gated_scan_backward(pre, bias, h0_rows, None, gated,
+                                                                 gated, "mingru"),
     }, 3 * a.nbytes
 
 
 def scan_times(seq_lens, repeats: int) -> dict:
-    """{T: {memory_pass, scan, scan_log, scan_backward, op_forward: seconds, bytes}}."""
+    """{T: {memory_pass, scan, scan_log, scan_backward, op_forward, gated_mingru,
+    gated_mingru_backward: seconds, bytes}}."""
     out = {}
     for steps in seq_lens:
         cases, moved = _scan_cases(steps)
@@ -95,6 +114,8 @@ def scan_times(seq_lens, repeats: int) -> dict:
 
 
 def _worker(args) -> None:
+    global _clock
+    _clock = CLOCKS[args.clock]
     seq_lens = [int(t) for t in args.seq_lens.split(",")]
     if args.worker == "scan":
         result = scan_times(seq_lens, args.repeats)
@@ -105,7 +126,7 @@ def _worker(args) -> None:
 
 def _spawn(what: str, args) -> dict:
     command = [sys.executable, "-m", "bench.scan_speed", "--worker", what, "--seq-lens",
-               args.seq_lens, "--repeats", str(args.repeats)]
+               args.seq_lens, "--repeats", str(args.repeats), "--clock", args.clock]
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           env=dict(os.environ))
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
@@ -117,6 +138,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -135,7 +157,9 @@ def main(argv=None) -> None:
             for steps, seconds in result.items():
                 key = (what, steps)
                 best[key] = min(best.get(key, np.inf), seconds)
-    print(f"load: {os.getloadavg()}")
+    print(f"load: {os.getloadavg()}; clock: {args.clock}; threads: OPENBLAS "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, NUMBA "
+          f"{os.environ.get('NUMBA_NUM_THREADS', 'default')}")
     pairs = [(m, base) for m, base in PAIRS if {m, base} <= set(models)]
     print("T      " + "  ".join(f"{m:>12}" for m in models) + "".join(
         f"  {base}/{m}" for m, base in pairs))
@@ -150,7 +174,8 @@ def main(argv=None) -> None:
         gbs = {k: scans[0][steps]["bytes"] / v / 1e9 for k, v in timing.items()}
         print(f"T {steps}: " + ", ".join(f"{k} {v * 1e3:.2f} ms ({gbs[k]:.1f} GB/s)"
                                          for k, v in timing.items())
-              + f"; scan / memory pass {timing['scan'] / timing['memory_pass']:.2f}x")
+              + f"; scan / memory pass {timing['scan'] / timing['memory_pass']:.2f}x"
+              + f"; gated / memory pass {timing['gated_mingru'] / timing['memory_pass']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ linear recurrence and a whole sequence trains with one scan (mg.linear_scan).
 
 Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step
 at a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence``
-(the paper's log-space parallel mode: one GEMM over all T*B rows, log-coefficients, one
-log-space scan; no per-step GEMM). ``lstm.Recurrent`` runs ``parallel_sequence`` for
-impl="fused" and the step for impl="composed", for grad_norms and for recurrent dropout.
+(the paper's parallel mode: one GEMM over all T*B rows, then one ``mg.gated_scan``, the gate math,
+the recurrence and the output in one pass over the sequence; no per-step GEMM). The paper's
+log-space coefficients are ``log_coefficients`` (for ``mg.linear_scan(..., log_space=True)``):
+the scan's direct form gives their values to float rounding (tests/ops/test_gated_scan.py).
+``lstm.Recurrent`` runs ``parallel_sequence`` for impl="fused" and the step for
+impl="composed", for grad_norms and for recurrent dropout.
 Parameters: ``weight_ih`` (G*H, I) and ``bias_ih`` (G*H,), blocks [z | h] (minGRU) and
 [f | i | h] (minLSTM); no recurrent weights.
 """
@@ -39,6 +42,7 @@ class _ScanCell(Cell):
     """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all."""
 
     gates = 2
+    gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
     CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
@@ -60,20 +64,25 @@ class _ScanCell(Cell):
             rows = rows + self.bias_ih
         return rows.split(self.gates, axis=-1)
 
-    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
-        """x (T, B, I) -> the gates' pre-activations (T, B, H), one GEMM over all T*B rows."""
+    def _sequence_product(self, x: Tensor) -> Tensor:
+        """x (T, B, I) -> x W^T (T, B, G*H) without the bias, one GEMM over all T*B rows."""
         steps, batch = x.shape[0], x.shape[1]
-        return [part.reshape(steps, batch, self.hidden_size)
-                for part in self._gates(x.reshape(steps * batch, x.shape[2]))]
+        rows = x.reshape(steps * batch, x.shape[2]) @ self.weight_ih.T
+        return rows.reshape(steps, batch, self.gates * self.hidden_size)
+
+    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
+        """x (T, B, I) -> the gates' pre-activations (T, B, H) each."""
+        pre = self._sequence_product(x)
+        return (pre if self.bias_ih is None else pre + self.bias_ih).split(self.gates, axis=-1)
 
     def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(log a_t, log b_t) for every step of x (T, B, I)."""
         raise NotImplementedError(f"{type(self).__name__} does not define log_coefficients()")
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
-        """All steps of x (T, B, I) from states (h0,) with log-space scans; past a sequence's
-        length (lengths (B,)) the state holds and the output is 0, as Recurrent's composed
-        path. Returns out (T, B, H) and (h_n,).
+        """All steps of x (T, B, I) from states (h0,), one GEMM and one mg.gated_scan; past a
+        sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
+        composed path. Returns out (T, B, H) and (h_n,).
 
         Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
         chunk, the state carried from chunk to chunk): every temporary stays under glibc's
@@ -86,23 +95,20 @@ class _ScanCell(Cell):
             x = mg.flip(x, 0)
         valid = None
         if lengths is not None:
-            t = np.arange(steps)[:, None, None]
+            t = np.arange(steps)[:, None]
             # reversed, each sequence starts at its last valid step: its padding comes first
             # and holds h0 (a = 1, b = 0), as a PackedSequence's reverse direction
-            valid = (t >= steps - lengths[None, :, None]) if reverse else \
-                (t < lengths[None, :, None])
+            valid = (t >= steps - lengths[None, :]) if reverse else (t < lengths[None, :])
         chunk = max(1, self.CHUNK_ELEMENTS // (x.shape[1] * self.hidden_size))
         outputs = []
         for start in range(0, steps, chunk):
             stop = min(start + chunk, steps)
-            log_a, log_b = self.log_coefficients(x if stop - start == steps else x[start:stop])
+            product = self._sequence_product(x if stop - start == steps else x[start:stop])
             mask = None if valid is None else valid[start:stop]
-            if mask is not None:
-                log_a = mg.where(mask, log_a, 0.0)
-                log_b = mg.where(mask, log_b, -np.inf)
-            states_here = mg.linear_scan(log_a, log_b, h, axis=0, log_space=True)
+            states_here = mg.gated_scan(product, h, self.gate_map, self.bias_ih, mask)
             h = states_here[stop - start - 1]
-            outputs.append(states_here if mask is None else mg.where(mask, states_here, 0.0))
+            outputs.append(states_here if mask is None else
+                           mg.where(mask[:, :, None], states_here, 0.0))
         out = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=0)
         return (mg.flip(out, 0) if reverse else out), (h,)
 
@@ -112,10 +118,11 @@ class MinGRUCell(_ScanCell):
     h~_t = g(W_h x_t + b_h), h_t = (1 - z_t) h_{t-1} + z_t h~_t.
 
     Log-space parallel mode: log a_t = -softplus(k_t), log b_t = -softplus(-k_t) + log g(p_t)
-    with k_t, p_t the two blocks of W x_t + b.
+    with k_t, p_t the two blocks of W x_t + b; the scan's gate map "mingru" is its direct form.
     """
 
     gates = 2
+    gate_map = "mingru"
 
     def step(self, x, state):
         (h,) = state
@@ -134,10 +141,12 @@ class MinLSTMCell(_ScanCell):
     i'_t = i_t / (f_t + i_t); h_t = f'_t h_{t-1} + i'_t h~_t.
 
     Log-space parallel mode: d_t = softplus(-F_t) - softplus(-I_t) (= log i_t - log f_t),
-    log a_t = -softplus(d_t), log b_t = -softplus(-d_t) + log g(p_t).
+    log a_t = -softplus(d_t), log b_t = -softplus(-d_t) + log g(p_t); the scan's gate map
+    "minlstm" is its direct form.
     """
 
     gates = 3
+    gate_map = "minlstm"
 
     def step(self, x, state):
         (h,) = state

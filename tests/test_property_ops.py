@@ -621,6 +621,8 @@ def test_the_table_covers_the_readme_op_list():
         "take_along_axis", "scatter_add", "one_hot", "argsort", "unflatten", "broadcast_to",
         "unstack", "trunc", "var_mean",  # same kernels as gather / sort / reshape / expand ...
         "linear_scan",  # no torch op: tests/ops/test_linear_scan.py (against a torch loop)
+        "gated_scan",  # no torch op: tests/ops/test_gated_scan.py, the paper's torch code in
+        # tests/lstm/test_cell_zoo_min.py
         "mg", "reduction", "approximate", "tanh", "stable", "ord", "correction", "indexing",
         "rounding_mode", "weight", "axis", "ignore_index", "label_smoothing", "pos_weight",
         "is_causal", "rng", "as_tuple", "none", "mean", "sum", "functional", "nn", "value",

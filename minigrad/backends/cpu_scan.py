@@ -26,14 +26,19 @@ _JIT = {"cache": True, "error_model": "numpy", "boundscheck": False}
 MIN_WIDTH = 64  # columns per job at least
 
 
+@njit(inline="always", **_JIT)
+def stripe(job, n_q, width):
+    """Job `job` of (n_p * ceil(n_q / width)) jobs -> (p, q0, q1): one p, a stripe of q."""
+    blocks = (n_q + width - 1) // width
+    q0 = (job % blocks) * width
+    return job // blocks, q0, min(q0 + width, n_q)
+
+
 @njit(parallel=True, **_JIT)
 def _forward(a, b, h0, out, width):
     n_p, n_t, n_q = a.shape
-    blocks = (n_q + width - 1) // width
-    for job in prange(n_p * blocks):
-        p = job // blocks
-        q0 = (job % blocks) * width
-        q1 = min(q0 + width, n_q)
+    for job in prange(n_p * ((n_q + width - 1) // width)):
+        p, q0, q1 = stripe(job, n_q, width)
         for q in range(q0, q1):
             out[p, 0, q] = a[p, 0, q] * h0[p, q] + b[p, 0, q]
         for t in range(1, n_t):
@@ -46,11 +51,8 @@ def _backward(a, h, h0, g, grad_a, grad_b, grad_h0, width):
     # grad_b_t = dL/dh_t (total) = g_t + a_{t+1} grad_b_{t+1}; grad_a_t = grad_b_t h_{t-1};
     # grad_h0 = a_0 grad_b_0
     n_p, n_t, n_q = a.shape
-    blocks = (n_q + width - 1) // width
-    for job in prange(n_p * blocks):
-        p = job // blocks
-        q0 = (job % blocks) * width
-        q1 = min(q0 + width, n_q)
+    for job in prange(n_p * ((n_q + width - 1) // width)):
+        p, q0, q1 = stripe(job, n_q, width)
         last = n_t - 1
         for t in range(last, -1, -1):  # one reverse pass: grad_b_t, then grad_a_t from it
             for q in range(q0, q1):

@@ -39,6 +39,13 @@ def _logaddexp(x, y):
 
 
 @cuda.jit(device=True, inline=True)
+def place(k, n_q, n_c):
+    """Thread k of a (P, C, Q) launch -> (p, chunk, q), q fastest (neighbouring threads take
+    neighbouring q, so loads coalesce)."""
+    return k // (n_q * n_c), (k // n_q) % n_c, k % n_q
+
+
+@cuda.jit(device=True, inline=True)
 def _time(n_t, position, reverse):
     return n_t - 1 - position if reverse else position
 
@@ -57,9 +64,7 @@ def _coef(a, row, t, n_t, n_q, reverse, log_coef):
 @cuda.jit(cache=True)
 def _chunk_maps(a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         acc_a, acc_b = map_a.dtype.type(1), map_b.dtype.type(0)
         for position in range(c * length, min((c + 1) * length, n_t)):
@@ -71,7 +76,7 @@ def _chunk_maps(a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_
 
 
 @cuda.jit(cache=True)
-def _carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
+def carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
     for k in range(cuda.grid(1), n_p * n_q, cuda.gridsize(1)):
         q = k % n_q
         p = k // n_q
@@ -85,9 +90,7 @@ def _carries(map_a, map_b, h0, n_p, n_q, n_c, carry):
 @cuda.jit(cache=True)
 def _chunk_apply(a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         h = carry[k]
         for position in range(c * length, min((c + 1) * length, n_t)):
@@ -99,9 +102,7 @@ def _chunk_apply(a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out
 @cuda.jit(cache=True)
 def _log_chunk_maps(log_a, log_b, n_p, n_t, n_q, length, n_c, map_u, map_s):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         u, s = map_u.dtype.type(-math.inf), map_s.dtype.type(0)
         for t in range(c * length, min((c + 1) * length, n_t)):
@@ -127,9 +128,7 @@ def _log_carries(map_u, map_s, n_p, n_q, n_c, carry_u, carry_s):
 @cuda.jit(cache=True)
 def _log_chunk_apply(log_a, log_b, h0, carry_u, carry_s, n_p, n_t, n_q, length, n_c, out):
     for k in range(cuda.grid(1), n_p * n_c * n_q, cuda.gridsize(1)):
-        q = k % n_q
-        c = (k // n_q) % n_c
-        p = k // (n_q * n_c)
+        p, c, q = place(k, n_q, n_c)
         row = p * n_t * n_q + q
         u, s, start = carry_u[k], carry_s[k], h0[p * n_q + q]
         for t in range(c * length, min((c + 1) * length, n_t)):
@@ -165,7 +164,7 @@ def _pqt(shape, axis):
     return before, int(shape[axis]), after
 
 
-def _chunks(n_p, n_t, n_q):
+def chunks(n_p, n_t, n_q):
     """(chunk length L, chunk count C): enough threads, chunks of at least MIN_CHUNK steps."""
     count = max(1, min(-(-TARGET_THREADS // max(1, n_p * n_q)), -(-n_t // MIN_CHUNK)))
     length = -(-n_t // count)
@@ -174,13 +173,13 @@ def _chunks(n_p, n_t, n_q):
 
 def _scan(a, b, h0, n_p, n_t, n_q, reverse, log_coef):
     """The (optionally reversed) linear scan of flat (P, T, Q) arrays from h0 (P*Q,)."""
-    length, n_c = _chunks(n_p, n_t, n_q)
+    length, n_c = chunks(n_p, n_t, n_q)
     map_a, map_b = empty((n_p * n_c * n_q,), a.dtype), empty((n_p * n_c * n_q,), a.dtype)
     carry = empty((n_p * n_c * n_q,), a.dtype)
     out = empty((n_p * n_t * n_q,), a.dtype)
     grid = launch(n_p * n_c * n_q)
     _chunk_maps[grid](a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b)
-    _carries[launch(n_p * n_q)](map_a, map_b, h0, n_p, n_q, n_c, carry)
+    carries[launch(n_p * n_q)](map_a, map_b, h0, n_p, n_q, n_c, carry)
     _chunk_apply[grid](a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out)
     return out
 
@@ -195,7 +194,7 @@ def linear_scan(a, b, h0, axis, log_space=False):
                                       else broadcast_to(h0, shape[:axis] + shape[axis + 1:]))
     if not log_space:
         return _scan(a, b, h0, n_p, n_t, n_q, False, False).reshape(shape)
-    length, n_c = _chunks(n_p, n_t, n_q)
+    length, n_c = chunks(n_p, n_t, n_q)
     size = n_p * n_c * n_q
     map_u, map_s, carry_u, carry_s = (empty((size,), a.dtype) for _ in range(4))
     out = empty((a.size,), a.dtype)
@@ -222,3 +221,19 @@ def linear_scan_backward(a, b, h, h0, g, axis, log_space=False):
     _grads[launch(a.size)](flat(a), flat(b), flat(h), flat(h0), acc, n_p, n_t, n_q,
                            bool(log_space), flat(grad_a), flat(grad_b), flat(grad_h0))
     return grad_a, grad_b, grad_h0
+
+
+def ptx_signatures() -> dict:
+    """float32 argument types of the linear-scan kernels, for tests/cuda/ptx_check.py."""
+    from numba import types
+
+    v, i, b = types.float32[::1], types.int64, types.boolean
+    return {
+        "linear_scan_chunk_maps": (_chunk_maps, (v, v, i, i, i, i, i, b, b, v, v)),
+        "linear_scan_carries": (carries, (v, v, v, i, i, i, v)),
+        "linear_scan_chunk_apply": (_chunk_apply, (v, v, v, i, i, i, i, i, b, b, v)),
+        "linear_scan_log_chunk_maps": (_log_chunk_maps, (v, v, i, i, i, i, i, v, v)),
+        "linear_scan_log_carries": (_log_carries, (v, v, i, i, i, v, v)),
+        "linear_scan_log_chunk_apply": (_log_chunk_apply, (v, v, v, v, v, i, i, i, i, i, v)),
+        "linear_scan_grads": (_grads, (v, v, v, v, v, i, i, i, b, v, v, v)),
+    }

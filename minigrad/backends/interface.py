@@ -136,6 +136,11 @@ class Backend(Protocol):
         """Every h_t = a_t h_{t-1} + b_t along axis (log_space: a, b hold log a_t, log b_t)."""
     def linear_scan_backward(self, a, b, h, h0, g, axis, log_space=False) -> tuple:
         """(d a, d b, d h0) of linear_scan's output h for upstream g (log_space: d log a/b)."""
+    def gated_scan(self, pre, bias, h0, valid, gate) -> Array:
+        """h (T, N, H) of the gate map `gate` over pre (T, N, G*H) + bias (G*H,) or None, from
+        h0 (N, H); valid (T, N) host bool array or None (False: the state holds)."""
+    def gated_scan_backward(self, pre, bias, h0, valid, h, g, gate) -> tuple:
+        """(d pre, d h0, d bias or None) of gated_scan's output h for upstream g."""
     # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
     def cumextreme_index(self, a, axis, largest) -> Array:
         """int64 index of the running max (largest) or min along axis; ties and NaNs take the

@@ -102,7 +102,7 @@ from .reductions import (
     std,
     var,
 )
-from .scan import linear_scan
+from .scan import gated_scan, linear_scan
 from .selection import (
     argsort,
     gather,
@@ -147,7 +147,7 @@ __all__ = [
     "take_along_axis", "topk",
     "broadcast_to", "diagonal", "expand", "flatten", "flip", "pad", "repeat", "roll", "squeeze",
     "tile", "tril", "triu", "unflatten", "unsqueeze",
-    "linear_scan",
+    "linear_scan", "gated_scan",
     # issue 20
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
     "bitwise_right_shift", "div", "copysign", "cummax", "cummin", "logcumsumexp", "std_mean",

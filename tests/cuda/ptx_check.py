@@ -119,13 +119,16 @@ def recurrent_signatures():
         cuda_axis,
         cuda_cumulative,
         cuda_elementwise,
+        cuda_gated_scan,
+        cuda_scan,
         cuda_sequence_kernels,
     )
 
     # the engine-ops kernels: generated from every scalar rule, the along-axis kernels and
     # issue 20's scans
     return {**cuda_sequence_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
-            **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures()}
+            **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures(),
+            **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures()}
 
 
 def main():

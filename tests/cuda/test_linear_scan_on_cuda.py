@@ -33,7 +33,7 @@ def test_cuda_equals_cpu(shape, axis, h0_shape, log_space):
         b.flat[::5] = -np.inf  # b_t = 0
     arrays = [v.astype(np.float32) for v in (a, b, rng.standard_normal(h0_shape))]
     upstream = rng.standard_normal(shape).astype(np.float32)
-    length, count = cuda_scan._chunks(*cuda_scan._pqt(shape, axis % len(shape)))
+    length, count = cuda_scan.chunks(*cuda_scan._pqt(shape, axis % len(shape)))
     assert count > 1 or shape[axis] < 2 * cuda_scan.MIN_CHUNK  # the carries are exercised
     cpu = _run("cpu", arrays, axis, log_space, upstream)
     gpu = _run("cuda", arrays, axis, log_space, upstream)
