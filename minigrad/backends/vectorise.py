@@ -5,9 +5,10 @@ the saved values, each new state. Numba cannot tell LLVM that they do not overla
 vectoriser guards the vector loop with a runtime check between each written view and every other
 view, and past ``-vectorize-memory-check-threshold`` checks (128 in LLVM) it gives up: the loop
 then runs one float at a time. The sLSTM's forward stores ten views (two slots, four saved
-values, four states), about 135 checks: it was left scalar and took 3.3x the fused LSTM's
-forward kernel at (B, T, I, H) = (32, 100, 32, 128), 1.4x once vectorised (docs/performance.md,
-"Issue 21 (sLSTM)"). The LSTM's forward (six views) stayed under the cap.
+values, four states), about 135 checks: it was left scalar and took 3.5x the fused LSTM's
+forward kernel at (B, T, I, H) = (32, 100, 32, 128), 1.1-1.4x once vectorised (one thread, load
+13-18 on 2 cores; docs/performance.md, "Issue 21: the sLSTM's lane loops vectorised"). The LSTM's
+forward (six views) stayed under the cap.
 
 ``allow_alias_checks`` raises the cap to ``ALIAS_CHECKS`` before the generated kernels compile. It
 changes no result: the vector loop runs the same IEEE operations per lane as the scalar one (the
