@@ -24,6 +24,7 @@ import hashlib
 import inspect
 
 from ..backends import scalar_rules
+from ..backends.vectorise import ALIAS_CHECKS
 from .lanes import Names, backward_lanes, forward_lanes, row_views
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
@@ -152,8 +153,10 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
             "from minigrad.backends.cpu_blas import denormals_off, gemm_packed, "
             "restore_denormals",
             "from minigrad.backends.cpu_recurrent_loops import project_rows, row_norms",
-            "from minigrad.backends.scalar_rules import compiled", "",
-            f"_lib = compiled('cpu', np.{dtype_name})"]
+            "from minigrad.backends.scalar_rules import compiled",
+            "from minigrad.backends.vectorise import allow_alias_checks", "",
+            f"allow_alias_checks()  # LLVM's cap raised to {ALIAS_CHECKS} checks: the lane loops "
+            "vectorise", f"_lib = compiled('cpu', np.{dtype_name})"]
     head += [f"R_{name} = _lib.{name}" for name in sorted(names.rules)]
     head += [f"{name} = np.{dtype_name}({value!r})" for value, name in names.consts.items()]
     if plan.row_scalars:

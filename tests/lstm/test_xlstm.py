@@ -179,6 +179,30 @@ def test_slstm_float32_does_not_overflow_where_the_plain_equations_do():
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("forget_gate", ["sigmoid", "exp"])
+def test_slstm_float32_long_sequence_with_large_preactivations(forget_gate):
+    """2,000 steps whose gate pre-activations reach several hundred either way (the fused,
+    vectorised kernels): outputs, final states and every gradient finite, the outputs and the
+    stabiliser within float32 rounding of the float64 reference."""
+    layer = Recurrent(SLSTMCell, I, H, impl="fused", rng=0, num_heads=HEADS,
+                      forget_gate=forget_gate)
+    with mg.no_grad():
+        layer.weight_ih_l0.data[:] *= 80.0
+    x = np.random.default_rng(7).standard_normal((2000, 3, I)).astype(np.float32) * 2
+    xt = mg.tensor(x, requires_grad=True)
+    out, (h, c, n, m) = layer(xt)
+    (out * _upstream(out.shape).astype(np.float32)).sum().backward()
+    args = (x.astype(np.float64), layer.weight_ih_l0.numpy().astype(np.float64),
+            layer.weight_hh_l0.numpy().astype(np.float64),
+            layer.bias_ih_l0.numpy().astype(np.float64), HEADS, forget_gate)
+    expected, (_, _, m_expected) = slstm_reference(*args)
+    assert np.abs(x.astype(np.float64) @ args[1].T).max() > 300.0
+    for a in (out, h, c, n, m, xt.grad, *(p.grad for p in layer.parameters())):
+        assert np.isfinite(a.numpy() if isinstance(a, mg.Tensor) else a).all()
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-3)
+    np.testing.assert_allclose(m.numpy()[0], m_expected, rtol=1e-3, atol=1e-3)
+
+
 # ---- mLSTM ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("impl", ["composed", "parallel"])
 @pytest.mark.parametrize("forget_gate", ["sigmoid", "exp"])
