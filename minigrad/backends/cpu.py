@@ -6,8 +6,9 @@ raw arrays (never Tensors); results are new arrays unless a name says ``_into``/
 
 Where numpy already runs a SIMD loop (add, mul, exp, log, comparisons) we call it: a Numba kernel
 would only add its ~0.6 us dispatch. Numba kernels (``cpu_kernels``) serve what numpy does badly:
-float32 tanh/sigmoid (libm does not vectorise), the fused backward of each activation (one pass
-instead of two or three ufuncs), the row-wise softmax family and losses, and the optimizer updates.
+float32 tanh/sigmoid (libm does not vectorise), clip's backward, the row-wise softmax family and
+losses, and the optimizer updates. The backward of the elementwise ops is the scalar rules'
+(``rule_unary_backward``/``rule_binary_backward``, generated in ``cpu_elementwise``).
 """
 
 from __future__ import annotations
@@ -142,33 +143,13 @@ def sigmoid(x):
     return _unary(k.sigmoid32, k.sigmoid64, x)
 
 
-def _fused_backward(kernel, saved, g, *extra):
-    saved = _contiguous(saved)
-    g = _contiguous(g, dtype=saved.dtype)
-    out = np.empty_like(saved)
-    kernel(saved.reshape(-1), *extra, g.reshape(-1), out.reshape(-1))
-    return out
-
-
-def tanh_backward(y, g):
-    return _fused_backward(k.tanh_backward, y, g)
-
-
-def sigmoid_backward(y, g):
-    return _fused_backward(k.sigmoid_backward, y, g)
-
-
-def relu_backward(y, g):
-    return _fused_backward(k.relu_backward, y, g)
-
-
-def abs_backward(x, g):
-    return _fused_backward(k.abs_backward, x, g)
-
-
 def clip_backward(x, lo, hi, g):
+    x = _contiguous(x)
+    g = _contiguous(g, dtype=x.dtype)
+    out = np.empty_like(x)
     t = x.dtype.type
-    return _fused_backward(k.clip_backward, x, g, t(lo), t(hi))
+    k.clip_backward(x.reshape(-1), t(lo), t(hi), g.reshape(-1), out.reshape(-1))
+    return out
 
 
 # ---- reductions --------------------------------------------------------------------------------

@@ -64,12 +64,21 @@ def backward_b(a, b, y, g, out{params}):
 '''
 
 
+_FOUND: dict = {}  # (name, dtype) -> (rule, module): the eager ops' backward looks up per call
+
+
 def _kernels(name: str, dtype):
     """The generated cpu kernels of one rule and dtype (kernel_source.rule_kernels)."""
-    return kernel_source.rule_kernels("cpu", name, dtype, _UNARY, _BINARY)
+    found = _FOUND.get((name, dtype))
+    if found is None:
+        found = _FOUND[name, dtype] = kernel_source.rule_kernels("cpu", name, dtype, _UNARY,
+                                                                 _BINARY)
+    return found
 
 
 def _params(dtype, params, name=None):
+    if not params and not RULES[name].params:
+        return ()
     rule = RULES.get(name)
     if rule is not None and len(params) != len(rule.params):
         raise ValueError(f"{name}: expected the parameters {rule.params}, got {len(params)} "
@@ -79,6 +88,8 @@ def _params(dtype, params, name=None):
 
 def _flat(a, shape, dtype):
     """a broadcast to `shape`, flat, C-contiguous and of `dtype` (a view when it already is)."""
+    if type(a) is np.ndarray and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous:
+        return a.reshape(-1)  # the common case: the saved output and a gradient of its shape
     a = np.asarray(a)
     if a.shape != shape:
         a = np.broadcast_to(a, shape)

@@ -57,40 +57,7 @@ def sigmoid64(x, out):
         out[i] = sigmoid_f64(x[i])
 
 
-# ---- fused backward kernels: one pass computes the input gradient from saved values ----------
-
-
-@njit(**_JIT)
-def tanh_backward(y, g, out):
-    """dx = g * (1 - y^2), from the saved output y."""
-    one = y.dtype.type(1.0)
-    for i in range(y.size):
-        out[i] = g[i] * (one - y[i] * y[i])
-
-
-@njit(**_JIT)
-def sigmoid_backward(y, g, out):
-    """dx = g * y * (1 - y), from the saved output y."""
-    one = y.dtype.type(1.0)
-    for i in range(y.size):
-        out[i] = g[i] * y[i] * (one - y[i])
-
-
-@njit(**_JIT)
-def relu_backward(y, g, out):
-    """dx = g where y > 0 or y is NaN (torch's rule: relu'(nan) = 1)."""
-    zero = y.dtype.type(0.0)
-    for i in range(y.size):
-        out[i] = zero if y[i] <= zero else g[i]
-
-
-@njit(**_JIT)
-def abs_backward(x, g, out):
-    """dx = g * sign(x) (0 at 0, as torch)."""
-    zero = x.dtype.type(0.0)
-    for i in range(x.size):
-        v = x[i]
-        out[i] = g[i] if v > zero else (-g[i] if v < zero else zero)
+# ---- clip's backward (its bounds are arguments, not a rule's parameters) -------------------
 
 
 @njit(**_JIT)

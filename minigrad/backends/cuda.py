@@ -240,30 +240,6 @@ def _same_shape(saved, g):
     return g if tuple(g.shape) == tuple(saved.shape) else broadcast_to(g, saved.shape)
 
 
-def _fused_backward(op, saved, g):
-    g = _same_shape(saved, g)
-    out = empty(saved.shape, saved.dtype)
-    if out.size:
-        k.unary_backward[k.launch(out.size)](op, flat(saved), flat(g), flat(out))
-    return out
-
-
-def tanh_backward(y, g):
-    return _fused_backward(k.TANH_BACKWARD, y, g)
-
-
-def sigmoid_backward(y, g):
-    return _fused_backward(k.SIGMOID_BACKWARD, y, g)
-
-
-def relu_backward(y, g):
-    return _fused_backward(k.RELU_BACKWARD, y, g)
-
-
-def abs_backward(x, g):
-    return _fused_backward(k.ABS_BACKWARD, x, g)
-
-
 def clip_backward(x, lo, hi, g):
     g = _same_shape(x, g)
     out = empty(x.shape, x.dtype)

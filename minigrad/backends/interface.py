@@ -54,11 +54,7 @@ class Backend(Protocol):
     def logical_not(self, a) -> Array: """a == 0 as a bool array."""
     def add_into(self, out, g) -> None: """out += g in place (g broadcasts to out)."""
 
-    # ---- fused activation backward: the input gradient from saved values in one pass
-    def tanh_backward(self, y, g) -> Array: """g * (1 - y^2) from the saved output y."""
-    def sigmoid_backward(self, y, g) -> Array: """g * y * (1 - y) from the saved output y."""
-    def relu_backward(self, y, g) -> Array: """g where y > 0 or NaN, else 0."""
-    def abs_backward(self, x, g) -> Array: """g * sign(x), 0 at 0."""
+    # ---- clip's backward (the other elementwise backwards are the rules': rule_*_backward)
     def clip_backward(self, x, lo, hi, g) -> Array: """g where lo <= x <= hi, else 0."""
 
     # ---- reductions

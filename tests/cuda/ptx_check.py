@@ -45,7 +45,6 @@ def signatures():
         "gather_map": (k.gather_map, (v32, vi64, v32)),
         "scatter_add_map": (k.scatter_add_map, (v32, vi64, v32)),
         "unary": (k.unary, (i64, v32, v32)),
-        "unary_backward": (k.unary_backward, (i64, v32, v32, v32)),
         "clip": (k.clip, (v32, f32, f32, v32)),
         "clip_backward": (k.clip_backward, (v32, f32, f32, v32, v32)),
         "binary_same": (k.binary_same, (i64, v32, v32, v32)),
