@@ -8,6 +8,7 @@ import numpy as np
 
 from . import autograd, dtypes
 from .backends import backend_of, get
+from .walk import run_backward
 
 DEFAULT_FLOAT = np.float32
 
@@ -126,7 +127,7 @@ class Tensor:
                 raise ValueError(
                     f"backward: grad has shape {tuple(grad.shape)}, expected {self.shape}"
                 )
-        autograd.run_backward(self, grad, retain_graph)
+        run_backward(self, grad, retain_graph)
 
     def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (a no-op on leaves)."""

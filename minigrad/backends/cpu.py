@@ -201,6 +201,23 @@ def matmul_tn(a, b):
     return np.matmul(np.swapaxes(a, -1, -2), b)
 
 
+def gemm_strided(a, a_offset, a_row, a_col, b, b_offset, b_row, b_col, out, out_offset, m, n,
+                 inner, accumulate=False, out_row=None):
+    """out[m, n] (+)= A[m, inner] @ B[inner, n] on flat arrays, each matrix given by its offset
+    and its row and column strides (elements); out's rows out_row apart (n when None)."""
+    def view(flat, offset, shape, row, col):
+        return np.lib.stride_tricks.as_strided(flat[offset:], shape, (row * flat.itemsize,
+                                                                      col * flat.itemsize))
+
+    product = view(a, a_offset, (m, inner), a_row, a_col) @ view(b, b_offset, (inner, n), b_row,
+                                                                  b_col)
+    target = view(out, out_offset, (m, n), n if out_row is None else out_row, 1)
+    if accumulate:
+        target += product
+    else:
+        target[...] = product
+
+
 # ---- shape -------------------------------------------------------------------------------------
 
 

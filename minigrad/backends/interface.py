@@ -70,6 +70,11 @@ class Backend(Protocol):
     def matmul(self, a, b) -> Array: """a @ b over the last two axes, batch axes broadcast."""
     def matmul_nt(self, a, b) -> Array: """a @ b^T over the last two axes."""
     def matmul_tn(self, a, b) -> Array: """a^T @ b over the last two axes."""
+    def gemm_strided(self, a, a_offset, a_row, a_col, b, b_offset, b_row, b_col, out, out_offset,
+                     m, n, inner, accumulate=False, out_row=None) -> None:
+        """out[m, n] (+)= A[m, inner] @ B[inner, n] in place on flat arrays, each matrix an
+        offset and row and column strides in elements (out's rows out_row apart, n when None):
+        the fused recurrences' per-step GEMMs into windows of their buffers."""
 
     # ---- shape and indexing
     def reshape(self, a, shape) -> Array: """a with a new shape (a view where possible)."""

@@ -124,16 +124,12 @@ def libdevice_sinf(a, out):
 
 
 def recurrent_signatures():
-    from minigrad.backends import (
-        cuda_axis,
-        cuda_cumulative,
-        cuda_elementwise,
-        cuda_sequence_kernels,
-    )
+    from minigrad.backends import cuda_axis, cuda_cumulative, cuda_elementwise
+    from minigrad.compiler import cuda_runtime
 
     # the engine-ops kernels: generated from every scalar rule, the along-axis kernels and
     # issue 20's scans
-    return {**cuda_sequence_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
+    return {**cuda_runtime.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
             **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures()}
 
 
