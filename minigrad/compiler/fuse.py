@@ -13,6 +13,8 @@ The scalar expressions are the backend kernels' own (``cpu_kernels.tanh_f32``, `
 ``<name>_d``), so a fused run equals the unfused one to float rounding.
 Kernels are cached on disk by their source (compiler/cache.py), which encodes only the run's
 structure: the 100 steps of an unrolled LSTM share one forward and a few backward kernels.
+CUDA calls form runs the same way; ``whole_cuda.py`` says which may join one and writes their
+numba.cuda kernel (the hooks: ``_fusable`` for a "cuda." call, ``_emit`` for a run keyed "cuda").
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import inspect
 import numpy as np
 
 from ..backends import scalar_rules
+from . import whole_cuda
 from .cache import load
 from .program import slots_in
 from .record import Const, Slot
@@ -38,7 +41,7 @@ RULES = {
     "cpu.tanh": (1, {"float32": "tanh_f32({0})", "float64": "np.tanh({0})"}),
     "cpu.sigmoid": (1, {"float32": "sigmoid_f32({0})", "float64": "sigmoid_f64({0})"}),
 }
-RULE_BACKWARD = "cpu.rule_unary_backward"  # (name, x, y, g): g * the rule's <name>_d(x, y)
+RULE_BACKWARD = ".rule_unary_backward"  # (name, x, y, g): g * the rule's <name>_d(x, y)
 HEADER = (
     "import numpy as np\n"
     "from numba import njit\n"
@@ -52,7 +55,7 @@ def _rule_of(op):
     """The scalar rule a recorded rule_unary_backward call differentiates (no parameters), else
     None."""
     args = op[2]
-    if op[5] != RULE_BACKWARD or len(args) != 4 or type(args[0]) is not Const:
+    if not op[5].endswith(RULE_BACKWARD) or len(args) != 4 or type(args[0]) is not Const:
         return None
     rule = scalar_rules.RULES.get(args[0].value)
     return rule if rule is not None and rule.arity == 1 and not rule.params else None
@@ -60,7 +63,7 @@ def _rule_of(op):
 
 def _operands(op):
     """The array operands of a fusable call (a rule backward's name is not one)."""
-    return op[2][1:] if op[5] == RULE_BACKWARD else op[2]
+    return op[2][1:] if op[5].endswith(RULE_BACKWARD) else op[2]
 
 
 def _expression(op, dtype):
@@ -74,8 +77,10 @@ def _expression(op, dtype):
 
 def _fusable(op, values):
     """(shape, dtype) of an op that may join a run, else None."""
-    if op[0] != "call" or len(op) < 6 or op[3]:
+    if op[0] != "call" or len(op) < 6 or op[3] or not isinstance(op[5], str):
         return None
+    if op[5].startswith("cuda."):  # the CUDA target: whole_cuda.py
+        return whole_cuda.fusable(op[5], _operands(op), op[4], values, _rule_of(op))
     if op[5] in RULES:
         arity = RULES[op[5]][0]
     elif _rule_of(op) is not None:
@@ -120,14 +125,14 @@ def fuse(ops, values, keep: set):
             run.append(j)
             key = found
             continue
-        out.extend(_emit(ops, run, values, users, keep))
+        out.extend(_emit(ops, run, values, users, keep, key))
         run, key = ([j], found) if found is not None else ([], None)
         if found is None and op[0] != "end":
             out.append(op)
     return out
 
 
-def _emit(ops, run, values, users, keep):
+def _emit(ops, run, values, users, keep, key):
     if len(run) < 2:
         return [ops[j] for j in run]
     last = run[-1]
@@ -141,6 +146,11 @@ def _emit(ops, run, values, users, keep):
                if ops[j][4].i in keep or users.get(ops[j][4].i, -1) > last]
     if not outputs:
         return [ops[j] for j in run]
+    if key[-1] == "cuda":
+        kernel = whole_cuda.kernel([(ops[j][5], _operands(ops[j]), ops[j][4].i, _rule_of(ops[j]))
+                                    for j in run], values, inputs, outputs)
+        return [("call", kernel, tuple(Slot(i) for i in inputs), {},
+                 tuple(Slot(i) for i in outputs), "fused")]
     dtype = values[ops[run[0]][4].i].dtype
     ndim = values[ops[run[0]][4].i].ndim
     like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
