@@ -101,6 +101,20 @@ def check_numba_cache(module, path) -> list[str]:
     return rebuilt
 
 
+def rule_params(name: str, dtype, params) -> tuple:
+    """A rule's scalar parameters as `dtype` scalars (the generated kernels' trailing
+    arguments); ValueError naming the rule when their count is not the rule's."""
+    from .scalar_rules import RULES
+
+    expected = RULES[name].params
+    if not params and not expected:
+        return ()
+    if len(params) != len(expected):
+        raise ValueError(f"{name}: expected the parameters {expected}, got {len(params)} "
+                         f"values {tuple(params)}")
+    return tuple(dtype.type(p) for p in params)
+
+
 def rule_kernels(target: str, name: str, dtype, unary: str, binary: str):
     """(rule, module) of the kernels generated for one scalar rule and float dtype on `target`
     from its unary or binary template, loaded once per process."""
