@@ -92,18 +92,23 @@ def rule_unary(name: str, x, params=()):
     if rule.ufunc is not None and not params:
         return np.asarray(getattr(np, rule.ufunc)(x))
     out = np.empty(x.shape, x.dtype)
-    module.forward(_flat(x, x.shape, x.dtype), out.reshape(-1), *rule_params(name, x.dtype, params))
+    if params or rule.params:
+        module.forward(_flat(x, x.shape, x.dtype), out.reshape(-1),
+                       *rule_params(name, x.dtype, params))
+    else:  # the eager tanh and sigmoid: no parameters to convert
+        module.forward(_flat(x, x.shape, x.dtype), out.reshape(-1))
     return out
 
 
 def rule_unary_backward(name: str, x, y, g, params=()):
     """g * d/dx of the rule, from the saved input x and output y (either may stand for the other
     when the rule does not read it)."""
-    _, module = _kernels(name, y.dtype)
+    rule, module = _kernels(name, y.dtype)
     shape, dtype = tuple(y.shape), y.dtype
     out = np.empty(shape, dtype)
+    extra = rule_params(name, dtype, params) if params or rule.params else ()
     module.backward(_flat(x, shape, dtype), _flat(y, shape, dtype), _flat(g, shape, dtype),
-                    out.reshape(-1), *rule_params(name, dtype, params))
+                    out.reshape(-1), *extra)
     return out
 
 

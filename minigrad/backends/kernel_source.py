@@ -20,6 +20,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .scalar_rules import RULES
+
 _HERE = Path(__file__).parent
 _RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
                "scalar_rules_piecewise.py", "scalar_float32.py", "indexing.py")  # all inlined
@@ -104,8 +106,6 @@ def check_numba_cache(module, path) -> list[str]:
 def rule_params(name: str, dtype, params) -> tuple:
     """A rule's scalar parameters as `dtype` scalars (the generated kernels' trailing
     arguments); ValueError naming the rule when their count is not the rule's."""
-    from .scalar_rules import RULES
-
     expected = RULES[name].params
     if not params and not expected:
         return ()
@@ -119,8 +119,6 @@ def rule_kernels(target: str, name: str, dtype, unary: str, binary: str):
     """(rule, module) of the kernels generated for one scalar rule and float dtype on `target`
     from its unary or binary template, loaded once per process."""
     import numpy as np
-
-    from .scalar_rules import RULES
 
     key = (target, name, dtype)
     found = _LOADED.get(key)
