@@ -121,11 +121,11 @@ _ARRAY_OP = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow
 
 
 def _constant(c: float) -> str:
-    return f"dt({c!r})" if np.isfinite(c) else f"dt(float({str(c)!r}))"
+    return f"g.dtype.type({c!r})" if np.isfinite(c) else f"g.dtype.type(float({str(c)!r}))"
 
 
 def _array(tree, names) -> str:
-    """Source of a tree's value as backend array ops (dt: the data's scalar type)."""
+    """Source of a tree's value as backend array ops (constants of g's dtype)."""
     kind = tree[0]
     if kind == "in":
         return names[tree[1]]
@@ -136,33 +136,25 @@ def _array(tree, names) -> str:
     return f"be.{_ARRAY_OP[kind]}({_array(tree[1], names)}, {_array(tree[2], names)})"
 
 
-def _gradient(tree, names) -> tuple[str, bool]:
-    """(source of g * partial, whether it needs numpy's errors silenced: 0 ** -0.5 is inf as in
-    the kernels, without a warning)."""
+def _gradient(tree, names) -> str:
+    """Source of g * partial."""
     if tree == ("const", 1.0):
-        return "g", False
+        return "g"
     if tree == ("const", -1.0):
-        return "be.neg(g)", False
+        return "be.neg(g)"
     if tree[0] == "const":
-        return f"be.mul(g, g.dtype.type({tree[1]!r}))", False
+        return f"be.mul(g, g.dtype.type({tree[1]!r}))"
     if tree[0] == "in":
-        return f"be.mul(g, {names[tree[1]]})", False
+        return f"be.mul(g, {names[tree[1]]})"
     if _free(tree):
-        return f"be.div(g, {names[tree[2][1]]})", False
-    return f"be.mul(g, {_array(tree, names)})", True
+        return f"be.div(g, {names[tree[2][1]]})"
+    return f"be.mul(g, {_array(tree, names)})"
 
 
-def _lambda(parts: list[str], quiet: bool, single: bool) -> str:
+def _lambda(parts: list[str], single: bool) -> str:
     """Source of backward(g) returning the parts (one gradient per input)."""
     value = parts[0] if single else f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
-    if not quiet:
-        return f"lambda g: {value}"
-    return f"lambda g: _quiet(lambda dt: {value}, g.dtype.type)"
-
-
-def _quiet(fn, dt):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return fn(dt)
+    return f"lambda g: {value}"
 
 
 _MAKERS: dict = {}
@@ -172,7 +164,7 @@ def _compile(key, source: str):
     """The maker defined by `source` (generated from the rule's forms), cached by key."""
     found = _MAKERS.get(key)
     if found is None:
-        scope = {"_quiet": _quiet}
+        scope: dict = {}
         exec(compile(source, f"<minigrad.ops.derivatives {key[0]}>", "exec"), scope)  # noqa: S102
         if len(_MAKERS) > 4096:
             _MAKERS.clear()
@@ -186,13 +178,13 @@ def unary(name: str):
     generated from the rule's form, closing over only the arrays its partial reads."""
     (form,) = forms(name)
     if form[0] == "expr":
-        grad, quiet = _gradient(form[1], ("x", "y"))
+        grad = _gradient(form[1], ("x", "y"))
     else:
         uses = RULES[name].uses
         # an operand the partial does not read is stood in for by the other (the same shape)
         sx, sy = ("x" if "x" in uses else "y"), ("y" if "y" in uses else "x")
-        grad, quiet = f"be.rule_unary_backward({name!r}, {sx}, {sy}, g)", False
-    return _compile((name,), f"def make(be, x, y):\n    return {_lambda([grad], quiet, False)}\n")
+        grad = f"be.rule_unary_backward({name!r}, {sx}, {sy}, g)"
+    return _compile((name,), f"def make(be, x, y):\n    return {_lambda([grad], False)}\n")
 
 
 def binary(name: str, constants: tuple = ()):
@@ -213,19 +205,17 @@ def binary(name: str, constants: tuple = ()):
         call = (f"be.rule_binary_backward({name!r}, {sa}, {sb}, y, g, {kernels[0]}, "
                 f"{kernels[1]})")
         if all(kernels):
-            body = _lambda([call], False, True)
+            body = _lambda([call], True)
         else:
-            parts, quiet = [], False
+            parts = []
             for k, (n, form) in enumerate(zip(need, forms_ab)):
                 if not n:
                     parts.append("None")
                 elif kernels[k]:
                     parts.append(f"{call}[{k}]")
                 else:
-                    grad, q = _gradient(form[1], ("a", "b", "y"))
-                    parts.append(grad)
-                    quiet = quiet or q
-            body = _lambda(parts, quiet, False)
+                    parts.append(_gradient(form[1], ("a", "b", "y")))
+            body = _lambda(parts, False)
         condition = {(True, True): "need_a and need_b", (True, False): "need_a",
                      (False, True): "need_b"}[need]
         lines.append(f"    if {condition}:")
