@@ -32,7 +32,7 @@ FAMILIES = {
     "GEMMs (x_t W_ih^T, h W_hh^T and their backward)": ("matmul", "matmul_nt", "matmul_tn"),
     "elementwise forward (add, mul, sigmoid, tanh)": ("add", "mul", "sub", "sigmoid", "tanh",
                                                       "full"),
-    "fused activation backward": ("sigmoid_backward", "tanh_backward"),
+    "activation backward (the rules' kernels)": ("rule_unary_backward",),
     "split / concat / slices / stack / transpose": ("split", "concat", "getitem", "slice_set",
                                                     "stack", "transpose", "reshape", "zeros",
                                                     "index_add"),

@@ -2,7 +2,7 @@
 
 from . import cuda, init, nn, optim
 from .autograd import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
-from .backends.cpu_recurrent import get_num_threads, set_num_threads
+from .compiler.cpu_runtime import get_num_threads, set_num_threads
 from .compiler.whole import CompiledFunction, CompileError, compile
 from .gradcheck import GradcheckError, gradcheck
 from .ops.elementwise import (

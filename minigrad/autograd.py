@@ -278,5 +278,3 @@ def retain(tensor):
     elif node is not None:
         node.retained = weakref.ref(tensor)
 
-
-from .walk import run_backward  # noqa: E402,F401 - the walk needs the classes above

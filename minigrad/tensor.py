@@ -8,6 +8,7 @@ import numpy as np
 
 from . import autograd, dtypes
 from .backends import backend_of, get
+from .walk import run_backward
 
 DEFAULT_FLOAT = np.float32
 
@@ -126,7 +127,7 @@ class Tensor:
                 raise ValueError(
                     f"backward: grad has shape {tuple(grad.shape)}, expected {self.shape}"
                 )
-        autograd.run_backward(self, grad, retain_graph)
+        run_backward(self, grad, retain_graph)
 
     def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (a no-op on leaves)."""
@@ -176,99 +177,10 @@ class Tensor:
     def double(self) -> Tensor:
         return self.astype(np.float64)
 
-    # ---- operators -----------------------------------------------------------------------------
-    def __add__(self, other):
-        return elementwise.add(self, other)
-
-    def __radd__(self, other):
-        return elementwise.add(other, self)
-
-    def __sub__(self, other):
-        return elementwise.sub(self, other)
-
-    def __rsub__(self, other):
-        return elementwise.sub(other, self)
-
-    def __mul__(self, other):
-        return elementwise.mul(self, other)
-
-    def __rmul__(self, other):
-        return elementwise.mul(other, self)
-
-    def __truediv__(self, other):
-        return elementwise.div(self, other)
-
-    def __rtruediv__(self, other):
-        return elementwise.div(other, self)
-
-    def __pow__(self, other):
-        return elementwise.pow(self, other)
-
-    def __rpow__(self, other):
-        return elementwise.pow(other, self)
-
-    def __neg__(self):
-        return elementwise.neg(self)
-
-    def __matmul__(self, other):
-        return linalg.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return linalg.matmul(other, self)
-
+    # ---- operators and methods: most are one call of an op, generated from the tables at the
+    # end of this file; the ones with their own logic are here
     def __getitem__(self, index):
         return shape_ops.getitem(self, index)
-
-    def __lt__(self, other):
-        return elementwise.compare("lt", self, other)
-
-    def __le__(self, other):
-        return elementwise.compare("le", self, other)
-
-    def __gt__(self, other):
-        return elementwise.compare("gt", self, other)
-
-    def __ge__(self, other):
-        return elementwise.compare("ge", self, other)
-
-    def __eq__(self, other):  # elementwise, as numpy and torch; Tensors hash by identity
-        return elementwise.compare("eq", self, other)
-
-    def __ne__(self, other):
-        return elementwise.compare("ne", self, other)
-
-    def __and__(self, other):
-        return bitwise.bitwise_and(self, other)
-
-    def __rand__(self, other):
-        return bitwise.bitwise_and(other, self)
-
-    def __or__(self, other):
-        return bitwise.bitwise_or(self, other)
-
-    def __ror__(self, other):
-        return bitwise.bitwise_or(other, self)
-
-    def __xor__(self, other):
-        return bitwise.bitwise_xor(self, other)
-
-    def __rxor__(self, other):
-        return bitwise.bitwise_xor(other, self)
-
-    def __invert__(self):
-        return bitwise.bitwise_not(self)
-
-    def __lshift__(self, other):
-        return bitwise.bitwise_left_shift(self, other)
-
-    def __rlshift__(self, other):
-        return bitwise.bitwise_left_shift(other, self)
-
-    def __rshift__(self, other):
-        return bitwise.bitwise_right_shift(self, other)
-
-    def __rrshift__(self, other):
-        return bitwise.bitwise_right_shift(other, self)
 
     def __iter__(self):
         """The slices along the first axis (one unstack node, so their gradients meet once)."""
@@ -276,232 +188,14 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(shape_ops.unstack(self, 0))
 
-    # ---- methods -------------------------------------------------------------------------------
-    def exp(self):
-        return elementwise.exp(self)
-
-    def log(self):
-        return elementwise.log(self)
-
-    def tanh(self):
-        return elementwise.tanh(self)
-
-    def sigmoid(self):
-        return elementwise.sigmoid(self)
-
-    def relu(self):
-        return elementwise.relu(self)
-
-    def abs(self):
-        return elementwise.abs(self)
-
-    def clip(self, lo=None, hi=None):
-        return elementwise.clip(self, lo, hi)
-
-    def sum(self, axis=None, keepdims=False):
-        return reduce.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return reduce.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return reduce.max(self, axis, keepdims)
-
-    def any(self, axis=None, keepdims=False):
-        return logic.any(self, axis, keepdims)
-
-    def all(self, axis=None, keepdims=False):
-        return logic.all(self, axis, keepdims)
-
     def reshape(self, *shape):
         return shape_ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes):
         return shape_ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
 
-    def split(self, sections, axis=0):
-        return shape_ops.split(self, sections, axis)
-
-    def unstack(self, axis=0):
-        return shape_ops.unstack(self, axis)
-
-    def softmax(self, axis=-1):
-        return loss.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        return loss.log_softmax(self, axis)
-
-    # ---- engine-ops (issue 11): methods of the added ops ----------------------------------------
-    def __mod__(self, other):
-        return math_ops.remainder(self, other)
-
-    def __rmod__(self, other):
-        return math_ops.remainder(other, self)
-
-    def __floordiv__(self, other):
-        return math_ops.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return math_ops.floor_divide(other, self)
-
-    def sqrt(self):
-        return math_ops.sqrt(self)
-
-    def rsqrt(self):
-        return math_ops.rsqrt(self)
-
-    def square(self):
-        return math_ops.square(self)
-
-    def sin(self):
-        return math_ops.sin(self)
-
-    def cos(self):
-        return math_ops.cos(self)
-
-    def log1p(self):
-        return math_ops.log1p(self)
-
-    def expm1(self):
-        return math_ops.expm1(self)
-
-    def floor(self):
-        return math_ops.floor(self)
-
-    def ceil(self):
-        return math_ops.ceil(self)
-
-    def round(self):
-        return math_ops.round(self)
-
-    def sign(self):
-        return math_ops.sign(self)
-
-    def maximum(self, other):
-        return math_ops.maximum(self, other)
-
-    def logsigmoid(self):
-        """log(sigmoid(x)) without underflow (the cell compiler fuses it by this name)."""
-        return activations.logsigmoid(self)
-
-    def minimum(self, other):
-        return math_ops.minimum(self, other)
-    def min(self, axis=None, keepdims=False):
-        return reductions.min(self, axis, keepdims)
-
-    def argmax(self, axis=None, keepdims=False):
-        return reductions.argmax(self, axis, keepdims)
-
-    def argmin(self, axis=None, keepdims=False):
-        return reductions.argmin(self, axis, keepdims)
-
-    def prod(self, axis=None, keepdims=False):
-        return reductions.prod(self, axis, keepdims)
-
-    def var(self, axis=None, correction=0, keepdims=False):
-        return reductions.var(self, axis, correction, keepdims)
-
-    def std(self, axis=None, correction=0, keepdims=False):
-        return reductions.std(self, axis, correction, keepdims)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return reductions.logsumexp(self, axis, keepdims)
-
-    def cumsum(self, axis=None):
-        return reductions.cumsum(self, axis)
-
-    def cumprod(self, axis=None):
-        return reductions.cumprod(self, axis)
-
-    def norm(self, ord=2, axis=None, keepdims=False):  # noqa: A002
-        return reductions.norm(self, ord, axis, keepdims)
-
-    def squeeze(self, axis=None):
-        return shape_more.squeeze(self, axis)
-
-    def unsqueeze(self, axis):
-        return shape_more.unsqueeze(self, axis)
-
-    def flatten(self, start_axis=0, end_axis=-1):
-        return shape_more.flatten(self, start_axis, end_axis)
-
     def expand(self, *sizes):
         return shape_more.expand(self, *sizes)
-
-    def broadcast_to(self, shape):
-        return shape_more.broadcast_to(self, shape)
-
-    def repeat(self, repeats, axis=None):
-        return shape_more.repeat(self, repeats, axis)
-
-    def tile(self, reps):
-        return shape_more.tile(self, reps)
-
-    def flip(self, axis=None):
-        return shape_more.flip(self, axis)
-
-    def gather(self, axis, index):
-        return selection.gather(self, axis, index)
-
-    def masked_fill(self, mask, value):
-        return selection.masked_fill(self, mask, value)
-
-    def sort(self, axis=-1, descending=False, stable=False):
-        return selection.sort(self, axis, descending, stable)
-
-    def argsort(self, axis=-1, descending=False, stable=False):
-        return selection.argsort(self, axis, descending, stable)
-
-    def topk(self, k, axis=-1, largest=True):
-        return selection.topk(self, k, axis, largest)
-    # ---- end of engine-ops methods --------------------------------------------------------------
-
-    # ---- issue 20: methods of the added ops (torch's Tensor methods) ----------------------------
-    def div(self, other, rounding_mode=None):
-        return math_ops.div(self, other, rounding_mode)
-
-    def copysign(self, other):
-        return math_ops.copysign(self, other)
-
-    def bitwise_and(self, other):
-        return bitwise.bitwise_and(self, other)
-
-    def bitwise_or(self, other):
-        return bitwise.bitwise_or(self, other)
-
-    def bitwise_xor(self, other):
-        return bitwise.bitwise_xor(self, other)
-
-    def bitwise_not(self):
-        return bitwise.bitwise_not(self)
-
-    def bitwise_left_shift(self, other):
-        return bitwise.bitwise_left_shift(self, other)
-
-    def bitwise_right_shift(self, other):
-        return bitwise.bitwise_right_shift(self, other)
-
-    def cummax(self, axis):
-        return scans.cummax(self, axis)
-
-    def cummin(self, axis):
-        return scans.cummin(self, axis)
-
-    def logcumsumexp(self, axis):
-        return scans.logcumsumexp(self, axis)
-
-    def masked_select(self, mask):
-        return grids.masked_select(self, mask)
-
-    def nonzero(self, as_tuple=False):
-        return grids.nonzero(self, as_tuple)
-
-    def diag(self, k=0):
-        return grids.diag(self, k)
-
-    def unfold(self, axis, size, step):
-        return grids.unfold(self, axis, size, step)
-    # ---- end of issue 20 methods ----------------------------------------------------------------
 
 
 autograd.bind_tensor_class(Tensor)
@@ -567,14 +261,101 @@ def as_operand(x, like: Tensor) -> Tensor:
     return Tensor._wrap(x)
 
 
-# The op modules import Tensor from here; import them last so the methods above can reach them.
-from .ops import elementwise, linalg, logic, loss, reduce  # noqa: E402
+# The op modules import Tensor from here; import them last so the methods can reach them (the
+# generated methods below call them by these names, hence F401).
+from .ops import (  # noqa: E402, F401
+    activations,
+    bitwise,
+    elementwise,
+    grids,
+    linalg,
+    logic,
+    loss,
+    reduce,
+    reductions,
+    selection,
+    shape_more,
+)
+from .ops import cumulative as scans  # noqa: E402, F401
+from .ops import math as math_ops  # noqa: E402, F401
 from .ops import shape as shape_ops  # noqa: E402
 
-_METHODS_BLOCK = "engine-ops"  # the modules of the engine-ops methods block:
-from .ops import activations, reductions, selection, shape_more  # noqa: E402
-from .ops import math as math_ops  # noqa: E402
+# Operators: each calls its op with (self, other); the reflected one (__radd__) with (other, self).
+_OPERATORS = {
+    "add": "elementwise.add", "sub": "elementwise.sub", "mul": "elementwise.mul",
+    "truediv": "elementwise.div", "pow": "elementwise.pow", "matmul": "linalg.matmul",
+    "mod": "math_ops.remainder", "floordiv": "math_ops.floor_divide",
+    "and": "bitwise.bitwise_and", "or": "bitwise.bitwise_or", "xor": "bitwise.bitwise_xor",
+    "lshift": "bitwise.bitwise_left_shift", "rshift": "bitwise.bitwise_right_shift",
+}
+# Methods: (names, parameters after self, module, arguments after self); each is
+# `def name(self, <parameters>): return module.name(self, <arguments>)`. The comparisons are
+# elementwise, as numpy's and torch's (Tensors hash by identity: __hash__ above).
+_METHODS = [
+    ("exp log tanh sigmoid relu abs", "", "elementwise", ""),
+    ("clip", "lo=None, hi=None", "elementwise", "lo, hi"),
+    ("sum mean max", "axis=None, keepdims=False", "reduce", "axis, keepdims"),
+    ("any all", "axis=None, keepdims=False", "logic", "axis, keepdims"),
+    ("split", "sections, axis=0", "shape_ops", "sections, axis"),
+    ("unstack", "axis=0", "shape_ops", "axis"),
+    ("softmax log_softmax", "axis=-1", "loss", "axis"),
+    ("sqrt rsqrt square sin cos log1p expm1 floor ceil round sign", "", "math_ops", ""),
+    ("maximum minimum copysign", "other", "math_ops", "other"),
+    ("div", "other, rounding_mode=None", "math_ops", "other, rounding_mode"),
+    ("logsigmoid", "", "activations", ""),  # the cell compiler fuses it by this name
+    ("min argmax argmin prod logsumexp", "axis=None, keepdims=False", "reductions",
+     "axis, keepdims"),
+    ("var std", "axis=None, correction=0, keepdims=False", "reductions",
+     "axis, correction, keepdims"),
+    ("cumsum cumprod", "axis=None", "reductions", "axis"),
+    ("norm", "ord=2, axis=None, keepdims=False", "reductions", "ord, axis, keepdims"),
+    ("squeeze flip", "axis=None", "shape_more", "axis"),
+    ("unsqueeze", "axis", "shape_more", "axis"),
+    ("flatten", "start_axis=0, end_axis=-1", "shape_more", "start_axis, end_axis"),
+    ("broadcast_to", "shape", "shape_more", "shape"),
+    ("repeat", "repeats, axis=None", "shape_more", "repeats, axis"),
+    ("tile", "reps", "shape_more", "reps"),
+    ("gather", "axis, index", "selection", "axis, index"),
+    ("masked_fill", "mask, value", "selection", "mask, value"),
+    ("sort argsort", "axis=-1, descending=False, stable=False", "selection",
+     "axis, descending, stable"),
+    ("topk", "k, axis=-1, largest=True", "selection", "k, axis, largest"),
+    ("bitwise_and bitwise_or bitwise_xor bitwise_left_shift bitwise_right_shift", "other",
+     "bitwise", "other"),
+    ("bitwise_not", "", "bitwise", ""),
+    ("cummax cummin logcumsumexp", "axis", "scans", "axis"),
+    ("masked_select", "mask", "grids", "mask"),
+    ("nonzero", "as_tuple=False", "grids", "as_tuple"),
+    ("diag", "k=0", "grids", "k"),
+    ("unfold", "axis, size, step", "grids", "axis, size, step"),
+]
 
-_ISSUE20_METHODS = "issue 20"  # the modules of the issue 20 methods block:
-from .ops import bitwise, grids  # noqa: E402
-from .ops import cumulative as scans  # noqa: E402
+
+def _method_source() -> str:
+    lines = []
+    for name, op in _OPERATORS.items():
+        lines += [f"def __{name}__(self, other):", f"    return {op}(self, other)",
+                  f"def __r{name}__(self, other):", f"    return {op}(other, self)"]
+    for name in ("lt", "le", "gt", "ge", "eq", "ne"):
+        lines += [f"def __{name}__(self, other):",
+                  f"    return elementwise.compare({name!r}, self, other)"]
+    lines += ["def __neg__(self):", "    return elementwise.neg(self)",
+              "def __invert__(self):", "    return bitwise.bitwise_not(self)"]
+    for names, params, module, args in _METHODS:
+        for name in names.split():
+            lines += [f"def {name}(self{', ' if params else ''}{params}):",
+                      f"    return {module}.{name}(self{', ' if args else ''}{args})"]
+    return "\n".join(lines) + "\n"
+
+
+def _install_methods():
+    """Compile the methods above as functions of this file (so tracebacks and mg.compile's
+    error attribution see minigrad's tensor.py) and set them on Tensor."""
+    scope: dict = {}
+    exec(compile(_method_source(), __file__, "exec"), globals(), scope)  # noqa: S102
+    for name, fn in scope.items():
+        fn.__qualname__ = f"Tensor.{name}"
+        setattr(Tensor, name, fn)
+
+
+_install_methods()

@@ -6,8 +6,9 @@ raw arrays (never Tensors); results are new arrays unless a name says ``_into``/
 
 Where numpy already runs a SIMD loop (add, mul, exp, log, comparisons) we call it: a Numba kernel
 would only add its ~0.6 us dispatch. Numba kernels (``cpu_kernels``) serve what numpy does badly:
-float32 tanh/sigmoid (libm does not vectorise), the fused backward of each activation (one pass
-instead of two or three ufuncs), the row-wise softmax family and losses, and the optimizer updates.
+float32 tanh/sigmoid (libm does not vectorise), clip's backward, the row-wise softmax family and
+losses, and the optimizer updates. The backward of the elementwise ops is the scalar rules'
+(``rule_unary_backward``/``rule_binary_backward``, generated in ``cpu_elementwise``).
 """
 
 from __future__ import annotations
@@ -128,48 +129,22 @@ def _contiguous(a, dtype=None):
     return np.ascontiguousarray(a, dtype=dtype).reshape(np.shape(a))
 
 
-def _unary(kernel32, kernel64, x):
-    x = _contiguous(x)
-    out = np.empty_like(x)
-    (kernel32 if x.dtype == np.float32 else kernel64)(x.reshape(-1), out.reshape(-1))
-    return out
-
-
 def tanh(x):
-    return _unary(k.tanh32, k.tanh64, x)
+    """The rule's kernel (float32: the rational form, which vectorises where libm's does not)."""
+    return rule_unary("tanh", x)
 
 
 def sigmoid(x):
-    return _unary(k.sigmoid32, k.sigmoid64, x)
-
-
-def _fused_backward(kernel, saved, g, *extra):
-    saved = _contiguous(saved)
-    g = _contiguous(g, dtype=saved.dtype)
-    out = np.empty_like(saved)
-    kernel(saved.reshape(-1), *extra, g.reshape(-1), out.reshape(-1))
-    return out
-
-
-def tanh_backward(y, g):
-    return _fused_backward(k.tanh_backward, y, g)
-
-
-def sigmoid_backward(y, g):
-    return _fused_backward(k.sigmoid_backward, y, g)
-
-
-def relu_backward(y, g):
-    return _fused_backward(k.relu_backward, y, g)
-
-
-def abs_backward(x, g):
-    return _fused_backward(k.abs_backward, x, g)
+    return rule_unary("sigmoid", x)
 
 
 def clip_backward(x, lo, hi, g):
+    x = _contiguous(x)
+    g = _contiguous(g, dtype=x.dtype)
+    out = np.empty_like(x)
     t = x.dtype.type
-    return _fused_backward(k.clip_backward, x, g, t(lo), t(hi))
+    k.clip_backward(x.reshape(-1), t(lo), t(hi), g.reshape(-1), out.reshape(-1))
+    return out
 
 
 # ---- reductions --------------------------------------------------------------------------------
@@ -219,6 +194,23 @@ def matmul_nt(a, b):
 def matmul_tn(a, b):
     """a^T @ b over the last two axes."""
     return np.matmul(np.swapaxes(a, -1, -2), b)
+
+
+def gemm_strided(a, a_offset, a_row, a_col, b, b_offset, b_row, b_col, out, out_offset, m, n,
+                 inner, accumulate=False, out_row=None):
+    """out[m, n] (+)= A[m, inner] @ B[inner, n] on flat arrays, each matrix given by its offset
+    and its row and column strides (elements); out's rows out_row apart (n when None)."""
+    def view(flat, offset, shape, row, col):
+        return np.lib.stride_tricks.as_strided(flat[offset:], shape, (row * flat.itemsize,
+                                                                      col * flat.itemsize))
+
+    product = view(a, a_offset, (m, inner), a_row, a_col) @ view(b, b_offset, (inner, n), b_row,
+                                                                  b_col)
+    target = view(out, out_offset, (m, n), n if out_row is None else out_row, 1)
+    if accumulate:
+        target += product
+    else:
+        target[...] = product
 
 
 # ---- shape -------------------------------------------------------------------------------------

@@ -18,79 +18,16 @@ from . import optimizer_rules, scalar_rules
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
 
-# The float32 rational tanh is written once in scalar_rules (both backends compile it).
+# The float32 rational tanh and the sigmoid, 1 / (1 + exp(-x)) (float32: exp_f32, which
+# vectorises; monotone and accurate in the tails), are written once in scalar_rules; the backend's
+# tanh and sigmoid run the rules' generated kernels (cpu_elementwise). These compiled forms are
+# for kernels that inline them (mg.compile's fused runs).
 tanh_f32 = njit(inline="always", **_JIT)(scalar_rules.tanh_f32)
-
-
-# The sigmoid is the scalar rule's, 1 / (1 + exp(-x)) (float32: exp_f32, which vectorises):
-# monotone and accurate in the tails, where the tanh form was neither; as fast in float32.
 sigmoid_f32 = scalar_rules.compiled("cpu", np.float32).sigmoid
-
-
 sigmoid_f64 = scalar_rules.compiled("cpu", np.float64).sigmoid
 
 
-# ---- unary forward kernels (flat contiguous in, flat contiguous out) --------------------------
-
-
-@njit(**_JIT)
-def tanh32(x, out):
-    for i in range(x.size):
-        out[i] = tanh_f32(x[i])
-
-
-@njit(**_JIT)
-def tanh64(x, out):
-    for i in range(x.size):
-        out[i] = np.tanh(x[i])
-
-
-@njit(**_JIT)
-def sigmoid32(x, out):
-    for i in range(x.size):
-        out[i] = sigmoid_f32(x[i])
-
-
-@njit(**_JIT)
-def sigmoid64(x, out):
-    for i in range(x.size):
-        out[i] = sigmoid_f64(x[i])
-
-
-# ---- fused backward kernels: one pass computes the input gradient from saved values ----------
-
-
-@njit(**_JIT)
-def tanh_backward(y, g, out):
-    """dx = g * (1 - y^2), from the saved output y."""
-    one = y.dtype.type(1.0)
-    for i in range(y.size):
-        out[i] = g[i] * (one - y[i] * y[i])
-
-
-@njit(**_JIT)
-def sigmoid_backward(y, g, out):
-    """dx = g * y * (1 - y), from the saved output y."""
-    one = y.dtype.type(1.0)
-    for i in range(y.size):
-        out[i] = g[i] * y[i] * (one - y[i])
-
-
-@njit(**_JIT)
-def relu_backward(y, g, out):
-    """dx = g where y > 0 or y is NaN (torch's rule: relu'(nan) = 1)."""
-    zero = y.dtype.type(0.0)
-    for i in range(y.size):
-        out[i] = zero if y[i] <= zero else g[i]
-
-
-@njit(**_JIT)
-def abs_backward(x, g, out):
-    """dx = g * sign(x) (0 at 0, as torch)."""
-    zero = x.dtype.type(0.0)
-    for i in range(x.size):
-        v = x[i]
-        out[i] = g[i] if v > zero else (-g[i] if v < zero else zero)
+# ---- clip's backward (its bounds are arguments, not a rule's parameters) -------------------
 
 
 @njit(**_JIT)

@@ -35,7 +35,6 @@ LT, LE, GT, GE, EQ, NE = 0, 1, 2, 3, 4, 5
 AND, OR, XOR = 6, 7, 8  # logical: nonzero is true
 NEG, EXP, LOG, ABS, RELU, TANH, SIGMOID = 0, 1, 2, 3, 4, 5, 6
 TANH_RATIONAL, SIGMOID_RATIONAL = 7, 8  # the float32 forms: the host picks them by dtype
-TANH_BACKWARD, SIGMOID_BACKWARD, RELU_BACKWARD, ABS_BACKWARD = 0, 1, 2, 3
 
 
 def launch(n: int) -> tuple[int, int]:
@@ -103,17 +102,6 @@ def unary_rule(op, x, zero, half):
     return one / (one + math.exp(-x))
 
 
-@cuda.jit(device=True)
-def backward_rule(op, saved, g, zero, one):
-    if op == TANH_BACKWARD:
-        return g * (one - saved * saved)
-    if op == SIGMOID_BACKWARD:
-        return g * saved * (one - saved)
-    if op == RELU_BACKWARD:
-        return zero if saved <= zero else g  # relu'(nan) = 1, as torch
-    return g if saved > zero else (-g if saved < zero else zero)  # ABS_BACKWARD, 0 at 0
-
-
 # ---- creation, casts, gathers and scatters -----------------------------------------------------
 
 
@@ -178,13 +166,6 @@ def unary(op, x, out):
     zero, half = out.dtype.type(0), out.dtype.type(0.5)
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = unary_rule(op, x[i], zero, half)
-
-
-@cuda.jit(cache=True)
-def unary_backward(op, saved, g, out):
-    zero, one = out.dtype.type(0), out.dtype.type(1)
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = backward_rule(op, saved[i], g[i], zero, one)
 
 
 @cuda.jit(cache=True)

@@ -54,11 +54,7 @@ class Backend(Protocol):
     def logical_not(self, a) -> Array: """a == 0 as a bool array."""
     def add_into(self, out, g) -> None: """out += g in place (g broadcasts to out)."""
 
-    # ---- fused activation backward: the input gradient from saved values in one pass
-    def tanh_backward(self, y, g) -> Array: """g * (1 - y^2) from the saved output y."""
-    def sigmoid_backward(self, y, g) -> Array: """g * y * (1 - y) from the saved output y."""
-    def relu_backward(self, y, g) -> Array: """g where y > 0 or NaN, else 0."""
-    def abs_backward(self, x, g) -> Array: """g * sign(x), 0 at 0."""
+    # ---- clip's backward (the other elementwise backwards are the rules': rule_*_backward)
     def clip_backward(self, x, lo, hi, g) -> Array: """g where lo <= x <= hi, else 0."""
 
     # ---- reductions
@@ -74,6 +70,11 @@ class Backend(Protocol):
     def matmul(self, a, b) -> Array: """a @ b over the last two axes, batch axes broadcast."""
     def matmul_nt(self, a, b) -> Array: """a @ b^T over the last two axes."""
     def matmul_tn(self, a, b) -> Array: """a^T @ b over the last two axes."""
+    def gemm_strided(self, a, a_offset, a_row, a_col, b, b_offset, b_row, b_col, out, out_offset,
+                     m, n, inner, accumulate=False, out_row=None) -> None:
+        """out[m, n] (+)= A[m, inner] @ B[inner, n] in place on flat arrays, each matrix an
+        offset and row and column strides in elements (out's rows out_row apart, n when None):
+        the fused recurrences' per-step GEMMs into windows of their buffers."""
 
     # ---- shape and indexing
     def reshape(self, a, shape) -> Array: """a with a new shape (a view where possible)."""

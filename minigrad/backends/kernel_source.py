@@ -20,6 +20,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .scalar_rules import RULES
+
 _HERE = Path(__file__).parent
 _RULE_FILES = ("scalar_rules.py", "scalar_rules_math.py", "scalar_rules_activations.py",
                "scalar_rules_piecewise.py", "scalar_float32.py", "indexing.py")  # all inlined
@@ -101,12 +103,22 @@ def check_numba_cache(module, path) -> list[str]:
     return rebuilt
 
 
+def rule_params(name: str, dtype, params) -> tuple:
+    """A rule's scalar parameters as `dtype` scalars (the generated kernels' trailing
+    arguments); ValueError naming the rule when their count is not the rule's."""
+    expected = RULES[name].params
+    if not params and not expected:
+        return ()
+    if len(params) != len(expected):
+        raise ValueError(f"{name}: expected the parameters {expected}, got {len(params)} "
+                         f"values {tuple(params)}")
+    return tuple(dtype.type(p) for p in params)
+
+
 def rule_kernels(target: str, name: str, dtype, unary: str, binary: str):
     """(rule, module) of the kernels generated for one scalar rule and float dtype on `target`
     from its unary or binary template, loaded once per process."""
     import numpy as np
-
-    from .scalar_rules import RULES
 
     key = (target, name, dtype)
     found = _LOADED.get(key)

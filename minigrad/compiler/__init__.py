@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import record_multi
-from ..ops.recurrent import _steps
 from ..tensor import Tensor
 from . import run_cpu
 from .cache import cache_dir, load
 from .emit_cpu import module_source
+from .lengths import step_counts
 from .plan import Plan, plan
 from .trace import CellCompileError, Graph, trace, unsupported
 
@@ -125,7 +125,7 @@ class CompiledStep:
                                  f"{getattr(p, 'shape', p)}")
         if grad_norms is not None and not isinstance(grad_norms, dict):
             raise ValueError("fused_recurrence: grad_norms must be None or a dict")
-        return _steps("fused_recurrence", lengths, T, B)
+        return step_counts("fused_recurrence", lengths, T, B)
 
 
 def compile_step(step, input_size: int, state_sizes, params: dict, dtype) -> CompiledStep:

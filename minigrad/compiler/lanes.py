@@ -44,27 +44,27 @@ class Names:
         return ("xh", "I") if k == self.plan.rec_state else (f"st{k}", "0")
 
 
-def _view(used: set, kind: str, index) -> str:
+def lane_view(used: set, kind: str, index) -> str:
     used.add((kind, index))
     if kind in ("prev", "next", "dS", "dN"):
         return f"{kind[0].lower()}{kind[1].lower()}{index[0]}_{index[1]}"
     return f"{_VIEWS[kind][0]}{index}"
 
 
-def _home(names: Names, v: int, used: set) -> str | None:
+def home_of(names: Names, v: int, used: set) -> str | None:
     """Where value v can be read without computing it (a view element or a constant)."""
     plan, key = names.plan, names.plan.values[v]
     if v in plan.stored:
         where, n = plan.stored[v]
-        return f"{_view(used, where, n)}[j]"
+        return f"{lane_view(used, where, n)}[j]"
     if v in names.mid_index:
-        return f"{_view(used, 'mid', names.mid_index[v])}[j]"
+        return f"{lane_view(used, 'mid', names.mid_index[v])}[j]"
     if v in names.carry_index:
-        return f"{_view(used, 'carry', names.carry_index[v])}[j]"
+        return f"{lane_view(used, 'carry', names.carry_index[v])}[j]"
     if key[0] in ("slot", "slot2"):
-        return f"{_view(used, key[0], key[1])}[j]"
+        return f"{lane_view(used, key[0], key[1])}[j]"
     if key[0] == "state":
-        return f"{_view(used, 'prev', (key[1], key[2]))}[j]"
+        return f"{lane_view(used, 'prev', (key[1], key[2]))}[j]"
     if key[0] == "param":
         return f"vec_{key[1]}_{key[2]}[j]"
     if key[0] == "const":
@@ -72,7 +72,7 @@ def _home(names: Names, v: int, used: set) -> str | None:
     return None
 
 
-def _compute(names: Names, v: int) -> str:
+def compute_of(names: Names, v: int) -> str:
     key = names.plan.values[v]
     return f"v{v} = {names.rule(key[1])}({', '.join(f'v{a}' for a in key[2:])})"
 
@@ -84,11 +84,11 @@ def row_views(names: Names, used: set, indent: str) -> list[str]:
             k, p = index
             buffer, offset = names.state_buffer(k)
             slot = "prev" if kind == "prev" else "nxt"
-            lines.append(f"{_view(set(), kind, index)} = {buffer}[{slot}, b, {offset} + {p} * L:"
-                         f"{offset} + {p + 1} * L]")
+            lines.append(f"{lane_view(set(), kind, index)} = {buffer}[{slot}, b, "
+                         f"{offset} + {p} * L:{offset} + {p + 1} * L]")
         elif kind in ("dS", "dN"):
             k, p = index
-            lines.append(f"{_view(set(), kind, index)} = {kind}{k}[b, {p} * L:{p + 1} * L]")
+            lines.append(f"{lane_view(set(), kind, index)} = {kind}{k}[b, {p} * L:{p + 1} * L]")
         else:
             target = _VIEWS[kind][1].format(a=f"{index} * L:{index + 1} * L")
             lines.append(f"{_VIEWS[kind][0]}{index} = {target}")
@@ -116,9 +116,9 @@ def forward_lanes(names: Names, stage: int):
         if key[0] == "rule" and _stage_of(names, v) == stage:
             for a in key[2:]:
                 emit(a)
-            body.append(_compute(names, v))
+            body.append(compute_of(names, v))
         else:
-            home = _home_source(names, v, used, stage)
+            home = home_source(names, v, used, stage)
             body.append(f"v{v} = {home}")
 
     for v in sorted(set(roots)):
@@ -126,34 +126,34 @@ def forward_lanes(names: Names, stage: int):
     stores = []
     for v, (where, n) in sorted(plan.stored.items()):
         if _stage_of(names, v) == stage:
-            stores.append(f"{_view(used, where, n)}[j] = v{v}")
+            stores.append(f"{lane_view(used, where, n)}[j] = v{v}")
     if stage == 1:
-        stores += [f"{_view(used, 'carry', n)}[j] = v{v}" for n, v in enumerate(plan.carried)]
-        stores += [f"{_view(used, 'mid', p)}[j] = v{v}" for p, v in enumerate(plan.mid_operand)]
+        stores += [f"{lane_view(used, 'carry', n)}[j] = v{v}" for n, v in enumerate(plan.carried)]
+        stores += [f"{lane_view(used, 'mid', p)}[j] = v{v}" for p, v in enumerate(plan.mid_operand)]
     for k, ids in enumerate(plan.outputs):
         for p, v in enumerate(ids):
             if _stage_of(names, v) == stage:
-                stores.append(f"{_view(used, 'next', (k, p))}[j] = v{v}")
+                stores.append(f"{lane_view(used, 'next', (k, p))}[j] = v{v}")
     return used, body + stores
 
 
-def _home_source(names, v, used, stage):
+def home_source(names, v, used, stage):
     """Forward: a leaf or a value of an earlier stage (carried over, or the intermediate)."""
     key = names.plan.values[v]
     if stage == 2 and v in names.carry_index:
-        return f"{_view(used, 'carry', names.carry_index[v])}[j]"
+        return f"{lane_view(used, 'carry', names.carry_index[v])}[j]"
     if stage == 2 and v in names.mid_index and key[0] == "rule":
-        return f"{_view(used, 'mid', names.mid_index[v])}[j]"
+        return f"{lane_view(used, 'mid', names.mid_index[v])}[j]"
     if key[0] in ("slot", "slot2"):
-        return f"{_view(used, key[0], key[1])}[j]"
+        return f"{lane_view(used, key[0], key[1])}[j]"
     if key[0] == "state":
-        return f"{_view(used, 'prev', (key[1], key[2]))}[j]"
+        return f"{lane_view(used, 'prev', (key[1], key[2]))}[j]"
     if key[0] == "param":
         return f"vec_{key[1]}_{key[2]}[j]"
     return names.const(key[1])
 
 
-def _constant_slope(rule: str, suffix: str):
+def constant_slope(rule: str, suffix: str):
     """The derivative's value when it reads nothing (add: 1, sub: 1 and -1), else None."""
     if RULES[rule].uses:
         return None
@@ -167,15 +167,15 @@ def materialise(names: Names, v: int, used: set, available: set, body: list) -> 
     if v in available:
         return
     available.add(v)
-    home = _home(names, v, used)
+    home = home_of(names, v, used)
     if home is None and v in names.new_state:
-        home = f"{_view(used, 'next', names.new_state[v])}[j]"
+        home = f"{lane_view(used, 'next', names.new_state[v])}[j]"
     if home is not None:
         body.append(f"v{v} = {home}")
         return
     for a in names.plan.values[v][2:]:
         materialise(names, a, used, available, body)
-    body.append(_compute(names, v))
+    body.append(compute_of(names, v))
 
 
 def backward_lanes(names: Names, stage: int, two_stage: bool):
@@ -191,15 +191,15 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
     for k, ids in enumerate(plan.outputs):
         for p, v in enumerate(ids):
             if _stage_of(names, v) == stage:
-                seed = f"{_view(used, 'dS', (k, p))}[j]"
+                seed = f"{lane_view(used, 'dS', (k, p))}[j]"
                 if k == 0:
-                    seed += f" + {_view(used, 'dout', p)}[j]"
+                    seed += f" + {lane_view(used, 'dout', p)}[j]"
                 contributions.setdefault(v, []).append(f"({seed})")
     if stage == 1 and two_stage:
         for n, v in enumerate(plan.carried):
-            contributions.setdefault(v, []).append(f"{_view(used, 'dcarry', n)}[j]")
+            contributions.setdefault(v, []).append(f"{lane_view(used, 'dcarry', n)}[j]")
         for p, v in enumerate(plan.mid_operand):
-            contributions.setdefault(v, []).append(f"{_view(used, 'dmid', p)}[j]")
+            contributions.setdefault(v, []).append(f"{lane_view(used, 'dmid', p)}[j]")
     sweep, totals = [], {}
     for v in range(len(values) - 1, -1, -1):
         terms = contributions.get(v)
@@ -223,7 +223,7 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
         y = f"v{v}" if "y" in rule.uses else "zero"
         for a, suffix in zip(key[2:], ["_d"] if rule.arity == 1 else ["_da", "_db"]):
             if grad[a]:
-                slope = _constant_slope(key[1], suffix)
+                slope = constant_slope(key[1], suffix)
                 if slope == 1.0:
                     term = totals[v]
                 elif slope == -1.0:
@@ -242,23 +242,23 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
     slot_kind, count = ("slot", plan.n_slots) if stage == 1 else ("slot2", plan.mid_pieces)
     for s in range(count):
         v = values.index((slot_kind, s))
-        stores.append(f"{_view(used, slot_kind, s)}[j] = {total(v)}")
+        stores.append(f"{lane_view(used, slot_kind, s)}[j] = {total(v)}")
     if stage == 2:
         for n, v in enumerate(plan.carried):
-            stores.append(f"{_view(used, 'dcarry', n)}[j] = {total(v)}")
+            stores.append(f"{lane_view(used, 'dcarry', n)}[j] = {total(v)}")
     for k, pieces in enumerate(plan.state_pieces):
         for p in range(pieces):
             key = ("state", k, p)
             value = total(values.index(key)) if key in values else "zero"
             if stage == 1 and two_stage:
                 if value != "zero":
-                    stores.append(f"{_view(used, 'dN', (k, p))}[j] += {value}")
+                    stores.append(f"{lane_view(used, 'dN', (k, p))}[j] += {value}")
             else:
-                stores.append(f"{_view(used, 'dN', (k, p))}[j] = {value}")
+                stores.append(f"{lane_view(used, 'dN', (k, p))}[j] = {value}")
     for k, ids in enumerate(plan.outputs):
         for p, v in enumerate(ids):
             if _stage_of(names, v) == stage:
-                stores.append(f"{_view(used, 'dS', (k, p))}[j] = {total(v)}")
+                stores.append(f"{lane_view(used, 'dS', (k, p))}[j] = {total(v)}")
     for v, key in enumerate(values):
         if key[0] == "param" and contributions.get(v):
             acc_key = " + ".join(contributions[v])

@@ -15,7 +15,7 @@ each row sum's gradient reaches every lane of its argument (the derivative of a 
 from __future__ import annotations
 
 from ..backends.scalar_rules import RULES
-from .lanes import Names, _compute, _constant_slope, _home, _home_source, _view, materialise
+from .lanes import Names, compute_of, constant_slope, home_of, home_source, lane_view, materialise
 from .saved import CHEAP, derivative_reads, has_grad
 
 LOOP = "for j in range(L):"
@@ -64,7 +64,7 @@ class _Info:
 
 
 def _new_state(names, v, used) -> str:
-    return f"{_view(used, 'next', names.new_state[v])}[j]"
+    return f"{lane_view(used, 'next', names.new_state[v])}[j]"
 
 
 def _consts(names) -> list:
@@ -114,15 +114,15 @@ def forward_rows(names: Names):
             if v in plan.row_scalars:
                 return  # a variable of the row, computed after an earlier pass
             if key[0] == "rule" and info.lane[v] and plan.phase[v] < k and v in info.scr:
-                body.append(f"v{v} = {_view(used, 'scr', info.scr[v])}[j]")
+                body.append(f"v{v} = {lane_view(used, 'scr', info.scr[v])}[j]")
             elif v in info.reread and plan.phase[v] < k:
-                body.append(f"v{v} = {_home(names, v, used) or _new_state(names, v, used)}")
+                body.append(f"v{v} = {home_of(names, v, used) or _new_state(names, v, used)}")
             elif key[0] == "rule":
                 for a in key[2:]:
                     emit(a)
-                body.append(_compute(names, v))
+                body.append(compute_of(names, v))
             else:
-                body.append(f"v{v} = {_home_source(names, v, used, 1)}")
+                body.append(f"v{v} = {home_source(names, v, used, 1)}")
 
         sums = [v for v in sorted(plan.row_scalars) if plan.values[v][0] == "rowsum" and
                 plan.phase[v] == k + 1]
@@ -132,22 +132,22 @@ def forward_rows(names: Names):
         for v in sums:
             for a in plan.values[v][2:]:
                 emit(a)
-        stores = [f"{_view(used, where, n)}[j] = v{v}" for v, (where, n) in
+        stores = [f"{lane_view(used, where, n)}[j] = v{v}" for v, (where, n) in
                   sorted(plan.stored.items()) if plan.phase[v] == k]
-        stores += [f"{_view(used, 'scr', n)}[j] = v{v}" for v, n in info.scr.items()
+        stores += [f"{lane_view(used, 'scr', n)}[j] = v{v}" for v, n in info.scr.items()
                    if plan.phase[v] == k]
-        stores += [f"{_view(used, 'next', (s, p))}[j] = v{v}"
+        stores += [f"{lane_view(used, 'next', (s, p))}[j] = v{v}"
                    for s, ids in enumerate(plan.outputs) for p, v in enumerate(ids)
                    if plan.phase[v] == k]
-        stores += [f"{_view(used, 'red', n)}[j] = {' + '.join(f'v{a}' for a in plan.values[s][2:])}"
-                   for n, s in enumerate(sums)]
+        stores += [f"{lane_view(used, 'red', n)}[j] = "
+                   f"{' + '.join(f'v{a}' for a in plan.values[s][2:])}" for n, s in enumerate(sums)]
         names.reductions = max(names.reductions, len(sums))
         lines += [LOOP] + ["    " + x for x in body + stores]
-        lines += [f"v{s} = row_total({_view(used, 'red', n)})" for n, s in enumerate(sums)]
+        lines += [f"v{s} = row_total({lane_view(used, 'red', n)})" for n, s in enumerate(sums)]
         for v in sorted(plan.row_scalars):  # the row scalars of depth k + 1
             if plan.phase[v] == k + 1:
                 if plan.values[v][0] == "rule":
-                    lines.append(_compute(names, v))
+                    lines.append(compute_of(names, v))
                 lines.append(f"{_scalar(plan, v)} = v{v}")
     return used, lines
 
@@ -173,16 +173,16 @@ def backward_rows(names: Names):
         for s, ids in enumerate(plan.outputs):
             for p, v in enumerate(ids):
                 if plan.phase[v] == k:
-                    seed = f"{_view(used, 'dS', (s, p))}[j]"
+                    seed = f"{lane_view(used, 'dS', (s, p))}[j]"
                     if s == 0:
-                        seed += f" + {_view(used, 'dout', p)}[j]"
+                        seed += f" + {lane_view(used, 'dout', p)}[j]"
                     contributions.setdefault(v, []).append(f"({seed})")
         for v in range(len(values) - 1, -1, -1):
             if not info.lane[v] or plan.phase[v] != k or not grad[v]:
                 continue
             terms = contributions.get(v, []) + [f"gr{s}" for s in info.sums_of.get(v, [])]
             if v in late:
-                terms.append(f"{_view(used, 'gscr', late[v])}[j]")
+                terms.append(f"{lane_view(used, 'gscr', late[v])}[j]")
             if not terms:
                 continue
             sweep.append(f"g{v} = {' + '.join(terms)}")
@@ -197,24 +197,24 @@ def backward_rows(names: Names):
                 if a in plan.row_scalars:
                     op = "+=" if a in partial else "="
                     column = partial.setdefault(a, len(partial))
-                    sweep.append(f"{_view(used, 'red', column)}[j] {op} {term}")
+                    sweep.append(f"{lane_view(used, 'red', column)}[j] {op} {term}")
                 elif values[a][0] == "param":
                     sweep.append(f"acc{_param_column(names, a)}[j] += {term}")
                 elif plan.phase[a] < k:
                     column = late.setdefault(a, len(late))
                     op = "+=" if column in written else "="
                     written.add(column)
-                    sweep.append(f"{_view(used, 'gscr', column)}[j] {op} {term}")
+                    sweep.append(f"{lane_view(used, 'gscr', column)}[j] {op} {term}")
                 else:
                     contributions.setdefault(a, []).append(term)
         stores = []
         if k == 0:
             stores = _leaf_stores(names, used, contributions, totals, info)
-        stores += [f"{_view(used, 'dS', (s, p))}[j] = {totals.get(v, 'zero')}"
+        stores += [f"{lane_view(used, 'dS', (s, p))}[j] = {totals.get(v, 'zero')}"
                    for s, ids in enumerate(plan.outputs) for p, v in enumerate(ids)
                    if plan.phase[v] == k]
         lines += [LOOP] + ["    " + x for x in body + sweep + stores]
-        lines += [f"gr{a} += row_total({_view(used, 'red', n)})" for a, n in partial.items()]
+        lines += [f"gr{a} += row_total({lane_view(used, 'red', n)})" for a, n in partial.items()]
         names.reductions = max(names.reductions, len(partial))
         for v in reversed(scalars):  # row scalars of depth k hand their gradients on
             key = values[v]
@@ -235,7 +235,7 @@ def _terms(names, key, v, reads, total, grad):
     y = f"v{v}" if "y" in rule.uses else "zero"
     for a, suffix in zip(key[2:], ["_d"] if rule.arity == 1 else ["_da", "_db"]):
         if grad[a]:
-            slope = _constant_slope(key[1], suffix)
+            slope = constant_slope(key[1], suffix)
             if slope == 1.0:
                 yield a, total
             elif slope == -1.0:
@@ -254,13 +254,13 @@ def _leaf_stores(names, used, contributions, totals, info):
         terms = contributions.get(v)
         return " + ".join(terms) if terms else "zero"
 
-    stores = [f"{_view(used, 'slot', s)}[j] = {total(values.index(('slot', s)))}"
+    stores = [f"{lane_view(used, 'slot', s)}[j] = {total(values.index(('slot', s)))}"
               for s in range(plan.n_slots)]
     for k, pieces in enumerate(plan.state_pieces):
         for p in range(pieces):
             key = ("state", k, p)
             value = total(values.index(key)) if key in values else "zero"
-            stores.append(f"{_view(used, 'dN', (k, p))}[j] = {value}")
+            stores.append(f"{lane_view(used, 'dN', (k, p))}[j] = {value}")
     for v, key in enumerate(values):
         if key[0] == "param" and v in totals:
             stores.append(f"acc{_param_column(names, v)}[j] += {totals[v]}")

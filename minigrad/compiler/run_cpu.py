@@ -6,27 +6,15 @@ forward overwrites slots with the values backward reads and backward overwrites 
 products' gradients. ``xh`` (T + 1, B, I + S) keeps each x_t beside the recurrent state before
 step t (as the hand-written LSTM did), so when every slot is shared one GEMM gives both weight
 gradients. The other states have their own (T + 1, B, S_k) buffers. Threads, the packed per-step
-GEMMs and denormal flushing are cpu_recurrent's (docs/fused_kernels.md).
+GEMMs and denormal flushing are cpu_runtime's (docs/fused_kernels.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backends import cpu_recurrent as rec
-from ..backends.cpu_blas import pack_column_tiles, single_threaded_blas, step_tiling
-
-
-def _each_rows(loop, B, w1, w2, arguments):
-    """Run a generated loop on each thread's batch rows with both per-step weights packed in
-    column tiles: arguments(lo, hi, k, packed1, packed2, row_chunk1, row_chunk2)."""
-    parts = rec._parts(B)
-    rows = max(hi - lo for lo, hi in parts)
-    chunk1, tile1 = step_tiling(rows, *w1.shape)
-    chunk2, tile2 = step_tiling(rows, *w2.shape)
-    packed1, packed2 = pack_column_tiles(w1, tile1), pack_column_tiles(w2, tile2)
-    rec._run(loop, [arguments(lo, hi, k, packed1, packed2, chunk1, chunk2)
-                    for k, (lo, hi) in enumerate(parts)])
+from ..backends.cpu_blas import single_threaded_blas
+from . import cpu_runtime as rt
 
 
 def _blocks(w, order, L):
@@ -69,7 +57,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
                 buffer = np.empty((T + 1, B, s.shape[1]), dtype)
                 buffer[first] = s
                 others.append(buffer)
-        rec._split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
+        rt.split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
                         buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
         if plan.x_slots < plan.n_slots:
             buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
@@ -80,7 +68,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         carry = np.empty((T, B, len(plan.carried) * L), dtype)
         vectors = [np.ascontiguousarray(params[name]) for name in plan.vectors]
         none = np.zeros((1, 1), dtype)
-        _each_rows(kernels.forward, B, w_h.T if w_h is not None else none,
+        rt.each_rows(kernels.forward, B, w_h.T if w_h is not None else none,
                    w_mid.T if w_mid is not None else none,
                    lambda lo, hi, _, w, w2, rc, rc2: (buf, buf2, mid, carry, extra, xh, *others,
                                                       w, w2, *vectors, steps, reverse, lo, hi,
@@ -89,7 +77,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
     finals = [b[last].copy() for b in buffers]
     saved = (buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse,
              I, L)
-    return rec._outputs(buffers[0], steps, reverse), finals, saved
+    return rt.outputs(buffers[0], steps, reverse), finals, saved
 
 
 def _state_buffers(plan, xh, others, I):
@@ -106,21 +94,21 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     T, B, _ = buf.shape
     dtype = buf.dtype
     widths = [p * L for p in plan.state_pieces]
-    dS = [rec._state_grad(d, B, w, dtype) for d, w in zip(d_finals, widths)]
+    dS = [rt.state_grad(d, B, w, dtype) for d, w in zip(d_finals, widths)]
     dN = [np.empty_like(d) for d in dS]
-    dout = rec._dout(dout, B, widths[0], dtype)
+    dout = rt.dout_array(dout, B, widths[0], dtype)
     n_acc = max([a for columns in param_acc.values() for a in columns] + [-1]) + 1
     dcarry = np.empty((B, carry.shape[2]), dtype)
     dmid = np.empty((B, mid.shape[2]), dtype)
     none = np.zeros((1, 1), dtype)
-    acc = np.zeros((rec.get_num_threads(), n_acc * L))
-    dx = np.empty((T, B, I) if I <= rec.FUSED_DX_MAX_INPUT else (0, B, I), dtype)
+    acc = np.zeros((rt.get_num_threads(), n_acc * L))
+    dx = np.empty((T, B, I) if I <= rt.FUSED_DX_MAX_INPUT else (0, B, I), dtype)
     w_x_t = np.ascontiguousarray(w_x.T)
     norms = [np.zeros((T, B) if want_norms else (0, B), dtype) for _ in widths]
     rows = slice(1, T + 1) if reverse else slice(0, T)
     grads = {}
     with single_threaded_blas():
-        _each_rows(kernels.backward, B, w_h if w_h is not None else none,
+        rt.each_rows(kernels.backward, B, w_h if w_h is not None else none,
                    w_mid if w_mid is not None else none,
                    lambda lo, hi, k, w, w2, rc, rc2: (
                        buf, buf2, mid, carry, extra, xh, *others, w, w2, w_x_t, dout, *dS, *dN,
@@ -128,25 +116,25 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
                        rc2))
         if w_mid is not None:
             grads[plan.weight_mid] = np.empty(w_mid.shape, dtype)
-            rec._weight_gemm(buf2.reshape(T * B, -1), mid.reshape(T * B, -1),
+            rt.weight_gemm(buf2.reshape(T * B, -1), mid.reshape(T * B, -1),
                              grads[plan.weight_mid])
         d2 = buf.reshape(T * B, -1)
         d_x = d2[:, :plan.x_slots * L]
         if dx.shape[0] != T:
             dx = np.empty((T * B, I), dtype)
-            rec._split_gemm(d_x, w_x, dx, False, False, 0.0)
+            rt.split_gemm(d_x, w_x, dx, False, False, 0.0)
         inputs = xh[rows].reshape(T * B, -1)
         if plan.all_shared:
             dw = np.empty((plan.n_slots * L, inputs.shape[1]), dtype)
-            rec._weight_gemm(d2, inputs, dw)
+            rt.weight_gemm(d2, inputs, dw)
             dw_x, dw_h = dw[:, :I], dw[:, I:]
         else:
             dw_x = np.empty(w_x.shape, dtype)
-            rec._weight_gemm(d_x, inputs[:, :I], dw_x)
+            rt.weight_gemm(d_x, inputs[:, :I], dw_x)
             dw_h = None
             if w_h is not None:
                 dw_h = np.empty(w_h.shape, dtype)
-                rec._weight_gemm(d2[:, plan.h_first * L:], inputs[:, I:], dw_h)
+                rt.weight_gemm(d2[:, plan.h_first * L:], inputs[:, I:], dw_h)
     shape_x = param_shapes[plan.weight_x]
     grads[plan.weight_x] = np.ascontiguousarray(_unblocks(dw_x, plan.x_rows, L, shape_x[0]))
     if w_h is not None:

@@ -17,35 +17,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends import cuda_kernels as k
-from ..backends.cuda_array_ops import concat
-from ..backends.cuda_base import copy, empty, flat, from_host, full, to_host, zeros
-from ..backends.cuda_gemm import gemm_into
-from ..backends.cuda_reduce import sum
-from ..backends.cuda_sequence_kernels import masked_outputs, row_norms
+from ..backends import get
+from .cuda_runtime import grid, masked_outputs, row_norms
 
-_ONE = ((1,), (0,))
+# Everything device-side goes through the backend Protocol (backends/interface.py), the kernels
+# this compiler generates (emit_cuda) and those it owns (cuda_runtime).
+be = get("cuda")
 
 
-def _gemm(a, a_offset, a_row, a_col, b, b_offset, b_row, b_col, out, out_offset, m, n, inner,
-          accumulate=False, out_row=None):
-    """out[m, n] (+)= A @ B on flat device arrays with offsets and strides (one batch)."""
-    gemm_into(a, a_offset, a_row, a_col, _ONE[1], b, b_offset, b_row, b_col, _ONE[1], _ONE[0],
-              m, n, inner, out, out_offset, accumulate, out_row)
+def _gemm(*args, **kwargs):
+    """out[m, n] (+)= A @ B on flat device arrays with offsets and strides (the Protocol's)."""
+    be.gemm_strided(*args, **kwargs)
+
+
+def flat(a):
+    """a (C-contiguous) as a flat device view."""
+    return be.reshape(a, (a.size,))
 
 
 def _blocks(w, order, L):
     """Rows of w regrouped by L-row blocks in `order` (w itself if the identity)."""
     if list(order) == list(range(w.shape[0] // L)):
         return w
-    return concat([w[p * L:(p + 1) * L] for p in order], 0)
+    return be.concat([w[p * L:(p + 1) * L] for p in order], 0)
 
 
 def _unblocks(w, order, L, rows):
     """Inverse of _blocks into a (rows, k) device array (blocks not in order stay 0)."""
     if list(order) == list(range(rows // L)):
         return w
-    out = zeros((rows, w.shape[1]), w.dtype)
+    out = be.zeros((rows, w.shape[1]), w.dtype)
     for s, p in enumerate(order):
         out[p * L:(p + 1) * L].copy_to_device(w[s * L:(s + 1) * L])
     return out
@@ -67,26 +68,26 @@ def forward(kernels, plan, x, states, params, steps, reverse):
     w_x = _blocks(params[plan.weight_x], plan.x_rows, L)
     w_h = _blocks(params[plan.weight_h], plan.h_rows, L) if plan.weight_h else None
     first, last = (T, 0) if reverse else (0, T)
-    buf = zeros((T, B, ns), dtype) if plan.x_slots < plan.n_slots else empty((T, B, ns), dtype)
+    buf = (be.zeros if plan.x_slots < plan.n_slots else be.empty)((T, B, ns), dtype)
     _gemm(flat(x), 0, I, 1, flat(w_x), 0, 1, I, flat(buf), 0, T * B, plan.x_slots * L, I,
           out_row=ns)
     sts = []
     for s, width in zip(states, widths):
-        st = empty((T + 1, B, width), dtype)
+        st = be.empty((T + 1, B, width), dtype)
         st[first].copy_to_device(s)
         sts.append(st)
     one = (1, 1, 1)
     M, K = plan.mid_pieces * L, len(plan.mid_operand) * L
-    buf2 = empty((T, B, M) if M else one, dtype)
-    mid = empty((T, B, K) if K else one, dtype)
-    carry = empty((T, B, len(plan.carried) * L) if plan.carried else one, dtype)
-    extra = empty((T, B, plan.n_extra * L) if plan.n_extra else one, dtype)
+    buf2 = be.empty((T, B, M) if M else one, dtype)
+    mid = be.empty((T, B, K) if K else one, dtype)
+    carry = be.empty((T, B, len(plan.carried) * L) if plan.carried else one, dtype)
+    extra = be.empty((T, B, plan.n_extra * L) if plan.n_extra else one, dtype)
     w_mid = params[plan.weight_mid] if plan.weight_mid else None
     vectors = [params[name] for name in plan.vectors]
     masked = bool(np.any(steps < T))  # the step counts go up only when there is a mask
-    steps_d = from_host(np.ascontiguousarray(steps, np.int64)) if masked else full((B,), T,
+    steps_d = be.from_host(np.ascontiguousarray(steps, np.int64)) if masked else be.full((B,), T,
                                                                                    np.int64)
-    launch = k.launch(B * L)
+    launch = grid(B * L)
     kernel1 = kernels.forward1[launch]
     kernel2 = kernels.forward2[launch] if w_mid is not None else None
     rec = plan.rec_state
@@ -104,7 +105,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
             kernel2(buf, buf2, mid, carry, extra, *sts, *vectors, steps_d, t, prev, nxt)
     finals = []
     for st in sts:
-        final = empty(st.shape[1:], dtype)
+        final = be.empty(st.shape[1:], dtype)
         final.copy_to_device(st[last])
         finals.append(final)
     saved = (x, buf, buf2, mid, carry, extra, sts, w_x, w_h, w_mid, vectors, steps, steps_d,
@@ -116,30 +117,28 @@ def _outputs(st, steps_d, masked, reverse):
     """(T, B, S): states after each step, 0 past a sequence's length."""
     T1, B, S = st.shape
     T = T1 - 1
-    out = empty((T, B, S), st.dtype)
+    out = be.empty((T, B, S), st.dtype)
     if not masked:
         out.copy_to_device(st[1:] if not reverse else st[:T])
         return out
     start = 0 if reverse else B * S
-    masked_outputs[k.launch(out.size)](flat(st), start, steps_d, B, S, flat(out))
+    masked_outputs[grid(out.size)](flat(st), start, steps_d, B, S, flat(out))
     return out
 
 
 def _vector_grads(plan, columns_of, param_acc, L, dtype):
     """Each vector parameter's gradient from its accumulator columns; columns_of(a) is column a
     summed over the steps and the batch (L values on the device)."""
-    from ..backends.cuda import add
-
     grads = {}
     for name, pieces in plan.vectors.items():
         parts = []
         for p in range(pieces):
             columns = param_acc.get((name, p), [])
-            part = zeros((L,), dtype) if not columns else copy(columns_of(columns[0]))
+            part = be.zeros((L,), dtype) if not columns else be.copy(columns_of(columns[0]))
             for a in columns[1:]:
-                part = add(part, columns_of(a))
+                part = be.add(part, columns_of(a))
             parts.append(part)
-        grads[name] = parts[0] if pieces == 1 else concat(parts, 0)
+        grads[name] = parts[0] if pieces == 1 else be.concat(parts, 0)
     return grads
 
 
@@ -150,7 +149,7 @@ def _column_sums(kernels, acc, buf, buf2, L):
     def total(array):
         if id(array) not in sums:
             width = array.shape[len(array.shape) - 1]  # the simulator's shapes take no -1
-            sums[id(array)] = sum(array.reshape((array.size // width, width)), axis=0)
+            sums[id(array)] = be.sum(array.reshape((array.size // width, width)), axis=0)
         return sums[id(array)]
 
     def columns_of(a):
@@ -163,8 +162,8 @@ def _column_sums(kernels, acc, buf, buf2, L):
 
 def _state_grad(d, B, width, dtype):
     if d is None:
-        return zeros((B, width), dtype)
-    out = empty((B, width), dtype)
+        return be.zeros((B, width), dtype)
+    out = be.empty((B, width), dtype)
     out.copy_to_device(d)
     return out
 
@@ -179,22 +178,22 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     ns = plan.n_slots * L
     widths = [p * L for p in plan.state_pieces]
     dS = [_state_grad(d, B, w, dtype) for d, w in zip(d_finals, widths)]
-    dN = [empty((B, w), dtype) for w in widths]
-    dout = zeros((1, B, widths[0]), dtype) if dout is None else dout
+    dN = [be.empty((B, w), dtype) for w in widths]
+    dout = be.zeros((1, B, widths[0]), dtype) if dout is None else dout
     n_acc = max([a for columns in param_acc.values() for a in columns] + [-1]) + 1
     accumulated = n_acc > len(kernels.FROM_SLOT)  # a column the kernels accumulate in acc
-    acc = zeros((B, n_acc * L) if accumulated else (1, 1), dtype)
+    acc = be.zeros((B, n_acc * L) if accumulated else (1, 1), dtype)
     M, K = plan.mid_pieces * L, len(plan.mid_operand) * L
-    dcarry = empty((B, max(len(plan.carried), 1) * L), dtype)
-    dmid = empty((B, max(K, 1)), dtype)
-    norms = [zeros((T * B if want_norms else 1,), dtype) for _ in widths]
-    launch = k.launch(B * L)
+    dcarry = be.empty((B, max(len(plan.carried), 1) * L), dtype)
+    dmid = be.empty((B, max(K, 1)), dtype)
+    norms = [be.zeros((T * B if want_norms else 1,), dtype) for _ in widths]
+    launch = grid(B * L)
     kernel1 = kernels.backward1[launch]
     kernel2 = kernels.backward2[launch] if w_mid is not None else None
     rec = plan.rec_state
     S = widths[rec]
     nh = (plan.n_slots - plan.h_first) * L
-    norm_kernel = row_norms[k.launch(B)]
+    norm_kernel = row_norms[grid(B)]
     f_buf, f_buf2, f_dmid = flat(buf), flat(buf2), flat(dmid)
     f_w, f_w2 = (flat(w) if w is not None else None for w in (w_h, w_mid))
     f_dS, f_dN = [flat(d) for d in dS], [flat(d) for d in dN]
@@ -214,21 +213,21 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
         dS, dN, f_dS, f_dN = dN, dS, f_dN, f_dS
     grads = {}
     if w_mid is not None:
-        grads[plan.weight_mid] = empty((M, K), dtype)
+        grads[plan.weight_mid] = be.empty((M, K), dtype)
         _gemm(flat(buf2), 0, 1, M, flat(mid), 0, K, 1, flat(grads[plan.weight_mid]), 0, M, K,
               T * B)
     xs = plan.x_slots * L
-    dx = empty((T, B, I), dtype)
+    dx = be.empty((T, B, I), dtype)
     _gemm(flat(buf), 0, ns, 1, flat(w_x), 0, I, 1, flat(dx), 0, T * B, I, xs)
-    dw_x = empty((xs, I), dtype)
+    dw_x = be.empty((xs, I), dtype)
     _gemm(flat(buf), 0, 1, ns, flat(x), 0, I, 1, flat(dw_x), 0, xs, I, T * B)
     grads[plan.weight_x] = _unblocks(dw_x, plan.x_rows, L, param_shapes[plan.weight_x][0])
     if w_h is not None:
-        dw_h = empty((nh, S), dtype)
+        dw_h = be.empty((nh, S), dtype)
         _gemm(flat(buf), plan.h_first * L, 1, ns, flat(sts[rec]), B * S if reverse else 0, S, 1,
               flat(dw_h), 0, nh, S, T * B)
         grads[plan.weight_h] = _unblocks(dw_h, plan.h_rows, L, param_shapes[plan.weight_h][0])
     grads.update(_vector_grads(plan, _column_sums(kernels, acc, buf, buf2, L), param_acc, L,
                                dtype))
-    result = [to_host(n).reshape(T, B).astype(np.float64) for n in norms] if want_norms else None
+    result = [be.to_host(n).reshape(T, B).astype(np.float64) for n in norms] if want_norms else None
     return dx, dS, grads, result

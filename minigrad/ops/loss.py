@@ -39,30 +39,28 @@ def _scalar_or_empty(name, fn, a: Tensor, axis):
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """exp(a - max) / sum(exp(a - max)); d/da = y * (g - sum(g * y))."""
-    a = as_floating(a)
-    special = _scalar_or_empty("softmax", softmax, a, axis)
-    if special is not None:
-        return special
-    moved = _over_last_axis("softmax", softmax, a, axis)
-    if moved is not None:
-        return moved
-    be = backend_of(a.data)
-    out = be.softmax(a.data)
-    return record("softmax", out, (a,), lambda g: (be.softmax_backward(out, g),))
+    return _rowwise("softmax", softmax, a, axis)
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """a - logsumexp(a); d/da = g - softmax(a) * sum(g)."""
+    return _rowwise("log_softmax", log_softmax, a, axis)
+
+
+def _rowwise(name, op, a, axis):
+    """The backend's `name` over `axis` of a and its `name`_backward from the saved output; a
+    0-d or empty a, or another axis, through the helpers above (which call `op` again)."""
     a = as_floating(a)
-    special = _scalar_or_empty("log_softmax", log_softmax, a, axis)
+    special = _scalar_or_empty(name, op, a, axis)
     if special is not None:
         return special
-    moved = _over_last_axis("log_softmax", log_softmax, a, axis)
+    moved = _over_last_axis(name, op, a, axis)
     if moved is not None:
         return moved
     be = backend_of(a.data)
-    out = be.log_softmax(a.data)
-    return record("log_softmax", out, (a,), lambda g: (be.log_softmax_backward(out, g),))
+    out = getattr(be, name)(a.data)
+    backward = f"{name}_backward"  # looked up when it runs (mg.compile patches the backends)
+    return record(name, out, (a,), lambda g: (getattr(be, backward)(out, g),))
 
 
 def cross_entropy(logits: Tensor, targets, ignore_index: int = -100) -> Tensor:

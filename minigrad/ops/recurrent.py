@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import host_check, state
-from ..backends import backend_of
+from ..compiler.lengths import step_counts
 from ..tensor import Tensor
 
 _GATES = {"lstm_sequence": 4, "gru_sequence": 3, "rnn_sequence": 1}
@@ -161,36 +160,9 @@ def _check(name, x, weight_ih, weight_hh, bias_ih, bias_hh, lengths, grad_norms,
     if grad_norms is not None and not isinstance(grad_norms, dict):
         raise ValueError(f"{name}: grad_norms must be None or a dict, got "
                          f"{type(grad_norms).__name__}")
-    return _steps(name, lengths, T, B)
+    return step_counts(name, lengths, T, B)
 
 
 def _require_tensor(name, arg, t):
     if not isinstance(t, Tensor):
         raise ValueError(f"{name}: {arg} must be a Tensor, got {type(t).__name__}")
-
-
-def _steps(name, lengths, T, B):
-    if lengths is None:
-        return np.full(B, T, dtype=np.int64)
-    compiled = state.compiling and isinstance(lengths, Tensor) and \
-        type(lengths.data) is np.ndarray
-    # under mg.compile the program reads the lengths (and checks them on every call)
-    raw = lengths.data if compiled else (
-        lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths))
-    if raw.shape != (B,) or not (np.issubdtype(raw.dtype, np.integer) or raw.size == 0):
-        raise ValueError(f"{name}: lengths must be integers of shape ({B},) (one per batch "
-                         f"element), got {raw.dtype} of shape {raw.shape}")
-    if compiled:
-        host_check(lambda a: _check_lengths(name, a, T), raw)
-        return backend_of(raw).astype(raw, np.dtype(np.int64))
-    steps = raw.astype(np.int64)
-    _check_lengths(name, steps, T)
-    return steps
-
-
-def _check_lengths(name, steps, T):
-    bad = (steps < 1) | (steps > T)
-    if bad.any():
-        b = int(np.argmax(bad))
-        raise ValueError(f"{name}: lengths must lie in 1..{T} (T = x.shape[0]), got "
-                         f"lengths[{b}] = {int(steps[b])}")

@@ -45,7 +45,6 @@ def signatures():
         "gather_map": (k.gather_map, (v32, vi64, v32)),
         "scatter_add_map": (k.scatter_add_map, (v32, vi64, v32)),
         "unary": (k.unary, (i64, v32, v32)),
-        "unary_backward": (k.unary_backward, (i64, v32, v32, v32)),
         "clip": (k.clip, (v32, f32, f32, v32)),
         "clip_backward": (k.clip_backward, (v32, f32, f32, v32, v32)),
         "binary_same": (k.binary_same, (i64, v32, v32, v32)),
@@ -121,12 +120,12 @@ def recurrent_signatures():
         cuda_elementwise,
         cuda_gated_scan,
         cuda_scan,
-        cuda_sequence_kernels,
     )
+    from minigrad.compiler import cuda_runtime
 
     # the engine-ops kernels: generated from every scalar rule, the along-axis kernels and
     # issue 20's scans
-    return {**cuda_sequence_kernels.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
+    return {**cuda_runtime.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
             **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures(),
             **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures()}
 

@@ -86,3 +86,22 @@ def test_broadcast_strides_read_numpys_broadcast(shape):
 def test_broadcast_strides_reject_incompatible_shapes():
     with pytest.raises(ValueError, match="does not broadcast"):
         indexing.broadcast_strides((3,), (2, 4))
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_strided_on_the_device_equals_the_cpu(accumulate, rng):
+    """The Protocol's GEMM into a window of a flat buffer (the fused recurrences' per-step GEMM),
+    with a strided A and a transposed B, on both backends."""
+    cuda = get("cuda")
+    m, n, inner = 5, 4, 3
+    a = rng.standard_normal((m, inner + 2))
+    b = rng.standard_normal((n, inner))
+    out = rng.standard_normal((m + 2, 9))
+    args = (1, inner + 2, 1), (0, 1, inner), (2 * 9 + 3, m, n, inner)
+    expected = out.copy().reshape(-1)
+    cpu.gemm_strided(a.reshape(-1), *args[0], b.reshape(-1), *args[1], expected, *args[2],
+                     accumulate=accumulate, out_row=9)
+    got = cuda.from_host(out.reshape(-1).copy())
+    cuda.gemm_strided(cuda.from_host(a.reshape(-1)), *args[0], cuda.from_host(b.reshape(-1)),
+                      *args[1], got, *args[2], accumulate=accumulate, out_row=9)
+    np.testing.assert_allclose(cuda.to_host(got), expected, rtol=1e-12)

@@ -30,14 +30,9 @@ def _build(device):
     return step, params
 
 
-def test_compiled_step_on_cuda_equals_eager():
-    eager, eager_params = _build("cuda")
-    step, params = _build("cuda")
-    compiled = mg.compile(step)
-    rng = np.random.default_rng(1)
-    for _ in range(3):
-        x = rng.standard_normal((4, 3))
-        y = rng.standard_normal((4, 2))
+def _assert_compiled_equals_eager(eager, eager_params, compiled, params, data):
+    """Each call of the compiled step on CUDA arrays gives eager's loss and parameters."""
+    for x, y in data:
         want = eager(mg.tensor(x, device="cuda"), mg.tensor(y, device="cuda")).item()
         got = compiled(mg.tensor(x, device="cuda"), mg.tensor(y, device="cuda"))
         assert got.device == "cuda"
@@ -47,9 +42,62 @@ def test_compiled_step_on_cuda_equals_eager():
     assert compiled.cache_info().traces == 1
 
 
+def test_compiled_step_on_cuda_equals_eager():
+    eager, eager_params = _build("cuda")
+    step, params = _build("cuda")
+    rng = np.random.default_rng(1)
+    data = [(rng.standard_normal((4, 3)), rng.standard_normal((4, 2))) for _ in range(3)]
+    _assert_compiled_equals_eager(eager, eager_params, mg.compile(step), params, data)
+
+
 def test_host_read_on_cuda_is_named():
     def f(x):
         return x * float(x.sum().item())
 
     with pytest.raises(mg.CompileError, match=r"\.item\(\)"):
         mg.compile(f)(mg.tensor(np.ones(3), device="cuda"))
+
+
+def _plain_lstm_step(device, fuse_flag=True):
+    """A user's LSTM as a Python loop over time (no Cell), a readout, MSE, Adam, in float64."""
+    rng = np.random.default_rng(2)
+    T, B, I, H = 3, 2, 2, 3
+    params = [mg.tensor(rng.standard_normal(s) * 0.5, requires_grad=True, device=device)
+              for s in ((I, 4 * H), (H, 4 * H), (4 * H,), (H, 1))]
+    w_ih, w_hh, b, w_out = params
+    h0 = mg.tensor(np.zeros((B, H)), device=device)
+    opt = optim.Adam(params, lr=0.05)
+
+    def step(x, y):
+        h = c = h0
+        for x_t in x:
+            gates = x_t @ w_ih + h @ w_hh + b
+            i, f, g, o = gates.split(4, axis=-1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()
+        loss = mg.mse_loss(h @ w_out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    data = [(rng.standard_normal((T, B, I)), rng.standard_normal((B, 1))) for _ in range(3)]
+    return step, params, data
+
+
+def test_plain_loop_lstm_with_adam_compiled_on_cuda_fuses_and_equals_eager():
+    """The fused elementwise runs of a CUDA program are generated numba.cuda kernels
+    (compiler/whole_cuda.py); the compiled step equals eager in float64, call after call."""
+    eager, eager_params, data = _plain_lstm_step("cuda")
+    step, params, _ = _plain_lstm_step("cuda")
+    compiled = mg.compile(step)
+    _assert_compiled_equals_eager(eager, eager_params, compiled, params, data)
+    program = compiled.programs()[0]
+    assert "fused" in program.source and "cuda.sigmoid" not in program.source
+    kernels = [v for v in program.function.__globals__.values()
+               if getattr(v, "__name__", "") == "fused"]
+    assert kernels and all(k.__module__.startswith("minigrad_cudafused_") for k in kernels)
+    unfused = mg.compile(_plain_lstm_step("cuda")[0], fuse=False)
+    x, y = data[0]
+    unfused(mg.tensor(x, device="cuda"), mg.tensor(y, device="cuda"))
+    assert program.n_calls < unfused.programs()[0].n_calls * 0.8

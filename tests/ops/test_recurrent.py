@@ -241,10 +241,10 @@ def test_matches_torch_bidirectional(model, nonlinearity, lengths, dtype, rtol, 
 def test_threads_and_wide_inputs_match_reference(model, nonlinearity, threads, rng, monkeypatch):
     """Batch rows split over threads (uneven parts) and an input wider than the in-loop dx path
     (one dx GEMM after the loop) give the step-by-step reference's values."""
-    from minigrad.backends import cpu_recurrent
+    from minigrad.compiler import cpu_runtime
 
-    monkeypatch.setattr(cpu_recurrent, "_threads", threads)
-    I = cpu_recurrent.FUSED_DX_MAX_INPUT + 3
+    monkeypatch.setattr(cpu_runtime, "_threads", threads)
+    I = cpu_runtime.FUSED_DX_MAX_INPUT + 3
     arrays = make_arrays(model, 10, 14, I, 6, rng)
     lengths = [10, 1, 3, 5, 2, 4, 10, 5, 1, 2, 3, 9, 5, 3]
     upstream = [rng.standard_normal(s) for s in [(10, 14, 6), (14, 6), (14, 6)]]
@@ -262,22 +262,23 @@ def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, d
     """The building blocks: a GEMM split by rows over threads, on strided views, accumulating
     (beta = 1); the weight-gradient GEMM summed from per-thread partials; the per-step GEMM on
     column tiles with a zero-padded last tile."""
-    from minigrad.backends import cpu_blas, cpu_recurrent
+    from minigrad.backends import cpu_blas
+    from minigrad.compiler import cpu_runtime
 
-    monkeypatch.setattr(cpu_recurrent, "_threads", 3)
+    monkeypatch.setattr(cpu_runtime, "_threads", 3)
     M, K, N = 300, 7, 5
     a = rng.standard_normal((K, M + 2) if transpose_a else (M, K + 3)).astype(dtype)
     a = a[:, 1:M + 1] if transpose_a else a[:, 2:K + 2]
     b = rng.standard_normal((N, K) if transpose_b else (K, N)).astype(dtype)
     c = rng.standard_normal((M, N)).astype(dtype)
     expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b) + c
-    cpu_recurrent._split_gemm(a, b, c, transpose_a, transpose_b, 1.0)
+    cpu_runtime.split_gemm(a, b, c, transpose_a, transpose_b, 1.0)
     np.testing.assert_allclose(c, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
     d = rng.standard_normal((600, 7)).astype(dtype)
     inputs = rng.standard_normal((600, 4)).astype(dtype)
     out = np.empty((7, 4), dtype)
-    cpu_recurrent._weight_gemm(d, inputs, out)  # rows split into partial products
+    cpu_runtime.weight_gemm(d, inputs, out)  # rows split into partial products
     np.testing.assert_allclose(out, d.T @ inputs, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
     rows, inner, columns = 11, 9, 70
@@ -419,7 +420,7 @@ def test_thread_count_follows_the_environment(env, expected):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("MINIGRAD_NUM_THREADS", "NUMBA_NUM_THREADS")}
     out = subprocess.run(
-        [sys.executable, "-c", "from minigrad.backends import cpu_recurrent as c; "
+        [sys.executable, "-c", "from minigrad.compiler import cpu_runtime as c; "
                                "print(c.get_num_threads())"],
         env={**clean, **env}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
