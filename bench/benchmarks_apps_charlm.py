@@ -22,9 +22,11 @@ EPOCH_MODULES = {"train": ("textwrap",), "valid": ("csv",), "test": ("base64",)}
 
 def _charlm_modules():
     try:
-        from lstm.applications import charlm_baselines, charlm_data, charlm_train
+        from lstm.apps.charlm import baselines as charlm_baselines
+        from lstm.apps.charlm import data as charlm_data
+        from lstm.apps.charlm import train as charlm_train
     except ImportError as e:
-        return None, f"lstm.applications.charlm not importable at this commit ({e})"
+        return None, f"lstm.apps.charlm not importable at this commit ({e})"
     return (charlm_data, charlm_train, charlm_baselines), None
 
 

@@ -1,11 +1,11 @@
 """asv: Japanese Vowels speaker identification (lstm classify): test accuracy and epoch time.
 
-`ClassifyAccuracy` trains the quick preset (lstm.applications.classify.PRESETS["quick"], seed 0)
+`ClassifyAccuracy` trains the quick preset (lstm.apps.classify.train.PRESETS["quick"], seed 0)
 once per pooling in setup_cache and tracks the test accuracy after the last epoch; `DtwBaseline`
 tracks the 1-NN DTW accuracy on the same split (deterministic: it moves only if the loader, the
 scaling or the DTW change) and `DtwMatrix` times it. `ClassifyEpoch` times one training epoch
 (270 utterances, batches of 16) of the quick model, after a warm-up epoch that compiles the
-kernels. Skipped where the data package (sktime, the apps extra) or lstm.applications is missing.
+kernels. Skipped where the data package (sktime, the apps extra) or lstm.apps is missing.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ def _unavailable() -> str | None:
     if importlib.util.find_spec("sktime") is None:
         return "sktime (the apps extra) is not installed"
     try:
-        import lstm.applications.classify  # noqa: F401
+        import lstm.apps.classify.train  # noqa: F401
     except ImportError as e:
-        return f"lstm.applications.classify not importable at this commit ({e})"
+        return f"lstm.apps.classify.train not importable at this commit ({e})"
     return None
 
 
@@ -32,7 +32,7 @@ def train_poolings(*_) -> dict:
     reason = _unavailable()
     if reason:
         return {"unavailable": reason}
-    from lstm.applications.classify import dtw_baseline, preset_config, train_classifier
+    from lstm.apps.classify.train import dtw_baseline, preset_config, train_classifier
 
     out = {p: train_classifier(preset_config("quick", pooling=p, seed=0))["accuracy"]
            for p in POOLINGS}
@@ -90,8 +90,8 @@ class DtwMatrix:
         reason = _unavailable()
         if reason:
             skip(reason)
-        from lstm.applications import classify
-        from lstm.applications.dtw import nearest_neighbour
+        from lstm.apps.classify import train as classify
+        from lstm.apps.classify.dtw import nearest_neighbour
 
         dataset = classify.load_dataset("japanese-vowels")
         self.train_x, self.test_x = classify.prepare(dataset)
@@ -117,7 +117,7 @@ class ClassifyEpoch:
             skip(reason)
         import numpy as np
 
-        from lstm.applications import classify
+        from lstm.apps.classify import train as classify
         from minigrad import optim
 
         config = classify.preset_config("quick", pooling=pooling)

@@ -1,10 +1,10 @@
-"""asv: forecasting real series (lstm.applications.forecast), accuracy and training speed.
+"""asv: forecasting real series (lstm.apps.forecast.train), accuracy and training speed.
 
 `ForecastAccuracy` trains each (dataset, model) once in setup_cache with the `lstm forecast
 --preset quick` settings and seed 0, and tracks the test RMSE and MASE on the original scale
 (MASE < 1: better than the seasonal naive forecast in-sample; the SARIMA baseline scores 0.56 on
 airline and 0.44 on co2), the RMSE gap to the best classical baseline and the Diebold-Mariano
-p-value of that gap (HLN-corrected; lstm.applications.forecast_compare). `ForecastBaselines`
+p-value of that gap (HLN-corrected; lstm.apps.forecast.compare). `ForecastBaselines`
 tracks, per dataset, the RMSE of the seasonal naive forecast with drift and of the AICc-chosen
 ETS, and how many of the ETS fit's parameters land on a bound. `ForecastEpoch` times one
 training epoch on airline's 49 windows (batch 16, lookback 24, H=32), after a warm-up epoch that
@@ -26,18 +26,18 @@ def _apps_available() -> str | None:
     if not fused_available():
         return "no fused recurrent primitives at this commit"
     try:
-        from lstm.applications import forecast  # noqa: F401
-        from lstm.applications.forecast_data import load_series
+        from lstm.apps.forecast import train as forecast  # noqa: F401
+        from lstm.apps.forecast.data import load_series
 
         load_series("airline")
     except (ImportError, ValueError) as e:
-        return f"lstm.applications.forecast unavailable ({type(e).__name__}: {e})"
+        return f"lstm.apps.forecast.train unavailable ({type(e).__name__}: {e})"
     return None
 
 
 def _quick_config(dataset: str, model: str):
-    from lstm.applications.forecast import ForecastConfig
-    from lstm.applications.forecast_cli import CONFIG_OPTIONS, PRESETS
+    from lstm.apps.forecast.cli import CONFIG_OPTIONS, PRESETS
+    from lstm.apps.forecast.train import ForecastConfig
 
     preset = PRESETS["quick"]
     return ForecastConfig(dataset=dataset, model=model, seed=0,
@@ -52,8 +52,8 @@ def train_all(*_) -> dict:
         return {"unavailable": reason}
     import numpy as np
 
-    from lstm.applications.forecast import evaluate_baselines, prepare, run_forecast
-    from lstm.applications.forecast_compare import diebold_mariano
+    from lstm.apps.forecast.compare import diebold_mariano
+    from lstm.apps.forecast.train import evaluate_baselines, prepare, run_forecast
 
     out = {}
     for d in DATASETS:
@@ -154,7 +154,7 @@ class ForecastEpoch:
             skip(reason)
         import numpy as np
 
-        from lstm.applications import forecast as fc
+        from lstm.apps.forecast import train as fc
         from minigrad import optim
 
         data = fc.prepare(_quick_config("airline", model))

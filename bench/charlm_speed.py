@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _batches(config: dict):
     """The vocabulary size and the (inputs, targets) stream matrices of the training text."""
-    from lstm.applications.charlm_data import Vocabulary, load_corpus, stream_matrix
+    from lstm.apps.charlm.data import Vocabulary, load_corpus, stream_matrix
 
     corpus = load_corpus()
     vocab = Vocabulary.from_text(corpus.train)
@@ -36,9 +36,9 @@ def _batches(config: dict):
 
 
 def minigrad_steps(config: dict, vocab_size: int, inputs, targets):
-    """A callable running training step i of lstm.applications.charlm_train's loop."""
+    """A callable running training step i of lstm.apps.charlm.train's loop."""
     import minigrad as mg
-    from lstm.applications.charlm_model import CharLM, detach_state
+    from lstm.apps.charlm.model import CharLM, detach_state
     from minigrad import optim
 
     model = CharLM(vocab_size, config["embedding_size"], config["hidden_size"],
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         print(json.dumps(worker(library, json.loads(config))), flush=True)
         return 0
     from bench.peers.machine import cpu_busy, machine_meta
-    from lstm.applications.charlm_cli import PRESETS
+    from lstm.apps.charlm.cli import PRESETS
 
     libraries = [name for name in args.libraries.split(",") if name]
     unknown = sorted(set(libraries) - set(BUILDERS))

@@ -410,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r, "report")
     r.set_defaults(func=cmd_report)
 
-    from .applications import APPLICATIONS
+    from .apps.registry import APPLICATIONS
 
     for application in APPLICATIONS:  # each registers its own command(s)
         application.add_parser(sub)

@@ -25,15 +25,15 @@ def app_sections(app: str, results_dir: str, out_dir: str, preset: str,
     """The report's sections of one application (none when its extra is missing: said on
     stderr by the section itself)."""
     if app == "forecast":
-        from .forecast_section import forecast_sections
+        from ..apps.forecast.report import forecast_sections
 
         return forecast_sections(results_dir, out_dir, preset, progress)
     if app == "classify":
-        from .classify_section import classify_sections
+        from ..apps.classify.report import classify_sections
 
         return classify_sections(results_dir, out_dir, preset, progress)
     if app == "charlm":
-        from .charlm_section import charlm_section
+        from ..apps.charlm.report import charlm_section
 
         return [charlm_section(results_dir, out_dir, preset, progress)]
     raise ValueError(f"--only must be one of {APPS}, got {app!r}")

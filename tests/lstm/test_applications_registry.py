@@ -1,11 +1,11 @@
-"""The applications' registry (lstm.applications.APPLICATIONS): the `lstm` command and the
+"""The applications' registry (lstm.apps.registry.APPLICATIONS): the `lstm` command and the
 report are built from it."""
 
 from __future__ import annotations
 
 import argparse
 
-from lstm.applications import APPLICATIONS, Application
+from lstm.apps.registry import APPLICATIONS, Application
 from lstm.cli import build_parser
 
 
@@ -25,7 +25,7 @@ def test_an_application_is_one_line(monkeypatch):
         calls.append((results_dir, out_dir, preset, progress))
         return "one section"
 
-    import lstm.applications as apps
+    import lstm.apps.registry as apps
 
     monkeypatch.setattr(apps, "APPLICATIONS", (*APPLICATIONS, Application(
         "echo-app", f"{__name__}:_add", f"{__name__}:_sections")))

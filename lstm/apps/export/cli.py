@@ -22,7 +22,7 @@ def load_any(run: str):
                          "lstm.apps.export.saved.save_model)")
     with open(path, encoding="utf-8") as f:
         found = json.load(f).get("format")
-    from ...applications import export as charlm_export
+    from ..charlm import store as charlm_export
     from ..translate import store
     from . import saved
 

@@ -1,0 +1,2 @@
+"""`lstm forecast`: direct multi-step forecasting of real series with recurrent networks, next to
+the classical baselines (naive, seasonal naive with drift, ETS, SARIMA) on rolling origins."""

@@ -1,0 +1,283 @@
+"""Direct multi-step forecasting with a recurrent network, early-stopped on validation, scored on
+the original scale next to the classical baselines on the same split and origins.
+
+The network reads `lookback` standardised steps (every column of the series), and its last
+layer's final hidden state goes through Linear(H, horizon) to all `horizon` future values of the
+target at once (direct, not recursive). With output "delta" the read-out predicts the change
+from the last observed target value, so an untrained network starts at the naive forecast; with
+"seasonal" the change from the seasonal-naive value (the same season's last observation), so it
+starts at the seasonal naive forecast; "level" predicts the standardised values themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import optim
+from minigrad.nn import Linear, Module
+
+from ...layers import GRU, LSTM, RNN
+from .baselines import baseline_forecasts
+from .data import DATASETS, Scaler, chronological_split, load_series, windows
+from .metrics import forecast_metrics, mase_scale
+
+FORECAST_MODELS = ("lstm", "gru", "rnn")
+OUTPUTS = ("delta", "seasonal", "level")
+# per dataset: forecast horizon, input window, the validation / test segment lengths (steps:
+# every test segment spans at least three seasons), and the read-out, chosen on validation MSE
+# (docs/applications_forecast.md): the change from the seasonal-naive value (airline) or from
+# the last value (co2), the level for sunspots and macro
+DATASET_DEFAULTS = {
+    "airline": {"horizon": 12, "lookback": 24, "val_size": 24, "test_size": 36,
+                "output": "seasonal"},
+    "co2": {"horizon": 12, "lookback": 36, "val_size": 60, "test_size": 60, "output": "delta"},
+    "sunspots": {"horizon": 10, "lookback": 30, "val_size": 40, "test_size": 40,
+                 "output": "level"},
+    "macro": {"horizon": 4, "lookback": 12, "val_size": 32, "test_size": 32, "output": "level"},
+}
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """One forecasting run; None sizes take the dataset's DATASET_DEFAULTS."""
+
+    dataset: str = "airline"
+    model: str = "lstm"
+    hidden_size: int = 32
+    num_layers: int = 1
+    horizon: int | None = None
+    lookback: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    output: str | None = None
+    batch_size: int = 16
+    lr: float = 5e-3
+    clip: float = 1.0
+    max_epochs: int = 300
+    patience: int = 30
+    seed: int = 0
+    impl: str = "fused"
+
+    def __post_init__(self):
+        checks = [("dataset", self.dataset, DATASETS), ("model", self.model, FORECAST_MODELS),
+                  ("output", self.output, OUTPUTS + (None,)),
+                  ("impl", self.impl, ("fused", "composed"))]
+        for name, value, allowed in checks:
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        for name in ("hidden_size", "num_layers", "batch_size", "max_epochs", "patience",
+                     "horizon", "lookback", "val_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not (self.lr > 0 and self.clip > 0):
+            raise ValueError(f"lr and clip must be > 0, got {self.lr} and {self.clip}")
+
+    def resolved(self) -> ForecastConfig:
+        """This config with the dataset's defaults filled in."""
+        defaults = DATASET_DEFAULTS[self.dataset]
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
+                                            if getattr(self, k) is None})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class ForecastNet(Module):
+    """Recurrent layers over (lookback, B, F) -> Linear(H, horizon) on the final hidden state."""
+
+    def __init__(self, model: str, input_size: int, hidden_size: int, num_layers: int,
+                 horizon: int, target: int, output: str, impl: str = "fused", rng=None,
+                 season: int = 1):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        layer = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[model]
+        self.recurrent = layer(input_size, hidden_size, num_layers=num_layers, impl=impl,
+                               rng=rng)
+        self.readout = Linear(hidden_size, horizon, rng=rng)
+        self.target, self.output = target, output
+        steps = np.arange(1, horizon + 1)
+        # window index of each step's seasonal-naive value (counted back from the last input)
+        self.seasonal_back = season * np.ceil(steps / season).astype(np.int64) - steps
+
+    def forward(self, x: np.ndarray):
+        """(lookback, B, F) standardised inputs -> (B, horizon) standardised forecasts."""
+        _, state = self.recurrent(mg.tensor(x))
+        h_n = state[0] if isinstance(state, tuple) else state
+        out = self.readout(h_n[-1])
+        if self.output == "delta":
+            out = out + mg.tensor(x[-1, :, self.target:self.target + 1])
+        elif self.output == "seasonal":
+            if self.seasonal_back.max() >= x.shape[0]:
+                raise ValueError(f"output 'seasonal' needs a lookback > "
+                                 f"{self.seasonal_back.max()}, got {x.shape[0]}")
+            out = out + mg.tensor(np.ascontiguousarray(
+                x[x.shape[0] - 1 - self.seasonal_back, :, self.target].T))
+        return out
+
+
+@dataclass
+class Prepared:
+    """A dataset split, scaled on its training rows, and cut into windows per segment."""
+
+    config: ForecastConfig
+    series: object
+    split: object
+    scaler: Scaler
+    origins: dict
+    x: dict
+    y: dict
+
+
+def prepare(config: ForecastConfig) -> Prepared:
+    """Load, split, fit the scaler on the training rows only, and window every segment."""
+    config = config.resolved()
+    series = load_series(config.dataset)
+    split = chronological_split(len(series.values), config.val_size, config.test_size,
+                                config.lookback, config.horizon)
+    if config.output == "seasonal" and config.lookback < series.season:
+        raise ValueError(f"output 'seasonal' needs a lookback of at least the season "
+                         f"({series.season}) of {series.name}, got {config.lookback}")
+    scaler = Scaler.fit(series.values[:split.train_end], series.transform)
+    scaled = scaler.scale(series.values)
+    origins, x, y = {}, {}, {}
+    for segment in ("train", "val", "test"):
+        origins[segment] = split.origins(segment, config.lookback, config.horizon)
+        x[segment], y[segment] = windows(scaled, series.target, origins[segment],
+                                         config.lookback, config.horizon)
+    return Prepared(config, series, split, scaler, origins, x, y)
+
+
+def predict(net: ForecastNet, x: np.ndarray) -> np.ndarray:
+    """Standardised (B, horizon) forecasts in eval mode, without a tape."""
+    net.eval()
+    try:
+        with mg.no_grad():
+            return net(x).numpy().astype(np.float64)
+    finally:
+        net.train()
+
+
+def train_epoch(net: ForecastNet, optimizer, x: np.ndarray, y: np.ndarray, batch_size: int,
+                clip: float, rng: np.random.Generator) -> float:
+    """One pass over the windows in a shuffled order, one Adam step per batch; the mean MSE."""
+    order, total = rng.permutation(x.shape[1]), 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        loss = mg.mse_loss(net(x[:, batch]), mg.tensor(y[batch]))
+        optimizer.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(optimizer.params, clip)
+        optimizer.step()
+        total += float(loss.item()) * len(batch)
+    return total / len(order)
+
+
+def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict]:
+    """Adam on the training windows, one validation MSE per epoch, the best epoch's weights
+    kept; stops after `patience` epochs without a better validation MSE."""
+    from tqdm import tqdm
+
+    config = data.config
+    net = ForecastNet(config.model, data.series.values.shape[1], config.hidden_size,
+                      config.num_layers, config.horizon, data.series.target, config.output,
+                      config.impl, rng=np.random.default_rng([config.seed, 0]),
+                      season=data.series.season)
+    opt = optim.Adam(net.parameters(), lr=config.lr)
+    shuffle = np.random.default_rng([config.seed, 1])
+    x, y = data.x["train"], data.y["train"].astype(np.float32)
+    best, best_epoch, best_state, curve = np.inf, 0, net.state_dict(), []
+    stopped = "max_epochs"
+    bar = tqdm(range(1, config.max_epochs + 1), disable=not progress, leave=False,
+               desc=f"{config.model} {config.dataset} seed {config.seed}")
+    for epoch in bar:
+        train_mse = train_epoch(net, opt, x, y, config.batch_size, config.clip, shuffle)
+        val = float(np.mean((predict(net, data.x["val"]) - data.y["val"]) ** 2))
+        curve.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val})
+        bar.set_postfix(train=f"{train_mse:.3g}", val=f"{val:.3g}", refresh=False)
+        if not np.isfinite(val):
+            stopped = "diverged"
+            break
+        if val < best:
+            best, best_epoch = val, epoch
+            best_state = {k: v.copy() for k, v in net.state_dict().items()}
+        elif epoch - best_epoch >= config.patience:
+            stopped = "early_stopping"
+            break
+    bar.close()
+    net.load_state_dict(best_state)
+    return net, {"epochs": len(curve), "best_epoch": best_epoch,
+                 "best_val_mse": best if np.isfinite(best) else None,
+                 "stopped": stopped, "curve": curve}
+
+
+def evaluate_baselines(data: Prepared) -> tuple[dict[str, np.ndarray], dict]:
+    """The baselines' test forecasts {name: (origins, horizon)} on the original scale, and
+    their fits' details ({"ets": forecast_ets.select_ets's info})."""
+    series, split, target = data.series, data.split, data.series.target
+    y = series.values[:, target]
+    mean, std = data.scaler.mean[target], data.scaler.std[target]
+    z = data.scaler.scale(series.values)[:, target] * std + mean  # transformed, unstandardised
+    return baseline_forecasts(series.name, y, z,
+                              lambda s: data.scaler.unscale((s - mean) / std, target),
+                              split.val_end, data.origins["test"], data.config.horizon,
+                              series.season)
+
+
+def truth(data: Prepared) -> np.ndarray:
+    """The test targets (origins, horizon) on the original scale."""
+    ahead = data.origins["test"][:, None] + np.arange(1, data.config.horizon + 1)[None, :]
+    return data.series.values[ahead, data.series.target]
+
+
+def _rounded(values: np.ndarray) -> list:
+    return np.round(np.asarray(values, np.float64), 6).tolist()
+
+
+def run_forecast(config: ForecastConfig, progress: bool = False,
+                 baselines: tuple[dict, dict] | None = None, on_model=None) -> dict:
+    """Train, forecast the test origins, and score model and baselines on the original scale.
+
+    `baselines`: precomputed evaluate_baselines(...) (forecasts, fits) for the same data (they
+    depend on the dataset and split only), else computed here; ({}, {}) skips them. Returns
+    the result dict; "test" holds every test origin's forecasts (model and baselines) and the
+    truth, which forecast_compare's tests read. `on_model(net, config)` receives the trained
+    network (forecast_runs saves it for `lstm export`).
+    """
+    started = time.perf_counter()
+    data = prepare(config)
+    config = data.config
+    net, training = train_net(data, progress)
+    if on_model is not None:
+        on_model(net, config)
+    target = data.series.target
+    forecast = data.scaler.unscale(predict(net, data.x["test"]), target)
+    baselines, fits = evaluate_baselines(data) if baselines is None else baselines
+    actual = truth(data)
+    scale = mase_scale(data.series.values[:data.split.train_end, target], data.series.season)
+    path = slice(None, None, config.horizon)  # non-overlapping origins: the test segment once
+    return {
+        "config": config.to_dict(),
+        "metrics": forecast_metrics(forecast, actual, scale),
+        "baselines": {name: forecast_metrics(f, actual, scale) for name, f in baselines.items()},
+        "baseline_fits": fits,
+        "num_parameters": net.num_parameters(), **training,
+        "data": {"length": data.split.length, "train_end": data.split.train_end,
+                 "val_end": data.split.val_end, "test_origins": len(data.origins["test"]),
+                 "season": data.series.season, "transform": data.series.transform,
+                 "target": data.series.target_name, "columns": list(data.series.columns),
+                 "mase_scale": scale, "source": data.series.source},
+        "path": {"origins": data.origins["test"][path].tolist(),
+                 "model": forecast[path].tolist(),
+                 **{name: f[path].tolist() for name, f in baselines.items()}},
+        "test": {"origins": data.origins["test"].tolist(), "actual": _rounded(actual),
+                 "model": _rounded(forecast),
+                 "baselines": {name: _rounded(f) for name, f in baselines.items()}},
+        "wall_time": time.perf_counter() - started,
+    }
