@@ -8,6 +8,7 @@ import os
 import sys
 
 from ...cli_args import Formatter, emit
+from ..common.cli import add_run_options
 from .train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -49,7 +50,7 @@ def settings_for(args) -> tuple[list[CharLMConfig], int]:
 
 
 def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, preset: str,
-               progress: bool = True) -> dict:
+               progress: bool = True, compile: bool = False) -> dict:  # noqa: A002
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
     (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
     from ...results_io import find_row, read_rows
@@ -65,13 +66,14 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
             done = find_row(read_rows(results), key)
             if done is None:
                 return _train_and_record(config, corpus, out_dir, run_dir, key, max_order,
-                                         preset, progress)
+                                         preset, progress, compile)
     print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
           file=sys.stderr, flush=True)  # a finished run is reported, never trained again
     return done
 
 
-def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, progress):
+def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, progress,
+                      compile):  # noqa: A002 - the option's name
     """Train (or resume) the run in run_dir, save its best model, add the baselines and append
     its row (with the run's lock held)."""
     from ...experiments.sweep import append_result, versions
@@ -80,7 +82,8 @@ def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, 
     from .train import train_charlm
 
     results = os.path.join(out_dir, "results.jsonl")
-    result, trainer = train_charlm(config, corpus, run_dir, progress=progress)
+    result, trainer = train_charlm(config, corpus, run_dir, progress=progress,
+                                   compile=compile)
     save_model(run_dir, trainer.model, trainer.vocab,
                {"valid_bits_per_char": result["valid_bits_per_char"],
                 "bits_per_char": result["bits_per_char"], "step": result["best_step"]})
@@ -106,7 +109,8 @@ def run(args) -> int:
     rows = []
     for config in configs:
         try:
-            row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet)
+            row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet,
+                             args.compile)
         except Interrupted as e:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
@@ -212,9 +216,7 @@ def add_parser(subparsers) -> None:
                    help="dropout between LSTM layers (default: 0)")
     c.add_argument("--clip-value", type=float, default=None,
                    help="gradient-norm clipping threshold (default: 1)")
-    c.add_argument("--out", default="results", metavar="DIR", help="output directory")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(func=run)
+    add_run_options(c, run)
 
     g = subparsers.add_parser(
         "generate", formatter_class=Formatter, help="sample text from a saved character model",

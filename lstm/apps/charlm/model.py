@@ -46,7 +46,7 @@ class CharLM(Module):
 
     def forward(self, ids, state=None):
         """ids (T, B) integers -> logits (T, B, vocab_size), (h_n, c_n)."""
-        ids = np.asarray(ids.numpy() if isinstance(ids, mg.Tensor) else ids)
+        ids = ids if isinstance(ids, mg.Tensor) else np.asarray(ids)  # a Tensor: mg.compile
         if ids.ndim != 2:
             raise ValueError(f"CharLM: ids must be 2-d (seq_len, batch), got shape {ids.shape}")
         out, state = self.lstm(self.embedding(ids), state)

@@ -28,6 +28,7 @@ from ...runs.keys import run_dir_name
 from ...runs.signals import deferred_signals
 from ...runs.validate import check_integers, check_numbers
 from ...train import Interrupted
+from ..common.trainer import StepBar, first_call, make_step
 from .data import Corpus, Vocabulary, stream_matrix
 from .model import CharLM, bits_per_char, detach_state
 
@@ -78,7 +79,8 @@ class CharLMConfig:
 class CharLMTrainer:
     """A run's model, optimizer, streams and bookkeeping; `run()` trains to the end."""
 
-    def __init__(self, config: CharLMConfig, corpus: Corpus):
+    def __init__(self, config: CharLMConfig, corpus: Corpus,
+                 compile: bool = False):  # noqa: A002 - the option's name
         if not isinstance(config, CharLMConfig):
             raise ValueError(f"config must be a CharLMConfig, got {type(config).__name__}")
         self.config, self.corpus = config, corpus
@@ -103,20 +105,25 @@ class CharLMTrainer:
         self.stopped: str | None = None
         self.train_seconds, self.elapsed = 0.0, 0.0
         self._loss_sum, self._loss_count = 0.0, 0
+        self.compile, self._step = compile, None  # the step: built on the first train_step
 
-    def train_step(self) -> float:
+    def _loss(self, ids, targets, state):
+        logits, state = self.model(ids, state)
+        return mg.cross_entropy(logits, targets), state
+
+    def train_step(self, progress: bool = False) -> float:
         """One chunk of bptt characters from every stream: forward, backward, clip, update."""
         config = self.config
         chunk = self.step % self.chunks_per_epoch
         if chunk == 0:
             self.state = None  # an epoch starts every stream afresh
         rows = slice(chunk * config.bptt, (chunk + 1) * config.bptt)
-        logits, state = self.model(self.inputs[rows], self.state)
-        loss = mg.cross_entropy(logits, self.targets[rows])
-        self.optimizer.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm_(self.optimizer.params, config.clip_value)
-        self.optimizer.step()
+        if self._step is None:
+            self._step = first_call(make_step(self._loss, self.optimizer, config.clip_value,
+                                              self.compile), "lstm charlm", self.compile,
+                                    quiet=not progress)
+        loss, state = self._step(mg.tensor(self.inputs[rows]), mg.tensor(self.targets[rows]),
+                                 self.state)
         self.state = detach_state(state)
         self.step += 1
         return float(loss.item())
@@ -148,7 +155,6 @@ class CharLMTrainer:
 
     def run(self, out_dir: str | None = None, progress: bool = True) -> dict:
         """Train until config.steps, a plateau or divergence; score the best parameters."""
-        from tqdm import tqdm
 
         config = self.config
         started = time.perf_counter()
@@ -156,8 +162,8 @@ class CharLMTrainer:
             self.stopped = None
         if not self.curve:
             self._record_evaluation()
-        bar = tqdm(total=config.steps, initial=self.step, disable=not progress, leave=False,
-                   desc=f"charlm H={config.hidden_size} seed {config.seed}")
+        bar = StepBar(config.steps, f"charlm H={config.hidden_size} seed {config.seed}",
+                      progress, done=self.step)
         interrupt: dict = {}
         deferred = deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
         try:
@@ -165,7 +171,7 @@ class CharLMTrainer:
                 while (self.stopped is None and self.step < config.steps
                        and "signum" not in interrupt):
                     tick = time.perf_counter()
-                    loss = self.train_step()
+                    loss = self.train_step(progress)
                     self.train_seconds += time.perf_counter() - tick
                     self._loss_sum, self._loss_count = self._loss_sum + loss, self._loss_count + 1
                     bar.update(1)
@@ -173,8 +179,7 @@ class CharLMTrainer:
                         self.stopped = "diverged"
                     elif self.step % config.eval_every == 0 or self.step == config.steps:
                         self._record_evaluation()
-                        bar.set_postfix(valid_bpc=f"{self.curve[-1]['valid_bits_per_char']:.3f}",
-                                        refresh=False)
+                        bar.set_postfix(valid_bpc=f"{self.curve[-1]['valid_bits_per_char']:.3f}")
                     if (out_dir and config.checkpoint_every
                             and self.step % config.checkpoint_every == 0):
                         started = self._checkpoint(out_dir, started)
@@ -273,10 +278,11 @@ class CharLMTrainer:
 
 
 def train_charlm(config: CharLMConfig, corpus: Corpus, out_dir: str | None = None, *,
-                 resume: bool = True, progress: bool = True) -> tuple[dict, CharLMTrainer]:
+                 resume: bool = True, progress: bool = True,
+                 compile: bool = False) -> tuple[dict, CharLMTrainer]:  # noqa: A002
     """Run `config` on `corpus`; with `out_dir`, checkpoint there and resume from it if one
     exists. Returns the result and the trainer (its model holds the best parameters)."""
-    trainer = CharLMTrainer(config, corpus)
+    trainer = CharLMTrainer(config, corpus, compile)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, CHECKPOINT_NAME)

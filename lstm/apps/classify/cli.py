@@ -6,6 +6,7 @@ import os
 import sys
 
 from ...cli_args import csv_list, emit, name_list, subcommand
+from ..common.cli import add_run_options, interrupted
 from .data import DATASETS
 from .dtw import MODES
 from .model import POOLINGS
@@ -66,9 +67,7 @@ def add_parser(subparsers) -> None:
                    help="multivariate DTW: one warping path (dependent) or one per feature")
     c.add_argument("--dtw-window", type=int, default=None,
                    help="Sakoe-Chiba band in frames (default: no band)")
-    c.add_argument("--out", default="results", metavar="DIR", help="output directory")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(func=run)
+    add_run_options(c, run)
 
 
 def run(args) -> int:
@@ -105,15 +104,13 @@ def run(args) -> int:
 
     try:
         rows = run_configs(configs, os.path.join(args.out, "results.jsonl"),
-                           progress=not args.quiet, on_result=show, dtw=dtw)
+                           progress=not args.quiet, on_result=show, dtw=dtw,
+                           compile=args.compile)
         from .report import draw_run_figures
 
         figures = draw_run_figures(rows, drawn_dtw, args.out)
         if not args.quiet:
             print(f"lstm classify: drew {', '.join(figures)}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("lstm classify: interrupted; the finished runs are in "
-              f"{os.path.join(args.out, 'results.jsonl')} and will not run again.",
-              file=sys.stderr)
-        return 130
+        return interrupted("classify", args.out)
     return 0

@@ -22,6 +22,7 @@ import minigrad as mg
 from minigrad import optim
 
 from ...runs.keys import run_key
+from ..common.trainer import EpochTrainer
 from .data import (
     DATASETS,
     SequenceDataset,
@@ -128,27 +129,26 @@ def confusion_matrix(truth, predicted, n_classes: int) -> np.ndarray:
     return counts
 
 
-def train_epoch(model: SequenceClassifier, opt: optim.Optimizer, train_x, train_y,
-                batch_size: int, rng: np.random.Generator, clip: float = 0.0,
-                noise: float = 0.0) -> float:
+def batches(train_x, train_y, batch_size: int, rng: np.random.Generator, noise: float = 0.0):
     """One shuffled pass of mini-batches (each padded to its longest sequence), with Gaussian
-    noise of std `noise` added to the (standardised) input frames; the mean loss."""
+    noise of std `noise` added to the (standardised) input frames: ((x, lengths, y), None)."""
     order = rng.permutation(len(train_x))
-    losses = []
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         x, lengths = pad([train_x[i] for i in index])
         if noise:
             x += (noise * rng.standard_normal(x.shape)).astype(x.dtype)
-        logits, _ = model(mg.tensor(x), lengths)
-        loss = mg.cross_entropy(logits, train_y[index])
-        opt.zero_grad()
-        loss.backward()
-        if clip:
-            optim.clip_grad_norm_(opt.params, clip)
-        opt.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
+        yield (mg.tensor(x), tuple(int(n) for n in lengths), mg.tensor(train_y[index])), None
+
+
+def classifier_loss(model: SequenceClassifier):
+    """loss_of(x, lengths, y): the mean cross-entropy of the model's logits."""
+
+    def loss_of(x, lengths, y):
+        logits, _ = model(x, np.asarray(lengths))
+        return mg.cross_entropy(logits, y)
+
+    return loss_of
 
 
 def build_model(config: ClassifyConfig, dataset: SequenceDataset, rng) -> SequenceClassifier:
@@ -159,41 +159,42 @@ def build_model(config: ClassifyConfig, dataset: SequenceDataset, rng) -> Sequen
 
 
 def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = None,
-                     progress: bool = False, on_model=None) -> dict:
+                     progress: bool = False, on_model=None,
+                     compile: bool = False) -> dict:  # noqa: A002 - the option's name
     """Train one model; its test accuracy, confusion matrix, curve and attention examples.
     `on_model(model, config)` receives the trained model (run_configs saves it for `lstm
-    export`)."""
-    from tqdm import tqdm
-
+    export`); `compile`: the training step through mg.compile."""
     dataset = dataset or load_dataset(config.dataset)
     rng = np.random.default_rng(config.seed)
-    val_x, val_y, best = None, None, (-1.0, 0.0, 0, None)  # (accuracy, -loss, epoch, state)
+    val_x, val_y = None, None
     if config.val_fraction:
         dataset, val_x, val_y = split_validation(dataset, config.val_fraction, rng)
         val_x = Standardizer().fit(dataset.train_x).transform(val_x)
     train_x, test_x = prepare(dataset)
     model = build_model(config, dataset, rng)
-    opt = optim.Adam(model.parameters(), lr=config.lr)
-    curve, started = [], time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"classify {config.pooling} s{config.seed}",
-               disable=not progress, leave=False)
-    for epoch in bar:
-        loss = train_epoch(model, opt, train_x, dataset.train_y, config.batch_size, rng,
-                           config.clip, config.noise)
+    trainer = EpochTrainer(model, optim.Adam(model.parameters(), lr=config.lr),
+                           classifier_loss(model), clip=config.clip, compile=compile,
+                           command="lstm classify", progress=progress,
+                           desc=f"classify {config.pooling} s{config.seed}")
+
+    def evaluate(epoch, loss):
         accuracy = float((predict(model, test_x)[0].argmax(-1) == dataset.test_y).mean())
-        curve.append({"epoch": epoch + 1, "train_loss": loss,
-                      "test_accuracy": accuracy})
-        if val_x is not None:  # keep the parameters of the best validation epoch
-            probabilities = predict(model, val_x)[0]
-            score = (float((probabilities.argmax(-1) == val_y).mean()),
-                     float(np.mean(np.log(np.maximum(
-                         probabilities[np.arange(len(val_y)), val_y], 1e-12)))))
-            curve[-1].update(val_accuracy=score[0], val_log_likelihood=score[1])
-            if score > best[:2]:
-                best = (*score, epoch + 1, model.state_dict())
-    if best[3] is not None:
-        model.load_state_dict(best[3])
-        bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}", acc=f"{accuracy:.3f}")
+        row = {"epoch": epoch, "train_loss": loss, "test_accuracy": accuracy}
+        if val_x is None:
+            return row, None
+        probabilities = predict(model, val_x)[0]  # the best validation epoch is kept
+        score = (float((probabilities.argmax(-1) == val_y).mean()),
+                 float(np.mean(np.log(np.maximum(
+                     probabilities[np.arange(len(val_y)), val_y], 1e-12)))))
+        return {**row, "val_accuracy": score[0], "val_log_likelihood": score[1]}, score
+
+    started = time.perf_counter()
+    steps = -(-len(train_x) // config.batch_size)
+    fit = trainer.fit(config.epochs, steps,
+                      lambda: batches(train_x, dataset.train_y, config.batch_size, rng,
+                                      config.noise),
+                      evaluate, better=lambda a, b: a > b)
+    curve = fit.curve
     train_time = time.perf_counter() - started
     if on_model is not None:
         on_model(model, config)
@@ -210,8 +211,8 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
         "class_names": dataset.class_names, "curve": curve, "train_time": train_time,
         "epoch_time": train_time / config.epochs, "n_parameters": model.num_parameters(),
         "n_train": len(train_x), "n_test": len(test_x), "n_val": 0 if val_x is None else
-        len(val_x), "best_epoch": best[2] or config.epochs,
-        "val_accuracy": None if val_x is None else best[0]}
+        len(val_x), "best_epoch": fit.best_epoch or config.epochs,
+        "val_accuracy": None if val_x is None else fit.best_score[0]}
     if weights is not None:
         picks = [int(i) for c in range(dataset.n_classes)
                  for i in np.flatnonzero(dataset.test_y == c)[:EXAMPLES_PER_CLASS]]
@@ -268,7 +269,7 @@ def read_rows(path: str, kind: str = KIND) -> list[dict]:
 
 
 def run_configs(configs, results_path: str, progress: bool = False, on_result=None,
-                dtw: dict | None = None) -> list[dict]:
+                dtw: dict | None = None, compile: bool = False) -> list[dict]:  # noqa: A002
     """Train every config not yet in `results_path` (appending each row as it finishes);
     returns the rows of all `configs`, old and new, in their order."""
     from ...experiments.sweep import append_result, versions
@@ -282,7 +283,7 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
             dataset = dataset or load_dataset(config.dataset)
             model_dir = os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
                                      f"{KIND}-{key}")
-            result = train_classifier(config, dataset, progress=progress,
+            result = train_classifier(config, dataset, progress=progress, compile=compile,
                                       on_model=lambda m, c, d=model_dir: save_model(d, m,
                                                                        {"run": c.to_dict()}))
             result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR

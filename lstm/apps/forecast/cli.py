@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from ..common.cli import add_run_options
 from .data import DATASETS
 from .train import FORECAST_MODELS, OUTPUTS, ForecastConfig
 
@@ -106,9 +107,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument(flag, type=kind, default=None, help=f"{text} ({_default(flag)})")
     p.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="recurrent implementation (default: fused)")
-    p.add_argument("--out", default="results", metavar="DIR", help="output directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    add_run_options(p, run)
     return p
 
 
@@ -158,7 +157,8 @@ def run(args) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
-        run_forecasts(configs, path, progress=not args.quiet, on_result=show)
+        run_forecasts(configs, path, progress=not args.quiet, on_result=show,
+                      compile=args.compile)
         from .figures import draw_forecasts
 
         figure = draw_forecasts(finished, args.out)

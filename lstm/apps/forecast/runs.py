@@ -30,7 +30,8 @@ BASELINE_LABELS = {"naive": "naive", "seasonal_naive": "seasonal naive",
 
 
 def run_forecasts(configs: list[ForecastConfig], results_path: str, progress: bool = False,
-                  on_result: Callable[[dict, bool], None] | None = None) -> list[dict]:
+                  on_result: Callable[[dict, bool], None] | None = None,
+                  compile: bool = False) -> list[dict]:  # noqa: A002 - the option's name
     """Run each config not already in `results_path` and append its row there when it
     finishes; returns the rows of all configs in order. on_result(row, reused) per row."""
     done = {r["key"]: r for r in read_results(results_path) if r.get("kind") == KIND}
@@ -48,7 +49,8 @@ def run_forecasts(configs: list[ForecastConfig], results_path: str, progress: bo
                                      f"{KIND}-{key}")
             result = run_forecast(config, progress, baselines[split_key],
                                   on_model=lambda net, c, d=model_dir: save_model(d, net,
-                                                                     {"run": c.to_dict()}))
+                                                                     {"run": c.to_dict()}),
+                                  compile=compile)
             result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR
             row = {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
                    "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -20,8 +20,10 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 from minigrad.nn import Linear, Module
+from minigrad.tensor import Tensor
 
 from ...layers import GRU, LSTM, RNN
+from ..common.trainer import EpochTrainer
 from .baselines import baseline_forecasts
 from .data import DATASETS, Scaler, chronological_split, load_series, windows
 from .metrics import forecast_metrics, mase_scale
@@ -106,19 +108,20 @@ class ForecastNet(Module):
         # window index of each step's seasonal-naive value (counted back from the last input)
         self.seasonal_back = season * np.ceil(steps / season).astype(np.int64) - steps
 
-    def forward(self, x: np.ndarray):
-        """(lookback, B, F) standardised inputs -> (B, horizon) standardised forecasts."""
-        _, state = self.recurrent(mg.tensor(x))
+    def forward(self, x):
+        """(lookback, B, F) standardised inputs (an array or a Tensor) -> (B, horizon)
+        standardised forecasts."""
+        x = x if isinstance(x, Tensor) else mg.tensor(x)
+        _, state = self.recurrent(x)
         h_n = state[0] if isinstance(state, tuple) else state
         out = self.readout(h_n[-1])
         if self.output == "delta":
-            out = out + mg.tensor(x[-1, :, self.target:self.target + 1])
+            out = out + x[-1, :, self.target:self.target + 1]
         elif self.output == "seasonal":
             if self.seasonal_back.max() >= x.shape[0]:
                 raise ValueError(f"output 'seasonal' needs a lookback > "
                                  f"{self.seasonal_back.max()}, got {x.shape[0]}")
-            out = out + mg.tensor(np.ascontiguousarray(
-                x[x.shape[0] - 1 - self.seasonal_back, :, self.target].T))
+            out = out + x[x.shape[0] - 1 - self.seasonal_back, :, self.target].transpose()
         return out
 
 
@@ -164,57 +167,41 @@ def predict(net: ForecastNet, x: np.ndarray) -> np.ndarray:
         net.train()
 
 
-def train_epoch(net: ForecastNet, optimizer, x: np.ndarray, y: np.ndarray, batch_size: int,
-                clip: float, rng: np.random.Generator) -> float:
-    """One pass over the windows in a shuffled order, one Adam step per batch; the mean MSE."""
-    order, total = rng.permutation(x.shape[1]), 0.0
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """The windows in a shuffled order: ((inputs, targets), batch length) per Adam step."""
+    order = rng.permutation(x.shape[1])
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        loss = mg.mse_loss(net(x[:, batch]), mg.tensor(y[batch]))
-        optimizer.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm_(optimizer.params, clip)
-        optimizer.step()
-        total += float(loss.item()) * len(batch)
-    return total / len(order)
+        yield (mg.tensor(x[:, batch]), mg.tensor(y[batch])), len(batch)
 
 
-def train_net(data: Prepared, progress: bool = False) -> tuple[ForecastNet, dict]:
+def train_net(data: Prepared, progress: bool = False,
+              compile: bool = False) -> tuple[ForecastNet, dict]:  # noqa: A002
     """Adam on the training windows, one validation MSE per epoch, the best epoch's weights
-    kept; stops after `patience` epochs without a better validation MSE."""
-    from tqdm import tqdm
-
+    kept; stops after `patience` epochs without a better validation MSE (`compile`: the
+    training step through mg.compile)."""
     config = data.config
     net = ForecastNet(config.model, data.series.values.shape[1], config.hidden_size,
                       config.num_layers, config.horizon, data.series.target, config.output,
                       config.impl, rng=np.random.default_rng([config.seed, 0]),
                       season=data.series.season)
-    opt = optim.Adam(net.parameters(), lr=config.lr)
+    trainer = EpochTrainer(net, optim.Adam(net.parameters(), lr=config.lr),
+                           lambda x, y: mg.mse_loss(net(x), y), clip=config.clip,
+                           compile=compile, command="lstm forecast", progress=progress,
+                           desc=f"{config.model} {config.dataset} seed {config.seed}")
     shuffle = np.random.default_rng([config.seed, 1])
     x, y = data.x["train"], data.y["train"].astype(np.float32)
-    best, best_epoch, best_state, curve = np.inf, 0, net.state_dict(), []
-    stopped = "max_epochs"
-    bar = tqdm(range(1, config.max_epochs + 1), disable=not progress, leave=False,
-               desc=f"{config.model} {config.dataset} seed {config.seed}")
-    for epoch in bar:
-        train_mse = train_epoch(net, opt, x, y, config.batch_size, config.clip, shuffle)
+
+    def evaluate(epoch, loss):
         val = float(np.mean((predict(net, data.x["val"]) - data.y["val"]) ** 2))
-        curve.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val})
-        bar.set_postfix(train=f"{train_mse:.3g}", val=f"{val:.3g}", refresh=False)
-        if not np.isfinite(val):
-            stopped = "diverged"
-            break
-        if val < best:
-            best, best_epoch = val, epoch
-            best_state = {k: v.copy() for k, v in net.state_dict().items()}
-        elif epoch - best_epoch >= config.patience:
-            stopped = "early_stopping"
-            break
-    bar.close()
-    net.load_state_dict(best_state)
-    return net, {"epochs": len(curve), "best_epoch": best_epoch,
-                 "best_val_mse": best if np.isfinite(best) else None,
-                 "stopped": stopped, "curve": curve}
+        return {"epoch": epoch, "train_mse": loss, "val_mse": val}, val
+
+    fit = trainer.fit(config.max_epochs, -(-x.shape[1] // config.batch_size),
+                      lambda: batches(x, y, config.batch_size, shuffle), evaluate,
+                      better=lambda a, b: a < b, patience=config.patience, copy_best=True,
+                      stop_diverged=True, initial_is_best=True)
+    return net, {"epochs": len(fit.curve), "best_epoch": fit.best_epoch,
+                 "best_val_mse": fit.best_score, "stopped": fit.stopped, "curve": fit.curve}
 
 
 def evaluate_baselines(data: Prepared) -> tuple[dict[str, np.ndarray], dict]:
@@ -241,7 +228,8 @@ def _rounded(values: np.ndarray) -> list:
 
 
 def run_forecast(config: ForecastConfig, progress: bool = False,
-                 baselines: tuple[dict, dict] | None = None, on_model=None) -> dict:
+                 baselines: tuple[dict, dict] | None = None, on_model=None,
+                 compile: bool = False) -> dict:  # noqa: A002 - the option's name
     """Train, forecast the test origins, and score model and baselines on the original scale.
 
     `baselines`: precomputed evaluate_baselines(...) (forecasts, fits) for the same data (they
@@ -253,7 +241,7 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
     started = time.perf_counter()
     data = prepare(config)
     config = data.config
-    net, training = train_net(data, progress)
+    net, training = train_net(data, progress, compile)
     if on_model is not None:
         on_model(net, config)
     target = data.series.target

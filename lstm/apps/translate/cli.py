@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 from ...cli_args import Formatter, csv_list, name_list
+from ..common.cli import add_run_options, interrupted
 from .data import LANGUAGES
 from .model import ATTENTIONS
 
@@ -57,9 +56,7 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
         c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="fused whole-sequence LSTM kernels or the composed cell")
-    c.add_argument("--out", default="results", metavar="DIR", help="output directory")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(func=run)
+    add_run_options(c, run)
 
 
 def run(args) -> int:
@@ -75,9 +72,6 @@ def run(args) -> int:
                              seed=s, **overrides) for a in args.attention for s in args.seeds]
     if args.source == args.target:
         raise ValueError(f"--source and --target must differ, both are {args.source!r}")
-    if not args.quiet:
-        print("lstm translate: the first run compiles the LSTM kernels (cached for the next)",
-              file=sys.stderr, flush=True)
 
     def show(row):
         result = row["result"]
@@ -85,12 +79,10 @@ def run(args) -> int:
         print(json.dumps(line, sort_keys=True), flush=True)
 
     try:
-        rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show)
+        rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show,
+                           compile=args.compile)
     except KeyboardInterrupt:
-        print("lstm translate: interrupted; the finished runs are in "
-              f"{os.path.join(args.out, 'results.jsonl')} and will not run again.",
-              file=sys.stderr)
-        return 130
+        return interrupted("translate", args.out)
     scores_figure(rows, args.out)
     alignment_figure(rows, args.out)
     return 0

@@ -68,7 +68,8 @@ def finished_rows(results_path: str) -> dict:
     return {row["key"]: row for row in read_rows(results_path) if row.get("kind") == KIND}
 
 
-def run_configs(configs, out_dir: str, progress: bool = False, on_result=None) -> list[dict]:
+def run_configs(configs, out_dir: str, progress: bool = False, on_result=None,
+                compile: bool = False) -> list[dict]:  # noqa: A002 - the option's name
     """Train every config not yet in OUT/results.jsonl (appending each row as it finishes and
     saving its model); the rows of all `configs`, old and new, in their order."""
     from .train import load_corpus, train_translator
@@ -86,7 +87,8 @@ def run_configs(configs, out_dir: str, progress: bool = False, on_result=None) -
             if data_key not in corpora:
                 corpora[data_key] = load_corpus(config)
             corpus = corpora[data_key]
-            result, model, corpus = train_translator(config, corpus, progress=progress)
+            result, model, corpus = train_translator(config, corpus, progress=progress,
+                                                     compile=compile)
             model_dir = os.path.join(MODELS_DIR, run_id(settings))
             save_model(os.path.join(out_dir, model_dir), model, corpus.source_vocab,
                        corpus.target_vocab, settings)

@@ -19,6 +19,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
+from ..common.trainer import EpochTrainer
 from .data import (
     EOS_ID,
     LANGUAGES,
@@ -181,50 +182,51 @@ def block_exact_match(corpus: Corpus, hypotheses, references, block_size: int) -
             for b in np.unique(blocks)}
 
 
-def train_epoch(model: Seq2Seq, opt, source_ids, target_ids, batch_size: int, rng,
-                clip: float) -> float:
-    """One shuffled pass of teacher-forced mini-batches; the mean token cross-entropy."""
+def batches(source_ids, target_ids, batch_size: int, rng):
+    """One shuffled pass of teacher-forced mini-batches: ((source, lengths, target), None),
+    the target padded with <s> and </s>."""
     order = rng.permutation(len(source_ids))
-    losses = []
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         src, lengths = pad_batch([source_ids[i] for i in index])
         tgt, _ = pad_batch([target_ids[i] for i in index], bos_eos=True)
+        yield (src, lengths, tgt), None
+
+
+def translator_loss(model: Seq2Seq):
+    """loss_of(source, lengths, target): the mean token cross-entropy, padding ignored."""
+
+    def loss_of(src, lengths, tgt):
         logits, _ = model(src, lengths, tgt[:, :-1])
-        loss = mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
-        opt.zero_grad()
-        loss.backward()
-        if clip:
-            optim.clip_grad_norm_(opt.params, clip)
-        opt.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
+        return mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
+
+    return loss_of
 
 
 def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
-                     progress: bool = False) -> tuple[dict, Seq2Seq, Corpus]:
-    """Train one model; its test scores, learning curve and attention examples."""
-    from tqdm import tqdm
-
+                     progress: bool = False,
+                     compile: bool = False) -> tuple[dict, Seq2Seq, Corpus]:  # noqa: A002
+    """Train one model; its test scores, learning curve and attention examples (`compile`:
+    the training step through mg.compile)."""
     corpus = corpus or load_corpus(config)
     rng = np.random.default_rng(config.seed)
     model = build_model(config, corpus, rng)
-    opt = optim.Adam(model.parameters(), lr=config.lr)
+    trainer = EpochTrainer(model, optim.Adam(model.parameters(), lr=config.lr),
+                           translator_loss(model), clip=config.clip, compile=compile,
+                           command="lstm translate", progress=progress,
+                           desc=f"translate {config.attention} s{config.seed}")
     source_ids, target_ids = corpus.ids("train")
     val_sources = [s for s, _ in corpus.val]
     val_refs = [detokenize(t) for _, t in corpus.val]
-    curve, best, started = [], (-1.0, 0, None), time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"translate {config.attention} s{config.seed}",
-               disable=not progress, leave=False)
-    for epoch in bar:
-        loss = train_epoch(model, opt, source_ids, target_ids, config.batch_size, rng,
-                           config.clip)
+
+    def evaluate(epoch, loss):
         val_exact = scores(translate(model, corpus, val_sources)[0], val_refs)["exact_match"]
-        curve.append({"epoch": epoch + 1, "train_loss": loss, "val_exact_match": val_exact})
-        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_exact:.3f}")
-        if val_exact > best[0]:
-            best = (val_exact, epoch + 1, model.state_dict())
-    model.load_state_dict(best[2])
+        return {"epoch": epoch, "train_loss": loss, "val_exact_match": val_exact}, val_exact
+
+    started = time.perf_counter()
+    fit = trainer.fit(config.epochs, -(-len(source_ids) // config.batch_size),
+                      lambda: batches(source_ids, target_ids, config.batch_size, rng),
+                      evaluate, better=lambda a, b: a > b)
     train_time = time.perf_counter() - started
     test_sources = [s for s, _ in corpus.test]
     references = [detokenize(t) for _, t in corpus.test]
@@ -232,7 +234,8 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
     beam = translate(model, corpus, test_sources, config.beam_width)[0]
     result = {**scores(hypotheses, references),
               **{k + "_beam": v for k, v in scores(beam, references).items()},
-              "val_exact_match": best[0], "best_epoch": best[1], "curve": curve,
+              "val_exact_match": fit.best_score, "best_epoch": fit.best_epoch,
+              "curve": fit.curve,
               "train_time": train_time, "epoch_time": train_time / config.epochs,
               "block_exact_match": block_exact_match(corpus, hypotheses, references,
                                                      config.block_size),

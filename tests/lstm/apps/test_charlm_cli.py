@@ -64,12 +64,14 @@ def test_help_explains_every_option(command, capsys):
     assert all(action.help for action in sub._actions)
 
 
+TINY_CHARLM = ["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3", "--hidden-size",
+               "8", "--embedding-size", "4", "--batch-size", "4", "--bptt", "20",
+               "--eval-every", "3", "--valid-chars", "2000", "--ngram-max-order", "3"]
+
+
 def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     pytest.importorskip("safetensors")
-    code = main(["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3",
-                 "--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--bptt",
-                 "20", "--eval-every", "3", "--valid-chars", "2000", "--ngram-max-order", "3",
-                 "--out", str(tmp_path), "--quiet"])
+    code = main([*TINY_CHARLM, "--out", str(tmp_path), "--quiet"])
     assert code == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["seed"] for r in rows] == [0, 1]
@@ -86,10 +88,7 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     assert_png(tmp_path / "charlm_curve.png")  # the bits/char curve, drawn by the command
 
     # the same command again: the finished runs are reported, not trained or appended twice
-    code = main(["charlm", "--preset", "quick", "--seeds", "0,1", "--steps", "3",
-                 "--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--bptt",
-                 "20", "--eval-every", "3", "--valid-chars", "2000", "--ngram-max-order", "3",
-                 "--out", str(tmp_path), "--quiet"])
+    code = main([*TINY_CHARLM, "--out", str(tmp_path), "--quiet"])
     assert code == 0
     again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["bits_per_char"] for r in again] == [r["bits_per_char"] for r in rows]
