@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked
 from bench.asv_cases import skip
 
 POOLINGS = ["attention", "last", "mean"]
@@ -43,40 +44,20 @@ def train_poolings(*_) -> dict:
 train_poolings.timeout = 600
 
 
-class ClassifyAccuracy:
+class ClassifyAccuracy(Tracked):
     """Test accuracy (fraction of 370 utterances) of the BiLSTM per pooling over time."""
 
     setup_cache = train_poolings
     params = (POOLINGS,)
     param_names = ["pooling"]
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, pooling):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_test_accuracy(self, results, pooling):
-        return results[pooling]
-
-    track_test_accuracy.unit = "fraction"
+    track_test_accuracy = tracked("fraction", lambda r, p: r[p])
 
 
-class DtwBaseline:
+class DtwBaseline(Tracked):
     """1-nearest-neighbour dependent DTW on the standardised split."""
 
     setup_cache = train_poolings
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_dtw_accuracy(self, results):
-        return results["dtw"]
-
-    track_dtw_accuracy.unit = "fraction"
+    track_dtw_accuracy = tracked("fraction", lambda r: r["dtw"])
 
 
 class DtwMatrix:
@@ -102,16 +83,14 @@ class DtwMatrix:
         self.nearest(self.train_x, self.train_y, self.test_x)
 
 
-class ClassifyEpoch:
+class ClassifyEpoch(Epochs):
     """Wall time of one training epoch of the quick preset's model."""
 
     params = (POOLINGS,)
     param_names = ["pooling"]
-    timeout = 300
-    number = 1
-    repeat = (3, 5, 30.0)
+    time_train_epoch = timed_epoch
 
-    def setup(self, pooling):
+    def prepare(self, pooling):
         reason = _unavailable()
         if reason:
             skip(reason)
@@ -122,14 +101,10 @@ class ClassifyEpoch:
 
         config = classify.preset_config("quick", pooling=pooling)
         dataset = classify.load_dataset(config.dataset)
-        self.train_x, _ = classify.prepare(dataset)
-        self.train_y, self.config = dataset.train_y, config
-        self.rng = np.random.default_rng(0)
-        self.model = classify.build_model(config, dataset, self.rng)
-        self.opt = optim.Adam(self.model.parameters(), lr=config.lr)
-        self.epoch = classify.train_epoch
-        self.time_train_epoch(pooling)  # warm-up: compiles the kernels outside the timing
-
-    def time_train_epoch(self, pooling):
-        self.epoch(self.model, self.opt, self.train_x, self.train_y, self.config.batch_size,
-                   self.rng, self.config.clip)
+        train_x, _ = classify.prepare(dataset)
+        rng = np.random.default_rng(0)
+        model = classify.build_model(config, dataset, rng)
+        return epoch_of(model, optim.Adam(model.parameters(), lr=config.lr),
+                        classify.classifier_loss(model),
+                        lambda: classify.batches(train_x, dataset.train_y, config.batch_size,
+                                                 rng), config.clip)

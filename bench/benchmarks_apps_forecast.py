@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch
 from bench.asv_cases import fused_available, skip
 
 DATASETS = ["airline", "co2", "sunspots", "macro"]
@@ -76,18 +77,12 @@ def train_all(*_) -> dict:
 train_all.timeout = 1200
 
 
-class ForecastAccuracy:
+class ForecastAccuracy(Tracked):
     """Test RMSE and MASE of the quick preset's seed-0 run per dataset and model."""
 
     params = (DATASETS, MODELS)
     param_names = ["dataset", "model"]
     setup_cache = train_all
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, dataset, model):
-        if "unavailable" in results:
-            skip(results["unavailable"])
 
     def track_test_rmse(self, results, dataset, model):
         value = results[f"{dataset}/{model}"]["rmse"]
@@ -111,19 +106,13 @@ class ForecastAccuracy:
     track_dm_p_value.unit = "p (Diebold-Mariano, HLN)"
 
 
-class ForecastBaselines:
+class ForecastBaselines(Tracked):
     """Per dataset: the seasonal naive with drift's and the AICc-chosen ETS's test RMSE, and
     how many ETS parameters land on a bound (ForecastAccuracy's setup_cache computes them)."""
 
     params = (DATASETS,)
     param_names = ["dataset"]
     setup_cache = train_all
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, dataset):
-        if "unavailable" in results:
-            skip(results["unavailable"])
 
     def track_drift_rmse(self, results, dataset):
         return float(results[dataset]["drift_rmse"])
@@ -141,34 +130,29 @@ class ForecastBaselines:
     track_ets_params_on_bound.unit = "parameters"
 
 
-class ForecastEpoch:
+class ForecastEpoch(Epochs):
     """One training epoch (every training window once, Adam, clipping) on airline."""
 
     params = (MODELS,)
     param_names = ["model"]
-    timeout = 300
+    time_train_epoch = timed_epoch
 
-    def setup(self, model):
+    def prepare(self, model):
         reason = _apps_available()
         if reason:
             skip(reason)
         import numpy as np
 
         from lstm.apps.forecast import train as fc
-        from minigrad import optim
+        from minigrad import mse_loss, optim
 
         data = fc.prepare(_quick_config("airline", model))
         config = data.config
-        self.net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
-                                  config.num_layers, config.horizon, data.series.target,
-                                  config.output, rng=0, season=data.series.season)
-        self.optimizer = optim.Adam(self.net.parameters(), lr=config.lr)
-        self.x, self.y = data.x["train"], data.y["train"].astype(np.float32)
-        self.batch, self.clip = config.batch_size, config.clip
-        self.rng = np.random.default_rng(0)
-        self.train_epoch = fc.train_epoch
-        self.time_train_epoch()  # compiles (or loads) the kernels outside the timing
-
-    def time_train_epoch(self, *_):
-        self.train_epoch(self.net, self.optimizer, self.x, self.y, self.batch, self.clip,
-                         self.rng)
+        net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
+                             config.num_layers, config.horizon, data.series.target,
+                             config.output, rng=0, season=data.series.season)
+        x, y = data.x["train"], data.y["train"].astype(np.float32)
+        rng = np.random.default_rng(0)
+        return epoch_of(net, optim.Adam(net.parameters(), lr=config.lr),
+                        lambda a, b: mse_loss(net(a), b),
+                        lambda: fc.batches(x, y, config.batch_size, rng), config.clip)

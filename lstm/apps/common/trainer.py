@@ -132,13 +132,14 @@ class EpochTrainer:
                                quiet=not progress)
         self.progress, self.desc = progress, desc
 
-    def epoch(self, batches: Iterable, bar: StepBar) -> float:
+    def epoch(self, batches: Iterable, bar: StepBar | None = None) -> float:
         """One epoch of steps; its mean (or weighted mean) training loss."""
         losses, weights = [], []
         for inputs, weight in batches:
             losses.append(self.step(*inputs).item())
             weights.append(weight)
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
         if weights and weights[0] is not None:
             total = 0.0
             for loss, weight in zip(losses, weights):
