@@ -11,7 +11,6 @@ included; Ctrl-C or SIGTERM stops at the next step boundary and checkpoints it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -26,8 +25,8 @@ from minigrad import optim
 from ... import checkpoint as ckpt
 from ...runs.keys import run_dir_name
 from ...runs.signals import deferred_signals
-from ...runs.validate import check_integers, check_numbers
 from ...train import Interrupted
+from ..common.config import AppConfig
 from ..common.trainer import StepBar, first_call, make_step
 from .data import Corpus, Vocabulary, stream_matrix
 from .model import CharLM, bits_per_char, detach_state
@@ -37,7 +36,7 @@ RESUMABLE_FIELDS = ("steps", "checkpoint_every", "patience")
 
 
 @dataclass(frozen=True)
-class CharLMConfig:
+class CharLMConfig(AppConfig):
     """One run. batch_size: parallel streams; bptt: characters per chunk (truncation length);
     valid_chars: validation characters scored at each evaluation (None: all of them)."""
 
@@ -58,16 +57,11 @@ class CharLMConfig:
     checkpoint_every: int | None = 500
 
     def __post_init__(self):
-        check_integers(self, {"embedding_size": 1, "hidden_size": 1, "num_layers": 1,
-                              "batch_size": 1, "bptt": 1, "steps": 0, "eval_every": 1,
-                              "eval_streams": 1, "seed": 0},
-                       {"valid_chars": 2, "patience": 1, "checkpoint_every": 1})
-        check_numbers(self, positive=("lr", "clip_value"))
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        self.check({}, {"embedding_size": 1, "hidden_size": 1, "num_layers": 1,
+                        "batch_size": 1, "bptt": 1, "steps": 0, "eval_every": 1,
+                        "eval_streams": 1, "seed": 0}, positive=("lr", "clip_value"),
+                   intervals={"dropout": (0, 1)},
+                   optional_integers={"valid_chars": 2, "patience": 1, "checkpoint_every": 1})
 
     def run_name(self) -> str:
         """The run directory's name: the sizes and seed to read, and the hash of every field

@@ -6,7 +6,7 @@ import os
 import sys
 
 from ...cli_args import csv_list, emit, name_list, subcommand
-from ..common.cli import add_run_options, interrupted
+from ..common.cli import add_overrides, add_run_options, interrupted, stopped_by_signals
 from .data import DATASETS
 from .dtw import MODES
 from .model import POOLINGS
@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
     c.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     c.add_argument("--seeds", type=csv_list(int), default=None,
                    help="comma-separated seeds of the weights and batch order (default: 0)")
-    for flag, kind, text in [
+    add_overrides(c, [
             ("--hidden-size", int, "LSTM units per direction"),
             ("--attention-size", int, "attention hidden size"),
             ("--num-layers", int, "stacked LSTM layers"),
@@ -56,8 +56,7 @@ def add_parser(subparsers) -> None:
                                "frames"),
             ("--val-fraction", float, "hold out this fraction of each speaker's training "
                                       "utterances and keep the epoch best on them (0: train "
-                                      "on all, fixed epochs)")]:
-        c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
+                                      "on all, fixed epochs)")])
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="fused whole-sequence LSTM kernels or the composed cell (default: "
                         "fused)")
@@ -95,7 +94,10 @@ def run(args) -> int:
         drawn_dtw = {"dtw_confusion": dtw.pop("dtw_confusion")}
         dtw.pop("dtw_predicted")
 
+    finished, caught, path = [], {}, os.path.join(args.out, "results.jsonl")
+
     def show(row):
+        finished.append(row)
         result = row["result"]
         line = {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
         if dtw:
@@ -103,14 +105,14 @@ def run(args) -> int:
         emit(line)
 
     try:
-        rows = run_configs(configs, os.path.join(args.out, "results.jsonl"),
-                           progress=not args.quiet, on_result=show, dtw=dtw,
-                           compile=args.compile)
+        with stopped_by_signals(caught):
+            rows = run_configs(configs, path, progress=not args.quiet, on_result=show, dtw=dtw,
+                               compile=args.compile)
         from .report import draw_run_figures
 
         figures = draw_run_figures(rows, drawn_dtw, args.out)
         if not args.quiet:
             print(f"lstm classify: drew {', '.join(figures)}", file=sys.stderr)
     except KeyboardInterrupt:
-        return interrupted("classify", args.out)
+        return interrupted("classify", path, len(finished), len(configs), caught["signum"])
     return 0

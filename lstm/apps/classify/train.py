@@ -10,7 +10,6 @@ learning curve only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -22,6 +21,7 @@ import minigrad as mg
 from minigrad import optim
 
 from ...runs.keys import run_key
+from ..common.config import IMPLS, AppConfig, from_preset
 from ..common.trainer import EpochTrainer
 from .data import (
     DATASETS,
@@ -39,7 +39,7 @@ EXAMPLES_PER_CLASS = 3  # test utterances per class whose attention weights a ru
 
 
 @dataclass(frozen=True)
-class ClassifyConfig:
+class ClassifyConfig(AppConfig):
     """One run's settings (JSON-able; its canonical JSON is the run's identity)."""
 
     dataset: str = "japanese-vowels"
@@ -58,24 +58,11 @@ class ClassifyConfig:
     impl: str = "fused"
 
     def __post_init__(self):
-        checks = [(self.dataset in DATASETS, f"dataset must be one of {DATASETS}"),
-                  (self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}"),
-                  (self.impl in ("fused", "composed"), "impl must be fused or composed")]
-        checks += [(getattr(self, k) >= 1, f"{k} must be >= 1") for k in
-                   ("hidden_size", "attention_size", "num_layers", "epochs", "batch_size")]
-        checks += [(self.lr > 0, "lr must be > 0"), (self.clip >= 0, "clip must be >= 0"),
-                   (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-                   (self.noise >= 0, "noise must be >= 0"),
-                   (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{message}, got {self._value(message)!r}")
-
-    def _value(self, message: str):
-        return getattr(self, message.split()[0])
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        self.check({"dataset": DATASETS, "pooling": POOLINGS, "impl": IMPLS},
+                   dict.fromkeys(("hidden_size", "attention_size", "num_layers", "epochs",
+                                  "batch_size"), 1) | {"seed": 0},
+                   positive=("lr",), non_negative=("clip", "noise"),
+                   intervals={"dropout": (0, 1), "val_fraction": (0, 1)})
 
 
 PRESETS = {
@@ -91,10 +78,7 @@ PRESETS = {
 
 def preset_config(preset: str, **overrides) -> ClassifyConfig:
     """The preset's settings with `overrides` (None values ignored)."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return ClassifyConfig(**fields)
+    return from_preset(ClassifyConfig, PRESETS, preset, overrides)
 
 
 def prepare(dataset: SequenceDataset) -> tuple[list, list]:

@@ -1,10 +1,13 @@
-"""The options every application command shares, and its one way of saying it was interrupted."""
+"""The options every application command shares, and one way of being stopped: Ctrl-C or
+SIGTERM between runs says how many runs are kept and exits 128 + the signal's number."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import signal
 import sys
+import threading
 
 
 def add_run_options(parser, run) -> None:
@@ -18,8 +21,35 @@ def add_run_options(parser, run) -> None:
     parser.set_defaults(func=run)
 
 
-def interrupted(command: str, out_dir: str) -> int:
-    """Say where a command's finished runs are after Ctrl-C; the exit status 130."""
-    print(f"lstm {command}: interrupted; the finished runs are in "
-          f"{os.path.join(out_dir, 'results.jsonl')} and will not run again.", file=sys.stderr)
-    return 130
+def add_overrides(parser, options, default=lambda flag: "default: the preset's") -> None:
+    """One option per (flag, type, text), default None (the preset's value), its help the text
+    and `default(flag)` in parentheses."""
+    for flag, kind, text in options:
+        parser.add_argument(flag, type=kind, default=None, help=f"{text} ({default(flag)})")
+
+
+@contextlib.contextmanager
+def stopped_by_signals(caught: dict):
+    """Inside the block SIGTERM raises KeyboardInterrupt as Ctrl-C does; caught["signum"] says
+    which signal it was (SIGINT unless SIGTERM came). Main thread only."""
+    caught["signum"] = signal.SIGINT
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        caught["signum"] = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(command: str, path: str, done: int, total: int, signum: int) -> int:
+    """Say how many runs are kept in `path` after a stop; the exit status 128 + signum."""
+    print(f"lstm {command}: interrupted; {done} of {total} runs are in {path}. Run the same "
+          "command again to run the rest (finished runs do not run again).", file=sys.stderr)
+    return 128 + int(signum)

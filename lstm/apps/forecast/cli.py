@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 
-from ..common.cli import add_run_options
+from ..common.cli import add_overrides, add_run_options, interrupted, stopped_by_signals
 from .data import DATASETS
 from .train import FORECAST_MODELS, OUTPUTS, ForecastConfig
 
@@ -96,15 +94,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the read-out predicts the change from the last value (delta), from "
                         "the value one season back (seasonal), or the level "
                         "(default: the dataset's)")
-    for flag, kind, text in (("--hidden-size", int, "hidden units"),
-                             ("--num-layers", int, "stacked recurrent layers"),
-                             ("--batch-size", int, "windows per Adam step"),
-                             ("--lr", float, "Adam learning rate"),
-                             ("--clip", float, "gradient norm clipping threshold"),
-                             ("--max-epochs", int, "epoch budget"),
-                             ("--patience", int, "stop after this many epochs without a "
-                                                 "better validation MSE")):
-        p.add_argument(flag, type=kind, default=None, help=f"{text} ({_default(flag)})")
+    add_overrides(p, (("--hidden-size", int, "hidden units"),
+                      ("--num-layers", int, "stacked recurrent layers"),
+                      ("--batch-size", int, "windows per Adam step"),
+                      ("--lr", float, "Adam learning rate"),
+                      ("--clip", float, "gradient norm clipping threshold"),
+                      ("--max-epochs", int, "epoch budget"),
+                      ("--patience", int, "stop after this many epochs without a better "
+                                          "validation MSE")), _default)
     p.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="recurrent implementation (default: fused)")
     add_run_options(p, run)
@@ -148,27 +145,16 @@ def run(args) -> int:
                   f" seed {row['config']['seed']} from {path}", file=sys.stderr)
         print(json.dumps(summary_line(row), sort_keys=True), flush=True)
 
-    caught = {"signum": signal.SIGINT}
-
-    def on_term(signum, frame):
-        caught["signum"] = signum
-        raise KeyboardInterrupt
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    caught = {}
     try:
-        run_forecasts(configs, path, progress=not args.quiet, on_result=show,
-                      compile=args.compile)
+        with stopped_by_signals(caught):
+            run_forecasts(configs, path, progress=not args.quiet, on_result=show,
+                          compile=args.compile)
         from .figures import draw_forecasts
 
         figure = draw_forecasts(finished, args.out)
         if not args.quiet:
             print(f"lstm forecast: drew {figure}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"lstm forecast: interrupted; {len(finished)} of {len(configs)} runs are in "
-              f"{path}. Run the same command again to run the rest.", file=sys.stderr)
-        return 128 + int(caught["signum"])
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        return interrupted("forecast", path, len(finished), len(configs), caught["signum"])
     return 0

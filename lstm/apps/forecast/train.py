@@ -23,6 +23,7 @@ from minigrad.nn import Linear, Module
 from minigrad.tensor import Tensor
 
 from ...layers import GRU, LSTM, RNN
+from ..common.config import IMPLS, AppConfig
 from ..common.trainer import EpochTrainer
 from .baselines import baseline_forecasts
 from .data import DATASETS, Scaler, chronological_split, load_series, windows
@@ -45,7 +46,7 @@ DATASET_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class ForecastConfig:
+class ForecastConfig(AppConfig):
     """One forecasting run; None sizes take the dataset's DATASET_DEFAULTS."""
 
     dataset: str = "airline"
@@ -66,29 +67,19 @@ class ForecastConfig:
     impl: str = "fused"
 
     def __post_init__(self):
-        checks = [("dataset", self.dataset, DATASETS), ("model", self.model, FORECAST_MODELS),
-                  ("output", self.output, OUTPUTS + (None,)),
-                  ("impl", self.impl, ("fused", "composed"))]
-        for name, value, allowed in checks:
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        for name in ("hidden_size", "num_layers", "batch_size", "max_epochs", "patience",
-                     "horizon", "lookback", "val_size", "test_size"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not (self.lr > 0 and self.clip > 0):
-            raise ValueError(f"lr and clip must be > 0, got {self.lr} and {self.clip}")
+        self.check({"dataset": DATASETS, "model": FORECAST_MODELS,
+                    "output": OUTPUTS + (None,), "impl": IMPLS},
+                   dict.fromkeys(("hidden_size", "num_layers", "batch_size", "max_epochs",
+                                  "patience"), 1) | {"seed": 0},
+                   positive=("lr", "clip"),
+                   optional_integers=dict.fromkeys(("horizon", "lookback", "val_size",
+                                                    "test_size"), 1))
 
     def resolved(self) -> ForecastConfig:
         """This config with the dataset's defaults filled in."""
         defaults = DATASET_DEFAULTS[self.dataset]
         return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 class ForecastNet(Module):

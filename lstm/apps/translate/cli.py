@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import os
 
-from ...cli_args import Formatter, csv_list, name_list
-from ..common.cli import add_run_options, interrupted
+from ...cli_args import Formatter, csv_list, emit, name_list
+from ..common.cli import add_overrides, add_run_options, interrupted, stopped_by_signals
 from .data import LANGUAGES
 from .model import ATTENTIONS
 
@@ -41,7 +41,7 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
                    help="data size, model size and budget; the options below override it")
     c.add_argument("--seeds", type=csv_list(int), default=[0],
                    help="comma-separated seeds of the weights and batch order; default: 0")
-    for flag, kind, text in [
+    add_overrides(c, [
             ("--max-number", int, "largest number"),
             ("--block-size", int, "numbers per held-out block"),
             ("--n-train", int, "training pairs"),
@@ -52,8 +52,7 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
             ("--epochs", int, "passes over the training pairs"),
             ("--batch-size", int, "pairs per step"),
             ("--lr", float, "Adam learning rate"),
-            ("--beam-width", int, "beam search width")]:
-        c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
+            ("--beam-width", int, "beam search width")])
     c.add_argument("--impl", choices=("fused", "composed"), default=None,
                    help="fused whole-sequence LSTM kernels or the composed cell")
     add_run_options(c, run)
@@ -73,16 +72,20 @@ def run(args) -> int:
     if args.source == args.target:
         raise ValueError(f"--source and --target must differ, both are {args.source!r}")
 
+    finished, caught = [], {}
+
     def show(row):
+        finished.append(row)
         result = row["result"]
-        line = {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
-        print(json.dumps(line, sort_keys=True), flush=True)
+        emit({**row["config"], **{k: result[k] for k in _PRINTED if k in result}})
 
     try:
-        rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show,
-                           compile=args.compile)
+        with stopped_by_signals(caught):
+            rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show,
+                               compile=args.compile)
     except KeyboardInterrupt:
-        return interrupted("translate", args.out)
+        return interrupted("translate", os.path.join(args.out, "results.jsonl"),
+                           len(finished), len(configs), caught["signum"])
     scores_figure(rows, args.out)
     alignment_figure(rows, args.out)
     return 0

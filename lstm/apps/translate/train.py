@@ -10,7 +10,6 @@ detokenised text). The test set chooses nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
+from ..common.config import IMPLS, AppConfig, from_preset
 from ..common.trainer import EpochTrainer
 from .data import (
     EOS_ID,
@@ -38,7 +38,7 @@ EXAMPLES = 4  # test sentences whose attention weights a run keeps for the heatm
 
 
 @dataclass(frozen=True)
-class TranslateConfig:
+class TranslateConfig(AppConfig):
     """One run's settings (JSON-able; its canonical JSON is the run's identity)."""
 
     source: str = "en"
@@ -63,21 +63,15 @@ class TranslateConfig:
     impl: str = "fused"
 
     def __post_init__(self):
-        checks = [(self.source in LANGUAGES, f"source must be one of {LANGUAGES}"),
-                  (self.target in LANGUAGES, f"target must be one of {LANGUAGES}"),
-                  (self.attention in ATTENTIONS, f"attention must be one of {ATTENTIONS}"),
-                  (self.impl in ("fused", "composed"), "impl must be fused or composed"),
-                  (0 < self.held_out_fraction < 0.5, "held_out_fraction must be in (0, 0.5)"),
-                  (self.lr > 0, "lr must be > 0"), (self.clip >= 0, "clip must be >= 0")]
-        checks += [(getattr(self, k) >= 1, f"{k} must be >= 1") for k in
-                   ("max_number", "block_size", "n_train", "n_val", "n_test", "embedding_size",
-                    "hidden_size", "attention_size", "epochs", "batch_size", "beam_width")]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{message}, got {getattr(self, message.split()[0])!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        self.check({"source": LANGUAGES, "target": LANGUAGES, "attention": ATTENTIONS,
+                    "impl": IMPLS},
+                   dict.fromkeys(("max_number", "block_size", "n_train", "n_val", "n_test",
+                                  "embedding_size", "hidden_size", "attention_size", "epochs",
+                                  "batch_size", "beam_width"), 1) | {"seed": 0, "data_seed": 0},
+                   positive=("lr", "held_out_fraction"), non_negative=("clip",))
+        if not self.held_out_fraction < 0.5:
+            raise ValueError(f"held_out_fraction must be in (0, 0.5), got "
+                             f"{self.held_out_fraction!r}")
 
 
 PRESETS = {
@@ -95,10 +89,7 @@ PRESETS = {
 
 def preset_config(preset: str, **overrides) -> TranslateConfig:
     """The preset's settings with `overrides` (None values ignored)."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return TranslateConfig(**fields)
+    return from_preset(TranslateConfig, PRESETS, preset, overrides)
 
 
 @dataclass

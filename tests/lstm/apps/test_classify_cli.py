@@ -59,7 +59,7 @@ def test_prints_one_line_per_run_and_appends_them(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--pooling", "max"], "unknown pooling"),
     (["--seed", "1", "--seeds", "2"], "not both"),
-    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--epochs", "0"], "epochs must be an integer >= 1"),
     (["--dtw-window", "-1"], "dtw-window"),
     (["--pooling", ","], "at least one"),
 ])

@@ -48,8 +48,8 @@ def test_confusion_matrix_counts_truth_by_prediction():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("pooling", "max", "pooling must be one of"), ("epochs", 0, "epochs must be >= 1"),
-    ("lr", 0.0, "lr must be > 0"), ("dropout", 1.0, "dropout must be in"),
+    ("pooling", "max", "pooling must be one of"), ("epochs", 0, "epochs must be an integer >= 1"),
+    ("lr", 0.0, "lr must be a finite number > 0"), ("dropout", 1.0, "dropout must be in"),
     ("dataset", "x", "dataset must be one of"),
 ])
 def test_bad_settings_are_named(field, value, message):

@@ -93,7 +93,7 @@ def test_report_section_says_when_the_extra_is_missing(tmp_path, monkeypatch):
 def test_ctrl_c_says_what_is_kept_and_exits_130(tmp_path, capsys, monkeypatch):
     from lstm.apps.forecast import runs as forecast_runs
 
-    def interrupted(configs, path, progress, on_result):
+    def interrupted(configs, path, progress, on_result, **options):
         on_result({"config": {"dataset": "airline", "model": "gru", "seed": 0}}, True)
         raise KeyboardInterrupt
 
