@@ -404,14 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--asv-results", default=None, metavar="DIR",
                    help="asv results directory for the history figure (default: .asv/results "
                         "when present)")
-    r.add_argument("--only", choices=("forecast", "classify", "charlm"), default=None,
+    from .apps.registry import APPLICATIONS, reported
+
+    r.add_argument("--only", choices=reported(), default=None,
                    help="build one application's section only (its runs and figures), "
                         "without the sweep, speed and other sections")
     _common(r, "report")
     r.set_defaults(func=cmd_report)
-
-    from .apps.registry import APPLICATIONS
-
     for application in APPLICATIONS:  # each registers its own command(s)
         application.add_parser(sub)
     return parser

@@ -1,51 +1,24 @@
-"""Applications on real data: forecasting, sequence classification, language modelling.
+"""The registered applications, in the order of the `lstm` command's help and of the report.
 
-APPLICATIONS registers each one as one object: its command(s) (`add_parser(subparsers)`) and its
-report sections (`sections(results_dir, out_dir, preset, progress) -> list of Section`), named
-as "module:function" and imported on use, so listing them costs nothing. The `lstm` command and
-`lstm report` are built from this list: a new application is its modules and one line here.
+Each lstm/apps/<name>/ package exports one `APP` (lstm.apps.common.app.Application: its
+command, its report sections, its asv cases). The `lstm` command, `lstm report` and `lstm report
+--only` are built from APPLICATIONS: a new application is its package and one name here.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+
+from .common.app import Application
+
+NAMES = ("forecast", "classify", "charlm", "translate", "export")
+APPLICATIONS: tuple[Application, ...] = tuple(
+    importlib.import_module(f"{__package__}.{name}").APP for name in NAMES)
 
 
-@dataclass(frozen=True)
-class Application:
-    """One application: where its command parser and its report sections are."""
-
-    name: str
-    cli: str  # "module:function": add_parser(subparsers) registers its command(s)
-    report: str | None  # "module:function": (results_dir, out_dir, preset, progress) ->
-    # [Section], a Section or None (nothing to show, said on stderr); None: a command only
-
-    def add_parser(self, subparsers) -> None:
-        _load(self.cli)(subparsers)
-
-    def sections(self, results_dir: str, out_dir: str, preset: str, progress: bool) -> list:
-        if self.report is None:
-            return []
-        found = _load(self.report)(results_dir, out_dir, preset, progress)
-        if found is None:
-            return []
-        return list(found) if isinstance(found, list | tuple) else [found]
+def reported() -> tuple[str, ...]:
+    """The names of the applications with a report section (`lstm report --only`'s choices)."""
+    return tuple(a.name for a in APPLICATIONS if a.report is not None)
 
 
-def _load(where: str):
-    module, _, name = where.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-APPLICATIONS = (
-    Application("forecast", "lstm.apps.forecast.cli:add_parser",
-                "lstm.apps.forecast.report:forecast_sections"),
-    Application("classify", "lstm.apps.classify.cli:add_parser",
-                "lstm.apps.classify.report:classify_sections"),
-    Application("charlm", "lstm.apps.charlm.cli:add_parser",
-                "lstm.apps.charlm.report:charlm_section"),
-    Application("translate", "lstm.apps.translate.cli:add_parser",
-                "lstm.apps.translate.report:report_section"),
-    Application("export", "lstm.apps.export.cli:add_parser", None),
-)
+__all__ = ["APPLICATIONS", "Application", "NAMES", "reported"]

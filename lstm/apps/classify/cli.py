@@ -6,7 +6,13 @@ import os
 import sys
 
 from ...cli_args import csv_list, emit, name_list, subcommand
-from ..common.cli import add_overrides, add_run_options, interrupted, stopped_by_signals
+from ..common.cli import (
+    add_overrides,
+    add_run_options,
+    interrupted,
+    presets_epilog,
+    stopped_by_signals,
+)
 from .data import DATASETS
 from .dtw import MODES
 from .model import POOLINGS
@@ -27,10 +33,8 @@ def add_parser(subparsers) -> None:
              "statistics; a fixed number of epochs, then the test accuracy. The 1-nearest-"
              "neighbour DTW baseline is computed once on the same split. Each run is appended "
              "to OUT/results.jsonl; runs already there are not run again.",
-             "presets: " + "; ".join(f"{k} = " + ", ".join(f"{a}={b}" for a, b in v.items())
-                                     for k, v in PRESETS.items()) + ".\n"
-             "example: lstm classify --dataset japanese-vowels --pooling attention,last,mean "
-             "--seeds 0,1,2 --out results")
+             presets_epilog(PRESETS) + "example: lstm classify --dataset japanese-vowels "
+             "--pooling attention,last,mean --seeds 0,1,2 --out results")
     c.add_argument("--dataset", choices=DATASETS, default="japanese-vowels",
                    help="dataset (ships with sktime, the apps extra)")
     c.add_argument("--pooling", type=name_list("pooling", POOLINGS), default=["attention"],

@@ -28,6 +28,12 @@ def add_overrides(parser, options, default=lambda flag: "default: the preset's")
         parser.add_argument(flag, type=kind, default=None, help=f"{text} ({default(flag)})")
 
 
+def presets_epilog(presets: dict) -> str:
+    """"presets: quick = a=1, b=2; default = ...." and a line break, for a command's epilog."""
+    return "presets: " + "; ".join(f"{k} = " + ", ".join(f"{a}={b}" for a, b in v.items())
+                                   for k, v in presets.items()) + ".\n"
+
+
 @contextlib.contextmanager
 def stopped_by_signals(caught: dict):
     """Inside the block SIGTERM raises KeyboardInterrupt as Ctrl-C does; caught["signum"] says

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ...cli_args import Formatter, csv_list, emit, name_list
-from ..common.cli import add_overrides, add_run_options, interrupted, stopped_by_signals
+from ...cli_args import csv_list, emit, name_list, subcommand
+from ..common.cli import (
+    add_overrides,
+    add_run_options,
+    interrupted,
+    presets_epilog,
+    stopped_by_signals,
+)
 from .data import LANGUAGES
 from .model import ATTENTIONS
 
@@ -13,12 +19,12 @@ _PRINTED = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "ble
             "val_exact_match", "best_epoch", "train_time", "n_parameters", "model_dir")
 
 
-def add_parser(subparsers, formatter_class=Formatter) -> None:
+def add_parser(subparsers) -> None:
     """Register `lstm translate` on the lstm command's subparsers."""
     from .train import PRESETS
 
-    c = subparsers.add_parser(
-        "translate", formatter_class=formatter_class,
+    c = subcommand(
+        subparsers, "translate",
         help="sequence to sequence with attention: numbers in words, English to French",
         description="Train an encoder-decoder (bidirectional LSTM encoder, LSTM decoder, "
                     "additive or multiplicative attention or none) on numbers written out by "
@@ -28,9 +34,8 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
                     "Each run is appended to OUT/results.jsonl and its model saved under "
                     "OUT/translate-models/; the figures go to OUT. Runs already there are not "
                     "run again.",
-        epilog="presets: " + "; ".join(f"{k} = " + ", ".join(f"{a}={b}" for a, b in v.items())
-                                       for k, v in PRESETS.items()) + ".\n"
-               "example: lstm translate --attention additive,none --seeds 0,1 --out results")
+        epilog=presets_epilog(PRESETS)
+        + "example: lstm translate --attention additive,none --seeds 0,1 --out results")
     c.add_argument("--source", choices=LANGUAGES, default="en", help="source language")
     c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
     c.add_argument("--attention", type=name_list("attention", ATTENTIONS), default=["additive"],

@@ -181,14 +181,14 @@ def batches(source_ids, target_ids, batch_size: int, rng):
         index = order[start:start + batch_size]
         src, lengths = pad_batch([source_ids[i] for i in index])
         tgt, _ = pad_batch([target_ids[i] for i in index], bos_eos=True)
-        yield (src, lengths, tgt), None
+        yield (mg.tensor(src), tuple(int(n) for n in lengths), mg.tensor(tgt)), None
 
 
 def translator_loss(model: Seq2Seq):
     """loss_of(source, lengths, target): the mean token cross-entropy, padding ignored."""
 
     def loss_of(src, lengths, tgt):
-        logits, _ = model(src, lengths, tgt[:, :-1])
+        logits, _ = model(src, np.asarray(lengths), tgt[:, :-1])
         return mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
 
     return loss_of
@@ -242,3 +242,9 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
              "weights": np.round(weights[i][0], 4).tolist()}
             for i in range(min(EXAMPLES, len(weights)))]
     return result, model, corpus
+
+
+def asv_cases() -> dict:
+    """{attention: the quick preset's config, seed 0}: what bench/benchmarks_apps_translate.py
+    trains and tracks."""
+    return {a: preset_config("quick", attention=a, seed=0) for a in ATTENTIONS}
