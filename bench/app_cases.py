@@ -30,16 +30,36 @@ def tracked(unit: str, pick, doc: str | None = None):
 
 
 class Epochs:
-    """A class of epoch timings: `prepare(*params)` returns one epoch as a function (or skips);
-    setup runs it once, so the kernels compile outside the timing."""
+    """A class of epoch timings: skipped where `unavailable()` says why; else `prepare(*params)`
+    returns one epoch as a function, which setup runs once (the kernels compile outside the
+    timing)."""
 
     timeout = 300
     number = 1
     repeat = (3, 5, 30.0)
 
     def setup(self, *params):
+        reason = self.unavailable()
+        if reason:
+            skip(reason)
         self.epoch = self.prepare(*params)
         self.epoch()
+
+
+def unavailable(packages, module: str) -> str | None:
+    """None, or why an application's cases cannot run: a package of the apps extra missing, or
+    `module` not importable at this commit."""
+    import importlib
+    import importlib.util
+
+    for package in packages:
+        if importlib.util.find_spec(package) is None:
+            return f"{package} (the apps extra) is not installed"
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return f"{module} not importable at this commit ({e})"
+    return None
 
 
 def timed_epoch(self, *params):

@@ -10,22 +10,14 @@ kernels. Skipped where the data package (sktime, the apps extra) or lstm.apps is
 
 from __future__ import annotations
 
-import importlib.util
-
-from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
 from bench.asv_cases import skip
 
 POOLINGS = ["attention", "last", "mean"]
 
 
 def _unavailable() -> str | None:
-    if importlib.util.find_spec("sktime") is None:
-        return "sktime (the apps extra) is not installed"
-    try:
-        import lstm.apps.classify.train  # noqa: F401
-    except ImportError as e:
-        return f"lstm.apps.classify.train not importable at this commit ({e})"
-    return None
+    return unavailable(("sktime",), "lstm.apps.classify.train")
 
 
 def train_poolings(*_) -> dict:
@@ -89,11 +81,9 @@ class ClassifyEpoch(Epochs):
     params = (POOLINGS,)
     param_names = ["pooling"]
     time_train_epoch = timed_epoch
+    unavailable = staticmethod(_unavailable)
 
     def prepare(self, pooling):
-        reason = _unavailable()
-        if reason:
-            skip(reason)
         import numpy as np
 
         from lstm.apps.classify import train as classify

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch
-from bench.asv_cases import fused_available, skip
+from bench.asv_cases import fused_available
 
 DATASETS = ["airline", "co2", "sunspots", "macro"]
 MODELS = ["lstm", "gru", "rnn"]
@@ -136,11 +136,9 @@ class ForecastEpoch(Epochs):
     params = (MODELS,)
     param_names = ["model"]
     time_train_epoch = timed_epoch
+    unavailable = staticmethod(_apps_available)
 
     def prepare(self, model):
-        reason = _apps_available()
-        if reason:
-            skip(reason)
         import numpy as np
 
         from lstm.apps.forecast import train as fc

@@ -9,24 +9,14 @@ sacrebleu (the apps extra) or lstm.apps.translate is missing.
 
 from __future__ import annotations
 
-import importlib.util
-
-from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked
-from bench.asv_cases import skip
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
 
 ATTENTIONS = ["additive", "multiplicative", "none"]
 METRICS = ("exact_match", "chrf", "bleu", "exact_match_beam")
 
 
 def _unavailable() -> str | None:
-    for package in ("num2words", "sacrebleu"):
-        if importlib.util.find_spec(package) is None:
-            return f"{package} (the apps extra) is not installed"
-    try:
-        import lstm.apps.translate  # noqa: F401
-    except ImportError as e:
-        return f"lstm.apps.translate not importable at this commit ({e})"
-    return None
+    return unavailable(("num2words", "sacrebleu"), "lstm.apps.translate.train")
 
 
 def train_attentions(*_) -> dict:
@@ -65,11 +55,9 @@ class TranslateEpoch(Epochs):
     params = (ATTENTIONS,)
     param_names = ["attention"]
     time_train_epoch = timed_epoch
+    unavailable = staticmethod(_unavailable)
 
     def prepare(self, attention):
-        reason = _unavailable()
-        if reason:
-            skip(reason)
         import numpy as np
 
         from lstm.apps.translate import APP

@@ -216,7 +216,7 @@ def add_parser(subparsers) -> None:
                    help="dropout between LSTM layers (default: 0)")
     c.add_argument("--clip-value", type=float, default=None,
                    help="gradient-norm clipping threshold (default: 1)")
-    add_run_options(c, run)
+    add_run_options(c, run, impl=False)
 
     g = subparsers.add_parser(
         "generate", formatter_class=Formatter, help="sample text from a saved character model",

@@ -61,9 +61,6 @@ def add_parser(subparsers) -> None:
             ("--val-fraction", float, "hold out this fraction of each speaker's training "
                                       "utterances and keep the epoch best on them (0: train "
                                       "on all, fixed epochs)")])
-    c.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="fused whole-sequence LSTM kernels or the composed cell (default: "
-                        "fused)")
     c.add_argument("--baseline", choices=("dtw", "none"), default="dtw",
                    help="compute the 1-NN DTW baseline on the same split")
     c.add_argument("--dtw-mode", choices=MODES, default="dependent",

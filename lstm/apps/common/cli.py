@@ -9,9 +9,16 @@ import signal
 import sys
 import threading
 
+from .config import IMPLS
 
-def add_run_options(parser, run) -> None:
-    """--compile/--no-compile, --out and --quiet, and `run` as the command's function."""
+
+def add_run_options(parser, run, impl: bool = True) -> None:
+    """--impl (with `impl`), --compile/--no-compile, --out and --quiet, and `run` as the
+    command's function."""
+    if impl:
+        parser.add_argument("--impl", choices=IMPLS, default=None,
+                            help="fused whole-sequence recurrent kernels or the composed cell "
+                                 "(default: fused)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                         help="run the training step through mg.compile (traced once per batch "
                              "shape; equal to eager to float rounding, so not part of a run's "

@@ -102,8 +102,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       ("--max-epochs", int, "epoch budget"),
                       ("--patience", int, "stop after this many epochs without a better "
                                           "validation MSE")), _default)
-    p.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="recurrent implementation (default: fused)")
     add_run_options(p, run)
     return p
 

@@ -58,8 +58,6 @@ def add_parser(subparsers) -> None:
             ("--batch-size", int, "pairs per step"),
             ("--lr", float, "Adam learning rate"),
             ("--beam-width", int, "beam search width")])
-    c.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="fused whole-sequence LSTM kernels or the composed cell")
     add_run_options(c, run)
 
 

@@ -67,16 +67,6 @@ def test_bad_names_are_usage_errors(capsys, args):
     assert "lstm forecast: error: argument" in capsys.readouterr().err
 
 
-def test_help_explains_every_option(capsys):
-    from lstm.cli import build_parser
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["forecast", "--help"])
-    assert exit_info.value.code == 0
-    assert "example: lstm forecast" in capsys.readouterr().out
-    sub = build_parser()._subparsers._group_actions[0].choices["forecast"]
-    for action in sub._actions:
-        assert action.help, f"lstm forecast {action.option_strings} has no help"
 
 
 def test_report_section_says_when_the_extra_is_missing(tmp_path, monkeypatch):
