@@ -146,9 +146,9 @@ class ForecastEpoch(Epochs):
 
         data = fc.prepare(_quick_config("airline", model))
         config = data.config
-        net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
-                             config.num_layers, config.horizon, data.series.target,
-                             config.output, rng=0, season=data.series.season)
+        self.net = net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
+                                        config.num_layers, config.horizon, data.series.target,
+                                        config.output, rng=0, season=data.series.season)
         x, y = data.x["train"], data.y["train"].astype(np.float32)
         rng = np.random.default_rng(0)
         return epoch_of(net, optim.Adam(net.parameters(), lr=config.lr),

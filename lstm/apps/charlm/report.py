@@ -14,7 +14,7 @@ from ...reporting.page import Section, Table
 from .figures import CURVE_FIGURE, draw_learning_curve  # noqa: F401
 
 # report preset -> the `lstm charlm` preset, seeds, settings overriding the preset's, and the
-# corpus's modules (None: charlm_data's lists; tests shrink both)
+# corpus's modules (None: data.py's lists; tests shrink both)
 REPORT_RUNS = {"quick": {"preset": "quick", "seeds": (0,), "overrides": {}, "modules": None},
                "full": {"preset": "default", "seeds": (0,), "overrides": {}, "modules": None}}
 SAMPLE_PRIME, SAMPLE_LENGTH, SAMPLE_TEMPERATURES = "def ", 300, (0.5, 0.8, 1.0)

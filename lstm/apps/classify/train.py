@@ -22,6 +22,7 @@ from minigrad import optim
 
 from ...runs.keys import run_key
 from ..common.config import IMPLS, AppConfig, from_preset
+from ..common.runs import model_dir, run_missing
 from ..common.trainer import EpochTrainer
 from .data import (
     DATASETS,
@@ -238,7 +239,8 @@ def record_dtw(results_path: str, dataset_name: str, dtw: dict) -> dict:
 
 
 def read_rows(path: str, kind: str = KIND) -> list[dict]:
-    """The rows of one kind in a results file (other kinds and torn lines skipped)."""
+    """The rows of one kind in a results file (other kinds and torn lines skipped; rows
+    written by hand, without lstm.results_io's key and schema, read too)."""
     rows = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
@@ -256,27 +258,21 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
                 dtw: dict | None = None, compile: bool = False) -> list[dict]:  # noqa: A002
     """Train every config not yet in `results_path` (appending each row as it finishes);
     returns the rows of all `configs`, old and new, in their order."""
-    from ...experiments.sweep import append_result, versions
+    from ...experiments.sweep import versions
     from ..export.saved import save_model
 
-    done = {row["key"]: row for row in read_rows(results_path)}
-    rows, dataset = [], None
-    for config in configs:
-        key = run_key(KIND, config.to_dict())
-        if key not in done:
-            dataset = dataset or load_dataset(config.dataset)
-            model_dir = os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
-                                     f"{KIND}-{key}")
-            result = train_classifier(config, dataset, progress=progress, compile=compile,
-                                      on_model=lambda m, c, d=model_dir: save_model(d, m,
-                                                                       {"run": c.to_dict()}))
-            result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR
-            result.update(dtw or {})
-            done[key] = {"key": key, "kind": KIND, "config": config.to_dict(),
-                         "result": result, "versions": versions()}
-            os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
-            append_result(results_path, done[key])
-        if on_result is not None:
-            on_result(done[key])
-        rows.append(done[key])
-    return rows
+    data = {}
+
+    def train_row(config, key):
+        if "set" not in data:  # loaded once, for the first config that trains
+            data["set"] = load_dataset(config.dataset)
+        where = model_dir(results_path, KIND, key)
+        result = train_classifier(config, data["set"], progress=progress, compile=compile,
+                                  on_model=lambda m, c: save_model(where, m, {"run": c.to_dict()}))
+        result["model_dir"] = where  # lstm export --format onnx MODEL_DIR
+        result.update(dtw or {})
+        return {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
+                "versions": versions()}
+
+    return run_missing(configs, results_path, KIND, train_row,
+                       None if on_result is None else lambda row, reused: on_result(row))

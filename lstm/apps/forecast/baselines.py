@@ -3,7 +3,7 @@
 naive: y_{t+h} = y_t. seasonal naive: y_{t+h} = y_{t+h-m*k} with k = ceil(h/m). seasonal naive
 with drift: the same plus k times the mean year-on-year (season-on-season) change of the fitted
 segment, on the modelling scale (log for airline: the mean growth rate). ETS is the AICc-best of
-statsmodels' ETSModel variants (forecast_ets.select_ets); SARIMA is statsmodels' SARIMAX with
+statsmodels' ETSModel variants (ets.select_ets); SARIMA is statsmodels' SARIMAX with
 the specification in SARIMA_SPECS. Every model is fitted once on everything before the test
 segment (training + validation) on the dataset's modelling scale, then run with those
 parameters fixed over the data up to each origin to forecast its horizon, and mapped back to

@@ -1,14 +1,13 @@
 """Many forecasting runs into one results file (finished runs reused), and their summary: per
 dataset, a table of model x metric as mean ± std over seeds, with the baselines below, and a
 table of each method's RMSE difference from the best classical method with its uncertainty
-(forecast_compare: moving-block bootstrap interval, Diebold-Mariano test).
+(compare.py: moving-block bootstrap interval, Diebold-Mariano test).
 
 `python -m lstm.apps.forecast.runs RESULTS.jsonl` prints the tables as Markdown.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import defaultdict
@@ -16,7 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...experiments.sweep import append_result, read_results, run_key, versions
+from ...experiments.sweep import read_results, versions
+from ..common.runs import model_dir, run_missing
 from ..export.saved import save_model
 from .baselines import BASELINES
 from .compare import block_bootstrap_rmse_diff, diebold_mariano
@@ -34,32 +34,22 @@ def run_forecasts(configs: list[ForecastConfig], results_path: str, progress: bo
                   compile: bool = False) -> list[dict]:  # noqa: A002 - the option's name
     """Run each config not already in `results_path` and append its row there when it
     finishes; returns the rows of all configs in order. on_result(row, reused) per row."""
-    done = {r["key"]: r for r in read_results(results_path) if r.get("kind") == KIND}
     baselines: dict[tuple, dict] = {}
-    rows = []
-    for config in configs:
-        config = config.resolved()
-        key = run_key(KIND, config.to_dict())
-        reused = key in done
-        if not reused:
-            split_key = (config.dataset, config.horizon, config.val_size, config.test_size)
-            if split_key not in baselines:
-                baselines[split_key] = evaluate_baselines(prepare(config))
-            model_dir = os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
-                                     f"{KIND}-{key}")
-            result = run_forecast(config, progress, baselines[split_key],
-                                  on_model=lambda net, c, d=model_dir: save_model(d, net,
-                                                                     {"run": c.to_dict()}),
-                                  compile=compile)
-            result["model_dir"] = model_dir  # lstm export --format onnx MODEL_DIR
-            row = {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
-                   "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            append_result(results_path, row)
-            done[key] = row
-        rows.append(done[key])
-        if on_result is not None:
-            on_result(done[key], reused)
-    return rows
+
+    def train_row(config, key):
+        split_key = (config.dataset, config.horizon, config.val_size, config.test_size)
+        if split_key not in baselines:
+            baselines[split_key] = evaluate_baselines(prepare(config))
+        where = model_dir(results_path, KIND, key)
+        result = run_forecast(config, progress, baselines[split_key],
+                              on_model=lambda net, c: save_model(where, net, {"run": c.to_dict()}),
+                              compile=compile)
+        result["model_dir"] = where  # lstm export --format onnx MODEL_DIR
+        return {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
+                "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    return run_missing([config.resolved() for config in configs], results_path, KIND,
+                       train_row, on_result)
 
 
 def summary_line(row: dict) -> dict:

@@ -197,7 +197,7 @@ def train_net(data: Prepared, progress: bool = False,
 
 def evaluate_baselines(data: Prepared) -> tuple[dict[str, np.ndarray], dict]:
     """The baselines' test forecasts {name: (origins, horizon)} on the original scale, and
-    their fits' details ({"ets": forecast_ets.select_ets's info})."""
+    their fits' details ({"ets": ets.select_ets's info})."""
     series, split, target = data.series, data.split, data.series.target
     y = series.values[:, target]
     mean, std = data.scaler.mean[target], data.scaler.std[target]
@@ -227,7 +227,7 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
     depend on the dataset and split only), else computed here; ({}, {}) skips them. Returns
     the result dict; "test" holds every test origin's forecasts (model and baselines) and the
     truth, which forecast_compare's tests read. `on_model(net, config)` receives the trained
-    network (forecast_runs saves it for `lstm export`).
+    network (runs.run_forecasts saves it for `lstm export`).
     """
     started = time.perf_counter()
     data = prepare(config)

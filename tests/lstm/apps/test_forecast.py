@@ -55,7 +55,8 @@ def test_seasonal_read_out_starts_at_the_seasonal_naive_forecast():
     ({"model": "transformer"}, "model must be one of"),
     ({"hidden_size": 0}, "hidden_size must be an integer >= 1"),
     ({"horizon": 2.5}, "horizon must be an integer"),
-    ({"lr": -1.0}, "lr and clip must be > 0"),
+    ({"lr": -1.0}, "lr must be a finite number > 0"),
+    ({"clip": 0.0}, "clip must be a finite number > 0"),
     ({"output": "diff"}, "output must be one of"),
 ])
 def test_config_errors_name_the_field(kwargs, message):
