@@ -11,6 +11,7 @@ characters) with the same model.
 
 from __future__ import annotations
 
+from bench.app_cases import Tracked, tracked
 from bench.asv_cases import skip
 
 BUDGET = {"embedding_size": 32, "hidden_size": 128, "num_layers": 2, "batch_size": 32,
@@ -22,9 +23,11 @@ EPOCH_MODULES = {"train": ("textwrap",), "valid": ("csv",), "test": ("base64",)}
 
 def _charlm_modules():
     try:
-        from lstm.applications import charlm_baselines, charlm_data, charlm_train
+        from lstm.apps.charlm import baselines as charlm_baselines
+        from lstm.apps.charlm import data as charlm_data
+        from lstm.apps.charlm import train as charlm_train
     except ImportError as e:
-        return None, f"lstm.applications.charlm not importable at this commit ({e})"
+        return None, f"lstm.apps.charlm not importable at this commit ({e})"
     return (charlm_data, charlm_train, charlm_baselines), None
 
 
@@ -49,32 +52,16 @@ def train_budget(*_) -> dict:
 train_budget.timeout = 1800
 
 
-class CharLMTestMetric:
+class CharLMTestMetric(Tracked):
     """Test bits per character after BUDGET (an untrained model: log2(vocabulary) ~ 7.3)."""
 
     setup_cache = train_budget
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_bits_per_char(self, results):
-        return results["bits_per_char"]
-
-    track_bits_per_char.unit = "bits per character"
-
-    def track_ngram_bits_per_char(self, results):
-        return results["ngram_bits_per_char"]
-
-    track_ngram_bits_per_char.unit = "bits per character"
-
-    def track_bz2_primed_bits_per_char(self, results):
-        """bz2 -9 on the training text then the test text, the test's share (1.704)."""
-        return results["bz2_primed_bits_per_char"]
-
-    track_bz2_primed_bits_per_char.unit = "bits per character"
+    track_bits_per_char = tracked("bits per character", lambda r: r["bits_per_char"])
+    track_ngram_bits_per_char = tracked("bits per character",
+                                        lambda r: r["ngram_bits_per_char"])
+    track_bz2_primed_bits_per_char = tracked(
+        "bits per character", lambda r: r["bz2_primed_bits_per_char"],
+        "bz2 -9 on the training text then the test text, the test's share (1.704).")
 
 
 class CharLMEpoch:

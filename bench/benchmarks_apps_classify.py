@@ -1,30 +1,23 @@
 """asv: Japanese Vowels speaker identification (lstm classify): test accuracy and epoch time.
 
-`ClassifyAccuracy` trains the quick preset (lstm.applications.classify.PRESETS["quick"], seed 0)
+`ClassifyAccuracy` trains the quick preset (lstm.apps.classify.train.PRESETS["quick"], seed 0)
 once per pooling in setup_cache and tracks the test accuracy after the last epoch; `DtwBaseline`
 tracks the 1-NN DTW accuracy on the same split (deterministic: it moves only if the loader, the
 scaling or the DTW change) and `DtwMatrix` times it. `ClassifyEpoch` times one training epoch
 (270 utterances, batches of 16) of the quick model, after a warm-up epoch that compiles the
-kernels. Skipped where the data package (sktime, the apps extra) or lstm.applications is missing.
+kernels. Skipped where the data package (sktime, the apps extra) or lstm.apps is missing.
 """
 
 from __future__ import annotations
 
-import importlib.util
-
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
 from bench.asv_cases import skip
 
 POOLINGS = ["attention", "last", "mean"]
 
 
 def _unavailable() -> str | None:
-    if importlib.util.find_spec("sktime") is None:
-        return "sktime (the apps extra) is not installed"
-    try:
-        import lstm.applications.classify  # noqa: F401
-    except ImportError as e:
-        return f"lstm.applications.classify not importable at this commit ({e})"
-    return None
+    return unavailable(("sktime",), "lstm.apps.classify.train")
 
 
 def train_poolings(*_) -> dict:
@@ -32,7 +25,7 @@ def train_poolings(*_) -> dict:
     reason = _unavailable()
     if reason:
         return {"unavailable": reason}
-    from lstm.applications.classify import dtw_baseline, preset_config, train_classifier
+    from lstm.apps.classify.train import dtw_baseline, preset_config, train_classifier
 
     out = {p: train_classifier(preset_config("quick", pooling=p, seed=0))["accuracy"]
            for p in POOLINGS}
@@ -43,40 +36,20 @@ def train_poolings(*_) -> dict:
 train_poolings.timeout = 600
 
 
-class ClassifyAccuracy:
+class ClassifyAccuracy(Tracked):
     """Test accuracy (fraction of 370 utterances) of the BiLSTM per pooling over time."""
 
     setup_cache = train_poolings
     params = (POOLINGS,)
     param_names = ["pooling"]
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, pooling):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_test_accuracy(self, results, pooling):
-        return results[pooling]
-
-    track_test_accuracy.unit = "fraction"
+    track_test_accuracy = tracked("fraction", lambda r, p: r[p])
 
 
-class DtwBaseline:
+class DtwBaseline(Tracked):
     """1-nearest-neighbour dependent DTW on the standardised split."""
 
     setup_cache = train_poolings
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_dtw_accuracy(self, results):
-        return results["dtw"]
-
-    track_dtw_accuracy.unit = "fraction"
+    track_dtw_accuracy = tracked("fraction", lambda r: r["dtw"])
 
 
 class DtwMatrix:
@@ -90,8 +63,8 @@ class DtwMatrix:
         reason = _unavailable()
         if reason:
             skip(reason)
-        from lstm.applications import classify
-        from lstm.applications.dtw import nearest_neighbour
+        from lstm.apps.classify import train as classify
+        from lstm.apps.classify.dtw import nearest_neighbour
 
         dataset = classify.load_dataset("japanese-vowels")
         self.train_x, self.test_x = classify.prepare(dataset)
@@ -102,34 +75,26 @@ class DtwMatrix:
         self.nearest(self.train_x, self.train_y, self.test_x)
 
 
-class ClassifyEpoch:
+class ClassifyEpoch(Epochs):
     """Wall time of one training epoch of the quick preset's model."""
 
     params = (POOLINGS,)
     param_names = ["pooling"]
-    timeout = 300
-    number = 1
-    repeat = (3, 5, 30.0)
+    time_train_epoch = timed_epoch
+    unavailable = staticmethod(_unavailable)
 
-    def setup(self, pooling):
-        reason = _unavailable()
-        if reason:
-            skip(reason)
+    def prepare(self, pooling):
         import numpy as np
 
-        from lstm.applications import classify
+        from lstm.apps.classify import train as classify
         from minigrad import optim
 
         config = classify.preset_config("quick", pooling=pooling)
         dataset = classify.load_dataset(config.dataset)
-        self.train_x, _ = classify.prepare(dataset)
-        self.train_y, self.config = dataset.train_y, config
-        self.rng = np.random.default_rng(0)
-        self.model = classify.build_model(config, dataset, self.rng)
-        self.opt = optim.Adam(self.model.parameters(), lr=config.lr)
-        self.epoch = classify.train_epoch
-        self.time_train_epoch(pooling)  # warm-up: compiles the kernels outside the timing
-
-    def time_train_epoch(self, pooling):
-        self.epoch(self.model, self.opt, self.train_x, self.train_y, self.config.batch_size,
-                   self.rng, self.config.clip)
+        train_x, _ = classify.prepare(dataset)
+        rng = np.random.default_rng(0)
+        model = classify.build_model(config, dataset, rng)
+        return epoch_of(model, optim.Adam(model.parameters(), lr=config.lr),
+                        classify.classifier_loss(model),
+                        lambda: classify.batches(train_x, dataset.train_y, config.batch_size,
+                                                 rng), config.clip)

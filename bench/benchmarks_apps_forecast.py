@@ -1,10 +1,10 @@
-"""asv: forecasting real series (lstm.applications.forecast), accuracy and training speed.
+"""asv: forecasting real series (lstm.apps.forecast.train), accuracy and training speed.
 
 `ForecastAccuracy` trains each (dataset, model) once in setup_cache with the `lstm forecast
 --preset quick` settings and seed 0, and tracks the test RMSE and MASE on the original scale
 (MASE < 1: better than the seasonal naive forecast in-sample; the SARIMA baseline scores 0.56 on
 airline and 0.44 on co2), the RMSE gap to the best classical baseline and the Diebold-Mariano
-p-value of that gap (HLN-corrected; lstm.applications.forecast_compare). `ForecastBaselines`
+p-value of that gap (HLN-corrected; lstm.apps.forecast.compare). `ForecastBaselines`
 tracks, per dataset, the RMSE of the seasonal naive forecast with drift and of the AICc-chosen
 ETS, and how many of the ETS fit's parameters land on a bound. `ForecastEpoch` times one
 training epoch on airline's 49 windows (batch 16, lookback 24, H=32), after a warm-up epoch that
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 
-from bench.asv_cases import fused_available, skip
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch
+from bench.asv_cases import fused_available
 
 DATASETS = ["airline", "co2", "sunspots", "macro"]
 MODELS = ["lstm", "gru", "rnn"]
@@ -26,18 +27,18 @@ def _apps_available() -> str | None:
     if not fused_available():
         return "no fused recurrent primitives at this commit"
     try:
-        from lstm.applications import forecast  # noqa: F401
-        from lstm.applications.forecast_data import load_series
+        from lstm.apps.forecast import train as forecast  # noqa: F401
+        from lstm.apps.forecast.data import load_series
 
         load_series("airline")
     except (ImportError, ValueError) as e:
-        return f"lstm.applications.forecast unavailable ({type(e).__name__}: {e})"
+        return f"lstm.apps.forecast.train unavailable ({type(e).__name__}: {e})"
     return None
 
 
 def _quick_config(dataset: str, model: str):
-    from lstm.applications.forecast import ForecastConfig
-    from lstm.applications.forecast_cli import CONFIG_OPTIONS, PRESETS
+    from lstm.apps.forecast.cli import CONFIG_OPTIONS, PRESETS
+    from lstm.apps.forecast.train import ForecastConfig
 
     preset = PRESETS["quick"]
     return ForecastConfig(dataset=dataset, model=model, seed=0,
@@ -52,8 +53,8 @@ def train_all(*_) -> dict:
         return {"unavailable": reason}
     import numpy as np
 
-    from lstm.applications.forecast import evaluate_baselines, prepare, run_forecast
-    from lstm.applications.forecast_compare import diebold_mariano
+    from lstm.apps.forecast.compare import diebold_mariano
+    from lstm.apps.forecast.train import evaluate_baselines, prepare, run_forecast
 
     out = {}
     for d in DATASETS:
@@ -76,18 +77,12 @@ def train_all(*_) -> dict:
 train_all.timeout = 1200
 
 
-class ForecastAccuracy:
+class ForecastAccuracy(Tracked):
     """Test RMSE and MASE of the quick preset's seed-0 run per dataset and model."""
 
     params = (DATASETS, MODELS)
     param_names = ["dataset", "model"]
     setup_cache = train_all
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, dataset, model):
-        if "unavailable" in results:
-            skip(results["unavailable"])
 
     def track_test_rmse(self, results, dataset, model):
         value = results[f"{dataset}/{model}"]["rmse"]
@@ -111,19 +106,13 @@ class ForecastAccuracy:
     track_dm_p_value.unit = "p (Diebold-Mariano, HLN)"
 
 
-class ForecastBaselines:
+class ForecastBaselines(Tracked):
     """Per dataset: the seasonal naive with drift's and the AICc-chosen ETS's test RMSE, and
     how many ETS parameters land on a bound (ForecastAccuracy's setup_cache computes them)."""
 
     params = (DATASETS,)
     param_names = ["dataset"]
     setup_cache = train_all
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, dataset):
-        if "unavailable" in results:
-            skip(results["unavailable"])
 
     def track_drift_rmse(self, results, dataset):
         return float(results[dataset]["drift_rmse"])
@@ -141,34 +130,27 @@ class ForecastBaselines:
     track_ets_params_on_bound.unit = "parameters"
 
 
-class ForecastEpoch:
+class ForecastEpoch(Epochs):
     """One training epoch (every training window once, Adam, clipping) on airline."""
 
     params = (MODELS,)
     param_names = ["model"]
-    timeout = 300
+    time_train_epoch = timed_epoch
+    unavailable = staticmethod(_apps_available)
 
-    def setup(self, model):
-        reason = _apps_available()
-        if reason:
-            skip(reason)
+    def prepare(self, model):
         import numpy as np
 
-        from lstm.applications import forecast as fc
-        from minigrad import optim
+        from lstm.apps.forecast import train as fc
+        from minigrad import mse_loss, optim
 
         data = fc.prepare(_quick_config("airline", model))
         config = data.config
-        self.net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
-                                  config.num_layers, config.horizon, data.series.target,
-                                  config.output, rng=0, season=data.series.season)
-        self.optimizer = optim.Adam(self.net.parameters(), lr=config.lr)
-        self.x, self.y = data.x["train"], data.y["train"].astype(np.float32)
-        self.batch, self.clip = config.batch_size, config.clip
-        self.rng = np.random.default_rng(0)
-        self.train_epoch = fc.train_epoch
-        self.time_train_epoch()  # compiles (or loads) the kernels outside the timing
-
-    def time_train_epoch(self, *_):
-        self.train_epoch(self.net, self.optimizer, self.x, self.y, self.batch, self.clip,
-                         self.rng)
+        self.net = net = fc.ForecastNet(model, data.series.values.shape[1], config.hidden_size,
+                                        config.num_layers, config.horizon, data.series.target,
+                                        config.output, rng=0, season=data.series.season)
+        x, y = data.x["train"], data.y["train"].astype(np.float32)
+        rng = np.random.default_rng(0)
+        return epoch_of(net, optim.Adam(net.parameters(), lr=config.lr),
+                        lambda a, b: mse_loss(net(a), b),
+                        lambda: fc.batches(x, y, config.batch_size, rng), config.clip)

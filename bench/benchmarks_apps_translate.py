@@ -9,23 +9,14 @@ sacrebleu (the apps extra) or lstm.apps.translate is missing.
 
 from __future__ import annotations
 
-import importlib.util
-
-from bench.asv_cases import skip
+from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
 
 ATTENTIONS = ["additive", "multiplicative", "none"]
 METRICS = ("exact_match", "chrf", "bleu", "exact_match_beam")
 
 
 def _unavailable() -> str | None:
-    for package in ("num2words", "sacrebleu"):
-        if importlib.util.find_spec(package) is None:
-            return f"{package} (the apps extra) is not installed"
-    try:
-        import lstm.apps.translate  # noqa: F401
-    except ImportError as e:
-        return f"lstm.apps.translate not importable at this commit ({e})"
-    return None
+    return unavailable(("num2words", "sacrebleu"), "lstm.apps.translate.train")
 
 
 def train_attentions(*_) -> dict:
@@ -46,53 +37,27 @@ def train_attentions(*_) -> dict:
 train_attentions.timeout = 900
 
 
-class TranslateScores:
+class TranslateScores(Tracked):
     """Test scores on numbers from held-out blocks of 1000 (quick preset: below 100,000)."""
 
     setup_cache = train_attentions
     params = (ATTENTIONS,)
     param_names = ["attention"]
-    rounds = 1
-    timeout = 120
-
-    def setup(self, results, attention):
-        if "unavailable" in results:
-            skip(results["unavailable"])
-
-    def track_exact_match(self, results, attention):
-        return results[attention]["exact_match"]
-
-    track_exact_match.unit = "fraction"
-
-    def track_exact_match_beam(self, results, attention):
-        return results[attention]["exact_match_beam"]
-
-    track_exact_match_beam.unit = "fraction"
-
-    def track_chrf(self, results, attention):
-        return results[attention]["chrf"]
-
-    track_chrf.unit = "chrF"
-
-    def track_bleu(self, results, attention):
-        return results[attention]["bleu"]
-
-    track_bleu.unit = "BLEU"
+    track_exact_match = tracked("fraction", lambda r, a: r[a]["exact_match"])
+    track_exact_match_beam = tracked("fraction", lambda r, a: r[a]["exact_match_beam"])
+    track_chrf = tracked("chrF", lambda r, a: r[a]["chrf"])
+    track_bleu = tracked("BLEU", lambda r, a: r[a]["bleu"])
 
 
-class TranslateEpoch:
+class TranslateEpoch(Epochs):
     """Wall time of one training epoch of the quick preset's model (4,000 pairs, batch 64)."""
 
     params = (ATTENTIONS,)
     param_names = ["attention"]
-    timeout = 300
-    number = 1
-    repeat = (3, 5, 30.0)
+    time_train_epoch = timed_epoch
+    unavailable = staticmethod(_unavailable)
 
-    def setup(self, attention):
-        reason = _unavailable()
-        if reason:
-            skip(reason)
+    def prepare(self, attention):
         import numpy as np
 
         from lstm.apps.translate import APP
@@ -101,13 +66,10 @@ class TranslateEpoch:
 
         config = APP.asv_cases()[attention]
         corpus = translate.load_corpus(config)
-        self.rng = np.random.default_rng(0)
-        self.model = translate.build_model(config, corpus, self.rng)
-        self.opt = optim.Adam(self.model.parameters(), lr=config.lr)
-        self.source_ids, self.target_ids = corpus.ids("train")
-        self.config, self.epoch = config, translate.train_epoch
-        self.time_train_epoch(attention)  # warm-up: compiles the kernels outside the timing
-
-    def time_train_epoch(self, attention):
-        self.epoch(self.model, self.opt, self.source_ids, self.target_ids,
-                   self.config.batch_size, self.rng, self.config.clip)
+        rng = np.random.default_rng(0)
+        model = translate.build_model(config, corpus, rng)
+        source_ids, target_ids = corpus.ids("train")
+        return epoch_of(model, optim.Adam(model.parameters(), lr=config.lr),
+                        translate.translator_loss(model),
+                        lambda: translate.batches(source_ids, target_ids, config.batch_size,
+                                                  rng), config.clip)

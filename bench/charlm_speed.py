@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def training_batches(config: dict):
     """The vocabulary size and the (inputs, targets) stream matrices of the training text."""
-    from lstm.applications.charlm_data import Vocabulary, load_corpus, stream_matrix
+    from lstm.apps.charlm.data import Vocabulary, load_corpus, stream_matrix
 
     corpus = load_corpus()
     vocab = Vocabulary.from_text(corpus.train)
@@ -39,7 +39,7 @@ def training_batches(config: dict):
 
 def _minigrad_model(config: dict, vocab_size: int):
     import minigrad as mg
-    from lstm.applications.charlm_model import CharLM
+    from lstm.apps.charlm.model import CharLM
 
     model = CharLM(vocab_size, config["embedding_size"], config["hidden_size"],
                    config["num_layers"], rng=0)
@@ -85,9 +85,9 @@ def minigrad_compiled_steps(config: dict, vocab_size: int, inputs, targets):
 
 
 def minigrad_steps(config: dict, vocab_size: int, inputs, targets):
-    """A callable running training step i of lstm.applications.charlm_train's loop."""
+    """A callable running training step i of lstm.apps.charlm.train's loop."""
     import minigrad as mg
-    from lstm.applications.charlm_model import detach_state
+    from lstm.apps.charlm.model import detach_state
     from minigrad import optim
 
     model, opt = _minigrad_model(config, vocab_size)
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
         print(json.dumps(worker(library, json.loads(config))), flush=True)
         return 0
     from bench.peers.machine import cpu_busy, machine_meta
-    from lstm.applications.charlm_cli import PRESETS
+    from lstm.apps.charlm.cli import PRESETS
 
     libraries = [name for name in args.libraries.split(",") if name]
     unknown = sorted(set(libraries) - set(BUILDERS))

@@ -30,7 +30,7 @@ MODES = ("minigrad-foreach", "minigrad-per-param", "torch-foreach", "torch-for-l
 def shapes(preset: str) -> list[tuple]:
     """The character model's parameter shapes at the preset (torch's names and order)."""
     from bench.charlm_speed import training_batches
-    from lstm.applications.charlm_cli import PRESETS
+    from lstm.apps.charlm.cli import PRESETS
 
     config = PRESETS[preset]
     vocab, _, _ = training_batches(config)

@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         SweepConfig, extra=(("--quick", {
             "dest": "preset", "action": "store_const", "const": "quick",
             "help": "the quick preset (same as --preset quick)"}),))
+    from .apps.registry import APPLICATIONS, reported
+
     _command(sub, "report", cmd_report, (
         "run what is missing and write report/index.html",
         "Run what the report needs and is not in --results yet (a sweep of both tasks, the "
@@ -293,12 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "lstm sweep --help lists them"}),
         ("--asv-results", {"metavar": "DIR", "help": "asv results directory for the history "
                            "figure (default: .asv/results when present)"}),
-        ("--only", {"choices": ("forecast", "classify", "charlm"), "help": "build one "
+        ("--only", {"choices": reported(), "help": "build one "
                     "application's section only (its runs and figures), without the sweep, "
                     "speed and other sections"})))
-
-    from .applications import APPLICATIONS
-
     for application in APPLICATIONS:  # each registers its own command(s)
         application.add_parser(sub)
     return parser

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .applications import APPLICATIONS
+from .apps.registry import APPLICATIONS
 from .checkpoint import atomic_write
 from .config import TrainConfig
 from .experiments import presets

@@ -202,7 +202,7 @@ def _charlm(case, library, compiled):
         _first_call(opt.step, info)
         return Prepared(step=opt.step, check=lambda: {}, info=info)
     from bench import charlm_speed
-    from lstm.applications.charlm_cli import PRESETS
+    from lstm.apps.charlm.cli import PRESETS
 
     config = {k: v for k, v in PRESETS[case["preset"]].items() if k != "ngram_max_order"}
     vocab, inputs, targets = charlm_speed.training_batches(config)

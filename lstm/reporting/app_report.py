@@ -1,5 +1,6 @@
-"""`lstm report --only APP`: one application's section of the report (forecast, classify or
-charlm) on a page of its own, without the sweep, the speed runs and the other sections.
+"""`lstm report --only APP`: one registered application's section of the report (forecast,
+classify, charlm, translate) on a page of its own, without the sweep, the speed runs and the
+other sections.
 
 Runs what the application's report preset lacks in the results directory (the same runs the
 full report would make, reused by it later), draws its figures and writes OUT/index.html.
@@ -13,29 +14,21 @@ import os
 import sys
 import time
 
+from ..apps.registry import APPLICATIONS, reported
 from ..checkpoint import atomic_write
 from ..experiments.sweep import versions
 from .page import Section, Table, render_page
 
-APPS = ("forecast", "classify", "charlm")
+APPS = reported()
 
 
 def app_sections(app: str, results_dir: str, out_dir: str, preset: str,
                  progress: bool) -> list[Section]:
     """The report's sections of one application (none when its extra is missing: said on
     stderr by the section itself)."""
-    if app == "forecast":
-        from .forecast_section import forecast_sections
-
-        return forecast_sections(results_dir, out_dir, preset, progress)
-    if app == "classify":
-        from .classify_section import classify_sections
-
-        return classify_sections(results_dir, out_dir, preset, progress)
-    if app == "charlm":
-        from .charlm_section import charlm_section
-
-        return [charlm_section(results_dir, out_dir, preset, progress)]
+    for application in APPLICATIONS:
+        if application.name == app and application.report is not None:
+            return application.sections(results_dir, out_dir, preset, progress)
     raise ValueError(f"--only must be one of {APPS}, got {app!r}")
 
 

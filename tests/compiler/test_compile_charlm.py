@@ -7,7 +7,7 @@ import numpy as np
 
 import minigrad as mg
 from bench.charlm_speed import compiled_train_step
-from lstm.applications.charlm_model import CharLM, detach_state
+from lstm.apps.charlm.model import CharLM, detach_state
 
 V, E, H, L, T, B = 11, 4, 6, 2, 5, 3
 

@@ -15,7 +15,7 @@ LENGTHS = np.array([4, 2, 3])
 
 
 def run(pooling: str, device: str):
-    from lstm.applications.classify_model import SequenceClassifier
+    from lstm.apps.classify.model import SequenceClassifier
 
     model = SequenceClassifier(3, 4, 5, pooling=pooling, attention_size=3, rng=0)
     model.to(device)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from lstm import report
+from lstm.apps.charlm import report as charlm_section
+from lstm.apps.classify import report as classify_section
 from lstm.experiments import presets
-from lstm.reporting import charlm_section, classify_section
 from lstm.runs.config import TrainConfig
 
 FIGURES = {"gradient_flow.png", "training_curves.png", "memory_horizon.png", "speed.png",
@@ -112,7 +113,7 @@ def shrink_presets(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(presets, "TRAIN_BASE", TINY_TRAIN)
     patch.setitem(report.REPORT_PRESETS, "quick", TINY_REPORT)
     patch.setitem(classify_section.REPORT_PRESETS, "quick", TINY_CLASSIFY)
-    from lstm.applications import forecast_cli
+    from lstm.apps.forecast import cli as forecast_cli
     patch.setitem(forecast_cli.PRESETS, "quick", TINY_FORECAST)
     patch.setitem(charlm_section.REPORT_RUNS, "quick", TINY_CHARLM)
     from lstm.apps.translate import report as translate_report

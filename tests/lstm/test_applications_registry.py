@@ -1,11 +1,11 @@
-"""The applications' registry (lstm.applications.APPLICATIONS): the `lstm` command and the
+"""The applications' registry (lstm.apps.registry.APPLICATIONS): the `lstm` command and the
 report are built from it."""
 
 from __future__ import annotations
 
 import argparse
 
-from lstm.applications import APPLICATIONS, Application
+from lstm.apps.registry import APPLICATIONS, Application, reported
 from lstm.cli import build_parser
 
 
@@ -25,7 +25,7 @@ def test_an_application_is_one_line(monkeypatch):
         calls.append((results_dir, out_dir, preset, progress))
         return "one section"
 
-    import lstm.applications as apps
+    import lstm.apps.registry as apps
 
     monkeypatch.setattr(apps, "APPLICATIONS", (*APPLICATIONS, Application(
         "echo-app", f"{__name__}:_add", f"{__name__}:_sections")))
@@ -35,3 +35,13 @@ def test_an_application_is_one_line(monkeypatch):
     assert "echo-app" in sub.choices
     assert apps.APPLICATIONS[-1].sections("r", "o", "quick", False) == ["one section"]
     assert calls == [("r", "o", "quick", False)]
+
+
+def test_every_package_exports_its_one_object():
+    import importlib
+
+    for application in APPLICATIONS:
+        assert importlib.import_module(f"lstm.apps.{application.name}").APP is application
+    assert reported() == ("forecast", "classify", "charlm", "translate")
+    assert set(APPLICATIONS[3].asv_cases()) == {"additive", "multiplicative", "none"}
+    assert APPLICATIONS[0].asv_cases() == {}

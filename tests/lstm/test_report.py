@@ -114,7 +114,7 @@ def test_report_rerun_reuses_results(tiny_report, tiny_presets, monkeypatch, tmp
 
     monkeypatch.setattr("lstm.experiments.sweep.execute", no_training)
     monkeypatch.setattr(speed, "time_train_step", no_training)
-    monkeypatch.setattr("lstm.applications.charlm_cli.run_charlm", no_training)
+    monkeypatch.setattr("lstm.apps.charlm.cli.run_charlm", no_training)
     monkeypatch.setattr(report, "_default_asv_dir", lambda root: None)
     report.build_report(str(out), "quick", None, None, False)  # this time without asv
     assert {p.name: p.read_bytes() for p in results.glob("*.jsonl")} == before

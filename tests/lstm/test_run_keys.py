@@ -123,7 +123,7 @@ def test_two_identical_runs_at_once_leave_one_row_and_a_clear_message(tmp_path):
 
 
 def test_a_character_model_run_is_keyed_by_its_budget_too():
-    from lstm.applications.charlm_train import CharLMConfig
+    from lstm.apps.charlm.train import CharLMConfig
 
     base = CharLMConfig()
     longer = dataclasses.replace(base, steps=base.steps + 1)

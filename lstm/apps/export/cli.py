@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 
-from ...cli_args import Formatter
+from ...cli_args import subcommand
 
 FORMATS = ("safetensors", "onnx")
 
@@ -22,7 +22,7 @@ def load_any(run: str):
                          "lstm.apps.export.saved.save_model)")
     with open(path, encoding="utf-8") as f:
         found = json.load(f).get("format")
-    from ...applications import export as charlm_export
+    from ..charlm import store as charlm_export
     from ..translate import store
     from . import saved
 
@@ -37,9 +37,9 @@ def load_any(run: str):
                      f"{[store.FORMAT, charlm_export.FORMAT, saved.FORMAT]}")
 
 
-def add_parser(subparsers, formatter_class=Formatter) -> None:
-    e = subparsers.add_parser(
-        "export", formatter_class=formatter_class,
+def add_parser(subparsers) -> None:
+    e = subcommand(
+        subparsers, "export",
         help="a saved model as safetensors (the default) or ONNX",
         description="Write the model of a saved run (lstm translate's OUT/translate-models/ID, "
                     "lstm charlm's run directory, or a forecast / classify model saved with "

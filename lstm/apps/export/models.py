@@ -1,15 +1,15 @@
 """ONNX graphs of the applications' models, each equal to the model's own forward (eval mode):
 
-- forecast (lstm.applications.forecast.ForecastNet): x (lookback, B, F) float32 -> forecast
+- forecast (lstm.apps.forecast.train.ForecastNet): x (lookback, B, F) float32 -> forecast
   (B, horizon), standardised like the model's output, with its "delta" / "seasonal" read-out;
-- classify (lstm.applications.classify_model.SequenceClassifier): x (T, B, F) float32 and
+- classify (lstm.apps.classify.model.SequenceClassifier): x (T, B, F) float32 and
   lengths (B,) int32 -> logits (B, classes) and, with attention pooling, weights (T, B); the
   recurrent layer gets `lengths` as the LSTM operator's sequence_lens (packed, as ours);
 - translate (lstm.apps.translate.model.Seq2Seq): source (B, S) int64, source_lengths (B,) int32,
   target_in (B, T) int64 -> logits (B, T, V) and, with attention, weights (B, T, S): the teacher-
   forced forward. Greedy decoding runs it on <s> and feeds back the argmax of the last step
   (the encoder is recomputed per step: cheap for sentences of tens of words);
-- charlm (lstm.applications.charlm_model.CharLM): ids (T, B) int64 -> logits (T, B, V).
+- charlm (lstm.apps.charlm.model.CharLM): ids (T, B) int64 -> logits (T, B, V).
 """
 
 from __future__ import annotations
@@ -167,9 +167,9 @@ def charlm_graph(model):
 
 def to_onnx(model):
     """The ONNX model of any of the four applications' models."""
-    from ...applications.charlm_model import CharLM
-    from ...applications.classify_model import SequenceClassifier
-    from ...applications.forecast import ForecastNet
+    from ..charlm.model import CharLM
+    from ..classify.model import SequenceClassifier
+    from ..forecast.train import ForecastNet
     from ..translate.model import Seq2Seq
 
     for kind, build in ((ForecastNet, forecaster_graph), (SequenceClassifier, classifier_graph),

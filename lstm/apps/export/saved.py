@@ -23,8 +23,8 @@ WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 
 def describe(model) -> tuple[str, dict]:
     """(app, constructor arguments) of a ForecastNet or SequenceClassifier."""
-    from ...applications.classify_model import SequenceClassifier
-    from ...applications.forecast import ForecastNet
+    from ..classify.model import SequenceClassifier
+    from ..forecast.train import ForecastNet
 
     if isinstance(model, ForecastNet):
         layer = model.recurrent
@@ -46,8 +46,8 @@ def describe(model) -> tuple[str, dict]:
 
 
 def _build(app: str, arguments: dict):
-    from ...applications.classify_model import SequenceClassifier
-    from ...applications.forecast import ForecastNet
+    from ..classify.model import SequenceClassifier
+    from ..forecast.train import ForecastNet
 
     builders = {"forecast": ForecastNet, "classify": SequenceClassifier}
     if app not in builders:

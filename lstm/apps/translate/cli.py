@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
-from ...cli_args import Formatter, csv_list, name_list
+from ...cli_args import csv_list, emit, name_list, subcommand
+from ..common.cli import (
+    add_overrides,
+    add_run_options,
+    interrupted,
+    presets_epilog,
+    stopped_by_signals,
+)
 from .data import LANGUAGES
 from .model import ATTENTIONS
 
@@ -14,12 +19,12 @@ _PRINTED = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "ble
             "val_exact_match", "best_epoch", "train_time", "n_parameters", "model_dir")
 
 
-def add_parser(subparsers, formatter_class=Formatter) -> None:
+def add_parser(subparsers) -> None:
     """Register `lstm translate` on the lstm command's subparsers."""
     from .train import PRESETS
 
-    c = subparsers.add_parser(
-        "translate", formatter_class=formatter_class,
+    c = subcommand(
+        subparsers, "translate",
         help="sequence to sequence with attention: numbers in words, English to French",
         description="Train an encoder-decoder (bidirectional LSTM encoder, LSTM decoder, "
                     "additive or multiplicative attention or none) on numbers written out by "
@@ -29,9 +34,8 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
                     "Each run is appended to OUT/results.jsonl and its model saved under "
                     "OUT/translate-models/; the figures go to OUT. Runs already there are not "
                     "run again.",
-        epilog="presets: " + "; ".join(f"{k} = " + ", ".join(f"{a}={b}" for a, b in v.items())
-                                       for k, v in PRESETS.items()) + ".\n"
-               "example: lstm translate --attention additive,none --seeds 0,1 --out results")
+        epilog=presets_epilog(PRESETS)
+        + "example: lstm translate --attention additive,none --seeds 0,1 --out results")
     c.add_argument("--source", choices=LANGUAGES, default="en", help="source language")
     c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
     c.add_argument("--attention", type=name_list("attention", ATTENTIONS), default=["additive"],
@@ -42,7 +46,7 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
                    help="data size, model size and budget; the options below override it")
     c.add_argument("--seeds", type=csv_list(int), default=[0],
                    help="comma-separated seeds of the weights and batch order; default: 0")
-    for flag, kind, text in [
+    add_overrides(c, [
             ("--max-number", int, "largest number"),
             ("--block-size", int, "numbers per held-out block"),
             ("--n-train", int, "training pairs"),
@@ -53,13 +57,8 @@ def add_parser(subparsers, formatter_class=Formatter) -> None:
             ("--epochs", int, "passes over the training pairs"),
             ("--batch-size", int, "pairs per step"),
             ("--lr", float, "Adam learning rate"),
-            ("--beam-width", int, "beam search width")]:
-        c.add_argument(flag, type=kind, default=None, help=text + " (default: the preset's)")
-    c.add_argument("--impl", choices=("fused", "composed"), default=None,
-                   help="fused whole-sequence LSTM kernels or the composed cell")
-    c.add_argument("--out", default="results", metavar="DIR", help="output directory")
-    c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.set_defaults(func=run)
+            ("--beam-width", int, "beam search width")])
+    add_run_options(c, run)
 
 
 def run(args) -> int:
@@ -75,22 +74,21 @@ def run(args) -> int:
                              seed=s, **overrides) for a in args.attention for s in args.seeds]
     if args.source == args.target:
         raise ValueError(f"--source and --target must differ, both are {args.source!r}")
-    if not args.quiet:
-        print("lstm translate: the first run compiles the LSTM kernels (cached for the next)",
-              file=sys.stderr, flush=True)
+
+    finished, caught = [], {}
 
     def show(row):
+        finished.append(row)
         result = row["result"]
-        line = {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
-        print(json.dumps(line, sort_keys=True), flush=True)
+        emit({**row["config"], **{k: result[k] for k in _PRINTED if k in result}})
 
     try:
-        rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show)
+        with stopped_by_signals(caught):
+            rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show,
+                               compile=args.compile)
     except KeyboardInterrupt:
-        print("lstm translate: interrupted; the finished runs are in "
-              f"{os.path.join(args.out, 'results.jsonl')} and will not run again.",
-              file=sys.stderr)
-        return 130
+        return interrupted("translate", os.path.join(args.out, "results.jsonl"),
+                           len(finished), len(configs), caught["signum"])
     scores_figure(rows, args.out)
     alignment_figure(rows, args.out)
     return 0

@@ -127,7 +127,8 @@ class Seq2Seq(Module):
 
     def encode(self, source, lengths) -> Memory:
         """The memory of a padded source batch (B, S) with its lengths (B,)."""
-        source, lengths = np.asarray(source), np.asarray(lengths)
+        lengths = np.asarray(lengths)  # source may be a Tensor (mg.compile reads it)
+        source = source if isinstance(source, mg.Tensor) else np.asarray(source)
         if source.ndim != 2 or lengths.shape != (source.shape[0],):
             raise ValueError(f"Seq2Seq.encode: source must be (B, S) and lengths (B,), got "
                              f"{source.shape} and {lengths.shape}")
@@ -147,7 +148,7 @@ class Seq2Seq(Module):
     def decode(self, memory: Memory, target_in, state=None):
         """logits (B, T, V), weights (B, T, S) or None, and the decoder's (h, c) after
         target_in (B, T); state defaults to the memory's initial one (steps carry it)."""
-        target_in = np.asarray(target_in)
+        target_in = target_in if isinstance(target_in, mg.Tensor) else np.asarray(target_in)
         out, state = self.decoder(self.target_embedding(target_in.T), state or memory.state)
         query = out.transpose(1, 0, 2)
         weights = None

@@ -14,8 +14,9 @@ import os
 import numpy as np
 
 from ... import checkpoint as ckpt
-from ...results_io import append_row, make_row, read_rows
+from ...results_io import make_row
 from ...runs.keys import run_key
+from ..common.runs import run_missing
 from .data import Vocabulary
 from .model import Seq2Seq
 
@@ -63,39 +64,28 @@ def load_model(path: str) -> tuple[Seq2Seq, Vocabulary, Vocabulary, dict]:
             Vocabulary(config["target_vocabulary"]), config)
 
 
-def finished_rows(results_path: str) -> dict:
-    """key -> row of the translate rows in a results file."""
-    return {row["key"]: row for row in read_rows(results_path) if row.get("kind") == KIND}
-
-
-def run_configs(configs, out_dir: str, progress: bool = False, on_result=None) -> list[dict]:
+def run_configs(configs, out_dir: str, progress: bool = False, on_result=None,
+                compile: bool = False) -> list[dict]:  # noqa: A002 - the option's name
     """Train every config not yet in OUT/results.jsonl (appending each row as it finishes and
     saving its model); the rows of all `configs`, old and new, in their order."""
     from .train import load_corpus, train_translator
 
-    results_path = os.path.join(out_dir, "results.jsonl")
-    done = finished_rows(results_path)
-    rows, corpora = [], {}
-    for config in configs:
+    corpora = {}
+
+    def train_row(config, key):
         settings = config.to_dict()
-        key = run_key(KIND, settings)
-        if key not in done:
-            data_key = (config.source, config.target, config.max_number, config.block_size,
-                        config.held_out_fraction, config.n_train, config.n_val, config.n_test,
-                        config.data_seed)
-            if data_key not in corpora:
-                corpora[data_key] = load_corpus(config)
-            corpus = corpora[data_key]
-            result, model, corpus = train_translator(config, corpus, progress=progress)
-            model_dir = os.path.join(MODELS_DIR, run_id(settings))
-            save_model(os.path.join(out_dir, model_dir), model, corpus.source_vocab,
-                       corpus.target_vocab, settings)
-            result["model_dir"] = model_dir
-            row = make_row(KIND, settings, result, wall_time_s=result["train_time"])
-            os.makedirs(out_dir, exist_ok=True)
-            append_row(results_path, row)
-            done[key] = row
-        if on_result is not None:
-            on_result(done[key])
-        rows.append(done[key])
-    return rows
+        data_key = (config.source, config.target, config.max_number, config.block_size,
+                    config.held_out_fraction, config.n_train, config.n_val, config.n_test,
+                    config.data_seed)
+        if data_key not in corpora:
+            corpora[data_key] = load_corpus(config)
+        result, model, corpus = train_translator(config, corpora[data_key], progress=progress,
+                                                 compile=compile)
+        model_dir = os.path.join(MODELS_DIR, run_id(settings))
+        save_model(os.path.join(out_dir, model_dir), model, corpus.source_vocab,
+                   corpus.target_vocab, settings)
+        result["model_dir"] = model_dir
+        return make_row(KIND, settings, result, wall_time_s=result["train_time"])
+
+    return run_missing(configs, os.path.join(out_dir, "results.jsonl"), KIND, train_row,
+                       None if on_result is None else lambda row, reused: on_result(row))

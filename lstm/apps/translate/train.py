@@ -10,7 +10,6 @@ detokenised text). The test set chooses nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
+from ..common.config import IMPLS, AppConfig, from_preset
+from ..common.trainer import EpochTrainer
 from .data import (
     EOS_ID,
     LANGUAGES,
@@ -37,7 +38,7 @@ EXAMPLES = 4  # test sentences whose attention weights a run keeps for the heatm
 
 
 @dataclass(frozen=True)
-class TranslateConfig:
+class TranslateConfig(AppConfig):
     """One run's settings (JSON-able; its canonical JSON is the run's identity)."""
 
     source: str = "en"
@@ -62,21 +63,15 @@ class TranslateConfig:
     impl: str = "fused"
 
     def __post_init__(self):
-        checks = [(self.source in LANGUAGES, f"source must be one of {LANGUAGES}"),
-                  (self.target in LANGUAGES, f"target must be one of {LANGUAGES}"),
-                  (self.attention in ATTENTIONS, f"attention must be one of {ATTENTIONS}"),
-                  (self.impl in ("fused", "composed"), "impl must be fused or composed"),
-                  (0 < self.held_out_fraction < 0.5, "held_out_fraction must be in (0, 0.5)"),
-                  (self.lr > 0, "lr must be > 0"), (self.clip >= 0, "clip must be >= 0")]
-        checks += [(getattr(self, k) >= 1, f"{k} must be >= 1") for k in
-                   ("max_number", "block_size", "n_train", "n_val", "n_test", "embedding_size",
-                    "hidden_size", "attention_size", "epochs", "batch_size", "beam_width")]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{message}, got {getattr(self, message.split()[0])!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        self.check({"source": LANGUAGES, "target": LANGUAGES, "attention": ATTENTIONS,
+                    "impl": IMPLS},
+                   dict.fromkeys(("max_number", "block_size", "n_train", "n_val", "n_test",
+                                  "embedding_size", "hidden_size", "attention_size", "epochs",
+                                  "batch_size", "beam_width"), 1) | {"seed": 0, "data_seed": 0},
+                   positive=("lr", "held_out_fraction"), non_negative=("clip",))
+        if not self.held_out_fraction < 0.5:
+            raise ValueError(f"held_out_fraction must be in (0, 0.5), got "
+                             f"{self.held_out_fraction!r}")
 
 
 PRESETS = {
@@ -94,10 +89,7 @@ PRESETS = {
 
 def preset_config(preset: str, **overrides) -> TranslateConfig:
     """The preset's settings with `overrides` (None values ignored)."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    fields = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return TranslateConfig(**fields)
+    return from_preset(TranslateConfig, PRESETS, preset, overrides)
 
 
 @dataclass
@@ -181,50 +173,51 @@ def block_exact_match(corpus: Corpus, hypotheses, references, block_size: int) -
             for b in np.unique(blocks)}
 
 
-def train_epoch(model: Seq2Seq, opt, source_ids, target_ids, batch_size: int, rng,
-                clip: float) -> float:
-    """One shuffled pass of teacher-forced mini-batches; the mean token cross-entropy."""
+def batches(source_ids, target_ids, batch_size: int, rng):
+    """One shuffled pass of teacher-forced mini-batches: ((source, lengths, target), None),
+    the target padded with <s> and </s>."""
     order = rng.permutation(len(source_ids))
-    losses = []
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         src, lengths = pad_batch([source_ids[i] for i in index])
         tgt, _ = pad_batch([target_ids[i] for i in index], bos_eos=True)
-        logits, _ = model(src, lengths, tgt[:, :-1])
-        loss = mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
-        opt.zero_grad()
-        loss.backward()
-        if clip:
-            optim.clip_grad_norm_(opt.params, clip)
-        opt.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
+        yield (mg.tensor(src), tuple(int(n) for n in lengths), mg.tensor(tgt)), None
+
+
+def translator_loss(model: Seq2Seq):
+    """loss_of(source, lengths, target): the mean token cross-entropy, padding ignored."""
+
+    def loss_of(src, lengths, tgt):
+        logits, _ = model(src, np.asarray(lengths), tgt[:, :-1])
+        return mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
+
+    return loss_of
 
 
 def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
-                     progress: bool = False) -> tuple[dict, Seq2Seq, Corpus]:
-    """Train one model; its test scores, learning curve and attention examples."""
-    from tqdm import tqdm
-
+                     progress: bool = False,
+                     compile: bool = False) -> tuple[dict, Seq2Seq, Corpus]:  # noqa: A002
+    """Train one model; its test scores, learning curve and attention examples (`compile`:
+    the training step through mg.compile)."""
     corpus = corpus or load_corpus(config)
     rng = np.random.default_rng(config.seed)
     model = build_model(config, corpus, rng)
-    opt = optim.Adam(model.parameters(), lr=config.lr)
+    trainer = EpochTrainer(model, optim.Adam(model.parameters(), lr=config.lr),
+                           translator_loss(model), clip=config.clip, compile=compile,
+                           command="lstm translate", progress=progress,
+                           desc=f"translate {config.attention} s{config.seed}")
     source_ids, target_ids = corpus.ids("train")
     val_sources = [s for s, _ in corpus.val]
     val_refs = [detokenize(t) for _, t in corpus.val]
-    curve, best, started = [], (-1.0, 0, None), time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"translate {config.attention} s{config.seed}",
-               disable=not progress, leave=False)
-    for epoch in bar:
-        loss = train_epoch(model, opt, source_ids, target_ids, config.batch_size, rng,
-                           config.clip)
+
+    def evaluate(epoch, loss):
         val_exact = scores(translate(model, corpus, val_sources)[0], val_refs)["exact_match"]
-        curve.append({"epoch": epoch + 1, "train_loss": loss, "val_exact_match": val_exact})
-        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_exact:.3f}")
-        if val_exact > best[0]:
-            best = (val_exact, epoch + 1, model.state_dict())
-    model.load_state_dict(best[2])
+        return {"epoch": epoch, "train_loss": loss, "val_exact_match": val_exact}, val_exact
+
+    started = time.perf_counter()
+    fit = trainer.fit(config.epochs, -(-len(source_ids) // config.batch_size),
+                      lambda: batches(source_ids, target_ids, config.batch_size, rng),
+                      evaluate, better=lambda a, b: a > b)
     train_time = time.perf_counter() - started
     test_sources = [s for s, _ in corpus.test]
     references = [detokenize(t) for _, t in corpus.test]
@@ -232,7 +225,8 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
     beam = translate(model, corpus, test_sources, config.beam_width)[0]
     result = {**scores(hypotheses, references),
               **{k + "_beam": v for k, v in scores(beam, references).items()},
-              "val_exact_match": best[0], "best_epoch": best[1], "curve": curve,
+              "val_exact_match": fit.best_score, "best_epoch": fit.best_epoch,
+              "curve": fit.curve,
               "train_time": train_time, "epoch_time": train_time / config.epochs,
               "block_exact_match": block_exact_match(corpus, hypotheses, references,
                                                      config.block_size),
@@ -248,3 +242,9 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
              "weights": np.round(weights[i][0], 4).tolist()}
             for i in range(min(EXAMPLES, len(weights)))]
     return result, model, corpus
+
+
+def asv_cases() -> dict:
+    """{attention: the quick preset's config, seed 0}: what bench/benchmarks_apps_translate.py
+    trains and tracks."""
+    return {a: preset_config("quick", attention=a, seed=0) for a in ATTENTIONS}

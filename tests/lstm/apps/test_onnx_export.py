@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from lstm.applications.charlm_model import CharLM
-from lstm.applications.classify_model import POOLINGS, SequenceClassifier
-from lstm.applications.forecast import ForecastNet
+from lstm.apps.charlm.model import CharLM
+from lstm.apps.classify.model import POOLINGS, SequenceClassifier
 from lstm.apps.export.models import to_onnx
+from lstm.apps.forecast.train import ForecastNet
 from lstm.apps.translate.data import pad_batch
 from lstm.apps.translate.model import ATTENTIONS, Seq2Seq
 

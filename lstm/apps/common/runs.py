@@ -1,0 +1,36 @@
+"""The applications' resumable runner: a run whose row is in the results file is never trained
+again; each new row is appended (locked, fsynced) as its run finishes, so a stopped command
+loses only the run it was in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ...results_io import append_row, read_rows
+from ...runs.keys import run_key
+
+
+def run_missing(configs, results_path: str, kind: str, train_row: Callable,
+                on_result: Callable | None = None) -> list[dict]:
+    """train_row(config, key) -> row for each config whose key (run_key(kind, its to_dict()))
+    has no row of `kind` in results_path yet; the rows of all configs, old and new, in their
+    order; on_result(row, reused) for each as it comes."""
+    done = {row["key"]: row for row in read_rows(results_path) if row.get("kind") == kind}
+    rows = []
+    for config in configs:
+        key = run_key(kind, config.to_dict())
+        reused = key in done
+        if not reused:
+            done[key] = train_row(config, key)
+            os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+            append_row(results_path, done[key])
+        if on_result is not None:
+            on_result(done[key], reused)
+        rows.append(done[key])
+    return rows
+
+
+def model_dir(results_path: str, kind: str, key: str) -> str:
+    """Where a run's trained model is saved: beside the results file, models/<kind>-<key>."""
+    return os.path.join(os.path.dirname(os.path.abspath(results_path)), "models", f"{kind}-{key}")
