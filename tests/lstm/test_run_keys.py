@@ -94,7 +94,7 @@ def test_the_lock_names_its_holder_and_goes_with_it(tmp_path):
 
 def test_two_identical_runs_at_once_leave_one_row_and_a_clear_message(tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "lstm", *TRAIN, "--lr", "1e-4", "--steps", "3000",
+    command = [sys.executable, "-m", "lstm", *TRAIN, "--lr", "1e-4", "--steps", "20000",
                "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
@@ -106,9 +106,14 @@ def test_two_identical_runs_at_once_leave_one_row_and_a_clear_message(tmp_path):
                 if (out / "runs").exists()):
             time.sleep(0.1)
         assert first.poll() is None, "the first run ended before the second could start"
-        busy = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, env=env,
-                              timeout=240)
-        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        # both started while the first holds the lock (one after the other, the second could
+        # start only after the first had finished on a fast machine)
+        busy_p, second_p = (subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, env=env, text=True)
+                            for cmd in ([*command, "--no-wait"], command))
+        busy, second = (subprocess.CompletedProcess(p.args, p.wait(timeout=600),
+                                                    *p.communicate(timeout=600))
+                        for p in (busy_p, second_p))
     finally:
         first_out, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err[-2000:]
