@@ -32,7 +32,7 @@ def _model_list(text: str) -> list[str]:
     return [_model(name) for name in csv_list(str)(text)]
 
 
-SWEEP_TASKS = ("adding", "copy", "gradflow")
+SWEEP_TASKS = (*TASKS, "gradflow")
 _models = _model_list
 _tasks = name_list("tasks", SWEEP_TASKS)
 
@@ -255,7 +255,7 @@ def _presets_epilog() -> str:
 
     def runs(name: str) -> str:
         plan = preset_plan(name)
-        total = len(plan.all_specs())
+        total = plan.max_runs()
         return f"{total} runs" if not plan.ladders else f"up to {total} runs"
 
     return (f"presets: default = docs/results.md's first tables and the gradient flow "
@@ -263,7 +263,7 @@ def _presets_epilog() -> str:
             f"at short T ({runs('quick')}, about 2 minutes); horizon = the memory horizon of "
             f"{len(HORIZON_MODELS)} models and the published anchors ({runs('horizon')}; "
             "docs/results.md's sitting made 244 in about 80 minutes on 2 cores; one part with "
-            "--tasks adding, copy or gradflow).")
+            "--tasks adding, copy, selective-copy, mqar or gradflow).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", choices=("quick", "default", "horizon"), default="default",
                    help="the grid: default (docs/results.md's tables), quick (make report's), "
                         "horizon (the memory-horizon ladders and the published anchors; parts "
-                        "with --tasks adding / copy / gradflow)")
+                        "with --tasks adding / copy / selective-copy / mqar / gradflow)")
     s.add_argument("--quick", dest="preset", action="store_const", const="quick",
                    help="the quick preset (same as --preset quick)")
     s.add_argument("--tasks", type=_tasks, default=None,

@@ -4,8 +4,10 @@
 LSTM, GRU and the tanh-RNN, three seeds each, plus the gradient-flow picture of every model
 name, the cell variants included); "quick" is a small picture of the same story for `make
 report`: memory-horizon ladders at short T (every gated model solves every rung, the tanh-RNN
-none) and the gradient flow; "horizon" is the memory-horizon experiment (issue 14): a ladder of
-T per model and task, plus the published anchors reproduced, parts selected with --tasks.
+none) and the gradient flow; "horizon" is the memory-horizon experiment (issues 14 and 21): a
+ladder of T per model and task, each model's learning rate tuned on the ladder's first rung
+(lstm.experiments.horizon.Ladder's lr_grid), plus the published anchors reproduced, parts
+selected with --tasks.
 
 A preset block may override any TrainConfig field; a dict value is per model ("other": the
 rest). "anchor" names a block's runs in their rows (docs/results.md places them by it).
@@ -14,7 +16,7 @@ rest). "anchor" names a block's runs in their rows (docs/results.md places them 
 from __future__ import annotations
 
 from .. import zoo
-from .horizon import HORIZON_MODELS, LADDERS, Ladder, Plan
+from .horizon import HORIZON_MODELS, LADDERS, RECALL_MODELS, Ladder, Plan
 from .sweep import RunSpec
 
 # Training settings shared by every preset run: Adam at 1e-2 with clipping converges in a
@@ -25,7 +27,15 @@ ALL_MODELS = zoo.names()  # every registered model, in the registry's order
 # Arjovsky et al. 2016: RMSprop 1e-3 (decay 0.9), batch 20, clip 1, Glorot, forget bias 1, H 128
 ARJOVSKY = {"optimizer": "rmsprop", "lr": 1e-3, "alpha": 0.9, "batch_size": 20,
             "clip": "norm", "clip_value": 1.0, "init": "glorot", "hidden_size": 128}
-_BLOCK_KEYS = ("task", "models", "seq_lens", "seeds", "anchor", "min_solved", "max_failures")
+_BLOCK_KEYS = ("task", "models", "seq_lens", "seeds", "anchor", "min_solved", "max_failures",
+               "lr_grid", "tune_seeds")
+# The horizon ladders' learning-rate grids (chosen per model on the first rung) and budgets:
+# adding tunes on all three seeds; the recall tasks, whose runs are 2 to 5 times longer, on the
+# first seed only, and stop after one failed rung.
+LR_GRIDS = {"adding": (3e-3, 1e-2, 3e-2), "recall": (1e-3, 3e-3, 1e-2)}
+HORIZON_BUDGETS = {"adding": 2000, "copy": 10_000, "selective-copy": 4000, "mqar": 4000}
+_RECALL_LADDER = {"seeds": [0, 1, 2], "hidden_size": 64, "test_size": 256,
+                  "lr_grid": LR_GRIDS["recall"], "tune_seeds": 1, "max_failures": 1}
 
 PRESETS = {
     "quick": {
@@ -57,9 +67,13 @@ PRESETS = {
     "horizon": {
         "ladders": [
             {"task": "adding", "models": HORIZON_MODELS, "seq_lens": LADDERS["adding"],
-             "seeds": [0, 1, 2], "steps": 2000, "hidden_size": 64, "test_size": 256},
+             "seeds": [0, 1, 2], "steps": HORIZON_BUDGETS["adding"], "hidden_size": 64,
+             "test_size": 256, "lr_grid": LR_GRIDS["adding"]},
             {"task": "copy", "models": HORIZON_MODELS, "seq_lens": LADDERS["copy"],
-             "seeds": [0, 1, 2], "steps": 2000, "hidden_size": 64, "test_size": 256},
+             "steps": HORIZON_BUDGETS["copy"], **_RECALL_LADDER},
+            *({"task": task, "models": RECALL_MODELS, "seq_lens": LADDERS[task],
+               "steps": HORIZON_BUDGETS[task], **_RECALL_LADDER}
+              for task in ("selective-copy", "mqar")),
         ],
         "train": [
             {"anchor": "arjovsky-recipe", "task": "adding", "models": ["lstm-fb1"],
@@ -144,13 +158,16 @@ def preset_plan(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
             continue
         rungs = block["seq_lens"] if seq_lens is None else sorted(set(seq_lens))
         ladder_seeds = tuple(seeds or block["seeds"])
+        grid = tuple(block.get("lr_grid", ()))
         for model in models or block["models"]:
             config = {k: v for k, v in _config(block, model, None, steps).items()
-                      if k != "task"}
+                      if k != "task" and not (grid and k == "lr")}
             ladders.append(Ladder(model, block["task"], tuple(rungs), ladder_seeds, config,
                                   # 2 of 3 seeds; fewer seeds given: all of them
                                   min_solved=min(block.get("min_solved", 2), len(ladder_seeds)),
-                                  max_failures=block.get("max_failures", 2)))
+                                  max_failures=block.get("max_failures", 2), lr_grid=grid,
+                                  # tune_seeds: how many of the ladder's seeds, from the first
+                                  tune_seeds=ladder_seeds[:block.get("tune_seeds")]))
     flow = preset["gradflow"]
     if tasks is None or "gradflow" in tasks:
         for model in models or flow["models"]:

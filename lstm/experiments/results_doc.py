@@ -123,6 +123,34 @@ ANCHORS = {
 }
 
 
+def _ladder_heading(task: str, first: dict) -> str:
+    """The settings a task's ladders share, read from its first ladder's outcome."""
+    config, lens = first["config"], [r["seq_len"] for r in first["rungs"]]
+    if first.get("lr_grid"):
+        tuned_on = ("all seeds" if first["tune_seeds"] == first["seeds"]
+                    else "seed " + ", ".join(map(str, first["tune_seeds"])))
+        lr = (f"lr tuned from {', '.join(f'{v:g}' for v in first['lr_grid'])} on T = {lens[0]} "
+              f"({tuned_on}: the most seeds solved, then the fewest steps to solve, then the "
+              "lowest final loss)")
+    else:
+        lr = f"lr {config.get('lr')}"
+    return (f"### {task}: ladder T = {', '.join(map(str, lens))}; budget {config.get('steps')} "
+            f"steps per run, H = {config.get('hidden_size')}, {config.get('optimizer')}, {lr}, "
+            f"batch {config.get('batch_size')}, seeds {first['seeds']}, solved on >= "
+            f"{first['min_solved']} seeds, stops after {first.get('max_failures', 2)} failed "
+            "rung(s) in a row")
+
+
+def _tuning_cell(outcome: dict, key: str) -> str:
+    """Each lr of the grid: seeds solved and the tuning runs' mean final loss."""
+    parts = []
+    for t in outcome.get("tuning") or []:
+        losses = [v for v in t["final_loss"] if v is not None]
+        parts.append(f"{t['lr']:g}: {t['n_solved']}/{t['n_run']}"
+                     + (f", {key} {statistics.mean(losses):.3g}" if losses else ""))
+    return "; ".join(parts) or "-"
+
+
 def _horizon_tables(rows) -> list[str]:
     found = outcomes(rows)
     if not found:
@@ -131,20 +159,18 @@ def _horizon_tables(rows) -> list[str]:
     for task in dict.fromkeys(o["task"] for o in found):
         mine = [o for o in found if o["task"] == task]
         lens = [r["seq_len"] for r in mine[0]["rungs"]]
-        config = mine[0]["config"]
-        lines += [f"### {task}: ladder T = {', '.join(map(str, lens))}; budget "
-                  f"{config.get('steps')} steps per run, H = {config.get('hidden_size')}, "
-                  f"{config.get('optimizer')} {config.get('lr')}, batch "
-                  f"{config.get('batch_size')}, seeds {mine[0]['seeds']}, solved on >= "
-                  f"{mine[0]['min_solved']} seeds", ""]
-        lines += ["| model | horizon T | seeds' horizons (min / median / max) | "
-                  + " | ".join(f"T = {t}" for t in lens) + " | run time (s) |",
-                  "|---|---|---|" + "---|" * len(lens) + "---|"]
+        tuned = any(o.get("lr_grid") for o in mine)
+        lines += [_ladder_heading(task, mine[0]), ""]
+        lines += ["| model | " + ("lr | " if tuned else "") + "horizon T | seeds' horizons "
+                  "(min / median / max) | " + " | ".join(f"T = {t}" for t in lens)
+                  + " | run time (s) |" + (" tuning: per lr, seeds solved, mean final loss |"
+                                           if tuned else ""),
+                  "|---|---|---|" + "---|" * (len(lens) + 2 * tuned) + "---|"]
         for o in mine:
             cells = []
             for rung in o["rungs"]:
-                if rung["status"] == "skipped":
-                    cells.append("skipped")
+                if rung["status"] in ("skipped", "tuning"):
+                    cells.append(rung["status"])
                     continue
                 steps = [s for s in rung["steps_to_solve"] if s is not None]
                 losses = [v for v in rung["final_loss"] if v is not None]
@@ -160,8 +186,10 @@ def _horizon_tables(rows) -> list[str]:
                 cells.append(text)
             low, median, high = spread(o)
             wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
-            lines.append(f"| {o['model']} | {o['horizon'] or 'none'} | {low} / {median} / "
-                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |")
+            lr = (f"{'-' if o.get('lr') is None else format(o['lr'], 'g')} | " if tuned else "")
+            lines.append(f"| {o['model']} | {lr}{o['horizon'] or 'none'} | {low} / {median} / "
+                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |"
+                         + (f" {_tuning_cell(o, LOSS_KEYS[task])} |" if tuned else ""))
         lines.append("")
     return lines
 
