@@ -40,7 +40,10 @@ _RECALL_LADDER = {"seeds": [0, 1, 2], "hidden_size": 64, "test_size": 256,
 PRESETS = {
     "quick": {
         "ladders": [
-            {"task": "adding", "models": ["lstm-fb1", "lstm-chrono", "gru", "rnn"],
+            # the successors on adding only: failing copy's two rungs (3 x 4,000 steps each)
+            # would cost make report more than its budget allows
+            {"task": "adding", "models": ["lstm-fb1", "lstm-chrono", "gru", "rnn", "slstm",
+                                          "mlstm", "mingru", "minlstm"],
              "seq_lens": [25, 50], "seeds": [0, 1, 2], "steps": 1500, "hidden_size": 64,
              "test_size": 256},
             # copy with 3 symbols to recall (n_copy=3): the standard 10 take even the gated
@@ -49,7 +52,12 @@ PRESETS = {
              "seq_lens": [5, 10], "seeds": [0, 1, 2], "steps": 4000, "hidden_size": 64,
              "test_size": 256, "n_copy": 3},
         ],
-        "train": [],
+        # the recall tasks at short T, one seed, a short budget: the report's curves of them
+        "train": [{"task": task, "models": ["lstm-chrono", "gru", "slstm", "mlstm", "mingru",
+                                            "minlstm"],
+                   "seq_lens": [seq_len], "seeds": [0], "steps": 600, "hidden_size": 64,
+                   "lr": 3e-3, "test_size": 256}
+                  for task, seq_len in (("selective-copy", 20), ("mqar", 32))],
         "gradflow": {"models": ALL_MODELS, "seq_len": 100, "hidden_size": 64, "batch_size": 16,
                      "steps": [0, 100]},
     },
