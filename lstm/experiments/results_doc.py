@@ -111,9 +111,22 @@ ANCHORS = {
                    "(Tallec & Ollivier 2018)"),
     "bai-adding-600": ("Bai et al. 2018 table 1, adding T = 600, about 70K parameters",
                        "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177 (Bai et al. 2018, table 1)"),
-    "copy-100-solved": ("copy at T = 100 solved on every seed by one cell",
+    "copy-100-solved": ("copy at T = 100 solved on every seed by one cell (copy's own budget)",
                         "LSTM 40: CE about 0.145, not solved (Arjovsky 2016, fig. 1); LSTM/GRU "
                         "recall below 20% beyond T about 50 / 200 (Bai et al. 2018, fig. 5)"),
+    "successors-copy-100": ("the new cells on copy at T = 100 (H 128, Adam 3e-3, 5,000 steps)",
+                            "no published copy row for these cells; JANET, the best gated "
+                            "cell here, needs 14,500-16,000 steps at this width and lr"),
+    "feng-selective-copy": ("selective copy, scaled (T = 50, 10 of 8 symbols), one layer, "
+                            "H 64, one seed",
+                            "minGRU 99.5 % / minLSTM 96.0 % with 3 layers, about 37 % with 1 "
+                            "layer (Feng et al. 2024, in Mamba's setting: T 4,096, 16 tokens; "
+                            "figures from shared/reference/successors.md, marked 'check' there)"),
+    "xlstm-mqar": ("MQAR, scaled (T = 64, 8 pairs of 16 keys), one layer, H 64, one seed",
+                   "xLSTM, Mamba, RWKV and Llama reported in a figure of the xLSTM paper (Beck "
+                   "et al. 2024) for multi-layer language-model blocks in Zoology's setting; "
+                   "no number is quoted here (shared/reference/successors.md: 'check its "
+                   "figure')"),
     "chrono-copy": ("copy at T = 500 and 2000: chrono against standard LSTM init",
                     "standard init stays at the memoryless baseline, chrono-initialised "
                     "LSTMs learn (Tallec & Ollivier 2018)"),
