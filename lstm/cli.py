@@ -165,7 +165,7 @@ def cmd_gradflow(args) -> int:
 def cmd_sweep(args) -> int:
     from .experiments.horizon import outcomes
     from .experiments.presets import preset_plan
-    from .experiments.sweep import check_specs, run_sweep
+    from .experiments.sweep import check_specs, read_results, run_sweep
 
     plan = preset_plan(args.preset, tasks=args.tasks, models=args.models,
                        seq_lens=args.seq_lens, seeds=args.seeds, steps=args.steps)
@@ -188,7 +188,9 @@ def cmd_sweep(args) -> int:
         plan, os.path.join(args.out, "results.jsonl"), workers=args.workers,
         scheduler=args.scheduler, progress=not args.quiet, on_result=show))
     if rows is not None and plan.ladders:
-        for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
+        # from the whole file: a tuned ladder's runs at the lrs not chosen count for its tuning
+        every = read_results(os.path.join(args.out, "results.jsonl"))
+        for outcome in outcomes(every, plan.ladders):  # one line per ladder: its horizon
             emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
                    "rungs": {r["seq_len"]: f"{r['status']} {r['n_solved']}/{len(outcome['seeds'])}"
                              for r in outcome["rungs"]}})

@@ -188,8 +188,8 @@ class Ladder:
                 "hidden_size": self.config.get("hidden_size"), "config": dict(self.config),
                 "lr": tuned["lr"], "lr_grid": list(self.lr_grid),
                 "tune_seeds": list(self.tune_seeds),
-                "tuning": [{k: v for k, v in t.items() if k not in ("specs", "rows")}
-                           for t in tuned["trials"]],
+                "tuning": [{**{k: v for k, v in t.items() if k not in ("specs", "rows")},
+                            "score": _json_score(t["score"])} for t in tuned["trials"]],
                 "min_solved": self.min_solved, "horizon": max(solved) if solved else None,
                 "seed_horizons": seed_horizon,
                 "finished": all(r["status"] in ("solved", "failed", "skipped") for r in rungs),
@@ -210,8 +210,9 @@ def _check_grid(grid: tuple, config: dict, tune_seeds: tuple, seeds: tuple) -> N
 
 def tuning_score(rows: list, task: str, budget) -> dict:
     """What the tuning compares for one learning rate's runs (None: not finished): seeds solved,
-    steps to solve, final test losses, and the score, smaller is better: (-solved, mean steps to
-    solve with an unsolved run at the budget, mean final loss with a diverged run at infinity)."""
+    steps to solve, final test losses, and the score, smaller is better: [-solved, mean steps to
+    solve with an unsolved run at the budget, mean final loss with a diverged run at infinity]
+    (None until every run has finished)."""
     finished = [r for r in rows if r is not None]
     steps = [r["result"]["steps_to_solve"] if r["result"]["solved"] else None
              for r in finished]
@@ -219,10 +220,15 @@ def tuning_score(rows: list, task: str, budget) -> dict:
     n_solved = sum(s is not None for s in steps)
     cost = [s if s is not None else (budget or math.inf) for s in steps]
     finite = [v if v is not None and math.isfinite(v) else math.inf for v in losses]
-    score = (-n_solved, statistics.mean(cost) if cost else math.inf,
-             statistics.mean(finite) if finite else math.inf)
+    score = None if len(finished) < len(rows) or not rows else \
+        [-n_solved, statistics.mean(cost), statistics.mean(finite)]
     return {"n_solved": n_solved, "n_run": len(finished), "steps_to_solve": steps,
-            "final_loss": losses, "score": list(score)}
+            "final_loss": losses, "score": score}
+
+
+def _json_score(score):
+    """A score for a JSON line: None while unfinished, an infinite part as None."""
+    return None if score is None else [v if math.isfinite(v) else None for v in score]
 
 
 def _wall(row: dict) -> float:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -46,6 +48,9 @@ def test_the_lr_that_solved_more_seeds_then_sooner_then_lower_loss_is_chosen():
         done = done_of(*rows_low, *rows_high)
         tuned = ladder.tuning(done)
         scores = {t["lr"]: tuple(t["score"]) for t in tuned["trials"]}
+        shown = {t["lr"]: t["score"] for t in ladder.outcome(done)["tuning"]}
+        assert all(shown[lr] == [v if math.isfinite(v) else None for v in scores[lr]]
+                   for lr in shown)  # JSON-ready
         # the recorded values decide: recompute the order from the rows themselves
         recorded = {lr: (-sum(r["result"]["solved"] for r in rows),
                          sum(r["result"]["steps_to_solve"] or CONFIG["steps"] for r in rows) / 2,
@@ -73,6 +78,7 @@ def test_tuning_score_counts_an_unsolved_run_at_the_budget():
     assert got["score"] == [-1, 35, pytest.approx(0.135)]
     assert got["steps_to_solve"] == [20, None] and got["n_run"] == 2
     assert tuning_score([None, None], "adding", 50)["n_run"] == 0
+    assert tuning_score([row(a, True, 20), None], "adding", 50)["score"] is None
 
 
 def test_tuning_on_one_seed_then_the_others_at_the_chosen_lr():
@@ -160,3 +166,21 @@ def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
     (line,) = [x for x in text.splitlines() if x.startswith("| gru | ")]
     assert "| 0.03 |" in line  # the chosen lr in its own column
     assert "lr tuned from 0.003, 0.01, 0.03" in text
+
+
+def test_lstm_sweep_prints_the_tuned_lr_of_each_ladder(tmp_path):
+    """The printed horizon line of a tuned ladder: its chosen lr and every value's tuning, read
+    from the whole results file (the runs at the lrs not chosen are no longer wanted)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm", "sweep", "--preset", "horizon", "--tasks", "mqar",
+         "--models", "mingru", "--seq-lens", "24,30", "--seeds", "0", "--steps", "10",
+         "--workers", "1", "--out", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (line,) = [json.loads(x) for x in done.stdout.splitlines()
+               if json.loads(x)["kind"] == "horizon"]
+    rows = read_results(str(tmp_path / "results.jsonl"))
+    assert len(rows) == 3 and {r["config"]["lr"] for r in rows} == set(line["lr_grid"])
+    assert [t["n_run"] for t in line["tuning"]] == [1, 1, 1] and line["finished"]
+    best = min(rows, key=lambda r: r["result"]["metrics"]["cross_entropy"])  # none solved
+    assert line["lr"] == best["config"]["lr"]
