@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -167,20 +165,3 @@ def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
     assert "| 0.03 |" in line  # the chosen lr in its own column
     assert "lr tuned from 0.003, 0.01, 0.03" in text
 
-
-def test_lstm_sweep_prints_the_tuned_lr_of_each_ladder(tmp_path):
-    """The printed horizon line of a tuned ladder: its chosen lr and every value's tuning, read
-    from the whole results file (the runs at the lrs not chosen are no longer wanted)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "lstm", "sweep", "--preset", "horizon", "--tasks", "mqar",
-         "--models", "mingru", "--seq-lens", "24,30", "--seeds", "0", "--steps", "10",
-         "--workers", "1", "--out", str(tmp_path), "--quiet"],
-        capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    (line,) = [json.loads(x) for x in done.stdout.splitlines()
-               if json.loads(x)["kind"] == "horizon"]
-    rows = read_results(str(tmp_path / "results.jsonl"))
-    assert len(rows) == 3 and {r["config"]["lr"] for r in rows} == set(line["lr_grid"])
-    assert [t["n_run"] for t in line["tuning"]] == [1, 1, 1] and line["finished"]
-    best = min(rows, key=lambda r: r["result"]["metrics"]["cross_entropy"])  # none solved
-    assert line["lr"] == best["config"]["lr"]
