@@ -291,11 +291,14 @@ def render(rows: list[dict], notes: str | None = None) -> str:
     if special:
         out += ["## Memory horizon (`lstm sweep --preset horizon`)", "",
                 "The longest T of each ladder solved on at least two of three seeds within the "
-                "step budget; each run stops once solved, a ladder stops after two failed rungs "
-                "in a row (the rungs after it: skipped). Cells: status, seeds solved, the steps "
+                "step budget; each run stops once solved, a ladder stops after the failed rungs "
+                "in a row its heading states (the rungs after it: skipped). A ladder whose "
+                "heading says \"lr tuned\" first trained its first rung at every value of the "
+                "grid and climbed with the one in its lr column (its last column: each value's "
+                "seeds solved and mean final loss there). Cells: status, seeds solved, the steps "
                 "at which each solving seed solved, for unsolved rungs the range of final test "
-                "losses (and copy's recall accuracy), and the rung's run time summed over its "
-                "seeds.", ""]
+                "losses (and the recall accuracy of copy, selective copy and MQAR), and the "
+                "rung's run time summed over its seeds (at the chosen lr).", ""]
         out += _horizon_tables(rows)
         out += ["## Published anchors reproduced", ""]
         out += _anchor_tables(rows)
