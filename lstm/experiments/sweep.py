@@ -67,7 +67,8 @@ def run_identity(kind: str, config) -> str:
         from ..config import TrainConfig
 
         try:
-            full = TrainConfig.from_dict(config).replace(compile=False)  # eager == compiled
+            # eager == compiled; how often `lstm train` checkpointed does not change the run
+            full = TrainConfig.from_dict(config).replace(compile=False, checkpoint_every=None)
             return run_key(kind, full.to_dict())
         except (ValueError, TypeError):
             pass

@@ -165,3 +165,14 @@ def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
     assert "| 0.03 |" in line  # the chosen lr in its own column
     assert "lr tuned from 0.003, 0.01, 0.03" in text
 
+
+
+def test_a_row_of_lstm_train_counts_as_the_sweeps_run():
+    """`lstm train` checkpoints every 500 steps by default, a sweep's config leaves it unset:
+    the same run either way (so the anchors' runs made with `lstm train` are not run again)."""
+    spec = next(s for s in presets.preset_plan("horizon", tasks=["mqar"]).specs)
+    assert "checkpoint_every" not in spec.config
+    assert run_identity("train", {**spec.config, "checkpoint_every": 500}) == \
+        run_identity("train", spec.config)
+    assert run_identity("train", {**spec.config, "steps": 7}) != \
+        run_identity("train", spec.config)
