@@ -20,8 +20,10 @@ import tempfile
 
 from bench.asv_cases import CachedResults, fused_available, skip
 
+# lstm.experiments.horizon.HORIZON_MODELS written out (asv must not import lstm to discover the
+# benchmarks; tests/bench/test_asv_suite.py checks the two are equal)
 MODELS = ["rnn", "rnn-orth", "irnn", "lstm", "lstm-fb1", "lstm-chrono", "gru", "lstm-peephole",
-          "lstm-ln", "janet", "indrnn"]
+          "lstm-ln", "janet", "indrnn", "slstm", "mlstm", "mingru", "minlstm"]
 LADDERS = {"adding": {"seq_lens": (25, 50, 100), "steps": 1500, "n_copy": None},
            "copy": {"seq_lens": (5, 10, 20), "steps": 4000, "n_copy": 3}}
 BASE = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0, "hidden_size": 64,

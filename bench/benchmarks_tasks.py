@@ -6,13 +6,19 @@ H=64, B=32, fused path, seed 0); the benchmarks then read the test metrics on th
 1000-sequence test set. "lstm" is trained as lstm-fb1 (forget-gate bias 1), as in the sweeps.
 `MemoryHorizon` is the longest seq_len solved (adding: test MSE < 0.01; copy: recall accuracy
 >= 99%), 0 if none: how far back the model learned to remember.
+
+`RecallTask` is the recall tasks of issue 21 (selective copy at T = 20, MQAR at T = 32, their
+scaled variants: 10 of 8 symbols, 8 pairs of 16 keys) for the horizon preset's recall models
+(RECALL_MODELS, written out: asv must not import lstm to discover the benchmarks; a test checks
+it against lstm.experiments.horizon), one run each within RECALL_BUDGET (the `lstm report
+--preset quick` recall runs: Adam 3e-3, H 64, 600 steps, seed 0).
 """
 
 from __future__ import annotations
 
 import math
 
-from bench.asv_cases import CachedResults, unavailable
+from bench.asv_cases import CachedResults, fused_available, skip, unavailable
 
 TASKS = ["adding", "copy"]
 TASK_MODELS = {"rnn": "rnn", "lstm": "lstm-fb1", "gru": "gru"}  # benchmark name -> model trained
@@ -22,17 +28,24 @@ BUDGET = {"optimizer": "adam", "lr": 1e-2, "clip": "norm", "clip_value": 1.0, "h
           "stop_when_solved": False, "impl": "fused", "seed": 0}
 
 
+RECALL_TASKS = {"selective-copy": 20, "mqar": 32}  # task -> seq_len
+RECALL_MODELS = ["rnn", "lstm-fb1", "lstm-chrono", "gru", "janet", "slstm", "mlstm", "mingru",
+                 "minlstm"]
+RECALL_BUDGET = {**BUDGET, "lr": 3e-3, "test_size": 256}
+
+
 def result_key(task: str, model: str, seq_len: int) -> str:
     return f"{task}/{model}/{seq_len}"
 
 
 def train_one(task: str, model: str, seq_len: int, **overrides) -> dict:
-    """Train TASK_MODELS[model] on `task` within BUDGET (and overrides); its test metrics, read
+    """Train TASK_MODELS[model] (else `model` itself) on `task` within BUDGET (and overrides);
+    its test metrics, read
     from the results row every lstm writer makes (schema-checked) where this commit has one."""
     from lstm.config import TrainConfig
     from lstm.train import train
 
-    config = TrainConfig(task=task, model=TASK_MODELS[model], seq_len=seq_len,
+    config = TrainConfig(task=task, model=TASK_MODELS.get(model, model), seq_len=seq_len,
                          **{**BUDGET, **overrides})
     result = train(config, progress=False)
     try:
@@ -56,6 +69,26 @@ def train_grid(*_) -> dict:
 
 
 train_grid.timeout = 3600
+
+
+def train_recall(*_) -> dict:
+    """{result_key: train_one(...)} of every recall task and model, or {"unavailable": reason}
+    at commits without the recall tasks or a model (the others still run)."""
+    if not fused_available():
+        return {"unavailable": "no fused recurrent primitives at this commit"}
+    try:
+        from lstm import zoo
+        from lstm.tasks import TASKS as known
+    except ImportError as e:
+        return {"unavailable": f"lstm.tasks not importable at this commit ({e})"}
+    if not set(RECALL_TASKS) <= set(known):
+        return {"unavailable": "no selective-copy / mqar tasks at this commit"}
+    return {result_key(task, model, seq_len): train_one(task, model, seq_len, **RECALL_BUDGET)
+            for task, seq_len in RECALL_TASKS.items() for model in RECALL_MODELS
+            if model in zoo.names()}
+
+
+train_recall.timeout = 3600
 
 
 def final_metric(results: dict, task: str, model: str, seq_len: int, name: str) -> float:
@@ -114,3 +147,30 @@ class MemoryHorizon(_TaskResults):
         return memory_horizon(results, task, model)
 
     track_longest_solved_seq_len.unit = "steps"
+
+
+class RecallTask:
+    """Selective copy and MQAR after the budget: recall accuracy over the recalled symbols or
+    the queries (solved at >= 0.99; chance 1/8 and 1/16) and the test cross-entropy."""
+
+    setup_cache = train_recall
+    rounds = 1
+    timeout = 120
+    params = (list(RECALL_TASKS), RECALL_MODELS)
+    param_names = ["task", "model"]
+
+    def setup(self, results, task, model):
+        if "unavailable" in results:
+            skip(results["unavailable"])
+        if result_key(task, model, RECALL_TASKS[task]) not in results:
+            skip(f"no model {model!r} at this commit")
+
+    def track_test_recall_accuracy(self, results, task, model):
+        return final_metric(results, task, model, RECALL_TASKS[task], "recall_accuracy")
+
+    track_test_recall_accuracy.unit = "fraction"
+
+    def track_test_cross_entropy(self, results, task, model):
+        return final_metric(results, task, model, RECALL_TASKS[task], "cross_entropy")
+
+    track_test_cross_entropy.unit = "nats per step"

@@ -130,7 +130,7 @@ def cmd_gradflow(args) -> int:
 def cmd_sweep(args) -> int:
     from .experiments.horizon import outcomes
     from .experiments.presets import preset_plan
-    from .experiments.sweep import check_specs, run_sweep
+    from .experiments.sweep import check_specs, read_results, run_sweep
 
     config = from_args(SweepConfig, args)
     plan = preset_plan(config.preset, tasks=config.tasks, models=config.models,
@@ -155,7 +155,9 @@ def cmd_sweep(args) -> int:
         scheduler=config.scheduler, progress=not args.quiet, on_result=show,
         run_options={"compile": config.compile}))
     if rows is not None and plan.ladders:
-        for outcome in outcomes(rows, plan.ladders):  # one line per ladder: its horizon
+        # from the whole file: a tuned ladder's runs at the lrs not chosen count for its tuning
+        every = read_results(os.path.join(args.out, "results.jsonl"))
+        for outcome in outcomes(every, plan.ladders):  # one line per ladder: its horizon
             emit({"kind": "horizon", **{k: v for k, v in outcome.items() if k != "rungs"},
                    "rungs": {r["seq_len"]: f"{r['status']} {r['n_solved']}/{len(outcome['seeds'])}"
                              for r in outcome["rungs"]}})
@@ -219,7 +221,7 @@ def _presets_epilog() -> str:
 
     def runs(name: str) -> str:
         plan = preset_plan(name)
-        total = len(plan.all_specs())
+        total = plan.max_runs()
         return f"{total} runs" if not plan.ladders else f"up to {total} runs"
 
     return (f"presets: default = docs/results.md's first tables and the gradient flow "
@@ -227,7 +229,7 @@ def _presets_epilog() -> str:
             f"at short T ({runs('quick')}, about 2 minutes); horizon = the memory horizon of "
             f"{len(HORIZON_MODELS)} models and the published anchors ({runs('horizon')}; "
             "docs/results.md's sitting made 244 in about 80 minutes on 2 cores; one part with "
-            "--tasks adding, copy or gradflow).")
+            "--tasks adding, copy, selective-copy, mqar or gradflow).")
 
 
 def build_parser() -> argparse.ArgumentParser:

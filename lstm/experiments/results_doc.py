@@ -111,9 +111,22 @@ ANCHORS = {
                    "(Tallec & Ollivier 2018)"),
     "bai-adding-600": ("Bai et al. 2018 table 1, adding T = 600, about 70K parameters",
                        "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177 (Bai et al. 2018, table 1)"),
-    "copy-100-solved": ("copy at T = 100 solved on every seed by one cell",
+    "copy-100-solved": ("copy at T = 100 solved on every seed by one cell (copy's own budget)",
                         "LSTM 40: CE about 0.145, not solved (Arjovsky 2016, fig. 1); LSTM/GRU "
                         "recall below 20% beyond T about 50 / 200 (Bai et al. 2018, fig. 5)"),
+    "successors-copy-100": ("the new cells on copy at T = 100 (H 128, Adam 3e-3, 5,000 steps)",
+                            "no published copy row for these cells; JANET, the best gated "
+                            "cell here, needs 14,500-16,000 steps at this width and lr"),
+    "feng-selective-copy": ("selective copy, scaled (T = 50, 10 of 8 symbols), one layer, "
+                            "H 64, one seed",
+                            "minGRU 99.5 % / minLSTM 96.0 % with 3 layers, about 37 % with 1 "
+                            "layer (Feng et al. 2024, in Mamba's setting: T 4,096, 16 tokens; "
+                            "figures from shared/reference/successors.md, marked 'check' there)"),
+    "xlstm-mqar": ("MQAR, scaled (T = 64, 8 pairs of 16 keys), one layer, H 64, one seed",
+                   "xLSTM, Mamba, RWKV and Llama reported in a figure of the xLSTM paper (Beck "
+                   "et al. 2024) for multi-layer language-model blocks in Zoology's setting; "
+                   "no number is quoted here (shared/reference/successors.md: 'check its "
+                   "figure')"),
     "chrono-copy": ("copy at T = 500 and 2000: chrono against standard LSTM init",
                     "standard init stays at the memoryless baseline, chrono-initialised "
                     "LSTMs learn (Tallec & Ollivier 2018)"),
@@ -121,6 +134,34 @@ ANCHORS = {
                       "CE LSTM 0.0204 / GRU 0.0197 / RNN 0.0202, baseline 0.0204 (Bai et al. "
                       "2018, table 1)"),
 }
+
+
+def _ladder_heading(task: str, first: dict) -> str:
+    """The settings a task's ladders share, read from its first ladder's outcome."""
+    config, lens = first["config"], [r["seq_len"] for r in first["rungs"]]
+    if first.get("lr_grid"):
+        tuned_on = ("all seeds" if first["tune_seeds"] == first["seeds"]
+                    else "seed " + ", ".join(map(str, first["tune_seeds"])))
+        lr = (f"lr tuned from {', '.join(f'{v:g}' for v in first['lr_grid'])} on T = {lens[0]} "
+              f"({tuned_on}: the most seeds solved, then the fewest steps to solve, then the "
+              "lowest final loss)")
+    else:
+        lr = f"lr {config.get('lr')}"
+    return (f"### {task}: ladder T = {', '.join(map(str, lens))}; budget {config.get('steps')} "
+            f"steps per run, H = {config.get('hidden_size')}, {config.get('optimizer')}, {lr}, "
+            f"batch {config.get('batch_size')}, seeds {first['seeds']}, solved on >= "
+            f"{first['min_solved']} seeds, stops after {first.get('max_failures', 2)} failed "
+            "rung(s) in a row")
+
+
+def _tuning_cell(outcome: dict, key: str) -> str:
+    """Each lr of the grid: seeds solved and the tuning runs' mean final loss."""
+    parts = []
+    for t in outcome.get("tuning") or []:
+        losses = [v for v in t["final_loss"] if v is not None]
+        parts.append(f"{t['lr']:g}: {t['n_solved']}/{t['n_run']}"
+                     + (f", {key} {statistics.mean(losses):.3g}" if losses else ""))
+    return "; ".join(parts) or "-"
 
 
 def _horizon_tables(rows) -> list[str]:
@@ -131,20 +172,18 @@ def _horizon_tables(rows) -> list[str]:
     for task in dict.fromkeys(o["task"] for o in found):
         mine = [o for o in found if o["task"] == task]
         lens = [r["seq_len"] for r in mine[0]["rungs"]]
-        config = mine[0]["config"]
-        lines += [f"### {task}: ladder T = {', '.join(map(str, lens))}; budget "
-                  f"{config.get('steps')} steps per run, H = {config.get('hidden_size')}, "
-                  f"{config.get('optimizer')} {config.get('lr')}, batch "
-                  f"{config.get('batch_size')}, seeds {mine[0]['seeds']}, solved on >= "
-                  f"{mine[0]['min_solved']} seeds", ""]
-        lines += ["| model | horizon T | seeds' horizons (min / median / max) | "
-                  + " | ".join(f"T = {t}" for t in lens) + " | run time (s) |",
-                  "|---|---|---|" + "---|" * len(lens) + "---|"]
+        tuned = any(o.get("lr_grid") for o in mine)
+        lines += [_ladder_heading(task, mine[0]), ""]
+        lines += ["| model | " + ("lr | " if tuned else "") + "horizon T | seeds' horizons "
+                  "(min / median / max) | " + " | ".join(f"T = {t}" for t in lens)
+                  + " | run time (s) |" + (" tuning: per lr, seeds solved, mean final loss |"
+                                           if tuned else ""),
+                  "|---|---|---|" + "---|" * (len(lens) + 2 * tuned) + "---|"]
         for o in mine:
             cells = []
             for rung in o["rungs"]:
-                if rung["status"] == "skipped":
-                    cells.append("skipped")
+                if rung["status"] in ("skipped", "tuning"):
+                    cells.append(rung["status"])
                     continue
                 steps = [s for s in rung["steps_to_solve"] if s is not None]
                 losses = [v for v in rung["final_loss"] if v is not None]
@@ -160,8 +199,10 @@ def _horizon_tables(rows) -> list[str]:
                 cells.append(text)
             low, median, high = spread(o)
             wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
-            lines.append(f"| {o['model']} | {o['horizon'] or 'none'} | {low} / {median} / "
-                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |")
+            lr = (f"{'-' if o.get('lr') is None else format(o['lr'], 'g')} | " if tuned else "")
+            lines.append(f"| {o['model']} | {lr}{o['horizon'] or 'none'} | {low} / {median} / "
+                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |"
+                         + (f" {_tuning_cell(o, LOSS_KEYS[task])} |" if tuned else ""))
         lines.append("")
     return lines
 
@@ -250,11 +291,14 @@ def render(rows: list[dict], notes: str | None = None) -> str:
     if special:
         out += ["## Memory horizon (`lstm sweep --preset horizon`)", "",
                 "The longest T of each ladder solved on at least two of three seeds within the "
-                "step budget; each run stops once solved, a ladder stops after two failed rungs "
-                "in a row (the rungs after it: skipped). Cells: status, seeds solved, the steps "
+                "step budget; each run stops once solved, a ladder stops after the failed rungs "
+                "in a row its heading states (the rungs after it: skipped). A ladder whose "
+                "heading says \"lr tuned\" first trained its first rung at every value of the "
+                "grid and climbed with the one in its lr column (its last column: each value's "
+                "seeds solved and mean final loss there). Cells: status, seeds solved, the steps "
                 "at which each solving seed solved, for unsolved rungs the range of final test "
-                "losses (and copy's recall accuracy), and the rung's run time summed over its "
-                "seeds.", ""]
+                "losses (and the recall accuracy of copy, selective copy and MQAR), and the "
+                "rung's run time summed over its seeds (at the chosen lr).", ""]
         out += _horizon_tables(rows)
         out += ["## Published anchors reproduced", ""]
         out += _anchor_tables(rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -68,7 +69,10 @@ def run_identity(kind: str, config) -> str:
         from ..config import TrainConfig
 
         try:
-            return run_key(kind, TrainConfig.from_dict(config).to_dict())  # no compile in it
+            # eager == compiled (compile is not in to_dict); how often `lstm train`
+            # checkpointed does not change the run
+            full = dataclasses.replace(TrainConfig.from_dict(config), checkpoint_every=None)
+            return run_key(kind, full.to_dict())
         except (ValueError, TypeError):
             pass
     return run_key(kind, config)

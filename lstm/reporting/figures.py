@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import zoo
+from ..experiments.horizon import LOSS_KEYS
 from .page import Section, Table
 
 SOLVED_MSE, SOLVED_ACCURACY = 0.01, 0.99
@@ -45,7 +46,8 @@ def grid_shape(n: int, columns: int = 4) -> tuple[int, int]:
 def _curve_panels(train_rows):
     """(task, seq_len, metric key) panels in display order."""
     panels = []
-    for task, keys in (("adding", ["mse"]), ("copy", ["cross_entropy", "recall_accuracy"])):
+    for task, keys in (("adding", ["mse"]), ("copy", ["cross_entropy", "recall_accuracy"]),
+                       *((t, ["recall_accuracy"]) for t in RECALL_TASKS)):
         lens = sorted({r["config"]["seq_len"] for r in train_rows if r["config"]["task"] == task})
         for key in keys:
             panels.append([(task, seq_len, key) for seq_len in lens])
@@ -56,10 +58,19 @@ METRIC_LABELS = {"mse": "test MSE", "cross_entropy": "test cross-entropy (nats p
                  "recall_accuracy": "recall accuracy (fraction)"}
 
 
-def _reference_lines(ax, task: str, key: str, baseline: float) -> None:
+RECALL_TASKS = ("selective-copy", "mqar")  # recall accuracy only: their cross-entropy is copy's
+
+
+def _chance(runs: list[dict]) -> int:
+    """1 / chance of a recall task's runs: its symbols (copy, selective copy) or keys (MQAR)."""
+    config = runs[0]["result"].get("config") or runs[0]["config"]
+    return int(config.get("n_symbols") or 8)
+
+
+def _reference_lines(ax, task: str, key: str, baseline: float, symbols: int = 8) -> None:
     if key == "recall_accuracy":
         ax.axhline(SOLVED_ACCURACY, color="green", linestyle=":", label="solved: 0.99")
-        ax.axhline(1 / 8, color="grey", linestyle="--", label="chance: 1/8")
+        ax.axhline(1 / symbols, color="grey", linestyle="--", label=f"chance: 1/{symbols}")
         ax.set_ylim(0, 1.03)
         return
     ax.axhline(baseline, color="grey", linestyle="--", label=f"baseline {baseline:.3g}")
@@ -88,7 +99,7 @@ def training_curves(train_rows: list[dict], out_dir: str) -> Section:
                             [np.nan if p.get(key) is None else p[key] for p in curve],
                             color=zoo.colour(model), linewidth=1.5, alpha=0.85,
                             label=label(model) if n == 0 else None)
-            _reference_lines(ax, task, key, baseline)
+            _reference_lines(ax, task, key, baseline, _chance(runs))
             if key == "mse":
                 ax.set_yscale("log")
             zoomed = key == "cross_entropy" and ax.get_ylim()[1] > 2 * baseline
@@ -111,7 +122,7 @@ def training_curves(train_rows: list[dict], out_dir: str) -> Section:
     for r in sorted(train_rows, key=lambda r: (r["config"]["task"], r["config"]["seq_len"],
                                                r["config"]["model"], r["config"]["seed"])):
         res, cfg = r["result"], r["config"]
-        key = res["task"] and ("mse" if cfg["task"] == "adding" else "cross_entropy")
+        key = LOSS_KEYS[cfg["task"]]
         table.append([cfg["task"], cfg["seq_len"], label(cfg["model"]), cfg["seed"],
                       res["steps"], res["metrics"].get(key), res["task"]["baseline"],
                       res["metrics"].get("recall_accuracy"), res["solved"],
@@ -172,7 +183,8 @@ def _eval_every(rows) -> str:
 # ---- memory horizon -----------------------------------------------------------------------------
 def memory_horizon(train_rows: list[dict], out_dir: str) -> Section:
     """Final test metric against seq_len per model; seeds as error bars (mean ± std)."""
-    tasks = [(t, k) for t, k in (("adding", "mse"), ("copy", "recall_accuracy"))
+    tasks = [(t, k) for t, k in (("adding", "mse"), ("copy", "recall_accuracy"),
+                                 *((t, "recall_accuracy") for t in RECALL_TASKS))
              if any(r["config"]["task"] == t for r in train_rows)]
     figure = new_figure(5.2 * len(tasks), 4.0)
     axes = figure.subplots(1, max(len(tasks), 1), squeeze=False)[0]
@@ -198,7 +210,7 @@ def memory_horizon(train_rows: list[dict], out_dir: str) -> Section:
                 ax.errorbar(x, mean, yerr=std, color=zoo.colour(model), marker="o",
                             capsize=4, linewidth=1.5, label=label(model))
         baseline = min(r["result"]["task"]["baseline"] for r in runs)
-        _reference_lines(ax, task, key, baseline if task == "adding" else 1 / 6)
+        _reference_lines(ax, task, key, baseline if task == "adding" else 1 / 6, _chance(runs))
         if key == "mse":
             ax.set_yscale("log")
         ax.set_xticks(lens)
@@ -214,9 +226,10 @@ def memory_horizon(train_rows: list[dict], out_dir: str) -> Section:
     caption = ("The last evaluation of each run against the sequence length, one line per "
                "model; error bars are the standard deviation over seeds (none with a single "
                "seed). The memory horizon of a model is the longest T it still solves: below "
-               "the green line for adding, above it for copy. Expect the LSTM and GRU to hold "
-               "up as T grows and the tanh-RNN to stay at the baseline (grey). Copy's "
-               "baseline line marks chance accuracy here (1/8). " + _horizon_sentence(table))
+               "the green line for adding, above it for copy (and selective copy and MQAR, "
+               "where they ran). Expect the LSTM and GRU to hold up as T grows and the "
+               "tanh-RNN to stay at the baseline (grey). The recall tasks' grey line marks "
+               "chance accuracy (1 / the symbols or keys). " + _horizon_sentence(table))
     headers = ["task", "model", "T", "metric", "mean", "std over seeds", "seeds", "solved",
                "baseline loss"]
     return Section("memory-horizon", "Memory horizon: final metric against T", [image],

@@ -19,7 +19,8 @@ def _rung_index(outcome: dict, seq_len) -> int:
 
 def _task_label(outcome: dict) -> str:
     n_copy = (outcome.get("config") or {}).get("n_copy")
-    return outcome["task"] + (f" (n_copy={n_copy})" if n_copy not in (None, 10) else "")
+    name = "n_pairs" if outcome["task"] == "mqar" else "n_copy"  # MQAR's n_copy: its pairs
+    return outcome["task"] + (f" ({name}={n_copy})" if n_copy not in (None, 10) else "")
 
 
 def horizon_bars(outcomes: list[dict], out_dir: str, name: str = "horizon_bars.png") -> str:
@@ -64,7 +65,7 @@ def rung_curves(rows: list[dict], outcomes: list[dict], out_dir: str,
     """Test loss against step for every rung that ran: one panel per (task, T), a line per run
     (colour = model), the baseline and the solved line."""
     by_ladder = {(o["model"], o["task"]): o for o in outcomes}
-    rows = [r for r in rows if r.get("kind") == "train" and r.get("ladder")]  # the ladders' runs
+    rows = ladder_rows(rows, outcomes)
     panels = sorted({(r["config"]["task"], r["config"]["seq_len"]) for r in rows
                      if (r["config"]["model"], r["config"]["task"]) in by_ladder})
     if not panels:
@@ -115,6 +116,29 @@ def rung_curves(rows: list[dict], outcomes: list[dict], out_dir: str,
     return save(figure, out_dir, name)
 
 
+def ladder_rows(rows: list[dict], outcomes: list[dict]) -> list[dict]:
+    """The ladders' runs among `rows`; of a tuned ladder only those at its chosen lr (the
+    tuning's runs at the other values are in the table's learning-rate column, not drawn)."""
+    by_ladder = {(o["model"], o["task"]): o for o in outcomes}
+
+    def drawn(row):
+        outcome = by_ladder.get((row["config"]["model"], row["config"]["task"]))
+        return outcome is None or not outcome.get("lr_grid") or \
+            row["config"].get("lr") == outcome.get("lr")
+
+    return [r for r in rows if r.get("kind") == "train" and r.get("ladder") and drawn(r)]
+
+
+def _lr_text(outcome: dict) -> str:
+    """The ladder's lr, and for a tuned one the grid and each value's seeds solved."""
+    if not outcome.get("lr_grid"):
+        return f"{outcome['config'].get('lr', '-')}"
+    chosen = "tuning" if outcome.get("lr") is None else f"{outcome['lr']:g}"
+    trials = ", ".join(f"{t['lr']:g}: {t['n_solved']}/{t['n_run']}"
+                       for t in outcome.get("tuning") or [])
+    return f"{chosen} (tuned on T = {outcome['rungs'][0]['seq_len']}, seeds solved {trials})"
+
+
 def horizon_table(outcomes: list[dict]) -> Table:
     rows = []
     for o in outcomes:
@@ -125,10 +149,11 @@ def horizon_table(outcomes: list[dict]) -> Table:
                if r["status"] in ("solved", "failed", "running") else "")
             for r in o["rungs"])
         wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
-        rows.append([_task_label(o), label(o["model"]), o["horizon"] or "none",
+        rows.append([_task_label(o), label(o["model"]), _lr_text(o), o["horizon"] or "none",
                      f"{low}-{high} (median {median})", o["budget_steps"], rungs,
                      round(wall), "yes" if o["finished"] else "no"])
-    headers = ["task", "model", "horizon T", "seeds' horizons (min-max)", "step budget",
+    headers = ["task", "model", "learning rate", "horizon T", "seeds' horizons (min-max)",
+               "step budget",
                "rungs: status, seeds solved (steps to solve per seed)", "run time (s)",
                "ladder finished"]
     return Table(headers, rows, "Memory horizon per model and task")
@@ -149,9 +174,14 @@ def horizon_section(rows: list[dict], outcomes: list[dict], out_dir: str) -> Sec
         lines.append(f"{label(o['model'])} on {_task_label(o)}: "
                      + (f"T = {o['horizon']}" if o["horizon"] else "none solved"))
     caption = ("Each model climbs a ladder of sequence lengths: all seeds train at a rung "
-               "(each run stops once solved: adding test MSE below 0.01, copy recall accuracy "
-               "of at least 0.99); the rung counts as solved when enough seeds solve it within "
-               "the step budget, and the ladder stops after two failed rungs in a row. The bar "
+               "(each run stops once solved: adding test MSE below 0.01, copy, selective copy "
+               "and MQAR recall accuracy of at least 0.99); the rung counts as solved when "
+               "enough seeds solve it within the step budget, and the ladder stops after "
+               "max_failures failed rungs in a row (the table's ladders: two for adding, one "
+               "for the recall tasks in the horizon preset). A tuned ladder first trains its "
+               "first rung at each learning rate of its grid and climbs with the best (the "
+               "most seeds solved, then the fewest steps, then the lowest final loss; the "
+               "table's learning-rate column). The bar "
                "is the longest solved rung, the dots each seed's own longest solved T, a "
                "hatched bar a ladder still running. Below: the test loss of every run of every "
                "rung. Here: " + "; ".join(lines) + ".")

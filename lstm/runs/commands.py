@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import zoo
+from ..tasks import TASKS
 from .config import COMPILE_HELP, load_model
 from .options import check, key_fields, setting
 
-SWEEP_TASKS = ("adding", "copy", "gradflow")
+SWEEP_TASKS = (*TASKS, "gradflow")
 PRESETS = ("quick", "default", "horizon")
 _MODELS = "comma-separated models: " + zoo.help_text()
 
@@ -51,7 +52,8 @@ class SweepConfig:
 
     preset: str = setting("default", "the grid: default (docs/results.md's tables), quick (make "
                           "report's), horizon (the memory-horizon ladders and the published "
-                          "anchors; parts with --tasks adding / copy / gradflow)", choices=PRESETS)
+                          "anchors; parts with --tasks adding / copy / selective-copy / mqar / "
+                          "gradflow)", choices=PRESETS)
     tasks: tuple[str, ...] | None = setting(
         None, f"only these, comma-separated, from {', '.join(SWEEP_TASKS)} (default: all of "
         "the preset)", choices=SWEEP_TASKS, metavar="TASKS")

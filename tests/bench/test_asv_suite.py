@@ -41,6 +41,8 @@ EXPECTED = {
     "benchmarks_tasks.CopyTask.track_test_recall_accuracy",
     "benchmarks_tasks.CopyTask.track_test_cross_entropy",
     "benchmarks_tasks.MemoryHorizon.track_longest_solved_seq_len",
+    "benchmarks_tasks.RecallTask.track_test_recall_accuracy",
+    "benchmarks_tasks.RecallTask.track_test_cross_entropy",
     "benchmarks_gradflow.GradientFlowAtInit.track_per_step_factor",
     "benchmarks_apps_forecast.ForecastAccuracy.track_test_rmse",
     "benchmarks_apps_forecast.ForecastAccuracy.track_test_mase",
@@ -217,6 +219,30 @@ def test_one_task_run_gives_the_metrics_the_benchmarks_read(task, metrics):
         assert run["solved"] is False and run["metrics"]["recall_accuracy"] < 0.5
 
 
+@pytest.mark.parametrize("task", ["selective-copy", "mqar"])
+def test_one_recall_run_gives_the_metrics_the_benchmarks_read(task):
+    from bench.benchmarks_tasks import (
+        RECALL_BUDGET,
+        RECALL_TASKS,
+        RecallTask,
+        result_key,
+        train_one,
+    )
+
+    seq_len = RECALL_TASKS[task]
+    run = train_one(task, "mingru", seq_len, **{**RECALL_BUDGET, "steps": 3, "hidden_size": 8,
+                                                "test_size": 16, "eval_every": 1})
+    results = {result_key(task, "mingru", seq_len): run}
+    bench = RecallTask()
+    bench.setup(results, task, "mingru")
+    for name in ("recall_accuracy", "cross_entropy"):
+        value = getattr(bench, f"track_test_{name}")(results, task, "mingru")
+        assert value == run["metrics"][name] and math.isfinite(value)
+    assert run["solved"] is False and run["metrics"]["recall_accuracy"] < 0.5  # 3 steps
+    with pytest.raises(NotImplementedError, match="no model"):
+        bench.setup(results, task, "gru")
+
+
 def test_gradflow_models_and_a_vanishing_factor():
     from bench.benchmarks_gradflow import GRADFLOW_MODELS, factor_at_init
     from lstm.experiments.gradient_flow import GRADFLOW_MODELS as lstm_models
@@ -230,11 +256,21 @@ def test_written_out_model_lists_are_the_registry():
     """bench cannot import lstm at module level (above), so its model lists are written out:
     each must be the registry's (lstm.zoo), or a new cell would be missing from asv."""
     from bench.benchmarks_gradflow import GRADFLOW_MODELS
+    from bench.benchmarks_horizon import MODELS
+    from bench.benchmarks_tasks import RECALL_MODELS, RECALL_TASKS
     from bench.benchmarks_variants import VARIANTS
     from lstm import zoo
+    from lstm.experiments import horizon
+    from lstm.tasks import TASKS
 
     assert GRADFLOW_MODELS == list(zoo.names())
     assert VARIANTS == list(zoo.names(variant=True))
+    # the horizon's models: every model that is not a variant, and the variants it names
+    assert MODELS == list(horizon.HORIZON_MODELS)
+    assert set(zoo.names(variant=False)) <= set(MODELS) <= set(zoo.names())
+    assert RECALL_MODELS == list(horizon.RECALL_MODELS)
+    assert set(zoo.names(variant=False)) - {"rnn-orth", "irnn", "lstm"} <= set(RECALL_MODELS)
+    assert set(RECALL_TASKS) == set(TASKS) - {"adding", "copy"}
 
 
 # ---- asv itself ---------------------------------------------------------------------------------

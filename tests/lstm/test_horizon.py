@@ -141,12 +141,13 @@ def test_ladders_from_rows_rebuild_the_ladder():
 def test_the_horizon_preset_is_the_issues_experiment():
     plan = presets.preset_plan("horizon")
     ladders = {(x.task, x.model): x for x in plan.ladders}
-    assert set(ladders) == {(t, m) for t in ("adding", "copy") for m in horizon.HORIZON_MODELS}
+    assert set(ladders) == {(t, m) for t in ("adding", "copy") for m in horizon.HORIZON_MODELS} \
+        | {(t, m) for t in ("selective-copy", "mqar") for m in horizon.RECALL_MODELS}
     for (task, _), ladder in ladders.items():
         assert ladder.seq_lens == LADDERS[task] and len(ladder.seeds) == 3
-        assert ladder.min_solved == 2 and ladder.max_failures == 2
-    assert LADDERS == {"adding": (100, 200, 400, 750, 1000),
-                       "copy": (100, 200, 500, 1000, 2000)}
+        assert ladder.min_solved == 2 and ladder.max_failures == (2 if task == "adding" else 1)
+    assert (LADDERS["adding"], LADDERS["copy"]) == ((100, 200, 400, 750, 1000),
+                                                    (100, 200, 500, 1000, 2000))
     anchors = {}
     for spec in plan.specs:
         if spec.kind == "train":
@@ -212,14 +213,18 @@ def test_glorot_init_is_arjovskys():
         TrainConfig(init="he")
 
 
-def test_lstm_sweep_prints_each_ladders_horizon(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "lstm", "sweep", "--preset", "quick", "--tasks", "adding",
-         "--models", "gru,rnn", "--seq-lens", "4,6,8", "--seeds", "0,1", "--steps", "120",
-         "--workers", "1", "--out", str(tmp_path), "--quiet"],
-        capture_output=True, text=True, timeout=600)
+def sweep_lines(tmp_path, *args: str) -> list[dict]:
+    """The JSON lines `lstm sweep ARGS --workers 1 --out TMP --quiet` prints (it must succeed)."""
+    done = subprocess.run([sys.executable, "-m", "lstm", "sweep", *args, "--workers", "1",
+                           "--out", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_lstm_sweep_prints_each_ladders_horizon(tmp_path):
+    lines = sweep_lines(tmp_path, "--preset", "quick", "--tasks", "adding", "--models",
+                        "gru,rnn", "--seq-lens", "4,6,8", "--seeds", "0,1", "--steps", "120")
     summary = {line["model"]: line for line in lines if line["kind"] == "horizon"}
     assert set(summary) == {"gru", "rnn"}
     rows = read_results(str(tmp_path / "results.jsonl"))
@@ -232,6 +237,18 @@ def test_lstm_sweep_prints_each_ladders_horizon(tmp_path):
         assert line["horizon"] == (max(both) if both else None), (line, solved)
         assert len(line["rungs"]) == 3
 
+
+def test_lstm_sweep_prints_the_tuned_lr_of_each_ladder(tmp_path):
+    """The printed horizon line of a tuned ladder: its chosen lr and every value's tuning, read
+    from the whole results file (the runs at the lrs not chosen are no longer wanted)."""
+    (line,) = [x for x in sweep_lines(tmp_path, "--preset", "horizon", "--tasks", "mqar",
+                                      "--models", "mingru", "--seq-lens", "24,30", "--seeds",
+                                      "0", "--steps", "10") if x["kind"] == "horizon"]
+    rows = read_results(str(tmp_path / "results.jsonl"))
+    assert len(rows) == 3 and {r["config"]["lr"] for r in rows} == set(line["lr_grid"])
+    assert [t["n_run"] for t in line["tuning"]] == [1, 1, 1] and line["finished"]
+    best = min(rows, key=lambda r: r["result"]["metrics"]["cross_entropy"])  # none solved
+    assert line["lr"] == best["config"]["lr"]
 
 def test_results_doc_shows_the_horizon_table_and_the_anchors(tmp_path):
     """A small horizon sweep (ladders and Bai's adding anchor, shrunk) rendered into the
@@ -259,8 +276,9 @@ def test_results_doc_shows_the_horizon_table_and_the_anchors(tmp_path):
     for outcome in outcomes(read_results(path)):
         (line,) = [x for x in section.splitlines() if x.startswith(f"| {outcome['model']} | ")]
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[1] == str(outcome["horizon"] or "none")
-        for rung, cell in zip(outcome["rungs"], cells[3:]):
+        assert cells[1] == f"{outcome['lr']:g}"  # the tuned lr
+        assert cells[2] == str(outcome["horizon"] or "none")
+        for rung, cell in zip(outcome["rungs"], cells[4:]):
             assert cell.startswith(rung["status"])
     assert "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177" in text
     anchors = [x for x in text.splitlines() if x.startswith(("| gru | 4 |", "| rnn | 6 |"))]
