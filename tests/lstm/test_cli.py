@@ -73,7 +73,8 @@ def test_bad_arguments_exit_nonzero(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--tasks", "adding,parity"])
     assert "argument --tasks: expected one or more values, each one of ('adding', 'copy', " \
-        "'gradflow'), comma-separated, got 'adding,parity'" in capsys.readouterr().err
+        "'selective-copy', 'mqar', 'gradflow'), comma-separated, got 'adding,parity'" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-2"])

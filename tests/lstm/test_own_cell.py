@@ -98,17 +98,21 @@ def test_an_edited_cell_is_another_run(leaky, tmp_path, capsys):
              "--seq-lens", "6", "--seeds", "0", "--steps", "2", "--workers", "1", "--quiet",
              "--out", str(out / "sweep")]
     results = out / "sweep" / "results.jsonl"
+    from lstm.experiments.presets import LR_GRIDS
+
+    tuning = len(LR_GRIDS["adding"])  # the ladder's first rung runs once per learning rate
     assert main(sweep) == 0
     assert main(sweep) == 0  # finished: nothing runs again
-    assert len(read_rows(str(results))) == 1
+    assert len(read_rows(str(results))) == tuning
     path.write_text(path.read_text().replace("new * 0.5", "new * 0.25"))
     zoo._USER.clear()
     before = read_rows(str(results))[0]["cell_source"]
     capsys.readouterr()
-    assert main(sweep) == 0  # the edited cell runs again, its row replacing the old one
+    assert main(sweep) == 0  # the edited cell runs again, its rows replacing the old ones
     assert "duplicate" not in capsys.readouterr().err
-    (row,) = read_rows(str(results))
-    assert row["cell_source"] == zoo.cell_digest(leaky) != before
+    rows = read_rows(str(results))
+    assert len(rows) == tuning
+    assert {row["cell_source"] for row in rows} == {zoo.cell_digest(leaky)} != {before}
 
 
 def test_the_report_command_takes_own_cells(leaky, capsys):
