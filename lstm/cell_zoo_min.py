@@ -39,7 +39,9 @@ def log_g(x: Tensor) -> Tensor:
 
 
 class _ScanCell(Cell):
-    """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all."""
+    """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all.
+    Each cell also gives the paper's log-space form, ``log_coefficients(x)`` -> (log a_t, log
+    b_t) for every step of x (T, B, I), the reference the tests compare the gated scan with."""
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
@@ -74,10 +76,6 @@ class _ScanCell(Cell):
         """x (T, B, I) -> the gates' pre-activations (T, B, H) each."""
         pre = self._sequence_product(x)
         return (pre if self.bias_ih is None else pre + self.bias_ih).split(self.gates, axis=-1)
-
-    def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(log a_t, log b_t) for every step of x (T, B, I)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define log_coefficients()")
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
         """All steps of x (T, B, I) from states (h0,), one GEMM and one mg.gated_scan; past a
