@@ -37,10 +37,15 @@ def _apps_available() -> str | None:
 
 
 def _quick_config(dataset: str, model: str):
-    from lstm.apps.forecast.cli import CONFIG_OPTIONS, PRESETS
+    import argparse
+
+    from lstm.apps.forecast import cli
     from lstm.apps.forecast.train import ForecastConfig
 
-    preset = PRESETS["quick"]
+    if hasattr(cli, "configs_of"):  # the options generated from the config's fields
+        return cli.configs_of(argparse.Namespace(preset="quick", dataset=(dataset,),
+                                                 model=(model,), seeds=(0,)))[0]
+    preset, CONFIG_OPTIONS = cli.PRESETS["quick"], cli.CONFIG_OPTIONS  # older commits
     return ForecastConfig(dataset=dataset, model=model, seed=0,
                           **{k: preset[k] for k in CONFIG_OPTIONS if k in preset})
 

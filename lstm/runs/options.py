@@ -226,11 +226,12 @@ def _value_parser(f: _Field):
     return parse if f.count is None else parse_list
 
 
-def parser_of(cls, name: str):
+def parser_of(cls, name: str, many: bool = False):
     """The argparse type= of field `name` of `cls` (for a command that takes it by another
-    option: `lstm report --models` is `lstm sweep`'s)."""
+    option: `lstm report --models` is `lstm sweep`'s); many: of a comma-separated list of
+    the field's values (one run each: `lstm classify --pooling attention,mean`), a tuple."""
     (f,) = [f for f in fields(cls) if f.name == name]
-    return _value_parser(f)
+    return _value_parser(dataclasses.replace(f, count=-1) if many and f.count is None else f)
 
 
 def add_options(parser, cls, defaults: dict | None = None) -> None:

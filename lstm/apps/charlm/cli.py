@@ -3,12 +3,11 @@ n-gram and the compressors) and `lstm generate` (sample from a saved model)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from ...cli_args import Formatter, emit
-from ..common.cli import add_run_options
+from ..common.cli import add_config_options, add_run_options, configs_from_args
 from .train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -20,33 +19,16 @@ PRESETS = {
                 "bptt": 100, "steps": 2000, "lr": 3e-3, "eval_every": 250, "valid_chars": None,
                 "ngram_max_order": 20},
 }
-TRAIN_FIELDS = ("embedding_size", "hidden_size", "num_layers", "dropout", "batch_size", "bptt",
-                "steps", "lr", "clip_value", "eval_every", "valid_chars", "patience",
-                "checkpoint_every")
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected seeds >= 0, got {text!r}")
-    return seeds
 
 
 def settings_for(args) -> tuple[list[CharLMConfig], int]:
     """The run configs (one per seed) and the n-gram's largest order, preset then options."""
-    chosen = dict(PRESETS[args.preset])
-    for name in (*TRAIN_FIELDS, "ngram_max_order"):
-        value = getattr(args, name, None)
-        if value is not None:
-            chosen[name] = value
-    max_order = chosen.pop("ngram_max_order")
+    max_order = args.ngram_max_order
+    if max_order is None:
+        max_order = PRESETS[args.preset]["ngram_max_order"]
     if max_order < 1:
         raise ValueError(f"--ngram-max-order must be >= 1, got {max_order}")
-    seeds = args.seeds if args.seeds is not None else [args.seed]
-    return [CharLMConfig(**chosen, seed=seed) for seed in seeds], max_order
+    return configs_from_args(CharLMConfig, PRESETS, args, ("seed",)), max_order
 
 
 def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, preset: str,
@@ -192,31 +174,12 @@ def add_parser(subparsers) -> None:
         epilog="presets: quick (the default) = H=128, 500 steps (about a minute on one core); "
                "default = H=256, 2000 steps (about an hour; docs/applications_charlm.md)."
                "\nexample: lstm charlm --preset default --seeds 0,1,2 --out results")
-    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
-                   help="settings the options below override")
-    c.add_argument("--seed", type=int, default=0, help="seed of the weights")
-    c.add_argument("--seeds", type=_seeds, default=None,
-                   help="comma-separated seeds, one run each (overrides --seed)")
-    sizes = {"embedding_size": "embedding width", "hidden_size": "LSTM hidden units",
-             "num_layers": "stacked LSTM layers", "batch_size": "parallel training streams",
-             "bptt": "characters per truncated-BPTT chunk", "steps": "training steps (chunks)",
-             "eval_every": "steps between validation evaluations",
-             "valid_chars": "validation characters scored at each evaluation",
-             "ngram_max_order": "largest n-gram order tried on validation"}
-    for name, text in sizes.items():
-        c.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                       help=f"{text} (default: the preset's)")
-    c.add_argument("--patience", type=int, default=None,
-                   help="stop after this many evaluations without improvement (default: never)")
-    c.add_argument("--checkpoint-every", type=int, default=None,
-                   help="steps between checkpoints (default: 500)")
-    c.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the "
-                                                           "preset's)")
-    c.add_argument("--dropout", type=float, default=None,
-                   help="dropout between LSTM layers (default: 0)")
-    c.add_argument("--clip-value", type=float, default=None,
-                   help="gradient-norm clipping threshold (default: 1)")
-    add_run_options(c, run, impl=False)
+    add_config_options(c, CharLMConfig, PRESETS, ("seed",))
+    c.add_argument("--ngram-max-order", type=int, default=None,
+                   help="largest n-gram order tried on validation (default: "
+                   + ", ".join(f"{v['ngram_max_order']} in preset {k}"
+                               for k, v in PRESETS.items()) + ")")
+    add_run_options(c, run)
 
     g = subparsers.add_parser(
         "generate", formatter_class=Formatter, help="sample text from a saved character model",

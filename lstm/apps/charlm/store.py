@@ -8,37 +8,28 @@ arguments and the vocabulary (the characters of each id, in order; the last id i
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
-from ... import checkpoint as ckpt
+from ..common.store import CONFIG_NAME, WEIGHTS_NAME, read_model, write_model
 from .data import Vocabulary
 from .model import CharLM
 
-WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 FORMAT = "minigrad-lstm charlm v1"
-
+__all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "load_model", "resolve", "save_model"]
 
 
 def save_model(directory: str, model: CharLM, vocab: Vocabulary, extra: dict | None = None
                ) -> tuple[str, str]:
     """Write directory/model.safetensors and directory/model.json (each atomically)."""
-    st_numpy = ckpt.safetensors_numpy()
     if len(vocab) != model.vocab_size:
         raise ValueError(f"save_model: vocabulary has {len(vocab)} symbols, the model "
                          f"{model.vocab_size}")
-    os.makedirs(directory, exist_ok=True)
-    tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
-    weights = os.path.join(directory, WEIGHTS_NAME)
-    data = st_numpy.save(tensors, metadata={"format": FORMAT})
-    ckpt.atomic_write(weights, lambda f: f.write(data))
-    config = {"format": FORMAT, "model": model.config(), "vocabulary": vocab.chars,
-              "dtype": str(model.decoder.weight.dtype), **(extra or {})}
-    path = os.path.join(directory, CONFIG_NAME)
-    ckpt.write_json(path, config)
-    return weights, path
+    write_model(directory, model, FORMAT, {"model": model.config(), "vocabulary": vocab.chars,
+                                           "dtype": str(model.decoder.weight.dtype),
+                                           **(extra or {})})
+    return os.path.join(directory, WEIGHTS_NAME), os.path.join(directory, CONFIG_NAME)
 
 
 def resolve(path: str) -> str:
@@ -55,18 +46,15 @@ def resolve(path: str) -> str:
 
 def load_model(path: str) -> tuple[CharLM, Vocabulary, dict]:
     """The model, vocabulary and config JSON saved by save_model (path: directory or file)."""
-    st_numpy = ckpt.safetensors_numpy()
     directory = resolve(path)
-    with open(os.path.join(directory, CONFIG_NAME), encoding="utf-8") as f:
-        config = json.load(f)
-    if config.get("format") != FORMAT:
-        raise ValueError(f"checkpoint {directory}: format {config.get('format')!r}, expected "
-                         f"{FORMAT!r}")
-    vocab = Vocabulary(config["vocabulary"])
-    settings = dict(config["model"])
-    model = CharLM(**settings, dtype=np.dtype(config.get("dtype", "float32")))
-    if model.vocab_size != len(vocab):
-        raise ValueError(f"checkpoint {directory}: vocab_size {model.vocab_size} but "
-                         f"{len(vocab)} symbols in the vocabulary")
-    model.load_state_dict(st_numpy.load_file(os.path.join(directory, WEIGHTS_NAME)))
-    return model, vocab, config
+
+    def build(config):
+        vocab = Vocabulary(config["vocabulary"])
+        model = CharLM(**config["model"], dtype=np.dtype(config.get("dtype", "float32")))
+        if model.vocab_size != len(vocab):
+            raise ValueError(f"checkpoint {directory}: vocab_size {model.vocab_size} but "
+                             f"{len(vocab)} symbols in the vocabulary")
+        return model
+
+    model, config = read_model(directory, FORMAT, build, what="checkpoint ")
+    return model, Vocabulary(config["vocabulary"]), config

@@ -24,15 +24,19 @@ from minigrad import optim
 
 from ... import checkpoint as ckpt
 from ...runs.keys import run_dir_name
+from ...runs.options import setting
 from ...runs.signals import deferred_signals
 from ...train import Interrupted
 from ..common.config import AppConfig
-from ..common.trainer import StepBar, first_call, make_step
+from ..common.trainer import EpochTrainer, Fit
 from .data import Corpus, Vocabulary, stream_matrix
 from .model import CharLM, bits_per_char, detach_state
 
 CHECKPOINT_NAME = "checkpoint.npz"
 RESUMABLE_FIELDS = ("steps", "checkpoint_every", "patience")
+CURVE = ("step", "train_bits_per_char", "valid_bits_per_char", "chars")  # a curve row's fields
+STOPPED = {"max_epochs": "max_steps", "early_stopping": "plateau"}  # the shared trainer's words
+SHARED_STOPPED = {v: k for k, v in STOPPED.items()}
 
 
 @dataclass(frozen=True)
@@ -40,28 +44,23 @@ class CharLMConfig(AppConfig):
     """One run. batch_size: parallel streams; bptt: characters per chunk (truncation length);
     valid_chars: validation characters scored at each evaluation (None: all of them)."""
 
-    embedding_size: int = 64
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.0
-    batch_size: int = 32
-    bptt: int = 100
-    steps: int = 3000
-    lr: float = 2e-3
-    clip_value: float = 1.0
-    eval_every: int = 250
-    valid_chars: int | None = None
-    eval_streams: int = 16
-    patience: int | None = None
-    seed: int = 0
-    checkpoint_every: int | None = 500
-
-    def __post_init__(self):
-        self.check({}, {"embedding_size": 1, "hidden_size": 1, "num_layers": 1,
-                        "batch_size": 1, "bptt": 1, "steps": 0, "eval_every": 1,
-                        "eval_streams": 1, "seed": 0}, positive=("lr", "clip_value"),
-                   intervals={"dropout": (0, 1)},
-                   optional_integers={"valid_chars": 2, "patience": 1, "checkpoint_every": 1})
+    embedding_size: int = setting(64, "embedding width", low=1)
+    hidden_size: int = setting(256, "LSTM hidden units", low=1)
+    num_layers: int = setting(2, "stacked LSTM layers", low=1)
+    dropout: float = setting(0.0, "dropout between LSTM layers", low=0, high=1, high_open=True)
+    batch_size: int = setting(32, "parallel training streams", low=1)
+    bptt: int = setting(100, "characters per truncated-BPTT chunk", low=1)
+    steps: int = setting(3000, "training steps (chunks)", low=0)
+    lr: float = setting(2e-3, "Adam learning rate", low=0, strict=True)
+    clip_value: float = setting(1.0, "gradient-norm clipping threshold", low=0, strict=True)
+    eval_every: int = setting(250, "steps between validation evaluations", low=1)
+    valid_chars: int | None = setting(None, "validation characters scored at each evaluation "
+                                      "(None: all)", low=2)
+    eval_streams: int = setting(16, "streams the validation text is read in", low=1)
+    patience: int | None = setting(None, "stop after this many evaluations without "
+                                   "improvement (default: never)", low=1)
+    seed: int = setting(0, "seed of the weights", low=0)
+    checkpoint_every: int | None = setting(500, "steps between checkpoints", low=1)
 
     def run_name(self) -> str:
         """The run directory's name: the sizes and seed to read, and the hash of every field
@@ -71,10 +70,12 @@ class CharLMConfig(AppConfig):
 
 
 class CharLMTrainer:
-    """A run's model, optimizer, streams and bookkeeping; `run()` trains to the end."""
+    """A run's model, optimizer, streams and where its fit stands (the applications' shared
+    trainer, lstm.apps.common.trainer, with a carried state and an "epoch" of `eval_every`
+    steps); `run()` trains to the end."""
 
     def __init__(self, config: CharLMConfig, corpus: Corpus,
-                 compile: bool = False):  # noqa: A002 - the option's name
+                 compile: bool = False, progress: bool = False):  # noqa: A002
         if not isinstance(config, CharLMConfig):
             raise ValueError(f"config must be a CharLMConfig, got {type(config).__name__}")
         self.config, self.corpus = config, corpus
@@ -92,103 +93,83 @@ class CharLMTrainer:
                             config.num_layers, config.dropout, rng=config.seed)
         self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr)
         self.state = None
-        self.step, self.best, self.best_step = 0, math.inf, 0
-        self.best_params = self.model.state_dict()
-        self.evals_without_improvement = 0
-        self.curve: list[dict] = []
-        self.stopped: str | None = None
-        self.train_seconds, self.elapsed = 0.0, 0.0
-        self._loss_sum, self._loss_count = 0.0, 0
-        self.compile, self._step = compile, None  # the step: built on the first train_step
+        self.fit = Fit()
+        self.elapsed = 0.0
+        self.trainer = EpochTrainer(
+            self.model, self.optimizer, self._loss, clip=config.clip_value, compile=compile,
+            command="lstm charlm", progress=progress, carry=self._carry,
+            desc=f"charlm H={config.hidden_size} seed {config.seed}")
 
     def _loss(self, ids, targets, state):
         logits, state = self.model(ids, state)
         return mg.cross_entropy(logits, targets), state
 
-    def train_step(self, progress: bool = False) -> float:
-        """One chunk of bptt characters from every stream: forward, backward, clip, update."""
+    def _carry(self, state) -> None:
+        self.state = detach_state(state)  # gradients stop at the chunk's boundary
+
+    @property
+    def step(self) -> int:
+        return self.fit.steps
+
+    @property
+    def best_params(self) -> dict:
+        return self.model.state_dict() if self.fit.best_state is None else self.fit.best_state
+
+    def _chunk(self):
+        """The next step's batch: bptt characters of every stream, the carried state (reset at
+        each epoch's start), weight 1."""
         config = self.config
         chunk = self.step % self.chunks_per_epoch
         if chunk == 0:
             self.state = None  # an epoch starts every stream afresh
         rows = slice(chunk * config.bptt, (chunk + 1) * config.bptt)
-        if self._step is None:
-            self._step = first_call(make_step(self._loss, self.optimizer, config.clip_value,
-                                              self.compile), "lstm charlm", self.compile,
-                                    quiet=not progress)
-        loss, state = self._step(mg.tensor(self.inputs[rows]), mg.tensor(self.targets[rows]),
-                                 self.state)
-        self.state = detach_state(state)
-        self.step += 1
-        return float(loss.item())
+        return (mg.tensor(self.inputs[rows]), mg.tensor(self.targets[rows]), self.state), 1
+
+    def _chunks(self):
+        """The shared trainer's "epoch": the chunks up to the next evaluation."""
+        config = self.config
+        end = min(config.steps, (self.step // config.eval_every + 1) * config.eval_every)
+        while self.step < end:
+            yield self._chunk()
+
+    def train_step(self) -> float:
+        """One chunk of bptt characters from every stream: forward, backward, clip, update."""
+        return self.trainer.run_step(self._chunk(), self.fit)
 
     def evaluate(self) -> float:
         """Validation bits per character at the current parameters (a fresh state)."""
         return bits_per_char(self.model, self.valid_ids, self.config.eval_streams)
 
-    def _record_evaluation(self) -> None:
+    def _evaluation(self, epoch, loss):
         valid = self.evaluate()
-        scheduled = self.step % self.config.eval_every == 0
-        train = (self._loss_sum / self._loss_count / math.log(2.0)) if self._loss_count else None
-        self._loss_sum, self._loss_count = 0.0, 0
-        self.curve.append({"step": self.step, "train_bits_per_char": train,
-                           "valid_bits_per_char": valid,
-                           "chars": self.step * self.config.batch_size * self.config.bptt})
-        if not math.isfinite(valid):
-            self.stopped = "diverged"
-            return
-        if valid < self.best:
-            self.best, self.best_step = valid, self.step
-            self.best_params = self.model.state_dict()
-            self.evals_without_improvement = 0
-        elif scheduled:
-            self.evals_without_improvement += 1
-        patience = self.config.patience
-        if scheduled and patience and self.evals_without_improvement >= patience:
-            self.stopped = "plateau"
+        train = None if loss is None else loss / math.log(2.0)
+        return {"step": self.step, "train_bits_per_char": train, "valid_bits_per_char": valid,
+                "chars": self.step * self.config.batch_size * self.config.bptt}, valid
 
     def run(self, out_dir: str | None = None, progress: bool = True) -> dict:
         """Train until config.steps, a plateau or divergence; score the best parameters."""
-
         config = self.config
-        started = time.perf_counter()
-        if self.stopped == "max_steps" and self.step < config.steps:
-            self.stopped = None
-        if not self.curve:
-            self._record_evaluation()
-        bar = StepBar(config.steps, f"charlm H={config.hidden_size} seed {config.seed}",
-                      progress, done=self.step)
+        started = [time.perf_counter()]
         interrupt: dict = {}
-        deferred = deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
-        try:
-            with deferred:
-                while (self.stopped is None and self.step < config.steps
-                       and "signum" not in interrupt):
-                    tick = time.perf_counter()
-                    loss = self.train_step(progress)
-                    self.train_seconds += time.perf_counter() - tick
-                    self._loss_sum, self._loss_count = self._loss_sum + loss, self._loss_count + 1
-                    bar.update(1)
-                    if not math.isfinite(loss):
-                        self.stopped = "diverged"
-                    elif self.step % config.eval_every == 0 or self.step == config.steps:
-                        self._record_evaluation()
-                        bar.set_postfix(valid_bpc=f"{self.curve[-1]['valid_bits_per_char']:.3f}")
-                    if (out_dir and config.checkpoint_every
-                            and self.step % config.checkpoint_every == 0):
-                        started = self._checkpoint(out_dir, started)
-                if "signum" in interrupt:
-                    self._checkpoint(out_dir, started)
-                    raise Interrupted(self.step, os.path.join(out_dir, CHECKPOINT_NAME),
-                                      interrupt["signum"])
-        finally:
-            bar.close()
-        if self.curve[-1]["step"] != self.step:
-            self._record_evaluation()
-        self.stopped = self.stopped or "max_steps"
+
+        def after_step() -> bool:
+            if out_dir and config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                started[0] = self._checkpoint(out_dir, started[0])
+            return "signum" in interrupt
+
+        self.trainer.progress = progress
+        with deferred_signals(interrupt) if out_dir else contextlib.nullcontext():
+            self.trainer.fit(None, 0, self._chunks, self._evaluation, lambda a, b: a < b,
+                             config.patience, keep_best=False, stop_diverged=True,
+                             evaluate_first=True, after_step=after_step, state=self.fit,
+                             total_steps=config.steps)
+            if "signum" in interrupt:
+                self._checkpoint(out_dir, started[0])
+                raise Interrupted(self.step, os.path.join(out_dir, CHECKPOINT_NAME),
+                                  interrupt["signum"])
         if out_dir:
-            started = self._checkpoint(out_dir, started)
-        self.elapsed += time.perf_counter() - started
+            started[0] = self._checkpoint(out_dir, started[0])
+        self.elapsed += time.perf_counter() - started[0]
         return self.result()
 
     def result(self) -> dict:
@@ -199,15 +180,16 @@ class CharLMTrainer:
         test = bits_per_char(self.model, vocab.encode(self.corpus.test), config.eval_streams)
         valid = bits_per_char(self.model, vocab.encode(self.corpus.valid), config.eval_streams)
         chars = self.step * config.batch_size * config.bptt
+        seconds = self.trainer.train_seconds
         return {
             "config": config.to_dict(), "corpus": self.corpus.describe(),
             "vocab_size": len(vocab), "num_parameters": self.model.num_parameters(),
-            "bits_per_char": test, "valid_bits_per_char": valid, "best_step": self.best_step,
-            "steps": self.step, "stopped": self.stopped, "train_chars": chars,
+            "bits_per_char": test, "valid_bits_per_char": valid,
+            "best_step": self.fit.curve[self.fit.best_epoch]["step"], "steps": self.step,
+            "stopped": STOPPED.get(self.fit.stopped, self.fit.stopped), "train_chars": chars,
             "epochs": chars / (self.inputs.shape[0] * config.batch_size),
-            "train_seconds": self.train_seconds,
-            "train_chars_per_s": chars / self.train_seconds if self.train_seconds else None,
-            "wall_time": self.elapsed, "curve": self.curve,
+            "train_seconds": seconds, "train_chars_per_s": chars / seconds if seconds else None,
+            "wall_time": self.elapsed, "curve": self.fit.curve,
         }
 
     # ---- checkpoints ---------------------------------------------------------------------------
@@ -219,6 +201,7 @@ class CharLMTrainer:
 
     def save(self, path: str) -> None:
         """Parameters, best parameters, optimizer, carried state, dropout rng, bookkeeping."""
+        fit = self.fit
         arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
         arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
@@ -226,16 +209,17 @@ class CharLMTrainer:
                        for k, v in ckpt.generator_state(self.model.lstm.rng).items()})
         if self.state is not None:
             arrays["state/h"], arrays["state/c"] = (s.numpy() for s in self.state)
-        columns = ["step", "train_bits_per_char", "valid_bits_per_char", "chars"]
         arrays.update({
-            "step": np.int64(self.step), "best": np.float64(self.best),
-            "best_step": np.int64(self.best_step),
-            "evals_without_improvement": np.int64(self.evals_without_improvement),
-            "stopped": np.str_(self.stopped or ""), "elapsed": np.float64(self.elapsed),
-            "train_seconds": np.float64(self.train_seconds),
-            "loss_sum": np.float64(self._loss_sum), "loss_count": np.int64(self._loss_count),
-            "curve": np.array([[np.nan if row[k] is None else row[k] for k in columns]
-                               for row in self.curve], dtype=np.float64).reshape(-1, 4),
+            "step": np.int64(self.step),
+            "best": np.float64(np.inf if fit.best_score is None else fit.best_score),
+            "best_step": np.int64(fit.curve[fit.best_epoch]["step"] if fit.curve else 0),
+            "evals_without_improvement": np.int64(fit.epochs - fit.best_epoch),
+            "stopped": np.str_(STOPPED.get(fit.stopped, fit.stopped) or ""),
+            "elapsed": np.float64(self.elapsed),
+            "train_seconds": np.float64(self.trainer.train_seconds),
+            "loss_sum": np.float64(fit.total), "loss_count": np.int64(fit.weight),
+            "curve": np.array([[np.nan if row[k] is None else row[k] for k in CURVE]
+                               for row in fit.curve], dtype=np.float64).reshape(-1, 4),
             "config": np.str_(json.dumps(self.config.to_dict(), sort_keys=True)),
         })
         ckpt.save_npz(path, arrays)
@@ -255,20 +239,24 @@ class CharLMTrainer:
             return {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
 
         self.model.load_state_dict(group("model/"))
-        self.best_params = group("best/")
         self.optimizer.load_state_dict(group("optim/"))
         ckpt.set_generator_state(self.model.lstm.rng, group("rng/"))
         self.state = (mg.tensor(data["state/h"]), mg.tensor(data["state/c"])) \
             if "state/h" in data else None
-        self.step, self.best = int(data["step"]), float(data["best"])
-        self.best_step = int(data["best_step"])
-        self.evals_without_improvement = int(data["evals_without_improvement"])
-        self.stopped = str(data["stopped"]) or None
-        self.elapsed, self.train_seconds = float(data["elapsed"]), float(data["train_seconds"])
-        self._loss_sum, self._loss_count = float(data["loss_sum"]), int(data["loss_count"])
-        self.curve = [{"step": int(s), "train_bits_per_char": None if np.isnan(t) else float(t),
-                       "valid_bits_per_char": float(v), "chars": int(c)}
-                      for s, t, v, c in data["curve"]]
+        curve = [{"step": int(s), "train_bits_per_char": None if np.isnan(t) else float(t),
+                  "valid_bits_per_char": float(v), "chars": int(c)}
+                 for s, t, v, c in data["curve"]]
+        steps = [row["step"] for row in curve]
+        best_step = int(data["best_step"])
+        self.fit = Fit(curve=curve, best_epoch=steps.index(best_step) if curve else 0,
+                       best_score=float(data["best"]) if curve else None,
+                       best_state=group("best/"), steps=int(data["step"]),
+                       epochs=max(len(curve) - 1, 0),
+                       stopped=SHARED_STOPPED.get(str(data["stopped"]), str(data["stopped"]))
+                       or None,
+                       total=float(data["loss_sum"]), weight=float(int(data["loss_count"])))
+        self.elapsed = float(data["elapsed"])
+        self.trainer.train_seconds = float(data["train_seconds"])
 
 
 def train_charlm(config: CharLMConfig, corpus: Corpus, out_dir: str | None = None, *,
@@ -276,7 +264,7 @@ def train_charlm(config: CharLMConfig, corpus: Corpus, out_dir: str | None = Non
                  compile: bool = False) -> tuple[dict, CharLMTrainer]:  # noqa: A002
     """Run `config` on `corpus`; with `out_dir`, checkpoint there and resume from it if one
     exists. Returns the result and the trainer (its model holds the best parameters)."""
-    trainer = CharLMTrainer(config, corpus, compile)
+    trainer = CharLMTrainer(config, corpus, compile, progress)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, CHECKPOINT_NAME)

@@ -21,7 +21,8 @@ import minigrad as mg
 from minigrad import optim
 
 from ...runs.keys import run_key
-from ..common.config import IMPLS, AppConfig, from_preset
+from ...runs.options import setting
+from ..common.config import AppConfig, from_preset, impl_setting
 from ..common.runs import model_dir, run_missing
 from ..common.trainer import EpochTrainer
 from .data import (
@@ -43,27 +44,27 @@ EXAMPLES_PER_CLASS = 3  # test utterances per class whose attention weights a ru
 class ClassifyConfig(AppConfig):
     """One run's settings (JSON-able; its canonical JSON is the run's identity)."""
 
-    dataset: str = "japanese-vowels"
-    pooling: str = "attention"
-    hidden_size: int = 64
-    attention_size: int = 32
-    num_layers: int = 1
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 3e-3
-    clip: float = 1.0
-    dropout: float = 0.0
-    noise: float = 0.0
-    val_fraction: float = 0.0
-    seed: int = 0
-    impl: str = "fused"
-
-    def __post_init__(self):
-        self.check({"dataset": DATASETS, "pooling": POOLINGS, "impl": IMPLS},
-                   dict.fromkeys(("hidden_size", "attention_size", "num_layers", "epochs",
-                                  "batch_size"), 1) | {"seed": 0},
-                   positive=("lr",), non_negative=("clip", "noise"),
-                   intervals={"dropout": (0, 1), "val_fraction": (0, 1)})
+    dataset: str = setting("japanese-vowels", "dataset (ships with sktime, the apps extra)",
+                           choices=DATASETS)
+    pooling: str = setting("attention", "pooling over time: attention (additive, masked), last "
+                           "(final states of both directions), mean (over valid frames)",
+                           choices=POOLINGS)
+    hidden_size: int = setting(64, "LSTM units per direction", low=1)
+    attention_size: int = setting(32, "attention hidden size", low=1)
+    num_layers: int = setting(1, "stacked LSTM layers", low=1)
+    epochs: int = setting(40, "passes over the training set", low=1)
+    batch_size: int = setting(16, "sequences per step", low=1)
+    lr: float = setting(3e-3, "Adam learning rate", low=0, strict=True)
+    clip: float = setting(1.0, "gradient global-norm clipping threshold (0: none)", low=0)
+    dropout: float = setting(0.0, "dropout on the pooled vector (and between layers)", low=0,
+                             high=1, high_open=True)
+    noise: float = setting(0.0, "std of Gaussian noise added to the standardised training "
+                           "frames", low=0)
+    val_fraction: float = setting(0.0, "hold out this fraction of each speaker's training "
+                                  "utterances and keep the epoch best on them (0: train on all, "
+                                  "fixed epochs)", low=0, high=1, high_open=True)
+    seed: int = setting(0, "seed of the weights and batch order", low=0)
+    impl: str = impl_setting()
 
 
 PRESETS = {
@@ -257,7 +258,8 @@ def read_rows(path: str, kind: str = KIND) -> list[dict]:
 def run_configs(configs, results_path: str, progress: bool = False, on_result=None,
                 dtw: dict | None = None, compile: bool = False) -> list[dict]:  # noqa: A002
     """Train every config not yet in `results_path` (appending each row as it finishes);
-    returns the rows of all `configs`, old and new, in their order."""
+    returns the rows of all `configs`, old and new, in their order; on_result(row, reused)
+    for each."""
     from ...experiments.sweep import versions
     from ..export.saved import save_model
 
@@ -274,5 +276,4 @@ def run_configs(configs, results_path: str, progress: bool = False, on_result=No
         return {"key": key, "kind": KIND, "config": config.to_dict(), "result": result,
                 "versions": versions()}
 
-    return run_missing(configs, results_path, KIND, train_row,
-                       None if on_result is None else lambda row, reused: on_result(row))
+    return run_missing(configs, results_path, KIND, train_row, on_result)

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
-from .config import IMPLS
+from ...cli_args import emit
+from ...runs.options import fields, parser_of
 
 
-def add_run_options(parser, run, impl: bool = True) -> None:
-    """--impl (with `impl`), --compile/--no-compile, --out and --quiet, and `run` as the
-    command's function."""
-    if impl:
-        parser.add_argument("--impl", choices=IMPLS, default=None,
-                            help="fused whole-sequence recurrent kernels or the composed cell "
-                                 "(default: fused)")
+def add_run_options(parser, run) -> None:
+    """--compile/--no-compile, --out and --quiet, and `run` as the command's function."""
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                         help="run the training step through mg.compile (traced once per batch "
                              "shape; equal to eager to float rounding, so not part of a run's "
@@ -28,11 +27,66 @@ def add_run_options(parser, run, impl: bool = True) -> None:
     parser.set_defaults(func=run)
 
 
-def add_overrides(parser, options, default=lambda flag: "default: the preset's") -> None:
-    """One option per (flag, type, text), default None (the preset's value), its help the text
-    and `default(flag)` in parentheses."""
-    for flag, kind, text in options:
-        parser.add_argument(flag, type=kind, default=None, help=f"{text} ({default(flag)})")
+def _dest(name: str) -> str:
+    """The option of a field that takes one value per run: its own, `seed`'s is `--seeds`."""
+    return "seeds" if name == "seed" else name
+
+
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
+def add_config_options(parser, cls, presets: dict, sweep: tuple = ()) -> None:
+    """--preset and one option per setting of the config class `cls` (lstm.runs.options): its
+    flag, help and value check from the field, default None (the preset's value, else the
+    field's: said in the help). A field in `sweep` takes comma-separated values, one run each
+    (`seed` as --seeds, with --seed for one)."""
+    parser.add_argument("--preset", choices=tuple(presets), default="quick",
+                        help="fills the options left out (quick: the default of every "
+                             "application command)")
+    for f in fields(cls):
+        many = f.name in sweep
+        flag = "--" + _dest(f.name) if many else f.flag
+        text = f.option.help.replace("%", "%%") + (", comma-separated: one run each" if many
+                                                    else "")
+        if "default" not in text:
+            shown = {k: _shown(p.get(_dest(f.name), p.get(f.name, f.default)))
+                     for k, p in presets.items()}
+            default = _shown(f.default)
+            text += (f" (default: {default})" if set(shown.values()) <= {default} else
+                     " (default: " + ", ".join(f"{v} in preset {k}" for k, v in shown.items())
+                     + ")")
+        choices = f.choices()
+        metavar = f.option.metavar or ("{" + ",".join(map(str, choices)) + "}" if choices
+                                       else None)
+        parser.add_argument(flag, dest=_dest(f.name) if many else f.name, default=None,
+                            type=parser_of(cls, f.name, many=many), metavar=metavar,
+                            help=text)
+    if "seed" in sweep:
+        parser.add_argument("--seed", type=parser_of(cls, "seed"), default=None,
+                            help="one seed (same as --seeds N)")
+
+
+def configs_from_args(cls, presets: dict, args, sweep: tuple = ()) -> list:
+    """The configs a command line asks for (see add_config_options): the preset's settings,
+    then the options given; one config per combination of the `sweep` fields' values, the
+    first field's outermost. `args` may lack options (argparse.Namespace(preset=...): the
+    preset's configs)."""
+    preset, names = presets[args.preset], {f.name for f in fields(cls)}
+    chosen = {k: v for k, v in preset.items() if k in names and k not in sweep}
+    chosen.update({name: getattr(args, name, None) for name in names - set(sweep)
+                   if getattr(args, name, None) is not None})
+    defaults = {f.name: f.default for f in fields(cls)}
+    runs = []
+    for name in sweep:
+        values = getattr(args, _dest(name), None)
+        if name == "seed" and getattr(args, "seed", None) is not None:
+            if values is not None:
+                raise ValueError("give --seed or --seeds, not both")
+            values = (args.seed,)
+        runs.append(values if values is not None
+                    else preset.get(_dest(name), preset.get(name, (defaults[name],))))
+    return [cls(**chosen, **dict(zip(sweep, combo))) for combo in itertools.product(*runs)]
 
 
 def presets_epilog(presets: dict) -> str:
@@ -59,6 +113,29 @@ def stopped_by_signals(caught: dict):
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_all(command: str, out: str, total: int, run_rows: Callable, line: Callable,
+            after: Callable | None = None) -> int:
+    """`lstm <command>`'s runs: run_rows(on_result) runs them (the resumable runner calls
+    on_result(row, reused) as each row comes), each row's line(row) printed as a JSON line;
+    then after(rows) (the figures). Ctrl-C or SIGTERM: says how many of the `total` runs are
+    kept in OUT/results.jsonl; the exit status."""
+    finished, caught = [], {}
+
+    def show(row, reused=False):
+        finished.append(row)
+        emit(line(row, reused))
+
+    try:
+        with stopped_by_signals(caught):
+            rows = run_rows(show)
+            if after is not None:
+                after(rows)
+    except KeyboardInterrupt:
+        return interrupted(command, os.path.join(out, "results.jsonl"), len(finished), total,
+                           caught["signum"])
+    return 0
 
 
 def interrupted(command: str, path: str, done: int, total: int, signum: int) -> int:

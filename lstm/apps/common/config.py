@@ -1,34 +1,32 @@
-"""What the applications' run configs share: JSON form, presets, and the checks of their fields
-(lstm.runs.validate's, plus half-open intervals), each naming the field, the rule and the value."""
+"""What the applications' run configs share: the config base (lstm.runs.options: each field a
+`setting(...)` with its help, allowed values or range and flag, from which the commands' options
+and the checks are generated), JSON form and presets."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from ...runs.validate import check_choices, check_integers, check_numbers
+from ...runs.options import check, setting
 
 IMPLS = ("fused", "composed")
 
 
 class AppConfig:
-    """Base of the applications' frozen dataclass configs: `check` in __post_init__,
-    `to_dict` (their canonical JSON is a run's identity)."""
+    """Base of the applications' frozen dataclass configs, whose fields are settings of the
+    config base: each is checked in __post_init__ (the message names the field, its option,
+    what it must be and what it got); `to_dict` (its canonical JSON is a run's identity)."""
+
+    def __post_init__(self):
+        check(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def check(self, choices: dict, integers: dict, positive=(), non_negative=(),
-              intervals: dict | None = None, optional_integers: dict | None = None) -> None:
-        """choices: field -> allowed values; integers: field -> minimum (optional_integers:
-        None allowed too); positive / non_negative: finite numbers; intervals: field -> (low,
-        high), low <= value < high."""
-        check_choices(self, choices)
-        check_integers(self, integers, optional_integers)
-        check_numbers(self, positive, non_negative)
-        for name, (low, high) in (intervals or {}).items():
-            value = getattr(self, name)
-            if not low <= value < high:
-                raise ValueError(f"{name} must be in [{low}, {high}), got {value!r}")
+
+def impl_setting():
+    """The `impl` field of a config whose model runs lstm.layers' recurrent layers."""
+    return setting("fused", "fused whole-sequence recurrent kernels or the composed cell",
+                   choices=IMPLS)
 
 
 def from_preset(config_class, presets: dict, preset: str, overrides: dict):

@@ -14,6 +14,7 @@ rate and ETA are those of the steps that follow and never extrapolate the compil
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -103,82 +104,150 @@ class StepBar:
 
 @dataclass
 class Fit:
-    """What EpochTrainer.fit returns: the curve (one row per epoch), the best score's epoch
-    (0: none better than nothing), why it stopped, and the best score."""
+    """Where a fit stands (what EpochTrainer.fit returns, and what a resumable run checkpoints):
+    the curve (one row per evaluation), the best score and its epoch (0: none better than
+    nothing, or the evaluation before training), the parameters it had, the steps and epochs
+    done, the running epoch's loss so far (`total` over `weight`), and why it stopped (None
+    while it runs)."""
 
     curve: list = field(default_factory=list)
     best_epoch: int = 0
     best_score: object = None
-    stopped: str = "max_epochs"
+    best_state: dict | None = None
+    stopped: str | None = None
+    steps: int = 0
+    epochs: int = 0
+    total: float = 0.0
+    weight: float = 0.0
+    losses: list = field(default_factory=list)
 
 
 class EpochTrainer:
     """Shuffled mini-batch epochs of one model with the applications' training step.
 
-    `loss_of(*inputs)` is the batch's loss; `batches()` yields (inputs, weight) for one epoch
-    (weight None: the epoch's loss is the plain mean of its batches' losses; a number: the mean
-    weighted by it). After each epoch `evaluate(epoch, loss)` returns (curve row, score): a
-    score that is better (`better(score, best)`) than the best so far keeps a copy of the
-    parameters, which `fit` restores at the end if `keep_best`; `patience` epochs without a
-    better score stop the run ("early_stopping"); with `stop_diverged` a non-finite score stops
-    it ("diverged").
+    `loss_of(*inputs)` is the batch's loss, or a tuple led by it whose rest `carry(rest)`
+    receives after the step (lstm charlm's state carried from one chunk to the next);
+    `batches()` yields (inputs, weight) for one epoch (weight None: the epoch's loss is the
+    plain mean of its batches' losses; a number: the mean weighted by it). After each epoch
+    `evaluate(epoch, loss)` returns (curve row, score): a score that is better (`better(score,
+    best)`) than the best so far keeps the parameters, which `fit` restores at the end if
+    `keep_best`; `patience` epochs without a better score stop the run ("early_stopping");
+    with `stop_diverged` a non-finite score or training loss stops it ("diverged").
     """
 
     def __init__(self, model, optimizer, loss_of: Callable, *, clip: float | None = None,
                  compile: bool = False, command: str = "lstm", progress: bool = False,  # noqa: A002
-                 desc: str = ""):
-        self.model, self.optimizer = model, optimizer
+                 desc: str = "", carry: Callable | None = None):
+        self.model, self.optimizer, self.carry = model, optimizer, carry
         self.step = first_call(make_step(loss_of, optimizer, clip, compile), command, compile,
                                quiet=not progress)
         self.progress, self.desc = progress, desc
+        self.train_seconds = 0.0  # in the step calls
 
-    def epoch(self, batches: Iterable, bar: StepBar | None = None) -> float:
-        """One epoch of steps; its mean (or weighted mean) training loss."""
-        losses, weights = [], []
-        for inputs, weight in batches:
-            losses.append(self.step(*inputs).item())
-            weights.append(weight)
-            if bar is not None:
-                bar.update(1)
-        if weights and weights[0] is not None:
-            total = 0.0
-            for loss, weight in zip(losses, weights):
-                total += float(loss) * weight
-            return total / sum(weights)
-        return float(np.mean(losses))
+    def run_step(self, batch, fit: Fit) -> float:
+        """One step on batch = (inputs, weight), added to the epoch's running loss."""
+        (inputs, weight), tick = batch, time.perf_counter()
+        out = self.step(*inputs)
+        if isinstance(out, tuple):
+            out, rest = out[0], out[1:]
+            self.carry(*rest)
+        loss = float(out.item())
+        self.train_seconds += time.perf_counter() - tick
+        fit.steps += 1
+        if weight is None:
+            fit.losses.append(loss)
+        else:
+            fit.total += loss * weight
+            fit.weight += weight
+        return loss
 
-    def fit(self, epochs: int, steps_per_epoch: int, batches: Callable, evaluate: Callable,
-            better: Callable | None = None, patience: int | None = None,
+    @staticmethod
+    def _epoch_loss(fit: Fit) -> float | None:
+        """The running epoch's mean (or weighted mean) loss; the sums reset."""
+        if fit.weight:
+            loss = fit.total / fit.weight
+        else:
+            loss = float(np.mean(fit.losses)) if fit.losses else None
+        fit.total, fit.weight, fit.losses = 0.0, 0.0, []
+        return loss
+
+    def epoch(self, batches: Iterable) -> float:
+        """One epoch of steps outside a fit (the asv cases time it); its mean loss."""
+        fit = Fit()
+        for batch in batches:
+            self.run_step(batch, fit)
+        return self._epoch_loss(fit)
+
+    def _keep(self, fit: Fit, copy: bool) -> None:
+        state = self.model.state_dict()
+        fit.best_state = {k: v.copy() for k, v in state.items()} if copy else state
+
+    def fit(self, epochs: int | None, steps_per_epoch: int, batches: Callable,
+            evaluate: Callable, better: Callable | None = None, patience: int | None = None,
             keep_best: bool = True, copy_best: bool = False, stop_diverged: bool = False,
-            initial_is_best: bool = False) -> Fit:
-        """Train up to `epochs` epochs; see the class. copy_best: keep copies of the arrays
-        (a state_dict that shares the parameters' buffers would follow them);
-        initial_is_best: the initial parameters are restored if no epoch scores."""
-        fit, best_state = Fit(), None
-        if initial_is_best:
-            best_state = {k: v.copy() for k, v in self.model.state_dict().items()}
-        bar = StepBar(epochs * steps_per_epoch, self.desc, self.progress)
+            initial_is_best: bool = False, evaluate_first: bool = False,
+            after_step: Callable | None = None, state: Fit | None = None,
+            total_steps: int | None = None) -> Fit:
+        """Train up to `epochs` epochs (None: until `batches()` yields nothing); see the class.
+        copy_best: keep copies of the arrays (a state_dict that shares the parameters' buffers
+        would follow them); initial_is_best: the initial parameters are restored if no epoch
+        scores; evaluate_first: `evaluate(0, None)` before training, scored like an epoch;
+        after_step(): called after each step and its epoch's evaluation, True stops the fit at
+        once (an interrupt: nothing restored, `stopped` left None); state: a Fit to go on from
+        (a resumed run's); total_steps: the progress bar's length."""
+        fit = state or Fit()
+        if fit.stopped == "max_epochs":
+            fit.stopped = None  # a larger budget goes on
+        if initial_is_best and fit.best_state is None:
+            self._keep(fit, True)
+        if evaluate_first and not fit.curve:
+            self._score(fit, *evaluate(0, None), better, patience, copy_best, stop_diverged)
+        bar = StepBar(total_steps or epochs * steps_per_epoch, self.desc, self.progress,
+                      done=fit.steps)
         try:
-            for epoch in range(1, epochs + 1):
-                loss = self.epoch(batches(), bar)
-                row, score = evaluate(epoch, loss)
-                fit.curve.append(row)
-                bar.set_postfix(**{k: f"{v:.3g}" for k, v in row.items()
-                                   if k != "epoch" and isinstance(v, float)})
-                if score is None:
-                    continue
-                if stop_diverged and not np.isfinite(score):
-                    fit.stopped = "diverged"
+            while fit.stopped is None and (epochs is None or fit.epochs < epochs):
+                inputs = iter(batches())
+                batch = next(inputs, None)
+                if batch is None:
                     break
-                if fit.best_score is None or better(score, fit.best_score):
-                    fit.best_score, fit.best_epoch = score, epoch
-                    state = self.model.state_dict()
-                    best_state = {k: v.copy() for k, v in state.items()} if copy_best else state
-                elif patience is not None and epoch - fit.best_epoch >= patience:
-                    fit.stopped = "early_stopping"
-                    break
+                while batch is not None:
+                    loss = self.run_step(batch, fit)
+                    bar.update(1)
+                    batch = next(inputs, None)  # as a for loop would: before the evaluation
+                    diverged = stop_diverged and not np.isfinite(loss)  # stop at once
+                    if batch is None or diverged:
+                        batch = None
+                        self._end_epoch(fit, evaluate, better, patience, copy_best,
+                                        stop_diverged, bar)
+                        fit.stopped = "diverged" if diverged else fit.stopped
+                    if after_step is not None and after_step():
+                        return fit
         finally:
             bar.close()
-        if keep_best and best_state is not None:
-            self.model.load_state_dict(best_state)
+        fit.stopped = fit.stopped or "max_epochs"
+        if keep_best and fit.best_state is not None:
+            self.model.load_state_dict(fit.best_state)
         return fit
+
+    def _end_epoch(self, fit: Fit, evaluate, better, patience, copy_best, stop_diverged,
+                   bar) -> None:
+        """The epoch's mean loss, its evaluation scored; the running sums reset."""
+        fit.epochs += 1
+        row, score = evaluate(fit.epochs, self._epoch_loss(fit))
+        bar.set_postfix(**{k: f"{v:.3g}" for k, v in row.items()
+                           if k != "epoch" and isinstance(v, float)})
+        self._score(fit, row, score, better, patience, copy_best, stop_diverged)
+
+    def _score(self, fit: Fit, row, score, better, patience, copy_best, stop_diverged) -> None:
+        """Record an evaluation: a better score keeps the parameters; a non-finite one (with
+        stop_diverged) or `patience` epochs since the best stop the fit."""
+        fit.curve.append(row)
+        if score is None:
+            return
+        if stop_diverged and not np.isfinite(score):
+            fit.stopped = "diverged"
+        elif fit.best_score is None or better(score, fit.best_score):
+            fit.best_score, fit.best_epoch = score, fit.epochs
+            self._keep(fit, copy_best)
+        elif patience is not None and fit.epochs - fit.best_epoch >= patience:
+            fit.stopped = "early_stopping"

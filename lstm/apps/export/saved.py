@@ -9,16 +9,9 @@ runs exportable by `lstm export`.
 
 from __future__ import annotations
 
-import json
-import os
-
-import numpy as np
-
-from ... import checkpoint as ckpt
+from ..common.store import read_model, write_model
 
 FORMAT = "minigrad-lstm model v1"
-WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
-
 
 
 def describe(model) -> tuple[str, dict]:
@@ -58,23 +51,13 @@ def _build(app: str, arguments: dict):
 def save_model(directory: str, model, extra: dict | None = None) -> str:
     """Write directory/model.safetensors and model.json; returns the directory."""
     app, arguments = describe(model)
-    os.makedirs(directory, exist_ok=True)
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
-    data = ckpt.safetensors_numpy().save(tensors, metadata={"format": FORMAT})
-    ckpt.atomic_write(os.path.join(directory, WEIGHTS_NAME), lambda f: f.write(data))
-    ckpt.write_json(os.path.join(directory, CONFIG_NAME),
-                    {"format": FORMAT, "app": app, "model": arguments, **(extra or {})})
-    return directory
+    return write_model(directory, model, FORMAT, {"app": app, "model": arguments,
+                                                  **(extra or {})})
 
 
 def load_model(directory: str):
     """The model saved by save_model, in eval mode, and its model.json."""
-    with open(os.path.join(directory, CONFIG_NAME), encoding="utf-8") as f:
-        config = json.load(f)
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{directory}: format {config.get('format')!r}, expected {FORMAT!r}")
-    model = _build(config.get("app"), config["model"])
-    model.load_state_dict(ckpt.safetensors_numpy().load_file(os.path.join(directory,
-                                                                       WEIGHTS_NAME)))
+    model, config = read_model(directory, FORMAT,
+                               lambda config: _build(config.get("app"), config["model"]))
     model.eval()
     return model, config

@@ -5,6 +5,7 @@ with a caption that says who wins."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -21,14 +22,10 @@ REPORT_TO_FORECAST = {"quick": "quick", "full": "default"}
 
 def run_preset(results_dir: str, preset: str, progress: bool) -> list[dict]:
     """The forecast preset's rows, running the ones results_dir/results.jsonl lacks."""
-    from .cli import CONFIG_OPTIONS, PRESETS
+    from .cli import configs_of
     from .runs import run_forecasts
-    from .train import ForecastConfig
 
-    settings = PRESETS[REPORT_TO_FORECAST[preset]]
-    fields = {k: settings[k] for k in CONFIG_OPTIONS if k in settings}
-    configs = [ForecastConfig(dataset=d, model=m, seed=s, **fields)
-               for d in settings["dataset"] for m in settings["model"] for s in settings["seeds"]]
+    configs = configs_of(argparse.Namespace(preset=REPORT_TO_FORECAST[preset]))
     return run_forecasts(configs, os.path.join(results_dir, "results.jsonl"), progress)
 
 

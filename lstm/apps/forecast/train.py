@@ -23,7 +23,8 @@ from minigrad.nn import Linear, Module
 from minigrad.tensor import Tensor
 
 from ...layers import GRU, LSTM, RNN
-from ..common.config import IMPLS, AppConfig
+from ...runs.options import setting
+from ..common.config import AppConfig, impl_setting
 from ..common.trainer import EpochTrainer
 from .baselines import baseline_forecasts
 from .data import DATASETS, Scaler, chronological_split, load_series, windows
@@ -49,31 +50,29 @@ DATASET_DEFAULTS = {
 class ForecastConfig(AppConfig):
     """One forecasting run; None sizes take the dataset's DATASET_DEFAULTS."""
 
-    dataset: str = "airline"
-    model: str = "lstm"
-    hidden_size: int = 32
-    num_layers: int = 1
-    horizon: int | None = None
-    lookback: int | None = None
-    val_size: int | None = None
-    test_size: int | None = None
-    output: str | None = None
-    batch_size: int = 16
-    lr: float = 5e-3
-    clip: float = 1.0
-    max_epochs: int = 300
-    patience: int = 30
-    seed: int = 0
-    impl: str = "fused"
-
-    def __post_init__(self):
-        self.check({"dataset": DATASETS, "model": FORECAST_MODELS,
-                    "output": OUTPUTS + (None,), "impl": IMPLS},
-                   dict.fromkeys(("hidden_size", "num_layers", "batch_size", "max_epochs",
-                                  "patience"), 1) | {"seed": 0},
-                   positive=("lr", "clip"),
-                   optional_integers=dict.fromkeys(("horizon", "lookback", "val_size",
-                                                    "test_size"), 1))
+    dataset: str = setting("airline", "series", choices=DATASETS)
+    model: str = setting("lstm", "recurrent layer", choices=FORECAST_MODELS)
+    hidden_size: int = setting(32, "hidden units", low=1)
+    num_layers: int = setting(1, "stacked recurrent layers", low=1)
+    horizon: int | None = setting(None, "steps forecast at once (default: the dataset's)",
+                                  low=1)
+    lookback: int | None = setting(None, "input window in steps (default: the dataset's)",
+                                   low=1)
+    val_size: int | None = setting(None, "validation segment in steps (default: the "
+                                   "dataset's)", low=1)
+    test_size: int | None = setting(None, "test segment in steps (default: the dataset's)",
+                                    low=1)
+    output: str | None = setting(None, "the read-out predicts the change from the last value "
+                                 "(delta), from the value one season back (seasonal), or the "
+                                 "level (default: the dataset's)", choices=OUTPUTS)
+    batch_size: int = setting(16, "windows per Adam step", low=1)
+    lr: float = setting(5e-3, "Adam learning rate", low=0, strict=True)
+    clip: float = setting(1.0, "gradient norm clipping threshold", low=0, strict=True)
+    max_epochs: int = setting(300, "epoch budget", low=1)
+    patience: int = setting(30, "stop after this many epochs without a better validation MSE",
+                            low=1)
+    seed: int = setting(0, "seed of the weights and batch order", low=0)
+    impl: str = impl_setting()
 
     def resolved(self) -> ForecastConfig:
         """This config with the dataset's defaults filled in."""

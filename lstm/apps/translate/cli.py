@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
-
-from ...cli_args import csv_list, emit, name_list, subcommand
+from ...cli_args import subcommand
 from ..common.cli import (
-    add_overrides,
+    add_config_options,
     add_run_options,
-    interrupted,
+    configs_from_args,
     presets_epilog,
-    stopped_by_signals,
+    run_all,
 )
-from .data import LANGUAGES
-from .model import ATTENTIONS
 
+SWEEP = ("attention", "seed")  # one run per attention x seed
 _PRINTED = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "bleu_beam",
             "val_exact_match", "best_epoch", "train_time", "n_parameters", "model_dir")
 
 
 def add_parser(subparsers) -> None:
     """Register `lstm translate` on the lstm command's subparsers."""
-    from .train import PRESETS
+    from .train import PRESETS, TranslateConfig
 
     c = subcommand(
         subparsers, "translate",
@@ -36,28 +33,7 @@ def add_parser(subparsers) -> None:
                     "run again.",
         epilog=presets_epilog(PRESETS)
         + "example: lstm translate --attention additive,none --seeds 0,1 --out results")
-    c.add_argument("--source", choices=LANGUAGES, default="en", help="source language")
-    c.add_argument("--target", choices=LANGUAGES, default="fr", help="target language")
-    c.add_argument("--attention", type=name_list("attention", ATTENTIONS), default=["additive"],
-                   help="comma-separated: additive (Bahdanau), multiplicative (Luong "
-                        "'general'), none (the encoder's final state only); default: "
-                        "additive")
-    c.add_argument("--preset", choices=tuple(PRESETS), default="quick",
-                   help="data size, model size and budget; the options below override it")
-    c.add_argument("--seeds", type=csv_list(int), default=[0],
-                   help="comma-separated seeds of the weights and batch order; default: 0")
-    add_overrides(c, [
-            ("--max-number", int, "largest number"),
-            ("--block-size", int, "numbers per held-out block"),
-            ("--n-train", int, "training pairs"),
-            ("--n-test", int, "test pairs"),
-            ("--embedding-size", int, "word embedding size"),
-            ("--hidden-size", int, "LSTM units (per direction in the encoder)"),
-            ("--attention-size", int, "additive attention's hidden size"),
-            ("--epochs", int, "passes over the training pairs"),
-            ("--batch-size", int, "pairs per step"),
-            ("--lr", float, "Adam learning rate"),
-            ("--beam-width", int, "beam search width")])
+    add_config_options(c, TranslateConfig, PRESETS, SWEEP)
     add_run_options(c, run)
 
 
@@ -65,30 +41,20 @@ def run(args) -> int:
     """Run every attention x seed of `args`; print and append one JSON line each; draw."""
     from .figures import alignment_figure, scores_figure
     from .store import run_configs
-    from .train import preset_config
+    from .train import PRESETS, TranslateConfig
 
-    overrides = {k: getattr(args, k) for k in (
-        "max_number", "block_size", "n_train", "n_test", "embedding_size", "hidden_size",
-        "attention_size", "epochs", "batch_size", "lr", "beam_width", "impl")}
-    configs = [preset_config(args.preset, source=args.source, target=args.target, attention=a,
-                             seed=s, **overrides) for a in args.attention for s in args.seeds]
-    if args.source == args.target:
-        raise ValueError(f"--source and --target must differ, both are {args.source!r}")
+    configs = configs_from_args(TranslateConfig, PRESETS, args, SWEEP)
+    if configs[0].source == configs[0].target:
+        raise ValueError(f"--source and --target must differ, both are {configs[0].source!r}")
 
-    finished, caught = [], {}
-
-    def show(row):
-        finished.append(row)
+    def line(row, reused):
         result = row["result"]
-        emit({**row["config"], **{k: result[k] for k in _PRINTED if k in result}})
+        return {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
 
-    try:
-        with stopped_by_signals(caught):
-            rows = run_configs(configs, args.out, progress=not args.quiet, on_result=show,
-                               compile=args.compile)
-    except KeyboardInterrupt:
-        return interrupted("translate", os.path.join(args.out, "results.jsonl"),
-                           len(finished), len(configs), caught["signum"])
-    scores_figure(rows, args.out)
-    alignment_figure(rows, args.out)
-    return 0
+    def draw(rows):
+        scores_figure(rows, args.out)
+        alignment_figure(rows, args.out)
+
+    return run_all("translate", args.out, len(configs), lambda show: run_configs(
+        configs, args.out, progress=not args.quiet, on_result=show, compile=args.compile),
+        line, draw)

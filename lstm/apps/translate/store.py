@@ -8,21 +8,19 @@ config), <id> being the first 12 hex digits of the SHA-1 of the run's key.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import numpy as np
 
-from ... import checkpoint as ckpt
 from ...results_io import make_row
 from ...runs.keys import run_key
 from ..common.runs import run_missing
+from ..common.store import CONFIG_NAME, read_model, write_model
 from .data import Vocabulary
 from .model import Seq2Seq
 
 KIND = "translate"
 FORMAT = "minigrad-lstm translate v1"
-WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 MODELS_DIR = "translate-models"
 
 
@@ -34,32 +32,20 @@ def run_id(config: dict) -> str:
 def save_model(directory: str, model: Seq2Seq, source_vocab: Vocabulary,
                target_vocab: Vocabulary, config: dict) -> str:
     """Write directory/model.safetensors and model.json; returns the directory."""
-    st_numpy = ckpt.safetensors_numpy()
-    os.makedirs(directory, exist_ok=True)
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
-    data = st_numpy.save(tensors, metadata={"format": FORMAT})
-    ckpt.atomic_write(os.path.join(directory, WEIGHTS_NAME), lambda f: f.write(data))
-    ckpt.write_json(os.path.join(directory, CONFIG_NAME), {
-        "format": FORMAT, "app": KIND, "model": model.config(),
-        "source_vocabulary": source_vocab.tokens, "target_vocabulary": target_vocab.tokens,
-        "dtype": str(model.output.weight.dtype), "run": config})
-    return directory
+    return write_model(directory, model, FORMAT, {
+        "app": KIND, "model": model.config(), "source_vocabulary": source_vocab.tokens,
+        "target_vocabulary": target_vocab.tokens, "dtype": str(model.output.weight.dtype),
+        "run": config})
 
 
 def load_model(path: str) -> tuple[Seq2Seq, Vocabulary, Vocabulary, dict]:
     """The model, source and target vocabularies and model.json saved by save_model."""
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    config_path = os.path.join(directory, CONFIG_NAME)
-    if not os.path.isfile(config_path):
+    if not os.path.isfile(os.path.join(directory, CONFIG_NAME)):
         raise ValueError(f"{path!r}: expected {CONFIG_NAME} in {directory} (written by "
                          "`lstm translate`)")
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{directory}: format {config.get('format')!r}, expected {FORMAT!r}")
-    model = Seq2Seq(**config["model"], dtype=np.dtype(config.get("dtype", "float32")))
-    weights = ckpt.safetensors_numpy().load_file(os.path.join(directory, WEIGHTS_NAME))
-    model.load_state_dict(weights)
+    model, config = read_model(directory, FORMAT, lambda config: Seq2Seq(
+        **config["model"], dtype=np.dtype(config.get("dtype", "float32"))))
     return (model, Vocabulary(config["source_vocabulary"]),
             Vocabulary(config["target_vocabulary"]), config)
 
@@ -67,7 +53,8 @@ def load_model(path: str) -> tuple[Seq2Seq, Vocabulary, Vocabulary, dict]:
 def run_configs(configs, out_dir: str, progress: bool = False, on_result=None,
                 compile: bool = False) -> list[dict]:  # noqa: A002 - the option's name
     """Train every config not yet in OUT/results.jsonl (appending each row as it finishes and
-    saving its model); the rows of all `configs`, old and new, in their order."""
+    saving its model); the rows of all `configs`, old and new, in their order;
+    on_result(row, reused) for each."""
     from .train import load_corpus, train_translator
 
     corpora = {}
@@ -88,4 +75,4 @@ def run_configs(configs, out_dir: str, progress: bool = False, on_result=None,
         return make_row(KIND, settings, result, wall_time_s=result["train_time"])
 
     return run_missing(configs, os.path.join(out_dir, "results.jsonl"), KIND, train_row,
-                       None if on_result is None else lambda row, reused: on_result(row))
+                       on_result)

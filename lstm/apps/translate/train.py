@@ -18,7 +18,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
-from ..common.config import IMPLS, AppConfig, from_preset
+from ...runs.options import setting
+from ..common.config import AppConfig, from_preset, impl_setting
 from ..common.trainer import EpochTrainer
 from .data import (
     EOS_ID,
@@ -41,37 +42,29 @@ EXAMPLES = 4  # test sentences whose attention weights a run keeps for the heatm
 class TranslateConfig(AppConfig):
     """One run's settings (JSON-able; its canonical JSON is the run's identity)."""
 
-    source: str = "en"
-    target: str = "fr"
-    max_number: int = 999_999
-    block_size: int = 1000
-    held_out_fraction: float = 0.1
-    n_train: int = 20_000
-    n_val: int = 500
-    n_test: int = 1000
-    data_seed: int = 0
-    attention: str = "additive"
-    embedding_size: int = 32
-    hidden_size: int = 64
-    attention_size: int = 64
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    clip: float = 1.0
-    beam_width: int = 4
-    seed: int = 0
-    impl: str = "fused"
-
-    def __post_init__(self):
-        self.check({"source": LANGUAGES, "target": LANGUAGES, "attention": ATTENTIONS,
-                    "impl": IMPLS},
-                   dict.fromkeys(("max_number", "block_size", "n_train", "n_val", "n_test",
-                                  "embedding_size", "hidden_size", "attention_size", "epochs",
-                                  "batch_size", "beam_width"), 1) | {"seed": 0, "data_seed": 0},
-                   positive=("lr", "held_out_fraction"), non_negative=("clip",))
-        if not self.held_out_fraction < 0.5:
-            raise ValueError(f"held_out_fraction must be in (0, 0.5), got "
-                             f"{self.held_out_fraction!r}")
+    source: str = setting("en", "source language", choices=LANGUAGES)
+    target: str = setting("fr", "target language", choices=LANGUAGES)
+    max_number: int = setting(999_999, "largest number", low=1)
+    block_size: int = setting(1000, "numbers per held-out block", low=1)
+    held_out_fraction: float = setting(0.1, "fraction of the blocks held out for validation "
+                                       "and test", low=0, high=0.5, strict=True, high_open=True)
+    n_train: int = setting(20_000, "training pairs", low=1)
+    n_val: int = setting(500, "validation pairs", low=1)
+    n_test: int = setting(1000, "test pairs", low=1)
+    data_seed: int = setting(0, "seed of the numbers drawn and the blocks held out", low=0)
+    attention: str = setting("additive", "additive (Bahdanau), multiplicative (Luong "
+                             "'general'), none (the encoder's final state only)",
+                             choices=ATTENTIONS)
+    embedding_size: int = setting(32, "word embedding size", low=1)
+    hidden_size: int = setting(64, "LSTM units (per direction in the encoder)", low=1)
+    attention_size: int = setting(64, "additive attention's hidden size", low=1)
+    epochs: int = setting(10, "passes over the training pairs", low=1)
+    batch_size: int = setting(64, "pairs per step", low=1)
+    lr: float = setting(3e-3, "Adam learning rate", low=0, strict=True)
+    clip: float = setting(1.0, "gradient global-norm clipping threshold (0: none)", low=0)
+    beam_width: int = setting(4, "beam search width", low=1)
+    seed: int = setting(0, "seed of the weights and batch order", low=0)
+    impl: str = impl_setting()
 
 
 PRESETS = {

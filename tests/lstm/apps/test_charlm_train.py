@@ -93,7 +93,8 @@ def test_best_validation_parameters_are_scored(small_corpus):
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="bptt must be an integer >= 1, got 0"):
         CharLMConfig(bptt=0)
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.0 "
+                                         r"\(option --dropout\)"):
         CharLMConfig(dropout=1.0)
 
 

@@ -47,11 +47,12 @@ def test_prints_one_line_per_run_and_appends_them(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--pooling", "max"], "unknown pooling"),
+    (["--pooling", "max"], "argument --pooling: expected one or more values, each one of "
+                           "('attention', 'last', 'mean'), comma-separated, got 'max'"),
     (["--seed", "1", "--seeds", "2"], "not both"),
-    (["--epochs", "0"], "epochs must be an integer >= 1"),
+    (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
     (["--dtw-window", "-1"], "dtw-window"),
-    (["--pooling", ","], "at least one"),
+    (["--pooling", ","], "argument --pooling: expected one or more values"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_no_traceback(args, message, tmp_path):
     done = subprocess.run([sys.executable, "-m", "lstm", "classify", *args, "--out",

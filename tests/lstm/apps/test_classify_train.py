@@ -49,7 +49,8 @@ def test_confusion_matrix_counts_truth_by_prediction():
 
 @pytest.mark.parametrize("field, value, message", [
     ("pooling", "max", "pooling must be one of"), ("epochs", 0, "epochs must be an integer >= 1"),
-    ("lr", 0.0, "lr must be a finite number > 0"), ("dropout", 1.0, "dropout must be in"),
+    ("lr", 0.0, "lr must be a finite number > 0"),
+    ("dropout", 1.0, r"dropout must be a number in \[0, 1\), got 1.0 \(option --dropout\)"),
     ("dataset", "x", "dataset must be one of"),
 ])
 def test_bad_settings_are_named(field, value, message):
@@ -100,7 +101,7 @@ def test_run_configs_appends_rows_and_skips_finished_runs(tmp_path, rng, monkeyp
     configs = [classify.ClassifyConfig(hidden_size=4, attention_size=2, epochs=1, pooling=p)
                for p in ("attention", "mean")]
     seen = []
-    rows = classify.run_configs(configs, path, on_result=seen.append,
+    rows = classify.run_configs(configs, path, on_result=lambda row, reused: seen.append(row),
                                 dtw={"dtw_accuracy": 0.5})
     assert [r["config"]["pooling"] for r in rows] == ["attention", "mean"] and len(seen) == 2
     assert all(r["result"]["dtw_accuracy"] == 0.5 for r in rows)

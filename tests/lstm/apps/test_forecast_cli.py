@@ -49,7 +49,6 @@ def test_one_json_line_per_run_and_the_results_file(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--test-size", "5"], "test_size must be >= horizon (12)"),
     (["--val-size", "100", "--test-size", "30"], "fewer than lookback + horizon"),
-    (["--hidden-size", "0"], "hidden_size must be an integer >= 1"),
     (["--lookback", "6"], "needs a lookback of at least the season (12)"),
 ])
 def test_bad_values_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -58,13 +57,20 @@ def test_bad_values_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [["--dataset", "stocks"], ["--model", "lstm,cnn"],
-                                  ["--seeds", "a,b"]])
-def test_bad_names_are_usage_errors(capsys, args):
+@pytest.mark.parametrize("args,message", [
+    (["--dataset", "stocks"], "argument --dataset: expected one or more values, each one of "
+                              "('airline', 'sunspots', 'co2', 'macro'), comma-separated, got "
+                              "'stocks'"),
+    (["--model", "lstm,cnn"], "argument --model: expected one or more values"),
+    (["--seeds", "a,b"], "argument --seeds: expected one or more values, each an integer >= 0"),
+    (["--hidden-size", "0"], "argument --hidden-size: expected an integer >= 1, got '0'"),
+    (["--output", "trend"], "argument --output: expected one of ('delta', 'seasonal', 'level'), "
+                            "got 'trend'")])
+def test_bad_values_are_usage_errors_naming_the_option(capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["forecast", *args])
     assert exit_info.value.code == 2
-    assert "lstm forecast: error: argument" in capsys.readouterr().err
+    assert "lstm forecast: error: " + message in capsys.readouterr().err
 
 
 
