@@ -8,7 +8,7 @@ clipping, the epoch best on validation exact match kept; scored with torch's own
 beam-search decoders (the beam's width from the config, as ours).
 
     python -m bench.translate_torch [--preset default] [--attention additive,multiplicative,none]
-                                    [--seeds 0] [--threads 2] [--out DIR]
+                                    [--seeds 0] [--threads 2] [--out DIR] [lstm translate's options]
 
 appends one row of kind "translate_torch" per run to DIR/results.jsonl. Never imported by lstm.
 """
@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 KIND = "translate_torch"
+SWEEP = ("attention", "seed")  # one run per attention x seed, as lstm translate
 
 
 @functools.cache
@@ -258,33 +259,30 @@ def train(config) -> dict:
 
 
 def main(argv=None) -> int:
-    from lstm.apps.translate.train import preset_config
-    from lstm.results_io import append_row, make_row, read_rows
-    from lstm.runs.keys import run_key
+    from lstm.apps.common.cli import add_config_options, configs_from_args
+    from lstm.apps.common.runs import run_missing
+    from lstm.apps.translate.model import ATTENTIONS
+    from lstm.apps.translate.train import PRESETS, TranslateConfig
+    from lstm.results_io import make_row
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="default")
-    parser.add_argument("--attention", default="additive,multiplicative,none")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="results")
+    add_config_options(parser, TranslateConfig, PRESETS, SWEEP, "default")  # lstm translate's
+    parser.set_defaults(attention=ATTENTIONS)
+    parser.add_argument("--threads", type=int, default=2, help="torch's threads")
+    parser.add_argument("--out", default="results", help="output directory")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    path = os.path.join(args.out, "results.jsonl")
-    done = {row["key"] for row in read_rows(path)}
-    for attention in args.attention.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            config = preset_config(args.preset, attention=attention, seed=seed)
-            if run_key(KIND, config.to_dict()) in done:
-                continue
-            result = train(config)
-            os.makedirs(args.out, exist_ok=True)
-            append_row(path, make_row(KIND, config.to_dict(), result,
-                                      wall_time_s=result["train_time"]))
-            print(json.dumps({**config.to_dict(), **{k: v for k, v in result.items()
-                                                    if k != "curve"}}), flush=True)
+
+    def train_row(config, key):
+        result = train(config)
+        print(json.dumps({**config.to_dict(), **{k: v for k, v in result.items()
+                                                if k != "curve"}}), flush=True)
+        return make_row(KIND, config.to_dict(), result, wall_time_s=result["train_time"])
+
+    run_missing(configs_from_args(TranslateConfig, PRESETS, args, SWEEP),
+                os.path.join(args.out, "results.jsonl"), KIND, train_row)
     return 0
 
 

@@ -34,49 +34,37 @@ def settings_for(args) -> tuple[list[CharLMConfig], int]:
 def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, preset: str,
                progress: bool = True, compile: bool = False) -> dict:  # noqa: A002
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
-    (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
-    from ...results_io import find_row, read_rows
-    from ...runs.keys import run_key
-    from ...runs.lock import RunLock
-
-    results = os.path.join(out_dir, "results.jsonl")
-    key = run_key("charlm", config.to_dict())
-    run_dir = os.path.join(out_dir, "charlm", config.run_name())
-    done = find_row(read_rows(results), key)
-    if done is None:
-        with RunLock(run_dir, label="lstm charlm"):  # one process per run; the second waits
-            done = find_row(read_rows(results), key)
-            if done is None:
-                return _train_and_record(config, corpus, out_dir, run_dir, key, max_order,
-                                         preset, progress, compile)
-    print(f"lstm charlm: {config.run_name()} has finished; its result is in {results}",
-          file=sys.stderr, flush=True)  # a finished run is reported, never trained again
-    return done
-
-
-def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, progress,
-                      compile):  # noqa: A002 - the option's name
-    """Train (or resume) the run in run_dir, save its best model, add the baselines and append
-    its row (with the run's lock held)."""
-    from ...experiments.sweep import append_result, versions
+    (cached in OUT) and append the results row to OUT/results.jsonl; returns the row. A
+    finished run is reported, never trained again; one process trains a run at a time."""
+    from ...experiments.sweep import versions
+    from ..common.runs import run_missing
     from .baselines import cached_baselines
     from .store import save_model
     from .train import train_charlm
 
-    results = os.path.join(out_dir, "results.jsonl")
-    result, trainer = train_charlm(config, corpus, run_dir, progress=progress,
-                                   compile=compile)
-    save_model(run_dir, trainer.model, trainer.vocab,
-               {"valid_bits_per_char": result["valid_bits_per_char"],
-                "bits_per_char": result["bits_per_char"], "step": result["best_step"]})
-    if progress:
-        print(f"lstm charlm: n-gram (orders 1..{max_order}) and compressor baselines",
-              file=sys.stderr, flush=True)
-    baselines = cached_baselines(corpus, trainer.vocab, max_order, out_dir)
-    row = {"key": key, "kind": "charlm", "preset": preset,
-           "config": config.to_dict(), "result": {**result, **baselines, "checkpoint": run_dir},
-           "versions": versions()}
-    append_result(results, row)
+    def train_row(config, key):
+        run_dir = os.path.join(out_dir, "charlm", config.run_name())
+        result, trainer = train_charlm(config, corpus, run_dir, progress=progress,
+                                       compile=compile)
+        save_model(run_dir, trainer.model, trainer.vocab,
+                   {"valid_bits_per_char": result["valid_bits_per_char"],
+                    "bits_per_char": result["bits_per_char"], "step": result["best_step"]})
+        if progress:
+            print(f"lstm charlm: n-gram (orders 1..{max_order}) and compressor baselines",
+                  file=sys.stderr, flush=True)
+        baselines = cached_baselines(corpus, trainer.vocab, max_order, out_dir)
+        return {"key": key, "kind": "charlm", "preset": preset, "config": config.to_dict(),
+                "result": {**result, **baselines, "checkpoint": run_dir},
+                "versions": versions()}
+
+    def reported(row, reused):
+        if reused:
+            print(f"lstm charlm: {config.run_name()} has finished; its result is in "
+                  f"{os.path.join(out_dir, 'results.jsonl')}", file=sys.stderr, flush=True)
+
+    (row,) = run_missing([config], os.path.join(out_dir, "results.jsonl"), "charlm",
+                         train_row, reported,
+                         lambda c: os.path.join(out_dir, "charlm", c.run_name()))
     return row
 
 
@@ -91,14 +79,13 @@ def run(args) -> int:
     rows = []
     for config in configs:
         try:
-            row = run_charlm(config, corpus, args.out, max_order, args.preset, not args.quiet,
-                             args.compile)
+            rows.append(run_charlm(config, corpus, args.out, max_order, args.preset,
+                                   not args.quiet, args.compile))
         except Interrupted as e:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        rows.append(row)
-        emit(summary(row))
+        emit(summary(rows[-1]))
     from .figures import draw_learning_curve
 
     figure = draw_learning_curve(rows, args.out)

@@ -36,14 +36,14 @@ def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
 
 
-def add_config_options(parser, cls, presets: dict, sweep: tuple = ()) -> None:
+def add_config_options(parser, cls, presets: dict, sweep: tuple = (),
+                       preset: str = "quick") -> None:
     """--preset and one option per setting of the config class `cls` (lstm.runs.options): its
     flag, help and value check from the field, default None (the preset's value, else the
     field's: said in the help). A field in `sweep` takes comma-separated values, one run each
-    (`seed` as --seeds, with --seed for one)."""
-    parser.add_argument("--preset", choices=tuple(presets), default="quick",
-                        help="fills the options left out (quick: the default of every "
-                             "application command)")
+    (`seed` as --seeds, with --seed for one). `preset`: --preset's default."""
+    parser.add_argument("--preset", choices=tuple(presets), default=preset,
+                        help="fills the options left out")
     for f in fields(cls):
         many = f.name in sweep
         flag = "--" + _dest(f.name) if many else f.flag

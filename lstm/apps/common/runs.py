@@ -6,25 +6,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from ...results_io import append_row, read_rows
 from ...runs.keys import run_key
+from ...runs.lock import RunLock
 
 
 def run_missing(configs, results_path: str, kind: str, train_row: Callable,
-                on_result: Callable | None = None) -> list[dict]:
+                on_result: Callable | None = None, run_dir: Callable | None = None
+                ) -> list[dict]:
     """train_row(config, key) -> row for each config whose key (run_key(kind, its to_dict()))
     has no row of `kind` in results_path yet; the rows of all configs, old and new, in their
-    order; on_result(row, reused) for each as it comes."""
-    done = {row["key"]: row for row in read_rows(results_path) if row.get("kind") == kind}
-    rows = []
+    order; on_result(row, reused) for each as it comes. run_dir(config): the run's directory,
+    locked while it trains (lstm.runs.lock: a second process on the same run waits, then
+    finds its row)."""
+    def finished() -> dict:
+        return {row["key"]: row for row in read_rows(results_path) if row.get("kind") == kind}
+
+    done, rows = finished(), []
     for config in configs:
         key = run_key(kind, config.to_dict())
         reused = key in done
         if not reused:
-            done[key] = train_row(config, key)
-            os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
-            append_row(results_path, done[key])
+            with RunLock(run_dir(config), label=f"lstm {kind}") if run_dir else nullcontext():
+                done.update(finished() if run_dir else {})
+                reused = key in done
+                if not reused:
+                    done[key] = train_row(config, key)
+                    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+                    append_row(results_path, done[key])
         if on_result is not None:
             on_result(done[key], reused)
         rows.append(done[key])
