@@ -7,11 +7,24 @@ from __future__ import annotations
 from bench.asv_cases import skip
 
 
+def _params(cls, over: dict | None) -> None:
+    """asv's params and param_names from {name: values}."""
+    if over:
+        cls.param_names, cls.params = list(over), tuple(over.values())
+
+
 class Tracked:
-    """A class of track_ cases over setup_cache's results."""
+    """A class of track_ cases over setup_cache's results: `class X(Tracked, cache=f,
+    over={"name": values})` sets its setup_cache and its parameters."""
 
     rounds = 1
     timeout = 120
+
+    def __init_subclass__(cls, cache=None, over: dict | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cache is not None:
+            cls.setup_cache = cache
+        _params(cls, over)
 
     def setup(self, results, *params):
         if "unavailable" in results:
@@ -30,13 +43,20 @@ def tracked(unit: str, pick, doc: str | None = None):
 
 
 class Epochs:
-    """A class of epoch timings: skipped where `unavailable()` says why; else `prepare(*params)`
-    returns one epoch as a function, which setup runs once (the kernels compile outside the
-    timing)."""
+    """A class of epoch timings (time_train_epoch): skipped where `unavailable()` says why;
+    else `prepare(*params)` returns one epoch as a function, which setup runs once (the
+    kernels compile outside the timing)."""
 
     timeout = 300
     number = 1
     repeat = (3, 5, 30.0)
+
+    def __init_subclass__(cls, unavailable=None, over: dict | None = None, **kwargs):
+        """`class X(Epochs, unavailable=f, over={"name": values})`: its time_train_epoch."""
+        super().__init_subclass__(**kwargs)
+        cls.unavailable = staticmethod(unavailable)
+        cls.time_train_epoch = timed_epoch
+        _params(cls, over)
 
     def setup(self, *params):
         reason = self.unavailable()

@@ -52,10 +52,9 @@ def train_budget(*_) -> dict:
 train_budget.timeout = 1800
 
 
-class CharLMTestMetric(Tracked):
+class CharLMTestMetric(Tracked, cache=train_budget):
     """Test bits per character after BUDGET (an untrained model: log2(vocabulary) ~ 7.3)."""
 
-    setup_cache = train_budget
     track_bits_per_char = tracked("bits per character", lambda r: r["bits_per_char"])
     track_ngram_bits_per_char = tracked("bits per character",
                                         lambda r: r["ngram_bits_per_char"])

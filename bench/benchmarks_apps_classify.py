@@ -10,7 +10,7 @@ kernels. Skipped where the data package (sktime, the apps extra) or lstm.apps is
 
 from __future__ import annotations
 
-from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
+from bench.app_cases import Epochs, Tracked, epoch_of, tracked, unavailable
 from bench.asv_cases import skip
 
 POOLINGS = ["attention", "last", "mean"]
@@ -36,19 +36,15 @@ def train_poolings(*_) -> dict:
 train_poolings.timeout = 600
 
 
-class ClassifyAccuracy(Tracked):
+class ClassifyAccuracy(Tracked, cache=train_poolings, over={"pooling": POOLINGS}):
     """Test accuracy (fraction of 370 utterances) of the BiLSTM per pooling over time."""
 
-    setup_cache = train_poolings
-    params = (POOLINGS,)
-    param_names = ["pooling"]
     track_test_accuracy = tracked("fraction", lambda r, p: r[p])
 
 
-class DtwBaseline(Tracked):
+class DtwBaseline(Tracked, cache=train_poolings):
     """1-nearest-neighbour dependent DTW on the standardised split."""
 
-    setup_cache = train_poolings
     track_dtw_accuracy = tracked("fraction", lambda r: r["dtw"])
 
 
@@ -75,13 +71,8 @@ class DtwMatrix:
         self.nearest(self.train_x, self.train_y, self.test_x)
 
 
-class ClassifyEpoch(Epochs):
+class ClassifyEpoch(Epochs, unavailable=_unavailable, over={"pooling": POOLINGS}):
     """Wall time of one training epoch of the quick preset's model."""
-
-    params = (POOLINGS,)
-    param_names = ["pooling"]
-    time_train_epoch = timed_epoch
-    unavailable = staticmethod(_unavailable)
 
     def prepare(self, pooling):
         import numpy as np

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch
+from bench.app_cases import Epochs, Tracked, epoch_of
 from bench.asv_cases import fused_available
 
 DATASETS = ["airline", "co2", "sunspots", "macro"]
@@ -82,12 +82,8 @@ def train_all(*_) -> dict:
 train_all.timeout = 1200
 
 
-class ForecastAccuracy(Tracked):
+class ForecastAccuracy(Tracked, cache=train_all, over={"dataset": DATASETS, "model": MODELS}):
     """Test RMSE and MASE of the quick preset's seed-0 run per dataset and model."""
-
-    params = (DATASETS, MODELS)
-    param_names = ["dataset", "model"]
-    setup_cache = train_all
 
     def track_test_rmse(self, results, dataset, model):
         value = results[f"{dataset}/{model}"]["rmse"]
@@ -111,13 +107,9 @@ class ForecastAccuracy(Tracked):
     track_dm_p_value.unit = "p (Diebold-Mariano, HLN)"
 
 
-class ForecastBaselines(Tracked):
+class ForecastBaselines(Tracked, cache=train_all, over={"dataset": DATASETS}):
     """Per dataset: the seasonal naive with drift's and the AICc-chosen ETS's test RMSE, and
     how many ETS parameters land on a bound (ForecastAccuracy's setup_cache computes them)."""
-
-    params = (DATASETS,)
-    param_names = ["dataset"]
-    setup_cache = train_all
 
     def track_drift_rmse(self, results, dataset):
         return float(results[dataset]["drift_rmse"])
@@ -135,13 +127,8 @@ class ForecastBaselines(Tracked):
     track_ets_params_on_bound.unit = "parameters"
 
 
-class ForecastEpoch(Epochs):
+class ForecastEpoch(Epochs, unavailable=_apps_available, over={"model": MODELS}):
     """One training epoch (every training window once, Adam, clipping) on airline."""
-
-    params = (MODELS,)
-    param_names = ["model"]
-    time_train_epoch = timed_epoch
-    unavailable = staticmethod(_apps_available)
 
     def prepare(self, model):
         import numpy as np

@@ -9,7 +9,7 @@ sacrebleu (the apps extra) or lstm.apps.translate is missing.
 
 from __future__ import annotations
 
-from bench.app_cases import Epochs, Tracked, epoch_of, timed_epoch, tracked, unavailable
+from bench.app_cases import Epochs, Tracked, epoch_of, tracked, unavailable
 
 ATTENTIONS = ["additive", "multiplicative", "none"]
 METRICS = ("exact_match", "chrf", "bleu", "exact_match_beam")
@@ -37,25 +37,17 @@ def train_attentions(*_) -> dict:
 train_attentions.timeout = 900
 
 
-class TranslateScores(Tracked):
+class TranslateScores(Tracked, cache=train_attentions, over={"attention": ATTENTIONS}):
     """Test scores on numbers from held-out blocks of 1000 (quick preset: below 100,000)."""
 
-    setup_cache = train_attentions
-    params = (ATTENTIONS,)
-    param_names = ["attention"]
     track_exact_match = tracked("fraction", lambda r, a: r[a]["exact_match"])
     track_exact_match_beam = tracked("fraction", lambda r, a: r[a]["exact_match_beam"])
     track_chrf = tracked("chrF", lambda r, a: r[a]["chrf"])
     track_bleu = tracked("BLEU", lambda r, a: r[a]["bleu"])
 
 
-class TranslateEpoch(Epochs):
+class TranslateEpoch(Epochs, unavailable=_unavailable, over={"attention": ATTENTIONS}):
     """Wall time of one training epoch of the quick preset's model (4,000 pairs, batch 64)."""
-
-    params = (ATTENTIONS,)
-    param_names = ["attention"]
-    time_train_epoch = timed_epoch
-    unavailable = staticmethod(_unavailable)
 
     def prepare(self, attention):
         import numpy as np

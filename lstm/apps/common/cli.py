@@ -52,10 +52,9 @@ def add_config_options(parser, cls, presets: dict, sweep: tuple = (),
         if "default" not in text:
             shown = {k: _shown(p.get(_dest(f.name), p.get(f.name, f.default)))
                      for k, p in presets.items()}
-            default = _shown(f.default)
-            text += (f" (default: {default})" if set(shown.values()) <= {default} else
-                     " (default: " + ", ".join(f"{v} in preset {k}" for k, v in shown.items())
-                     + ")")
+            text += (f" (default: {next(iter(shown.values()))})" if len(set(shown.values()))
+                     == 1 else " (default: " + ", ".join(f"{v} in preset {k}"
+                                                          for k, v in shown.items()) + ")")
         choices = f.choices()
         metavar = f.option.metavar or ("{" + ",".join(map(str, choices)) + "}" if choices
                                        else None)
