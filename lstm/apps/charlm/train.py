@@ -5,7 +5,8 @@ characters at a time; the LSTM's (h, c) at the end of one chunk starts the next 
 gradients stop at the chunk's boundary) and is reset at each epoch's start. Validation bits per
 character every `eval_every` steps choose the parameters the test split is scored with.
 Checkpoints (.npz, no pickle) hold everything a bit-identical resume needs, carried state
-included; Ctrl-C or SIGTERM stops at the next step boundary and checkpoints it.
+included; Ctrl-C or SIGTERM stops at the next step boundary and checkpoints it. The loop is the
+applications' shared one (lstm.apps.common.trainer.EpochTrainer).
 """
 
 from __future__ import annotations

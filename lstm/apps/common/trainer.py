@@ -7,8 +7,10 @@ zero_grad, as one function of its inputs with no `.item()` inside, so `mg.compil
 whole (`compile=True`). `first_call` says once per process, before the first call runs, that it
 compiles and where the kernels are cached; `StepBar` starts its clock after that call, so its
 rate and ETA are those of the steps that follow and never extrapolate the compile time.
-`EpochTrainer` runs shuffled mini-batch epochs with that step (classify, translate, forecast);
-`lstm charlm` drives the same step from its own truncated-BPTT loop.
+`EpochTrainer` runs that step over epochs for all four applications: shuffled mini-batch
+epochs (classify, translate, forecast) and charlm's truncated BPTT (a state carried from one
+step to the next, an "epoch" of eval_every steps, checkpoints between steps, its `Fit` saved
+and restored for a bit-identical resume).
 """
 
 from __future__ import annotations

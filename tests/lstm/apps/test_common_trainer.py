@@ -119,3 +119,48 @@ def test_a_step_may_carry_a_state():
     loss, state = step(mg.tensor(np.ones((4, 2))))
     assert loss.shape == () and state.shape == (4, 2)
     assert all(p.grad is None for p in model.parameters())  # zero_grad after the update
+
+
+def _stepwise_fit(model):
+    """fit(stop_after): a fit of 3 'epochs' of 4 steps each, the carried state and the step
+    count in the batches (as lstm charlm's), evaluated before the first step; after_step stops
+    it after `stop_after` steps (an interrupt); a second call goes on from where it stood."""
+    x, y = _regression(2)
+    carried, fit = {"h": np.zeros((16, 1))}, trainer.Fit()
+    fit_trainer = trainer.EpochTrainer(
+        model, optim.Adam(model.parameters(), lr=0.05),
+        lambda a, b, h: (mg.mse_loss(model(a) + h * 0.1, b), model(a).detach()),
+        carry=lambda h: carried.update(h=h.numpy()))
+
+    def batches():
+        end = (fit.steps // 4 + 1) * 4
+        while fit.steps < min(end, 12):
+            i = fit.steps % 4 * 16
+            yield (mg.tensor(x[i:i + 16]), mg.tensor(y[i:i + 16]), mg.tensor(carried["h"])), 1
+
+    def evaluate(epoch, loss):
+        return {"step": fit.steps, "loss": loss}, float(np.mean((x @ model.weight.numpy().T
+                                                                  + model.bias.numpy() - y) ** 2))
+
+    def run(stop_after=None):
+        return fit_trainer.fit(None, 0, batches, evaluate, lambda a, b: a < b, keep_best=False,
+                               evaluate_first=True, state=fit, total_steps=12,
+                               after_step=lambda: stop_after is not None
+                               and fit.steps >= stop_after)
+
+    return run
+
+
+def test_an_interrupted_fit_goes_on_from_its_state_as_if_never_stopped():
+    straight = _stepwise_fit(Linear(3, 1, rng=0, dtype=np.float64))()
+    assert [row["step"] for row in straight.curve] == [0, 4, 8, 12]
+    assert straight.curve[0]["loss"] is None and straight.stopped == "max_epochs"
+    run = _stepwise_fit(Linear(3, 1, rng=0, dtype=np.float64))
+    stopped = run(stop_after=6)
+    assert stopped.steps == 6 and stopped.stopped is None  # mid-epoch, nothing restored
+    assert stopped.total != 0 and stopped.weight == 2  # the running epoch's loss so far
+    assert len(stopped.curve) == 2
+    resumed = run()
+    assert resumed.curve == straight.curve and resumed.best_epoch == straight.best_epoch
+    assert resumed.stopped == "max_epochs"
+    assert run().curve == straight.curve  # a finished fit: nothing more to do
