@@ -259,8 +259,8 @@ def train(config) -> dict:
 
 def main(argv=None) -> int:
     from lstm.apps.translate.train import preset_config
-    from lstm.results_io import append_row, make_row, read_rows
     from lstm.runs.keys import run_key
+    from lstm.runs.results_io import append_row, make_row, read_rows
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")

@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 
 from .apps.registry import APPLICATIONS
-from .checkpoint import atomic_write
-from .config import TrainConfig
 from .experiments import presets
 from .experiments.horizon import distinct, ladders_from_rows, outcomes
 from .experiments.inside import INSIDE_CONFIGS, run_inside
@@ -36,6 +34,8 @@ from .experiments.speed import (
     speed_configs,
 )
 from .experiments.sweep import read_results, run_sweep, versions
+from .runs.checkpoint import atomic_write
+from .runs.config import TrainConfig
 
 SPEED_BASE = {"models": ("rnn", "lstm", "gru"), "batch_size": 32, "input_size": 32,
               "hidden_size": 128, "warmup": 2}

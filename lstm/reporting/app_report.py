@@ -15,8 +15,8 @@ import sys
 import time
 
 from ..apps.registry import APPLICATIONS, reported
-from ..checkpoint import atomic_write
 from ..experiments.sweep import versions
+from ..runs.checkpoint import atomic_write
 from .page import Section, Table, render_page
 
 APPS = reported()

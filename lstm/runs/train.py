@@ -381,7 +381,7 @@ class Trainer:
 
     def load(self, path: str) -> None:
         """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS); a
-        damaged one falls back to the one before it (lstm.checkpoint.load_checkpoint)."""
+        damaged one falls back to the one before it (checkpoint.load_checkpoint)."""
         from .results_io import say
 
         data, path = ckpt.load_checkpoint(path, CHECKPOINT_FIELDS, say)

@@ -53,9 +53,9 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
                progress: bool = True, compile: bool = False) -> dict:  # noqa: A002
     """Train (or resume) one run under OUT/charlm/, save its best model there, add the baselines
     (cached in OUT) and append the results row to OUT/results.jsonl; returns the row."""
-    from ...results_io import find_row, read_rows
     from ...runs.keys import run_key
     from ...runs.lock import RunLock
+    from ...runs.results_io import find_row, read_rows
 
     results = os.path.join(out_dir, "results.jsonl")
     key = run_key("charlm", config.to_dict())
@@ -100,7 +100,7 @@ def _train_and_record(config, corpus, out_dir, run_dir, key, max_order, preset, 
 
 def run(args) -> int:
     """lstm charlm: one training run per seed, each printed and appended as one JSON line."""
-    from ...train import Interrupted
+    from ...runs.train import Interrupted
     from .data import load_corpus
 
     configs, max_order = settings_for(args)

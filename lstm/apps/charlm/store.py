@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ... import checkpoint as ckpt
+from ...runs import checkpoint as ckpt
 from .data import Vocabulary
 from .model import CharLM
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ...results_io import append_row, read_rows
 from ...runs.keys import run_key
+from ...runs.results_io import append_row, read_rows
 
 
 def run_missing(configs, results_path: str, kind: str, train_row: Callable,

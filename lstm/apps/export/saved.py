@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ... import checkpoint as ckpt
+from ...runs import checkpoint as ckpt
 
 FORMAT = "minigrad-lstm model v1"
 WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"

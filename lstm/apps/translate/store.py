@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
-from ... import checkpoint as ckpt
-from ...results_io import make_row
+from ...runs import checkpoint as ckpt
 from ...runs.keys import run_key
+from ...runs.results_io import make_row
 from ..common.runs import run_missing
 from .data import Vocabulary
 from .model import Seq2Seq
