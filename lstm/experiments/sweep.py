@@ -103,11 +103,16 @@ def execute(spec_kind: str, config: dict, run_options: dict | None = None) -> di
     `run_options` are the runner's keywords that do not change the result (compile)."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config, **(run_options or {}))
+    return result_row(spec_kind, config, result, time.perf_counter() - start)
+
+
+def result_row(kind: str, config: dict, result: dict, wall_time_s: float) -> dict:
+    """A finished run's results row: its threads, and a user's cell's source digest."""
     import minigrad as mg
 
     source = _cell_source(config)
-    return make_row(spec_kind, config, result, wall_time_s=time.perf_counter() - start,
-                    threads=mg.get_num_threads(), **({"cell_source": source} if source else {}))
+    return make_row(kind, config, result, wall_time_s=wall_time_s, threads=mg.get_num_threads(),
+                    **({"cell_source": source} if source else {}))
 
 
 def _cell_source(config) -> str | None:
