@@ -1,8 +1,8 @@
 """`lstm report`: run what is missing, then write report/index.html with its PNG figures.
 
 Stages (each reuses what the results directory already holds, so a rerun only draws):
-1. the sweep of preset_specs (training runs of both tasks x three models x a few seq_lens, and
-   the gradient-flow runs) into RESULTS/results.jsonl, in worker processes;
+1. the sweep of the preset's plan (lstm.experiments.presets.preset_plan: the memory-horizon
+   ladders, the recall tasks' runs, the gradient flow) into RESULTS/results.jsonl, in workers;
 2. a small LSTM trained on adding until solved (RESULTS/inside/, checkpointed), traced;
 3. training-step time against seq_len: minigrad in this process, the installed peers through
    bench/compare.py in subprocesses when bench/ sits next to the package (RESULTS/speed.jsonl);
