@@ -207,10 +207,6 @@ def is_user_model(name: str) -> bool:
     return isinstance(name, str) and ":" in name
 
 
-def known(name: str) -> bool:
-    return name in _REGISTRY or is_user_model(name)
-
-
 def spec(name: str) -> ModelSpec:
     """The ModelSpec of a registered name or a user's cell (loaded on first use); a ValueError
     naming the choices (or what is wrong with the cell) otherwise."""
