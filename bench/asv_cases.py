@@ -95,13 +95,14 @@ def unavailable(module: str, reason: str) -> dict | None:
     return None
 
 
-def warmed_train_step(layer, seq_len: int) -> Callable[[], None]:
-    """`layer`'s training step on bench.peers' fixed x (seq_len, BATCH, INPUT): its forward with
-    the tape on and the backward of out.sum() (weights and x get gradients, no optimizer), run
-    once before it is returned (that compiles the kernels)."""
+def warmed_train_step(layer, seq_len: int, batch: int = BATCH, input_size: int = INPUT,
+                      seed: int = 1) -> Callable[[], None]:
+    """`layer`'s training step on bench.peers' fixed x (seq_len, batch, input_size): its forward
+    with the tape on and the backward of out.sum() (weights and x get gradients, no optimizer),
+    run once before it is returned (that compiles the kernels)."""
     import minigrad as mg
 
-    x = mg.tensor(sequence_input(seq_len, BATCH, INPUT), requires_grad=True)
+    x = mg.tensor(sequence_input(seq_len, batch, input_size, seed), requires_grad=True)
 
     def train_step():
         layer.zero_grad()

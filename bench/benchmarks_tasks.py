@@ -1,6 +1,6 @@
 """asv: what the models learn on the memory tasks within a fixed training budget.
 
-Every (task, model, seq_len) of the grid trains once, in setup_cache, with lstm.train and the
+Every (task, model, seq_len) of the grid trains once, in setup_cache, with lstm's Trainer and the
 budget below (the `lstm report --preset quick` settings: Adam 1e-2, gradients clipped at norm 1,
 H=64, B=32, fused path, seed 0); the benchmarks then read the test metrics on the fixed
 1000-sequence test set. "lstm" is trained as lstm-fb1 (forget-gate bias 1), as in the sweeps.
@@ -16,6 +16,7 @@ it against lstm.experiments.horizon), one run each within RECALL_BUDGET (the `ls
 
 from __future__ import annotations
 
+import importlib
 import math
 
 from bench.asv_cases import CachedResults, fused_available, skip, unavailable
@@ -38,23 +39,29 @@ def result_key(task: str, model: str, seq_len: int) -> str:
     return f"{task}/{model}/{seq_len}"
 
 
+def engine(name: str):
+    """lstm's run-engine module `name` (config, train, results_io): lstm.runs.<name>, or
+    lstm.<name> at the commits before it moved there (asv runs old commits)."""
+    try:
+        return importlib.import_module(f"lstm.runs.{name}")
+    except ImportError:
+        return importlib.import_module(f"lstm.{name}")
+
+
 def train_one(task: str, model: str, seq_len: int, **overrides) -> dict:
     """Train TASK_MODELS[model] (else `model` itself) on `task` within BUDGET (and overrides);
     its test metrics, read
     from the results row every lstm writer makes (schema-checked) where this commit has one."""
-    from lstm.config import TrainConfig
-    from lstm.train import train
-
-    config = TrainConfig(task=task, model=TASK_MODELS.get(model, model), seq_len=seq_len,
-                         **{**BUDGET, **overrides})
-    result = train(config, progress=False)
+    config = engine("config").TrainConfig(task=task, model=TASK_MODELS.get(model, model),
+                                          seq_len=seq_len, **{**BUDGET, **overrides})
+    result = engine("train").train(config, progress=False)
     try:
-        from lstm.results_io import check_row, make_row
+        results_io = engine("results_io")
     except ImportError:  # commits before lstm.results_io: the result dict as it was
         pass
     else:
-        row = make_row("train", config.to_dict(), result, versions={})
-        result = check_row(row, f"asv run {result_key(task, model, seq_len)}")["result"]
+        row = results_io.make_row("train", config.to_dict(), result, versions={})
+        result = results_io.check_row(row, f"asv run {result_key(task, model, seq_len)}")["result"]
     return {"metrics": result["metrics"], "solved": bool(result["solved"])}
 
 
@@ -63,7 +70,12 @@ def train_grid(*_) -> dict:
 
     (asv calls setup_cache as a method of each class sharing it, hence the ignored argument.)
     """
-    missing = unavailable("lstm.train", "lstm.train not importable at this commit")
+    missing = unavailable("lstm", "lstm not importable at this commit")
+    if missing is None:
+        try:
+            engine("train")
+        except ImportError as e:
+            missing = {"unavailable": f"lstm.train not importable at this commit ({e})"}
     return missing or {result_key(task, model, seq_len): train_one(task, model, seq_len)
             for task in TASKS for model in TASK_MODELS for seq_len in TASK_SEQ_LENS}
 

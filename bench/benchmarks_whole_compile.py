@@ -1,12 +1,13 @@
 """asv: whole steps under mg.compile (issue 18) against the same steps eager, across seq_len.
 
 Two steps, float32, B=32, H=128: ``plain_lstm``, the LSTM written from public primitives as a
-Python loop (bench.peers.minigrad_models.composed_lstm_loss, I=32), forward + backward of the
+Python loop (bench.peers.compiled_models.mg_lstm_step, I=32), forward + backward of the
 sum of its outputs; ``adding``, an `lstm train`-like adding step (fused LSTM, readout, MSE,
-backward, norm clipping at 1, Adam). ``time_step`` times one call after the first (the trace);
-``track_compile_seconds`` is the first call of a fresh ``mg.compile`` of the step, i.e. the
-trace (one eager run under the recorder) and the program's generation, in a process whose Numba
-kernels are already compiled. Commits without ``mg.compile`` are skipped.
+backward, norm clipping at 1, Adam: compiled_models.mg_adding_step). ``time_step`` times one
+call after the first (the trace); ``track_compile_seconds`` is the first call of a fresh
+``mg.compile`` of the step, i.e. the trace (one eager run under the recorder) and the program's
+generation, in a process whose Numba kernels are already compiled. Commits without
+``mg.compile`` are skipped.
 """
 
 from __future__ import annotations
@@ -29,36 +30,15 @@ def build_step(step_name, seq_len):
 
     if not hasattr(mg, "compile"):
         skip("no mg.compile at this commit")
+    from bench.peers.compiled_models import mg_adding_step, mg_lstm_step
+
     if step_name == "plain_lstm":
-        from bench.peers.minigrad_models import composed_lstm_loss
-
         w = recurrent_weights("lstm", I, H)
-        params = [mg.tensor(w[k], requires_grad=True) for k in PARAM_NAMES]
-
-        def step(x):
-            for p in params:
-                p.grad = None
-            loss = composed_lstm_loss(mg, x, *params)
-            loss.backward()
-            return loss
-
+        step = mg_lstm_step([mg.tensor(w[k], requires_grad=True) for k in PARAM_NAMES])
         return step, (mg.tensor(sequence_input(seq_len, B, I)),)
     from lstm import LSTM, tasks
 
-    model = LSTM(2, H, forget_bias=1.0, rng=0)
-    readout = mg.nn.Linear(H, 1, rng=1)
-    params = model.parameters() + readout.parameters()
-    opt = mg.optim.Adam(params, lr=1e-3)
-
-    def step(x, y):
-        out, _ = model(x)
-        loss = mg.mse_loss(readout(out[-1]), y)
-        opt.zero_grad()
-        loss.backward()
-        mg.optim.clip_grad_norm_(params, 1.0)
-        opt.step()
-        return loss
-
+    step = mg_adding_step(LSTM(2, H, forget_bias=1.0, rng=0), mg.nn.Linear(H, 1, rng=1))
     x, y = tasks.adding(B, seq_len, np.random.default_rng(0))
     return step, (mg.tensor(x), mg.tensor(y))
 

@@ -16,7 +16,6 @@ machine slows both alike.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -197,22 +196,18 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--worker", nargs=2, metavar=("LIBRARY", "CONFIG_JSON"),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--preset", choices=("quick", "default"), default="quick")
+    from bench.peers.machine import bench_parser, cpu_busy, machine_meta
+
+    parser = bench_parser(__doc__, 2, preset="quick", threads=1,
+                          metavar=("LIBRARY", "CONFIG_JSON"))
     parser.add_argument("--libraries", default="minigrad,torch")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default=None, metavar="FILE.json")
     args = parser.parse_args(argv)
     if args.worker:
         library, config = args.worker
         print(json.dumps(worker(library, json.loads(config))), flush=True)
         return 0
-    from bench.peers.machine import cpu_busy, machine_meta
     from lstm.apps.charlm.cli import PRESETS
 
     libraries = [name for name in args.libraries.split(",") if name]

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         clock: scaling_fits(report["results"], clock) for clock in ("wall", "cpu")
     }
     if args.out:  # temp file, fsync, rename: a kill leaves the old report or the new one
-        from lstm.checkpoint import atomic_write
+        from lstm.runs.checkpoint import atomic_write
 
         text = json.dumps(report, indent=1).encode()
         atomic_write(args.out, lambda f: f.write(text))

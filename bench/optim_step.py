@@ -13,12 +13,10 @@ for 20 steps, then times `repeats` steps one by one; the table gives the median.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +67,10 @@ def optimizer(mode: str, preset: str, threads: int):
 
 
 def worker(mode: str, preset: str, repeats: int, threads: int) -> dict:
+    from bench.peers import step_times
+
     opt, version, data = optimizer(mode, preset, threads)
-    for _ in range(20):
-        opt.step()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        opt.step()
-        seconds.append(time.perf_counter() - started)
+    seconds = step_times(opt.step, repeats, warmup=20)
     return {"mode": mode, "version": version, "median_s": statistics.median(seconds),
             "min_s": min(seconds), "parameters": int(sum(d.size for d in data)),
             "tensors": len(data)}
@@ -110,13 +104,10 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
-    p.add_argument("--preset", choices=("quick", "default"), default="default")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
+    from bench.peers.machine import bench_parser
+
+    p = bench_parser(__doc__, 4, preset="default", threads=2)
     p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--out", default=None, metavar="FILE.json")
     args = p.parse_args(argv)
     if args.worker:
         mode, preset, repeats, threads = args.worker

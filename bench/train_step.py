@@ -21,6 +21,7 @@ import time
 
 def child(model: str, compiled: bool, steps: int, warmup: int, hidden: int, seq_len: int,
           batch: int) -> dict:
+    from bench.peers import step_times
     from lstm.runs.config import TrainConfig
     from lstm.runs.train import Trainer
 
@@ -31,13 +32,7 @@ def child(model: str, compiled: bool, steps: int, warmup: int, hidden: int, seq_
     start = time.perf_counter()
     trainer.train_step()  # the first call traces and compiles (eager: the kernels load)
     first = time.perf_counter() - start
-    for _ in range(warmup - 1):
-        trainer.train_step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        trainer.train_step()
-        times.append(time.perf_counter() - start)
+    times = step_times(trainer.train_step, steps, warmup=warmup - 1)
     import minigrad as mg
 
     return {"compiled": compiled, "model": model, "first_call_s": round(first, 3),

@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     from lstm.apps.common.runs import run_missing
     from lstm.apps.translate.model import ATTENTIONS
     from lstm.apps.translate.train import PRESETS, TranslateConfig
-    from lstm.results_io import make_row
+    from lstm.runs.results_io import make_row
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_options(parser, TranslateConfig, PRESETS, SWEEP, "default")  # lstm translate's

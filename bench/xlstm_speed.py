@@ -48,26 +48,15 @@ def _layer(model: str, input_size: int, hidden_size: int, steps: int):
 def step_seconds(model: str, batch: int, config, repeats: int, clock: str = "wall") -> float:
     """Median wall seconds (clock "wall") or minimum CPU seconds of the process (clock "cpu")
     of one training step of `model` (run in a worker process)."""
-    import minigrad as mg
+    from bench.asv_cases import warmed_train_step
+    from bench.peers import step_times
 
     steps, input_size, hidden_size = config
     layer = _layer(model, input_size, hidden_size, steps)
-    x = mg.tensor(np.random.default_rng(0).standard_normal((steps, batch, input_size))
-                  .astype(np.float32), requires_grad=True)
-
-    def step():
-        layer.zero_grad()
-        x.grad = None
-        layer(x)[0].sum().backward()
-
+    # warm: compiles (or loads) the kernels
+    step = warmed_train_step(layer, steps, batch, input_size, seed=0)
     timer, pick = (time.process_time, min) if clock == "cpu" else (time.perf_counter, np.median)
-    step()  # warm: compiles (or loads) the kernels
-    times = []
-    for _ in range(repeats):
-        start = timer()
-        step()
-        times.append(timer() - start)
-    return float(pick(times))
+    return float(pick(step_times(step, repeats, clock=timer)))
 
 
 def _spawn(model: str, batch: int, args) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 
 from minigrad import init
 
-from .cells import Cell, TorchCell, lstm_cell, make_uniform
+from .cells import Cell, TorchCell, lstm_cell, make_uniform, make_weights
 
 LN_EPS = 1e-5  # layer norm's variance epsilon (torch.nn.LayerNorm's default)
 
@@ -67,13 +67,10 @@ class ProjLSTMCell(TorchCell):
                 not 0 < proj_size < hidden_size:
             raise ValueError(f"ProjLSTMCell: proj_size must be an integer in 1..hidden_size-1 "
                              f"({hidden_size - 1}), got {proj_size!r}")
-        self.proj_size, H = proj_size, hidden_size
-        shapes = {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, proj_size)}
-        if bias:
-            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
-        make_uniform(self, shapes | {"weight_hr": (proj_size, H)}, H, "", self.rng, self.dtype)
-        if not bias:
-            self.bias_ih = self.bias_hh = None
+        self.proj_size = proj_size
+        make_weights(self, 4, input_size, hidden_size, bias, "", self.rng, self.dtype, proj_size)
+        make_uniform(self, {"weight_hr": (proj_size, hidden_size)}, hidden_size, "", self.rng,
+                     self.dtype)
 
     def state_size(self, name):
         """h has proj_size columns, c hidden_size."""

@@ -55,7 +55,35 @@ def block_diagonal(blocks, num_heads: int, gates: int):
     return spread.reshape(rows, num_heads * d)
 
 
-class SLSTMCell(Cell):
+class _ExponentialGating(Cell):
+    """What the sLSTM and mLSTM cells share: heads, the forget gate's form, the stabiliser state m
+    starting at -inf, and weights U(+-1/sqrt(H)) with a bias of zeros but for the forget gate."""
+
+    initial_values = {"m": -np.inf}
+
+    def __init__(self, input_size, hidden_size, bias=True, num_heads=4, forget_gate="sigmoid",
+                 rng=None, dtype=np.float32):
+        _check_heads(type(self).__name__, hidden_size, num_heads, forget_gate)
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        self.num_heads, self.forget_gate = num_heads, forget_gate
+
+    def _weights(self, shapes: dict, rows: int, forget: slice) -> None:
+        """The parameters `shapes` and bias_ih (rows,), drawn U(+-1/sqrt(H)); then bias_ih 0 but
+        for its forget-gate entries `forget`, linspace(3, 6) over them (xLSTM's init)."""
+        make_uniform(self, shapes | ({"bias_ih": (rows,)} if self.bias else {}), self.hidden_size,
+                     "", self.rng, self.dtype)
+        if self.bias:
+            self.bias_ih.data[:] = 0.0
+            self.bias_ih.data[forget] = np.linspace(*FORGET_BIAS_RANGE, forget.stop - forget.start)
+        else:
+            self.bias_ih = None
+
+    def extra_repr(self):
+        return (super().extra_repr() + f", num_heads={self.num_heads}, "
+                f"forget_gate={self.forget_gate!r}")
+
+
+class SLSTMCell(_ExponentialGating):
     """sLSTM: scalar memory with exponential gating and memory mixing (Beck et al. 2024, sec. 2.2).
 
     Pre-activations [i~|f~|z~|o~] = x W_ih^T + h_{t-1} R^T + b, R block-diagonal over
@@ -71,23 +99,14 @@ class SLSTMCell(Cell):
     """
 
     states = ("h", "c", "n", "m")
-    initial_values = {"m": -np.inf}
     recurrent_weight = None  # bound to the block-diagonal matrix while the fused path traces
 
     def __init__(self, input_size, hidden_size, bias=True, num_heads=4, forget_gate="sigmoid",
                  rng=None, dtype=np.float32):
-        _check_heads("SLSTMCell", hidden_size, num_heads, forget_gate)
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.num_heads, self.forget_gate = num_heads, forget_gate
+        super().__init__(input_size, hidden_size, bias, num_heads, forget_gate, rng, dtype)
         H = hidden_size
-        shapes = {"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H // num_heads)}
-        make_uniform(self, shapes | ({"bias_ih": (4 * H,)} if bias else {}), H, "", self.rng,
-                     self.dtype)
-        if bias:
-            self.bias_ih.data[:] = 0.0
-            self.bias_ih.data[H:2 * H] = np.linspace(*FORGET_BIAS_RANGE, H)
-        else:
-            self.bias_ih = None
+        self._weights({"weight_ih": (4 * H, input_size), "weight_hh": (4 * H, H // num_heads)},
+                      4 * H, slice(H, 2 * H))
 
     def step_parameters(self) -> dict:
         """The step reads the (4H, H) block-diagonal recurrent matrix, built from weight_hh."""
@@ -112,12 +131,8 @@ class SLSTMCell(Cell):
         n = f_gate * n + i_gate
         return o.sigmoid() * (c / n), c, n, m_new
 
-    def extra_repr(self):
-        return (super().extra_repr() + f", num_heads={self.num_heads}, "
-                f"forget_gate={self.forget_gate!r}")
 
-
-class MLSTMCell(Cell):
+class MLSTMCell(_ExponentialGating):
     """mLSTM: a (d, d) matrix memory per head, no memory mixing (Beck et al. 2024, sec. 2.3).
 
     From x_t alone: q, k, v, o~ (H each, ``weight_ih`` rows [q|k|v|o]) and per head i~, f~
@@ -134,22 +149,13 @@ class MLSTMCell(Cell):
     """
 
     states = ("h", "C", "n", "m")
-    initial_values = {"m": -np.inf}
 
     def __init__(self, input_size, hidden_size, bias=True, num_heads=4, forget_gate="sigmoid",
                  rng=None, dtype=np.float32):
-        _check_heads("MLSTMCell", hidden_size, num_heads, forget_gate)
-        super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.num_heads, self.forget_gate = num_heads, forget_gate
-        H, NH = hidden_size, num_heads
-        rows = 4 * H + 2 * NH
-        shapes = {"weight_ih": (rows, input_size)} | ({"bias_ih": (rows,)} if bias else {})
-        make_uniform(self, shapes, H, "", self.rng, self.dtype)
-        if bias:
-            self.bias_ih.data[:] = 0.0
-            self.bias_ih.data[4 * H + NH:] = np.linspace(*FORGET_BIAS_RANGE, NH)
-        else:
-            self.bias_ih = None
+        super().__init__(input_size, hidden_size, bias, num_heads, forget_gate, rng, dtype)
+        rows = 4 * hidden_size + 2 * num_heads
+        self._weights({"weight_ih": (rows, input_size)}, rows,
+                      slice(4 * hidden_size + num_heads, rows))
 
     @property
     def head_size(self) -> int:
@@ -189,7 +195,3 @@ class MLSTMCell(Cell):
         denominator = (n.reshape(B, NH, d) * q).sum(axis=-1, keepdims=True).abs().maximum(floor)
         h = o.sigmoid() * (numerator / denominator).reshape(B, NH * d)
         return h, C, n, m_new
-
-    def extra_repr(self):
-        return (super().extra_repr() + f", num_heads={self.num_heads}, "
-                f"forget_gate={self.forget_gate!r}")

@@ -19,7 +19,7 @@ from minigrad import init
 from minigrad.nn import Module, Parameter
 from minigrad.tensor import Tensor
 
-from .checks import check_dtype, check_flag, check_pair_state, check_single_state, check_size
+from .checks import check_dtype, check_flag, check_size, check_states
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -62,15 +62,16 @@ def check_nonlinearity(nonlinearity: str) -> None:
 
 
 def make_weights(module: Module, gates: int, input_size: int, hidden_size: int, bias: bool,
-                 suffix: str, rng, dtype) -> None:
-    """Create weight_ih{suffix} (gates*H, I), weight_hh{suffix} (gates*H, H), bias_ih{suffix},
-    bias_hh{suffix} (gates*H,) on `module`, drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does."""
+                 suffix: str, rng, dtype, recurrent_size: int | None = None) -> None:
+    """Create weight_ih{suffix} (gates*H, I), weight_hh{suffix} (gates*H, R), bias_ih{suffix},
+    bias_hh{suffix} (gates*H,) on `module`, drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does; R, the
+    recurrent state's width, is H unless given (an LSTM's projection)."""
     gates = GATES[gates] if isinstance(gates, str) else gates
     if input_size < 1 or hidden_size < 1:
         raise ValueError(f"input_size and hidden_size must be >= 1, got {input_size}, "
                          f"{hidden_size}")
     rows = gates * hidden_size
-    shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
+    shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, recurrent_size or hidden_size)}
     if bias:
         shapes.update(bias_ih=(rows,), bias_hh=(rows,))
     make_uniform(module, shapes, hidden_size, suffix, rng, dtype)
@@ -147,25 +148,10 @@ class Cell(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.input_size}) "
                              f"or ({self.input_size},), got shape {x.shape}")
-        single = len(self.states) == 1
-        owner = type(self).__name__
-        if single:
-            given = (check_single_state(owner, state),)
-        elif self.states == ("h", "c") and not isinstance(state, tuple | list):
-            given = None if state is None else check_pair_state(owner, state)
-        elif state is not None and not isinstance(state, tuple | list):
-            raise ValueError(f"{owner}: state must be a tuple of {len(self.states)} tensors "
-                             f"{self.states} (or None), got one {type(state).__name__}")
-        else:
-            given = None if state is None else tuple(state)
-        if given is not None and len(given) != len(self.states):
-            raise ValueError(f"{type(self).__name__}: state must be a tuple of "
-                             f"{len(self.states)} tensors {self.states}, got a "
-                             f"{type(state).__name__} of length {len(given)}")
+        given = check_states(type(self).__name__, self.states, state)
         rows = x.shape[:-1]
         states = []
-        for k, name in enumerate(self.states):
-            s = None if given is None else given[k]
+        for s, name in zip(given, self.states):
             expected = (*rows, self.state_size(name))
             if s is None:
                 s = mg.full(expected, self.initial_values.get(name, 0.0), dtype=self.dtype,
@@ -175,7 +161,7 @@ class Cell(Module):
                                  f"got {s.shape}")
             states.append(s)
         new = tuple(self.step(x, tuple(states)))
-        return new[0] if single else new
+        return new[0] if len(self.states) == 1 else new
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"

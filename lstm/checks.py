@@ -67,3 +67,21 @@ def check_single_state(owner: str, state):
                          f"{type(state).__name__} of length {len(state)}; only the LSTM "
                          "carries a pair (h0, c0)")
     return state
+
+
+def check_states(owner: str, names: tuple, state) -> tuple:
+    """The given states in `names` order, None where not given: a one-state module takes one
+    tensor (or None), the LSTM's (h, c) a pair, other cells a tuple of as many as they carry."""
+    if len(names) == 1:
+        return (check_single_state(owner, state),)
+    if names == ("h", "c") and not isinstance(state, tuple | list):
+        return check_pair_state(owner, state)
+    if state is None:
+        return (None,) * len(names)
+    if not isinstance(state, tuple | list):
+        raise ValueError(f"{owner}: state must be a tuple of {len(names)} tensors {names} (or "
+                         f"None), got one {type(state).__name__}")
+    if len(state) != len(names):
+        raise ValueError(f"{owner}: state must be a tuple of {len(names)} tensors {names}, got a "
+                         f"{type(state).__name__} of length {len(state)}")
+    return tuple(state)

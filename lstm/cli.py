@@ -38,6 +38,7 @@ def _finished_row(rows: list[dict], config: TrainConfig):
 
 
 def cmd_train(args) -> int:
+    from .experiments.sweep import result_row
     from .runs import results_io
     from .runs.lock import RunLock
     from .runs.train import Interrupted, clear_run, train
@@ -65,14 +66,9 @@ def cmd_train(args) -> int:
             print(f"lstm train: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        import minigrad as mg
-
         # a replaced row keeps its key and config, so the sweep that wrote it still finds it
         key_config = config.to_dict() if finished is None else finished["config"]
-        source = zoo.cell_digest(config.model)
-        row = results_io.make_row("train", key_config, result, wall_time_s=result["wall_time"],
-                                  threads=mg.get_num_threads(),
-                                  **({"cell_source": source} if source else {}))
+        row = result_row("train", key_config, result, result["wall_time"])
         results_io.put_row(results_path, row)  # the only row of this run, even if another
         # command finished it meanwhile
     emit(_train_summary(result["config"], result))
@@ -110,10 +106,6 @@ def cmd_gradflow(args) -> int:
     config = from_args(GradflowConfig, args)
     specs = [RunSpec("gradflow", run) for run in config.run_configs()]
 
-    def show(row):
-        for record in row["result"]["records"]:
-            emit({k: v for k, v in record.items() if not k.startswith("curve_")})
-
     check_specs(specs)
     check_out_dir(args.out)
     rows, status = _interruptible(lambda: run_sweep(
@@ -123,8 +115,14 @@ def cmd_gradflow(args) -> int:
         return status
     order = {m: i for i, m in enumerate(config.models)}
     for row in sorted(rows, key=lambda r: order[r["config"]["model"]]):
-        show(row)
+        _show_records(row)
     return 0
+
+
+def _show_records(row: dict, **fields) -> None:
+    """A gradient-flow row's records, one JSON line each (the curves left to the file)."""
+    for record in row["result"]["records"]:
+        emit({**fields, **{k: v for k, v in record.items() if not k.startswith("curve_")}})
 
 
 def cmd_sweep(args) -> int:
@@ -144,9 +142,7 @@ def cmd_sweep(args) -> int:
                    "solved": r["solved"], "steps_to_solve": r["steps_to_solve"],
                    "baseline": r["task"]["baseline"], **r["metrics"]})
         else:
-            for record in row["result"]["records"]:
-                emit({"kind": "gradflow", **{k: v for k, v in record.items()
-                                              if not k.startswith("curve_")}})
+            _show_records(row, kind="gradflow")
 
     check_specs(plan.all_specs())
     check_out_dir(args.out)
@@ -210,8 +206,6 @@ def _command(sub, name: str, func, texts: tuple[str, str, str], config=None, ext
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=func)
     return p
-
-
 
 
 def _presets_epilog() -> str:

@@ -27,14 +27,7 @@ from minigrad.tensor import Tensor
 from . import recurrent_dropout as rd
 from .cell_zoo import ProjLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, check_nonlinearity
-from .checks import (
-    check_dtype,
-    check_flag,
-    check_fraction,
-    check_pair_state,
-    check_single_state,
-    check_size,
-)
+from .checks import check_dtype, check_flag, check_fraction, check_size, check_states
 
 IMPLS = ("fused", "composed")
 INIT_HH = ("default", "orthogonal", "identity")
@@ -176,25 +169,9 @@ class Recurrent(Module):
     # ---- the stack of layers -------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
-        single = len(self.state_names) == 1
-        owner = type(self).__name__
-        if single:
-            given = (check_single_state(owner, state),)
-        elif self.state_names == ("h", "c") and not isinstance(state, tuple | list):
-            given = check_pair_state(owner, state)
-        elif state is None:
-            given = (None,) * len(self.state_names)
-        elif not isinstance(state, tuple | list):
-            raise ValueError(f"{owner}: state must be a tuple of {len(self.state_names)} tensors "
-                             f"{self.state_names} (or None), got one {type(state).__name__}")
-        else:
-            given = tuple(state)
-        if len(given) != len(self.state_names):
-            raise ValueError(f"{type(self).__name__}: state must be a tuple of "
-                             f"{len(self.state_names)} tensors {self.state_names}, got a "
-                             f"{type(state).__name__} of length {len(given)}")
+        given = check_states(type(self).__name__, self.state_names, state)
         out, finals = self._run(x, given, lengths, grad_norms)
-        return out, (finals[0] if single else tuple(finals))
+        return out, (finals[0] if len(self.state_names) == 1 else tuple(finals))
 
     def _run(self, x, given, lengths, grad_norms):
         x = self._check_input(x)

@@ -46,15 +46,9 @@ def copy_metrics(logits, targets, n_copy: int) -> dict[str, float]:
                          f"{logits.shape} and {targets.shape}")
     if not 1 <= n_copy <= targets.shape[0]:
         raise ValueError(f"copy_metrics: n_copy must be in 1..{targets.shape[0]}, got {n_copy}")
-    if targets.min() < 0 or targets.max() >= logits.shape[-1]:
-        raise ValueError(f"copy_metrics: targets must be in [0, {logits.shape[-1]}), got "
-                         f"min {targets.min()} max {targets.max()}")
-    picked = -np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]
-    recalled = logits[-n_copy:].argmax(axis=-1) == targets[-n_copy:]
-    return {"cross_entropy": float(picked.mean()),
-            "recall_cross_entropy": float(picked[-n_copy:].mean()),
-            "recall_accuracy": float(recalled.mean()),
-            "accuracy": float((logits.argmax(axis=-1) == targets).mean())}
+    due = np.zeros(targets.shape, bool)
+    due[-n_copy:] = True  # the recall phase
+    return _recall_scores("copy_metrics", logits, targets, due)
 
 
 def query_metrics(logits, targets, due) -> dict[str, float]:
@@ -66,8 +60,12 @@ def query_metrics(logits, targets, due) -> dict[str, float]:
                          f"got {logits.shape}, {targets.shape} and {due.shape}")
     if not due.any():
         raise ValueError("query_metrics: no step is due (due is all False)")
+    return _recall_scores("query_metrics", logits, targets, due)
+
+
+def _recall_scores(caller: str, logits, targets, due) -> dict[str, float]:
     if targets.min() < 0 or targets.max() >= logits.shape[-1]:
-        raise ValueError(f"query_metrics: targets must be in [0, {logits.shape[-1]}), got "
+        raise ValueError(f"{caller}: targets must be in [0, {logits.shape[-1]}), got "
                          f"min {targets.min()} max {targets.max()}")
     picked = -np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]
     right = logits.argmax(axis=-1) == targets

@@ -1,8 +1,8 @@
 """`lstm report`: run what is missing, then write report/index.html with its PNG figures.
 
 Stages (each reuses what the results directory already holds, so a rerun only draws):
-1. the sweep of preset_specs (training runs of both tasks x three models x a few seq_lens, and
-   the gradient-flow runs) into RESULTS/results.jsonl, in worker processes;
+1. the sweep of the preset's plan (lstm.experiments.presets.preset_plan: the memory-horizon
+   ladders, the recall tasks' runs, the gradient flow) into RESULTS/results.jsonl, in workers;
 2. a small LSTM trained on adding until solved (RESULTS/inside/, checkpointed), traced;
 3. training-step time against seq_len: minigrad in this process, the installed peers through
    bench/compare.py in subprocesses when bench/ sits next to the package (RESULTS/speed.jsonl);
@@ -12,8 +12,6 @@ Stages (each reuses what the results directory already holds, so a rerun only dr
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import platform
 import subprocess
@@ -22,8 +20,6 @@ import time
 from pathlib import Path
 
 from .apps.registry import APPLICATIONS
-from .checkpoint import atomic_write
-from .config import TrainConfig
 from .experiments import presets
 from .experiments.horizon import distinct, ladders_from_rows, outcomes
 from .experiments.inside import INSIDE_CONFIGS, run_inside
@@ -36,6 +32,7 @@ from .experiments.speed import (
     speed_configs,
 )
 from .experiments.sweep import read_results, run_sweep, versions
+from .runs.config import TrainConfig
 
 SPEED_BASE = {"models": ("rnn", "lstm", "gru"), "batch_size": 32, "input_size": 32,
               "hidden_size": 128, "warmup": 2}
@@ -93,7 +90,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     from .reporting.gradient_figure import gradient_flow
     from .reporting.horizon_figure import horizon_section
     from .reporting.inside_figure import inside_section
-    from .reporting.page import Section, render_page
+    from .reporting.page import Section, report_dirs, write_page
     from .reporting.speed_figure import speed_section
 
     if preset not in REPORT_PRESETS:
@@ -102,9 +99,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
         raise ValueError(f"asv_results must be an asv results directory (.asv/results), got "
                          f"{asv_results!r}, which is not a directory")
     settings = REPORT_PRESETS[preset]
-    results_dir = results_dir or os.path.join(out_dir, "results")
-    os.makedirs(out_dir, exist_ok=True)
-    os.makedirs(results_dir, exist_ok=True)
+    results_dir = report_dirs(out_dir, results_dir)
     stage = Stages(5, progress)
 
     plan = presets.preset_plan(settings["sweep"], extra_models=tuple(models))
@@ -152,18 +147,11 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
     elapsed = stage.finish()
     table, everything = run_settings(preset, results_dir, rows, speed_rows, inside, asv_dir,
                                      stage.seconds, elapsed)
-    intro = (f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by \"lstm "
-             f"report --preset {preset}\" in {elapsed:.0f} s from the results in {results_dir} "
-             "(rerunning reuses them: only missing runs are run). Figures are PNG files next to "
-             "this page; every figure's numbers are in the table below it.")
-    path = os.path.join(out_dir, "index.html")
-    page = render_page("minigrad + lstm: long-range memory report", intro, sections, table,
-                       json.dumps(everything, indent=1, sort_keys=True, default=str))
-    data = page.encode("utf-8")
-    atomic_write(path, lambda f: f.write(data))
-    if progress:
-        print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
-    return path
+    return write_page(out_dir, "minigrad + lstm: long-range memory report",
+                      f"lstm report --preset {preset}", elapsed, results_dir, "rerunning reuses "
+                      "them: only missing runs are run). Figures are PNG files next to this "
+                      "page; every figure's numbers are in the table below it.", sections, table,
+                      everything, progress)
 
 
 def run_speed_stage(settings: dict, speed_path: str, root: Path | None, peers: list[str],

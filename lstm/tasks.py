@@ -54,6 +54,11 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _check_symbols(n_symbols, n_copy) -> None:
+    _check_int("n_symbols", n_symbols, 2)
+    _check_int("n_copy", n_copy, 1)
+
+
 def _check_common(batch_size, seq_len, rng, variant=None, variants=None) -> None:
     _check_int("batch_size", batch_size, 1)
     _check_int("seq_len", seq_len, 2)
@@ -147,8 +152,7 @@ def copy(batch_size: int, seq_len: int, rng: np.random.Generator, n_symbols: int
     of blanks in the recall phase (n_copy + 1 of them); their model reads x as a raw scalar.
     """
     _check_common(batch_size, seq_len, rng, variant, COPY_VARIANTS)
-    _check_int("n_symbols", n_symbols, 2)
-    _check_int("n_copy", n_copy, 1)
+    _check_symbols(n_symbols, n_copy)
     total = seq_len + 2 * n_copy
     delimiter = n_symbols + 1
     symbols = rng.integers(1, n_symbols + 1, (n_copy, batch_size), dtype=np.int64)
@@ -171,8 +175,7 @@ def copy_baseline(seq_len: int, n_symbols: int = 8, n_copy: int = 10) -> float:
     n_copy ln(n_symbols) / (T + 2 n_copy): 0.173 for T = 100 with the defaults.
     """
     _check_int("seq_len", seq_len, 2)
-    _check_int("n_symbols", n_symbols, 2)
-    _check_int("n_copy", n_copy, 1)
+    _check_symbols(n_symbols, n_copy)
     return n_copy * math.log(n_symbols) / (seq_len + 2 * n_copy)
 
 
@@ -188,8 +191,7 @@ def selective_copy(batch_size: int, seq_len: int, rng: np.random.Generator, n_sy
     2023, "Mamba", sec. 3.1 and appendix E.1).
     """
     _check_common(batch_size, seq_len, rng)
-    _check_int("n_symbols", n_symbols, 2)
-    _check_int("n_copy", n_copy, 1)
+    _check_symbols(n_symbols, n_copy)
     if n_copy > seq_len:
         raise ValueError(f"selective_copy: n_copy ({n_copy}) must be at most seq_len "
                          f"({seq_len}): the symbols take distinct positions")
@@ -272,8 +274,7 @@ class Task:
             raise ValueError(f"variant for task {self.name!r} must be one of {variants}, got "
                              f"{self.variant!r}")
         _check_int("seq_len", self.seq_len, 2)
-        _check_int("n_symbols", self.n_symbols, 2)
-        _check_int("n_copy", self.n_copy, 1)
+        _check_symbols(self.n_symbols, self.n_copy)
         if self.name == "adding" and self.variant == "hochreiter1997":
             _check_int("seq_len", self.seq_len, HOCHREITER_MIN_SEQ_LEN)
         sizes = resolve_sizes(self.name, self.variant, self.n_symbols, self.n_copy)

@@ -96,12 +96,19 @@ def _check_cell(cell, name: str) -> None:
                          f"{cell!r} ({type(cell).__name__})")
 
 
+def layer_builder(layer, *args, chrono: bool = False, **options) -> Builder:
+    """The builder of `layer(*args, input_size, hidden_size, ..., **options)`; `chrono`: chrono
+    init with T_max = the run's seq_len."""
+    def build(input_size, hidden_size, seq_len, rng, impl, dtype):
+        extra = {"chrono_t_max": seq_len} if chrono else {}
+        return layer(*args, input_size, hidden_size, impl=impl, rng=rng, dtype=dtype, **options,
+                     **extra)
+    return build
+
+
 def cell_builder(cell: type, **options) -> Builder:
     """The builder of `Recurrent(cell, ...)`: any Cell subclass as a one-layer model."""
-    def build(input_size, hidden_size, seq_len, rng, impl, dtype):
-        return Recurrent(cell, input_size, hidden_size, impl=impl, rng=rng, dtype=dtype,
-                         **options)
-    return build
+    return layer_builder(Recurrent, cell, **options)
 
 
 def register_cell(name: str, cell: type, *, label: str, family: str, paper: str,
@@ -115,15 +122,6 @@ def register_cell(name: str, cell: type, *, label: str, family: str, paper: str,
 
 
 # ---- the built-in models -----------------------------------------------------------------------
-def _rnn(input_size, hidden_size, seq_len, rng, impl, dtype):
-    return RNN(input_size, hidden_size, nonlinearity="tanh", impl=impl, rng=rng, dtype=dtype)
-
-
-def _rnn_orth(input_size, hidden_size, seq_len, rng, impl, dtype):
-    return RNN(input_size, hidden_size, nonlinearity="tanh", init_hh="orthogonal", impl=impl,
-               rng=rng, dtype=dtype)
-
-
 def _irnn(input_size, hidden_size, seq_len, rng, impl, dtype):
     layer = RNN(input_size, hidden_size, nonlinearity="relu", init_hh="identity", impl=impl,
                 rng=rng, dtype=dtype)
@@ -133,56 +131,44 @@ def _irnn(input_size, hidden_size, seq_len, rng, impl, dtype):
     return layer
 
 
-def _lstm(**fixed):
-    def build(input_size, hidden_size, seq_len, rng, impl, dtype):
-        options = dict(fixed)
-        if options.pop("chrono", False):
-            options["chrono_t_max"] = seq_len
-        if options.pop("proj", False):
-            if hidden_size < 2:
-                raise ValueError(f"lstm-proj needs hidden_size >= 2 (it projects to "
-                                 f"hidden_size // 2), got {hidden_size}")
-            options["proj_size"] = hidden_size // 2
-        return LSTM(input_size, hidden_size, impl=impl, rng=rng, dtype=dtype, **options)
-    return build
-
-
-def _gru(input_size, hidden_size, seq_len, rng, impl, dtype):
-    return GRU(input_size, hidden_size, impl=impl, rng=rng, dtype=dtype)
-
-
-def _janet(input_size, hidden_size, seq_len, rng, impl, dtype):
-    return Recurrent(JANETCell, input_size, hidden_size, chrono_t_max=seq_len, impl=impl, rng=rng,
-                     dtype=dtype)
+def _lstm_proj(input_size, hidden_size, seq_len, rng, impl, dtype):
+    if hidden_size < 2:
+        raise ValueError(f"lstm-proj needs hidden_size >= 2 (it projects to hidden_size // 2), "
+                         f"got {hidden_size}")
+    return LSTM(input_size, hidden_size, impl=impl, rng=rng, dtype=dtype,
+                proj_size=hidden_size // 2)
 
 
 _TORCH = "torch's U(+-1/sqrt(H))"
-register(ModelSpec("rnn", _rnn, "tanh-RNN", "RNN", "#d62728", "rnn", _TORCH, "Elman 1990",
-                   glorot=True))
-register(ModelSpec("rnn-orth", _rnn_orth, "tanh-RNN, orthogonal W_hh", "RNN orth", "#ff7f0e",
-                   "rnn", "orthogonal W_hh", "Saxe et al. 2014"))
+register(ModelSpec("rnn", layer_builder(RNN, nonlinearity="tanh"), "tanh-RNN", "RNN",
+                   "#d62728", "rnn", _TORCH, "Elman 1990", glorot=True))
+register(ModelSpec("rnn-orth", layer_builder(RNN, nonlinearity="tanh", init_hh="orthogonal"),
+                   "tanh-RNN, orthogonal W_hh", "RNN orth", "#ff7f0e", "rnn", "orthogonal W_hh",
+                   "Saxe et al. 2014"))
 register(ModelSpec("irnn", _irnn, "IRNN", "IRNN", "#8c564b", "rnn",
                    "W_hh = I, W_ih N(0, 1e-3), biases 0", "Le et al. 2015"))
-register(ModelSpec("lstm", _lstm(), "LSTM", "LSTM", "#17becf", "lstm", _TORCH,
+register(ModelSpec("lstm", layer_builder(LSTM), "LSTM", "LSTM", "#17becf", "lstm", _TORCH,
                    "Hochreiter & Schmidhuber 1997", glorot=True))
-register(ModelSpec("lstm-fb1", _lstm(forget_bias=1.0), "LSTM, forget bias 1", "LSTM fb1",
-                   "#1f77b4", "lstm", "forget-gate bias 1", "Jozefowicz et al. 2015",
+register(ModelSpec("lstm-fb1", layer_builder(LSTM, forget_bias=1.0), "LSTM, forget bias 1",
+                   "LSTM fb1", "#1f77b4", "lstm", "forget-gate bias 1", "Jozefowicz et al. 2015",
                    glorot=True))
-register(ModelSpec("lstm-chrono", _lstm(chrono=True), "LSTM, chrono", "LSTM chrono", "#9467bd",
-                   "lstm", "chrono, T_max = seq_len", "Tallec & Ollivier 2018", min_seq_len=3))
-register(ModelSpec("gru", _gru, "GRU", "GRU", "#2ca02c", "gru", _TORCH, "Cho et al. 2014",
-                   glorot=True))
+register(ModelSpec("lstm-chrono", layer_builder(LSTM, chrono=True), "LSTM, chrono",
+                   "LSTM chrono", "#9467bd", "lstm", "chrono, T_max = seq_len",
+                   "Tallec & Ollivier 2018", min_seq_len=3))
+register(ModelSpec("gru", layer_builder(GRU), "GRU", "GRU", "#2ca02c", "gru", _TORCH,
+                   "Cho et al. 2014", glorot=True))
 register_cell("lstm-peephole", PeepholeLSTMCell, label="LSTM, peepholes", short="peephole",
               colour="#393b79", family="lstm", paper="Gers & Schmidhuber 2000")
-register(ModelSpec("lstm-proj", _lstm(proj=True), "LSTM, projection H/2", "LSTMP", "#6b6ecf",
+register(ModelSpec("lstm-proj", _lstm_proj, "LSTM, projection H/2", "LSTMP", "#6b6ecf",
                    "lstm", _TORCH, "Sak et al. 2014", variant=True))
 register_cell("lstm-ln", LayerNormLSTMCell, label="LSTM, layer norm", short="LN-LSTM",
               colour="#9c9ede", family="lstm", paper="Ba et al. 2016")
 register_cell("cifg", CIFGCell, label="CIFG LSTM", short="CIFG", colour="#637939",
               family="lstm", paper="Greff et al. 2017")
-register(ModelSpec("janet", _janet, "JANET (chrono)", "JANET", "#b5cf6b", "lstm",
-                   "chrono, T_max = seq_len", "van der Westhuizen & Lasenby 2018",
-                   cell=JANETCell, variant=True, min_seq_len=3))
+register(ModelSpec("janet", cell_builder(JANETCell, chrono=True), "JANET (chrono)", "JANET",
+                   "#b5cf6b", "lstm", "chrono, T_max = seq_len",
+                   "van der Westhuizen & Lasenby 2018", cell=JANETCell, variant=True,
+                   min_seq_len=3))
 register_cell("indrnn", IndRNNCell, label="IndRNN", colour="#e7969c", family="rnn",
               paper="Li et al. 2018", init="recurrent weights u U(0, 1)")
 register_cell("mgu", MGUCell, label="MGU", colour="#8ca252", family="gru",
@@ -193,15 +179,11 @@ register_cell("gru-cho", GRUChoCell, label="GRU, Cho et al. 2014", short="GRU Ch
 
 # ---- the LSTM's successors (issue 21): in every command, gradient flow and the report, not in
 # the variants' table and benchmarks (variant=False) ----------------------------------------------
-def _mlstm(input_size, hidden_size, seq_len, rng, impl, dtype):
-    return MLSTM(input_size, hidden_size, impl=impl, rng=rng, dtype=dtype)  # fused: parallel form
-
-
 _XLSTM_INIT = "forget biases linspace(3, 6), 4 heads"
 register(ModelSpec("slstm", cell_builder(SLSTMCell), "sLSTM (xLSTM)", "sLSTM", "#e377c2", "lstm",
                    _XLSTM_INIT, "Beck et al. 2024", cell=SLSTMCell))
-register(ModelSpec("mlstm", _mlstm, "mLSTM (xLSTM)", "mLSTM", "#7f7f7f", "lstm", _XLSTM_INIT,
-                   "Beck et al. 2024"))
+register(ModelSpec("mlstm", layer_builder(MLSTM), "mLSTM (xLSTM)", "mLSTM", "#7f7f7f", "lstm",
+                   _XLSTM_INIT, "Beck et al. 2024"))  # fused: the parallel form
 # trained by a parallel scan (mg.linear_scan); no cell= here: their fused path is the scan, not
 # the cell compiler, so build_recurrent has no step to check
 register(ModelSpec("mingru", cell_builder(MinGRUCell), "minGRU (scan)", "minGRU", "#bcbd22",
@@ -225,10 +207,6 @@ def is_user_model(name: str) -> bool:
     return isinstance(name, str) and ":" in name
 
 
-def known(name: str) -> bool:
-    return name in _REGISTRY or is_user_model(name)
-
-
 def spec(name: str) -> ModelSpec:
     """The ModelSpec of a registered name or a user's cell (loaded on first use); a ValueError
     naming the choices (or what is wrong with the cell) otherwise."""
@@ -248,16 +226,16 @@ def label(name: str) -> str:
     """The legend label of a model: a user's cell's is its class name (its name where nothing
     is known about it)."""
     found = _lookup(name)
-    if found is None:
-        return name.rpartition(":")[2] if is_user_model(name) else name
-    return found.label
+    return found.label if found is not None else _untold(name)
 
 
 def short_label(name: str) -> str:
     found = _lookup(name)
-    if found is None:
-        return name.rpartition(":")[2] if is_user_model(name) else name
-    return found.short
+    return found.short if found is not None else _untold(name)
+
+
+def _untold(name: str) -> str:
+    return name.rpartition(":")[2] if is_user_model(name) else name
 
 
 def colour(name: str) -> str:

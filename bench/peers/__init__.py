@@ -143,18 +143,24 @@ def run_timed(
     return summarize(seconds, cpu_seconds)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warm: bool = False,
-                   clock: Callable[[], float] = time.perf_counter) -> float:
-    """The median seconds (wall clock, or `clock`, e.g. time.process_time) of `repeats` calls
-    of fn (after one untimed call if warm: it compiles kernels and fills caches)."""
-    if warm:
+def step_times(fn: Callable[[], object], repeats: int, warmup: int = 0,
+               clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """The seconds (wall clock, or `clock`, e.g. time.process_time) of each of `repeats` calls
+    of fn, after `warmup` untimed calls (they compile kernels and fill caches)."""
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         start = clock()
         fn()
         times.append(clock() - start)
-    return float(np.median(times))
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warm: bool = False,
+                   clock: Callable[[], float] = time.perf_counter) -> float:
+    """The median of step_times (after one untimed call if warm)."""
+    return float(np.median(step_times(fn, repeats, int(warm), clock)))
 
 
 def case_id(case: dict) -> str:

@@ -79,12 +79,10 @@ def _adding_batch(case, seed=0):
 
 
 # ---- minigrad --------------------------------------------------------------------------------
-def _mg_lstm(case, compiled):
+def mg_lstm_step(params):
+    """The plain-loop LSTM's step (minigrad_models.composed_lstm_loss of x, then backward), the
+    gradients of `params` (w_ih, w_hh, b_ih, b_hh) cleared first; returns the loss."""
     import minigrad as mg
-
-    w = recurrent_weights("lstm", case["I"], case["H"])
-    params = [mg.tensor(w[k], requires_grad=True) for k in PARAM_NAMES]
-    x = mg.tensor(sequence_input(case["T"], case["B"], case["I"]))
 
     def step(x):
         for p in params:
@@ -93,6 +91,37 @@ def _mg_lstm(case, compiled):
         loss.backward()
         return loss
 
+    return step
+
+
+def mg_adding_step(model, readout):
+    """An `lstm train`-like adding step of `model` (an lstm layer) and `readout` (a Linear on its
+    last output): MSE, backward, norm clipping at 1, Adam 1e-3; returns the loss."""
+    import minigrad as mg
+
+    params = model.parameters() + readout.parameters()
+    opt = mg.optim.Adam(params, lr=1e-3)
+
+    def step(x, y):
+        out, _ = model(x)
+        loss = mg.mse_loss(readout(out[-1]), y)
+        opt.zero_grad()
+        loss.backward()
+        mg.optim.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss
+
+    return step
+
+
+def _mg_lstm(case, compiled):
+    import minigrad as mg
+
+    w = recurrent_weights("lstm", case["I"], case["H"])
+    params = [mg.tensor(w[k], requires_grad=True) for k in PARAM_NAMES]
+    x = mg.tensor(sequence_input(case["T"], case["B"], case["I"]))
+
+    step = mg_lstm_step(params)
     fn = mg.compile(step) if compiled else step
     last, info = {}, {}
     _first_call(lambda: last.update(loss=fn(x)), info)
@@ -114,18 +143,7 @@ def _mg_adding(case, compiled):
     w, r = _adding_weights(case)
     model.load_state_dict(w)
     readout.load_state_dict(r)
-    params = model.parameters() + readout.parameters()
-    opt = mg.optim.Adam(params, lr=1e-3)
-
-    def step(x, y):
-        out, _ = model(x)
-        loss = mg.mse_loss(readout(out[-1]), y)
-        opt.zero_grad()
-        loss.backward()
-        mg.optim.clip_grad_norm_(params, 1.0)
-        opt.step()
-        return loss
-
+    step = mg_adding_step(model, readout)
     fn = mg.compile(step) if compiled else step
     return _adding_prepared(fn, [mg.tensor(a) for a in _adding_batch(case)], numpy_memory=True)
 

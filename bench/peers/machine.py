@@ -3,6 +3,7 @@ wall and CPU time of fresh interpreter start-ups."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib
 import os
@@ -14,6 +15,19 @@ import time
 from pathlib import Path
 
 from . import LIBRARIES, summarize, thread_env
+
+
+def bench_parser(doc: str, worker_nargs: int, preset: str, threads: int,
+                 **worker_keywords) -> argparse.ArgumentParser:
+    """The options of a bench that measures each library or mode in a child process of its own:
+    the hidden --worker (the child's arguments), --preset, --threads, --rounds, --out."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--worker", nargs=worker_nargs, help=argparse.SUPPRESS, **worker_keywords)
+    p.add_argument("--preset", choices=("quick", "default"), default=preset)
+    p.add_argument("--threads", type=int, default=threads)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", default=None, metavar="FILE.json")
+    return p
 
 
 def cpu_busy(interval: float = 0.5) -> float:

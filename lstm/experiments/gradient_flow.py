@@ -113,7 +113,7 @@ def run_gradient_flow(model: str, task: str = "adding", seq_len: int = 200,
                       progress: bool = True) -> list[dict]:
     """Records of `measure` at each training step in `steps` (0 = initialisation).
 
-    Training uses lstm.train's Trainer with TrainConfig defaults (RMSprop 1e-3, clip 1) and
+    Training uses lstm.runs.train's Trainer with TrainConfig defaults (RMSprop 1e-3, clip 1) and
     `train_overrides`; the measurement batch is a fixed draw (its own seed stream), the same at
     every step, so curves at different steps are comparable.
     """

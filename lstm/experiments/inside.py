@@ -30,15 +30,12 @@ from ..tasks import get_task, seed_stream
 GATE_NAMES = ("i", "f", "g", "o")
 TRACE_STREAM = 4  # seed stream of the sequences traced (0-2: init, train, test; 3: gradflow)
 
+_INSIDE = {"task": "adding", "model": "lstm-fb1", "batch_size": 32, "optimizer": "adam",
+           "lr": 1e-2, "clip": "norm", "clip_value": 1.0, "eval_every": 100, "test_size": 1000,
+           "checkpoint_every": 500, "seed": 0}
 INSIDE_CONFIGS = {
-    "quick": TrainConfig(task="adding", model="lstm-fb1", seq_len=50, hidden_size=32,
-                         batch_size=32, steps=4000, optimizer="adam", lr=1e-2, clip="norm",
-                         clip_value=1.0, eval_every=100, test_size=1000, checkpoint_every=500,
-                         seed=0),
-    "full": TrainConfig(task="adding", model="lstm-fb1", seq_len=100, hidden_size=64,
-                        batch_size=32, steps=8000, optimizer="adam", lr=1e-2, clip="norm",
-                        clip_value=1.0, eval_every=100, test_size=1000, checkpoint_every=500,
-                        seed=0),
+    "quick": TrainConfig(**_INSIDE, seq_len=50, hidden_size=32, steps=4000),
+    "full": TrainConfig(**_INSIDE, seq_len=100, hidden_size=64, steps=8000),
 }
 
 

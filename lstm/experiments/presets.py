@@ -219,8 +219,3 @@ def _with_models(preset: dict, extra: tuple) -> dict:
     out["gradflow"] = grow(preset["gradflow"])
     return out
 
-
-def preset_specs(name: str, tasks=None, models=None, seq_lens=None, seeds=None,
-                 steps=None) -> list[RunSpec]:
-    """Every run preset `name` could make (ladders: every rung), for checking before a sweep."""
-    return preset_plan(name, tasks, models, seq_lens, seeds, steps).all_specs()

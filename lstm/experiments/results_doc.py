@@ -18,9 +18,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-from ..checkpoint import atomic_write
 from ..cli_errors import describe_os_error
-from ..results_io import ResultsError
+from ..runs.checkpoint import atomic_write
+from ..runs.results_io import ResultsError
 from .horizon import LOSS_KEYS, ladders_from_rows, outcomes, spread
 from .sweep import read_results, run_identity
 

@@ -1,6 +1,6 @@
 """Sweeps: a grid of runs, each appended as one JSON line to a results file when it finishes.
 
-The parent process is the only writer (through lstm.results_io): each finished run is written
+The parent process is the only writer (through lstm.runs.results_io): each finished run is written
 and fsynced at once, so a killed sweep loses only the runs in flight. A rerun of the same sweep
 reads the file (damaged lines moved to results.jsonl.damaged first), skips every run that is
 there (training runs matched by their complete TrainConfig, so `lstm train`'s rows count), and
@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..results_io import append_row, make_row, put_row, read_rows, repair, versions
 from ..runs.keys import run_key
+from ..runs.results_io import append_row, make_row, put_row, read_rows, repair, versions
 
 __all__ = ["RunSpec", "append_result", "execute", "grid", "read_results", "run_key",
            "run_sweep", "versions"]
@@ -46,8 +46,8 @@ class RunSpec:
 
 
 def _run_train(config: dict, compile: bool = True) -> dict:  # noqa: A002 - the setting's name
-    from ..config import TrainConfig
-    from ..train import train
+    from ..runs.config import TrainConfig
+    from ..runs.train import train
 
     return train(TrainConfig.from_dict(config).replace(compile=compile), progress=False)
 
@@ -66,7 +66,7 @@ def run_identity(kind: str, config) -> str:
     """What makes two rows the same run: for training, the complete TrainConfig (a sweep's
     partial config and `lstm train`'s full one of the same run match); else the run key."""
     if kind == "train" and isinstance(config, dict):
-        from ..config import TrainConfig
+        from ..runs.config import TrainConfig
 
         try:
             # eager == compiled (compile is not in to_dict); how often `lstm train`
@@ -80,7 +80,7 @@ def run_identity(kind: str, config) -> str:
 
 def check_specs(specs: Iterable[RunSpec]) -> None:
     """ValueError naming the first run whose config cannot run (before any run starts)."""
-    from ..config import TrainConfig
+    from ..runs.config import TrainConfig
 
     for spec in specs:
         config = spec.config
@@ -103,11 +103,16 @@ def execute(spec_kind: str, config: dict, run_options: dict | None = None) -> di
     `run_options` are the runner's keywords that do not change the result (compile)."""
     start = time.perf_counter()
     result = RUNNERS[spec_kind](config, **(run_options or {}))
+    return result_row(spec_kind, config, result, time.perf_counter() - start)
+
+
+def result_row(kind: str, config: dict, result: dict, wall_time_s: float) -> dict:
+    """A finished run's results row: its threads, and a user's cell's source digest."""
     import minigrad as mg
 
     source = _cell_source(config)
-    return make_row(spec_kind, config, result, wall_time_s=time.perf_counter() - start,
-                    threads=mg.get_num_threads(), **({"cell_source": source} if source else {}))
+    return make_row(kind, config, result, wall_time_s=wall_time_s, threads=mg.get_num_threads(),
+                    **({"cell_source": source} if source else {}))
 
 
 def _cell_source(config) -> str | None:
@@ -127,15 +132,9 @@ def is_current(row: dict) -> bool:
         return True
 
 
-# ---- the results file (lstm.results_io: one writer, one reader) --------------------------------
-def read_results(path: str) -> list[dict]:
-    """Every row of a results file, checked (a torn last line is ignored)."""
-    return read_rows(path)
-
-
-def append_result(path: str, row: dict) -> None:
-    """Append one row (schema stamped), flushed and fsynced; a torn tail is quarantined first."""
-    append_row(path, row)
+# the results file's one reader (every row checked, a torn last line ignored) and one writer (the
+# schema stamped, flushed and fsynced; a torn tail quarantined first): lstm.runs.results_io's
+read_results, append_result = read_rows, append_row
 
 
 # ---- execution ---------------------------------------------------------------------------------

@@ -8,16 +8,11 @@ full report would make, reused by it later), draws its figures and writes OUT/in
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import sys
 import time
 
 from ..apps.registry import APPLICATIONS, reported
-from ..checkpoint import atomic_write
 from ..experiments.sweep import versions
-from .page import Section, Table, render_page
+from .page import Section, Table, report_dirs, write_page
 
 APPS = reported()
 
@@ -39,9 +34,7 @@ def build_app_report(app: str, out_dir: str = "report", preset: str = "quick",
         raise ValueError(f"--only must be one of {APPS}, got {app!r}")
     if preset not in ("quick", "full"):
         raise ValueError(f"preset must be one of ('quick', 'full'), got {preset!r}")
-    results_dir = results_dir or os.path.join(out_dir, "results")
-    os.makedirs(out_dir, exist_ok=True)
-    os.makedirs(results_dir, exist_ok=True)
+    results_dir = report_dirs(out_dir, results_dir)
     started = time.perf_counter()
     sections = app_sections(app, results_dir, out_dir, preset, progress)
     if not sections:
@@ -52,15 +45,7 @@ def build_app_report(app: str, out_dir: str = "report", preset: str = "quick",
                 "seconds": round(elapsed, 1), **versions()}
     table = Table(["setting", "value"], [[k, str(v)] for k, v in settings.items()],
                   "Run settings")
-    intro = (f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by \"lstm "
-             f"report --only {app} --preset {preset}\" in {elapsed:.0f} s from the results in "
-             f"{results_dir} (rerunning reuses them). \"lstm report\" without --only builds "
-             "every section.")
-    page = render_page(f"minigrad + lstm: {app} report", intro, sections, table,
-                       json.dumps(settings, indent=1, sort_keys=True, default=str))
-    path = os.path.join(out_dir, "index.html")
-    data = page.encode("utf-8")
-    atomic_write(path, lambda f: f.write(data))
-    if progress:
-        print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
-    return path
+    return write_page(out_dir, f"minigrad + lstm: {app} report",
+                      f"lstm report --only {app} --preset {preset}", elapsed, results_dir,
+                      "rerunning reuses them). \"lstm report\" without --only builds every "
+                      "section.", sections, table, settings, progress)

@@ -3,11 +3,17 @@ one self-contained HTML file: inline CSS, images by relative path, no scripts, n
 
 from __future__ import annotations
 
+import datetime
 import html
+import json
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..runs.checkpoint import atomic_write
 
 
 @dataclass
@@ -128,3 +134,30 @@ def render_page(title: str, intro: str, sections: list[Section], settings: Table
 </body>
 </html>
 """
+
+
+def report_dirs(out_dir: str, results_dir: str | None) -> str:
+    """Make the report's directory and its results directory (default OUT/results); the latter's
+    path."""
+    results_dir = results_dir or os.path.join(out_dir, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(results_dir, exist_ok=True)
+    return results_dir
+
+
+def write_page(out_dir: str, title: str, command: str, elapsed: float, results_dir: str,
+               reuse: str, sections: list[Section], settings: Table, everything,
+               progress: bool) -> str:
+    """Render the page into OUT/index.html (atomically) under an intro that says when `command`
+    made it, in how long, from which results (`reuse`: what a rerun does with them); returns
+    its path."""
+    intro = (f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by \"{command}\" "
+             f"in {elapsed:.0f} s from the results in {results_dir} ({reuse}")
+    page = render_page(title, intro, sections, settings,
+                       json.dumps(everything, indent=1, sort_keys=True, default=str))
+    path = os.path.join(out_dir, "index.html")
+    data = page.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
+    if progress:
+        print(f"[report] wrote {path} in {elapsed:.0f} s", file=sys.stderr, flush=True)
+    return path

@@ -34,10 +34,7 @@ class GradflowConfig:
     compile: bool = setting(True, COMPILE_HELP, key=False)
 
     def __post_init__(self):
-        for name in ("models", "steps"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, tuple(value) if isinstance(value, list) else value)
-        check(self)
+        check(self)  # lists become tuples
 
     def run_configs(self) -> list[dict]:
         """One gradient-flow run's config per model: the key fields, with its model."""
@@ -73,7 +70,4 @@ class SweepConfig:
     compile: bool = setting(True, COMPILE_HELP)
 
     def __post_init__(self):
-        for name in ("tasks", "models", "seq_lens", "seeds"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, tuple(value) if isinstance(value, list) else value)
-        check(self)
+        check(self)  # lists become tuples

@@ -167,9 +167,13 @@ def fields(cls) -> list[_Field]:
 
 def check(config) -> None:
     """Every setting of `config`: ValueError naming the first bad one (the field, its option,
-    what it must be, what it got)."""
+    what it must be, what it got). A list given for a tuple field becomes a tuple."""
     for f in fields(type(config)):
-        problem = f.problem(getattr(config, f.name))
+        value = getattr(config, f.name)
+        if f.count is not None and isinstance(value, list):
+            value = tuple(value)
+            object.__setattr__(config, f.name, value)  # frozen configs too
+        problem = f.problem(value)
         if problem is not None:
             where = f" (option {f.flag})" if f.flag else ""
             raise ValueError(f"{f.name} {problem}{where}")

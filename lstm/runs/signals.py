@@ -10,25 +10,33 @@ import threading
 
 
 @contextlib.contextmanager
-def deferred_signals(flag: dict):
-    """SIGINT and SIGTERM only set flag["signum"] inside the block, so the loop stops at a step
-    boundary (a step interrupted half-way through the optimizer update would checkpoint a state
-    no uninterrupted run has). A second SIGINT interrupts at once. Main thread only."""
+def handled(handler, signums=(signal.SIGINT, signal.SIGTERM)):
+    """`handler` on `signums` inside the block, the previous handlers back after it (a signal
+    whose handler was installed outside Python, so cannot be restored, is left as it is). In
+    the main thread only: elsewhere Python cannot set handlers and the block runs unchanged."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum, frame):
-        if flag.get("signum") == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["signum"] = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in signums if signal.getsignal(s) is not None}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def deferred_signals(flag: dict):
+    """SIGINT and SIGTERM only set flag["signum"] inside the block, so the loop stops at a step
+    boundary (a step interrupted half-way through the optimizer update would checkpoint a state
+    no uninterrupted run has). A second SIGINT interrupts at once. Main thread only."""
+    def handler(signum, frame):
+        if flag.get("signum") == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["signum"] = signum
+
+    with handled(handler):
+        yield
 
 
 @contextlib.contextmanager
@@ -42,10 +50,5 @@ def term_as_interrupt():
         caught["signum"] = signum
         raise KeyboardInterrupt
 
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
-    try:
+    with handled(on_term, (signal.SIGTERM,)):
         yield caught
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)

@@ -381,7 +381,7 @@ class Trainer:
 
     def load(self, path: str) -> None:
         """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS); a
-        damaged one falls back to the one before it (lstm.checkpoint.load_checkpoint)."""
+        damaged one falls back to the one before it (checkpoint.load_checkpoint)."""
         from .results_io import say
 
         data, path = ckpt.load_checkpoint(path, CHECKPOINT_FIELDS, say)
@@ -390,8 +390,7 @@ class Trainer:
         except ValueError:
             raise ckpt.CheckpointError(path, "its 'config' field is not JSON") from None
         ours = self.config.to_dict()
-        differ = sorted(k for k in set(saved) | set(ours)
-                        if k not in RESUMABLE_FIELDS and saved.get(k) != ours.get(k))
+        differ = _differing(saved, ours)
         if differ:
             raise ValueError(f"checkpoint {path} was written by a different config: fields "
                              f"{differ} differ (saved {[saved.get(k) for k in differ]}, "
@@ -437,6 +436,12 @@ def train(config: TrainConfig, out_dir: str | None = None, *, resume: bool = Tru
     return trainer.run(out_dir, progress)
 
 
+def _differing(saved: dict, ours: dict) -> list[str]:
+    """The fields two run configs (as dicts) differ in, but for those a resume may change."""
+    return sorted(k for k in set(saved) | set(ours)
+                  if k not in RESUMABLE_FIELDS and saved.get(k) != ours.get(k))
+
+
 def has_checkpoint(path: str) -> bool:
     """Whether a run has a checkpoint at `path` (or the one before it)."""
     return os.path.exists(path) or os.path.exists(ckpt.previous_path(path))
@@ -463,10 +468,8 @@ def shorter_run(runs_root: str, config: TrainConfig) -> tuple[str, int] | None:
                     saved, step = json.loads(str(data["config"])), int(data["step"])
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 continue  # damaged or missing: the one before, or the next run
-            same = all(saved.get(k) == ours.get(k) for k in set(saved) | set(ours)
-                       if k not in RESUMABLE_FIELDS)
-            if same and saved.get("steps", 0) < config.steps and step <= config.steps and (
-                    best is None or step > best[1]):
+            shorter = saved.get("steps", 0) < config.steps and step <= config.steps
+            if shorter and not _differing(saved, ours) and (best is None or step > best[1]):
                 best = (path, step)
             break
     return best

@@ -219,6 +219,18 @@ def test_one_task_run_gives_the_metrics_the_benchmarks_read(task, metrics):
         assert run["solved"] is False and run["metrics"]["recall_accuracy"] < 0.5
 
 
+def test_the_memory_tasks_train_through_the_run_engine():
+    """lstm.runs holds the run engine (the old lstm.train, lstm.config, lstm.results_io paths are
+    gone): the asv memory tasks must find it, or every setup_cache would say 'unavailable'."""
+    import lstm.runs.config
+    import lstm.runs.results_io
+    import lstm.runs.train
+    from bench.benchmarks_tasks import engine
+
+    assert engine("train") is lstm.runs.train and engine("config") is lstm.runs.config
+    assert engine("results_io") is lstm.runs.results_io
+
+
 @pytest.mark.parametrize("task", ["selective-copy", "mqar"])
 def test_one_recall_run_gives_the_metrics_the_benchmarks_read(task):
     from bench.benchmarks_tasks import (

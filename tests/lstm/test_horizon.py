@@ -283,3 +283,13 @@ def test_results_doc_shows_the_horizon_table_and_the_anchors(tmp_path):
     assert "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177" in text
     anchors = [x for x in text.splitlines() if x.startswith(("| gru | 4 |", "| rnn | 6 |"))]
     assert len(anchors) == 4  # two seeds each
+
+
+def test_the_readme_states_the_default_presets_run_count():
+    """README's command list says how many runs `lstm sweep --preset default` makes (so does
+    `lstm sweep --help`, counted from the preset): the two must agree."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    count = presets.preset_plan("default").max_runs()
+    assert f"docs/results.md's tables: {count} runs" in readme

@@ -135,21 +135,3 @@ def test_a_character_model_run_is_keyed_by_its_budget_too():
     assert longer.run_name() != base.run_name()
     assert dataclasses.replace(base, checkpoint_every=7).run_name() == base.run_name()
     assert base.run_name().startswith(f"charlm-E{base.embedding_size}-H{base.hidden_size}-")
-
-
-@pytest.mark.parametrize("name", ["config", "train", "checkpoint", "results_io"])
-def test_the_old_module_paths_are_the_run_engines_names(name):
-    """lstm.<name> moved to lstm.runs.<name>; the old path re-exports every public name the
-    module defines (functions, classes, constants), as the same objects."""
-    import ast
-    import importlib
-
-    old, new = importlib.import_module(f"lstm.{name}"), importlib.import_module(f"lstm.runs.{name}")
-    with open(new.__file__) as f:
-        tree = ast.parse(f.read())
-    defined = {node.name for node in tree.body
-               if isinstance(node, ast.FunctionDef | ast.ClassDef)}
-    defined |= {t.id for node in tree.body if isinstance(node, ast.Assign)
-                for t in node.targets if isinstance(t, ast.Name)}
-    assert set(old.__all__) == {n for n in defined if not n.startswith("_")}
-    assert all(getattr(old, n) is getattr(new, n) for n in old.__all__)

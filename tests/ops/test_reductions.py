@@ -76,13 +76,29 @@ def test_argmax_argmin_follow_numpy(rng):
     assert t.argmax(axis=1).dtype == np.int64
 
 
-def test_out_of_range_axes_are_errors():
-    t = mg.ones(2, 3)
-    with pytest.raises(ValueError, match="cumsum: axis 2 is out of range for a tensor of 2 dims"):
-        t.cumsum(axis=2)
-    with pytest.raises(ValueError, match="argmax: axis -3 is out of range"):
-        t.argmax(axis=-3)
-    with pytest.warns(RuntimeWarning, match="var: degrees of freedom <= 0"):
-        assert np.isnan(mg.ones(1).var(correction=1).numpy())  # NaN, as numpy and torch
-    with pytest.raises(ValueError, match="norm: ord must be"):
-        mg.norm(t, "nuc")
+# every reduction and scan names itself, the axis and the rank; an edge without a value is
+# numpy's warning and NaN, as numpy and torch give
+BAD_CALLS = [
+    (lambda t: t.sum(axis=2), "sum: axis 2 is out of range"),
+    (lambda t: t.mean(axis=-3), "mean: axis -3 is out of range"),
+    (lambda t: t.cumsum(axis=2), "cumsum: axis 2 is out of range for a tensor of 2 dims"),
+    (lambda t: t.argmax(axis=-3), "argmax: axis -3 is out of range"),
+    (lambda t: mg.norm(t, "nuc"), "norm: ord must be"),
+    (lambda t: mg.zeros(0, 3).max(), "max: cannot reduce axis 0 of size 0"),
+]
+NAN_CALLS = [
+    (lambda: mg.zeros(0, 3).mean(axis=0), "mean of empty slice"),
+    (lambda: mg.ones(1).var(correction=1), "var: degrees of freedom <= 0"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD_CALLS)
+def test_out_of_range_axes_are_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(mg.ones(2, 3))
+
+
+@pytest.mark.parametrize("call,message", NAN_CALLS)
+def test_no_elements_or_no_freedom_warn_and_give_nan(call, message):
+    with pytest.warns(RuntimeWarning, match=message):
+        assert np.isnan(call().numpy()).all()

@@ -17,7 +17,7 @@ import lzma
 import os
 import time
 
-from ... import checkpoint as ckpt
+from ...runs import checkpoint as ckpt
 from .data import Corpus, Vocabulary
 from .ngram import KneserNey, choose_order
 

@@ -70,7 +70,7 @@ def run_charlm(config: CharLMConfig, corpus, out_dir: str, max_order: int, prese
 
 def run(args) -> int:
     """lstm charlm: one training run per seed, each printed and appended as one JSON line."""
-    from ...train import Interrupted
+    from ...runs.train import Interrupted
     from .data import load_corpus
 
     configs, max_order = settings_for(args)

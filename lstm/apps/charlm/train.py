@@ -23,11 +23,11 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
-from ... import checkpoint as ckpt
+from ...runs import checkpoint as ckpt
 from ...runs.keys import run_dir_name
 from ...runs.options import setting
 from ...runs.signals import deferred_signals
-from ...train import Interrupted
+from ...runs.train import Interrupted
 from ..common.config import AppConfig
 from ..common.trainer import EpochTrainer, Fit
 from .data import Corpus, Vocabulary, stream_matrix

@@ -8,9 +8,9 @@ import os
 from collections.abc import Callable
 from contextlib import nullcontext
 
-from ...results_io import append_row, read_rows
 from ...runs.keys import run_key
 from ...runs.lock import RunLock
+from ...runs.results_io import append_row, read_rows
 
 
 def run_missing(configs, results_path: str, kind: str, train_row: Callable,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ... import checkpoint as ckpt
+from ...runs import checkpoint as ckpt
 
 WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "model.json"
 

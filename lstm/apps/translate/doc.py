@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from ...results_io import read_rows
+from ...runs.results_io import read_rows
 
 KINDS = {"translate": "minigrad", "translate_torch": "torch"}
 METRICS = ("exact_match", "chrf", "bleu", "exact_match_beam", "chrf_beam", "bleu_beam",

@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from ...results_io import make_row
 from ...runs.keys import run_key
+from ...runs.results_io import make_row
 from ..common.runs import run_missing
 from ..common.store import CONFIG_NAME, read_model, write_model
 from .data import Vocabulary
