@@ -241,7 +241,7 @@ def record_dtw(results_path: str, dataset_name: str, dtw: dict) -> dict:
 
 def read_rows(path: str, kind: str = KIND) -> list[dict]:
     """The rows of one kind in a results file (other kinds and torn lines skipped; rows
-    written by hand, without lstm.results_io's key and schema, read too)."""
+    written by hand, without lstm.runs.results_io's key and schema, read too)."""
     rows = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:

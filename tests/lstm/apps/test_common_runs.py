@@ -9,9 +9,9 @@ import time
 from dataclasses import asdict, dataclass
 
 from lstm.apps.common.runs import run_missing
-from lstm.results_io import append_row, read_rows
 from lstm.runs.keys import run_key
 from lstm.runs.lock import RunLock
+from lstm.runs.results_io import append_row, read_rows
 
 
 @dataclass(frozen=True)
