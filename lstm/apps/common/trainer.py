@@ -2,15 +2,15 @@
 the first call announced, and mini-batch epochs with the best evaluation's parameters kept.
 
 `make_step(loss_of, optimizer, clip)` is the applications' form of
-`lstm.runs.train.Trainer.make_step`: forward (`loss_of(*inputs)`), backward, global-norm
-clipping, the optimizer's update and zero_grad, as one function of its inputs with no `.item()`
-inside, so `mg.compile` can take it whole (`compile=True`). `first_call` says once per process, before the first call runs, that it
-compiles and where the kernels are cached; `StepBar` starts its clock after that call, so its
-rate and ETA are those of the steps that follow and never extrapolate the compile time.
-`EpochTrainer` runs that step over epochs for all four applications: shuffled mini-batch
-epochs (classify, translate, forecast) and charlm's truncated BPTT (a state carried from one
-step to the next, an "epoch" of eval_every steps, checkpoints between steps, its `Fit` saved
-and restored for a bit-identical resume).
+`lstm.runs.train.Trainer.make_step`: forward (`loss_of(*inputs)`), backward, global-norm clipping,
+the optimizer's update and zero_grad, as one function of its inputs with no `.item()` inside, so
+`mg.compile` can take it whole (`compile=True`). `first_call` says once per process, before the
+first call runs, that it compiles and where the kernels are cached; `StepBar` starts its clock after
+that call, so its rate and ETA are those of the steps that follow and never extrapolate the compile
+time. `EpochTrainer` runs that step over epochs for all four applications: shuffled mini-batch
+epochs (classify, translate, forecast) and charlm's truncated BPTT (a state carried from one step to
+the next, an "epoch" of eval_every steps, checkpoints between steps, its `Fit` saved and restored
+for a bit-identical resume).
 """
 
 from __future__ import annotations
