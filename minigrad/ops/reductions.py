@@ -84,39 +84,34 @@ def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
     return _arg("argmin", a, axis, keepdims)
 
 
-def _scan_of_scalar(name, scan, a: Tensor, axis):
-    """A scan of a 0-d tensor is the tensor itself, shape () kept (torch; numpy's axis=None
-    flattens to (1,))."""
-    if axis is not None:
-        base._normalize_axes(name, axis, 0)
-    return reshape(scan(reshape(a, (1,)), 0), ())
+def _scan(name, a: Tensor, axis, forward) -> Tensor:
+    """A running scan along axis (flattened when None): ``forward(be, x, ax)`` -> (the scan, its
+    backward). A scan of a 0-d tensor is the tensor itself, shape () kept (torch; numpy's
+    axis=None flattens to (1,))."""
+    a = base.accumulating(a)
+    if a.ndim == 0:
+        if axis is not None:
+            base._normalize_axes(name, axis, 0)
+        return reshape(_scan(name, reshape(a, (1,)), 0, forward), ())
+    a, ax = _flat_or_axis(name, a, axis)
+    out, backward = forward(backend_of(a.data), a.data, ax)
+    return record(name, out, (a,), backward)
 
 
 def cumsum(a: Tensor, axis=None) -> Tensor:
     """Running sum along axis (flattened when None); d/da = reversed running sum of g."""
-    a = base.accumulating(a)
-    if a.ndim == 0:
-        return _scan_of_scalar("cumsum", cumsum, a, axis)
-    a, ax = _flat_or_axis("cumsum", a, axis)
-    be = backend_of(a.data)
-    reverse = (slice(None),) * ax + (slice(None, None, -1),)
+    def forward(be, x, ax):
+        reverse = (slice(None),) * ax + (slice(None, None, -1),)
+        return be.cumsum(x, ax), lambda g: (
+            be.getitem(be.cumsum(be.getitem(g, reverse), ax), reverse),)
 
-    def backward(g):
-        return (be.getitem(be.cumsum(be.getitem(g, reverse), ax), reverse),)
-
-    return record("cumsum", be.cumsum(a.data, ax), (a,), backward)
+    return _scan("cumsum", a, axis, forward)
 
 
 def cumprod(a: Tensor, axis=None) -> Tensor:
     """Running product along axis (flattened when None); gradient exact where a has zeros."""
-    a = base.accumulating(a)
-    if a.ndim == 0:
-        return _scan_of_scalar("cumprod", cumprod, a, axis)
-    a, ax = _flat_or_axis("cumprod", a, axis)
-    be = backend_of(a.data)
-    x = a.data
-    return record("cumprod", be.cumprod(x, ax), (a,),
-                  lambda g: (be.cumprod_backward(x, g, ax),))
+    return _scan("cumprod", a, axis, lambda be, x, ax: (
+        be.cumprod(x, ax), lambda g: (be.cumprod_backward(x, g, ax),)))
 
 
 def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
