@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..backends import backend_of
 from ..tensor import Tensor
 from .dispatch import binary_family
-from .elementwise import _broadcast, binary_operands
+from .elementwise import binary_operands, broadcast_apply
 
 _SYMBOL = {"and": "&", "or": "|", "xor": "^", "lshift": "<<", "rshift": ">>"}
 
@@ -25,7 +25,7 @@ def _bitwise(op: str, name: str, a, b) -> Tensor:
         wanted = "integer" if op in ("lshift", "rshift") else "integer or bool"
         raise TypeError(f"{name} ({_SYMBOL[op]}): needs {wanted} operands, got {a.dtype}")
     be = backend_of(a.data)
-    return Tensor._wrap(_broadcast(name, lambda x, y: be.bitwise(op, x, y), a, b))
+    return Tensor._wrap(broadcast_apply(name, lambda x, y: be.bitwise(op, x, y), a, b))
 
 
 bitwise_and = binary_family(_bitwise, "and", "bitwise_and", "a & b bitwise (logical and of bools).")

@@ -20,7 +20,8 @@ from ..tensor import Tensor, as_operand
 from . import derivatives
 
 
-def _describe(t: Tensor) -> str:
+def describe(t: Tensor) -> str:
+    """dtype[shape] on device, for error messages."""
     return f"{t.dtype}{list(t.shape)} on {t.device}"
 
 
@@ -28,7 +29,7 @@ def check_operands(name: str, a: Tensor, b: Tensor) -> None:
     """Raise ValueError naming the op and both operands on a dtype or device mismatch."""
     if a.data.dtype != b.data.dtype or type(a.data) is not type(b.data):
         what = "dtype" if a.data.dtype != b.data.dtype else "device"
-        raise ValueError(f"{name}: {what} mismatch between {_describe(a)} and {_describe(b)}")
+        raise ValueError(f"{name}: {what} mismatch between {describe(a)} and {describe(b)}")
 
 
 def binary_operands(name, a, b):
@@ -65,7 +66,7 @@ def _with_other(name, t: Tensor, other):
     if type(other.data) is not type(t.data):
         return t, other  # check_operands names the device mismatch
     dtypes.check_supported(name, other.dtype)
-    dtype = dtypes.with_tensor(name, t, other, _describe)
+    dtype = dtypes.with_tensor(name, t, other, describe)
     return _cast(t, dtype), _cast(other, dtype)
 
 
@@ -81,7 +82,9 @@ def as_floating(a: Tensor, dtype=None) -> Tensor:
     return _cast(a, dtypes.floating(a.dtype) if dtype is None else np.dtype(dtype))
 
 
-def _broadcast(name, fn, a, b):
+def broadcast_apply(name, fn, a, b):
+    """fn(a.data, b.data); ValueError naming the op and both operands where they do not
+    broadcast."""
     try:
         return fn(a.data, b.data)
     except ValueError as e:
@@ -89,7 +92,7 @@ def _broadcast(name, fn, a, b):
             raise
         raise ValueError(
             f"{name}: shapes {a.shape} and {b.shape} do not broadcast "
-            f"({_describe(a)} vs {_describe(b)})"
+            f"({describe(a)} vs {describe(b)})"
         ) from None
 
 
@@ -102,7 +105,7 @@ def _binary(name: str, a: Tensor, b: Tensor, vjp, method: str | None = None) -> 
     """A core binary op on operands made alike: the backend's `method` (default `name`) forward,
     recorded with its rule's VJP."""
     be = backend_of(a.data)
-    out = _broadcast(name, getattr(be, method or name), a, b)
+    out = broadcast_apply(name, getattr(be, method or name), a, b)
     return record(name, out, (a, b), vjp(be, a.data, b.data, out, a.requires_grad,
                                          b.requires_grad))
 

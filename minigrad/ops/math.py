@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backends import backend_of
 from ..tensor import Tensor
-from .elementwise import _describe, add, binary_operands, mul, sub
+from .elementwise import add, binary_operands, describe, mul, sub
 from .elementwise import div as true_divide
 from .rule_ops import binary_rule_op, unary_rule_function, unary_rule_op
 
@@ -90,7 +90,7 @@ def _integer_binary(name, a, b, cuda_ok):
     if be.name == "cpu":
         return Tensor._wrap(np.asarray(getattr(np, name)(a.data, b.data)))
     if not cuda_ok:
-        raise ValueError(f"{name}: integer tensors are not supported on cuda, got {_describe(a)}; "
+        raise ValueError(f"{name}: integer tensors are not supported on cuda, got {describe(a)}; "
                          "cast to float64 first")
     if name == "maximum":
         return Tensor._wrap(be.maximum(a.data, b.data))
@@ -166,7 +166,7 @@ def div(a, b, rounding_mode=None) -> Tensor:
     be = backend_of(a.data)
     if be.name != "cpu":
         raise ValueError(f"div: rounding_mode={rounding_mode!r} of integer tensors is not "
-                         f"supported on cuda, got {_describe(a)}; cast to float64 first")
+                         f"supported on cuda, got {describe(a)}; cast to float64 first")
     x, y = a.data, np.broadcast_to(b.data, np.broadcast_shapes(a.shape, b.shape))
     if (y == 0).any():
         raise ZeroDivisionError(f"div: integer division by zero (rounding_mode="

@@ -19,7 +19,7 @@ from ..backends import backend_of
 from ..backends.scalar_rules import RULES
 from ..tensor import Tensor
 from .dispatch import named
-from .elementwise import _broadcast, _describe, binary_operands
+from .elementwise import binary_operands, broadcast_apply, describe
 
 
 def float_operand(name: str, a) -> Tensor:
@@ -32,7 +32,7 @@ def float_operand(name: str, a) -> Tensor:
         return Tensor._wrap(be.astype(a.data, dtypes.floating(a.dtype)))
     if a.dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: needs a float32 or float64 tensor (or integers, computed in "
-                         f"float64), got {_describe(a)}")
+                         f"float64), got {describe(a)}")
     return a
 
 
@@ -73,7 +73,7 @@ def binary_rule_op(name: str, a, b, *params) -> Tensor:
     rule = RULES[name]
     be = backend_of(a.data)
     x, y = a.data, b.data
-    out = _broadcast(name, lambda p, q: be.rule_binary(name, p, q, params), a, b)
+    out = broadcast_apply(name, lambda p, q: be.rule_binary(name, p, q, params), a, b)
     if not rule.differentiable:
         return record(name, out, (a, b),
                       lambda g: (be.zeros(g.shape, g.dtype), be.zeros(g.shape, g.dtype)))
