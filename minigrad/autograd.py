@@ -181,18 +181,7 @@ def record(name, out_data, inputs, backward):
     `backward(g)` returns one gradient per input (None where there is none), in input order.
     This is the hot path of every op: no generators, few attribute lookups.
     """
-    node = _make_node(name, inputs, backward) if state.grad_enabled else None
-    if type(out_data) is not np.ndarray and isinstance(out_data, np.generic):
-        out_data = np.asarray(out_data)  # a ufunc on 0-d arrays returns a numpy scalar
-    if state.anomaly:
-        check_finite(name, "output", out_data)
-    out = _new_tensor(_Tensor)
-    out.data = out_data
-    out.grad = None
-    out._edge = None if node is None else (node, 0)
-    out._node = node
-    out.requires_grad = node is not None
-    return out
+    return _wrap(name, out_data, _make_node(name, inputs, backward) if state.grad_enabled else None)
 
 
 def record_multi(name, out_arrays, inputs, backward):

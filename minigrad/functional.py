@@ -8,37 +8,13 @@ import math
 
 import numpy as np
 
-from .ops.activations import (  # noqa: F401 - torch.nn.functional's names
-    celu,
-    elu,
-    gelu,
-    hardsigmoid,
-    hardswish,
-    hardtanh,
-    leaky_relu,
-    logsigmoid,
-    mish,
-    relu6,
-    selu,
-    silu,
-    softmin,
-    softplus,
-    softsign,
-)
+from .ops.activations import *  # noqa: F403 - torch.nn.functional's names
 from .ops.elementwise import relu, sigmoid, tanh, where  # noqa: F401
 from .ops.linalg import matmul
 from .ops.logic import all as all_
 from .ops.logic import equal
 from .ops.loss import log_softmax, softmax  # noqa: F401
-from .ops.losses import (  # noqa: F401
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    l1_loss,
-    mse_loss,
-    nll_loss,
-)
+from .ops.losses import *  # noqa: F403
 from .ops.math import maximum, sqrt
 from .ops.reduce import mean
 from .ops.reductions import norm

@@ -18,16 +18,7 @@ import numpy as np
 from . import cpu_kernels as k
 from . import memory as _memory
 from . import optimizer_rules as rules
-from .cpu_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
-    argmax,
-    argmin,
-    argsort,
-    cumprod,
-    cumprod_backward,
-    cumsum,
-    scatter_add_along_axis,
-    take_along_axis,
-)
+from .cpu_axis import *  # noqa: F403 - along-axis kernels (engine-ops)
 from .cpu_cumulative import (  # noqa: F401 - scans with torch's edges, integer bitwise ops (issue 20)
     bitwise,
     bitwise_not,

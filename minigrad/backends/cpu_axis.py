@@ -9,6 +9,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+__all__ = [  # the backend's along-axis functions (interface.Backend)
+    "argmax", "argmin", "argsort", "cumprod", "cumprod_backward", "cumsum",
+    "scatter_add_along_axis", "take_along_axis",
+]
+
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "boundscheck": False}
 
 

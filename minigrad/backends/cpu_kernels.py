@@ -42,12 +42,31 @@ def clip_backward(x, lo, hi, g, out):
 # ---- row-wise kernels over the last axis (2-d views: rows x classes) --------------------------
 
 
+@njit(inline="always", **_JIT)
+def _row_max(x, r):
+    m = x[r, 0]
+    for j in range(1, x.shape[1]):
+        m = max(m, x[r, j])
+    return m
+
+
+@njit(inline="always", **_JIT)
+def _log_softmax_row(x, r, out):
+    """out[r] = log_softmax(x[r]) = (x - m) - log(sum exp(x - m)), m the row's max: m + log(sum)
+    would round away the small log-probabilities where |x| >> 1."""
+    m = _row_max(x, r)
+    total = x.dtype.type(0.0)
+    for j in range(x.shape[1]):
+        total += np.exp(x[r, j] - m)
+    log_total = np.log(total)
+    for j in range(x.shape[1]):
+        out[r, j] = (x[r, j] - m) - log_total
+
+
 @njit(**_JIT)
 def softmax_rows(x, out):
     for r in range(x.shape[0]):
-        m = x[r, 0]
-        for j in range(1, x.shape[1]):
-            m = max(m, x[r, j])
+        m = _row_max(x, r)
         total = x.dtype.type(0.0)
         for j in range(x.shape[1]):
             e = np.exp(x[r, j] - m)
@@ -61,15 +80,7 @@ def softmax_rows(x, out):
 @njit(**_JIT)
 def log_softmax_rows(x, out):
     for r in range(x.shape[0]):
-        m = x[r, 0]
-        for j in range(1, x.shape[1]):
-            m = max(m, x[r, j])
-        total = x.dtype.type(0.0)
-        for j in range(x.shape[1]):
-            total += np.exp(x[r, j] - m)
-        log_total = np.log(total)
-        for j in range(x.shape[1]):  # (x - m) - log(total): m + log(total) would round at |x| >> 1
-            out[r, j] = (x[r, j] - m) - log_total
+        _log_softmax_row(x, r, out)
 
 
 @njit(**_JIT)
@@ -100,15 +111,7 @@ def cross_entropy_rows(logits, targets, ignore_index, log_probs):
     total = 0.0
     count = 0
     for r in range(logits.shape[0]):
-        m = logits[r, 0]
-        for j in range(1, logits.shape[1]):
-            m = max(m, logits[r, j])
-        s = logits.dtype.type(0.0)
-        for j in range(logits.shape[1]):
-            s += np.exp(logits[r, j] - m)
-        log_s = np.log(s)
-        for j in range(logits.shape[1]):
-            log_probs[r, j] = (logits[r, j] - m) - log_s
+        _log_softmax_row(logits, r, log_probs)
         t = targets[r]
         if t != ignore_index:
             total -= log_probs[r, t]

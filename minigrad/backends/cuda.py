@@ -32,16 +32,7 @@ from .cuda_array_ops import (  # noqa: F401 - shape ops are part of this backend
     stack,
     transpose,
 )
-from .cuda_axis import (  # noqa: F401 - along-axis kernels (engine-ops)
-    argmax,
-    argmin,
-    argsort,
-    cumprod,
-    cumprod_backward,
-    cumsum,
-    scatter_add_along_axis,
-    take_along_axis,
-)
+from .cuda_axis import *  # noqa: F403 - along-axis kernels (engine-ops)
 from .cuda_base import (  # noqa: F401 - creation and movement are part of the interface
     all_finite,
     asarray,

@@ -180,11 +180,16 @@ def slice_set(shape, index, g, dtype):
     return out
 
 
-def concat(arrays, axis):
+def _first_shape(arrays, verb):
+    """The shape of the first of `arrays` (device arrays, at least one), numpy's errors."""
     check_device(*arrays)
     if not arrays:
-        raise ValueError("need at least one array to concatenate")
-    first = tuple(arrays[0].shape)
+        raise ValueError(f"need at least one array to {verb}")
+    return tuple(arrays[0].shape)
+
+
+def concat(arrays, axis):
+    first = _first_shape(arrays, "concatenate")
     if not first:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
     ax = _axis(axis, len(first))
@@ -208,10 +213,7 @@ def concat(arrays, axis):
 
 
 def stack(arrays, axis):
-    check_device(*arrays)
-    if not arrays:
-        raise ValueError("need at least one array to stack")
-    first = tuple(arrays[0].shape)
+    first = _first_shape(arrays, "stack")
     if any(tuple(a.shape) != first for a in arrays):
         raise ValueError(f"all input arrays must have the same shape, got "
                          f"{[tuple(a.shape) for a in arrays]}")

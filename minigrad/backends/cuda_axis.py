@@ -15,6 +15,11 @@ from .cuda_array_ops import broadcast_to, reshape, transpose
 from .cuda_base import check_device, empty, flat
 from .cuda_kernels import launch
 
+__all__ = [  # the backend's along-axis functions (interface.Backend)
+    "argmax", "argmin", "argsort", "cumprod", "cumprod_backward", "cumsum",
+    "scatter_add_along_axis", "take_along_axis",
+]
+
 ARGMAX, ARGMIN, CUMSUM, CUMPROD = 0, 1, 2, 3
 
 

@@ -52,6 +52,21 @@ def block_reduce(shared, value, op):
     return result
 
 
+@cuda.jit(device=True)
+def row_max_and_exp_sum(shared, x, base, classes):
+    """(m, sum_j exp(x[base + j] - m)) over one row of `classes` values, m the row's max (NaN if
+    the row has one); every thread gets both. Called by every thread of the block (barriers)."""
+    tid = cuda.threadIdx.x
+    m = -x.dtype.type(math.inf)
+    for j in range(tid, classes, THREADS):
+        m = combine(MAX, m, x[base + j])
+    m = block_reduce(shared, m, MAX)
+    s = x.dtype.type(0)
+    for j in range(tid, classes, THREADS):
+        s += math.exp(x[base + j] - m)
+    return m, block_reduce(shared, s, SUM)
+
+
 def _reduce_kernel(dtype):
     @cuda.jit
     def reduce_rows(op, src, outer_shape, outer_strides, inner_shape, inner_strides, length,
@@ -80,18 +95,9 @@ def _softmax_kernels(dtype):
         """Row-wise softmax (or log-softmax when log) of x viewed as (rows, classes)."""
         shared = cuda.shared.array(THREADS, dtype)
         tid = cuda.threadIdx.x
-        lowest = -dtype(math.inf)
-        zero = dtype(0)
         for row in range(cuda.blockIdx.x, x.size // classes, cuda.gridDim.x):
             base = row * classes
-            m = lowest
-            for j in range(tid, classes, THREADS):
-                m = combine(MAX, m, x[base + j])
-            m = block_reduce(shared, m, MAX)
-            s = zero
-            for j in range(tid, classes, THREADS):
-                s += math.exp(x[base + j] - m)
-            s = block_reduce(shared, s, SUM)
+            m, s = row_max_and_exp_sum(shared, x, base, classes)
             log_s = math.log(s)
             for j in range(tid, classes, THREADS):  # (x - m) - log s, as the CPU: m + log s
                 # would round away the small log-probabilities of large logits
@@ -121,18 +127,10 @@ def _softmax_kernels(dtype):
         (checking it on the host would cost a device-to-host copy)."""
         shared = cuda.shared.array(THREADS, dtype)
         tid = cuda.threadIdx.x
-        lowest = -dtype(math.inf)
         zero = dtype(0)
         for row in range(cuda.blockIdx.x, targets.size, cuda.gridDim.x):
             base = row * classes
-            m = lowest
-            for j in range(tid, classes, THREADS):
-                m = combine(MAX, m, logits[base + j])
-            m = block_reduce(shared, m, MAX)
-            s = zero
-            for j in range(tid, classes, THREADS):
-                s += math.exp(logits[base + j] - m)
-            s = block_reduce(shared, s, SUM)
+            m, s = row_max_and_exp_sum(shared, logits, base, classes)
             log_s = math.log(s)
             for j in range(tid, classes, THREADS):
                 log_probs[base + j] = (logits[base + j] - m) - log_s

@@ -53,11 +53,17 @@ def load(target: str, rule_name: str, dtype_name: str, template: str, **fields):
     if module_name in sys.modules:
         return sys.modules[module_name]
     folder = kernel_dir()
-    path = folder / f"{stem}.py"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        # write then rename: parallel processes see either no file or the whole file
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    folder.mkdir(parents=True, exist_ok=True)
+    return import_source(source, folder / f"{stem}.py", module_name)
+
+
+def import_source(source: str, path: Path, module_name: str):
+    """Import `source` as module `module_name` from the file `path`, writing the file first when
+    it is missing or holds other text (write then rename: parallel processes see either no file
+    or the whole file; an unchanged file keeps its mtime, so Numba's cache beside it stays valid),
+    then check the Numba cache of its kernels (check_numba_cache)."""
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)

@@ -30,6 +30,11 @@ import numpy as np
 _EXP_P = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
           5.0000001201e-1)
 EXP_OVERFLOW, EXP_UNDERFLOW = 88.72283, -87.33654
+# polynomial coefficients, highest degree first (each evaluated by Horner's rule)
+_LOG_ODD = (1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3)  # 2 atanh(s) = 2 s + 2 s z (1/3 + z/5 + ...)
+_EXPM1_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(11, 1, -1))  # 1/11! .. 1/2!
+_ERF_TAYLOR = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1))  # n = 10 .. 1
+                    for n in range(10, 0, -1))
 
 
 def _float32_from_bits_python(bits):
@@ -93,10 +98,9 @@ def log_f32(x):
     e = e + np.float32(1.0) if big else e
     s = (m - np.float32(1.0)) / (m + np.float32(1.0))
     z = s * s
-    p = np.float32(1.0 / 9)
-    p = p * z + np.float32(1.0 / 7)
-    p = p * z + np.float32(1.0 / 5)
-    p = p * z + np.float32(1.0 / 3)
+    p = np.float32(_LOG_ODD[0])
+    for c in _LOG_ODD[1:]:
+        p = p * z + np.float32(c)
     log_m = np.float32(2.0) * s + np.float32(2.0) * s * z * p
     out = e * np.float32(0.693359375) + (log_m + e * np.float32(-2.12194440e-4))
     out = out if x < np.float32(np.inf) else x
@@ -127,11 +131,8 @@ def exp_f32(x):
     n = (x * np.float32(1.4426950408889634) + magic) - magic
     r = (x - n * np.float32(0.693359375)) - n * np.float32(-2.12194440e-4)
     p = np.float32(_EXP_P[0])
-    p = p * r + np.float32(_EXP_P[1])
-    p = p * r + np.float32(_EXP_P[2])
-    p = p * r + np.float32(_EXP_P[3])
-    p = p * r + np.float32(_EXP_P[4])
-    p = p * r + np.float32(_EXP_P[5])
+    for c in _EXP_P[1:]:  # Horner: a loop over constants, unrolled by the compiler
+        p = p * r + np.float32(c)
     scale = _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
     return ((p * r * r + r) + np.float32(1.0)) * scale
 
@@ -179,16 +180,9 @@ def expm1_f32(x):
     """float32 exp(x) - 1: a Taylor polynomial below |x| = 1.1 (no cancellation), exp_f32(x) - 1
     above (where exp(x) - 1 loses under an ulp)."""
     if abs(x) < np.float32(1.1):
-        p = np.float32(1.0 / 39916800)
-        p = p * x + np.float32(1.0 / 3628800)
-        p = p * x + np.float32(1.0 / 362880)
-        p = p * x + np.float32(1.0 / 40320)
-        p = p * x + np.float32(1.0 / 5040)
-        p = p * x + np.float32(1.0 / 720)
-        p = p * x + np.float32(1.0 / 120)
-        p = p * x + np.float32(1.0 / 24)
-        p = p * x + np.float32(1.0 / 6)
-        p = p * x + np.float32(0.5)
+        p = np.float32(_EXPM1_TAYLOR[0])
+        for c in _EXPM1_TAYLOR[1:]:
+            p = p * x + np.float32(c)
         return x + x * x * p
     return exp_f32(x) - np.float32(1.0)
 
@@ -203,28 +197,14 @@ def erf_f32(x):
     < 1.2e-7); exactly +-1 from |x| = 3.92."""
     z = abs(x)  # both branches computed, one selected: branches stopped the loop vectorising
     s = x * x
-    p = np.float32(1.0 / 76204800)  # (-1)^n / (n! (2n + 1)), n = 10 .. 0
-    p = p * s + np.float32(-1.0 / 6894720)
-    p = p * s + np.float32(1.0 / 685440)
-    p = p * s + np.float32(-1.0 / 75600)
-    p = p * s + np.float32(1.0 / 9360)
-    p = p * s + np.float32(-1.0 / 1320)
-    p = p * s + np.float32(1.0 / 216)
-    p = p * s + np.float32(-1.0 / 42)
-    p = p * s + np.float32(1.0 / 10)
-    p = p * s + np.float32(-1.0 / 3)
+    p = np.float32(_ERF_TAYLOR[0])
+    for c in _ERF_TAYLOR[1:]:
+        p = p * s + np.float32(c)
     taylor = np.float32(1.1283791670955126) * (x + x * s * p)
     t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * z)
     q = np.float32(_ERFC[0])
-    q = q * t + np.float32(_ERFC[1])
-    q = q * t + np.float32(_ERFC[2])
-    q = q * t + np.float32(_ERFC[3])
-    q = q * t + np.float32(_ERFC[4])
-    q = q * t + np.float32(_ERFC[5])
-    q = q * t + np.float32(_ERFC[6])
-    q = q * t + np.float32(_ERFC[7])
-    q = q * t + np.float32(_ERFC[8])
-    q = q * t + np.float32(_ERFC[9])
+    for c in _ERFC[1:]:
+        q = q * t + np.float32(c)
     erfc = t * exp_f32(q - z * z)
     one = np.float32(1.0)
     tail = one - erfc if x > np.float32(0.0) else erfc - one

@@ -7,6 +7,10 @@ float32 when compiled. ``lib`` is the set of compiled rules of the same target a
 may call another (sigmoid calls tanh); take what you need from it before defining the inner
 functions (``tanh = lib.tanh``), Numba resolves closure variables, not attributes.
 
+A unary rule whose forward is a function of the math module (sqrt, sin, log, ...) is registered
+with ``elementary``: its factory returns only the derivative (the forward is ``math.<name>``, or in
+float32 the vectorising form where ``vectorised=True``).
+
 Derivatives are local partials: the input gradient is ``g * d(...)``. A unary rule's derivative
 takes ``(x, y)`` (the input and the output), a binary rule's take ``(a, b, y)``. ``uses`` names
 what the derivatives read, so callers keep only that for backward: "x" (unary input), "a", "b"
@@ -36,6 +40,7 @@ see the true function.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -82,6 +87,34 @@ def binary(name: str, uses: tuple = ("a", "b"), ufunc=None, differentiable=True,
     return register
 
 
+def vectorising(lib, ft, name, fallback):
+    """The float32 vectorising form of a function (scalar_float32, or the rational tanh) for
+    float32 rules, `fallback` (a math function) for float64: take it before defining the inner
+    functions."""
+    return getattr(lib, f"{name}_f32") if ft is np.float32 else fallback
+
+
+def elementary(name: str, uses: tuple = ("x",), ufunc=None, vectorised: bool = False):
+    """Register a unary rule whose forward is the math module's function `name` (in float32 its
+    vectorising form when `vectorised`): the decorated factory returns only the derivative
+    ``d(x, y)``. The kernel caches hash the decorated source, decorator line included."""
+    fallback = getattr(math, name)
+
+    def register(derivative):
+        @functools.wraps(derivative)
+        def factory(ft, lib):
+            function = vectorising(lib, ft, name, fallback) if vectorised else fallback
+
+            def forward(x):
+                return function(x)
+
+            return forward, derivative(ft, lib)
+
+        return unary(name, uses, ufunc)(factory)
+
+    return register
+
+
 # ---- the float32 rational tanh ------------------------------------------------------------------
 # tanh(x) = x * P(x^2) / Q(x^2), fitted by iterated weighted least squares in float64: largest error
 # in float32 3.3e-7 (about 2 ulp near 1). Past TANH_SATURATION, the first float32 at which the
@@ -103,16 +136,11 @@ def tanh_f32(x):
         return -one
     s = x * x
     p = np.float32(_P[6])
-    p = p * s + np.float32(_P[5])
-    p = p * s + np.float32(_P[4])
-    p = p * s + np.float32(_P[3])
-    p = p * s + np.float32(_P[2])
-    p = p * s + np.float32(_P[1])
-    p = p * s + np.float32(_P[0])
+    for c in _P[5::-1]:  # Horner from the top: a loop over constants, unrolled by the compiler
+        p = p * s + np.float32(c)
     q = np.float32(_Q[3])
-    q = q * s + np.float32(_Q[2])
-    q = q * s + np.float32(_Q[1])
-    q = q * s + np.float32(_Q[0])
+    for c in _Q[2::-1]:
+        q = q * s + np.float32(c)
     y = x * p / q
     return min(max(y, -one), one)
 
@@ -134,55 +162,24 @@ def _neg(ft, lib):
     return forward, d
 
 
-@unary("exp", uses=("y",), ufunc="exp")
+@elementary("exp", uses=("y",), ufunc="exp", vectorised=True)
 def _exp(ft, lib):
     """exp(x) (float32: exp_f32, which vectorises); d/dx = y."""
-    if ft is np.float32:
-        exp = lib.exp_f32
-
-        def forward(x):
-            return exp(x)
-    else:
-        def forward(x):
-            return math.exp(x)
-
-    def d(x, y):
-        return y
-
-    return forward, d
+    return lambda x, y: y
 
 
-@unary("log")
+@elementary("log")
 def _log(ft, lib):
     """log(x); d/dx = 1 / x."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.log(x)
-
-    def d(x, y):
-        return one / x
-
-    return forward, d
+    return lambda x, y: one / x
 
 
-@unary("tanh", uses=("y",))
+@elementary("tanh", uses=("y",), vectorised=True)
 def _tanh(ft, lib):
     """tanh(x) (float32: the rational form); d/dx = 1 - y^2."""
     one = ft(1.0)
-    rational = lib.tanh_f32 if ft is np.float32 else None
-
-    if ft is np.float32:
-        def forward(x):
-            return rational(x)
-    else:
-        def forward(x):
-            return math.tanh(x)
-
-    def d(x, y):
-        return one - y * y
-
-    return forward, d
+    return lambda x, y: one - y * y
 
 
 @unary("sigmoid", uses=("y",))

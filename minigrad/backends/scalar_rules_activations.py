@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .scalar_rules import unary
-from .scalar_rules_math import vectorising
+from .scalar_rules import unary, vectorising
 
 
 @unary("gelu", uses=("x",))

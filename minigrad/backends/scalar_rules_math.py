@@ -11,29 +11,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .scalar_rules import binary, unary
+from .scalar_rules import binary, elementary, unary, vectorising
 
 
-def vectorising(lib, ft, name, fallback):
-    """The float32 vectorising form of a function (scalar_float32) for float32 rules, `fallback`
-    (a math function) for float64: take it before defining the inner functions."""
-    return getattr(lib, f"{name}_f32") if ft is np.float32 else fallback
-
-
-@unary("sqrt", uses=("y",), ufunc="sqrt")
+@elementary("sqrt", uses=("y",), ufunc="sqrt")
 def _sqrt(ft, lib):
     """sqrt(x); d/dx = 1 / (2 y)."""
     half = ft(0.5)
-
-    def forward(x):
-        return math.sqrt(x)
-
-    def d(x, y):
-        return half / y
-
-    return forward, d
+    return lambda x, y: half / y
 
 
 @unary("rsqrt", uses=("y",))
@@ -64,217 +49,111 @@ def _square(ft, lib):
     return forward, d
 
 
-@unary("sin", ufunc="sin")
+@elementary("sin", ufunc="sin", vectorised=True)
 def _sin(ft, lib):
     """sin(x); d/dx = cos(x)."""
-    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
-
-    def forward(x):
-        return sin(x)
-
-    def d(x, y):
-        return cos(x)
-
-    return forward, d
+    cos = vectorising(lib, ft, "cos", math.cos)
+    return lambda x, y: cos(x)
 
 
-@unary("cos", ufunc="cos")
+@elementary("cos", ufunc="cos", vectorised=True)
 def _cos(ft, lib):
     """cos(x); d/dx = -sin(x)."""
-    sin, cos = vectorising(lib, ft, "sin", math.sin), vectorising(lib, ft, "cos", math.cos)
-
-    def forward(x):
-        return cos(x)
-
-    def d(x, y):
-        return -sin(x)
-
-    return forward, d
+    sin = vectorising(lib, ft, "sin", math.sin)
+    return lambda x, y: -sin(x)
 
 
-@unary("tan", uses=("y",), ufunc="tan")
+@elementary("tan", uses=("y",), ufunc="tan")
 def _tan(ft, lib):
     """tan(x); d/dx = 1 + y^2."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.tan(x)
-
-    def d(x, y):
-        return one + y * y
-
-    return forward, d
+    return lambda x, y: one + y * y
 
 
-@unary("asin", ufunc="arcsin")
+@elementary("asin", ufunc="arcsin")
 def _asin(ft, lib):
     """asin(x); d/dx = 1 / sqrt(1 - x^2)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.asin(x)
-
-    def d(x, y):
-        return one / math.sqrt(one - x * x)
-
-    return forward, d
+    return lambda x, y: one / math.sqrt(one - x * x)
 
 
-@unary("acos", ufunc="arccos")
+@elementary("acos", ufunc="arccos")
 def _acos(ft, lib):
     """acos(x); d/dx = -1 / sqrt(1 - x^2)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.acos(x)
-
-    def d(x, y):
-        return -one / math.sqrt(one - x * x)
-
-    return forward, d
+    return lambda x, y: -one / math.sqrt(one - x * x)
 
 
-@unary("atan", ufunc="arctan")
+@elementary("atan", ufunc="arctan")
 def _atan(ft, lib):
     """atan(x); d/dx = 1 / (1 + x^2)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.atan(x)
-
-    def d(x, y):
-        return one / (one + x * x)
-
-    return forward, d
+    return lambda x, y: one / (one + x * x)
 
 
-@unary("sinh", ufunc="sinh")
+@elementary("sinh", ufunc="sinh")
 def _sinh(ft, lib):
     """sinh(x); d/dx = cosh(x) = (e^x + e^-x) / 2."""
     half = ft(0.5)
     exp = vectorising(lib, ft, "exp", math.exp)
-
-    def forward(x):
-        return math.sinh(x)
-
-    def d(x, y):
-        return half * (exp(x) + exp(-x))
-
-    return forward, d
+    return lambda x, y: half * (exp(x) + exp(-x))
 
 
-@unary("cosh", ufunc="cosh")
+@elementary("cosh", ufunc="cosh")
 def _cosh(ft, lib):
     """cosh(x); d/dx = sinh(x) = (expm1(x) - expm1(-x)) / 2 (no cancellation near 0)."""
     half = ft(0.5)
     expm1 = vectorising(lib, ft, "expm1", math.expm1)
-
-    def forward(x):
-        return math.cosh(x)
-
-    def d(x, y):
-        return half * (expm1(x) - expm1(-x))
-
-    return forward, d
+    return lambda x, y: half * (expm1(x) - expm1(-x))
 
 
-@unary("asinh", ufunc="arcsinh")
+@elementary("asinh", ufunc="arcsinh")
 def _asinh(ft, lib):
     """asinh(x); d/dx = 1 / sqrt(x^2 + 1)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.asinh(x)
-
-    def d(x, y):
-        return one / math.sqrt(x * x + one)
-
-    return forward, d
+    return lambda x, y: one / math.sqrt(x * x + one)
 
 
-@unary("acosh", ufunc="arccosh")
+@elementary("acosh", ufunc="arccosh")
 def _acosh(ft, lib):
     """acosh(x); d/dx = 1 / sqrt(x^2 - 1)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.acosh(x)
-
-    def d(x, y):
-        return one / math.sqrt(x * x - one)
-
-    return forward, d
+    return lambda x, y: one / math.sqrt(x * x - one)
 
 
-@unary("atanh", ufunc="arctanh")
+@elementary("atanh", ufunc="arctanh")
 def _atanh(ft, lib):
     """atanh(x); d/dx = 1 / (1 - x^2)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.atanh(x)
-
-    def d(x, y):
-        return one / (one - x * x)
-
-    return forward, d
+    return lambda x, y: one / (one - x * x)
 
 
-@unary("log1p", ufunc="log1p")
+@elementary("log1p", ufunc="log1p")
 def _log1p(ft, lib):
     """log(1 + x); d/dx = 1 / (1 + x)."""
     one = ft(1.0)
-
-    def forward(x):
-        return math.log1p(x)
-
-    def d(x, y):
-        return one / (one + x)
-
-    return forward, d
+    return lambda x, y: one / (one + x)
 
 
-@unary("expm1", uses=("y",), ufunc="expm1")
+@elementary("expm1", uses=("y",), ufunc="expm1", vectorised=True)
 def _expm1(ft, lib):
     """exp(x) - 1; d/dx = y + 1."""
     one = ft(1.0)
-    expm1 = vectorising(lib, ft, "expm1", math.expm1)
-
-    def forward(x):
-        return expm1(x)
-
-    def d(x, y):
-        return y + one
-
-    return forward, d
+    return lambda x, y: y + one
 
 
-@unary("log2", ufunc="log2")
+@elementary("log2", ufunc="log2")
 def _log2(ft, lib):
     """log2(x); d/dx = 1 / (x ln 2)."""
     inv_ln2 = ft(1.0 / math.log(2.0))
-
-    def forward(x):
-        return math.log2(x)
-
-    def d(x, y):
-        return inv_ln2 / x
-
-    return forward, d
+    return lambda x, y: inv_ln2 / x
 
 
-@unary("log10", ufunc="log10")
+@elementary("log10", ufunc="log10")
 def _log10(ft, lib):
     """log10(x); d/dx = 1 / (x ln 10)."""
     inv_ln10 = ft(1.0 / math.log(10.0))
-
-    def forward(x):
-        return math.log10(x)
-
-    def d(x, y):
-        return inv_ln10 / x
-
-    return forward, d
+    return lambda x, y: inv_ln10 / x
 
 
 @unary("exp2", uses=("y",), ufunc="exp2")
@@ -291,19 +170,12 @@ def _exp2(ft, lib):
     return forward, d
 
 
-@unary("erf")
+@elementary("erf", vectorised=True)
 def _erf(ft, lib):
     """erf(x); d/dx = 2 / sqrt(pi) exp(-x^2)."""
     scale = ft(2.0 / math.sqrt(math.pi))
-    exp, erf = vectorising(lib, ft, "exp", math.exp), vectorising(lib, ft, "erf", math.erf)
-
-    def forward(x):
-        return erf(x)
-
-    def d(x, y):
-        return scale * exp(-x * x)
-
-    return forward, d
+    exp = vectorising(lib, ft, "exp", math.exp)
+    return lambda x, y: scale * exp(-x * x)
 
 
 @binary("logaddexp", uses=("a", "b"))  # the rule kernel beats np.logaddexp 10x

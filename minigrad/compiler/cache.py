@@ -11,13 +11,11 @@ go under ``cells/`` (a per-user folder of the temporary directory if that one is
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-from ..backends.kernel_source import check_numba_cache
+from ..backends.kernel_source import import_source
 
 _MODULES: dict = {}
 
@@ -48,17 +46,5 @@ def load(source: str, prefix: str = "cell"):
     name = f"minigrad_{prefix}_{digest}"
     if name in _MODULES:
         return _MODULES[name]
-    directory = cache_dir()
-    path = directory / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    check_numba_cache(module, path)
-    _MODULES[name] = module
+    module = _MODULES[name] = import_source(source, cache_dir() / f"{name}.py", name)
     return module

@@ -58,6 +58,16 @@ def _order(T, reverse, backward=False):
         yield (t, t + 1, t) if reverse else (t, t, t + 1)
 
 
+def _step_launch(kernels, stage, plan, B, widths, two_stage):
+    """The kernels `stage`1 and `stage`2 (only for a two-stage step) configured for B * L
+    threads, the recurrent state's index and width, and the width of the slots' h window."""
+    launch = grid(B * plan.lane_width)
+    rec = plan.rec_state
+    second = getattr(kernels, f"{stage}2")[launch] if two_stage else None
+    return (getattr(kernels, f"{stage}1")[launch], second, rec, widths[rec],
+            (plan.n_slots - plan.h_first) * plan.lane_width)
+
+
 def forward(kernels, plan, x, states, params, steps, reverse):
     """Returns out (T, B, S_0), the final states and what backward needs (device arrays)."""
     T, B, I = (int(n) for n in x.shape)
@@ -87,12 +97,8 @@ def forward(kernels, plan, x, states, params, steps, reverse):
     masked = bool(np.any(steps < T))  # the step counts go up only when there is a mask
     steps_d = be.from_host(np.ascontiguousarray(steps, np.int64)) if masked else be.full((B,), T,
                                                                                    np.int64)
-    launch = grid(B * L)
-    kernel1 = kernels.forward1[launch]
-    kernel2 = kernels.forward2[launch] if w_mid is not None else None
-    rec = plan.rec_state
-    S = widths[rec]
-    nh = (plan.n_slots - plan.h_first) * L
+    kernel1, kernel2, rec, S, nh = _step_launch(kernels, "forward", plan, B, widths,
+                                                w_mid is not None)
     f_state, f_w, f_buf = flat(sts[rec]), flat(w_h) if w_h is not None else None, flat(buf)
     f_mid, f_w2, f_buf2 = flat(mid), flat(w_mid) if w_mid is not None else None, flat(buf2)
     for t, prev, nxt in _order(T, reverse):  # flat views made once: a step creates no array
@@ -187,12 +193,8 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     dcarry = be.empty((B, max(len(plan.carried), 1) * L), dtype)
     dmid = be.empty((B, max(K, 1)), dtype)
     norms = [be.zeros((T * B if want_norms else 1,), dtype) for _ in widths]
-    launch = grid(B * L)
-    kernel1 = kernels.backward1[launch]
-    kernel2 = kernels.backward2[launch] if w_mid is not None else None
-    rec = plan.rec_state
-    S = widths[rec]
-    nh = (plan.n_slots - plan.h_first) * L
+    kernel1, kernel2, rec, S, nh = _step_launch(kernels, "backward", plan, B, widths,
+                                                w_mid is not None)
     norm_kernel = row_norms[grid(B)]
     f_buf, f_buf2, f_dmid = flat(buf), flat(buf2), flat(dmid)
     f_w, f_w2 = (flat(w) if w is not None else None for w in (w_h, w_mid))

@@ -6,7 +6,12 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .elementwise import neg
 from .loss import softmax
-from .rule_ops import unary_rule_op
+from .rule_ops import unary_rule_function, unary_rule_op
+
+__all__ = [  # torch.nn.functional's names (minigrad.functional and mg.<name>)
+    "celu", "elu", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid",
+    "mish", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
+]
 
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
@@ -16,14 +21,8 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     return unary_rule_op("gelu" if approximate == "none" else "gelu_tanh", a)
 
 
-def silu(a: Tensor) -> Tensor:
-    """a sigmoid(a) (swish); d/da = g s (1 + a (1 - s))."""
-    return unary_rule_op("silu", a)
-
-
-def mish(a: Tensor) -> Tensor:
-    """a tanh(softplus(a))."""
-    return unary_rule_op("mish", a)
+silu = unary_rule_function("silu", "a sigmoid(a) (swish); d/da = g s (1 + a (1 - s)).")
+mish = unary_rule_function("mish", "a tanh(softplus(a)).")
 
 
 def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -36,9 +35,7 @@ def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
     return unary_rule_op("elu", a, float(alpha))
 
 
-def selu(a: Tensor) -> Tensor:
-    """1.0507 (a where a > 0 else 1.6733 (exp(a) - 1))."""
-    return unary_rule_op("selu", a)
+selu = unary_rule_function("selu", "1.0507 (a where a > 0 else 1.6733 (exp(a) - 1)).")
 
 
 def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -48,14 +45,9 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return unary_rule_op("softplus", a, float(beta), float(threshold))
 
 
-def softsign(a: Tensor) -> Tensor:
-    """a / (1 + |a|)."""
-    return unary_rule_op("softsign", a)
-
-
-def logsigmoid(a: Tensor) -> Tensor:
-    """log(sigmoid(a)) = min(a, 0) - log(1 + exp(-|a|)); d/da = g sigmoid(-a)."""
-    return unary_rule_op("logsigmoid", a)
+softsign = unary_rule_function("softsign", "a / (1 + |a|).")
+logsigmoid = unary_rule_function(
+    "logsigmoid", "log(sigmoid(a)) = min(a, 0) - log(1 + exp(-|a|)); d/da = g sigmoid(-a).")
 
 
 def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -65,19 +57,11 @@ def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return unary_rule_op("hardtanh", a, float(min_val), float(max_val))
 
 
-def hardsigmoid(a: Tensor) -> Tensor:
-    """a / 6 + 1/2 clamped to [0, 1]."""
-    return unary_rule_op("hardsigmoid", a)
-
-
-def relu6(a: Tensor) -> Tensor:
-    """a clamped to [0, 6]."""
-    return unary_rule_op("relu6", a)
-
-
-def hardswish(a: Tensor) -> Tensor:
-    """a relu6(a + 3) / 6; d/da = 0 up to -3, a / 3 + 1/2 on (-3, 3), 1 from 3 (torch's)."""
-    return unary_rule_op("hardswish", a)
+hardsigmoid = unary_rule_function("hardsigmoid", "a / 6 + 1/2 clamped to [0, 1].")
+relu6 = unary_rule_function("relu6", "a clamped to [0, 6].")
+hardswish = unary_rule_function(
+    "hardswish", "a relu6(a + 3) / 6; d/da = 0 up to -3, a / 3 + 1/2 on (-3, 3), 1 from 3 "
+    "(torch's).")
 
 
 def celu(a: Tensor, alpha: float = 1.0) -> Tensor:

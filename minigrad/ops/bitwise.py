@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ..backends import backend_of
 from ..tensor import Tensor
-from .elementwise import _broadcast, binary_operands
+from .dispatch import binary_family
+from .elementwise import binary_operands, broadcast_apply
 
 _SYMBOL = {"and": "&", "or": "|", "xor": "^", "lshift": "<<", "rshift": ">>"}
 
@@ -24,32 +25,17 @@ def _bitwise(op: str, name: str, a, b) -> Tensor:
         wanted = "integer" if op in ("lshift", "rshift") else "integer or bool"
         raise TypeError(f"{name} ({_SYMBOL[op]}): needs {wanted} operands, got {a.dtype}")
     be = backend_of(a.data)
-    return Tensor._wrap(_broadcast(name, lambda x, y: be.bitwise(op, x, y), a, b))
+    return Tensor._wrap(broadcast_apply(name, lambda x, y: be.bitwise(op, x, y), a, b))
 
 
-def bitwise_and(a, b) -> Tensor:
-    """a & b bitwise (logical and of bools)."""
-    return _bitwise("and", "bitwise_and", a, b)
-
-
-def bitwise_or(a, b) -> Tensor:
-    """a | b bitwise (logical or of bools)."""
-    return _bitwise("or", "bitwise_or", a, b)
-
-
-def bitwise_xor(a, b) -> Tensor:
-    """a ^ b bitwise (logical xor of bools)."""
-    return _bitwise("xor", "bitwise_xor", a, b)
-
-
-def bitwise_left_shift(a, b) -> Tensor:
-    """a << b on integers (0 when b >= the width or b < 0)."""
-    return _bitwise("lshift", "bitwise_left_shift", a, b)
-
-
-def bitwise_right_shift(a, b) -> Tensor:
-    """a >> b on integers, arithmetic for signed ones (0 or -1 when b >= the width or b < 0)."""
-    return _bitwise("rshift", "bitwise_right_shift", a, b)
+bitwise_and = binary_family(_bitwise, "and", "bitwise_and", "a & b bitwise (logical and of bools).")
+bitwise_or = binary_family(_bitwise, "or", "bitwise_or", "a | b bitwise (logical or of bools).")
+bitwise_xor = binary_family(_bitwise, "xor", "bitwise_xor", "a ^ b bitwise (logical xor of bools).")
+bitwise_left_shift = binary_family(_bitwise, "lshift", "bitwise_left_shift",
+                                   "a << b on integers (0 when b >= the width or b < 0).")
+bitwise_right_shift = binary_family(
+    _bitwise, "rshift", "bitwise_right_shift",
+    "a >> b on integers, arithmetic for signed ones (0 or -1 when b >= the width or b < 0).")
 
 
 def bitwise_not(a) -> Tensor:

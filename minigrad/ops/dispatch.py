@@ -22,6 +22,24 @@ def rule_op_names() -> list[str]:
     return sorted(set(RULES) - INTERNAL_RULES)
 
 
+def named(fn, name: str, doc: str, module: str):
+    """fn as the public op `name` of `module`, documented by `doc`: for the ops made from a table
+    (one line per op where the ops of a family differ only in their name and op code)."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    fn.__module__ = module
+    return fn
+
+
+def binary_family(impl, op: str, name: str, doc: str):
+    """The public op `name(a, b)` = ``impl(op, name, a, b)`` (a comparison, logical or bitwise
+    op), documented by `doc`, in impl's module."""
+    def binary(a, b) -> Tensor:
+        return impl(op, name, a, b)
+
+    return named(binary, name, doc, impl.__module__)
+
+
 def traceable(fn):
     """fn, handing a call with a traced operand (first or second argument) to its tracer."""
     name = fn.__name__

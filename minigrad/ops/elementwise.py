@@ -20,7 +20,8 @@ from ..tensor import Tensor, as_operand
 from . import derivatives
 
 
-def _describe(t: Tensor) -> str:
+def describe(t: Tensor) -> str:
+    """dtype[shape] on device, for error messages."""
     return f"{t.dtype}{list(t.shape)} on {t.device}"
 
 
@@ -28,7 +29,7 @@ def check_operands(name: str, a: Tensor, b: Tensor) -> None:
     """Raise ValueError naming the op and both operands on a dtype or device mismatch."""
     if a.data.dtype != b.data.dtype or type(a.data) is not type(b.data):
         what = "dtype" if a.data.dtype != b.data.dtype else "device"
-        raise ValueError(f"{name}: {what} mismatch between {_describe(a)} and {_describe(b)}")
+        raise ValueError(f"{name}: {what} mismatch between {describe(a)} and {describe(b)}")
 
 
 def binary_operands(name, a, b):
@@ -65,7 +66,7 @@ def _with_other(name, t: Tensor, other):
     if type(other.data) is not type(t.data):
         return t, other  # check_operands names the device mismatch
     dtypes.check_supported(name, other.dtype)
-    dtype = dtypes.with_tensor(name, t, other, _describe)
+    dtype = dtypes.with_tensor(name, t, other, describe)
     return _cast(t, dtype), _cast(other, dtype)
 
 
@@ -81,7 +82,9 @@ def as_floating(a: Tensor, dtype=None) -> Tensor:
     return _cast(a, dtypes.floating(a.dtype) if dtype is None else np.dtype(dtype))
 
 
-def _broadcast(name, fn, a, b):
+def broadcast_apply(name, fn, a, b):
+    """fn(a.data, b.data); ValueError naming the op and both operands where they do not
+    broadcast."""
     try:
         return fn(a.data, b.data)
     except ValueError as e:
@@ -89,7 +92,7 @@ def _broadcast(name, fn, a, b):
             raise
         raise ValueError(
             f"{name}: shapes {a.shape} and {b.shape} do not broadcast "
-            f"({_describe(a)} vs {_describe(b)})"
+            f"({describe(a)} vs {describe(b)})"
         ) from None
 
 
@@ -98,13 +101,27 @@ _NEG, _EXP, _LOG, _TANH, _SIGMOID, _RELU, _ABS = (
     derivatives.unary(n) for n in ("neg", "exp", "log", "tanh", "sigmoid", "relu", "abs"))
 
 
+def _binary(name: str, a: Tensor, b: Tensor, vjp, method: str | None = None) -> Tensor:
+    """A core binary op on operands made alike: the backend's `method` (default `name`) forward,
+    recorded with its rule's VJP."""
+    be = backend_of(a.data)
+    out = broadcast_apply(name, getattr(be, method or name), a, b)
+    return record(name, out, (a, b), vjp(be, a.data, b.data, out, a.requires_grad,
+                                         b.requires_grad))
+
+
+def _unary(name: str, a: Tensor, vjp, method: str | None = None) -> Tensor:
+    """A core unary op: the backend's `method` (default `name`) forward, recorded with its rule's
+    VJP."""
+    be = backend_of(a.data)
+    out = getattr(be, method or name)(a.data)
+    return record(name, out, (a,), vjp(be, a.data, out))
+
+
 def add(a, b) -> Tensor:
     """a + b."""
     a, b = binary_operands("add", a, b)
-    be = backend_of(a.data)
-    out = _broadcast("add", be.add, a, b)
-    return record("add", out, (a, b), _ADD(be, a.data, b.data, out, a.requires_grad,
-                                          b.requires_grad))
+    return _binary("add", a, b, _ADD)
 
 
 def sub(a, b) -> Tensor:
@@ -112,29 +129,20 @@ def sub(a, b) -> Tensor:
     a, b = binary_operands("sub", a, b)
     if a.dtype.kind == "b":
         raise TypeError("sub: bool - bool is not defined (as numpy); use ^ or mg.logical_xor")
-    be = backend_of(a.data)
-    out = _broadcast("sub", be.sub, a, b)
-    return record("sub", out, (a, b), _SUB(be, a.data, b.data, out, a.requires_grad,
-                                          b.requires_grad))
+    return _binary("sub", a, b, _SUB)
 
 
 def mul(a, b) -> Tensor:
     """a * b."""
     a, b = binary_operands("mul", a, b)
-    be = backend_of(a.data)
-    out = _broadcast("mul", be.mul, a, b)
-    return record("mul", out, (a, b), _MUL(be, a.data, b.data, out, a.requires_grad,
-                                          b.requires_grad))
+    return _binary("mul", a, b, _MUL)
 
 
 def div(a, b) -> Tensor:
     """a / b (true division: integers give floats)."""
     a, b = binary_operands("div", a, b)
     a, b = as_floating(a, np.float64), as_floating(b, np.float64)
-    be = backend_of(a.data)
-    out = _broadcast("div", be.div, a, b)
-    return record("div", out, (a, b), _DIV(be, a.data, b.data, out, a.requires_grad,
-                                          b.requires_grad))
+    return _binary("div", a, b, _DIV)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
@@ -144,10 +152,7 @@ def pow(a, b) -> Tensor:  # noqa: A001 - mirrors the operator's name
         return _pow_scalar(a, b)
     a, b = binary_operands("pow", a, b)
     _no_negative_integer_powers(a.dtype, b.data)
-    be = backend_of(a.data)
-    out = _broadcast("pow", be.power, a, b)
-    return record("pow", out, (a, b), _POW(be, a.data, b.data, out, a.requires_grad,
-                                          b.requires_grad))
+    return _binary("pow", a, b, _POW, "power")
 
 
 def _no_negative_integer_powers(dtype, exponent):
@@ -172,55 +177,37 @@ def neg(a: Tensor) -> Tensor:
     """-a."""
     if a.dtype.kind == "b":
         raise TypeError("neg: -bool is not defined (as numpy); use ~ or mg.logical_not")
-    be = backend_of(a.data)
-    out = be.neg(a.data)
-    return record("neg", out, (a,), _NEG(be, a.data, out))
+    return _unary("neg", a, _NEG)
 
 
 def exp(a: Tensor) -> Tensor:
     """exp(a)."""
-    a = as_floating(a)
-    be = backend_of(a.data)
-    out = be.exp(a.data)
-    return record("exp", out, (a,), _EXP(be, a.data, out))
+    return _unary("exp", as_floating(a), _EXP)
 
 
 def log(a: Tensor) -> Tensor:
     """log(a)."""
-    a = as_floating(a)
-    be = backend_of(a.data)
-    out = be.log(a.data)
-    return record("log", out, (a,), _LOG(be, a.data, out))
+    return _unary("log", as_floating(a), _LOG)
 
 
 def tanh(a: Tensor) -> Tensor:
     """tanh(a) (float32: the rule's rational form)."""
-    a = as_floating(a)
-    be = backend_of(a.data)
-    out = be.tanh(a.data)
-    return record("tanh", out, (a,), _TANH(be, a.data, out))
+    return _unary("tanh", as_floating(a), _TANH)
 
 
 def sigmoid(a: Tensor) -> Tensor:
     """1 / (1 + exp(-a))."""
-    a = as_floating(a)
-    be = backend_of(a.data)
-    out = be.sigmoid(a.data)
-    return record("sigmoid", out, (a,), _SIGMOID(be, a.data, out))
+    return _unary("sigmoid", as_floating(a), _SIGMOID)
 
 
 def relu(a: Tensor) -> Tensor:
     """max(a, 0)."""
-    be = backend_of(a.data)
-    out = be.relu(a.data)
-    return record("relu", out, (a,), _RELU(be, a.data, out))
+    return _unary("relu", a, _RELU)
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001
     """|a|."""
-    be = backend_of(a.data)
-    out = be.absolute(a.data)
-    return record("abs", out, (a,), _ABS(be, a.data, out))
+    return _unary("abs", a, _ABS, "absolute")
 
 
 def clip(a: Tensor, lo=None, hi=None) -> Tensor:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor
-from .elementwise import _describe, binary_operands
+from .elementwise import binary_operands, describe
 
 
 def matmul(a, b) -> Tensor:
     """a @ b over the last two axes (leading axes broadcast); d/da = g b^T, d/db = a^T g."""
     a, b = binary_operands("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dim, got {_describe(a)} @ "
-                         f"{_describe(b)}")
+        raise ValueError(f"matmul: operands must have at least 1 dim, got {describe(a)} @ "
+                         f"{describe(b)}")
     if a.ndim == 1:  # a row vector whose row axis is dropped again (numpy's rule)
         out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
         return matmul(a.reshape(1, -1), b).reshape(out_shape)
@@ -21,7 +21,7 @@ def matmul(a, b) -> Tensor:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(
-            f"matmul: inner dimensions differ: {_describe(a)} @ {_describe(b)} "
+            f"matmul: inner dimensions differ: {describe(a)} @ {describe(b)} "
             f"({a.shape[-1]} != {b.shape[-2]})"
         )
     be = backend_of(a.data)
@@ -29,7 +29,7 @@ def matmul(a, b) -> Tensor:
     try:
         out = be.matmul(x, y)
     except ValueError:
-        raise ValueError(f"matmul: batch dimensions of {_describe(a)} and {_describe(b)} do not "
+        raise ValueError(f"matmul: batch dimensions of {describe(a)} and {describe(b)} do not "
                          "broadcast") from None
 
     def backward(g):

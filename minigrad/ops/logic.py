@@ -12,6 +12,7 @@ import numpy as np
 from ..backends import backend_of
 from ..tensor import Tensor
 from .axes import reduction_axes
+from .dispatch import binary_family
 from .elementwise import binary_operands, compare
 
 
@@ -25,34 +26,17 @@ def _unary_operand(name, a) -> Tensor:
     return a
 
 
-def equal(a, b) -> Tensor:
-    """a == b elementwise, a bool tensor."""
-    return compare("eq", a, b)
+def _compare(op, name, a, b) -> Tensor:
+    return compare(op, a, b)
 
 
-def not_equal(a, b) -> Tensor:
-    """a != b elementwise, a bool tensor."""
-    return compare("ne", a, b)
-
-
-def less(a, b) -> Tensor:
-    """a < b elementwise, a bool tensor."""
-    return compare("lt", a, b)
-
-
-def less_equal(a, b) -> Tensor:
-    """a <= b elementwise, a bool tensor."""
-    return compare("le", a, b)
-
-
-def greater(a, b) -> Tensor:
-    """a > b elementwise, a bool tensor."""
-    return compare("gt", a, b)
-
-
-def greater_equal(a, b) -> Tensor:
-    """a >= b elementwise, a bool tensor."""
-    return compare("ge", a, b)
+equal = binary_family(_compare, "eq", "equal", "a == b elementwise, a bool tensor.")
+not_equal = binary_family(_compare, "ne", "not_equal", "a != b elementwise, a bool tensor.")
+less = binary_family(_compare, "lt", "less", "a < b elementwise, a bool tensor.")
+less_equal = binary_family(_compare, "le", "less_equal", "a <= b elementwise, a bool tensor.")
+greater = binary_family(_compare, "gt", "greater", "a > b elementwise, a bool tensor.")
+greater_equal = binary_family(_compare, "ge", "greater_equal",
+                              "a >= b elementwise, a bool tensor.")
 
 
 def _logical(op, name, a, b) -> Tensor:
@@ -60,19 +44,9 @@ def _logical(op, name, a, b) -> Tensor:
     return _bool(backend_of(a.data).logical(op, a.data, b.data))
 
 
-def logical_and(a, b) -> Tensor:
-    """(a != 0) and (b != 0) elementwise."""
-    return _logical("and", "logical_and", a, b)
-
-
-def logical_or(a, b) -> Tensor:
-    """(a != 0) or (b != 0) elementwise."""
-    return _logical("or", "logical_or", a, b)
-
-
-def logical_xor(a, b) -> Tensor:
-    """(a != 0) != (b != 0) elementwise."""
-    return _logical("xor", "logical_xor", a, b)
+logical_and = binary_family(_logical, "and", "logical_and", "(a != 0) and (b != 0) elementwise.")
+logical_or = binary_family(_logical, "or", "logical_or", "(a != 0) or (b != 0) elementwise.")
+logical_xor = binary_family(_logical, "xor", "logical_xor", "(a != 0) != (b != 0) elementwise.")
 
 
 def logical_not(a) -> Tensor:
@@ -101,22 +75,24 @@ def isnan(a) -> Tensor:
     return _bool(backend_of(a.data).compare("ne", a.data, a.data))
 
 
-def isinf(a) -> Tensor:
-    """|a| == inf: true at +-inf (never for integers)."""
-    a = _unary_operand("isinf", a)
+def _abs_against_inf(name: str, op: str, a, not_float: str) -> Tensor:
+    """|a| <op> inf, a bool tensor; for integers and bools (never infinite) all false
+    (`not_float` "zeros") or all true ("ones")."""
+    a = _unary_operand(name, a)
     be = backend_of(a.data)
     if a.dtype.kind != "f":
-        return _bool(be.zeros(a.data.shape, np.bool_))
-    return _bool(be.compare("eq", be.absolute(a.data), a.dtype.type("inf")))
+        return _bool(getattr(be, not_float)(a.data.shape, np.bool_))
+    return _bool(be.compare(op, be.absolute(a.data), a.dtype.type("inf")))
+
+
+def isinf(a) -> Tensor:
+    """|a| == inf: true at +-inf (never for integers)."""
+    return _abs_against_inf("isinf", "eq", a, "zeros")
 
 
 def isfinite(a) -> Tensor:
     """|a| < inf: false at NaN and +-inf."""
-    a = _unary_operand("isfinite", a)
-    be = backend_of(a.data)
-    if a.dtype.kind != "f":
-        return _bool(be.ones(a.data.shape, np.bool_))
-    return _bool(be.compare("lt", be.absolute(a.data), a.dtype.type("inf")))
+    return _abs_against_inf("isfinite", "lt", a, "ones")
 
 
 def isclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> Tensor:

@@ -24,6 +24,11 @@ from .reductions import axis_index
 from .selection import take_along_axis
 from .shape import transpose
 
+__all__ = [  # torch.nn.functional's names (minigrad.functional and mg.<name>)
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
+    "l1_loss", "mse_loss", "nll_loss",
+]
+
 
 def _reduce(name: str, loss: Tensor, reduction: str, count=None) -> Tensor:
     if reduction == "none":

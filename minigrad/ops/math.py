@@ -12,19 +12,12 @@ import numpy as np
 
 from ..backends import backend_of
 from ..tensor import Tensor
-from .elementwise import _describe, add, binary_operands, mul, sub
+from .elementwise import add, binary_operands, describe, mul, sub
 from .elementwise import div as true_divide
-from .rule_ops import binary_rule_op, unary_rule_op
+from .rule_ops import binary_rule_op, unary_rule_function, unary_rule_op
 
-
-def sqrt(a: Tensor) -> Tensor:
-    """sqrt(a); d/da = g / (2 sqrt(a))."""
-    return unary_rule_op("sqrt", a)
-
-
-def rsqrt(a: Tensor) -> Tensor:
-    """1 / sqrt(a); d/da = -g / (2 a^1.5)."""
-    return unary_rule_op("rsqrt", a)
+sqrt = unary_rule_function("sqrt", "sqrt(a); d/da = g / (2 sqrt(a)).")
+rsqrt = unary_rule_function("rsqrt", "1 / sqrt(a); d/da = -g / (2 a^1.5).")
 
 
 def square(a: Tensor) -> Tensor:
@@ -34,89 +27,23 @@ def square(a: Tensor) -> Tensor:
     return unary_rule_op("square", a)
 
 
-def sin(a: Tensor) -> Tensor:
-    """sin(a); d/da = g cos(a)."""
-    return unary_rule_op("sin", a)
-
-
-def cos(a: Tensor) -> Tensor:
-    """cos(a); d/da = -g sin(a)."""
-    return unary_rule_op("cos", a)
-
-
-def tan(a: Tensor) -> Tensor:
-    """tan(a); d/da = g (1 + tan(a)^2)."""
-    return unary_rule_op("tan", a)
-
-
-def asin(a: Tensor) -> Tensor:
-    """asin(a); d/da = g / sqrt(1 - a^2)."""
-    return unary_rule_op("asin", a)
-
-
-def acos(a: Tensor) -> Tensor:
-    """acos(a); d/da = -g / sqrt(1 - a^2)."""
-    return unary_rule_op("acos", a)
-
-
-def atan(a: Tensor) -> Tensor:
-    """atan(a); d/da = g / (1 + a^2)."""
-    return unary_rule_op("atan", a)
-
-
-def sinh(a: Tensor) -> Tensor:
-    """sinh(a); d/da = g cosh(a)."""
-    return unary_rule_op("sinh", a)
-
-
-def cosh(a: Tensor) -> Tensor:
-    """cosh(a); d/da = g sinh(a)."""
-    return unary_rule_op("cosh", a)
-
-
-def asinh(a: Tensor) -> Tensor:
-    """asinh(a); d/da = g / sqrt(a^2 + 1)."""
-    return unary_rule_op("asinh", a)
-
-
-def acosh(a: Tensor) -> Tensor:
-    """acosh(a); d/da = g / sqrt(a^2 - 1)."""
-    return unary_rule_op("acosh", a)
-
-
-def atanh(a: Tensor) -> Tensor:
-    """atanh(a); d/da = g / (1 - a^2)."""
-    return unary_rule_op("atanh", a)
-
-
-def log1p(a: Tensor) -> Tensor:
-    """log(1 + a), accurate for small a; d/da = g / (1 + a)."""
-    return unary_rule_op("log1p", a)
-
-
-def expm1(a: Tensor) -> Tensor:
-    """exp(a) - 1, accurate for small a; d/da = g exp(a)."""
-    return unary_rule_op("expm1", a)
-
-
-def log2(a: Tensor) -> Tensor:
-    """log2(a); d/da = g / (a ln 2)."""
-    return unary_rule_op("log2", a)
-
-
-def log10(a: Tensor) -> Tensor:
-    """log10(a); d/da = g / (a ln 10)."""
-    return unary_rule_op("log10", a)
-
-
-def exp2(a: Tensor) -> Tensor:
-    """2^a; d/da = g 2^a ln 2."""
-    return unary_rule_op("exp2", a)
-
-
-def erf(a: Tensor) -> Tensor:
-    """erf(a); d/da = g 2 exp(-a^2) / sqrt(pi)."""
-    return unary_rule_op("erf", a)
+sin = unary_rule_function("sin", "sin(a); d/da = g cos(a).")
+cos = unary_rule_function("cos", "cos(a); d/da = -g sin(a).")
+tan = unary_rule_function("tan", "tan(a); d/da = g (1 + tan(a)^2).")
+asin = unary_rule_function("asin", "asin(a); d/da = g / sqrt(1 - a^2).")
+acos = unary_rule_function("acos", "acos(a); d/da = -g / sqrt(1 - a^2).")
+atan = unary_rule_function("atan", "atan(a); d/da = g / (1 + a^2).")
+sinh = unary_rule_function("sinh", "sinh(a); d/da = g cosh(a).")
+cosh = unary_rule_function("cosh", "cosh(a); d/da = g sinh(a).")
+asinh = unary_rule_function("asinh", "asinh(a); d/da = g / sqrt(a^2 + 1).")
+acosh = unary_rule_function("acosh", "acosh(a); d/da = g / sqrt(a^2 - 1).")
+atanh = unary_rule_function("atanh", "atanh(a); d/da = g / (1 - a^2).")
+log1p = unary_rule_function("log1p", "log(1 + a), accurate for small a; d/da = g / (1 + a).")
+expm1 = unary_rule_function("expm1", "exp(a) - 1, accurate for small a; d/da = g exp(a).")
+log2 = unary_rule_function("log2", "log2(a); d/da = g / (a ln 2).")
+log10 = unary_rule_function("log10", "log10(a); d/da = g / (a ln 10).")
+exp2 = unary_rule_function("exp2", "2^a; d/da = g 2^a ln 2.")
+erf = unary_rule_function("erf", "erf(a); d/da = g 2 exp(-a^2) / sqrt(pi).")
 
 
 def _integer_passthrough(name, a):
@@ -163,7 +90,7 @@ def _integer_binary(name, a, b, cuda_ok):
     if be.name == "cpu":
         return Tensor._wrap(np.asarray(getattr(np, name)(a.data, b.data)))
     if not cuda_ok:
-        raise ValueError(f"{name}: integer tensors are not supported on cuda, got {_describe(a)}; "
+        raise ValueError(f"{name}: integer tensors are not supported on cuda, got {describe(a)}; "
                          "cast to float64 first")
     if name == "maximum":
         return Tensor._wrap(be.maximum(a.data, b.data))
@@ -239,7 +166,7 @@ def div(a, b, rounding_mode=None) -> Tensor:
     be = backend_of(a.data)
     if be.name != "cpu":
         raise ValueError(f"div: rounding_mode={rounding_mode!r} of integer tensors is not "
-                         f"supported on cuda, got {_describe(a)}; cast to float64 first")
+                         f"supported on cuda, got {describe(a)}; cast to float64 first")
     x, y = a.data, np.broadcast_to(b.data, np.broadcast_shapes(a.shape, b.shape))
     if (y == 0).any():
         raise ZeroDivisionError(f"div: integer division by zero (rounding_mode="

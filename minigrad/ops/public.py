@@ -3,23 +3,8 @@ __init__; `div` here, with rounding_mode=, replaces the plain true division impo
 
 from __future__ import annotations
 
-from .activations import (
-    celu,
-    elu,
-    gelu,
-    hardsigmoid,
-    hardswish,
-    hardtanh,
-    leaky_relu,
-    logsigmoid,
-    mish,
-    relu6,
-    selu,
-    silu,
-    softmin,
-    softplus,
-    softsign,
-)
+from . import activations, losses
+from .activations import *  # noqa: F403 - activations.__all__
 from .bitwise import (
     bitwise_and,
     bitwise_left_shift,
@@ -45,15 +30,7 @@ from .creation import (
 from .cumulative import cummax, cummin, logcumsumexp, std_mean, var_mean
 from .einsum import einsum, outer
 from .grids import diag, masked_select, meshgrid, nonzero, unfold
-from .losses import (  # cross_entropy and mse_loss gain reduction= (the fused kernels stay the
-    binary_cross_entropy,  # default path)
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    l1_loss,
-    mse_loss,
-    nll_loss,
-)
+from .losses import *  # noqa: F403 - cross_entropy and mse_loss gain reduction= (fused by default)
 from .math import (
     acos,
     acosh,
@@ -132,16 +109,13 @@ from .shape_more import (
 )
 
 __all__ = [
-    "elu", "gelu", "hardsigmoid", "hardtanh", "leaky_relu", "logsigmoid", "mish", "relu6", "selu",
-    "silu", "softplus", "softsign",
+    *activations.__all__, *losses.__all__,
     "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "erf", "exp2",
     "expm1", "floor", "floor_divide", "fmod", "lerp", "log1p", "log2", "log10", "logaddexp",
     "maximum", "minimum", "remainder", "round", "rsqrt", "sign", "sin", "sinh", "sqrt", "square",
     "tan", "trunc",
     "arange", "eye", "full", "full_like", "linspace", "ones_like", "rand", "rand_like", "randint",
     "randn_like", "zeros_like", "einsum", "outer",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
-    "l1_loss", "mse_loss", "nll_loss",
     "argmax", "argmin", "cumprod", "cumsum", "logsumexp", "min", "norm", "prod", "std", "var",
     "argsort", "gather", "index_select", "masked_fill", "one_hot", "scatter_add", "sort",
     "take_along_axis", "topk",
@@ -151,6 +125,5 @@ __all__ = [
     # issue 20
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
     "bitwise_right_shift", "div", "copysign", "cummax", "cummin", "logcumsumexp", "std_mean",
-    "var_mean", "masked_select", "nonzero", "diag", "meshgrid", "unfold", "hardswish", "celu",
-    "softmin", "empty",
+    "var_mean", "masked_select", "nonzero", "diag", "meshgrid", "unfold", "empty",
 ]

@@ -15,6 +15,7 @@ from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor
 from . import reduce as base
+from .axes import reduction_axes
 from .elementwise import abs as abs_
 from .elementwise import as_floating, exp, log, mul, neg, sub
 from .elementwise import pow as pow_
@@ -55,7 +56,7 @@ def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's
     negative int and wraps for unsigned ones, and bools have no negation."""
     if a.dtype.kind == "f":
         return neg(base.max(neg(a), axis, keepdims))
-    axes = base._normalize_axes("min", axis, a.ndim)
+    axes = reduction_axes("min", axis, a.ndim)
     error = base.empty_axes_error("min", a.shape, axes)
     if error is not None:
         raise error
@@ -84,39 +85,34 @@ def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
     return _arg("argmin", a, axis, keepdims)
 
 
-def _scan_of_scalar(name, scan, a: Tensor, axis):
-    """A scan of a 0-d tensor is the tensor itself, shape () kept (torch; numpy's axis=None
-    flattens to (1,))."""
-    if axis is not None:
-        base._normalize_axes(name, axis, 0)
-    return reshape(scan(reshape(a, (1,)), 0), ())
+def _scan(name, a: Tensor, axis, forward) -> Tensor:
+    """A running scan along axis (flattened when None): ``forward(be, x, ax)`` -> (the scan, its
+    backward). A scan of a 0-d tensor is the tensor itself, shape () kept (torch; numpy's
+    axis=None flattens to (1,))."""
+    a = base.accumulating(a)
+    if a.ndim == 0:
+        if axis is not None:
+            reduction_axes(name, axis, 0)
+        return reshape(_scan(name, reshape(a, (1,)), 0, forward), ())
+    a, ax = _flat_or_axis(name, a, axis)
+    out, backward = forward(backend_of(a.data), a.data, ax)
+    return record(name, out, (a,), backward)
 
 
 def cumsum(a: Tensor, axis=None) -> Tensor:
     """Running sum along axis (flattened when None); d/da = reversed running sum of g."""
-    a = base.accumulating(a)
-    if a.ndim == 0:
-        return _scan_of_scalar("cumsum", cumsum, a, axis)
-    a, ax = _flat_or_axis("cumsum", a, axis)
-    be = backend_of(a.data)
-    reverse = (slice(None),) * ax + (slice(None, None, -1),)
+    def forward(be, x, ax):
+        reverse = (slice(None),) * ax + (slice(None, None, -1),)
+        return be.cumsum(x, ax), lambda g: (
+            be.getitem(be.cumsum(be.getitem(g, reverse), ax), reverse),)
 
-    def backward(g):
-        return (be.getitem(be.cumsum(be.getitem(g, reverse), ax), reverse),)
-
-    return record("cumsum", be.cumsum(a.data, ax), (a,), backward)
+    return _scan("cumsum", a, axis, forward)
 
 
 def cumprod(a: Tensor, axis=None) -> Tensor:
     """Running product along axis (flattened when None); gradient exact where a has zeros."""
-    a = base.accumulating(a)
-    if a.ndim == 0:
-        return _scan_of_scalar("cumprod", cumprod, a, axis)
-    a, ax = _flat_or_axis("cumprod", a, axis)
-    be = backend_of(a.data)
-    x = a.data
-    return record("cumprod", be.cumprod(x, ax), (a,),
-                  lambda g: (be.cumprod_backward(x, g, ax),))
+    return _scan("cumprod", a, axis, lambda be, x, ax: (
+        be.cumprod(x, ax), lambda g: (be.cumprod_backward(x, g, ax),)))
 
 
 def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
@@ -148,7 +144,7 @@ def prod(a: Tensor, axis=None, keepdims=False) -> Tensor:
 
 def var(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
     """sum((a - mean)^2) / (n - correction) over axis (numpy's ddof=0 by default)."""
-    axes = base._normalize_axes("var", axis, a.ndim)
+    axes = reduction_axes("var", axis, a.ndim)
     n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
     if n - correction <= 0:  # NaN, as numpy (with its warning) and torch
         warnings.warn(f"var: degrees of freedom <= 0 ({n} elements, correction={correction})",
@@ -178,7 +174,7 @@ def std(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
 def logsumexp(a: Tensor, axis=None, keepdims=False) -> Tensor:
     """log(sum(exp(a))) over axis, shifted by the max; d/da = g softmax(a)."""
     a = as_floating(a)  # a uint8 a - max(a) would wrap
-    axes = base._normalize_axes("logsumexp", axis, a.ndim)
+    axes = reduction_axes("logsumexp", axis, a.ndim)
     if not a.size:
         return log(base.sum(exp(a), axis=axes, keepdims=keepdims))
     be = backend_of(a.data)
@@ -219,7 +215,7 @@ def _l2(a: Tensor, axes, keepdims):
 
 def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 - numpy's name
     """Vector norm over axis (all elements when None): ord 2 (or 'fro'), 1, inf, -inf, 0 or p."""
-    axes = base._normalize_axes("norm", axis, a.ndim)
+    axes = reduction_axes("norm", axis, a.ndim)
     a = as_floating(a)  # numpy's norm of integers is a float too
     if ord in (2, "fro"):
         return _l2(a, axes, keepdims)

@@ -1,12 +1,15 @@
 """Ops made from a scalar rule: the forward and the gradient both come from the rule's kernels.
 
-Adding an elementwise op is its rule (``backends/scalar_rules*``) and a one-line function calling
-``unary_rule_op`` or ``binary_rule_op``. Integer and bool inputs of a float op compute in the one
+Adding an elementwise op is its rule (``backends/scalar_rules*``) and one line here: a function
+calling ``unary_rule_op`` or ``binary_rule_op``, or ``unary_rule_function`` for an op that is its
+rule and nothing more. Integer and bool inputs of a float op compute in the one
 dtype every floating function of minigrad uses for them (``dtypes.floating``: numpy's, int32 and
 int64 -> float64, bool and 8/16-bit integers -> float32).
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -15,7 +18,8 @@ from ..autograd import record
 from ..backends import backend_of
 from ..backends.scalar_rules import RULES
 from ..tensor import Tensor
-from .elementwise import _broadcast, _describe, binary_operands
+from .dispatch import named
+from .elementwise import binary_operands, broadcast_apply, describe
 
 
 def float_operand(name: str, a) -> Tensor:
@@ -28,7 +32,7 @@ def float_operand(name: str, a) -> Tensor:
         return Tensor._wrap(be.astype(a.data, dtypes.floating(a.dtype)))
     if a.dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: needs a float32 or float64 tensor (or integers, computed in "
-                         f"float64), got {_describe(a)}")
+                         f"float64), got {describe(a)}")
     return a
 
 
@@ -50,6 +54,15 @@ def unary_rule_op(name: str, a, *params) -> Tensor:
     return record(name, out, (a,), backward)
 
 
+def unary_rule_function(name: str, doc: str):
+    """The public op `name(a)` that is its rule and nothing more (``unary_rule_op(name, a)``),
+    documented by `doc` and named as a function of the calling module."""
+    def op(a: Tensor) -> Tensor:
+        return unary_rule_op(name, a)
+
+    return named(op, name, doc, sys._getframe(1).f_globals["__name__"])
+
+
 def binary_rule_op(name: str, a, b, *params) -> Tensor:
     """The rule `name` applied to a and b broadcast together; gradients of the broadcast shape."""
     a, b = binary_operands(name, a, b)
@@ -60,7 +73,7 @@ def binary_rule_op(name: str, a, b, *params) -> Tensor:
     rule = RULES[name]
     be = backend_of(a.data)
     x, y = a.data, b.data
-    out = _broadcast(name, lambda p, q: be.rule_binary(name, p, q, params), a, b)
+    out = broadcast_apply(name, lambda p, q: be.rule_binary(name, p, q, params), a, b)
     if not rule.differentiable:
         return record(name, out, (a, b),
                       lambda g: (be.zeros(g.shape, g.dtype), be.zeros(g.shape, g.dtype)))

@@ -85,32 +85,30 @@ def _check_same(name, tensors):
             )
 
 
-def concat(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis; each gets its slice of g back."""
+def _join(name, verb, tensors, axis):
+    """(tensors, backend, joined array, axis within its ndim) of concat or stack (the backend's
+    function `name`); ValueError naming the shapes when they do not join."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    _check_same("concat", tensors)
+    _check_same(name, tensors)
     be = backend_of(tensors[0].data)
     try:
-        out = be.concat([t.data for t in tensors], axis)
+        out = getattr(be, name)([t.data for t in tensors], axis)
     except (ValueError, np.exceptions.AxisError) as e:
         shapes = [t.shape for t in tensors]
-        raise ValueError(f"concat: cannot join shapes {shapes} along axis {axis}: {e}") from None
-    ax = axis % out.ndim
+        raise ValueError(f"{name}: cannot {verb} shapes {shapes} along axis {axis}: {e}") from None
+    return tensors, be, out, axis % out.ndim
+
+
+def concat(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; each gets its slice of g back."""
+    tensors, be, out, ax = _join("concat", "join", tensors, axis)
     bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1].tolist()
     return record("concat", out, tuple(tensors), lambda g: tuple(be.split(g, bounds, ax)))
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join tensors along a new axis; each gets its index of g back."""
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    _check_same("stack", tensors)
-    be = backend_of(tensors[0].data)
-    try:
-        out = be.stack([t.data for t in tensors], axis)
-    except (ValueError, np.exceptions.AxisError) as e:
-        shapes = [t.shape for t in tensors]
-        raise ValueError(f"stack: cannot stack shapes {shapes} along axis {axis}: {e}") from None
-    ax = axis % out.ndim
+    tensors, be, out, ax = _join("stack", "stack", tensors, axis)
     n = len(tensors)
 
     def backward(g):
