@@ -44,11 +44,11 @@ REDUCE = ("cpu.matmul_tn", "cpu.sum_to")
 MIN_TERMS = 4
 
 
-def _constants(t):
+def constants(t):
     """A template of constants as its values."""
     if type(t) is Const:
         return t.value
-    return type(t)(_constants(x) for x in t) if type(t) in (tuple, list) else t
+    return type(t)(constants(x) for x in t) if type(t) in (tuple, list) else t
 
 
 def _transposed(a):
@@ -65,7 +65,8 @@ def _unrows(y, n):
     return y.reshape(n, -1, y.shape[-1])
 
 
-def _take(y, t):
+def take(y, t):
+    """y[t] (a step's slice of a batched product, a row block of a buffer)."""
     return y[t]
 
 
@@ -101,7 +102,7 @@ class _Graph:
                     type(op[2][0]) is Slot and type(op[4]) is Slot and \
                     not slots_in(op[2][1:], set()):
                 key = (op[5], self.canon.get(op[2][0].i, op[2][0].i),
-                       repr(_constants(op[2][1:])))
+                       repr(constants(op[2][1:])))
                 self.canon[op[4].i] = seen.setdefault(key, op[4].i)
             ins = slots_read(op)
             for i in ins:
@@ -157,7 +158,7 @@ def batch(ops, values, keep: set, new_slot):
     ops = _map(list(ops), values, new_slot)
     ops = _reduce(ops, values, new_slot)
     ops = _contiguous_weights(ops, values, new_slot)
-    return _drop_unread(ops, keep)
+    return drop_unread(ops, keep)
 
 
 # ---- a transposed weight read by many GEMMs, copied once -----------------------------------
@@ -222,7 +223,7 @@ def _map(ops, values, new_slot):
             ("call", fn, (rows, Slot(w)), {}, product, ops[first][5]),
             ("call", _unrows, (product, Const(n)), {}, stacked, "view")]
         for j, t, _, _ in terms:
-            replace[j] = ("call", _take, (stacked, Const(t)), {}, ops[j][4], "view")
+            replace[j] = ("call", take, (stacked, Const(t)), {}, ops[j][4], "view")
     out = []
     for j, op in enumerate(ops):
         out.extend(insert.get(j, ()))
@@ -251,7 +252,7 @@ def _term(g, i):
     if j is not None and g.name(j) == "cpu.transpose" and len(g.readers.get(i, ())) == 1:
         op = g.ops[j]
         if type(op[2][0]) is Slot and not slots_in(op[2][1:], set()) and \
-                _constants(op[2][1]) in ((1, 0), [1, 0]) and g.values[op[2][0].i].ndim == 2:
+                constants(op[2][1]) in ((1, 0), [1, 0]) and g.values[op[2][0].i].ndim == 2:
             core = _core(g, op[2][0].i)
             return None if core is None else (core, j)
     core = _core(g, i)
@@ -336,7 +337,7 @@ def _reduce(ops, values, new_slot):
             operands = [ops[j][2][p] for j in terms]
             stacked.append(_stacked(g, operands, buffers, before, insert, replace, new_slot))
         fn, name, out = ops[terms[0]][1], ops[terms[0]][5], ops[links[0]][4]
-        key = (fn, bool(posts), repr([[_constants(a) if type(a) is not Slot else ("s", a.i)
+        key = (fn, bool(posts), repr([[constants(a) if type(a) is not Slot else ("s", a.i)
                                        for a in ops[j][2]] for j in terms]))
         same = done.get(key)  # the same sum again (db_ih and db_hh): a copy of the first
         if same is not None and same[1] < end and not g.written({same[0].i}, same[1], end + 1):
@@ -428,7 +429,7 @@ def _stacked(g, operands, buffers, before, insert, replace, new_slot):
     return rows
 
 
-def _drop_unread(ops, keep):
+def drop_unread(ops, keep):
     """ops without the pure calls whose results nothing reads (a slice the map made unread)."""
     while True:
         read = set(keep)
