@@ -278,7 +278,7 @@ def _attribute(box, attr, descriptor):
 def recording(rec: Recorder):
     """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec; yields
     a one-item list whose item is the active recorder (assign a fork to trace a backward)."""
-    from .. import backends, optim
+    from .. import backends, optim, optim_kernels
     from ..tensor import Tensor
     from . import run_cpu
 
@@ -308,6 +308,9 @@ def recording(rec: Recorder):
         for name in ("forward", "backward"):
             patch(runner, name, _recorded(box, getattr(runner, name), scalars=False,
                                           name=f"{short}.{name}"))
+    for name in ("grad_norm", "clip_scaled"):  # clip_grad_norm_'s one-pass kernels
+        patch(optim_kernels, name, _recorded(box, getattr(optim_kernels, name),
+                                             name=f"optim.{name}"))
     step = optim.Optimizer.__dict__["step"]
 
     def opaque_step(self):
