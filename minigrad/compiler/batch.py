@@ -41,6 +41,9 @@ PURE = FRESH | {"cpu." + n for n in ("reshape", "transpose", "getitem", "split",
 IN_PLACE = {"cpu.add_into", "cpu.slice_add", "cpu.sgd_update", "cpu.adam_update",
             "cpu.rmsprop_update"}
 REDUCE = ("cpu.matmul_tn", "cpu.sum_to")
+# the calls fusion takes into a run (compiler/fuse.py)
+ELEMENTWISE = tuple("cpu." + n for n in ("add", "sub", "mul", "div", "neg", "exp", "tanh",
+                                         "sigmoid", "rule_unary_backward"))
 MIN_TERMS = 4
 
 
@@ -158,7 +161,34 @@ def batch(ops, values, keep: set, new_slot):
     ops = _map(list(ops), values, new_slot)
     ops = _reduce(ops, values, new_slot)
     ops = _contiguous_weights(ops, values, new_slot)
+    ops = _constant_operands(ops, new_slot)
     return drop_unread(ops, keep)
+
+
+def constant(x):
+    """x itself: a constant array named by a slot."""
+    return x
+
+
+def _constant_operands(ops, new_slot):
+    """Each constant array an elementwise call reads (a zero initial state made outside the
+    trace) named by a slot where it is first read, so fusion takes the call into its run: the
+    first step of a loop then runs the kernels of the others."""
+    slots: dict[int, Slot] = {}
+    out = []
+    for op in ops:
+        if op[0] == "call" and len(op) > 5 and op[5] in ELEMENTWISE and type(op[2]) is tuple:
+            args = []
+            for a in op[2]:
+                if type(a) is Const and type(a.value) is np.ndarray:
+                    if id(a.value) not in slots:
+                        slots[id(a.value)] = new_slot(a.value)
+                        out.append(("call", constant, (a,), {}, slots[id(a.value)], "view"))
+                    a = slots[id(a.value)]
+                args.append(a)
+            op = (op[0], op[1], tuple(args), *op[3:])
+        out.append(op)
+    return out
 
 
 # ---- a transposed weight read by many GEMMs, copied once -----------------------------------
