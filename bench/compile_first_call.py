@@ -56,6 +56,22 @@ def worker(step_name: str, T: int) -> dict:
             "fused_kernels_compiled": compiled_kernels, "traces": compiled.cache_info().traces}
 
 
+def cache_env(tmp: str) -> dict:
+    """The environment of a worker whose kernel caches live under tmp (empty: cold)."""
+    return dict(os.environ, MINIGRAD_CACHE_DIR=f"{tmp}/mg", MINIGRAD_KERNEL_DIR=f"{tmp}/k",
+                NUMBA_CACHE_DIR=f"{tmp}/numba", PYTHONPATH=str(ROOT))
+
+
+def run_worker(step_name: str, T: int, env: dict) -> dict:
+    """worker() in a new Python process with env."""
+    done = subprocess.run([sys.executable, "-m", "bench.compile_first_call", "--worker",
+                           step_name, str(T)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
@@ -67,19 +83,13 @@ def main(argv=None) -> int:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]))), flush=True)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, MINIGRAD_CACHE_DIR=f"{tmp}/mg", MINIGRAD_KERNEL_DIR=f"{tmp}/k",
-                   NUMBA_CACHE_DIR=f"{tmp}/numba", PYTHONPATH=str(ROOT))
+        env = cache_env(tmp)
         print("| run | caches | import + build s | first compiled call s (CPU) | second call s "
               "(CPU) | compile: both calls s (CPU) | fused kernels (compiled) | process |\n"
               "|---|---|---|---|---|---|---|---|")
         for run in range(args.runs):
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "bench.compile_first_call", "--worker",
-                                   args.step, str(args.T)], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, timeout=1800)
-            if done.returncode != 0:
-                raise RuntimeError(done.stderr[-2000:])
-            r = json.loads(done.stdout.strip().splitlines()[-1])
+            r = run_worker(args.step, args.T, env)
             print(f"| {run + 1} | {'cold' if run == 0 else 'warm'} | "
                   f"{r['import_and_build_s']:.2f} | "
                   f"{r['first_compiled_call_s']:.2f} ({r['first_compiled_call_cpu_s']:.2f}) | "

@@ -4,10 +4,14 @@ A run of consecutive recorded CPU calls of elementwise functions (add, sub, mul,
 tanh, sigmoid and the backward of a scalar rule, ``rule_unary_backward``, as tanh's and sigmoid's
 VJPs call it), all of one float dtype and one
 1-d or 2-d shape (0-d operands broadcast as scalars), becomes one call of a kernel generated for
-that run: one flat loop over the elements (a strided operand, such as a gate slice of an LSTM's
-split, is first copied to a contiguous array so the loop vectorises), each intermediate a
-register, and only the values used after the run (by a later call, a ``.grad`` set, the result,
-or the backward program) written to new arrays.
+that run: one flat loop over the elements (a strided operand is first copied to a contiguous
+array so the loop vectorises), each intermediate a register, and only the values used after the
+run (by a later call, a ``.grad`` set, the result, or the backward program) written out.
+Across split and concat (2-d runs): an operand that is a column slice a ``split`` made (an
+LSTM's gate) is read in place from the split's base array, and a ``concat`` along the last axis
+of outputs of the run that nothing else reads (the gate gradients, the split's VJP) is written by
+the run's kernel into the concat's result; such a run loops over rows, then over the columns of
+each row's 1-d slices (``_rowwise``).
 The scalar expressions are the backend kernels' own (``cpu_kernels.tanh_f32``, ``sigmoid_f32``,
 ``sigmoid_f64``; libm's tanh in float64; a rule's derivative is its compiled scalar rule,
 ``<name>_d``), so a fused run equals the unfused one to float rounding.

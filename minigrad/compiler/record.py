@@ -3,7 +3,8 @@ backend kernel calls on raw arrays.
 
 While a ``Recorder`` is active (``recording(rec)``), every function of the backend contract
 (``backends/interface.py``) on the loaded backend modules, the fused recurrences' runners
-(``compiler/run_cpu.py``, ``run_cuda.py``) and ``Optimizer.step`` are replaced by wrappers that
+(``compiler/run_cpu.py``, ``run_cuda.py``), clip_grad_norm_'s kernels (``optim_kernels.grad_norm``,
+``clip_scaled``) and ``Optimizer.step`` are replaced by wrappers that
 run the original and append one operation to the recorder; ``Tensor.data`` and ``Tensor.grad``
 become properties that see every read and write of those attributes. So the forward ops, the
 VJP closures the tape calls during ``backward()`` and the optimizer's kernels are all captured as
