@@ -24,6 +24,8 @@ first and the last of its calls. CPU (numpy) arrays only.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from .program import slots_in, slots_read
@@ -98,6 +100,7 @@ class _Graph:
         self.readers: dict[int, list] = {}
         self.roots: dict[int, frozenset] = {}
         self.writes: list = []  # (index, roots written or None for "anything")
+        self._write_at: list | None = None
         self.canon: dict[int, int] = {}  # a repeated view (w.T in every step) -> its first
         seen: dict = {}
         for j, op in enumerate(ops):
@@ -135,8 +138,13 @@ class _Graph:
 
     def written(self, slots, start, end) -> bool:
         """True when any of slots' memory may be written by an op in (start, end)."""
+        if self._write_at is None:  # the writes' indices, ascending (as they were appended)
+            self._write_at = [j for j, _ in self.writes]
+        lo, hi = bisect.bisect_right(self._write_at, start), bisect.bisect_left(self._write_at, end)
+        if lo >= hi:
+            return False
         roots = frozenset().union(*(self.root(i) for i in slots))
-        return any(start < j < end and (w is None or w & roots) for j, w in self.writes)
+        return any(w is None or w & roots for _, w in self.writes[lo:hi])
 
     def name(self, j):
         op = self.ops[j]

@@ -23,6 +23,7 @@ numba.cuda kernel (the hooks: ``_fusable`` for a "cuda." call, ``_emit`` for a r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 
@@ -375,6 +376,13 @@ def _rowwise(ops, run, values, inputs, outputs, columns, dests):
     return "\n".join(lines) + "\n", operands, kept
 
 
+@functools.cache
+def _digest(name: str) -> str:
+    """A hash of a scalar rule's source (read once per process: inspect is slow)."""
+    source = inspect.getsource(scalar_rules.RULES[name].factory)
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
 def _header(ops, run, dtype):
     """The kernel module's imports, and each rule derivative the run calls bound as a global
     (Numba resolves globals, not attributes), with a hash of the rule's source so an edited rule
@@ -384,6 +392,5 @@ def _header(ops, run, dtype):
     if rules:
         lines.append(f"_lib = compiled('cpu', np.{dtype.name})\n")
     for name in rules:
-        digest = hashlib.sha256(inspect.getsource(scalar_rules.RULES[name].factory).encode())
-        lines.append(f"{name}_d = _lib.{name}_d  # rule {digest.hexdigest()[:12]}\n")
+        lines.append(f"{name}_d = _lib.{name}_d  # rule {_digest(name)}\n")
     return "".join(lines) + JIT
