@@ -48,6 +48,9 @@ RULES = {
     "cpu.sigmoid": (1, {"float32": "sigmoid_f32({0})", "float64": "sigmoid_f64({0})"}),
 }
 RULE_BACKWARD = ".rule_unary_backward"  # (name, x, y, g): g * the rule's <name>_d(x, y)
+# fusion across split and concat (read a split's columns in place, write a concat's columns);
+# False traces without it (bench.profile_compiled --ab-across measures the difference)
+ACROSS = True
 HEADER = (
     "import numpy as np\n"
     "from numba import njit\n"
@@ -272,9 +275,9 @@ def _emit(graph, run, key):
         return [("call", kernel, tuple(Slot(i) for i in inputs), {},
                  tuple(Slot(i) for i in outputs), "fused")]
     result = values[ops[run[0]][4].i]
-    columns = {i: graph.column(i, result) for i in inputs}
+    columns = {i: graph.column(i, result) for i in inputs} if ACROSS else {}
     columns = {i: c for i, c in columns.items() if c is not None}
-    dests, before = graph.concat(defined, result, result.dtype)
+    dests, before = graph.concat(defined, result, result.dtype) if ACROSS else ({}, [])
     if columns or dests or any(_row(values[i], result) for i in inputs):
         source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
