@@ -238,7 +238,8 @@ class _Across:
         else:
             return None
         if op[3] or type(op[4]) is not Slot or constants(axis) not in (1, -1) or \
-                type(arrays) not in (list, tuple) or not arrays or any(
+                type(arrays) not in (list, tuple) or not arrays or \
+                len({getattr(a, "i", None) for a in arrays}) != len(arrays) or any(
                     type(a) is not Slot or a.i not in defined or a.i in self.keep or
                     self.readers.get(a.i) != [j] for a in arrays):
             return None

@@ -122,11 +122,13 @@ def test_concat_of_run_outputs_and_of_mixed_operands():
         mixed = mg.concat([v * 3.0, y], axis=1)  # y from outside the run
         shared = u.tanh()
         again = mg.concat([shared, u * u], axis=-1)
+        twice = (v - 1.0) * 2.0
+        doubled = mg.concat([twice, twice], axis=1)  # one operand twice: stays a concat
         return ((z[:, :H] * 3.0).sum() + z.sum() + (mixed * mixed).sum() + again.sum() +
-                (shared * 2.0).sum())
+                (shared * 2.0).sum() + (doubled * doubled).sum())
 
     compiled = _twins(loss, lambda: _params(3), _inputs)
-    assert len(_lines(compiled.programs()[0], "cpu.concat")) == 2
+    assert len(_lines(compiled.programs()[0], "cpu.concat")) == 3
 
 
 def test_plain_loop_lstm_fused_across_split_and_concat_equals_unfused():
