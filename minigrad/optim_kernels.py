@@ -82,11 +82,12 @@ def _scale_into(grads, outs, coef):
 
 def foreach_norm2(grads) -> bool:
     """True when clip_grad_norm_ of these gradients (by the 2-norm) may take the one-pass
-    kernels: numpy C-contiguous arrays of one float dtype."""
+    kernels: numpy C-contiguous, aligned, writeable arrays of one float dtype (one Numba array
+    type, so the tuple is homogeneous; a read-only broadcast takes the per-array path)."""
     first = grads[0]
     return type(first) is np.ndarray and first.dtype in (np.float32, np.float64) and all(
-        type(g) is np.ndarray and g.dtype == first.dtype and g.flags.c_contiguous
-        for g in grads)
+        type(g) is np.ndarray and g.dtype == first.dtype and g.flags.c_contiguous and
+        g.flags.aligned and g.flags.writeable for g in grads)
 
 
 def grad_norm(grads: tuple) -> np.ndarray:

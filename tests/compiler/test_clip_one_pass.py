@@ -99,3 +99,17 @@ def test_other_norms_and_mixed_dtypes_take_the_per_array_path(make, norm_type):
         for a, b in zip(eager_p, comp_p):
             np.testing.assert_allclose(b.grad, a.grad, rtol=1e-6, atol=1e-9)
     assert "# optim.grad_norm" not in compiled.programs()[0].source
+
+
+def test_a_read_only_gradient_takes_the_per_array_path():
+    """A read-only gradient (a broadcast of one element is C-contiguous but not writeable) would
+    make the kernels' tuple of two array types: it is clipped per array, as before."""
+    params = _params(np.float64)
+    params[3].grad = np.broadcast_to(np.float64(3.0), (1,))
+    assert params[3].grad.flags.c_contiguous and not params[3].grad.flags.writeable
+    before = [np.array(p.grad) for p in params]
+    want = sum(float(np.sum(g ** 2)) for g in before) ** 0.5
+    total = optim.clip_grad_norm_(params, 0.5)
+    assert total == pytest.approx(want, rel=1e-13)
+    for p, g in zip(params, before):
+        np.testing.assert_allclose(p.grad, g * (0.5 / (want + 1e-6)), rtol=1e-14)
