@@ -85,3 +85,35 @@ class CompileSeconds:
         started = time.perf_counter()
         compiled(*args)
         return time.perf_counter() - started
+
+
+class ColdCompileSeconds:
+    """Seconds of mg.compile's first two calls (the trace, then the program's first run, where
+    Numba compiles the fused kernels) in a new process whose kernel caches are empty: every
+    Numba kernel of the backends and of the fusion compiled (issue 18's target: <= 10 s), as
+    ``python -m bench.compile_first_call`` measures its cold run. T = 100 only."""
+
+    params = (STEPS,)
+    param_names = ["step"]
+    unit = "seconds"
+    number = 1
+    repeat = 1
+    timeout = 1800
+
+    def setup(self, step_name):
+        import minigrad as mg
+
+        if not hasattr(mg, "compile"):
+            skip("no mg.compile at this commit")
+        try:
+            from bench.compile_first_call import cache_env, run_worker
+        except ImportError:
+            skip("no bench.compile_first_call.run_worker at this commit")
+        self.cache_env, self.run_worker = cache_env, run_worker
+
+    def track_cold_compile_seconds(self, step_name):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            r = self.run_worker(step_name, 100, self.cache_env(tmp))
+        return r["first_compiled_call_s"] + r["second_compiled_call_s"]

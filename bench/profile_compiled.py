@@ -2,7 +2,7 @@
 Python of the replay.
 
     python -m bench.profile_compiled [--step plain_lstm|adding] [--T 100] [--steps 20]
-                                     [--no-fuse]
+                                     [--no-fuse] [--ab-across]
 
 Builds the step of bench.benchmarks_whole_compile (``plain_lstm``: the LSTM written as a Python
 loop, B 32, I 32, H 128, forward + backward; ``adding``: an `lstm train` adding step, fused LSTM,
@@ -88,13 +88,50 @@ def profile(step, args, steps: int):
     return total, best, cost, programs
 
 
+def ab_across(step_name: str, T: int, calls: int) -> dict:
+    """CPU seconds per call of the step compiled with and without the fusion across split and
+    concat (compiler/fuse.py's ACROSS), the two programs called alternately in this process (the
+    same load for both): {variant: (calls' CPU seconds, program calls)}."""
+    import minigrad as mg
+    from minigrad.compiler import fuse
+
+    variants = {}
+    for across in (False, True):
+        fuse.ACROSS = across  # read when the step traces
+        try:
+            fn, fn_args = build(step_name, T)
+            step = mg.compile(fn)
+            for _ in range(3):
+                step(*fn_args)
+        finally:
+            fuse.ACROSS = True
+        variants["across" if across else "without"] = (step, fn_args, [])
+    for _ in range(calls):
+        for step, fn_args, times in variants.values():
+            start = _clock()
+            step(*fn_args)
+            times.append(_clock() - start)
+    return {name: (times, sum(p.n_calls for p in step.programs()))
+            for name, (step, _, times) in variants.items()}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--step", choices=("plain_lstm", "adding"), default="plain_lstm")
     p.add_argument("--T", type=int, default=100)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--no-fuse", action="store_true")
+    p.add_argument("--ab-across", action="store_true",
+                   help="instead: the step with and without the fusion across split and concat, "
+                        "called alternately (--steps calls each), CPU ms per call")
     args = p.parse_args(argv)
+    if args.ab_across:
+        for name, (times, n_calls) in ab_across(args.step, args.T, args.steps).items():
+            ms = np.array(times) * 1e3
+            print(f"{name:8s} CPU ms per call: min {ms.min():.2f}, p25 "
+                  f"{np.percentile(ms, 25):.2f}, median {np.median(ms):.2f} "
+                  f"({len(ms)} calls, {n_calls} calls in the program)")
+        return
 
     import minigrad as mg
 

@@ -235,6 +235,18 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
     params = _grads(params)
     if not params:
         return 0.0
+    grads = tuple(p.grad for p in params)
+    if norm_type == 2.0 and optim_kernels.foreach_norm2(grads):
+        # one kernel for the norm, one for the scaling (compiled: two calls of the program)
+        total = optim_kernels.grad_norm(grads)
+        if autograd.state.compiling:
+            for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
+                p.grad = g
+            return Tensor._wrap(total)
+        if optim_kernels.clip_coefficient(total, max_norm) < 1.0:
+            for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
+                p.grad = g
+        return float(total)
     if autograd.state.compiling:
         return _clip_on_device(params, max_norm, norm_type)
     if norm_type == math.inf:

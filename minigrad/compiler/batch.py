@@ -24,6 +24,8 @@ first and the last of its calls. CPU (numpy) arrays only.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from .program import slots_in, slots_read
@@ -41,14 +43,17 @@ PURE = FRESH | {"cpu." + n for n in ("reshape", "transpose", "getitem", "split",
 IN_PLACE = {"cpu.add_into", "cpu.slice_add", "cpu.sgd_update", "cpu.adam_update",
             "cpu.rmsprop_update"}
 REDUCE = ("cpu.matmul_tn", "cpu.sum_to")
+# the calls fusion takes into a run (compiler/fuse.py)
+ELEMENTWISE = tuple("cpu." + n for n in ("add", "sub", "mul", "div", "neg", "exp", "tanh",
+                                         "sigmoid", "rule_unary_backward"))
 MIN_TERMS = 4
 
 
-def _constants(t):
+def constants(t):
     """A template of constants as its values."""
     if type(t) is Const:
         return t.value
-    return type(t)(_constants(x) for x in t) if type(t) in (tuple, list) else t
+    return type(t)(constants(x) for x in t) if type(t) in (tuple, list) else t
 
 
 def _transposed(a):
@@ -65,7 +70,8 @@ def _unrows(y, n):
     return y.reshape(n, -1, y.shape[-1])
 
 
-def _take(y, t):
+def take(y, t):
+    """y[t] (a step's slice of a batched product, a row block of a buffer)."""
     return y[t]
 
 
@@ -94,6 +100,7 @@ class _Graph:
         self.readers: dict[int, list] = {}
         self.roots: dict[int, frozenset] = {}
         self.writes: list = []  # (index, roots written or None for "anything")
+        self._write_at: list | None = None
         self.canon: dict[int, int] = {}  # a repeated view (w.T in every step) -> its first
         seen: dict = {}
         for j, op in enumerate(ops):
@@ -101,7 +108,7 @@ class _Graph:
                     type(op[2][0]) is Slot and type(op[4]) is Slot and \
                     not slots_in(op[2][1:], set()):
                 key = (op[5], self.canon.get(op[2][0].i, op[2][0].i),
-                       repr(_constants(op[2][1:])))
+                       repr(constants(op[2][1:])))
                 self.canon[op[4].i] = seen.setdefault(key, op[4].i)
             ins = slots_read(op)
             for i in ins:
@@ -131,8 +138,13 @@ class _Graph:
 
     def written(self, slots, start, end) -> bool:
         """True when any of slots' memory may be written by an op in (start, end)."""
+        if self._write_at is None:  # the writes' indices, ascending (as they were appended)
+            self._write_at = [j for j, _ in self.writes]
+        lo, hi = bisect.bisect_right(self._write_at, start), bisect.bisect_left(self._write_at, end)
+        if lo >= hi:
+            return False
         roots = frozenset().union(*(self.root(i) for i in slots))
-        return any(start < j < end and (w is None or w & roots) for j, w in self.writes)
+        return any(w is None or w & roots for _, w in self.writes[lo:hi])
 
     def name(self, j):
         op = self.ops[j]
@@ -157,7 +169,34 @@ def batch(ops, values, keep: set, new_slot):
     ops = _map(list(ops), values, new_slot)
     ops = _reduce(ops, values, new_slot)
     ops = _contiguous_weights(ops, values, new_slot)
-    return _drop_unread(ops, keep)
+    ops = _constant_operands(ops, new_slot)
+    return drop_unread(ops, keep)
+
+
+def constant(x):
+    """x itself: a constant array named by a slot."""
+    return x
+
+
+def _constant_operands(ops, new_slot):
+    """Each constant array an elementwise call reads (a zero initial state made outside the
+    trace) named by a slot where it is first read, so fusion takes the call into its run: the
+    first step of a loop then runs the kernels of the others."""
+    slots: dict[int, Slot] = {}
+    out = []
+    for op in ops:
+        if op[0] == "call" and len(op) > 5 and op[5] in ELEMENTWISE and type(op[2]) is tuple:
+            args = []
+            for a in op[2]:
+                if type(a) is Const and type(a.value) is np.ndarray:
+                    if id(a.value) not in slots:
+                        slots[id(a.value)] = new_slot(a.value)
+                        out.append(("call", constant, (a,), {}, slots[id(a.value)], "view"))
+                    a = slots[id(a.value)]
+                args.append(a)
+            op = (op[0], op[1], tuple(args), *op[3:])
+        out.append(op)
+    return out
 
 
 # ---- a transposed weight read by many GEMMs, copied once -----------------------------------
@@ -222,7 +261,7 @@ def _map(ops, values, new_slot):
             ("call", fn, (rows, Slot(w)), {}, product, ops[first][5]),
             ("call", _unrows, (product, Const(n)), {}, stacked, "view")]
         for j, t, _, _ in terms:
-            replace[j] = ("call", _take, (stacked, Const(t)), {}, ops[j][4], "view")
+            replace[j] = ("call", take, (stacked, Const(t)), {}, ops[j][4], "view")
     out = []
     for j, op in enumerate(ops):
         out.extend(insert.get(j, ()))
@@ -251,7 +290,7 @@ def _term(g, i):
     if j is not None and g.name(j) == "cpu.transpose" and len(g.readers.get(i, ())) == 1:
         op = g.ops[j]
         if type(op[2][0]) is Slot and not slots_in(op[2][1:], set()) and \
-                _constants(op[2][1]) in ((1, 0), [1, 0]) and g.values[op[2][0].i].ndim == 2:
+                constants(op[2][1]) in ((1, 0), [1, 0]) and g.values[op[2][0].i].ndim == 2:
             core = _core(g, op[2][0].i)
             return None if core is None else (core, j)
     core = _core(g, i)
@@ -336,7 +375,7 @@ def _reduce(ops, values, new_slot):
             operands = [ops[j][2][p] for j in terms]
             stacked.append(_stacked(g, operands, buffers, before, insert, replace, new_slot))
         fn, name, out = ops[terms[0]][1], ops[terms[0]][5], ops[links[0]][4]
-        key = (fn, bool(posts), repr([[_constants(a) if type(a) is not Slot else ("s", a.i)
+        key = (fn, bool(posts), repr([[constants(a) if type(a) is not Slot else ("s", a.i)
                                        for a in ops[j][2]] for j in terms]))
         same = done.get(key)  # the same sum again (db_ih and db_hh): a copy of the first
         if same is not None and same[1] < end and not g.written({same[0].i}, same[1], end + 1):
@@ -428,7 +467,7 @@ def _stacked(g, operands, buffers, before, insert, replace, new_slot):
     return rows
 
 
-def _drop_unread(ops, keep):
+def drop_unread(ops, keep):
     """ops without the pure calls whose results nothing reads (a slice the map made unread)."""
     while True:
         read = set(keep)

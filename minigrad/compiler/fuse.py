@@ -4,10 +4,14 @@ A run of consecutive recorded CPU calls of elementwise functions (add, sub, mul,
 tanh, sigmoid and the backward of a scalar rule, ``rule_unary_backward``, as tanh's and sigmoid's
 VJPs call it), all of one float dtype and one
 1-d or 2-d shape (0-d operands broadcast as scalars), becomes one call of a kernel generated for
-that run: one flat loop over the elements (a strided operand, such as a gate slice of an LSTM's
-split, is first copied to a contiguous array so the loop vectorises), each intermediate a
-register, and only the values used after the run (by a later call, a ``.grad`` set, the result,
-or the backward program) written to new arrays.
+that run: one flat loop over the elements (a strided operand is first copied to a contiguous
+array so the loop vectorises), each intermediate a register, and only the values used after the
+run (by a later call, a ``.grad`` set, the result, or the backward program) written out.
+Across split and concat (2-d runs): an operand that is a column slice a ``split`` made (an
+LSTM's gate) is read in place from the split's base array, and a ``concat`` along the last axis
+of outputs of the run that nothing else reads (the gate gradients, the split's VJP) is written by
+the run's kernel into the concat's result; such a run loops over rows, then over the columns of
+each row's 1-d slices (``_rowwise``).
 The scalar expressions are the backend kernels' own (``cpu_kernels.tanh_f32``, ``sigmoid_f32``,
 ``sigmoid_f64``; libm's tanh in float64; a rule's derivative is its compiled scalar rule,
 ``<name>_d``), so a fused run equals the unfused one to float rounding.
@@ -19,6 +23,7 @@ numba.cuda kernel (the hooks: ``_fusable`` for a "cuda." call, ``_emit`` for a r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 
@@ -26,9 +31,9 @@ import numpy as np
 
 from ..backends import scalar_rules
 from . import whole_cuda
-from .batch import PURE
+from .batch import PURE, constants, drop_unread, take
 from .cache import load
-from .program import slots_read
+from .program import slots_in, slots_read
 from .record import Const, Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
@@ -43,6 +48,9 @@ RULES = {
     "cpu.sigmoid": (1, {"float32": "sigmoid_f32({0})", "float64": "sigmoid_f64({0})"}),
 }
 RULE_BACKWARD = ".rule_unary_backward"  # (name, x, y, g): g * the rule's <name>_d(x, y)
+# fusion across split and concat (read a split's columns in place, write a concat's columns);
+# False traces without it (bench.profile_compiled --ab-across measures the difference)
+ACROSS = True
 HEADER = (
     "import numpy as np\n"
     "from numba import njit\n"
@@ -123,27 +131,132 @@ def fuse(ops, values, keep: set):
     """ops with each run of two or more fusable calls replaced by one call of its kernel.
     keep: slots needed beyond ops (the result, the backward's residuals)."""
     users: dict[int, int] = {}  # slot -> index of its last use
+    readers: dict[int, list] = {}
     for j, op in enumerate(ops):
         for i in slots_read(op):
             users[i] = j
+            readers.setdefault(i, []).append(j)
+    graph = _Across(ops, values, keep, users, readers)
     out, run, key = [], [], None
     for j, op in enumerate(ops + [("end",)]):
+        if j in graph.absorbed:  # a concat a kernel already wrote
+            continue
         found = _fusable(op, values) if op[0] != "end" else None
         if found is not None and (not run or found == key):
             run.append(j)
             key = found
             continue
         if run and found is None and _hoistable(op, {ops[r][4].i for r in run}):
+            graph.ready(op)
             out.append(op)  # runs before the run's kernel, which is emitted later
             continue
-        out.extend(_emit(ops, run, values, users, keep, key))
+        for emitted in _emit(graph, run, key):
+            graph.ready(emitted)
+            out.append(emitted)
         run, key = ([j], found) if found is not None else ([], None)
-        if found is None and op[0] != "end":
+        if found is None and op[0] != "end" and j not in graph.absorbed:
+            graph.ready(op)
             out.append(op)
-    return out
+    return drop_unread(out, keep) if graph.absorbed or graph.columns else out
 
 
-def _emit(ops, run, values, users, keep, key):
+class _Across:
+    """What fusion across split and concat needs to know of the operations: the column slices
+    each ``split`` of a 2-d array along its last axis makes (slot -> (base slot, first column)),
+    who reads each slot, and which slots the program has made so far."""
+
+    def __init__(self, ops, values, keep, users, readers):
+        self.ops, self.values, self.keep = ops, values, keep
+        self.users, self.readers = users, readers
+        self.absorbed: set = set()  # indices of concat calls a kernel writes instead
+        self.made: set = set()  # slots defined by the operations emitted so far
+        self.columns: dict = {}
+        for op in ops:
+            if op[0] == "call" and len(op) > 5 and op[5] == "cpu.split" and not op[3]:
+                self._split(op)
+
+    def _split(self, op):
+        if len(op[2]) != 3 or type(op[2][0]) is not Slot or type(op[4]) not in (tuple, list):
+            return
+        base, indices, axis = op[2][0].i, constants(op[2][1]), constants(op[2][2])
+        a = self.values[base]
+        if type(a) is not np.ndarray or a.ndim != 2 or axis not in (1, -1) or \
+                any(type(p) is not Slot for p in op[4]):
+            return
+        if type(indices) is int:
+            if indices <= 0 or a.shape[1] % indices:
+                return
+            indices = list(range(a.shape[1] // indices, a.shape[1], a.shape[1] // indices))
+        if type(indices) not in (list, tuple) or any(type(k) is not int or k < 0 for k in indices):
+            return
+        for piece, first in zip(op[4], [0, *indices]):
+            self.columns[piece.i] = (base, first)
+
+    def ready(self, op):
+        if op[0] == "call":
+            slots_in(op[4], self.made)
+        elif op[0] == "load":
+            self.made.add(op[3].i)
+
+    def column(self, i, result):
+        """(base slot, first column) when slot i is a column slice of the run's shape."""
+        found = self.columns.get(i)
+        if found is None or result.ndim != 2:
+            return None
+        base = self.values[found[0]]
+        if base.dtype != result.dtype or base.shape[0] != result.shape[0] or \
+                found[1] + result.shape[1] > base.shape[1]:
+            return None
+        return found
+
+    def concat(self, defined: set, result, dtype):
+        """{run output slot: (destination slot, first column)} and the ops making the
+        destinations, for each concat along the last axis whose arrays are all outputs of this
+        run read by nothing else: the kernel writes them into the concat's columns."""
+        dests, before = {}, []
+        if result.ndim != 2:
+            return dests, before
+        seen = set()
+        for i in sorted(defined):
+            for j in self.readers.get(i, ()):
+                if j not in seen:
+                    seen.add(j)
+                    made = self._destination(j, defined, result, dtype, dests)
+                    if made is not None:
+                        before.append(made)
+                        self.absorbed.add(j)
+        return dests, before
+
+    def _destination(self, j, defined, result, dtype, dests):
+        op = self.ops[j]
+        name = op[5] if op[0] == "call" and len(op) > 5 else None
+        if name == "cpu.concat" and len(op[2]) == 2:
+            arrays, axis = op[2]
+        elif name == "concat_into" and len(op[2]) == 4 and type(op[2][0]) is Slot and \
+                op[2][0].i in self.made:
+            arrays, axis = op[2][2], op[2][3]
+        else:
+            return None
+        if op[3] or type(op[4]) is not Slot or constants(axis) not in (1, -1) or \
+                type(arrays) not in (list, tuple) or not arrays or \
+                len({getattr(a, "i", None) for a in arrays}) != len(arrays) or any(
+                    type(a) is not Slot or a.i not in defined or a.i in self.keep or
+                    self.readers.get(a.i) != [j] for a in arrays):
+            return None
+        out = self.values[op[4].i]
+        if out.dtype != dtype or out.shape != (result.shape[0],
+                                               result.shape[1] * len(arrays)):
+            return None
+        for k, a in enumerate(arrays):
+            dests[a.i] = (op[4].i, k * result.shape[1])
+        if name == "cpu.concat":
+            return ("call", np.empty, (Const(out.shape),), {"dtype": Const(dtype)}, op[4],
+                    "buffer")
+        return ("call", take, (op[2][0], op[2][1]), {}, op[4], "view")
+
+
+def _emit(graph, run, key):
+    ops, values = graph.ops, graph.values
     if len(run) < 2:
         return [ops[j] for j in run]
     last = run[-1]
@@ -154,7 +267,7 @@ def _emit(ops, run, values, users, keep, key):
             if a.i not in defined and a.i not in inputs:
                 inputs.append(a.i)
     outputs = [ops[j][4].i for j in run
-               if ops[j][4].i in keep or users.get(ops[j][4].i, -1) > last]
+               if ops[j][4].i in graph.keep or graph.users.get(ops[j][4].i, -1) > last]
     if not outputs:
         return [ops[j] for j in run]
     if key[-1] == "cuda":
@@ -162,44 +275,116 @@ def _emit(ops, run, values, users, keep, key):
                                     for j in run], values, inputs, outputs)
         return [("call", kernel, tuple(Slot(i) for i in inputs), {},
                  tuple(Slot(i) for i in outputs), "fused")]
-    dtype = values[ops[run[0]][4].i].dtype
-    ndim = values[ops[run[0]][4].i].ndim
-    like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
     result = values[ops[run[0]][4].i]
-    rows = {i for i in inputs if _row(values[i], result)}  # read at the column index
-    names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
-    lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
-    # every operand as a flat C-contiguous view (a strided slice is copied once): the loop
-    # below then vectorises as the backend's own flat kernels do
-    lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
-              if values[i].ndim and i not in rows]
-    lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
-    lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
-    lines.append(f"    one = f{like}.dtype.type(1.0)")
-    if rows:  # a loop over rows and columns: q the flat index, c the bias's
-        lines.append(f"    n = i{like}.shape[1]")
-        lines.append(f"    for r in range(i{like}.shape[0]):")
-        lines.append("        for c in range(n):")
-        lines.append("            q = r * n + c")
-        indent = "            "
+    columns = {i: graph.column(i, result) for i in inputs} if ACROSS else {}
+    columns = {i: c for i, c in columns.items() if c is not None}
+    dests, before = graph.concat(defined, result, result.dtype) if ACROSS else ({}, [])
+    if columns or dests or any(_row(values[i], result) for i in inputs):
+        source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
-        lines.append(f"    for q in range(f{like}.size):")
-        indent = "        "
-    lines += [f"{indent}x{k} = i{k}[c]" if i in rows else f"{indent}x{k} = f{k}[q]"
-              for k, i in enumerate(inputs) if values[i].ndim]
+        source, operands = _flat(ops, run, values, inputs, outputs)
+    kernel = load(_header(ops, run, result.dtype) + source, "fused").fused
+    return before + [("call", kernel, tuple(operands), {}, tuple(Slot(i) for i in outputs),
+                      "fused")]
+
+
+def _body(ops, run, dtype, names, outputs, indent, store):
+    """The loop body's lines: each call's expression as a register t<n>, each output stored
+    (store(slot, register) gives its line)."""
+    lines = []
     for n, j in enumerate(run):
-        expression = _expression(ops[j], dtype)
         slot = ops[j][4].i
-        lines.append(f"{indent}t{n} = " + expression.format(*(names[a.i] for a in
-                                                              _operands(ops[j]))))
+        lines.append(f"{indent}t{n} = " + _expression(ops[j], dtype).format(
+            *(names[a.i] for a in _operands(ops[j]))))
         names[slot] = f"t{n}"
         if slot in outputs:
-            lines.append(f"{indent}o{outputs.index(slot)}[q] = t{n}")
+            lines.append(indent + store(slot, f"t{n}"))
+    return lines
+
+
+def _flat(ops, run, values, inputs, outputs):
+    """A run of one shape with every operand of it: one loop over the flat elements, a strided
+    operand copied to a contiguous array once (the loop then vectorises as the backend's own
+    flat kernels do)."""
+    dtype, ndim = values[ops[run[0]][4].i].dtype, values[ops[run[0]][4].i].ndim
+    like = next(k for k, i in enumerate(inputs) if values[i].ndim == ndim)
+    names = {i: (f"x{k}" if values[i].ndim else f"c{k}") for k, i in enumerate(inputs)}
+    lines = [f"def fused({', '.join(f'i{k}' for k in range(len(inputs)))}):"]
+    lines += [f"    f{k} = np.ascontiguousarray(i{k}).reshape(-1)" for k, i in enumerate(inputs)
+              if values[i].ndim]
+    lines += [f"    c{k} = i{k}[()]" for k, i in enumerate(inputs) if not values[i].ndim]
+    lines += [f"    o{m} = np.empty_like(f{like})" for m in range(len(outputs))]
+    lines.append(f"    for q in range(f{like}.size):")
+    lines += [f"        x{k} = f{k}[q]" for k, i in enumerate(inputs) if values[i].ndim]
+    lines += _body(ops, run, dtype, names, outputs, "        ",
+                   lambda slot, t: f"o{outputs.index(slot)}[q] = {t}")
     shape = f"i{like}.shape"
     lines.append(f"    return ({''.join(f'o{m}.reshape({shape}), ' for m in range(len(outputs)))})")
-    kernel = load(_header(ops, run, dtype) + "\n".join(lines) + "\n", "fused").fused
-    return [("call", kernel, tuple(Slot(i) for i in inputs), {},
-             tuple(Slot(i) for i in outputs), "fused")]
+    return "\n".join(lines) + "\n", [Slot(i) for i in inputs]
+
+
+def _rowwise(ops, run, values, inputs, outputs, columns, dests):
+    """A 2-d run whose operands include rows (a bias), column slices of a wider array (the
+    gates of a split, read in place: its base array and first column) or whose outputs go
+    into the columns of a concat's destination: a loop over rows, and in each row a loop over
+    its columns, with the row's slice of each wider array taken once (a 1-d contiguous slice:
+    the column loop then vectorises, where a 2-d index at a runtime column does not)."""
+    result = values[ops[run[0]][4].i]
+    dtype = result.dtype
+    operands: list = []  # the kernel's parameters p<k>, as the program passes them
+
+    def param(operand) -> str:
+        if type(operand) is Slot:  # an array passed twice is one parameter
+            for k, known in enumerate(operands):
+                if type(known) is Slot and known.i == operand.i:
+                    return f"p{k}"
+        operands.append(operand)
+        return f"p{len(operands) - 1}"
+
+    def row_slice(array, first) -> str:  # row r's columns first.. of a wider array
+        base, start = param(Slot(array)), param(Const(first))
+        return f"{base}[r, {start}:{start} + {nc}]"
+
+    nr, nc = param(Const(result.shape[0])), param(Const(result.shape[1]))
+    head, per_row, load_lines, names = [], [], [], {}
+    for k, i in enumerate(inputs):
+        names[i] = f"x{k}"
+        if i in columns:
+            per_row.append(f"b{k} = {row_slice(*columns[i])}")
+            load_lines.append(f"x{k} = b{k}[c]")
+        elif not values[i].ndim:
+            head.append(f"    c{k} = {param(Slot(i))}[()]")
+            names[i] = f"c{k}"
+        elif _row(values[i], result):
+            load_lines.append(f"x{k} = {param(Slot(i))}[c]")
+        else:
+            head.append(f"    f{k} = np.ascontiguousarray({param(Slot(i))}).reshape(-1)")
+            load_lines.append(f"x{k} = f{k}[q]")
+    stores, kept = {}, [i for i in outputs if i not in dests]
+    for m, i in enumerate(outputs):
+        if i in dests:
+            per_row.append(f"d{m} = {row_slice(*dests[i])}")
+            stores[i] = f"d{m}[c] = {{}}"
+        else:
+            head.append(f"    o{kept.index(i)} = np.empty({nr} * {nc}, np.{dtype.name})")
+            stores[i] = f"o{kept.index(i)}[q] = {{}}"
+    lines = [f"def fused({', '.join(f'p{k}' for k in range(len(operands)))}):", *head,
+             f"    for r in range({nr}):"]
+    lines += ["        " + line for line in per_row]
+    lines += [f"        for c in range({nc}):", f"            q = r * {nc} + c"]
+    lines += ["            " + line for line in load_lines]
+    lines += _body(ops, run, dtype, names, outputs, "            ",
+                   lambda slot, t: stores[slot].format(t))
+    shape = f"({nr}, {nc})"
+    lines.append(f"    return ({''.join(f'o{m}.reshape({shape}), ' for m in range(len(kept)))})")
+    return "\n".join(lines) + "\n", operands, kept
+
+
+@functools.cache
+def _digest(name: str) -> str:
+    """A hash of a scalar rule's source (read once per process: inspect is slow)."""
+    source = inspect.getsource(scalar_rules.RULES[name].factory)
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def _header(ops, run, dtype):
@@ -211,6 +396,5 @@ def _header(ops, run, dtype):
     if rules:
         lines.append(f"_lib = compiled('cpu', np.{dtype.name})\n")
     for name in rules:
-        digest = hashlib.sha256(inspect.getsource(scalar_rules.RULES[name].factory).encode())
-        lines.append(f"{name}_d = _lib.{name}_d  # rule {digest.hexdigest()[:12]}\n")
+        lines.append(f"{name}_d = _lib.{name}_d  # rule {_digest(name)}\n")
     return "".join(lines) + JIT

@@ -3,7 +3,8 @@ backend kernel calls on raw arrays.
 
 While a ``Recorder`` is active (``recording(rec)``), every function of the backend contract
 (``backends/interface.py``) on the loaded backend modules, the fused recurrences' runners
-(``compiler/run_cpu.py``, ``run_cuda.py``) and ``Optimizer.step`` are replaced by wrappers that
+(``compiler/run_cpu.py``, ``run_cuda.py``), clip_grad_norm_'s kernels (``optim_kernels.grad_norm``,
+``clip_scaled``) and ``Optimizer.step`` are replaced by wrappers that
 run the original and append one operation to the recorder; ``Tensor.data`` and ``Tensor.grad``
 become properties that see every read and write of those attributes. So the forward ops, the
 VJP closures the tape calls during ``backward()`` and the optimizer's kernels are all captured as
@@ -278,7 +279,7 @@ def _attribute(box, attr, descriptor):
 def recording(rec: Recorder):
     """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec; yields
     a one-item list whose item is the active recorder (assign a fork to trace a backward)."""
-    from .. import backends, optim
+    from .. import backends, optim, optim_kernels
     from ..tensor import Tensor
     from . import run_cpu
 
@@ -308,6 +309,9 @@ def recording(rec: Recorder):
         for name in ("forward", "backward"):
             patch(runner, name, _recorded(box, getattr(runner, name), scalars=False,
                                           name=f"{short}.{name}"))
+    for name in ("grad_norm", "clip_scaled"):  # clip_grad_norm_'s one-pass kernels
+        patch(optim_kernels, name, _recorded(box, getattr(optim_kernels, name),
+                                             name=f"optim.{name}"))
     step = optim.Optimizer.__dict__["step"]
 
     def opaque_step(self):

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor
@@ -82,9 +83,9 @@ def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 
     def backward(g):
         hit = be.equal(x, out_kept)
-        # a NaN maximum: its gradient goes to the NaNs (always on a device: asking whether there
-        # is one would copy to the host)
-        if be.name != "cpu" or not be.all_finite(out_kept):
+        # a NaN maximum: its gradient goes to the NaNs (always on a device and inside
+        # mg.compile: asking whether there is one would copy to the host, or freeze the answer)
+        if be.name != "cpu" or autograd.state.compiling or not be.all_finite(out_kept):
             hit = be.logical("or", hit, be.logical(
                 "and", be.compare("ne", x, x), be.compare("ne", out_kept, out_kept)))
         mask = be.astype(hit, x.dtype)

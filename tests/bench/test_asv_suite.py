@@ -37,6 +37,7 @@ EXPECTED = {
     "benchmarks_compile.ImportAndFirstCall.timeraw_import_and_first_call",
     "benchmarks_whole_compile.WholeStep.time_step",
     "benchmarks_whole_compile.CompileSeconds.track_compile_seconds",
+    "benchmarks_whole_compile.ColdCompileSeconds.track_cold_compile_seconds",
     "benchmarks_tasks.AddingTask.track_test_mse",
     "benchmarks_tasks.CopyTask.track_test_recall_accuracy",
     "benchmarks_tasks.CopyTask.track_test_cross_entropy",

@@ -101,3 +101,39 @@ def test_plain_loop_lstm_with_adam_compiled_on_cuda_fuses_and_equals_eager():
     x, y = data[0]
     unfused(mg.tensor(x, device="cuda"), mg.tensor(y, device="cuda"))
     assert program.n_calls < unfused.programs()[0].n_calls * 0.8
+
+
+def _fused_lstm_step(device):
+    """lstm's LSTM layer on its fused path (the cell compiler's kernels: run_cuda on CUDA
+    arrays), a readout, MSE, clipping and Adam, in float64."""
+    from lstm import LSTM
+
+    model = LSTM(2, 3, num_layers=2, forget_bias=1.0, rng=0, dtype=np.float64).to(device)
+    readout = nn.Linear(3, 1, rng=1, dtype=np.float64).to(device)
+    params = model.parameters() + readout.parameters()
+    opt = optim.Adam(params, lr=0.05)
+
+    def step(x, y):
+        out, _ = model(x)
+        loss = mg.mse_loss(readout(out[-1]), y)
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(params, 0.5)
+        opt.step()
+        return loss
+
+    return step, params
+
+
+def test_fused_recurrence_inside_a_compiled_step_on_cuda_equals_eager():
+    """The cell compiler's fused recurrence is one call of the program (run_cuda.forward and
+    .backward recorded), not a barrier: the compiled step equals eager to 1e-10, call after
+    call."""
+    eager, eager_params = _fused_lstm_step("cuda")
+    step, params = _fused_lstm_step("cuda")
+    rng = np.random.default_rng(3)
+    data = [(rng.standard_normal((4, 2, 2)), rng.standard_normal((2, 1))) for _ in range(3)]
+    compiled = mg.compile(step)
+    _assert_compiled_equals_eager(eager, eager_params, compiled, params, data)
+    source = compiled.programs()[0].source
+    assert "# run_cuda.forward" in source and "# run_cuda.backward" in source
