@@ -3,6 +3,8 @@ a batch row (loads through per-piece views, the rules, stores), shared by the co
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..backends.scalar_rules import RULES, python
@@ -267,3 +269,28 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
                 stores.append(f"acc{names.acc[acc_key]}[j] += {total(v)}")
             names.param_acc.setdefault((key[1], key[2]), []).append(names.acc[acc_key])
     return used, body + sweep + stores
+
+
+_SLOT_STORE = re.compile(r"^(sl|sm)(\d+)\[j\] = (.+)$")
+_ACC_ADD = re.compile(r"^acc(\d+)\[j\] \+= (.+)$")
+
+
+def slot_sums(lines: list[str]) -> tuple[list[str], dict]:
+    """Split off a backward lane loop's accumulations whose term is a slot's stored gradient (the
+    LSTM's biases: the gradient of the gate's slot): (the other lines, {accumulator column:
+    (view prefix "sl" or "sm", slot)}). The CPU adds those slots into the float64 columns in a
+    loop of their own, so the lane loop holds no float64 and vectorises at the full float32
+    width; CUDA takes the slot's column sum after the time loop."""
+    stored = {}
+    for line in lines:
+        m = _SLOT_STORE.match(line)
+        if m:
+            stored.setdefault(m.group(3), (m.group(1), int(m.group(2))))
+    kept, from_slot = [], {}
+    for line in lines:
+        m = _ACC_ADD.match(line)
+        if m and m.group(2) in stored:
+            from_slot[int(m.group(1))] = stored[m.group(2)]
+            continue
+        kept.append(line)
+    return kept, from_slot
