@@ -97,9 +97,12 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
     passes = forward_rows(names) if plan.row_scalars else None
     lines += _prologue(plan) + _scratch(plan, names) + _time_header(False)
     if plan.weight_h is not None:
+        # w_packed holds W_h, or [W_x | W_h] when the runtime folds the input projection into
+        # the step (plan.all_shared, small I): then the GEMM reads [x_t | h] and overwrites
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
-        lines.append(f"        gemm_packed(xh[prev, lo:hi, I:], w_packed, g[lo:hi, "
-                     f"{plan.h_first} * L:], {beta}, row_chunk)")
+        lines += ["        k0 = xh.shape[2] - w_packed.shape[1]",
+                  f"        gemm_packed(xh[prev, lo:hi, k0:], w_packed, g[lo:hi, "
+                  f"{plan.h_first} * L:], {beta} if k0 > 0 else 0.0, row_chunk)"]
     skip = []
     for k in range(len(plan.state_pieces)):
         buffer, offset = names.state_buffer(k)
