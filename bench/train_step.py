@@ -2,10 +2,17 @@
 drawn, encoded, forward, loss, backward, clipping, the optimizer's update, the loss read back.
 Default: the adding task, lstm-fb1, H 128, T 100, B 32, Adam, clipping at norm 1 (issue 18's
 "whole `lstm train` adding step"). Each mode runs in its own process (the first steps, which
-trace and compile, are not timed), the two alternated and repeated; one JSON line per process
-and a summary line with the median step times and their ratio.
+trace and compile, are not timed), the modes alternated and repeated; one JSON line per process
+and a summary line with the median step times (wall clock, and CPU time of all threads) and their
+ratios.
 
     python -m bench.train_step [--model lstm-fb1] [--steps 40] [--warmup 5] [--repeats 3]
+                               [--base TREE]
+
+--base TREE adds a third mode: the eager step of another checkout of this project (for issue 18's
+"faster than today's eager step": `git worktree add /tmp/base 561893f`, the tree when the issue
+was filed), run from that tree through the API both have (lstm.config.TrainConfig,
+lstm.train.Trainer) with the same threads; the summary gives each mode over base eager.
 """
 
 from __future__ import annotations
@@ -21,24 +28,44 @@ import time
 
 def child(model: str, compiled: bool, steps: int, warmup: int, hidden: int, seq_len: int,
           batch: int) -> dict:
-    from bench.peers import step_times
-    from lstm.runs.config import TrainConfig
-    from lstm.runs.train import Trainer
+    import dataclasses
 
-    config = TrainConfig(task="adding", model=model, hidden_size=hidden, seq_len=seq_len,
-                         batch_size=batch, optimizer="adam", lr=1e-3, clip="norm",
-                         compile=compiled, steps=warmup + steps)
-    trainer = Trainer(config)
+    try:
+        from lstm.runs.config import TrainConfig
+        from lstm.runs.train import Trainer
+    except ImportError:  # an older tree (--base): the run engine's old paths
+        from lstm.config import TrainConfig
+        from lstm.train import Trainer
+
+    options = dict(task="adding", model=model, hidden_size=hidden, seq_len=seq_len,
+                   batch_size=batch, optimizer="adam", lr=1e-3, clip="norm",
+                   steps=warmup + steps)
+    if "compile" in {f.name for f in dataclasses.fields(TrainConfig)}:
+        options["compile"] = compiled  # a tree from before mg.compile has no such field
+    elif compiled:
+        raise SystemExit("train_step: this tree has no compiled step")
+    trainer = Trainer(TrainConfig(**options))
     start = time.perf_counter()
     trainer.train_step()  # the first call traces and compiles (eager: the kernels load)
     first = time.perf_counter() - start
-    times = step_times(trainer.train_step, steps, warmup=warmup - 1)
+    for _ in range(warmup - 1):
+        trainer.train_step()
+    times, cpu = [], []
+    for _ in range(steps):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        trainer.train_step()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     import minigrad as mg
 
+    threads = getattr(mg, "get_num_threads", None)
     return {"compiled": compiled, "model": model, "first_call_s": round(first, 3),
             "median_ms": round(1e3 * statistics.median(times), 3),
-            "min_ms": round(1e3 * min(times), 3), "threads": mg.get_num_threads(),
-            "still_compiled": isinstance(trainer._step, mg.CompiledFunction)}
+            "min_ms": round(1e3 * min(times), 3),
+            "cpu_median_ms": round(1e3 * statistics.median(cpu), 3),
+            "threads": threads() if threads else None,
+            "still_compiled": isinstance(getattr(trainer, "_step", None),
+                                         getattr(mg, "CompiledFunction", ()))}
 
 
 def main(argv=None) -> int:
@@ -51,6 +78,8 @@ def main(argv=None) -> int:
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--base", metavar="TREE",
+                   help="also time the eager step of this checkout (e.g. a worktree of 561893f)")
     p.add_argument("--child", choices=("eager", "compiled"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = (args.hidden_size, args.seq_len, args.batch_size)
@@ -59,24 +88,46 @@ def main(argv=None) -> int:
                     *sizes)
         print(json.dumps(row), flush=True)
         return 0
-    medians: dict[bool, list[float]] = {False: [], True: []}
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    modes = [("eager", here), ("compiled", here)]
+    if args.base:
+        if not os.path.isdir(os.path.join(args.base, "lstm", "train")) and \
+                not os.path.isfile(os.path.join(args.base, "lstm", "train.py")):
+            p.error(f"--base: expected a checkout of this project, got {args.base!r}")
+        modes.insert(0, ("base", os.path.abspath(args.base)))
+    medians: dict[str, list[dict]] = {name: [] for name, _ in modes}
     for repeat in range(args.repeats):
-        for mode in (("eager", "compiled") if repeat % 2 == 0 else ("compiled", "eager")):
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.train_step", "--child", mode, "--model",
-                 args.model, "--steps", str(args.steps), "--warmup", str(args.warmup),
-                 "--hidden-size", str(sizes[0]), "--seq-len", str(sizes[1]), "--batch-size",
-                 str(sizes[2])], capture_output=True, text=True, check=True,
-                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            row = json.loads(out.stdout.strip().splitlines()[-1])
+        for name, tree in (modes if repeat % 2 == 0 else modes[::-1]):
+            row = _run_child(tree, "compiled" if name == "compiled" else "eager", args, sizes)
+            row["mode"] = name
             print(json.dumps(row), flush=True)
-            medians[row["compiled"]].append(row["median_ms"])
-    eager, compiled = statistics.median(medians[False]), statistics.median(medians[True])
-    print(json.dumps({"summary": f"{args.model} adding H{sizes[0]} T{sizes[1]} B{sizes[2]}",
-                      "eager_ms": eager, "compiled_ms": compiled,
-                      "compiled_over_eager": round(compiled / eager, 3),
-                      "load": os.getloadavg()[0]}), flush=True)
+            medians[name].append(row)
+    summary = {"summary": f"{args.model} adding H{sizes[0]} T{sizes[1]} B{sizes[2]}"}
+    for name in medians:
+        summary[f"{name}_ms"] = statistics.median(r["median_ms"] for r in medians[name])
+        summary[f"{name}_cpu_ms"] = statistics.median(r["cpu_median_ms"] for r in medians[name])
+    summary["compiled_over_eager"] = round(summary["compiled_ms"] / summary["eager_ms"], 3)
+    if args.base:
+        for name in ("eager", "compiled"):
+            summary[f"base_over_{name}"] = round(summary["base_ms"] / summary[f"{name}_ms"], 3)
+            summary[f"base_over_{name}_cpu"] = round(
+                summary["base_cpu_ms"] / summary[f"{name}_cpu_ms"], 3)
+    summary["load"] = os.getloadavg()[0]
+    print(json.dumps(summary), flush=True)
     return 0
+
+
+def _run_child(tree: str, mode: str, args, sizes) -> dict:
+    """One process timing one mode, with `tree` first on the path (this module is passed as a
+    file, so an older tree without it times its own step through the same child())."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", mode, "--model", args.model,
+         "--steps", str(args.steps), "--warmup", str(args.warmup), "--hidden-size",
+         str(sizes[0]), "--seq-len", str(sizes[1]), "--batch-size", str(sizes[2])],
+        capture_output=True, text=True, check=True, cwd=tree, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

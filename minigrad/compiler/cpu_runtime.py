@@ -19,6 +19,11 @@ from ..backends.cpu_blas import gemm_rows, pack_column_tiles, step_tiling
 # Below this input size dx is computed step by step while the gate gradients are in cache; above
 # it one GEMM over all steps is faster.
 FUSED_DX_MAX_INPUT = 16
+# Up to this input size (when every slot takes both products, as the LSTM's) the forward's input
+# projection is folded into the per-step GEMM, [x_t | h] @ [W_x | W_h]^T: a GEMM over all steps
+# with K = I that small writes the whole gates buffer for a few flops per element, which the
+# loop then reads back.
+FUSED_PROJECTION_MAX_INPUT = 16
 MIN_ROWS_PER_THREAD = 4
 
 

@@ -25,7 +25,7 @@ import inspect
 
 from ..backends import scalar_rules
 from ..backends.vectorise import ALIAS_CHECKS
-from .lanes import Names, backward_lanes, forward_lanes, row_views
+from .lanes import Names, backward_lanes, forward_lanes, row_views, slot_sums
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
@@ -49,16 +49,22 @@ def _prologue(plan: Plan) -> list[str]:
                     for name, n in plan.vectors.items() for p in range(n)]
 
 
-def _rows(names, used, lane_lines, skip, passes=False) -> list[str]:
+def _rows(names, used, lane_lines, skip, passes=False, sums=None) -> list[str]:
     """The batch-row loop around one lane loop (or, with passes, around row-level lines that
-    hold their own lane loops)."""
+    hold their own lane loops); sums ({column: (view, slot)}, lanes.slot_sums) adds stored slot
+    gradients into float64 accumulator columns in a second loop over the row's lanes."""
     lines = ["        for b in range(lo, hi):", "            if t >= steps[b]:"]
     lines += ["                " + line for line in skip] + ["                continue"]
     lines += row_views(names, used, "            ")
     if passes:
         return lines + ["            " + line for line in lane_lines]
     lines.append("            for j in range(L):")
-    return lines + ["                " + line for line in lane_lines]
+    lines += ["                " + line for line in lane_lines]
+    if sums:
+        lines.append("            for j in range(L):")
+        lines += [f"                acc{a}[j] += {view}{slot}[j]"
+                  for a, (view, slot) in sorted(sums.items())]
+    return lines
 
 
 def _scratch(plan: Plan, names) -> list[str]:
@@ -91,9 +97,12 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
     passes = forward_rows(names) if plan.row_scalars else None
     lines += _prologue(plan) + _scratch(plan, names) + _time_header(False)
     if plan.weight_h is not None:
+        # w_packed holds W_h, or [W_x | W_h] when the runtime folds the input projection into
+        # the step (plan.all_shared, small I): then the GEMM reads [x_t | h] and overwrites
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
-        lines.append(f"        gemm_packed(xh[prev, lo:hi, I:], w_packed, g[lo:hi, "
-                     f"{plan.h_first} * L:], {beta}, row_chunk)")
+        lines += ["        k0 = xh.shape[2] - w_packed.shape[1]",
+                  f"        gemm_packed(xh[prev, lo:hi, k0:], w_packed, g[lo:hi, "
+                  f"{plan.h_first} * L:], {beta} if k0 > 0 else 0.0, row_chunk)"]
     skip = []
     for k in range(len(plan.state_pieces)):
         buffer, offset = names.state_buffer(k)
@@ -125,11 +134,13 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     passthrough = [f"dN{k}[b] = dS{k}[b]" for k in range(n_states)]
     if two:
         used, lanes = stages[0]
-        lines += _rows(names, used, lanes, ["g2[b] = zero"] + passthrough)
+        lanes, sums = slot_sums(lanes)
+        lines += _rows(names, used, lanes, ["g2[b] = zero"] + passthrough, sums=sums)
         lines.append("        gemm_packed(g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, row_chunk2)")
     used, lanes = stages[-1]
+    lanes, sums = (lanes, None) if plan.row_scalars else slot_sums(lanes)
     lines += _rows(names, used, lanes, ["g[b] = zero"] + ([] if two else passthrough),
-                   passes=bool(plan.row_scalars))
+                   passes=bool(plan.row_scalars), sums=sums)
     lines.append("        if want_norms:")
     lines += [f"            row_norms(dS{k}[lo:hi], norms{k}[t, lo:hi])" for k in range(n_states)]
     lines += ["        if dx.shape[0] == T:",

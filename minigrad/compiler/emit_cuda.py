@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from .emit_cpu import rules_fingerprint
-from .lanes import Names, backward_lanes, forward_lanes
+from .lanes import Names, backward_lanes, forward_lanes, slot_sums
 from .plan import Plan
 
 CUDA_GENERATOR_VERSION = 1
@@ -61,27 +61,13 @@ def _lanes(plan: Plan, lines: list[str]) -> list[str]:
     return [_VIEW.sub(lambda m: _index(plan, m.group(1)), line) for line in lines]
 
 
-_SLOT_STORE = re.compile(r"^(sl|sm)(\d+)\[j\] = (.+)$")
-_ACC_ADD = re.compile(r"^acc(\d+)\[j\] \+= (.+)$")
-
-
 def _slot_sums(lines: list[str], from_slot: dict) -> list[str]:
-    """Drop the accumulations whose term is a slot's stored gradient (the LSTM's biases: the
-    gradient of the gate's slot): that column is the slot's column sum over all steps after the
-    loop, which saves a read and a write per lane and step. from_slot[column] = (buffer, slot)."""
-    stored = {}
-    for line in lines:
-        m = _SLOT_STORE.match(line)
-        if m:
-            stored.setdefault(m.group(3), ("buf" if m.group(1) == "sl" else "buf2",
-                                           int(m.group(2))))
-    kept = []
-    for line in lines:
-        m = _ACC_ADD.match(line)
-        if m and m.group(2) in stored:
-            from_slot[int(m.group(1))] = stored[m.group(2)]
-            continue
-        kept.append(line)
+    """Drop the accumulations whose term is a slot's stored gradient (lanes.slot_sums): that
+    column is the slot's column sum over all steps after the loop, which saves a read and a
+    write per lane and step. from_slot[column] = (buffer, slot)."""
+    kept, sums = slot_sums(lines)
+    for column, (view, slot) in sums.items():
+        from_slot[column] = ("buf" if view == "sl" else "buf2", slot)
     return kept
 
 

@@ -3,6 +3,8 @@ a batch row (loads through per-piece views, the rules, stores), shared by the co
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..backends.scalar_rules import RULES, python
@@ -61,6 +63,12 @@ def home_of(names: Names, v: int, used: set) -> str | None:
         return f"{lane_view(used, 'mid', names.mid_index[v])}[j]"
     if v in names.carry_index:
         return f"{lane_view(used, 'carry', names.carry_index[v])}[j]"
+    return leaf_home(names, key, used)
+
+
+def leaf_home(names: Names, key: tuple, used: set) -> str | None:
+    """A leaf's element in a lane loop: its slot, the state before the step, a vector parameter
+    or a constant (None for a computed value)."""
     if key[0] in ("slot", "slot2"):
         return f"{lane_view(used, key[0], key[1])}[j]"
     if key[0] == "state":
@@ -144,13 +152,8 @@ def home_source(names, v, used, stage):
         return f"{lane_view(used, 'carry', names.carry_index[v])}[j]"
     if stage == 2 and v in names.mid_index and key[0] == "rule":
         return f"{lane_view(used, 'mid', names.mid_index[v])}[j]"
-    if key[0] in ("slot", "slot2"):
-        return f"{lane_view(used, key[0], key[1])}[j]"
-    if key[0] == "state":
-        return f"{lane_view(used, 'prev', (key[1], key[2]))}[j]"
-    if key[0] == "param":
-        return f"vec_{key[1]}_{key[2]}[j]"
-    return names.const(key[1])
+    home = leaf_home(names, key, used)
+    return names.const(key[1]) if home is None else home
 
 
 def constant_slope(rule: str, suffix: str):
@@ -159,6 +162,23 @@ def constant_slope(rule: str, suffix: str):
         return None
     fn = getattr(python(np.float64), rule + suffix)
     return float(fn(*([0.0] * (RULES[rule].arity + 1))))
+
+
+def derivative_terms(names: Names, key, v, reads, total, grad):
+    """(argument, derivative term) pairs of rule value v given its gradient `total` (an
+    expression): the slope is inlined when it is the constant 1 or -1."""
+    rule = RULES[key[1]]
+    args = [f"v{a}" if a in reads else "zero" for a in key[2:]]
+    y = f"v{v}" if "y" in rule.uses else "zero"
+    for a, suffix in zip(key[2:], ["_d"] if rule.arity == 1 else ["_da", "_db"]):
+        if grad[a]:
+            slope = constant_slope(key[1], suffix)
+            if slope == 1.0:
+                yield a, total
+            elif slope == -1.0:
+                yield a, f"-{total}"
+            else:
+                yield a, f"{total} * {names.rule(key[1] + suffix)}({', '.join(args)}, {y})"
 
 
 def materialise(names: Names, v: int, used: set, available: set, body: list) -> None:
@@ -215,22 +235,11 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
             totals[v] = f"g{v}"
         if key[0] != "rule":
             continue
-        rule = RULES[key[1]]
         reads = derivative_reads(key, v)
         for a in reads:
             need(a)
-        args = [f"v{a}" if a in reads else "zero" for a in key[2:]]
-        y = f"v{v}" if "y" in rule.uses else "zero"
-        for a, suffix in zip(key[2:], ["_d"] if rule.arity == 1 else ["_da", "_db"]):
-            if grad[a]:
-                slope = constant_slope(key[1], suffix)
-                if slope == 1.0:
-                    term = totals[v]
-                elif slope == -1.0:
-                    term = f"-{totals[v]}"
-                else:
-                    term = f"{totals[v]} * {names.rule(key[1] + suffix)}({', '.join(args)}, {y})"
-                contributions.setdefault(a, []).append(term)
+        for a, term in derivative_terms(names, key, v, reads, totals[v], grad):
+            contributions.setdefault(a, []).append(term)
 
     def total(v):
         if v in totals:
@@ -267,3 +276,28 @@ def backward_lanes(names: Names, stage: int, two_stage: bool):
                 stores.append(f"acc{names.acc[acc_key]}[j] += {total(v)}")
             names.param_acc.setdefault((key[1], key[2]), []).append(names.acc[acc_key])
     return used, body + sweep + stores
+
+
+_SLOT_STORE = re.compile(r"^(sl|sm)(\d+)\[j\] = (.+)$")
+_ACC_ADD = re.compile(r"^acc(\d+)\[j\] \+= (.+)$")
+
+
+def slot_sums(lines: list[str]) -> tuple[list[str], dict]:
+    """Split off a backward lane loop's accumulations whose term is a slot's stored gradient (the
+    LSTM's biases: the gradient of the gate's slot): (the other lines, {accumulator column:
+    (view prefix "sl" or "sm", slot)}). The CPU adds those slots into the float64 columns in a
+    loop of their own, so the lane loop holds no float64 and vectorises at the full float32
+    width; CUDA takes the slot's column sum after the time loop."""
+    stored = {}
+    for line in lines:
+        m = _SLOT_STORE.match(line)
+        if m:
+            stored.setdefault(m.group(3), (m.group(1), int(m.group(2))))
+    kept, from_slot = [], {}
+    for line in lines:
+        m = _ACC_ADD.match(line)
+        if m and m.group(2) in stored:
+            from_slot[int(m.group(1))] = stored[m.group(2)]
+            continue
+        kept.append(line)
+    return kept, from_slot

@@ -14,8 +14,7 @@ each row sum's gradient reaches every lane of its argument (the derivative of a 
 
 from __future__ import annotations
 
-from ..backends.scalar_rules import RULES
-from .lanes import Names, compute_of, constant_slope, home_of, home_source, lane_view, materialise
+from .lanes import Names, compute_of, derivative_terms, home_of, home_source, lane_view, materialise
 from .saved import CHEAP, derivative_reads, has_grad
 
 LOOP = "for j in range(L):"
@@ -193,7 +192,7 @@ def backward_rows(names: Names):
             reads = derivative_reads(key, v)
             for a in reads:
                 need(a)
-            for a, term in _terms(names, key, v, reads, totals[v], grad):
+            for a, term in derivative_terms(names, key, v, reads, totals[v], grad):
                 if a in plan.row_scalars:
                     op = "+=" if a in partial else "="
                     column = partial.setdefault(a, len(partial))
@@ -221,27 +220,12 @@ def backward_rows(names: Names):
             if plan.phase[v] != k or key[0] != "rule" or not grad[v]:
                 continue
             reads = derivative_reads(key, v)
-            for a, term in _terms(names, key, v, reads, f"gr{v}", grad):
+            for a, term in derivative_terms(names, key, v, reads, f"gr{v}", grad):
                 if a in plan.row_scalars:
                     lines.append(f"gr{a} += {term}")
     names.gscratch = len(late)
     return used, lines
 
-
-def _terms(names, key, v, reads, total, grad):
-    """(argument, derivative term) pairs of rule value v given its gradient `total`."""
-    rule = RULES[key[1]]
-    args = [f"v{a}" if a in reads else "zero" for a in key[2:]]
-    y = f"v{v}" if "y" in rule.uses else "zero"
-    for a, suffix in zip(key[2:], ["_d"] if rule.arity == 1 else ["_da", "_db"]):
-        if grad[a]:
-            slope = constant_slope(key[1], suffix)
-            if slope == 1.0:
-                yield a, total
-            elif slope == -1.0:
-                yield a, f"-{total}"
-            else:
-                yield a, f"{total} * {names.rule(key[1] + suffix)}({', '.join(args)}, {y})"
 
 
 def _leaf_stores(names, used, contributions, totals, info):

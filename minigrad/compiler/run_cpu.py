@@ -57,8 +57,12 @@ def forward(kernels, plan, x, states, params, steps, reverse):
                 buffer = np.empty((T + 1, B, s.shape[1]), dtype)
                 buffer[first] = s
                 others.append(buffer)
-        rt.split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
-                        buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
+        w_step = w_h
+        if plan.all_shared and I <= rt.FUSED_PROJECTION_MAX_INPUT:
+            w_step = np.concatenate([w_x, w_h], axis=1)  # the step's GEMM reads [x_t | h]
+        else:
+            rt.split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
+                          buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
         if plan.x_slots < plan.n_slots:
             buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
         extra = np.empty((T, B, plan.n_extra * L + plan.n_stats), dtype)  # + row scalars
@@ -68,7 +72,7 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         carry = np.empty((T, B, len(plan.carried) * L), dtype)
         vectors = [np.ascontiguousarray(params[name]) for name in plan.vectors]
         none = np.zeros((1, 1), dtype)
-        rt.each_rows(kernels.forward, B, w_h.T if w_h is not None else none,
+        rt.each_rows(kernels.forward, B, w_step.T if w_h is not None else none,
                    w_mid.T if w_mid is not None else none,
                    lambda lo, hi, _, w, w2, rc, rc2: (buf, buf2, mid, carry, extra, xh, *others,
                                                       w, w2, *vectors, steps, reverse, lo, hi,

@@ -24,3 +24,32 @@ def test_the_command_prints_a_summary_line(capsys):
                  "--hidden-size", "4", "--seq-len", "6", "--batch-size", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and '"summary": "gru adding H4 T6 B4"' in lines[-1]
+
+
+def test_base_times_another_checkouts_eager_step(capsys):
+    """--base TREE: a third mode run from that tree through lstm.config / lstm.train (here the
+    same tree, so its step is this tree's eager one), with a ratio per mode over it."""
+    import json
+    import os
+
+    from bench.train_step import main
+
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert main(["--model", "gru", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                 "--hidden-size", "4", "--seq-len", "6", "--batch-size", "4",
+                 "--base", here]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r.get("mode") for r in rows[:3]] == ["base", "eager", "compiled"]
+    assert rows[0]["compiled"] is False and rows[0]["cpu_median_ms"] > 0
+    summary = rows[-1]
+    assert {"base_ms", "base_over_eager", "base_over_compiled", "base_over_compiled_cpu"} <= \
+        set(summary)
+
+
+def test_base_must_be_a_checkout(tmp_path, capsys):
+    from bench.train_step import main
+
+    with pytest.raises(SystemExit):
+        main(["--base", str(tmp_path)])
+    assert "--base: expected a checkout of this project" in capsys.readouterr().err
