@@ -1,13 +1,14 @@
 """CUDA kernels of mg.gated_scan: the gate math inside cuda_scan's chunked scan.
 
-The CUDA twin of ``cpu_gated_scan`` (same names and signatures). The scan axis is cut into C
-chunks of L steps (``cuda_scan.chunks``) and each direction runs in three launches: (1) one thread
-per (n, chunk, q) computes the step's (a_t, b_t) from pre with the gate map (``scan_gates``) and
-composes its chunk into one affine map; (2) ``cuda_scan.carries`` walks the C maps of each column
-to every chunk's incoming state; (3) one thread per (n, chunk, q) rescans its chunk from that
-state, computing the coefficients again (cheap on the device) and writing h. The backward runs
-the same on reversed chunks for g_h_t = dL/dh_t + a_{t+1} g_h_{t+1} (the map of step t takes
-acc -> a_t (g_t + acc)), its third launch writing the gate map's VJP at every step; the bias
+The CUDA twin of ``cpu_gated_scan`` (same names and signatures; ``gated_scan_linear`` forms the
+whole sequence's pre-activations with one GEMM, where the CPU runs chunks that stay in cache). The
+scan axis is cut into C chunks of L steps (``cuda_scan.chunks``) and each direction runs in three
+launches: (1) one thread per (n, chunk, q) computes the step's (a_t, b_t) from pre with the gate map
+(``scan_gates``) and composes its chunk into one affine map; (2) ``cuda_scan.carries`` walks the C
+maps of each column to every chunk's incoming state; (3) one thread per (n, chunk, q) rescans its
+chunk from that state, computing the coefficients again (cheap on the device) and writing h. The
+backward runs the same on reversed chunks for g_h_t = dL/dh_t + a_{t+1} g_h_{t+1} (the map of step t
+takes acc -> a_t (g_t + acc)), its third launch writing the gate map's VJP at every step; the bias
 gradient is a column sum of dL/dpre. Threads of a warp take neighbouring q: loads coalesce.
 """
 
@@ -19,6 +20,7 @@ from . import kernel_source, scan_gates
 from .cpu_gated_scan import fill
 from .cuda_array_ops import reshape
 from .cuda_base import check_device, empty, from_host, zeros
+from .cuda_gemm import matmul, matmul_nt, matmul_tn
 from .cuda_kernels import launch
 from .cuda_reduce import sum as column_sum
 from .cuda_scan import carries, chunks
@@ -161,6 +163,28 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     if with_bias:
         grad_bias = column_sum(reshape(grad_pre, (pre.shape[0] * n_n, pre.shape[2])), axis=0)
     return grad_pre, grad_h0, grad_bias
+
+
+def _projected(x, weight):
+    """(x (T*N, I), pre = x W^T (T, N, G*H)): on the device the whole sequence's GEMM at once."""
+    rows = reshape(x, (x.shape[0] * x.shape[1], x.shape[2]))
+    return rows, reshape(matmul_nt(rows, weight), x.shape[:2] + (weight.shape[0],))
+
+
+def gated_scan_linear(x, weight, bias, h0, valid, gate):
+    """gated_scan over pre = x W^T for x (T, N, I) and weight (G*H, I)."""
+    check_device(x, weight)
+    return gated_scan(_projected(x, weight)[1], bias, h0, valid, gate)
+
+
+def gated_scan_linear_backward(x, weight, bias, h0, valid, h, g, gate):
+    """(dL/dx, dL/dweight, dL/dh0, dL/dbias or None) of gated_scan_linear's output h."""
+    check_device(x, weight)
+    rows, pre = _projected(x, weight)
+    grad_pre, grad_h0, grad_bias = gated_scan_backward(pre, bias, h0, valid, h, g, gate)
+    grad_rows = reshape(grad_pre, rows.shape[:1] + pre.shape[2:])
+    return (reshape(matmul(grad_rows, weight), x.shape), matmul_tn(grad_rows, rows), grad_h0,
+            grad_bias)
 
 
 def ptx_signatures() -> dict:
