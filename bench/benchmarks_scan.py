@@ -47,8 +47,8 @@ class ScanModels(TimedSamples):
         self.step()
 
 
-class LinearScan:
-    """mg.linear_scan's CPU kernel (forward, backward) and a memory pass over the same bytes."""
+class _CpuKernels:
+    """A case over the CPU backend's kernels at T = seq_len, skipped where it lacks `needs`."""
 
     params = ([1000, 4000],)
     param_names = ["seq_len"]
@@ -56,16 +56,28 @@ class LinearScan:
     repeat = (3, 30, 2.0)
     rounds = 1
     timeout = 300
+    needs = ""
 
-    def setup(self, seq_len):
-        import numpy as np
-
+    @classmethod
+    def backend(cls):
         try:
             from minigrad.backends import cpu
         except ImportError as e:
             skip(f"minigrad not importable ({e})")
-        if not hasattr(cpu, "linear_scan"):
-            skip("no mg.linear_scan at this commit")
+        if not hasattr(cpu, cls.needs):
+            skip(f"no cpu.{cls.needs} at this commit")
+        return cpu
+
+
+class LinearScan(_CpuKernels):
+    """mg.linear_scan's CPU kernel (forward, backward) and a memory pass over the same bytes."""
+
+    needs = "linear_scan"
+
+    def setup(self, seq_len):
+        import numpy as np
+
+        cpu = self.backend()
         rng = np.random.default_rng(0)
         shape = (seq_len, BATCH * HIDDEN)
         self.a = rng.uniform(0.5, 1.0, shape).astype(np.float32)
@@ -86,26 +98,16 @@ class LinearScan:
         self.np.add(self.a, self.b, out=self.out)
 
 
-class GatedScanLinear:
+class GatedScanLinear(_CpuKernels):
     """mg.gated_scan given the weight (the input GEMM inside, in chunks that stay in cache): its
     CPU forward and backward for minGRU's gates, x (T, B, I), upstream out.sum()'s ones."""
 
-    params = ([1000, 4000],)
-    param_names = ["seq_len"]
-    number = 1
-    repeat = (3, 30, 2.0)
-    rounds = 1
-    timeout = 300
+    needs = "gated_scan_linear"
 
     def setup(self, seq_len):
         import numpy as np
 
-        try:
-            from minigrad.backends import cpu
-        except ImportError as e:
-            skip(f"minigrad not importable ({e})")
-        if not hasattr(cpu, "gated_scan_linear"):
-            skip("no gated_scan with a weight at this commit")
+        cpu = self.backend()
         rng = np.random.default_rng(0)
         self.x = rng.standard_normal((seq_len, BATCH, INPUT)).astype(np.float32)
         self.weight = rng.normal(0, 0.2, (2 * HIDDEN, INPUT)).astype(np.float32)
