@@ -183,7 +183,13 @@ class _ReverseScan:
                               self.grad_bias)
 
 
-CHUNK_BYTES = 1 << 21  # pre-activations per chunk of steps: 2 MiB, a core's L2
+# Pre-activations per chunk of steps: 8 MiB (256 steps of minGRU at B 32, H 128), in the shared
+# cache and under the 32 MiB mmap threshold. Each chunk is one parallel region of the scan and one
+# to three of BLAS: on a machine with more runnable threads than cores every region waits for
+# its descheduled thread, so fewer chunks matter more there than a chunk in a core's L2 (2 MiB
+# chunks: one thread's CPU time about 10% lower at T = 1000, the 2-thread step at load 17 on
+# 2 cores 3.3 s against 0.85 s; docs/performance.md).
+CHUNK_BYTES = 1 << 23
 
 
 def _chunks(steps_rows, width, itemsize):
