@@ -115,9 +115,10 @@ def scan_times(seq_lens, repeats: int) -> dict:
     return out
 
 
-def _profile_cases(model: str, steps: int) -> dict:
-    """name -> a call: the parts of `model`'s training step at T = steps (profile_times)."""
-    from minigrad.backends import cpu
+def _profile_cases(model: str, steps: int) -> tuple[dict, int]:
+    """(name -> a call, steps per chunk): the parts of `model`'s training step at T = steps
+    (profile_times); the GEMM and kernel parts run on one chunk of the op, in cache."""
+    from minigrad.backends import cpu, cpu_gated_scan
     from minigrad.backends.scan_gates import GATES
 
     rng = np.random.default_rng(0)
@@ -126,11 +127,14 @@ def _profile_cases(model: str, steps: int) -> dict:
     weight = rng.normal(0, 0.2, (width, INPUT)).astype(np.float32)
     bias = rng.normal(0, 0.2, width).astype(np.float32)
     h0 = np.zeros((BATCH, HIDDEN), np.float32)
-    rows = x.reshape(steps * BATCH, INPUT)
-    pre = (rows @ weight.T).reshape(steps, BATCH, width)
-    h = cpu.gated_scan(pre, bias, h0, None, model)
+    h = cpu.gated_scan_linear(x, weight, bias, h0, None, model)
     ones = np.broadcast_to(np.ones((1, 1, 1), np.float32), h.shape)  # out.sum()'s upstream
-    grad_pre = cpu.gated_scan_backward(pre, bias, h0, None, h, ones, model)[0].reshape(-1, width)
+    chunk = min(steps, cpu_gated_scan.chunk_steps(BATCH, width, 4))
+    rows = x[:chunk].reshape(chunk * BATCH, INPUT)
+    pre = (rows @ weight.T).reshape(chunk, BATCH, width)
+    upstream = rng.standard_normal((chunk, BATCH, HIDDEN)).astype(np.float32)
+    grad_pre = cpu.gated_scan_backward(pre, bias, h0, None, h[:chunk], upstream, model)[0]
+    grad_pre = grad_pre.reshape(-1, width)
     pre_out, grad_x = np.empty_like(pre).reshape(-1, width), np.empty_like(rows)
     a = rng.standard_normal(h.shape).astype(np.float32)
     target = np.empty_like(a)
@@ -142,42 +146,54 @@ def _profile_cases(model: str, steps: int) -> dict:
         "gemm_forward": lambda: np.matmul(rows, weight.T, out=pre_out),
         "gemm_backward": lambda: (np.matmul(grad_pre, weight, out=grad_x), grad_pre.T @ rows),
         "kernel_forward": lambda: cpu.gated_scan(pre, bias, h0, None, model),
-        "kernel_backward": lambda: cpu.gated_scan_backward(pre, bias, h0, None, h, a, model),
+        "kernel_backward": lambda: cpu.gated_scan_backward(pre, bias, h0, None, h[:chunk],
+                                                           upstream, model),
         "memory_pass": lambda: np.add(a, a, out=target),
-    }
+    }, chunk
 
 
 def profile_times(models, seq_lens, repeats: int) -> dict:
-    """{model: {T: {part: seconds}}}: the training step, the fused op (mg.gated_scan given the
-    weight) forward and backward, their GEMMs alone on whole arrays (x W^T; dL/dpre W and
-    dL/dpre^T x), the gate kernels alone on pre held in memory, and a memory pass (np.add over
-    (T, B, H): read twice, write once)."""
+    """{model: {T: {part: seconds, "chunks": T / steps per chunk}}}: the training step, the
+    fused op (mg.gated_scan given the weight) forward and backward, its GEMMs (x W^T;
+    dL/dpre W and dL/dpre^T x) and its gate kernels alone on one chunk in cache, and a memory
+    pass (np.add over (T, B, H): read twice, write once)."""
     other = [m for m in models if m not in ("mingru", "minlstm")]
     if other:
         raise ValueError(f"scan_speed --profile: models must be mingru or minlstm, got {other}")
-    return {model: {steps: {name: _median_time(fn, repeats)
-                            for name, fn in _profile_cases(model, steps).items()}
-                    for steps in seq_lens} for model in models}
+    out: dict = {}
+    for model in models:
+        for steps in seq_lens:
+            cases, chunk = _profile_cases(model, steps)
+            out.setdefault(model, {})[steps] = {name: _median_time(fn, repeats)
+                                                for name, fn in cases.items()}
+            out[model][steps]["chunks"] = steps / chunk
+    return out
 
 
 def print_profile(times: dict) -> None:
-    """The step's parts, what is left of the step beside the op (readout sum, tape, copies) and
-    the floors: the op's bytes (forward: read x, write h; backward: read x and h, write dL/dx)
-    at the memory pass's GB/s, and its four GEMMs (the backward forms x W^T again)."""
+    """The step's parts: the op, the rest of the step (the readout sum, the tape), the op's
+    GEMMs and gate kernels (one chunk's time times the chunks) and what is left of the op (the
+    chunk loop, the upstream's copy, the bias sum); and its floors: its bytes (forward: read x,
+    write h; backward: read x and h, write dL/dx) at the memory pass's GB/s, and its four GEMMs
+    in cache (the backward forms x W^T again)."""
     for model, by_steps in times.items():
         for steps, t in sorted(by_steps.items()):
             gbs = 3 * BATCH * HIDDEN * steps * 4 / t["memory_pass"] / 1e9
             moved = steps * BATCH * (3 * INPUT + 2 * HIDDEN) * 4  # x, h; x, h, dL/dx
-            gemms = 2 * t["gemm_forward"] + t["gemm_backward"]
-            ms = {k: v * 1e3 for k, v in t.items()}
-            print(f"{model} T {steps}: step {ms['step']:.1f} ms = op forward "
-                  f"{ms['op_forward']:.1f} + op backward {ms['op_backward']:.1f} + rest "
-                  f"{ms['step'] - ms['op_forward'] - ms['op_backward']:.1f}; GEMMs alone: "
-                  f"forward {ms['gemm_forward']:.1f}, backward {ms['gemm_backward']:.1f}; gate "
-                  f"kernels alone (pre in memory): forward {ms['kernel_forward']:.1f}, backward "
-                  f"{ms['kernel_backward']:.1f}; memory pass {ms['memory_pass']:.2f} ms "
-                  f"({gbs:.1f} GB/s): the op's memory floor {moved / gbs / 1e6:.1f} ms, its GEMM "
-                  f"floor {gemms * 1e3:.1f} ms")
+            ms = {k: v * 1e3 * (t["chunks"] if k.startswith(("gemm", "kernel")) else 1)
+                  for k, v in t.items() if k != "chunks"}
+            gemms = 2 * ms["gemm_forward"] + ms["gemm_backward"]
+            kernels = ms["kernel_forward"] + ms["kernel_backward"]
+            op = ms["op_forward"] + ms["op_backward"]
+            print(f"{model} T {steps}: step {ms['step']:.1f} ms = op {op:.1f} (forward "
+                  f"{ms['op_forward']:.1f}, backward {ms['op_backward']:.1f}) + rest "
+                  f"{ms['step'] - op:.1f}; in the op: GEMMs {gemms:.1f} (x W^T "
+                  f"{ms['gemm_forward']:.1f} twice, dL/dx and dL/dW {ms['gemm_backward']:.1f}), "
+                  f"gate kernels {kernels:.1f} (forward {ms['kernel_forward']:.1f}, backward "
+                  f"{ms['kernel_backward']:.1f}), the rest {op - gemms - kernels:.1f} "
+                  f"({t['chunks']:.1f} chunks); memory pass {ms['memory_pass']:.2f} ms "
+                  f"({gbs:.1f} GB/s): the op's memory floor {moved / gbs / 1e6:.1f} ms, "
+                  f"its GEMM floor {gemms:.1f} ms")
 
 
 def _worker(args) -> None:

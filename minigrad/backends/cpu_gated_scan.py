@@ -192,11 +192,15 @@ class _ReverseScan:
 CHUNK_BYTES = 1 << 23
 
 
+def chunk_steps(rows, width, itemsize) -> int:
+    """Steps per chunk: as many as take CHUNK_BYTES of (rows, width) pre-activations."""
+    return max(1, CHUNK_BYTES // max(1, rows * width * itemsize))
+
+
 def _chunks(steps_rows, width, itemsize):
-    """([(t0, t1)], steps per chunk) of chunks of (T, N) steps whose (N, width) rows of
-    pre-activations take CHUNK_BYTES together."""
+    """([(t0, t1)], steps per chunk) of the chunks of (T, N) steps."""
     steps, rows = steps_rows
-    step = max(1, CHUNK_BYTES // max(1, rows * width * itemsize))
+    step = chunk_steps(rows, width, itemsize)
     return [(t0, min(t0 + step, steps)) for t0 in range(0, steps, step)], step
 
 
