@@ -21,7 +21,8 @@ INTRO = (
     "column (its last column: each value's seeds solved of those run and mean final loss "
     "there). Cells: status, seeds solved, the steps at which each solving seed solved, for "
     "unsolved rungs the range of final test losses (and the recall accuracy of copy, selective "
-    "copy and MQAR), and the rung's run time summed over its seeds (at the chosen lr). A ladder "
+    "copy and MQAR), and the rung's run time summed over its seeds (at the chosen lr); the run "
+    "time column sums every run of the ladder, its tuning's at the other lrs included. A ladder "
     "not finished says so: \"not decided yet\" while its lr is tuned, \">= T so far\" while it "
     "climbs; its seeds' horizons are given once it has finished.")
 
@@ -96,7 +97,8 @@ def has_runs(outcome: dict) -> bool:
         any(r["n_run"] for r in outcome["rungs"])
 
 
-def _table(task: str, found: list[dict]) -> list[str]:
+def _table(task: str, found: list[dict], seconds: list[float]) -> list[str]:
+    """The ladders' rows; `seconds`: each ladder's run time, its tuning's runs included."""
     lens = [r["seq_len"] for r in found[0]["rungs"]]
     tuned = any(o.get("lr_grid") for o in found)
     lines = ["| model | " + ("lr | " if tuned else "") + "horizon T | seeds' horizons "
@@ -104,9 +106,8 @@ def _table(task: str, found: list[dict]) -> list[str]:
              + " | run time (s) |" + (" tuning: per lr, seeds solved / runs, mean final loss |"
                                       if tuned else ""),
              "|---|---|---|" + "---|" * (len(lens) + 2 * tuned) + "---|"]
-    for o in found:
+    for o, wall in zip(found, seconds):
         horizon, seeds = horizon_text(o)
-        wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
         lr = (f"{'tuning' if o.get('lr') is None else format(o['lr'], 'g')} | " if tuned else "")
         lines.append(f"| {o['model']} | {lr}{horizon} | {seeds} | "
                      + " | ".join(_rung_cell(o, rung) for rung in o["rungs"])
@@ -147,7 +148,8 @@ def horizon_tables(rows: list[dict], ladders: list[Ladder]) -> list[str]:
                   f"{len(waiting)} not run yet; {len(every)} runs finished, "
                   f"{sum(r.get('wall_time_s') or 0 for r in every):,.0f} s of run time "
                   "summed.", ""]
-        lines += _table(task, found)
+        lines += _table(task, found, [sum(r.get("wall_time_s") or 0 for r in runs[id(ladder)])
+                                      for ladder in mine if runs[id(ladder)]])
         if waiting:
             lines += [f"Not run yet: {', '.join(waiting)}.", ""]
     return lines

@@ -80,10 +80,12 @@ def test_a_partly_run_tuned_sweep_reads_as_partly_run():
     assert gru[:4] == ["gru", "0.01", "10", "10 / 10 / 10"]
     assert gru[4] == "solved 2/2, steps 30/40, 4 s"
     assert gru[5] == "failed 0/2, final mse 0.16-0.18, 4 s"
+    assert gru[6] == "10"  # every run of the ladder, the tuning's at 1e-3 included
     assert gru[7] == "0.001: 0/1, mse 0.15; 0.01: 1/1, mse 0.17"
     lstm = _cells(adding, "lstm", "| model |")
     assert lstm[1:4] == ["tuning", "not decided yet", "-"]
     assert lstm[4] == "tuning, 1 of 2 runs" and lstm[5] == "-"  # T 20 not reached: no "skipped"
+    assert lstm[6] == "2"
     assert lstm[7] == "0.001: 0/1, mse 0.2; 0.01: 0/0 (0 of 1 runs finished)"
     janet = _cells(adding, "janet", "| model |")
     assert janet[1:4] == ["0.01", ">= 10 so far", "-"]
