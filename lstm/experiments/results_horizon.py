@@ -55,8 +55,15 @@ def _tuning_cell(outcome: dict, key: str) -> str:
         parts.append(f"{t['lr']:g}: {t['n_solved']}/{t['n_run']}"
                      + (f" ({t['n_run']} of {wanted} runs finished)" if t["n_run"] < wanted
                         else "")
-                     + (f", {key} {statistics.mean(losses):.3g}" if losses else ""))
+                     + (f", {key} {statistics.mean(losses):.3g}" if losses else "")
+                     + _diverged(t["final_loss"]))
     return "; ".join(parts) or "-"
+
+
+def _diverged(losses: list) -> str:
+    """How many finished runs ended without a final loss (training diverged: NaN or inf)."""
+    n = sum(v is None for v in losses)
+    return f", {n} diverged" if n else ""
 
 
 def _rung_cell(outcome: dict, rung: dict) -> str:
@@ -75,10 +82,13 @@ def _rung_cell(outcome: dict, rung: dict) -> str:
         text += f", steps {'/'.join(map(str, steps))}"
     if rung["status"] != "solved" and losses:
         text += f", final {LOSS_KEYS[task]} {min(losses):.3g}-{max(losses):.3g}"
+    text += _diverged([v for v, row in zip(rung["final_loss"], rung["wall_time_s"])
+                       if row is not None])  # of the finished runs
     recall = [v for v in rung["recall"] if v is not None]
     if recall:
         text += f", recall {min(recall):.2f}-{max(recall):.2f}"
-    return text + f", {sum(w or 0 for w in rung['wall_time_s']):,.0f} s"
+    return text + (f", {sum(w or 0 for w in rung['wall_time_s']):,.0f} s" if rung["n_run"]
+                   else "")
 
 
 def horizon_text(outcome: dict) -> tuple[str, str]:

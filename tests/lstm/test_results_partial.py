@@ -98,10 +98,13 @@ def test_a_partly_run_tuned_sweep_reads_as_partly_run():
 
 def test_a_finished_ladder_with_nothing_solved_says_none():
     ladder = _ladder("rnn")
-    rows = [_run(ladder, 10, 0, lr) for lr in GRID] + [_run(ladder, 10, 1, 1e-3)]
+    rows = [_run(ladder, 10, 0, 1e-3), _run(ladder, 10, 0, 1e-2, loss=None),  # diverged
+            _run(ladder, 10, 1, 1e-3, loss=None)]
     text = render(rows, ladders=[ladder])
     cells = _cells(text, "rnn", "| model |")
     assert cells[1:4] == ["0.001", "none", "0 / 0 / 0"] and cells[5] == "skipped"
+    assert cells[4] == "failed 0/2, final mse 0.17-0.17, 1 diverged, 4 s"
+    assert cells[7] == "0.001: 0/1, mse 0.17; 0.01: 0/1, 1 diverged"
     assert "Status: 1 of 1 ladders finished, 0 climbing, 0 tuning the lr, 0 not run yet" in text
 
 
