@@ -40,6 +40,10 @@ ANCHORS_COPY = {
     "rnn": "tanh-RNN 80: CE about 0.171 at T = 100 (Arjovsky 2016, fig. 1)",
 }
 
+# An anchor's headings on earlier pages (a regenerated page finds its published rows by them).
+FORMER_HEADINGS = {"adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether "
+                                  "chrono init or JANET solves it",)}
+
 
 def _fmt(value, digits=4):
     if value is None:
@@ -110,10 +114,11 @@ ANCHORS = {
                         "clip 1, Glorot weights, forget bias 1, H 128)",
                         "LSTM 128 below 0.01 within 30k-47k steps at T = 100 / 200 / 400 "
                         "(Arjovsky 2016, fig. 2)"),
-    "adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether chrono init or "
-                   "JANET solves it", "LSTM 128 plateaus at about 0.085 (one value "
-                   "remembered; Arjovsky 2016, fig. 2); chrono init 7x faster than standard "
-                   "(Tallec & Ollivier 2018)"),
+    "adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether chrono init, "
+                   "JANET or the new cells solve it", "LSTM 128 plateaus at about 0.085 (one "
+                   "value remembered; Arjovsky 2016, fig. 2); chrono init 7x faster than "
+                   "standard (Tallec & Ollivier 2018); no published adding row for sLSTM, "
+                   "mLSTM, minGRU or minLSTM"),
     "bai-adding-600": ("Bai et al. 2018 table 1, adding T = 600, about 70K parameters",
                        "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177 (Bai et al. 2018, table 1)"),
     "copy-100-solved": ("copy at T = 100 solved on every seed by one cell (copy's own budget)",
@@ -167,16 +172,17 @@ def _anchor_tables(rows, published: dict | None = None) -> list[str]:
         mine = [_anchor_row(r) for r in sorted(
             (r for r in anchored if r["anchor"] == name),
             key=lambda r: (r["config"]["seq_len"], r["config"]["model"], r["config"]["seed"]))]
-        kept = published.pop(f"### {what}", [])
+        kept = [row for heading in (what, *FORMER_HEADINGS.get(name, ()))
+                for row in published.pop(f"### {heading}", [])]
         if mine or kept:
             lines += [f"### {what}", "", f"Published: {source}.", "",
-                      *_ANCHOR_HEADER, *merge_rows(kept, mine), ""]
+                      *ANCHOR_HEADER, *merge_rows(kept, mine), ""]
     for heading, kept in published.items():  # an anchor this code no longer names
-        lines += [heading, "", *_ANCHOR_HEADER, *kept, ""]
+        lines += [heading, "", *ANCHOR_HEADER, *kept, ""]
     return lines
 
 
-_ANCHOR_HEADER = ("| model | T | seed | parameters | optimizer, lr, batch, init | budget | "
+ANCHOR_HEADER = ("| model | T | seed | parameters | optimizer, lr, batch, init | budget | "
                   "steps run | final loss | best loss | baseline | recall | solved at step | "
                   "run time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 

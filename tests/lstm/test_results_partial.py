@@ -188,3 +188,18 @@ def test_the_report_reads_a_partly_run_sweep_the_same_way(tmp_path):
             f"{label('lstm')}.") in section.caption
     for image in section.images:
         assert (tmp_path / image).stat().st_size > 0
+
+
+def test_an_anchor_renamed_since_keeps_its_published_rows():
+    former = results_doc.FORMER_HEADINGS["adding-750"][0]
+    published = ("| janet | 750 | 0 | 33,921 (H 128) | adam 0.01, 32, default | 1,500 | 1,500 | "
+                 "0.2765 |")
+    page = f"# Results\n\n## Published anchors reproduced\n\n### {former}\n\n" + "\n".join(
+        [*results_doc.ANCHOR_HEADER, published]) + "\n"
+    anchor = {"task": "adding", "model": "mingru", "seq_len": 750, "seed": 0, "lr": 0.01,
+              **CONFIG, "hidden_size": 128}
+    text = render([_row(anchor, None, 0.03, anchor="adding-750")],
+                  previous=results_carry.parse(page))
+    table = _section(text, "### " + results_doc.ANCHORS["adding-750"][0])
+    assert published in table and "| mingru | 750 | 0 |" in table
+    assert former not in text
