@@ -1,13 +1,16 @@
 """Write docs/results.md from sweeps' results files, next to the published anchors.
 
     python -m lstm.experiments.results_doc results/results.jsonl [horizon/results.jsonl ...] \
-        docs/results.md [--notes notes.md]
+        docs/results.md [--notes notes.md] [--previous docs/results.md] [--preset horizon]
 
 The memory-horizon ladders and the anchors of `lstm sweep --preset horizon` get their own
 sections (the ladders are rebuilt from the rows, which name them).
 
 --notes puts a hand-written reading (status, what the tables show) under the heading, so the
-page can be regenerated without losing it.
+page can be regenerated without losing it. --previous keeps the published tables of a page
+written before whose results files are gone (lstm.experiments.results_carry), and its reading
+when --notes is not given; --preset lists the preset's ladders that have not run yet as such
+(lstm.experiments.results_horizon: a partly-run sweep reads as partly run).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from collections import defaultdict
 from ..cli_errors import describe_os_error
 from ..runs.checkpoint import atomic_write
 from ..runs.results_io import ResultsError
-from .horizon import LOSS_KEYS, ladders_from_rows, outcomes, spread
+from .horizon import LOSS_KEYS, distinct, ladders_from_rows
+from .results_carry import Previous, merge_rows, read_previous
+from .results_horizon import INTRO, horizon_tables
 from .sweep import read_results, run_identity
 
 ANCHORS_ADDING = {
@@ -34,6 +39,10 @@ ANCHORS_COPY = {
     "gru": "GRU (~16K params): at the baseline at T = 1000 (Bai et al. 2018, table 1)",
     "rnn": "tanh-RNN 80: CE about 0.171 at T = 100 (Arjovsky 2016, fig. 1)",
 }
+
+# An anchor's headings on earlier pages (a regenerated page finds its published rows by them).
+FORMER_HEADINGS = {"adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether "
+                                  "chrono init or JANET solves it",)}
 
 
 def _fmt(value, digits=4):
@@ -105,10 +114,11 @@ ANCHORS = {
                         "clip 1, Glorot weights, forget bias 1, H 128)",
                         "LSTM 128 below 0.01 within 30k-47k steps at T = 100 / 200 / 400 "
                         "(Arjovsky 2016, fig. 2)"),
-    "adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether chrono init or "
-                   "JANET solves it", "LSTM 128 plateaus at about 0.085 (one value "
-                   "remembered; Arjovsky 2016, fig. 2); chrono init 7x faster than standard "
-                   "(Tallec & Ollivier 2018)"),
+    "adding-750": ("adding at T = 750: the LSTM's one-value plateau, and whether chrono init, "
+                   "JANET or the new cells solve it", "LSTM 128 plateaus at about 0.085 (one "
+                   "value remembered; Arjovsky 2016, fig. 2); chrono init 7x faster than "
+                   "standard (Tallec & Ollivier 2018); no published adding row for sLSTM, "
+                   "mLSTM, minGRU or minLSTM"),
     "bai-adding-600": ("Bai et al. 2018 table 1, adding T = 600, about 70K parameters",
                        "LSTM 0.164 / GRU 5.3e-5 / RNN 0.177 (Bai et al. 2018, table 1)"),
     "copy-100-solved": ("copy at T = 100 solved on every seed by one cell (copy's own budget)",
@@ -136,106 +146,45 @@ ANCHORS = {
 }
 
 
-def _ladder_heading(task: str, first: dict) -> str:
-    """The settings a task's ladders share, read from its first ladder's outcome."""
-    config, lens = first["config"], [r["seq_len"] for r in first["rungs"]]
-    if first.get("lr_grid"):
-        tuned_on = ("all seeds" if first["tune_seeds"] == first["seeds"]
-                    else "seed " + ", ".join(map(str, first["tune_seeds"])))
-        lr = (f"lr tuned from {', '.join(f'{v:g}' for v in first['lr_grid'])} on T = {lens[0]} "
-              f"({tuned_on}: the most seeds solved, then the fewest steps to solve, then the "
-              "lowest final loss)")
-    else:
-        lr = f"lr {config.get('lr')}"
-    return (f"### {task}: ladder T = {', '.join(map(str, lens))}; budget {config.get('steps')} "
-            f"steps per run, H = {config.get('hidden_size')}, {config.get('optimizer')}, {lr}, "
-            f"batch {config.get('batch_size')}, seeds {first['seeds']}, solved on >= "
-            f"{first['min_solved']} seeds, stops after {first.get('max_failures', 2)} failed "
-            "rung(s) in a row")
+def _anchor_row(row: dict) -> str:
+    r, c = row["result"], row["result"]["config"]
+    key = LOSS_KEYS[c["task"]]
+    best = min((p[key] for p in r["curve"] if p.get(key) is not None), default=None)
+    recall = r["metrics"].get("recall_accuracy")
+    return (f"| {c['model']} | {c['seq_len']} | {c['seed']} | {r['num_parameters']:,} "
+            f"(H {c['hidden_size']}) | {c['optimizer']} {c['lr']:g}, {c['batch_size']}, "
+            f"{c.get('init', 'default')} | {c['steps']:,} | {r['steps']:,} | "
+            f"{_fmt(r['metrics'].get(key))} | {_fmt(best)} | {r['task']['baseline']:.4g} | "
+            f"{'-' if recall is None else f'{recall:.3f}'} | "
+            f"{_fmt(r['steps_to_solve'])} | {r['wall_time']:,.0f} |")
 
 
-def _tuning_cell(outcome: dict, key: str) -> str:
-    """Each lr of the grid: seeds solved and the tuning runs' mean final loss."""
-    parts = []
-    for t in outcome.get("tuning") or []:
-        losses = [v for v in t["final_loss"] if v is not None]
-        parts.append(f"{t['lr']:g}: {t['n_solved']}/{t['n_run']}"
-                     + (f", {key} {statistics.mean(losses):.3g}" if losses else ""))
-    return "; ".join(parts) or "-"
-
-
-def _horizon_tables(rows) -> list[str]:
-    found = outcomes(rows)
-    if not found:
-        return ["_No memory-horizon ladders in the results files._", ""]
-    lines = []
-    for task in dict.fromkeys(o["task"] for o in found):
-        mine = [o for o in found if o["task"] == task]
-        lens = [r["seq_len"] for r in mine[0]["rungs"]]
-        tuned = any(o.get("lr_grid") for o in mine)
-        lines += [_ladder_heading(task, mine[0]), ""]
-        lines += ["| model | " + ("lr | " if tuned else "") + "horizon T | seeds' horizons "
-                  "(min / median / max) | " + " | ".join(f"T = {t}" for t in lens)
-                  + " | run time (s) |" + (" tuning: per lr, seeds solved, mean final loss |"
-                                           if tuned else ""),
-                  "|---|---|---|" + "---|" * (len(lens) + 2 * tuned) + "---|"]
-        for o in mine:
-            cells = []
-            for rung in o["rungs"]:
-                if rung["status"] in ("skipped", "tuning"):
-                    cells.append(rung["status"])
-                    continue
-                steps = [s for s in rung["steps_to_solve"] if s is not None]
-                losses = [v for v in rung["final_loss"] if v is not None]
-                text = f"{rung['status']} {rung['n_solved']}/{len(o['seeds'])}"
-                if steps:
-                    text += f", steps {'/'.join(map(str, steps))}"
-                if rung["status"] != "solved" and losses:
-                    text += f", final {LOSS_KEYS[task]} {min(losses):.3g}-{max(losses):.3g}"
-                recall = [v for v in rung["recall"] if v is not None]
-                if recall:
-                    text += f", recall {min(recall):.2f}-{max(recall):.2f}"
-                text += f", {sum(w or 0 for w in rung['wall_time_s']):,.0f} s"
-                cells.append(text)
-            low, median, high = spread(o)
-            wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
-            lr = (f"{'-' if o.get('lr') is None else format(o['lr'], 'g')} | " if tuned else "")
-            lines.append(f"| {o['model']} | {lr}{o['horizon'] or 'none'} | {low} / {median} / "
-                         f"{high} | " + " | ".join(cells) + f" | {wall:,.0f} |"
-                         + (f" {_tuning_cell(o, LOSS_KEYS[task])} |" if tuned else ""))
-        lines.append("")
-    return lines
-
-
-def _anchor_tables(rows) -> list[str]:
+def _anchor_tables(rows, published: dict | None = None) -> list[str]:
+    """One table per anchor: its rows among `rows`, and `published` ({"### heading": table
+    rows} of a previous page) kept beside them."""
+    published = dict(published or {})
     anchored = [r for r in rows if r["kind"] == "train" and r.get("anchor")]
-    if not anchored:
+    if not anchored and not published:
         return ["_No anchor runs in the results files._", ""]
     lines = []
     for name in [*ANCHORS, *sorted({r["anchor"] for r in anchored} - set(ANCHORS))]:
-        mine = [r for r in anchored if r["anchor"] == name]
-        if not mine:
-            continue
-        what, published = ANCHORS.get(name, (name, ""))
-        lines += [f"### {what}", "", f"Published: {published}.", "",
-                  "| model | T | seed | parameters | optimizer, lr, batch, init | budget | "
-                  "steps run | final loss | best loss | baseline | recall | solved at step | "
-                  "run time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for row in sorted(mine, key=lambda r: (r["config"]["seq_len"], r["config"]["model"],
-                                               r["config"]["seed"])):
-            r, c = row["result"], row["result"]["config"]
-            key = LOSS_KEYS[c["task"]]
-            best = min((p[key] for p in r["curve"] if p.get(key) is not None), default=None)
-            recall = r["metrics"].get("recall_accuracy")
-            lines.append(
-                f"| {c['model']} | {c['seq_len']} | {c['seed']} | {r['num_parameters']:,} "
-                f"(H {c['hidden_size']}) | {c['optimizer']} {c['lr']:g}, {c['batch_size']}, "
-                f"{c.get('init', 'default')} | {c['steps']:,} | {r['steps']:,} | "
-                f"{_fmt(r['metrics'].get(key))} | {_fmt(best)} | {r['task']['baseline']:.4g} | "
-                f"{'-' if recall is None else f'{recall:.3f}'} | "
-                f"{_fmt(r['steps_to_solve'])} | {r['wall_time']:,.0f} |")
-        lines.append("")
+        what, source = ANCHORS.get(name, (name, ""))
+        mine = [_anchor_row(r) for r in sorted(
+            (r for r in anchored if r["anchor"] == name),
+            key=lambda r: (r["config"]["seq_len"], r["config"]["model"], r["config"]["seed"]))]
+        kept = [row for heading in (what, *FORMER_HEADINGS.get(name, ()))
+                for row in published.pop(f"### {heading}", [])]
+        if mine or kept:
+            lines += [f"### {what}", "", f"Published: {source}.", "",
+                      *ANCHOR_HEADER, *merge_rows(kept, mine), ""]
+    for heading, kept in published.items():  # an anchor this code no longer names
+        lines += [heading, "", *ANCHOR_HEADER, *kept, ""]
     return lines
+
+
+ANCHOR_HEADER = ("| model | T | seed | parameters | optimizer, lr, batch, init | budget | "
+                  "steps run | final loss | best loss | baseline | recall | solved at step | "
+                  "run time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _cost(rows) -> list[str]:
@@ -261,8 +210,32 @@ def _cost(rows) -> list[str]:
     return [line, ""]
 
 
-def render(rows: list[dict], notes: str | None = None) -> str:
-    ladder_keys = {run_identity(s.kind, s.config) for ladder in ladders_from_rows(rows)
+ADDING = "## Adding problem (test MSE; baseline 1/6 = 0.167, solved below 0.01)"
+COPY = ("## Copy problem (test cross-entropy per step; recall accuracy over the last ten "
+        "positions; solved at >= 99%)")
+FLOW = "## Gradient flow (adding; batch geometric mean of ||dL/dh_t||, float64)"
+SETTINGS = "## Settings (the default sweep)"
+CARRIED_LADDERS = (
+    "These ladders are an earlier sitting's, run before each model's learning rate was tuned "
+    "(one lr for every model and one budget per task: each heading states them), kept as the "
+    "previous page published them: their results files are not among this page's inputs. The "
+    "tuned ladders above replace them once those have run.")
+
+
+def _section(heading: str, body: list[str], has_rows: bool, previous: Previous | None):
+    """A section from the rows; without rows of its own, the previous page's, as published."""
+    if not has_rows and previous is not None and heading in previous.sections:
+        return [heading, *previous.sections[heading]]
+    return [heading, "", *body]
+
+
+def render(rows: list[dict], notes: str | None = None, previous: Previous | None = None,
+           ladders=()) -> str:
+    """The page from `rows`; `previous` (a page parsed by results_carry) supplies the published
+    tables the rows lack, and its reading when `notes` is None; `ladders` are the ladders
+    planned (a preset's), listed as not run yet where the rows have none of their runs."""
+    every = distinct([*ladders, *ladders_from_rows(rows)])
+    ladder_keys = {run_identity(s.kind, s.config) for ladder in every
                    for s in ladder.all_specs()}
     special = [r for r in rows if r["kind"] == "train" and (
         r.get("anchor") or run_identity(r["kind"], r["config"]) in ladder_keys)]
@@ -275,36 +248,43 @@ def render(rows: list[dict], notes: str | None = None) -> str:
            "Generated by `python -m lstm.experiments.results_doc` from `lstm sweep` results "
            "files; every number below is read from them. Anchors: "
            "`shared/reference/memory_tasks.md` (figures read off plots are about ±10%).", ""]
-    if notes:
+    if notes is None and previous is not None:
+        notes = "\n".join(previous.intro)
+    if notes and notes.strip():
         out += [notes.strip(), ""]
     out += _cost(train + flow + special)
-    out += ["## Adding problem (test MSE; baseline 1/6 = 0.167, solved below 0.01)", ""]
-    out += _train_table(train, "adding", "mse", ANCHORS_ADDING)
-    out += ["## Copy problem (test cross-entropy per step; recall accuracy over the last ten "
-            "positions; solved at >= 99%)", ""]
-    out += _train_table(train, "copy", "cross_entropy", ANCHORS_COPY)
-    out += ["## Gradient flow (adding; batch geometric mean of ||dL/dh_t||, float64)", "",
-            "rho is the least-squares per-step factor: ||dL/dh_{T-1-k}|| ~ rho^k over the lags "
-            "before underflow. Arjovsky 2016 fig. 4: at init the tanh-RNN falls about 13 decades "
-            "over 1000 steps; the LSTM with forget bias 1 below 1e-24 within about 550 steps.", ""]
-    out += _gradflow_table(flow)
-    if special:
-        out += ["## Memory horizon (`lstm sweep --preset horizon`)", "",
-                "The longest T of each ladder solved on at least two of three seeds within the "
-                "step budget; each run stops once solved, a ladder stops after the failed rungs "
-                "in a row its heading states (the rungs after it: skipped). A ladder whose "
-                "heading says \"lr tuned\" first trained its first rung at every value of the "
-                "grid and climbed with the one in its lr column (its last column: each value's "
-                "seeds solved and mean final loss there). Cells: status, seeds solved, the steps "
-                "at which each solving seed solved, for unsolved rungs the range of final test "
-                "losses (and the recall accuracy of copy, selective copy and MQAR), and the "
-                "rung's run time summed over its seeds (at the chosen lr).", ""]
-        out += _horizon_tables(rows)
+    if previous is not None and previous.cost:
+        out += [previous.cost, ""]
+    for heading, task, metric, anchors in ((ADDING, "adding", "mse", ANCHORS_ADDING),
+                                           (COPY, "copy", "cross_entropy", ANCHORS_COPY)):
+        out += _section(heading, _train_table(train, task, metric, anchors),
+                        any(r["result"]["config"]["task"] == task for r in train), previous)
+    out += _section(FLOW, [
+        "rho is the least-squares per-step factor: ||dL/dh_{T-1-k}|| ~ rho^k over the lags "
+        "before underflow. Arjovsky 2016 fig. 4: at init the tanh-RNN falls about 13 decades "
+        "over 1000 steps; the LSTM with forget bias 1 below 1e-24 within about 550 steps.", "",
+        *_gradflow_table(flow)], bool(flow), previous)
+    tuned = [ladder for ladder in every if ladder.lr_grid]
+    untuned = [ladder for ladder in every if not ladder.lr_grid]
+    if tuned:
+        out += ["## Memory horizon, each model's lr tuned (`lstm sweep --preset horizon`)", "",
+                INTRO, "", *horizon_tables(rows, tuned)]
+    if untuned:
+        out += ["## Memory horizon (`lstm sweep`)", "", INTRO, "",
+                *horizon_tables(rows, untuned)]
+    elif previous is not None and previous.untuned_ladders:
+        out += ["## Memory horizon without lr tuning (an earlier sitting, as published)", "",
+                CARRIED_LADDERS, "", *previous.untuned_ladders]
+    if special or (previous is not None and previous.anchors):
         out += ["## Published anchors reproduced", ""]
-        out += _anchor_tables(rows)
-    out += ["## Settings (the default sweep)", "", "| setting | value |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in settings]
-    out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
+        out += _anchor_tables(rows, previous.anchors if previous is not None else None)
+    out += _section(SETTINGS, ["| setting | value |", "|---|---|",
+                               *(f"| {k} | {v} |" for k, v in settings), ""],
+                    bool(train), previous)
+    if not versions and previous is not None and previous.versions:
+        out += [previous.versions, ""]
+    else:
+        out += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), ""]
     return "\n".join(out)
 
 
@@ -315,7 +295,16 @@ def main(argv=None) -> int:
                              "are merged; a run in two files counts once)")
     parser.add_argument("output", help="markdown file to write, e.g. docs/results.md")
     parser.add_argument("--notes", default=None,
-                        help="markdown file with a hand-written reading to put under the heading")
+                        help="markdown file with a hand-written reading to put under the heading "
+                             "(default: the --previous page's reading)")
+    parser.add_argument("--previous", default=None, metavar="PAGE",
+                        help="a page this script wrote before (e.g. docs/results.md itself): "
+                             "its published tables are kept where the results files lack them "
+                             "(an earlier sitting's files are not kept), its anchor rows beside "
+                             "the new ones")
+    parser.add_argument("--preset", default=None,
+                        help="the preset whose ladders the page lists (e.g. horizon): a ladder "
+                             "or task without a finished run says \"not run yet\"")
     args = parser.parse_args(argv)
     try:
         rows, seen = [], set()
@@ -331,7 +320,16 @@ def main(argv=None) -> int:
         if args.notes:
             with open(args.notes, encoding="utf-8") as f:
                 notes = f.read()
-        text = render(rows, notes).encode()
+        ladders = ()
+        if args.preset:
+            from .presets import preset_plan
+
+            try:
+                ladders = preset_plan(args.preset).ladders
+            except ValueError as e:
+                parser.error(f"argument --preset: {e}")
+        previous = read_previous(args.previous) if args.previous else None
+        text = render(rows, notes, previous, ladders).encode()
         atomic_write(args.output, lambda f: f.write(text))
     except ResultsError as e:
         parser.error(str(e))

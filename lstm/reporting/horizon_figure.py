@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import zoo
 from ..experiments.horizon import LOSS_KEYS, spread
+from ..experiments.results_horizon import has_runs, horizon_text
 from .figures import SOLVED_ACCURACY, SOLVED_MSE, label, new_figure, save
 from .page import Section, Table
 
@@ -143,14 +144,17 @@ def horizon_table(outcomes: list[dict]) -> Table:
     rows = []
     for o in outcomes:
         low, median, high = spread(o)
+        # a ladder still running: "not decided yet" / ">= T so far", its seeds' spread later
+        seeds = f"{low}-{high} (median {median:g})" if o["finished"] else "-"
         rungs = "; ".join(
             f"{r['seq_len']}: {r['status']} {r['n_solved']}/{len(o['seeds'])}"
             + (f" (steps {', '.join('-' if s is None else str(s) for s in r['steps_to_solve'])})"
                if r["status"] in ("solved", "failed", "running") else "")
             for r in o["rungs"])
         wall = sum(w or 0 for r in o["rungs"] for w in r["wall_time_s"])
-        rows.append([_task_label(o), label(o["model"]), _lr_text(o), o["horizon"] or "none",
-                     f"{low}-{high} (median {median})", o["budget_steps"], rungs,
+        rows.append([_task_label(o), label(o["model"]), _lr_text(o),
+                     (o["horizon"] or "none") if o["finished"] else horizon_text(o)[0],
+                     seeds, o["budget_steps"], rungs,
                      round(wall), "yes" if o["finished"] else "no"])
     headers = ["task", "model", "learning rate", "horizon T", "seeds' horizons (min-max)",
                "step budget",
@@ -159,20 +163,34 @@ def horizon_table(outcomes: list[dict]) -> Table:
     return Table(headers, rows, "Memory horizon per model and task")
 
 
+def _not_run(outcomes: list[dict]) -> str:
+    """The caption's sentence on the planned ladders with no finished run, per task."""
+    tasks = {}
+    for o in outcomes:
+        tasks.setdefault(_task_label(o), []).append(label(o["model"]))
+    return "".join(f" Not run yet on {task}: {', '.join(models)}."
+                   for task, models in tasks.items())
+
+
 def horizon_section(rows: list[dict], outcomes: list[dict], out_dir: str) -> Section:
-    """The report's memory-horizon section (bars, every rung's curves, the table)."""
+    """The report's memory-horizon section (bars, every rung's curves, the table); a planned
+    ladder without a finished run is named in the caption as not run yet, not drawn."""
+    waiting = [o for o in outcomes if not has_runs(o)]
+    outcomes = [o for o in outcomes if has_runs(o)]
     if not outcomes:
         return Section("horizon", "Memory horizon: how far back each model remembers", [],
                        "No memory-horizon ladders in the results (lstm sweep --preset quick or "
-                       "--preset horizon makes them).")
+                       "--preset horizon makes them)." + _not_run(waiting))
     images = [horizon_bars(outcomes, out_dir)]
     curves = rung_curves(rows, outcomes, out_dir)
     if curves:
         images.append(curves)
     lines = []
     for o in outcomes:
+        horizon = horizon_text(o)[0]
         lines.append(f"{label(o['model'])} on {_task_label(o)}: "
-                     + (f"T = {o['horizon']}" if o["horizon"] else "none solved"))
+                     + (f"T = {horizon}" if o["horizon"] and o["finished"] else
+                        "none solved" if o["finished"] else horizon))
     caption = ("Each model climbs a ladder of sequence lengths: all seeds train at a rung "
                "(each run stops once solved: adding test MSE below 0.01, copy, selective copy "
                "and MQAR recall accuracy of at least 0.99); the rung counts as solved when "
@@ -184,6 +202,6 @@ def horizon_section(rows: list[dict], outcomes: list[dict], out_dir: str) -> Sec
                "table's learning-rate column). The bar "
                "is the longest solved rung, the dots each seed's own longest solved T, a "
                "hatched bar a ladder still running. Below: the test loss of every run of every "
-               "rung. Here: " + "; ".join(lines) + ".")
+               "rung. Here: " + "; ".join(lines) + "." + _not_run(waiting))
     return Section("horizon", "Memory horizon: how far back each model remembers", images,
                    caption, [horizon_table(outcomes)])
