@@ -182,7 +182,10 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
 
     started = time.perf_counter()
     steps = -(-len(train_x) // config.batch_size)
-    sizes = buckets(max(len(s) for s in train_x)) if compile else None
+    # compiled: a few padded shapes, not one per batch; eager too when dropout runs between
+    # stacked layers, whose masks' draws depend on the padded length (the same random stream)
+    layer_dropout = config.dropout and config.num_layers > 1
+    sizes = buckets(max(len(s) for s in train_x)) if compile or layer_dropout else None
     fit = trainer.fit(config.epochs, steps,
                       lambda: batches(train_x, dataset.train_y, config.batch_size, rng,
                                       config.noise, sizes),

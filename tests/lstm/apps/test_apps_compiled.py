@@ -60,10 +60,14 @@ def _toy_dataset():
     return SequenceDataset(train_x, train_y, test_x, test_y, ["a", "b"])
 
 
-@pytest.mark.parametrize("pooling", classify.POOLINGS)
-def test_classify_compiled_equals_eager_and_traces_per_bucket(made, pooling):
+@pytest.mark.parametrize("pooling,layers,dropout", [
+    *((p, 1, 0.0) for p in classify.POOLINGS),
+    ("attention", 1, 0.3),  # dropout on the pooled vector: the program draws the same masks
+    ("mean", 2, 0.3)])  # and between layers, where eager pads to the buckets too
+def test_classify_compiled_equals_eager_and_traces_per_bucket(made, pooling, layers, dropout):
     config = classify.ClassifyConfig(hidden_size=6, attention_size=4, epochs=3, batch_size=8,
-                                     lr=1e-2, noise=0.1, pooling=pooling, seed=1)
+                                     lr=1e-2, noise=0.1, pooling=pooling, seed=1,
+                                     num_layers=layers, dropout=dropout)
     eager = classify.train_classifier(config, _toy_dataset())
     compiled = classify.train_classifier(config, _toy_dataset(), compile=True)
     np.testing.assert_allclose(_losses(compiled["curve"], "train_loss"),
