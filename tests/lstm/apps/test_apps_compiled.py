@@ -39,6 +39,13 @@ def made(monkeypatch):
     return built
 
 
+def said_once(capsys, command: str) -> bool:
+    """The compiled run said once that it compiles (`first_call`), and nothing was refused."""
+    err = capsys.readouterr().err
+    return (err.count(f"{command}: compiling the training step (mg.compile)") == 1
+            and "cannot be compiled" not in err)
+
+
 def _losses(curve, key):
     return np.array([row[key] for row in curve if row.get(key) is not None], np.float64)
 
@@ -64,12 +71,14 @@ def _toy_dataset():
     *((p, 1, 0.0) for p in classify.POOLINGS),
     ("attention", 1, 0.3),  # dropout on the pooled vector: the program draws the same masks
     ("mean", 2, 0.3)])  # and between layers, where eager pads to the buckets too
-def test_classify_compiled_equals_eager_and_traces_per_bucket(made, pooling, layers, dropout):
+def test_classify_compiled_equals_eager_and_traces_per_bucket(made, capsys, pooling, layers,
+                                                              dropout):
     config = classify.ClassifyConfig(hidden_size=6, attention_size=4, epochs=3, batch_size=8,
                                      lr=1e-2, noise=0.1, pooling=pooling, seed=1,
                                      num_layers=layers, dropout=dropout)
     eager = classify.train_classifier(config, _toy_dataset())
-    compiled = classify.train_classifier(config, _toy_dataset(), compile=True)
+    compiled = classify.train_classifier(config, _toy_dataset(), compile=True, progress=True)
+    assert said_once(capsys, "lstm classify")
     np.testing.assert_allclose(_losses(compiled["curve"], "train_loss"),
                                _losses(eager["curve"], "train_loss"), rtol=RTOL)
     assert compiled["predicted"] == eager["predicted"]
@@ -79,7 +88,7 @@ def test_classify_compiled_equals_eager_and_traces_per_bucket(made, pooling, lay
     assert 1 <= made[1].traces() <= padding.BUCKETS
 
 
-def test_translate_compiled_equals_eager_and_traces_per_bucket(made):
+def test_translate_compiled_equals_eager_and_traces_per_bucket(made, capsys):
     pytest.importorskip("num2words")
     pytest.importorskip("sacrebleu")
     from lstm.apps.translate import train as translate
@@ -90,14 +99,15 @@ def test_translate_compiled_equals_eager_and_traces_per_bucket(made):
                                      beam_width=1)
     corpus = translate.load_corpus(config)
     eager = translate.train_translator(config, corpus)[0]
-    compiled = translate.train_translator(config, corpus, compile=True)[0]
+    compiled = translate.train_translator(config, corpus, compile=True, progress=True)[0]
+    assert said_once(capsys, "lstm translate")
     np.testing.assert_allclose(_losses(compiled["curve"], "train_loss"),
                                _losses(eager["curve"], "train_loss"), rtol=RTOL)
     assert made[0].traces() is None
     assert 1 <= made[1].traces() <= padding.BUCKETS ** 2  # (source, target) bucket pairs
 
 
-def test_forecast_compiled_equals_eager(made):
+def test_forecast_compiled_equals_eager(made, capsys):
     pytest.importorskip("statsmodels")
     pytest.importorskip("sktime")
     from lstm.apps.forecast import train as fc
@@ -105,7 +115,8 @@ def test_forecast_compiled_equals_eager(made):
     data = fc.prepare(fc.ForecastConfig(dataset="airline", model="lstm", hidden_size=8,
                                         max_epochs=3, patience=3))
     eager = fc.train_net(data)[1]
-    compiled = fc.train_net(data, compile=True)[1]
+    compiled = fc.train_net(data, progress=True, compile=True)[1]
+    assert said_once(capsys, "lstm forecast")
     np.testing.assert_allclose(_losses(compiled["curve"], "train_mse"),
                                _losses(eager["curve"], "train_mse"), rtol=RTOL)
     np.testing.assert_allclose(_losses(compiled["curve"], "val_mse"),
@@ -113,7 +124,7 @@ def test_forecast_compiled_equals_eager(made):
     assert made[1].traces() <= 2  # full batches and the last, shorter one
 
 
-def test_charlm_compiled_equals_eager(made):
+def test_charlm_compiled_equals_eager(made, capsys):
     from lstm.apps.charlm.data import Corpus, read_modules
     from lstm.apps.charlm.train import CharLMConfig, train_charlm
 
@@ -122,7 +133,8 @@ def test_charlm_compiled_equals_eager(made):
     config = CharLMConfig(embedding_size=4, hidden_size=8, num_layers=2, batch_size=4, bptt=12,
                           steps=8, lr=1e-2, eval_every=4, checkpoint_every=None, seed=2)
     eager = train_charlm(config, corpus, progress=False)[0]
-    compiled, run = train_charlm(config, corpus, progress=False, compile=True)
+    compiled, run = train_charlm(config, corpus, progress=True, compile=True)
+    assert said_once(capsys, "lstm charlm")
     for key in ("train_bits_per_char", "valid_bits_per_char"):
         np.testing.assert_allclose(_losses(compiled["curve"], key), _losses(eager["curve"], key),
                                    rtol=RTOL)
