@@ -2,15 +2,16 @@
 in the training step calls and the traces of the compiled step per run.
 
     python -m bench.apps_compile [--apps classify,translate,forecast,charlm] [--rounds 2]
-                                 [--threads 1] [--nice 10] [--out FILE.json]
+                                 [--preset quick|default] [--threads 1] [--nice 10]
+                                 [--out FILE.json]
     python -m bench.apps_compile --signatures
 
-A worker runs one `lstm <app> --preset quick ...` command (one seed, and for forecast one
-dataset: APP_ARGS) in its own process, eager (`--no-compile`) or compiled, into a fresh output
-directory, and prints one JSON line: wall seconds of the whole command (data, training,
-evaluation, baselines, figures), the seconds inside the training step calls (the shared
-trainer's `train_seconds`, first compiling call included) and, compiled, the traces of each
-run's step. Rounds alternate the two modes so a busy machine slows both alike.
+A worker runs one `lstm <app> --preset quick ...` command (or `--preset default`; one seed,
+and for forecast one dataset: APP_ARGS) in its own process, eager (`--no-compile`) or
+compiled, into a fresh output directory, and prints one JSON line: wall seconds of the whole
+command (data, training, evaluation, baselines, figures), the seconds inside the training step
+calls (the shared trainer's `train_seconds`, first compiling call included) and, compiled, the
+traces of each run's step. Rounds alternate the two modes so a busy machine slows both alike.
 
 `--signatures` trains nothing: it draws the quick presets' classify and translate batches (seed
 0, the same random stream as a run) and counts the traces a compiled step with mg.compile's
@@ -41,7 +42,7 @@ APP_ARGS = {
 }
 
 
-def worker(app: str, compiled: bool) -> dict:
+def worker(app: str, compiled: bool, preset: str = "quick") -> dict:
     """Run the command once in this process; its figures."""
     from lstm.apps.common import trainer
     from lstm.cli import main
@@ -55,7 +56,7 @@ def worker(app: str, compiled: bool) -> dict:
 
     trainer.EpochTrainer.__init__ = recorded
     with tempfile.TemporaryDirectory() as out:
-        argv = [app, "--preset", "quick", *APP_ARGS[app], "--out", out, "--quiet",
+        argv = [app, "--preset", preset, *APP_ARGS[app], "--out", out, "--quiet",
                 "--compile" if compiled else "--no-compile"]
         started = time.perf_counter()
         with open(os.devnull, "w") as sink:
@@ -67,7 +68,7 @@ def worker(app: str, compiled: bool) -> dict:
         wall = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"lstm {app} exited {status}")
-    return {"app": app, "compiled": compiled, "wall_s": wall,
+    return {"app": app, "preset": preset, "compiled": compiled, "wall_s": wall,
             "step_s": sum(t.train_seconds for t in made), "runs": len(made),
             "traces": [t.traces() for t in made]}
 
@@ -135,11 +136,11 @@ def signatures() -> None:
               f"{_misses([k[:-1] for k in bucketed])} |")
 
 
-def run(app: str, compiled: bool, threads: int, nice: int) -> dict:
+def run(app: str, compiled: bool, threads: int, nice: int, preset: str = "quick") -> dict:
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
            "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     command = ["nice", "-n", str(nice), sys.executable, "-m", "bench.apps_compile", "--worker",
-               app, "--compiled" if compiled else "--eager"]
+               app, "--compiled" if compiled else "--eager", "--preset", preset]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -149,6 +150,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--preset", choices=("quick", "default"), default="quick")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     mode.add_argument("--eager", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.compiled)))
+        print(json.dumps(worker(args.worker, args.compiled, args.preset)))
         return 0
     if args.signatures:
         signatures()
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
     for k in range(args.rounds):
         for app in apps:
             for compiled in ((False, True) if k % 2 == 0 else (True, False)):
-                row = run(app, compiled, args.threads, args.nice)
+                row = run(app, compiled, args.threads, args.nice, args.preset)
                 row["load"] = os.getloadavg()[0]
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
