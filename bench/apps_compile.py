@@ -2,7 +2,7 @@
 in the training step calls and the traces of the compiled step per run.
 
     python -m bench.apps_compile [--apps classify,translate,forecast,charlm] [--rounds 2]
-                                 [--preset quick|default] [--threads 1] [--nice 10]
+                                 [--warmup 1] [--preset quick|default] [--threads 1] [--nice 10]
                                  [--out FILE.json]
     python -m bench.apps_compile --signatures
 
@@ -150,6 +150,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and not counted (the kernels' disk caches filled: "
+                             "a cold cache compiles inside the first runs' steps)")
     parser.add_argument("--preset", choices=("quick", "default"), default="quick")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--nice", type=int, default=10)
@@ -174,13 +177,14 @@ def main(argv=None) -> int:
         parser.error(f"--apps: expected some of {','.join(APPS)}, got {','.join(sorted(unknown))}")
     print(f"load: {os.getloadavg()}", file=sys.stderr)
     rows = []
-    for k in range(args.rounds):
+    for k in range(args.warmup + args.rounds):
         for app in apps:
             for compiled in ((False, True) if k % 2 == 0 else (True, False)):
                 row = run(app, compiled, args.threads, args.nice, args.preset)
-                row["load"] = os.getloadavg()[0]
-                rows.append(row)
+                row["load"], row["warmup"] = os.getloadavg()[0], k < args.warmup
                 print(json.dumps(row), file=sys.stderr, flush=True)
+                if not row["warmup"]:
+                    rows.append(row)
     print("| app | eager wall s | compiled wall s | compiled/eager wall | eager step s | "
           "compiled step s | traces per run |")
     print("|---|---|---|---|---|---|---|")
