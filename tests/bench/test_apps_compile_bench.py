@@ -11,6 +11,7 @@ from bench import apps_compile
 def test_misses_count_an_lru_cache_of_signatures():
     assert apps_compile._misses([1, 2, 1, 2, 3], size=2) == 3  # hits on the second 1 and 2
     assert apps_compile._misses([1, 2, 3, 1], size=2) == 4  # 1 was dropped when 3 came
+    assert apps_compile._misses([1, 2, 1, 3, 1], size=2) == 3  # least recently used: 2 goes
     assert apps_compile._misses([1, 1, 1], size=8) == 1
     assert apps_compile._misses(list(range(20)) * 2, size=8) == 40
 
