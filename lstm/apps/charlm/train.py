@@ -103,10 +103,12 @@ class CharLMTrainer:
 
     def _loss(self, ids, targets, state):
         logits, state = self.model(ids, state)
-        return mg.cross_entropy(logits, targets), state
+        # gradients stop at the chunk's boundary: the state leaves the step cut from the tape
+        # (a compiled step returns it as a plain value, not as an output to differentiate)
+        return mg.cross_entropy(logits, targets), detach_state(state)
 
     def _carry(self, state) -> None:
-        self.state = detach_state(state)  # gradients stop at the chunk's boundary
+        self.state = state
 
     @property
     def step(self) -> int:

@@ -5,7 +5,8 @@ al. 2016's attention over a bidirectional encoder): u_t = tanh(W h_t + b), e_t =
 alpha = softmax over the valid steps of e, context = sum_t alpha_t h_t. Steps past a sequence's
 length get the score -1e9 before the softmax, so their weight is exactly 0 in float32 and float64
 and no gradient reaches them. `mean_pool` and `last_pool` are the two baselines it is compared
-with.
+with. `lengths` is a (B,) array, or an int64 Tensor (a compiled step's: the masks are computed
+in the program).
 """
 
 from __future__ import annotations
@@ -15,18 +16,9 @@ import numpy as np
 import minigrad as mg
 from minigrad.nn import Linear, Module
 
+from ..common.padding import valid_mask
+
 MASKED_SCORE = -1e9
-
-
-def valid_mask(lengths, steps: int) -> np.ndarray:
-    """(steps, B) bool: True where t < lengths[b]."""
-    lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or lengths.size == 0:
-        raise ValueError(f"lengths must be a non-empty (B,) array, got shape {lengths.shape}")
-    if lengths.min() < 1 or lengths.max() > steps:
-        raise ValueError(f"every length must be in 1..{steps}, got min {lengths.min()} max "
-                         f"{lengths.max()}")
-    return np.arange(steps)[:, None] < lengths[None, :]
 
 
 def _check_outputs(outputs, lengths):
@@ -62,7 +54,10 @@ class AdditiveAttention(Module):
 def mean_pool(outputs, lengths):
     """The mean of outputs (T, B, F) over each sequence's valid steps: (B, F)."""
     mask = _check_outputs(outputs, lengths)
-    summed = mg.where(mask[:, :, None], outputs, 0.0).sum(axis=0)
+    steps, batch = mask.shape
+    summed = mg.where(mask.reshape(steps, batch, 1), outputs, 0.0).sum(axis=0)
+    if isinstance(lengths, mg.Tensor):  # the lengths a compiled step reads
+        return summed / lengths.astype(outputs.dtype).reshape(batch, 1)
     return summed / np.asarray(lengths, outputs.dtype)[:, None]
 
 

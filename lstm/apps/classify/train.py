@@ -1,11 +1,11 @@
 """Sequence classification on real data: training, evaluation, the DTW baseline, results rows.
 
 A run standardises the features with statistics of the training frames only, trains a
-SequenceClassifier with Adam on shuffled mini-batches (each padded to its own longest sequence
-and packed by `lengths`) for a fixed number of epochs, and reports the test accuracy after the
-last epoch, or, with `val_fraction`, at the epoch best on a stratified hold-out of the training
-set. The test set never chooses anything: the per-epoch test accuracy is recorded for the
-learning curve only.
+SequenceClassifier with Adam on shuffled mini-batches (each padded to its own longest sequence,
+or when compiled to one of a few bucket lengths, and packed by `lengths`) for a fixed number of
+epochs, and reports the test accuracy after the last epoch, or, with `val_fraction`, at the
+epoch best on a stratified hold-out of the training set. The test set never chooses anything:
+the per-epoch test accuracy is recorded for the learning curve only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from minigrad import optim
 from ...runs.keys import run_key
 from ...runs.options import setting
 from ..common.config import AppConfig, from_preset, impl_setting
+from ..common.padding import buckets, to_bucket
 from ..common.runs import model_dir, run_missing
 from ..common.trainer import EpochTrainer
 from .data import (
@@ -115,23 +116,28 @@ def confusion_matrix(truth, predicted, n_classes: int) -> np.ndarray:
     return counts
 
 
-def batches(train_x, train_y, batch_size: int, rng: np.random.Generator, noise: float = 0.0):
-    """One shuffled pass of mini-batches (each padded to its longest sequence), with Gaussian
-    noise of std `noise` added to the (standardised) input frames: ((x, lengths, y), None)."""
+def batches(train_x, train_y, batch_size: int, rng: np.random.Generator, noise: float = 0.0,
+            sizes: tuple[int, ...] | None = None):
+    """One shuffled pass of mini-batches (each padded to its longest sequence, or with `sizes`
+    to the shortest of those padded lengths that holds it: common/padding.py), with Gaussian
+    noise of std `noise` added to the (standardised) input frames (drawn before the bucket's
+    padding, so the draws do not depend on it): ((x, lengths, y), None), lengths an int64
+    Tensor."""
     order = rng.permutation(len(train_x))
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         x, lengths = pad([train_x[i] for i in index])
         if noise:
             x += (noise * rng.standard_normal(x.shape)).astype(x.dtype)
-        yield (mg.tensor(x), tuple(int(n) for n in lengths), mg.tensor(train_y[index])), None
+        yield (mg.tensor(to_bucket(x, 0, sizes)), mg.tensor(lengths),
+               mg.tensor(train_y[index])), None
 
 
 def classifier_loss(model: SequenceClassifier):
     """loss_of(x, lengths, y): the mean cross-entropy of the model's logits."""
 
     def loss_of(x, lengths, y):
-        logits, _ = model(x, np.asarray(lengths))
+        logits, _ = model(x, lengths)
         return mg.cross_entropy(logits, y)
 
     return loss_of
@@ -176,9 +182,13 @@ def train_classifier(config: ClassifyConfig, dataset: SequenceDataset | None = N
 
     started = time.perf_counter()
     steps = -(-len(train_x) // config.batch_size)
+    # compiled: a few padded shapes, not one per batch; eager too when dropout runs between
+    # stacked layers, whose masks' draws depend on the padded length (the same random stream)
+    layer_dropout = config.dropout and config.num_layers > 1
+    sizes = buckets(max(len(s) for s in train_x)) if compile or layer_dropout else None
     fit = trainer.fit(config.epochs, steps,
                       lambda: batches(train_x, dataset.train_y, config.batch_size, rng,
-                                      config.noise),
+                                      config.noise, sizes),
                       evaluate, better=lambda a, b: a > b)
     curve = fit.curve
     train_time = time.perf_counter() - started

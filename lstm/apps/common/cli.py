@@ -18,10 +18,12 @@ from ...runs.options import fields, parser_of
 
 def add_run_options(parser, run) -> None:
     """--compile/--no-compile, --out and --quiet, and `run` as the command's function."""
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                        help="run the training step through mg.compile (traced once per batch "
-                             "shape; equal to eager to float rounding, so not part of a run's "
-                             "identity)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the training step through mg.compile (default; traced once "
+                             "per batch shape, variable-length batches padded to a few bucket "
+                             "lengths; equal to eager to float rounding, so not part of a run's "
+                             "identity; a step that cannot compile says so and runs eager); "
+                             "--no-compile: eager")
     parser.add_argument("--out", default="results", metavar="DIR", help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

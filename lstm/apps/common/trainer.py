@@ -54,10 +54,10 @@ def first_call(step: Callable, command: str, compiled: bool, quiet: bool = False
 
 
 def make_step(loss_of: Callable, optimizer: optim.Optimizer, clip: float | None = None,
-              compile: bool = False) -> Callable:  # noqa: A002 - the option's name
+              compile: bool = False, command: str = "lstm") -> Callable:  # noqa: A002
     """step(*inputs) -> loss_of(*inputs) (the loss, or a tuple led by it: a carried state
     follows), after backward, clip_grad_norm_ to `clip` (None or 0: no clipping), the
-    optimizer's step and zero_grad; mg.compile'd when `compile` is set."""
+    optimizer's step and zero_grad; mg.compile'd when `compile` is set (see eager_fallback)."""
     params = optimizer.params
 
     def step(*inputs):
@@ -69,7 +69,30 @@ def make_step(loss_of: Callable, optimizer: optim.Optimizer, clip: float | None 
         optimizer.zero_grad()
         return out
 
-    return mg.compile(step) if compile else step
+    return eager_fallback(mg.compile(step), step, optimizer, command) if compile else step
+
+
+def eager_fallback(compiled: mg.CompiledFunction, eager: Callable, optimizer: optim.Optimizer,
+                   command: str) -> Callable:
+    """`compiled`, until a call that traces raises mg.CompileError (an op or a host read the
+    compiler cannot take): that is said in one line on stderr, the gradients the trace
+    accumulated are zeroed (the error comes before the update) and that call and every later
+    one run `eager`. The returned function's `compiled` is the CompiledFunction, None once it
+    runs eager."""
+
+    def step(*inputs):
+        if step.compiled is not None:
+            try:
+                return compiled(*inputs)
+            except mg.CompileError as e:
+                optimizer.zero_grad()
+                print(f"{command}: the training step cannot be compiled, so it runs eager "
+                      f"({str(e).splitlines()[0]})", file=sys.stderr, flush=True)
+                step.compiled = None
+        return eager(*inputs)
+
+    step.compiled = compiled
+    return step
 
 
 class StepBar:
@@ -141,10 +164,16 @@ class EpochTrainer:
                  compile: bool = False, command: str = "lstm", progress: bool = False,  # noqa: A002
                  desc: str = "", carry: Callable | None = None):
         self.model, self.optimizer, self.carry = model, optimizer, carry
-        self.step = first_call(make_step(loss_of, optimizer, clip, compile), command, compile,
-                               quiet=not progress)
+        self.compiled = make_step(loss_of, optimizer, clip, compile, command)
+        self.step = first_call(self.compiled, command, compile, quiet=not progress)
         self.progress, self.desc = progress, desc
         self.train_seconds = 0.0  # in the step calls
+
+    def traces(self) -> int | None:
+        """How many times the compiled step traced (a new input signature, or a guard that
+        failed); None when the step runs eager."""
+        compiled = getattr(self.compiled, "compiled", None)
+        return None if compiled is None else compiled.cache_info().traces
 
     def run_step(self, batch, fit: Fit) -> float:
         """One step on batch = (inputs, weight), added to the epoch's running loss."""

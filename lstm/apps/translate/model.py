@@ -28,6 +28,7 @@ import minigrad as mg
 from minigrad.nn import Embedding, Linear, Module
 
 from ...layers import LSTM
+from ..common.padding import valid_mask
 
 ATTENTIONS = ("additive", "multiplicative", "none")
 MASKED_SCORE = -1e9
@@ -74,7 +75,7 @@ class Attention(Module):
             scores = self.score(hidden).reshape(batch, steps, sources)
         else:
             scores = query @ memory.projected.transpose(0, 2, 1)
-        mask = np.broadcast_to(memory.mask[:, None, :], (batch, steps, sources))
+        mask = memory.mask.reshape(batch, 1, sources)  # a Tensor in a compiled step
         weights = mg.softmax(mg.where(mask, scores, MASKED_SCORE), axis=-1)
         return weights @ memory.keys, weights
 
@@ -127,14 +128,16 @@ class Seq2Seq(Module):
 
     def encode(self, source, lengths) -> Memory:
         """The memory of a padded source batch (B, S) with its lengths (B,)."""
-        lengths = np.asarray(lengths)  # source may be a Tensor (mg.compile reads it)
+        # source and lengths may be Tensors (a compiled step's: the program reads them)
+        lengths = lengths if isinstance(lengths, mg.Tensor) else np.asarray(lengths)
         source = source if isinstance(source, mg.Tensor) else np.asarray(source)
         if source.ndim != 2 or lengths.shape != (source.shape[0],):
             raise ValueError(f"Seq2Seq.encode: source must be (B, S) and lengths (B,), got "
                              f"{source.shape} and {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > source.shape[1]:
-            raise ValueError(f"Seq2Seq.encode: every length must be in 1..{source.shape[1]}, "
-                             f"got min {lengths.min()} max {lengths.max()}")
+        try:
+            mask = valid_mask(lengths, source.shape[1], batch_first=True)
+        except ValueError as e:
+            raise ValueError(f"Seq2Seq.encode: {e}") from None
         outputs, (h_n, c_n) = self.encoder(self.source_embedding(source.T), lengths=lengths)
         keys = outputs.transpose(1, 0, 2)
         h0 = self.bridge_h(mg.concat([h_n[0], h_n[1]], axis=-1)).tanh()
@@ -142,7 +145,6 @@ class Seq2Seq(Module):
         batch = source.shape[0]
         state = (h0.reshape(1, batch, self.hidden_size), c0.reshape(1, batch, self.hidden_size))
         projected = self.attention.project(keys) if self.attention is not None else None
-        mask = np.arange(source.shape[1])[None, :] < lengths[:, None]
         return Memory(keys, projected, mask, state)
 
     def decode(self, memory: Memory, target_in, state=None):

@@ -20,6 +20,7 @@ from minigrad import optim
 
 from ...runs.options import setting
 from ..common.config import AppConfig, from_preset, impl_setting
+from ..common.padding import buckets, to_bucket
 from ..common.trainer import EpochTrainer
 from .data import (
     EOS_ID,
@@ -166,22 +167,26 @@ def block_exact_match(corpus: Corpus, hypotheses, references, block_size: int) -
             for b in np.unique(blocks)}
 
 
-def batches(source_ids, target_ids, batch_size: int, rng):
+def batches(source_ids, target_ids, batch_size: int, rng, sizes=None):
     """One shuffled pass of teacher-forced mini-batches: ((source, lengths, target), None),
-    the target padded with <s> and </s>."""
+    the target padded with <s> and </s>, lengths an int64 Tensor; sizes: (source, target)
+    padded lengths (common/padding.py's buckets), each batch padded to the shortest that holds
+    it, else to its own longest."""
     order = rng.permutation(len(source_ids))
+    source_sizes, target_sizes = sizes or (None, None)
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         src, lengths = pad_batch([source_ids[i] for i in index])
         tgt, _ = pad_batch([target_ids[i] for i in index], bos_eos=True)
-        yield (mg.tensor(src), tuple(int(n) for n in lengths), mg.tensor(tgt)), None
+        yield (mg.tensor(to_bucket(src, 1, source_sizes, PAD_ID)), mg.tensor(lengths),
+               mg.tensor(to_bucket(tgt, 1, target_sizes, PAD_ID))), None
 
 
 def translator_loss(model: Seq2Seq):
     """loss_of(source, lengths, target): the mean token cross-entropy, padding ignored."""
 
     def loss_of(src, lengths, tgt):
-        logits, _ = model(src, np.asarray(lengths), tgt[:, :-1])
+        logits, _ = model(src, lengths, tgt[:, :-1])
         return mg.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD_ID)
 
     return loss_of
@@ -207,9 +212,11 @@ def train_translator(config: TranslateConfig, corpus: Corpus | None = None,
         val_exact = scores(translate(model, corpus, val_sources)[0], val_refs)["exact_match"]
         return {"epoch": epoch, "train_loss": loss, "val_exact_match": val_exact}, val_exact
 
+    sizes = (buckets(max(map(len, source_ids))), buckets(max(map(len, target_ids)) + 2)) \
+        if compile else None  # a few padded shapes for the compiled step, not one per batch
     started = time.perf_counter()
     fit = trainer.fit(config.epochs, -(-len(source_ids) // config.batch_size),
-                      lambda: batches(source_ids, target_ids, config.batch_size, rng),
+                      lambda: batches(source_ids, target_ids, config.batch_size, rng, sizes),
                       evaluate, better=lambda a, b: a > b)
     train_time = time.perf_counter() - started
     test_sources = [s for s, _ in corpus.test]
