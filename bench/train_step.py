@@ -91,8 +91,9 @@ def main(argv=None) -> int:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     modes = [("eager", here), ("compiled", here)]
     if args.base:
-        if not os.path.isdir(os.path.join(args.base, "lstm", "train")) and \
-                not os.path.isfile(os.path.join(args.base, "lstm", "train.py")):
+        layouts = (("lstm", "train.py"), ("lstm", "train", "__init__.py"),
+                   ("lstm", "runs", "train.py"))  # the run engine's paths over the commits
+        if not any(os.path.isfile(os.path.join(args.base, *path)) for path in layouts):
             p.error(f"--base: expected a checkout of this project, got {args.base!r}")
         modes.insert(0, ("base", os.path.abspath(args.base)))
     medians: dict[str, list[dict]] = {name: [] for name, _ in modes}

@@ -27,7 +27,7 @@ def test_the_command_prints_a_summary_line(capsys):
 
 
 def test_base_times_another_checkouts_eager_step(capsys):
-    """--base TREE: a third mode run from that tree through lstm.config / lstm.train (here the
+    """--base TREE: a third mode run from that tree through its run engine (here the
     same tree, so its step is this tree's eager one), with a ratio per mode over it."""
     import json
     import os
