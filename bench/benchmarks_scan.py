@@ -1,4 +1,4 @@
-"""asv: minGRU / minLSTM (trained through one mg.gated_scan) against the fused GRU and LSTM
+"""asv: minGRU / minLSTM (trained through one mg.linear_scan) against the fused GRU and LSTM
 across T, and the scan primitive against a bare memory pass (issue 21).
 
 A training step is one layer's forward over bench.peers' fixed x (T, B, I) with the tape on and
@@ -47,8 +47,8 @@ class ScanModels(TimedSamples):
         self.step()
 
 
-class _CpuKernels:
-    """A case over the CPU backend's kernels at T = seq_len, skipped where it lacks `needs`."""
+class LinearScan:
+    """mg.linear_scan's CPU kernel (forward, backward) and a memory pass over the same bytes."""
 
     params = ([1000, 4000],)
     param_names = ["seq_len"]
@@ -56,28 +56,16 @@ class _CpuKernels:
     repeat = (3, 30, 2.0)
     rounds = 1
     timeout = 300
-    needs = ""
-
-    @classmethod
-    def backend(cls):
-        try:
-            from minigrad.backends import cpu
-        except ImportError as e:
-            skip(f"minigrad not importable ({e})")
-        if not hasattr(cpu, cls.needs):
-            skip(f"no cpu.{cls.needs} at this commit")
-        return cpu
-
-
-class LinearScan(_CpuKernels):
-    """mg.linear_scan's CPU kernel (forward, backward) and a memory pass over the same bytes."""
-
-    needs = "linear_scan"
 
     def setup(self, seq_len):
         import numpy as np
 
-        cpu = self.backend()
+        try:
+            from minigrad.backends import cpu
+        except ImportError as e:
+            skip(f"minigrad not importable ({e})")
+        if not hasattr(cpu, "linear_scan"):
+            skip("no mg.linear_scan at this commit")
         rng = np.random.default_rng(0)
         shape = (seq_len, BATCH * HIDDEN)
         self.a = rng.uniform(0.5, 1.0, shape).astype(np.float32)
@@ -96,31 +84,3 @@ class LinearScan(_CpuKernels):
 
     def time_memory_pass(self, seq_len):
         self.np.add(self.a, self.b, out=self.out)
-
-
-class GatedScanLinear(_CpuKernels):
-    """mg.gated_scan given the weight (the input GEMM inside, in chunks that stay in cache): its
-    CPU forward and backward for minGRU's gates, x (T, B, I), upstream out.sum()'s ones."""
-
-    needs = "gated_scan_linear"
-
-    def setup(self, seq_len):
-        import numpy as np
-
-        cpu = self.backend()
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((seq_len, BATCH, INPUT)).astype(np.float32)
-        self.weight = rng.normal(0, 0.2, (2 * HIDDEN, INPUT)).astype(np.float32)
-        self.bias = np.zeros(2 * HIDDEN, np.float32)
-        self.h0 = np.zeros((BATCH, HIDDEN), np.float32)
-        self.cpu = cpu
-        self.h = cpu.gated_scan_linear(self.x, self.weight, self.bias, self.h0, None, "mingru")
-        self.g = np.broadcast_to(np.ones((1, 1, 1), np.float32), self.h.shape)
-        self.time_backward(seq_len)
-
-    def time_forward(self, seq_len):
-        self.cpu.gated_scan_linear(self.x, self.weight, self.bias, self.h0, None, "mingru")
-
-    def time_backward(self, seq_len):
-        self.cpu.gated_scan_linear_backward(self.x, self.weight, self.bias, self.h0, None, self.h,
-                                            self.g, "mingru")

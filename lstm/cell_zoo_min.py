@@ -2,14 +2,14 @@
 Needed?", arXiv 2410.01201): gates that depend on the input only, so h_t = a_t h_{t-1} + b_t is a
 linear recurrence and a whole sequence trains with one scan (mg.linear_scan).
 
-Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step at
-a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence`` (the
-paper's parallel mode: one ``mg.gated_scan`` given the input weight, which runs the GEMM over T*B
-rows, the gate math, the recurrence and the output chunk by chunk; no per-step GEMM). The paper's
-log-space coefficients are ``log_coefficients`` (for ``mg.linear_scan(..., log_space=True)``): the
-scan's direct form gives their values to float rounding (tests/ops/test_gated_scan.py).
-``lstm.Recurrent`` runs ``parallel_sequence`` for impl="fused" and the step for impl="composed", for
-grad_norms and for recurrent dropout.
+Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step
+at a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence``
+(the paper's parallel mode: one GEMM over all T*B rows, then one ``mg.gated_scan``, the gate math,
+the recurrence and the output in one pass over the sequence; no per-step GEMM). The paper's
+log-space coefficients are ``log_coefficients`` (for ``mg.linear_scan(..., log_space=True)``):
+the scan's direct form gives their values to float rounding (tests/ops/test_gated_scan.py).
+``lstm.Recurrent`` runs ``parallel_sequence`` for impl="fused" and the step for
+impl="composed", for grad_norms and for recurrent dropout.
 Parameters: ``weight_ih`` (G*H, I) and ``bias_ih`` (G*H,), blocks [z | h] (minGRU) and
 [f | i | h] (minLSTM); no recurrent weights.
 """
@@ -45,6 +45,7 @@ class _ScanCell(Cell):
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
+    CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
                  dtype=np.float32):
@@ -65,20 +66,27 @@ class _ScanCell(Cell):
             rows = rows + self.bias_ih
         return rows.split(self.gates, axis=-1)
 
-    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
-        """x (T, B, I) -> the gates' pre-activations (T, B, H) each, one GEMM over all T*B
-        rows (the log-space reference's)."""
+    def _sequence_product(self, x: Tensor) -> Tensor:
+        """x (T, B, I) -> x W^T (T, B, G*H) without the bias, one GEMM over all T*B rows."""
         steps, batch = x.shape[0], x.shape[1]
-        pre = (x.reshape(steps * batch, x.shape[2]) @ self.weight_ih.T).reshape(
-            steps, batch, self.gates * self.hidden_size)
+        rows = x.reshape(steps * batch, x.shape[2]) @ self.weight_ih.T
+        return rows.reshape(steps, batch, self.gates * self.hidden_size)
+
+    def _sequence_gates(self, x: Tensor) -> list[Tensor]:
+        """x (T, B, I) -> the gates' pre-activations (T, B, H) each."""
+        pre = self._sequence_product(x)
         return (pre if self.bias_ih is None else pre + self.bias_ih).split(self.gates, axis=-1)
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
-        """All steps of x (T, B, I) from states (h0,) in one mg.gated_scan given the weight: the
-        input GEMM, the gate math and the recurrence in chunks of steps that stay in cache (no
-        per-step GEMM, no (T, B, G*H) pre-activations stored). Past a sequence's length (lengths
-        (B,)) the state holds and the output is 0, as Recurrent's composed path. Returns out
-        (T, B, H) and (h_n,)."""
+        """All steps of x (T, B, I) from states (h0,), one GEMM and one mg.gated_scan; past a
+        sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
+        composed path. Returns out (T, B, H) and (h_n,).
+
+        Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
+        chunk, the state carried from chunk to chunk): every temporary stays under glibc's
+        32 MiB mmap threshold, which minigrad raises to keep freed pages (backends/memory.py);
+        at T = 4000, B*H = 4096 unchunked 64 MiB temporaries cost a page fault per page per step.
+        """
         (h,) = states
         steps = x.shape[0]
         if reverse:
@@ -89,10 +97,18 @@ class _ScanCell(Cell):
             # reversed, each sequence starts at its last valid step: its padding comes first
             # and holds h0 (a = 1, b = 0), as a PackedSequence's reverse direction
             valid = (t >= steps - lengths[None, :]) if reverse else (t < lengths[None, :])
-        states_all = mg.gated_scan(x, h, self.gate_map, self.bias_ih, valid,
-                                   weight=self.weight_ih)
-        out = states_all if valid is None else mg.where(valid[:, :, None], states_all, 0.0)
-        return (mg.flip(out, 0) if reverse else out), (states_all[steps - 1],)
+        chunk = max(1, self.CHUNK_ELEMENTS // (x.shape[1] * self.hidden_size))
+        outputs = []
+        for start in range(0, steps, chunk):
+            stop = min(start + chunk, steps)
+            product = self._sequence_product(x if stop - start == steps else x[start:stop])
+            mask = None if valid is None else valid[start:stop]
+            states_here = mg.gated_scan(product, h, self.gate_map, self.bias_ih, mask)
+            h = states_here[stop - start - 1]
+            outputs.append(states_here if mask is None else
+                           mg.where(mask[:, :, None], states_here, 0.0))
+        out = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=0)
+        return (mg.flip(out, 0) if reverse else out), (h,)
 
 
 class MinGRUCell(_ScanCell):

@@ -13,20 +13,11 @@ columns into a small buffer, then the recurrence: loops from 0 to H that LLVM ve
 gate math in the recurrence's loop, or a loop over a stripe q0..q1 as ``cpu_scan``'s, did not:
 3-5x slower at T = 1000, B 32, H 128).
 
-``gated_scan_linear`` (mg.gated_scan given the weight) runs the input GEMM too: the steps in
-chunks whose pre-activations (CHUNK_BYTES) stay in cache, one BLAS GEMM and one scan kernel each,
-the state carried from chunk to chunk; its backward takes the chunks in reverse, forms each
-chunk's pre again (a GEMM costs less than storing and reading back (T, N, G*H)), runs the reverse
-scan (the carry dL/dh passed between chunks through dL/dh0) and the two GEMMs of dL/dx and
-dL/dweight while dL/dpre is in cache. The plain ``gated_scan_backward`` runs in the same chunks.
-
 Each (gate, dtype) gets a generated module (``kernel_source``), so Numba caches its kernels on
 disk; the CUDA twin is ``cuda_gated_scan`` (same names and signatures).
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
@@ -67,17 +58,17 @@ def backward(pre, bias, h0, valid, out, g, grad_pre, grad_h0, grad_bias):
     n_t, n_n, hidden = out.shape
     masked = valid.shape[0] > 0
     for n in prange(n_n):
-        carry = grad_h0[n].copy()  # a_(t+1) dL/dh_(t+1) (from a later chunk), then dL/dh_t
+        carry = np.zeros(hidden, out.dtype)  # a_(t+1) dL/dh_(t+1), then dL/dh_t
         for t in range(n_t - 1, -1, -1):
             prev = h0[n] if t == 0 else out[t - 1, n]
             row, grad_row, up = pre[t, n], grad_pre[t, n], g[t, n]
+            for q in range(hidden):  # dL/dh_t: this step's upstream (any strides) + the later's
+                carry[q] += up[q]
             if masked and not valid[t, n]:  # the state held: no gradient, carry passes on
-                for q in range(hidden):
-                    carry[q] += up[q]
                 grad_row[:] = 0
                 continue
             for q in range(hidden):  # the gate map's VJP, columns independent: it vectorises
-                gh = carry[q] + up[q]  # dL/dh_t: this step's upstream + the later steps'
+                gh = carry[q]
                 a, {grads} = vjp({loads}, prev[q], gh)
                 carry[q] = a * gh
                 {stores}
@@ -109,17 +100,11 @@ def fill(template: str, gate: str, row: str, grad_row: str, grad_bias: str | Non
     return template
 
 
-@functools.cache
-def _module(gate: str, dtype_name: str):
-    template = fill(_TEMPLATE, gate, "row[{}]", "grad_row[{}]", "grad_bias[n, {}]", 16)
-    return kernel_source.load("cpu", f"gated_scan_{gate}", dtype_name, template,
-                              digest=scan_gates.digest())
-
-
 def _kernels(gate: str, dtype):
-    """The generated module of one gate map and dtype (generated, hashed and loaded once per
-    process: generating and hashing it on every call took 2.5 ms in a cProfile at load 4-6)."""
-    return _module(gate, np.dtype(dtype).name)
+    """The generated module of one gate map and dtype."""
+    template = fill(_TEMPLATE, gate, "row[{}]", "grad_row[{}]", "grad_bias[n, {}]", 16)
+    return kernel_source.load("cpu", f"gated_scan_{gate}", np.dtype(dtype).name, template,
+                              digest=scan_gates.digest())
 
 
 def _no_mask(valid):
@@ -146,109 +131,11 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     strides, h's shape)."""
     pre = np.ascontiguousarray(pre)
     grad_pre = np.empty(pre.shape, pre.dtype)
-    grad_h0 = np.zeros(h0.shape, pre.dtype)  # the carry between chunks, dL/dh0 at the end
+    grad_h0 = np.zeros(h0.shape, pre.dtype)
     grad_bias = np.zeros((pre.shape[1], pre.shape[2]), pre.dtype)  # one row per n, summed below
     if h.size:
-        scan = _ReverseScan(gate, pre.shape, pre.dtype, bias, h0, valid, h, g, grad_h0,
-                            grad_bias)
-        for t0, t1 in reversed(scan.spans):
-            scan(t0, t1, pre[t0:t1], grad_pre[t0:t1])
+        g = np.broadcast_to(np.asarray(g, pre.dtype), h.shape)
+        _kernels(gate, pre.dtype).backward(pre, _bias(bias, pre.shape[2], pre.dtype),
+                                           np.ascontiguousarray(h0), _no_mask(valid), h, g,
+                                           grad_pre, grad_h0, grad_bias)
     return grad_pre, grad_h0, (None if bias is None else grad_bias.sum(axis=0))
-
-
-class _ReverseScan:
-    """The backward kernel over chunks of steps taken in reverse, the carry dL/dh passed from
-    chunk to chunk through grad_h0 and the bias gradient summed into grad_bias. An upstream g of
-    other strides (out.sum()'s broadcast 1s) is copied a chunk at a time into a contiguous
-    buffer: with a stride LLVM cannot prove to be 1 the VJP loop runs one float at a time (this
-    backward with its two GEMMs took 75-88 ms instead of 31.6 at T = 1000, B 32, H 128)."""
-
-    def __init__(self, gate, shape, dtype, bias, h0, valid, h, g, grad_h0, grad_bias):
-        width = shape[2]  # pre's (T, N, G*H)
-        self.kernels = _kernels(gate, dtype)
-        self.spans, self.step = _chunks(shape[:2], width, dtype.itemsize)
-        self.bias, self.h0 = _bias(bias, width, dtype), np.ascontiguousarray(h0)
-        self.valid, self.h, self.grad_h0, self.grad_bias = _no_mask(valid), h, grad_h0, grad_bias
-        self.g = np.broadcast_to(np.asarray(g, dtype), h.shape)
-        self.buffer = (None if self.g.flags.c_contiguous else
-                       np.empty((min(self.step, h.shape[0]),) + h.shape[1:], dtype))
-
-    def __call__(self, t0, t1, pre_part, grad_part):
-        up = self.g[t0:t1]
-        if self.buffer is not None:
-            up = self.buffer[:t1 - t0]
-            np.copyto(up, self.g[t0:t1])
-        self.kernels.backward(pre_part, self.bias, self.h0 if t0 == 0 else self.h[t0 - 1],
-                              self.valid[t0:t1], self.h[t0:t1], up, grad_part, self.grad_h0,
-                              self.grad_bias)
-
-
-# Pre-activations per chunk of steps: 8 MiB (256 steps of minGRU at B 32, H 128), in the shared
-# cache and under the 32 MiB mmap threshold. Each chunk is one parallel region of the scan and one
-# to three of BLAS: on a machine with more runnable threads than cores every region waits for
-# its descheduled thread, so fewer chunks matter more there than a chunk in a core's L2 (2 MiB
-# chunks: one thread's CPU time for the minGRU step 41.1 against 44.6 ms at T = 1000, equal at
-# T = 4000; the 2-thread step at load 17 on 2 cores 3.3 s against 0.85 s; docs/performance.md).
-CHUNK_BYTES = 1 << 23
-
-
-def chunk_steps(rows, width, itemsize) -> int:
-    """Steps per chunk: as many as take CHUNK_BYTES of (rows, width) pre-activations."""
-    return max(1, CHUNK_BYTES // max(1, rows * width * itemsize))
-
-
-def _chunks(steps_rows, width, itemsize):
-    """([(t0, t1)], steps per chunk) of the chunks of (T, N) steps."""
-    steps, rows = steps_rows
-    step = chunk_steps(rows, width, itemsize)
-    return [(t0, min(t0 + step, steps)) for t0 in range(0, steps, step)], step
-
-
-def gated_scan_linear(x, weight, bias, h0, valid, gate):
-    """gated_scan over pre = x W^T for x (T, N, I) and weight (G*H, I), never stored whole: in
-    chunks of steps whose pre (CHUNK_BYTES) stays in cache, one GEMM and one scan each, the
-    state carried from chunk to chunk and every h_t written once into the output."""
-    x = np.ascontiguousarray(x)
-    weight = np.ascontiguousarray(weight, x.dtype)
-    out = np.empty(x.shape[:2] + h0.shape[-1:], x.dtype)
-    if not out.size:
-        return out
-    kernels, width = _kernels(gate, x.dtype), weight.shape[0]
-    bias, h0, valid = _bias(bias, width, x.dtype), np.ascontiguousarray(h0), _no_mask(valid)
-    spans, step = _chunks(x.shape[:2], width, x.itemsize)
-    pre = np.empty((min(step, x.shape[0]) * x.shape[1], width), x.dtype)
-    for t0, t1 in spans:
-        part = pre[:(t1 - t0) * x.shape[1]]
-        np.matmul(x[t0:t1].reshape(-1, x.shape[2]), weight.T, out=part)
-        kernels.forward(part.reshape(t1 - t0, x.shape[1], width), bias,
-                        h0 if t0 == 0 else out[t0 - 1], valid[t0:t1], out[t0:t1])
-    return out
-
-
-def gated_scan_linear_backward(x, weight, bias, h0, valid, h, g, gate):
-    """(dL/dx, dL/dweight, dL/dh0, dL/dbias or None) of gated_scan_linear's output h for
-    upstream g: the chunks in reverse, each chunk's pre formed again (one GEMM: cheaper than
-    storing it), its dL/dpre from the reverse scan, then dL/dx and dL/dweight from it by two
-    GEMMs while it is in cache."""
-    x = np.ascontiguousarray(x)
-    weight = np.ascontiguousarray(weight, x.dtype)
-    n_t, n_n, n_i = x.shape
-    width = weight.shape[0]
-    grad_x = np.empty(x.shape, x.dtype)
-    grad_weight = np.zeros((width, n_i), x.dtype)
-    grad_h0 = np.zeros(h0.shape, x.dtype)
-    grad_bias = np.zeros((n_n, width), x.dtype)
-    if h.size:
-        scan = _ReverseScan(gate, (n_t, n_n, width), x.dtype, bias, h0, valid, h, g, grad_h0,
-                            grad_bias)
-        rows = min(scan.step, n_t) * n_n
-        pre, grad_pre = (np.empty((rows, width), x.dtype) for _ in range(2))
-        for t0, t1 in reversed(scan.spans):
-            rows = (t1 - t0) * n_n
-            x_part, pre_part, grad_part = x[t0:t1].reshape(rows, n_i), pre[:rows], grad_pre[:rows]
-            np.matmul(x_part, weight.T, out=pre_part)
-            scan(t0, t1, pre_part.reshape(t1 - t0, n_n, width),
-                 grad_part.reshape(t1 - t0, n_n, width))
-            np.matmul(grad_part, weight, out=grad_x[t0:t1].reshape(rows, n_i))
-            grad_weight += grad_part.T @ x_part
-    return grad_x, grad_weight, grad_h0, (None if bias is None else grad_bias.sum(axis=0))

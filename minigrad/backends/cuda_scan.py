@@ -171,28 +171,16 @@ def chunks(n_p, n_t, n_q):
     return length, -(-n_t // length)
 
 
-def scan_chunks(n_p, n_t, n_q, dtype, start, maps, apply) -> None:
-    """The three launches of a chunked scan over (P, T, Q) (one thread per (p, chunk, q)):
-    ``maps(grid, length, n_c, map_a, map_b)`` composes each chunk into one affine map,
-    ``carries`` walks them from start (P*Q,) to every chunk's incoming state, and
-    ``apply(grid, length, n_c, carry)`` rescans each chunk from it."""
-    length, n_c = chunks(n_p, n_t, n_q)
-    size = n_p * n_c * n_q
-    map_a, map_b, carry = (empty((size,), dtype) for _ in range(3))
-    grid = launch(size)
-    maps(grid, length, n_c, map_a, map_b)
-    carries[launch(n_p * n_q)](map_a, map_b, start, n_p, n_q, n_c, carry)
-    apply(grid, length, n_c, carry)
-
-
 def _scan(a, b, h0, n_p, n_t, n_q, reverse, log_coef):
     """The (optionally reversed) linear scan of flat (P, T, Q) arrays from h0 (P*Q,)."""
+    length, n_c = chunks(n_p, n_t, n_q)
+    map_a, map_b = empty((n_p * n_c * n_q,), a.dtype), empty((n_p * n_c * n_q,), a.dtype)
+    carry = empty((n_p * n_c * n_q,), a.dtype)
     out = empty((n_p * n_t * n_q,), a.dtype)
-    scan_chunks(n_p, n_t, n_q, a.dtype, h0,
-                lambda grid, length, n_c, map_a, map_b: _chunk_maps[grid](
-                    a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b),
-                lambda grid, length, n_c, carry: _chunk_apply[grid](
-                    a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out))
+    grid = launch(n_p * n_c * n_q)
+    _chunk_maps[grid](a, b, n_p, n_t, n_q, length, n_c, reverse, log_coef, map_a, map_b)
+    carries[launch(n_p * n_q)](map_a, map_b, h0, n_p, n_q, n_c, carry)
+    _chunk_apply[grid](a, b, carry, n_p, n_t, n_q, length, n_c, reverse, log_coef, out)
     return out
 
 

@@ -142,10 +142,6 @@ class Backend(Protocol):
         h0 (N, H); valid (T, N) host bool array or None (False: the state holds)."""
     def gated_scan_backward(self, pre, bias, h0, valid, h, g, gate) -> tuple:
         """(d pre, d h0, d bias or None) of gated_scan's output h for upstream g."""
-    def gated_scan_linear(self, x, weight, bias, h0, valid, gate) -> Array:
-        """gated_scan over pre = x W^T for x (T, N, I) and weight (G*H, I) (pre not returned)."""
-    def gated_scan_linear_backward(self, x, weight, bias, h0, valid, h, g, gate) -> tuple:
-        """(d x, d weight, d h0, d bias or None) of gated_scan_linear's output h."""
     # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
     def cumextreme_index(self, a, axis, largest) -> Array:
         """int64 index of the running max (largest) or min along axis; ties and NaNs take the

@@ -8,8 +8,7 @@ recurrence (the log-space form of Heinsen 2023 and Feng et al. 2024).
 
 gated_scan: the same recurrence with the gate math inside it: a_t and b_t come from a gate map
 (``backends/scan_gates``: minGRU, minLSTM) of each step's pre-activations, so a minGRU layer is
-one GEMM and one pass over the sequence forward, one reverse pass and the GEMMs backward; given
-the weight, the GEMMs run inside it too, chunk by chunk, their pre-activations kept in cache.
+one GEMM and one pass over the sequence forward, one reverse pass and the GEMMs backward.
 """
 
 from __future__ import annotations
@@ -77,31 +76,25 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, axis: int = 0,
     return record("linear_scan", h, inputs, backward)
 
 
-def _check_gated(pre, h0, gate, bias, valid, weight):
+def _check_gated(pre, h0, gate, bias, valid):
     if gate not in GATES:
         raise ValueError(f"gated_scan: unknown gate {gate!r}; choose from {sorted(GATES)}")
     blocks = GATES[gate].blocks
-    for name, t in (("pre", pre), ("h0", h0), ("bias", bias), ("weight", weight)):
+    for name, t in (("pre", pre), ("h0", h0), ("bias", bias)):
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"gated_scan: {name} must be a Tensor, got {type(t).__name__}")
-    if weight is not None and (weight.ndim != 2 or weight.shape[0] % blocks or pre.ndim < 2
-                               or weight.shape[1] != pre.shape[-1]):
-        raise ValueError(f"gated_scan: weight must have shape ({blocks}*H, I) for x (T, ..., I) "
-                         f"(the {gate} gates' {blocks} blocks along its first axis), got weight "
-                         f"{weight.shape} and x {pre.shape}")
-    width = pre.shape[-1] if weight is None else weight.shape[0]
-    if pre.ndim < 2 or width % blocks or pre.dtype.kind != "f":
+    if pre.ndim < 2 or pre.shape[-1] % blocks or pre.dtype.kind != "f":
         raise ValueError(f"gated_scan: pre must be a float tensor (T, ..., {blocks}*H) of the "
                          f"{gate} gates' {blocks} blocks along the last axis, got {pre.shape} "
                          f"{pre.dtype}")
-    state_shape = pre.shape[1:-1] + (width // blocks,)
-    for name, t in (("h0", h0), ("bias", bias), ("weight", weight)):
+    state_shape = pre.shape[1:-1] + (pre.shape[-1] // blocks,)
+    for name, t in (("h0", h0), ("bias", bias)):
         if t is not None and (t.dtype != pre.dtype or t.device != pre.device):
             raise ValueError(f"gated_scan: {name} ({t.dtype} on {t.device}) must match pre "
                              f"({pre.dtype} on {pre.device})")
-    if bias is not None and bias.shape != (width,):
-        raise ValueError(f"gated_scan: bias must have shape {(width,)} (the pre-activations' "
-                         f"last axis), got {bias.shape}")
+    if bias is not None and bias.shape != pre.shape[-1:]:
+        raise ValueError(f"gated_scan: bias must have shape {pre.shape[-1:]} (pre's last "
+                         f"axis), got {bias.shape}")
     if h0 is not None:
         if h0.ndim > len(state_shape) or not all(
                 n in (1, m) for n, m in zip(h0.shape[::-1], state_shape[::-1])):
@@ -117,47 +110,35 @@ def _check_gated(pre, h0, gate, bias, valid, weight):
 
 
 def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
-               bias: Tensor | None = None, valid=None, weight: Tensor | None = None) -> Tensor:
+               bias: Tensor | None = None, valid=None) -> Tensor:
     """h_t = a_t h_{t-1} + b_t along axis 0, (a_t, b_t) the gate map `gate` of pre_t's blocks.
 
     pre (T, ..., G*H): every step's gate pre-activations, G blocks along the last axis ("mingru":
     [k | p], a = sigmoid(-k), b = sigmoid(k) g(p); "minlstm": [f | i | p], a = f / (f + i),
     b = i g(p) / (f + i); Feng et al. 2024), plus bias (G*H,) when given (added in the kernel:
-    no pass of its own). With weight (G*H, I), pre is the input x (T, ..., I) and the
-    pre-activations are x W^T (+ bias), formed inside in chunks of steps that stay in cache and
-    never stored (formed again in the backward): one op for a whole minGRU/minLSTM layer.
-    Returns h (T, ..., H); h0 broadcasts to (..., H) (zeros when None). valid (T, ...) bool,
-    optional: where False the state holds (a = 1, b = 0) and pre (x) gets no gradient. VJP:
-    one reverse pass, the gate map's derivative at each step.
+    no pass of its own). Returns h (T, ..., H); h0 broadcasts to (..., H) (zeros when None).
+    valid (T, ...) bool, optional: where False the state holds (a = 1, b = 0) and pre gets no
+    gradient. VJP: one reverse pass, the gate map's derivative at each step.
     """
-    state_shape, valid = _check_gated(pre, h0, gate, bias, valid, weight)
+    state_shape, valid = _check_gated(pre, h0, gate, bias, valid)
     be = backend_of(pre.data)
-    steps = pre.shape[0]
+    steps, width = pre.shape[0], pre.shape[-1]
     rows = int(np.prod(state_shape[:-1], dtype=np.int64))
-    pre3 = be.reshape(pre.data, (steps, rows, pre.shape[-1]))
+    pre3 = be.reshape(pre.data, (steps, rows, width))
     h0_data = (be.zeros((rows, state_shape[-1]), pre.dtype) if h0 is None else
                be.reshape(be.broadcast_to(h0.data, state_shape), (rows, state_shape[-1])))
     valid2 = None if valid is None else valid.reshape(steps, rows)
     bias_data = None if bias is None else bias.data
-    if weight is None:
-        h = be.gated_scan(pre3, bias_data, h0_data, valid2, gate)
-    else:
-        h = be.gated_scan_linear(pre3, weight.data, bias_data, h0_data, valid2, gate)
+    h = be.gated_scan(pre3, bias_data, h0_data, valid2, gate)
 
     def backward(g):
         g3 = be.reshape(be.broadcast_to(g, (steps,) + state_shape), h.shape)
-        if weight is None:
-            grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data,
-                                                                  valid2, h, g3, gate)
-            grad_weight = None
-        else:
-            grad_pre, grad_weight, grad_h0, grad_bias = be.gated_scan_linear_backward(
-                pre3, weight.data, bias_data, h0_data, valid2, h, g3, gate)
-        grads = (be.reshape(grad_pre, pre.shape), be.reshape(grad_h0, state_shape), grad_bias,
-                 grad_weight)
-        return tuple(d for d, t in zip(grads, (pre, h0, bias, weight)) if t is not None)
+        grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data, valid2,
+                                                              h, g3, gate)
+        grads = (be.reshape(grad_pre, pre.shape), be.reshape(grad_h0, state_shape), grad_bias)
+        return tuple(d for d, t in zip(grads, (pre, h0, bias)) if t is not None)
 
-    inputs = tuple(t for t in (pre, h0, bias, weight) if t is not None)
+    inputs = tuple(t for t in (pre, h0, bias) if t is not None)
     return record("gated_scan", be.reshape(h, (steps,) + state_shape), inputs, backward)
 
 

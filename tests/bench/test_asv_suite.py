@@ -67,7 +67,6 @@ EXPECTED = {
     "benchmarks_horizon.StepsToSolve.track_steps_to_solve",
     "benchmarks_scan.ScanModels.time_train_step", "benchmarks_scan.LinearScan.time_scan",
     "benchmarks_scan.LinearScan.time_scan_backward", "benchmarks_scan.LinearScan.time_memory_pass",
-    "benchmarks_scan.GatedScanLinear.time_forward", "benchmarks_scan.GatedScanLinear.time_backward",
 }
 
 

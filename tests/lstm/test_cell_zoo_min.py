@@ -182,16 +182,12 @@ def test_bad_input_names_the_cell():
 @pytest.mark.parametrize("reverse", [False, True])
 def test_chunked_parallel_mode_equals_one_scan(name, reverse, monkeypatch):
     """Chunks of 3 steps (state carried between them) give the one-scan result and gradients."""
-    from minigrad.backends import cpu_gated_scan
-
     rng = np.random.default_rng(7)
     x, h0 = rng.normal(0, 1.5, (10, 2, 3)), rng.uniform(-1, 1, (2, 5))
     lengths = np.array([10, 4])
     results = []
-    step_bytes = 2 * CELLS[name].gates * 5 * 8  # one step's (B, G*H) float64 pre-activations
-    for steps in (10, 3):
-        monkeypatch.setattr(cpu_gated_scan, "CHUNK_BYTES", steps * step_bytes)
-        assert cpu_gated_scan.chunk_steps(2, CELLS[name].gates * 5, 8) == steps
+    for elements in (10 * 2 * 5, 3 * 2 * 5):
+        monkeypatch.setattr(CELLS[name], "CHUNK_ELEMENTS", elements)
         cell = _cell(name, seed=8)
         xt, ht = mg.tensor(x, requires_grad=True), mg.tensor(h0, requires_grad=True)
         out, (final,) = cell.parallel_sequence(xt, (ht,), lengths, reverse)
