@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from minigrad.autograd import host_check
 from minigrad.tensor import Tensor
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -85,3 +86,18 @@ def check_states(owner: str, names: tuple, state) -> tuple:
         raise ValueError(f"{owner}: state must be a tuple of {len(names)} tensors {names}, got a "
                          f"{type(state).__name__} of length {len(state)}")
     return tuple(state)
+
+
+def check_length_range(lengths, steps: int, prefix: str = "", bound: str = "") -> None:
+    """Every entry of `lengths` (an integer array, or a Tensor of one) in 1..steps, checked where
+    the values are: at once for host values, on every call of a compiled program for a Tensor
+    (minigrad's host_check). The message starts with `prefix` and names the bound as
+    `1..steps` followed by `bound` (e.g. " (seq_len)")."""
+
+    def in_range(values):
+        values = values.copy_to_host() if hasattr(values, "copy_to_host") else values
+        if values.min() < 1 or values.max() > steps:
+            raise ValueError(f"{prefix}every length must be in 1..{steps}{bound}, got min "
+                             f"{values.min()} max {values.max()}")
+
+    host_check(in_range, lengths.data if isinstance(lengths, Tensor) else lengths)

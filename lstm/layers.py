@@ -20,14 +20,20 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import init
-from minigrad.autograd import host_check
 from minigrad.nn import Module
 from minigrad.tensor import Tensor
 
 from . import recurrent_dropout as rd
 from .cell_zoo import ProjLSTMCell
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, check_nonlinearity
-from .checks import check_dtype, check_flag, check_fraction, check_size, check_states
+from .checks import (
+    check_dtype,
+    check_flag,
+    check_fraction,
+    check_length_range,
+    check_size,
+    check_states,
+)
 
 IMPLS = ("fused", "composed")
 INIT_HH = ("default", "orthogonal", "identity")
@@ -157,13 +163,7 @@ class Recurrent(Module):
             raise ValueError(f"{type(self).__name__}: lengths must be integers, got dtype "
                              f"{array.dtype}")
 
-        def in_range(values):
-            values = values.copy_to_host() if hasattr(values, "copy_to_host") else values
-            if values.min() < 1 or values.max() > steps:
-                raise ValueError(f"{type(self).__name__}: every length must be in 1..{steps} "
-                                 f"(seq_len), got min {values.min()} max {values.max()}")
-
-        host_check(in_range, array.data if tensor else array)
+        check_length_range(array, steps, f"{type(self).__name__}: ", " (seq_len)")
         return lengths.astype(np.int64) if tensor else array.astype(np.int64)
 
     # ---- the stack of layers -------------------------------------------------------------------

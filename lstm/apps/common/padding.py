@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad.autograd import host_check
+
+from ...checks import check_length_range
 
 BUCKETS = 4  # padded lengths per split when the step is compiled
 
@@ -60,13 +61,7 @@ def valid_mask(lengths, steps: int, batch_first: bool = False):
     if array.ndim != 1 or array.shape[0] == 0:
         raise ValueError(f"lengths must be a non-empty (B,) array, got shape {array.shape}")
 
-    def in_range(values):
-        values = values.copy_to_host() if hasattr(values, "copy_to_host") else values
-        if values.min() < 1 or values.max() > steps:
-            raise ValueError(f"every length must be in 1..{steps}, got min {values.min()} max "
-                             f"{values.max()}")
-
-    host_check(in_range, array.data if tensor else array)
+    check_length_range(array, steps)
     times = np.arange(steps)
     if not tensor:
         return times[None, :] < array[:, None] if batch_first else times[:, None] < array[None, :]
