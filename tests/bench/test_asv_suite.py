@@ -67,6 +67,7 @@ EXPECTED = {
     "benchmarks_horizon.StepsToSolve.track_steps_to_solve",
     "benchmarks_scan.ScanModels.time_train_step", "benchmarks_scan.LinearScan.time_scan",
     "benchmarks_scan.LinearScan.time_scan_backward", "benchmarks_scan.LinearScan.time_memory_pass",
+    "benchmarks_scalar.ScalarFloat32.time_loop",
 }
 
 
@@ -89,7 +90,7 @@ def test_bench_modules_import_no_heavy_library():
                           cwd="/", check=True)
     assert done.stdout.strip() == "[]", done.stdout
     core = [m for m in BENCH_MODULES if not m.startswith("bench.benchmarks_apps_")]
-    assert len(core) == 9 and "bench.peers.torch_models" in ALL_MODULES
+    assert len(core) == 10 and "bench.peers.torch_models" in ALL_MODULES
 
 
 def test_every_intended_benchmark_is_discovered_and_well_formed():

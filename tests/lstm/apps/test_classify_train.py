@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -117,13 +116,12 @@ def test_run_configs_appends_rows_and_skips_finished_runs(tmp_path, rng, monkeyp
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_quick_preset_reaches_ninety_percent_on_japanese_vowels_within_a_minute(pooling):
+def test_quick_preset_reaches_ninety_percent_on_japanese_vowels(pooling):
+    # Its time is a property of the machine: asv tracks it (bench/benchmarks_apps_classify.py,
+    # ClassifyEpoch), not this test.
     pytest.importorskip("sktime")
-    started = time.perf_counter()
     result = classify.train_classifier(classify.preset_config("quick", pooling=pooling))
-    elapsed = time.perf_counter() - started
     assert result["accuracy"] >= 0.9, result["accuracy"]
-    assert elapsed < 60, f"quick preset took {elapsed:.0f} s"
 
 
 def test_validation_split_is_stratified_and_disjoint(rng):
