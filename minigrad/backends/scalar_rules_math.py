@@ -93,18 +93,35 @@ def _atan(ft, lib):
 
 @elementary("sinh", ufunc="sinh")
 def _sinh(ft, lib):
-    """sinh(x); d/dx = cosh(x) = (e^x + e^-x) / 2."""
-    half = ft(0.5)
+    """sinh(x); d/dx = cosh(x) = (e^x + e^-x) / 2; past |x| = 64 as (e^(|x|/2))^2 / 2, which
+    stays finite where e^|x| alone overflows (float32 from |x| = 88.7, cosh itself at 89.4)."""
+    half, big = ft(0.5), ft(64.0)
     exp = vectorising(lib, ft, "exp", math.exp)
-    return lambda x, y: half * (exp(x) + exp(-x))
+
+    def d(x, y):
+        if abs(x) > big:
+            e = exp(abs(x) * half)
+            return half * e * e
+        return half * (exp(x) + exp(-x))
+
+    return d
 
 
 @elementary("cosh", ufunc="cosh")
 def _cosh(ft, lib):
-    """cosh(x); d/dx = sinh(x) = (expm1(x) - expm1(-x)) / 2 (no cancellation near 0)."""
-    half = ft(0.5)
+    """cosh(x); d/dx = sinh(x) = (expm1(x) - expm1(-x)) / 2 (no cancellation near 0); past
+    |x| = 64 as sign(x) (e^(|x|/2))^2 / 2 (finite up to sinh's own overflow, as sinh's d)."""
+    half, big = ft(0.5), ft(64.0)
+    exp = vectorising(lib, ft, "exp", math.exp)
     expm1 = vectorising(lib, ft, "expm1", math.expm1)
-    return lambda x, y: half * (expm1(x) - expm1(-x))
+
+    def d(x, y):
+        if abs(x) > big:
+            e = exp(abs(x) * half)
+            return half * e * e if x > big else -(half * e * e)
+        return half * (expm1(x) - expm1(-x))
+
+    return d
 
 
 @elementary("asinh", ufunc="arcsinh")

@@ -82,3 +82,35 @@ def test_float32_stays_float32_and_errors_name_the_op():
         mg.hardtanh(mg.ones(3), 2.0, 1.0)
     with pytest.raises(ValueError, match="softplus: beta must be > 0"):
         mg.softplus(mg.ones(3), beta=0.0)
+
+
+@pytest.mark.parametrize("name", ["elu", "elu_0.5", "selu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_saturated_gradients_keep_their_relative_precision(name, dtype, torch):
+    """Below x = -10 the slope alpha e^x is tiny: computed from the output (y + alpha) it
+    cancels (2e-8 off in float64 at x = -20, exactly 0 in float32); computed from x it keeps
+    full relative precision, as torch's."""
+    F = torch.nn.functional
+    x = np.array([-80.0, -40.0, -20.0, -12.0, -3.0], dtype)
+    t = mg.tensor(x, requires_grad=True)
+    CASES[name][0](t).backward(np.ones_like(x))
+    tt = torch.tensor(x, requires_grad=True)
+    CASES[name][1](F, tt).backward(torch.ones_like(tt))
+    assert np.all(t.grad > 0)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12 if dtype == np.float64 else 2e-6,
+                               atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sinh_and_cosh_gradients_stay_finite_up_to_their_own_overflow(dtype, torch):
+    """float32 e^x overflows at 88.7, sinh and cosh themselves at 89.4: their slopes (cosh,
+    sinh) near 89 are finite and equal torch's."""
+    x = np.array([-89.0, -70.0, -65.0, -1.5, 0.0, 1e-3, 2.0, 63.0, 65.0, 88.9, 89.0], dtype)
+    for name in ("sinh", "cosh"):
+        t = mg.tensor(x, requires_grad=True)
+        getattr(mg, name)(t).backward(np.ones_like(x))
+        tt = torch.tensor(x, requires_grad=True)
+        getattr(torch, name)(tt).backward(torch.ones_like(tt))
+        assert np.all(np.isfinite(t.grad)), (name, t.grad)
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12 if dtype == np.float64
+                                   else 4e-6, atol=0, err_msg=name)
