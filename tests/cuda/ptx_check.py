@@ -118,6 +118,7 @@ def recurrent_signatures():
         cuda_axis,
         cuda_cumulative,
         cuda_elementwise,
+        cuda_foreach,
         cuda_gated_scan,
         cuda_scan,
     )
@@ -127,7 +128,8 @@ def recurrent_signatures():
     # issue 20's scans
     return {**cuda_runtime.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
             **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures(),
-            **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures()}
+            **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures(),
+            **cuda_foreach.ptx_signatures()}
 
 
 def main():
