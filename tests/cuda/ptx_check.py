@@ -70,6 +70,7 @@ def signatures():
                                                       t2, t2, i64, i64, i64, v32, i64, i64, b)),
         **recurrent_signatures(),
         **generated_signatures(),
+        **fused_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
         "control_libdevice_sinf": (libdevice_sinf, (v32, v32)),
     }
@@ -99,6 +100,40 @@ def generated_signatures():
             found[f"generated_{name}_{kernel}"] = (getattr(module, kernel),
                                                    tuple(kinds[a] for a in args))
     return found
+
+
+def fused_signatures():
+    """The float32 kernel mg.compile generates for a CUDA run (compiler/whole_cuda.py) with each
+    kind of operand: a split's column slice read in place, a (N,) bias, a 0-d scalar, a rule's
+    derivative, an output kept and one written into a concat's columns."""
+    import inspect
+
+    import numpy as np
+    from numba import types
+
+    from minigrad.backends import scalar_rules
+    from minigrad.compiler import whole_cuda
+    from minigrad.compiler.record import Slot
+
+    class Device:  # what whole_cuda reads of a device array at generation
+        __cuda_array_interface__ = {}
+
+        def __init__(self, shape):
+            self.shape, self.dtype = shape, np.dtype(np.float32)
+            self.ndim, self.size = len(shape), math.prod(shape)
+
+    shapes = {0: (4, 12), 1: (3,), 2: (), 3: (4, 3), 4: (4, 3), 5: (4, 3), 6: (4, 6), 7: (4, 3),
+              10: (4, 3)}
+    values = {i: Device(shape) for i, shape in shapes.items()}
+    steps = [("cuda.add", (Slot(10), Slot(1)), 3, None), ("cuda.tanh", (Slot(3),), 4, None),
+             ("cuda.mul", (Slot(4), Slot(2)), 5, None),
+             ("cuda.rule_unary_backward", (Slot(5), Slot(4), Slot(10)), 7,
+              scalar_rules.RULES["sigmoid"])]
+    host, _, _ = whole_cuda.kernel(steps, values, [10, 1, 2], [5, 7], {10: (0, 3)}, {7: (6, 0)})
+    kernel = host.__globals__["fused_kernel"]
+    names = inspect.signature(kernel.py_func).parameters
+    argtypes = tuple(types.float32[::1] if name[0] in "io" else types.int64 for name in names)
+    return {"generated_compile_run": (kernel, argtypes)}
 
 
 def promoting_control(a, out):
