@@ -229,6 +229,18 @@ class _Across:
                         self.absorbed.add(j)
         return dests, before
 
+    def row_sums(self, defined) -> dict:
+        """{run output slot: sum slot} for each CUDA sum over the last axis of an output of this
+        run that nothing else reads: the run's kernel reduces it (whole_cuda.py)."""
+        sums = {}
+        for i in sorted(defined):
+            readers = self.readers.get(i, ())
+            if i not in self.keep and len(readers) == 1 and \
+                    whole_cuda.sums_last_axis(self.ops[readers[0]], i, self.values):
+                sums[i] = self.ops[readers[0]][4].i
+                self.absorbed.add(readers[0])
+        return sums
+
     def _destination(self, j, defined, result, dtype, dests):
         op = self.ops[j]
         name = op[5] if op[0] == "call" and len(op) > 5 else None
@@ -280,7 +292,7 @@ def _emit(graph, run, key):
     if key[-1] == "cuda":
         kernel, operands, outputs = whole_cuda.kernel(
             [(ops[j][5], _operands(ops[j]), ops[j][4].i, _rule_of(ops[j])) for j in run],
-            values, inputs, outputs, columns, dests)
+            values, inputs, outputs, columns, dests, graph.row_sums(defined) if ACROSS else {})
         return before + [("call", kernel, tuple(operands), {},
                           tuple(Slot(i) for i in outputs), "fused")]
     if columns or dests or any(_row(values[i], result) for i in inputs):

@@ -104,8 +104,9 @@ def generated_signatures():
 
 def fused_signatures():
     """The float32 kernel mg.compile generates for a CUDA run (compiler/whole_cuda.py) with each
-    kind of operand: a split's column slice read in place, a (N,) bias, a 0-d scalar, a rule's
-    derivative, an output kept and one written into a concat's columns."""
+    kind of operand: a split's column slice read in place, a (N,) bias, a 0-d scalar, a row
+    reduction's (B, 1), a rule's derivative, outputs kept and one written into a concat's
+    columns."""
     import inspect
 
     import numpy as np
@@ -123,17 +124,26 @@ def fused_signatures():
             self.ndim, self.size = len(shape), math.prod(shape)
 
     shapes = {0: (4, 12), 1: (3,), 2: (), 3: (4, 3), 4: (4, 3), 5: (4, 3), 6: (4, 6), 7: (4, 3),
-              10: (4, 3)}
+              8: (4, 3), 10: (4, 3), 11: (4, 1)}
     values = {i: Device(shape) for i, shape in shapes.items()}
     steps = [("cuda.add", (Slot(10), Slot(1)), 3, None), ("cuda.tanh", (Slot(3),), 4, None),
              ("cuda.mul", (Slot(4), Slot(2)), 5, None),
              ("cuda.rule_unary_backward", (Slot(5), Slot(4), Slot(10)), 7,
-              scalar_rules.RULES["sigmoid"])]
-    host, _, _ = whole_cuda.kernel(steps, values, [10, 1, 2], [5, 7], {10: (0, 3)}, {7: (6, 0)})
-    kernel = host.__globals__["fused_kernel"]
-    names = inspect.signature(kernel.py_func).parameters
-    argtypes = tuple(types.float32[::1] if name[0] in "io" else types.int64 for name in names)
-    return {"generated_compile_run": (kernel, argtypes)}
+              scalar_rules.RULES["sigmoid"]), ("cuda.div", (Slot(7), Slot(11)), 8, None)]
+    host, _, _ = whole_cuda.kernel(steps, values, [10, 1, 2, 11], [5, 7, 8], {10: (0, 3)},
+                                   {7: (6, 0)})
+    # a run whose exp is summed over the last axis by the kernel (one block per row)
+    values.update({20: Device((4, 6)), 21: Device((6,)), 22: Device((4, 6)), 23: Device((4, 6)),
+                   24: Device((4,))})
+    steps = [("cuda.add", (Slot(20), Slot(21)), 22, None), ("cuda.exp", (Slot(22),), 23, None)]
+    summing, _, _ = whole_cuda.kernel(steps, values, [20, 21], [22, 23], sums={23: 24})
+    found = {}
+    for name, host in (("generated_compile_run", host), ("generated_compile_row_sum", summing)):
+        kernel = host.__globals__["fused_kernel"]
+        names = inspect.signature(kernel.py_func).parameters
+        argtypes = tuple(types.float32[::1] if n[0] in "io" else types.int64 for n in names)
+        found[name] = (kernel, argtypes)
+    return found
 
 
 def promoting_control(a, out):

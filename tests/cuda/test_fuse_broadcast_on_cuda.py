@@ -103,3 +103,44 @@ def test_a_run_of_other_sizes_shares_the_kernel():
         compiled(x)
         modules.append({k.__module__ for k in _fused_kernels(compiled.programs()[0])})
     assert modules[0] and modules[0] == modules[1]
+
+
+def test_row_reduction_results_join_a_run():
+    """A layer normalisation written with ops: the row means (B, 1) are reductions (calls of
+    the program), and each is read by the following run in place (at the flat index divided by
+    the row length), not broadcast to (B, H) first."""
+    params = _tensors(9, [(H,), (H,), ()])
+
+    def fn(ps, x):
+        gain, bias, eps = ps
+        d = x - x.mean(-1, keepdims=True)
+        y = d / ((d * d).mean(-1, keepdims=True) + eps * eps + 1.0) * gain + bias
+        return (y.tanh() * y).sum()
+
+    data = [tuple(_tensors(k + 10, [(B, H)], grad=False)) for k in range(2)]
+    program = _check(fn, params, data, ["sub", "div", "tanh"])
+    forward = program.source.split("# cuda.ones")[0]
+    # the forward: two row means, and a run after each (d and d * d, reading the first mean;
+    # the normalised output and the loss's terms, reading the second), no broadcast copy
+    assert forward.count("# fused") == 2 and "# cuda.broadcast_to" not in forward
+
+
+def test_row_sum_of_a_run_is_reduced_by_its_kernel():
+    """A sum over the last axis of a run's output that nothing else reads (keepdims or not) is
+    computed by the run's kernel (one block per row) instead of written and summed by a call;
+    a row sum of an output that something else reads stays a call."""
+    params = _tensors(12, [(H,), (H,)])
+
+    def fn(ps, x):
+        w, b = ps
+        y = (x * w + b).tanh()
+        s = (y * y).sum(-1)  # absorbed: y * y has no other reader
+        k = (x * x).exp().sum(-1, keepdims=True)  # absorbed, keepdims
+        m = y.sum(-1)  # y is read by y * y too: a call
+        return (s * s).sum() + (k * x).sum() + (m * m).sum()
+
+    data = [tuple(_tensors(k + 13, [(B, H)], grad=False)) for k in range(2)]
+    program = _check(fn, params, data, ["tanh", "exp"])
+    forward = program.source.split("# cuda.ones")[0]
+    sums = [line for line in forward.splitlines() if "# cuda.sum" in line]
+    assert len(sums) == 4  # y's row sum and the loss's three full sums
