@@ -138,8 +138,8 @@ def fused_signatures():
     steps = [("cuda.add", (Slot(20), Slot(21)), 22, None), ("cuda.exp", (Slot(22),), 23, None)]
     summing, _, _ = whole_cuda.kernel(steps, values, [20, 21], [22, 23], sums={23: 24})
     found = {}
-    for name, host in (("generated_compile_run", host), ("generated_compile_row_sum", summing)):
-        kernel = host.__globals__["fused_kernel"]
+    for name, made in (("generated_compile_run", host), ("generated_compile_row_sum", summing)):
+        kernel = made.__globals__["fused_kernel"]
         names = inspect.signature(kernel.py_func).parameters
         argtypes = tuple(types.float32[::1] if n[0] in "io" else types.int64 for n in names)
         found[name] = (kernel, argtypes)

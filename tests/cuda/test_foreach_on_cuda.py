@@ -127,3 +127,33 @@ def test_compiled_step_with_clip_and_adam_on_cuda_equals_eager_in_fewer_launches
     with counting() as eager_launches:
         eager(*(mg.tensor(a, device="cuda") for a in data[0]))
     assert launches[0] <= eager_launches[0]
+
+
+def test_large_groups_are_launched_in_chunks(monkeypatch):
+    """A kernel's parameters must fit in 4 KiB, so at most MAX_ARRAYS arrays go to one launch:
+    with the bound at 4, five gradients take two norm launches and a final one, three scaling
+    launches (two arrays per gradient), and Adam one per parameter (four arrays each); the
+    results are those of the unchunked launches (the norm to rounding, the rest bit for bit)."""
+    from minigrad.backends import cuda_foreach
+
+    be = get("cuda")
+    host = _grads(np.float64, 2.0, seed=3)
+    grads = tuple(be.from_host(g) for g in host)
+    whole = float(be.to_host(optim_kernels.grad_norm(grads)))
+    whole_params, whole_state, _ = _run("adam", None, np.float64)
+    monkeypatch.setattr(cuda_foreach, "MAX_ARRAYS", 4)
+    with counting() as norm_launches:
+        total = optim_kernels.grad_norm(grads)
+    with counting() as scale_launches:
+        scaled = optim_kernels.clip_scaled(grads, total, 1.0)
+    assert (norm_launches[0], scale_launches[0]) == (3, 3)
+    assert abs(float(be.to_host(total)) - whole) <= 1e-13 * whole
+    reference = optim_kernels.clip_scaled(tuple(host), np.asarray(be.to_host(total)), 1.0)
+    for got, ref in zip(scaled, reference):
+        np.testing.assert_array_equal(be.to_host(got), ref)
+    chunked, chunked_state, launches = _run("adam", None, np.float64)
+    assert launches == 3  # the last step's three parameters, one per launch
+    for a, b in zip(chunked, whole_params):
+        np.testing.assert_array_equal(a, b)
+    for key in chunked_state:
+        np.testing.assert_array_equal(chunked_state[key], whole_state[key], err_msg=key)
