@@ -1,6 +1,7 @@
-"""SGD's multi-tensor step (foreach, the default: optim_kernels.sgd_foreach) equals the
-per-parameter kernels bit for bit, with momentum, dampening, Nesterov and weight decay, across
-parameters that miss a step (their first step later: another group) and two dtypes."""
+"""SGD's multi-tensor step (foreach=True on the CPU, the default for CUDA parameters:
+optim_kernels.sgd_foreach) equals the per-parameter kernels bit for bit, with momentum,
+dampening, Nesterov and weight decay, across parameters that miss a step (their first step
+later: another group) and two dtypes."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_sgd_foreach_equals_per_parameter_bit_for_bit(dtype, settings, monkeypat
     kernel = optim_kernels.sgd_foreach
     monkeypatch.setattr(optim_kernels, "sgd_foreach",
                         lambda *a, **kw: calls.append((len(a[0]), kw["first"])) or kernel(*a, **kw))
-    fused, fused_state = _run(None, dtype, settings)
+    fused, fused_state = _run(True, dtype, settings)
     # the first step: parameters 0, 2, 4 in one call; the second: 1 and 3 (first) and 0, 2, 4
     assert (3, True) in calls and (2, True) in calls and (3, False) in calls
     plain, plain_state = _run(False, dtype, settings)
@@ -50,9 +51,14 @@ def test_sgd_foreach_equals_per_parameter_bit_for_bit(dtype, settings, monkeypat
         np.testing.assert_array_equal(fused_state[key], plain_state[key], err_msg=key)
 
 
-def test_sgd_foreach_is_the_default_and_checked():
+def test_sgd_foreach_on_the_cpu_only_when_asked(monkeypatch):
+    calls = []
+    monkeypatch.setattr(optim_kernels, "sgd_foreach", lambda *a, **kw: calls.append(a))
     p = mg.tensor(np.ones(3), requires_grad=True)
-    assert optim.SGD([p]).foreach is True
-    assert optim.SGD([p], foreach=False).foreach is False
+    p.grad = np.ones(3)
+    optim.SGD([p]).step()  # the default on the CPU: one kernel call per parameter
+    assert not calls and np.all(p.numpy() < 1)
+    optim.SGD([p], foreach=True).step()
+    assert len(calls) == 1
     with pytest.raises(ValueError, match="SGD: foreach must be None, True or False, got 'no'"):
         optim.SGD([p], foreach="no")
