@@ -230,15 +230,17 @@ class _Across:
         return dests, before
 
     def row_sums(self, defined) -> dict:
-        """{run output slot: sum slot} for each CUDA sum over the last axis of an output of this
-        run that nothing else reads: the run's kernel reduces it (whole_cuda.py)."""
+        """{run output slot: (sum slot, whether anything else reads the output)} for a CUDA sum
+        over the last axis of each output of this run: the run's kernel computes it
+        (whole_cuda.py), and writes the output only when something else reads it."""
         sums = {}
         for i in sorted(defined):
             readers = self.readers.get(i, ())
-            if i not in self.keep and len(readers) == 1 and \
-                    whole_cuda.sums_last_axis(self.ops[readers[0]], i, self.values):
-                sums[i] = self.ops[readers[0]][4].i
-                self.absorbed.add(readers[0])
+            j = next((j for j in readers
+                      if whole_cuda.sums_last_axis(self.ops[j], i, self.values)), None)
+            if j is not None:
+                sums[i] = (self.ops[j][4].i, i in self.keep or any(r != j for r in readers))
+                self.absorbed.add(j)
         return sums
 
     def _destination(self, j, defined, result, dtype, dests):
@@ -272,7 +274,9 @@ class _Across:
 
 def _emit(graph, run, key):
     ops, values = graph.ops, graph.values
-    if len(run) < 2:
+    if len(run) < 2 and not (run and key[-1] == "cuda" and ACROSS and any(
+            whole_cuda.sums_last_axis(ops[j], ops[run[0]][4].i, values)
+            for j in graph.readers.get(ops[run[0]][4].i, ()))):  # one call and its row sum
         return [ops[j] for j in run]
     last = run[-1]
     defined = {ops[j][4].i for j in run}

@@ -7,10 +7,10 @@ each intermediate a register, only the values used after the run written to new 
 (or into a concat's columns). Operands broadcast as on the CPU: a one-element array is read
 once, a (N,) or (1, N) bias of a (B, N) run at the flat index modulo its size; a split's column
 slice is read from its base array in place, a row reduction's (B, 1) at the flat index divided
-by the row length. A sum over the last axis of an output only it reads is computed by the
-kernel, one block per row. ``fuse.fuse`` finds the runs, their inputs and outputs, the split
-columns, concat destinations and row sums for both targets; this module says which CUDA calls
-may join one and writes the kernel.
+by the row length. A sum over the last axis of an output is computed by the kernel, one block
+per row (the output written too only when something else reads it). ``fuse.fuse`` finds the
+runs, their inputs and outputs, the split columns, concat destinations and row sums for both
+targets; this module says which CUDA calls may join one and writes the kernel.
 
 Every scalar expression is a compiled scalar rule (``scalar_rules.compiled("cuda", dtype)``):
 the forward of ``add`` ... ``sigmoid`` and a rule's derivative ``<name>_d``, the functions the
@@ -129,9 +129,9 @@ def kernel(steps, values, inputs, outputs, columns=None, dests=None, sums=None):
     it reads; outputs: the slots used after it; columns: {input slot: (base slot, first column)}
     for a column slice of a 2-d array read in place (a split's piece); dests: {output slot:
     (destination slot, first column)} for an output written into a concat's columns (the
-    destination made before the call); sums: {output slot: slot of its sum over the last axis}
-    for an output only that sum reads, reduced by the kernel (one block per row, the sum in
-    registers and then through shared memory) instead of written. The host function takes the
+    destination made before the call); sums: {output slot: (slot of its sum over the last
+    axis, whether the output is written too)}, the sum computed by the kernel (one block per
+    row, the sum in registers and then through shared memory). The host function takes the
     operands (device arrays and constants, none of the shapes in the source: runs of other sizes
     share the kernel) and returns the arrays of the slots it returns."""
     columns, dests, sums = columns or {}, dests or {}, sums or {}
@@ -175,21 +175,21 @@ def kernel(steps, values, inputs, outputs, columns=None, dests=None, sums=None):
         else:  # prefix
             scalar(f"m{k}", f"n // {p}.size")
             loads.append(f"x{k} = i{k}[q // m{k}]")
-    kept = [m for m, i in enumerate(outputs) if i not in dests and i not in sums]
+    kept = [m for m, i in enumerate(outputs) if i not in dests and sums.get(i, (0, True))[1]]
     summed = [m for m, i in enumerate(outputs) if i in sums]
-    stores = {}
+    stores = {i: [] for i in outputs}
     for m, i in enumerate(outputs):
-        if i in sums:
-            reduced = param(Const(tuple(values[sums[i]].shape)))
-            host.append(f"    o{m} = be.empty({reduced}, np.{dtype.name})")
-            array(f"o{m}", f"o{m}")
-            stores[i] = f"a{m} += {{}}"
-        elif i in dests:
-            stores[i] = in_columns(f"o{m}", *dests[i]) + " = {}"
-        else:
+        if i in dests:
+            stores[i].append(in_columns(f"o{m}", *dests[i]) + " = {}")
+        elif m in kept:
             host.append(f"    o{m} = be.empty({size}, np.{dtype.name})")
             array(f"o{m}", f"o{m}")
-            stores[i] = f"o{m}[q] = {{}}"
+            stores[i].append(f"o{m}[q] = {{}}")
+        if i in sums:
+            reduced = param(Const(tuple(values[sums[i][0]].shape)))
+            host.append(f"    s{m} = be.empty({reduced}, np.{dtype.name})")
+            array(f"s{m}", f"s{m}")
+            stores[i].append(f"a{m} += {{}}")
     used, body = set(), []
     for n, (name, args, slot, rule) in enumerate(steps):
         ops = [names[a.i] for a in args]
@@ -202,8 +202,7 @@ def kernel(steps, values, inputs, outputs, columns=None, dests=None, sums=None):
         used.add(function)
         body.append(f"t{n} = {expression}")
         names[slot] = f"t{n}"
-        if slot in outputs:
-            body.append(stores[slot].format(f"t{n}"))
+        body += [line.format(f"t{n}") for line in stores.get(slot, ())]
     if summed:  # one block per row: its threads over the columns, then the row's sums
         loop = [f"    shared = cuda.shared.array(THREADS, np.{dtype.name})",
                 "    for r in range(cuda.blockIdx.x, n // nc, cuda.gridDim.x):",
@@ -212,7 +211,7 @@ def kernel(steps, values, inputs, outputs, columns=None, dests=None, sums=None):
                 "            q = r * nc + c", *("            " + line for line in loads + body)]
         for m in summed:
             loop += [f"        a{m} = block_reduce(shared, a{m}, SUM)",
-                     "        if cuda.threadIdx.x == 0:", f"            o{m}[r] = a{m}"]
+                     "        if cuda.threadIdx.x == 0:", f"            s{m}[r] = a{m}"]
         launch = "fused_kernel[max(1, min(n // nc, MAX_ROW_BLOCKS)), THREADS]"
     else:
         rows = ["r = q // nc", "c = q - r * nc"] if columns or dests else []
@@ -226,9 +225,10 @@ def kernel(steps, values, inputs, outputs, columns=None, dests=None, sums=None):
              f"    n = math.prod({size})", f"    nc = {size}[-1] if {size} else 1", *host]
     flat = [f"be.reshape({e}, ({e}.size,))" for _, e in arrays] + parameters[len(arrays):]
     lines += ["    if n:", f"        {launch}({', '.join(flat)})",
-              f"    return ({''.join(f'o{m}, ' for m in kept + summed)})"]
+              f"    return ({''.join(f'o{m}, ' for m in kept)}"
+              f"{''.join(f's{m}, ' for m in summed)})"]
     source = HEADER.format(dtype=dtype.name) + "\n".join(lines) + "\n"
-    returned = [outputs[m] for m in kept] + [sums[outputs[m]] for m in summed]
+    returned = [outputs[m] for m in kept] + [sums[outputs[m]][0] for m in summed]
     return load(source, "cudafused").fused, operands, returned
 
 

@@ -132,16 +132,17 @@ def fused_signatures():
               scalar_rules.RULES["sigmoid"]), ("cuda.div", (Slot(7), Slot(11)), 8, None)]
     host, _, _ = whole_cuda.kernel(steps, values, [10, 1, 2, 11], [5, 7, 8], {10: (0, 3)},
                                    {7: (6, 0)})
-    # a run whose exp is summed over the last axis by the kernel (one block per row)
+    # a run whose exp is summed over the last axis by the kernel (one block per row) and
+    # written too
     values.update({20: Device((4, 6)), 21: Device((6,)), 22: Device((4, 6)), 23: Device((4, 6)),
                    24: Device((4,))})
     steps = [("cuda.add", (Slot(20), Slot(21)), 22, None), ("cuda.exp", (Slot(22),), 23, None)]
-    summing, _, _ = whole_cuda.kernel(steps, values, [20, 21], [22, 23], sums={23: 24})
+    summing, _, _ = whole_cuda.kernel(steps, values, [20, 21], [22, 23], sums={23: (24, True)})
     found = {}
     for name, made in (("generated_compile_run", host), ("generated_compile_row_sum", summing)):
         kernel = made.__globals__["fused_kernel"]
         names = inspect.signature(kernel.py_func).parameters
-        argtypes = tuple(types.float32[::1] if n[0] in "io" else types.int64 for n in names)
+        argtypes = tuple(types.float32[::1] if n[0] in "ios" else types.int64 for n in names)
         found[name] = (kernel, argtypes)
     return found
 

@@ -126,21 +126,26 @@ def test_row_reduction_results_join_a_run():
 
 
 def test_row_sum_of_a_run_is_reduced_by_its_kernel():
-    """A sum over the last axis of a run's output that nothing else reads (keepdims or not) is
-    computed by the run's kernel (one block per row) instead of written and summed by a call;
-    a row sum of an output that something else reads stays a call."""
+    """A sum over the last axis of a run's output (keepdims or not) is computed by the run's
+    kernel (one block per row), the output written too only when something else reads it; a
+    softmax written with ops is a kernel for exp and its row sums, then the division."""
     params = _tensors(12, [(H,), (H,)])
 
     def fn(ps, x):
         w, b = ps
         y = (x * w + b).tanh()
-        s = (y * y).sum(-1)  # absorbed: y * y has no other reader
-        k = (x * x).exp().sum(-1, keepdims=True)  # absorbed, keepdims
-        m = y.sum(-1)  # y is read by y * y too: a call
-        return (s * s).sum() + (k * x).sum() + (m * m).sum()
+        s = (y * y).sum(-1)  # y * y has no other reader: only summed
+        m = y.sum(-1)  # y is read by y * y and the backward too: written and summed
+        e = x.exp()
+        soft = e / e.sum(-1, keepdims=True)
+        return (s * s).sum() + (m * m).sum() + (soft * x).sum()
 
     data = [tuple(_tensors(k + 13, [(B, H)], grad=False)) for k in range(2)]
     program = _check(fn, params, data, ["tanh", "exp"])
     forward = program.source.split("# cuda.ones")[0]
     sums = [line for line in forward.splitlines() if "# cuda.sum" in line]
-    assert len(sums) == 4  # y's row sum and the loss's three full sums
+    # every sum over the last axis is in a kernel (the full sums of the (B,) s * s and m * m
+    # too: one row); the full sum of the (B, H) soft * x stays a call
+    assert len(sums) == 1
+    # y's run with its two row sums, exp's, and the two (B,) squares', each with its sum
+    assert forward.count("# fused") == 4
