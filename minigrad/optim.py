@@ -112,20 +112,55 @@ class Optimizer:
             self.state[i] = loaded
 
 
+def _foreach(opt, foreach) -> bool:
+    """One kernel call over all parameters of a dtype and step (numpy or device arrays); the
+    same scalar rule as the per-parameter kernel, so equal bit for bit: on unless asked off."""
+    if foreach not in (None, True, False):
+        raise ValueError(f"{type(opt).__name__}: foreach must be None, True or False, got "
+                         f"{foreach!r}")
+    return foreach is not False
+
+
 class SGD(Optimizer):
     """p -= lr * v, v = momentum * v + (1 - dampening) * (g + weight_decay * p); torch's SGD."""
 
     state_names = ("velocity",)
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0,
-                 dampening: float = 0.0, nesterov: bool = False):
+                 dampening: float = 0.0, nesterov: bool = False, foreach: bool | None = None):
         super().__init__(params, lr)
+        # one kernel call per group: by default for CUDA parameters only (a launch each saved);
+        # on the CPU it measured no faster than one call per parameter, so there only if True
+        _foreach(self, foreach)
+        self.foreach = foreach
         _check("momentum", momentum)
         _check("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs momentum > 0 and dampening == 0")
         self.momentum, self.weight_decay = momentum, weight_decay
         self.dampening, self.nesterov = dampening, nesterov
+
+    def _update_all(self, items):
+        if self.foreach is False:
+            return super()._update_all(items)
+        # one kernel call per group of one dtype and first-step flag (optim_kernels.sgd_foreach:
+        # the per-parameter kernel's rule, so equal bit for bit)
+        groups: dict = {}
+        for p, g, s in items:
+            first = "initialised" not in s
+            key = optim_kernels.group_key(p, g, first)
+            arrays = [optim_kernels.flat(a) for a in (p.data, g, s["velocity"])]
+            if key is None or not (key[2] or self.foreach) or any(a is None for a in arrays):
+                self._update(p, g, s)
+                continue
+            s["initialised"] = True
+            groups.setdefault(key, []).append(arrays)
+        for (dtype, first, _), members in groups.items():
+            hyper = optimizer_rules.sgd_hyperparameters(np.dtype(dtype), self.lr, self.momentum,
+                                                        self.weight_decay, self.dampening)
+            optim_kernels.sgd_foreach(*(tuple(m[k] for m in members) for k in range(3)), *hyper,
+                                      nesterov=bool(self.nesterov), first=first)
+        return None
 
     def _update(self, p, g, s):
         first = "initialised" not in s
@@ -152,11 +187,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, foreach: bool | None = None):
         super().__init__(params, lr)
-        if foreach not in (None, True, False):
-            raise ValueError(f"Adam: foreach must be None, True or False, got {foreach!r}")
-        # one kernel call over all CPU parameters of a dtype and step count; the same scalar
-        # rule as the per-parameter kernel, so equal bit for bit: on unless asked off
-        self.foreach = foreach is not False
+        self.foreach = _foreach(self, foreach)
         _check("betas[0]", betas[0], 0.0, 1.0, open_high=True)
         _check("betas[1]", betas[1], 0.0, 1.0, open_high=True)
         _check("eps", eps)
@@ -164,7 +195,7 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update_all(self, items):
-        if not self.foreach:
+        if self.foreach is False:
             return super()._update_all(items)
         groups: dict = {}
         for p, g, s in items:
@@ -175,7 +206,7 @@ class Adam(Optimizer):
                 continue
             s["step"] = key[1]
             groups.setdefault(key, []).append(arrays)
-        for (dtype, step), members in groups.items():
+        for (dtype, step, _), members in groups.items():
             hyper = optimizer_rules.adam_hyperparameters(np.dtype(dtype), self.lr, self.betas[0],
                                                          self.betas[1], self.eps,
                                                          self.weight_decay, step)
@@ -243,10 +274,11 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
             for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
                 p.grad = g
             return Tensor._wrap(total)
-        if optim_kernels.clip_coefficient(total, max_norm) < 1.0:
+        norm = float(backend_of(total).to_host(total))  # eager returns a float: one read
+        if optim_kernels.clip_coefficient(norm, max_norm) < 1.0:
             for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
                 p.grad = g
-        return float(total)
+        return norm
     if autograd.state.compiling:
         return _clip_on_device(params, max_norm, norm_type)
     if norm_type == math.inf:

@@ -5,7 +5,10 @@ Numba UniTuple: one specialisation per count, cached on disk) and runs torch.opt
 element by element with the scalar rule of the per-parameter kernel
 (``backends.optimizer_rules.adam_element``, the same compile flags), so its results are the
 per-parameter kernel's bit for bit; what it removes is the Python and the dispatch of one kernel
-call per parameter.
+call per parameter. ``sgd_foreach`` does the same for torch.optim.SGD (``sgd_element``).
+Device arrays (the CUDA backend's) take the same calls to the CUDA backend's multi-tensor
+kernels (``backends/cuda_foreach.py``: one launch per optimizer group, three for clipping, the
+norm and its coefficient never read on the host).
 """
 
 from __future__ import annotations
@@ -19,9 +22,29 @@ _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "bounds
 _adam = njit(inline="always", **_JIT)(optimizer_rules.adam_element)
 
 
+def _on_device(a) -> bool:
+    return getattr(a, "__cuda_ndarray__", False) is True
+
+
+def _device_kernels():
+    """The CUDA backend's multi-tensor kernels (imported on first use: it loads numba.cuda)."""
+    from .backends import cuda_foreach
+
+    return cuda_foreach
+
+
+def adam_foreach(params, grads, ms, vs, *hyper) -> None:
+    """torch.optim.Adam over every (param, grad, m, v) of the tuples (flat arrays of one dtype,
+    all numpy or all device arrays), in place: one kernel call."""
+    if _on_device(params[0]):
+        _device_kernels().adam_foreach(params, grads, ms, vs, *hyper)
+    else:
+        _adam_foreach_host(params, grads, ms, vs, *hyper)
+
+
 @njit(**_JIT)
-def adam_foreach(params, grads, ms, vs, step_size, beta1, beta2, eps, weight_decay, root_bias2):
-    """torch.optim.Adam over every (param, grad, m, v) of the tuples, in place."""
+def _adam_foreach_host(params, grads, ms, vs, step_size, beta1, beta2, eps, weight_decay,
+                       root_bias2):
     one = params[0].dtype.type(1)
     for k in range(len(params)):
         p, g, m, v = params[k], grads[k], ms[k], vs[k]
@@ -30,19 +53,50 @@ def adam_foreach(params, grads, ms, vs, step_size, beta1, beta2, eps, weight_dec
                                      weight_decay, root_bias2, one)
 
 
-def flat(a: np.ndarray) -> np.ndarray | None:
-    """a as a flat view, or None when a is not C-contiguous (it takes the per-parameter path)."""
+_sgd = njit(inline="always", **_JIT)(optimizer_rules.sgd_element)
+
+
+def sgd_foreach(params, grads, velocities, *hyper, nesterov: bool, first: bool) -> None:
+    """torch.optim.SGD over every (param, grad, velocity) of the tuples (flat arrays of one
+    dtype, all numpy or all device arrays), in place: one kernel call."""
+    if _on_device(params[0]):
+        _device_kernels().sgd_foreach(params, grads, velocities, *hyper, nesterov=nesterov,
+                                      first=first)
+    else:
+        _sgd_foreach_host(params, grads, velocities, *hyper, nesterov, first)
+
+
+@njit(**_JIT)
+def _sgd_foreach_host(params, grads, velocities, lr, momentum, weight_decay, keep, nesterov,
+                      first):
+    """torch.optim.SGD over every (param, grad, velocity) of the tuples, in place."""
+    zero = params[0].dtype.type(0)
+    for k in range(len(params)):
+        p, g, u = params[k], grads[k], velocities[k]
+        for i in range(p.size):
+            p[i], u[i] = _sgd(p[i], g[i], u[i], lr, momentum, weight_decay, keep, nesterov,
+                              first, zero)
+
+
+def flat(a):
+    """a (a numpy or device array) as a flat view, or None when a is not C-contiguous (it takes
+    the per-parameter path)."""
+    if _on_device(a):
+        return a.reshape(a.size) if a.is_c_contiguous() else None
     return a.reshape(-1) if a.flags.c_contiguous else None
 
 
 def group_key(param, grad, step):
-    """Parameters that can share one foreach call: numpy arrays of one float dtype, a gradient
-    of that dtype, C-contiguous state, the same step count (bias correction)."""
+    """Parameters that can share one foreach call: (dtype, step, on the device) for numpy
+    arrays, or device arrays, of one float dtype, a gradient of that dtype and place, the same
+    step count (bias correction); None for any other."""
     data = param.data
-    if type(data) is not np.ndarray or type(grad) is not np.ndarray or \
+    device = _on_device(data)
+    if not (type(data) is np.ndarray and type(grad) is np.ndarray or
+            device and _on_device(grad)) or \
             grad.dtype != data.dtype or data.dtype not in (np.float32, np.float64):
         return None
-    return data.dtype.str, step
+    return data.dtype.str, step, device
 
 
 # ---- gradient clipping by the 2-norm of all gradients, in one pass each ------------------------
@@ -83,16 +137,22 @@ def _scale_into(grads, outs, coef):
 def foreach_norm2(grads) -> bool:
     """True when clip_grad_norm_ of these gradients (by the 2-norm) may take the one-pass
     kernels: numpy C-contiguous, aligned, writeable arrays of one float dtype (one Numba array
-    type, so the tuple is homogeneous; a read-only broadcast takes the per-array path)."""
+    type, so the tuple is homogeneous; a read-only broadcast takes the per-array path), or
+    C-contiguous device arrays of one float dtype."""
     first = grads[0]
+    if _on_device(first):
+        return first.dtype in (np.float32, np.float64) and all(
+            _on_device(g) and g.dtype == first.dtype and g.is_c_contiguous() for g in grads)
     return type(first) is np.ndarray and first.dtype in (np.float32, np.float64) and all(
         type(g) is np.ndarray and g.dtype == first.dtype and g.flags.c_contiguous and
         g.flags.aligned and g.flags.writeable for g in grads)
 
 
-def grad_norm(grads: tuple) -> np.ndarray:
+def grad_norm(grads: tuple):
     """The 2-norm of all gradients together, a 0-d float64 array: one kernel call over every
-    gradient (foreach_norm2 must hold)."""
+    gradient (foreach_norm2 must hold); for device arrays a device array, two launches."""
+    if _on_device(grads[0]):
+        return _device_kernels().grad_norm(grads)
     return np.asarray(_sum_squares(tuple(g.reshape(-1) for g in grads)) ** 0.5)
 
 
@@ -103,7 +163,10 @@ def clip_coefficient(total, max_norm: float) -> float:
 
 def clip_scaled(grads: tuple, total: np.ndarray, max_norm: float) -> tuple:
     """New arrays: each gradient times clip_coefficient(total, max_norm) in its dtype (a factor
-    of exactly 1 when the norm is within max_norm), one kernel call over all of them."""
+    of exactly 1 when the norm is within max_norm), one kernel call over all of them; device
+    arrays (total too) on the device, the coefficient computed there."""
+    if _on_device(grads[0]):
+        return _device_kernels().clip_scaled(grads, total, max_norm)
     coef = grads[0].dtype.type(clip_coefficient(total, max_norm))
     outs = tuple(np.empty_like(g) for g in grads)
     _scale_into(tuple(g.reshape(-1) for g in grads), tuple(o.reshape(-1) for o in outs), coef)

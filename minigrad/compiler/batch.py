@@ -39,7 +39,9 @@ FRESH = {"cpu." + n for n in (
     "fused", "contiguous", "buffer"}
 # calls without side effects (a view at most): dropped when nothing reads their result
 PURE = FRESH | {"cpu." + n for n in ("reshape", "transpose", "getitem", "split", "broadcast_to",
-                                     "sum_to", "sum", "astype", "asarray")} | {"view"}
+                                     "sum_to", "sum", "astype", "asarray")} | {"view"} | {
+    "cuda." + n for n in ("matmul", "matmul_nt", "matmul_tn", "reshape", "transpose", "getitem",
+                          "split", "concat", "sum_to", "sum")}  # on CUDA too: fuse.py's runs
 IN_PLACE = {"cpu.add_into", "cpu.slice_add", "cpu.sgd_update", "cpu.adam_update",
             "cpu.rmsprop_update"}
 REDUCE = ("cpu.matmul_tn", "cpu.sum_to")

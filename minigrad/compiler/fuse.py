@@ -33,7 +33,7 @@ from ..backends import scalar_rules
 from . import whole_cuda
 from .batch import PURE, constants, drop_unread, take
 from .cache import load
-from .program import slots_in, slots_read
+from .program import Parameters, slots_in, slots_read
 from .record import Const, Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
@@ -172,7 +172,8 @@ class _Across:
         self.made: set = set()  # slots defined by the operations emitted so far
         self.columns: dict = {}
         for op in ops:
-            if op[0] == "call" and len(op) > 5 and op[5] == "cpu.split" and not op[3]:
+            if op[0] == "call" and len(op) > 5 and op[5] in ("cpu.split", "cuda.split") and \
+                    not op[3]:
                 self._split(op)
 
     def _split(self, op):
@@ -180,7 +181,8 @@ class _Across:
             return
         base, indices, axis = op[2][0].i, constants(op[2][1]), constants(op[2][2])
         a = self.values[base]
-        if type(a) is not np.ndarray or a.ndim != 2 or axis not in (1, -1) or \
+        if not (type(a) is np.ndarray or whole_cuda.on_device(a)) or a.ndim != 2 or \
+                axis not in (1, -1) or \
                 any(type(p) is not Slot for p in op[4]):
             return
         if type(indices) is int:
@@ -227,10 +229,24 @@ class _Across:
                         self.absorbed.add(j)
         return dests, before
 
+    def row_sums(self, defined) -> dict:
+        """{run output slot: (sum slot, whether anything else reads the output)} for a CUDA sum
+        over the last axis of each output of this run: the run's kernel computes it
+        (whole_cuda.py), and writes the output only when something else reads it."""
+        sums = {}
+        for i in sorted(defined):
+            readers = self.readers.get(i, ())
+            j = next((j for j in readers
+                      if whole_cuda.sums_last_axis(self.ops[j], i, self.values)), None)
+            if j is not None:
+                sums[i] = (self.ops[j][4].i, i in self.keep or any(r != j for r in readers))
+                self.absorbed.add(j)
+        return sums
+
     def _destination(self, j, defined, result, dtype, dests):
         op = self.ops[j]
         name = op[5] if op[0] == "call" and len(op) > 5 else None
-        if name == "cpu.concat" and len(op[2]) == 2:
+        if name in ("cpu.concat", "cuda.concat") and len(op[2]) == 2:
             arrays, axis = op[2]
         elif name == "concat_into" and len(op[2]) == 4 and type(op[2][0]) is Slot and \
                 op[2][0].i in self.made:
@@ -249,15 +265,18 @@ class _Across:
             return None
         for k, a in enumerate(arrays):
             dests[a.i] = (op[4].i, k * result.shape[1])
-        if name == "cpu.concat":
-            return ("call", np.empty, (Const(out.shape),), {"dtype": Const(dtype)}, op[4],
+        if name in ("cpu.concat", "cuda.concat"):
+            empty = np.empty if name == "cpu.concat" else whole_cuda.buffer
+            return ("call", empty, (Const(out.shape),), {"dtype": Const(dtype)}, op[4],
                     "buffer")
         return ("call", take, (op[2][0], op[2][1]), {}, op[4], "view")
 
 
 def _emit(graph, run, key):
     ops, values = graph.ops, graph.values
-    if len(run) < 2:
+    if len(run) < 2 and not (run and key[-1] == "cuda" and ACROSS and any(
+            whole_cuda.sums_last_axis(ops[j], ops[run[0]][4].i, values)
+            for j in graph.readers.get(ops[run[0]][4].i, ()))):  # one call and its row sum
         return [ops[j] for j in run]
     last = run[-1]
     defined = {ops[j][4].i for j in run}
@@ -270,15 +289,16 @@ def _emit(graph, run, key):
                if ops[j][4].i in graph.keep or graph.users.get(ops[j][4].i, -1) > last]
     if not outputs:
         return [ops[j] for j in run]
-    if key[-1] == "cuda":
-        kernel = whole_cuda.kernel([(ops[j][5], _operands(ops[j]), ops[j][4].i, _rule_of(ops[j]))
-                                    for j in run], values, inputs, outputs)
-        return [("call", kernel, tuple(Slot(i) for i in inputs), {},
-                 tuple(Slot(i) for i in outputs), "fused")]
     result = values[ops[run[0]][4].i]
     columns = {i: graph.column(i, result) for i in inputs} if ACROSS else {}
     columns = {i: c for i, c in columns.items() if c is not None}
     dests, before = graph.concat(defined, result, result.dtype) if ACROSS else ({}, [])
+    if key[-1] == "cuda":
+        kernel, operands, outputs = whole_cuda.kernel(
+            [(ops[j][5], _operands(ops[j]), ops[j][4].i, _rule_of(ops[j])) for j in run],
+            values, inputs, outputs, columns, dests, graph.row_sums(defined) if ACROSS else {})
+        return before + [("call", kernel, tuple(operands), {},
+                          tuple(Slot(i) for i in outputs), "fused")]
     if columns or dests or any(_row(values[i], result) for i in inputs):
         source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
@@ -331,15 +351,8 @@ def _rowwise(ops, run, values, inputs, outputs, columns, dests):
     the column loop then vectorises, where a 2-d index at a runtime column does not)."""
     result = values[ops[run[0]][4].i]
     dtype = result.dtype
-    operands: list = []  # the kernel's parameters p<k>, as the program passes them
-
-    def param(operand) -> str:
-        if type(operand) is Slot:  # an array passed twice is one parameter
-            for k, known in enumerate(operands):
-                if type(known) is Slot and known.i == operand.i:
-                    return f"p{k}"
-        operands.append(operand)
-        return f"p{len(operands) - 1}"
+    operands = Parameters()  # the kernel's parameters p<k>, as the program passes them
+    param = operands.name
 
     def row_slice(array, first) -> str:  # row r's columns first.. of a wider array
         base, start = param(Slot(array)), param(Const(first))

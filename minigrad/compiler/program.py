@@ -41,6 +41,20 @@ class Program:
         self.n_calls, self.n_slots = n_calls, n_slots
 
 
+class Parameters(list):
+    """The parameters p<k> of a generated kernel's host function, as the program passes them (a
+    Slot or a Const each): ``name(operand)`` gives an operand's parameter, adding it if new (an
+    array passed twice is one parameter)."""
+
+    def name(self, operand) -> str:
+        if type(operand) is Slot:
+            for k, known in enumerate(self):
+                if type(known) is Slot and known.i == operand.i:
+                    return f"p{k}"
+        self.append(operand)
+        return f"p{len(self) - 1}"
+
+
 def slots_in(template, out: set) -> set:
     """The slot numbers a template names, added to out."""
     kind = type(template)

@@ -70,6 +70,7 @@ def signatures():
                                                       t2, t2, i64, i64, i64, v32, i64, i64, b)),
         **recurrent_signatures(),
         **generated_signatures(),
+        **fused_signatures(),
         "control_promotes": (promoting_control, (v32, v32)),  # must count > 0: the check works
         "control_libdevice_sinf": (libdevice_sinf, (v32, v32)),
     }
@@ -101,6 +102,51 @@ def generated_signatures():
     return found
 
 
+def fused_signatures():
+    """The float32 kernel mg.compile generates for a CUDA run (compiler/whole_cuda.py) with each
+    kind of operand: a split's column slice read in place, a (N,) bias, a 0-d scalar, a row
+    reduction's (B, 1), a rule's derivative, outputs kept and one written into a concat's
+    columns."""
+    import inspect
+
+    import numpy as np
+    from numba import types
+
+    from minigrad.backends import scalar_rules
+    from minigrad.compiler import whole_cuda
+    from minigrad.compiler.record import Slot
+
+    class Device:  # what whole_cuda reads of a device array at generation
+        __cuda_array_interface__ = {}
+
+        def __init__(self, shape):
+            self.shape, self.dtype = shape, np.dtype(np.float32)
+            self.ndim, self.size = len(shape), math.prod(shape)
+
+    shapes = {0: (4, 12), 1: (3,), 2: (), 3: (4, 3), 4: (4, 3), 5: (4, 3), 6: (4, 6), 7: (4, 3),
+              8: (4, 3), 10: (4, 3), 11: (4, 1)}
+    values = {i: Device(shape) for i, shape in shapes.items()}
+    steps = [("cuda.add", (Slot(10), Slot(1)), 3, None), ("cuda.tanh", (Slot(3),), 4, None),
+             ("cuda.mul", (Slot(4), Slot(2)), 5, None),
+             ("cuda.rule_unary_backward", (Slot(5), Slot(4), Slot(10)), 7,
+              scalar_rules.RULES["sigmoid"]), ("cuda.div", (Slot(7), Slot(11)), 8, None)]
+    host, _, _ = whole_cuda.kernel(steps, values, [10, 1, 2, 11], [5, 7, 8], {10: (0, 3)},
+                                   {7: (6, 0)})
+    # a run whose exp is summed over the last axis by the kernel (one block per row) and
+    # written too
+    values.update({20: Device((4, 6)), 21: Device((6,)), 22: Device((4, 6)), 23: Device((4, 6)),
+                   24: Device((4,))})
+    steps = [("cuda.add", (Slot(20), Slot(21)), 22, None), ("cuda.exp", (Slot(22),), 23, None)]
+    summing, _, _ = whole_cuda.kernel(steps, values, [20, 21], [22, 23], sums={23: (24, True)})
+    found = {}
+    for name, made in (("generated_compile_run", host), ("generated_compile_row_sum", summing)):
+        kernel = made.__globals__["fused_kernel"]
+        names = inspect.signature(kernel.py_func).parameters
+        argtypes = tuple(types.float32[::1] if n[0] in "ios" else types.int64 for n in names)
+        found[name] = (kernel, argtypes)
+    return found
+
+
 def promoting_control(a, out):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = a[i] * 0.1  # a Python float: float64 arithmetic
@@ -118,6 +164,7 @@ def recurrent_signatures():
         cuda_axis,
         cuda_cumulative,
         cuda_elementwise,
+        cuda_foreach,
         cuda_gated_scan,
         cuda_scan,
     )
@@ -127,7 +174,8 @@ def recurrent_signatures():
     # issue 20's scans
     return {**cuda_runtime.ptx_signatures(), **cuda_elementwise.ptx_signatures(),
             **cuda_axis.ptx_signatures(), **cuda_cumulative.ptx_signatures(),
-            **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures()}
+            **cuda_scan.ptx_signatures(), **cuda_gated_scan.ptx_signatures(),
+            **cuda_foreach.ptx_signatures()}
 
 
 def main():

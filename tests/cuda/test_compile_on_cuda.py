@@ -94,6 +94,9 @@ def test_plain_loop_lstm_with_adam_compiled_on_cuda_fuses_and_equals_eager():
     _assert_compiled_equals_eager(eager, eager_params, compiled, params, data)
     program = compiled.programs()[0]
     assert "fused" in program.source and "cuda.sigmoid" not in program.source
+    # the gates are read from the (B, 4H) pre-activations in place, their gradients written
+    # into the (B, 4H) buffer by the backward's run (whole_cuda.py, as the CPU's _rowwise)
+    assert "# cuda.split\n" not in program.source and "# cuda.concat\n" not in program.source
     kernels = [v for v in program.function.__globals__.values()
                if getattr(v, "__name__", "") == "fused"]
     assert kernels and all(k.__module__.startswith("minigrad_cudafused_") for k in kernels)

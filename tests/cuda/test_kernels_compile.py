@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from minigrad.backends.cuda_foreach import FLOAT64_BY_DESIGN
+
 pytestmark = pytest.mark.cuda
 MISSING_TOOLKIT = ("Failure finding", "libNVVM", "libnvvm", "NVVM", "nvrtc", "CUDA_HOME")
 
@@ -38,6 +40,8 @@ def test_every_kernel_compiles_to_ptx(compiled):
 def test_float32_kernels_have_no_float64_instructions(compiled):
     assert compiled.pop("control_promotes") > 0  # the count sees a promotion when there is one
     libdevice = compiled.pop("control_libdevice_sinf")  # __nv_sinf's huge-|x| path, not ours
+    for name in FLOAT64_BY_DESIGN:  # the gradient norm sums in float64, as the CPU's
+        assert compiled.pop(name) > 0
     trigonometric = ("rule_sin_", "rule_cos_", "rule_tan_")
     promoted = {name: n for name, n in compiled.items()
                 if n and not (name.startswith(trigonometric) and n <= libdevice)}
