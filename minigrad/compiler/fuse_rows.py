@@ -26,6 +26,9 @@ call stays).
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import numpy as np
 
 from .batch import constants
@@ -34,7 +37,16 @@ from .record import Slot
 FLOATS = (np.float32, np.float64)
 REDUCTIONS = {"cpu.sum": "row_sum", "cpu.amax": "row_max", "cpu.sum_to": "row_sum"}
 LAST = ((1,), (-1,), 1, -1)
-HEADER = "from minigrad.compiler.row_kernels import row_max, row_sum\n"
+
+def _header() -> str:
+    """The phased kernels' import of the reductions, with a hash of their source: Numba's cache
+    of a kernel does not see an edit of a function it calls, a new file name does."""
+    with open(os.path.join(os.path.dirname(__file__), "row_kernels.py"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    return f"from minigrad.compiler.row_kernels import row_max, row_sum  # {digest}\n"
+
+
+HEADER = _header()
 
 
 def _array(v, dtype=None) -> bool:

@@ -55,19 +55,59 @@ def _half(n):
 
 
 @njit(**_OPTIONS)
+def _split1(a, lo, n):
+    """numpy's pairwise sum of a[lo:lo + n], its recursion's first levels written out (rows up
+    to a few thousand terms allocate nothing); deeper, the explicit stack of _stacked."""
+    if n <= BLOCK:
+        return _block(a, lo, n)
+    half = _half(n)
+    return _stacked(a, lo, half) + _stacked(a, lo + half, n - half)
+
+
+@njit(**_OPTIONS)
+def _split2(a, lo, n):
+    if n <= BLOCK:
+        return _block(a, lo, n)
+    half = _half(n)
+    return _split1(a, lo, half) + _split1(a, lo + half, n - half)
+
+
+@njit(**_OPTIONS)
+def _split3(a, lo, n):
+    if n <= BLOCK:
+        return _block(a, lo, n)
+    half = _half(n)
+    return _split2(a, lo, half) + _split2(a, lo + half, n - half)
+
+
+@njit(**_OPTIONS)
+def _split4(a, lo, n):
+    if n <= BLOCK:
+        return _block(a, lo, n)
+    half = _half(n)
+    return _split3(a, lo, half) + _split3(a, lo + half, n - half)
+
+
+@njit(**_OPTIONS)
 def row_sum(a):
     """The sum of the 1-d array a, in numpy's pairwise order (0 + the pairwise sum, as np.sum).
-    Longer than 128 terms: numpy's recursion (left half, right half, their sum) walked with an
-    explicit stack (Numba's disk cache does not keep recursive functions)."""
-    n = a.shape[0]
+    Numba's disk cache does not keep recursive functions: numpy's recursion is written out four
+    levels deep (_split4 .. _split1), then walked with an explicit stack (_stacked)."""
+    return a.dtype.type(0) + _split4(a, 0, a.shape[0])
+
+
+@njit(**_OPTIONS)
+def _stacked(a, lo, n):
+    """numpy's pairwise sum of a[lo:lo + n], its recursion (left half, right half, their sum)
+    walked with an explicit stack."""
     zero = a.dtype.type(0)
     if n <= BLOCK:
-        return zero + _block(a, 0, n)
+        return _block(a, lo, n)
     starts = np.empty(64, np.int64)
     sizes = np.empty(64, np.int64)
     right = np.zeros(64, np.bool_)  # the frame's left half is summed (into lefts)
     lefts = np.empty(64, a.dtype)
-    top, starts[0], sizes[0], total = 0, 0, n, zero
+    top, starts[0], sizes[0], total = 0, lo, n, zero
     while top >= 0:
         if sizes[top] > BLOCK:  # split: the left half first
             starts[top + 1], sizes[top + 1], right[top + 1] = starts[top], _half(sizes[top]), False
@@ -86,7 +126,7 @@ def row_sum(a):
         starts[top + 1], sizes[top + 1], right[top + 1] = starts[top] + half, sizes[top] - half, \
             False
         top += 1
-    return zero + total
+    return total
 
 
 @njit(**_OPTIONS)

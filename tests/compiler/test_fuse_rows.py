@@ -164,7 +164,7 @@ def test_gradcheck_through_compile():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 5, 8, 9, 127, 128, 129, 300, 1000, 4099])
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 127, 128, 129, 300, 1000, 4099, 40000])
 def test_row_sum_is_numpys_order(n, dtype):
     x = (np.random.default_rng(n).standard_normal((4, n)) * 10.0 ** np.arange(4)[:, None])
     x = x.astype(dtype)
