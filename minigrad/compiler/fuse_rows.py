@@ -35,7 +35,9 @@ from .batch import constants
 from .record import Slot
 
 FLOATS = (np.float32, np.float64)
-REDUCTIONS = {"cpu.sum": "row_sum", "cpu.amax": "row_max", "cpu.sum_to": "row_sum"}
+# backend name -> the reduction's call over a row buffer {0} (z: the kernel's row_sum stack)
+REDUCTIONS = {"cpu.sum": "row_sum({0}, z)", "cpu.amax": "row_max({0})",
+              "cpu.sum_to": "row_sum({0}, z)"}
 LAST = ((1,), (-1,), 1, -1)
 
 def _header() -> str:
@@ -43,7 +45,7 @@ def _header() -> str:
     of a kernel does not see an edit of a function it calls, a new file name does."""
     with open(os.path.join(os.path.dirname(__file__), "row_kernels.py"), "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:12]
-    return f"from minigrad.compiler.row_kernels import row_max, row_sum  # {digest}\n"
+    return f"from minigrad.compiler.row_kernels import new_stack, row_max, row_sum  # {digest}\n"
 
 
 HEADER = _header()
@@ -243,7 +245,7 @@ def emit(ops, run, values, inputs, outputs, columns, dests, shape, expression, o
             if full[out] or phase[out] != b:
                 continue
             if op[5] in REDUCTIONS:
-                line = f"t{n} = {REDUCTIONS[op[5]]}({rowbuf[operands_of(op)[0].i]})"
+                line = f"t{n} = " + REDUCTIONS[op[5]].format(rowbuf[operands_of(op)[0].i])
             else:
                 line = f"t{n} = " + expression(op).format(*(names[a.i] for a in operands_of(op)))
             names[out] = f"t{n}"
@@ -273,6 +275,8 @@ def emit(ops, run, values, inputs, outputs, columns, dests, shape, expression, o
         body += ["            " + line for line in loop]
     returned = "".join(f"o{m}.reshape(({nr}, {nc if full[i] else 1})), "
                        for m, i in enumerate(kept))
+    if any("row_sum" in line for line in body):
+        k.head.append("    z = new_stack()")
     lines = [f"def fused({', '.join(f'p{n}' for n in range(len(k.operands)))}):", *k.head,
              *body, f"    return ({returned})"]
     return "\n".join(lines) + "\n", k.operands, kept

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 BLOCK = 128  # numpy's PW_BLOCKSIZE
+STACK = 64  # frames: the halves shrink by 2 per level, so 2^64 terms at the most
 _OPTIONS = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
@@ -55,78 +56,44 @@ def _half(n):
 
 
 @njit(**_OPTIONS)
-def _split1(a, lo, n):
-    """numpy's pairwise sum of a[lo:lo + n], its recursion's first levels written out (rows up
-    to a few thousand terms allocate nothing); deeper, the explicit stack of _stacked."""
-    if n <= BLOCK:
-        return _block(a, lo, n)
-    half = _half(n)
-    return _stacked(a, lo, half) + _stacked(a, lo + half, n - half)
+def new_stack():
+    """The scratch row_sum walks numpy's recursion in: one per kernel call, reused by every
+    row (frames of start, size, right half pending, left half's sum; float64 holds each exactly)."""
+    return np.empty((STACK, 4))
 
 
 @njit(**_OPTIONS)
-def _split2(a, lo, n):
-    if n <= BLOCK:
-        return _block(a, lo, n)
-    half = _half(n)
-    return _split1(a, lo, half) + _split1(a, lo + half, n - half)
-
-
-@njit(**_OPTIONS)
-def _split3(a, lo, n):
-    if n <= BLOCK:
-        return _block(a, lo, n)
-    half = _half(n)
-    return _split2(a, lo, half) + _split2(a, lo + half, n - half)
-
-
-@njit(**_OPTIONS)
-def _split4(a, lo, n):
-    if n <= BLOCK:
-        return _block(a, lo, n)
-    half = _half(n)
-    return _split3(a, lo, half) + _split3(a, lo + half, n - half)
-
-
-@njit(**_OPTIONS)
-def row_sum(a):
-    """The sum of the 1-d array a, in numpy's pairwise order (0 + the pairwise sum, as np.sum).
-    Numba's disk cache does not keep recursive functions: numpy's recursion is written out four
-    levels deep (_split4 .. _split1), then walked with an explicit stack (_stacked)."""
-    return a.dtype.type(0) + _split4(a, 0, a.shape[0])
-
-
-@njit(**_OPTIONS)
-def _stacked(a, lo, n):
-    """numpy's pairwise sum of a[lo:lo + n], its recursion (left half, right half, their sum)
-    walked with an explicit stack."""
+def row_sum(a, stack):
+    """The sum of the 1-d array a in numpy's pairwise order (0 + the pairwise sum, as np.sum).
+    Longer than 128 terms: numpy's recursion (left half, right half, their sum) walked with the
+    explicit stack `stack` (new_stack(); Numba's disk cache does not keep recursive functions)."""
+    n = a.shape[0]
     zero = a.dtype.type(0)
     if n <= BLOCK:
-        return _block(a, lo, n)
-    starts = np.empty(64, np.int64)
-    sizes = np.empty(64, np.int64)
-    right = np.zeros(64, np.bool_)  # the frame's left half is summed (into lefts)
-    lefts = np.empty(64, a.dtype)
-    top, starts[0], sizes[0], total = 0, lo, n, zero
+        return zero + _block(a, 0, n)
+    top, total = 0, zero
+    stack[0, 0], stack[0, 1], stack[0, 2] = 0, n, 0
     while top >= 0:
-        if sizes[top] > BLOCK:  # split: the left half first
-            starts[top + 1], sizes[top + 1], right[top + 1] = starts[top], _half(sizes[top]), False
+        size = int(stack[top, 1])
+        if size > BLOCK:  # split: the left half first
+            stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = stack[top, 0], \
+                _half(size), 0
             top += 1
             continue
-        v = _block(a, starts[top], sizes[top])
+        v = _block(a, int(stack[top, 0]), size)
         top -= 1
-        while top >= 0 and right[top]:  # both halves done: the frame's sum goes up
-            v = lefts[top] + v
+        while top >= 0 and stack[top, 2]:  # both halves done: the frame's sum goes up
+            v = a.dtype.type(stack[top, 3]) + v
             top -= 1
         if top < 0:
             total = v
             break
-        lefts[top], right[top] = v, True  # the right half next
-        half = _half(sizes[top])
-        starts[top + 1], sizes[top + 1], right[top + 1] = starts[top] + half, sizes[top] - half, \
-            False
+        stack[top, 2], stack[top, 3] = 1, v  # the right half next
+        half = _half(int(stack[top, 1]))
+        stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2] = stack[top, 0] + half, \
+            stack[top, 1] - half, 0
         top += 1
-    return total
+    return zero + total
 
 
 @njit(**_OPTIONS)
