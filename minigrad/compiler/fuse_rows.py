@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from .batch import constants
-from .record import Slot
+from .record import Const, Slot
 
 FLOATS = (np.float32, np.float64)
 # backend name -> the reduction's call over a row buffer {0} (z: the kernel's row_sum stack)
@@ -163,8 +163,6 @@ def emit(ops, run, values, inputs, outputs, columns, dests, shape, expression, o
     (docstring above). expression(op) is an elementwise call's scalar expression over {0}, ..;
     operands_of(op) its array operands; columns: input slot -> (base slot, first column) of a
     split's slice read in place; dests: output slot -> (concat slot, first column)."""
-    from .record import Const
-
     B, N = shape
     dtype = values[ops[run[0]][4].i].dtype
     k = _Kernel(dtype)
