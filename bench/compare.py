@@ -97,11 +97,13 @@ def compile_cases(tiny: bool) -> list[tuple[dict, list[str]]]:
     every = ["minigrad-eager", "minigrad-compile", "torch-eager", "torch-compile"]
     lstm = {"suite": "compile", "kind": "compile_lstm", "B": B, "T": T, "I": I, "H": H}
     adding = {"suite": "compile", "kind": "adding_step", "B": B, "T": T, "H": H}
+    ln_adding = {**adding, "kind": "ln_adding_step"}  # lstm-ln's cell as a plain loop
     preset = "quick" if tiny else "default"
     charlm = {"suite": "compile", "kind": "charlm_step", "preset": preset, "B": 32, "T": 100,
               "I": 32 if tiny else 64, "H": 128 if tiny else 256}
     adam = {**charlm, "kind": "adam_step"}
-    return [(lstm, every), (adding, every), (charlm, ["minigrad-eager", "minigrad-compile",
+    return [(lstm, every), (adding, every), (ln_adding, ["minigrad-eager", "minigrad-compile"]),
+            (charlm, ["minigrad-eager", "minigrad-compile",
                                                       "torch-eager"]),
             (adam, ["minigrad-eager", "torch-eager"])]
 

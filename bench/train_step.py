@@ -6,13 +6,16 @@ trace and compile, are not timed), the modes alternated and repeated; one JSON l
 and a summary line with the median step times (wall clock, and CPU time of all threads) and their
 ratios.
 
-    python -m bench.train_step [--model lstm-fb1] [--steps 40] [--warmup 5] [--repeats 3]
-                               [--base TREE]
+    python -m bench.train_step [--model lstm-fb1] [--impl fused|composed] [--steps 40]
+                               [--warmup 5] [--repeats 3] [--base TREE [--base-compiled]]
 
 --base TREE adds a third mode: the eager step of another checkout of this project (for issue 18's
 "faster than today's eager step": `git worktree add /tmp/base 561893f`, the tree when the issue
 was filed), run from that tree through the API both have (lstm.config.TrainConfig,
 lstm.train.Trainer) with the same threads; the summary gives each mode over base eager.
+--base-compiled times the base tree's compiled step instead (a compiler change measured
+before/after: `--model lstm-ln --impl composed`, the plain-loop layer-norm LSTM, whose three
+layer norms per step the row-reduction fusion takes into its kernels).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import time
 
 
 def child(model: str, compiled: bool, steps: int, warmup: int, hidden: int, seq_len: int,
-          batch: int) -> dict:
+          batch: int, impl: str = "fused") -> dict:
     import dataclasses
 
     try:
@@ -40,6 +43,8 @@ def child(model: str, compiled: bool, steps: int, warmup: int, hidden: int, seq_
     options = dict(task="adding", model=model, hidden_size=hidden, seq_len=seq_len,
                    batch_size=batch, optimizer="adam", lr=1e-3, clip="norm",
                    steps=warmup + steps)
+    if impl != "fused":
+        options["impl"] = impl
     if "compile" in {f.name for f in dataclasses.fields(TrainConfig)}:
         options["compile"] = compiled  # a tree from before mg.compile has no such field
     elif compiled:
@@ -78,14 +83,17 @@ def main(argv=None) -> int:
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--impl", choices=("fused", "composed"), default="fused")
     p.add_argument("--base", metavar="TREE",
                    help="also time the eager step of this checkout (e.g. a worktree of 561893f)")
+    p.add_argument("--base-compiled", action="store_true",
+                   help="time the base tree's compiled step, not its eager one")
     p.add_argument("--child", choices=("eager", "compiled"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = (args.hidden_size, args.seq_len, args.batch_size)
     if args.child:
         row = child(args.model, args.child == "compiled", args.steps, max(1, args.warmup),
-                    *sizes)
+                    *sizes, impl=args.impl)
         print(json.dumps(row), flush=True)
         return 0
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,11 +107,13 @@ def main(argv=None) -> int:
     medians: dict[str, list[dict]] = {name: [] for name, _ in modes}
     for repeat in range(args.repeats):
         for name, tree in (modes if repeat % 2 == 0 else modes[::-1]):
-            row = _run_child(tree, "compiled" if name == "compiled" else "eager", args, sizes)
+            compiled = name == "compiled" or name == "base" and args.base_compiled
+            row = _run_child(tree, "compiled" if compiled else "eager", args, sizes)
             row["mode"] = name
             print(json.dumps(row), flush=True)
             medians[name].append(row)
-    summary = {"summary": f"{args.model} adding H{sizes[0]} T{sizes[1]} B{sizes[2]}"}
+    summary = {"summary": f"{args.model} ({args.impl}) adding H{sizes[0]} T{sizes[1]} "
+                          f"B{sizes[2]}" + (", base compiled" if args.base_compiled else "")}
     for name in medians:
         summary[f"{name}_ms"] = statistics.median(r["median_ms"] for r in medians[name])
         summary[f"{name}_cpu_ms"] = statistics.median(r["cpu_median_ms"] for r in medians[name])
@@ -125,7 +135,8 @@ def _run_child(tree: str, mode: str, args, sizes) -> dict:
         [tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", mode, "--model", args.model,
-         "--steps", str(args.steps), "--warmup", str(args.warmup), "--hidden-size",
+         "--impl", args.impl, "--steps", str(args.steps), "--warmup", str(args.warmup),
+         "--hidden-size",
          str(sizes[0]), "--seq-len", str(sizes[1]), "--batch-size", str(sizes[2])],
         capture_output=True, text=True, check=True, cwd=tree, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])

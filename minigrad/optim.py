@@ -63,7 +63,7 @@ class Optimizer:
                 s[name] = be.from_host(backend_of(s[name]).to_host(s[name]))
         return s
 
-    def step(self) -> None:
+    def step(self, _clip=None) -> None:
         """One update of every parameter that has a gradient."""
         self.step_count += 1
         items = []
@@ -74,12 +74,16 @@ class Optimizer:
             if grad.shape != p.data.shape:
                 raise ValueError(f"parameter {i}: grad shape {grad.shape} != {p.data.shape}")
             items.append((p, grad, self._state(i, p)))
-        self._update_all(items)
+        self._update_all(items, _clip)
         for p, _, _ in items:
             bump_version(p, f"{type(self).__name__}.step")
 
-    def _update_all(self, items) -> None:
-        """Update each (parameter, gradient, state) of one step."""
+    def _update_all(self, items, clip=None) -> None:
+        """Update each (parameter, gradient, state) of one step; clip: (factor, {id: gradient})
+        of clipped_step, gradients scaled in place by the factor first (and taken out)."""
+        for _, g, _ in items if clip is not None else ():
+            if clip[1].pop(id(g), None) is not None:
+                np.multiply(g, clip[0], out=g)
         for p, g, s in items:
             self._update(p, g, s)
 
@@ -140,9 +144,9 @@ class SGD(Optimizer):
         self.momentum, self.weight_decay = momentum, weight_decay
         self.dampening, self.nesterov = dampening, nesterov
 
-    def _update_all(self, items):
-        if self.foreach is False:
-            return super()._update_all(items)
+    def _update_all(self, items, clip=None):
+        if self.foreach is False or clip is not None:  # clip: clipped_step's (Adam's only)
+            return super()._update_all(items, clip)
         # one kernel call per group of one dtype and first-step flag (optim_kernels.sgd_foreach:
         # the per-parameter kernel's rule, so equal bit for bit)
         groups: dict = {}
@@ -194,23 +198,32 @@ class Adam(Optimizer):
         _check("weight_decay", weight_decay)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
-    def _update_all(self, items):
+    def _update_all(self, items, clip=None):
+        """clip: (factor, {id: gradient}) of clipped_step: those gradients are scaled by the
+        factor (in place) as the multi-tensor kernel reads them, and taken out of the dict."""
         if self.foreach is False:
-            return super()._update_all(items)
+            return super()._update_all(items, clip)
         groups: dict = {}
         for p, g, s in items:
             key = optim_kernels.group_key(p, g, s.get("step", 0) + 1)
             arrays = [optim_kernels.flat(a) for a in (p.data, g, s["exp_avg"], s["exp_avg_sq"])]
+            scaled = clip is not None and clip[1].pop(id(g), None) is not None
             if key is None or any(a is None for a in arrays):
+                if scaled:
+                    np.multiply(g, clip[0], out=g)
                 self._update(p, g, s)
                 continue
             s["step"] = key[1]
-            groups.setdefault(key, []).append(arrays)
-        for (dtype, step, _), members in groups.items():
+            groups.setdefault((*key, scaled), []).append(arrays)
+        for (dtype, step, _, scaled), members in groups.items():
             hyper = optimizer_rules.adam_hyperparameters(np.dtype(dtype), self.lr, self.betas[0],
                                                          self.betas[1], self.eps,
                                                          self.weight_decay, step)
-            optim_kernels.adam_foreach(*(tuple(m[k] for m in members) for k in range(4)), *hyper)
+            arrays = (tuple(m[k] for m in members) for k in range(4))
+            if scaled:
+                optim_kernels.adam_foreach_clipped(*arrays, clip[0], *hyper)
+            else:
+                optim_kernels.adam_foreach(*arrays, *hyper)
         return None
 
     def _update(self, p, g, s):
@@ -292,6 +305,20 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
             be = backend_of(p.grad)
             p.grad = be.mul(p.grad, p.grad.dtype.type(coef))
     return total
+
+
+def clipped_step(optimizer, total, max_norm: float, grads: tuple) -> None:
+    """clip_grad_norm_'s scaling (by the 2-norm `total` of `grads`) folded into the multi-tensor
+    Adam step that follows it, as mg.compile's programs run them (compiler/batch.py:
+    ``fold_clip``): Adam reads each gradient once, scales it as clip_scaled would, writes it back
+    in place (so .grad holds the clipped gradient afterwards, as eager's) and updates with it. A
+    gradient the step does not take into its kernel is scaled in place before its update, or
+    after the step if the optimizer does not hold its parameter."""
+    factor = optim_kernels.clip_factor(grads, total, max_norm)
+    pending = {id(g): g for g in grads}
+    optimizer.step((factor, pending))
+    for g in pending.values():
+        np.multiply(g, factor, out=g)
 
 
 def _clip_on_device(params, max_norm, norm_type):

@@ -53,6 +53,22 @@ def _adam_foreach_host(params, grads, ms, vs, step_size, beta1, beta2, eps, weig
                                      weight_decay, root_bias2, one)
 
 
+@njit(**_JIT)
+def adam_foreach_clipped(params, grads, ms, vs, coef, step_size, beta1, beta2, eps, weight_decay,
+                         root_bias2):
+    """adam_foreach of the gradients times coef (clip_grad_norm_'s factor, in their dtype), each
+    scaled gradient written back in place (what clip_scaled would have left in .grad): the
+    gradients read once, where clip_scaled then adam_foreach read them twice and wrote a copy."""
+    one = params[0].dtype.type(1)
+    for k in range(len(params)):
+        p, g, m, v = params[k], grads[k], ms[k], vs[k]
+        for i in range(p.size):
+            scaled = g[i] * coef
+            g[i] = scaled
+            p[i], m[i], v[i] = _adam(p[i], scaled, m[i], v[i], step_size, beta1, beta2, eps,
+                                     weight_decay, root_bias2, one)
+
+
 _sgd = njit(inline="always", **_JIT)(optimizer_rules.sgd_element)
 
 
@@ -161,13 +177,18 @@ def clip_coefficient(total, max_norm: float) -> float:
     return min(max_norm / (float(total) + 1e-6), 1.0)
 
 
+def clip_factor(grads: tuple, total, max_norm: float):
+    """clip_coefficient(total, max_norm) in the gradients' dtype (what multiplies each)."""
+    return grads[0].dtype.type(clip_coefficient(total, max_norm))
+
+
 def clip_scaled(grads: tuple, total: np.ndarray, max_norm: float) -> tuple:
     """New arrays: each gradient times clip_coefficient(total, max_norm) in its dtype (a factor
     of exactly 1 when the norm is within max_norm), one kernel call over all of them; device
     arrays (total too) on the device, the coefficient computed there."""
     if _on_device(grads[0]):
         return _device_kernels().clip_scaled(grads, total, max_norm)
-    coef = grads[0].dtype.type(clip_coefficient(total, max_norm))
+    coef = clip_factor(grads, total, max_norm)
     outs = tuple(np.empty_like(g) for g in grads)
     _scale_into(tuple(g.reshape(-1) for g in grads), tuple(o.reshape(-1) for o in outs), coef)
     return outs

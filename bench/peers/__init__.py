@@ -171,7 +171,7 @@ def case_id(case: dict) -> str:
     dims = f"B={case['B']} T={case['T']} I={case.get('I', 2)} H={case['H']}"
     if kind == "composed_lstm":
         return f"composed lstm {dims}"
-    if kind in ("compile_lstm", "adding_step"):
+    if kind in ("compile_lstm", "adding_step", "ln_adding_step"):
         return f"{kind.replace('_', ' ')} {dims}"
     if kind in ("charlm_step", "adam_step"):
         return f"{kind.replace('_', ' ')} ({case['preset']} preset: {dims})"

@@ -3,7 +3,9 @@ eager and torch.compile, each library (and mode) in its own worker process.
 
 Cases: ``compile_lstm``, the LSTM written from public primitives as a plain Python loop (the
 engine suite's composed LSTM), forward + backward; ``adding_step``, an `lstm train`-like adding
-step (LSTM with forget-gate bias 1, readout, MSE, backward, norm clipping, Adam). The first call
+step (LSTM with forget-gate bias 1, readout, MSE, backward, norm clipping, Adam);
+``ln_adding_step``, the same step of lstm-ln's cell (three layer norms per step) run composed, a
+plain loop of ops (minigrad only: its row reductions are what mg.compile fuses). The first call
 (for a compiled step: the trace or torch.compile's compilation) is timed on its own and reported
 as ``info.first_call_s``; then the steps are timed as every other case.
 """
@@ -29,13 +31,15 @@ from . import (
 
 def build(case: dict, library: str, compiled: bool) -> Prepared:
     kind = case["kind"]
-    if kind not in ("compile_lstm", "adding_step", "charlm_step", "adam_step"):
+    if kind not in ("compile_lstm", "adding_step", "ln_adding_step", "charlm_step", "adam_step"):
         raise ValueError(f"compiled_models.build: unknown case kind {kind!r}")
     if kind in ("charlm_step", "adam_step"):
         return _charlm(case, library, compiled)
     if library == "minigrad":
         minigrad_models.pin_threads()
         return (_mg_lstm if kind == "compile_lstm" else _mg_adding)(case, compiled)
+    if kind == "ln_adding_step":
+        raise Unavailable("not measured: torch has no layer-norm LSTM of lstm-ln's form")
     torch = torch_models.load_torch()
     if compiled and not hasattr(torch, "compile"):
         raise Unavailable("torch.compile is not in this torch")
@@ -138,11 +142,16 @@ def _mg_adding(case, compiled):
     import minigrad as mg
     from lstm import LSTM
 
-    model = LSTM(2, case["H"], rng=0)
     readout = mg.nn.Linear(case["H"], 1, rng=1)
     w, r = _adding_weights(case)
-    model.load_state_dict(w)
     readout.load_state_dict(r)
+    if case["kind"] == "ln_adding_step":
+        from lstm import LayerNormLSTMCell, Recurrent
+
+        model = Recurrent(LayerNormLSTMCell, 2, case["H"], impl="composed", rng=0)
+    else:
+        model = LSTM(2, case["H"], rng=0)
+        model.load_state_dict(w)
     step = mg_adding_step(model, readout)
     fn = mg.compile(step) if compiled else step
     return _adding_prepared(fn, [mg.tensor(a) for a in _adding_batch(case)], numpy_memory=True)

@@ -46,8 +46,8 @@ IN_PLACE = {"cpu.add_into", "cpu.slice_add", "cpu.sgd_update", "cpu.adam_update"
             "cpu.rmsprop_update"}
 REDUCE = ("cpu.matmul_tn", "cpu.sum_to")
 # the calls fusion takes into a run (compiler/fuse.py)
-ELEMENTWISE = tuple("cpu." + n for n in ("add", "sub", "mul", "div", "neg", "exp", "tanh",
-                                         "sigmoid", "rule_unary_backward"))
+ELEMENTWISE = tuple("cpu." + n for n in ("add", "sub", "mul", "div", "neg", "exp", "log",
+                                         "power", "tanh", "sigmoid", "rule_unary_backward"))
 MIN_TERMS = 4
 
 
@@ -171,7 +171,7 @@ def batch(ops, values, keep: set, new_slot):
     ops = _map(list(ops), values, new_slot)
     ops = _reduce(ops, values, new_slot)
     ops = _contiguous_weights(ops, values, new_slot)
-    ops = _constant_operands(ops, new_slot)
+    ops = _constant_operands(ops, values, new_slot)
     return drop_unread(ops, keep)
 
 
@@ -180,11 +180,25 @@ def constant(x):
     return x
 
 
-def _constant_operands(ops, new_slot):
+def _scalar(a, op, values):
+    """A Python or numpy number an elementwise call with a float array result reads, as the 0-d
+    array of the result's dtype numpy converts it to (NEP 50: a Python number takes the array's
+    dtype; a numpy one of another dtype would have changed the result's), else None."""
+    value = a.value
+    if type(value) not in (int, float) and not isinstance(value, np.floating | np.integer):
+        return None
+    out = values[op[4].i] if type(op[4]) is Slot else None
+    if type(out) is not np.ndarray or out.dtype not in (np.float32, np.float64):
+        return None
+    return np.asarray(value, dtype=out.dtype)
+
+
+def _constant_operands(ops, values, new_slot):
     """Each constant array an elementwise call reads (a zero initial state made outside the
     trace) named by a slot where it is first read, so fusion takes the call into its run: the
-    first step of a loop then runs the kernels of the others."""
-    slots: dict[int, Slot] = {}
+    first step of a loop then runs the kernels of the others. A number it reads (a mean's 1/n, a
+    layer norm's eps or exponent) likewise, as a 0-d array of the result's dtype."""
+    slots: dict = {}
     out = []
     for op in ops:
         if op[0] == "call" and len(op) > 5 and op[5] in ELEMENTWISE and type(op[2]) is tuple:
@@ -195,6 +209,13 @@ def _constant_operands(ops, new_slot):
                         slots[id(a.value)] = new_slot(a.value)
                         out.append(("call", constant, (a,), {}, slots[id(a.value)], "view"))
                     a = slots[id(a.value)]
+                elif type(a) is Const and op[5] != "cpu.rule_unary_backward":
+                    number = _scalar(a, op, values)
+                    key = (number.dtype, number.item()) if number is not None else None
+                    if key is not None and key not in slots:
+                        slots[key] = new_slot(number)
+                        out.append(("call", constant, (Const(number),), {}, slots[key], "view"))
+                    a = slots[key] if key is not None else a
                 args.append(a)
             op = (op[0], op[1], tuple(args), *op[3:])
         out.append(op)

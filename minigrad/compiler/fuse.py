@@ -30,7 +30,7 @@ import inspect
 import numpy as np
 
 from ..backends import scalar_rules
-from . import whole_cuda
+from . import fuse_rows, whole_cuda
 from .batch import PURE, constants, drop_unread, take
 from .cache import load
 from .program import Parameters, slots_in, slots_read
@@ -44,13 +44,20 @@ RULES = {
     "cpu.div": (2, "{0} / {1}"),
     "cpu.neg": (1, "-{0}"),
     "cpu.exp": (1, "np.exp({0})"),
+    "cpu.log": (1, "np.log({0})"),
+    "cpu.power": (2, "{0} ** {1}"),
     "cpu.tanh": (1, {"float32": "tanh_f32({0})", "float64": "np.tanh({0})"}),
     "cpu.sigmoid": (1, {"float32": "sigmoid_f32({0})", "float64": "sigmoid_f64({0})"}),
 }
 RULE_BACKWARD = ".rule_unary_backward"  # (name, x, y, g): g * the rule's <name>_d(x, y)
+# (name, a, b, y, g, need_a, need_b): g * <name>_da(a, b, y) or g * <name>_db(a, b, y); one of
+# the two is fused (_single), as a call of its own output slot
+BINARY_BACKWARD = "cpu.rule_binary_backward"
 # fusion across split and concat (read a split's columns in place, write a concat's columns);
 # False traces without it (bench.profile_compiled --ab-across measures the difference)
 ACROSS = True
+# row reductions and row values in a run (fuse_rows.py); False traces without them
+ROWS = True
 HEADER = (
     "import numpy as np\n"
     "from numba import njit\n"
@@ -61,24 +68,54 @@ JIT = "\n\n@njit(cache=True, error_model='numpy', fastmath={'contract'}, boundsc
 
 
 def _rule_of(op):
-    """The scalar rule a recorded rule_unary_backward call differentiates (no parameters), else
-    None."""
+    """The scalar rule a recorded rule_unary_backward call (or a single rule_binary_backward,
+    _single) differentiates (no parameters), else None."""
     args = op[2]
+    if len(op) > 6 and op[5] == BINARY_BACKWARD:
+        rule = scalar_rules.RULES.get(args[0].value)
+        return rule if rule is not None and rule.arity == 2 and not rule.params else None
     if not op[5].endswith(RULE_BACKWARD) or len(args) != 4 or type(args[0]) is not Const:
         return None
     rule = scalar_rules.RULES.get(args[0].value)
     return rule if rule is not None and rule.arity == 1 and not rule.params else None
 
 
+def _derivative(op) -> str:
+    """The compiled rule function a rule backward calls: <name>_d, <name>_da or <name>_db."""
+    if op[5] == BINARY_BACKWARD:
+        return _rule_of(op).name + ("_da" if op[6] == 0 else "_db")
+    return _rule_of(op).name + "_d"
+
+
+def _single(op):
+    """A rule_binary_backward call that needs one of its two gradients (no parameters) as a call
+    with that gradient's slot as its output (the original kept as op[7], the gradient's index as
+    op[6]); other operations as they are."""
+    if op[0] != "call" or len(op) != 6 or op[5] != BINARY_BACKWARD or op[3] or \
+            len(op[2]) != 7 or type(op[2][0]) is not Const or type(op[4]) is not tuple:
+        return op
+    need = constants(op[2][5:])
+    out = [t for t in op[4] if type(t) is Slot]
+    if need not in ((True, False), (False, True)) or len(out) != 1:
+        return op
+    return ("call", op[1], op[2][:5], {}, out[0], op[5], need.index(True), op)
+
+
 def _operands(op):
     """The array operands of a fusable call (a rule backward's name is not one)."""
-    return op[2][1:] if op[5].endswith(RULE_BACKWARD) else op[2]
+    if op[5].endswith(RULE_BACKWARD) or op[5] == BINARY_BACKWARD:
+        return op[2][1:]
+    if op[5] in fuse_rows.REDUCTIONS or op[5] == "cpu.broadcast_to":  # then a shape or axis
+        return op[2][:1]
+    return op[2]
 
 
 def _expression(op, dtype):
     """The scalar expression of a fusable call over its operands {0}, {1}, ..."""
     rule = _rule_of(op)
     if rule is not None:
+        if op[5] == BINARY_BACKWARD:
+            return "{3} * " + _derivative(op) + "({0}, {1}, {2})"
         return "{2} * " + rule.name + "_d({0}, {1})"
     _, expression = RULES[op[5]]
     return expression[dtype.name] if isinstance(expression, dict) else expression
@@ -86,14 +123,21 @@ def _expression(op, dtype):
 
 def _fusable(op, values):
     """(shape, dtype) of an op that may join a run, else None."""
-    if op[0] != "call" or len(op) < 6 or op[3] or not isinstance(op[5], str):
+    if op[0] != "call" or len(op) < 6 or not isinstance(op[5], str):
         return None
     if op[5].startswith("cuda."):  # the CUDA target: whole_cuda.py
-        return whole_cuda.fusable(op[5], _operands(op), op[4], values, _rule_of(op))
+        return None if op[3] else \
+            whole_cuda.fusable(op[5], _operands(op), op[4], values, _rule_of(op))
+    if op[5] in fuse_rows.REDUCTIONS:  # keyword arguments: a reduction's axis and keepdims
+        return fuse_rows.reduction(op, values) if ROWS else None
+    if op[5] == "cpu.broadcast_to":
+        return fuse_rows.broadcast(op, values) if ROWS else None
+    if op[3] or not ROWS and op[5] == BINARY_BACKWARD:
+        return None
     if op[5] in RULES:
         arity = RULES[op[5]][0]
     elif _rule_of(op) is not None:
-        arity = 3
+        arity = 4 if op[5] == BINARY_BACKWARD else 3
     else:
         return None
     args, out = _operands(op), op[4]
@@ -104,12 +148,33 @@ def _fusable(op, values):
     if type(result) is not np.ndarray or result.ndim not in (1, 2) or \
             result.dtype not in (np.float32, np.float64):
         return None
+    if result.ndim == 2:  # one value per row ((B, 1)) joins a 2-d run of any width
+        key = fuse_rows.elementwise(result, args, values)
+        if ROWS or key is None:
+            return key
+        if any(values[a.i].ndim == 2 and values[a.i].shape != result.shape for a in args):
+            return None
+        return key[:2] + (result.shape[1],) + key[3:]
     for a in args:
         v = values[a.i]
         if type(v) is not np.ndarray or v.dtype != result.dtype or \
-                (v.shape != result.shape and v.ndim != 0 and not _row(v, result)):
+                (v.shape != result.shape and v.ndim != 0):
             return None
     return result.shape, result.dtype
+
+
+def _joined(key, found):
+    """The key of a run of key joined by a call of key found, or None when they cannot share a
+    kernel: 2-d keys ("2d", B, N, dtype) join when B and the dtype agree and N does or one is a
+    row value's (None); other keys when equal."""
+    if key is None:
+        return found
+    if key[0] == "2d" and found[0] == "2d":
+        if key[1] != found[1] or key[3] != found[3] or None not in (key[2], found[2]) and \
+                key[2] != found[2]:
+            return None
+        return key if key[2] is not None else found
+    return key if key == found else None
 
 
 def _row(v, result) -> bool:
@@ -130,6 +195,7 @@ def _hoistable(op, defined) -> bool:
 def fuse(ops, values, keep: set):
     """ops with each run of two or more fusable calls replaced by one call of its kernel.
     keep: slots needed beyond ops (the result, the backward's residuals)."""
+    ops = [_single(op) for op in ops]
     users: dict[int, int] = {}  # slot -> index of its last use
     readers: dict[int, list] = {}
     for j, op in enumerate(ops):
@@ -142,9 +208,10 @@ def fuse(ops, values, keep: set):
         if j in graph.absorbed:  # a concat a kernel already wrote
             continue
         found = _fusable(op, values) if op[0] != "end" else None
-        if found is not None and (not run or found == key):
+        joined = _joined(key, found) if found is not None else None
+        if joined is not None:
             run.append(j)
-            key = found
+            key = joined
             continue
         if run and found is None and _hoistable(op, {ops[r][4].i for r in run}):
             graph.ready(op)
@@ -157,6 +224,7 @@ def fuse(ops, values, keep: set):
         if found is None and op[0] != "end" and j not in graph.absorbed:
             graph.ready(op)
             out.append(op)
+    out = [op[7] if len(op) == 8 and op[5] == BINARY_BACKWARD else op for op in out]
     return drop_unread(out, keep) if graph.absorbed or graph.columns else out
 
 
@@ -289,8 +357,14 @@ def _emit(graph, run, key):
                if ops[j][4].i in graph.keep or graph.users.get(ops[j][4].i, -1) > last]
     if not outputs:
         return [ops[j] for j in run]
+    rows = key[-1] != "cuda" and key[0] == "2d" and \
+        fuse_rows.needs_rows(ops, run, values, key[2], _operands)
     result = values[ops[run[0]][4].i]
-    columns = {i: graph.column(i, result) for i in inputs} if ACROSS else {}
+    if rows:  # a (B, N) stand-in: the run's shape, whatever its first call's
+        result = np.broadcast_to(np.empty((), result.dtype), (key[1], key[2]))
+        defined = {i for i in defined if values[i].shape == result.shape}
+    columns = {i: graph.column(i, result) for i in inputs if values[i].shape == result.shape} \
+        if ACROSS else {}
     columns = {i: c for i, c in columns.items() if c is not None}
     dests, before = graph.concat(defined, result, result.dtype) if ACROSS else ({}, [])
     if key[-1] == "cuda":
@@ -299,11 +373,15 @@ def _emit(graph, run, key):
             values, inputs, outputs, columns, dests, graph.row_sums(defined) if ACROSS else {})
         return before + [("call", kernel, tuple(operands), {},
                           tuple(Slot(i) for i in outputs), "fused")]
-    if columns or dests or any(_row(values[i], result) for i in inputs):
+    if rows:
+        source, operands, outputs = fuse_rows.emit(
+            ops, run, values, inputs, outputs, columns, dests, result.shape,
+            lambda op: _expression(op, result.dtype), _operands)
+    elif columns or dests or any(_row(values[i], result) for i in inputs):
         source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
         source, operands = _flat(ops, run, values, inputs, outputs)
-    kernel = load(_header(ops, run, result.dtype) + source, "fused").fused
+    kernel = load(_header(ops, run, result.dtype, rows) + source, "fused").fused
     return before + [("call", kernel, tuple(operands), {}, tuple(Slot(i) for i in outputs),
                       "fused")]
 
@@ -400,14 +478,15 @@ def _digest(name: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
-def _header(ops, run, dtype):
-    """The kernel module's imports, and each rule derivative the run calls bound as a global
-    (Numba resolves globals, not attributes), with a hash of the rule's source so an edited rule
-    gives a new file and no stale Numba cache."""
-    rules = sorted({rule.name for rule in map(_rule_of, (ops[j] for j in run)) if rule})
-    lines = [HEADER]
+def _header(ops, run, dtype, rows=False):
+    """The kernel module's imports (the row reductions' for a phased kernel), and each rule
+    derivative the run calls bound as a global (Numba resolves globals, not attributes), with a
+    hash of the rule's source so an edited rule gives a new file and no stale Numba cache."""
+    rules = sorted({(_derivative(ops[j]), _rule_of(ops[j]).name) for j in run
+                    if _rule_of(ops[j])})
+    lines = [HEADER + (fuse_rows.HEADER if rows else "")]
     if rules:
         lines.append(f"_lib = compiled('cpu', np.{dtype.name})\n")
-    for name in rules:
-        lines.append(f"{name}_d = _lib.{name}_d  # rule {_digest(name)}\n")
+    for function, name in rules:
+        lines.append(f"{function} = _lib.{function}  # rule {_digest(name)}\n")
     return "".join(lines) + JIT

@@ -179,7 +179,8 @@ def generate(rec, n_args: int, result, name: str, inputs=(), binds=(), ops=None)
         elif kind == "opaque":
             _, fn, args_t = op
             slots_in(args_t, uses)
-            lines.append(f"    {const(fn)}({', '.join(expr(a) for a in args_t)})")
+            lines.append(f"    {const(fn)}({', '.join(expr(a) for a in args_t)})"
+                         f"  # {getattr(fn, '__qualname__', type(fn).__name__)}")
             n_calls += 1
         elif kind == "set":
             _, h, attr, value_t = op

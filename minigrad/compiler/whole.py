@@ -23,6 +23,7 @@ from .. import autograd
 from ..backends import backend_of
 from ..tensor import Tensor
 from .batch import batch
+from .fold_clip import fold_clip
 from .fuse import fuse
 from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
@@ -136,7 +137,8 @@ class CompiledFunction:
 
     def _batched(self, rec, keep):
         """rec's operations with the loop's independent GEMMs and row sums batched
-        (compiler/batch.py)."""
+        (compiler/batch.py) and clipping's scaling folded into the Adam step after it
+        (compiler/fold_clip.py)."""
         if not self.fuse:
             return rec.ops
 
@@ -146,7 +148,7 @@ class CompiledFunction:
             rec.values.append(value)
             return Slot(i)
 
-        return batch(rec.ops, rec.values, keep, new_slot)
+        return fold_clip(batch(rec.ops, rec.values, keep, new_slot), rec.values, keep)
 
     def _fused(self, rec, keep, ops=None):
         """The operations as the program runs them: batched, then elementwise runs fused."""

@@ -23,11 +23,11 @@ def test_compile_suite_measures_both_modes_and_their_first_call(tmp_path):
     ok = [r for r in report["results"] if r["status"] == "ok"]
     assert {(r["library"], r["case"]["kind"]) for r in ok} == {
         (lb, kind) for lb in ("minigrad-eager", "minigrad-compile")
-        for kind in ("compile_lstm", "adding_step", "charlm_step")} | {
+        for kind in ("compile_lstm", "adding_step", "ln_adding_step", "charlm_step")} | {
         ("minigrad-eager", "adam_step")}
     for r in ok:
         assert r["info"]["first_call_s"] > 0
-    for kind in ("compile_lstm", "adding_step", "charlm_step"):  # the same step compiled, eager
+    for kind in ("compile_lstm", "adding_step", "ln_adding_step", "charlm_step"):  # same step
         group = [r for r in ok if r["case"]["kind"] == kind]
         assert set(tables.agreement(group).values()) == {"ok"}, kind
     assert "## mg.compile (issue 18)" in done.stdout and "| compile_lstm |" in done.stdout
