@@ -4,8 +4,9 @@ linear recurrence and a whole sequence trains with one scan (mg.linear_scan).
 
 Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step
 at a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence``
-(the paper's parallel mode: one GEMM over all T*B rows, then one ``mg.gated_scan``, the gate math,
-the recurrence and the output in one pass over the sequence; no per-step GEMM). The paper's
+(the paper's parallel mode: one ``mg.gated_scan`` with the input weight: one GEMM over all T*B
+rows, then the gate math, the recurrence and the output in one pass over the sequence; no
+per-step GEMM). The paper's
 log-space coefficients are ``log_coefficients`` (for ``mg.linear_scan(..., log_space=True)``):
 the scan's direct form gives their values to float rounding (tests/ops/test_gated_scan.py).
 ``lstm.Recurrent`` runs ``parallel_sequence`` for impl="fused" and the step for
@@ -78,7 +79,8 @@ class _ScanCell(Cell):
         return (pre if self.bias_ih is None else pre + self.bias_ih).split(self.gates, axis=-1)
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
-        """All steps of x (T, B, I) from states (h0,), one GEMM and one mg.gated_scan; past a
+        """All steps of x (T, B, I) from states (h0,), one mg.gated_scan with the input weight (its
+        GEMM on the scan's threads: docs/cells.md); past a
         sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
         composed path. Returns out (T, B, H) and (h_n,).
 
@@ -101,9 +103,9 @@ class _ScanCell(Cell):
         outputs = []
         for start in range(0, steps, chunk):
             stop = min(start + chunk, steps)
-            product = self._sequence_product(x if stop - start == steps else x[start:stop])
             mask = None if valid is None else valid[start:stop]
-            states_here = mg.gated_scan(product, h, self.gate_map, self.bias_ih, mask)
+            states_here = mg.gated_scan(x if stop - start == steps else x[start:stop], h,
+                                        self.gate_map, self.bias_ih, mask, weight=self.weight_ih)
             h = states_here[stop - start - 1]
             outputs.append(states_here if mask is None else
                            mg.where(mask[:, :, None], states_here, 0.0))
