@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
+from minigrad.backends.memory import MMAP_THRESHOLD
 from minigrad.tensor import Tensor
 
 from .cells import Cell, make_uniform
@@ -39,6 +40,14 @@ def log_g(x: Tensor) -> Tensor:
     return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
 
 
+def _chunk_states(gates: int) -> int:
+    """States per chunk of the parallel mode: the op's largest temporaries, one chunk's float32
+    pre-activations and their gradient (steps, B, gates*H), stay under glibc's mmap threshold
+    as minigrad raises it (backends/memory.py), so their pages are kept from step to step (at
+    B*H = 4096: 1022 steps of minGRU, 681 of minLSTM)."""
+    return (MMAP_THRESHOLD - (64 << 10)) // (gates * 4)
+
+
 class _ScanCell(Cell):
     """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all.
     Each cell also gives the paper's log-space form, ``log_coefficients(x)`` -> (log a_t, log
@@ -46,7 +55,7 @@ class _ScanCell(Cell):
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
-    CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
+    CHUNK_ELEMENTS = _chunk_states(gates)  # states per chunk of the parallel mode
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
                  dtype=np.float32):
@@ -84,10 +93,11 @@ class _ScanCell(Cell):
         sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
         composed path. Returns out (T, B, H) and (h_n,).
 
-        Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
-        chunk, the state carried from chunk to chunk): every temporary stays under glibc's
-        32 MiB mmap threshold, which minigrad raises to keep freed pages (backends/memory.py);
-        at T = 4000, B*H = 4096 unchunked 64 MiB temporaries cost a page fault per page per step.
+        Long sequences run in chunks of about CHUNK_ELEMENTS states (one op per chunk, the state
+        carried from chunk to chunk): every temporary stays under glibc's 32 MiB mmap threshold,
+        which minigrad raises to keep freed pages (backends/memory.py); at T = 4000, B*H = 4096
+        unchunked 64 MiB temporaries cost a page fault per page per step. The chunks are as long
+        as that allows: each costs a copy of its output into the joined one.
         """
         (h,) = states
         steps = x.shape[0]
@@ -123,6 +133,7 @@ class MinGRUCell(_ScanCell):
 
     gates = 2
     gate_map = "mingru"
+    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state
@@ -147,6 +158,7 @@ class MinLSTMCell(_ScanCell):
 
     gates = 3
     gate_map = "minlstm"
+    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state

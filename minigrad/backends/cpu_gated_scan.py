@@ -162,27 +162,35 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
 # (scipy's OpenBLAS, held to one thread) on its share of the rows.
 
 @njit(cache=True, parallel=True, nogil=True)
-def _rows_gemm(a, b, c, transpose_b, parts):
-    """c = a @ op(b), c's rows split into `parts` BLAS calls run in parallel."""
+def _rows_gemm(a, b, c, parts):
+    """c = a @ b^T, c's rows split into `parts` BLAS calls run in parallel."""
     n = c.shape[0]
     for k in prange(parts):
         lo, hi = n * k // parts, n * (k + 1) // parts
-        gemm(a[lo:hi], b, c[lo:hi], False, transpose_b, 1.0, 0.0)
+        gemm(a[lo:hi], b, c[lo:hi], False, True, 1.0, 0.0)
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def _weight_gemm(d, x, partial, out):
-    """out = d^T @ x over all rows: each part's rows into its own partial, then their sum."""
-    parts, n = partial.shape[0], d.shape[0]
+def _backward_gemms(g, x, weight, grad_x, partial, block, out):
+    """grad_x = g @ weight (skipped when grad_x has no rows) and out = g^T @ x: each part's rows
+    in blocks of `block` rows, both products on a block while it is in cache (one read of g),
+    dW into the part's own partial; then the partials' sum."""
+    parts, n = partial.shape[0], g.shape[0]
+    input_grad = grad_x.shape[0] > 0
     for k in prange(parts):
         lo, hi = n * k // parts, n * (k + 1) // parts
-        gemm(d[lo:hi], x[lo:hi], partial[k], True, False, 1.0, 0.0)
+        for r0 in range(lo, hi, block):
+            r1 = min(r0 + block, hi)
+            if input_grad:
+                gemm(g[r0:r1], weight, grad_x[r0:r1], False, False, 1.0, 0.0)
+            gemm(g[r0:r1], x[r0:r1], partial[k], True, False, 1.0, 0.0 if r0 == lo else 1.0)
     out[:] = partial[0]
     for k in range(1, parts):
         out += partial[k]
 
 
 MIN_ROWS_PER_PART = 256
+BLOCK_BYTES = 512 << 10  # rows of dL/dpre both backward GEMMs take while in L2 (2 MiB a core)
 
 
 def _parts(rows: int) -> int:
@@ -195,7 +203,7 @@ def projection(x, weight):
     out = np.empty((x.shape[0], weight.shape[0]), np.result_type(x, weight))
     if out.size:
         with single_threaded_blas():
-            _rows_gemm(x, weight, out, True, _parts(x.shape[0]))
+            _rows_gemm(x, weight, out, _parts(x.shape[0]))
     return out
 
 
@@ -203,12 +211,14 @@ def projection_backward(x, weight, g, input_grad):
     """(dL/dx or None when not input_grad, dL/dweight) of projection(x, weight) for upstream g
     (M, N)."""
     x, weight, g = (np.ascontiguousarray(a) for a in (x, weight, g))
-    grad_x = np.zeros(x.shape, g.dtype) if input_grad else None
+    grad_x = np.empty(x.shape if input_grad else (0, x.shape[1]), g.dtype)
     grad_weight = np.zeros(weight.shape, g.dtype)
     if g.size and x.shape[1]:
         parts = _parts(x.shape[0])
+        block = max(16, BLOCK_BYTES // (g.shape[1] * g.itemsize))
         with single_threaded_blas():
-            if input_grad:
-                _rows_gemm(g, weight, grad_x, False, parts)
-            _weight_gemm(g, x, np.empty((parts,) + weight.shape, g.dtype), grad_weight)
-    return grad_x, grad_weight
+            _backward_gemms(g, x, weight, grad_x, np.empty((parts,) + weight.shape, g.dtype),
+                            block, grad_weight)
+    else:
+        grad_x[:] = 0
+    return (grad_x if input_grad else None), grad_weight
