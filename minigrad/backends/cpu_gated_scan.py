@@ -7,11 +7,14 @@ instead of the dozen whole-sequence elementwise passes of the composed log-space
 backward is one reverse pass: g_h = dL/dh_t + a_{t+1} g_h_{t+1} kept per column in a small
 row, the gate map's VJP writing dL/dpre (and adding the bias's) at each step from g_h and h_{t-1}
 (the forward's output) and giving a_t for the step before: no coefficient is stored. Steps
-where ``valid`` (T, N) is False hold the state (a = 1, b = 0) and get no gradient. The rows n
-run in parallel (prange), each walking T in order; per step the gate map runs over the row's H
-columns into a small buffer, then the recurrence: loops from 0 to H that LLVM vectorises (the
-gate math in the recurrence's loop, or a loop over a stripe q0..q1 as ``cpu_scan``'s, did not:
-3-5x slower at T = 1000, B 32, H 128).
+where ``valid`` (T, N) is False hold the state (a = 1, b = 0) and get no gradient. Each thread
+takes a share of the rows n and walks T in order, all its rows at each step, so at every step
+it reads and writes one contiguous block ((rows, G*H) of pre, (rows, H) of h) rather than one
+row 32 KB from the last: at T = 1000, B 32, H 128, one thread, this order took the minGRU
+kernels from 10.6-11.4 to 6.5-7.8 ms forward and from 17.6-20.0 to 10.4-11.7 ms backward
+(docs/performance.md). Per row and step the gate map runs over the row's H columns into a small
+buffer, then the recurrence: loops from 0 to H that LLVM vectorises (the gate math in the
+recurrence's loop, or a loop over a stripe q0..q1 as ``cpu_scan``'s, did not: 3-5x slower).
 
 Each (gate, dtype) gets a generated module (``kernel_source``), so Numba caches its kernels on
 disk; the CUDA twin is ``cuda_gated_scan`` (same names and signatures).
@@ -41,43 +44,48 @@ _JIT = dict(cache=True, parallel=True, error_model="numpy", fastmath={{"contract
 
 
 @njit(**_JIT)
-def forward(pre, bias, h0, valid, out):
+def forward(pre, bias, h0, valid, out, parts):
     n_t, n_n, hidden = out.shape
     masked = valid.shape[0] > 0
-    for n in prange(n_n):
+    for part in prange(parts):  # each thread its share of the rows, all of them per step
+        lo, hi = n_n * part // parts, n_n * (part + 1) // parts
         a, b = np.empty(hidden, out.dtype), np.empty(hidden, out.dtype)
         for t in range(n_t):
-            prev = h0[n] if t == 0 else out[t - 1, n]
-            if masked and not valid[t, n]:
-                out[t, n] = prev
-                continue
-            row = pre[t, n]
-            for q in range(hidden):  # the gate math, columns independent: it vectorises
-                a[q], b[q] = coefficients({loads})
-            for q in range(hidden):  # the recurrence
-                out[t, n, q] = a[q] * prev[q] + b[q]
+            for n in range(lo, hi):
+                prev = h0[n] if t == 0 else out[t - 1, n]
+                if masked and not valid[t, n]:
+                    out[t, n] = prev
+                    continue
+                row = pre[t, n]
+                for q in range(hidden):  # the gate math, columns independent: it vectorises
+                    a[q], b[q] = coefficients({loads})
+                for q in range(hidden):  # the recurrence
+                    out[t, n, q] = a[q] * prev[q] + b[q]
 
 
 @njit(**_JIT)
-def backward(pre, bias, h0, valid, out, g, grad_pre, grad_h0, grad_bias):
+def backward(pre, bias, h0, valid, out, g, grad_pre, grad_h0, grad_bias, parts):
     n_t, n_n, hidden = out.shape
     masked = valid.shape[0] > 0
-    for n in prange(n_n):
-        carry = np.zeros(hidden, out.dtype)  # a_(t+1) dL/dh_(t+1), then dL/dh_t
+    for part in prange(parts):  # each thread its share of the rows, all of them per step
+        lo, hi = n_n * part // parts, n_n * (part + 1) // parts
+        carries = np.zeros((hi - lo, hidden), out.dtype)  # a_(t+1) dL/dh_(t+1), then dL/dh_t
         for t in range(n_t - 1, -1, -1):
-            prev = h0[n] if t == 0 else out[t - 1, n]
-            row, grad_row, up = pre[t, n], grad_pre[t, n], g[t, n]
-            for q in range(hidden):  # dL/dh_t: this step's upstream (any strides) + the later's
-                carry[q] += up[q]
-            if masked and not valid[t, n]:  # the state held: no gradient, carry passes on
-                grad_row[:] = 0
-                continue
-            for q in range(hidden):  # the gate map's VJP, columns independent: it vectorises
-                gh = carry[q]
-                a, {grads} = vjp({loads}, prev[q], gh)
-                carry[q] = a * gh
-                {stores}
-        grad_h0[n] = carry
+            for n in range(lo, hi):
+                carry = carries[n - lo]
+                prev = h0[n] if t == 0 else out[t - 1, n]
+                row, grad_row, up = pre[t, n], grad_pre[t, n], g[t, n]
+                for q in range(hidden):  # dL/dh_t: this step's upstream (any strides) + later
+                    carry[q] += up[q]
+                if masked and not valid[t, n]:  # the state held: no gradient, carry passes on
+                    grad_row[:] = 0
+                    continue
+                for q in range(hidden):  # the gate map's VJP, columns independent: vectorised
+                    gh = carry[q]
+                    a, {grads} = vjp({loads}, prev[q], gh)
+                    carry[q] = a * gh
+                    {stores}
+        grad_h0[lo:hi] = carries
 '''
 
 
@@ -107,7 +115,7 @@ def fill(template: str, gate: str, row: str, grad_row: str, grad_bias: str | Non
 
 @functools.cache
 def _module(gate: str, dtype_name: str):
-    template = fill(_TEMPLATE, gate, "row[{}]", "grad_row[{}]", "grad_bias[n, {}]", 16)
+    template = fill(_TEMPLATE, gate, "row[{}]", "grad_row[{}]", "grad_bias[n, {}]", 20)
     return kernel_source.load("cpu", f"gated_scan_{gate}", dtype_name, template,
                               digest=scan_gates.digest())
 
@@ -116,6 +124,10 @@ def _kernels(gate: str, dtype):
     """The generated module of one gate map and dtype, loaded once per process (filling the
     template and hashing it and scan_gates.py on every call cost about 0.1-2.5 ms a call)."""
     return _module(gate, np.dtype(dtype).name)
+
+
+def _threads(rows: int) -> int:
+    return max(1, min(numba.get_num_threads(), rows))
 
 
 def _no_mask(valid):
@@ -133,7 +145,8 @@ def gated_scan(pre, bias, h0, valid, gate):
     out = np.empty(pre.shape[:2] + h0.shape[-1:], pre.dtype)
     if out.size:
         _kernels(gate, pre.dtype).forward(pre, _bias(bias, pre.shape[2], pre.dtype),
-                                          np.ascontiguousarray(h0), _no_mask(valid), out)
+                                          np.ascontiguousarray(h0), _no_mask(valid), out,
+                                          _threads(pre.shape[1]))
     return out
 
 
@@ -148,7 +161,7 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
         g = np.broadcast_to(np.asarray(g, pre.dtype), h.shape)
         _kernels(gate, pre.dtype).backward(pre, _bias(bias, pre.shape[2], pre.dtype),
                                            np.ascontiguousarray(h0), _no_mask(valid), h, g,
-                                           grad_pre, grad_h0, grad_bias)
+                                           grad_pre, grad_h0, grad_bias, _threads(pre.shape[1]))
     return grad_pre, grad_h0, (None if bias is None else grad_bias.sum(axis=0))
 
 
