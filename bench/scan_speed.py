@@ -1,6 +1,7 @@
-"""minGRU / minLSTM (one mg.linear_scan per layer) against the fused GRU and LSTM across T, and
-mg.linear_scan against a bare memory pass; "mingru-step" and "minlstm-step" are the same cells
-with scan=False (the cell compiler's sequential kernel).
+"""minGRU / minLSTM (one mg.gated_scan per layer, the input GEMM inside it) against the fused GRU
+and LSTM across T, and mg.linear_scan against a bare memory pass; "mingru-step" and
+"minlstm-step" are the same cells with scan=False (the cell compiler's sequential kernel).
+bench.scan_profile splits the minGRU / minLSTM step into its stages, with 1 and 2 threads.
 
     python -m bench.scan_speed [--seq-lens 100,400,1000,4000] [--rounds 2] [--repeats 5]
                                [--clock wall|cpu]

@@ -4,8 +4,9 @@ linear recurrence and a whole sequence trains with one scan (mg.linear_scan).
 
 Each cell has two forms, held equal by the tests: ``step`` (the paper's sequential mode, one step
 at a time; for inference and the per-step gradient-flow measurements) and ``parallel_sequence``
-(the paper's parallel mode: one GEMM over all T*B rows, then one ``mg.gated_scan``, the gate math,
-the recurrence and the output in one pass over the sequence; no per-step GEMM). The paper's
+(the paper's parallel mode: one ``mg.gated_scan`` with the input weight: one GEMM over all T*B
+rows, then the gate math, the recurrence and the output in one pass over the sequence; no
+per-step GEMM). The paper's
 log-space coefficients are ``log_coefficients`` (for ``mg.linear_scan(..., log_space=True)``):
 the scan's direct form gives their values to float rounding (tests/ops/test_gated_scan.py).
 ``lstm.Recurrent`` runs ``parallel_sequence`` for impl="fused" and the step for
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
+from minigrad.backends.memory import MMAP_THRESHOLD
 from minigrad.tensor import Tensor
 
 from .cells import Cell, make_uniform
@@ -38,6 +40,14 @@ def log_g(x: Tensor) -> Tensor:
     return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
 
 
+def _chunk_states(gates: int) -> int:
+    """States per chunk of the parallel mode: the op's largest temporaries, one chunk's float32
+    pre-activations and their gradient (steps, B, gates*H), stay under glibc's mmap threshold
+    as minigrad raises it (backends/memory.py), so their pages are kept from step to step (at
+    B*H = 4096: 1022 steps of minGRU, 681 of minLSTM)."""
+    return (MMAP_THRESHOLD - (64 << 10)) // (gates * 4)
+
+
 class _ScanCell(Cell):
     """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all.
     Each cell also gives the paper's log-space form, ``log_coefficients(x)`` -> (log a_t, log
@@ -45,7 +55,7 @@ class _ScanCell(Cell):
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
-    CHUNK_ELEMENTS = 1 << 21  # states per chunk of the parallel mode (8 MiB in float32)
+    CHUNK_ELEMENTS = _chunk_states(gates)  # states per chunk of the parallel mode
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
                  dtype=np.float32):
@@ -78,14 +88,16 @@ class _ScanCell(Cell):
         return (pre if self.bias_ih is None else pre + self.bias_ih).split(self.gates, axis=-1)
 
     def parallel_sequence(self, x: Tensor, states: tuple, lengths=None, reverse: bool = False):
-        """All steps of x (T, B, I) from states (h0,), one GEMM and one mg.gated_scan; past a
+        """All steps of x (T, B, I) from states (h0,), one mg.gated_scan with the input weight (its
+        GEMM on the scan's threads: docs/cells.md); past a
         sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
         composed path. Returns out (T, B, H) and (h_n,).
 
-        Long sequences run in chunks of about CHUNK_ELEMENTS states (one GEMM and one scan per
-        chunk, the state carried from chunk to chunk): every temporary stays under glibc's
-        32 MiB mmap threshold, which minigrad raises to keep freed pages (backends/memory.py);
-        at T = 4000, B*H = 4096 unchunked 64 MiB temporaries cost a page fault per page per step.
+        Long sequences run in chunks of about CHUNK_ELEMENTS states (one op per chunk, the state
+        carried from chunk to chunk): every temporary stays under glibc's 32 MiB mmap threshold,
+        which minigrad raises to keep freed pages (backends/memory.py); at T = 4000, B*H = 4096
+        unchunked 64 MiB temporaries cost a page fault per page per step. The chunks are as long
+        as that allows: each costs a copy of its output into the joined one.
         """
         (h,) = states
         steps = x.shape[0]
@@ -101,9 +113,9 @@ class _ScanCell(Cell):
         outputs = []
         for start in range(0, steps, chunk):
             stop = min(start + chunk, steps)
-            product = self._sequence_product(x if stop - start == steps else x[start:stop])
             mask = None if valid is None else valid[start:stop]
-            states_here = mg.gated_scan(product, h, self.gate_map, self.bias_ih, mask)
+            states_here = mg.gated_scan(x if stop - start == steps else x[start:stop], h,
+                                        self.gate_map, self.bias_ih, mask, weight=self.weight_ih)
             h = states_here[stop - start - 1]
             outputs.append(states_here if mask is None else
                            mg.where(mask[:, :, None], states_here, 0.0))
@@ -121,6 +133,7 @@ class MinGRUCell(_ScanCell):
 
     gates = 2
     gate_map = "mingru"
+    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state
@@ -145,6 +158,7 @@ class MinLSTMCell(_ScanCell):
 
     gates = 3
     gate_map = "minlstm"
+    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state

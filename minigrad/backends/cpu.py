@@ -31,7 +31,12 @@ from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rul
     rule_unary,
     rule_unary_backward,
 )
-from .cpu_gated_scan import gated_scan, gated_scan_backward  # noqa: F401 - mg.gated_scan
+from .cpu_gated_scan import (  # noqa: F401 - mg.gated_scan
+    gated_scan,
+    gated_scan_backward,
+    projection,
+    projection_backward,
+)
 from .cpu_scan import linear_scan, linear_scan_backward  # noqa: F401 - mg.linear_scan
 
 name = "cpu"

@@ -56,7 +56,12 @@ from .cuda_elementwise import (  # noqa: F401 - ops generated from the scalar ru
     rule_unary,
     rule_unary_backward,
 )
-from .cuda_gated_scan import gated_scan, gated_scan_backward  # noqa: F401 - mg.gated_scan
+from .cuda_gated_scan import (  # noqa: F401 - mg.gated_scan
+    gated_scan,
+    gated_scan_backward,
+    projection,
+    projection_backward,
+)
 from .cuda_gemm import gemm_into, matmul, matmul_nt, matmul_tn  # noqa: F401 - the GEMMs
 from .cuda_reduce import amax, amin, sum, sum_to  # noqa: F401 - reductions
 from .cuda_scan import linear_scan, linear_scan_backward  # noqa: F401 - mg.linear_scan

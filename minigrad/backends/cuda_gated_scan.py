@@ -19,6 +19,7 @@ from . import kernel_source, scan_gates
 from .cpu_gated_scan import fill
 from .cuda_array_ops import reshape
 from .cuda_base import check_device, empty, from_host, zeros
+from .cuda_gemm import matmul, matmul_nt, matmul_tn
 from .cuda_kernels import launch
 from .cuda_reduce import sum as column_sum
 from .cuda_scan import carries, chunks
@@ -161,6 +162,16 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     if with_bias:
         grad_bias = column_sum(reshape(grad_pre, (pre.shape[0] * n_n, pre.shape[2])), axis=0)
     return grad_pre, grad_h0, grad_bias
+
+
+def projection(x, weight):
+    """x (M, K) @ weight (N, K)^T: mg.gated_scan's input GEMM."""
+    return matmul_nt(x, weight)
+
+
+def projection_backward(x, weight, g, input_grad):
+    """(dL/dx or None when not input_grad, dL/dweight) of projection for upstream g (M, N)."""
+    return (matmul(g, weight) if input_grad else None), matmul_tn(g, x)
 
 
 def ptx_signatures() -> dict:

@@ -142,6 +142,10 @@ class Backend(Protocol):
         h0 (N, H); valid (T, N) host bool array or None (False: the state holds)."""
     def gated_scan_backward(self, pre, bias, h0, valid, h, g, gate) -> tuple:
         """(d pre, d h0, d bias or None) of gated_scan's output h for upstream g."""
+    def projection(self, x, weight) -> Array:
+        """x (M, K) @ weight (N, K)^T: mg.gated_scan's input GEMM (on the scan's threads)."""
+    def projection_backward(self, x, weight, g, input_grad) -> tuple:
+        """(d x, or None when not input_grad, d weight) of projection for upstream g (M, N)."""
     # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
     def cumextreme_index(self, a, axis, largest) -> Array:
         """int64 index of the running max (largest) or min along axis; ties and NaNs take the

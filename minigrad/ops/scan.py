@@ -76,25 +76,34 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, axis: int = 0,
     return record("linear_scan", h, inputs, backward)
 
 
-def _check_gated(pre, h0, gate, bias, valid):
+def _check_gated(pre, h0, gate, bias, valid, weight):
     if gate not in GATES:
         raise ValueError(f"gated_scan: unknown gate {gate!r}; choose from {sorted(GATES)}")
     blocks = GATES[gate].blocks
-    for name, t in (("pre", pre), ("h0", h0), ("bias", bias)):
+    for name, t in (("pre", pre), ("h0", h0), ("bias", bias), ("weight", weight)):
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"gated_scan: {name} must be a Tensor, got {type(t).__name__}")
-    if pre.ndim < 2 or pre.shape[-1] % blocks or pre.dtype.kind != "f":
+    if weight is not None:
+        if pre.ndim < 2 or pre.dtype.kind != "f":
+            raise ValueError(f"gated_scan: with a weight, pre must be a float tensor (T, ..., I) "
+                             f"of the inputs, got {pre.shape} {pre.dtype}")
+        if weight.ndim != 2 or weight.shape[0] % blocks or weight.shape[1] != pre.shape[-1]:
+            raise ValueError(f"gated_scan: weight must have shape ({blocks}*H, "
+                             f"{pre.shape[-1]}) (the {gate} gates' {blocks} blocks by pre's "
+                             f"last axis), got {weight.shape}")
+    elif pre.ndim < 2 or pre.shape[-1] % blocks or pre.dtype.kind != "f":
         raise ValueError(f"gated_scan: pre must be a float tensor (T, ..., {blocks}*H) of the "
                          f"{gate} gates' {blocks} blocks along the last axis, got {pre.shape} "
                          f"{pre.dtype}")
-    state_shape = pre.shape[1:-1] + (pre.shape[-1] // blocks,)
-    for name, t in (("h0", h0), ("bias", bias)):
+    width = pre.shape[-1] if weight is None else weight.shape[0]
+    state_shape = pre.shape[1:-1] + (width // blocks,)
+    for name, t in (("h0", h0), ("bias", bias), ("weight", weight)):
         if t is not None and (t.dtype != pre.dtype or t.device != pre.device):
             raise ValueError(f"gated_scan: {name} ({t.dtype} on {t.device}) must match pre "
                              f"({pre.dtype} on {pre.device})")
-    if bias is not None and bias.shape != pre.shape[-1:]:
-        raise ValueError(f"gated_scan: bias must have shape {pre.shape[-1:]} (pre's last "
-                         f"axis), got {bias.shape}")
+    if bias is not None and bias.shape != (width,):
+        raise ValueError(f"gated_scan: bias must have shape {(width,)} (the pre-activations' "
+                         f"last axis), got {bias.shape}")
     if h0 is not None:
         if h0.ndim > len(state_shape) or not all(
                 n in (1, m) for n, m in zip(h0.shape[::-1], state_shape[::-1])):
@@ -106,11 +115,11 @@ def _check_gated(pre, h0, gate, bias, valid):
             raise ValueError(f"gated_scan: valid must be a bool array of shape "
                              f"{pre.shape[:-1]} (pre without its last axis), got {valid.dtype} "
                              f"{valid.shape}")
-    return state_shape, valid
+    return state_shape, width, valid
 
 
 def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
-               bias: Tensor | None = None, valid=None) -> Tensor:
+               bias: Tensor | None = None, valid=None, weight: Tensor | None = None) -> Tensor:
     """h_t = a_t h_{t-1} + b_t along axis 0, (a_t, b_t) the gate map `gate` of pre_t's blocks.
 
     pre (T, ..., G*H): every step's gate pre-activations, G blocks along the last axis ("mingru":
@@ -119,12 +128,21 @@ def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
     no pass of its own). Returns h (T, ..., H); h0 broadcasts to (..., H) (zeros when None).
     valid (T, ...) bool, optional: where False the state holds (a = 1, b = 0) and pre gets no
     gradient. VJP: one reverse pass, the gate map's derivative at each step.
+
+    weight (G*H, I), optional: then pre is the input x (T, ..., I) and the pre-activations are
+    x W^T, one GEMM over all rows (and dL/dx, dL/dW two GEMMs in the backward) that the CPU
+    backend runs on the scan kernels' own threads (backends/cpu_gated_scan: ``projection``) instead
+    of numpy's BLAS threads, which spin after each call and took the scan's second core.
     """
-    state_shape, valid = _check_gated(pre, h0, gate, bias, valid)
+    state_shape, width, valid = _check_gated(pre, h0, gate, bias, valid, weight)
     be = backend_of(pre.data)
-    steps, width = pre.shape[0], pre.shape[-1]
+    steps = pre.shape[0]
     rows = int(np.prod(state_shape[:-1], dtype=np.int64))
-    pre3 = be.reshape(pre.data, (steps, rows, width))
+    if weight is None:
+        pre3 = be.reshape(pre.data, (steps, rows, width))
+    else:
+        x2 = be.reshape(pre.data, (steps * rows, pre.shape[-1]))
+        pre3 = be.reshape(be.projection(x2, weight.data), (steps, rows, width))
     h0_data = (be.zeros((rows, state_shape[-1]), pre.dtype) if h0 is None else
                be.reshape(be.broadcast_to(h0.data, state_shape), (rows, state_shape[-1])))
     valid2 = None if valid is None else valid.reshape(steps, rows)
@@ -135,10 +153,15 @@ def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
         g3 = be.reshape(be.broadcast_to(g, (steps,) + state_shape), h.shape)
         grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data, valid2,
                                                               h, g3, gate)
-        grads = (be.reshape(grad_pre, pre.shape), be.reshape(grad_h0, state_shape), grad_bias)
-        return tuple(d for d, t in zip(grads, (pre, h0, bias)) if t is not None)
+        grad_weight = None
+        if weight is not None:
+            grad_pre, grad_weight = be.projection_backward(
+                x2, weight.data, be.reshape(grad_pre, (steps * rows, width)), pre.requires_grad)
+        grads = (None if grad_pre is None else be.reshape(grad_pre, pre.shape),
+                 be.reshape(grad_h0, state_shape), grad_bias, grad_weight)
+        return tuple(d for d, t in zip(grads, (pre, h0, bias, weight)) if t is not None)
 
-    inputs = tuple(t for t in (pre, h0, bias) if t is not None)
+    inputs = tuple(t for t in (pre, h0, bias, weight) if t is not None)
     return record("gated_scan", be.reshape(h, (steps,) + state_shape), inputs, backward)
 
 

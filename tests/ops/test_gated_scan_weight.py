@@ -1,0 +1,126 @@
+"""mg.gated_scan(x, ..., weight=W): the input GEMM inside the op equals x @ W.T then the scan
+(values and every gradient), its VJP (float64 gradcheck, random upstream), PyTorch's autograd on
+the sequential definition, the row-split GEMMs against numpy's, and bad weights named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.backends import cpu_gated_scan
+from minigrad.backends.scan_gates import GATES
+
+
+def _case(gate, steps=7, rows=(3,), inputs=5, hidden=4, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    width = GATES[gate].blocks * hidden
+    return (rng.normal(0, 1.0, (steps, *rows, inputs)).astype(dtype),
+            rng.normal(0, 0.8, (width, inputs)).astype(dtype),
+            rng.normal(0, 0.5, width).astype(dtype),
+            rng.uniform(-1, 1, (*rows, hidden)).astype(dtype))
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+@pytest.mark.parametrize("masked", [False, True])
+def test_equals_the_product_then_the_scan(gate, masked):
+    x, w, b, h0 = _case(gate, rows=(2, 3))
+    valid = np.random.default_rng(1).uniform(size=x.shape[:-1]) > 0.3 if masked else None
+    upstream = np.random.default_rng(2).standard_normal(x.shape[:-1] + (h0.shape[-1],))
+    results = []
+    for inside in (True, False):
+        ts = [mg.tensor(a, requires_grad=True) for a in (x, w, b, h0)]
+        if inside:
+            out = mg.gated_scan(ts[0], ts[3], gate, ts[2], valid, weight=ts[1])
+        else:
+            out = mg.gated_scan(ts[0] @ ts[1].T, ts[3], gate, ts[2], valid)
+        (out * mg.tensor(upstream)).sum().backward()
+        results.append([out.numpy()] + [t.grad for t in ts])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+def test_gradcheck(gate):
+    x, w, b, h0 = _case(gate, steps=5, rows=(2,), inputs=3, hidden=3, seed=3)
+    upstream = mg.tensor(np.random.default_rng(4).standard_normal((5, 2, 3)))
+    assert mg.gradcheck(lambda x, w, b, h: mg.gated_scan(x, h, gate, b, weight=w) * upstream,
+                        [x, w, b, h0])
+    assert mg.gradcheck(lambda x, w: mg.gated_scan(x, None, gate, weight=w) * upstream, [x, w])
+
+
+def test_input_without_gradient_gets_none_and_the_weight_its_gradient():
+    x, w, b, h0 = _case("mingru")
+    weight = mg.tensor(w, requires_grad=True)
+    mg.gated_scan(mg.tensor(x), mg.tensor(h0), "mingru", mg.tensor(b), weight=weight).sum() \
+        .backward()
+    reference = mg.tensor(w, requires_grad=True)
+    mg.gated_scan(mg.tensor(x) @ reference.T, mg.tensor(h0), "mingru", mg.tensor(b)).sum() \
+        .backward()
+    np.testing.assert_allclose(weight.grad, reference.grad, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+def test_matches_torch_autograd_on_the_sequential_definition(gate):
+    torch = pytest.importorskip("torch")
+    x, w, b, h0 = _case(gate, steps=6, rows=(3,), seed=5)
+    upstream = np.random.default_rng(6).standard_normal((6, 3, 4))
+    ts = [mg.tensor(a, requires_grad=True) for a in (x, w, b, h0)]
+    (mg.gated_scan(ts[0], ts[3], gate, ts[2], weight=ts[1]) * mg.tensor(upstream)).sum() \
+        .backward()
+    tt = [torch.tensor(a, requires_grad=True) for a in (x, w, b, h0)]
+
+    def g(p):
+        return torch.where(p >= 0, p + 0.5, torch.sigmoid(p))
+
+    h, outs = tt[3], []
+    for x_t in tt[0]:
+        blocks = torch.nn.functional.linear(x_t, tt[1], tt[2]).chunk(GATES[gate].blocks, -1)
+        if gate == "mingru":
+            z = torch.sigmoid(blocks[0])
+            h = (1 - z) * h + z * g(blocks[1])
+        else:
+            f, i = torch.sigmoid(blocks[0]), torch.sigmoid(blocks[1])
+            h = f / (f + i) * h + i / (f + i) * g(blocks[2])
+        outs.append(h)
+    out = torch.stack(outs)
+    (out * torch.tensor(upstream)).sum().backward()
+    for ours, theirs in zip(ts, tt):
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_split_gemms_equal_numpy(dtype):
+    """Enough rows for every thread to take a share (and a remainder): the row-split products
+    equal one numpy GEMM to rounding."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1029, 32)).astype(dtype)
+    w = rng.standard_normal((96, 32)).astype(dtype)
+    g = rng.standard_normal((1029, 96)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cpu_gated_scan.projection(x, w), x @ w.T, **tol)
+    grad_x, grad_w = cpu_gated_scan.projection_backward(x, w, g, True)
+    np.testing.assert_allclose(grad_x, g @ w, **tol)
+    np.testing.assert_allclose(grad_w, g.T @ x, **tol)
+    assert cpu_gated_scan.projection_backward(x, w, g, False)[0] is None
+
+
+def test_empty_sequence_with_weight():
+    x = mg.tensor(np.ones((0, 2, 5)), requires_grad=True)
+    w = mg.tensor(np.ones((6, 5)), requires_grad=True)
+    out = mg.gated_scan(x, None, "mingru", weight=w)
+    assert out.shape == (0, 2, 3)
+
+
+def test_bad_weight_is_named():
+    x = mg.tensor(np.ones((5, 2, 4)))
+    with pytest.raises(ValueError, match=r"weight must have shape \(2\*H, 4\)"):
+        mg.gated_scan(x, None, "mingru", weight=mg.tensor(np.ones((6, 3))))
+    with pytest.raises(ValueError, match=r"weight must have shape \(3\*H, 4\)"):
+        mg.gated_scan(x, None, "minlstm", weight=mg.tensor(np.ones((8, 4))))
+    with pytest.raises(ValueError, match="weight .* must match pre"):
+        mg.gated_scan(x, None, "mingru", weight=mg.tensor(np.ones((6, 4), np.float32)))
+    with pytest.raises(ValueError, match=r"bias must have shape \(6,\)"):
+        mg.gated_scan(x, None, "mingru", mg.tensor(np.ones(4)), weight=mg.tensor(np.ones((6, 4))))
+    with pytest.raises(TypeError, match="weight must be a Tensor"):
+        mg.gated_scan(x, None, "mingru", weight=np.ones((6, 4)))
