@@ -17,6 +17,7 @@ import numpy as np
 
 from . import cpu_kernels as k
 from . import memory as _memory
+from . import omp as _omp
 from . import optimizer_rules as rules
 from .cpu_axis import *  # noqa: F403 - along-axis kernels (engine-ops)
 from .cpu_cumulative import (  # noqa: F401 - scans with torch's edges, integer bitwise ops (issue 20)
@@ -43,6 +44,7 @@ name = "cpu"
 ndarray = np.ndarray
 
 _memory.tune_malloc()  # keep freed pages for the next training step (see memory.py)
+_omp.wait_passively()  # idle OpenMP threads sleep: no core held by a spin (see omp.py)
 
 
 # ---- creation and movement ---------------------------------------------------------------------
