@@ -52,3 +52,17 @@ def test_libgomp_reads_it_at_the_first_parallel_kernel():
     if "layer omp" not in done.stdout:
         pytest.skip(f"Numba's threading layer here is not OpenMP: {done.stdout.strip()}")
     assert "GOMP_SPINCOUNT = '0'" in done.stderr, done.stderr[-2000:]
+
+
+def test_benchmark_workers_get_the_users_environment(monkeypatch):
+    """A torch worker started by a bench harness that imported minigrad does not inherit the
+    passive policy minigrad set (it would slow torch's OpenMP); a user's own setting passes."""
+    from pathlib import Path
+
+    from bench.peers.machine import worker_env
+
+    monkeypatch.setitem(omp.applied, "OMP_WAIT_POLICY", "passive")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert "OMP_WAIT_POLICY" not in worker_env(Path("."), 2)
+    monkeypatch.delitem(omp.applied, "OMP_WAIT_POLICY")
+    assert worker_env(Path("."), 2)["OMP_WAIT_POLICY"] == "passive"

@@ -57,6 +57,10 @@ def wait_for_quiet(max_busy: float, max_wait_s: float) -> float:
 def worker_env(root: Path, threads: int) -> dict[str, str]:
     """The environment of a worker: threads pinned, the repository root importable."""
     env = dict(os.environ, **thread_env(threads))
+    # what importing minigrad set in this process (OMP_WAIT_POLICY) is not passed on: a torch or
+    # JAX worker runs with the user's environment, a minigrad worker sets it again on import
+    for name in getattr(sys.modules.get("minigrad.backends.omp"), "applied", {}):
+        env.pop(name, None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
 
