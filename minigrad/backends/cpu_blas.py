@@ -69,7 +69,7 @@ def _blas_kind(typingctx, array):
     return types.int8(array), codegen
 
 
-_X86 = platform.machine().lower() in ("x86_64", "amd64")
+X86 = platform.machine().lower() in ("x86_64", "amd64")
 _FLUSH_TO_ZERO, _DENORMALS_ARE_ZERO = 1 << 15, 1 << 6
 
 
@@ -78,7 +78,7 @@ def _mxcsr(typingctx):
     """The calling thread's SSE control/status register (0 off x86)."""
 
     def codegen(context, builder, sig, args):
-        if not _X86:
+        if not X86:
             return ir.Constant(ir.IntType(32), 0)
         slot = cgutils.alloca_once(builder, ir.IntType(32))
         fn = cgutils.get_or_insert_function(
@@ -93,7 +93,7 @@ def _mxcsr(typingctx):
 @intrinsic
 def _set_mxcsr(typingctx, value):
     def codegen(context, builder, sig, args):
-        if _X86:
+        if X86:
             slot = cgutils.alloca_once_value(builder, args[0])
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t]),
@@ -206,6 +206,31 @@ def gemm_packed(a, packed, c, beta, row_chunk):
             width = min(tile, columns - k * tile)
             gemm(a[r0:r1], packed[k, :, :width], c[r0:r1, k * tile:k * tile + width], False,
                  False, 1.0, beta)
+
+
+def pack_ranges(b, ranges, tile: int):
+    """The columns of b (K, N) in `ranges` ([(start, stop), ...]) as column tiles of at most
+    `tile` columns that never cross a range's end: (packed (n, K, tile) zero-padded, starts,
+    widths), tile k being b[:, starts[k]:starts[k] + widths[k]]. One range (0, N) gives
+    pack_column_tiles(b, tile)."""
+    starts = [s for lo, hi in ranges for s in range(lo, hi, tile)]
+    widths = [min(tile, hi - s) for lo, hi in ranges for s in range(lo, hi, tile)]
+    packed = np.zeros((len(starts), b.shape[0], tile), b.dtype)
+    for k, (s, w) in enumerate(zip(starts, widths)):
+        packed[k, :, :w] = b[:, s:s + w]
+    return packed, np.array(starts, np.int64), np.array(widths, np.int64)
+
+
+@njit(cache=True, nogil=True)
+def gemm_tiles(a, packed, starts, widths, c, beta, row_chunk):
+    """c[:, starts[k]:starts[k] + widths[k]] = a @ tile k + beta (the same columns of c), for the
+    tiles of pack_ranges; the columns of c no tile covers are left alone."""
+    rows = c.shape[0]
+    for r0 in range(0, rows, row_chunk):
+        r1 = min(r0 + row_chunk, rows)
+        for k in range(packed.shape[0]):
+            s, w = starts[k], widths[k]
+            gemm(a[r0:r1], packed[k, :, :w], c[r0:r1, s:s + w], False, False, 1.0, beta)
 
 
 @njit(cache=True, nogil=True)
