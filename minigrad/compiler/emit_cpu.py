@@ -47,18 +47,19 @@ def _time_header(backward: bool) -> list[str]:
 
 
 def _own(target: str, pieces: int, value: str, at: str = "0") -> list[str]:
-    """target = value over this thread's units u0:u1 of each of `pieces` L-wide pieces from
+    """target = value over this thread's units u0:u1 of each of `pieces` W-wide pieces from
     column `at` (target and value are format strings with {c} for the columns)."""
-    return [f"for q in range({pieces}):", f"    c0 = {at} + q * L",
+    return [f"for q in range({pieces}):", f"    c0 = {at} + q * W",
             f"    {target.format(c='c0 + u0:c0 + u1')} = {value.format(c='c0 + u0:c0 + u1')}"]
 
 
 def _prologue(plan: Plan) -> list[str]:
     rec_width = plan.state_pieces[plan.rec_state]
     lines = ["    previous_fp = denormals_off()", "    T = buf.shape[0]",
-             f"    L = buf.shape[2] // {plan.n_slots}", f"    I = xh.shape[2] - {rec_width} * L",
+             f"    W = buf.shape[2] // {plan.n_slots}", f"    I = xh.shape[2] - {rec_width} * W",
+             "    L = u1 - u0",
              "    zero = buf.dtype.type(0.0)", "    generation = 0"]
-    return lines + [f"    vec_{name}_{p} = vec_{name}[{p} * L:{p + 1} * L]"
+    return lines + [f"    vec_{name}_{p} = vec_{name}[{p} * W + u0:{p} * W + u1]"
                     for name, n in plan.vectors.items() for p in range(n)]
 
 
@@ -72,10 +73,10 @@ def _rows(names, used, lane_lines, skip, passes=False, sums=None) -> list[str]:
     lines += row_views(names, used, "            ")
     if passes:
         return lines + ["            " + line for line in lane_lines]
-    lines.append("            for j in range(u0, u1):")
+    lines.append("            for j in range(L):")
     lines += ["                " + line for line in lane_lines]
     if sums:
-        lines.append("            for j in range(u0, u1):")
+        lines.append("            for j in range(L):")
         lines += [f"                acc{a}[j] += {view}{slot}[j]"
                   for a, (view, slot) in sorted(sums.items())]
     return lines
@@ -85,7 +86,7 @@ def _scratch(plan: Plan, names) -> list[str]:
     """Row scratch of a step with row reductions; the stats columns follow the extra lanes."""
     if not plan.row_scalars:
         return []
-    return [f"    NX = {plan.n_extra} * L",
+    return [f"    NX = {plan.n_extra} * W",
             f"    scr = np.empty({max(names.scratch, 1)} * L, buf.dtype)",
             f"    gscr = np.empty({max(names.gscratch, 1)} * L, buf.dtype)",
             f"    red = np.empty({max(names.reductions, 1)} * L, buf.dtype)"]
@@ -118,7 +119,7 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
         lines += ["        k0 = xh.shape[2] - w_packed.shape[1]",
                   f"        gemm_tiles(xh[prev, lo:hi, k0:], w_packed, w_starts, w_widths, "
-                  f"g[lo:hi, {plan.h_first} * L:], {beta} if k0 > 0 else 0.0, row_chunk)"]
+                  f"g[lo:hi, {plan.h_first} * W:], {beta} if k0 > 0 else 0.0, row_chunk)"]
     skip = []
     for k in range(len(plan.state_pieces)):
         buffer, offset = names.state_buffer(k)
@@ -147,7 +148,7 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     stages = [backward_lanes(names, 2, True)] if two else []
     stages.append(backward_rows(names) if plan.row_scalars else backward_lanes(names, 1, two))
     lines += _scratch(plan, names)
-    lines += [f"    acc{a} = acc[{a} * L:{a + 1} * L]" for a in sorted(names.acc.values())]
+    lines += [f"    acc{a} = acc[{a} * W + u0:{a} * W + u1]" for a in sorted(names.acc.values())]
     lines += _time_header(True) + ["        dout_t = dout[t if dout.shape[0] > 1 else 0]"]
     passthrough = [line for k in range(n_states)
                    for line in _own(f"dN{k}[b, {{c}}]", plan.state_pieces[k], f"dS{k}[b, {{c}}]")]
@@ -167,7 +168,7 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     lines += ["        if dx.shape[0] == T:",
               "            project_rows(g[r0:r1], w_x_t, dx[t, r0:r1])"]
     if plan.weight_h is not None:
-        lines.append(f"        gemm_tiles(g[lo:hi, {plan.h_first} * L:], w_packed, w_starts, "
+        lines.append(f"        gemm_tiles(g[lo:hi, {plan.h_first} * W:], w_packed, w_starts, "
                      f"w_widths, dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
     for k in range(n_states):
         lines += ["        " + line for line in

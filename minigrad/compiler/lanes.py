@@ -93,12 +93,12 @@ def row_views(names: Names, used: set, indent: str) -> list[str]:
             buffer, offset = names.state_buffer(k)
             slot = "prev" if kind == "prev" else "nxt"
             lines.append(f"{lane_view(set(), kind, index)} = {buffer}[{slot}, b, "
-                         f"{offset} + {p} * L:{offset} + {p + 1} * L]")
+                         f"{offset} + {p} * W + u0:{offset} + {p} * W + u1]")
         elif kind in ("dS", "dN"):
             k, p = index
-            lines.append(f"{lane_view(set(), kind, index)} = {kind}{k}[b, {p} * L:{p + 1} * L]")
+            lines.append(f"{lane_view(set(), kind, index)} = {kind}{k}[b, {p} * W + u0:{p} * W + u1]")
         else:
-            target = _VIEWS[kind][1].format(a=f"{index} * L:{index + 1} * L")
+            target = _VIEWS[kind][1].format(a=f"{index} * W + u0:{index} * W + u1")
             lines.append(f"{_VIEWS[kind][0]}{index} = {target}")
     return [indent + line for line in lines]
 

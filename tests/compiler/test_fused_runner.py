@@ -74,7 +74,7 @@ def test_the_backward_lane_loop_holds_no_float64_sums():
     shapes = {"weight_ih": (32, 3), "weight_hh": (32, 8), "bias_ih": (32,), "bias_hh": (32,)}
     source = compile_step(_step("lstm"), 3, (8, 8), shapes, np.float32).source
     backward = source[source.index("def backward("):]
-    loops = backward.split("for j in range(u0, u1):")[1:]  # the thread's units (0:L by rows)
+    loops = backward.split("for j in range(L):")[1:]
     rule_loops = [loop for loop in loops if "R_" in loop]
     sum_loops = [loop for loop in loops if "acc" in loop and "R_" not in loop]
     assert len(rule_loops) == 1 and "acc" not in rule_loops[0]
