@@ -244,44 +244,56 @@ def gemm_rows(a, b, c, transpose_a, transpose_b, alpha, beta, lo, hi):
     restore_denormals(previous_fp)
 
 
-def _find_thread_setter():
-    """scipy's OpenBLAS (the library cython_blas calls) set/get_num_threads, or None."""
+def _find_thread_setters():
+    """[(set_num_threads, get_num_threads)] of every OpenBLAS in the process: scipy's (the one
+    cython_blas, so Numba's BLAS calls, use) and numpy's (a 64-bit-integer build whose symbols
+    end in 64_), each a library of its own with its own thread pool."""
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line})
     except OSError:
-        return None
+        return []
+    found = []
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
         for prefix in ("scipy_openblas_", "openblas_"):
-            setter = getattr(lib, prefix + "set_num_threads", None)
-            getter = getattr(lib, prefix + "get_num_threads", None)
-            if setter is not None and getter is not None:
-                setter.argtypes, setter.restype = [ctypes.c_int], None
-                getter.argtypes, getter.restype = [], ctypes.c_int
-                return setter, getter
-    return None
+            for suffix in ("", "64_"):
+                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype = [ctypes.c_int], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    found.append((setter, getter))
+                    break
+            else:
+                continue
+            break
+    return found
 
 
-_THREAD_CONTROL = _find_thread_setter()
+_THREAD_CONTROLS = None  # found on first use: numpy's OpenBLAS is loaded by then
 
 
 @contextlib.contextmanager
 def single_threaded_blas():
-    """Run the block with scipy's OpenBLAS on one thread: the fused kernels split work across
-    their own threads, and OpenBLAS's pool would compete with them (and spin) otherwise."""
-    if _THREAD_CONTROL is None:
-        yield
-        return
-    setter, getter = _THREAD_CONTROL
-    previous = getter()
-    if previous != 1:
-        setter(1)
+    """Run the block with every OpenBLAS in the process (scipy's and numpy's) on one thread: the
+    fused kernels and compiled programs split work across minigrad's own threads, and an
+    OpenBLAS pool would compete with them otherwise. Its workers spin for a while after each
+    multi-threaded call (OpenBLAS's thread timeout), so a product threaded by numpy just before
+    a fused recurrence took the core the recurrence's second thread needed."""
+    global _THREAD_CONTROLS
+    if _THREAD_CONTROLS is None:
+        _THREAD_CONTROLS = _find_thread_setters()
+    previous = [getter() for _, getter in _THREAD_CONTROLS]
+    for (setter, _), n in zip(_THREAD_CONTROLS, previous):
+        if n != 1:
+            setter(1)
     try:
         yield
     finally:
-        if previous != 1:
-            setter(previous)
+        for (setter, _), n in zip(_THREAD_CONTROLS, previous):
+            if n != 1:
+                setter(n)
