@@ -5,10 +5,11 @@ the whole state of the step before, so the threads meet once per step. A Python 
 costs tens of microseconds per meeting (a step is 20-400 us); this one is two atomic operations
 on a shared int64 array and a short spin: sync[0] counts the arrivals, sync[1] the completed
 barriers. The last thread to arrive resets the count and advances the generation; the others spin
-on the generation (with the x86 ``pause`` hint), and after SPINS_BEFORE_YIELD rounds give their
-core away with ``sched_yield`` each round, so a busy machine that has descheduled a partner is
-not made busier by a thread spinning for it. The atomics are sequentially consistent, so every
-store a thread made before the barrier is visible to every thread after it.
+on the generation (with the x86 ``pause`` hint), and after SPINS_BEFORE_YIELD rounds (a few
+microseconds) give their core away with ``sched_yield`` each round, so a busy machine that has
+descheduled a partner is not made busier by a thread spinning for it. The atomics are
+sequentially consistent, so every store a thread made before the barrier is visible to every
+thread after it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from numba.extending import intrinsic
 
 from ..backends.cpu_blas import X86
 
-SPINS_BEFORE_YIELD = 4000
+SPINS_BEFORE_YIELD = 256
 
 _sched_yield = types.ExternalFunction("sched_yield", types.intc())
 
