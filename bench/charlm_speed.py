@@ -9,11 +9,13 @@ PyTorch on the same model, data and settings, each library in its own process.
 One step is what `lstm charlm` trains with: a (bptt, batch) chunk of the stdlib corpus's training
 streams through embedding -> stacked LSTM -> linear decoder, mean cross-entropy, backward, gradient
 norm clipped at 1, an Adam update, the (h, c) carried to the next chunk detached (``minigrad-
-compile``: the same step under ``mg.compile``). A worker warms up (JIT compilation, first calls),
-times `steps` consecutive steps and prints one JSON line; rounds alternate the libraries so a busy
-machine slows both alike. ``--clock cpu`` times each step by the process's CPU time (all its
-threads) instead of the wall clock: on a saturated machine that is the usable figure, with one
-thread (more threads add the time their OpenMP or pool threads spin waiting).
+compile``: the same step under ``mg.compile``; ``minigrad-units``, ``minigrad-compile-units``:
+with the fused recurrences' threads split by hidden units, docs/fused_kernels.md). A worker warms
+up (JIT compilation, first calls), times `steps` consecutive steps and prints one JSON line;
+rounds alternate the libraries so a busy machine slows both alike. ``--clock cpu`` times each
+step by the process's CPU time (all its threads) instead of the wall clock: on a saturated
+machine that is the usable figure, with one thread (more threads add the time their OpenMP or
+pool threads spin waiting).
 """
 
 from __future__ import annotations
@@ -139,6 +141,8 @@ def torch_steps(config: dict, vocab_size: int, inputs, targets):
 
 BUILDERS = {"minigrad": minigrad_steps, "minigrad-compile": minigrad_compiled_steps,
             "torch": torch_steps}
+# the same steps with the fused recurrences' threads split by hidden units (cpu_runtime.set_split)
+BUILDERS.update({name + "-units": BUILDERS[name] for name in ("minigrad", "minigrad-compile")})
 
 
 def worker(library: str, config: dict) -> dict:
@@ -147,6 +151,10 @@ def worker(library: str, config: dict) -> dict:
         import torch
 
         torch.set_num_threads(config["threads"])
+    if library.endswith("-units"):
+        from minigrad.compiler.cpu_runtime import set_split
+
+        set_split("units")
     vocab_size, inputs, targets = training_batches(config)
     step, version = BUILDERS[library](config, vocab_size, inputs, targets)
     for i in range(config["warmup"]):

@@ -3,7 +3,8 @@ into the per-step GEMMs, the lane loops and the GEMMs over all steps, at the add
 (B 32, T 100, I 2, H 128) and the character model's layers (H 256, I 64 and I 256), float32.
 
     python -m bench.recurrence_profile [--threads 1,2] [--calls 20] [--shapes 128x2,256x64,256x256]
-                                       [--clock cpu|wall]
+                                       [--clock cpu|wall] [--split rows,units] [--runner-only]
+                                       [--share] [--torch]
 
 Rows (milliseconds per call, the minimum and the median of --calls calls):
 - forward, backward: run_cpu.forward / backward with the generated kernels (what a training step
@@ -15,6 +16,16 @@ Rows (milliseconds per call, the minimum and the median of --calls calls):
   the kernels use (gemm_packed), one BLAS call per step on the unpacked weights, and numpy's
   np.dot into out= (a new operand each call is not needed: it is the same BLAS);
 - weight GEMM (dgates^T [x | h] over all T*B rows) and the input projection / dx GEMMs.
+--split: how the threads share the time loops (cpu_runtime.set_split: rows, units, auto), one
+profile per value; --runner-only: the forward and backward rows only. To compare splits or thread
+counts, run `--clock wall --runner-only` several times, alternating.
+--share: instead, the time loops alone with only the first thread's share of them run (its rows,
+or its units, the barrier's other parties absent), by that thread's CPU time: the work each
+thread does under a split, unaffected by a busy machine's scheduling (the barrier's waits are
+not in it).
+--torch: torch.nn.LSTM's forward and backward at the same shapes and threads instead (one layer,
+input and state gradients asked for, float32; oneDNN's fused RNN on this CPU), for its own 1 -> 2
+thread scaling.
 The default clock is the process's CPU time (all threads), which a busy machine disturbs far less
 than the wall clock; with 2 threads it is the work of both.
 """
@@ -53,7 +64,7 @@ def _without_step_gemms(source: str):
     """The generated module with its per-step GEMM calls replaced by `pass` (not cached)."""
     lines = []
     for line in source.splitlines():
-        if "gemm_packed(" in line and "import" not in line:
+        if ("gemm_packed(" in line or "gemm_tiles(" in line) and "import" not in line:
             line = line[:len(line) - len(line.lstrip())] + "pass"
         lines.append(line.replace("cache=True", "cache=False"))
     folder = tempfile.mkdtemp(prefix="minigrad-profile-")
@@ -105,13 +116,72 @@ def _step_gemms(a, w) -> dict:
             "np.dot out=": lambda: numpy_steps(a, w, c)}
 
 
-def profile(H: int, I: int, threads: int, calls: int, clock: str) -> dict:
-    from minigrad.backends.cpu_blas import single_threaded_blas
-    from minigrad.compiler import compile_step, run_cpu
+def _share_timer(rt, kernels, spent):
+    """A stand-in for cpu_runtime.run that runs only the first call of a time loop (with the
+    barrier's parties set to 1: the kernels' last argument) and adds its thread CPU time to
+    spent[name]; other work runs as usual."""
+    run = rt.run
+
+    def first_share(fn, calls):
+        name = {kernels.forward: "forward loop", kernels.backward: "backward loop"}.get(fn)
+        if name is None:
+            return run(fn, calls)
+        start = time.thread_time()
+        fn(*calls[0][:-1], 1)
+        spent.setdefault(name, []).append(time.thread_time() - start)
+
+    return first_share
+
+
+def share_profile(H: int, I: int, threads: int, calls: int, split: str) -> dict:
+    """One thread's share of the forward and backward time loops, its CPU ms (min, median)."""
     from minigrad.compiler import cpu_runtime as rt
-    from minigrad.ops.recurrent import _step
+    from minigrad.compiler import run_cpu
 
     rt.set_num_threads(threads)
+    rt.set_split(split)
+    cell, params, x, states, steps, dout, shapes = _lstm(H, I)
+    spent, run = {}, rt.run
+    rt.run = _share_timer(rt, cell.kernels, spent)
+    try:
+        for _ in range(calls + 1):
+            saved = run_cpu.forward(cell.kernels, cell.plan, x, states, params, steps, False)[2]
+            run_cpu.backward(cell.kernels, cell.plan, saved, dout, [None, None], False,
+                             cell.param_acc, shapes)
+    finally:
+        rt.run = run
+    rows = {k: (round(1e3 * min(v[1:]), 3), round(1e3 * statistics.median(v[1:]), 3))
+            for k, v in spent.items()}
+    return {"H": H, "I": I, "threads": threads, "split": split, "clock": "thread cpu, one share",
+            "load": round(os.getloadavg()[0], 1), "ms_min_median": rows}
+
+
+def torch_profile(H: int, I: int, threads: int, calls: int, clock: str) -> dict:
+    """torch.nn.LSTM (one layer) at (T, B, I) -> H: forward, and backward of <out, dout>."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(I, H)
+    x = torch.randn(T, B, I, requires_grad=True)
+    dout = torch.randn(T, B, H)
+    rows = {"forward": _best(lambda: lstm(x), calls, clock)}
+
+    def backward():
+        out, _ = lstm(x)
+        out.backward(dout)
+
+    both = _best(backward, calls, clock)
+    rows["forward + backward"] = both
+    return {"H": H, "I": I, "threads": threads, "library": f"torch {torch.__version__}",
+            "clock": clock, "load": round(os.getloadavg()[0], 1), "ms_min_median": rows}
+
+
+def _lstm(H: int, I: int):
+    """The LSTM cell compiled at H, I (float32) and its random inputs."""
+    from minigrad.compiler import compile_step
+    from minigrad.ops.recurrent import _step
+
     f32 = np.float32
     shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H), "bias_ih": (4 * H,),
               "bias_hh": (4 * H,)}
@@ -122,9 +192,25 @@ def profile(H: int, I: int, threads: int, calls: int, clock: str) -> dict:
     states = [np.zeros((B, H), f32), np.zeros((B, H), f32)]
     steps = np.full(B, T, np.int64)
     dout = rng.standard_normal((T, B, H)).astype(f32)
+    return cell, params, x, states, steps, dout, shapes
+
+
+def profile(H: int, I: int, threads: int, calls: int, clock: str, split: str = "auto",
+            runner_only: bool = False) -> dict:
+    from minigrad.backends.cpu_blas import single_threaded_blas
+    from minigrad.compiler import cpu_runtime as rt
+    from minigrad.compiler import run_cpu
+
+    rt.set_num_threads(threads)
+    rt.set_split(split)
+    cell, params, x, states, steps, dout, shapes = _lstm(H, I)
+    f32 = np.float32
+    rng = np.random.default_rng(1)
     rows = {}
-    for label, kernels in (("", cell.kernels), (" without the step GEMMs",
-                                                 _without_step_gemms(cell.source))):
+    variants = [("", cell.kernels)]
+    if not runner_only:
+        variants.append((" without the step GEMMs", _without_step_gemms(cell.source)))
+    for label, kernels in variants:
         def forward(kernels=kernels):
             return run_cpu.forward(kernels, cell.plan, x, states, params, steps, False)[2]
 
@@ -136,6 +222,10 @@ def profile(H: int, I: int, threads: int, calls: int, clock: str) -> dict:
                 shapes), calls, clock)
 
     share = rt.parts(B)[0][1]
+    out = {"H": H, "I": I, "threads": threads, "split": split, "clock": clock,
+           "load": round(os.getloadavg()[0], 1), "ms_min_median": rows}
+    if runner_only:
+        return out
     flops = {}
     with single_threaded_blas(), _numpy_blas_single():  # numpy links its own OpenBLAS
         for name, a, w in (("forward step GEMM (rows, H) @ (H, 4H)",
@@ -160,8 +250,7 @@ def profile(H: int, I: int, threads: int, calls: int, clock: str) -> dict:
         dx = np.empty((T * B, I), f32)
         rows["dx GEMM dgates W_ih"] = _best(
             lambda: rt.split_gemm(d, params["weight_ih"], dx, False, False, 0.0), calls, clock)
-    out = {"H": H, "I": I, "threads": threads, "rows_per_thread": share, "clock": clock,
-           "load": round(os.getloadavg()[0], 1), "ms_min_median": rows}
+    out["rows_per_thread"] = share
     out["gflops"] = {k: round(f / rows[k][0] / 1e6, 1) for k, f in flops.items()}
     return out
 
@@ -173,6 +262,10 @@ def main(argv=None) -> int:
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--shapes", default="128x2,256x64,256x256", help="HxI,...")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    p.add_argument("--split", default="auto", help="rows, units or auto; several: rows,units")
+    p.add_argument("--runner-only", action="store_true")
+    p.add_argument("--share", action="store_true")
+    p.add_argument("--torch", action="store_true")
     args = p.parse_args(argv)
     try:
         threads = [int(n) for n in args.threads.split(",")]
@@ -180,11 +273,21 @@ def main(argv=None) -> int:
     except ValueError:
         p.error(f"--threads / --shapes: expected e.g. 1,2 and 128x2,256x64, got "
                 f"{args.threads!r} / {args.shapes!r}")
+    splits = args.split.split(",")
+    if any(s not in ("rows", "units", "auto") for s in splits):
+        p.error(f"--split: expected rows, units or auto (comma-separated), got {args.split!r}")
     if args.calls < 1 or min(threads) < 1 or any(len(s) != 2 or min(s) < 1 for s in shapes):
         p.error("--calls, --threads and the sizes of --shapes must be >= 1")
     for H, I in shapes:
         for n in threads:
-            print(json.dumps(profile(H, I, n, args.calls, args.clock)), flush=True)
+            for split in splits:
+                if args.torch:
+                    row = torch_profile(H, I, n, args.calls, args.clock)
+                elif args.share:
+                    row = share_profile(H, I, n, args.calls, split)
+                else:
+                    row = profile(H, I, n, args.calls, args.clock, split, args.runner_only)
+                print(json.dumps(row), flush=True)
     return 0
 
 

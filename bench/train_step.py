@@ -8,6 +8,7 @@ ratios.
 
     python -m bench.train_step [--model lstm-fb1] [--impl fused|composed] [--steps 40]
                                [--warmup 5] [--repeats 3] [--base TREE [--base-compiled]]
+                               [--units]
 
 --base TREE adds a third mode: the eager step of another checkout of this project (for issue 18's
 "faster than today's eager step": `git worktree add /tmp/base 561893f`, the tree when the issue
@@ -16,6 +17,9 @@ lstm.train.Trainer) with the same threads; the summary gives each mode over base
 --base-compiled times the base tree's compiled step instead (a compiler change measured
 before/after: `--model lstm-ln --impl composed`, the plain-loop layer-norm LSTM, whose three
 layer norms per step the row-reduction fusion takes into its kernels).
+--units adds the modes eager-units and compiled-units: the same steps with the fused recurrences'
+threads split by hidden units (MINIGRAD_RECURRENT_SPLIT=units, docs/fused_kernels.md), alternated
+with the rest.
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ def main(argv=None) -> int:
                    help="also time the eager step of this checkout (e.g. a worktree of 561893f)")
     p.add_argument("--base-compiled", action="store_true",
                    help="time the base tree's compiled step, not its eager one")
+    p.add_argument("--units", action="store_true",
+                   help="also time both modes with the threads split by hidden units")
     p.add_argument("--child", choices=("eager", "compiled"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = (args.hidden_size, args.seq_len, args.batch_size)
@@ -98,6 +104,8 @@ def main(argv=None) -> int:
         return 0
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     modes = [("eager", here), ("compiled", here)]
+    if args.units:
+        modes += [("eager-units", here), ("compiled-units", here)]
     if args.base:
         layouts = (("lstm", "train.py"), ("lstm", "train", "__init__.py"),
                    ("lstm", "runs", "train.py"))  # the run engine's paths over the commits
@@ -107,8 +115,9 @@ def main(argv=None) -> int:
     medians: dict[str, list[dict]] = {name: [] for name, _ in modes}
     for repeat in range(args.repeats):
         for name, tree in (modes if repeat % 2 == 0 else modes[::-1]):
-            compiled = name == "compiled" or name == "base" and args.base_compiled
-            row = _run_child(tree, "compiled" if compiled else "eager", args, sizes)
+            compiled = name.startswith("compiled") or name == "base" and args.base_compiled
+            row = _run_child(tree, "compiled" if compiled else "eager", args, sizes,
+                             "units" if name.endswith("-units") else None)
             row["mode"] = name
             print(json.dumps(row), flush=True)
             medians[name].append(row)
@@ -118,8 +127,12 @@ def main(argv=None) -> int:
         summary[f"{name}_ms"] = statistics.median(r["median_ms"] for r in medians[name])
         summary[f"{name}_cpu_ms"] = statistics.median(r["cpu_median_ms"] for r in medians[name])
     summary["compiled_over_eager"] = round(summary["compiled_ms"] / summary["eager_ms"], 3)
+    for name in ("eager", "compiled"):
+        if f"{name}-units_ms" in summary:
+            summary[f"{name}-units_over_{name}"] = round(
+                summary[f"{name}-units_ms"] / summary[f"{name}_ms"], 3)
     if args.base:
-        for name in ("eager", "compiled"):
+        for name in [m for m, _ in modes if m != "base"]:
             summary[f"base_over_{name}"] = round(summary["base_ms"] / summary[f"{name}_ms"], 3)
             summary[f"base_over_{name}_cpu"] = round(
                 summary["base_cpu_ms"] / summary[f"{name}_cpu_ms"], 3)
@@ -128,11 +141,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def _run_child(tree: str, mode: str, args, sizes) -> dict:
+def _run_child(tree: str, mode: str, args, sizes, split: str | None = None) -> dict:
     """One process timing one mode, with `tree` first on the path (this module is passed as a
     file, so an older tree without it times its own step through the same child())."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    if split:
+        env["MINIGRAD_RECURRENT_SPLIT"] = split
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", mode, "--model", args.model,
          "--impl", args.impl, "--steps", str(args.steps), "--warmup", str(args.warmup),

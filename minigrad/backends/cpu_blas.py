@@ -69,7 +69,7 @@ def _blas_kind(typingctx, array):
     return types.int8(array), codegen
 
 
-_X86 = platform.machine().lower() in ("x86_64", "amd64")
+X86 = platform.machine().lower() in ("x86_64", "amd64")
 _FLUSH_TO_ZERO, _DENORMALS_ARE_ZERO = 1 << 15, 1 << 6
 
 
@@ -78,7 +78,7 @@ def _mxcsr(typingctx):
     """The calling thread's SSE control/status register (0 off x86)."""
 
     def codegen(context, builder, sig, args):
-        if not _X86:
+        if not X86:
             return ir.Constant(ir.IntType(32), 0)
         slot = cgutils.alloca_once(builder, ir.IntType(32))
         fn = cgutils.get_or_insert_function(
@@ -93,7 +93,7 @@ def _mxcsr(typingctx):
 @intrinsic
 def _set_mxcsr(typingctx, value):
     def codegen(context, builder, sig, args):
-        if _X86:
+        if X86:
             slot = cgutils.alloca_once_value(builder, args[0])
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t]),
@@ -208,6 +208,31 @@ def gemm_packed(a, packed, c, beta, row_chunk):
                  False, 1.0, beta)
 
 
+def pack_ranges(b, ranges, tile: int):
+    """The columns of b (K, N) in `ranges` ([(start, stop), ...]) as column tiles of at most
+    `tile` columns that never cross a range's end: (packed (n, K, tile) zero-padded, starts,
+    widths), tile k being b[:, starts[k]:starts[k] + widths[k]]. One range (0, N) gives
+    pack_column_tiles(b, tile)."""
+    starts = [s for lo, hi in ranges for s in range(lo, hi, tile)]
+    widths = [min(tile, hi - s) for lo, hi in ranges for s in range(lo, hi, tile)]
+    packed = np.zeros((len(starts), b.shape[0], tile), b.dtype)
+    for k, (s, w) in enumerate(zip(starts, widths)):
+        packed[k, :, :w] = b[:, s:s + w]
+    return packed, np.array(starts, np.int64), np.array(widths, np.int64)
+
+
+@njit(cache=True, nogil=True)
+def gemm_tiles(a, packed, starts, widths, c, beta, row_chunk):
+    """c[:, starts[k]:starts[k] + widths[k]] = a @ tile k + beta (the same columns of c), for the
+    tiles of pack_ranges; the columns of c no tile covers are left alone."""
+    rows = c.shape[0]
+    for r0 in range(0, rows, row_chunk):
+        r1 = min(r0 + row_chunk, rows)
+        for k in range(packed.shape[0]):
+            s, w = starts[k], widths[k]
+            gemm(a[r0:r1], packed[k, :, :w], c[r0:r1, s:s + w], False, False, 1.0, beta)
+
+
 @njit(cache=True, nogil=True)
 def gemm_rows(a, b, c, transpose_a, transpose_b, alpha, beta, lo, hi):
     """Rows lo:hi of c = alpha op(a) @ op(b) + beta c (one thread's share of a large GEMM)."""
@@ -219,44 +244,56 @@ def gemm_rows(a, b, c, transpose_a, transpose_b, alpha, beta, lo, hi):
     restore_denormals(previous_fp)
 
 
-def _find_thread_setter():
-    """scipy's OpenBLAS (the library cython_blas calls) set/get_num_threads, or None."""
+def _find_thread_setters():
+    """[(set_num_threads, get_num_threads)] of every OpenBLAS in the process: scipy's (the one
+    cython_blas, so Numba's BLAS calls, use) and numpy's (a 64-bit-integer build whose symbols
+    end in 64_), each a library of its own with its own thread pool."""
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line})
     except OSError:
-        return None
+        return []
+    found = []
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
         for prefix in ("scipy_openblas_", "openblas_"):
-            setter = getattr(lib, prefix + "set_num_threads", None)
-            getter = getattr(lib, prefix + "get_num_threads", None)
-            if setter is not None and getter is not None:
-                setter.argtypes, setter.restype = [ctypes.c_int], None
-                getter.argtypes, getter.restype = [], ctypes.c_int
-                return setter, getter
-    return None
+            for suffix in ("", "64_"):
+                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype = [ctypes.c_int], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    found.append((setter, getter))
+                    break
+            else:
+                continue
+            break
+    return found
 
 
-_THREAD_CONTROL = _find_thread_setter()
+_THREAD_CONTROLS = None  # found on first use: numpy's OpenBLAS is loaded by then
 
 
 @contextlib.contextmanager
 def single_threaded_blas():
-    """Run the block with scipy's OpenBLAS on one thread: the fused kernels split work across
-    their own threads, and OpenBLAS's pool would compete with them (and spin) otherwise."""
-    if _THREAD_CONTROL is None:
-        yield
-        return
-    setter, getter = _THREAD_CONTROL
-    previous = getter()
-    if previous != 1:
-        setter(1)
+    """Run the block with every OpenBLAS in the process (scipy's and numpy's) on one thread: the
+    fused kernels and compiled programs split work across minigrad's own threads, and an
+    OpenBLAS pool would compete with them otherwise. Its workers spin for a while after each
+    multi-threaded call (OpenBLAS's thread timeout), so a product threaded by numpy just before
+    a fused recurrence took the core the recurrence's second thread needed."""
+    global _THREAD_CONTROLS
+    if _THREAD_CONTROLS is None:
+        _THREAD_CONTROLS = _find_thread_setters()
+    previous = [getter() for _, getter in _THREAD_CONTROLS]
+    for (setter, _), n in zip(_THREAD_CONTROLS, previous):
+        if n != 1:
+            setter(1)
     try:
         yield
     finally:
-        if previous != 1:
-            setter(previous)
+        for (setter, _), n in zip(_THREAD_CONTROLS, previous):
+            if n != 1:
+                setter(n)

@@ -2,19 +2,24 @@
 loops ``emit_cpu`` generates from each cell's step): threads, row-split GEMMs and the per-step
 packed GEMMs. (It was ``backends/cpu_recurrent.py``; nothing in the backends uses it.)
 
-Threads: batch elements never interact, so each thread runs the whole time loop over its own
-batch rows, and the big GEMMs are split by rows; scipy's OpenBLAS runs single-threaded meanwhile.
+Threads: batch elements never interact, so by default each thread runs the whole time loop over
+its own batch rows ("rows"); or each thread runs every row over its own hidden units and their
+weight columns, meeting the others at a spinning barrier once per step ("units", set_split: a
+thread's GEMM has all B rows and reads only its share of the weights). The big GEMMs are split by
+rows; scipy's OpenBLAS runs single-threaded meanwhile.
 Costs and layout: docs/fused_kernels.md and docs/cell_compiler.md.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..backends.cpu_blas import gemm_rows, pack_column_tiles, step_tiling
+from ..backends.cpu_blas import gemm_rows, pack_column_tiles, pack_ranges, step_tiling
+from .barrier import new_sync
 
 # Below this input size dx is computed step by step while the gate gradients are in cache; above
 # it one GEMM over all steps is faster.
@@ -69,17 +74,33 @@ def get_num_threads() -> int:
 
 
 def run(fn, calls):
-    """fn(*args) for each args in calls: the first here, the rest on pool threads (fn releases
-    the GIL). The pool is made per process, so a forked child starts its own."""
+    """fn(*args) for each args in calls, all at once: the first here, the rest on pool threads (fn
+    releases the GIL). The pool is made per process, so a forked child starts its own. Calls from
+    several Python threads take turns: the calls of a loop split by units meet at a barrier, so
+    they must all be running together."""
     global _pool, _pool_owner, _pool_size
-    if len(calls) > 1 and (_pool_owner != os.getpid() or _pool_size < len(calls) - 1):
-        _pool = ThreadPoolExecutor(max_workers=len(calls) - 1,
-                                   thread_name_prefix="minigrad-recurrent")
-        _pool_owner, _pool_size = os.getpid(), len(calls) - 1
-    futures = [_pool.submit(fn, *args) for args in calls[1:]]
-    fn(*calls[0])
-    for future in futures:
-        future.result()
+    if len(calls) == 1:
+        fn(*calls[0])
+        return
+    with _run_lock:
+        if _pool_owner != os.getpid() or _pool_size < len(calls) - 1:
+            _pool = ThreadPoolExecutor(max_workers=len(calls) - 1,
+                                       thread_name_prefix="minigrad-recurrent")
+            _pool_owner, _pool_size = os.getpid(), len(calls) - 1
+        futures = [_pool.submit(fn, *args) for args in calls[1:]]
+        fn(*calls[0])
+        for future in futures:
+            future.result()
+
+
+def _new_lock():
+    global _run_lock
+    _run_lock = threading.Lock()  # a forked child's copy may be held by a thread it lacks
+
+
+_new_lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def parts(n, min_rows=MIN_ROWS_PER_THREAD):
@@ -88,16 +109,82 @@ def parts(n, min_rows=MIN_ROWS_PER_THREAD):
     return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
 
 
-def each_rows(loop, B, w1, w2, arguments):
-    """Run a generated time loop on each thread's batch rows lo:hi with both per-step weights
-    (K, N) packed in column tiles: arguments(lo, hi, k, packed1, packed2, row_chunk1,
-    row_chunk2) builds the call (k: the thread's index, for its own accumulators)."""
+SPLITS = ("rows", "units", "auto")
+
+
+def set_split(how: str) -> None:
+    """How a fused recurrence shares its time loops between threads: "rows" (each thread runs the
+    whole loop over its own batch rows; the default), "units" (each thread runs every row over
+    its own hidden units and weight columns, meeting the others once per step) or "auto" (by the
+    shape, `choose_split`). The default comes from MINIGRAD_RECURRENT_SPLIT when it is set."""
+    global _split
+    if how not in SPLITS:
+        raise ValueError(f"set_split: how must be 'rows', 'units' or 'auto', got {how!r}")
+    _split = how
+
+
+def get_split() -> str:
+    """set_split's value; on first use MINIGRAD_RECURRENT_SPLIT, else "rows"."""
+    global _split
+    if _split is None:
+        value = os.environ.get("MINIGRAD_RECURRENT_SPLIT", "").strip() or "rows"
+        if value not in SPLITS:
+            raise ValueError(f"MINIGRAD_RECURRENT_SPLIT must be 'rows', 'units' or 'auto', got "
+                             f"{value!r}")
+        _split = value
+    return _split
+
+
+_split = None
+UNIT_ALIGN = 16  # a thread's units start on a multiple of this (whole float32 vectors)
+# "auto" splits by units when the step's weights (which every row-split thread reads whole each
+# step) are at least this many bytes
+UNITS_MIN_WEIGHT_BYTES = 1 << 19
+
+
+def choose_split(B: int, L: int, weight_bytes: int, eligible: bool) -> str:
+    """"rows" or "units" for a recurrence with B rows, L units per piece and per-step weights of
+    weight_bytes, under set_split and the thread count; "units" only where the kernels allow it
+    (eligible: one stage, no row reductions, no norms asked for) and every thread gets units."""
+    n = get_num_threads()
+    how = get_split()
+    if n < 2 or not eligible or L < UNIT_ALIGN * n or how == "rows":
+        return "rows"
+    if how == "units":
+        return "units"
+    return "units" if weight_bytes >= UNITS_MIN_WEIGHT_BYTES else "rows"
+
+
+def _unit_bounds(L: int, n: int):
+    cuts = [L * k // n // UNIT_ALIGN * UNIT_ALIGN for k in range(n)] + [L]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def each_thread(loop, B, L, w1, w2, split, arguments):
+    """Run a generated time loop on the threads, split by "rows" or "units" (choose_split), with
+    each thread's per-step weights w1 (K, N: N a multiple of L) packed as the column tiles of the
+    units it owns (every column when split by rows) and w2 (two-stage cells, rows only) in column
+    tiles: arguments(k, w1 tiles, packed w2, split arguments) builds thread k's call (k: for
+    its own accumulators); the split arguments end every kernel's signature (emit_cpu)."""
+    sync = new_sync()
+    if split == "units":
+        n = get_num_threads()
+        calls = []
+        for k, (u0, u1) in enumerate(_unit_bounds(L, n)):
+            chunk, tile = step_tiling(B, w1.shape[0], u1 - u0)
+            ranges = [(p * L + u0, p * L + u1) for p in range(w1.shape[1] // L)]
+            calls.append(arguments(k, pack_ranges(w1, ranges, tile), pack_column_tiles(w2, 32),
+                                   (0, B, chunk, 1, u0, u1, B * k // n, B * (k + 1) // n, sync,
+                                    n)))
+        run(loop, calls)
+        return
     rows = parts(B)
     widest = max(hi - lo for lo, hi in rows)
     chunk1, tile1 = step_tiling(widest, *w1.shape)
     chunk2, tile2 = step_tiling(widest, *w2.shape)
-    packed1, packed2 = pack_column_tiles(w1, tile1), pack_column_tiles(w2, tile2)
-    run(loop, [arguments(lo, hi, k, packed1, packed2, chunk1, chunk2)
+    tiles1 = pack_ranges(w1, [(0, w1.shape[1])], tile1)
+    packed2 = pack_column_tiles(w2, tile2)
+    run(loop, [arguments(k, tiles1, packed2, (lo, hi, chunk1, chunk2, 0, L, lo, hi, sync, 1))
                for k, (lo, hi) in enumerate(rows)])
 
 

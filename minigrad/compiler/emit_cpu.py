@@ -11,11 +11,17 @@ intermediate (kept in ``mid``) into ``buf2``, then stage 2's lanes; stage-1 valu
 pass through ``carry``; backward runs the stages in reverse with one GEMM between them.
 
 Kernel arguments (the runtime passes them in this order):
-forward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w2_packed,
-        <vector params>, steps, reverse, lo, hi, row_chunk, row_chunk2)
-backward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w2_packed, w_x_t,
-         dout, <dS per state>, <dN per state>, dcarry, dmid, <vector params>, acc, dx, steps,
-         reverse, <norms per state>, lo, hi, row_chunk, row_chunk2)
+forward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w_starts, w_widths,
+        w2_packed, <vector params>, steps, reverse, <split>)
+backward(buf, buf2, mid, carry, extra, xh, <other state buffers>, w_packed, w_starts, w_widths,
+         w2_packed, w_x_t, dout, <dS per state>, <dN per state>, dcarry, dmid, <vector params>,
+         acc, dx, steps, reverse, <norms per state>, <split>)
+with <split> = lo, hi, row_chunk, row_chunk2, u0, u1, r0, r1, sync, parties: a thread runs batch
+rows lo:hi and lanes (hidden units) u0:u1 of every piece; the per-step weights are packed as
+cpu_blas.pack_ranges tiles of the columns it owns. Split by rows (cpu_runtime, "rows"), u0:u1 is
+0:L and the threads never meet; split by units ("units"), every thread runs all rows, its own
+units and weight columns, and the `parties` threads meet at barrier.wait once per step (after the
+lanes), then take rows r0:r1 of the work that needs whole rows (dx, the norms).
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ import inspect
 
 from ..backends import scalar_rules
 from ..backends.vectorise import ALIAS_CHECKS
+from . import barrier
 from .lanes import Names, backward_lanes, forward_lanes, row_views, slot_sums
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 _JIT = ('cache=True, error_model="numpy", fastmath={"contract"}, boundscheck=False, '
         'nogil=True')
 
@@ -40,13 +47,22 @@ def _time_header(backward: bool) -> list[str]:
             "        g = buf[t]", "        g2 = buf2[t]"]
 
 
+def _own(target: str, pieces: int, value: str, at: str = "0") -> list[str]:
+    """target = value over this thread's units u0:u1 of each of `pieces` W-wide pieces from
+    column `at` (target and value are format strings with {c} for the columns)."""
+    return [f"for q in range({pieces}):", f"    c0 = {at} + q * W",
+            f"    {target.format(c='c0 + u0:c0 + u1')} = {value.format(c='c0 + u0:c0 + u1')}"]
+
+
 def _prologue(plan: Plan) -> list[str]:
     rec_width = plan.state_pieces[plan.rec_state]
     lines = ["    previous_fp = denormals_off()", "    T = buf.shape[0]",
-             f"    L = buf.shape[2] // {plan.n_slots}", f"    I = xh.shape[2] - {rec_width} * L",
-             "    zero = buf.dtype.type(0.0)"]
-    return lines + [f"    vec_{name}_{p} = vec_{name}[{p} * L:{p + 1} * L]"
+             f"    W = buf.shape[2] // {plan.n_slots}", f"    I = xh.shape[2] - {rec_width} * W",
+             "    L = u1 - u0",
+             "    zero = buf.dtype.type(0.0)", "    generation = 0"]
+    return lines + [f"    vec_{name}_{p} = vec_{name}[{p} * W + u0:{p} * W + u1]"
                     for name, n in plan.vectors.items() for p in range(n)]
+
 
 
 def _rows(names, used, lane_lines, skip, passes=False, sums=None) -> list[str]:
@@ -71,7 +87,7 @@ def _scratch(plan: Plan, names) -> list[str]:
     """Row scratch of a step with row reductions; the stats columns follow the extra lanes."""
     if not plan.row_scalars:
         return []
-    return [f"    NX = {plan.n_extra} * L",
+    return [f"    NX = {plan.n_extra} * W",
             f"    scr = np.empty({max(names.scratch, 1)} * L, buf.dtype)",
             f"    gscr = np.empty({max(names.gscratch, 1)} * L, buf.dtype)",
             f"    red = np.empty({max(names.reductions, 1)} * L, buf.dtype)"]
@@ -81,8 +97,10 @@ def _signature(plan: Plan, backward: bool) -> list[str]:
     n = len(plan.state_pieces)
     states = [f"st{k}" for k in range(n) if k != plan.rec_state]
     vectors = [f"vec_{name}" for name in plan.vectors]
-    head = ["buf", "buf2", "mid", "carry", "extra", "xh", *states, "w_packed", "w2_packed"]
-    tail = ["steps", "reverse", "lo", "hi", "row_chunk", "row_chunk2"]
+    head = ["buf", "buf2", "mid", "carry", "extra", "xh", *states, "w_packed", "w_starts",
+            "w_widths", "w2_packed"]
+    tail = ["steps", "reverse", "lo", "hi", "row_chunk", "row_chunk2", "u0", "u1", "r0", "r1",
+            "sync", "parties"]
     if not backward:
         return head + vectors + tail
     return (head + ["w_x_t", "dout", *[f"dS{k}" for k in range(n)], *[f"dN{k}" for k in range(n)],
@@ -101,12 +119,13 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
         # the step (plan.all_shared, small I): then the GEMM reads [x_t | h] and overwrites
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
         lines += ["        k0 = xh.shape[2] - w_packed.shape[1]",
-                  f"        gemm_packed(xh[prev, lo:hi, k0:], w_packed, g[lo:hi, "
-                  f"{plan.h_first} * L:], {beta} if k0 > 0 else 0.0, row_chunk)"]
+                  f"        gemm_tiles(xh[prev, lo:hi, k0:], w_packed, w_starts, w_widths, "
+                  f"g[lo:hi, {plan.h_first} * W:], {beta} if k0 > 0 else 0.0, row_chunk)"]
     skip = []
     for k in range(len(plan.state_pieces)):
         buffer, offset = names.state_buffer(k)
-        skip.append(f"{buffer}[nxt, b, {offset}:] = {buffer}[prev, b, {offset}:]")
+        skip += _own(f"{buffer}[nxt, b, {{c}}]", plan.state_pieces[k],
+                     f"{buffer}[prev, b, {{c}}]", offset)
     if two:
         skip.append("mid[t, b] = zero")
     if passes:
@@ -118,6 +137,7 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
         lines.append("        gemm_packed(mid[t, lo:hi], w2_packed, g2[lo:hi], 0.0, row_chunk2)")
         used, lanes = forward_lanes(names, 2)
         lines += _rows(names, used, lanes, [])
+    lines.append("        generation = wait(sync, parties, generation)")
     return lines + ["    restore_denormals(previous_fp)", ""]
 
 
@@ -129,9 +149,11 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     stages = [backward_lanes(names, 2, True)] if two else []
     stages.append(backward_rows(names) if plan.row_scalars else backward_lanes(names, 1, two))
     lines += _scratch(plan, names)
-    lines += [f"    acc{a} = acc[{a} * L:{a + 1} * L]" for a in sorted(names.acc.values())]
+    lines += [f"    acc{a} = acc[{a} * W + u0:{a} * W + u1]" for a in sorted(names.acc.values())]
     lines += _time_header(True) + ["        dout_t = dout[t if dout.shape[0] > 1 else 0]"]
-    passthrough = [f"dN{k}[b] = dS{k}[b]" for k in range(n_states)]
+    passthrough = [line for k in range(n_states)
+                   for line in _own(f"dN{k}[b, {{c}}]", plan.state_pieces[k], f"dS{k}[b, {{c}}]")]
+    zero_slots = _own("g[b, {c}]", plan.n_slots, "zero")
     if two:
         used, lanes = stages[0]
         lanes, sums = slot_sums(lanes)
@@ -139,16 +161,19 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
         lines.append("        gemm_packed(g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, row_chunk2)")
     used, lanes = stages[-1]
     lanes, sums = (lanes, None) if plan.row_scalars else slot_sums(lanes)
-    lines += _rows(names, used, lanes, ["g[b] = zero"] + ([] if two else passthrough),
+    lines += _rows(names, used, lanes, zero_slots + ([] if two else passthrough),
                    passes=bool(plan.row_scalars), sums=sums)
+    lines.append("        generation = wait(sync, parties, generation)")
     lines.append("        if want_norms:")
-    lines += [f"            row_norms(dS{k}[lo:hi], norms{k}[t, lo:hi])" for k in range(n_states)]
+    lines += [f"            row_norms(dS{k}[r0:r1], norms{k}[t, r0:r1])" for k in range(n_states)]
     lines += ["        if dx.shape[0] == T:",
-              "            project_rows(g[lo:hi], w_x_t, dx[t, lo:hi])"]
+              "            project_rows(g[r0:r1], w_x_t, dx[t, r0:r1])"]
     if plan.weight_h is not None:
-        lines.append(f"        gemm_packed(g[lo:hi, {plan.h_first} * L:], w_packed, "
-                     f"dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
-    lines += [f"        dS{k}[lo:hi] = dN{k}[lo:hi]" for k in range(n_states)]
+        lines.append(f"        gemm_tiles(g[lo:hi, {plan.h_first} * W:], w_packed, w_starts, "
+                     f"w_widths, dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
+    for k in range(n_states):
+        lines += ["        " + line for line in
+                  _own(f"dS{k}[lo:hi, {{c}}]", plan.state_pieces[k], f"dN{k}[lo:hi, {{c}}]")]
     return lines + ["    restore_denormals(previous_fp)", ""]
 
 
@@ -161,8 +186,9 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
             'recurrence kernels. Do not edit."""', "",
             f"# scalar rules: {rules_fingerprint(names.rules)}", "",
             "import numpy as np", "from numba import njit", "",
-            "from minigrad.backends.cpu_blas import denormals_off, gemm_packed, "
+            "from minigrad.backends.cpu_blas import denormals_off, gemm_packed, gemm_tiles, "
             "restore_denormals",
+            "from minigrad.compiler.barrier import wait",
             "from minigrad.backends.cpu_recurrent_loops import project_rows, row_norms",
             "from minigrad.backends.scalar_rules import compiled",
             "from minigrad.backends.vectorise import allow_alias_checks", "",
@@ -176,8 +202,9 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
 
 
 def rules_fingerprint(used) -> str:
-    """A hash of the source of the rules the kernels inline (and the float32 tanh): Numba's
-    cache does not see a change in an inlined function, the file name (a hash of the text) does."""
+    """A hash of the source of the rules the kernels inline (and the float32 tanh, and the
+    barrier they call): Numba's cache does not see a change in an inlined function, the file
+    name (a hash of the text) does."""
     names = set()
     for name in used:
         for suffix in ("", "_da", "_db", "_d"):
@@ -185,7 +212,7 @@ def rules_fingerprint(used) -> str:
                 names.add(name[:len(name) - len(suffix)])
                 break
     names = sorted(names)
-    parts = [inspect.getsource(scalar_rules.tanh_f32)]
+    parts = [inspect.getsource(scalar_rules.tanh_f32), inspect.getsource(barrier)]
     parts += [inspect.getsource(scalar_rules.RULES[n].factory) for n in names
               if n in scalar_rules.RULES]
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]

@@ -1,5 +1,7 @@
 """The lane loops of the generated kernels: one stage's forward or backward over the L lanes of
-a batch row (loads through per-piece views, the rules, stores), shared by the code generators."""
+a batch row (loads through per-piece views, the rules, stores), shared by the code generators.
+On the CPU a piece is W lanes wide and a thread runs its lanes u0:u1 (L = u1 - u0; all of them
+unless the threads split the units, cpu_runtime), so the views start at u0."""
 
 from __future__ import annotations
 
@@ -93,12 +95,13 @@ def row_views(names: Names, used: set, indent: str) -> list[str]:
             buffer, offset = names.state_buffer(k)
             slot = "prev" if kind == "prev" else "nxt"
             lines.append(f"{lane_view(set(), kind, index)} = {buffer}[{slot}, b, "
-                         f"{offset} + {p} * L:{offset} + {p + 1} * L]")
+                         f"{offset} + {p} * W + u0:{offset} + {p} * W + u1]")
         elif kind in ("dS", "dN"):
             k, p = index
-            lines.append(f"{lane_view(set(), kind, index)} = {kind}{k}[b, {p} * L:{p + 1} * L]")
+            lines.append(f"{lane_view(set(), kind, index)} = "
+                         f"{kind}{k}[b, {p} * W + u0:{p} * W + u1]")
         else:
-            target = _VIEWS[kind][1].format(a=f"{index} * L:{index + 1} * L")
+            target = _VIEWS[kind][1].format(a=f"{index} * W + u0:{index} * W + u1")
             lines.append(f"{_VIEWS[kind][0]}{index} = {target}")
     return [indent + line for line in lines]
 

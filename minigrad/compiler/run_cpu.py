@@ -72,16 +72,22 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         carry = np.empty((T, B, len(plan.carried) * L), dtype)
         vectors = [np.ascontiguousarray(params[name]) for name in plan.vectors]
         none = np.zeros((1, 1), dtype)
-        rt.each_rows(kernels.forward, B, w_step.T if w_h is not None else none,
-                   w_mid.T if w_mid is not None else none,
-                   lambda lo, hi, _, w, w2, rc, rc2: (buf, buf2, mid, carry, extra, xh, *others,
-                                                      w, w2, *vectors, steps, reverse, lo, hi,
-                                                      rc, rc2))
+        w1 = w_step.T if w_h is not None else none
+        split = rt.choose_split(B, L, w1.nbytes, _units_allowed(plan))
+        rt.each_thread(kernels.forward, B, L, w1, w_mid.T if w_mid is not None else none, split,
+                       lambda _, w, w2, tail: (buf, buf2, mid, carry, extra, xh, *others, *w,
+                                               w2, *vectors, steps, reverse, *tail))
     buffers = _state_buffers(plan, xh, others, I)
     finals = [b[last].copy() for b in buffers]
     saved = (buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse,
              I, L)
     return rt.outputs(buffers[0], steps, reverse), finals, saved
+
+
+def _units_allowed(plan) -> bool:
+    """Whether the threads may split this cell's hidden units: its lanes only read their own
+    unit (no row reductions) and it has one per-step GEMM (no second stage)."""
+    return plan.weight_h is not None and plan.weight_mid is None and not plan.row_scalars
 
 
 def _state_buffers(plan, xh, others, I):
@@ -112,12 +118,13 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     rows = slice(1, T + 1) if reverse else slice(0, T)
     grads = {}
     with single_threaded_blas():
-        rt.each_rows(kernels.backward, B, w_h if w_h is not None else none,
-                   w_mid if w_mid is not None else none,
-                   lambda lo, hi, k, w, w2, rc, rc2: (
-                       buf, buf2, mid, carry, extra, xh, *others, w, w2, w_x_t, dout, *dS, *dN,
-                       dcarry, dmid, *vectors, acc[k], dx, steps, reverse, *norms, lo, hi, rc,
-                       rc2))
+        w1 = w_h if w_h is not None else none
+        split = rt.choose_split(B, L, w1.nbytes, _units_allowed(plan) and not want_norms)
+        rt.each_thread(kernels.backward, B, L, w1, w_mid if w_mid is not None else none, split,
+                       lambda k, w, w2, tail: (
+                           buf, buf2, mid, carry, extra, xh, *others, *w, w2, w_x_t, dout, *dS,
+                           *dN, dcarry, dmid, *vectors, acc[k], dx, steps, reverse, *norms,
+                           *tail))
         if w_mid is not None:
             grads[plan.weight_mid] = np.empty(w_mid.shape, dtype)
             rt.weight_gemm(buf2.reshape(T * B, -1), mid.reshape(T * B, -1),
