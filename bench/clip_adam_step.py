@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 
-import minigrad as mg
-from minigrad import optim_kernels
-
 
 def main(mode: str) -> None:
+    import minigrad as mg  # here, not at module level: asv imports every bench module light
+    from minigrad import optim_kernels
+
     if mode not in ("two", "folded"):
         raise SystemExit(f"clip_adam_step: mode must be two or folded, got {mode!r}")
     r = np.random.default_rng(0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numba
 import numpy as np
 
 
@@ -23,6 +22,8 @@ import numpy as np
 def counting():
     """Yields a one-item list counting the kernel launches made inside the block (a simulated
     kernel's launch, or a real launch configuration's call); device functions are not counted."""
+    import numba  # here, not at module level: asv imports every bench module light
+
     box = [0]
     if numba.config.ENABLE_CUDASIM:
         from numba.cuda.simulator import kernel as owner

@@ -23,7 +23,7 @@ def test_the_command_prints_a_summary_line(capsys):
     assert main(["--model", "gru", "--steps", "2", "--warmup", "1", "--repeats", "1",
                  "--hidden-size", "4", "--seq-len", "6", "--batch-size", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and '"summary": "gru adding H4 T6 B4"' in lines[-1]
+    assert len(lines) == 3 and '"summary": "gru (fused) adding H4 T6 B4"' in lines[-1]
 
 
 def test_base_times_another_checkouts_eager_step(capsys):
