@@ -54,12 +54,12 @@ def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - numpy's
     """min of a over axis; the gradient is shared equally among tied minima (NaN counts as the
     minimum, as torch and numpy). Integers and bools reduce directly: -x overflows at the most
     negative int and wraps for unsigned ones, and bools have no negation."""
-    if a.dtype.kind == "f":
-        return neg(base.max(neg(a), axis, keepdims))
-    axes = reduction_axes("min", axis, a.ndim)
+    axes = reduction_axes("min", axis, a.ndim)  # bad axes and empty ones named as min's
     error = base.empty_axes_error("min", a.shape, axes)
     if error is not None:
         raise error
+    if a.dtype.kind == "f":
+        return neg(base.max(neg(a), axis, keepdims))
     return Tensor._wrap(backend_of(a.data).amin(a.data, axis=axes, keepdims=keepdims))
 
 
