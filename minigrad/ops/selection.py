@@ -45,17 +45,21 @@ def _along_axis(name, shape, indices, ax):
 def take_along_axis(a: Tensor, indices, axis: int) -> Tensor:
     """out[..., i, ...] = a[..., indices[..., i, ...], ...] along axis (numpy's); backward adds g
     back at the indices (repeats accumulate)."""
-    ax = axis_index("take_along_axis", axis, a.ndim)
-    idx = _along_axis("take_along_axis", a.shape, _host_indices("take_along_axis", indices), ax)
+    return _take_along("take_along_axis", a, indices, axis)
+
+
+def gather(a: Tensor, axis: int, index) -> Tensor:
+    """torch.gather: take_along_axis(a, index, axis) (its errors name gather)."""
+    return _take_along("gather", a, index, axis)
+
+
+def _take_along(name, a: Tensor, indices, axis: int) -> Tensor:
+    ax = axis_index(name, axis, a.ndim)
+    idx = _along_axis(name, a.shape, _host_indices(name, indices), ax)
     be = backend_of(a.data)
     shape, dtype = a.shape, a.dtype
     return record("take_along_axis", be.take_along_axis(a.data, idx, ax), (a,),
                   lambda g: (be.scatter_add_along_axis(shape, idx, g, ax, dtype),))
-
-
-def gather(a: Tensor, axis: int, index) -> Tensor:
-    """torch.gather: take_along_axis(a, index, axis)."""
-    return take_along_axis(a, index, axis)
 
 
 def scatter_add(a: Tensor, axis: int, index, src: Tensor) -> Tensor:

@@ -94,10 +94,12 @@ def test_where_and_masked_fill_take_scalars():
 
 def test_errors_name_the_op():
     t = mg.ones(3, 4)
-    with pytest.raises(ValueError, match="gather: axis 2 is out of range|take_along_axis: axis 2"):
+    with pytest.raises(ValueError, match="gather: axis 2 is out of range"):
         t.gather(2, INDEX)
-    with pytest.raises(ValueError, match="take_along_axis: index 4 is out of range for axis 1"):
+    with pytest.raises(ValueError, match="gather: index 4 is out of range for axis 1"):
         t.gather(1, INDEX + 1)
+    with pytest.raises(ValueError, match="take_along_axis: index 4 is out of range for axis 1"):
+        mg.take_along_axis(t, INDEX + 1, 1)
     with pytest.raises(ValueError, match="index_select: indices must be integers"):
         mg.index_select(t, 0, [0.5])
     with pytest.raises(ValueError, match=r"topk: k=5 is outside \[0, 4\]"):
