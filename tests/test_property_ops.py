@@ -579,13 +579,8 @@ def check(name, spec, arrays, kwargs):
 # wrong answers the fixes of issue 20 (merged) had to mend were marked here; none is left
 KNOWN: dict[str, str] = {}
 
-# Found by this test and left open (a fix needs a vectorising reduction: a libm fallback in the
-# kernel stopped the loop vectorising, 1.2 ms against libm's 0.54 ms on 65,536 values at load 15):
-# float32 sin/cos/tan kernels reduce by pi/2 in two float64 parts, exact to 1e9; past about 7e15
-# the quadrant is lost (cos'(3.4e38) = -inf).
-OPEN = {name: "open: float32 sin/cos reduction past |x| = 1e9 (the backward kernels; cos'(3.4e38)"
-              " is -inf)" for name in ("sin", "cos", "tan")}
-KNOWN.update(OPEN)
+# Found by this test and fixed since: float32 sin/cos/tan past |x| = 1e9 (the two-part
+# Cody-Waite reduction lost the quadrant past 7e15; Payne-Hanek's now, backends/scalar_float32.py).
 
 PARAMS = [pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=KNOWN[name]))
           if name in KNOWN else name for name in sorted(SPECS)]

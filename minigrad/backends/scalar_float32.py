@@ -10,10 +10,13 @@ in a Numba loop and 22 us for np.exp (busy 2-core machine, 2026-12-03). Results 
 denormal are 0; NaN passes through. CUDA keeps libdevice's expf (the hardware's is fast already);
 the plain-Python reference casts the bits with numpy.
 
-sin_f32/cos_f32 reduce by pi/2 in float64 (Cody-Waite, two-part pi/2) and evaluate float64 Taylor
-polynomials on |r| <= pi/4 (error < 2e-10): within 0.51 float32 ulp for |x| <= 1e7, absolute
-error below 1e-7 beyond (measured to 1e9); the quadrant picks by selects on a float. 65,536 sines
-take 47 us against 690 us for math.sin in a Numba loop and 34 us for np.sin. expm1_f32 is a
+sin_f32/cos_f32 reduce by pi/2 in float64 (Payne-Hanek: |x| times seven exact 29-bit chunks of
+2/pi, each reduced modulo 4, branch-free) and evaluate float64 Taylor polynomials on |r| <= pi/4
+(error < 2e-10): the float64 truth rounded to float32 (within 0.51 ulp) over the whole float32
+range, to 3.4e38; the quadrant picks by selects on a float. 65,536 sines took 47 us with the
+two-part Cody-Waite reduction before (which lost the quadrant past 7e15), against 690 us for
+math.sin in a Numba loop and 34 us for np.sin; the exact reduction costs about 3x that
+(docs/ops.md). expm1_f32 is a
 Taylor polynomial for |x| < 1.1 (no cancellation) and exp_f32(x) - 1 elsewhere. erf_f32 is within
 1.97 ulp on [-6, 6], monotone, 69 us per 65,536 values against 750 us for math.erf. log_f32
 (2 ulp) and log1p_f32 (3.4 ulp) take 29 and 40 us against 174 for math.log. On CUDA all are
@@ -137,15 +140,51 @@ def exp_f32(x):
     return ((p * r * r + r) + np.float32(1.0)) * scale
 
 
+# 2/pi in 29-bit chunks: chunk i is _TWO_OVER_PI_BITS[i] 2^(-29 (i + 1)), so its product with a
+# float32 (a 24-bit significand) has 53 bits and is exact in float64. Seven chunks reach 2^-203:
+# for |x| up to 3.4e38 (< 2^128) what is left of x 2/pi is below 2^-75.
+_TWO_OVER_PI_BITS = (0x145F306D, 0x19391054, 0x14FE13AB, 0x1D1F534D, 0x1B81B6C5, 0x05664F10,
+                     0x1C820FF2)
+(_P0, _P1, _P2, _P3, _P4, _P5, _P6) = (  # module floats: Numba freezes them as constants
+    math.ldexp(bits, -29 * (i + 1)) for i, bits in enumerate(_TWO_OVER_PI_BITS))
+
+
 def _quadrant_and_rest(x):
     """(q, r): x = (4 m + q) pi/2 + r, |r| <= pi/4, q in {-2, -1, 0, 1, 2} as a float64 (integer
-    operations here stopped the loop from vectorising: 13x slower)."""
+    operations here stopped the loop from vectorising: 13x slower), for every finite float32 x.
+
+    Payne and Hanek's reduction in float64, branch-free: |x| times each chunk of 2/pi is exact,
+    reduced modulo 4 exactly (p - 4 floor(p / 4)); the pieces are added with the nearest integer
+    taken out after each addition, so the sum stays in [-1/2, 1/2] and every addition is exact
+    while a piece's last bit is at least 2^-50; the first that rounds is followed only by pieces
+    below 2^-26, so its error is relative to a sum already that close to the result (a two-part
+    Cody-Waite pi/2, before, lost the quadrant past |x| = 7e15 and was 1e-7 off from 1e9)."""
     xd = np.float64(x)
-    magic = np.float64(6755399441055744.0)  # 1.5 * 2^52: adding and removing it rounds
-    k = (xd * np.float64(0.6366197723675814) + magic) - magic
-    r = (xd - k * np.float64(1.5707963267341256)) - k * np.float64(6.077100506506192e-11)
-    q = k - np.float64(4.0) * ((k * np.float64(0.25) + magic) - magic)
-    return q, r
+    a = abs(xd)
+    acc, k = _chunk_mod4(a * _P0, np.float64(0.0), np.float64(0.0))
+    acc, k = _chunk_mod4(a * _P1, acc, k)  # written out: a loop over the tuple
+    acc, k = _chunk_mod4(a * _P2, acc, k)  # stopped the loop from vectorising
+    acc, k = _chunk_mod4(a * _P3, acc, k)
+    acc, k = _chunk_mod4(a * _P4, acc, k)
+    acc, k = _chunk_mod4(a * _P5, acc, k)
+    acc, k = _chunk_mod4(a * _P6, acc, k)
+    q = k - np.float64(4.0) * _round(k * np.float64(0.25))
+    sign = math.copysign(1.0, xd)  # -0.0 keeps its sign: sin(-0) = -0
+    return q * sign, acc * np.float64(1.5707963267948966) * sign
+
+
+def _round(v):
+    """v rounded to the nearest integer (ties to even), |v| < 2^51: adding and removing
+    1.5 * 2^52 rounds in float64's own rounding."""
+    magic = np.float64(6755399441055744.0)
+    return (v + magic) - magic
+
+
+def _chunk_mod4(p, acc, k):
+    """One exact product p of Payne-Hanek's sum: acc + (p mod 4), its nearest integer moved to k."""
+    acc = acc + (p - np.float64(4.0) * np.floor(p * np.float64(0.25)))
+    n = _round(acc)
+    return acc - n, k + n
 
 
 def _sin_cos_poly(r):
@@ -161,11 +200,12 @@ def _sin_cos_poly(r):
 
 
 def sin_f32(x):
-    """float32 sin through a float64 reduction by pi/2; NaN for NaN and +-inf."""
+    """float32 sin through a float64 reduction by pi/2; NaN for NaN and +-inf, sin(-0) = -0."""
     q, r = _quadrant_and_rest(x)
     s, c = _sin_cos_poly(r)
     v = s if q == 0 else (c if q == 1 else (-c if q == -1 else -s))
-    return np.float32(v) if abs(x) < np.float32(np.inf) else x - x
+    out = np.float32(v) if abs(x) < np.float32(np.inf) else x - x
+    return out if x != np.float32(0.0) else x  # the polynomial's r + (+0) lost -0's sign
 
 
 def cos_f32(x):
@@ -229,7 +269,8 @@ def float32_function(name, target, jit):
     scope = {**globals(),
              "_float32_from_bits": _make_float32_from_bits() if cpu else _float32_from_bits_python,
              "_bits_from_float32": _make_bits_from_float32() if cpu else _bits_from_float32_python}
-    for helper in ("exp_f32", "log_f32", "_quadrant_and_rest", "_sin_cos_poly"):  # shared
+    for helper in ("exp_f32", "log_f32", "_round", "_chunk_mod4", "_quadrant_and_rest",
+                   "_sin_cos_poly"):  # shared (in the order they call each other)
         scope[helper] = jit(types.FunctionType(globals()[helper].__code__, scope, helper))
     if name in ("exp_f32", "log_f32"):
         return scope[name]
