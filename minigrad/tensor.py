@@ -16,12 +16,12 @@ DEFAULT_FLOAT = np.float32
 class Tensor:
     """An array plus what backward needs: whether it wants a gradient and the node that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_edge", "_version", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_node", "_edge", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
-        self.grad = None
+        self._grad = None
         self._node = None
         self._edge = None  # (node, k) that made it; a leaf's (AccumulateGrad, 0) on first use
         self.requires_grad = False
@@ -99,6 +99,18 @@ class Tensor:
         self._node = self._edge = None
 
     # ---- gradients -----------------------------------------------------------------------------
+    @property
+    def grad(self):
+        """d(loss)/d(self) after backward(): an array (numpy, or a device array on CUDA) of this
+        tensor's shape and dtype, or None. Assigning a Tensor stores its array; an array of
+        another shape, dtype or device is refused (torch's checks), not kept for an optimizer
+        to fail on later."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = None if value is None else grad_array(self, value)
+
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if self._node is not None and not flag:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
@@ -143,7 +155,7 @@ class Tensor:
     @staticmethod
     def _wrap(data, requires_grad=False) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t.data, t.grad, t._node, t._edge, t.requires_grad = data, None, None, None, requires_grad
+        t.data, t._grad, t._node, t._edge, t.requires_grad = data, None, None, None, requires_grad
         return t
 
     # ---- conversion ----------------------------------------------------------------------------
@@ -218,6 +230,27 @@ def _as_array(data, dtype=None):
     if dtype is not None:
         dtypes.check_supported("tensor", dtype)
     return np.array(probe, dtype=dtype)
+
+
+def grad_array(t: Tensor, value):
+    """value as t's .grad: a Tensor's array, or an array of t's shape, dtype and device."""
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        owner = backend_of(value)
+    except TypeError:
+        raise TypeError(f".grad must be None, a Tensor or an array of shape {t.shape} and dtype "
+                        f"{t.dtype}, got {type(value).__name__}") from None
+    if tuple(value.shape) != tuple(t.data.shape):
+        raise ValueError(f".grad: assigned shape {tuple(value.shape)}, expected the tensor's "
+                         f"shape {t.shape}")
+    if np.dtype(value.dtype) != np.dtype(t.data.dtype):
+        raise TypeError(f".grad: assigned dtype {np.dtype(value.dtype)}, expected the tensor's "
+                        f"dtype {t.dtype}")
+    if owner is not backend_of(t.data):
+        raise ValueError(f".grad: assigned an array on {owner.name}, expected one on the "
+                         f"tensor's device {backend_of(t.data).name}")
+    return value
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:

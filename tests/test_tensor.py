@@ -141,3 +141,39 @@ def test_method_and_function_forms_agree(rng):
     ]
     for method, function in pairs:
         np.testing.assert_array_equal(method.numpy(), function.numpy())
+
+
+def test_grad_takes_a_tensor_and_refuses_what_an_optimizer_would_fail_on():
+    """torch users assign tensors to .grad: the array is stored; a wrong shape, dtype or type is
+    refused at the assignment with both shapes/dtypes named, not inside a later optimizer step."""
+    p = mg.nn.Parameter(mg.zeros(3))
+    p.grad = mg.tensor(np.array([1.0, 2.0, 3.0], np.float32))
+    assert isinstance(p.grad, np.ndarray) and p.grad.tolist() == [1.0, 2.0, 3.0]
+    mg.optim.SGD([p], lr=0.5, momentum=0.9).step()
+    assert p.numpy().tolist() == [-0.5, -1.0, -1.5]
+    with pytest.raises(ValueError, match=r"shape \(4,\), expected the tensor's shape \(3,\)"):
+        p.grad = mg.zeros(4)
+    with pytest.raises(TypeError, match="dtype float64, expected the tensor's dtype float32"):
+        p.grad = np.zeros(3)
+    with pytest.raises(TypeError, match="must be None, a Tensor or an array .* got list"):
+        p.grad = [0.0, 0.0, 0.0]
+    assert p.grad.tolist() == [1.0, 2.0, 3.0]  # a refused assignment leaves .grad as it was
+    p.grad = None
+    assert p.grad is None
+
+
+def test_a_compiled_function_may_assign_a_tensor_to_grad():
+    p = mg.nn.Parameter(mg.tensor(np.array([1.0, -2.0])))
+
+    def step(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.grad = mg.tensor(p.grad) * 2.0  # a user's own gradient scaling
+        return loss
+
+    x = mg.tensor(np.array([3.0, 4.0]))
+    compiled = mg.compile(step)
+    for _ in range(2):
+        p.grad = None
+        compiled(x)
+        assert p.grad.tolist() == [6.0, 8.0]

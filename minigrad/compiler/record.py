@@ -262,6 +262,8 @@ def _host_read(box, name, fn):
 
 
 def _attribute(box, attr, descriptor):
+    from ..tensor import grad_array
+
     def get(t):
         value = descriptor.__get__(t, type(t))
         rec = box[0]
@@ -269,6 +271,8 @@ def _attribute(box, attr, descriptor):
 
     def put(t, value):
         rec = box[0]
+        if attr == "grad" and value is not None:  # what the property would store: its checks
+            value = grad_array(t, value)
         if rec.depth or not rec.write(t, attr, value, descriptor):
             descriptor.__set__(t, value)
 
