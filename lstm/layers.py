@@ -108,9 +108,16 @@ class Recurrent(Module):
         return cell
 
     # ---- input checks --------------------------------------------------------------------------
+    @property
+    def _label(self) -> str:
+        """The layer as its errors name it: LSTM, GRU, ... or Recurrent(MinGRUCell)."""
+        name = type(self).__name__
+        cell_type = vars(self).get("cell_type")
+        return f"{name}({cell_type.__name__})" if name == "Recurrent" and cell_type else name
+
     def _check_input(self, x):
         x = x if isinstance(x, Tensor) else mg.tensor(x)
-        name = type(self).__name__
+        name = self._label
         if x.ndim != 3:
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
@@ -141,11 +148,11 @@ class Recurrent(Module):
                            dtype=self.weight_ih_l0.dtype, device=self.weight_ih_l0.device)
         state = state if isinstance(state, Tensor) else mg.tensor(state)
         if state.shape != expected:
-            raise ValueError(f"{type(self).__name__}: {name}0 must have shape {expected} "
+            raise ValueError(f"{self._label}: {name}0 must have shape {expected} "
                              "(num_layers * num_directions, batch, state size), got "
                              f"{state.shape}")
         if state.dtype != self.weight_ih_l0.dtype:
-            raise ValueError(f"{type(self).__name__}: {name}0 dtype {state.dtype} does not "
+            raise ValueError(f"{self._label}: {name}0 dtype {state.dtype} does not "
                              f"match the parameters' {self.weight_ih_l0.dtype}")
         return state
 
@@ -157,19 +164,19 @@ class Recurrent(Module):
         tensor = isinstance(lengths, Tensor)
         array = lengths if tensor else np.asarray(lengths)
         if array.shape != (batch,):
-            raise ValueError(f"{type(self).__name__}: lengths must have shape ({batch},), got "
+            raise ValueError(f"{self._label}: lengths must have shape ({batch},), got "
                              f"{array.shape}")
         if not np.issubdtype(array.dtype, np.integer):
-            raise ValueError(f"{type(self).__name__}: lengths must be integers, got dtype "
+            raise ValueError(f"{self._label}: lengths must be integers, got dtype "
                              f"{array.dtype}")
 
-        check_length_range(array, steps, f"{type(self).__name__}: ", " (seq_len)")
+        check_length_range(array, steps, f"{self._label}: ", " (seq_len)")
         return lengths.astype(np.int64) if tensor else array.astype(np.int64)
 
     # ---- the stack of layers -------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None, grad_norms=None):
         """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
-        given = check_states(type(self).__name__, self.state_names, state)
+        given = check_states(self._label, self.state_names, state)
         out, finals = self._run(x, given, lengths, grad_norms)
         return out, (finals[0] if len(self.state_names) == 1 else tuple(finals))
 

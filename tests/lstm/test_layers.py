@@ -288,3 +288,13 @@ def test_a_misspelt_keyword_names_the_public_class(cls, keyword, close):
     with pytest.raises(TypeError, match=f"^{cls.__name__}\\(\\) got an unexpected keyword "
                                         f"argument '{keyword}'{hint}"):
         cls(4, 6, **{keyword: 1})
+
+
+def test_a_generic_layer_names_its_cell_in_errors():
+    from lstm import MinGRUCell, Recurrent
+
+    layer = Recurrent(MinGRUCell, 3, 4, rng=0)
+    with pytest.raises(ValueError, match=r"^Recurrent\(MinGRUCell\): input has 5 features"):
+        layer(mg.tensor(np.zeros((5, 2, 5), np.float32)))
+    with pytest.raises(ValueError, match=r"^Recurrent\(MinGRUCell\): h0 must have shape"):
+        layer(mg.tensor(np.zeros((5, 2, 3), np.float32)), mg.zeros(2, 4))
