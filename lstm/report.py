@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .apps.registry import APPLICATIONS
 from .experiments import presets
-from .experiments.horizon import distinct, ladders_from_rows, outcomes
+from .experiments.horizon import ladders_from_rows, outcomes, planned_first
 from .experiments.inside import INSIDE_CONFIGS, run_inside
 from .experiments.speed import (
     PEERS,
@@ -128,7 +128,7 @@ def build_report(out_dir: str = "report", preset: str = "quick", results_dir: st
 
     stage("figures", f"-> {out_dir}")
     every_row = read_results(results_path)  # a horizon preset run into the same file shows too
-    horizon = outcomes(every_row, distinct(plan.ladders + ladders_from_rows(every_row)))
+    horizon = outcomes(every_row, planned_first(plan.ladders, ladders_from_rows(every_row)))
     sections = [horizon_section(every_row, horizon, out_dir),
                 gradient_flow(flow_records, out_dir),
                 figures.training_curves(train_rows, out_dir),

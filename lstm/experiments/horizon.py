@@ -266,14 +266,27 @@ def ladders_from_rows(rows: list[dict]) -> list[Ladder]:
                      for spec in [row.get("ladder")] if spec])
 
 
+def _identity(ladder: Ladder, grid: bool = True) -> tuple:
+    return (ladder.model, ladder.task, ladder.seq_lens, ladder.seeds, ladder.tune_seeds,
+            tuple(sorted((k, str(v)) for k, v in ladder.config.items())),
+            ladder.lr_grid if grid else None)
+
+
 def distinct(ladders: list[Ladder]) -> list[Ladder]:
     """`ladders` without repeats (the same model, task, rungs, seeds and config), first kept."""
     found: dict[tuple, Ladder] = {}
     for ladder in ladders:
-        key = (ladder.model, ladder.task, ladder.seq_lens, ladder.seeds, ladder.lr_grid,
-               ladder.tune_seeds, tuple(sorted((k, str(v)) for k, v in ladder.config.items())))
-        found.setdefault(key, ladder)
+        found.setdefault(_identity(ladder), ladder)
     return list(found.values())
+
+
+def planned_first(planned: list[Ladder], recorded: list[Ladder]) -> list[Ladder]:
+    """The planned ladders, then the recorded ones no planned ladder replaces: a ladder recorded
+    with another lr grid than the plan's for the same model, task, rungs and config (a preset
+    whose grid was widened: its runs at the old grid's values are the new ladder's too)."""
+    replaced = {_identity(ladder, grid=False) for ladder in planned}
+    return distinct([*planned, *(ladder for ladder in recorded
+                                 if _identity(ladder, grid=False) not in replaced)])
 
 
 def describe(ladder: Ladder) -> dict:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from ..cli_errors import describe_os_error
 from ..runs.checkpoint import atomic_write
 from ..runs.results_io import ResultsError
-from .horizon import LOSS_KEYS, distinct, ladders_from_rows
+from .horizon import LOSS_KEYS, ladders_from_rows, planned_first
 from .results_carry import Previous, merge_rows, read_previous
 from .results_horizon import INTRO, horizon_tables
 from .sweep import read_results, run_identity
@@ -234,7 +234,7 @@ def render(rows: list[dict], notes: str | None = None, previous: Previous | None
     """The page from `rows`; `previous` (a page parsed by results_carry) supplies the published
     tables the rows lack, and its reading when `notes` is None; `ladders` are the ladders
     planned (a preset's), listed as not run yet where the rows have none of their runs."""
-    every = distinct([*ladders, *ladders_from_rows(rows)])
+    every = planned_first(list(ladders), ladders_from_rows(rows))
     ladder_keys = {run_identity(s.kind, s.config) for ladder in every
                    for s in ladder.all_specs()}
     special = [r for r in rows if r["kind"] == "train" and (

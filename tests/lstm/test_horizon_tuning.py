@@ -169,6 +169,38 @@ def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
     assert "lr tuned from 0.003, 0.01, 0.03" in text
 
 
+def test_a_widened_grid_replaces_the_recorded_ladder_on_the_page(tmp_path, monkeypatch):
+    """Runs recorded under a preset's old lr grid belong to the ladder of its widened grid (the
+    same runs at the old values): the page has one row per model, under the plan's grid, and its
+    status counts the plan's ladders, not both."""
+    def rule(config):
+        ok = config["lr"] == 3e-2
+        return {"solved": ok, "steps_to_solve": 5 if ok else None, "config": config,
+                "metrics": {"mse": 0.0 if ok else 0.2}, "wall_time": 0.0, "steps": 5,
+                "task": {"baseline": 1 / 6}, "curve": [{"step": 5, "mse": 0.2}]}
+
+    monkeypatch.setitem(sweep.RUNNERS, "train", rule)
+    narrow = {"adding": (3e-3, 1e-2)}
+    monkeypatch.setattr(presets, "LR_GRIDS", {**presets.LR_GRIDS, **narrow})
+    monkeypatch.setitem(presets.PRESETS["horizon"]["ladders"][0], "lr_grid", narrow["adding"])
+    old = presets.preset_plan("horizon", tasks=["adding"], models=["gru"], seq_lens=[4],
+                              seeds=[0])
+    path = str(tmp_path / "results.jsonl")
+    run_sweep(old, path, workers=1, progress=False)
+    monkeypatch.setitem(presets.PRESETS["horizon"]["ladders"][0], "lr_grid",
+                        (3e-3, 1e-2, 3e-2))
+    wide = presets.preset_plan("horizon", tasks=["adding"], models=["gru"], seq_lens=[4],
+                               seeds=[0])
+    assert wide.ladders[0].lr_grid == (3e-3, 1e-2, 3e-2)
+    run_sweep(wide, path, workers=1, progress=False)  # runs only 3e-2 (the others are done)
+    rows = read_results(path)
+    assert len(rows) == 3
+    text = results_doc.render(rows, ladders=wide.ladders)
+    assert len([x for x in text.splitlines() if x.startswith("| gru | ")]) == 1
+    assert "Status: 1 of 1 ladders finished" in text
+    assert "lr tuned from 0.003, 0.01, 0.03" in text and "lr tuned from 0.003, 0.01 on" not in text
+
+
 
 def test_a_row_of_lstm_train_counts_as_the_sweeps_run():
     """`lstm train` checkpoints every 500 steps by default, a sweep's config leaves it unset:
