@@ -153,7 +153,7 @@ class CompiledFunction:
             return Slot(i)
 
         return split_products(fold_clip(batch(rec.ops, rec.values, keep, new_slot), rec.values,
-                                        keep))
+                                        keep), keep)
 
     def _fused(self, rec, keep, ops=None):
         """The operations as the program runs them: batched, then elementwise runs fused."""

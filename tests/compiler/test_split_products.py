@@ -12,6 +12,7 @@ import minigrad as mg
 from minigrad.backends import cpu
 from minigrad.compiler import cpu_runtime as rt
 from minigrad.compiler import split_products as sp
+from minigrad.compiler.record import Const, Slot
 
 
 @pytest.fixture
@@ -44,6 +45,9 @@ def test_stand_ins_equal_the_backend_and_split(dtype, two_threads, counted):
     w = rng.standard_normal((80, 96)).astype(dtype)
     d = rng.standard_normal((600, 80)).astype(dtype)
     a2 = a3.reshape(600, 96)
+    state = np.zeros((7, 100, 5 + 96), dtype)  # a recurrence's outputs: a row view of its states
+    state[1:, :, 5:] = a3
+    a3 = state[1:, :, 5:]
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-4)
     got = sp.matmul_nt(a3, w)
     assert got.shape == (6, 100, 80)
@@ -80,6 +84,29 @@ def test_the_pass_swaps_only_the_backends_products():
     assert out[1][1] is sp.matmul_nt and out[1][2:] == product[2:]
 
 
+def test_summed_tn_equals_the_backends_product_and_sum(two_threads, counted):
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((6, 100, 96)), rng.standard_normal((6, 100, 80))
+    expected = cpu.sum_to(cpu.matmul_tn(a, b), (96, 80))
+    np.testing.assert_allclose(sp.summed_tn(a, b, (96, 80)), expected, rtol=1e-12, atol=1e-12)
+    assert counted["weight_gemm"] == 1
+    kept = cpu.sum_to(cpu.matmul_tn(a, b), (1, 96, 80))  # another target shape: the backend's
+    np.testing.assert_array_equal(sp.summed_tn(a, b, (1, 96, 80)), kept)
+    assert counted["weight_gemm"] == 1
+
+
+def test_the_pass_fuses_a_product_only_its_sum_reads():
+    product = ("call", cpu.matmul_tn, (Slot(0), Slot(1)), {}, Slot(2), "cpu.matmul_tn")
+    summed = ("call", cpu.sum_to, (Slot(2), Const((4, 5))), {}, Slot(3), "cpu.sum_to")
+    out = sp.split_products([product, summed])
+    assert len(out) == 1 and out[0][1] is sp.summed_tn and out[0][4].i == 3
+    assert out[0][2][:2] == product[2] and out[0][2][2] is summed[2][1]
+    later = ("call", cpu.add, (Slot(2), Slot(3)), {}, Slot(4), "cpu.add")
+    for ops, keep in (([product, summed, later], ()), ([product, summed], {2})):
+        out = sp.split_products(ops, keep)
+        assert out[0][1] is sp.matmul_tn and out[1] is summed
+
+
 def test_compiled_decoder_step_that_splits_equals_eager(two_threads, counted):
     """Linear decoder (6 x 100 rows, 96 -> 80), cross-entropy, backward, clipping, Adam,
     float64."""
@@ -113,6 +140,6 @@ def test_compiled_decoder_step_that_splits_equals_eager(two_threads, counted):
         np.testing.assert_allclose(loss.numpy(), expected.numpy(), rtol=0, atol=1e-10)
     for p, q in zip(layer.parameters(), eager.parameters()):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=0, atol=1e-10)
-    # the forward's x W^T, once per program call; the weight gradient of a 3-d input is a
-    # batched a^T b (then summed over the batch), which this pass leaves to the backend
-    assert counted["split_gemm"] == 2
+    # per program call: the forward's x W^T, and the weight gradient of the 3-d input (a batched
+    # a^T b and its sum over the batch, fused into one a^T b over the merged rows)
+    assert counted == {"split_gemm": 2, "weight_gemm": 2}
