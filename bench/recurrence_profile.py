@@ -12,9 +12,11 @@ Rows (milliseconds per call, the minimum and the median of --calls calls):
 - ... without the step GEMMs: the same with the generated kernels' per-step GEMM lines removed
   (the lane loops, the GEMMs over all steps, the buffers and threads), so the difference is the
   per-step GEMMs inside the loop;
-- step GEMM rows: T per-step products of one thread's rows alone, through the packed column tiles
-  the kernels use (gemm_packed), one BLAS call per step on the unpacked weights, and numpy's
-  np.dot into out= (a new operand each call is not needed: it is the same BLAS);
+- step GEMM rows: T per-step products of one thread's rows alone, through the microkernel on
+  32-column tiles the kernels use (gemm_tiles, cpu_tile_gemm), OpenBLAS on wider packed column
+  tiles (gemm_packed, MINIGRAD_STEP_GEMM=blas's path), one BLAS call per step on the unpacked
+  weights, and numpy's np.dot into out= (a new operand each call is not needed: it is the same
+  BLAS);
 - weight GEMM (dgates^T [x | h] over all T*B rows) and the input projection / dx GEMMs.
 --split: how the threads share the time loops (cpu_runtime.set_split: rows, units, auto), one
 profile per value; --runner-only: the forward and backward rows only. To compare splits or thread
@@ -22,7 +24,8 @@ counts, run `--clock wall --runner-only` several times, alternating.
 --share: instead, the time loops alone with only the first thread's share of them run (its rows,
 or its units, the barrier's other parties absent), by that thread's CPU time: the work each
 thread does under a split, unaffected by a busy machine's scheduling (the barrier's waits are
-not in it).
+not in it). With --step-gemm micro,blas the per-step GEMM's two paths (MINIGRAD_STEP_GEMM)
+alternate call by call in the one process: their ratio under the same conditions.
 --torch: torch.nn.LSTM's forward and backward at the same shapes and threads instead (one layer,
 input and state gradients asked for, float32; oneDNN's fused RNN on this CPU), for its own 1 -> 2
 thread scaling.
@@ -89,37 +92,46 @@ def _numpy_blas_single():
 
 
 def _step_gemms(a, w) -> dict:
-    """{how: fn}: T products a @ w into one output, three ways."""
+    """{how: fn}: T products a @ w into one output, four ways."""
     from numba import njit
 
-    from minigrad.backends.cpu_blas import gemm, gemm_packed, pack_column_tiles, step_tiling
+    from minigrad.backends import cpu_blas as cb
+    from minigrad.backends.cpu_tile_gemm import TILE
 
     @njit(nogil=True)
     def packed_steps(a, packed, c, chunk):
         for _ in range(T):
-            gemm_packed(a, packed, c, 1.0, chunk)
+            cb.gemm_packed(a, packed, c, 1.0, chunk)
 
     @njit(nogil=True)
     def plain_steps(a, w, c):
         for _ in range(T):
-            gemm(a, w, c, False, False, 1.0, 1.0)
+            cb.gemm(a, w, c, False, False, 1.0, 1.0)
+
+    @njit(nogil=True)
+    def micro_steps(a, tiles, c, chunk):
+        packed, starts, widths = tiles
+        for _ in range(T):
+            cb.gemm_tiles(a, packed, starts, widths, c, 1.0, chunk)
 
     def numpy_steps(a, w, c):
         for _ in range(T):
             np.dot(a, w, out=c)
 
     c = np.zeros((a.shape[0], w.shape[1]), a.dtype)
-    chunk, tile = step_tiling(a.shape[0], *w.shape)
-    packed = pack_column_tiles(w, tile)
-    return {"packed tiles": lambda: packed_steps(a, packed, c, chunk),
+    chunk, tile = cb.step_tiling(a.shape[0], *w.shape)
+    packed = cb.pack_column_tiles(w, tile)
+    tiles = cb.pack_ranges(w, [(0, w.shape[1])], TILE)
+    return {"microkernel tiles": lambda: micro_steps(a, tiles, c, chunk),
+            "packed tiles": lambda: packed_steps(a, packed, c, chunk),
             "one BLAS call": lambda: plain_steps(a, w, c),
             "np.dot out=": lambda: numpy_steps(a, w, c)}
 
 
-def _share_timer(rt, kernels, spent):
+def _share_timer(rt, kernels, spent, label):
     """A stand-in for cpu_runtime.run that runs only the first call of a time loop (with the
     barrier's parties set to 1: the kernels' last argument) and adds its thread CPU time to
-    spent[name]; other work runs as usual."""
+    spent[name + label()]; other work runs as usual."""
     run = rt.run
 
     def first_share(fn, calls):
@@ -128,28 +140,40 @@ def _share_timer(rt, kernels, spent):
             return run(fn, calls)
         start = time.thread_time()
         fn(*calls[0][:-1], 1)
-        spent.setdefault(name, []).append(time.thread_time() - start)
+        spent.setdefault(name + label(), []).append(time.thread_time() - start)
 
     return first_share
 
 
-def share_profile(H: int, I: int, threads: int, calls: int, split: str) -> dict:
-    """One thread's share of the forward and backward time loops, its CPU ms (min, median)."""
+def share_profile(H: int, I: int, threads: int, calls: int, split: str,
+                  step_gemms=("",)) -> dict:
+    """One thread's share of the forward and backward time loops, its CPU ms (min, median);
+    with several step_gemms (MINIGRAD_STEP_GEMM values) they alternate call by call."""
     from minigrad.compiler import cpu_runtime as rt
     from minigrad.compiler import run_cpu
 
     rt.set_num_threads(threads)
     rt.set_split(split)
     cell, params, x, states, steps, dout, shapes = _lstm(H, I)
-    spent, run = {}, rt.run
-    rt.run = _share_timer(rt, cell.kernels, spent)
+    spent, run, mode = {}, rt.run, [""]
+    rt.run = _share_timer(rt, cell.kernels, spent, lambda: f" [{mode[0]}]" if mode[0] else "")
+    before = os.environ.get("MINIGRAD_STEP_GEMM")
     try:
         for _ in range(calls + 1):
-            saved = run_cpu.forward(cell.kernels, cell.plan, x, states, params, steps, False)[2]
-            run_cpu.backward(cell.kernels, cell.plan, saved, dout, [None, None], False,
-                             cell.param_acc, shapes)
+            for how in step_gemms:
+                mode[0] = how
+                if how:
+                    os.environ["MINIGRAD_STEP_GEMM"] = how
+                saved = run_cpu.forward(cell.kernels, cell.plan, x, states, params, steps,
+                                        False)[2]
+                run_cpu.backward(cell.kernels, cell.plan, saved, dout, [None, None], False,
+                                 cell.param_acc, shapes)
     finally:
         rt.run = run
+        if before is None:
+            os.environ.pop("MINIGRAD_STEP_GEMM", None)
+        else:
+            os.environ["MINIGRAD_STEP_GEMM"] = before
     rows = {k: (round(1e3 * min(v[1:]), 3), round(1e3 * statistics.median(v[1:]), 3))
             for k, v in spent.items()}
     return {"H": H, "I": I, "threads": threads, "split": split, "clock": "thread cpu, one share",
@@ -266,6 +290,8 @@ def main(argv=None) -> int:
     p.add_argument("--runner-only", action="store_true")
     p.add_argument("--share", action="store_true")
     p.add_argument("--torch", action="store_true")
+    p.add_argument("--step-gemm", default="",
+                   help="with --share: micro,blas alternates the per-step GEMMs call by call")
     args = p.parse_args(argv)
     try:
         threads = [int(n) for n in args.threads.split(",")]
@@ -284,7 +310,8 @@ def main(argv=None) -> int:
                 if args.torch:
                     row = torch_profile(H, I, n, args.calls, args.clock)
                 elif args.share:
-                    row = share_profile(H, I, n, args.calls, split)
+                    row = share_profile(H, I, n, args.calls, split,
+                                        tuple(args.step_gemm.split(",")))
                 else:
                     row = profile(H, I, n, args.calls, args.clock, split, args.runner_only)
                 print(json.dumps(row), flush=True)

@@ -21,6 +21,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .cpu_tile_gemm import TILE, block_rows, tile_product
+
 _XXGEMM = types.ExternalFunction(
     "numba_xxgemm",
     types.intc(types.char, types.char, types.char, types.intp, types.intp, types.intp,
@@ -224,8 +226,24 @@ def pack_ranges(b, ranges, tile: int):
 @njit(cache=True, nogil=True)
 def gemm_tiles(a, packed, starts, widths, c, beta, row_chunk):
     """c[:, starts[k]:starts[k] + widths[k]] = a @ tile k + beta (the same columns of c), for the
-    tiles of pack_ranges; the columns of c no tile covers are left alone."""
+    tiles of pack_ranges; the columns of c no tile covers are left alone. Tiles of TILE columns
+    go through the register-blocked microkernel (cpu_tile_gemm) block_rows rows at a time, the
+    rest (narrower tiles, the rows past the last whole block) through BLAS."""
     rows = c.shape[0]
+    if packed.shape[2] == TILE:
+        block = block_rows(c)
+        whole = rows - rows % block
+        for k in range(packed.shape[0]):
+            s, w = starts[k], widths[k]
+            if w == TILE:
+                for r0 in range(0, whole, block):
+                    tile_product(a[r0:r0 + block], packed[k], c[r0:r0 + block, s:s + TILE],
+                                 beta)
+                if whole < rows:
+                    gemm(a[whole:], packed[k], c[whole:, s:s + TILE], False, False, 1.0, beta)
+            else:
+                gemm(a, packed[k, :, :w], c[:, s:s + w], False, False, 1.0, beta)
+        return
     for r0 in range(0, rows, row_chunk):
         r1 = min(r0 + row_chunk, rows)
         for k in range(packed.shape[0]):

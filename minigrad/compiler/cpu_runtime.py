@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..backends.cpu_blas import gemm_rows, pack_column_tiles, pack_ranges, step_tiling
+from ..backends.cpu_tile_gemm import TILE
 from .barrier import new_sync
 
 # Below this input size dx is computed step by step while the gate gradients are in cache; above
@@ -160,6 +161,25 @@ def _unit_bounds(L: int, n: int):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def step_gemm() -> str:
+    """How the per-step products run: "micro" (the register-blocked microkernel on tiles of TILE
+    columns, cpu_tile_gemm; the default) or "blas" (OpenBLAS on wider tiles, as before session
+    9), from MINIGRAD_STEP_GEMM; read at each call, for side-by-side measurements."""
+    value = os.environ.get("MINIGRAD_STEP_GEMM", "").strip() or "micro"
+    if value not in ("micro", "blas"):
+        raise ValueError(f"MINIGRAD_STEP_GEMM must be 'micro' or 'blas', got {value!r}")
+    return value
+
+
+def _step_tiles(rows, inner, columns):
+    """(row chunk, tile width) for the per-step product of w1: the microkernel's TILE unless
+    step_gemm() is "blas" (then step_tiling's, which is never TILE for the shapes measured)."""
+    chunk, tile = step_tiling(rows, inner, columns)
+    if step_gemm() == "micro":
+        return chunk, TILE
+    return chunk, tile if tile != TILE else 2 * TILE
+
+
 def each_thread(loop, B, L, w1, w2, split, arguments):
     """Run a generated time loop on the threads, split by "rows" or "units" (choose_split), with
     each thread's per-step weights w1 (K, N: N a multiple of L) packed as the column tiles of the
@@ -171,7 +191,7 @@ def each_thread(loop, B, L, w1, w2, split, arguments):
         n = get_num_threads()
         calls = []
         for k, (u0, u1) in enumerate(_unit_bounds(L, n)):
-            chunk, tile = step_tiling(B, w1.shape[0], u1 - u0)
+            chunk, tile = _step_tiles(B, w1.shape[0], u1 - u0)
             ranges = [(p * L + u0, p * L + u1) for p in range(w1.shape[1] // L)]
             calls.append(arguments(k, pack_ranges(w1, ranges, tile), pack_column_tiles(w2, 32),
                                    (0, B, chunk, 1, u0, u1, B * k // n, B * (k + 1) // n, sync,
@@ -180,7 +200,7 @@ def each_thread(loop, B, L, w1, w2, split, arguments):
         return
     rows = parts(B)
     widest = max(hi - lo for lo, hi in rows)
-    chunk1, tile1 = step_tiling(widest, *w1.shape)
+    chunk1, tile1 = _step_tiles(widest, *w1.shape)
     chunk2, tile2 = step_tiling(widest, *w2.shape)
     tiles1 = pack_ranges(w1, [(0, w1.shape[1])], tile1)
     packed2 = pack_column_tiles(w2, tile2)

@@ -29,14 +29,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 
-from ..backends import scalar_rules
+from ..backends import cpu_blas, cpu_tile_gemm, scalar_rules
 from ..backends.vectorise import ALIAS_CHECKS
 from . import barrier
 from .lanes import Names, backward_lanes, forward_lanes, row_views, slot_sums
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 _JIT = ('cache=True, error_model="numpy", fastmath={"contract"}, boundscheck=False, '
         'nogil=True')
 
@@ -202,9 +202,9 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
 
 
 def rules_fingerprint(used) -> str:
-    """A hash of the source of the rules the kernels inline (and the float32 tanh, and the
-    barrier they call): Numba's cache does not see a change in an inlined function, the file
-    name (a hash of the text) does."""
+    """A hash of the source of the rules the kernels inline (and the float32 tanh, the barrier
+    and the per-step GEMM they call): Numba's cache does not see a change in an inlined
+    function, the file name (a hash of the text) does."""
     names = set()
     for name in used:
         for suffix in ("", "_da", "_db", "_d"):
@@ -212,7 +212,8 @@ def rules_fingerprint(used) -> str:
                 names.add(name[:len(name) - len(suffix)])
                 break
     names = sorted(names)
-    parts = [inspect.getsource(scalar_rules.tanh_f32), inspect.getsource(barrier)]
+    parts = [inspect.getsource(scalar_rules.tanh_f32), inspect.getsource(barrier),
+             inspect.getsource(cpu_blas.gemm_tiles), inspect.getsource(cpu_tile_gemm)]
     parts += [inspect.getsource(scalar_rules.RULES[n].factory) for n in names
               if n in scalar_rules.RULES]
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]

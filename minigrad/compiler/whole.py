@@ -28,6 +28,7 @@ from .fold_clip import fold_clip
 from .fuse import fuse
 from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
+from .split_products import split_products
 
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
 _SIMPLE = (int, float, bool, str, type(None))
@@ -139,8 +140,9 @@ class CompiledFunction:
 
     def _batched(self, rec, keep):
         """rec's operations with the loop's independent GEMMs and row sums batched
-        (compiler/batch.py) and clipping's scaling folded into the Adam step after it
-        (compiler/fold_clip.py)."""
+        (compiler/batch.py), clipping's scaling folded into the Adam step after it
+        (compiler/fold_clip.py) and the large products split over minigrad's threads
+        (compiler/split_products.py)."""
         if not self.fuse:
             return rec.ops
 
@@ -150,7 +152,8 @@ class CompiledFunction:
             rec.values.append(value)
             return Slot(i)
 
-        return fold_clip(batch(rec.ops, rec.values, keep, new_slot), rec.values, keep)
+        return split_products(fold_clip(batch(rec.ops, rec.values, keep, new_slot), rec.values,
+                                        keep), keep)
 
     def _fused(self, rec, keep, ops=None):
         """The operations as the program runs them: batched, then elementwise runs fused."""

@@ -1,0 +1,135 @@
+"""The per-step GEMM microkernel (backends/cpu_tile_gemm.py) equals numpy's product for every
+block/remainder/narrow-tile case gemm_tiles routes through it, and the fused recurrences that use
+it equal the composed step (float64 to 1e-10, float32 to rounding) with either step GEMM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+import minigrad as mg
+from minigrad.backends.cpu_blas import gemm_tiles, pack_ranges
+from minigrad.backends.cpu_tile_gemm import TILE, block_rows, tile_product
+from minigrad.compiler import cpu_runtime as rt
+from minigrad.ops.recurrent import _step, lstm_sequence
+
+
+@njit(cache=True)
+def _one_block(a, tile, c, beta):
+    tile_product(a, tile, c, beta)
+
+
+@njit(cache=True)
+def _rows_of_block(c):
+    return block_rows(c)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("inner", [1, 7, 130])
+def test_one_block_equals_numpy_on_strided_views(dtype, beta, inner):
+    """a and c are row views with a row stride wider than the block (as the kernels pass
+    xh[prev, lo:hi, k0:] and g[lo:hi, slots]); beta 0 ignores c's old values, even NaN."""
+    rng = np.random.default_rng(inner)
+    rows = int(_rows_of_block(np.zeros((1, 1), dtype)))
+    assert rows == (8 if dtype == np.float32 else 4)
+    a_full = rng.standard_normal((rows, inner + 3)).astype(dtype)
+    tile = rng.standard_normal((inner, TILE)).astype(dtype)
+    c_full = rng.standard_normal((rows, TILE + 9)).astype(dtype)
+    if beta == 0.0:
+        c_full[:, 4:4 + TILE] = np.nan
+    before = c_full.copy()
+    a, c = a_full[:, 3:], c_full[:, 4:4 + TILE]
+    expected = (a.astype(np.float64) @ tile.astype(np.float64)
+                + (beta * before[:, 4:4 + TILE] if beta else 0.0))
+    _one_block(a, tile, c, beta)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(c, expected, rtol=rtol, atol=rtol * np.sqrt(inner))
+    np.testing.assert_array_equal(c_full[:, :4], before[:, :4])
+    np.testing.assert_array_equal(c_full[:, 4 + TILE:], before[:, 4 + TILE:])
+
+
+def test_tile_product_rejects_other_dtypes():
+    with pytest.raises(Exception, match="tile_product"):
+        _one_block(np.zeros((8, 2), np.int64), np.zeros((2, TILE), np.int64),
+                   np.zeros((8, TILE), np.int64), 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [3, 8, 11, 16])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_tiles_on_tile_width_tiles(dtype, rows, beta):
+    """Whole tiles through the microkernel, the rows past the last whole block and the ranges'
+    narrow end tiles through BLAS; columns outside the ranges untouched."""
+    rng = np.random.default_rng(rows)
+    inner = 21
+    a = rng.standard_normal((rows, inner)).astype(dtype)
+    b = rng.standard_normal((inner, 150)).astype(dtype)
+    c = rng.standard_normal((rows, 150)).astype(dtype)
+    ranges = [(0, 80), (96, 144)]  # tiles of 32, 32, 16, 32, 16
+    packed, starts, widths = pack_ranges(b, ranges, TILE)
+    assert list(widths) == [32, 32, 16, 32, 16]
+    expected = c.copy()
+    for lo, hi in ranges:
+        expected[:, lo:hi] = a @ b[:, lo:hi] + beta * c[:, lo:hi]
+    gemm_tiles(a, packed, starts, widths, c, beta, 4)
+    np.testing.assert_allclose(c, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def _lstm(x, states, params, step_gemm, monkeypatch):
+    monkeypatch.setenv("MINIGRAD_STEP_GEMM", step_gemm)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    xt = mg.tensor(x, requires_grad=True)
+    st = [mg.tensor(s, requires_grad=True) for s in states]
+    pt = {k: mg.tensor(v, requires_grad=True) for k, v in params.items()}
+    out, *finals = lstm_sequence(xt, *st, *[pt[n] for n in names])
+    return out, finals, xt, st, pt
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("input_size", [2, 40])
+@pytest.mark.parametrize("split", ["rows", "units"])
+def test_fused_lstm_with_whole_tiles_equals_composed(dtype, input_size, split, monkeypatch):
+    """H 80 (4H = 320: ten whole tiles; split by units, thread ranges 0:32 and 32:80 per gate), B 19
+    (two threads: 9 and 10 rows, a whole float32 block and a remainder; float64 two blocks and a
+    remainder): the fused LSTM with the microkernel equals the composed step, outputs and every
+    gradient, and equals the fused LSTM with OpenBLAS's step GEMM."""
+    rng = np.random.default_rng(input_size)
+    T, B, H = 6, 19, 80
+    x = rng.standard_normal((T, B, input_size)).astype(dtype)
+    states = [rng.standard_normal((B, H)).astype(dtype) for _ in range(2)]
+    params = {"weight_ih": rng.standard_normal((4 * H, input_size)) * 0.3,
+              "weight_hh": rng.standard_normal((4 * H, H)) * 0.3,
+              "bias_ih": rng.standard_normal(4 * H) * 0.1,
+              "bias_hh": rng.standard_normal(4 * H) * 0.1}
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    upstream = rng.standard_normal((T, B, H)).astype(dtype)
+    before = rt.get_split(), rt.get_num_threads()
+    rt.set_split(split)
+    rt.set_num_threads(2)
+    try:
+        results = {}
+        for step_gemm in ("micro", "blas"):
+            out, finals, xt, st, pt = _lstm(x, states, params, step_gemm, monkeypatch)
+            (out * mg.tensor(upstream)).sum().backward()
+            results[step_gemm] = [out.numpy(), *[f.numpy() for f in finals], xt.grad,
+                                  *[s.grad for s in st], *[pt[k].grad for k in sorted(pt)]]
+    finally:
+        rt.set_split(before[0])
+        rt.set_num_threads(before[1])
+    xc = mg.tensor(x, requires_grad=True)
+    sc = tuple(mg.tensor(s, requires_grad=True) for s in states)
+    pc = {k: mg.tensor(v, requires_grad=True) for k, v in params.items()}
+    step, outs, carried = _step("lstm"), [], sc
+    for t in range(T):
+        carried = step(xc[t], carried, pc)
+        outs.append(carried[0])
+    (mg.stack(outs) * mg.tensor(upstream)).sum().backward()
+    composed = [mg.stack(outs).numpy(), *[s.numpy() for s in carried], xc.grad,
+                *[s.grad for s in sc], *[pc[k].grad for k in sorted(pc)]]
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    for got, other, want in zip(results["micro"], results["blas"], composed):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(got, other, rtol=tol, atol=tol)
