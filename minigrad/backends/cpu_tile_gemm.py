@@ -9,11 +9,12 @@ weights are packed once per call of the runner into contiguous column tiles of T
 one block of ``block_rows`` rows by TILE columns with every partial sum in a vector register,
 one pass over K (for k: broadcast a[r, k], fused multiply-add with the tile's row k).
 
-The IR uses explicit vectors of 64 bytes (16 float32 or 8 float64), so on AVX-512 each is one
-zmm register; elsewhere LLVM splits them into what the target has. float32 blocks are 8 rows x 32
-columns, float64 4 x 32: 16 accumulators either way, leaving registers for the tile's row and
-the broadcasts. The sum over k runs in order with one rounding per multiply-add, as a BLAS
-kernel does (results equal OpenBLAS's to float rounding, not bit for bit).
+The IR uses explicit vectors of 64 bytes (16 float32 or 8 float64) on AVX-512 hosts, so each is
+one zmm register: float32 blocks are 8 rows x 32 columns, float64 4 x 32, 16 accumulators either
+way, leaving registers for the tile's row and the broadcasts. Without AVX-512 (AVX2 has 16
+registers) the vectors are 32 bytes and the blocks 2 x 32 (float32) and 1 x 32 (float64): 8
+accumulators (`_register_file`). The sum over k runs in order with one rounding per multiply-add,
+as a BLAS kernel does (results equal OpenBLAS's to float rounding, not bit for bit).
 """
 
 from __future__ import annotations
@@ -24,8 +25,29 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 TILE = 32  # columns of a packed tile the microkernel takes whole
-VECTOR_BYTES = 64
-ACCUMULATORS = 16
+
+
+def _register_file() -> tuple[int, int]:
+    """(vector bytes, accumulators) for the CPU the kernels are compiled for: 64-byte vectors and
+    16 accumulators where AVX-512 gives 32 zmm registers; elsewhere (AVX2's 16 ymm, NEON) 32-byte
+    vectors and 8 accumulators, so the block, the tile's row and the broadcast fit the register
+    file instead of spilling."""
+    import os
+
+    from llvmlite import binding
+
+    features = os.environ.get("NUMBA_CPU_FEATURES")
+    if features:  # a portable build's stated features (numba's own setting)
+        wide = "+avx512f" in features.split(",")
+    else:
+        try:
+            wide = bool(binding.get_host_cpu_features().get("avx512f"))
+        except RuntimeError:  # the host's features cannot be read: the narrow layout is safe
+            wide = False
+    return (64, 16) if wide else (32, 8)
+
+
+VECTOR_BYTES, ACCUMULATORS = _register_file()
 
 
 def _layout(dtype):
