@@ -39,12 +39,16 @@ import numpy as np
 
 from ..backends.cpu_blas import pack_column_tiles, step_tiling
 from . import cpu_runtime as rt
-from .batch import IN_PLACE, constants, take
+from .batch import IN_PLACE, PURE, constants, take
 from .cache import load
 from .program import slots_in, slots_read
 from .record import Const, Slot
 
 GEMMS = {"cpu.matmul": False, "cpu.matmul_nt": True}  # name -> right operand transposed
+# a lone elementwise call fusion left as it was (a bias added before a split): exact IEEE
+# arithmetic, so numpy's result and the chain kernel's are the same bits
+ARITHMETIC = {"cpu.add": "{0} + {1}", "cpu.sub": "{0} - {1}", "cpu.mul": "{0} * {1}",
+              "cpu.div": "{0} / {1}", "cpu.neg": "-{0}"}
 MIN_STEPS = 3
 ENABLED = True  # False leaves every chain as separate calls (bench.compiler_ab measures both)
 
@@ -171,7 +175,7 @@ def _outputs(op) -> list:
 
 
 def _kind(op) -> str | None:
-    """'gemm', 'fused' or 'take' for an operation a chain may hold, else None."""
+    """'gemm', 'fused', 'arithmetic' or 'take' for an operation a chain may hold, else None."""
     if op[0] != "call" or len(op) < 6 or op[3]:
         return None
     name, args = op[5], op[2]
@@ -182,6 +186,9 @@ def _kind(op) -> str | None:
             type(op[4]) is tuple and all(type(s) is Slot for s in op[4]) and \
             all(type(a) in (Slot, Const) for a in args):
         return "fused"
+    if name in ARITHMETIC and len(args) == ARITHMETIC[name].count("{") and \
+            all(type(a) is Slot for a in args) and type(op[4]) is Slot:
+        return "arithmetic"
     if op[1] is take and len(args) == 2 and type(args[0]) is Slot and type(args[1]) is Const \
             and type(args[1].value) is int:
         return "take"
@@ -206,7 +213,7 @@ def _first_chain(ops, values, keep, tried):
         if len(anchors) < MIN_STEPS or (key, anchors[0]) in tried:
             continue
         tried.add((key, anchors[0]))
-        signatures = [_signature(ops[a:b]) for a, b in zip(anchors, anchors[1:])]
+        signatures = [_signature(_steps_ops(ops[a:b])[0]) for a, b in zip(anchors, anchors[1:])]
         best, start = (0, 0), 0
         for t in range(1, len(signatures) + 1):
             if t == len(signatures) or signatures[t] != signatures[start]:
@@ -218,6 +225,20 @@ def _first_chain(ops, values, keep, tried):
             if _Chain(ops, values, keep, *found).roles is not None:
                 return found
     return None
+
+
+def _steps_ops(segment):
+    """(the step's operations, the pure calls among them that read nothing the step made: a
+    transpose of a weight, x[t] kept for a backward; they run before the chain)."""
+    made, step, free = set(), [], []
+    for op in segment:
+        if _kind(op) is None and op[0] == "call" and len(op) > 5 and op[5] in PURE and \
+                not (slots_read(op) & made):
+            free.append(op)
+            continue
+        step.append(op)
+        made.update(_outputs(op))
+    return step, free
 
 
 def _signature(segment):
@@ -253,24 +274,30 @@ class _Chain:
         self.n = count
         self.starts = anchors[first:first + count + 1]
         self.begin, self.end = self.starts[0], self.starts[-1]
-        self.steps = [ops[a:b] for a, b in zip(self.starts, self.starts[1:])]
+        split = [_steps_ops(ops[a:b]) for a, b in zip(self.starts, self.starts[1:])]
+        self.steps = [step for step, _ in split]
+        self.free = [op for _, free in split for op in free]
         self.defined_at: dict[int, tuple] = {}
         for j, op in enumerate(ops):
             for o, i in enumerate(_outputs(op)):
                 self.defined_at[i] = (j, o)
+        self.made: dict[int, tuple] = {}  # slot -> (step, position, output)
+        for t, step in enumerate(self.steps):
+            for k, op in enumerate(step):
+                for o, i in enumerate(_outputs(op)):
+                    self.made[i] = (t, k, o)
+        self.hoisted = {i for op in self.free for i in _outputs(op)}
         self.rows = values[self.steps[0][0][2][0].i].shape[0]
         self.roles = self._roles()
 
     def _step_of(self, slot):
-        """(step, position, output) of a slot made inside the chain, else None."""
-        j, o = self.defined_at.get(slot, (-1, 0))
-        if not self.begin <= j < self.end:
-            return None
-        t = int(np.searchsorted(self.starts, j, side="right")) - 1
-        return t, j - self.starts[t], o
+        """(step, position, output) of a slot a step makes, else None."""
+        return self.made.get(slot)
 
     def _before(self, slot) -> bool:
-        return self.defined_at.get(slot, (-1, 0))[0] < self.begin
+        """Whether slot is ready before the chain runs (made before it, or by a pure call of
+        a step that runs before it)."""
+        return self.defined_at.get(slot, (-1, 0))[0] < self.begin or slot in self.hoisted
 
     def _view(self, slot):
         """(base slot, index) when slot is one block of an array: a take's, an unstack's."""
@@ -315,12 +342,19 @@ class _Chain:
                         sliced.add(a.i)
             if not all(self._batch_rows(i) for i in _outputs(op)):
                 return None
+            if kind == "arithmetic" and any(self.values[a.i].dtype != self.values[op[4].i].dtype
+                                            for a in op[2]):
+                return None  # numpy's promotion, not Numba's
             if kind == "gemm":
                 a, b = (self.values[op[2][p].i] for p in (0, 1))
                 if a.strides[1] != a.itemsize or b.itemsize not in b.strides:
                     return None
         if whole & (sliced | bases):
             return None  # an array some step reads whole that the steps may write by rows
+        for op in self.free:  # each reads what is ready, and nothing the steps may write
+            read = slots_read(op)
+            if read & (sliced | bases) or not all(self._before(i) for i in read):
+                return None
         return roles
 
     def _role(self, k, slots):
@@ -451,6 +485,11 @@ class _Writer:
                     lines.append(f"v{k}_0 = np.empty((r1 - r0, {v.shape[1]}), np.{v.dtype.name})")
                 lines.append(f"gemm_packed({a}, {b}, v{k}_0, 0.0, {chunk})")
                 self.local[(k, 0)] = (f"v{k}_0", False)
+            elif kind == "arithmetic":
+                operands = [self.operand(k, p, a, False) for p, a in enumerate(op[2])]
+                lines.append(f"v{k}_0 = " + ARITHMETIC[op[5]].format(*operands))
+                self.local[(k, 0)] = (f"v{k}_0", False)
+                lines += self.store(k, 0)
             else:
                 imports.append(f"from {op[1].__module__} import fused as f{k}")
                 operands = ", ".join(self.operand(k, p, a, False) for p, a in enumerate(op[2]))
@@ -458,10 +497,15 @@ class _Writer:
                 for o in range(len(outs)):
                     lines.append(f"v{k}_{o} = r[{o}]")
                     self.local[(k, o)] = (f"v{k}_{o}", False)
-                    if (k, o) in self.stored:
-                        name, offset = self.stored[(k, o)]
-                        lines.append(f"{name}[t + {offset}, r0:r1] = v{k}_{o}")
+                    lines += self.store(k, o)
         return lines, imports
+
+    def store(self, k, o) -> list[str]:
+        """The line writing output o of operation k into its buffer, if it has one."""
+        if (k, o) not in self.stored:
+            return []
+        name, offset = self.stored[(k, o)]
+        return [f"{name}[t + {offset}, r0:r1] = v{k}_{o}"]
 
     def program(self):
         chain = self.chain
@@ -486,7 +530,7 @@ class _Writer:
         call = ChainCall(kernel, chain.rows, chain.n, [(s, d) for s, d, *_ in self.buffers],
                          list(self.packs.values()))
         slots = [self.new_slot(np.empty(s, d)) for s, d, *_ in self.buffers]
-        program = list(chain.ops[:chain.begin]) + self.before
+        program = list(chain.ops[:chain.begin]) + chain.free + self.before
         program.append(("call", call, tuple(self.args), {}, tuple(slots), "row chain"))
         for m, (_, _, k, o, offset) in enumerate(self.buffers):
             made = [_outputs(step[k])[o] for step in chain.steps]
