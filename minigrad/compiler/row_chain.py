@@ -380,8 +380,8 @@ class _Chain:
                     self.values[slots[0]].dtype != made_value.dtype:
                 return None
             return ("carried", position, output, slots[0])
-        if not all(self._before(s) for s in slots):
-            return None
+        if not all(self._before(s) for s in slots) or self.values[slots[0]].ndim == 0:
+            return None  # (a number per step would be a scalar, not a 0-d array, in the kernel)
         views = [self._view(s) for s in slots]
         if all(v is not None and v[0] == views[0][0] for v in views):
             return ("view", views[0][0], [v[1] for v in views])
