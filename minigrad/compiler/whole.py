@@ -29,6 +29,7 @@ from .fuse import fuse
 from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
 from .row_chain import chain_rows
+from .thread_gemms import thread_gemms
 
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
 _SIMPLE = (int, float, bool, str, type(None))
@@ -153,7 +154,8 @@ class CompiledFunction:
         if not self.fuse:
             return rec.ops
         fused = fuse(self._batched(rec, keep) if ops is None else ops, rec.values, keep)
-        return chain_rows(fused, rec.values, keep, lambda value: _new_slot(rec, value))
+        chained = chain_rows(fused, rec.values, keep, lambda value: _new_slot(rec, value))
+        return thread_gemms(chained, rec.values)
 
     def _closure_key(self, objects):
         fn = getattr(self.fn, "__func__", self.fn)
