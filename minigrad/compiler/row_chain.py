@@ -37,52 +37,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends.cpu_blas import pack_column_tiles, step_tiling
-from . import cpu_runtime as rt
-from .batch import IN_PLACE, PURE, constants, take
-from .cache import load
+from .batch import PURE, constants
+from .chain_emit import Writer
+from .chain_ops import kind, outputs, renamed, stepping, unstack
 from .program import slots_in, slots_read
 from .record import Const, Slot
 
-GEMMS = {"cpu.matmul": False, "cpu.matmul_nt": True}  # name -> right operand transposed
-# a lone elementwise call fusion left as it was (a bias added before a split): exact IEEE
-# arithmetic, so numpy's result and the chain kernel's are the same bits
-ARITHMETIC = {"cpu.add": "{0} + {1}", "cpu.sub": "{0} - {1}", "cpu.mul": "{0} * {1}",
-              "cpu.div": "{0} / {1}", "cpu.neg": "-{0}"}
 MIN_STEPS = 3
 ENABLED = True  # False leaves every chain as separate calls (bench.compiler_ab measures both)
-
-
-def unstack(buffer, indices):
-    """The blocks buffer[i] for i in indices (a chain's outputs, one per step)."""
-    return tuple(buffer[i] for i in indices)
-
-
-def stack_steps(arrays):
-    """Per-step operands of a chain as one (n, ...) array."""
-    return np.stack(arrays)
-
-
-class ChainCall:
-    """The program's call of a generated chain: cuts each step's GEMM weights into column tiles
-    (packs: (argument, transposed) pairs; the argument after each is its row chunk), allocates
-    the output buffers, runs the kernel on each thread's rows and returns the buffers."""
-
-    def __init__(self, kernel, rows: int, steps: int, buffers, packs):
-        self.kernel, self.rows, self.steps = kernel, rows, steps
-        self.buffers, self.packs = buffers, packs
-
-    def __call__(self, *arrays):
-        bounds = rt.parts(self.rows, 1)
-        share = max(r1 - r0 for r0, r1 in bounds)
-        arrays = list(arrays)
-        for k, transposed in self.packs:
-            weight = arrays[k].T if transposed else arrays[k]
-            chunk, tile = step_tiling(share, *weight.shape)
-            arrays[k], arrays[k + 1] = pack_column_tiles(weight, tile), chunk
-        buffers = tuple(np.empty(shape, dtype) for shape, dtype in self.buffers)
-        rt.run(self.kernel, [(r0, r1, self.steps, *arrays, *buffers) for r0, r1 in bounds])
-        return buffers
 
 
 def chain_rows(ops, values, keep, new_slot):
@@ -124,7 +86,7 @@ def _one_transpose(ops, keep):
     same: dict[int, int] = {}
     out = []
     for op in ops:
-        op = _renamed(op, same) if same else op
+        op = renamed(op, same) if same else op
         if op[0] == "call" and len(op) > 5 and op[5] == "cpu.transpose" and \
                 type(op[2][0]) is Slot and type(op[4]) is Slot and op[4].i not in keep and \
                 not slots_in(op[2][1:], set()) and not op[3]:
@@ -137,77 +99,14 @@ def _one_transpose(ops, keep):
     return out
 
 
-def _renamed(op, same):
-    """op reading same[i] where it read slot i."""
-    def rename(t):
-        kind = type(t)
-        if kind is Slot:
-            return same.get(t.i, t)
-        if kind is tuple or kind is list:
-            return kind(rename(x) for x in t)
-        if kind is dict:
-            return {k: rename(v) for k, v in t.items()}
-        return t
-
-    if op[0] == "call":
-        return (op[0], op[1], rename(op[2]), rename(op[3]), *op[4:])
-    if op[0] == "opaque":
-        return (op[0], op[1], rename(op[2]), *op[3:])
-    if op[0] == "set":
-        return (*op[:3], rename(op[3]), *op[4:])
-    return op
-
-
 # ---- finding the steps ---------------------------------------------------------------------
-
-def _outputs(op) -> list:
-    """The slots an operation defines, in order."""
-    if op[0] == "load":
-        return [op[3].i]
-    if op[0] != "call":
-        return []
-    out = op[4]
-    if type(out) is Slot:
-        return [out.i]
-    if type(out) is tuple and all(type(s) is Slot for s in out):
-        return [s.i for s in out]
-    return sorted(slots_in(out, set()))
-
-
-def _kind(op) -> str | None:
-    """'gemm', 'fused', 'arithmetic' or 'take' for an operation a chain may hold, else None."""
-    if op[0] != "call" or len(op) < 6 or op[3]:
-        return None
-    name, args = op[5], op[2]
-    if name in GEMMS and len(args) == 2 and all(type(a) is Slot for a in args) and \
-            type(op[4]) is Slot:
-        return "gemm"
-    if name == "fused" and getattr(op[1], "rows_parameter", False) is not False and \
-            type(op[4]) is tuple and all(type(s) is Slot for s in op[4]) and \
-            all(type(a) in (Slot, Const) for a in args):
-        return "fused"
-    if name in ARITHMETIC and len(args) == ARITHMETIC[name].count("{") and \
-            all(type(a) is Slot for a in args) and type(op[4]) is Slot:
-        return "arithmetic"
-    if op[1] is take and len(args) == 2 and type(args[0]) is Slot and type(args[1]) is Const \
-            and type(args[1].value) is int:
-        return "take"
-    return None
-
-
-def _stepping(op, p) -> bool:
-    """Whether constant operand p of op may change from step to step (a take's index, a fused
-    kernel's row count)."""
-    kind = _kind(op)
-    return (kind == "take" and p == 1) or (kind == "fused" and p == op[1].rows_parameter)
-
 
 def _first_chain(ops, values, keep, tried):
     """(anchors, first, count) of the first chain not tried: the program positions of its
     GEMMs, the first step of the longest run of equal steps and how many there are."""
     groups: dict = {}
     for j, op in enumerate(ops):
-        if _kind(op) == "gemm" and isinstance(values[op[2][1].i], np.ndarray):
+        if kind(op) == "gemm" and isinstance(values[op[2][1].i], np.ndarray):
             groups.setdefault((op[5], op[2][1].i), []).append(j)
     for key, anchors in groups.items():
         if len(anchors) < MIN_STEPS or (key, anchors[0]) in tried:
@@ -232,12 +131,12 @@ def _steps_ops(segment):
     transpose of a weight, x[t] kept for a backward; they run before the chain)."""
     made, step, free = set(), [], []
     for op in segment:
-        if _kind(op) is None and op[0] == "call" and len(op) > 5 and op[5] in PURE and \
+        if kind(op) is None and op[0] == "call" and len(op) > 5 and op[5] in PURE and \
                 not (slots_read(op) & made):
             free.append(op)
             continue
         step.append(op)
-        made.update(_outputs(op))
+        made.update(outputs(op))
     return step, free
 
 
@@ -248,17 +147,17 @@ def _signature(segment):
     made: dict[int, tuple] = {}
     signature = []
     for k, op in enumerate(segment):
-        if _kind(op) is None:
+        if kind(op) is None:
             return None
         described = []
         for p, a in enumerate(op[2]):
             if type(a) is Slot:
                 described.append(made.get(a.i, "outside"))
             else:
-                described.append("step" if _stepping(op, p) else
+                described.append("step" if stepping(op, p) else
                                  ("const", type(a.value).__name__, repr(a.value)))
-        signature.append((id(op[1]), tuple(described), len(_outputs(op))))
-        for o, i in enumerate(_outputs(op)):
+        signature.append((id(op[1]), tuple(described), len(outputs(op))))
+        for o, i in enumerate(outputs(op)):
             made[i] = (k, o)
     return tuple(signature)
 
@@ -279,14 +178,14 @@ class _Chain:
         self.free = [op for _, free in split for op in free]
         self.defined_at: dict[int, tuple] = {}
         for j, op in enumerate(ops):
-            for o, i in enumerate(_outputs(op)):
+            for o, i in enumerate(outputs(op)):
                 self.defined_at[i] = (j, o)
         self.made: dict[int, tuple] = {}  # slot -> (step, position, output)
         for t, step in enumerate(self.steps):
             for k, op in enumerate(step):
-                for o, i in enumerate(_outputs(op)):
+                for o, i in enumerate(outputs(op)):
                     self.made[i] = (t, k, o)
-        self.hoisted = {i for op in self.free for i in _outputs(op)}
+        self.hoisted = {i for op in self.free for i in outputs(op)}
         self.rows = values[self.steps[0][0][2][0].i].shape[0]
         self.roles = self._roles()
 
@@ -305,13 +204,13 @@ class _Chain:
         if j < 0:
             return None
         op = self.ops[j]
-        if _kind(op) == "take":
+        if kind(op) == "take":
             return op[2][0].i, op[2][1].value
         if op[0] == "call" and op[1] is unstack:
             return op[2][0].i, op[2][1].value[o]
         return None
 
-    def _batch_rows(self, slot) -> bool:
+    def batch_rows(self, slot) -> bool:
         v = self.values[slot]
         return isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == self.rows
 
@@ -320,7 +219,7 @@ class _Chain:
         roles = {}
         whole, sliced, bases = set(), set(), set()  # invariants read whole, by rows, viewed
         for k, op in enumerate(self.steps[0]):
-            kind = _kind(op)
+            what = kind(op)
             for p, a in enumerate(op[2]):
                 if type(a) is not Slot:
                     continue
@@ -328,24 +227,24 @@ class _Chain:
                 if role is None:
                     return None
                 roles[(k, p)] = role
-                right = kind == "gemm" and p == 1
-                if (right or kind == "take") and role[0] != "invariant":
+                right = what == "gemm" and p == 1
+                if (right or what == "take") and role[0] != "invariant":
                     return None  # a product with a matrix the steps make mixes rows
-                if kind == "gemm" and p == 0 and not self._batch_rows(a.i):
+                if what == "gemm" and p == 0 and not self.batch_rows(a.i):
                     return None
                 if role[0] == "invariant":
-                    if kind == "take":
+                    if what == "take":
                         bases.add(a.i)
-                    elif right or not self._batch_rows(a.i):
+                    elif right or not self.batch_rows(a.i):
                         whole.add(a.i)
                     else:
                         sliced.add(a.i)
-            if not all(self._batch_rows(i) for i in _outputs(op)):
+            if not all(self.batch_rows(i) for i in outputs(op)):
                 return None
-            if kind == "arithmetic" and any(self.values[a.i].dtype != self.values[op[4].i].dtype
+            if what == "arithmetic" and any(self.values[a.i].dtype != self.values[op[4].i].dtype
                                             for a in op[2]):
                 return None  # numpy's promotion, not Numba's
-            if kind == "gemm":
+            if what == "gemm":
                 a, b = (self.values[op[2][p].i] for p in (0, 1))
                 if a.strides[1] != a.itemsize or b.itemsize not in b.strides:
                     return None
@@ -369,13 +268,13 @@ class _Chain:
                 for t, m in enumerate(made[1:])):
             position, output = made[1][1:]
             op = self.steps[0][position]
-            if _kind(op) == "take":
+            if kind(op) == "take":
                 first = self._view(slots[0])
                 if first is None or first[0] != op[2][0].i:
                     return None
                 return ("view", op[2][0].i,
                         [first[1]] + [step[position][2][1].value for step in self.steps[:-1]])
-            made_value = self.values[_outputs(op)[output]]
+            made_value = self.values[outputs(op)[output]]
             if self.values[slots[0]].shape != made_value.shape or \
                     self.values[slots[0]].dtype != made_value.dtype:
                 return None
@@ -391,174 +290,6 @@ class _Chain:
     # ---- the generated kernel and the rewritten program ------------------------------------
 
     def rewrite(self, new_slot):
-        return _Writer(self, new_slot).program()
+        return Writer(self, new_slot).program()
 
 
-class _Writer:
-    """The chain's kernel source, its operands and the program around its call."""
-
-    def __init__(self, chain: _Chain, new_slot):
-        self.chain, self.new_slot = chain, new_slot
-        self.params, self.args, self.names, self.before = [], [], {}, []
-        self.local: dict[tuple, tuple] = {}  # (position, output) -> (expression, whole rows?)
-        self.carry_lines: list[str] = []
-        self.packs: dict = {}  # ("packed", slot, transposed) -> (argument, transposed)
-        after = chain.ops[chain.end:]
-        self.read_after = set(chain.keep)
-        for op in after:
-            self.read_after |= slots_read(op)
-        carried = {(r[1], r[2]) for r in chain.roles.values() if r[0] == "carried"}
-        self.buffers, self.stored = [], {}  # stored: (k, o) -> (buffer name, offset)
-        for k, op in enumerate(chain.steps[0]):
-            if _kind(op) == "take":
-                continue  # a view: the program takes it again where it is read
-            for o, i in enumerate(_outputs(op)):
-                needed = any(_outputs(step[k])[o] in self.read_after for step in chain.steps)
-                if needed or (k, o) in carried:
-                    offset = 1 if (k, o) in carried else 0
-                    v = chain.values[i]
-                    self.buffers.append(((chain.n + offset, *v.shape), v.dtype, k, o, offset))
-                    self.stored[(k, o)] = (f"b{len(self.buffers) - 1}", offset)
-
-    def param(self, key, operand) -> str:
-        if key not in self.names:
-            self.names[key] = f"a{len(self.params)}"
-            self.params.append(self.names[key])
-            self.args.append(operand)
-        return self.names[key]
-
-    def operand(self, k, p, a, whole: bool) -> str:
-        """The expression of operand p of the steps' operation k in step t, on rows r0:r1
-        unless whole."""
-        chain = self.chain
-        if type(a) is Const:
-            if not _stepping(chain.steps[0][k], p):
-                return repr(a.value)
-            if _kind(chain.steps[0][k]) == "fused":
-                return "r1 - r0"
-            index = np.array([step[k][2][1].value for step in chain.steps], np.int64)
-            return self.param(("index", k), Const(index)) + "[t]"
-        role, full = chain.roles[(k, p)], True
-        if role[0] == "local":
-            expr, full = self.local[_made(chain.steps[0], k, a.i)]
-        elif role[0] == "invariant":
-            expr = self.param(("slot", a.i), a)
-        elif role[0] == "carried":
-            name = self.stored[(role[1], role[2])][0]
-            expr, full = f"{name}[t, r0:r1]", False
-            key = ("carry", role[1], role[2])
-            if key not in self.names:
-                self.carry_lines.append(f"    {name}[0, r0:r1] = "
-                                        f"{self.param(key, Slot(role[3]))}[r0:r1]")
-        elif role[0] == "view":
-            index = self.param(("indices", k, p), Const(np.array(role[2], np.int64)))
-            expr = f"{self.param(('slot', role[1]), Slot(role[1]))}[{index}[t]]"
-        else:
-            values = chain.values
-            stacked = self.new_slot(np.stack([values[s] for s in role[1]]))
-            self.before.append(("call", stack_steps, ([Slot(s) for s in role[1]],), {},
-                                stacked, "stack"))
-            expr = f"{self.param(('stacked', k, p), stacked)}[t]"
-        return f"{expr}[r0:r1]" if full and not whole and chain._batch_rows(a.i) else expr
-
-    def body(self):
-        """The loop body's lines and the fused kernels' imports."""
-        chain, lines, imports = self.chain, [], []
-        for k, op in enumerate(chain.steps[0]):
-            kind, outs = _kind(op), _outputs(op)
-            if kind == "take":
-                base = self.operand(k, 0, op[2][0], True)
-                lines.append(f"v{k}_0 = {base}[{self.operand(k, 1, op[2][1], True)}]")
-                self.local[(k, 0)] = (f"v{k}_0", True)
-            elif kind == "gemm":
-                a, w = self.operand(k, 0, op[2][0], False), op[2][1]
-                b = self.param(("packed", w.i, GEMMS[op[5]]), w)
-                chunk = self.param(("chunk", w.i, GEMMS[op[5]]), Const(0))
-                if ("packed", w.i, GEMMS[op[5]]) not in self.packs:
-                    self.packs[("packed", w.i, GEMMS[op[5]])] = (len(self.args) - 2,
-                                                                 GEMMS[op[5]])
-                if (k, 0) in self.stored:
-                    name, offset = self.stored[(k, 0)]
-                    lines.append(f"v{k}_0 = {name}[t + {offset}, r0:r1]")
-                else:
-                    v = chain.values[outs[0]]
-                    lines.append(f"v{k}_0 = np.empty((r1 - r0, {v.shape[1]}), np.{v.dtype.name})")
-                lines.append(f"gemm_packed({a}, {b}, v{k}_0, 0.0, {chunk})")
-                self.local[(k, 0)] = (f"v{k}_0", False)
-            elif kind == "arithmetic":
-                operands = [self.operand(k, p, a, False) for p, a in enumerate(op[2])]
-                lines.append(f"v{k}_0 = " + ARITHMETIC[op[5]].format(*operands))
-                self.local[(k, 0)] = (f"v{k}_0", False)
-                lines += self.store(k, 0)
-            else:
-                imports.append(f"from {op[1].__module__} import fused as f{k}")
-                operands = ", ".join(self.operand(k, p, a, False) for p, a in enumerate(op[2]))
-                lines.append(f"r = f{k}({operands})" if outs else f"f{k}({operands})")
-                for o in range(len(outs)):
-                    lines.append(f"v{k}_{o} = r[{o}]")
-                    self.local[(k, o)] = (f"v{k}_{o}", False)
-                    lines += self.store(k, o)
-        return lines, imports
-
-    def store(self, k, o) -> list[str]:
-        """The line writing output o of operation k into its buffer, if it has one."""
-        if (k, o) not in self.stored:
-            return []
-        name, offset = self.stored[(k, o)]
-        return [f"{name}[t + {offset}, r0:r1] = v{k}_{o}"]
-
-    def program(self):
-        chain = self.chain
-        lines, imports = self.body()
-        signature = ["r0", "r1", "n", *self.params, *(f"b{m}" for m in range(len(self.buffers)))]
-        source = "\n".join([
-            "import numpy as np",
-            "from numba import njit",
-            "from minigrad.backends.cpu_blas import gemm_packed",
-            *sorted(set(imports)),  # generated kernels, imported when their program was made
-            "",
-            "",
-            "@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)",
-            f"def chain({', '.join(signature)}):",
-            "    if r1 <= r0:",
-            "        return",
-            *self.carry_lines,
-            "    for t in range(n):",
-            *("        " + line for line in lines),
-        ]) + "\n"
-        kernel = load(source, "chain").chain
-        call = ChainCall(kernel, chain.rows, chain.n, [(s, d) for s, d, *_ in self.buffers],
-                         list(self.packs.values()))
-        slots = [self.new_slot(np.empty(s, d)) for s, d, *_ in self.buffers]
-        program = list(chain.ops[:chain.begin]) + chain.free + self.before
-        program.append(("call", call, tuple(self.args), {}, tuple(slots), "row chain"))
-        for m, (_, _, k, o, offset) in enumerate(self.buffers):
-            made = [_outputs(step[k])[o] for step in chain.steps]
-            steps = [t for t in range(chain.n) if made[t] in self.read_after]
-            if steps:
-                program.append(("call", unstack, (slots[m], Const([t + offset for t in steps])),
-                                {}, tuple(Slot(made[t]) for t in steps), "view"))
-        for k, op in enumerate(chain.steps[0]):  # the views the rest of the program reads
-            if _kind(op) == "take":
-                program += [step[k] for step in chain.steps
-                            if _outputs(step[k])[0] in self.read_after]
-        after, same = chain.ops[chain.end:], {}
-        written = {i for op in after if op[0] == "call" and len(op) > 5 and op[5] in IN_PLACE
-                   for i in slots_read(op)}
-        for role in chain.roles.values():  # the first step's input: its copy in block 0
-            if role[0] == "carried" and role[3] in self.read_after and role[3] not in written \
-                    and role[3] not in chain.keep and role[3] not in same:
-                m = int(self.stored[(role[1], role[2])][0][1:])
-                same[role[3]] = self.new_slot(chain.values[role[3]])
-                program.append(("call", unstack, (slots[m], Const([0])), {}, (same[role[3]],),
-                                "view"))
-        return program + [_renamed(op, same) for op in after]
-
-
-def _made(step, k, slot):
-    """(position, output) of the operation before k in the step that made slot."""
-    for j in range(k):
-        outs = _outputs(step[j])
-        if slot in outs:
-            return j, outs.index(slot)
-    raise AssertionError("row_chain: a local operand no earlier operation made")
