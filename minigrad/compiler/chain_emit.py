@@ -60,7 +60,9 @@ class Writer:
         chain = self.chain
         if type(a) is Const:
             if not stepping(chain.steps[0][k], p):
-                return repr(a.value)
+                # a parameter, not a literal: Numba would compile the fused kernel again for
+                # each literal int it is called with
+                return self.param(("const", type(a.value).__name__, repr(a.value)), a)
             if kind(chain.steps[0][k]) == "fused":
                 return "r1 - r0"
             index = np.array([step[k][2][1].value for step in chain.steps], np.int64)
