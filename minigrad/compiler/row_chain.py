@@ -35,6 +35,8 @@ block its sums differently).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .batch import PURE, constants
@@ -44,7 +46,8 @@ from .program import slots_in, slots_read
 from .record import Const, Slot
 
 MIN_STEPS = 3
-ENABLED = True  # False leaves every chain as separate calls (bench.compiler_ab measures both)
+# False (or MINIGRAD_ROW_CHAINS=0 at import) leaves every chain as separate calls: the A/B
+ENABLED = os.environ.get("MINIGRAD_ROW_CHAINS", "1").strip() != "0"
 
 
 def chain_rows(ops, values, keep, new_slot):

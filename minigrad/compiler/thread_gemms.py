@@ -13,13 +13,16 @@ calling BLAS on its share.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import cpu_runtime as rt
 from .record import Slot
 
 MIN_MULTIPLY_ADDS = 1 << 22
-ENABLED = True
+# False (or MINIGRAD_THREAD_GEMMS=0 at import) keeps every GEMM a one-thread call: the A/B
+ENABLED = os.environ.get("MINIGRAD_THREAD_GEMMS", "1").strip() != "0"
 
 
 def _operand(a):
