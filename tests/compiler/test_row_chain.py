@@ -176,3 +176,47 @@ def test_too_few_steps_stay_calls(threads):
     fn = mg.compile(lambda x: _lstm(x, *params).sum())
     fn(mg.tensor(np.ones((3, 4, I))))
     assert _chains(fn) == 0
+
+
+CHAIN_SCRIPT = """
+import json, sys, numpy as np, minigrad as mg
+sys.path.insert(0, "tests/compiler")
+from test_row_chain import _lstm, _params
+from minigrad.compiler.chain_ops import ChainCall
+params = _params(4, np.float32)
+def step(x):
+    for p in params:
+        p.grad = None
+    loss = (_lstm(x, *params) ** 2).sum()
+    loss.backward()
+    return loss
+compiled = mg.compile(step)
+x = mg.tensor(np.linspace(-1, 1, 6 * 4 * 3).reshape(6, 4, 3).astype(np.float32))
+compiled(x)  # the trace
+loss = compiled(x).item()  # the program: its chains run
+chains = [v.kernel for v in compiled.programs()[0].function.__globals__.values()
+          if isinstance(v, ChainCall)]
+stats = [[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in chains]
+print(json.dumps({"stats": stats, "loss": loss}))
+"""
+
+
+def test_chain_kernels_are_cached_on_disk(tmp_path):
+    """A second process finds the chain kernels on disk: Numba compiles none of them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", CHAIN_SCRIPT], env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert len(first["stats"]) == 2 and all(miss >= 1 for _, miss in first["stats"])
+    assert all(hit >= 1 and miss == 0 for hit, miss in second["stats"])
+    assert second["loss"] == first["loss"]
+    assert len(list((tmp_path / "cells").glob("minigrad_chain_*.py"))) == 2
