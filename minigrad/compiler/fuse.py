@@ -373,6 +373,7 @@ def _emit(graph, run, key):
             values, inputs, outputs, columns, dests, graph.row_sums(defined) if ACROSS else {})
         return before + [("call", kernel, tuple(operands), {},
                           tuple(Slot(i) for i in outputs), "fused")]
+    rows_parameter = 0  # the parameter of the row count (compiler/row_chain.py), else None
     if rows:
         source, operands, outputs = fuse_rows.emit(
             ops, run, values, inputs, outputs, columns, dests, result.shape,
@@ -381,7 +382,9 @@ def _emit(graph, run, key):
         source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
         source, operands = _flat(ops, run, values, inputs, outputs)
+        rows_parameter = None
     kernel = load(_header(ops, run, result.dtype, rows) + source, "fused").fused
+    kernel.rows_parameter = rows_parameter
     return before + [("call", kernel, tuple(operands), {}, tuple(Slot(i) for i in outputs),
                       "fused")]
 

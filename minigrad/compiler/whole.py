@@ -28,6 +28,7 @@ from .fold_clip import fold_clip
 from .fuse import fuse
 from .program import MISS, free_slots, generate, result_slots
 from .record import CompileError, Const, Recorder, Slot, recording
+from .row_chain import chain_rows
 from .split_products import split_products
 
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
@@ -146,20 +147,17 @@ class CompiledFunction:
         if not self.fuse:
             return rec.ops
 
-        def new_slot(value):
-            i = rec.counter[0]
-            rec.counter[0] += 1
-            rec.values.append(value)
-            return Slot(i)
-
-        return split_products(fold_clip(batch(rec.ops, rec.values, keep, new_slot), rec.values,
-                                        keep), keep)
+        return split_products(fold_clip(batch(rec.ops, rec.values, keep,
+                                              lambda value: _new_slot(rec, value)),
+                                        rec.values, keep), keep)
 
     def _fused(self, rec, keep, ops=None):
         """The operations as the program runs them: batched, then elementwise runs fused."""
         if not self.fuse:
             return rec.ops
-        return fuse(self._batched(rec, keep) if ops is None else ops, rec.values, keep)
+        fused = fuse(self._batched(rec, keep) if ops is None else ops, rec.values, keep)
+        # the row chains find the per-step GEMMs by name (split_products' stand-ins keep it)
+        return chain_rows(fused, rec.values, keep, lambda value: _new_slot(rec, value))
 
     def _closure_key(self, objects):
         fn = getattr(self.fn, "__func__", self.fn)
@@ -198,6 +196,14 @@ def compile(fn=None, *, max_traces: int = 8, fuse: bool = True):  # noqa: A001 -
     if fn is None:
         return lambda f: CompiledFunction(f, max_traces, fuse)
     return CompiledFunction(fn, max_traces, fuse)
+
+
+def _new_slot(rec, value) -> Slot:
+    """A slot for an array a pass makes (value: an array like the one it holds)."""
+    i = rec.counter[0]
+    rec.counter[0] += 1
+    rec.values.append(value)
+    return Slot(i)
 
 
 def _constant(value, objects):

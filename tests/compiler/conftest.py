@@ -71,3 +71,26 @@ def grad_norms_and_unroll():
                             for name, states in (("h", hs), ("c", cs))}
 
     return measure
+
+
+@pytest.fixture
+def two_processes(tmp_path):
+    """two_processes(script): the JSON of the last line `script` prints, run in two fresh Python
+    processes one after the other with one MINIGRAD_CACHE_DIR (tmp_path): the first finds it
+    empty, the second finds what the first cached."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(script):
+        env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
+        runs = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                  text=True, timeout=900)
+            assert done.returncode == 0, done.stderr[-2000:]
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        return runs
+
+    return run

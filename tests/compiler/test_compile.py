@@ -399,21 +399,9 @@ print(json.dumps({"stats": stats, "loss": loss}))
 """
 
 
-def test_fused_kernels_are_cached_on_disk(tmp_path):
+def test_fused_kernels_are_cached_on_disk(tmp_path, two_processes):
     """A second process finds the generated kernels on disk: Numba compiles none of them."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", FUSED_SCRIPT], env=env, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    first, second = runs
+    first, second = two_processes(FUSED_SCRIPT)
     assert first["stats"] and all(miss >= 1 for _, miss in first["stats"])
     assert all(hit >= 1 and miss == 0 for hit, miss in second["stats"])
     assert second["loss"] == first["loss"]
