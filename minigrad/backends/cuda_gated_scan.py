@@ -174,6 +174,15 @@ def projection_backward(x, weight, g, input_grad):
     return (matmul(g, weight) if input_grad else None), matmul_tn(g, x)
 
 
+def gated_scan_projection_backward(x, weight, pre, bias, h0, valid, h, g, gate, input_grad):
+    """(dL/dx or None, dL/dh0, dL/dbias or None, dL/dweight) of gated_scan over pre =
+    projection(x, weight): the scan's backward, then the projection's on dL/dpre."""
+    grad_pre, grad_h0, grad_bias = gated_scan_backward(pre, bias, h0, valid, h, g, gate)
+    grad_x, grad_weight = projection_backward(
+        x, weight, reshape(grad_pre, (x.shape[0], pre.shape[2])), input_grad)
+    return grad_x, grad_h0, grad_bias, grad_weight
+
+
 def ptx_signatures() -> dict:
     """float32 argument types of every gate map's kernels, for tests/cuda/ptx_check.py."""
     from numba import types

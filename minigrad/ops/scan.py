@@ -151,12 +151,14 @@ def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
 
     def backward(g):
         g3 = be.reshape(be.broadcast_to(g, (steps,) + state_shape), h.shape)
-        grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data, valid2,
-                                                              h, g3, gate)
         grad_weight = None
-        if weight is not None:
-            grad_pre, grad_weight = be.projection_backward(
-                x2, weight.data, be.reshape(grad_pre, (steps * rows, width)), pre.requires_grad)
+        if weight is None:
+            grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data,
+                                                                  valid2, h, g3, gate)
+        else:  # dL/dpre goes to dL/dx and dL/dW inside the backend (on the CPU never stored)
+            grad_pre, grad_h0, grad_bias, grad_weight = be.gated_scan_projection_backward(
+                x2, weight.data, pre3, bias_data, h0_data, valid2, h, g3, gate,
+                pre.requires_grad)
         grads = (None if grad_pre is None else be.reshape(grad_pre, pre.shape),
                  be.reshape(grad_h0, state_shape), grad_bias, grad_weight)
         return tuple(d for d, t in zip(grads, (pre, h0, bias, weight)) if t is not None)
