@@ -16,6 +16,14 @@ kernels from 10.6-11.4 to 6.5-7.8 ms forward and from 17.6-20.0 to 10.4-11.7 ms 
 buffer, then the recurrence: loops from 0 to H that LLVM vectorises (the gate math in the
 recurrence's loop, or a loop over a stripe q0..q1 as ``cpu_scan``'s, did not: 3-5x slower).
 
+With the input weight (mg.gated_scan(x, ..., weight=W): ``gated_scan_projected`` and its
+backward) pre = x W^T is never stored: each thread forms its rows' pre-activations a block of
+steps at a time (``BLOCK_BYTES``, in its core's L2) with one BLAS call and runs the steps on
+them; the backward forms them again the same way, writes the block's dL/dpre into a second
+buffer and takes dL/dx and dL/dW from it while it is in cache. One parallel region each way
+instead of two, and no (T, N, G*H) array written and read back (pre and dL/dpre were 32 MB
+each at T = 1000, B 32, H 128): docs/performance.md, "the projection inside the scan's blocks".
+
 Each (gate, dtype) gets a generated module (``kernel_source``), so Numba caches its kernels on
 disk; the CUDA twin is ``cuda_gated_scan`` (same names and signatures).
 """
@@ -44,38 +52,41 @@ _JIT = dict(cache=True, parallel=True, error_model="numpy", fastmath={{"contract
             boundscheck=False)
 
 
-@njit(**_JIT)
-def forward(pre, bias, h0, valid, out, parts):
-    n_t, n_n, hidden = out.shape
+_STEPS = dict(cache=True, error_model="numpy", fastmath={{"contract"}}, boundscheck=False)
+
+
+@njit(**_STEPS)
+def forward_steps(t0, t1, lo, hi, pre, stride, base, bias, h0, valid, out, a, b):
+    """Steps t0..t1 - 1 of rows lo..hi: h_t into out, step t's row n of the pre-activations at
+    pre[(t - t0) * stride + n - base]; a, b: buffers of H."""
+    hidden = out.shape[2]
     masked = valid.shape[0] > 0
-    for part in prange(parts):  # each thread its share of the rows, all of them per step
-        lo, hi = n_n * part // parts, n_n * (part + 1) // parts
-        a, b = np.empty(hidden, out.dtype), np.empty(hidden, out.dtype)
-        for t in range(n_t):
-            for n in range(lo, hi):
-                prev = h0[n] if t == 0 else out[t - 1, n]
-                if masked and not valid[t, n]:
-                    out[t, n] = prev
-                    continue
-                row = pre[t, n]
-                for q in range(hidden):  # the gate math, columns independent: it vectorises
-                    a[q], b[q] = coefficients({loads})
-                for q in range(hidden):  # the recurrence
-                    out[t, n, q] = a[q] * prev[q] + b[q]
+    for t in range(t0, t1):
+        for n in range(lo, hi):
+            prev = h0[n] if t == 0 else out[t - 1, n]
+            if masked and not valid[t, n]:
+                out[t, n] = prev
+                continue
+            row = pre[(t - t0) * stride + n - base]
+            for q in range(hidden):  # the gate math, columns independent: it vectorises
+                a[q], b[q] = coefficients({loads})
+            for q in range(hidden):  # the recurrence
+                out[t, n, q] = a[q] * prev[q] + b[q]
 
 
-@njit(cache=True, error_model="numpy", fastmath={{"contract"}}, boundscheck=False)
-def reverse_steps(t0, t1, lo, hi, pre, bias, h0, valid, out, g, carries, grad, stride, base,
+@njit(**_STEPS)
+def reverse_steps(t0, t1, lo, hi, pre, stride, base, bias, h0, valid, out, g, carries, grad,
                   grad_bias):
-    """Steps t1 - 1 down to t0 of rows lo..hi: dL/dpre of step t, row n into
-    grad[(t - t0) * stride + n - base], carries (hi - lo, H) taken from dL/dh_(t1) to dL/dh_(t0)."""
+    """Steps t1 - 1 down to t0 of rows lo..hi: dL/dpre of step t, row n into grad at the row of
+    pre (as forward_steps), carries (hi - lo, H) taken from dL/dh_(t1) to dL/dh_(t0)."""
     hidden = out.shape[2]
     masked = valid.shape[0] > 0
     for t in range(t1 - 1, t0 - 1, -1):
         for n in range(lo, hi):
             carry = carries[n - lo]
             prev = h0[n] if t == 0 else out[t - 1, n]
-            row, grad_row, up = pre[t, n], grad[(t - t0) * stride + n - base], g[t, n]
+            at = (t - t0) * stride + n - base
+            row, grad_row, up = pre[at], grad[at], g[t, n]
             for q in range(hidden):  # dL/dh_t: this step's upstream (any strides) + later
                 carry[q] += up[q]
             if masked and not valid[t, n]:  # the state held: no gradient, carry passes on
@@ -89,42 +100,83 @@ def reverse_steps(t0, t1, lo, hi, pre, bias, h0, valid, out, g, carries, grad, s
 
 
 @njit(**_JIT)
+def forward(pre, bias, h0, valid, out, parts):
+    n_t, n_n, hidden = out.shape
+    rows = pre.reshape(n_t * n_n, pre.shape[2])
+    for part in prange(parts):  # each thread its share of the rows, all of them per step
+        lo, hi = n_n * part // parts, n_n * (part + 1) // parts
+        forward_steps(0, n_t, lo, hi, rows, n_n, 0, bias, h0, valid, out,
+                      np.empty(hidden, out.dtype), np.empty(hidden, out.dtype))
+
+
+@njit(**_JIT)
 def backward(pre, bias, h0, valid, out, g, grad_pre, grad_h0, grad_bias, parts):
     n_t, n_n, hidden = out.shape
+    rows = pre.reshape(n_t * n_n, pre.shape[2])
     grad = grad_pre.reshape(n_t * n_n, pre.shape[2])
     for part in prange(parts):  # each thread its share of the rows, all of them per step
         lo, hi = n_n * part // parts, n_n * (part + 1) // parts
         carries = np.zeros((hi - lo, hidden), out.dtype)  # a_(t+1) dL/dh_(t+1), then dL/dh_t
-        reverse_steps(0, n_t, lo, hi, pre, bias, h0, valid, out, g, carries, grad, n_n, 0,
+        reverse_steps(0, n_t, lo, hi, rows, n_n, 0, bias, h0, valid, out, g, carries, grad,
                       grad_bias)
         grad_h0[lo:hi] = carries
 
 
+@njit(**_STEPS)
+def project(x, weight, t0, t1, lo, hi, xs, pre):
+    """pre[:m] = x[t0:t1, lo:hi] W^T, m = (t1 - t0) (hi - lo) rows (step by step, each step's
+    rows together), through xs: the rows gathered into one contiguous block for BLAS."""
+    rows = hi - lo
+    for t in range(t0, t1):
+        xs[(t - t0) * rows:(t - t0 + 1) * rows] = x[t, lo:hi]
+    m = (t1 - t0) * rows
+    gemm(xs[:m], weight, pre[:m], False, True, 1.0, 0.0)
+
+
 @njit(**_JIT)
-def backward_projected(x, weight, pre, bias, h0, valid, out, g, grad_x, grad_h0, grad_bias,
-                       partial, block, parts):
-    """backward for pre = x W^T (x (T, N, I)), dL/dpre never stored: each thread takes its
-    rows' steps `block` at a time in reverse into a buffer that stays in its core's cache, then
-    dL/dx of those rows (grad_x, skipped when it has no rows) and dL/dW (added into partial[part])
-    from the buffer while it is there."""
+def forward_projected(x, weight, bias, h0, valid, out, block, parts):
+    """forward over pre = x W^T (x (T, N, I)), pre never stored: each thread forms its rows'
+    pre-activations `block` steps at a time into a buffer that stays in its core's cache and
+    runs the steps on it."""
     n_t, n_n, hidden = out.shape
-    width, inputs = pre.shape[2], x.shape[2]
+    width, inputs = weight.shape
+    for part in prange(parts):  # each thread its share of the rows, all of them per step
+        lo, hi = n_n * part // parts, n_n * (part + 1) // parts
+        rows = hi - lo
+        pre = np.empty((block * rows, width), out.dtype)
+        xs = np.empty((block * rows, inputs), out.dtype)
+        a, b = np.empty(hidden, out.dtype), np.empty(hidden, out.dtype)
+        for t0 in range(0, n_t, block):
+            t1 = min(t0 + block, n_t)
+            project(x, weight, t0, t1, lo, hi, xs, pre)
+            forward_steps(t0, t1, lo, hi, pre, rows, lo, bias, h0, valid, out, a, b)
+
+
+@njit(**_JIT)
+def backward_projected(x, weight, bias, h0, valid, out, g, grad_x, grad_h0, grad_bias,
+                       partial, block, parts):
+    """backward over pre = x W^T, neither pre nor dL/dpre stored: each thread takes its rows'
+    steps `block` at a time in reverse, forms their pre-activations again (as the forward) and
+    their dL/dpre into buffers that stay in its core's cache, then dL/dx of those rows (grad_x,
+    skipped when it has no rows) and dL/dW (added into partial[part]) from them."""
+    n_t, n_n, hidden = out.shape
+    width, inputs = weight.shape
     input_grad = grad_x.shape[0] > 0
     for part in prange(parts):  # each thread its share of the rows, all of them per step
         lo, hi = n_n * part // parts, n_n * (part + 1) // parts
         rows = hi - lo
         carries = np.zeros((rows, hidden), out.dtype)
-        grad = np.empty((block * rows, width), out.dtype)
+        pre, grad = np.empty((block * rows, width), out.dtype), np.empty((block * rows, width),
+                                                                          out.dtype)
         xs, dxs = np.empty((block * rows, inputs), out.dtype), np.empty((block * rows, inputs),
                                                                           out.dtype)
         t1 = n_t
         while t1 > 0:
             t0 = max(0, t1 - block)
-            reverse_steps(t0, t1, lo, hi, pre, bias, h0, valid, out, g, carries, grad, rows, lo,
+            project(x, weight, t0, t1, lo, hi, xs, pre)
+            reverse_steps(t0, t1, lo, hi, pre, rows, lo, bias, h0, valid, out, g, carries, grad,
                           grad_bias)
             m = (t1 - t0) * rows
-            for t in range(t0, t1):
-                xs[(t - t0) * rows:(t - t0 + 1) * rows] = x[t, lo:hi]
             gemm(grad[:m], xs[:m], partial[part], True, False, 1.0, 0.0 if t1 == n_t else 1.0)
             if input_grad:
                 gemm(grad[:m], weight, dxs[:m], False, False, 1.0, 0.0)
@@ -211,32 +263,54 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     return grad_pre, grad_h0, (None if bias is None else grad_bias.sum(axis=0))
 
 
-def gated_scan_projection_backward(x, weight, pre, bias, h0, valid, h, g, gate, input_grad):
-    """(dL/dx or None when not input_grad, dL/dh0, dL/dbias or None, dL/dweight) of gated_scan
-    over pre = projection(x, weight) (x (T*N, I), pre (T, N, G*H)) for upstream g: one parallel
-    region; each thread's dL/dpre goes to dL/dx and dL/dW a block of steps at a time while in its
-    core's cache, never to memory (gated_scan_backward then projection_backward wrote and read
-    back all (T, N, G*H) of it)."""
-    pre, weight = np.ascontiguousarray(pre), np.ascontiguousarray(weight)
-    if not (h.size and weight.shape[1]):  # no steps or no inputs: no product to go through
-        grad_h0, grad_bias = gated_scan_backward(pre, bias, h0, valid, h, g, gate)[1:]
-        return ((np.zeros(x.shape, pre.dtype) if input_grad else None), grad_h0, grad_bias,
-                np.zeros(weight.shape, pre.dtype))
-    n_t, n_n, width = pre.shape
-    x3 = np.ascontiguousarray(x).reshape(n_t, n_n, weight.shape[1])
-    grad_x = np.empty(x3.shape if input_grad else (0, n_n, weight.shape[1]), pre.dtype)
-    grad_h0 = np.zeros(h0.shape, pre.dtype)
-    grad_bias = np.zeros((n_n, width), pre.dtype)  # one row per n, summed below
-    parts = _threads(n_n)
-    block = max(1, BLOCK_BYTES // (-(-n_n // parts) * width * pre.itemsize))  # steps a block
-    partial = np.empty((parts,) + weight.shape, pre.dtype)
-    with single_threaded_blas():
-        _kernels(gate, pre.dtype).backward_projected(
-            x3, weight, pre, _bias(bias, width, pre.dtype), np.ascontiguousarray(h0),
-            _no_mask(valid), h, np.broadcast_to(np.asarray(g, pre.dtype), h.shape), grad_x,
-            grad_h0, grad_bias, partial, block, parts)
-    return ((grad_x.reshape(x.shape) if input_grad else None), grad_h0,
-            (None if bias is None else grad_bias.sum(axis=0)), partial.sum(axis=0))
+def _block(rows: int, width: int, dtype, parts: int) -> int:
+    """Steps of a thread's block in the projected kernels: its (steps, rows, G*H) buffers of
+    pre-activations (and their gradient) about BLOCK_BYTES each, in its core's L2."""
+    return max(1, BLOCK_BYTES // (-(-rows // parts) * width * np.dtype(dtype).itemsize))
+
+
+def gated_scan_projected(x, weight, bias, h0, valid, gate):
+    """gated_scan over pre = x W^T (x (T, N, I), weight (G*H, I)) in one parallel region: each
+    thread forms its rows' pre-activations a block of steps at a time in its core's cache and
+    scans them there; pre is never stored (projection then gated_scan wrote all (T, N, G*H) of
+    it and read it back)."""
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    n_t, n_n = x.shape[:2]
+    out = np.empty((n_t, n_n, h0.shape[-1]), x.dtype)
+    if out.size:
+        parts = _threads(n_n)
+        with single_threaded_blas():
+            _kernels(gate, x.dtype).forward_projected(
+                x, weight, _bias(bias, weight.shape[0], x.dtype), np.ascontiguousarray(h0),
+                _no_mask(valid), out, _block(n_n, weight.shape[0], x.dtype, parts), parts)
+    return out
+
+
+def gated_scan_projected_backward(x, weight, bias, h0, valid, h, g, gate, input_grad):
+    """(dL/dx or None when not input_grad, dL/dh0, dL/dbias or None, dL/dweight) of
+    gated_scan_projected's h for upstream g (any strides, h's shape): one parallel region; each
+    thread forms its rows' pre-activations again a block of steps at a time, and their dL/dpre
+    goes to dL/dx and dL/dW while in its core's cache: neither is stored."""
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    n_t, n_n = x.shape[:2]
+    width = weight.shape[0]
+    grad_x = np.empty(x.shape if input_grad else (0,) + x.shape[1:], x.dtype)
+    grad_h0 = np.zeros(h0.shape, x.dtype)
+    grad_bias = np.zeros((n_n, width), x.dtype)  # one row per n, summed below
+    grad_weight = np.zeros(weight.shape, x.dtype)
+    if h.size:
+        parts = _threads(n_n)
+        partial = np.empty((parts,) + weight.shape, x.dtype)
+        with single_threaded_blas():
+            _kernels(gate, x.dtype).backward_projected(
+                x, weight, _bias(bias, width, x.dtype), np.ascontiguousarray(h0),
+                _no_mask(valid), h, np.broadcast_to(np.asarray(g, x.dtype), h.shape), grad_x,
+                grad_h0, grad_bias, partial, _block(n_n, width, x.dtype, parts), parts)
+        grad_weight = partial.sum(axis=0)
+    elif input_grad:
+        grad_x[:] = 0
+    return ((grad_x if input_grad else None), grad_h0,
+            (None if bias is None else grad_bias.sum(axis=0)), grad_weight)
 
 
 # ---- the input projection x W^T of mg.gated_scan(..., weight=W) ---------------------------

@@ -130,65 +130,67 @@ def _two_step_backward(x, w, pre, b, h0, valid, h, g, gate):
     """The backward as two backend calls: the scan's dL/dpre, then the projection's GEMMs."""
     grad_pre, grad_h0, grad_b = cpu_gated_scan.gated_scan_backward(pre, b, h0, valid, h, g, gate)
     grad_x, grad_w = cpu_gated_scan.projection_backward(
-        x, w, grad_pre.reshape(x.shape[0], -1), True)
-    return grad_x, grad_h0, grad_b, grad_w
+        x.reshape(-1, x.shape[-1]), w, grad_pre.reshape(-1, pre.shape[-1]), True)
+    return grad_x.reshape(x.shape), grad_h0, grad_b, grad_w
 
 
 @pytest.mark.parametrize("gate", sorted(GATES))
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("block_steps", [1, 3, 100])
-def test_fused_backward_equals_the_scan_then_the_gemms(gate, threads, block_steps, monkeypatch):
-    """gated_scan_projection_backward (dL/dpre a block of steps at a time, never stored) equals
-    gated_scan_backward then projection_backward, float64, with a mask, uneven blocks (T = 7
-    in blocks of 1, 3 and all steps) and rows split over 1 and 2 threads (5 rows: uneven)."""
+def test_projected_kernels_equal_the_product_then_the_scan(gate, threads, block_steps,
+                                                           monkeypatch):
+    """gated_scan_projected and its backward (pre and dL/dpre formed a block of steps at a time,
+    never stored) equal projection, gated_scan, gated_scan_backward and projection_backward,
+    float64, with a mask, uneven blocks (T = 7 in blocks of 1, 3 and all steps) and rows split
+    over 1 and 2 threads (5 rows: uneven); without a bias and dL/dx too."""
     import numba
 
     steps, rows, hidden = 7, 5, 4
     x, w, b, h0 = _case(gate, steps=steps, rows=(rows,), hidden=hidden, seed=11)
-    x2 = x.reshape(steps * rows, -1)
     valid = np.random.default_rng(12).uniform(size=(steps, rows)) > 0.3
-    pre = (x2 @ w.T).reshape(steps, rows, -1)
-    h = cpu_gated_scan.gated_scan(pre, b, h0, valid, gate)
-    g = np.random.default_rng(13).standard_normal(h.shape)
+    g = np.random.default_rng(13).standard_normal((steps, rows, hidden))
     monkeypatch.setattr(cpu_gated_scan, "BLOCK_BYTES",
-                        block_steps * -(-rows // threads) * pre.shape[2] * pre.itemsize)
+                        block_steps * -(-rows // threads) * w.shape[0] * x.itemsize)
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        fused = cpu_gated_scan.gated_scan_projection_backward(x2, w, pre, b, h0, valid, h, g,
-                                                              gate, True)
-        no_input = cpu_gated_scan.gated_scan_projection_backward(x2, w, pre, None, h0, valid, h,
-                                                                 g, gate, False)
+        got = {}
+        for bias in (b, None):
+            h = cpu_gated_scan.gated_scan_projected(x, w, bias, h0, valid, gate)
+            got[bias is None] = (h,) + cpu_gated_scan.gated_scan_projected_backward(
+                x, w, bias, h0, valid, h, g, gate, bias is not None)
     finally:
         numba.set_num_threads(previous)
-    want = _two_step_backward(x2, w, pre, b, h0, valid, h, g, gate)
-    for got, expected in zip(fused, want):
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
-    want = _two_step_backward(x2, w, pre, None, h0, valid, h, g, gate)
-    assert no_input[0] is None and no_input[2] is None
-    for got, expected in zip(no_input[1::2], want[1::2]):  # dL/dh0, dL/dW without a bias
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+    pre = (x.reshape(steps * rows, -1) @ w.T).reshape(steps, rows, -1)
+    for bias in (b, None):
+        h = cpu_gated_scan.gated_scan(pre, bias, h0, valid, gate)
+        want = (h,) + _two_step_backward(x, w, pre, bias, h0, valid, h, g, gate)
+        if bias is None:  # no dL/dx asked for, no bias to differentiate
+            assert got[True][1] is None and got[True][3] is None
+            want = want[::2]
+        for mine, expected in zip((v for v in got[bias is None] if v is not None), want):
+            np.testing.assert_allclose(mine, expected, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("gate", sorted(GATES))
-def test_fused_backward_float32_within_rounding(gate):
+def test_projected_kernels_float32_within_rounding(gate):
     """float32 at the benchmark's shapes cut short (T 300, B 32, I 32, H 128; blocks of 32 steps
-    a thread): the fused backward's gradients equal the two-call path's to float32 rounding, and
-    both the float64 path's to float32 accuracy."""
+    a thread) with out.sum()'s broadcast upstream: the projected kernels' h and gradients equal
+    the four calls' to float32 rounding, and the float64 path's to float32 accuracy."""
     steps, rows, inputs, hidden = 300, 32, 32, 128
     x, w, b, h0 = _case(gate, steps=steps, rows=(rows,), inputs=inputs, hidden=hidden, seed=21)
     w = w / np.sqrt(inputs)
-    x2 = x.reshape(steps * rows, inputs)
-    g = np.random.default_rng(22).standard_normal((steps, rows, hidden))
     results = {}
     for dtype in (np.float32, np.float64):
-        xs, ws, bs, h0s, gs = (a.astype(dtype) for a in (x2, w, b, h0, g))
-        pre = cpu_gated_scan.projection(xs, ws).reshape(steps, rows, -1)
+        xs, ws, bs, h0s = (a.astype(dtype) for a in (x, w, b, h0))
+        g = np.broadcast_to(dtype(1.0), (steps, rows, hidden))
+        h = cpu_gated_scan.gated_scan_projected(xs, ws, bs, h0s, None, gate)
+        results[dtype] = [(h,) + cpu_gated_scan.gated_scan_projected_backward(
+            xs, ws, bs, h0s, None, h, g, gate, True)]
+        pre = cpu_gated_scan.projection(xs.reshape(-1, inputs), ws).reshape(steps, rows, -1)
         h = cpu_gated_scan.gated_scan(pre, bs, h0s, None, gate)
-        results[dtype] = [cpu_gated_scan.gated_scan_projection_backward(
-            xs, ws, pre, bs, h0s, None, h, gs, gate, True)]
-        results[dtype].append(_two_step_backward(xs, ws, pre, bs, h0s, None, h, gs, gate))
-    for fused, two_step, exact in zip(*results[np.float32], results[np.float64][1]):
+        results[dtype].append((h,) + _two_step_backward(xs, ws, pre, bs, h0s, None, h, g, gate))
+    for fused, calls, exact in zip(*results[np.float32], results[np.float64][1]):
         scale = np.abs(exact).max()
-        np.testing.assert_allclose(fused, two_step, rtol=1e-5, atol=1e-6 * scale)
+        np.testing.assert_allclose(fused, calls, rtol=1e-5, atol=1e-6 * scale)
         np.testing.assert_allclose(fused, exact, rtol=1e-3, atol=1e-5 * scale)
