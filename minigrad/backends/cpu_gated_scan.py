@@ -86,7 +86,8 @@ def reverse_steps(t0, t1, lo, hi, pre, stride, base, bias, h0, valid, out, g, ca
             carry = carries[n - lo]
             prev = h0[n] if t == 0 else out[t - 1, n]
             at = (t - t0) * stride + n - base
-            row, grad_row, up = pre[at], grad[at], g[t, n]
+            row, grad_row = pre[at], grad[at]
+            up = g[t if g.shape[0] > 1 else 0, n if g.shape[1] > 1 else 0]
             for q in range(hidden):  # dL/dh_t: this step's upstream (any strides) + later
                 carry[q] += up[q]
             if masked and not valid[t, n]:  # the state held: no gradient, carry passes on
@@ -232,6 +233,15 @@ def _no_mask(valid):
     return np.zeros((0, 0), np.bool_) if valid is None else np.ascontiguousarray(valid)
 
 
+def _upstream(g, shape, dtype):
+    """The upstream g of h (T, N, H) as a C-contiguous array with the axes it is broadcast along
+    (stride 0) of length 1, which the kernels index at 0: out.sum()'s broadcast 1s are then H
+    values, and the loop adding them vectorises (read through its zero strides it did not)."""
+    g = np.broadcast_to(np.asarray(g, dtype), shape)
+    return np.ascontiguousarray(g[tuple(slice(0, 1) if g.strides[i] == 0 else slice(None)
+                                        for i in range(2))])
+
+
 def _bias(bias, width, dtype):
     return np.zeros(width, dtype) if bias is None else np.ascontiguousarray(bias)
 
@@ -256,7 +266,7 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     grad_h0 = np.zeros(h0.shape, pre.dtype)
     grad_bias = np.zeros((pre.shape[1], pre.shape[2]), pre.dtype)  # one row per n, summed below
     if h.size:
-        g = np.broadcast_to(np.asarray(g, pre.dtype), h.shape)
+        g = _upstream(g, h.shape, pre.dtype)
         _kernels(gate, pre.dtype).backward(pre, _bias(bias, pre.shape[2], pre.dtype),
                                            np.ascontiguousarray(h0), _no_mask(valid), h, g,
                                            grad_pre, grad_h0, grad_bias, _threads(pre.shape[1]))
@@ -304,7 +314,7 @@ def gated_scan_projected_backward(x, weight, bias, h0, valid, h, g, gate, input_
         with single_threaded_blas():
             _kernels(gate, x.dtype).backward_projected(
                 x, weight, _bias(bias, width, x.dtype), np.ascontiguousarray(h0),
-                _no_mask(valid), h, np.broadcast_to(np.asarray(g, x.dtype), h.shape), grad_x,
+                _no_mask(valid), h, _upstream(g, h.shape, x.dtype), grad_x,
                 grad_h0, grad_bias, partial, _block(n_n, width, x.dtype, parts), parts)
         grad_weight = partial.sum(axis=0)
     elif input_grad:

@@ -194,3 +194,25 @@ def test_projected_kernels_float32_within_rounding(gate):
         scale = np.abs(exact).max()
         np.testing.assert_allclose(fused, calls, rtol=1e-5, atol=1e-6 * scale)
         np.testing.assert_allclose(fused, exact, rtol=1e-3, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 1), (0, 1, 2)])
+def test_broadcast_upstream_equals_the_materialised_one(axes):
+    """An upstream broadcast along some of h's axes (stride 0: out.sum()'s 1s along all three)
+    is passed with those axes of length 1 and gives what the materialised array gives, in both
+    backward kernels."""
+    steps, rows, hidden = 6, 4, 3
+    x, w, b, h0 = _case("mingru", steps=steps, rows=(rows,), hidden=hidden, seed=31)
+    small = np.random.default_rng(32).standard_normal(
+        tuple(1 if i in axes else n for i, n in enumerate((steps, rows, hidden))))
+    g = np.broadcast_to(small, (steps, rows, hidden))
+    full = np.ascontiguousarray(g)
+    pre = (x.reshape(steps * rows, -1) @ w.T).reshape(steps, rows, -1)
+    h = cpu_gated_scan.gated_scan(pre, b, h0, None, "mingru")
+    for backward, args in ((cpu_gated_scan.gated_scan_backward, (pre, b, h0, None, h)),
+                           (cpu_gated_scan.gated_scan_projected_backward,
+                            (x, w, b, h0, None, h))):
+        mine, want = (backward(*args, upstream, "mingru", *((True,) if len(args) == 6 else ()))
+                      for upstream in (g, full))
+        for a, c in zip(mine, want):
+            np.testing.assert_array_equal(a, c)
