@@ -16,13 +16,17 @@ step), each timed alone:
 - ``gated forward`` / ``gated backward``: the scan kernels (the backward with out.sum()'s
   broadcast upstream, the bias gradient summed inside);
 - ``dx + dW``: the two backward GEMMs (``projection_backward``);
+- ``projected forward`` / ``projected backward``: what the step runs since session 9, the
+  GEMMs inside the scan's region (``gated_scan_projected`` and its backward: pre and dL/dpre
+  formed a block of steps at a time in each thread's cache, never stored), against the four
+  calls above;
 - ``sum``, ``concat``: out.sum() and the join of the chunks' outputs (single-threaded numpy);
 - ``alloc``: a fresh (T, B, G*H) buffer written once (its page faults);
 - ``numpy GEMM, then gated forward`` and ``projection, then gated forward``: the pairs as the
   step runs them, back to back: where the pair costs more than its parts, two thread pools
   fight over the cores;
-- ``step``: the whole training step; ``rest``: the step less projection, both gated kernels,
-  dx + dW, sum and concat (the tape, slices, copies of gradients).
+- ``step``: the whole training step; ``rest``: the step less the projected forward and
+  backward and the sum (the tape, copies of gradients).
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ import numpy as np
 
 from bench.scan_speed import BATCH, HIDDEN, INPUT, _train_step
 
-STAGES = ("projection", "numpy GEMM", "gated forward", "gated backward", "dx + dW", "sum",
-          "concat", "alloc", "numpy GEMM, then gated forward", "projection, then gated forward",
-          "step", "rest")
-IN_STEP = ("projection", "gated forward", "gated backward", "dx + dW", "sum", "concat")
+STAGES = ("projection", "numpy GEMM", "gated forward", "gated backward", "dx + dW",
+          "projected forward", "projected backward", "sum", "concat", "alloc",
+          "numpy GEMM, then gated forward", "projection, then gated forward", "step", "rest")
+IN_STEP = ("projected forward", "projected backward", "sum")
 
 
 def _times(fn, repeats: int) -> tuple[float, float]:
@@ -73,6 +77,7 @@ def stage_times(model: str, steps: int, repeats: int) -> dict:
     upstream = np.broadcast_to(np.float32(1.0), h.shape)
     grad_pre = kernels.gated_scan_backward(pre, bias, h0, None, h, upstream, model)[0]
     grad_rows = grad_pre.reshape(-1, width)
+    x3 = x.reshape(steps, BATCH, INPUT)
     half = steps // 2
     cases = {
         "projection": lambda: kernels.projection(x, weight),
@@ -81,6 +86,10 @@ def stage_times(model: str, steps: int, repeats: int) -> dict:
         "gated backward": lambda: kernels.gated_scan_backward(pre, bias, h0, None, h, upstream,
                                                               model),
         "dx + dW": lambda: kernels.projection_backward(x, weight, grad_rows, True),
+        "projected forward": lambda: kernels.gated_scan_projected(x3, weight, bias, h0, None,
+                                                                  model),
+        "projected backward": lambda: kernels.gated_scan_projected_backward(
+            x3, weight, bias, h0, None, h, upstream, model, True),
         "sum": lambda: h.sum(),
         "concat": lambda: np.concatenate([h[:half], h[half:]]),
         "alloc": lambda: np.empty(pre.shape, pre.dtype).fill(1.0),

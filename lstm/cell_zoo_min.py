@@ -40,12 +40,13 @@ def log_g(x: Tensor) -> Tensor:
     return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
 
 
-def _chunk_states(gates: int) -> int:
-    """States per chunk of the parallel mode: the op's largest temporaries, one chunk's float32
-    pre-activations and their gradient (steps, B, gates*H), stay under glibc's mmap threshold
-    as minigrad raises it (backends/memory.py), so their pages are kept from step to step (at
-    B*H = 4096: 1022 steps of minGRU, 681 of minLSTM)."""
-    return (MMAP_THRESHOLD - (64 << 10)) // (gates * 4)
+def _chunk_states() -> int:
+    """States per chunk of the parallel mode: the op's largest temporary, one chunk's float32
+    output (steps, B, H) (the pre-activations and their gradient are never stored: the op forms
+    them a block of steps at a time in cache), stays under glibc's mmap threshold as minigrad
+    raises it (backends/memory.py), so its pages are kept from step to step (at B*H = 4096:
+    2044 steps of either cell)."""
+    return (MMAP_THRESHOLD - (64 << 10)) // 4
 
 
 class _ScanCell(Cell):
@@ -55,7 +56,7 @@ class _ScanCell(Cell):
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
-    CHUNK_ELEMENTS = _chunk_states(gates)  # states per chunk of the parallel mode
+    CHUNK_ELEMENTS = _chunk_states()  # states per chunk of the parallel mode
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
                  dtype=np.float32):
@@ -133,7 +134,6 @@ class MinGRUCell(_ScanCell):
 
     gates = 2
     gate_map = "mingru"
-    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state
@@ -158,7 +158,6 @@ class MinLSTMCell(_ScanCell):
 
     gates = 3
     gate_map = "minlstm"
-    CHUNK_ELEMENTS = _chunk_states(gates)
 
     def step(self, x, state):
         (h,) = state

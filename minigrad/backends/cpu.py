@@ -35,6 +35,8 @@ from .cpu_elementwise import (  # noqa: F401 - ops generated from the scalar rul
 from .cpu_gated_scan import (  # noqa: F401 - mg.gated_scan
     gated_scan,
     gated_scan_backward,
+    gated_scan_projected,
+    gated_scan_projected_backward,
     projection,
     projection_backward,
 )

@@ -59,6 +59,8 @@ from .cuda_elementwise import (  # noqa: F401 - ops generated from the scalar ru
 from .cuda_gated_scan import (  # noqa: F401 - mg.gated_scan
     gated_scan,
     gated_scan_backward,
+    gated_scan_projected,
+    gated_scan_projected_backward,
     projection,
     projection_backward,
 )

@@ -174,6 +174,30 @@ def projection_backward(x, weight, g, input_grad):
     return (matmul(g, weight) if input_grad else None), matmul_tn(g, x)
 
 
+def _projected(x, weight):
+    n_t, n_n, inputs = x.shape
+    return reshape(projection(reshape(x, (n_t * n_n, inputs)), weight),
+                   (n_t, n_n, weight.shape[0]))
+
+
+def gated_scan_projected(x, weight, bias, h0, valid, gate):
+    """gated_scan over pre = x (T, N, I) @ weight^T: the projection's GEMM, then the scan."""
+    return gated_scan(_projected(x, weight), bias, h0, valid, gate)
+
+
+def gated_scan_projected_backward(x, weight, bias, h0, valid, h, g, gate, input_grad):
+    """(dL/dx or None, dL/dh0, dL/dbias or None, dL/dweight) of gated_scan_projected: its GEMM
+    again (pre is not kept, as on the CPU), the scan's backward, the projection's on dL/dpre."""
+    n_t, n_n, inputs = x.shape
+    grad_pre, grad_h0, grad_bias = gated_scan_backward(_projected(x, weight), bias, h0, valid, h,
+                                                       g, gate)
+    grad_x, grad_weight = projection_backward(
+        reshape(x, (n_t * n_n, inputs)), weight,
+        reshape(grad_pre, (n_t * n_n, weight.shape[0])), input_grad)
+    return (None if grad_x is None else reshape(grad_x, x.shape)), grad_h0, grad_bias, \
+        grad_weight
+
+
 def ptx_signatures() -> dict:
     """float32 argument types of every gate map's kernels, for tests/cuda/ptx_check.py."""
     from numba import types

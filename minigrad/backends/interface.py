@@ -146,6 +146,12 @@ class Backend(Protocol):
         """x (M, K) @ weight (N, K)^T: mg.gated_scan's input GEMM (on the scan's threads)."""
     def projection_backward(self, x, weight, g, input_grad) -> tuple:
         """(d x, or None when not input_grad, d weight) of projection for upstream g (M, N)."""
+    def gated_scan_projected(self, x, weight, bias, h0, valid, gate) -> Array:
+        """gated_scan over pre = x (T, N, I) @ weight (G*H, I)^T (on the CPU never stored)."""
+    def gated_scan_projected_backward(self, x, weight, bias, h0, valid, h, g, gate,
+                                      input_grad) -> tuple:
+        """(d x or None when not input_grad, d h0, d bias or None, d weight) of
+        gated_scan_projected's output h for upstream g."""
     # ---- scans with torch's edge semantics, integer bitwise ops (issue 20)
     def cumextreme_index(self, a, axis, largest) -> Array:
         """int64 index of the running max (largest) or min along axis; ties and NaNs take the

@@ -130,33 +130,37 @@ def gated_scan(pre: Tensor, h0: Tensor | None = None, gate: str = "mingru",
     gradient. VJP: one reverse pass, the gate map's derivative at each step.
 
     weight (G*H, I), optional: then pre is the input x (T, ..., I) and the pre-activations are
-    x W^T, one GEMM over all rows (and dL/dx, dL/dW two GEMMs in the backward) that the CPU
-    backend runs on the scan kernels' own threads (backends/cpu_gated_scan: ``projection``) instead
-    of numpy's BLAS threads, which spin after each call and took the scan's second core.
+    x W^T, formed inside the op: on the CPU (backends/cpu_gated_scan, ``gated_scan_projected``)
+    each thread forms its rows' pre-activations a block of steps at a time in its core's cache
+    with BLAS and scans them there, and the backward forms them again the same way and takes
+    dL/dpre to dL/dx and dL/dW from cache: no (T, ..., G*H) array is stored either way, and the
+    GEMMs run on the scan kernels' own threads (numpy's BLAS threads spin after each call and
+    took the scan's second core).
     """
     state_shape, width, valid = _check_gated(pre, h0, gate, bias, valid, weight)
     be = backend_of(pre.data)
     steps = pre.shape[0]
     rows = int(np.prod(state_shape[:-1], dtype=np.int64))
-    if weight is None:
-        pre3 = be.reshape(pre.data, (steps, rows, width))
-    else:
-        x2 = be.reshape(pre.data, (steps * rows, pre.shape[-1]))
-        pre3 = be.reshape(be.projection(x2, weight.data), (steps, rows, width))
     h0_data = (be.zeros((rows, state_shape[-1]), pre.dtype) if h0 is None else
                be.reshape(be.broadcast_to(h0.data, state_shape), (rows, state_shape[-1])))
     valid2 = None if valid is None else valid.reshape(steps, rows)
     bias_data = None if bias is None else bias.data
-    h = be.gated_scan(pre3, bias_data, h0_data, valid2, gate)
+    if weight is None:
+        pre3 = be.reshape(pre.data, (steps, rows, width))
+        h = be.gated_scan(pre3, bias_data, h0_data, valid2, gate)
+    else:
+        x3 = be.reshape(pre.data, (steps, rows, pre.shape[-1]))
+        h = be.gated_scan_projected(x3, weight.data, bias_data, h0_data, valid2, gate)
 
     def backward(g):
         g3 = be.reshape(be.broadcast_to(g, (steps,) + state_shape), h.shape)
-        grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data, valid2,
-                                                              h, g3, gate)
         grad_weight = None
-        if weight is not None:
-            grad_pre, grad_weight = be.projection_backward(
-                x2, weight.data, be.reshape(grad_pre, (steps * rows, width)), pre.requires_grad)
+        if weight is None:
+            grad_pre, grad_h0, grad_bias = be.gated_scan_backward(pre3, bias_data, h0_data,
+                                                                  valid2, h, g3, gate)
+        else:
+            grad_pre, grad_h0, grad_bias, grad_weight = be.gated_scan_projected_backward(
+                x3, weight.data, bias_data, h0_data, valid2, h, g3, gate, pre.requires_grad)
         grads = (None if grad_pre is None else be.reshape(grad_pre, pre.shape),
                  be.reshape(grad_h0, state_shape), grad_bias, grad_weight)
         return tuple(d for d, t in zip(grads, (pre, h0, bias, weight)) if t is not None)

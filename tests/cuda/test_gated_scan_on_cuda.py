@@ -37,3 +37,28 @@ def test_cuda_equals_cpu(gate, masked):
     gpu = _run("cuda", pre, h0, bias, valid, gate, upstream)
     for name, mine, want in zip(("h", "d pre", "d h0", "d bias"), gpu, cpu):
         np.testing.assert_allclose(mine, want, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+@pytest.mark.parametrize("masked", [False, True])
+def test_cuda_with_weight_equals_cpu(gate, masked):
+    """gated_scan(x, ..., weight=W): CUDA's projection then scan (its backward forming pre
+    again) equals the CPU's projected kernels: h, dL/dx, dL/dh0, dL/dbias and dL/dW."""
+    rng = np.random.default_rng(1)
+    steps, rows, inputs, hidden = 37, 2, 5, 3
+    blocks = GATES[gate].blocks
+    x = rng.standard_normal((steps, rows, inputs)).astype(np.float32)
+    h0 = rng.standard_normal((rows, hidden)).astype(np.float32)
+    bias = rng.standard_normal(blocks * hidden).astype(np.float32)
+    weight = rng.normal(0, 0.6, (blocks * hidden, inputs)).astype(np.float32)
+    valid = rng.uniform(size=(steps, rows)) > 0.3 if masked else None
+    upstream = rng.standard_normal((steps, rows, hidden)).astype(np.float32)
+    results = []
+    for device in ("cpu", "cuda"):
+        ts = [mg.tensor(v, device=device, requires_grad=True) for v in (x, h0, bias, weight)]
+        h = mg.gated_scan(ts[0], ts[1], gate, ts[2], valid, weight=ts[3])
+        (h * mg.tensor(upstream, device=device)).sum().backward()
+        results.append([h.numpy()] + [backend_of(t.grad).to_host(t.grad) for t in ts])
+    for name, mine, want in zip(("h", "d x", "d h0", "d bias", "d weight"), results[1],
+                                results[0]):
+        np.testing.assert_allclose(mine, want, rtol=1e-4, atol=1e-5, err_msg=name)

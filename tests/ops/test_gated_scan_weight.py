@@ -124,3 +124,95 @@ def test_bad_weight_is_named():
         mg.gated_scan(x, None, "mingru", mg.tensor(np.ones(4)), weight=mg.tensor(np.ones((6, 4))))
     with pytest.raises(TypeError, match="weight must be a Tensor"):
         mg.gated_scan(x, None, "mingru", weight=np.ones((6, 4)))
+
+
+def _two_step_backward(x, w, pre, b, h0, valid, h, g, gate):
+    """The backward as two backend calls: the scan's dL/dpre, then the projection's GEMMs."""
+    grad_pre, grad_h0, grad_b = cpu_gated_scan.gated_scan_backward(pre, b, h0, valid, h, g, gate)
+    grad_x, grad_w = cpu_gated_scan.projection_backward(
+        x.reshape(-1, x.shape[-1]), w, grad_pre.reshape(-1, pre.shape[-1]), True)
+    return grad_x.reshape(x.shape), grad_h0, grad_b, grad_w
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block_steps", [1, 3, 100])
+def test_projected_kernels_equal_the_product_then_the_scan(gate, threads, block_steps,
+                                                           monkeypatch):
+    """gated_scan_projected and its backward (pre and dL/dpre formed a block of steps at a time,
+    never stored) equal projection, gated_scan, gated_scan_backward and projection_backward,
+    float64, with a mask, uneven blocks (T = 7 in blocks of 1, 3 and all steps) and rows split
+    over 1 and 2 threads (5 rows: uneven); without a bias and dL/dx too."""
+    import numba
+
+    steps, rows, hidden = 7, 5, 4
+    x, w, b, h0 = _case(gate, steps=steps, rows=(rows,), hidden=hidden, seed=11)
+    valid = np.random.default_rng(12).uniform(size=(steps, rows)) > 0.3
+    g = np.random.default_rng(13).standard_normal((steps, rows, hidden))
+    monkeypatch.setattr(cpu_gated_scan, "BLOCK_BYTES",
+                        block_steps * -(-rows // threads) * w.shape[0] * x.itemsize)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = {}
+        for bias in (b, None):
+            h = cpu_gated_scan.gated_scan_projected(x, w, bias, h0, valid, gate)
+            got[bias is None] = (h,) + cpu_gated_scan.gated_scan_projected_backward(
+                x, w, bias, h0, valid, h, g, gate, bias is not None)
+    finally:
+        numba.set_num_threads(previous)
+    pre = (x.reshape(steps * rows, -1) @ w.T).reshape(steps, rows, -1)
+    for bias in (b, None):
+        h = cpu_gated_scan.gated_scan(pre, bias, h0, valid, gate)
+        want = (h,) + _two_step_backward(x, w, pre, bias, h0, valid, h, g, gate)
+        if bias is None:  # no dL/dx asked for, no bias to differentiate
+            assert got[True][1] is None and got[True][3] is None
+            want = want[::2]
+        for mine, expected in zip((v for v in got[bias is None] if v is not None), want):
+            np.testing.assert_allclose(mine, expected, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+def test_projected_kernels_float32_within_rounding(gate):
+    """float32 at the benchmark's shapes cut short (T 300, B 32, I 32, H 128; blocks of 32 steps
+    a thread) with out.sum()'s broadcast upstream: the projected kernels' h and gradients equal
+    the four calls' to float32 rounding, and the float64 path's to float32 accuracy."""
+    steps, rows, inputs, hidden = 300, 32, 32, 128
+    x, w, b, h0 = _case(gate, steps=steps, rows=(rows,), inputs=inputs, hidden=hidden, seed=21)
+    w = w / np.sqrt(inputs)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        xs, ws, bs, h0s = (a.astype(dtype) for a in (x, w, b, h0))
+        g = np.broadcast_to(dtype(1.0), (steps, rows, hidden))
+        h = cpu_gated_scan.gated_scan_projected(xs, ws, bs, h0s, None, gate)
+        results[dtype] = [(h,) + cpu_gated_scan.gated_scan_projected_backward(
+            xs, ws, bs, h0s, None, h, g, gate, True)]
+        pre = cpu_gated_scan.projection(xs.reshape(-1, inputs), ws).reshape(steps, rows, -1)
+        h = cpu_gated_scan.gated_scan(pre, bs, h0s, None, gate)
+        results[dtype].append((h,) + _two_step_backward(xs, ws, pre, bs, h0s, None, h, g, gate))
+    for fused, calls, exact in zip(*results[np.float32], results[np.float64][1]):
+        scale = np.abs(exact).max()
+        np.testing.assert_allclose(fused, calls, rtol=1e-5, atol=1e-6 * scale)
+        np.testing.assert_allclose(fused, exact, rtol=1e-3, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 1), (0, 1, 2)])
+def test_broadcast_upstream_equals_the_materialised_one(axes):
+    """An upstream broadcast along some of h's axes (stride 0: out.sum()'s 1s along all three)
+    is passed with those axes of length 1 and gives what the materialised array gives, in both
+    backward kernels."""
+    steps, rows, hidden = 6, 4, 3
+    x, w, b, h0 = _case("mingru", steps=steps, rows=(rows,), hidden=hidden, seed=31)
+    small = np.random.default_rng(32).standard_normal(
+        tuple(1 if i in axes else n for i, n in enumerate((steps, rows, hidden))))
+    g = np.broadcast_to(small, (steps, rows, hidden))
+    full = np.ascontiguousarray(g)
+    pre = (x.reshape(steps * rows, -1) @ w.T).reshape(steps, rows, -1)
+    h = cpu_gated_scan.gated_scan(pre, b, h0, None, "mingru")
+    for backward, args in ((cpu_gated_scan.gated_scan_backward, (pre, b, h0, None, h)),
+                           (cpu_gated_scan.gated_scan_projected_backward,
+                            (x, w, b, h0, None, h))):
+        mine, want = (backward(*args, upstream, "mingru", *((True,) if len(args) == 6 else ()))
+                      for upstream in (g, full))
+        for a, c in zip(mine, want):
+            np.testing.assert_array_equal(a, c)
