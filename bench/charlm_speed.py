@@ -194,15 +194,19 @@ def run(config: dict, libraries: list[str], rounds: int) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: median over rounds of each library's chars/s, and the ratio to minigrad."""
+    """Markdown: median over rounds of each library's chars/s, and its ratio to torch's (the
+    issue's target) and to the first library listed (minigrad's eager step when it ran)."""
     best = {}
     for library in dict.fromkeys(r["library"] for r in rows):
         best[library] = statistics.median(r["chars_per_s"] for r in rows
                                           if r["library"] == library)
-    lines = ["| library | characters / s (median of rounds) | vs minigrad |", "|---|---|---|"]
+    first = next(iter(best))
+    base = "minigrad" if "minigrad" in best else first
+    lines = [f"| library | characters / s (median of rounds) | vs {base} | vs torch |",
+             "|---|---|---|---|"]
     for library, value in best.items():
-        ratio = value / best["minigrad"] if "minigrad" in best else float("nan")
-        lines.append(f"| {library} | {value:,.0f} | {ratio:.2f}x |")
+        vs_torch = f"{value / best['torch']:.2f}x" if "torch" in best else "-"
+        lines.append(f"| {library} | {value:,.0f} | {value / best[base]:.2f}x | {vs_torch} |")
     return "\n".join(lines)
 
 
