@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # (torch, JAX, autograd) and the applications' data (apps), so a fresh `make report` installs less.
 TEST_EXTRAS ?= test,compare,bench,dist,apps,onnx
 REPORT_EXTRAS ?= compare,apps
+# pytest-xdist workers for make test (the machine's 2 cores; TEST_WORKERS=0 runs in one process)
+TEST_WORKERS ?= 2
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: test test-cpu test-cuda lint report bench bench-check clean install gpu-check
@@ -30,8 +32,8 @@ install: $(TEST_STAMP)
 # switched on before numba is imported), then the asv suite's check.
 test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check minigrad lstm bench tests
-	$(PY) -m pytest -q tests --ignore=tests/cuda
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/cuda
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests --ignore=tests/cuda
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q -n $(TEST_WORKERS) tests/cuda
 	$(MAKE) --no-print-directory bench-check
 
 # The asv suite (bench/) passes `asv check` and a quick dry run of one case of each kind of
