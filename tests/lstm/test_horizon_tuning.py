@@ -151,14 +151,16 @@ def test_the_horizon_preset_tunes_every_ladder_and_gives_copy_a_larger_budget():
     sweep.check_specs(plan.all_specs())
 
 
-def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
-    def rule(config):
-        ok = config["lr"] == 3e-2
-        return {"solved": ok, "steps_to_solve": 5 if ok else None, "config": config,
-                "metrics": {"mse": 0.0 if ok else 0.2}, "wall_time": 0.0, "steps": 5,
-                "task": {"baseline": 1 / 6}, "curve": [{"step": 5, "mse": 0.2}]}
+def _solved_at_3e2(config):
+    """A stand-in run: solved at lr 3e-2 only."""
+    ok = config["lr"] == 3e-2
+    return {"solved": ok, "steps_to_solve": 5 if ok else None, "config": config,
+            "metrics": {"mse": 0.0 if ok else 0.2}, "wall_time": 0.0, "steps": 5,
+            "task": {"baseline": 1 / 6}, "curve": [{"step": 5, "mse": 0.2}]}
 
-    monkeypatch.setitem(sweep.RUNNERS, "train", rule)
+
+def test_the_results_page_states_the_tuned_lr(tmp_path, monkeypatch):
+    monkeypatch.setitem(sweep.RUNNERS, "train", _solved_at_3e2)
     plan = presets.preset_plan("horizon", tasks=["adding"], models=["gru"], seq_lens=[4],
                                seeds=[0])
     path = str(tmp_path / "results.jsonl")
@@ -173,13 +175,7 @@ def test_a_widened_grid_replaces_the_recorded_ladder_on_the_page(tmp_path, monke
     """Runs recorded under a preset's old lr grid belong to the ladder of its widened grid (the
     same runs at the old values): the page has one row per model, under the plan's grid, and its
     status counts the plan's ladders, not both."""
-    def rule(config):
-        ok = config["lr"] == 3e-2
-        return {"solved": ok, "steps_to_solve": 5 if ok else None, "config": config,
-                "metrics": {"mse": 0.0 if ok else 0.2}, "wall_time": 0.0, "steps": 5,
-                "task": {"baseline": 1 / 6}, "curve": [{"step": 5, "mse": 0.2}]}
-
-    monkeypatch.setitem(sweep.RUNNERS, "train", rule)
+    monkeypatch.setitem(sweep.RUNNERS, "train", _solved_at_3e2)
     narrow = {"adding": (3e-3, 1e-2)}
     monkeypatch.setattr(presets, "LR_GRIDS", {**presets.LR_GRIDS, **narrow})
     monkeypatch.setitem(presets.PRESETS["horizon"]["ladders"][0], "lr_grid", narrow["adding"])
