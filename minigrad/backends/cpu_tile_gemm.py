@@ -19,7 +19,9 @@ as a BLAS kernel does (results equal OpenBLAS's to float rounding, not bit for b
 
 from __future__ import annotations
 
-from llvmlite import ir
+import os
+
+from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -32,10 +34,6 @@ def _register_file() -> tuple[int, int]:
     16 accumulators where AVX-512 gives 32 zmm registers; elsewhere (AVX2's 16 ymm, NEON) 32-byte
     vectors and 8 accumulators, so the block, the tile's row and the broadcast fit the register
     file instead of spilling."""
-    import os
-
-    from llvmlite import binding
-
     features = os.environ.get("NUMBA_CPU_FEATURES")
     if features:  # a portable build's stated features (numba's own setting)
         wide = "+avx512f" in features.split(",")
