@@ -233,8 +233,8 @@ class EpochTrainer:
             self._keep(fit, True)
         if evaluate_first and not fit.curve:
             self._score(fit, *evaluate(0, None), better, patience, copy_best, stop_diverged)
-        bar = StepBar(total_steps or epochs * steps_per_epoch, self.desc, self.progress,
-                      done=fit.steps)
+        total = total_steps if total_steps is not None else epochs * steps_per_epoch
+        bar = StepBar(total, self.desc, self.progress, done=fit.steps)
         try:
             while fit.stopped is None and (epochs is None or fit.epochs < epochs):
                 inputs = iter(batches())

@@ -90,6 +90,16 @@ def test_best_validation_parameters_are_scored(small_corpus):
     assert result["curve"][0]["step"] == 0 and result["curve"][-1]["step"] == 8
 
 
+def test_zero_steps_scores_the_initial_parameters(small_corpus):
+    # steps=0 is allowed (low=0): the untrained model is scored; it was a crash (the progress
+    # bar's length taken as "no budget")
+    result, _ = train_charlm(dataclasses.replace(TINY, steps=0), small_corpus, progress=False)
+    assert result["steps"] == 0 and result["train_chars"] == 0 and result["best_step"] == 0
+    assert [r["step"] for r in result["curve"]] == [0]
+    # an untrained model predicts nearly uniformly: about log2(vocabulary) bits per character
+    assert result["bits_per_char"] == pytest.approx(np.log2(result["vocab_size"]), rel=0.05)
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="bptt must be an integer >= 1, got 0"):
         CharLMConfig(bptt=0)
