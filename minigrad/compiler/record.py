@@ -245,10 +245,10 @@ class Recorder:
         in-place one (``p.data -= ...``: Python assigns the same array back) lost."""
         if id(value) not in self.slot_of:
             raise compile_error(self.fn_name, f"an array assigned to .{attr}",
-                                f"the array was computed outside minigrad's ops (numpy on a "
-                                f"tensor's .data or .grad?), so the program could not compute "
-                                f"it again: its value would be frozen. Compute it with tensor "
-                                f"ops (under mg.no_grad()) or use an mg.optim optimizer",
+                                "the array was computed outside minigrad's ops (numpy on a "
+                                "tensor's .data or .grad?), so the program could not compute "
+                                "it again: its value would be frozen. Compute it with tensor "
+                                "ops (under mg.no_grad()) or use an mg.optim optimizer",
                                 from_stack=False)
         if descriptor.__get__(t, type(t)) is value:
             raise compile_error(self.fn_name, f"an in-place update of .{attr}",

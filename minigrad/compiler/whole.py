@@ -7,9 +7,10 @@ result and its side effects are eager's. The recorded kernel calls become a gene
 Tensor objects in between and no Python of fn. The signature is every argument's shape, dtype,
 device and requires_grad (nested in tuples, lists and dicts), the values of Python numbers,
 strings and None among the arguments and among the constants fn closes over or reads as
-globals (the identity of any other object), whether gradients are enabled, and the aliasing of the tensor arguments. The
-program's own guards check the state it reads (a parameter's shape and dtype, whether a .grad is
-None); a guard that fails runs before anything else, and the call traces again.
+globals (the identity of any other object), whether gradients are enabled, and the aliasing of
+the tensor arguments. The program's own guards check the state it reads (a parameter's shape
+and dtype, whether a .grad is None); a guard that fails runs before anything else, and the call
+traces again.
 """
 
 from __future__ import annotations
