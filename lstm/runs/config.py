@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from .. import zoo
 from ..layers import IMPLS
 from ..models import GLOROT_MODELS, INITS
-from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
+from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, Task, resolve_sizes
 from .keys import run_dir_name
 from .options import check, key_fields, resumable_fields, setting
+
+# how the generators' own names map onto the command's options
+_TASK_OPTIONS = {"mqar": "; mqar's n_keys is --n-symbols, its n_pairs --n-copy"}
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 COMPILE_HELP = ("run each training step through mg.compile (a model that cannot compile says so "
@@ -107,6 +110,12 @@ class TrainConfig:
         sizes = resolve_sizes(self.task, self.variant, self.n_symbols, self.n_copy)
         object.__setattr__(self, "n_symbols", sizes[0])  # the variant's sizes (selective-copy,
         object.__setattr__(self, "n_copy", sizes[1])  # mqar) where left at copy's defaults
+        try:  # the task's own checks (a T too short for its tokens), before any run directory
+            Task(self.task, self.seq_len, self.variant, self.n_symbols, self.n_copy)
+        except ValueError as error:
+            names = _TASK_OPTIONS.get(self.task, "")
+            raise ValueError(f"{error} (options --seq-len, --n-symbols, --n-copy{names})") \
+                from None
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r} (options --init, --model)")
