@@ -78,6 +78,8 @@ def user_frame():
             outer = name
         else:
             line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            if op and outer not in (None, *_TENSOR_READS):  # mg.sort's own .numpy(): name sort
+                op = f"{outer}() (it reads {op} on the host)"
             return frame.f_code.co_filename, frame.f_lineno, line, op or (outer and f"{outer}()")
         frame = frame.f_back
     return "?", 0, "", op
