@@ -49,7 +49,8 @@ class CompiledFunction:
         self.max_traces = max_traces
         self.fuse = fuse
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
-        self._globals = _global_names(getattr(fn, "__func__", fn))
+        self._code = _code_owner(fn)  # the function whose closure, defaults, globals are read
+        self._globals = _global_names(self._code)
         self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
         self.traces = self.hits = self.misses = 0
         functools.update_wrapper(self, fn)
@@ -163,7 +164,7 @@ class CompiledFunction:
         return chain_rows(fused, rec.values, keep, lambda value: _new_slot(rec, value))
 
     def _closure_key(self, objects):
-        fn = getattr(self.fn, "__func__", self.fn)
+        fn = self._code
         values = []
         for cell in getattr(fn, "__closure__", None) or ():
             try:
@@ -222,6 +223,16 @@ def _constant(value, objects):
         return ("tensor", id(value))
     objects.append(value)
     return ("object", id(value))
+
+
+def _code_owner(fn):
+    """The Python function behind fn: a bound method's function, a functools.partial's, a
+    callable object's __call__."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if not hasattr(fn, "__code__") and not hasattr(fn, "__func__"):
+        fn = type(fn).__call__  # fn is callable (checked): its class has __call__
+    return getattr(fn, "__func__", fn)
 
 
 def _global_names(fn) -> tuple:

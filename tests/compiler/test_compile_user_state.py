@@ -5,6 +5,8 @@ assignment) is a CompileError naming the line, never a frozen or lost update."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,27 @@ def test_a_global_read_inside_a_generator_is_guarded(restore_globals):
     step(x), step(x)
     SCALE = 10.0
     assert np.array_equal(step(x).numpy(), [10.0, 30.0])
+
+
+def _times(x, k):
+    return x * k * SCALE
+
+
+class _Scaler:
+    def __call__(self, x):
+        return x * SCALE
+
+
+@pytest.mark.parametrize("make", [lambda: functools.partial(_times, k=3.0), _Scaler],
+                         ids=["partial", "callable object"])
+def test_the_globals_behind_a_partial_or_a_callable_object_are_guarded(restore_globals, make):
+    global SCALE
+    step = mg.compile(make())
+    x = mg.tensor(np.array([1.0, 3.0]))
+    first = step(x).numpy()
+    assert np.array_equal(step(x).numpy(), first)
+    SCALE = 4.0
+    assert np.array_equal(step(x).numpy(), 2 * first)
 
 
 def test_a_rebound_global_tensor_traces_again(restore_globals):
