@@ -12,6 +12,23 @@ from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, Task, resolve_sizes
 from .keys import run_dir_name
 from .options import check, key_fields, resumable_fields, setting
 
+# the settings only some choices read: another value with another choice would be ignored
+_USED_BY = {"alpha": ("optimizer", ("rmsprop",)), "momentum": ("optimizer", ("rmsprop", "sgd")),
+            "betas": ("optimizer", ("adam",)), "clip_value": ("clip", ("norm", "value"))}
+
+
+def _check_used(config) -> None:
+    """A setting changed from its default where the chosen optimizer or clip does not read it
+    is an error (it would be silently ignored, yet give the run another key)."""
+    for name, (choice, readers) in _USED_BY.items():
+        default = type(config).__dataclass_fields__[name].default
+        chosen = getattr(config, choice)
+        if chosen not in readers and getattr(config, name) != default:
+            raise ValueError(f"{name} is read with {choice} {' or '.join(readers)} only, got "
+                             f"{name}={getattr(config, name)!r} with {choice} {chosen!r} "
+                             f"(options --{name.replace('_', '-')}, --{choice})")
+
+
 # how the generators' own names map onto the command's options
 _TASK_OPTIONS = {"mqar": "; mqar's n_keys is --n-symbols, its n_pairs --n-copy"}
 
@@ -119,6 +136,7 @@ class TrainConfig:
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r} (options --init, --model)")
+        _check_used(self)
         min_seq_len = zoo.spec(self.model).min_seq_len
         if self.seq_len < min_seq_len:
             raise ValueError(f"model {self.model!r} needs seq_len >= {min_seq_len}, got "
