@@ -7,6 +7,7 @@ updates on the device. ``state_dict()`` is a flat dict of arrays (it saves strai
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -17,6 +18,12 @@ from .tensor import Tensor
 
 
 def _check(name, value, low=0.0, high=None, open_high=False):
+    """value a real number (not a bool) in [low, high] (or [low, high)); NaN is refused (it
+    passes every comparison torch's checks make false, and would silently fill the weights)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
     if value < low or (high is not None and (value >= high if open_high else value > high)):
         bound = f"[{low}, {high}{')' if open_high else ']'}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
@@ -139,6 +146,7 @@ class SGD(Optimizer):
         self.foreach = foreach
         _check("momentum", momentum)
         _check("weight_decay", weight_decay)
+        _check("dampening", dampening, -math.inf)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs momentum > 0 and dampening == 0")
         self.momentum, self.weight_decay = momentum, weight_decay
@@ -192,6 +200,8 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, foreach: bool | None = None):
         super().__init__(params, lr)
         self.foreach = _foreach(self, foreach)
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check("betas[0]", betas[0], 0.0, 1.0, open_high=True)
         _check("betas[1]", betas[1], 0.0, 1.0, open_high=True)
         _check("eps", eps)
@@ -276,6 +286,9 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
     """Scale all gradients together so their joint norm is <= max_norm; returns the norm before
     (a float; inside ``mg.compile`` a 0-d float64 Tensor, as reading it would be a host sync)."""
     _check("max_norm", max_norm)
+    _check("norm_type", norm_type, -math.inf)
+    if norm_type == 0:
+        raise ValueError("norm_type must be non-zero (a p-norm's p, or inf), got 0")
     params = _grads(params)
     if not params:
         return 0.0
@@ -288,7 +301,9 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
                 p.grad = g
             return Tensor._wrap(total)
         norm = float(backend_of(total).to_host(total))  # eager returns a float: one read
-        if optim_kernels.clip_coefficient(norm, max_norm) < 1.0:
+        # `not >= 1`: a NaN norm scales every gradient by NaN, as torch's clip and the
+        # compiled program's clip_scaled do (a `< 1` test skipped it: NaN stayed where it was)
+        if not optim_kernels.clip_coefficient(norm, max_norm) >= 1.0:
             for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
                 p.grad = g
         return norm
@@ -300,7 +315,7 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
         total = sum(float(np.sum(np.abs(backend_of(p.grad).to_host(p.grad).astype(np.float64))
                                  ** norm_type)) for p in params) ** (1.0 / norm_type)
     coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
+    if not coef >= 1.0:  # NaN too, as above
         for p in params:
             be = backend_of(p.grad)
             p.grad = be.mul(p.grad, p.grad.dtype.type(coef))

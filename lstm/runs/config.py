@@ -8,9 +8,29 @@ from dataclasses import dataclass
 from .. import zoo
 from ..layers import IMPLS
 from ..models import GLOROT_MODELS, INITS
-from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, resolve_sizes
+from ..tasks import HOCHREITER_MIN_SEQ_LEN, TASKS, VARIANTS, Task, resolve_sizes
 from .keys import run_dir_name
 from .options import check, key_fields, resumable_fields, setting
+
+# the settings only some choices read: another value with another choice would be ignored
+_USED_BY = {"alpha": ("optimizer", ("rmsprop",)), "momentum": ("optimizer", ("rmsprop", "sgd")),
+            "betas": ("optimizer", ("adam",)), "clip_value": ("clip", ("norm", "value"))}
+
+
+def _check_used(config) -> None:
+    """A setting changed from its default where the chosen optimizer or clip does not read it
+    is an error (it would be silently ignored, yet give the run another key)."""
+    for name, (choice, readers) in _USED_BY.items():
+        default = type(config).__dataclass_fields__[name].default
+        chosen = getattr(config, choice)
+        if chosen not in readers and getattr(config, name) != default:
+            raise ValueError(f"{name} is read with {choice} {' or '.join(readers)} only, got "
+                             f"{name}={getattr(config, name)!r} with {choice} {chosen!r} "
+                             f"(options --{name.replace('_', '-')}, --{choice})")
+
+
+# how the generators' own names map onto the command's options
+_TASK_OPTIONS = {"mqar": "; mqar's n_keys is --n-symbols, its n_pairs --n-copy"}
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 COMPILE_HELP = ("run each training step through mg.compile (a model that cannot compile says so "
@@ -107,9 +127,16 @@ class TrainConfig:
         sizes = resolve_sizes(self.task, self.variant, self.n_symbols, self.n_copy)
         object.__setattr__(self, "n_symbols", sizes[0])  # the variant's sizes (selective-copy,
         object.__setattr__(self, "n_copy", sizes[1])  # mqar) where left at copy's defaults
+        try:  # the task's own checks (a T too short for its tokens), before any run directory
+            Task(self.task, self.seq_len, self.variant, self.n_symbols, self.n_copy)
+        except ValueError as error:
+            names = _TASK_OPTIONS.get(self.task, "")
+            raise ValueError(f"{error} (options --seq-len, --n-symbols, --n-copy{names})") \
+                from None
         if self.init == "glorot" and self.model not in GLOROT_MODELS:
             raise ValueError(f"init 'glorot' is defined for models {GLOROT_MODELS}, got model "
                              f"{self.model!r} (options --init, --model)")
+        _check_used(self)
         min_seq_len = zoo.spec(self.model).min_seq_len
         if self.seq_len < min_seq_len:
             raise ValueError(f"model {self.model!r} needs seq_len >= {min_seq_len}, got "

@@ -93,8 +93,12 @@ class Trainer:
         self.config = config
         self.task: Task = get_task(config.task, config.seq_len, config.variant,
                                    config.n_symbols, config.n_copy)
-        self.model = builder(config.model, self.task, config.hidden_size, config.seq_len,
-                             seed_stream(config.seed, STREAM_INIT), config.impl)
+        try:
+            self.model = builder(config.model, self.task, config.hidden_size, config.seq_len,
+                                 seed_stream(config.seed, STREAM_INIT), config.impl)
+        except ValueError as error:  # a size the model refuses (heads not dividing H, ...)
+            raise ValueError(f"{error} (model {config.model!r}, options --model, "
+                             f"--hidden-size)") from None
         if config.init == "glorot":
             glorot_init(self.model, config.model, seed_stream(config.seed, STREAM_INIT))
         self.optimizer = make_optimizer(config, self.model.parameters())

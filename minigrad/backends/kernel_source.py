@@ -35,6 +35,11 @@ def kernel_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "minigrad" / "kernels"
 
 
+class KernelCacheWarning(RuntimeWarning):
+    """A generated kernel's cache was damaged or its folder could not be written; minigrad
+    compiled the kernel again (after removing the damage, or in a temporary folder)."""
+
+
 def _digest(template: str) -> str:
     global _rules_digest
     if _rules_digest is None:
@@ -52,21 +57,21 @@ def load(target: str, rule_name: str, dtype_name: str, template: str, **fields):
     module_name = f"minigrad_kernels_{stem}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    folder = kernel_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return import_source(source, folder / f"{stem}.py", module_name)
+    return import_source(source, kernel_dir() / f"{stem}.py", module_name)
 
 
 def import_source(source: str, path: Path, module_name: str):
     """Import `source` as module `module_name` from the file `path`, writing the file first when
     it is missing or holds other text (write then rename: parallel processes see either no file
-    or the whole file; an unchanged file keeps its mtime, so Numba's cache beside it stays valid),
-    then check the Numba cache of its kernels (check_numba_cache)."""
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
+    or the whole file; an unchanged file keeps its mtime, so Numba's cache beside it stays valid;
+    other text is damage, a truncated file: warned, written again, so never imported), then check
+    the Numba cache of its kernels (check_numba_cache). A folder that cannot be written: _write."""
+    found = _read(path)
+    if found != source:
+        if found is not None:  # the name is the text's hash: other text is damage
+            _warn(f"minigrad: the generated kernel file {path} was damaged (its text is not "
+                  f"the one its name hashes); written again, compiling it again", path)
+        path = _write(source, path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -75,8 +80,47 @@ def import_source(source: str, path: Path, module_name: str):
     return module
 
 
-class KernelCacheWarning(RuntimeWarning):
-    """A generated kernel's Numba cache file was damaged; it was removed and is compiled again."""
+_UNWRITABLE: set = set()
+
+
+def _write(source: str, path: Path) -> Path:
+    """Write source to path atomically (write, then rename); where the folder cannot be written
+    (read-only, a file in the way) to the same name in a per-user folder of the temporary
+    directory, with one warning per folder. Returns the path written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as error:
+        fallback = Path(tempfile.gettempdir()) / f"minigrad-{os.getuid()}" / path.parent.name
+        if fallback == path.parent:
+            raise
+        if path.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(path.parent)
+            _warn(f"minigrad: cannot write the kernel cache {path.parent} "
+                  f"({type(error).__name__}: {error}); using {fallback} (compiled again after a "
+                  f"reboot)", path)
+        path = fallback / path.name  # written by an earlier process: kept, with its mtime
+        return path if _read(path) == source else _write(source, path)
+    with os.fdopen(fd, "w") as f:
+        f.write(source)
+    os.replace(tmp, path)
+    return path
+
+
+def _read(path: Path):
+    """The text of path; None when there is no file, "" when it is not text (damage)."""
+    try:
+        return path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (UnicodeDecodeError, OSError):
+        return ""
+
+
+def _warn(message: str, path) -> None:
+    # one line on stderr: line 0 of the kernel file has no source text to echo
+    warnings.warn_explicit(message, KernelCacheWarning, str(path), 0,
+                           module="minigrad.kernel_cache")
 
 
 def check_numba_cache(module, path) -> list[str]:
@@ -101,11 +145,8 @@ def check_numba_cache(module, path) -> list[str]:
                     Path(cache_file._index_path).name.rsplit(".", 1)[0] + "*"):
                 stale.unlink(missing_ok=True)
             rebuilt.append(name)
-            # one line on stderr: line 0 of the kernel file has no source text to echo
-            warnings.warn_explicit(
-                f"minigrad: the Numba cache of kernel {name!r} was damaged "
-                f"({type(error).__name__}: {error}); removed, compiling it again",
-                KernelCacheWarning, str(path), 0, module="minigrad.kernel_cache")
+            _warn(f"minigrad: the Numba cache of kernel {name!r} was damaged "
+                  f"({type(error).__name__}: {error}); removed, compiling it again", path)
     return rebuilt
 
 

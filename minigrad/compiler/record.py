@@ -78,6 +78,8 @@ def user_frame():
             outer = name
         else:
             line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            if op and outer not in (None, *_TENSOR_READS):  # mg.sort's own .numpy(): name sort
+                op = f"{outer}() (it reads {op} on the host)"
             return frame.f_code.co_filename, frame.f_lineno, line, op or (outer and f"{outer}()")
         frame = frame.f_back
     return "?", 0, "", op
@@ -233,9 +235,31 @@ class Recorder:
                 self.shadowed.append(t)
             self.shadow[id(t)] = value
             return True
+        if is_array(value):
+            self._check_set(t, attr, value, descriptor)
         self.known.add((id(t), attr))
         self.ops.append(("set", self.holder(t), attr, self.template(value)))
         return False
+
+    def _check_set(self, t, attr, value, descriptor):
+        """An array written to .data/.grad must be one the program makes or loads: numpy's
+        arithmetic on a tensor's array (``p.data = p.data - lr * p.grad``) would be frozen, an
+        in-place one (``p.data -= ...``: Python assigns the same array back) lost."""
+        if id(value) not in self.slot_of:
+            raise compile_error(self.fn_name, f"an array assigned to .{attr}",
+                                "the array was computed outside minigrad's ops (numpy on a "
+                                "tensor's .data or .grad?), so the program could not compute "
+                                "it again: its value would be frozen. Compute it with tensor "
+                                "ops (under mg.no_grad()) or use an mg.optim optimizer",
+                                from_stack=False)
+        if descriptor.__get__(t, type(t)) is value:
+            raise compile_error(self.fn_name, f"an in-place update of .{attr}",
+                                f"the same array was assigned back to .{attr} (an augmented "
+                                f"assignment such as p.{attr} -= ... runs in numpy, outside "
+                                f"the program, and would be lost). Assign the result of tensor "
+                                f"ops instead (p.{attr} = (p - lr * g).data under "
+                                f"mg.no_grad()) or use an mg.optim optimizer",
+                                from_stack=False)
 
 
 def _recorded(box, fn, scalars=True, name=None):

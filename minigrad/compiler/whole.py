@@ -6,10 +6,11 @@ result and its side effects are eager's. The recorded kernel calls become a gene
 (compiler/program.py) that later calls with the same signature run instead, with no tape, no
 Tensor objects in between and no Python of fn. The signature is every argument's shape, dtype,
 device and requires_grad (nested in tuples, lists and dicts), the values of Python numbers,
-strings and None among the arguments and among the constants fn closes over (the identity of any
-other object), whether gradients are enabled, and the aliasing of the tensor arguments. The
-program's own guards check the state it reads (a parameter's shape and dtype, whether a .grad is
-None); a guard that fails runs before anything else, and the call traces again.
+strings and None among the arguments and among the constants fn closes over or reads as
+globals (the identity of any other object), whether gradients are enabled, and the aliasing of
+the tensor arguments. The program's own guards check the state it reads (a parameter's shape
+and dtype, whether a .grad is None); a guard that fails runs before anything else, and the call
+traces again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .split_products import split_products
 
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
 _SIMPLE = (int, float, bool, str, type(None))
+_UNBOUND = object()
 
 
 class CompiledFunction:
@@ -47,6 +49,8 @@ class CompiledFunction:
         self.max_traces = max_traces
         self.fuse = fuse
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        self._code = _code_owner(fn)  # the function whose closure, defaults, globals are read
+        self._globals = _global_names(self._code)
         self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
         self.traces = self.hits = self.misses = 0
         functools.update_wrapper(self, fn)
@@ -160,7 +164,7 @@ class CompiledFunction:
         return chain_rows(fused, rec.values, keep, lambda value: _new_slot(rec, value))
 
     def _closure_key(self, objects):
-        fn = getattr(self.fn, "__func__", self.fn)
+        fn = self._code
         values = []
         for cell in getattr(fn, "__closure__", None) or ():
             try:
@@ -171,6 +175,11 @@ class CompiledFunction:
             values.append(_constant(value, objects))
         for value in getattr(fn, "__defaults__", None) or ():
             values.append(_constant(value, objects))
+        if self._globals:
+            names = fn.__globals__
+            for name in self._globals:
+                value = names.get(name, _UNBOUND)
+                values.append(("unbound",) if value is _UNBOUND else _constant(value, objects))
         return tuple(values)
 
     def cache_info(self) -> CacheInfo:
@@ -214,6 +223,30 @@ def _constant(value, objects):
         return ("tensor", id(value))
     objects.append(value)
     return ("object", id(value))
+
+
+def _code_owner(fn):
+    """The Python function behind fn: a bound method's function, a functools.partial's, a
+    callable object's __call__."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if not hasattr(fn, "__code__") and not hasattr(fn, "__func__"):
+        fn = type(fn).__call__  # fn is callable (checked): its class has __call__
+    return getattr(fn, "__func__", fn)
+
+
+def _global_names(fn) -> tuple:
+    """The global names fn's code (and the code nested in it: lambdas, comprehensions) may read:
+    their values are constants of the program, as the closure's are."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not isinstance(getattr(fn, "__globals__", None), dict):
+        return ()
+    names, todo = [], [code]
+    while todo:
+        code = todo.pop()
+        names.extend(code.co_names)
+        todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return tuple(dict.fromkeys(names))
 
 
 def _walk(x, leaves, objects):

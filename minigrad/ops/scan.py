@@ -3,8 +3,9 @@
 The primitive behind the recurrences whose coefficients do not depend on the state (minGRU and
 minLSTM, Feng et al. 2024; mLSTM's parallel form): the whole sequence in one kernel, parallel over
 the other axes, and its VJP one reverse scan. ``log_space=True`` takes log a_t and log b_t
-(b_t >= 0: log b_t = -inf is b_t = 0) and returns h_t itself, computed with a stable logaddexp
-recurrence (the log-space form of Heinsen 2023 and Feng et al. 2024).
+(b_t >= 0: log b_t = -inf is b_t = 0) and returns h_t itself (the log-space form of Heinsen 2023
+and Feng et al. 2024), on the CPU as the same recurrence on exp(log a_t), exp(log b_t)
+(backends/cpu_scan.py says why: no cancellation, O(T eps)).
 
 gated_scan: the same recurrence with the gate math inside it: a_t and b_t come from a gate map
 (``backends/scan_gates``: minGRU, minLSTM) of each step's pre-activations, so a minGRU layer is
@@ -110,6 +111,8 @@ def _check_gated(pre, h0, gate, bias, valid, weight):
             raise ValueError(f"gated_scan: h0 of shape {h0.shape} does not broadcast to the "
                              f"state shape {state_shape}")
     if valid is not None:
+        if isinstance(valid, Tensor):  # a bool Tensor: its array (a mask is data, not a graph)
+            valid = backend_of(valid.data).to_host(valid.data)
         valid = np.asarray(valid)
         if valid.dtype != np.bool_ or valid.shape != pre.shape[:-1]:
             raise ValueError(f"gated_scan: valid must be a bool array of shape "

@@ -78,3 +78,32 @@ def test_a_damaged_numba_cache_file_is_rebuilt_and_reported_in_one_line(tmp_path
         assert "Traceback" not in again.stderr
         clean = _run_damaged(tmp_path)  # rebuilt: the next process reads it without a word
         assert clean.stderr == "" and clean.stdout == first.stdout
+
+
+def test_an_unusable_kernel_folder_falls_back_to_a_temporary_one_with_one_warning(tmp_path):
+    first = _run_damaged(tmp_path / "good")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where the kernel folder should be")
+    again = _run_damaged(blocked / "kernels")  # mkdir fails: NotADirectoryError
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1, again.stderr
+    assert "KernelCacheWarning: minigrad: cannot write the kernel cache" in lines[0]
+    assert str(blocked / "kernels") in lines[0] and "NotADirectoryError" in lines[0]
+
+
+def test_a_truncated_generated_kernel_file_is_written_again_with_one_warning(tmp_path):
+    first = _run_damaged(tmp_path)
+    module = next(tmp_path.glob("cpu_softsign_float64_*.py"))
+    text = module.read_text()
+    module.write_text(text[:text.index("def backward")])  # a torn write: valid Python still
+    again = _run_damaged(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout  # never the damaged program's values
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and "KernelCacheWarning" in lines[0] and "damaged" in lines[0], \
+        again.stderr
+    assert module.read_text() == text
+    clean = _run_damaged(tmp_path)
+    assert clean.stderr == "" and clean.stdout == first.stdout

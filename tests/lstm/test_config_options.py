@@ -109,7 +109,8 @@ def test_the_run_key_is_the_fields_marked_so():
 
 
 def test_options_build_the_config_the_command_runs():
-    args = build_parser().parse_args(["train", "--lr", "0.01", "--betas", "0.5,0.6",
+    args = build_parser().parse_args(["train", "--lr", "0.01", "--optimizer", "adam",
+                                      "--betas", "0.5,0.6",
                                       "--no-compile", "--no-stop-when-solved"])
     from lstm.runs.options import from_args
 

@@ -1,0 +1,144 @@
+"""mg.compile and the Python state a user's function reads or writes: a global constant it
+reads is part of the signature (as a closure's is), and an array written to .data or .grad that
+the program could not compute again (numpy on a tensor's array, an in-place augmented
+assignment) is a CompileError naming the line, never a frozen or lost update."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+SCALE = 2.0
+WEIGHT = mg.tensor(np.array([1.0, 2.0]))
+
+
+def _scaled(x):
+    return x * SCALE
+
+
+def _weighted(x):
+    return (x * WEIGHT).sum()
+
+
+def _nested(x):
+    return sum((x * k for k in [SCALE]), mg.zeros(2, dtype=np.float64))
+
+
+@pytest.fixture
+def restore_globals():
+    yield
+    global SCALE, WEIGHT
+    SCALE, WEIGHT = 2.0, mg.tensor(np.array([1.0, 2.0]))
+
+
+def test_a_changed_global_number_traces_again(restore_globals):
+    global SCALE
+    step = mg.compile(_scaled)
+    x = mg.tensor(np.array([1.0, 3.0]))
+    assert np.array_equal(step(x).numpy(), [2.0, 6.0])
+    assert np.array_equal(step(x).numpy(), [2.0, 6.0])
+    SCALE = 3.0
+    assert np.array_equal(step(x).numpy(), [3.0, 9.0])  # was the frozen 2.0
+    assert np.array_equal(step(x).numpy(), [3.0, 9.0])
+    assert step.cache_info()[:3] == (2, 2, 2)
+    SCALE = 2.0
+    assert np.array_equal(step(x).numpy(), [2.0, 6.0])  # the first program again
+    assert step.cache_info()[:3] == (2, 3, 2)
+
+
+def test_a_global_read_inside_a_generator_is_guarded(restore_globals):
+    global SCALE
+    step = mg.compile(_nested)
+    x = mg.tensor(np.array([1.0, 3.0]))
+    step(x), step(x)
+    SCALE = 10.0
+    assert np.array_equal(step(x).numpy(), [10.0, 30.0])
+
+
+def _times(x, k):
+    return x * k * SCALE
+
+
+class _Scaler:
+    def __call__(self, x):
+        return x * SCALE
+
+
+@pytest.mark.parametrize("make", [lambda: functools.partial(_times, k=3.0), _Scaler],
+                         ids=["partial", "callable object"])
+def test_the_globals_behind_a_partial_or_a_callable_object_are_guarded(restore_globals, make):
+    global SCALE
+    step = mg.compile(make())
+    x = mg.tensor(np.array([1.0, 3.0]))
+    first = step(x).numpy()
+    assert np.array_equal(step(x).numpy(), first)
+    SCALE = 4.0
+    assert np.array_equal(step(x).numpy(), 2 * first)
+
+
+def test_a_rebound_global_tensor_traces_again(restore_globals):
+    global WEIGHT
+    step = mg.compile(_weighted)
+    x = mg.tensor(np.array([1.0, 1.0]))
+    assert step(x).numpy() == 3.0 and step(x).numpy() == 3.0
+    WEIGHT = mg.tensor(np.array([5.0, 5.0]))
+    assert step(x).numpy() == 10.0
+
+
+def _grad_from_numpy(p, x):
+    p.grad = x.data * 2
+
+
+def _data_from_numpy(p, x):
+    p.data = p.data - x.data
+
+
+def _data_in_place(p, x):
+    p.data -= x.data
+
+
+def _grad_in_place(p, x):
+    (p * x).sum().backward()
+    p.grad *= 0.5
+
+
+@pytest.mark.parametrize(("write", "message"), [
+    (_grad_from_numpy, r"an array assigned to \.grad in .*test_compile_user_state\.py.*"
+                       r"p\.grad = x\.data \* 2.*computed outside minigrad's ops"),
+    (_data_from_numpy, r"an array assigned to \.data .*p\.data = p\.data - x\.data"),
+    (_data_in_place, r"an in-place update of \.data .*p\.data -= x\.data.*would be lost"),
+    (_grad_in_place, r"an in-place update of \.grad .*p\.grad \*= 0\.5"),
+])
+def test_a_write_the_program_cannot_replay_is_named(write, message):
+    p = mg.tensor(np.ones(2), requires_grad=True)
+
+    @mg.compile
+    def step(x):
+        write(p, x)
+        return x
+
+    with pytest.raises(mg.CompileError, match=message + r".*without mg\.compile"):
+        step(mg.tensor(np.ones(2)))
+    if write is not _data_in_place:  # numpy's -= ran before the assignment was refused
+        assert np.array_equal(p.data, [1.0, 1.0])  # the refused write did not happen
+
+
+def test_an_update_through_tensor_ops_compiles_and_runs_every_call():
+    p = mg.tensor(np.ones(2), requires_grad=True)
+
+    @mg.compile
+    def step(x):
+        (p * x).sum().backward()
+        with mg.no_grad():
+            p.data = (p - 0.5 * mg.Tensor(p.grad)).data
+        p.grad = None
+        return x
+
+    for k in range(4):
+        step(mg.tensor(np.array([1.0, 2.0])))
+        assert np.allclose(p.data, [1.0 - 0.5 * (k + 1), 1.0 - (k + 1)])
+    assert step.cache_info().hits == 3
