@@ -245,8 +245,10 @@ def test_lstm_sweep_prints_the_tuned_lr_of_each_ladder(tmp_path):
                                       "--models", "mingru", "--seq-lens", "24,30", "--seeds",
                                       "0", "--steps", "10") if x["kind"] == "horizon"]
     rows = read_results(str(tmp_path / "results.jsonl"))
-    assert len(rows) == 3 and {r["config"]["lr"] for r in rows} == set(line["lr_grid"])
-    assert [t["n_run"] for t in line["tuning"]] == [1, 1, 1] and line["finished"]
+    grid = presets.LR_GRIDS["mqar"]
+    assert len(rows) == len(grid) and {r["config"]["lr"] for r in rows} == set(line["lr_grid"])
+    assert set(line["lr_grid"]) == set(grid)
+    assert [t["n_run"] for t in line["tuning"]] == [1] * len(grid) and line["finished"]
     best = min(rows, key=lambda r: r["result"]["metrics"]["cross_entropy"])  # none solved
     assert line["lr"] == best["config"]["lr"]
 
