@@ -20,7 +20,8 @@ step), each timed alone:
   GEMMs inside the scan's region (``gated_scan_projected`` and its backward: pre and dL/dpre
   formed a block of steps at a time in each thread's cache, never stored), against the four
   calls above;
-- ``sum``, ``concat``: out.sum() and the join of the chunks' outputs (single-threaded numpy);
+- ``sum``, ``concat``: out.sum() and a join of two halves of the output (single-threaded
+  numpy; what the cells' chunks cost until session 10: the step no longer joins anything);
 - ``alloc``: a fresh (T, B, G*H) buffer written once (its page faults);
 - ``numpy GEMM, then gated forward`` and ``projection, then gated forward``: the pairs as the
   step runs them, back to back: where the pair costs more than its parts, two thread pools

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad.backends.memory import MMAP_THRESHOLD
 from minigrad.tensor import Tensor
 
 from .cells import Cell, make_uniform
@@ -40,15 +39,6 @@ def log_g(x: Tensor) -> Tensor:
     return mg.log1p(x.relu() * 2.0) + mg.logsigmoid(mg.minimum(x, 0.0))
 
 
-def _chunk_states() -> int:
-    """States per chunk of the parallel mode: the op's largest temporary, one chunk's float32
-    output (steps, B, H) (the pre-activations and their gradient are never stored: the op forms
-    them a block of steps at a time in cache), stays under glibc's mmap threshold as minigrad
-    raises it (backends/memory.py), so its pages are kept from step to step (at B*H = 4096:
-    2044 steps of either cell)."""
-    return (MMAP_THRESHOLD - (64 << 10)) // 4
-
-
 class _ScanCell(Cell):
     """A cell whose recurrence is linear in h: step for one step, parallel_sequence for all.
     Each cell also gives the paper's log-space form, ``log_coefficients(x)`` -> (log a_t, log
@@ -56,7 +46,6 @@ class _ScanCell(Cell):
 
     gates = 2
     gate_map = ""  # the mg.gated_scan gate map of the cell's blocks
-    CHUNK_ELEMENTS = _chunk_states()  # states per chunk of the parallel mode
 
     def __init__(self, input_size, hidden_size, bias=True, scan=True, rng=None,
                  dtype=np.float32):
@@ -94,11 +83,11 @@ class _ScanCell(Cell):
         sequence's length (lengths (B,)) the state holds and the output is 0, as Recurrent's
         composed path. Returns out (T, B, H) and (h_n,).
 
-        Long sequences run in chunks of about CHUNK_ELEMENTS states (one op per chunk, the state
-        carried from chunk to chunk): every temporary stays under glibc's 32 MiB mmap threshold,
-        which minigrad raises to keep freed pages (backends/memory.py); at T = 4000, B*H = 4096
-        unchunked 64 MiB temporaries cost a page fault per page per step. The chunks are as long
-        as that allows: each costs a copy of its output into the joined one.
+        The whole sequence is one op, whatever T: its output (T, B, H) is the largest array
+        either way. (Until session 10 sequences past 32 MiB of output ran in chunks, the state
+        carried between them; each chunk's output stayed under the mmap threshold but their
+        join did not, and the serial join cost 46 of the 214 ms of a one-thread minGRU step at
+        T = 4000: docs/performance.md, "mingru21c".)
         """
         (h,) = states
         steps = x.shape[0]
@@ -110,17 +99,10 @@ class _ScanCell(Cell):
             # reversed, each sequence starts at its last valid step: its padding comes first
             # and holds h0 (a = 1, b = 0), as a PackedSequence's reverse direction
             valid = (t >= steps - lengths[None, :]) if reverse else (t < lengths[None, :])
-        chunk = max(1, self.CHUNK_ELEMENTS // (x.shape[1] * self.hidden_size))
-        outputs = []
-        for start in range(0, steps, chunk):
-            stop = min(start + chunk, steps)
-            mask = None if valid is None else valid[start:stop]
-            states_here = mg.gated_scan(x if stop - start == steps else x[start:stop], h,
-                                        self.gate_map, self.bias_ih, mask, weight=self.weight_ih)
-            h = states_here[stop - start - 1]
-            outputs.append(states_here if mask is None else
-                           mg.where(mask[:, :, None], states_here, 0.0))
-        out = outputs[0] if len(outputs) == 1 else mg.concat(outputs, axis=0)
+        out = mg.gated_scan(x, h, self.gate_map, self.bias_ih, valid, weight=self.weight_ih)
+        h = out[steps - 1]
+        if valid is not None:
+            out = mg.where(valid[:, :, None], out, 0.0)
         return (mg.flip(out, 0) if reverse else out), (h,)
 
 

@@ -10,9 +10,17 @@ them): on an LSTM step at (B=32, T=100, I=32, H=128), 2 threads, that was ~2,000
 Raising the mmap threshold to its maximum (32 MiB) and the trim threshold keeps those pages mapped
 for the next step, which is what PyTorch's and JAX's CPU allocators do in their own way. The
 process's resident size then stays at its peak instead of falling between steps.
+Blocks of 32 MiB and more (glibc cannot raise the threshold past that) were still mapped afresh
+for every allocation: the fused GRU's gates at T = 1000 (48 MiB), a minGRU layer's output at
+T = 4000 (64 MiB) took 160-670 faults a step (huge pages or 4 KiB ones, as the kernel had them
+free) and 30-70 ms of one core's time on the minGRU step (docs/performance.md, "mingru21c").
+So malloc is also told never to map a block of its own (``M_MMAP_MAX`` = 0): every block comes
+from the heap and its pages are kept like the smaller ones' (a block larger than a thread
+arena's 64 MiB heap is still mapped: glibc falls back to mmap).
 
 ``MINIGRAD_MALLOC=system`` (read at import) leaves malloc as it is; any of glibc's own
-``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` variables also wins over this.
+``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_MMAP_MAX_`` variables also
+wins over the setting it names.
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ import platform
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_MMAP_MAX = -4
 MMAP_THRESHOLD = 32 << 20  # glibc's upper limit on 64-bit systems
 TRIM_THRESHOLD = 512 << 20
+MMAP_MAX = 0  # blocks malloc maps by itself: none (every block from the heap, its pages kept)
 
 applied: dict[str, int] = {}  # what tune_malloc set, for tests and the docs
 
 
 def tune_malloc() -> dict[str, int]:
-    """Raise glibc's mmap and trim thresholds once per process; returns what was set ({} when
-    not on glibc, switched off, or the user set glibc's variables)."""
+    """Raise glibc's mmap and trim thresholds and stop its own mmaps, once per process; returns
+    what was set ({} when not on glibc, switched off, or the user set glibc's variables)."""
     if applied:
         return applied
     choice = os.environ.get("MINIGRAD_MALLOC", "keep").strip().lower()
@@ -45,7 +55,8 @@ def tune_malloc() -> dict[str, int]:
         return applied
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     for name, option, value in (("mmap_threshold", M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-                                ("trim_threshold", M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+                                ("trim_threshold", M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                                ("mmap_max", M_MMAP_MAX, MMAP_MAX)):
         if f"MALLOC_{name.upper()}_" in os.environ:
             continue
         if mallopt(option, value) == 1:

@@ -179,25 +179,6 @@ def test_bad_input_names_the_cell():
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("reverse", [False, True])
-def test_chunked_parallel_mode_equals_one_scan(name, reverse, monkeypatch):
-    """Chunks of 3 steps (state carried between them) give the one-scan result and gradients."""
-    rng = np.random.default_rng(7)
-    x, h0 = rng.normal(0, 1.5, (10, 2, 3)), rng.uniform(-1, 1, (2, 5))
-    lengths = np.array([10, 4])
-    results = []
-    for elements in (10 * 2 * 5, 3 * 2 * 5):
-        monkeypatch.setattr(CELLS[name], "CHUNK_ELEMENTS", elements)
-        cell = _cell(name, seed=8)
-        xt, ht = mg.tensor(x, requires_grad=True), mg.tensor(h0, requires_grad=True)
-        out, (final,) = cell.parallel_sequence(xt, (ht,), lengths, reverse)
-        ((out * out).sum() + final.sum()).backward()
-        results.append([out.numpy(), final.numpy(), xt.grad, ht.grad, cell.weight_ih.grad])
-    for got, want in zip(*results):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
-
-
-@pytest.mark.parametrize("name", CELLS)
 def test_scan_false_runs_the_compiled_step_and_agrees(name):
     """scan=False: Recurrent's fused path is the cell compiler's sequential kernel (the faster
     one on a 2-core CPU, docs/performance.md); equal to the scan to 1e-10 in float64."""
