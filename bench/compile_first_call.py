@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker(step_name: str, T: int, kernels: int = 0) -> dict:
+def worker(step_name: str, T: int, top: int = 0) -> dict:
     started = time.perf_counter()
-    if kernels:
+    if top:
         from bench.compile_kernels import KernelTimes
 
         times = KernelTimes().install()
@@ -60,7 +60,7 @@ def worker(step_name: str, T: int, kernels: int = 0) -> dict:
             "second_compiled_call_s": second, "second_compiled_call_cpu_s": second_cpu,
             "fused_kernels": len(kernels),
             "fused_kernels_compiled": compiled_kernels, "traces": compiled.cache_info().traces,
-            "kernels": times.rows(kernels) if kernels else []}
+            "kernels": times.rows(top) if top else []}
 
 
 def cache_env(tmp: str) -> dict:
