@@ -30,6 +30,7 @@ import tempfile
 from llvmlite import binding
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import NumbaError
 from numba.extending import intrinsic
 
 from .cache import cache_dir
@@ -93,7 +94,10 @@ def bind(dispatcher):
                 args = pickle.load(f)
         except Exception:  # written by another Numba version: no cached caller can use it
             continue
-        _bind(dispatcher, args)
+        try:
+            _bind(dispatcher, args)
+        except (NumbaError, TypeError):  # types it no longer takes: no caller can call it so
+            continue
 
 
 @intrinsic

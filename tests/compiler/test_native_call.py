@@ -89,6 +89,31 @@ def test_bind_without_a_record_does_nothing(tmp_path, monkeypatch):
     assert never_called_natively.signatures == []
 
 
+def test_bind_skips_a_record_the_function_no_longer_takes(tmp_path, monkeypatch):
+    """A record of argument types the function cannot be compiled for (its code changed since)
+    is passed over; the valid record beside it is bound."""
+    import pickle
+
+    from numba import types
+
+    from minigrad.compiler import native_call
+
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(tmp_path))
+
+    @njit
+    def halve(a):
+        return a * 0.5
+
+    folder = native_call._folder(halve)
+    folder.mkdir(parents=True)
+    for name, args in (("arity", (types.float64[::1], types.float64[::1])),
+                       ("typing", (types.unicode_type,)), ("good", (types.float64[::1],))):
+        with open(folder / f"{name}.pkl", "wb") as f:
+            pickle.dump(args, f)
+    bind(halve)
+    assert halve.signatures == [(types.float64[::1],)]
+
+
 CACHED_SCRIPT = """
 import json
 import numpy as np
