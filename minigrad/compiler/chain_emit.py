@@ -17,6 +17,7 @@ from .chain_ops import (
     stepping,
     unstack,
 )
+from .native_call import bind
 from .program import slots_read
 from .record import Const, Slot
 
@@ -77,8 +78,10 @@ class Writer:
             expr, full = f"{name}[t, r0:r1]", False
             key = ("carry", role[1], role[2])
             if key not in self.names:
-                self.carry_lines.append(f"    {name}[0, r0:r1] = "
-                                        f"{self.param(key, Slot(role[3]))}[r0:r1]")
+                source = self.param(key, Slot(role[3]))
+                self.carry_lines += ["    " + line for line in
+                                     _copy_rows(f"{name}[0, r0 + i, j]", f"{source}[r0 + i, j]",
+                                                chain.values[role[3]].shape[1])]
         elif role[0] == "view":
             index = self.param(("indices", k, p), Const(np.array(role[2], np.int64)))
             expr = f"{self.param(('slot', role[1]), Slot(role[1]))}[{index}[t]]"
@@ -112,7 +115,7 @@ class Writer:
                 else:
                     v = chain.values[outs[0]]
                     lines.append(f"v{k}_0 = np.empty((r1 - r0, {v.shape[1]}), np.{v.dtype.name})")
-                lines.append(f"gemm_packed({a}, {b}, v{k}_0, 0.0, {chunk})")
+                lines.append(f"native(gemm_packed, ({a}, {b}, v{k}_0, 0.0, {chunk}))")
                 self.local[(k, 0)] = (f"v{k}_0", False)
             elif what == "arithmetic":
                 operands = [self.operand(k, p, a, False) for p, a in enumerate(op[2])]
@@ -121,8 +124,10 @@ class Writer:
                 lines += self.store(k, 0)
             else:
                 imports.append(f"from {op[1].__module__} import fused as f{k}")
-                operands = ", ".join(self.operand(k, p, a, False) for p, a in enumerate(op[2]))
-                lines.append(f"out{k} = f{k}({operands})" if outs else f"f{k}({operands})")
+                operands = "".join(self.operand(k, p, a, False) + ", "
+                                   for p, a in enumerate(op[2]))
+                call = f"native(f{k}, ({operands.rstrip()}))"
+                lines.append(f"out{k} = {call}" if outs else call)
                 for o in range(len(outs)):
                     lines.append(f"v{k}_{o} = out{k}[{o}]")
                     self.local[(k, o)] = (f"v{k}_{o}", False)
@@ -134,7 +139,8 @@ class Writer:
         if (k, o) not in self.stored:
             return []
         name, offset = self.stored[(k, o)]
-        return [f"{name}[t + {offset}, r0:r1] = v{k}_{o}"]
+        width = self.chain.values[outputs(self.chain.steps[0][k])[o]].shape[1]
+        return _copy_rows(f"{name}[t + {offset}, r0 + i, j]", f"v{k}_{o}[i, j]", width)
 
     def program(self):
         chain = self.chain
@@ -144,6 +150,7 @@ class Writer:
             "import numpy as np",
             "from numba import njit",
             "from minigrad.backends.cpu_blas import gemm_packed",
+            "from minigrad.compiler.native_call import native",
             *sorted(set(imports)),  # generated kernels, imported when their program was made
             "",
             "",
@@ -155,7 +162,11 @@ class Writer:
             "    for t in range(n):",
             *("        " + line for line in lines),
         ]) + "\n"
-        kernel = load(source, "chain").chain
+        module = load(source, "chain")
+        for name in ("gemm_packed", *(f"f{k}" for k in range(len(chain.steps[0])))):
+            if hasattr(module, name):  # before a chain kernel cached on disk is loaded
+                bind(getattr(module, name))
+        kernel = module.chain
         call = ChainCall(kernel, chain.rows, chain.n, [(s, d) for s, d, *_ in self.buffers],
                          list(self.packs.values()))
         slots = [self.new_slot(np.empty(s, d)) for s, d, *_ in self.buffers]
@@ -182,6 +193,14 @@ class Writer:
                 program.append(("call", unstack, (slots[m], Const([0])), {}, (same[role[3]],),
                                 "view"))
         return program + [renamed(op, same) for op in after]
+
+
+def _copy_rows(target: str, source: str, width: int) -> list[str]:
+    """Lines copying rows r0:r1 element by element (i, j): a slice assignment (``b[t, r0:r1] =
+    v``) would make Numba compile its shape-mismatch error, whose message formatting (str,
+    join over the shapes) took about 4 s of the first chain's cold compile."""
+    return ["for i in range(r1 - r0):", f"    for j in range({width}):",
+            f"        {target} = {source}"]
 
 
 def _made(step, k, slot):

@@ -36,7 +36,7 @@ from .lanes import Names, backward_lanes, forward_lanes, row_views, slot_sums
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 _JIT = ('cache=True, error_model="numpy", fastmath={"contract"}, boundscheck=False, '
         'nogil=True')
 
@@ -49,9 +49,11 @@ def _time_header(backward: bool) -> list[str]:
 
 def _own(target: str, pieces: int, value: str, at: str = "0") -> list[str]:
     """target = value over this thread's units u0:u1 of each of `pieces` W-wide pieces from
-    column `at` (target and value are format strings with {c} for the columns)."""
-    return [f"for q in range({pieces}):", f"    c0 = {at} + q * W",
-            f"    {target.format(c='c0 + u0:c0 + u1')} = {value.format(c='c0 + u0:c0 + u1')}"]
+    column `at` (target and value are format strings with {c} for one column), element by
+    element: a slice assignment of an array would make Numba compile its shape-mismatch error
+    (the message's str and join over the shapes: about 2 s of each kernel's cold compile)."""
+    return [f"for q in range({pieces}):", f"    c0 = {at} + q * W", "    for j in range(u0, u1):",
+            f"        {target.format(c='c0 + j')} = {value.format(c='c0 + j')}"]
 
 
 def _prologue(plan: Plan) -> list[str]:
@@ -172,8 +174,9 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
         lines.append(f"        gemm_tiles(g[lo:hi, {plan.h_first} * W:], w_packed, w_starts, "
                      f"w_widths, dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
     for k in range(n_states):
-        lines += ["        " + line for line in
-                  _own(f"dS{k}[lo:hi, {{c}}]", plan.state_pieces[k], f"dN{k}[lo:hi, {{c}}]")]
+        lines += ["        for r in range(lo, hi):"] + [
+            "            " + line
+            for line in _own(f"dS{k}[r, {{c}}]", plan.state_pieces[k], f"dN{k}[r, {{c}}]")]
     return lines + ["    restore_denormals(previous_fp)", ""]
 
 

@@ -69,9 +69,10 @@ def _params(gates, dtype, seed=1):
             for s in shapes]
 
 
-def _train(loop, gates, dtype, batch, compiled, calls=3):
-    """Adam steps on (loop(x)**2).mean(): the parameters, their gradients and the losses."""
-    params = _params(gates, dtype)
+def _train(loop, gates, dtype, batch, compiled, calls=3, params=None):
+    """Adam steps on (loop(x)**2).mean(): the parameters (``_params(gates, dtype)`` unless
+    given), their gradients and the losses."""
+    params = _params(gates, dtype) if params is None else params
     opt = optim.Adam(params, lr=1e-2)
 
     def step(x):
@@ -115,6 +116,25 @@ def test_loops_run_as_row_chains_and_equal_eager(threads, loop, gates, dtype, ba
     # LSTM: the forward's steps and the backward's; GRU: the forward's (its backward's gate
     # gradients go to two concats and its dh is accumulated in place: calls a chain leaves)
     assert _chains(compiled[2]) == (2 if loop is _lstm else 1)
+
+
+def test_two_loops_with_different_fused_bodies_in_one_program(threads):
+    """An LSTM loop and a GRU loop in one step: three chain kernels (the LSTM's forward and
+    backward, the GRU's forward), each calling its own fused kernels through their compiled
+    entries (native_call.py); a call that reached another chain's kernel or passed operands in
+    another order would change the result."""
+    threads(2)
+
+    def both(x, *p):
+        return _lstm(x, *p[:4]) * 0.5 + _gru(x, *p[4:])
+
+    def params():
+        return _params(4, np.float64) + _params(3, np.float64, seed=2)
+
+    eager = _train(both, 0, np.float64, 5, compiled=False, params=params())
+    compiled = _train(both, 0, np.float64, 5, compiled=True, params=params())
+    _same(eager, compiled, np.float64)
+    assert _chains(compiled[2]) == 3
 
 
 def test_a_step_that_mixes_rows_is_left_alone(threads):
