@@ -82,22 +82,27 @@ def _remember(dispatcher, args):
     os.replace(temporary, path)
 
 
-def bind(dispatcher):
+def bind(dispatcher) -> bool:
     """Bind the symbols of every signature a caller was typed with for dispatcher (before a
-    caller cached on disk is loaded: an unbound symbol would stop the process)."""
+    caller cached on disk is loaded: an unbound symbol would stop the process). False when
+    there is no record or one could not be read: a caller cached on disk may then need a
+    symbol nobody binds, and must be compiled again (chain_emit drops its cache)."""
     folder = _folder(dispatcher)
     if not folder.is_dir():
-        return
+        return False
+    complete = True
     for path in sorted(folder.glob("*.pkl")):
         try:
             with open(path, "rb") as f:
                 args = pickle.load(f)
-        except Exception:  # written by another Numba version: no cached caller can use it
+        except Exception:  # torn, or written by another Numba version
+            complete = False
             continue
         try:
             _bind(dispatcher, args)
         except (NumbaError, TypeError):  # types it no longer takes: no caller can call it so
             continue
+    return complete
 
 
 @intrinsic

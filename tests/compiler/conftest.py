@@ -75,18 +75,21 @@ def grad_norms_and_unroll():
 
 @pytest.fixture
 def two_processes(tmp_path):
-    """two_processes(script): the JSON of the last line `script` prints, run in two fresh Python
-    processes one after the other with one MINIGRAD_CACHE_DIR (tmp_path): the first finds it
-    empty, the second finds what the first cached."""
+    """two_processes(script, between=None): the JSON of the last line `script` prints, run in
+    two fresh Python processes one after the other with one MINIGRAD_CACHE_DIR (tmp_path): the
+    first finds it empty, the second finds what the first cached (after between())."""
     import json
     import os
     import subprocess
     import sys
 
-    def run(script):
+    def run(script, between=None):
+        """between(): called after the first process (to damage what it cached)."""
         env = dict(os.environ, MINIGRAD_CACHE_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
         runs = []
-        for _ in range(2):
+        for n in range(2):
+            if n == 1 and between is not None:
+                between()
             done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                                   text=True, timeout=900)
             assert done.returncode == 0, done.stderr[-2000:]
