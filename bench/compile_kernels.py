@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from numba.core import event
-
 
 class KernelTimes:
     """Install with ``install()`` (``uninstall()`` to stop); ``rows()`` once the compiles are
@@ -24,6 +22,8 @@ class KernelTimes:
         self.records: list[tuple] = []  # (name, caller name, with callees, own, LLVM)
 
     def install(self):
+        from numba.core import event  # here: asv imports bench/ modules without numba
+
         outer = self
 
         class Compile(event.Listener):
@@ -53,6 +53,8 @@ class KernelTimes:
         return self
 
     def uninstall(self):
+        from numba.core import event
+
         for kind, listener in self.listeners:
             event.unregister(kind, listener)
 
