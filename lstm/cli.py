@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
 import minigrad as mg
@@ -38,10 +39,7 @@ def _finished_row(rows: list[dict], config: TrainConfig):
 
 
 def cmd_train(args) -> int:
-    from .experiments.sweep import result_row
     from .runs import results_io
-    from .runs.lock import RunLock
-    from .runs.train import Interrupted, clear_run, train
 
     config = from_args(TrainConfig, args)
     check_out_dir(args.out)
@@ -52,6 +50,30 @@ def cmd_train(args) -> int:
     results_io.repair(results_path)
     if not args.force and _print_finished(results_io.read_rows(results_path), config):
         return 0
+    try:
+        return _train_locked(args, config, results_path, run_dir)
+    except ValueError:  # a size the model refuses (found when it is built): no run is left
+        _drop_empty_run(run_dir)
+        raise
+
+
+def _drop_empty_run(run_dir: str) -> None:
+    """Remove a run directory that holds nothing but its lock file (a run that never began)."""
+    from .runs.lock import LOCK_NAME
+
+    try:
+        if set(os.listdir(run_dir)) <= {LOCK_NAME}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def _train_locked(args, config, results_path: str, run_dir: str) -> int:
+    from .experiments.sweep import result_row
+    from .runs import results_io
+    from .runs.lock import RunLock
+    from .runs.train import Interrupted, clear_run, train
+
     with RunLock(run_dir, wait=not args.no_wait, label="lstm train"):
         rows = results_io.read_rows(results_path)  # another process may have finished it
         finished = _finished_row(rows, config)

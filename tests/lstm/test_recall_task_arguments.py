@@ -41,3 +41,5 @@ def test_a_hidden_size_the_heads_do_not_divide_names_the_option(tmp_path, capsys
     err = capsys.readouterr().err
     assert "num_heads must be an integer >= 1 dividing hidden_size (30), got 4" in err
     assert f"(model '{model}', options --model, --hidden-size)" in err
+    # the run never began: no run directory is left holding only its lock file
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
