@@ -15,6 +15,7 @@ traces again.
 
 from __future__ import annotations
 
+import dis
 import functools
 from collections import OrderedDict, namedtuple
 
@@ -236,15 +237,18 @@ def _code_owner(fn):
 
 
 def _global_names(fn) -> tuple:
-    """The global names fn's code (and the code nested in it: lambdas, comprehensions) may read:
-    their values are constants of the program, as the closure's are."""
+    """The global names fn's code (and the code nested in it: lambdas, comprehensions) reads:
+    their values are constants of the program, as the closure's are. Only the names loaded as
+    globals: co_names also holds attribute names (``opt.step()``'s "step"), and a global that
+    happens to share one (a loop's ``step`` counter) must not retrace every call."""
     code = getattr(fn, "__code__", None)
     if code is None or not isinstance(getattr(fn, "__globals__", None), dict):
         return ()
     names, todo = [], [code]
     while todo:
         code = todo.pop()
-        names.extend(code.co_names)
+        names.extend(i.argval for i in dis.get_instructions(code)
+                     if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
         todo.extend(c for c in code.co_consts if hasattr(c, "co_names"))
     return tuple(dict.fromkeys(names))
 

@@ -89,6 +89,26 @@ def test_a_rebound_global_tensor_traces_again(restore_globals):
     assert step(x).numpy() == 10.0
 
 
+exp = 0  # a global that shares its name with an attribute the function reads (x.exp)
+
+
+def _exp(x):
+    return x.exp() * SCALE
+
+
+def test_a_global_named_like_an_attribute_is_not_guarded(restore_globals):
+    """Only the names the code loads as globals are guarded: x.exp's "exp" is an attribute, so
+    a global counter of that name (a training loop's `step` beside opt.step()) changing on
+    every call must not trace again."""
+    global exp
+    step = mg.compile(_exp)
+    x = mg.tensor(np.array([0.0, 1.0]))
+    for n in range(4):
+        exp = n
+        assert np.allclose(step(x).numpy(), 2.0 * np.exp([0.0, 1.0]))
+    assert step.cache_info().traces == 1
+
+
 def _grad_from_numpy(p, x):
     p.grad = x.data * 2
 
