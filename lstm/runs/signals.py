@@ -40,6 +40,18 @@ def deferred_signals(flag: dict):
 
 
 @contextlib.contextmanager
+def held_signals():
+    """SIGINT and SIGTERM wait for the end of the block, then go to the handlers outside it (a
+    result appended to its file and announced as one: a stop between the two would keep a row
+    the command did not report). A second SIGINT interrupts at once. Main thread only."""
+    flag: dict = {}
+    with deferred_signals(flag):
+        yield
+    if "signum" in flag:
+        signal.raise_signal(flag["signum"])
+
+
+@contextlib.contextmanager
 def term_as_interrupt():
     """SIGTERM raises KeyboardInterrupt inside the block, as Ctrl-C does; yields a dict whose
     "signum" is the signal that stopped it (SIGINT unless SIGTERM came), for the exit status

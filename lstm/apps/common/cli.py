@@ -4,16 +4,14 @@ SIGTERM between runs says how many runs are kept and exits 128 + the signal's nu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 
 from ...cli_args import emit
 from ...runs.options import fields, parser_of
+from ...runs.signals import term_as_interrupt
 
 
 def add_run_options(parser, run) -> None:
@@ -96,40 +94,20 @@ def presets_epilog(presets: dict) -> str:
                                    for k, v in presets.items()) + ".\n"
 
 
-@contextlib.contextmanager
-def stopped_by_signals(caught: dict):
-    """Inside the block SIGTERM raises KeyboardInterrupt as Ctrl-C does; caught["signum"] says
-    which signal it was (SIGINT unless SIGTERM came). Main thread only."""
-    caught["signum"] = signal.SIGINT
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum, frame):
-        caught["signum"] = signum
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_all(command: str, out: str, total: int, run_rows: Callable, line: Callable,
             after: Callable | None = None) -> int:
     """`lstm <command>`'s runs: run_rows(on_result) runs them (the resumable runner calls
     on_result(row, reused) as each row comes), each row's line(row) printed as a JSON line;
     then after(rows) (the figures). Ctrl-C or SIGTERM: says how many of the `total` runs are
     kept in OUT/results.jsonl; the exit status."""
-    finished, caught = [], {}
+    finished = []
 
     def show(row, reused=False):
         finished.append(row)
         emit(line(row, reused))
 
     try:
-        with stopped_by_signals(caught):
+        with term_as_interrupt() as caught:
             rows = run_rows(show)
             if after is not None:
                 after(rows)

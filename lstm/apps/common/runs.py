@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from ...runs.keys import run_key
 from ...runs.lock import RunLock
 from ...runs.results_io import append_row, read_rows
+from ...runs.signals import held_signals
 
 
 def run_missing(configs, results_path: str, kind: str, train_row: Callable,
@@ -35,8 +36,11 @@ def run_missing(configs, results_path: str, kind: str, train_row: Callable,
                 if not reused:
                     done[key] = train_row(config, key)
                     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
-                    append_row(results_path, done[key])
-        if on_result is not None:
+                    with held_signals():  # the row kept and announced together
+                        append_row(results_path, done[key])
+                        if on_result is not None:
+                            on_result(done[key], False)
+        if reused and on_result is not None:
             on_result(done[key], reused)
         rows.append(done[key])
     return rows
