@@ -13,6 +13,9 @@ Each library runs in its own process (threads pinned as bench.charlm_speed's wor
   median over the steps;
 - torch: torch.profiler's operators over the same steps (self time, wall clock of the calling
   thread), per step;
+  and the threads' hand-offs (cpu_runtime.run: how long after a parallel call the pool thread
+  started its share, summed over the step; how long the main thread waited for it at the end;
+  the number of such calls, shown in the ms column);
 - both: per thread, from /proc/self/task/*/schedstat, the time on a core, the time runnable but
   waiting for one (a busy machine's share) and the rest of the step (blocked: a thread waiting
   for its partner or sleeping), per step. On a quiet machine "waiting for a core" is about 0 and
@@ -27,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -77,6 +81,36 @@ def _instrument_minigrad(parts):
                        ("split_gemm", "  products over all steps (split_gemm)"),
                        ("weight_gemm", "  weight gradients (weight_gemm)")):
         setattr(cpu_runtime, attr, timer(getattr(cpu_runtime, attr), name))
+
+    original_run = cpu_runtime.run
+
+    def run(fn, calls):
+        """cpu_runtime.run, recording each call's start and end on its thread: the pool threads'
+        start after the submission (the hand-off) and the main thread's wait at the end."""
+        if len(calls) == 1:
+            return original_run(fn, calls)
+        marks = []
+
+        def marked(*args):
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                marks.append((threading.get_ident() == main_ident, start, time.perf_counter()))
+
+        submitted = time.perf_counter()
+        original_run(marked, calls)
+        ended = time.perf_counter()
+        others = [m for m in marks if not m[0]]
+        mine = [m for m in marks if m[0]]
+        if others and mine:
+            parts["hand-offs: pool thread's start after the call"] += \
+                max(m[1] for m in others) - submitted
+            parts["hand-offs: main thread waiting at the end"] += ended - mine[0][2]
+            parts["hand-offs: calls"] += 1e-3  # shown as a count (ms column)
+
+    main_ident = threading.get_ident()
+    cpu_runtime.run = run
 
     def wrap_programs(programs):
         for program in programs:

@@ -35,10 +35,11 @@ def test_compiled_worker_splits_the_runners(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-m", "bench.charlm_profile", "--libraries", "minigrad-compile",
-         "--preset", "quick", "--steps", "1", "--threads", "1"],
+         "--preset", "quick", "--steps", "1", "--threads", "2"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     for part in ("run_cpu.forward", "run_cpu.backward", "time loops (each_thread)",
-                 "weight gradients (weight_gemm)", "cpu.cross_entropy", "| main |"):
+                 "weight gradients (weight_gemm)", "cpu.cross_entropy", "| main |",
+                 "hand-offs: calls", "| other |"):
         assert part in out, part
