@@ -98,10 +98,11 @@ class SpinningPool:
             self.condition.notify_all()
         try:
             fn(*calls[0])
-        finally:
+        finally:  # every share ends before the caller goes on, even when its own share raised
             for k in range(workers):
                 wait_for(self.done, k * _LINE, targets[k], -1)
-        for k in range(workers):
-            error, self.errors[k] = self.errors[k], None
+            errors = self.errors[:workers]
+            self.errors[:workers] = [None] * workers
+        for error in errors:
             if error is not None:
                 raise error

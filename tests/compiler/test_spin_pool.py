@@ -55,6 +55,14 @@ def test_an_error_in_a_share_reaches_the_caller_and_the_pool_goes_on():
     pool.run(lambda k: out.__setitem__(k, 2.0), [(0,), (1,)])  # fewer shares than workers
     assert out.tolist() == [2.0, 2.0, 1.0]
 
+    def both_fail(k):
+        raise KeyError(k)
+
+    with pytest.raises(KeyError, match="0"):  # the caller's own share's error wins
+        pool.run(both_fail, [(0,), (1,)])
+    pool.run(lambda k: out.__setitem__(k, 3.0), [(0,), (1,)])  # no stale error from share 1
+    assert out.tolist() == [3.0, 3.0, 1.0]
+
 
 @pytest.mark.parametrize("value", ["-1", "x", "1.5"])
 def test_bad_setting_is_refused_naming_the_variable(value, monkeypatch):
