@@ -74,7 +74,8 @@ def run(fn, calls):
     """fn(*args) for each args in calls, all at once: the first here, the rest on pool threads (fn
     releases the GIL). The pool is made per process, so a forked child starts its own. Calls from
     several Python threads take turns: the calls of a loop split by units meet at a barrier, so
-    they must all be running together."""
+    they must all be running together. With MINIGRAD_POOL_SPIN_US > 0 the pool's threads spin
+    that long between calls before sleeping (spin_pool.py; opt-in)."""
     global _pool, _pool_owner, _pool_size, _spinning
     if len(calls) == 1:
         fn(*calls[0])
