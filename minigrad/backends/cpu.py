@@ -236,8 +236,19 @@ def slice_set(shape, index, g, dtype):
 
 
 def index_add(shape, index, g, dtype):
-    """Zeros of `shape` with g added at `index` (repeated integer indices accumulate)."""
+    """Zeros of `shape` with g added at `index` (repeated integer indices accumulate). One
+    integer array indexing the first axis (an embedding's backward) runs a loop over its rows
+    (k.index_add_rows: np.add.at took 2.3 ms for the character model's 3,200 rows of 64; the
+    same additions in the same order); other indices go through np.add.at."""
     out = np.zeros(shape, dtype=dtype)
+    g = np.asarray(g)
+    if isinstance(index, np.ndarray) and index.dtype.kind in "iu" and index.size and \
+            len(shape) >= 1 and g.dtype == out.dtype and g.shape == index.shape + tuple(shape[1:]) \
+            and out.dtype in (np.float32, np.float64) and \
+            -shape[0] <= index.min() and index.max() < shape[0]:
+        k.index_add_rows(out.reshape(shape[0], -1), index.reshape(-1).astype(np.int64, copy=False),
+                         np.ascontiguousarray(g).reshape(index.size, -1))
+        return out
     np.add.at(out, index, g)
     return out
 

@@ -12,7 +12,8 @@ does not. float64 keeps libm's exact tanh, so gradient checks in float64 see the
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from . import optimizer_rules, scalar_rules
 
@@ -42,25 +43,72 @@ def clip_backward(x, lo, hi, g, out):
 # ---- row-wise kernels over the last axis (2-d views: rows x classes) --------------------------
 
 
+def exp_any(x):
+    """exp for the row kernels: exp_f32 in float32 (vectorises, <= 1.01 ulp; libm's expf does
+    not vectorise), libm's exp in float64."""
+    return np.exp(x)
+
+
+_exp_f32 = scalar_rules.compiled("cpu", np.float32).exp_f32
+
+
+@overload(exp_any, inline="always")
+def _exp_any(x):
+    if x == types.float32:
+        return lambda x: _exp_f32(x)
+    return lambda x: np.exp(x)
+
+
 @njit(inline="always", **_JIT)
 def _row_max(x, r):
-    m = x[r, 0]
-    for j in range(1, x.shape[1]):
-        m = max(m, x[r, j])
-    return m
+    """The largest of row r (four running maxima: one chain of dependent max's took as long as
+    the row's exponentials)."""
+    n = x.shape[1]
+    m0 = x[r, 0]
+    m1, m2, m3 = m0, m0, m0
+    j = 1
+    while j + 4 <= n:
+        m0 = max(m0, x[r, j])
+        m1 = max(m1, x[r, j + 1])
+        m2 = max(m2, x[r, j + 2])
+        m3 = max(m3, x[r, j + 3])
+        j += 4
+    while j < n:
+        m0 = max(m0, x[r, j])
+        j += 1
+    return max(max(m0, m1), max(m2, m3))
+
+
+@njit(inline="always", **_JIT)
+def _sum_row(e):
+    """Sum of e in four running sums (a single sum is a chain of dependent adds)."""
+    n = e.size
+    s0 = s1 = s2 = s3 = e.dtype.type(0.0)
+    j = 0
+    while j + 4 <= n:
+        s0 += e[j]
+        s1 += e[j + 1]
+        s2 += e[j + 2]
+        s3 += e[j + 3]
+        j += 4
+    while j < n:
+        s0 += e[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(inline="always", **_JIT)
 def _log_softmax_row(x, r, out):
     """out[r] = log_softmax(x[r]) = (x - m) - log(sum exp(x - m)), m the row's max: m + log(sum)
-    would round away the small log-probabilities where |x| >> 1."""
+    would round away the small log-probabilities where |x| >> 1. The exponentials go to out[r]
+    first (a loop without a reduction vectorises), then are summed."""
     m = _row_max(x, r)
-    total = x.dtype.type(0.0)
+    row = out[r]
     for j in range(x.shape[1]):
-        total += np.exp(x[r, j] - m)
-    log_total = np.log(total)
+        row[j] = exp_any(x[r, j] - m)
+    log_total = np.log(_sum_row(row))
     for j in range(x.shape[1]):
-        out[r, j] = (x[r, j] - m) - log_total
+        row[j] = (x[r, j] - m) - log_total
 
 
 @njit(**_JIT)
@@ -130,8 +178,21 @@ def cross_entropy_backward_rows(log_probs, targets, ignore_index, scale, out):
                 out[r, j] = zero
         else:
             for j in range(log_probs.shape[1]):
-                out[r, j] = scale * np.exp(log_probs[r, j])
+                out[r, j] = scale * exp_any(log_probs[r, j])
             out[r, t] -= scale
+
+
+@njit(**_JIT)
+def index_add_rows(out, index, g):
+    """out[index[i]] += g[i] for each i in order (a negative index counts from the end; the
+    caller checked the range): np.add.at's additions for one integer index of the first axis."""
+    n = out.shape[0]
+    for i in range(index.size):
+        r = index[i]
+        if r < 0:
+            r += n
+        for j in range(out.shape[1]):
+            out[r, j] += g[i, j]
 
 
 # ---- optimizer updates: one pass over a parameter, its gradient and its state -----------------

@@ -105,3 +105,26 @@ def wait(sync, parties, generation):
         else:
             _sched_yield()
     return generation + 1
+
+
+@njit(cache=True, nogil=True)
+def wait_for(flags, index, target, rounds):
+    """Spin until flags[index] >= target, for at most `rounds` rounds (negative: no limit), with
+    `pause` and, after SPINS_BEFORE_YIELD rounds, `sched_yield` each round; returns whether
+    flags[index] got there (the spinning pool's hand-off, spin_pool.py)."""
+    spins = 0
+    while _load(flags, index) < target:
+        if rounds >= 0 and spins >= rounds:
+            return False
+        if spins < SPINS_BEFORE_YIELD:
+            _pause()
+        else:
+            _sched_yield()
+        spins += 1
+    return True
+
+
+@njit(cache=True, nogil=True)
+def advance(flags, index):
+    """flags[index] += 1 atomically (sequentially consistent); returns the new value."""
+    return _fetch_add(flags, index, 1) + 1

@@ -21,6 +21,7 @@ import numpy as np
 from ..backends.cpu_blas import gemm_rows, pack_column_tiles, pack_ranges, step_tiling
 from ..backends.cpu_tile_gemm import TILE
 from .barrier import new_sync
+from .spin_pool import SpinningPool, env_int, spin_microseconds, spin_rounds
 
 # Below this input size dx is computed step by step while the gate gradients are in cache; above
 # it one GEMM over all steps is faster.
@@ -38,14 +39,8 @@ def _default_threads() -> int:
     process pool that gives each worker one core sets the variables, so the workers' fused loops
     do not oversubscribe the machine."""
     for name in ("MINIGRAD_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            try:
-                n = int(value)
-            except ValueError:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-            if n < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        n = env_int(name, 1)
+        if n is not None:
             return n
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -53,6 +48,7 @@ def _default_threads() -> int:
 _threads = None  # read from the environment on first use: a bad value is an error there, not
 # an import-time traceback (the lstm command checks it first and prints one line)
 _pool, _pool_owner, _pool_size = None, None, 0
+_spinning = None  # spin_pool.SpinningPool when MINIGRAD_POOL_SPIN_US > 0
 
 
 def set_num_threads(n: int) -> None:
@@ -78,10 +74,19 @@ def run(fn, calls):
     """fn(*args) for each args in calls, all at once: the first here, the rest on pool threads (fn
     releases the GIL). The pool is made per process, so a forked child starts its own. Calls from
     several Python threads take turns: the calls of a loop split by units meet at a barrier, so
-    they must all be running together."""
-    global _pool, _pool_owner, _pool_size
+    they must all be running together. With MINIGRAD_POOL_SPIN_US > 0 the pool's threads spin
+    that long between calls before sleeping (spin_pool.py; opt-in)."""
+    global _pool, _pool_owner, _pool_size, _spinning
     if len(calls) == 1:
         fn(*calls[0])
+        return
+    spin_us = spin_microseconds()
+    if spin_us:
+        with _run_lock:
+            if _spinning is None or _spinning.pid != os.getpid() or \
+                    _spinning.n < len(calls) - 1 or _spinning.rounds != spin_rounds(spin_us):
+                _spinning = SpinningPool(len(calls) - 1, spin_us)
+            _spinning.run(fn, calls)
         return
     with _run_lock:
         if _pool_owner != os.getpid() or _pool_size < len(calls) - 1:

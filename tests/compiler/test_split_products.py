@@ -70,9 +70,28 @@ def test_stand_ins_fall_back_where_they_do_not_split(two_threads, counted):
                                   cpu.matmul(ints, np.ones((96, 80), np.int64)))
     batched = rng.standard_normal((4, 600, 96))
     np.testing.assert_allclose(sp.matmul_tn(batched, batched), cpu.matmul_tn(batched, batched))
-    rt.set_num_threads(1)
-    np.testing.assert_array_equal(sp.matmul(big, rng.standard_normal((96, 80))).shape, (600, 80))
     assert counted == {"split_gemm": 0, "weight_gemm": 0}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_thread_merges_the_rows_into_one_product(dtype, counted):
+    """With one thread a large product of a 3-d operand is still one call over its merged rows
+    (not numpy's call per leading index), equal to the backend's product."""
+    before = rt.get_num_threads()
+    rt.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(4)
+        a3 = rng.standard_normal((20, 32, 96)).astype(dtype)
+        w = rng.standard_normal((80, 96)).astype(dtype)
+        d3 = rng.standard_normal((20, 32, 80)).astype(dtype)
+        tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-4)
+        np.testing.assert_allclose(sp.matmul_nt(a3, w), cpu.matmul_nt(a3, w), **tol)
+        np.testing.assert_allclose(sp.matmul(d3, w), cpu.matmul(d3, w), **tol)
+        np.testing.assert_allclose(sp.summed_tn(a3, d3, (96, 80)),
+                                   cpu.sum_to(cpu.matmul_tn(a3, d3), (96, 80)), **tol)
+    finally:
+        rt.set_num_threads(before)
+    assert counted == {"split_gemm": 2, "weight_gemm": 1}
 
 
 def test_the_pass_swaps_only_the_backends_products():
