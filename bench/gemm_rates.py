@@ -4,6 +4,13 @@ and minigrad's two per-step paths (OpenBLAS on wide packed tiles, MINIGRAD_STEP_
 the microkernel on 32-column tiles) interleaved in one.
 
     python -m bench.gemm_rates [--libraries numpy,torch,minigrad] [--repeats 15]
+    python -m bench.gemm_rates --both-cores [--repeats 15]
+
+``--both-cores``: the microkernel on one L1-resident block (no memory traffic, FMA-bound) on one
+thread alone, then on two threads at once, alternated: whether the second core adds a core's
+worth of multiply-adds (two separate cores: each thread keeps its rate) or shares one core's
+units (two hyperthreads of one core as seen by a VM: each gets about half). Where it is about
+half, no 2-thread speed-up of a compute-bound step beyond about 1.2x is to be had.
 
 Clock: the calling thread's CPU time (a busy machine's other processes are not in it; their
 cache and memory traffic is), GFLOP/s of the fastest repeat and of the median one. The per-step
@@ -109,15 +116,67 @@ def minigrad_rates(repeats: int) -> dict:
     return rows
 
 
+def both_cores(repeats: int) -> dict:
+    """{threads: [(GFLOP/s by the thread's CPU clock, by the wall clock) per thread, ...] of the
+    best repeat} for 1 and 2 threads running the microkernel on their own L1-resident block."""
+    import threading
+
+    from numba import njit
+
+    from minigrad.backends.cpu_tile_gemm import TILE, tile_product
+
+    @njit(nogil=True)
+    def spin(calls, a, tile, c):
+        for _ in range(calls):
+            tile_product(a, tile, c, 1.0)
+
+    inner, calls = 256, 20000
+    flops = 2 * 8 * inner * TILE * calls
+
+    def operands():
+        rng = np.random.default_rng(0)
+        return (rng.standard_normal((8, inner)).astype(np.float32) * 1e-3,
+                rng.standard_normal((inner, TILE)).astype(np.float32) * 1e-3,
+                np.zeros((8, TILE), np.float32))
+
+    spin(1, *operands())
+
+    def worker(out, i):
+        args = operands()
+        cpu, wall = time.thread_time(), time.perf_counter()
+        spin(calls, *args)
+        out[i] = (flops / (time.thread_time() - cpu) / 1e9,
+                  flops / (time.perf_counter() - wall) / 1e9)
+
+    best: dict = {1: None, 2: None}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            out = [None] * threads
+            pool = [threading.Thread(target=worker, args=(out, i)) for i in range(threads)]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+            if best[threads] is None or sum(w for _, w in out) > sum(w for _, w in best[threads]):
+                best[threads] = out
+    return {threads: [(round(c, 1), round(w, 1)) for c, w in rows]
+            for threads, rows in best.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gemm_rates", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--libraries", default="numpy,torch,minigrad")
     p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--both-cores", action="store_true")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.both_cores:
+        print(json.dumps({"load": round(os.getloadavg()[0], 1),
+                          "gflops_per_thread_cpu_wall": both_cores(args.repeats)}), flush=True)
+        return 0
     if args.worker:
         rows = minigrad_rates(args.repeats) if args.worker == "minigrad" else \
             library_rates(args.worker, args.repeats)

@@ -78,8 +78,11 @@ def _splat(builder, value, vector_type):
 
 @intrinsic
 def tile_product(typingctx, a, tile, c, beta):
-    """c = a @ tile + beta c for one block: a (block_rows, K) and c (block_rows, TILE) row views
-    with unit inner stride, tile (K, TILE) C-contiguous; beta 0 ignores c's old values."""
+    """c = a @ tile + beta c for one block: tile (K, TILE) and c (block_rows, TILE) row views
+    with unit inner stride (any row stride: a packed tile, or TILE columns of a wider matrix
+    read where it lies); a (block_rows, K) any strides (its elements are broadcast one at a
+    time: a transposed view reads K consecutive rows of block_rows values); beta 0 ignores c's
+    old values."""
     arrays = (a, tile, c)
     if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays) or \
             not a.dtype == tile.dtype == c.dtype or a.dtype not in (types.float32, types.float64):
@@ -102,8 +105,10 @@ def tile_product(typingctx, a, tile, c, beta):
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vec, [vec, vec, vec]),
             f"llvm.fma.v{lanes}f{dtype.bitwidth}")
-        lda = builder.sdiv(cgutils.unpack_tuple(builder, a_arr.strides, 2)[0], const(align))
+        lda, a_inner = (builder.sdiv(stride, const(align))
+                        for stride in cgutils.unpack_tuple(builder, a_arr.strides, 2))
         ldc = builder.sdiv(cgutils.unpack_tuple(builder, c_arr.strides, 2)[0], const(align))
+        ldt = builder.sdiv(cgutils.unpack_tuple(builder, t_arr.strides, 2)[0], const(align))
         k_total = cgutils.unpack_tuple(builder, a_arr.shape, 2)[1]
         zero = ir.Constant(vec, [ir.Constant(element, 0.0)] * lanes)
         # stack slots in the entry block: LLVM promotes them to registers
@@ -111,11 +116,11 @@ def tile_product(typingctx, a, tile, c, beta):
                for _ in range(rows)]
         with cgutils.for_range(builder, k_total) as loop:
             k = loop.index
-            base = builder.mul(k, const(TILE))
+            base = builder.mul(k, ldt)
             b = [builder.load(builder.bitcast(builder.gep(t_arr.data, [builder.add(
                 base, const(v * lanes))]), vec_ptr), align=align) for v in range(per_row)]
             for r in range(rows):
-                offset = builder.add(builder.mul(const(r), lda), k)
+                offset = builder.add(builder.mul(const(r), lda), builder.mul(k, a_inner))
                 splat = _splat(builder, builder.load(builder.gep(a_arr.data, [offset])), vec)
                 for v in range(per_row):
                     builder.store(builder.call(fma, [splat, b[v], builder.load(acc[r][v])]),

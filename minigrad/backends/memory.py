@@ -17,6 +17,10 @@ free) and 30-70 ms of one core's time on the minGRU step (docs/performance.md, "
 So malloc is also told never to map a block of its own (``M_MMAP_MAX`` = 0): every block comes
 from the heap and its pages are kept like the smaller ones' (a block larger than a thread
 arena's 64 MiB heap is still mapped: glibc falls back to mmap).
+Below 32 MiB the setting changes nothing: the minGRU step at T = 1000 (largest array 16 MB)
+makes no mmap or munmap call between steps either way (strace), its output lands at the same
+heap address with the same share of huge pages, and its kernels run as fast on 4 KiB pages as
+on 2 MiB ones (``python -m bench.huge_pages``; docs/performance.md, "mingru21d").
 
 ``MINIGRAD_MALLOC=system`` (read at import) leaves malloc as it is; any of glibc's own
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_MMAP_MAX_`` variables also

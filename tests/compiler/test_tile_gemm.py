@@ -10,7 +10,7 @@ from numba import njit
 
 import minigrad as mg
 from minigrad.backends import cpu_tile_gemm
-from minigrad.backends.cpu_blas import gemm_tiles, pack_ranges
+from minigrad.backends.cpu_blas import gemm_in_place, gemm_tiles, pack_ranges
 from minigrad.backends.cpu_tile_gemm import TILE, block_rows, tile_product
 from minigrad.compiler import cpu_runtime as rt
 from minigrad.ops.recurrent import _step, lstm_sequence
@@ -29,16 +29,18 @@ def _rows_of_block(c):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
 @pytest.mark.parametrize("inner", [1, 7, 130])
-def test_one_block_equals_numpy_on_strided_views(dtype, beta, inner):
+@pytest.mark.parametrize("tile_stride", [TILE, TILE + 13])
+def test_one_block_equals_numpy_on_strided_views(dtype, beta, inner, tile_stride):
     """a and c are row views with a row stride wider than the block (as the kernels pass
-    xh[prev, lo:hi, k0:] and g[lo:hi, slots]); beta 0 ignores c's old values, even NaN."""
+    xh[prev, lo:hi, k0:] and g[lo:hi, slots]), the tile packed or TILE columns of a wider matrix
+    (as gemm_in_place passes a block of gradients); beta 0 ignores c's old values, even NaN."""
     rng = np.random.default_rng(inner)
     rows = int(_rows_of_block(np.zeros((1, 1), dtype)))
     # 8 x 32 float32 / 4 x 32 float64 blocks with AVX-512's 64-byte vectors, 2 / 1 with 32-byte ones
     per_row = TILE // (cpu_tile_gemm.VECTOR_BYTES // np.dtype(dtype).itemsize)
     assert rows == cpu_tile_gemm.ACCUMULATORS // per_row
     a_full = rng.standard_normal((rows, inner + 3)).astype(dtype)
-    tile = rng.standard_normal((inner, TILE)).astype(dtype)
+    tile = rng.standard_normal((inner, tile_stride)).astype(dtype)[:, tile_stride - TILE:]
     c_full = rng.standard_normal((rows, TILE + 9)).astype(dtype)
     if beta == 0.0:
         c_full[:, 4:4 + TILE] = np.nan
@@ -47,6 +49,11 @@ def test_one_block_equals_numpy_on_strided_views(dtype, beta, inner):
     expected = (a.astype(np.float64) @ tile.astype(np.float64)
                 + (beta * before[:, 4:4 + TILE] if beta else 0.0))
     _one_block(a, tile, c, beta)
+    if inner > 1:  # the same block with a as a transposed view (unit stride along its rows)
+        c_t = c_full.copy()
+        c_t[:, 4:4 + TILE] = before[:, 4:4 + TILE] if beta else np.nan
+        _one_block(np.ascontiguousarray(a.T).T, tile, c_t[:, 4:4 + TILE], beta)
+        np.testing.assert_array_equal(c_t, c_full)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(c, expected, rtol=rtol, atol=rtol * np.sqrt(inner))
     np.testing.assert_array_equal(c_full[:, :4], before[:, :4])
@@ -79,6 +86,33 @@ def test_gemm_tiles_on_tile_width_tiles(dtype, rows, beta):
     gemm_tiles(a, packed, starts, widths, c, beta, 4)
     np.testing.assert_allclose(c, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, inner, columns", [(32, 512, 256), (19, 40, 70), (3, 5, 32),
+                                                  (8, 0, 64), (0, 4, 40)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("a_layout", ["rows", "transposed"])
+def test_gemm_in_place_equals_numpy(dtype, rows, inner, columns, beta, a_layout):
+    """b read where it lies (a column range of a wider matrix: row stride past its width), a a
+    row view or a transposed one (the gated scan's x block as dL/dW^T's left operand): whole
+    blocks through the microkernel, the rows past the last whole block and the columns past the
+    last whole tile through BLAS (19 rows, 70 columns: both remainders); beta 0 ignores NaN in
+    c; K = 0 gives beta c."""
+    rng = np.random.default_rng(rows * 1000 + columns)
+    if a_layout == "rows":
+        a = rng.standard_normal((rows, inner + 2)).astype(dtype)[:, 2:]
+    else:
+        a = rng.standard_normal((inner, rows + 2)).astype(dtype)[:, 1:rows + 1].T
+    b = rng.standard_normal((inner, columns + 7)).astype(dtype)[:, 3:3 + columns]
+    c = rng.standard_normal((rows, columns)).astype(dtype)
+    if beta == 0.0:
+        c[:] = np.nan
+    expected = (a.astype(np.float64) @ b.astype(np.float64)
+                + (beta * c.astype(np.float64) if beta else 0.0))
+    gemm_in_place(a, b, c, beta)
+    tol = 1e-5 * np.sqrt(max(inner, 1)) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
 
 
 def _lstm(x, states, params, step_gemm, monkeypatch):
