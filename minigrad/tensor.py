@@ -263,22 +263,32 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
     return t
 
 
-def _shape_args(shape):
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+def shape_args(name: str, shape) -> tuple[int, ...]:
+    """A creation function's shape (sizes, or one sequence of them) as ints, or an error naming
+    the function and the shape it was given."""
+    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+        try:
+            shape = tuple(shape[0])
+        except TypeError:
+            raise TypeError(f"{name}: shape must be integers or one sequence of them, got "
+                            f"{shape[0]!r}") from None
+    if any(not isinstance(n, numbers.Integral) or n < 0 for n in shape):
+        raise ValueError(f"{name}: shape must be non-negative integers, got {tuple(shape)}")
+    return tuple(int(n) for n in shape)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
-    return tensor(np.zeros(_shape_args(shape), dtype), requires_grad, device=device)
+    return tensor(np.zeros(shape_args("zeros", shape), dtype), requires_grad, device=device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
-    return tensor(np.ones(_shape_args(shape), dtype), requires_grad, device=device)
+    return tensor(np.ones(shape_args("ones", shape), dtype), requires_grad, device=device)
 
 
 def randn(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
     """Standard normal draws from `rng` (a numpy Generator or a seed)."""
     rng = np.random.default_rng(rng)
-    return tensor(rng.standard_normal(_shape_args(shape)).astype(dtype), requires_grad,
+    return tensor(rng.standard_normal(shape_args("randn", shape)).astype(dtype), requires_grad,
                   device=device)
 
 

@@ -1,0 +1,112 @@
+"""Bad arguments are refused naming the op, the argument and what was passed (never a bare
+numpy message, a silent wrong value or a crash deep inside): the held-out audit's list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+A = mg.tensor(np.ones((3, 4)))
+B = mg.tensor(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda: A + B, ["add", "(3, 4)", "(2, 4)"]),
+    (lambda: A @ B, ["matmul", "4 != 2"]),
+    (lambda: mg.stack([A, B]), ["stack", "(3, 4)", "(2, 4)"]),
+    (lambda: mg.where(np.ones((2, 2), bool), A, B), ["where", "(2, 2)"]),
+    (lambda: mg.mse_loss(A, B), ["mse_loss", "prediction", "target", "(2, 4)"]),
+    (lambda: mg.cross_entropy(A, np.arange(2)), ["cross_entropy", "targets", "(2,)", "(3,)"]),
+    (lambda: mg.cross_entropy(A, np.array([0, 1, 4])), ["cross_entropy", "4"]),
+    (lambda: mg.nll_loss(A, np.arange(3), weight=np.ones(3)), ["nll_loss", "weight", "(3,)"]),
+    (lambda: mg.gather(A, 1, np.array([[5]])), ["gather", "5", "axis 1"]),
+    (lambda: A.sum(axis=-3), ["sum", "axis -3"]),
+    (lambda: mg.softmax(A, axis=2), ["softmax", "axis 2"]),
+    (lambda: mg.broadcast_to(A, (3, 5)), ["broadcast_to", "(3, 5)"]),
+    (lambda: mg.functional.layer_norm(A, (3,)), ["layer_norm", "(3,)", "(3, 4)"]),
+    (lambda: mg.nn.Linear(5, 2)(A), ["Linear", "5", "4"]),
+    (lambda: mg.topk(A, 5), ["topk", "k=5"]),
+])
+def test_mismatched_shapes_name_the_op_and_both_shapes(call, words):
+    with pytest.raises((ValueError, IndexError)) as caught:
+        call()
+    for word in words:
+        assert word in str(caught.value), (word, str(caught.value))
+
+
+@pytest.mark.parametrize("name,argument", [
+    ("leaky_relu", "negative_slope"), ("elu", "alpha"), ("celu", "alpha"),
+    ("softplus", "beta"), ("hardtanh", "min_val"),
+])
+@pytest.mark.parametrize("value", ["x", None, True])
+def test_activation_parameters_must_be_numbers(name, argument, value):
+    """A string, None or a bool as an activation's parameter named (was numpy's "could not
+    convert string to float" or a comparison's TypeError, neither naming the op)."""
+    with pytest.raises(TypeError, match=f"{name}: {argument} must be a real number"):
+        getattr(mg, name)(A, value)
+
+
+def test_activation_parameters_take_numpy_numbers():
+    x = mg.tensor(np.array([-1.0, 2.0]))
+    np.testing.assert_allclose(mg.leaky_relu(x, np.float32(0.5)).data, [-0.5, 2.0])
+    np.testing.assert_allclose(mg.hardtanh(x, np.int64(-1), 1).data, [-1.0, 1.0])
+
+
+def test_softplus_refuses_a_nan_beta():
+    with pytest.raises(ValueError, match="softplus: beta must be > 0, got nan"):
+        mg.softplus(A, float("nan"))
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: mg.zeros(-1), "zeros"), (lambda: mg.ones(2, -3), "ones"),
+    (lambda: mg.randn(-1), "randn"), (lambda: mg.rand(4, -1), "rand"),
+    (lambda: mg.empty(-2), "empty"), (lambda: mg.full((2, -1), 1.0), "full"),
+    (lambda: mg.eye(-1), "eye"), (lambda: mg.eye(2, -2), "eye"),
+])
+def test_negative_sizes_name_the_creation_function(call, name):
+    """numpy's "negative dimensions are not allowed" named no function."""
+    with pytest.raises(ValueError, match=f"{name}: shape must be non-negative integers"):
+        call()
+
+
+def test_a_float_size_names_the_creation_function():
+    with pytest.raises(TypeError, match="zeros: shape must be integers"):
+        mg.zeros(2.5)
+
+
+def test_creation_takes_numpy_integers_and_one_sequence():
+    assert mg.zeros(np.int64(2), 3).shape == (2, 3)
+    assert mg.ones((np.int32(2),)).shape == (2,)
+    assert mg.randn([2, 1], rng=0).shape == (2, 1)
+    assert mg.zeros().shape == ()
+
+
+@pytest.mark.parametrize("values", [[1.5, 0.5], [-0.25, 0.5], [0.5, np.inf]])
+def test_binary_cross_entropy_refuses_probabilities_outside_0_1(values):
+    """torch refuses them; minigrad returned a finite loss (p = 1.5 with target 0 gave 100,
+    log(1 - p) clamped)."""
+    p = mg.tensor(np.array(values), requires_grad=True)
+    with pytest.raises(ValueError, match=r"probabilities must be in \[0, 1\]"):
+        mg.binary_cross_entropy(p, np.array([0.0, 1.0]))
+
+
+def test_binary_cross_entropy_lets_nan_through_and_takes_the_ends():
+    p = mg.tensor(np.array([np.nan, 0.0, 1.0]))
+    loss = mg.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0]), reduction="none")
+    assert np.isnan(loss.data[0]) and loss.data[1] == 0 and loss.data[2] == 0
+
+
+def test_binary_cross_entropy_is_checked_on_every_compiled_call():
+    @mg.compile
+    def step(x, scale):
+        loss = mg.binary_cross_entropy(mg.sigmoid(x) * scale, np.full(2, 0.5))
+        loss.backward()
+        return loss
+
+    x = mg.tensor(np.array([0.2, 0.5]), requires_grad=True)
+    step(x, mg.tensor(np.ones(2)))
+    step(x, mg.tensor(np.array([1.0, 0.5])))
+    with pytest.raises(ValueError, match="binary_cross_entropy: probabilities"):
+        step(x, mg.tensor(np.array([3.0, 1.0])))
