@@ -148,3 +148,15 @@ def test_a_run_whose_key_is_long_saves_its_model(tmp_path, capsys):
     model_dir = row["result"]["model_dir"]
     assert len(model_dir.rsplit("/", 1)[-1]) < 64
     assert (tmp_path / "models" / model_dir.rsplit("/", 1)[-1] / "model.json").exists()
+
+
+def test_a_learning_rate_that_blows_up_the_network_is_named(tmp_path, capsys):
+    """`--lr 1e9`: the network's forecasts are not finite; the error named no option
+    ("forecast_metrics: 86 predictions are not finite"), now it names --lr, exit 2, no row."""
+    args = ["forecast", "--dataset", "airline", "--hidden-size", "4", "--max-epochs", "1",
+            "--model", "rnn", "--seed", "0", "--lr", "1e9", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--lr" in err and "not finite" in err and "Traceback" not in err
+    assert not (tmp_path / "results.jsonl").exists() or not (
+        tmp_path / "results.jsonl").read_text().strip()
