@@ -142,6 +142,7 @@ class Module:
             converted[name] = _cast_checked(name, array, p.dtype)
         for name, array in converted.items():  # all checked first: a failure changes nothing
             own[name].data = backend_of(own[name].data).from_host(array)
+            autograd.bump_version(own[name], "load_state_dict")  # as an optimizer step
 
     # ---- devices and dtypes --------------------------------------------------------------------
     def to(self, device: str) -> Module:

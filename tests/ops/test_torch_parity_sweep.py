@@ -550,3 +550,102 @@ def test_fmod_and_remainder_slopes_in_the_divisor_are_whole_numbers(name, dtype)
     quotient = np.float64(a) / b.astype(np.float64)
     exact = -(np.trunc(quotient) if name == "fmod" else np.floor(quotient))
     np.testing.assert_array_equal(x.grad, exact.astype(dtype))
+
+
+# ---- optimizers, clipping, attention, modules -------------------------------------------------
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5)),
+    ("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=0.05, eps=1e-6)),
+]
+
+
+@pytest.mark.parametrize("foreach", [None, False])
+@pytest.mark.parametrize("name,kwargs", OPTIMIZERS, ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_steps(name, kwargs, dtype, foreach):
+    """Five steps on a quadratic with a transposed and a 0-d parameter: the same weights."""
+    if foreach is False and name == "RMSprop":
+        pytest.skip("RMSprop has no foreach option")
+    extra = {} if foreach is None else {"foreach": foreach}
+    start = [normal(3, 4, dtype=dtype), normal(dtype=dtype)]
+    ours = [mg.tensor(a.copy(), requires_grad=True) for a in start]
+    theirs = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+    opt = getattr(mg.optim, name)(ours, **kwargs, **extra)
+    opt_t = getattr(torch.optim, name)(theirs, **kwargs)
+    target = normal(4, 3, dtype=dtype)
+    for _ in range(5):
+        opt.zero_grad()
+        loss = ((mg.transpose(ours[0]) * ours[1] - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+        opt_t.zero_grad()
+        loss_t = ((theirs[0].T * theirs[1] - torch.tensor(target)) ** 2).sum()
+        loss_t.backward()
+        opt_t.step()
+    for o, t in zip(ours, theirs):
+        assert_same(o, t, f"{name} {kwargs}")
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+def test_clip_grad_norm(norm_type):
+    ours = [mg.tensor(normal(3, 4), requires_grad=True), mg.tensor(normal(5), requires_grad=True)]
+    theirs = [torch.tensor(o.data.copy(), requires_grad=True) for o in ours]
+    ((ours[0] * ours[0] * 3.0).sum() + (ours[1] * ours[1] * 3.0).sum()).backward()
+    sum(((t * t * 3.0).sum() for t in theirs)).backward()
+    total = mg.optim.clip_grad_norm_(ours, 1.5, norm_type)
+    total_t = torch.nn.utils.clip_grad_norm_(theirs, 1.5, norm_type)
+    np.testing.assert_allclose(float(np.asarray(getattr(total, "data", total))), float(total_t),
+                               rtol=1e-12)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=1e-12)
+    mg.optim.clip_grad_value_(ours, 0.1)
+    torch.nn.utils.clip_grad_value_(theirs, 0.1)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=1e-12)
+        assert np.abs(o.grad).max() <= 0.1
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("layout", ["plain", "transposed"])
+def test_scaled_dot_product_attention(causal, masked, layout):
+    q, k, v = normal(2, 3, 4), normal(2, 5, 4), normal(2, 5, 4)
+    mask = RNG.random((3, 5)) > 0.3
+    mask[:, 0] = True
+    if causal and masked:
+        pytest.skip("torch refuses a mask with is_causal")
+    m = mask if masked else None
+    run(lambda a, b, c: MF.scaled_dot_product_attention(a, b, c, attn_mask=m, is_causal=causal),
+        lambda a, b, c: F.scaled_dot_product_attention(
+            a, b, c, attn_mask=None if m is None else torch.tensor(m), is_causal=causal),
+        [q, k, v], [layout, "plain", layout])
+
+
+def test_linear_and_embedding_modules():
+    lin = mg.nn.Linear(4, 3, dtype=np.float64)
+    ref = torch.nn.Linear(4, 3, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(lin.weight.data))
+        ref.bias.copy_(torch.tensor(lin.bias.data))
+    x = normal(2, 5, 4)
+    xm, xt = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    u = normal(2, 5, 3)
+    (lin(xm) * mg.tensor(u)).sum().backward()
+    (ref(xt) * torch.tensor(u)).sum().backward()
+    assert_same(xm.grad, xt.grad, "input gradient")
+    assert_same(lin.weight.grad, ref.weight.grad, "weight gradient")
+    assert_same(lin.bias.grad, ref.bias.grad, "bias gradient")
+    emb = mg.nn.Embedding(6, 3, dtype=np.float64)
+    ref_e = torch.nn.Embedding(6, 3, dtype=torch.float64)
+    with torch.no_grad():
+        ref_e.weight.copy_(torch.tensor(emb.weight.data))
+    index = idx(0, 5, 5, 2)
+    u = normal(4, 3)
+    (emb(index) * mg.tensor(u)).sum().backward()
+    (ref_e(torch.tensor(index)) * torch.tensor(u)).sum().backward()
+    assert_same(emb.weight.grad, ref_e.weight.grad, "embedding gradient (repeated index)")
