@@ -596,7 +596,7 @@ def test_clip_grad_norm(norm_type):
     ours = [mg.tensor(normal(3, 4), requires_grad=True), mg.tensor(normal(5), requires_grad=True)]
     theirs = [torch.tensor(o.data.copy(), requires_grad=True) for o in ours]
     ((ours[0] * ours[0] * 3.0).sum() + (ours[1] * ours[1] * 3.0).sum()).backward()
-    sum(((t * t * 3.0).sum() for t in theirs)).backward()
+    sum((t * t * 3.0).sum() for t in theirs).backward()
     total = mg.optim.clip_grad_norm_(ours, 1.5, norm_type)
     total_t = torch.nn.utils.clip_grad_norm_(theirs, 1.5, norm_type)
     np.testing.assert_allclose(float(np.asarray(getattr(total, "data", total))), float(total_t),
