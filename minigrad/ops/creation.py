@@ -34,6 +34,8 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
 def linspace(start, stop, num: int = 50, dtype=DEFAULT_FLOAT, device="cpu",
              requires_grad=False) -> Tensor:
     """num evenly spaced values from start to stop inclusive."""
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral):
+        raise TypeError(f"linspace: num must be an integer, got {num!r}")
     if num < 0:
         raise ValueError(f"linspace: num must be >= 0, got {num}")
     if np.dtype(dtype).kind == "b":
@@ -88,7 +90,7 @@ def randint(low, high=None, size=(), rng=None, dtype=np.int64, device="cpu") -> 
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    size = shape_args("randint", (size,) if isinstance(size, numbers.Integral) else (size,))
     return _make(_rng(rng).integers(low, high, size), dtype, False, device)
 
 

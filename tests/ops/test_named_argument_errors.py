@@ -110,3 +110,42 @@ def test_binary_cross_entropy_is_checked_on_every_compiled_call():
     step(x, mg.tensor(np.array([1.0, 0.5])))
     with pytest.raises(ValueError, match="binary_cross_entropy: probabilities"):
         step(x, mg.tensor(np.array([3.0, 1.0])))
+
+
+T = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: mg.repeat(T, 1.5), "repeat: repeats must be integers, got 1.5"),
+    (lambda: mg.repeat(T, np.array([1.0, 2.0, 0.5]), axis=1), "repeat: repeats must be integers"),
+    (lambda: mg.tile(T, (1.5,)), "tile: reps must be an integer, got 1.5"),
+    (lambda: mg.roll(T, 1.5, 0), "roll: shift must be an integer, got 1.5"),
+    (lambda: mg.tril(T, 0.5), "tril: k must be an integer, got 0.5"),
+    (lambda: mg.triu(T, "1"), "triu: k must be an integer, got '1'"),
+    (lambda: T.sum(axis=0.5), "sum: axis must be an integer, got 0.5"),
+    (lambda: mg.mean(T, axis=(0, 1.0)), "mean: axis must be an integer, got 1.0"),
+    (lambda: mg.set_num_threads("2"), "set_num_threads: n must be an integer, got '2'"),
+    (lambda: mg.linspace(0, 1, 2.5), "linspace: num must be an integer, got 2.5"),
+    (lambda: mg.clip(T, mg.tensor(np.zeros(3)), 1.0), "clip: lo must be a number"),
+    (lambda: mg.clip(T, 0.0, np.ones(3)), "clip: hi must be a number"),
+])
+def test_non_integer_arguments_are_refused_not_truncated(call, message):
+    """A float where a count or an index belongs was truncated (repeat(x, 1.5) repeated once,
+    tril(x, 0.5)), or failed inside numpy ("'float' object is not iterable"); a Tensor bound
+    of clip made an object-dtype tensor."""
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_integer_arguments_take_numpy_integers():
+    assert mg.repeat(T, np.array([1, 2, 0]), axis=1).shape == (2, 3)
+    assert mg.tile(T, (2, np.int64(1))).shape == (4, 3)
+    assert mg.roll(T, (1, -1), (0, 1)).shape == (2, 3)
+    assert mg.tril(T, np.int64(1)).shape == (2, 3)
+    assert T.sum(axis=np.int64(1)).shape == (2,)
+    assert mg.linspace(0, 1, np.int64(3)).shape == (3,)
+    np.testing.assert_array_equal(mg.clip(T, np.float64(1), np.array(3.0)).data,
+                                  [[1, 1, 2], [3, 3, 3]])
+    assert mg.randint(0, 5, (np.int64(2),), rng=0).shape == (2,)
+    with pytest.raises(ValueError, match="randint: shape must be non-negative"):
+        mg.randint(0, 5, (-1,))
