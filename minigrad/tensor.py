@@ -222,7 +222,10 @@ def _as_array(data, dtype=None):
         if dtype is not None and np.dtype(dtype) != data.dtype:
             raise ValueError(f"cannot change dtype of a device array here: {data.dtype}->{dtype}")
         return data
-    probe = data if isinstance(data, np.ndarray | np.generic) else np.asarray(data)
+    try:
+        probe = data if isinstance(data, np.ndarray | np.generic) else np.asarray(data)
+    except ValueError as e:  # ragged nested lists: numpy's message named no function
+        raise ValueError(f"tensor: data is not a rectangular array of numbers ({e})") from None
     dtypes.check_supported("tensor", probe.dtype)  # before a cast could hide it (complex -> float)
     python_floats = not isinstance(data, np.ndarray | np.generic) and probe.dtype == np.float64
     if dtype is None and python_floats:

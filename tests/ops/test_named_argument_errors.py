@@ -149,3 +149,8 @@ def test_integer_arguments_take_numpy_integers():
     assert mg.randint(0, 5, (np.int64(2),), rng=0).shape == (2,)
     with pytest.raises(ValueError, match="randint: shape must be non-negative"):
         mg.randint(0, 5, (-1,))
+
+
+def test_a_ragged_list_names_tensor():
+    with pytest.raises(ValueError, match="tensor: data is not a rectangular array"):
+        mg.tensor([[1.0, 2.0], [3.0]])
