@@ -154,3 +154,29 @@ def test_integer_arguments_take_numpy_integers():
 def test_a_ragged_list_names_tensor():
     with pytest.raises(ValueError, match="tensor: data is not a rectangular array"):
         mg.tensor([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("bad", [[1, -1], [1, 5]], ids=["negative", "past_the_end"])
+def test_embedding_indices_are_checked_on_every_compiled_call(bad):
+    """Eager refused an index outside the table; a compiled program let numpy's indexing wrap
+    a negative one to the last row (and named no argument past the end)."""
+    emb = mg.nn.Embedding(5, 2, rng=0)
+
+    @mg.compile
+    def step(indices):
+        loss = emb(indices).sum()
+        loss.backward()
+        return loss
+
+    step(mg.tensor(np.array([0, 4])))
+    step(mg.tensor(np.array([1, 2])))
+    with pytest.raises(ValueError, match=r"Embedding: indices must be in \[0, 5\)"):
+        step(mg.tensor(np.array(bad)))
+    with pytest.raises(ValueError, match=r"Embedding: indices must be in \[0, 5\)"):
+        emb(np.array(bad))
+
+
+@pytest.mark.parametrize("sizes", [(-1, 3), (3, 0), (2.5, 3), (True, 3)])
+def test_embedding_sizes_are_checked(sizes):
+    with pytest.raises(ValueError, match="Embedding: (num_embeddings|embedding_dim) must be"):
+        mg.nn.Embedding(*sizes)
