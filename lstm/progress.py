@@ -40,9 +40,9 @@ def bar(progress: bool, **kwargs):
     """A tqdm bar (its arguments) on stderr; disabled when `progress` is False."""
     from tqdm import tqdm
 
-    if not progress:
-        return tqdm(disable=True, **kwargs)
     stream = sys.stderr
+    if not progress or stream is None:  # None: no stderr at all (a daemon, pythonw)
+        return tqdm(disable=True, **kwargs)
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return tqdm(file=stream, **kwargs)

@@ -95,3 +95,9 @@ def test_lstm_train_on_a_terminal_redraws_in_place(tmp_path):
         os.close(leader)
     assert child.returncode == 0, seen.decode(errors="replace")[-2000:]
     assert b"\r" in seen and b"it/s" in seen
+
+
+def test_no_stderr_draws_nothing(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", None)
+    with progress.bar(True, total=3, desc="steps") as bar:
+        bar.update(3)
