@@ -649,3 +649,37 @@ def test_linear_and_embedding_modules():
     (emb(index) * mg.tensor(u)).sum().backward()
     (ref_e(torch.tensor(index)) * torch.tensor(u)).sum().backward()
     assert_same(emb.weight.grad, ref_e.weight.grad, "embedding gradient (repeated index)")
+
+
+# ---- subgradients at kinks, ties and infinities: torch's choice --------------------------------
+
+KINKS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 6.0, np.inf, -np.inf])
+KINK_CASES = {
+    "clip": (lambda a: mg.clip(a, -0.5, 0.5), lambda a: torch.clamp(a, -0.5, 0.5)),
+    "clip_lo": (lambda a: mg.clip(a, 0.0, None), lambda a: torch.clamp(a, min=0.0)),
+    "relu": (mg.relu, torch.relu), "abs": (mg.abs, torch.abs), "sign": (mg.sign, torch.sign),
+    "hardtanh": (mg.hardtanh, F.hardtanh), "relu6": (mg.relu6, F.relu6),
+    "leaky_relu": (mg.leaky_relu, F.leaky_relu), "elu": (mg.elu, F.elu),
+    "maximum_0": (lambda a: mg.maximum(a, 0.0),
+                  lambda a: torch.maximum(a, torch.zeros((), dtype=a.dtype))),
+    "minimum_1": (lambda a: mg.minimum(a, 1.0),
+                  lambda a: torch.minimum(a, torch.ones((), dtype=a.dtype))),
+    "where": (lambda a: mg.where(a.data > 0, a * 2.0, a * 3.0),
+              lambda a: torch.where(a > 0, a * 2.0, a * 3.0)),
+    "sqrt_abs": (lambda a: mg.sqrt(mg.abs(a)), lambda a: torch.sqrt(torch.abs(a))),
+    "softmax": (mg.softmax, lambda a: torch.softmax(a, -1)),
+    "norm_at_0": (lambda a: mg.norm(a * 0.0), lambda a: torch.linalg.vector_norm(a * 0.0)),
+    "max_ties": (lambda a: mg.max(mg.maximum(a, 0.5)),
+                 lambda a: torch.amax(torch.maximum(a, torch.tensor(0.5, dtype=a.dtype)))),
+    "pow_half": (lambda a: mg.abs(a) ** 0.5, lambda a: torch.abs(a) ** 0.5),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(KINK_CASES))
+def test_subgradients_at_kinks_ties_and_infinities(name, dtype):
+    ours, theirs = KINK_CASES[name]
+    x = KINKS.astype(dtype)
+    if name in ("softmax", "norm_at_0", "max_ties"):
+        x = x[np.isfinite(x)]
+    run(ours, theirs, [x])
