@@ -307,6 +307,30 @@ def as_operand(x, like: Tensor) -> Tensor:
     return Tensor._wrap(x)
 
 
+def _augmented(t: Tensor, other, symbol: str, op) -> Tensor:
+    """`t += other` (and -=, *=, /=): minigrad has no in-place ops, so the name is bound to a new
+    tensor, op(t, other). On a leaf that requires grad that rebinding hid a mistake: with grad
+    enabled it is refused (torch's "a leaf Variable that requires grad is being used in an
+    in-place operation"); under no_grad the leaf itself takes the new values (torch's manual
+    `with no_grad(): p -= lr * p.grad`, which used to leave the parameter unchanged) and its
+    version goes up, as after an optimizer step."""
+    if not (t.requires_grad and t._node is None):
+        return op(t, other)
+    if autograd.is_grad_enabled():
+        raise RuntimeError(
+            f"{symbol}: a leaf tensor that requires grad ({t.dtype}{list(t.shape)}) is used in "
+            "an in-place operation; update it under mg.no_grad() (or with an optimizer), or "
+            f"write `x = x {symbol[0]} y` for a new tensor")
+    result = op(t, other)
+    if result.shape != t.shape or result.dtype != t.dtype:
+        raise ValueError(
+            f"{symbol}: the result {result.dtype}{list(result.shape)} does not fit the tensor "
+            f"{t.dtype}{list(t.shape)} it updates in place")
+    t.data = result.data
+    autograd.bump_version(t, symbol)
+    return t
+
+
 # The op modules import Tensor from here; import them last so the methods can reach them (the
 # generated methods below call them by these names, hence F401).
 from .ops import (  # noqa: E402, F401
@@ -385,6 +409,9 @@ def _method_source() -> str:
     for name in ("lt", "le", "gt", "ge", "eq", "ne"):
         lines += [f"def __{name}__(self, other):",
                   f"    return elementwise.compare({name!r}, self, other)"]
+    for name, symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
+        lines += [f"def __i{name}__(self, other):",
+                  f"    return _augmented(self, other, {symbol + '=' !r}, {_OPERATORS[name]})"]
     lines += ["def __neg__(self):", "    return elementwise.neg(self)",
               "def __invert__(self):", "    return bitwise.bitwise_not(self)"]
     for names, params, module, args in _METHODS:

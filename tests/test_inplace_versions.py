@@ -6,6 +6,8 @@ after the change trains as usual. torch raises the same error where the op saved
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -94,4 +96,75 @@ def test_views_share_the_leaf_and_its_gradient():
     y = (w.T * 1.0).sum()
     init.zeros_(w)
     with pytest.raises(RuntimeError, match=r"init\.constant_"):
+        y.backward()
+
+
+@pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/="])
+def test_augmented_assignment_on_a_leaf_that_requires_grad_is_refused(symbol):
+    """torch refuses `w += 1` on a leaf that requires grad; minigrad rebound the name to a new
+    tensor, so the leaf (a model's parameter) silently stayed what it was."""
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=re.escape(symbol) + ": a leaf tensor that requires"):
+        exec(f"w {symbol} 2.0", {}, {"w": w})
+    wt = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        exec(f"wt {symbol} 2.0", {}, {"wt": wt})
+
+
+def test_manual_sgd_under_no_grad_updates_the_parameter_itself():
+    """`with no_grad(): p -= lr * p.grad` (torch's manual SGD) updates p, the module's
+    parameter, and bumps its version; it left the parameter unchanged (a new tensor was bound
+    to the loop's name)."""
+    lin = mg.nn.Linear(3, 2, dtype=np.float64)
+    ref = torch.nn.Linear(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(lin.weight.data))
+        ref.bias.copy_(torch.tensor(lin.bias.data))
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for _ in range(3):
+        lin(mg.tensor(x)).sum().backward()
+        ref(torch.tensor(x)).sum().backward()
+        with mg.no_grad():
+            for p in lin.parameters():
+                p -= 0.1 * mg.tensor(p.grad)
+                p.grad = None
+        with torch.no_grad():
+            for p in ref.parameters():
+                p -= 0.1 * p.grad
+                p.grad = None
+    np.testing.assert_allclose(lin.weight.data, ref.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(lin.bias.data, ref.bias.detach().numpy(), rtol=1e-12)
+    assert lin.weight.version >= 3
+
+
+def test_augmented_assignment_elsewhere_makes_a_new_tensor():
+    """Not a leaf that requires grad: `x += y` binds a new tensor (minigrad has no in-place
+    ops), so `loss += term` in a loop and updates of plain data work as before."""
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    loss = 0
+    for i in range(3):
+        loss += (w * float(i)).sum()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0, 3.0])
+    x = mg.tensor(np.ones(3))
+    alias = x
+    x += 1.0
+    assert x is not alias and alias.data.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_an_update_that_does_not_fit_is_refused():
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    with mg.no_grad(), pytest.raises(ValueError, match=r"\*=: the result float64\[2, 3\]"):
+        w *= mg.tensor(np.ones((2, 3)))
+    with mg.no_grad(), pytest.raises(ValueError, match=r"does not fit"):
+        w += mg.tensor(np.ones(3, np.int64)) * 0.5 + mg.tensor(np.ones(3))[None]
+    assert w.version == 0 and w.data.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_an_update_after_the_forward_refuses_the_backward():
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    y = (w * w).sum()
+    with mg.no_grad():
+        w /= 2.0
+    with pytest.raises(RuntimeError, match=r"inplace operation \(/=\)"):
         y.backward()
