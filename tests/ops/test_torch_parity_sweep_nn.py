@@ -229,3 +229,26 @@ def test_subgradients_at_kinks_ties_and_infinities(name, dtype):
     if name in ("softmax", "norm_at_0", "max_ties"):
         x = x[np.isfinite(x)]
     run(ours, theirs, [x])
+
+
+NORM_VALUES = {"zeros": [0.0, 0.0, 0.0], "a_zero": [0.0, 3.0, -4.0], "ties": [3.0, -3.0, 1.0],
+               "inf": [np.inf, 1.0, -2.0], "nan": [np.nan, 1.0, 2.0]}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ord_", [2, 1, np.inf, -np.inf, 0, 3.0, 0.5, 1.5])
+@pytest.mark.parametrize("values", sorted(NORM_VALUES))
+def test_norm_orders_at_zeros_ties_and_infinities(values, ord_, dtype):
+    """ord 0 had no graph (backward() raised; NaN was not counted), a p-norm's slope was NaN
+    where an element or the whole norm is 0 (torch: 0)."""
+    x = np.array(NORM_VALUES[values], dtype)
+    run(lambda a: mg.norm(a, ord=ord_), lambda a: torch.linalg.vector_norm(a, ord=ord_), [x])
+
+
+@pytest.mark.parametrize("ord_", [3.0, 0.5, 1.5])
+def test_p_norm_gradcheck_and_axes(ord_):
+    a = mg.tensor(RNG.standard_normal((3, 4)), requires_grad=True)
+    assert mg.gradcheck(lambda x: mg.norm(x, ord=ord_, axis=-1), [a])
+    run(lambda x: mg.norm(x, ord=ord_, axis=0, keepdims=True),
+        lambda x: torch.linalg.vector_norm(x, ord=ord_, dim=0, keepdim=True),
+        [normal(3, 4)], ["transposed"])
