@@ -232,6 +232,14 @@ def _as_array(data, dtype=None):
         dtype = DEFAULT_FLOAT  # Python floats become float32, as everywhere here
     if dtype is not None:
         dtypes.check_supported("tensor", dtype)
+    if autograd.state.compiling and isinstance(probe, np.ndarray):
+        # under mg.compile the copy is a backend op the program runs on every call: np.array
+        # made a constant of the traced call's values (mg.tensor(w.grad) froze the first
+        # call's gradient)
+        cpu = get("cpu")
+        if dtype is None or np.dtype(dtype) == probe.dtype:
+            return cpu.copy(probe)
+        return cpu.astype(probe, np.dtype(dtype))
     return np.array(probe, dtype=dtype)
 
 
@@ -327,7 +335,7 @@ def _augmented(t: Tensor, other, symbol: str, op) -> Tensor:
             f"{symbol}: the result {result.dtype}{list(result.shape)} does not fit the tensor "
             f"{t.dtype}{list(t.shape)} it updates in place")
     t.data = result.data
-    autograd.bump_version(t, symbol)
+    autograd.host_check(autograd.bump_version, t, symbol)  # replayed by a compiled program too
     return t
 
 
