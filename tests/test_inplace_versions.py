@@ -168,29 +168,3 @@ def test_an_update_after_the_forward_refuses_the_backward():
         w /= 2.0
     with pytest.raises(RuntimeError, match=r"inplace operation \(/=\)"):
         y.backward()
-
-
-def test_a_compiled_manual_update_matches_eager_and_bumps_the_version_every_call():
-    def make():
-        return mg.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
-
-    def step(w, x):
-        loss = (w * w * x).sum()
-        loss.backward()
-        with mg.no_grad():
-            w -= 0.1 * mg.tensor(w.grad)
-        w.grad = None
-        return loss
-
-    eager, compiled_w = make(), make()
-    compiled = mg.compile(lambda x: step(compiled_w, x))
-    x = mg.tensor(np.array([1.0, 2.0, 3.0]))
-    for call in range(1, 4):
-        a, b = step(eager, x), compiled(x)
-        np.testing.assert_allclose(float(b.data), float(a.data), rtol=1e-14)
-        np.testing.assert_allclose(compiled_w.data, eager.data, rtol=1e-13, atol=1e-16)
-        assert compiled_w.version == eager.version == call  # one bump per call
-    y = (compiled_w * 2.0).sum()
-    compiled(x)
-    with pytest.raises(RuntimeError, match=r"inplace operation \(-=\)"):
-        y.backward()

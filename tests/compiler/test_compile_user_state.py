@@ -164,11 +164,21 @@ def test_an_update_through_tensor_ops_compiles_and_runs_every_call():
     assert step.cache_info().hits == 3
 
 
+def _assign_data(p, step):
+    p.data = (p - step).data
+
+
+def _subtract(p, step):
+    p -= step
+
+
+@pytest.mark.parametrize("update", [_assign_data, _subtract])
 @pytest.mark.parametrize("make", [mg.tensor, mg.Tensor, lambda a: mg.tensor(a, dtype=np.float32)])
-def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make):
+def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make, update):
     """mg.tensor(p.grad) inside a compiled function copied the traced call's gradient into a
     constant (np.array): every later call stepped with the first call's gradient. The copy is
-    now a backend op of the program."""
+    now a backend op of the program; `p -= ...` under no_grad (a leaf's in-place update)
+    replays its version bump too, so a graph recorded before a call refuses its backward."""
     def fresh():
         return mg.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
 
@@ -176,7 +186,7 @@ def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make):
         loss = (p * p * x).sum()
         loss.backward()
         with mg.no_grad():
-            p.data = (p - make(p.grad).astype(p.dtype) * 0.1).data
+            update(p, make(p.grad).astype(p.dtype) * 0.1)
         p.grad = None
         return loss
 
@@ -187,3 +197,9 @@ def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make):
         np.testing.assert_allclose(float(compiled(x).data), float(step(eager, x).data),
                                    rtol=1e-14)
         np.testing.assert_allclose(traced.data, eager.data, rtol=1e-13, atol=1e-16)
+        assert traced.version == eager.version
+    if update is _subtract:
+        y = (traced * 2.0).sum()
+        compiled(x)
+        with pytest.raises(RuntimeError, match=r"inplace operation \(-=\)"):
+            y.backward()
