@@ -277,6 +277,8 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
 def shape_args(name: str, shape) -> tuple[int, ...]:
     """A creation function's shape (sizes, or one sequence of them) as ints, or an error naming
     the function and the shape it was given."""
+    if all(type(n) is int and n >= 0 for n in shape):  # the common case: sizes as ints
+        return shape
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
         try:
             shape = tuple(shape[0])

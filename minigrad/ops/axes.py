@@ -28,6 +28,8 @@ def integer(name: str, argument: str, value) -> int:
 
 def integers(name: str, argument: str, values) -> tuple[int, ...]:
     """One integer or a sequence of them as a tuple of ints (`integer` on each)."""
+    if type(values) is int:  # the common case, without the checks' cost
+        return (values,)
     if isinstance(values, numbers.Number) or not hasattr(values, "__iter__"):
         return (integer(name, argument, values),)
     return tuple(integer(name, argument, v) for v in values)
