@@ -244,8 +244,9 @@ def modified_error(node, consumers):
     return RuntimeError(
         f"backward: a tensor needed for gradient computation has been modified by an inplace "
         f"operation ({by}): the tensor of shape {description}{used} went from version "
-        f"{version - 1}, which the graph recorded, to {version}. Call backward() before the "
-        "optimizer step (or run the forward again after it).")
+        f"{version - 1}, which the graph recorded, to {version}. Call backward() before "
+        f"{'the optimizer step' if by.endswith('.step') else by} (or run the forward again "
+        "after it).")
 
 
 def freed_error(node):

@@ -6,11 +6,16 @@ import math
 
 import numpy as np
 
+from .autograd import bump_version
 from .backends import backend_of
 
 
-def _set(t, values):
+def _set(t, values, by: str):
+    """t's values replaced in place by `by` (an initialiser): its version goes up, so a graph
+    recorded before refuses to reach t's gradient (as after an optimizer step; it would be the
+    gradient of the old values)."""
     t.data = backend_of(t.data).from_host(np.asarray(values, dtype=t.dtype).reshape(t.shape))
+    bump_version(t, by)
     return t
 
 
@@ -30,16 +35,16 @@ def uniform_(t, low: float = 0.0, high: float = 1.0, rng=None):
     """Fill with U[low, high)."""
     if high < low:
         raise ValueError(f"uniform_: high={high} is below low={low}")
-    return _set(t, _rng(rng).uniform(low, high, t.shape))
+    return _set(t, _rng(rng).uniform(low, high, t.shape), "init.uniform_")
 
 
 def normal_(t, mean: float = 0.0, std: float = 1.0, rng=None):
     """Fill with N(mean, std^2)."""
-    return _set(t, _rng(rng).normal(mean, std, t.shape))
+    return _set(t, _rng(rng).normal(mean, std, t.shape), "init.normal_")
 
 
 def constant_(t, value: float):
-    return _set(t, np.full(t.shape, value))
+    return _set(t, np.full(t.shape, value), "init.constant_")
 
 
 def zeros_(t):
@@ -79,14 +84,14 @@ def orthogonal_(t, gain: float = 1.0, rng=None):
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return _set(t, gain * q)
+    return _set(t, gain * q, "init.orthogonal_")
 
 
 def identity_(t, gain: float = 1.0):
     """gain * I for a 2-d tensor (rectangular: ones on the main diagonal), as for the IRNN."""
     if len(t.shape) != 2:
         raise ValueError(f"identity_: needs a 2-d tensor, got shape {t.shape}")
-    return _set(t, gain * np.eye(*t.shape))
+    return _set(t, gain * np.eye(*t.shape), "init.identity_")
 
 
 eye_ = identity_

@@ -142,6 +142,7 @@ class Module:
             converted[name] = _cast_checked(name, array, p.dtype)
         for name, array in converted.items():  # all checked first: a failure changes nothing
             own[name].data = backend_of(own[name].data).from_host(array)
+            autograd.bump_version(own[name], "load_state_dict")  # as an optimizer step
 
     # ---- devices and dtypes --------------------------------------------------------------------
     def to(self, device: str) -> Module:
@@ -218,6 +219,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, rng=None, dtype=np.float32):
         super().__init__()
         rng = np.random.default_rng(rng)
+        for name, size in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+                raise ValueError(f"Embedding: {name} must be an integer >= 1, got {size!r}")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim)).astype(dtype))
 
@@ -230,10 +234,15 @@ class Embedding(Module):
             idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
         if not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-        if not compiled and idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+        # under mg.compile the program checks every call's indices (numpy's indexing wrapped a
+        # negative one to the table's last rows, where eager refuses it)
+        autograd.host_check(self._check_indices, idx)
+        return getitem(self.weight, idx)
+
+    def _check_indices(self, idx) -> None:
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
             raise ValueError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
                              f"min {idx.min()} max {idx.max()}")
-        return getitem(self.weight, idx)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"

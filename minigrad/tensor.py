@@ -222,13 +222,24 @@ def _as_array(data, dtype=None):
         if dtype is not None and np.dtype(dtype) != data.dtype:
             raise ValueError(f"cannot change dtype of a device array here: {data.dtype}->{dtype}")
         return data
-    probe = data if isinstance(data, np.ndarray | np.generic) else np.asarray(data)
+    try:
+        probe = data if isinstance(data, np.ndarray | np.generic) else np.asarray(data)
+    except ValueError as e:  # ragged nested lists: numpy's message named no function
+        raise ValueError(f"tensor: data is not a rectangular array of numbers ({e})") from None
     dtypes.check_supported("tensor", probe.dtype)  # before a cast could hide it (complex -> float)
     python_floats = not isinstance(data, np.ndarray | np.generic) and probe.dtype == np.float64
     if dtype is None and python_floats:
         dtype = DEFAULT_FLOAT  # Python floats become float32, as everywhere here
     if dtype is not None:
         dtypes.check_supported("tensor", dtype)
+    if autograd.state.compiling and isinstance(probe, np.ndarray):
+        # under mg.compile the copy is a backend op the program runs on every call: np.array
+        # made a constant of the traced call's values (mg.tensor(w.grad) froze the first
+        # call's gradient)
+        cpu = get("cpu")
+        if dtype is None or np.dtype(dtype) == probe.dtype:
+            return cpu.copy(probe)
+        return cpu.astype(probe, np.dtype(dtype))
     return np.array(probe, dtype=dtype)
 
 
@@ -263,22 +274,34 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
     return t
 
 
-def _shape_args(shape):
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+def shape_args(name: str, shape) -> tuple[int, ...]:
+    """A creation function's shape (sizes, or one sequence of them) as ints, or an error naming
+    the function and the shape it was given."""
+    if all(type(n) is int and n >= 0 for n in shape):  # the common case: sizes as ints
+        return shape
+    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+        try:
+            shape = tuple(shape[0])
+        except TypeError:
+            raise TypeError(f"{name}: shape must be integers or one sequence of them, got "
+                            f"{shape[0]!r}") from None
+    if any(not isinstance(n, numbers.Integral) or n < 0 for n in shape):
+        raise ValueError(f"{name}: shape must be non-negative integers, got {tuple(shape)}")
+    return tuple(int(n) for n in shape)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
-    return tensor(np.zeros(_shape_args(shape), dtype), requires_grad, device=device)
+    return tensor(np.zeros(shape_args("zeros", shape), dtype), requires_grad, device=device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
-    return tensor(np.ones(_shape_args(shape), dtype), requires_grad, device=device)
+    return tensor(np.ones(shape_args("ones", shape), dtype), requires_grad, device=device)
 
 
 def randn(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device="cpu") -> Tensor:
     """Standard normal draws from `rng` (a numpy Generator or a seed)."""
     rng = np.random.default_rng(rng)
-    return tensor(rng.standard_normal(_shape_args(shape)).astype(dtype), requires_grad,
+    return tensor(rng.standard_normal(shape_args("randn", shape)).astype(dtype), requires_grad,
                   device=device)
 
 
@@ -292,6 +315,30 @@ def as_operand(x, like: Tensor) -> Tensor:
     if isinstance(x, np.ndarray | np.generic | list | tuple):
         return Tensor._wrap(be.from_host(np.asarray(x)))
     return Tensor._wrap(x)
+
+
+def _augmented(t: Tensor, other, symbol: str, op) -> Tensor:
+    """`t += other` (and -=, *=, /=): minigrad has no in-place ops, so the name is bound to a new
+    tensor, op(t, other). On a leaf that requires grad that rebinding hid a mistake: with grad
+    enabled it is refused (torch's "a leaf Variable that requires grad is being used in an
+    in-place operation"); under no_grad the leaf itself takes the new values (torch's manual
+    `with no_grad(): p -= lr * p.grad`, which used to leave the parameter unchanged) and its
+    version goes up, as after an optimizer step."""
+    if not (t.requires_grad and t._node is None):
+        return op(t, other)
+    if autograd.is_grad_enabled():
+        raise RuntimeError(
+            f"{symbol}: a leaf tensor that requires grad ({t.dtype}{list(t.shape)}) is used in "
+            "an in-place operation; update it under mg.no_grad() (or with an optimizer), or "
+            f"write `x = x {symbol[0]} y` for a new tensor")
+    result = op(t, other)
+    if result.shape != t.shape or result.dtype != t.dtype:
+        raise ValueError(
+            f"{symbol}: the result {result.dtype}{list(result.shape)} does not fit the tensor "
+            f"{t.dtype}{list(t.shape)} it updates in place")
+    t.data = result.data
+    autograd.host_check(autograd.bump_version, t, symbol)  # replayed by a compiled program too
+    return t
 
 
 # The op modules import Tensor from here; import them last so the methods can reach them (the
@@ -372,6 +419,9 @@ def _method_source() -> str:
     for name in ("lt", "le", "gt", "ge", "eq", "ne"):
         lines += [f"def __{name}__(self, other):",
                   f"    return elementwise.compare({name!r}, self, other)"]
+    for name, symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
+        lines += [f"def __i{name}__(self, other):",
+                  f"    return _augmented(self, other, {symbol + '=' !r}, {_OPERATORS[name]})"]
     lines += ["def __neg__(self):", "    return elementwise.neg(self)",
               "def __invert__(self):", "    return bitwise.bitwise_not(self)"]
     for names, params, module, args in _METHODS:

@@ -134,6 +134,14 @@ class Spec:
     rtol: dict = field(default_factory=lambda: {np.float32: 2e-5, np.float64: 1e-10})
 
 
+def in_float64(fn):
+    """torch's fn computed in float64 and cast back: the same (exact) value, and a slope from an
+    exact quotient where torch's float32 one rounds it first."""
+    def call(a, b):
+        return fn(a.double(), b.double()).to(a.dtype)
+    return call
+
+
 def unary(domain="all", shapes=SHAPES):
     def draw(data, dtype):
         shape = data.draw(shapes, label="shape")
@@ -264,13 +272,17 @@ SPECS = {
     "maximum": Spec(mg.maximum, torch.maximum, binary(), NUMERIC,
                     numpy="a tie splits the gradient in half (torch's too)"),
     "minimum": Spec(mg.minimum, torch.minimum, binary(), NUMERIC),
-    "fmod": float_only(mg.fmod, torch.fmod, binary(domain="moderate"),
+    "fmod": float_only(mg.fmod, in_float64(torch.fmod), binary(domain="moderate"),
                        numpy="C's fmod is exact (fmod(3e38, 0.5) = 0, fmod(1, 2e-313) = "
                              "4e-314), torch's a - trunc(a / b) b gives NaN: compared on "
-                             "1e-15 < |x| < 1e15"),
-    "remainder": float_only(mg.remainder, torch.remainder, binary(domain="moderate"),
+                             "1e-15 < |x| < 1e15; the slope in b is the exact -trunc(a / b), "
+                             "torch's float32 one truncates the rounded quotient (0.9 / 0.1 "
+                             "rounds to 9, true 8.99999994): torch computes in float64"),
+    "remainder": float_only(mg.remainder, in_float64(torch.remainder),
+                            binary(domain="moderate"),
                             numpy="as fmod: torch's is NaN at subnormal divisors (even only in "
-                                  "some lanes); compared on 1e-15 < |x| < 1e15"),
+                                  "some lanes); compared on 1e-15 < |x| < 1e15; slope in b "
+                                  "from torch in float64, as fmod's"),
     "floor_divide": float_only(mg.floor_divide, torch.floor_divide, binary(domain="moderate"),
                                grad=False, numpy="as remainder"),
     "copysign": float_only(mg.copysign, torch.copysign, binary()),

@@ -18,6 +18,7 @@ import numpy as np
 import minigrad as mg
 
 from ..models import MODEL_NAMES, TaskModel
+from ..progress import bar as progress_bar
 from ..tasks import Batch, Task
 
 # Norms at or below this are treated as underflowed (float64's smallest normal is 2.2e-308).
@@ -132,10 +133,8 @@ def run_gradient_flow(model: str, task: str = "adding", seq_len: int = 200,
     trainer = Trainer(config)
     task_obj = get_task(task, seq_len, variant)
     batch = task_obj.make_batch(batch_size, seed_stream(seed, MEASURE_STREAM))
-    from tqdm.auto import tqdm
-
     records = []
-    with tqdm(total=steps[-1], disable=not progress, desc=f"gradflow {model}") as bar:
+    with progress_bar(progress, total=steps[-1], desc=f"gradflow {model}") as bar:
         for target in steps:
             while trainer.step < target:
                 trainer.train_step()

@@ -27,6 +27,7 @@ import numpy as np
 import minigrad as mg
 
 from ..layers import GRU, LSTM, RNN, flops_per_step
+from ..progress import bar as progress_bar
 from ..runs.results_io import make_row, repair
 from .sweep import append_result, read_results, run_key
 
@@ -96,12 +97,10 @@ def run_speed(configs: list[dict], results_path: str, repeats: int = 5, warmup: 
               budget_s: float = 2.0, progress: bool = True) -> list[dict]:
     """Time each minigrad config not yet in `results_path`, one at a time in this process
     (timings in parallel would share the cores); returns the rows of all `configs`."""
-    from tqdm.auto import tqdm
-
     repair(results_path)
     done = {row["key"]: row for row in read_results(results_path)}
     rows = []
-    for config in tqdm(configs, desc="speed minigrad", disable=not progress, unit="case"):
+    for config in progress_bar(progress, iterable=configs, desc="speed minigrad", unit="case"):
         key = run_key("speed", config)
         if key not in done:
             load = os.getloadavg()[0]
@@ -140,8 +139,6 @@ def run_peers(configs: list[dict], results_path: str, root: Path, repeats: int =
     """Time peer configs (config['library'] in PEERS) not yet in `results_path`: one bench
     worker subprocess per library for all of its missing cases. Rows that failed (an error, a
     crash, a timeout) are returned but not stored, so a rerun tries them again."""
-    from tqdm.auto import tqdm
-
     repair(results_path)
     done = {row["key"]: row for row in read_results(results_path)}
     missing: dict[str, list[dict]] = {}
@@ -149,8 +146,8 @@ def run_peers(configs: list[dict], results_path: str, root: Path, repeats: int =
         if run_key("speed", config) not in done:
             missing.setdefault(config["library"], []).append(config)
     failed: dict[str, dict] = {}
-    for library in tqdm(list(missing), desc="speed peers", disable=not progress,
-                        unit="library"):
+    for library in progress_bar(progress, iterable=list(missing), desc="speed peers",
+                                unit="library"):
         todo = missing[library]
         load = os.getloadavg()[0]
         for config, result in zip(todo, _bench_worker(library, todo, root, repeats, warmup,

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..progress import bar as progress_bar
 from ..runs.keys import run_key
 from ..runs.results_io import append_row, make_row, put_row, read_rows, repair, versions
 
@@ -181,9 +182,7 @@ def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: in
         (done if is_current(row) else stale)[run_identity(row["kind"], row.get("config"))] = row
     at_start = set(done)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=0, desc="sweep", disable=not progress, unit="run")
+    bar = progress_bar(progress, total=0, desc="sweep", unit="run")
     in_flight: dict[str, RunSpec] = {}
     failed: dict[str, tuple[RunSpec, BaseException]] = {}
     wanted: dict[str, RunSpec] = {}

@@ -23,6 +23,7 @@ from minigrad.compiler.cache import cache_dir
 from minigrad.tensor import Tensor
 
 from ..models import build_model, glorot_init
+from ..progress import bar as progress_bar
 from ..tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
@@ -283,8 +284,6 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------------
     def run(self, out_dir: str | None = None, progress: bool = True) -> dict:
         """Train until config.steps, solved (if stop_when_solved), a plateau or divergence."""
-        from tqdm import tqdm
-
         config = self.config
         self._started = time.perf_counter()
         self.progress = progress
@@ -292,8 +291,8 @@ class Trainer:
             self.stopped = None  # resumed with a larger budget
         if not self.curve:
             self._record_evaluation()  # the curve starts at initialisation
-        bar = tqdm(total=config.steps, initial=self.step, disable=not progress,
-                   desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
+        bar = progress_bar(progress, total=config.steps, initial=self.step,
+                           desc=f"{config.model} {config.task} T={config.seq_len}", leave=False)
         interrupt: dict = {}
         deferred = deferred_signals(interrupt) if out_dir else contextlib.nullcontext()
         try:

@@ -147,7 +147,7 @@ def _minimum(ft, lib):
 @binary("fmod", uses=("a", "b", "y"), ufunc="fmod")
 def _fmod(ft, lib):
     """a - trunc(a / b) b (the sign of a, C's fmod); d/da = 1, d/db = -(a - y) / b."""
-    one = ft(1.0)
+    one, half, limit = ft(1.0), ft(0.5), _integral_limit(ft)
     c_fmod = _fmod_of(lib)
 
     def forward(a, b):
@@ -157,10 +157,16 @@ def _fmod(ft, lib):
         return one
 
     def db(a, b, y):
-        # -trunc(a / b), exact: a - y is a multiple of b; where y is NaN (b = 0, a = +-inf) the
-        # quotient a / b is +-inf or NaN, its own trunc (torch's -inf for fmod(1, 0), was NaN;
-        # issue 20)
-        return -(a - y) / b if y == y else -(a / b)
+        # -trunc(a / b): a - y is a whole multiple of b, but (a - y) / b is rounded (float32
+        # 0.9 and 0.2348860: -2.9999998, torch -3), so the nearest whole number; where y is NaN
+        # (b = 0, a = +-inf) the quotient a / b is +-inf or NaN, its own trunc (torch's -inf for
+        # fmod(1, 0), was NaN; issue 20)
+        if y != y:
+            return -(a / b)
+        q = (a - y) / b
+        if abs(q) < limit:
+            q = ft(math.floor(q + half))
+        return -q
 
     return forward, da, db
 
@@ -168,7 +174,7 @@ def _fmod(ft, lib):
 @binary("remainder", uses=("a", "b", "y"), ufunc="remainder")
 def _remainder(ft, lib):
     """a - floor(a / b) b (the sign of b, Python's %); d/da = 1, d/db = -(a - y) / b."""
-    zero, one = ft(0.0), ft(1.0)
+    zero, one, half, limit = ft(0.0), ft(1.0), ft(0.5), _integral_limit(ft)
     c_fmod = _fmod_of(lib)
 
     def forward(a, b):
@@ -187,7 +193,10 @@ def _remainder(ft, lib):
             return -(a / b)
         if y == b:  # b = +-inf, a finite of the other sign: y = b and a // b = -1 (Python's)
             return one
-        return -(a - y) / b
+        q = (a - y) / b  # a whole number, rounded: the nearest one (as fmod's)
+        if abs(q) < limit:
+            q = ft(math.floor(q + half))
+        return -q
 
     return forward, da, db
 

@@ -12,6 +12,7 @@ Costs and layout: docs/fused_kernels.md and docs/cell_compiler.md.
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,8 @@ _spinning = None  # spin_pool.SpinningPool when MINIGRAD_POOL_SPIN_US > 0
 def set_num_threads(n: int) -> None:
     """Threads the fused recurrences use (default: the CPUs this process may run on)."""
     global _threads
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads: n must be an integer, got {n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
     _threads = int(n)

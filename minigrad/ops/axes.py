@@ -18,12 +18,29 @@ def axis_index(name: str, axis, ndim: int) -> int:
     return int(axis) % ndim
 
 
+def integer(name: str, argument: str, value) -> int:
+    """value as an int, or TypeError naming the op and the argument: a float (or a bool, or a
+    string) is refused, never truncated (repeat(x, 1.5) repeated once)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: {argument} must be an integer, got {value!r}")
+    return int(value)
+
+
+def integers(name: str, argument: str, values) -> tuple[int, ...]:
+    """One integer or a sequence of them as a tuple of ints (`integer` on each)."""
+    if type(values) is int:  # the common case, without the checks' cost
+        return (values,)
+    if isinstance(values, numbers.Number) or not hasattr(values, "__iter__"):
+        return (integer(name, argument, values),)
+    return tuple(integer(name, argument, v) for v in values)
+
+
 def reduction_axes(name: str, axis, ndim: int) -> tuple:
     """Sorted distinct axes for a reduction (None: all). A 0-d tensor accepts axis 0 or -1 and
     reduces nothing (torch's rule), so code written for any rank also works on scalars."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = integers(name, "axis", axis)
     if ndim == 0:
         for ax in axes:
             if ax not in (0, -1):

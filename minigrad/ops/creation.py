@@ -13,15 +13,7 @@ import numpy as np
 
 from ..backends import get
 from ..dtypes import check_supported
-from ..tensor import DEFAULT_FLOAT, Tensor, tensor
-
-
-def _shape(shape):
-    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = tuple(shape[0])
-    if any(not isinstance(n, numbers.Integral) or n < 0 for n in shape):
-        raise ValueError(f"shape must be non-negative integers, got {shape}")
-    return tuple(int(n) for n in shape)
+from ..tensor import DEFAULT_FLOAT, Tensor, shape_args, tensor
 
 
 def _make(array, dtype, requires_grad, device) -> Tensor:
@@ -42,6 +34,8 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
 def linspace(start, stop, num: int = 50, dtype=DEFAULT_FLOAT, device="cpu",
              requires_grad=False) -> Tensor:
     """num evenly spaced values from start to stop inclusive."""
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral):
+        raise TypeError(f"linspace: num must be an integer, got {num!r}")
     if num < 0:
         raise ValueError(f"linspace: num must be >= 0, got {num}")
     if np.dtype(dtype).kind == "b":
@@ -53,12 +47,13 @@ def linspace(start, stop, num: int = 50, dtype=DEFAULT_FLOAT, device="cpu",
 def eye(n: int, m=None, k: int = 0, dtype=DEFAULT_FLOAT, device="cpu",
         requires_grad=False) -> Tensor:
     """n x m (m = n) with ones on the k-th diagonal."""
+    shape_args("eye", (n,) if m is None else (n, m))
     return _make(np.eye(n, m, k), dtype, requires_grad, device)
 
 
 def full(shape, value, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """shape filled with value (float32 for floats, int64 for ints, bool for bools)."""
-    shape = _shape((shape,) if isinstance(shape, numbers.Integral) else (tuple(shape),))
+    shape = shape_args("full", (shape,) if isinstance(shape, numbers.Integral) else (shape,))
     if dtype is None:
         dtype = (np.bool_ if isinstance(value, bool | np.bool_) else
                  np.int64 if isinstance(value, numbers.Integral) else DEFAULT_FLOAT)
@@ -86,7 +81,7 @@ def _rng(rng):
 
 def rand(*shape, rng=None, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Tensor:
     """Uniform draws in [0, 1) from rng."""
-    return _make(_rng(rng).random(_shape(shape)), dtype, requires_grad, device)
+    return _make(_rng(rng).random(shape_args("rand", shape)), dtype, requires_grad, device)
 
 
 def randint(low, high=None, size=(), rng=None, dtype=np.int64, device="cpu") -> Tensor:
@@ -95,7 +90,7 @@ def randint(low, high=None, size=(), rng=None, dtype=np.int64, device="cpu") -> 
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    size = shape_args("randint", (size,) if isinstance(size, numbers.Integral) else (size,))
     return _make(_rng(rng).integers(low, high, size), dtype, False, device)
 
 
@@ -117,5 +112,5 @@ def empty(*shape, dtype=DEFAULT_FLOAT, device="cpu", requires_grad=False) -> Ten
     dtype = check_supported("empty", dtype)
     if requires_grad and dtype.kind != "f":
         raise ValueError(f"empty: only float tensors can require gradients, got {dtype}")
-    t = Tensor._wrap(get(device).empty(_shape(shape), dtype))
+    t = Tensor._wrap(get(device).empty(shape_args("empty", shape), dtype))
     return t.requires_grad_(True) if requires_grad else t

@@ -10,6 +10,8 @@ engine sums them back to each input's shape.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import dtypes
@@ -215,6 +217,14 @@ def clip(a: Tensor, lo=None, hi=None) -> Tensor:
     torch's answer) and a zero gradient."""
     if lo is None and hi is None:
         raise ValueError("clip: give lo, hi or both")
+    for argument, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(
+                bound, numbers.Real) and not (isinstance(bound, np.ndarray) and bound.ndim == 0
+                                              and bound.dtype.kind in "iuf")):
+            # a Tensor or array bound made an object-dtype tensor
+            raise TypeError(f"clip: {argument} must be a number (bounds are scalars; "
+                            "mg.maximum / mg.minimum take tensors), got "
+                            f"{type(bound).__name__}")
     a = _cast(a, np.result_type(a.dtype, *[v for v in (lo, hi) if v is not None]))
     be = backend_of(a.data)
     x = a.data

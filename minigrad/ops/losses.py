@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import record
+from ..autograd import host_check, record
 from ..backends import backend_of
 from ..tensor import Tensor, as_operand
 from . import loss as fused
@@ -170,11 +170,26 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: 
     return _reduce("cross_entropy", nll, reduction, _weighted_count(counted, safe, w))
 
 
+def _check_probabilities(array) -> None:
+    """torch's refusal of probabilities outside [0, 1] (NaN passes: it propagates, as in every
+    other loss, and detect_anomaly names it)."""
+    values = np.asarray(array)
+    outside = (values < 0) | (values > 1)
+    if outside.any():
+        bad = values[outside]
+        raise ValueError(
+            f"binary_cross_entropy: probabilities must be in [0, 1], got {outside.sum()} "
+            f"value(s) outside (from {bad.min()} to {bad.max()}); pass logits to "
+            "binary_cross_entropy_with_logits")
+
+
 def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)), each log clamped at -100; d/dp = (p - y) /
-    max(p (1 - p), 1e-12) (torch's forms: finite at p = 0 and 1)."""
+    max(p (1 - p), 1e-12) (torch's forms: finite at p = 0 and 1). Probabilities outside
+    [0, 1] are refused (torch's), checked on every call of a compiled program too."""
     p, y = _pair("binary_cross_entropy", probabilities, target)
     be = backend_of(p.data)
+    host_check(lambda a: _check_probabilities(be.to_host(a)), p.data)
     t = p.dtype.type
     one, floor_ = t(1), t(-100)
     pd, yd = p.data, y.data

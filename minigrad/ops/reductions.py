@@ -18,7 +18,6 @@ from . import reduce as base
 from .axes import reduction_axes
 from .elementwise import abs as abs_
 from .elementwise import as_floating, exp, log, mul, neg, sub
-from .elementwise import pow as pow_
 from .shape import getitem, reshape
 
 
@@ -213,6 +212,30 @@ def _l2(a: Tensor, axes, keepdims):
     return record("norm", out, (a,), backward)
 
 
+def _lp(a: Tensor, p: float, axes, keepdims):
+    """(sum |x|^p)^(1/p); its slope sign(x) (|x| / norm)^(p-1), 0 where x or the whole norm is
+    0 (torch's subgradient; composed of pow and abs it was NaN there: 0 * inf)."""
+    be = backend_of(a.data)
+    x = a.data
+    t = x.dtype.type
+    magnitude = be.absolute(x)
+    kept = be.power(be.sum(be.power(magnitude, t(p)), axis=axes, keepdims=True), t(1.0 / p))
+    shape = a.shape
+    out = kept if keepdims else be.reshape(kept, tuple(
+        n for i, n in enumerate(shape) if i not in axes))
+
+    def backward(g):
+        g = be.broadcast_to(be.reshape(g, tuple(kept.shape)), shape)
+        vanishing = be.broadcast_to(be.equal(kept, t(0)), shape)
+        zero = be.logical("or", be.equal(magnitude, t(0)), vanishing)
+        ratio = be.div(magnitude, be.where(be.equal(kept, t(0)), t(1), kept))
+        slope = be.mul(be.rule_unary("sign", x),
+                       be.power(be.where(zero, t(1), ratio), t(p - 1)))
+        return (be.where(zero, t(0), be.mul(g, slope)),)
+
+    return record("norm", out, (a,), backward)
+
+
 def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 - numpy's name
     """Vector norm over axis (all elements when None): ord 2 (or 'fro'), 1, inf, -inf, 0 or p."""
     axes = reduction_axes("norm", axis, a.ndim)
@@ -225,12 +248,13 @@ def norm(a: Tensor, ord=2, axis=None, keepdims=False) -> Tensor:  # noqa: A002 -
         return base.max(abs_(a), axis=axes, keepdims=keepdims)
     if ord == -np.inf:
         return min(abs_(a), axis=axes, keepdims=keepdims)
-    if ord == 0:
+    if ord == 0:  # the count of non-zero elements (NaN counts, torch's); no gradient flows, and
+        # backward() through it works (it raised: the count was a tensor off the graph)
         be = backend_of(a.data)
-        nonzero = be.astype(be.compare("gt", be.absolute(a.data), 0), a.dtype)
-        return Tensor._wrap(be.sum(nonzero, axis=axes, keepdims=keepdims))
+        nonzero = be.astype(be.compare("ne", a.data, 0), a.dtype)
+        return record("norm", be.sum(nonzero, axis=axes, keepdims=keepdims), (a,),
+                      lambda g: (None,))
     if isinstance(ord, int | float) and ord > 0:
-        return pow_(base.sum(pow_(abs_(a), float(ord)), axis=axes, keepdims=keepdims),
-                    1.0 / ord)
+        return _lp(a, float(ord), axes, keepdims)
     raise ValueError(f"norm: ord must be 2, 'fro', 1, inf, -inf, 0 or a positive number, got "
                      f"{ord!r}")

@@ -15,6 +15,7 @@ import numpy as np
 from ..autograd import record
 from ..backends import backend_of
 from ..tensor import Tensor
+from .axes import integer, integers
 from .elementwise import where
 from .reductions import axis_index
 from .shape import getitem, reshape
@@ -109,7 +110,10 @@ def repeat(a: Tensor, repeats, axis=None) -> Tensor:
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
     ax = axis_index("repeat", axis, a.ndim)
-    counts = np.broadcast_to(np.asarray(repeats, dtype=np.int64), (a.shape[ax],))
+    given = np.asarray(getattr(repeats, "data", repeats))
+    if given.dtype.kind not in "iu":  # a float count was truncated silently
+        raise TypeError(f"repeat: repeats must be integers, got {repeats!r}")
+    counts = np.broadcast_to(given.astype(np.int64), (a.shape[ax],))
     if np.any(counts < 0):
         raise ValueError(f"repeat: repeats must be >= 0, got {repeats}")
     return _take(a, ax, np.repeat(np.arange(a.shape[ax]), counts))
@@ -117,7 +121,7 @@ def repeat(a: Tensor, repeats, axis=None) -> Tensor:
 
 def tile(a: Tensor, reps) -> Tensor:
     """a repeated as a whole `reps` times along each axis (numpy's tile, torch's repeat)."""
-    reps = (int(reps),) if isinstance(reps, int | np.integer) else tuple(int(r) for r in reps)
+    reps = integers("tile", "reps", reps)
     if any(r < 0 for r in reps):
         raise ValueError(f"tile: reps must be >= 0, got {reps}")
     if len(reps) > a.ndim:
@@ -140,7 +144,7 @@ def roll(a: Tensor, shift, axis=None) -> Tensor:
     """a shifted cyclically by `shift` along axis (flattened and back when None)."""
     if axis is None:
         return reshape(roll(reshape(a, (-1,)), shift, 0), a.shape)
-    shifts = (shift,) if isinstance(shift, int | np.integer) else tuple(shift)
+    shifts = integers("roll", "shift", shift)
     axes = _axes("roll", axis, a.ndim)
     if len(shifts) != len(axes):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
@@ -190,6 +194,7 @@ def pad(a: Tensor, pad_width, mode: str = "constant", value=0.0) -> Tensor:
 
 
 def _triangle(name, a: Tensor, k: int, lower: bool) -> Tensor:
+    k = integer(name, "k", k)
     if a.ndim < 2:
         raise ValueError(f"{name}: needs at least 2 dims, got shape {a.shape}")
     rows, cols = a.shape[-2:]

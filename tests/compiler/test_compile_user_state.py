@@ -162,3 +162,44 @@ def test_an_update_through_tensor_ops_compiles_and_runs_every_call():
         step(mg.tensor(np.array([1.0, 2.0])))
         assert np.allclose(p.data, [1.0 - 0.5 * (k + 1), 1.0 - (k + 1)])
     assert step.cache_info().hits == 3
+
+
+def _assign_data(p, step):
+    p.data = (p - step).data
+
+
+def _subtract(p, step):
+    p -= step
+
+
+@pytest.mark.parametrize("update", [_assign_data, _subtract])
+@pytest.mark.parametrize("make", [mg.tensor, mg.Tensor, lambda a: mg.tensor(a, dtype=np.float32)])
+def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make, update):
+    """mg.tensor(p.grad) inside a compiled function copied the traced call's gradient into a
+    constant (np.array): every later call stepped with the first call's gradient. The copy is
+    now a backend op of the program; `p -= ...` under no_grad (a leaf's in-place update)
+    replays its version bump too, so a graph recorded before a call refuses its backward."""
+    def fresh():
+        return mg.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
+
+    def step(p, x):
+        loss = (p * p * x).sum()
+        loss.backward()
+        with mg.no_grad():
+            update(p, make(p.grad).astype(p.dtype) * 0.1)
+        p.grad = None
+        return loss
+
+    eager, traced = fresh(), fresh()
+    compiled = mg.compile(lambda x: step(traced, x))
+    x = mg.tensor(np.array([1.0, 2.0, 3.0]))
+    for _ in range(4):  # equal to float rounding (the fused kernels may round differently)
+        np.testing.assert_allclose(float(compiled(x).data), float(step(eager, x).data),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(traced.data, eager.data, rtol=1e-13, atol=1e-16)
+        assert traced.version == eager.version
+    if update is _subtract:
+        y = (traced * 2.0).sum()
+        compiled(x)
+        with pytest.raises(RuntimeError, match=r"inplace operation \(-=\)"):
+            y.backward()

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ...cli_args import Formatter, emit
+from ...cli_errors import check_out_dir
 from ..common.cli import add_config_options, add_run_options, configs_from_args
 from .train import CharLMConfig
 
@@ -116,10 +117,14 @@ def run_generate(args) -> int:
 
     if not args.prime:
         raise ValueError("--prime must be at least one character")
-    if not args.temperature > 0:
-        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+    if not 0 < args.temperature < float("inf"):
+        raise ValueError(f"--temperature must be a finite number > 0, got {args.temperature}")
     if args.length < 0:
         raise ValueError(f"--length must be >= 0, got {args.length}")
+    if args.seed < 0:  # numpy's own refusal named no option
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.out:
+        check_out_dir(args.out)  # before the sample: a file in the way named as --out
     model, vocab, config = load_model(args.checkpoint)
     # refused rather than mapped to the unknown id: the training text has no unknown
     # characters, so that id's embedding never moved from its random start
@@ -136,7 +141,6 @@ def run_generate(args) -> int:
     if args.out:
         from ...experiments.sweep import append_result
 
-        os.makedirs(args.out, exist_ok=True)
         append_result(os.path.join(args.out, "results.jsonl"), row)
     if args.text:
         print(args.prime + text, flush=True)

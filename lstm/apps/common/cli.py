@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from ...cli_args import emit
+from ...cli_errors import check_out_dir
 from ...runs.options import fields, parser_of
 from ...runs.signals import term_as_interrupt
 
@@ -24,7 +25,12 @@ def add_run_options(parser, run) -> None:
                              "--no-compile: eager")
     parser.add_argument("--out", default="results", metavar="DIR", help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=run)
+
+    def checked(args) -> int:
+        check_out_dir(args.out)  # before any training: a file in the way was found at the end
+        return run(args)
+
+    parser.set_defaults(func=checked)
 
 
 def _dest(name: str) -> str:

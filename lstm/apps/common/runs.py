@@ -4,6 +4,7 @@ loses only the run it was in."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -47,5 +48,10 @@ def run_missing(configs, results_path: str, kind: str, train_row: Callable,
 
 
 def model_dir(results_path: str, kind: str, key: str) -> str:
-    """Where a run's trained model is saved: beside the results file, models/<kind>-<key>."""
-    return os.path.join(os.path.dirname(os.path.abspath(results_path)), "models", f"{kind}-{key}")
+    """Where a run's trained model is saved: beside the results file, models/<kind>-<digest>,
+    the digest the first 16 hex digits of the SHA-256 of its run key (the key itself, a JSON
+    config, made the name: over 255 bytes, a file name's limit, with `--lr 1e9` in `lstm
+    forecast`, and every run failed at its end). Its row's result.model_dir names it."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return os.path.join(os.path.dirname(os.path.abspath(results_path)), "models",
+                        f"{kind}-{digest}")

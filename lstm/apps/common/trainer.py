@@ -25,6 +25,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
+from ...progress import bar as progress_bar
+
 _ANNOUNCED: set = set()  # what first_call has said in this process
 
 
@@ -107,11 +109,9 @@ class StepBar:
 
     def update(self, steps: int = 1) -> None:
         if self.bar is None:
-            from tqdm import tqdm
-
             self.done += steps
-            self.bar = tqdm(total=self.total, initial=self.done, desc=self.desc,
-                            disable=not self.progress, leave=False)
+            self.bar = progress_bar(self.progress, total=self.total, initial=self.done,
+                                    desc=self.desc, leave=False)
             if self.postfix:
                 self.bar.set_postfix(self.postfix, refresh=False)
             return

@@ -236,6 +236,12 @@ def run_forecast(config: ForecastConfig, progress: bool = False,
         on_model(net, config)
     target = data.series.target
     forecast = data.scaler.unscale(predict(net, data.x["test"]), target)
+    if not np.isfinite(forecast).all():
+        raise ValueError(
+            f"the {config.model} network's test forecasts are not finite after training "
+            f"(stopped: {training['stopped']}, best epoch {training['best_epoch']}): --lr "
+            f"{config.lr} (or --clip {config.clip}) is too large for {config.dataset}; "
+            "try a smaller --lr")
     baselines, fits = evaluate_baselines(data) if baselines is None else baselines
     actual = truth(data)
     scale = mase_scale(data.series.values[:data.split.train_end, target], data.series.season)

@@ -94,3 +94,20 @@ def test_parser_of_many_takes_comma_separated_values_each_checked():
     assert parser_of(ClassifyConfig, "seed", many=True)("0,2") == (0, 2)
     with pytest.raises(argparse.ArgumentTypeError, match="each an integer >= 0"):
         parser_of(ClassifyConfig, "seed", many=True)("1,-1")
+
+
+@pytest.mark.parametrize("command", sorted(APPS))
+@pytest.mark.parametrize("where", ["file", "below_a_file"])
+def test_out_in_a_files_way_is_refused_before_any_run(command, where, tmp_path, capsys):
+    """--out naming a file (or a path below one) is one line naming --out, exit 2, before any
+    training: classify and translate trained a whole run first and then failed saving it,
+    naming only `OUT/models`."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    out = blocker if where == "file" else blocker / "sub"
+    assert main([command, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "Traceback" not in err
+    if where == "file":
+        assert f"--out {blocker} is a file" in err
+    assert blocker.read_text() == ""

@@ -97,6 +97,16 @@ def test_charlm_prints_one_line_per_seed_and_generate_samples(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "2 character(s)" in err
     assert "'\u03bb' (U+03BB), '\u2603' (U+2603)" in err
+    # a negative seed (numpy's "expected non-negative integer" named no option), an infinite
+    # temperature (uniform draws) and --out in a file's way are named
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    for extra, message in [(["--seed", "-1"], "--seed must be >= 0, got -1"),
+                           (["--temperature", "inf"], "--temperature must be a finite number"),
+                           (["--out", str(blocker)], f"--out {blocker} is a file")]:
+        code = main(["generate", "--checkpoint", rows[0]["checkpoint"], *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, (extra, err)
 
 
 @pytest.mark.parametrize("command", ["forecast", "classify", "charlm"])

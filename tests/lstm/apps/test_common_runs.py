@@ -63,3 +63,15 @@ def test_a_run_another_process_trains_is_waited_for_then_read(tmp_path, capsys):
     assert seen == [True] and rows[0]["result"] == {"n": 3}
     assert "is being run by" in capsys.readouterr().err  # the one line naming the holder
     assert len(read_rows(path)) == 1
+
+
+def test_model_dirs_are_short_and_one_per_key(tmp_path):
+    from lstm.apps.common.runs import model_dir
+
+    results = str(tmp_path / "results.jsonl")
+    long_key = "forecast:" + "{" + ",".join(f'"f{i}":{i}.125' for i in range(60)) + "}"
+    where = model_dir(results, "forecast", long_key)
+    assert len(where.rsplit("/", 1)[-1]) <= 32
+    assert where.startswith(str(tmp_path / "models" / "forecast-"))
+    assert model_dir(results, "forecast", long_key) == where
+    assert model_dir(results, "forecast", long_key + " ") != where

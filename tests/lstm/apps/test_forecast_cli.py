@@ -134,3 +134,29 @@ def test_sigterm_stops_after_the_finished_runs_with_143(tmp_path):
     assert process.returncode == 143, err
     assert "interrupted;" in err and "Traceback" not in err
     assert len(out.splitlines()) == len(results.read_text().splitlines()) >= 1
+
+
+def test_a_run_whose_key_is_long_saves_its_model(tmp_path, capsys):
+    """The model directory was named by the whole run key (a JSON config): `--lr 1e9` made it
+    257 bytes, over a file name's 255, and the finished run failed with ENAMETOOLONG; a long
+    --lr or --clip does it too)."""
+    args = ["forecast", "--dataset", "airline", "--hidden-size", "4", "--max-epochs", "1",
+            "--model", "rnn", "--seed", "0", "--lr", "0.00123456789012", "--clip",
+            "1234567.125", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    (row,) = [json.loads(r) for r in (tmp_path / "results.jsonl").read_text().splitlines()]
+    model_dir = row["result"]["model_dir"]
+    assert len(model_dir.rsplit("/", 1)[-1]) < 64
+    assert (tmp_path / "models" / model_dir.rsplit("/", 1)[-1] / "model.json").exists()
+
+
+def test_a_learning_rate_that_blows_up_the_network_is_named(tmp_path, capsys):
+    """`--lr 1e9`: the network's forecasts are not finite; the error named no option
+    ("forecast_metrics: 86 predictions are not finite"), now it names --lr, exit 2, no row."""
+    args = ["forecast", "--dataset", "airline", "--hidden-size", "4", "--max-epochs", "1",
+            "--model", "rnn", "--seed", "0", "--lr", "1e9", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--lr" in err and "not finite" in err and "Traceback" not in err
+    assert not (tmp_path / "results.jsonl").exists() or not (
+        tmp_path / "results.jsonl").read_text().strip()

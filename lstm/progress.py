@@ -1,0 +1,49 @@
+"""The progress bars of every command: tqdm on stderr, redrawn in place on a terminal only.
+
+Piped or redirected (a log file, a CI job, ``2>&1 | tee``) a bar is written as plain lines, one
+every ``LOG_EVERY_S`` seconds at most, in ASCII: no carriage-return redraws, no block
+characters, no cursor movement, so the log reads line by line. ``--quiet`` draws nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+LOG_EVERY_S = 10.0  # seconds between a piped bar's lines (LSTM_PROGRESS_EVERY overrides)
+
+
+class _Lines:
+    """A stream that turns tqdm's redraws ('\\r' + status, padded) into whole lines."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").rstrip()
+        if text:  # a bar cleared on close (leave=False) writes only blanks: nothing
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def log_every_s() -> float:
+    value = os.environ.get("LSTM_PROGRESS_EVERY", "")
+    try:
+        return max(0.0, float(value)) if value else LOG_EVERY_S
+    except ValueError:
+        return LOG_EVERY_S
+
+
+def bar(progress: bool, **kwargs):
+    """A tqdm bar (its arguments) on stderr; disabled when `progress` is False."""
+    from tqdm import tqdm
+
+    stream = sys.stderr
+    if not progress or stream is None:  # None: no stderr at all (a daemon, pythonw)
+        return tqdm(disable=True, **kwargs)
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return tqdm(file=stream, **kwargs)
+    return tqdm(file=_Lines(stream), mininterval=log_every_s(), ascii=True, **kwargs)

@@ -1,0 +1,103 @@
+"""Progress bars: redrawn in place on a terminal, plain ASCII lines when piped (a log, CI,
+`2>&1 | tee`), nothing with --quiet. Piped output held tqdm's carriage-return redraws and
+block characters."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+
+from lstm import progress
+
+TRAIN = ["-m", "lstm", "train", "--steps", "60", "--seq-len", "10", "--hidden-size", "8",
+         "--test-size", "20", "--batch-size", "4", "--eval-every", "20", "--no-compile"]
+
+
+def test_a_piped_bar_writes_whole_ascii_lines(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "0")
+    with progress.bar(True, total=50, desc="steps", leave=False) as bar:
+        for _ in range(50):
+            bar.update(1)
+    text = stream.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    assert text.isascii()
+    lines = text.splitlines()
+    assert lines and all(line.startswith("steps:") for line in lines)
+    assert "50/50" in lines[-1]
+
+
+def test_a_disabled_bar_writes_nothing(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.bar(False, total=5, desc="steps") as bar:
+        bar.update(5)
+    assert stream.getvalue() == ""
+
+
+def test_a_bad_interval_falls_back(monkeypatch):
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "soon")
+    assert progress.log_every_s() == progress.LOG_EVERY_S
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "2.5")
+    assert progress.log_every_s() == 2.5
+
+
+def _env(tmp_path):
+    return dict(os.environ, LSTM_PROGRESS_EVERY="0", NO_COLOR="1")
+
+
+def test_lstm_train_piped_has_no_redraws(tmp_path):
+    done = subprocess.run([sys.executable, *TRAIN, "--out", str(tmp_path)], capture_output=True,
+                          timeout=300, env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    err = done.stderr.decode()
+    assert "\r" not in err and "\x1b" not in err and err.isascii(), err[-1000:]
+    assert "it/s" in err  # the bar is there, as lines
+    assert done.stdout.decode().count("\n") == 1  # stdout: the result's one JSON line
+
+
+def test_lstm_train_quiet_writes_no_bar(tmp_path):
+    done = subprocess.run([sys.executable, *TRAIN, "--out", str(tmp_path), "--quiet"],
+                          capture_output=True, timeout=300, env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "it/s" not in done.stderr.decode()
+
+
+@pytest.mark.skipif(not hasattr(pty, "openpty"), reason="needs a pseudo-terminal")
+def test_lstm_train_on_a_terminal_redraws_in_place(tmp_path):
+    leader, follower = pty.openpty()
+    # 80 columns: a pseudo-terminal starts with 0, where tqdm draws an empty bar
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        child = subprocess.Popen([sys.executable, *TRAIN, "--out", str(tmp_path)],
+                                 stdout=subprocess.PIPE, stderr=follower, env=_env(tmp_path))
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the child
+                break
+            if not chunk:
+                break
+            seen += chunk
+        child.wait(timeout=300)
+    finally:
+        os.close(leader)
+    assert child.returncode == 0, seen.decode(errors="replace")[-2000:]
+    assert b"\r" in seen and b"it/s" in seen
+
+
+def test_no_stderr_draws_nothing(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", None)
+    with progress.bar(True, total=3, desc="steps") as bar:
+        bar.update(3)
