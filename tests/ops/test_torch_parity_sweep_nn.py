@@ -13,7 +13,15 @@ torch = pytest.importorskip("torch")
 import minigrad as mg  # noqa: E402
 from minigrad import functional as MF  # noqa: E402
 
-from .test_torch_parity_sweep import RNG, assert_same, idx, normal, positive, run  # noqa: E402
+from .test_torch_parity_sweep import (  # noqa: E402
+    RNG,
+    assert_same,
+    idx,
+    normal,
+    positive,
+    run,
+    seeded_inputs,  # noqa: F401 (autouse: per-case inputs)
+)
 
 F = torch.nn.functional
 
@@ -134,7 +142,14 @@ def test_optimizer_steps(name, kwargs, dtype, foreach):
         loss_t.backward()
         opt_t.step()
     for o, t in zip(ours, theirs):
-        assert_same(o, t, f"{name} {kwargs}")
+        if dtype == np.float32:  # five steps' rounding is relative to the weights' scale: an
+            # element near 0 that cancels (w - lr g) keeps the error of the largest ones
+            o, t = o.data, t.detach().numpy()
+            assert o.dtype == t.dtype and o.shape == t.shape
+            np.testing.assert_allclose(o, t, rtol=2e-5, atol=2e-5 * max(np.abs(t).max(), 1.0),
+                                       err_msg=f"{name} {kwargs}")
+        else:
+            assert_same(o, t, f"{name} {kwargs}")
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
