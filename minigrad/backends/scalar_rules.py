@@ -16,9 +16,9 @@ takes ``(x, y)`` (the input and the output), a binary rule's take ``(a, b, y)``.
 what the derivatives read, so callers keep only that for backward: "x" (unary input), "a", "b"
 (binary inputs), "y" (the output).
 
-``compiled(target, dtype)`` returns the rules compiled for a target: ``"cpu"`` as
-``njit(inline="always")`` functions (they inline into the calling kernel, which is the one cached
-on disk), ``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
+``compiled(target, dtype)`` returns the rules compiled for a target: ``"cpu"`` as ordinary
+``njit`` functions (LLVM inlines them into the calling kernel, which is the one cached on disk),
+``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
 forward, ``<name>_d`` for a unary derivative, ``<name>_da`` / ``<name>_db`` for a binary one.
 
 Optional fields of a rule: ``ufunc`` names a numpy ufunc with the same forward (the CPU backend
@@ -319,15 +319,29 @@ def _pow(ft, lib):
 # ---- compilation --------------------------------------------------------------------------------
 
 _FLOATS = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
-_CPU_OPTIONS = {"inline": "always", "error_model": "numpy", "fastmath": {"contract"},
+# Ordinary Numba functions, not ``inline="always"``: Numba's IR-level inlining types a rule's body
+# again at every call site (about 2.5 s of a compiled LSTM step's cold compile), while LLVM still
+# inlines the compiled rule into the loop that calls it (same machine code, same speed: docs/
+# compiler.md, "The scalar rules are called, not inlined by Numba").
+_CPU_OPTIONS = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"},
                 "boundscheck": False}
+
+
+def _cpu_jit(fn):
+    """fn compiled by Numba for the CPU, cached on disk unless it closes over a compiled function
+    (a dispatcher pickles with a per-process id into the cache key, so it would miss every
+    process and leave a new entry each time)."""
+    from numba import njit
+    from numba.core.dispatcher import Dispatcher
+
+    closure = fn.__closure__ or ()
+    cache = not any(isinstance(cell.cell_contents, Dispatcher) for cell in closure)
+    return njit(cache=cache, **_CPU_OPTIONS)(fn)
 
 
 def _compiler(target: str):
     if target == "cpu":
-        from numba import njit
-
-        return lambda fn: njit(**_CPU_OPTIONS)(fn)
+        return _cpu_jit
     if target == "cuda":
         from numba import cuda
 
