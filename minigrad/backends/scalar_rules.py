@@ -31,7 +31,8 @@ so a new elementwise op is its rule and its op function. The other rules live in
 
 Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
 rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
-rule (a fresh install or clone has none).
+rule (a fresh install or clone has none). The CPU rules are cached too, keyed on their bytecode
+but not on their compile options: delete them as well after changing ``_CPU_OPTIONS``.
 
 The float32 tanh (and sigmoid through it) is a clamped rational approximation that vectorises where
 libm's tanhf does not (docs/fused_kernels.md); float64 keeps libm's, so gradient checks in float64
