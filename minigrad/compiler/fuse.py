@@ -214,6 +214,7 @@ class _Stored:
 
     def __init__(self):
         self.noting, self.positions = True, {}
+        self.bodies: dict = {}  # run (indices of its calls) -> its body, made in the first pass
 
     def outputs(self, body: str, run_slots: list, outputs: list) -> list:
         positions = {run_slots.index(i) for i in outputs}
@@ -298,7 +299,10 @@ def _emit(graph, run, key, stored):
     else:
         by_rows = columns or dests or any(_row(values[i], result) for i in inputs)
         run_slots = [ops[j][4].i for j in run]
-        body = (_rowwise(ops, run, values, inputs, run_slots, columns, dests) if by_rows else
+        body = stored.bodies.get(tuple(run))
+        if body is None:
+            body = stored.bodies[tuple(run)] = (
+                _rowwise(ops, run, values, inputs, run_slots, columns, dests) if by_rows else
                 _flat(ops, run, values, inputs, run_slots))[0]
         outputs = stored.outputs(body, run_slots, outputs)
         if stored.noting:  # the first pass: what the program's calls will be, no kernel yet
