@@ -18,7 +18,6 @@ from . import run_cpu
 from .cache import cache_dir, load
 from .emit_cpu import module_source
 from .lengths import step_counts
-from .native_call import bind_callees
 from .plan import Plan, plan
 from .trace import CellCompileError, Graph, trace, unsupported
 
@@ -38,12 +37,7 @@ class CompiledStep:
     def kernels(self):
         """The generated module (imported, and compiled by Numba, on first use)."""
         if self._kernels is None:
-            module = load(self.source)
-            # the per-step products are called through their compiled entries (native_call)
-            called = [name for name in ("gemm_tiles", "gemm_packed")
-                      if f"native({name}," in self.source]
-            bind_callees(module, called, [module.forward, module.backward])
-            self._kernels = module
+            self._kernels = load(self.source)
         return self._kernels
 
     def cuda(self):

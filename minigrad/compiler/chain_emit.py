@@ -17,7 +17,7 @@ from .chain_ops import (
     stepping,
     unstack,
 )
-from .native_call import bind_callees
+from .native_call import bind
 from .program import slots_read
 from .record import Const, Slot
 
@@ -163,9 +163,15 @@ class Writer:
             *("        " + line for line in lines),
         ]) + "\n"
         module = load(source, "chain")
+        bound = [bind(getattr(module, name))  # before a chain kernel cached on disk is loaded
+                 for name in ("gemm_packed", *(f"f{k}" for k in range(len(chain.steps[0]))))
+                 if hasattr(module, name)]
         kernel = module.chain
-        bind_callees(module, ("gemm_packed", *(f"f{k}" for k in range(len(chain.steps[0])))),
-                     [kernel])
+        if not all(bound):
+            # a callee's records are gone or torn: the chain kernel cached on disk (if any)
+            # may call a symbol nobody bound, which would stop the process when it is loaded;
+            # so it compiles again (its typing binds and records what it calls)
+            kernel._cache.flush()
         call = ChainCall(kernel, chain.rows, chain.n, [(s, d) for s, d, *_ in self.buffers],
                          list(self.packs.values()))
         slots = [self.new_slot(np.empty(s, d)) for s, d, *_ in self.buffers]

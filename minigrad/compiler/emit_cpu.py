@@ -36,7 +36,7 @@ from .lanes import Names, backward_lanes, forward_lanes, row_views, slot_sums
 from .passes import ROW_TOTAL, backward_rows, forward_rows
 from .plan import Plan
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 5
 _JIT = ('cache=True, error_model="numpy", fastmath={"contract"}, boundscheck=False, '
         'nogil=True')
 
@@ -121,9 +121,8 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
         # the step (plan.all_shared, small I): then the GEMM reads [x_t | h] and overwrites
         beta = 1.0 if plan.h_first < plan.x_slots else 0.0
         lines += ["        k0 = xh.shape[2] - w_packed.shape[1]",
-                  f"        native(gemm_tiles, (xh[prev, lo:hi, k0:], w_packed, w_starts, "
-                  f"w_widths, g[lo:hi, {plan.h_first} * W:], {beta} if k0 > 0 else 0.0, "
-                  "row_chunk))"]
+                  f"        gemm_tiles(xh[prev, lo:hi, k0:], w_packed, w_starts, w_widths, "
+                  f"g[lo:hi, {plan.h_first} * W:], {beta} if k0 > 0 else 0.0, row_chunk)"]
     skip = []
     for k in range(len(plan.state_pieces)):
         buffer, offset = names.state_buffer(k)
@@ -137,8 +136,7 @@ def forward_source(plan: Plan, names: Names) -> list[str]:
     used, lanes = forward_lanes(names, 1)
     lines += _rows(names, used, lanes, skip)
     if two:
-        lines.append("        native(gemm_packed, (mid[t, lo:hi], w2_packed, g2[lo:hi], 0.0, "
-                     "row_chunk2))")
+        lines.append("        gemm_packed(mid[t, lo:hi], w2_packed, g2[lo:hi], 0.0, row_chunk2)")
         used, lanes = forward_lanes(names, 2)
         lines += _rows(names, used, lanes, [])
     lines.append("        generation = wait(sync, parties, generation)")
@@ -162,8 +160,7 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
         used, lanes = stages[0]
         lanes, sums = slot_sums(lanes)
         lines += _rows(names, used, lanes, ["g2[b] = zero"] + passthrough, sums=sums)
-        lines.append("        native(gemm_packed, (g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, "
-                     "row_chunk2))")
+        lines.append("        gemm_packed(g2[lo:hi], w2_packed, dmid[lo:hi], 0.0, row_chunk2)")
     used, lanes = stages[-1]
     lanes, sums = (lanes, None) if plan.row_scalars else slot_sums(lanes)
     lines += _rows(names, used, lanes, zero_slots + ([] if two else passthrough),
@@ -174,8 +171,8 @@ def backward_source(plan: Plan, names: Names) -> list[str]:
     lines += ["        if dx.shape[0] == T:",
               "            project_rows(g[r0:r1], w_x_t, dx[t, r0:r1])"]
     if plan.weight_h is not None:
-        lines.append(f"        native(gemm_tiles, (g[lo:hi, {plan.h_first} * W:], w_packed, "
-                     f"w_starts, w_widths, dN{plan.rec_state}[lo:hi], 1.0, row_chunk))")
+        lines.append(f"        gemm_tiles(g[lo:hi, {plan.h_first} * W:], w_packed, w_starts, "
+                     f"w_widths, dN{plan.rec_state}[lo:hi], 1.0, row_chunk)")
     for k in range(n_states):
         lines += ["        for r in range(lo, hi):"] + [
             "            " + line
@@ -195,7 +192,6 @@ def module_source(plan: Plan, dtype_name: str) -> tuple[str, dict]:
             "from minigrad.backends.cpu_blas import denormals_off, gemm_packed, gemm_tiles, "
             "restore_denormals",
             "from minigrad.compiler.barrier import wait",
-            "from minigrad.compiler.native_call import native",
             "from minigrad.backends.cpu_recurrent_loops import project_rows, row_norms",
             "from minigrad.backends.scalar_rules import compiled",
             "from minigrad.backends.vectorise import allow_alias_checks", "",

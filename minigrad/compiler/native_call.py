@@ -105,18 +105,6 @@ def bind(dispatcher) -> bool:
     return complete
 
 
-def bind_callees(module, names, callers) -> None:
-    """Before the first call of `callers` (dispatchers of a generated module that call the
-    module's functions `names` through ``native``): bind every recorded signature of those
-    functions. When a function's records are gone or torn, a caller cached on disk may call a
-    symbol nobody binds, which would stop the process when it is loaded, so each caller's
-    cache index is dropped: it compiles again, and its typing binds and records what it calls."""
-    bound = [bind(getattr(module, name)) for name in names if hasattr(module, name)]
-    if not all(bound):
-        for caller in callers:
-            caller._cache.flush()
-
-
 @intrinsic
 def native(typingctx, function, args):
     """function(*args) through its compiled entry (the module's docstring); function is a

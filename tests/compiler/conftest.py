@@ -97,22 +97,3 @@ def two_processes(tmp_path):
         return runs
 
     return run
-
-
-@pytest.fixture
-def damage_native_records():
-    """damage_native_records(cache_dir, damage): delete ("deleted") or truncate ("torn") the
-    records of what generated kernels call through ``native`` (<cache_dir>/native), as a user
-    or a full disk might."""
-    import shutil
-
-    def harm(cache_dir, damage: str):
-        records = cache_dir / "native"
-        assert any(records.rglob("*.pkl"))
-        if damage == "deleted":
-            shutil.rmtree(records)
-        else:
-            for path in records.rglob("*.pkl"):
-                path.write_bytes(path.read_bytes()[:3])
-
-    return harm
