@@ -201,7 +201,7 @@ def fuse(ops, values, keep: set):
     (the kernel's source with every value stored); the second gives each run the union of what
     the runs of its body store, so they share one kernel (the last step of an unrolled LSTM,
     which need not store its cell state, calls the other steps' kernel instead of a second one:
-    one compile less, and its row chain takes that step too)."""
+    one compile less)."""
     stored = _Stored()
     _fuse(ops, values, keep, stored)
     stored.noting = False
