@@ -126,24 +126,18 @@ def restore_denormals(previous):
 
 
 @njit(cache=True, nogil=True)
-def _leading(array):
-    """The row stride in elements, as BLAS wants it (>= the row length, >= 1)."""
-    return max(array.strides[0] // array.itemsize, array.shape[1], 1)
-
-
-@njit(cache=True, nogil=True)
-def _unit_inner(array):
-    return array.shape[1] <= 1 or array.strides[1] == array.itemsize
-
-
-@njit(cache=True, nogil=True)
 def gemm(a, b, c, transpose_a, transpose_b, alpha, beta):
     """c = alpha op(a) @ op(b) + beta c, op(x) = x.T if transpose_x; 2-d row-major views."""
     m, n = c.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     if m == 0 or n == 0:
         return
-    if not (_unit_inner(a) and _unit_inner(b) and _unit_inner(c)):
+    # each operand's elements along its second axis adjacent, and its row stride in elements as
+    # BLAS wants it (>= the row length, >= 1); written here, not as helper functions: each
+    # helper was one more Numba compile per layout in a cold process
+    if not ((a.shape[1] <= 1 or a.strides[1] == a.itemsize) and
+            (b.shape[1] <= 1 or b.strides[1] == b.itemsize) and
+            (c.shape[1] <= 1 or c.strides[1] == c.itemsize)):
         raise ValueError("gemm: operands need a unit stride along their second axis")
     dtype = c.dtype.type
     status = _XXGEMM(
@@ -152,10 +146,10 @@ def gemm(a, b, c, transpose_a, transpose_b, alpha, beta):
         _TRANSPOSE if transpose_a else _NO_TRANSPOSE,
         n, m, k,
         _scalar_slot(dtype(alpha)),
-        _data_pointer(b), _leading(b),
-        _data_pointer(a), _leading(a),
+        _data_pointer(b), max(b.strides[0] // b.itemsize, b.shape[1], 1),
+        _data_pointer(a), max(a.strides[0] // a.itemsize, a.shape[1], 1),
         _scalar_slot(dtype(beta)),
-        _data_pointer(c), _leading(c),
+        _data_pointer(c), max(c.strides[0] // c.itemsize, c.shape[1], 1),
     )
     if status != 0:
         raise RuntimeError("BLAS gemm failed (scipy.linalg.cython_blas not usable)")

@@ -23,7 +23,7 @@ _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}, "bounds
 # vectorises; monotone and accurate in the tails), are written once in scalar_rules; the backend's
 # tanh and sigmoid run the rules' generated kernels (cpu_elementwise). These compiled forms are
 # for kernels that inline them (mg.compile's fused runs).
-tanh_f32 = njit(inline="always", **_JIT)(scalar_rules.tanh_f32)
+tanh_f32 = njit(forceinline=True, **_JIT)(scalar_rules.tanh_f32)
 sigmoid_f32 = scalar_rules.compiled("cpu", np.float32).sigmoid
 sigmoid_f64 = scalar_rules.compiled("cpu", np.float64).sigmoid
 

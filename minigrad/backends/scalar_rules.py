@@ -16,9 +16,9 @@ takes ``(x, y)`` (the input and the output), a binary rule's take ``(a, b, y)``.
 what the derivatives read, so callers keep only that for backward: "x" (unary input), "a", "b"
 (binary inputs), "y" (the output).
 
-``compiled(target, dtype)`` returns the rules compiled for a target: ``"cpu"`` as
-``njit(inline="always")`` functions (they inline into the calling kernel, which is the one cached
-on disk), ``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
+``compiled(target, dtype)`` returns the rules compiled for a target: ``"cpu"`` as ordinary
+``njit`` functions (LLVM inlines them into the calling kernel, which is the one cached on disk),
+``"cuda"`` as ``cuda.jit(device=True)`` functions. Attribute names: ``<name>`` for the
 forward, ``<name>_d`` for a unary derivative, ``<name>_da`` / ``<name>_db`` for a binary one.
 
 Optional fields of a rule: ``ufunc`` names a numpy ufunc with the same forward (the CPU backend
@@ -31,7 +31,8 @@ so a new elementwise op is its rule and its op function. The other rules live in
 
 Numba's disk cache keys a kernel on its own source file only: a kernel elsewhere that inlines a
 rule is not recompiled when this file changes. Delete the ``__pycache__`` folders after editing a
-rule (a fresh install or clone has none).
+rule (a fresh install or clone has none). The CPU rules are cached too, keyed on their bytecode
+but not on their compile options: delete them as well after changing ``_CPU_OPTIONS``.
 
 The float32 tanh (and sigmoid through it) is a clamped rational approximation that vectorises where
 libm's tanhf does not (docs/fused_kernels.md); float64 keeps libm's, so gradient checks in float64
@@ -319,15 +320,29 @@ def _pow(ft, lib):
 # ---- compilation --------------------------------------------------------------------------------
 
 _FLOATS = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
-_CPU_OPTIONS = {"inline": "always", "error_model": "numpy", "fastmath": {"contract"},
+# Ordinary Numba functions, not ``inline="always"``: Numba's IR-level inlining types a rule's body
+# again at every call site (about 2.5 s of a compiled LSTM step's cold compile), while LLVM still
+# inlines the compiled rule into the loop that calls it (same machine code, same speed: docs/
+# compiler.md, "The scalar rules are called, not inlined by Numba").
+_CPU_OPTIONS = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"},
                 "boundscheck": False}
+
+
+def _cpu_jit(fn):
+    """fn compiled by Numba for the CPU, cached on disk unless it closes over a compiled function
+    (a dispatcher pickles with a per-process id into the cache key, so it would miss every
+    process and leave a new entry each time)."""
+    from numba import njit
+    from numba.core.dispatcher import Dispatcher
+
+    closure = fn.__closure__ or ()
+    cache = not any(isinstance(cell.cell_contents, Dispatcher) for cell in closure)
+    return njit(cache=cache, **_CPU_OPTIONS)(fn)
 
 
 def _compiler(target: str):
     if target == "cpu":
-        from numba import njit
-
-        return lambda fn: njit(**_CPU_OPTIONS)(fn)
+        return _cpu_jit
     if target == "cuda":
         from numba import cuda
 

@@ -31,9 +31,10 @@ import numpy as np
 
 from ..backends import scalar_rules
 from . import fuse_rows, whole_cuda
-from .batch import PURE, constants, drop_unread, take
+from .batch import PURE, constants, drop_unread
 from .cache import load
-from .program import Parameters, slots_in, slots_read
+from .fuse_across import Across
+from .program import Parameters, slots_read
 from .record import Const, Slot
 
 # backend name -> (arity, expression of the operands {0}, {1}; per dtype where they differ)
@@ -194,7 +195,36 @@ def _hoistable(op, defined) -> bool:
 
 def fuse(ops, values, keep: set):
     """ops with each run of two or more fusable calls replaced by one call of its kernel.
-    keep: slots needed beyond ops (the result, the backward's residuals)."""
+    keep: slots needed beyond ops (the result, the backward's residuals).
+
+    Two passes: the first only notes which values each run stores, by the body of its kernel
+    (the kernel's source with every value stored); the second gives each run the union of what
+    the runs of its body store, so they share one kernel (the last step of an unrolled LSTM,
+    which need not store its cell state, calls the other steps' kernel instead of a second one:
+    one compile less)."""
+    stored = _Stored()
+    _fuse(ops, values, keep, stored)
+    stored.noting = False
+    return _fuse(ops, values, keep, stored)
+
+
+class _Stored:
+    """Which of its values (by position in the run) each kernel body stores, over the runs of a
+    program: noted in the first pass, read in the second."""
+
+    def __init__(self):
+        self.noting, self.positions = True, {}
+        self.bodies: dict = {}  # run (indices of its calls) -> its body, made in the first pass
+
+    def outputs(self, body: str, run_slots: list, outputs: list) -> list:
+        positions = {run_slots.index(i) for i in outputs}
+        if self.noting:
+            self.positions.setdefault(body, set()).update(positions)
+            return outputs
+        return [run_slots[n] for n in sorted(self.positions.get(body, set()) | positions)]
+
+
+def _fuse(ops, values, keep: set, stored: _Stored):
     ops = [_single(op) for op in ops]
     users: dict[int, int] = {}  # slot -> index of its last use
     readers: dict[int, list] = {}
@@ -202,7 +232,7 @@ def fuse(ops, values, keep: set):
         for i in slots_read(op):
             users[i] = j
             readers.setdefault(i, []).append(j)
-    graph = _Across(ops, values, keep, users, readers)
+    graph = Across(ops, values, keep, users, readers)
     out, run, key = [], [], None
     for j, op in enumerate(ops + [("end",)]):
         if j in graph.absorbed:  # a concat a kernel already wrote
@@ -217,7 +247,7 @@ def fuse(ops, values, keep: set):
             graph.ready(op)
             out.append(op)  # runs before the run's kernel, which is emitted later
             continue
-        for emitted in _emit(graph, run, key):
+        for emitted in _emit(graph, run, key, stored):
             graph.ready(emitted)
             out.append(emitted)
         run, key = ([j], found) if found is not None else ([], None)
@@ -228,119 +258,7 @@ def fuse(ops, values, keep: set):
     return drop_unread(out, keep) if graph.absorbed or graph.columns else out
 
 
-class _Across:
-    """What fusion across split and concat needs to know of the operations: the column slices
-    each ``split`` of a 2-d array along its last axis makes (slot -> (base slot, first column)),
-    who reads each slot, and which slots the program has made so far."""
-
-    def __init__(self, ops, values, keep, users, readers):
-        self.ops, self.values, self.keep = ops, values, keep
-        self.users, self.readers = users, readers
-        self.absorbed: set = set()  # indices of concat calls a kernel writes instead
-        self.made: set = set()  # slots defined by the operations emitted so far
-        self.columns: dict = {}
-        for op in ops:
-            if op[0] == "call" and len(op) > 5 and op[5] in ("cpu.split", "cuda.split") and \
-                    not op[3]:
-                self._split(op)
-
-    def _split(self, op):
-        if len(op[2]) != 3 or type(op[2][0]) is not Slot or type(op[4]) not in (tuple, list):
-            return
-        base, indices, axis = op[2][0].i, constants(op[2][1]), constants(op[2][2])
-        a = self.values[base]
-        if not (type(a) is np.ndarray or whole_cuda.on_device(a)) or a.ndim != 2 or \
-                axis not in (1, -1) or \
-                any(type(p) is not Slot for p in op[4]):
-            return
-        if type(indices) is int:
-            if indices <= 0 or a.shape[1] % indices:
-                return
-            indices = list(range(a.shape[1] // indices, a.shape[1], a.shape[1] // indices))
-        if type(indices) not in (list, tuple) or any(type(k) is not int or k < 0 for k in indices):
-            return
-        for piece, first in zip(op[4], [0, *indices]):
-            self.columns[piece.i] = (base, first)
-
-    def ready(self, op):
-        if op[0] == "call":
-            slots_in(op[4], self.made)
-        elif op[0] == "load":
-            self.made.add(op[3].i)
-
-    def column(self, i, result):
-        """(base slot, first column) when slot i is a column slice of the run's shape."""
-        found = self.columns.get(i)
-        if found is None or result.ndim != 2:
-            return None
-        base = self.values[found[0]]
-        if base.dtype != result.dtype or base.shape[0] != result.shape[0] or \
-                found[1] + result.shape[1] > base.shape[1]:
-            return None
-        return found
-
-    def concat(self, defined: set, result, dtype):
-        """{run output slot: (destination slot, first column)} and the ops making the
-        destinations, for each concat along the last axis whose arrays are all outputs of this
-        run read by nothing else: the kernel writes them into the concat's columns."""
-        dests, before = {}, []
-        if result.ndim != 2:
-            return dests, before
-        seen = set()
-        for i in sorted(defined):
-            for j in self.readers.get(i, ()):
-                if j not in seen:
-                    seen.add(j)
-                    made = self._destination(j, defined, result, dtype, dests)
-                    if made is not None:
-                        before.append(made)
-                        self.absorbed.add(j)
-        return dests, before
-
-    def row_sums(self, defined) -> dict:
-        """{run output slot: (sum slot, whether anything else reads the output)} for a CUDA sum
-        over the last axis of each output of this run: the run's kernel computes it
-        (whole_cuda.py), and writes the output only when something else reads it."""
-        sums = {}
-        for i in sorted(defined):
-            readers = self.readers.get(i, ())
-            j = next((j for j in readers
-                      if whole_cuda.sums_last_axis(self.ops[j], i, self.values)), None)
-            if j is not None:
-                sums[i] = (self.ops[j][4].i, i in self.keep or any(r != j for r in readers))
-                self.absorbed.add(j)
-        return sums
-
-    def _destination(self, j, defined, result, dtype, dests):
-        op = self.ops[j]
-        name = op[5] if op[0] == "call" and len(op) > 5 else None
-        if name in ("cpu.concat", "cuda.concat") and len(op[2]) == 2:
-            arrays, axis = op[2]
-        elif name == "concat_into" and len(op[2]) == 4 and type(op[2][0]) is Slot and \
-                op[2][0].i in self.made:
-            arrays, axis = op[2][2], op[2][3]
-        else:
-            return None
-        if op[3] or type(op[4]) is not Slot or constants(axis) not in (1, -1) or \
-                type(arrays) not in (list, tuple) or not arrays or \
-                len({getattr(a, "i", None) for a in arrays}) != len(arrays) or any(
-                    type(a) is not Slot or a.i not in defined or a.i in self.keep or
-                    self.readers.get(a.i) != [j] for a in arrays):
-            return None
-        out = self.values[op[4].i]
-        if out.dtype != dtype or out.shape != (result.shape[0],
-                                               result.shape[1] * len(arrays)):
-            return None
-        for k, a in enumerate(arrays):
-            dests[a.i] = (op[4].i, k * result.shape[1])
-        if name in ("cpu.concat", "cuda.concat"):
-            empty = np.empty if name == "cpu.concat" else whole_cuda.buffer
-            return ("call", empty, (Const(out.shape),), {"dtype": Const(dtype)}, op[4],
-                    "buffer")
-        return ("call", take, (op[2][0], op[2][1]), {}, op[4], "view")
-
-
-def _emit(graph, run, key):
+def _emit(graph, run, key, stored):
     ops, values = graph.ops, graph.values
     if len(run) < 2 and not (run and key[-1] == "cuda" and ACROSS and any(
             whole_cuda.sums_last_axis(ops[j], ops[run[0]][4].i, values)
@@ -378,11 +296,23 @@ def _emit(graph, run, key):
         source, operands, outputs = fuse_rows.emit(
             ops, run, values, inputs, outputs, columns, dests, result.shape,
             lambda op: _expression(op, result.dtype), _operands)
-    elif columns or dests or any(_row(values[i], result) for i in inputs):
-        source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns, dests)
     else:
-        source, operands = _flat(ops, run, values, inputs, outputs)
-        rows_parameter = None
+        by_rows = columns or dests or any(_row(values[i], result) for i in inputs)
+        run_slots = [ops[j][4].i for j in run]
+        body = stored.bodies.get(tuple(run))
+        if body is None:
+            body = stored.bodies[tuple(run)] = (
+                _rowwise(ops, run, values, inputs, run_slots, columns, dests) if by_rows else
+                _flat(ops, run, values, inputs, run_slots))[0]
+        outputs = stored.outputs(body, run_slots, outputs)
+        if stored.noting:  # the first pass: what the program's calls will be, no kernel yet
+            return before + [("call", None, (), {}, tuple(Slot(i) for i in outputs), "fused")]
+        if by_rows:
+            source, operands, outputs = _rowwise(ops, run, values, inputs, outputs, columns,
+                                                 dests)
+        else:
+            source, operands = _flat(ops, run, values, inputs, outputs)
+            rows_parameter = None
     kernel = load(_header(ops, run, result.dtype, rows) + source, "fused").fused
     kernel.rows_parameter = rows_parameter
     return before + [("call", kernel, tuple(operands), {}, tuple(Slot(i) for i in outputs),
