@@ -145,14 +145,15 @@ def var(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
     """sum((a - mean)^2) / (n - correction) over axis (numpy's ddof=0 by default)."""
     axes = reduction_axes("var", axis, a.ndim)
     n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
-    if n - correction <= 0:  # NaN, as numpy (with its warning) and torch
+    if n - correction <= 0:  # divided by max(0, n - correction), as numpy and torch: inf where
+        # the squares sum above 0, NaN where they are 0 (0 * inf); numpy's warning
         warnings.warn(f"var: degrees of freedom <= 0 ({n} elements, correction={correction})",
                       RuntimeWarning, stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # warned once above, not per part
         centred = sub(a, base.mean(a, axis=axes, keepdims=True))
     return mul(base.sum(mul(centred, centred), axis=axes, keepdims=keepdims),
-               1.0 / (n - correction) if n - correction > 0 else np.nan)
+               1.0 / (n - correction) if n - correction > 0 else np.inf)
 
 
 def std(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:

@@ -3,6 +3,8 @@ gradients), edge cases (zeros in prod/cumprod, norm at 0, infinities in logsumex
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,20 @@ NAN_CALLS = [
     (lambda: mg.zeros(0, 3).mean(axis=0), "mean of empty slice"),
     (lambda: mg.ones(1).var(correction=1), "var: degrees of freedom <= 0"),
 ]
+
+
+@pytest.mark.parametrize("correction", [3, 4])
+def test_var_past_its_degrees_of_freedom_divides_by_zero(correction):
+    """n - correction <= 0 divides by 0, as numpy's ddof and torch: inf where the values differ,
+    NaN for a constant row (was NaN for both)."""
+    x = np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]])
+    with pytest.warns(RuntimeWarning, match="degrees of freedom <= 0"):
+        ours = mg.tensor(x).var(axis=1, correction=correction).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = np.var(x, axis=1, ddof=correction)
+    assert np.isinf(ours[0]) and ours[0] > 0 and np.isnan(ours[1])
+    np.testing.assert_array_equal(ours, expected)
 
 
 @pytest.mark.parametrize("call,message", BAD_CALLS)
