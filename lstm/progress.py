@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 LOG_EVERY_S = 10.0  # seconds between a piped bar's lines (LSTM_PROGRESS_EVERY overrides)
 
@@ -46,4 +47,16 @@ def bar(progress: bool, **kwargs):
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return tqdm(file=stream, **kwargs)
-    return tqdm(file=_Lines(stream), mininterval=log_every_s(), ascii=True, **kwargs)
+    piped = tqdm(file=_Lines(stream), mininterval=log_every_s(), ascii=True, **kwargs)
+    piped.piped = True
+    return piped
+
+
+def redraw(progress_bar) -> None:
+    """progress_bar.refresh(), which a piped bar (plain lines) takes only once its interval has
+    passed since its last line: tqdm's own updates keep to ``mininterval``, an explicit refresh
+    (a sweep's count after every run) would otherwise print a line each time."""
+    if getattr(progress_bar, "piped", False) and not progress_bar.disable:
+        if time.time() - progress_bar.last_print_t < progress_bar.mininterval:
+            return
+    progress_bar.refresh()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..progress import bar as progress_bar
+from ..progress import redraw
 from ..runs.keys import run_key
 from ..runs.results_io import append_row, make_row, put_row, read_rows, repair, versions
 
@@ -192,7 +193,7 @@ def run_sweep(specs: Iterable[RunSpec] | Planner, results_path: str, workers: in
             wanted = {run_identity(s.kind, s.config): s for s in plan(done)}
             bar.total = len(wanted)
             bar.n = sum(k in done for k in wanted)
-            bar.refresh()
+            redraw(bar)
             ready = [s for k, s in wanted.items()
                      if k not in done and k not in in_flight and k not in failed]
             if ready and runner is None:

@@ -24,6 +24,7 @@ from minigrad.tensor import Tensor
 
 from ..models import build_model, glorot_init
 from ..progress import bar as progress_bar
+from ..progress import redraw
 from ..tasks import STREAM_INIT, STREAM_TRAIN, Task, get_task, seed_stream
 from . import checkpoint as ckpt
 from .config import RESUMABLE_FIELDS, TrainConfig
@@ -75,7 +76,7 @@ def restart_clock(bar) -> None:
     done = bar.n
     bar.reset(total=bar.total)
     bar.n = bar.last_print_n = bar.initial = done
-    bar.refresh()
+    redraw(bar)
 
 
 def _detach(state):

@@ -36,6 +36,28 @@ def test_a_piped_bar_writes_whole_ascii_lines(monkeypatch):
     assert "50/50" in lines[-1]
 
 
+def test_a_piped_bar_redrawn_every_update_keeps_to_its_interval(monkeypatch):
+    """A sweep redraws its count after every run: piped, that is a line per interval, not per
+    run (it printed one line per refresh); on close the last count is still written."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "3600")
+    with progress.bar(True, total=40, desc="sweep") as bar:
+        for _ in range(40):
+            bar.n += 1
+            progress.redraw(bar)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) <= 3, lines
+    assert "40/40" in lines[-1]
+    stream.truncate(0)
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "0")
+    with progress.bar(True, total=5, desc="sweep") as bar:
+        for _ in range(5):
+            bar.n += 1
+            progress.redraw(bar)
+    assert sum("sweep" in line for line in stream.getvalue().splitlines()) >= 5
+
+
 def test_a_disabled_bar_writes_nothing(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
