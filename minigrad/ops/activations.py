@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 from ..tensor import Tensor
+from .axes import real
 from .elementwise import neg
 from .loss import softmax
 from .rule_ops import unary_rule_function, unary_rule_op
@@ -14,14 +13,6 @@ __all__ = [  # torch.nn.functional's names (minigrad.functional and mg.<name>)
     "celu", "elu", "gelu", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid",
     "mish", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
 ]
-
-
-def _number(op: str, argument: str, value) -> float:
-    """value as a float, or TypeError naming the op, the argument and what was passed."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{op}: {argument} must be a real number, got "
-                        f"{type(value).__name__} {value!r}")
-    return float(value)
 
 
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
@@ -37,12 +28,12 @@ mish = unary_rule_function("mish", "a tanh(softplus(a)).")
 
 def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
     """a where a > 0 else negative_slope a."""
-    return unary_rule_op("leaky_relu", a, _number("leaky_relu", "negative_slope", negative_slope))
+    return unary_rule_op("leaky_relu", a, real("leaky_relu", "negative_slope", negative_slope))
 
 
 def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
     """a where a > 0 else alpha (exp(a) - 1)."""
-    return unary_rule_op("elu", a, _number("elu", "alpha", alpha))
+    return unary_rule_op("elu", a, real("elu", "alpha", alpha))
 
 
 selu = unary_rule_function("selu", "1.0507 (a where a > 0 else 1.6733 (exp(a) - 1)).")
@@ -50,8 +41,8 @@ selu = unary_rule_function("selu", "1.0507 (a where a > 0 else 1.6733 (exp(a) - 
 
 def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta a)) / beta, a where beta a > threshold."""
-    beta = _number("softplus", "beta", beta)
-    threshold = _number("softplus", "threshold", threshold)
+    beta = real("softplus", "beta", beta)
+    threshold = real("softplus", "threshold", threshold)
     if not beta > 0:
         raise ValueError(f"softplus: beta must be > 0, got {beta}")
     return unary_rule_op("softplus", a, beta, threshold)
@@ -64,8 +55,8 @@ logsigmoid = unary_rule_function(
 
 def hardtanh(a: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """a clamped to [min_val, max_val]; gradient 1 strictly inside."""
-    min_val = _number("hardtanh", "min_val", min_val)
-    max_val = _number("hardtanh", "max_val", max_val)
+    min_val = real("hardtanh", "min_val", min_val)
+    max_val = real("hardtanh", "max_val", max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val={min_val} is greater than max_val={max_val}")
     return unary_rule_op("hardtanh", a, min_val, max_val)
@@ -80,7 +71,7 @@ hardswish = unary_rule_function(
 
 def celu(a: Tensor, alpha: float = 1.0) -> Tensor:
     """max(0, a) + min(0, alpha (exp(a / alpha) - 1)); d/da = 1 above 0, else exp(a / alpha)."""
-    alpha = _number("celu", "alpha", alpha)
+    alpha = real("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
     return unary_rule_op("celu", a, alpha)

@@ -7,8 +7,7 @@ import numbers
 
 def axis_index(name: str, axis, ndim: int) -> int:
     """axis in [-ndim, ndim) as a non-negative index, or ValueError naming `name`."""
-    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
-        raise TypeError(f"{name}: axis must be an integer, got {axis!r}")
+    axis = integer(name, "axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError(
             f"{name}: axis {axis} is out of range for a tensor of {ndim} dims "
@@ -24,6 +23,15 @@ def integer(name: str, argument: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: {argument} must be an integer, got {value!r}")
     return int(value)
+
+
+def real(name: str, argument: str, value) -> float:
+    """value as a float, or TypeError naming the op and the argument (a bool, a string, a
+    tensor refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: {argument} must be a real number, got "
+                        f"{type(value).__name__} {value!r}")
+    return float(value)
 
 
 def integers(name: str, argument: str, values) -> tuple[int, ...]:

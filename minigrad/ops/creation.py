@@ -14,6 +14,7 @@ import numpy as np
 from ..backends import get
 from ..dtypes import check_supported
 from ..tensor import DEFAULT_FLOAT, Tensor, shape_args, tensor
+from .axes import integer
 
 
 def _make(array, dtype, requires_grad, device) -> Tensor:
@@ -34,8 +35,7 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu", requires_grad=Fal
 def linspace(start, stop, num: int = 50, dtype=DEFAULT_FLOAT, device="cpu",
              requires_grad=False) -> Tensor:
     """num evenly spaced values from start to stop inclusive."""
-    if isinstance(num, bool) or not isinstance(num, numbers.Integral):
-        raise TypeError(f"linspace: num must be an integer, got {num!r}")
+    num = integer("linspace", "num", num)
     if num < 0:
         raise ValueError(f"linspace: num must be >= 0, got {num}")
     if np.dtype(dtype).kind == "b":
