@@ -43,8 +43,9 @@ def test_libgomp_reads_it_at_the_first_parallel_kernel():
     its settings (OMP_DISPLAY_ENV=verbose) shows no spinning: a spin count of 0 (its default,
     with no policy set, is 300,000 spins, and it reports that as 'PASSIVE' too)."""
     code = ("import minigrad as mg, numpy as np\n"
-            "mg.linear_scan(mg.tensor(np.ones((4, 2, 3), np.float32)), "
-            "mg.tensor(np.ones((4, 2, 3), np.float32)))\n"
+            "n = 2 * (mg.backends.cpu_scan.SERIAL_MAX_ELEMENTS + 1)\n"  # a parallel scan
+            "mg.linear_scan(mg.tensor(np.ones((2, n // 2), np.float32)), "
+            "mg.tensor(np.ones((2, n // 2), np.float32)))\n"
             "import numba; print('layer', numba.threading_layer())")
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     done = subprocess.run([sys.executable, "-c", code], env={**clean, "OMP_DISPLAY_ENV": "verbose"},

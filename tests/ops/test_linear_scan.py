@@ -155,3 +155,27 @@ def test_empty_scan_axis():
     assert out.shape == (0, 3)
     out.sum().backward()
     assert a.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("shape,axis", [((7, 3, 131), 0), ((3, 9, 70), 1), ((2, 5, 3), 2),
+                                        ((301, 4096), 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_and_serial_kernels_agree_bit_for_bit(shape, axis, dtype, monkeypatch):
+    """Small scans run on the calling thread (cpu_scan.SERIAL_MAX_ELEMENTS), large ones on the
+    parallel kernels: both give the same bits, forward and backward, whichever size picks."""
+    from minigrad.backends import cpu_scan
+
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.2, 1.1, shape).astype(dtype)
+    b, g = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    h0 = rng.standard_normal(shape[:axis] + shape[axis + 1:]).astype(dtype)
+    found = []
+    for limit in (0, a.size):  # every size parallel, then this one serial
+        monkeypatch.setattr(cpu_scan, "SERIAL_MAX_ELEMENTS", limit)
+        h = cpu_scan.linear_scan(a, b, h0, axis)
+        found.append([h, *cpu_scan.linear_scan_backward(a, b, h, h0, g, axis)])
+    for parallel, serial in zip(*found):
+        assert np.array_equal(parallel, serial)
+    np.testing.assert_allclose(found[0][0], reference(a, b, h0, axis), rtol=1e-4 if
+                               dtype == np.float32 else 1e-12, atol=1e-4 if dtype == np.float32
+                               else 1e-12)
