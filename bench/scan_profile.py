@@ -49,8 +49,14 @@ STAGES = ("projection", "numpy GEMM", "gated forward", "gated backward", "dx + d
 IN_STEP = ("projected forward", "projected backward", "sum")
 
 
+SETTLE_SECONDS = 0.25  # after each stage: numpy's OpenBLAS threads spin about 0.1 s after a call
+
+
 def _times(fn, repeats: int) -> tuple[float, float]:
-    """(median wall seconds, median CPU seconds) of fn over `repeats` calls after two warm ones."""
+    """(median wall seconds, median CPU seconds) of fn over `repeats` calls after two warm ones,
+    then a pause: a stage run right after ``numpy GEMM`` found numpy's OpenBLAS workers still
+    spinning on the cores (the gated forward on two threads 6.1 ms wall and 10.2 ms CPU against
+    4.1 on one: docs/performance.md, session 12), so no stage inherits the one before's threads."""
     fn()
     fn()
     wall, cpu = [], []
@@ -59,6 +65,7 @@ def _times(fn, repeats: int) -> tuple[float, float]:
         fn()
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
+    time.sleep(SETTLE_SECONDS)
     return float(np.median(wall)), float(np.median(cpu))
 
 
