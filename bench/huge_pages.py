@@ -79,7 +79,7 @@ def kernels(steps: int, rounds: int) -> None:
     weight = (rng.standard_normal((2 * HIDDEN, INPUT)) * 0.2).astype(np.float32)
     bias, h0 = np.zeros(2 * HIDDEN, np.float32), np.zeros((BATCH, HIDDEN), np.float32)
     upstream = np.ones((1, 1, HIDDEN), np.float32)
-    module = scan._kernels("mingru", np.float32)
+    module = scan.generated_kernels("mingru", np.float32)
     parts = scan._threads(BATCH)
     block = scan._block(BATCH, 2 * HIDDEN, np.float32, parts)
     no_mask = scan._no_mask(None)

@@ -235,9 +235,11 @@ def _module(gate: str, dtype_name: str):
                               digest=scan_gates.digest("cpu_blas.py", "cpu_tile_gemm.py"))
 
 
-def _kernels(gate: str, dtype):
-    """The generated module of one gate map and dtype, loaded once per process (filling the
-    template and hashing it and scan_gates.py on every call cost about 0.1-2.5 ms a call)."""
+def generated_kernels(gate: str, dtype):
+    """The generated module of one gate map and dtype (its kernels and their parts: project,
+    forward_steps, reverse_steps; bench.scan_floor times the parts), loaded once per process
+    (filling the template and hashing it and scan_gates.py on every call cost about 0.1-2.5 ms
+    a call)."""
     return _module(gate, np.dtype(dtype).name)
 
 
@@ -268,7 +270,7 @@ def gated_scan(pre, bias, h0, valid, gate):
     pre = np.ascontiguousarray(pre)
     out = np.empty(pre.shape[:2] + h0.shape[-1:], pre.dtype)
     if out.size:
-        _kernels(gate, pre.dtype).forward(pre, _bias(bias, pre.shape[2], pre.dtype),
+        generated_kernels(gate, pre.dtype).forward(pre, _bias(bias, pre.shape[2], pre.dtype),
                                           np.ascontiguousarray(h0), _no_mask(valid), out,
                                           _threads(pre.shape[1]))
     return out
@@ -283,7 +285,7 @@ def gated_scan_backward(pre, bias, h0, valid, h, g, gate):
     grad_bias = np.zeros((pre.shape[1], pre.shape[2]), pre.dtype)  # one row per n, summed below
     if h.size:
         g = _upstream(g, h.shape, pre.dtype)
-        _kernels(gate, pre.dtype).backward(pre, _bias(bias, pre.shape[2], pre.dtype),
+        generated_kernels(gate, pre.dtype).backward(pre, _bias(bias, pre.shape[2], pre.dtype),
                                            np.ascontiguousarray(h0), _no_mask(valid), h, g,
                                            grad_pre, grad_h0, grad_bias, _threads(pre.shape[1]))
     return grad_pre, grad_h0, (None if bias is None else grad_bias.sum(axis=0))
@@ -313,7 +315,7 @@ def gated_scan_projected(x, weight, bias, h0, valid, gate):
     if out.size:
         parts = _threads(n_n)
         with single_threaded_blas():
-            _kernels(gate, x.dtype).forward_projected(
+            generated_kernels(gate, x.dtype).forward_projected(
                 x, *_tiles(weight), _bias(bias, weight.shape[0], x.dtype), np.ascontiguousarray(h0),
                 _no_mask(valid), out, _block(n_n, weight.shape[0], x.dtype, parts), parts)
     return out
@@ -335,7 +337,7 @@ def gated_scan_projected_backward(x, weight, bias, h0, valid, h, g, gate, input_
         parts = _threads(n_n)
         partial = np.empty((parts, weight.shape[1], weight.shape[0]), x.dtype)  # dL/dW^T
         with single_threaded_blas():
-            _kernels(gate, x.dtype).backward_projected(
+            generated_kernels(gate, x.dtype).backward_projected(
                 x, weight, *_tiles(weight), _bias(bias, width, x.dtype), np.ascontiguousarray(h0),
                 _no_mask(valid), h, _upstream(g, h.shape, x.dtype), grad_x,
                 grad_h0, grad_bias, partial, _block(n_n, width, x.dtype, parts), parts)
