@@ -26,7 +26,7 @@ from ..backends.cpu_blas import (
     pack_ranges,
     step_tiling,
 )
-from ..backends.cpu_tile_gemm import TILE
+from ..backends.cpu_tile_gemm import TILE, VECTOR_BYTES
 from .barrier import new_sync
 from .spin_pool import SpinningPool, env_int, spin_microseconds, spin_rounds
 
@@ -231,7 +231,8 @@ def split_gemm(a, b, c, transpose_a, transpose_b, beta):
 # weight gradients up to this size go through cpu_blas.gemm_tn (the microkernel on the operands
 # where they lie, passes of TN_ROW_BLOCK rows): the output is read and written once a pass, so
 # it must stay in L2; larger ones (the character model's 1024 x 320 and 1024 x 512) ran as fast
-# or faster through OpenBLAS
+# or faster through OpenBLAS. Only where the microkernel has AVX-512's registers (8-row blocks):
+# the only hosts it was measured on.
 TN_MAX_OUTPUT_BYTES = 1 << 19
 
 
@@ -251,7 +252,7 @@ def _tiles_suit(d, inputs, out) -> bool:
     return (out.dtype in (np.float32, np.float64) and d.dtype == inputs.dtype == out.dtype
             and d.strides[1] == d.itemsize and inputs.strides[1] == inputs.itemsize
             and out.shape[1] >= TILE and out.nbytes <= TN_MAX_OUTPUT_BYTES
-            and weight_path() == "tiles")
+            and VECTOR_BYTES == 64 and weight_path() == "tiles")
 
 
 def weight_gemm(d, inputs, out):
