@@ -8,7 +8,7 @@ ratios.
 
     python -m bench.train_step [--model lstm-fb1] [--impl fused|composed] [--steps 40]
                                [--warmup 5] [--repeats 3] [--base TREE [--base-compiled]]
-                               [--units]
+                               [--units] [--threads N]
 
 --base TREE adds a third mode: the eager step of another checkout of this project (for issue 18's
 "faster than today's eager step": `git worktree add /tmp/base 561893f`, the tree when the issue
@@ -20,6 +20,9 @@ layer norms per step the row-reduction fusion takes into its kernels).
 --units adds the modes eager-units and compiled-units: the same steps with the fused recurrences'
 threads split by hidden units (MINIGRAD_RECURRENT_SPLIT=units, docs/fused_kernels.md), alternated
 with the rest.
+--threads N runs every process with N threads (MINIGRAD_NUM_THREADS, OPENBLAS_NUM_THREADS and
+OMP_NUM_THREADS set to N): `--threads 1` on a busy machine, where the CPU times of one thread are
+the figures to compare (a second thread's wall clock waits for a core).
 """
 
 from __future__ import annotations
@@ -94,8 +97,12 @@ def main(argv=None) -> int:
                    help="time the base tree's compiled step, not its eager one")
     p.add_argument("--units", action="store_true",
                    help="also time both modes with the threads split by hidden units")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads of every process (default: the process's CPUs)")
     p.add_argument("--child", choices=("eager", "compiled"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     sizes = (args.hidden_size, args.seq_len, args.batch_size)
     if args.child:
         row = child(args.model, args.child == "compiled", args.steps, max(1, args.warmup),
@@ -148,6 +155,9 @@ def _run_child(tree: str, mode: str, args, sizes, split: str | None = None) -> d
         [tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     if split:
         env["MINIGRAD_RECURRENT_SPLIT"] = split
+    if args.threads is not None:
+        for name in ("MINIGRAD_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            env[name] = str(args.threads)
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", mode, "--model", args.model,
          "--impl", args.impl, "--steps", str(args.steps), "--warmup", str(args.warmup),

@@ -83,6 +83,7 @@ class CompiledStep:
                                              steps, reverse)
         n_states = len(states)
         labels = state_names or [f"s{k}" for k in range(n_states)]
+        want_dx = x.requires_grad  # a task's data needs none: its dx is not computed
 
         def backward(grads):
             nonlocal saved
@@ -91,7 +92,7 @@ class CompiledStep:
                                         reverse)[2]
             dx, d_states, d_params, norms = runner.backward(
                 kernels, step_plan, saved, grads[0], grads[1:], grad_norms is not None,
-                param_acc, shapes)
+                param_acc, shapes, want_dx)
             saved = None
             if norms is not None:
                 grad_norms.update(zip(labels, norms))

@@ -19,8 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..backends.cpu_blas import gemm_rows, pack_column_tiles, pack_ranges, step_tiling
-from ..backends.cpu_tile_gemm import TILE
+from ..backends.cpu_blas import (
+    gemm_rows,
+    gemm_tn_rows,
+    pack_column_tiles,
+    pack_ranges,
+    step_tiling,
+)
+from ..backends.cpu_tile_gemm import TILE, VECTOR_BYTES
 from .barrier import new_sync
 from .spin_pool import SpinningPool, env_int, spin_microseconds, spin_rounds
 
@@ -222,17 +228,51 @@ def split_gemm(a, b, c, transpose_a, transpose_b, beta):
                     for lo, hi in parts(c.shape[0], 64)])
 
 
+# weight gradients up to this size go through cpu_blas.gemm_tn (the microkernel on the operands
+# where they lie, passes of TN_ROW_BLOCK rows): the output is read and written once a pass, so
+# it must stay in L2; larger ones (the character model's 1024 x 320 and 1024 x 512) ran as fast
+# or faster through OpenBLAS. Only where the microkernel has AVX-512's registers (8-row blocks):
+# the only hosts it was measured on.
+TN_MAX_OUTPUT_BYTES = 1 << 19
+
+
+def weight_path() -> str:
+    """How weight_gemm runs a^T b: "tiles" (cpu_blas.gemm_tn where the shape suits it, the
+    default) or "blas" (OpenBLAS always), from MINIGRAD_WEIGHT_GEMM; read at each call, for
+    side-by-side measurements."""
+    value = os.environ.get("MINIGRAD_WEIGHT_GEMM", "").strip() or "tiles"
+    if value not in ("tiles", "blas"):
+        raise ValueError(f"MINIGRAD_WEIGHT_GEMM must be 'tiles' or 'blas', got {value!r}")
+    return value
+
+
+def _tiles_suit(d, inputs, out) -> bool:
+    """Whether gemm_tn takes d^T @ inputs into out: float operands with unit inner strides, at
+    least one whole tile of columns and an output that stays in L2."""
+    return (out.dtype in (np.float32, np.float64) and d.dtype == inputs.dtype == out.dtype
+            and d.strides[1] == d.itemsize and inputs.strides[1] == inputs.itemsize
+            and out.shape[1] >= TILE and out.nbytes <= TN_MAX_OUTPUT_BYTES
+            and VECTOR_BYTES == 64 and weight_path() == "tiles")
+
+
 def weight_gemm(d, inputs, out):
     """out = d^T @ inputs summed over all T*B rows: each thread takes a share of the rows (the
     long inner dimension) into its own partial product, then the partials are added. Measured
-    5-20% faster than splitting the output, and each thread reads only its share."""
+    5-20% faster than splitting the output, and each thread reads only its share. Small outputs
+    (a recurrence's weight gradient at H 128) go through cpu_blas.gemm_tn: 1.2-1.27x OpenBLAS's
+    rate on one core at the adding step's (1600, 512)^T (1600, 130)."""
     rows = parts(d.shape[0], 256)
+    tiles = _tiles_suit(d, inputs, out)
+
+    def call(a, b, c):
+        return (a, b, c, 0.0) if tiles else (a, b, c, True, False, 1.0, 0.0, 0, c.shape[0])
+
+    kernel = gemm_tn_rows if tiles else gemm_rows
     if len(rows) == 1:
-        run(gemm_rows, [(d, inputs, out, True, False, 1.0, 0.0, 0, out.shape[0])])
+        run(kernel, [call(d, inputs, out)])
         return
     partial = np.empty((len(rows),) + out.shape, out.dtype)
-    run(gemm_rows, [(d[lo:hi], inputs[lo:hi], partial[k], True, False, 1.0, 0.0, 0, out.shape[0])
-                    for k, (lo, hi) in enumerate(rows)])
+    run(kernel, [call(d[lo:hi], inputs[lo:hi], partial[k]) for k, (lo, hi) in enumerate(rows)])
     np.sum(partial, axis=0, out=out)
 
 

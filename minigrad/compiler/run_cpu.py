@@ -97,8 +97,11 @@ def _state_buffers(plan, xh, others, I):
     return buffers
 
 
-def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes):
-    """(dx, [dstate0 per state], {param: grad}, norms or None). Overwrites the saved slots."""
+def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes,
+             want_dx=True):
+    """(dx or None when not want_dx, [dstate0 per state], {param: grad}, norms or None).
+    Overwrites the saved slots. Without want_dx (x needs no gradient: a task's data) neither the
+    in-loop dx (the kernels skip it for an empty dx) nor the GEMM over all steps runs."""
     buf, buf2, mid, carry, extra, xh, others, w_x, w_h, w_mid, vectors, steps, reverse, I, L = \
         saved
     T, B, _ = buf.shape
@@ -112,7 +115,7 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
     dmid = np.empty((B, mid.shape[2]), dtype)
     none = np.zeros((1, 1), dtype)
     acc = np.zeros((rt.get_num_threads(), n_acc * L))
-    in_loop_dx = I <= rt.FUSED_DX_MAX_INPUT
+    in_loop_dx = want_dx and I <= rt.FUSED_DX_MAX_INPUT
     dx = np.empty((T, B, I) if in_loop_dx else (0, B, I), dtype)
     # the loop reads W_x^T only for its in-loop dx (the same 2-d array type otherwise: a
     # transposed copy of the character model's 1 MB W_x cost 0.3 ms a step for nothing)
@@ -134,7 +137,7 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
                              grads[plan.weight_mid])
         d2 = buf.reshape(T * B, -1)
         d_x = d2[:, :plan.x_slots * L]
-        if dx.shape[0] != T:
+        if want_dx and dx.shape[0] != T:
             dx = np.empty((T * B, I), dtype)
             rt.split_gemm(d_x, w_x, dx, False, False, 0.0)
         inputs = xh[rows].reshape(T * B, -1)
@@ -162,4 +165,4 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
                 g[p * L:(p + 1) * L] += sums[a * L:(a + 1) * L]
         grads[name] = g.astype(dtype)
     result_norms = [n.astype(np.float64) for n in norms] if want_norms else None
-    return dx.reshape(T, B, I), dS, grads, result_norms
+    return (dx.reshape(T, B, I) if want_dx else None), dS, grads, result_norms

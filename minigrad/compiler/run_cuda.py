@@ -174,8 +174,10 @@ def _state_grad(d, B, width, dtype):
     return out
 
 
-def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes):
-    """(dx, [dstate0 per state], {param: grad}, norms or None). Overwrites the saved slots."""
+def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_shapes,
+             want_dx=True):
+    """(dx or None when not want_dx, [dstate0 per state], {param: grad}, norms or None).
+    Overwrites the saved slots."""
     x, buf, buf2, mid, carry, extra, sts, w_x, w_h, w_mid, vectors, steps, steps_d, reverse = \
         saved
     T, B, I = (int(n) for n in x.shape)
@@ -219,8 +221,10 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
         _gemm(flat(buf2), 0, 1, M, flat(mid), 0, K, 1, flat(grads[plan.weight_mid]), 0, M, K,
               T * B)
     xs = plan.x_slots * L
-    dx = be.empty((T, B, I), dtype)
-    _gemm(flat(buf), 0, ns, 1, flat(w_x), 0, I, 1, flat(dx), 0, T * B, I, xs)
+    dx = None
+    if want_dx:
+        dx = be.empty((T, B, I), dtype)
+        _gemm(flat(buf), 0, ns, 1, flat(w_x), 0, I, 1, flat(dx), 0, T * B, I, xs)
     dw_x = be.empty((xs, I), dtype)
     _gemm(flat(buf), 0, 1, ns, flat(x), 0, I, 1, flat(dw_x), 0, xs, I, T * B)
     grads[plan.weight_x] = _unblocks(dw_x, plan.x_rows, L, param_shapes[plan.weight_x][0])

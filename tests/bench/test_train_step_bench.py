@@ -26,6 +26,23 @@ def test_the_command_prints_a_summary_line(capsys):
     assert len(lines) == 3 and '"summary": "gru (fused) adding H4 T6 B4"' in lines[-1]
 
 
+def test_threads_pins_every_process(capsys):
+    """--threads 1: each process's fused recurrences run on one thread (the row says so); a
+    count below 1 is refused naming the option."""
+    import json
+
+    from bench.train_step import main
+
+    assert main(["--model", "gru", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                 "--hidden-size", "4", "--seq-len", "6", "--batch-size", "4",
+                 "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["threads"] for r in rows[:2]] == [1, 1]
+    with pytest.raises(SystemExit):
+        main(["--threads", "0"])
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
 def test_base_times_another_checkouts_eager_step(capsys):
     """--base TREE: a third mode run from that tree through its run engine (here the
     same tree, so its step is this tree's eager one), with a ratio per mode over it."""

@@ -10,7 +10,13 @@ from numba import njit
 
 import minigrad as mg
 from minigrad.backends import cpu_tile_gemm
-from minigrad.backends.cpu_blas import gemm_in_place, gemm_tiles, pack_ranges
+from minigrad.backends.cpu_blas import (
+    TN_ROW_BLOCK,
+    gemm_in_place,
+    gemm_tiles,
+    gemm_tn,
+    pack_ranges,
+)
 from minigrad.backends.cpu_tile_gemm import TILE, block_rows, tile_product
 from minigrad.compiler import cpu_runtime as rt
 from minigrad.ops.recurrent import _step, lstm_sequence
@@ -113,6 +119,65 @@ def test_gemm_in_place_equals_numpy(dtype, rows, inner, columns, beta, a_layout)
     gemm_in_place(a, b, c, beta)
     tol = 1e-5 * np.sqrt(max(inner, 1)) if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, m, n", [(3200, 512, 130), (2 * TN_ROW_BLOCK + 5, 19, 70),
+                                        (TN_ROW_BLOCK - 1, 8, 64), (40, 3, 33), (0, 16, 40)])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+def test_gemm_tn_equals_numpy(dtype, rows, m, n, beta):
+    """c = a^T b over the rows, a and b row views of wider matrices (a gates buffer's slots, the
+    [x | h] rows): the adding step's weight gradient (3,200 rows, 512 x 130: two leftover
+    columns), a last pass shorter than TN_ROW_BLOCK, rows of c past the last whole block (19, 3)
+    and columns past the last whole tile (70, 33) in the same call; beta 0 ignores NaN in c;
+    no rows gives beta c."""
+    rng = np.random.default_rng(rows + m + n)
+    a = rng.standard_normal((rows, m + 5)).astype(dtype)[:, 2:2 + m]
+    b = rng.standard_normal((rows, n + 3)).astype(dtype)[:, 1:1 + n]
+    c = rng.standard_normal((m, n)).astype(dtype)
+    if beta == 0.0:
+        c[:] = np.nan
+    expected = (a.astype(np.float64).T @ b.astype(np.float64)
+                + (beta * c.astype(np.float64) if beta else 0.0))
+    gemm_tn(a, b, c, beta)
+    tol = 1e-5 * np.sqrt(max(rows, 1)) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_gemm_paths_agree(dtype, threads, monkeypatch):
+    """cpu_runtime.weight_gemm through gemm_tn (MINIGRAD_WEIGHT_GEMM=tiles, the default for an
+    output that fits TN_MAX_OUTPUT_BYTES on an AVX-512 host) and through OpenBLAS give d^T inputs
+    to rounding, the rows split over the threads; a bad value of the variable is refused naming
+    it."""
+    rng = np.random.default_rng(threads)
+    d = rng.standard_normal((700, 4 * 24)).astype(dtype)
+    inputs = rng.standard_normal((701, 2 + 40)).astype(dtype)[1:]
+    before = rt.get_num_threads()
+    rt.set_num_threads(threads)
+    try:
+        got = {}
+        for path in ("tiles", "blas"):
+            monkeypatch.setenv("MINIGRAD_WEIGHT_GEMM", path)
+            assert rt._tiles_suit(d, inputs, np.empty((96, 42), dtype)) == (
+                path == "tiles" and cpu_tile_gemm.VECTOR_BYTES == 64)  # measured with AVX-512
+            got[path] = np.empty((96, 42), dtype)
+            rt.weight_gemm(d, inputs, got[path])
+        monkeypatch.setenv("MINIGRAD_WEIGHT_GEMM", "loop")
+        with pytest.raises(ValueError, match="MINIGRAD_WEIGHT_GEMM"):
+            rt.weight_gemm(d, inputs, np.empty((96, 42), dtype))
+    finally:
+        rt.set_num_threads(before)
+    expected = d.astype(np.float64).T @ inputs.astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for path in got:
+        np.testing.assert_allclose(got[path], expected, rtol=tol, atol=tol)
+    wide = np.empty((rt.TN_MAX_OUTPUT_BYTES // np.dtype(dtype).itemsize // 64 + 1, 64), dtype)
+    monkeypatch.setenv("MINIGRAD_WEIGHT_GEMM", "tiles")
+    assert not rt._tiles_suit(np.empty((10, wide.shape[0]), dtype), np.empty((10, 64), dtype),
+                              wide)  # an output past L2 stays with OpenBLAS
+    assert not rt._tiles_suit(d, inputs[:, :TILE - 1], np.empty((96, TILE - 1), dtype))
 
 
 def _lstm(x, states, params, step_gemm, monkeypatch):

@@ -255,6 +255,37 @@ def test_threads_and_wide_inputs_match_reference(model, nonlinearity, threads, r
     assert_same_gradients(ours, theirs, (out, h_n, c_n), ref, upstream)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("model,nonlinearity", MODELS)
+def test_data_without_grad_skips_dx(model, nonlinearity, wide, rng, monkeypatch):
+    """x that needs no gradient (a task's data): the runner computes no dx (neither the in-loop
+    one nor the GEMM over all steps for a wide input: it returns None), x.grad stays None and
+    every other gradient equals the step-by-step reference's."""
+    from minigrad.compiler import cpu_runtime, run_cpu
+
+    I = cpu_runtime.FUSED_DX_MAX_INPUT + 3 if wide else 2
+    arrays = make_arrays(model, 6, 5, I, 4, rng)
+    upstream = [rng.standard_normal(s) for s in [(6, 5, 4), (5, 4), (5, 4)]]
+    ours, theirs = tensors(arrays), tensors(arrays)
+    ours["x"], theirs["x"] = mg.tensor(arrays["x"]), mg.tensor(arrays["x"])
+    returned = []
+    runner = run_cpu.backward
+
+    def recorded(*args, **kwargs):
+        returned.append(runner(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(run_cpu, "backward", recorded)
+    outputs = fused(model, nonlinearity, ours, [6, 2, 5, 1, 6], reverse=wide)
+    ref = reference(model, nonlinearity, theirs, [6, 2, 5, 1, 6], reverse=wide)
+    products = []  # the backward's GEMMs over all steps split by rows: dx's only
+    monkeypatch.setattr(cpu_runtime, "split_gemm", lambda *args: products.append(args))
+    assert_same_gradients({k: t for k, t in ours.items() if k != "x"}, theirs, outputs, ref,
+                          upstream)
+    assert len(returned) == 1 and returned[0][0] is None and not products
+    assert ours["x"].grad is None
+
+
 @pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, False), (False, True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_split_gemm_and_packed_step_gemm_equal_numpy(transpose_a, transpose_b, dtype, rng,
