@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.compiler import CompiledStep, compile_step, stack_pipelined, stacked_recurrence
+from minigrad.compiler import CompiledStep, compile_step
 
 from .cells import COMPILED_STEPS, Cell
 
@@ -19,19 +19,6 @@ def fused_sequence(cell: Cell, x, states, lengths, reverse, grad_norms):
     params = cell.step_parameters()
     return compiled(x, states, params, lengths=lengths, reverse=reverse, grad_norms=grad_norms,
                     state_names=cell.states)
-
-
-def fused_stack(cells, x, states, lengths):
-    """Layers `cells` stacked in one direction over x (T, B, I), states[l] the initial states of
-    layer l, as one pipelined node (minigrad.compiler.stacked_recurrence: the layers run as a
-    wavefront over chunks of time on the threads); returns the top layer's out and each layer's
-    final states, or None where the stack cannot run so (stack_pipelined: then layer by layer,
-    with the same results)."""
-    compiled = [compiled_step(cell, x.dtype) for cell in cells]
-    if not stack_pipelined(compiled, x):
-        return None
-    params = [cell.step_parameters() for cell in cells]
-    return stacked_recurrence(compiled, x, states, params, lengths)
 
 
 def compiled_step(cell: Cell, dtype) -> CompiledStep:
@@ -71,4 +58,4 @@ def _bound_step(cell: Cell):
     return step
 
 
-__all__ = ["fused_sequence", "fused_stack", "compiled_step"]
+__all__ = ["fused_sequence", "compiled_step"]

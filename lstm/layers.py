@@ -189,12 +189,6 @@ class Recurrent(Module):
                    for s, name in zip(given, self.state_names)]
         n = self.num_layers * self.num_directions
         per_k = [s.unstack(0) if n > 1 else [s[0]] for s in initial]
-        stacked = self._stack(x, per_k, lengths, grad_norms)
-        if stacked is not None:
-            out, last = stacked
-            out = out.transpose(1, 0, 2) if self.batch_first else out
-            return out, [mg.stack([layer[k] for layer in last], 0)
-                         for k in range(len(self.state_names))]
         finals = [[] for _ in self.state_names]
         layer_input = x
         for layer in range(self.num_layers):
@@ -219,23 +213,6 @@ class Recurrent(Module):
                 layer_input = mg.dropout(layer_input, self.dropout, self.rng)
         out = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
         return out, [mg.stack(f, 0) for f in finals]
-
-    def _stack(self, x, per_k, lengths, grad_norms):
-        """The layers as one pipelined node (lstm.fused.fused_stack) when every layer would run
-        its fused step with nothing between the layers: one direction, two layers or more, no
-        dropout or recurrent dropout while training, no grad_norms; else None."""
-        if self.impl != "fused" or self.num_directions != 1 or self.num_layers < 2 or \
-                grad_norms is not None or (self.training and (self.dropout or
-                                                              self.recurrent_dropout)):
-            return None
-        cells = [self.cell(self._suffixes(layer)[0]) for layer in range(self.num_layers)]
-        if any(getattr(c, "parallel_sequence", None) is not None and getattr(c, "scan", True)
-               for c in cells):
-            return None
-        from .fused import fused_stack
-
-        return fused_stack(cells, x, [tuple(s[k] for s in per_k)
-                                      for k in range(self.num_layers)], lengths)
 
     def _sequence(self, x, states, suffix, lengths, reverse, sink, masks=None):
         cell = self.cell(suffix)

@@ -14,16 +14,14 @@ import numpy as np
 
 from ..autograd import record_multi
 from ..tensor import Tensor
-from . import cpu_runtime as rt
-from . import run_cpu, run_stack
+from . import run_cpu
 from .cache import cache_dir, load
 from .emit_cpu import module_source
 from .lengths import step_counts
 from .plan import Plan, plan
 from .trace import CellCompileError, Graph, trace, unsupported
 
-__all__ = ["CellCompileError", "CompiledStep", "compile_step", "cache_dir", "trace", "plan",
-           "stack_pipelined", "stacked_recurrence"]
+__all__ = ["CellCompileError", "CompiledStep", "compile_step", "cache_dir", "trace", "plan"]
 
 
 class CompiledStep:
@@ -111,13 +109,6 @@ class CompiledStep:
         if x.dtype != self.dtype:
             raise ValueError(f"fused_recurrence: compiled for {self.dtype}, x is {x.dtype}")
         T, B, _ = x.shape
-        self._check_states(x, B, states, params)
-        if grad_norms is not None and not isinstance(grad_norms, dict):
-            raise ValueError("fused_recurrence: grad_norms must be None or a dict")
-        return step_counts("fused_recurrence", lengths, T, B)
-
-    def _check_states(self, x, B, states, params):
-        graph = self.graph
         if len(states) != len(graph.state_sizes):
             raise ValueError(f"fused_recurrence: {len(graph.state_sizes)} states expected, got "
                              f"{len(states)}")
@@ -132,6 +123,9 @@ class CompiledStep:
                 raise ValueError(f"fused_recurrence: parameter {name} must be a {x.dtype} "
                                  f"Tensor of shape {graph.params[name]}, got "
                                  f"{getattr(p, 'shape', p)}")
+        if grad_norms is not None and not isinstance(grad_norms, dict):
+            raise ValueError("fused_recurrence: grad_norms must be None or a dict")
+        return step_counts("fused_recurrence", lengths, T, B)
 
 
 def compile_step(step, input_size: int, state_sizes, params: dict, dtype) -> CompiledStep:
@@ -143,63 +137,3 @@ def compile_step(step, input_size: int, state_sizes, params: dict, dtype) -> Com
     shapes = {name: tuple(getattr(p, "shape", p)) for name, p in params.items()}
     graph = trace(step, input_size, tuple(state_sizes), shapes)
     return CompiledStep(graph, plan(graph), dtype)
-
-
-def stack_pipelined(steps, x: Tensor) -> bool:
-    """Whether `steps` (CompiledStep per layer, each one's input the previous one's output) can
-    run over x as one pipelined node (run_stack): CPU arrays, two threads or more, at least two
-    chunks of time, one-stage cells (one per-step product), MINIGRAD_STACK_PIPELINE not 0."""
-    if len(steps) < 2 or not isinstance(x.data, np.ndarray) or rt.get_num_threads() < 2 \
-            or not run_stack.enabled() or len(run_stack.chunk_bounds(x.shape[0])) < 2:
-        return False
-    return all(s.plan.weight_mid is None for s in steps)
-
-
-def stacked_recurrence(cells, x: Tensor, states, params, lengths=None):
-    """The layers cells[l] (CompiledStep) stacked, one direction: layer l's input is layer
-    l-1's output, x (T, B, I) the first one's; states[l] its initial states, params[l] its
-    parameters (name -> Tensor). One tape node whose forward and backward run the layers as a
-    wavefront over chunks of time on the threads (run_stack.py; where stack_pipelined says so).
-    Returns the top layer's out (T, B, S_0) and each layer's final states (a tuple per layer)."""
-    steps_ = list(cells)
-    counts = steps_[0]._check(x, tuple(states[0]), params[0], lengths, None)
-    T, B, _ = x.shape
-    for l in range(1, len(steps_)):
-        width = steps_[l - 1].graph.state_sizes[0]
-        if steps_[l].graph.input_size != width:
-            raise ValueError(f"stacked_recurrence: layer {l} takes inputs of size "
-                             f"{steps_[l].graph.input_size}, layer {l - 1} outputs {width}")
-        steps_[l]._check_states(x, B, tuple(states[l]), params[l])
-    names = [s.param_names for s in steps_]
-    n_states = [len(s) for s in states]
-    inputs = (x, *[s for layer in states for s in layer],
-              *[layer[n] for layer, ns in zip(params, names) for n in ns])
-    kernels = [s.kernels for s in steps_]
-    plans = [s.plan for s in steps_]
-    accs = [s.param_acc for s in steps_]
-    arrays = [{n: p[n].data for n in ns} for p, ns in zip(params, names)]
-    shapes = [{n: p[n].shape for n in ns} for p, ns in zip(params, names)]
-    state_data = [[s.data for s in layer] for layer in states]
-    out, finals, saved = run_stack.forward(kernels, plans, x.data, state_data, arrays, counts)
-
-    def backward(grads):
-        nonlocal saved
-        if saved is None:  # a second backward (retain_graph): the first overwrote the slots
-            saved = run_stack.forward(kernels, plans, x.data, state_data, arrays, counts)[2]
-        d_finals, k = [], 1
-        for n in n_states:
-            d_finals.append(list(grads[k:k + n]))
-            k += n
-        dx, d_states, d_params = run_stack.backward(kernels, plans, saved, grads[0], d_finals,
-                                                    accs, shapes)
-        saved = None
-        return (dx, *[d for layer in d_states for d in layer],
-                *[d[n] for d, ns in zip(d_params, names) for n in ns])
-
-    tensors = record_multi("stacked_recurrence", [out, *[f for layer in finals for f in layer]],
-                           inputs, backward)
-    result, k = [], 1
-    for n in n_states:
-        result.append(tuple(tensors[k:k + n]))
-        k += n
-    return tensors[0], result

@@ -207,18 +207,13 @@ def each_thread(loop, B, L, w1, w2, split, arguments):
         run(loop, calls)
         return
     rows = parts(B)
-    tiles1, packed2, (chunk1, chunk2) = packed_weights(max(hi - lo for lo, hi in rows), w1, w2)
+    widest = max(hi - lo for lo, hi in rows)
+    chunk1, tile1 = _step_tiles(widest, *w1.shape)
+    chunk2, tile2 = step_tiling(widest, *w2.shape)
+    tiles1 = pack_ranges(w1, [(0, w1.shape[1])], tile1)
+    packed2 = pack_column_tiles(w2, tile2)
     run(loop, [arguments(k, tiles1, packed2, (lo, hi, chunk1, chunk2, 0, L, lo, hi, sync, 1))
                for k, (lo, hi) in enumerate(rows)])
-
-
-def packed_weights(rows, w1, w2):
-    """(w1's column tiles, w2's packed tiles, (row chunk 1, row chunk 2)) for a thread whose
-    share of a time loop has `rows` batch rows and every hidden unit."""
-    chunk1, tile1 = _step_tiles(rows, *w1.shape)
-    chunk2, tile2 = step_tiling(rows, *w2.shape)
-    return (pack_ranges(w1, [(0, w1.shape[1])], tile1), pack_column_tiles(w2, tile2),
-            (chunk1, chunk2))
 
 
 def split_gemm(a, b, c, transpose_a, transpose_b, beta):

@@ -3,8 +3,8 @@ backend kernel calls on raw arrays.
 
 While a ``Recorder`` is active (``recording(rec)``), every function of the backend contract
 (``backends/interface.py``) on the loaded backend modules, the fused recurrences' runners
-(``compiler/run_cpu.py``, ``run_stack.py``, ``run_cuda.py``), clip_grad_norm_'s kernels
-(``optim_kernels.grad_norm``, ``clip_scaled``) and ``Optimizer.step`` are replaced by wrappers that
+(``compiler/run_cpu.py``, ``run_cuda.py``), clip_grad_norm_'s kernels (``optim_kernels.grad_norm``,
+``clip_scaled``) and ``Optimizer.step`` are replaced by wrappers that
 run the original and append one operation to the recorder; ``Tensor.data`` and ``Tensor.grad``
 become properties that see every read and write of those attributes. So the forward ops, the
 VJP closures the tape calls during ``backward()`` and the optimizer's kernels are all captured as
@@ -309,7 +309,7 @@ def recording(rec: Recorder):
     a one-item list whose item is the active recorder (assign a fork to trace a backward)."""
     from .. import backends, optim, optim_kernels
     from ..tensor import Tensor
-    from . import run_cpu, run_stack
+    from . import run_cpu
 
     box = [rec]
     patched = []
@@ -329,7 +329,7 @@ def recording(rec: Recorder):
                 continue
             patch(module, name, _host_read(box, name, fn) if name in _HOST_READS
                   else _recorded(box, fn, name=f"{module.name}.{name}"))
-    runners = [run_cpu, run_stack]
+    runners = [run_cpu]
     if "minigrad.compiler.run_cuda" in sys.modules:
         runners.append(sys.modules["minigrad.compiler.run_cuda"])
     for runner in runners:
