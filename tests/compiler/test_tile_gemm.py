@@ -10,7 +10,15 @@ from numba import njit
 
 import minigrad as mg
 from minigrad.backends import cpu_tile_gemm
-from minigrad.backends.cpu_blas import gemm_in_place, gemm_tiles, pack_ranges
+from minigrad.backends.cpu_blas import (
+    TILES_ROW_BLOCK,
+    TN_BLOCK_ROWS,
+    gemm_in_place,
+    gemm_tiles,
+    gemm_tiles_rows,
+    gemm_tn_blocks,
+    pack_ranges,
+)
 from minigrad.backends.cpu_tile_gemm import TILE, block_rows, tile_product
 from minigrad.compiler import cpu_runtime as rt
 from minigrad.ops.recurrent import _step, lstm_sequence
@@ -113,6 +121,85 @@ def test_gemm_in_place_equals_numpy(dtype, rows, inner, columns, beta, a_layout)
     gemm_in_place(a, b, c, beta)
     tol = 1e-5 * np.sqrt(max(inner, 1)) if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, gates, inputs", [(2 * TN_BLOCK_ROWS + 5, 13, 45),
+                                                 (TN_BLOCK_ROWS, 64, 64), (3, 40, 70),
+                                                 (0, 9, 33)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_tn_blocks_equals_numpy(dtype, rows, gates, inputs, beta):
+    """a^T b summed over the rows in blocks of TN_BLOCK_ROWS (the last one shorter), a a column
+    window of the gate gradients (unit stride along its rows, a wider row stride), b a column
+    window of [x | h]; rows, columns past whole blocks and tiles through BLAS; beta 0 ignores NaN
+    in c; no rows gives beta c."""
+    rng = np.random.default_rng(rows + gates)
+    a = rng.standard_normal((rows, gates + 6)).astype(dtype)[:, 4:4 + gates]
+    b = rng.standard_normal((rows, inputs + 3)).astype(dtype)[:, 3:]
+    c = rng.standard_normal((gates, inputs)).astype(dtype)
+    if beta == 0.0:
+        c[:] = np.nan
+    expected = (a.T.astype(np.float64) @ b.astype(np.float64)
+                + (beta * c.astype(np.float64) if beta else 0.0))
+    gemm_tn_blocks(a, b, c, beta)
+    tol = 1e-5 * np.sqrt(max(rows, 1)) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, inner, columns", [(2 * TILES_ROW_BLOCK + 11, 40, 70),
+                                                  (TILES_ROW_BLOCK, 64, 64), (5, 3, 33)])
+@pytest.mark.parametrize("b_layout", ["rows", "transposed"])
+def test_gemm_tiles_rows_equals_numpy(dtype, rows, inner, columns, b_layout):
+    """Rows lo:hi of a @ b, b packed (a weight or a transposed view of one, as the input
+    projection's W_x^T), a a column window of a wider buffer (the [x | h] rows): the blocks of
+    TILES_ROW_BLOCK rows, the last one shorter, columns past the last whole tile through BLAS;
+    the rows outside lo:hi untouched."""
+    rng = np.random.default_rng(rows + columns)
+    a = rng.standard_normal((rows, inner + 5)).astype(dtype)[:, :inner]
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    if b_layout == "transposed":
+        b = np.ascontiguousarray(b.T).T
+    c = np.full((rows, columns), np.nan, dtype)
+    lo, hi = rows // 7, rows - 1
+    gemm_tiles_rows(a, *pack_ranges(b, [(0, columns)], TILE), c, lo, hi)
+    tol = 1e-5 * np.sqrt(inner) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c[lo:hi], a[lo:hi].astype(np.float64) @ b.astype(np.float64),
+                               rtol=tol, atol=tol)
+    assert np.isnan(c[:lo]).all() and np.isnan(c[hi:]).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_split_tiles_equals_numpy(threads):
+    rng = np.random.default_rng(threads)
+    a = rng.standard_normal((700, 48))
+    b = rng.standard_normal((37, 48)).T  # W_x^T as the projection passes it
+    before = rt.get_num_threads()
+    rt.set_num_threads(threads)
+    try:
+        c = np.full((700, 37), np.nan)
+        rt.split_tiles(a, b, c)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        rt.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_gemm_equals_numpy(threads):
+    """rt.weight_gemm (the threads' shares of the rows through gemm_tn_blocks, then summed) with
+    the gate gradients in either layout."""
+    rng = np.random.default_rng(threads)
+    d = rng.standard_normal((700, 48))
+    x = rng.standard_normal((700, 37))
+    before = rt.get_num_threads()
+    rt.set_num_threads(threads)
+    try:
+        for left in (d, np.asfortranarray(d)):
+            out = np.full((48, 37), np.nan)
+            rt.weight_gemm(left, x, out)
+            np.testing.assert_allclose(out, d.T @ x, rtol=1e-12, atol=1e-12)
+    finally:
+        rt.set_num_threads(before)
 
 
 def _lstm(x, states, params, step_gemm, monkeypatch):
