@@ -229,13 +229,33 @@ def split_gemm(a, b, c, transpose_a, transpose_b, beta):
                     for lo, hi in parts(c.shape[0], 64)])
 
 
+def sequence_gemm() -> str:
+    """How the products over all steps run (split_tiles, weight_gemm): "micro" (the microkernel,
+    cpu_blas.gemm_tiles_rows and gemm_tn_blocks; the default) or "blas" (OpenBLAS, as before
+    session 12), from MINIGRAD_SEQUENCE_GEMM; read at each call, for side-by-side measurements
+    (the two were measured on an AMD EPYC only: docs/fused_kernels.md)."""
+    value = os.environ.get("MINIGRAD_SEQUENCE_GEMM", "").strip() or "micro"
+    if value not in ("micro", "blas"):
+        raise ValueError(f"MINIGRAD_SEQUENCE_GEMM must be 'micro' or 'blas', got {value!r}")
+    return value
+
+
 def split_tiles(a, b, c):
     """c = a @ b with c's rows split over the threads, b (K, N) packed once into column tiles
     and each thread's rows run through the microkernel (cpu_blas.gemm_tiles_rows): the products
     over all steps of the fused recurrences (input projections, dx)."""
+    rows = parts(c.shape[0], 64)
+    if sequence_gemm() == "blas":
+        unit = b.strides[1] == b.itemsize
+        run(gemm_rows, [(a, b if unit else b.T, c, False, not unit, 1.0, 0.0, lo, hi)
+                        for lo, hi in rows])
+        return
     packed, starts, widths = pack_ranges(b, [(0, b.shape[1])], TILE)
-    run(gemm_tiles_rows, [(a, packed, starts, widths, c, lo, hi)
-                          for lo, hi in parts(c.shape[0], 64)])
+    run(gemm_tiles_rows, [(a, packed, starts, widths, c, lo, hi) for lo, hi in rows])
+
+
+def _gemm_tn_blas(a, b, c, beta):
+    gemm_rows(a, b, c, True, False, 1.0, beta, 0, c.shape[0])
 
 
 def weight_gemm(d, inputs, out):
@@ -244,12 +264,12 @@ def weight_gemm(d, inputs, out):
     5-20% faster than splitting the output, and each thread reads only its share. A share runs
     through the microkernel in blocks of rows (cpu_blas.gemm_tn_blocks)."""
     rows = parts(d.shape[0], 256)
+    fn = gemm_tn_blocks if sequence_gemm() == "micro" else _gemm_tn_blas
     if len(rows) == 1:
-        run(gemm_tn_blocks, [(d, inputs, out, 0.0)])
+        run(fn, [(d, inputs, out, 0.0)])
         return
     partial = np.empty((len(rows),) + out.shape, out.dtype)
-    run(gemm_tn_blocks, [(d[lo:hi], inputs[lo:hi], partial[k], 0.0)
-                         for k, (lo, hi) in enumerate(rows)])
+    run(fn, [(d[lo:hi], inputs[lo:hi], partial[k], 0.0) for k, (lo, hi) in enumerate(rows)])
     np.sum(partial, axis=0, out=out)
 
 

@@ -170,36 +170,49 @@ def test_gemm_tiles_rows_equals_numpy(dtype, rows, inner, columns, b_layout):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_split_tiles_equals_numpy(threads):
+@pytest.mark.parametrize("path", ["micro", "blas"])
+def test_split_tiles_equals_numpy(threads, path, monkeypatch):
+    """Both paths (MINIGRAD_SEQUENCE_GEMM) with b a transposed view (W_x^T, the projection's)
+    and a contiguous one (W_x, dx's)."""
+    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", path)
     rng = np.random.default_rng(threads)
     a = rng.standard_normal((700, 48))
     b = rng.standard_normal((37, 48)).T  # W_x^T as the projection passes it
     before = rt.get_num_threads()
     rt.set_num_threads(threads)
     try:
-        c = np.full((700, 37), np.nan)
-        rt.split_tiles(a, b, c)
-        np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+        for right in (b, np.ascontiguousarray(b)):
+            c = np.full((700, 37), np.nan)
+            rt.split_tiles(a, right, c)
+            np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
     finally:
         rt.set_num_threads(before)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_weight_gemm_equals_numpy(threads):
-    """rt.weight_gemm (the threads' shares of the rows through gemm_tn_blocks, then summed) with
-    the gate gradients in either layout."""
+@pytest.mark.parametrize("path", ["micro", "blas"])
+def test_weight_gemm_equals_numpy(threads, path, monkeypatch):
+    """rt.weight_gemm (the threads' shares of the rows through gemm_tn_blocks or BLAS, then
+    summed) with the gate gradients in either layout (BLAS: C order only)."""
+    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", path)
     rng = np.random.default_rng(threads)
     d = rng.standard_normal((700, 48))
     x = rng.standard_normal((700, 37))
     before = rt.get_num_threads()
     rt.set_num_threads(threads)
     try:
-        for left in (d, np.asfortranarray(d)):
+        for left in (d, np.asfortranarray(d))[:2 if path == "micro" else 1]:
             out = np.full((48, 37), np.nan)
             rt.weight_gemm(left, x, out)
             np.testing.assert_allclose(out, d.T @ x, rtol=1e-12, atol=1e-12)
     finally:
         rt.set_num_threads(before)
+
+
+def test_sequence_gemm_names_the_variable(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", "mkl")
+    with pytest.raises(ValueError, match="MINIGRAD_SEQUENCE_GEMM must be 'micro' or 'blas'"):
+        rt.sequence_gemm()
 
 
 def _lstm(x, states, params, step_gemm, monkeypatch):
