@@ -289,41 +289,12 @@ def gemm_tiles_rows(a, packed, starts, widths, c, lo, hi):
     EPYC core 1,600 rows of (1024 -> 64) ran at 82 GFLOP/s through BLAS, 108 here; (1024 ->
     256) 97 against 107; the projections (64 | 256 -> 1024) 86 / 101 against 91 / 105."""
     previous_fp = denormals_off()
+    inner = a.shape[1]
     for r0 in range(lo, hi, TILES_ROW_BLOCK):
         r1 = min(hi, r0 + TILES_ROW_BLOCK)
-        gemm_tiles(a[r0:r1], packed, starts, widths, c[r0:r1], 0.0, TILES_ROW_BLOCK)
-    restore_denormals(previous_fp)
-
-
-# rows of the summed dimension per block of gemm_tn_blocks: a block of b's 32-column tile (256
-# rows, 32 KiB float32) stays in L1/L2 while every block of c's rows reads it
-TN_BLOCK_ROWS = 256
-# gemm_tn_blocks' copy of a block of b has rows this many elements longer than b's: a row stride
-# of a power of two (b's 512 columns at 2 KiB) made the tile's rows alias in L1
-TN_ROW_PAD = 16
-
-
-@njit(cache=True, nogil=True)
-def gemm_tn_blocks(a, b, c, beta):
-    """c = a^T @ b + beta c for a (M, N) with a unit stride along either axis, b (M, K): the M
-    rows summed TN_BLOCK_ROWS at a time, each block of b copied into a buffer with padded rows
-    and multiplied through gemm_in_place (the microkernel) with the block of a read transposed
-    where it lies. The weight gradients of the fused recurrences (a the gate gradients, b the
-    [x | h] rows): 1,600 rows of (1024 | 320) and (1024 | 512) ran at 92 and 96 GFLOP/s through
-    BLAS on one AMD EPYC core, 108 and 106 here (docs/fused_kernels.md); gemm_in_place over all
-    1,600 rows at once reread b's tiles from memory (36-56 GFLOP/s on the same shapes)."""
-    previous_fp = denormals_off()
-    M, K = b.shape
-    if M == 0:
-        for i in range(c.shape[0]):
-            for j in range(c.shape[1]):
-                c[i, j] = beta * c[i, j] if beta != 0.0 else 0.0
-    buffer = np.empty((min(M, TN_BLOCK_ROWS), K + TN_ROW_PAD), b.dtype)
-    for m0 in range(0, M, TN_BLOCK_ROWS):
-        m1 = min(M, m0 + TN_BLOCK_ROWS)
-        block = buffer[:m1 - m0, :K]
-        block[:, :] = b[m0:m1]
-        gemm_in_place(a[m0:m1].T, block, c, beta if m0 == 0 else 1.0)
+        # a's block typed as a strided view (layout "A"), as the per-step loops pass theirs:
+        # gemm_tiles is then the specialisation they compiled, not one more cold compile
+        gemm_tiles(a[r0:r1, 0:inner], packed, starts, widths, c[r0:r1], 0.0, TILES_ROW_BLOCK)
     restore_denormals(previous_fp)
 
 

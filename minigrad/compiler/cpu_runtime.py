@@ -22,7 +22,6 @@ import numpy as np
 from ..backends.cpu_blas import (
     gemm_rows,
     gemm_tiles_rows,
-    gemm_tn_blocks,
     pack_column_tiles,
     pack_ranges,
     step_tiling,
@@ -230,10 +229,10 @@ def split_gemm(a, b, c, transpose_a, transpose_b, beta):
 
 
 def sequence_gemm() -> str:
-    """How the products over all steps run (split_tiles, weight_gemm): "micro" (the microkernel,
-    cpu_blas.gemm_tiles_rows and gemm_tn_blocks; the default) or "blas" (OpenBLAS, as before
-    session 12), from MINIGRAD_SEQUENCE_GEMM; read at each call, for side-by-side measurements
-    (the two were measured on an AMD EPYC only: docs/fused_kernels.md)."""
+    """How the products over all steps of split_tiles run (input projections, dx): "micro" (the
+    microkernel, cpu_blas.gemm_tiles_rows; the default) or "blas" (OpenBLAS, as before session
+    12), from MINIGRAD_SEQUENCE_GEMM; read at each call, for side-by-side measurements (the two
+    were measured on an AMD EPYC only: docs/fused_kernels.md)."""
     value = os.environ.get("MINIGRAD_SEQUENCE_GEMM", "").strip() or "micro"
     if value not in ("micro", "blas"):
         raise ValueError(f"MINIGRAD_SEQUENCE_GEMM must be 'micro' or 'blas', got {value!r}")
@@ -254,22 +253,19 @@ def split_tiles(a, b, c):
     run(gemm_tiles_rows, [(a, packed, starts, widths, c, lo, hi) for lo, hi in rows])
 
 
-def _gemm_tn_blas(a, b, c, beta):
-    gemm_rows(a, b, c, True, False, 1.0, beta, 0, c.shape[0])
-
-
 def weight_gemm(d, inputs, out):
     """out = d^T @ inputs summed over all T*B rows: each thread takes a share of the rows (the
     long inner dimension) into its own partial product, then the partials are added. Measured
-    5-20% faster than splitting the output, and each thread reads only its share. A share runs
-    through the microkernel in blocks of rows (cpu_blas.gemm_tn_blocks)."""
+    5-20% faster than splitting the output, and each thread reads only its share. (Through the
+    microkernel in blocks of rows: 1-2% of the character model's step for 1.5 s more of cold
+    compile; not kept, docs/fused_kernels.md.)"""
     rows = parts(d.shape[0], 256)
-    fn = gemm_tn_blocks if sequence_gemm() == "micro" else _gemm_tn_blas
     if len(rows) == 1:
-        run(fn, [(d, inputs, out, 0.0)])
+        run(gemm_rows, [(d, inputs, out, True, False, 1.0, 0.0, 0, out.shape[0])])
         return
     partial = np.empty((len(rows),) + out.shape, out.dtype)
-    run(fn, [(d[lo:hi], inputs[lo:hi], partial[k], 0.0) for k, (lo, hi) in enumerate(rows)])
+    run(gemm_rows, [(d[lo:hi], inputs[lo:hi], partial[k], True, False, 1.0, 0.0, 0, out.shape[0])
+                    for k, (lo, hi) in enumerate(rows)])
     np.sum(partial, axis=0, out=out)
 
 

@@ -12,11 +12,9 @@ import minigrad as mg
 from minigrad.backends import cpu_tile_gemm
 from minigrad.backends.cpu_blas import (
     TILES_ROW_BLOCK,
-    TN_BLOCK_ROWS,
     gemm_in_place,
     gemm_tiles,
     gemm_tiles_rows,
-    gemm_tn_blocks,
     pack_ranges,
 )
 from minigrad.backends.cpu_tile_gemm import TILE, block_rows, tile_product
@@ -124,29 +122,6 @@ def test_gemm_in_place_equals_numpy(dtype, rows, inner, columns, beta, a_layout)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows, gates, inputs", [(2 * TN_BLOCK_ROWS + 5, 13, 45),
-                                                 (TN_BLOCK_ROWS, 64, 64), (3, 40, 70),
-                                                 (0, 9, 33)])
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_gemm_tn_blocks_equals_numpy(dtype, rows, gates, inputs, beta):
-    """a^T b summed over the rows in blocks of TN_BLOCK_ROWS (the last one shorter), a a column
-    window of the gate gradients (unit stride along its rows, a wider row stride), b a column
-    window of [x | h]; rows, columns past whole blocks and tiles through BLAS; beta 0 ignores NaN
-    in c; no rows gives beta c."""
-    rng = np.random.default_rng(rows + gates)
-    a = rng.standard_normal((rows, gates + 6)).astype(dtype)[:, 4:4 + gates]
-    b = rng.standard_normal((rows, inputs + 3)).astype(dtype)[:, 3:]
-    c = rng.standard_normal((gates, inputs)).astype(dtype)
-    if beta == 0.0:
-        c[:] = np.nan
-    expected = (a.T.astype(np.float64) @ b.astype(np.float64)
-                + (beta * c.astype(np.float64) if beta else 0.0))
-    gemm_tn_blocks(a, b, c, beta)
-    tol = 1e-5 * np.sqrt(max(rows, 1)) if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows, inner, columns", [(2 * TILES_ROW_BLOCK + 11, 40, 70),
                                                   (TILES_ROW_BLOCK, 64, 64), (5, 3, 33)])
 @pytest.mark.parametrize("b_layout", ["rows", "transposed"])
@@ -185,26 +160,6 @@ def test_split_tiles_equals_numpy(threads, path, monkeypatch):
             c = np.full((700, 37), np.nan)
             rt.split_tiles(a, right, c)
             np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
-    finally:
-        rt.set_num_threads(before)
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("path", ["micro", "blas"])
-def test_weight_gemm_equals_numpy(threads, path, monkeypatch):
-    """rt.weight_gemm (the threads' shares of the rows through gemm_tn_blocks or BLAS, then
-    summed) with the gate gradients in either layout (BLAS: C order only)."""
-    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", path)
-    rng = np.random.default_rng(threads)
-    d = rng.standard_normal((700, 48))
-    x = rng.standard_normal((700, 37))
-    before = rt.get_num_threads()
-    rt.set_num_threads(threads)
-    try:
-        for left in (d, np.asfortranarray(d))[:2 if path == "micro" else 1]:
-            out = np.full((48, 37), np.nan)
-            rt.weight_gemm(left, x, out)
-            np.testing.assert_allclose(out, d.T @ x, rtol=1e-12, atol=1e-12)
     finally:
         rt.set_num_threads(before)
 
