@@ -8,7 +8,7 @@ Each library runs in its own process (threads pinned as bench.charlm_speed's wor
 `steps` steps after 3 untimed ones:
 - minigrad-compile: every call of the compiled program by the backend function its source names
   (bench.profile_compiled's wrapper), the fused recurrences' runners split into their time loops
-  (cpu_runtime.each_thread), the products over all steps (input projections and dx, split_gemm)
+  (cpu_runtime.each_thread), the products over all steps (input projections and dx, split_tiles)
   and the weight gradients (weight_gemm); wall clock of the calling (main) thread, each part's
   median over the steps;
 - torch: torch.profiler's operators over the same steps (self time, wall clock of the calling
@@ -78,7 +78,7 @@ def _instrument_minigrad(parts):
         return wrapper
 
     for attr, name in (("each_thread", "  time loops (each_thread)"),
-                       ("split_gemm", "  products over all steps (split_gemm)"),
+                       ("split_tiles", "  products over all steps (split_tiles)"),
                        ("weight_gemm", "  weight gradients (weight_gemm)")):
         setattr(cpu_runtime, attr, timer(getattr(cpu_runtime, attr), name))
 

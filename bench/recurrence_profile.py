@@ -269,11 +269,11 @@ def profile(H: int, I: int, threads: int, calls: int, clock: str, split: str = "
         flops["weight GEMM dgates^T [x|h]"] = 2 * T * B * 4 * H * (I + H)
         gates = np.empty((T * B, 4 * H), f32)
         rows["input projection x W_ih^T"] = _best(
-            lambda: rt.split_gemm(xh[:, :I], params["weight_ih"], gates, False, True, 0.0),
+            lambda: rt.split_tiles(xh[:, :I], params["weight_ih"].T, gates),
             calls, clock)
         dx = np.empty((T * B, I), f32)
         rows["dx GEMM dgates W_ih"] = _best(
-            lambda: rt.split_gemm(d, params["weight_ih"], dx, False, False, 0.0), calls, clock)
+            lambda: rt.split_tiles(d, params["weight_ih"], dx), calls, clock)
     out["rows_per_thread"] = share
     out["gflops"] = {k: round(f / rows[k][0] / 1e6, 1) for k, f in flops.items()}
     return out

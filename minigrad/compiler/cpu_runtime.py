@@ -21,6 +21,7 @@ import numpy as np
 
 from ..backends.cpu_blas import (
     gemm_rows,
+    gemm_tiles_rows,
     gemm_tn_rows,
     pack_column_tiles,
     pack_ranges,
@@ -254,13 +255,39 @@ def _tiles_suit(d, inputs, out) -> bool:
             and out.shape[1] >= TILE and out.nbytes <= TN_MAX_OUTPUT_BYTES
             and VECTOR_BYTES == 64 and weight_path() == "tiles")
 
+def sequence_gemm() -> str:
+    """How the products over all steps of split_tiles run (input projections, dx): "micro" (the
+    microkernel, cpu_blas.gemm_tiles_rows; the default) or "blas" (OpenBLAS, as before session
+    12), from MINIGRAD_SEQUENCE_GEMM; read at each call, for side-by-side measurements (the two
+    were measured on an AMD EPYC only: docs/fused_kernels.md)."""
+    value = os.environ.get("MINIGRAD_SEQUENCE_GEMM", "").strip() or "micro"
+    if value not in ("micro", "blas"):
+        raise ValueError(f"MINIGRAD_SEQUENCE_GEMM must be 'micro' or 'blas', got {value!r}")
+    return value
+
+
+def split_tiles(a, b, c):
+    """c = a @ b with c's rows split over the threads, b (K, N) packed once into column tiles
+    and each thread's rows run through the microkernel (cpu_blas.gemm_tiles_rows): the products
+    over all steps of the fused recurrences (input projections, dx)."""
+    rows = parts(c.shape[0], 64)
+    if sequence_gemm() == "blas":
+        unit = b.strides[1] == b.itemsize
+        run(gemm_rows, [(a, b if unit else b.T, c, False, not unit, 1.0, 0.0, lo, hi)
+                        for lo, hi in rows])
+        return
+    packed, starts, widths = pack_ranges(b, [(0, b.shape[1])], TILE)
+    run(gemm_tiles_rows, [(a, packed, starts, widths, c, lo, hi) for lo, hi in rows])
+
 
 def weight_gemm(d, inputs, out):
     """out = d^T @ inputs summed over all T*B rows: each thread takes a share of the rows (the
     long inner dimension) into its own partial product, then the partials are added. Measured
     5-20% faster than splitting the output, and each thread reads only its share. Small outputs
     (a recurrence's weight gradient at H 128) go through cpu_blas.gemm_tn: 1.2-1.27x OpenBLAS's
-    rate on one core at the adding step's (1600, 512)^T (1600, 130)."""
+    rate on one core at the adding step's (1600, 512)^T (1600, 130). (The character model's
+    larger ones through the microkernel in blocks of rows: 1-2% of its step for 1.5 s more of
+    cold compile; not kept, docs/fused_kernels.md.)"""
     rows = parts(d.shape[0], 256)
     tiles = _tiles_suit(d, inputs, out)
 

@@ -61,8 +61,8 @@ def forward(kernels, plan, x, states, params, steps, reverse):
         if plan.all_shared and I <= rt.FUSED_PROJECTION_MAX_INPUT:
             w_step = np.concatenate([w_x, w_h], axis=1)  # the step's GEMM reads [x_t | h]
         else:
-            rt.split_gemm(xh[rows].reshape(T * B, I + S)[:, :I], w_x,
-                          buf.reshape(T * B, -1)[:, :plan.x_slots * L], False, True, 0.0)
+            rt.split_tiles(xh[rows].reshape(T * B, I + S)[:, :I], w_x.T,
+                           buf.reshape(T * B, -1)[:, :plan.x_slots * L])
         if plan.x_slots < plan.n_slots:
             buf[:, :, plan.x_slots * L:] = 0  # h-only slots: the per-step GEMM accumulates
         extra = np.empty((T, B, plan.n_extra * L + plan.n_stats), dtype)  # + row scalars
@@ -139,7 +139,7 @@ def backward(kernels, plan, saved, dout, d_finals, want_norms, param_acc, param_
         d_x = d2[:, :plan.x_slots * L]
         if want_dx and dx.shape[0] != T:
             dx = np.empty((T * B, I), dtype)
-            rt.split_gemm(d_x, w_x, dx, False, False, 0.0)
+            rt.split_tiles(d_x, w_x, dx)
         inputs = xh[rows].reshape(T * B, -1)
         if plan.all_shared:
             dw = np.empty((plan.n_slots * L, inputs.shape[1]), dtype)

@@ -25,8 +25,8 @@ def two_threads():
 
 @pytest.fixture
 def counted(monkeypatch):
-    """{'split_gemm': n, 'weight_gemm': n}: the threaded paths taken."""
-    counts = {"split_gemm": 0, "weight_gemm": 0}
+    """{'split_tiles': n, 'weight_gemm': n}: the threaded paths taken."""
+    counts = {"split_tiles": 0, "weight_gemm": 0}
     for name in counts:
         original = getattr(rt, name)
 
@@ -54,7 +54,7 @@ def test_stand_ins_equal_the_backend_and_split(dtype, two_threads, counted):
     np.testing.assert_allclose(got, cpu.matmul_nt(a3, w), **tol)
     np.testing.assert_allclose(sp.matmul(d, w), cpu.matmul(d, w), **tol)
     np.testing.assert_allclose(sp.matmul_tn(d, a2), cpu.matmul_tn(d, a2), **tol)
-    assert counted == {"split_gemm": 2, "weight_gemm": 1}
+    assert counted == {"split_tiles": 2, "weight_gemm": 1}
 
 
 def test_stand_ins_fall_back_where_they_do_not_split(two_threads, counted):
@@ -70,7 +70,7 @@ def test_stand_ins_fall_back_where_they_do_not_split(two_threads, counted):
                                   cpu.matmul(ints, np.ones((96, 80), np.int64)))
     batched = rng.standard_normal((4, 600, 96))
     np.testing.assert_allclose(sp.matmul_tn(batched, batched), cpu.matmul_tn(batched, batched))
-    assert counted == {"split_gemm": 0, "weight_gemm": 0}
+    assert counted == {"split_tiles": 0, "weight_gemm": 0}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -91,7 +91,7 @@ def test_one_thread_merges_the_rows_into_one_product(dtype, counted):
                                    cpu.sum_to(cpu.matmul_tn(a3, d3), (96, 80)), **tol)
     finally:
         rt.set_num_threads(before)
-    assert counted == {"split_gemm": 2, "weight_gemm": 1}
+    assert counted == {"split_tiles": 2, "weight_gemm": 1}
 
 
 def test_the_pass_swaps_only_the_backends_products():
@@ -161,4 +161,4 @@ def test_compiled_decoder_step_that_splits_equals_eager(two_threads, counted):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=0, atol=1e-10)
     # per program call: the forward's x W^T, and the weight gradient of the 3-d input (a batched
     # a^T b and its sum over the batch, fused into one a^T b over the merged rows)
-    assert counted == {"split_gemm": 2, "weight_gemm": 2}
+    assert counted == {"split_tiles": 2, "weight_gemm": 2}

@@ -11,9 +11,11 @@ from numba import njit
 import minigrad as mg
 from minigrad.backends import cpu_tile_gemm
 from minigrad.backends.cpu_blas import (
+    TILES_ROW_BLOCK,
     TN_ROW_BLOCK,
     gemm_in_place,
     gemm_tiles,
+    gemm_tiles_rows,
     gemm_tn,
     pack_ranges,
 )
@@ -178,6 +180,53 @@ def test_weight_gemm_paths_agree(dtype, threads, monkeypatch):
     assert not rt._tiles_suit(np.empty((10, wide.shape[0]), dtype), np.empty((10, 64), dtype),
                               wide)  # an output past L2 stays with OpenBLAS
     assert not rt._tiles_suit(d, inputs[:, :TILE - 1], np.empty((96, TILE - 1), dtype))
+
+@pytest.mark.parametrize("rows, inner, columns", [(2 * TILES_ROW_BLOCK + 11, 40, 70),
+                                                  (TILES_ROW_BLOCK, 64, 64), (5, 3, 33)])
+@pytest.mark.parametrize("b_layout", ["rows", "transposed"])
+def test_gemm_tiles_rows_equals_numpy(dtype, rows, inner, columns, b_layout):
+    """Rows lo:hi of a @ b, b packed (a weight or a transposed view of one, as the input
+    projection's W_x^T), a a column window of a wider buffer (the [x | h] rows): the blocks of
+    TILES_ROW_BLOCK rows, the last one shorter, columns past the last whole tile through BLAS;
+    the rows outside lo:hi untouched."""
+    rng = np.random.default_rng(rows + columns)
+    a = rng.standard_normal((rows, inner + 5)).astype(dtype)[:, :inner]
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    if b_layout == "transposed":
+        b = np.ascontiguousarray(b.T).T
+    c = np.full((rows, columns), np.nan, dtype)
+    lo, hi = rows // 7, rows - 1
+    gemm_tiles_rows(a, *pack_ranges(b, [(0, columns)], TILE), c, lo, hi)
+    tol = 1e-5 * np.sqrt(inner) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c[lo:hi], a[lo:hi].astype(np.float64) @ b.astype(np.float64),
+                               rtol=tol, atol=tol)
+    assert np.isnan(c[:lo]).all() and np.isnan(c[hi:]).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("path", ["micro", "blas"])
+def test_split_tiles_equals_numpy(threads, path, monkeypatch):
+    """Both paths (MINIGRAD_SEQUENCE_GEMM) with b a transposed view (W_x^T, the projection's)
+    and a contiguous one (W_x, dx's)."""
+    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", path)
+    rng = np.random.default_rng(threads)
+    a = rng.standard_normal((700, 48))
+    b = rng.standard_normal((37, 48)).T  # W_x^T as the projection passes it
+    before = rt.get_num_threads()
+    rt.set_num_threads(threads)
+    try:
+        for right in (b, np.ascontiguousarray(b)):
+            c = np.full((700, 37), np.nan)
+            rt.split_tiles(a, right, c)
+            np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        rt.set_num_threads(before)
+
+
+def test_sequence_gemm_names_the_variable(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_SEQUENCE_GEMM", "mkl")
+    with pytest.raises(ValueError, match="MINIGRAD_SEQUENCE_GEMM must be 'micro' or 'blas'"):
+        rt.sequence_gemm()
 
 
 def _lstm(x, states, params, step_gemm, monkeypatch):
