@@ -94,9 +94,14 @@ class Module:
     def children(self) -> list[Module]:
         return list(self._modules.values())
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (torch's default), or with set_to_none=False fill
+        them with 0."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = backend_of(p.grad).zeros(p.grad.shape, p.grad.dtype)
 
     def train(self, mode: bool = True) -> Module:
         for _, m in self.named_modules():

@@ -35,14 +35,25 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, params, lr: float):
+        if isinstance(params, Tensor):  # list() of it would be its rows: copies, never updated
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors, got "
+                            f"a single Tensor of shape {params.shape}; pass [tensor]")
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         first = {}
         for i, p in enumerate(self.params):
+            if isinstance(p, dict):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is a dict; parameter "
+                                "groups (per-group options) are not supported: make one "
+                                "optimizer per group")
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: parameter {i} is not a tensor that "
                                  "requires grad")
+            if not p.is_leaf:  # torch's rule: a step would write a result no one reads again
+                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) is "
+                                 "not a leaf tensor (an op made it); optimize the tensor it "
+                                 "was computed from")
             # refused, not de-duplicated: a repeat would be stepped twice per step, and dropping
             # it would shift every later index of state_dict() from what the caller listed
             if first.setdefault(id(p), i) != i:
@@ -55,9 +66,10 @@ class Optimizer:
         self.step_count = 0
         self.state: list[dict] = [{} for _ in self.params]
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (torch's default), or with set_to_none=False fill them with 0."""
         for p in self.params:
-            p.grad = None
+            _zero_grad(p, set_to_none)
 
     def _state(self, i, p):
         s = self.state[i]
@@ -278,18 +290,44 @@ class RMSprop(Optimizer):
                                           self.weight_decay, self.momentum, self.centered)
 
 
-def _grads(params):
+def _zero_grad(p: Tensor, set_to_none: bool) -> None:
+    if set_to_none or p.grad is None:
+        p.grad = None
+    else:
+        be = backend_of(p.grad)
+        p.grad = be.zeros(p.grad.shape, p.grad.dtype)
+
+
+def _grads(what: str, params):
+    """The tensors of `params` that have a gradient; a single Tensor counts as one (torch's;
+    iterating it would give its rows, which have none, and clip nothing)."""
+    if isinstance(params, Tensor):
+        params = [params]
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{what}: parameter {i} is a {type(p).__name__}, expected a Tensor")
     return [p for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
+def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach=None):
     """Scale all gradients together so their joint norm is <= max_norm; returns the norm before
-    (a float; inside ``mg.compile`` a 0-d float64 Tensor, as reading it would be a host sync)."""
+    (a float; inside ``mg.compile`` a 0-d float64 Tensor, as reading it would be a host sync).
+    `params` is a tensor or an iterable of tensors; norm_type inf is the largest |g|, -inf the
+    smallest (torch's). error_if_nonfinite: a NaN or infinite norm raises RuntimeError instead
+    of scaling every gradient by NaN or 0 (eager only: inside mg.compile the norm stays on the
+    device). foreach is accepted for torch's signature; the kernels are chosen here."""
     _check("max_norm", max_norm)
     _check("norm_type", norm_type, -math.inf)
     if norm_type == 0:
         raise ValueError("norm_type must be non-zero (a p-norm's p, or inf), got 0")
-    params = _grads(params)
+    if foreach not in (None, True, False):
+        raise ValueError(f"clip_grad_norm_: foreach must be None, True or False, got {foreach!r}")
+    if error_if_nonfinite and autograd.state.compiling:
+        raise ValueError("clip_grad_norm_: error_if_nonfinite=True needs the norm on the host, "
+                         "which a compiled program does not read; check it outside mg.compile")
+    params = _grads("clip_grad_norm_", params)
     if not params:
         return 0.0
     grads = tuple(p.grad for p in params)
@@ -301,6 +339,7 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
                 p.grad = g
             return Tensor._wrap(total)
         norm = float(backend_of(total).to_host(total))  # eager returns a float: one read
+        _check_finite(norm, norm_type, error_if_nonfinite)
         # `not >= 1`: a NaN norm scales every gradient by NaN, as torch's clip and the
         # compiled program's clip_scaled do (a `< 1` test skipped it: NaN stayed where it was)
         if not optim_kernels.clip_coefficient(norm, max_norm) >= 1.0:
@@ -309,17 +348,30 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
         return norm
     if autograd.state.compiling:
         return _clip_on_device(params, max_norm, norm_type)
+    magnitudes = [np.abs(backend_of(p.grad).to_host(p.grad).astype(np.float64)) for p in params]
     if norm_type == math.inf:
-        total = max(float(np.max(np.abs(backend_of(p.grad).to_host(p.grad)))) for p in params)
+        total = float(np.max([np.max(m, initial=0.0) for m in magnitudes]))
+    elif norm_type == -math.inf:  # the smallest |g| (it gave 1.0: sum(|g| ** -inf) ** -0)
+        total = float(np.min([np.min(m, initial=math.inf) for m in magnitudes]))
     else:
-        total = sum(float(np.sum(np.abs(backend_of(p.grad).to_host(p.grad).astype(np.float64))
-                                 ** norm_type)) for p in params) ** (1.0 / norm_type)
+        with np.errstate(divide="ignore"):  # a negative p at a zero element: inf, then 0
+            total = float(sum(float(np.sum(m ** norm_type)) for m in magnitudes)
+                          ** (1.0 / norm_type))
+    _check_finite(total, norm_type, error_if_nonfinite)
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # NaN too, as above
         for p in params:
             be = backend_of(p.grad)
             p.grad = be.mul(p.grad, p.grad.dtype.type(coef))
     return total
+
+
+def _check_finite(total: float, norm_type: float, error_if_nonfinite: bool) -> None:
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                           f"gradients is {total}, so it cannot be clipped; find the NaN or "
+                           "inf (mg.detect_anomaly()), or pass error_if_nonfinite=False to "
+                           "scale by it anyway")
 
 
 def clipped_step(optimizer, total, max_norm: float, grads: tuple) -> None:
@@ -347,10 +399,15 @@ def _clip_on_device(params, max_norm, norm_type):
         if norm_type == math.inf:
             part = be.amax(magnitude)
             total = part if total is None else be.maximum(total, part)
+        elif norm_type == -math.inf:
+            part = be.neg(be.amin(magnitude))  # the largest -|g|: min |g| negated back below
+            total = part if total is None else be.maximum(total, part)
         else:
             part = be.sum(be.power(magnitude, be.full((), norm_type, f64)))
             total = be.add(be.full((), 0.0, f64), part) if total is None else be.add(total, part)
-    if norm_type != math.inf:
+    if norm_type == -math.inf:
+        total = be.neg(total)
+    elif norm_type != math.inf:
         total = be.power(total, be.full((), 1.0 / norm_type, f64))
     coef = be.div(be.full((), max_norm, f64), be.add(total, be.full((), 1e-6, f64)))
     coef = be.clip(coef, 0.0, 1.0)
@@ -359,9 +416,13 @@ def _clip_on_device(params, max_norm, norm_type):
     return Tensor._wrap(be.asarray(total))
 
 
-def clip_grad_value_(params, clip_value: float) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value]."""
+def clip_grad_value_(params, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient element to [-clip_value, clip_value]; `params` a tensor or an
+    iterable of tensors (foreach accepted for torch's signature)."""
     _check("clip_value", clip_value)
-    for p in _grads(params):
+    if foreach not in (None, True, False):
+        raise ValueError(f"clip_grad_value_: foreach must be None, True or False, got "
+                         f"{foreach!r}")
+    for p in _grads("clip_grad_value_", params):
         be = backend_of(p.grad)
         p.grad = be.clip(p.grad, -clip_value, clip_value)
