@@ -84,6 +84,14 @@ class Tensor:
             raise ValueError("the truth value of a tensor with more than one element is ambiguous")
         return bool(self.numpy())
 
+    def __float__(self) -> float:
+        """float(t) of a one-element tensor (torch's); item()'s error otherwise."""
+        return float(self.item())
+
+    def __int__(self) -> int:
+        """int(t) of a one-element tensor, truncated toward 0 (torch's)."""
+        return int(self.item())
+
     def __hash__(self):
         return id(self)
 
