@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, RMSprop) as fused in-place kernels, and gradient clipping.
+"""Optimizers (SGD, Adam, AdamW, RMSprop) as fused in-place kernels, and gradient clipping.
 
 Each update is torch.optim's formula, run by one backend kernel per parameter so the CUDA backend
 updates on the device. ``state_dict()`` is a flat dict of arrays (it saves straight into .npz).
@@ -33,6 +33,7 @@ class Optimizer:
     """Holds the parameters and per-parameter state; subclasses define `_update`."""
 
     state_names: tuple[str, ...] = ()
+    maximize = False  # torch's maximize=True: step along +g (the kernels see -g)
 
     def __init__(self, params, lr: float):
         if isinstance(params, Tensor):  # list() of it would be its rows: copies, never updated
@@ -93,6 +94,8 @@ class Optimizer:
             if grad.shape != p.data.shape:
                 raise ValueError(f"parameter {i}: grad shape {grad.shape} != {p.data.shape}")
             items.append((p, grad, self._state(i, p)))
+        if self.maximize:
+            items, _clip = _negated(items, _clip), None
         self._update_all(items, _clip)
         for p, _, _ in items:
             bump_version(p, f"{type(self).__name__}.step")
@@ -115,7 +118,27 @@ class Optimizer:
                     out[f"{i}.{name}"] = backend_of(s[name]).to_host(s[name]).copy()
         return out
 
+    def _state_keys(self) -> set:
+        """Every key a state dict of this optimizer may hold."""
+        return {"step"} | {f"{i}.{name}" for i in range(len(self.params))
+                           for name in self.state_names}
+
     def load_state_dict(self, state: dict) -> None:
+        """Load what state_dict() gave, checked first: a key this optimizer would not write (a
+        state dict of another optimizer, or of more parameters) is refused, naming it (it was
+        ignored, so the state silently started afresh)."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: state must be a dict of "
+                            f"arrays, got {type(state).__name__}")
+        if "step" not in state:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: no 'step' in the state "
+                             f"dict (keys {sorted(state)[:6]})")
+        unknown = sorted(set(state) - self._state_keys())
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: keys {unknown[:6]} are "
+                             f"not this optimizer's ({len(self.params)} parameters, state "
+                             f"{list(self.state_names)}): a state dict of another optimizer "
+                             "or parameter list?")
         self.step_count = int(np.asarray(state["step"]))
         for i, p in enumerate(self.params):
             be = backend_of(p.data)
@@ -135,6 +158,23 @@ class Optimizer:
             self.state[i] = loaded
 
 
+def _negated(items, clip):
+    """maximize: each gradient negated into a new array (p.grad keeps its sign, as torch's);
+    clipped_step's scaling is applied to the gradient first, where it would have been read."""
+    if clip is not None:
+        factor, pending = clip
+        for _, g, _ in items:
+            if pending.pop(id(g), None) is not None:
+                np.multiply(g, factor, out=g)
+    return [(p, backend_of(g).neg(g), s) for p, g, s in items]
+
+
+def _flag(owner: str, name: str, value) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _foreach(opt, foreach) -> bool:
     """One kernel call over all parameters of a dtype and step (numpy or device arrays); the
     same scalar rule as the per-parameter kernel, so equal bit for bit: on unless asked off."""
@@ -150,8 +190,10 @@ class SGD(Optimizer):
     state_names = ("velocity",)
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0,
-                 dampening: float = 0.0, nesterov: bool = False, foreach: bool | None = None):
+                 dampening: float = 0.0, nesterov: bool = False, foreach: bool | None = None,
+                 maximize: bool = False):
         super().__init__(params, lr)
+        self.maximize = _flag("SGD", "maximize", maximize)
         # one kernel call per group: by default for CUDA parameters only (a launch each saved);
         # on the CPU it measured no faster than one call per parameter, so there only if True
         _foreach(self, foreach)
@@ -204,13 +246,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay, not AdamW)."""
+    """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay: AdamW below is
+    the decoupled one); amsgrad (Reddi et al. 2018) divides by the running maximum of the
+    second moment, torch's form."""
 
     state_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, foreach: bool | None = None):
+                 weight_decay: float = 0.0, foreach: bool | None = None, amsgrad: bool = False,
+                 maximize: bool = False):
         super().__init__(params, lr)
+        owner = type(self).__name__
+        self.maximize = _flag(owner, "maximize", maximize)
+        self.amsgrad = _flag(owner, "amsgrad", amsgrad)
+        if self.amsgrad:
+            self.state_names = (*Adam.state_names, "max_exp_avg_sq")
         self.foreach = _foreach(self, foreach)
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -223,7 +273,7 @@ class Adam(Optimizer):
     def _update_all(self, items, clip=None):
         """clip: (factor, {id: gradient}) of clipped_step: those gradients are scaled by the
         factor (in place) as the multi-tensor kernel reads them, and taken out of the dict."""
-        if self.foreach is False:
+        if self.foreach is False or self.amsgrad:  # amsgrad: per parameter, backend ops
             return super()._update_all(items, clip)
         groups: dict = {}
         for p, g, s in items:
@@ -240,7 +290,7 @@ class Adam(Optimizer):
         for (dtype, step, _, scaled), members in groups.items():
             hyper = optimizer_rules.adam_hyperparameters(np.dtype(dtype), self.lr, self.betas[0],
                                                          self.betas[1], self.eps,
-                                                         self.weight_decay, step)
+                                                         self._l2_decay, step)
             arrays = (tuple(m[k] for m in members) for k in range(4))
             if scaled:
                 optim_kernels.adam_foreach_clipped(*arrays, clip[0], *hyper)
@@ -248,12 +298,34 @@ class Adam(Optimizer):
                 optim_kernels.adam_foreach(*arrays, *hyper)
         return None
 
+    @property
+    def _l2_decay(self) -> float:
+        """The weight decay added to the gradient (AdamW's is applied to the weights)."""
+        return self.weight_decay
+
     def _update(self, p, g, s):
         # per parameter, as torch: a step that gave this parameter no gradient does not count
         s["step"] = s.get("step", 0) + 1
+        if self.amsgrad:
+            return self._amsgrad_update(p, g, s)
         backend_of(p.data).adam_update(p.data, g, s["exp_avg"], s["exp_avg_sq"], self.lr,
-                                       self.betas[0], self.betas[1], self.eps, self.weight_decay,
+                                       self.betas[0], self.betas[1], self.eps, self._l2_decay,
                                        s["step"])
+        return None
+
+    def _amsgrad_update(self, p, g, s):
+        """torch's amsgrad: v_max = max(v_max, v); p -= step_size m / (sqrt(v_max) / rb2 + eps),
+        in backend ops in the parameter's dtype (no fused kernel: one array op per term)."""
+        be, t = backend_of(p.data), p.dtype.type
+        step_size, beta1, beta2, eps, decay, root_bias2 = optimizer_rules.adam_hyperparameters(
+            p.dtype, self.lr, self.betas[0], self.betas[1], self.eps, self._l2_decay, s["step"])
+        d = be.add(g, be.mul(p.data, decay)) if decay else g
+        s["exp_avg"] = be.add(be.mul(s["exp_avg"], beta1), be.mul(d, t(1) - beta1))
+        s["exp_avg_sq"] = be.add(be.mul(s["exp_avg_sq"], beta2),
+                                 be.mul(be.mul(d, d), t(1) - beta2))
+        s["max_exp_avg_sq"] = be.maximum(s["max_exp_avg_sq"], s["exp_avg_sq"])
+        denom = be.add(be.div(be.rule_unary("sqrt", s["max_exp_avg_sq"]), root_bias2), eps)
+        be.add_into(p.data, be.neg(be.mul(be.div(s["exp_avg"], denom), step_size)))
 
     def state_dict(self):
         out = super().state_dict()
@@ -262,11 +334,38 @@ class Adam(Optimizer):
                 out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
         return out
 
+    def _state_keys(self):
+        return super()._state_keys() | {f"{i}.step" for i in range(len(self.params))}
+
     def load_state_dict(self, state):
         super().load_state_dict(state)
         for i, s in enumerate(self.state):
             if s:  # older state dicts had only the global count
                 s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), torch's AdamW: each step
+    first scales the weights by 1 - lr weight_decay, then takes Adam's step without L2 decay."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, foreach: bool | None = None, amsgrad: bool = False,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, foreach, amsgrad, maximize)
+
+    @property
+    def _l2_decay(self) -> float:
+        return 0.0
+
+    def _update_all(self, items, clip=None):
+        if self.weight_decay:
+            for p, _, _ in items:
+                be = backend_of(p.data)
+                decayed = be.mul(p.data, p.dtype.type(1.0 - self.lr * self.weight_decay))
+                # in place: p + (decayed - p) is decayed exactly (the difference of two values
+                # within a factor 2 of each other is exact, Sterbenz)
+                be.add_into(p.data, be.sub(decayed, p.data))
+        return super()._update_all(items, clip)
 
 
 class RMSprop(Optimizer):
@@ -275,8 +374,10 @@ class RMSprop(Optimizer):
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False):
         super().__init__(params, lr)
+        self.maximize = _flag("RMSprop", "maximize", maximize)
         _check("alpha", alpha, 0.0, 1.0)
         _check("eps", eps)
         _check("weight_decay", weight_decay)

@@ -266,3 +266,89 @@ def test_dropout_refuses_integers():
     with pytest.raises(TypeError, match="dropout: input must be floating point, got dtype int64"):
         mg.dropout(x, 0.3, np.random.default_rng(0))
     assert mg.dropout(x, 0.3, training=False) is x
+
+
+# ---- maximize, amsgrad, AdamW: compiled == eager, the clip folded into the step, state dicts ---
+
+OPTIONS = [("SGD", dict(lr=0.05, momentum=0.9, maximize=True)),
+           ("Adam", dict(lr=0.05, amsgrad=True)), ("Adam", dict(lr=0.05, maximize=True)),
+           ("AdamW", dict(lr=0.05, weight_decay=0.2)),
+           ("AdamW", dict(lr=0.05, amsgrad=True, maximize=True)),
+           ("RMSprop", dict(lr=0.05, maximize=True))]
+
+
+@pytest.mark.parametrize("clip", [False, True])
+@pytest.mark.parametrize("name,kwargs", OPTIONS, ids=str)
+def test_optimizer_options_compiled_equal_eager_and_torch(name, kwargs, clip):
+    """Three steps eager, compiled (a clip before Adam's step is folded into its kernel) and
+    in torch: the same weights."""
+    def make(library):
+        w = library.tensor(np.linspace(-1.0, 1.0, 12).reshape(4, 3), requires_grad=True)
+        module = mg.optim if library is mg else torch.optim
+        opt = getattr(module, name)([w], **kwargs)
+
+        def step(x):
+            opt.zero_grad()
+            loss = ((x @ w).tanh() ** 2).sum() - (w * w * w).sum()
+            loss.backward()
+            if clip:
+                (mg.optim.clip_grad_norm_ if library is mg else
+                 torch.nn.utils.clip_grad_norm_)([w], 0.5)
+            opt.step()
+            return loss
+
+        return w, step
+
+    (w_eager, eager), (w_compiled, step), (w_torch, step_torch) = make(mg), make(mg), make(torch)
+    compiled = mg.compile(step)
+    for i in range(3):
+        x = np.random.default_rng(i).standard_normal((5, 4))
+        eager(mg.tensor(x))
+        compiled(mg.tensor(x))
+        step_torch(torch.tensor(x))
+    np.testing.assert_allclose(w_compiled.data, w_eager.data, rtol=1e-12, atol=1e-15)
+    assert_same(w_eager, w_torch, f"{name} {kwargs} against torch")
+
+
+@pytest.mark.parametrize("name,kwargs", OPTIONS, ids=str)
+def test_optimizer_options_resume_from_a_state_dict(name, kwargs):
+    """Three steps, state_dict (amsgrad's max_exp_avg_sq included) through .npz-ready arrays into
+    a new optimizer, three more: the weights of six straight steps, bit for bit."""
+    def train(params, opt, steps):
+        for k in steps:
+            opt.zero_grad()
+            (((params[0] - float(k)) ** 2).sum() * 1.5 + (params[1] ** 3).sum()).backward()
+            opt.step()
+
+    start = [normal(3, 2), normal(4)]
+    straight = [mg.tensor(a.copy(), requires_grad=True) for a in start]
+    train(straight, getattr(mg.optim, name)(straight, **kwargs), range(6))
+    first = [mg.tensor(a.copy(), requires_grad=True) for a in start]
+    opt = getattr(mg.optim, name)(first, **kwargs)
+    train(first, opt, range(3))
+    state = {k: np.array(v) for k, v in opt.state_dict().items()}
+    if kwargs.get("amsgrad"):
+        assert {"0.max_exp_avg_sq", "1.max_exp_avg_sq"} <= set(state)
+    resumed = [mg.tensor(p.data.copy(), requires_grad=True) for p in first]
+    opt = getattr(mg.optim, name)(resumed, **kwargs)
+    opt.load_state_dict(state)
+    train(resumed, opt, range(3, 6))
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_optimizer_state_dict_of_another_optimizer_is_refused():
+    """Keys it would not write were ignored: the state silently started afresh."""
+    w = mg.tensor(np.ones(2), requires_grad=True)
+    adam = mg.optim.Adam([w])
+    w.grad = np.ones(2)
+    adam.step()
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: keys \['0.exp_avg'"):
+        mg.optim.SGD([w], momentum=0.9).load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"keys \['1.velocity'\] are not this optimizer's"):
+        mg.optim.SGD([w], momentum=0.9).load_state_dict(
+            {"step": 1, "0.velocity": np.ones(2), "1.velocity": np.ones(2)})
+    with pytest.raises(ValueError, match="no 'step' in the state dict"):
+        mg.optim.SGD([w]).load_state_dict({"0.velocity": np.ones(2)})
+    with pytest.raises(TypeError, match="amsgrad must be True or False"):
+        mg.optim.Adam([w], amsgrad="yes")
