@@ -352,3 +352,42 @@ def test_optimizer_state_dict_of_another_optimizer_is_refused():
         mg.optim.SGD([w]).load_state_dict({"0.velocity": np.ones(2)})
     with pytest.raises(TypeError, match="amsgrad must be True or False"):
         mg.optim.Adam([w], amsgrad="yes")
+
+
+# ---- grad modes: decorators with or without parentheses, set_grad_enabled ----------------------
+
+def test_grad_modes_as_torch():
+    """`@mg.no_grad` without parentheses raised a TypeError at the decoration (torch takes it);
+    set_grad_enabled was missing."""
+    x, xt = mg.tensor(np.ones(2), requires_grad=True), torch.ones(2, requires_grad=True)
+
+    @mg.no_grad
+    def bare(a):
+        return a * 2.0
+
+    @torch.no_grad
+    def bare_t(a):
+        return a * 2.0
+
+    @mg.no_grad()
+    def called(a):
+        return a * 2.0
+
+    assert bare(x).requires_grad is bare_t(xt).requires_grad is called(x).requires_grad is False
+    assert bare.__name__ == "bare"
+    with mg.no_grad():
+        assert mg.enable_grad(lambda a: a * 2.0)(x).requires_grad
+        assert not (x * 2.0).requires_grad
+    for mode in (False, True):
+        with mg.set_grad_enabled(mode), torch.set_grad_enabled(mode):
+            assert (x * 2.0).requires_grad is (xt * 2.0).requires_grad is mode
+        assert mg.is_grad_enabled() and torch.is_grad_enabled()
+    mg.set_grad_enabled(False)
+    try:
+        assert not mg.is_grad_enabled() and not (x * 2.0).requires_grad
+    finally:
+        mg.set_grad_enabled(True)
+    with pytest.raises(TypeError, match="set_grad_enabled: mode must be True or False"):
+        mg.set_grad_enabled("no")
+    with pytest.raises(TypeError, match="no_grad: decorates a function"):
+        mg.no_grad(3)
