@@ -1,4 +1,5 @@
-"""Modules: Parameter, Module (parameters, state_dict, train/eval, devices), Linear, Embedding."""
+"""Modules: Parameter, Module (parameters, state_dict, train/eval, devices), Linear, Embedding,
+LayerNorm, Dropout."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 
 from . import autograd, init
 from .backends import backend_of, get
+from .functional import layer_norm
 from .ops.linalg import matmul
+from .ops.random import dropout
 from .ops.shape import getitem
 from .tensor import Tensor
 
@@ -251,3 +254,53 @@ class Embedding(Module):
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class LayerNorm(Module):
+    """torch.nn.LayerNorm: layer_norm over the trailing `normalized_shape` axes, with a weight
+    (ones) and a bias (zeros) of that shape when elementwise_affine (the bias also off with
+    bias=False)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=np.float32):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int | np.integer) else \
+            tuple(normalized_shape)
+        if not shape or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1
+                            for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be one or more integers >= 1, "
+                             f"got {normalized_shape!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0:
+            raise ValueError(f"LayerNorm: eps must be a number >= 0, got {eps!r}")
+        self.normalized_shape, self.eps = tuple(int(n) for n in shape), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine \
+            else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine \
+            and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Dropout(Module):
+    """torch.nn.Dropout: zeroes each element with probability p and scales the rest by
+    1 / (1 - p) in training mode (masks drawn from its own numpy Generator, seeded by `rng`);
+    the identity after eval()."""
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.rng, training=self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"

@@ -391,3 +391,70 @@ def test_grad_modes_as_torch():
         mg.set_grad_enabled("no")
     with pytest.raises(TypeError, match="no_grad: decorates a function"):
         mg.no_grad(3)
+
+
+# ---- nn.LayerNorm and nn.Dropout modules (torch.nn's; minigrad had only the functions) -------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", [dict(normalized_shape=4), dict(normalized_shape=(3, 4)),
+                                     dict(normalized_shape=4, bias=False, eps=0.1),
+                                     dict(normalized_shape=[4], elementwise_affine=False)],
+                         ids=str)
+def test_layer_norm_module(options, dtype):
+    ours = mg.nn.LayerNorm(**options, dtype=dtype)
+    theirs = torch.nn.LayerNorm(**options, dtype=getattr(torch, np.dtype(dtype).name))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    with torch.no_grad():  # weights away from their ones and zeros, the same in both
+        for p in theirs.parameters():
+            p.copy_(torch.tensor(normal(*p.shape, dtype=dtype)))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = normal(2, 3, 4, dtype=dtype)
+    x[0, 0] = 1.5  # a constant row: variance 0, eps alone in the denominator
+    run(ours, theirs, [x], ["transposed"])
+    for name, p in theirs.named_parameters():
+        assert_same(dict(ours.named_parameters())[name].grad, p.grad, f"{name}'s gradient")
+
+
+def test_layer_norm_module_errors():
+    with pytest.raises(ValueError, match=r"LayerNorm: normalized_shape must be one or more "
+                                         r"integers >= 1, got \(3, 0\)"):
+        mg.nn.LayerNorm((3, 0))
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(5,\) does not match"):
+        mg.nn.LayerNorm(5)(mg.zeros(2, 4))
+
+
+def test_dropout_module_train_and_eval():
+    drop = mg.nn.Dropout(0.25, rng=3)
+    x = mg.tensor(positive(40, 50), requires_grad=True)
+    out = drop(x)
+    kept = out.data != 0
+    np.testing.assert_allclose(out.data[kept], x.data[kept] / 0.75, rtol=1e-15)
+    assert 0.2 < 1 - kept.mean() < 0.3  # 2,000 draws of p = 0.25
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, kept / 0.75)
+    drop.eval()
+    assert drop(x) is x  # the identity, as torch's in eval mode
+    assert mg.nn.Dropout(1.0).forward(x).numpy().max() == 0.0
+    with pytest.raises(ValueError, match=r"Dropout: p must be a probability in \[0, 1\], got 1.5"):
+        mg.nn.Dropout(1.5)
+
+
+def test_dropout_module_compiled_draws_as_eager():
+    """The module's own Generator: a compiled step draws the masks eager would (same seed)."""
+    def make():
+        lin, drop = mg.nn.Linear(4, 3, rng=0, dtype=np.float64), mg.nn.Dropout(0.5, rng=7)
+
+        def step(x):
+            lin.zero_grad()
+            loss = (drop(lin(x)) ** 2).sum()
+            loss.backward()
+            return loss
+
+        return lin, step
+
+    (lin_e, eager), (lin_c, step) = make(), make()
+    compiled = mg.compile(step)
+    for i in range(3):
+        x = mg.tensor(np.random.default_rng(i).standard_normal((6, 4)))
+        np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12)
+        np.testing.assert_allclose(lin_c.weight.grad, lin_e.weight.grad, rtol=1e-12)
