@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,6 +17,13 @@ from .ops.linalg import matmul
 from .ops.random import dropout
 from .ops.shape import getitem
 from .tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    """What Module.load_state_dict(strict=False) did not match (torch's return value)."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Parameter(Tensor):
@@ -122,19 +130,20 @@ class Module:
         """Name -> numpy copy of every parameter, names as torch.nn gives them."""
         return OrderedDict((n, p.numpy().copy()) for n, p in self.named_parameters())
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (numpy, Tensors, or anything with .numpy()) into the parameters by name.
 
         Shapes must match; values are cast to each parameter's dtype. With strict, missing and
-        unexpected names raise ValueError.
+        unexpected names raise ValueError; without, they are returned as torch's
+        (missing_keys, unexpected_keys).
         """
         if not hasattr(state, "items") or not hasattr(state, "keys"):
             raise ValueError(f"load_state_dict: state must be a dict of arrays by parameter "
                              f"name, got {type(state).__name__}")
         own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
         if strict:
-            missing = sorted(set(own) - set(state))
-            unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
                 raise ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
         converted = {}
@@ -151,6 +160,16 @@ class Module:
         for name, array in converted.items():  # all checked first: a failure changes nothing
             own[name].data = backend_of(own[name].data).from_host(array)
             autograd.bump_version(own[name], "load_state_dict")  # as an optimizer step
+        return IncompatibleKeys(missing, unexpected)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch every parameter's requires_grad (freezing with False), as torch's; returns
+        self."""
+        if not isinstance(requires_grad, bool | np.bool_):
+            raise TypeError(f"requires_grad_: expected True or False, got {requires_grad!r}")
+        for p in self.parameters():
+            p.requires_grad_(bool(requires_grad))
+        return self
 
     # ---- devices and dtypes --------------------------------------------------------------------
     def to(self, device: str) -> Module:

@@ -458,3 +458,20 @@ def test_dropout_module_compiled_draws_as_eager():
         x = mg.tensor(np.random.default_rng(i).standard_normal((6, 4)))
         np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12)
         np.testing.assert_allclose(lin_c.weight.grad, lin_e.weight.grad, rtol=1e-12)
+
+
+def test_module_load_state_dict_keys_and_requires_grad_as_torch():
+    ours = mg.nn.Linear(3, 2, dtype=np.float64)
+    theirs = torch.nn.Linear(3, 2, dtype=torch.float64)
+    partial = {"weight": np.zeros((2, 3)), "extra": np.ones(1)}
+    result = ours.load_state_dict(partial, strict=False)
+    result_t = theirs.load_state_dict({k: torch.tensor(v) for k, v in partial.items()},
+                                      strict=False)
+    assert (result.missing_keys, result.unexpected_keys) == (
+        result_t.missing_keys, result_t.unexpected_keys) == (["bias"], ["extra"])
+    assert tuple(ours.load_state_dict(ours.state_dict())) == ([], [])
+    assert ours.requires_grad_(False) is ours  # frozen, as torch's
+    assert not any(p.requires_grad for p in ours.parameters())
+    assert not ours(mg.tensor(np.ones(3))).requires_grad
+    ours.requires_grad_()
+    assert all(p.requires_grad for p in ours.parameters())
