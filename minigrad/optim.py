@@ -1,6 +1,6 @@
-"""Optimizers (SGD, Adam, AdamW, RMSprop) as fused in-place kernels; gradient clipping
-(minigrad/clipping.py) and the learning-rate schedules (lr_scheduler.py) under mg.optim, as
-torch.optim.
+"""Optimizers (SGD, Adam, AdamW, RMSprop as fused in-place kernels; Adagrad in backend ops);
+gradient clipping (minigrad/clipping.py) and the learning-rate schedules (lr_scheduler.py) under
+mg.optim, as torch.optim.
 
 Each update is torch.optim's formula, run by one backend kernel per parameter so the CUDA backend
 updates on the device. ``state_dict()`` is a flat dict of arrays (it saves straight into .npz).
@@ -240,7 +240,28 @@ class SGD(Optimizer):
                 s["initialised"] = True
 
 
-class Adam(Optimizer):
+class _PerParameterStep(Optimizer):
+    """State dicts with each parameter's own step count ('<i>.step'): a step that gave a
+    parameter no gradient does not count for it (torch's Adam and Adagrad)."""
+
+    def state_dict(self):
+        out = super().state_dict()
+        for i, s in enumerate(self.state):
+            if "step" in s:
+                out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
+        return out
+
+    def _state_keys(self):
+        return super()._state_keys() | {f"{i}.step" for i in range(len(self.params))}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for i, s in enumerate(self.state):
+            if s:  # older state dicts had only the global count
+                s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
+
+
+class Adam(_PerParameterStep):
     """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay: AdamW below is
     the decoupled one); amsgrad (Reddi et al. 2018) divides by the running maximum of the
     second moment, torch's form."""
@@ -322,22 +343,6 @@ class Adam(Optimizer):
         denom = be.add(be.div(be.rule_unary("sqrt", s["max_exp_avg_sq"]), root_bias2), eps)
         be.add_into(p.data, be.neg(be.mul(be.div(s["exp_avg"], denom), step_size)))
 
-    def state_dict(self):
-        out = super().state_dict()
-        for i, s in enumerate(self.state):
-            if "step" in s:
-                out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
-        return out
-
-    def _state_keys(self):
-        return super()._state_keys() | {f"{i}.step" for i in range(len(self.params))}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        for i, s in enumerate(self.state):
-            if s:  # older state dicts had only the global count
-                s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
-
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019), torch's AdamW: each step
@@ -395,3 +400,41 @@ def _zero_grad(p: Tensor, set_to_none: bool) -> None:
 
 
 from . import lr_scheduler  # noqa: E402, F401 - mg.optim.lr_scheduler, as torch.optim's
+
+
+class Adagrad(_PerParameterStep):
+    """Duchi et al. 2011, torch's form: sum += d^2, p -= lr / (1 + (t - 1) lr_decay) d /
+    (sqrt(sum) + eps), d = g + weight_decay p; sum starts at initial_accumulator_value. In
+    backend ops per parameter (no fused kernel)."""
+
+    state_names = ("sum",)
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 foreach: bool | None = None, maximize: bool = False):
+        super().__init__(params, lr)
+        for name, value in (("lr_decay", lr_decay), ("weight_decay", weight_decay),
+                            ("initial_accumulator_value", initial_accumulator_value),
+                            ("eps", eps)):
+            check_hyperparameter(name, value)
+        _foreach(self, foreach)
+        self.maximize = _flag("Adagrad", "maximize", maximize)
+        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.initial_accumulator_value = initial_accumulator_value
+
+    def _state(self, i, p):
+        fresh = not self.state[i]
+        s = super()._state(i, p)
+        if fresh and self.initial_accumulator_value:
+            s["sum"] = backend_of(p.data).full(p.shape, self.initial_accumulator_value, p.dtype)
+        return s
+
+    def _update(self, p, g, s):
+        s["step"] = s.get("step", 0) + 1
+        be, t = backend_of(p.data), p.dtype.type
+        if self.weight_decay:
+            g = be.add(g, be.mul(p.data, t(self.weight_decay)))
+        rate = self.lr / (1.0 + (s["step"] - 1) * self.lr_decay)
+        s["sum"] = be.add(s["sum"], be.mul(g, g))
+        std = be.add(be.rule_unary("sqrt", s["sum"]), t(self.eps))
+        be.add_into(p.data, be.mul(be.div(g, std), t(-rate)))

@@ -18,7 +18,8 @@ SHAPES = [(3, 4), (), (5,)]
 OPTIONS = [("SGD", dict(lr=0.05, momentum=0.9, maximize=True)),
            ("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
            ("AdamW", dict(lr=0.05, weight_decay=0.2, maximize=True)),
-           ("RMSprop", dict(lr=0.01, maximize=True, centered=True))]
+           ("RMSprop", dict(lr=0.01, maximize=True, centered=True)),
+           ("Adagrad", dict(lr=0.05, weight_decay=0.1, initial_accumulator_value=0.2))]
 
 
 def _train(device, name, kwargs, dtype, norm_type):

@@ -140,13 +140,14 @@ def test_zero_grad_set_to_none_false(name):
     assert all(p.grad is None for p in module.parameters())
 
 
-# ---- maximize, amsgrad, AdamW: compiled == eager, the clip folded into the step, state dicts ---
+# ---- maximize, amsgrad, AdamW, Adagrad: compiled == eager, a folded clip, state dicts ----------
 
 OPTIONS = [("SGD", dict(lr=0.05, momentum=0.9, maximize=True)),
            ("Adam", dict(lr=0.05, amsgrad=True)), ("Adam", dict(lr=0.05, maximize=True)),
            ("AdamW", dict(lr=0.05, weight_decay=0.2)),
            ("AdamW", dict(lr=0.05, amsgrad=True, maximize=True)),
-           ("RMSprop", dict(lr=0.05, maximize=True))]
+           ("RMSprop", dict(lr=0.05, maximize=True)),
+           ("Adagrad", dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.1))]
 
 
 @pytest.mark.parametrize("clip", [False, True])

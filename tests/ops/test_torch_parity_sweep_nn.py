@@ -115,13 +115,16 @@ OPTIMIZERS = [
     ("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
     ("RMSprop", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=0.05, eps=1e-6)),
-    # session 12: maximize, amsgrad, AdamW
+    # session 12: maximize, amsgrad, AdamW, Adagrad
     ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01, maximize=True)),
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True, maximize=True)),
     ("AdamW", dict(lr=0.01)), ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True)),
     ("AdamW", dict(lr=0.01, betas=(0.8, 0.9), maximize=True)),
     ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True, maximize=True)),
+    ("Adagrad", dict(lr=0.05)),
+    ("Adagrad", dict(lr=0.05, lr_decay=0.1, weight_decay=0.05, initial_accumulator_value=0.3,
+                     eps=1e-6, maximize=True)),
 ]
 
 
