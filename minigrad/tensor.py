@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -43,7 +44,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.data.shape))
+        return math.prod(self.data.shape)  # pure Python: np.prod took 3-8 us a call
 
     @property
     def device(self) -> str:

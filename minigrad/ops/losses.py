@@ -274,12 +274,14 @@ def huber_loss(prediction: Tensor, target, reduction: str = "mean", delta: float
 def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     """(prediction - target)^2; an integer or bool target is cast to the prediction's dtype
     (as every loss here), the mean of no elements is NaN with a zero gradient (torch's)."""
-    _check_reduction("mse_loss", reduction)
     if reduction == "mean" and isinstance(prediction, Tensor) and prediction.size:
-        target = as_operand(target, prediction)
-        if target.dtype.kind in "biu" and prediction.dtype.kind == "f":
-            target = target.astype(prediction.dtype)
+        # the fused kernel (every training step's loss: nothing more on its path than a look at
+        # the target's dtype)
+        kind = getattr(getattr(target, "dtype", None), "kind", "f")
+        if kind in "biu" and prediction.dtype.kind == "f":
+            target = as_operand(target, prediction).astype(prediction.dtype)
         return fused.mse_loss(prediction, target)
+    _check_reduction("mse_loss", reduction)
     p, y = _pair("mse_loss", prediction, target)
     d = sub(p, y)
     return _reduce("mse_loss", d * d, reduction)
