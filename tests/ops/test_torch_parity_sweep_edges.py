@@ -17,6 +17,7 @@ import minigrad as mg  # noqa: E402
 
 from .test_torch_parity_sweep import (  # noqa: E402
     RNG,
+    assert_same,
     idx,
     normal,
     positive,
@@ -189,3 +190,15 @@ def test_grad_modes_as_torch():
         mg.set_grad_enabled("no")
     with pytest.raises(TypeError, match="no_grad: decorates a function"):
         mg.no_grad(3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_tensor_of_a_list_of_tensors(dtype):
+    """torch.tensor([t0, t1]) of one-element tensors keeps their dtype (it was refused as an
+    object array)."""
+    values = np.array([1.5, -2.0, 3.0]).astype(dtype)
+    ours = mg.tensor([mg.tensor(v) for v in values])
+    theirs = torch.tensor([torch.tensor(v) for v in values])
+    assert_same(ours, theirs, "a list of 0-d tensors")
+    nested = mg.tensor([[mg.tensor(values[0]), values[1]], [values[2], values[0]]])
+    assert nested.shape == (2, 2) and nested.dtype == np.dtype(dtype)
