@@ -7,6 +7,7 @@ optimizers, modules and schedules)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -202,3 +203,30 @@ def test_tensor_of_a_list_of_tensors(dtype):
     assert_same(ours, theirs, "a list of 0-d tensors")
     nested = mg.tensor([[mg.tensor(values[0]), values[1]], [values[2], values[0]]])
     assert nested.shape == (2, 2) and nested.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("correction", [0, 1, 4])
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_var_and_std_past_their_degrees_of_freedom(name, correction):
+    """At the degrees of freedom (4 elements, correction 4) var's slope is torch's
+    2 g (x - mean) / 0: +-inf, NaN at the mean (it was NaN everywhere: the mean's path added
+    inf - inf); below them the same values as before. Past them (correction 5) the value divides
+    by max(0, n - correction) as torch's, and so does the slope here (torch's slope divides by
+    -1: finite, the derivative of no value it computed)."""
+    x = normal(3, 4)
+    x[1] = 2.5  # a constant row: NaN values and slopes in both
+    x[2, 0] = x[2, 1:].mean()  # one element at its row's mean
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run(lambda a: getattr(mg, name)(a, axis=-1, correction=correction),
+            lambda a: getattr(torch, name)(a, dim=-1, correction=correction), [x])
+        if correction == 4:
+            grads = []
+            for c in (4, 5):
+                leaf = mg.tensor(x, requires_grad=True)
+                out = getattr(mg, name)(leaf, axis=-1, correction=c)
+                assert_same(out, getattr(torch, name)(torch.tensor(x), dim=-1, correction=c),
+                            f"{name} past the degrees of freedom")
+                out.sum().backward()
+                grads.append(leaf.grad)
+            np.testing.assert_array_equal(grads[0], grads[1])
