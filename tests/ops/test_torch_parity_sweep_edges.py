@@ -230,3 +230,12 @@ def test_var_and_std_past_their_degrees_of_freedom(name, correction):
                 out.sum().backward()
                 grads.append(leaf.grad)
             np.testing.assert_array_equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("beta,threshold", [(-2.0, 20.0), (-0.5, 1.0), (3.0, 2.0)])
+def test_softplus_with_a_negative_beta(beta, threshold, dtype):
+    """torch takes beta < 0 (log(1 + exp(beta x)) / beta, x past the threshold); it was refused."""
+    x = np.array([-30.0, -3.0, -0.5, 0.0, 0.4, 2.0, 25.0, np.inf, -np.inf], dtype)
+    run(lambda a: mg.softplus(a, beta, threshold),
+        lambda a: F.softplus(a, beta=beta, threshold=threshold), [x])
