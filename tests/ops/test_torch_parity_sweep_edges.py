@@ -239,3 +239,13 @@ def test_softplus_with_a_negative_beta(beta, threshold, dtype):
     x = np.array([-30.0, -3.0, -0.5, 0.0, 0.4, 2.0, 25.0, np.inf, -np.inf], dtype)
     run(lambda a: mg.softplus(a, beta, threshold),
         lambda a: F.softplus(a, beta=beta, threshold=threshold), [x])
+
+
+def test_tensor_of_python_objects_says_what_they_may_be():
+    """mg.tensor(2 ** 70) said only 'unsupported dtype object' (torch: an overflow)."""
+    for data in (2 ** 70, [1.0, None]):
+        with pytest.raises(TypeError, match=r"tensor: unsupported dtype object \(Python objects: "
+                                            r"an integer beyond 64 bits"):
+            mg.tensor(data)
+    with pytest.raises(RuntimeError, match="Overflow"):
+        torch.tensor(2 ** 70)
