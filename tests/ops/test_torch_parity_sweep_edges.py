@@ -249,3 +249,10 @@ def test_tensor_of_python_objects_says_what_they_may_be():
             mg.tensor(data)
     with pytest.raises((RuntimeError, ValueError), match="Overflow"):
         torch.tensor(2 ** 70)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_index_select_with_a_0d_index(axis):
+    """torch keeps the axis with size 1 (it was refused: 'index must be 1-d')."""
+    run(lambda a: mg.index_select(a, axis, np.array(2)),
+        lambda a: torch.index_select(a, axis, torch.tensor(2)), [normal(3, 4)])
