@@ -121,7 +121,8 @@ class Recurrent(Module):
         if x.ndim != 3:
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
-            raise ValueError(f"{name}: input must be 3-d {layout}, got shape {x.shape}")
+            raise ValueError(f"{name}: input must be 3-d {layout} or 2-d (seq_len, "
+                             f"input_size), got shape {x.shape}")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
                              f"expected input_size={self.input_size}")
@@ -175,10 +176,36 @@ class Recurrent(Module):
 
     # ---- the stack of layers -------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None, grad_norms=None):
-        """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
+        """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size); an unbatched
+        x (T, I) with states (L*D, size) gives out (T, D*H_out) and states (L*D, size), as
+        torch's (batch_first does not apply to it)."""
         given = check_states(self._label, self.state_names, state)
+        x = x if isinstance(x, Tensor) else mg.tensor(x)
+        unbatched = x.ndim == 2
+        if unbatched:
+            x, given = self._batch_of_one(x, given, lengths)
         out, finals = self._run(x, given, lengths, grad_norms)
+        if unbatched:
+            out = out.squeeze(0 if self.batch_first else 1)
+            finals = [f.squeeze(1) for f in finals]
         return out, (finals[0] if len(self.state_names) == 1 else tuple(finals))
+
+    def _batch_of_one(self, x, given, lengths):
+        """An unbatched (T, I) input and its 2-d states as a batch of one."""
+        if lengths is not None:
+            raise ValueError(f"{self._label}: lengths needs a batch; an unbatched 2-d input "
+                             f"(shape {x.shape}) is one whole sequence")
+        states = []
+        for s, name in zip(given, self.state_names):
+            if s is not None:
+                s = s if isinstance(s, Tensor) else mg.tensor(s)
+                if s.ndim != 2:
+                    raise ValueError(f"{self._label}: with an unbatched 2-d input (shape "
+                                     f"{x.shape}), {name}0 must be 2-d (num_layers * "
+                                     f"num_directions, state size), got shape {s.shape}")
+                s = s.unsqueeze(1)
+            states.append(s)
+        return x.unsqueeze(0 if self.batch_first else 1), tuple(states)
 
     def _run(self, x, given, lengths, grad_norms):
         x = self._check_input(x)

@@ -1,7 +1,14 @@
 """minigrad: a tape-based reverse-mode autodiff engine with Numba (CPU) and numba.cuda kernels."""
 
 from . import cuda, init, nn, optim
-from .autograd import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
+from .autograd import (
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .compiler.cpu_runtime import get_num_threads, set_num_threads
 from .compiler.whole import CompiledFunction, CompileError, compile
 from .gradcheck import GradcheckError, gradcheck
@@ -73,6 +80,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_grad_enabled",
     "detect_anomaly", "gradcheck", "GradcheckError", "nn", "optim", "init", "cuda",
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu", "abs",
     "clip", "where", "astype", "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem",

@@ -12,6 +12,7 @@ by reference counting, and an intermediate's data is freed as soon as no closure
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import weakref
 
@@ -74,26 +75,69 @@ class SliceGrad:
         self.shape, self.index, self.g = tuple(shape), index, g
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Record nothing inside the block."""
-    previous = state.grad_enabled
-    state.grad_enabled = False
-    try:
-        yield
-    finally:
-        state.grad_enabled = previous
+class _GradMode:
+    """Sets whether primitives record, restoring the previous setting on exit: a context manager
+    (``with mg.no_grad():``) and a decorator with or without parentheses (``@mg.no_grad``,
+    ``@mg.no_grad()``), as torch's."""
+
+    enabled = False
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}: decorates a function (or takes no argument as a "
+                            f"context manager), got {type(func).__name__} {func!r}")
+        return cls()(func)
+
+    def __init__(self, func=None):
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(state.grad_enabled)
+        state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._previous.pop()
+
+    def __call__(self, func):
+        mode = type(self)
+
+        @functools.wraps(func)
+        def under_mode(*args, **kwargs):
+            with mode():
+                return func(*args, **kwargs)
+
+        return under_mode
 
 
-@contextlib.contextmanager
-def enable_grad():
-    """Record again inside a no_grad block."""
-    previous = state.grad_enabled
-    state.grad_enabled = True
-    try:
-        yield
-    finally:
-        state.grad_enabled = previous
+class no_grad(_GradMode):  # noqa: N801 - torch's name
+    """Record nothing inside the block (or the decorated function)."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - torch's name
+    """Record again inside a no_grad block (or the decorated function)."""
+
+    enabled = True
+
+
+class set_grad_enabled:  # noqa: N801 - torch's name
+    """set_grad_enabled(mode): recording on or off from here (a call), or inside a with block
+    (the previous setting restored on exit), as torch's."""
+
+    def __init__(self, mode: bool):
+        if not isinstance(mode, bool | np.bool_):
+            raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
+        self._previous = state.grad_enabled
+        state.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._previous
 
 
 def host_check(check, *args) -> None:

@@ -29,9 +29,11 @@ def check_supported(name: str, dtype) -> np.dtype:
     """dtype as np.dtype, or TypeError naming `name`, the dtype and the supported ones."""
     dtype = np.dtype(dtype)
     if dtype not in SUPPORTED:
+        objects = " (Python objects: an integer beyond 64 bits, None, a string or mixed " \
+            "types)" if dtype.kind == "O" else ""
         raise TypeError(
-            f"{name}: unsupported dtype {dtype}; minigrad holds bool, signed and unsigned "
-            "integers, float32 and float64"
+            f"{name}: unsupported dtype {dtype}{objects}; minigrad holds bool, signed and "
+            "unsigned integers, float32 and float64"
         )
     return dtype
 

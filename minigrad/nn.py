@@ -1,18 +1,29 @@
-"""Modules: Parameter, Module (parameters, state_dict, train/eval, devices), Linear, Embedding."""
+"""Modules: Parameter, Module (parameters, state_dict, train/eval, devices), Linear, Embedding,
+LayerNorm, Dropout."""
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from . import autograd, init
 from .backends import backend_of, get
+from .functional import layer_norm
 from .ops.linalg import matmul
+from .ops.random import dropout
 from .ops.shape import getitem
 from .tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    """What Module.load_state_dict(strict=False) did not match (torch's return value)."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Parameter(Tensor):
@@ -94,9 +105,14 @@ class Module:
     def children(self) -> list[Module]:
         return list(self._modules.values())
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (torch's default), or with set_to_none=False fill
+        them with 0."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = backend_of(p.grad).zeros(p.grad.shape, p.grad.dtype)
 
     def train(self, mode: bool = True) -> Module:
         for _, m in self.named_modules():
@@ -114,19 +130,20 @@ class Module:
         """Name -> numpy copy of every parameter, names as torch.nn gives them."""
         return OrderedDict((n, p.numpy().copy()) for n, p in self.named_parameters())
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (numpy, Tensors, or anything with .numpy()) into the parameters by name.
 
         Shapes must match; values are cast to each parameter's dtype. With strict, missing and
-        unexpected names raise ValueError.
+        unexpected names raise ValueError; without, they are returned as torch's
+        (missing_keys, unexpected_keys).
         """
         if not hasattr(state, "items") or not hasattr(state, "keys"):
             raise ValueError(f"load_state_dict: state must be a dict of arrays by parameter "
                              f"name, got {type(state).__name__}")
         own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
         if strict:
-            missing = sorted(set(own) - set(state))
-            unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
                 raise ValueError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
         converted = {}
@@ -143,6 +160,16 @@ class Module:
         for name, array in converted.items():  # all checked first: a failure changes nothing
             own[name].data = backend_of(own[name].data).from_host(array)
             autograd.bump_version(own[name], "load_state_dict")  # as an optimizer step
+        return IncompatibleKeys(missing, unexpected)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch every parameter's requires_grad (freezing with False), as torch's; returns
+        self."""
+        if not isinstance(requires_grad, bool | np.bool_):
+            raise TypeError(f"requires_grad_: expected True or False, got {requires_grad!r}")
+        for p in self.parameters():
+            p.requires_grad_(bool(requires_grad))
+        return self
 
     # ---- devices and dtypes --------------------------------------------------------------------
     def to(self, device: str) -> Module:
@@ -246,3 +273,53 @@ class Embedding(Module):
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class LayerNorm(Module):
+    """torch.nn.LayerNorm: layer_norm over the trailing `normalized_shape` axes, with a weight
+    (ones) and a bias (zeros) of that shape when elementwise_affine (the bias also off with
+    bias=False)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=np.float32):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int | np.integer) else \
+            tuple(normalized_shape)
+        if not shape or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1
+                            for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be one or more integers >= 1, "
+                             f"got {normalized_shape!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0:
+            raise ValueError(f"LayerNorm: eps must be a number >= 0, got {eps!r}")
+        self.normalized_shape, self.eps = tuple(int(n) for n in shape), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine \
+            else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine \
+            and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Dropout(Module):
+    """torch.nn.Dropout: zeroes each element with probability p and scales the rest by
+    1 / (1 - p) in training mode (masks drawn from its own numpy Generator, seeded by `rng`);
+    the identity after eval()."""
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.rng, training=self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"

@@ -1,4 +1,6 @@
-"""Optimizers (SGD, Adam, RMSprop) as fused in-place kernels, and gradient clipping.
+"""Optimizers (SGD, Adam, AdamW, RMSprop as fused in-place kernels; Adagrad in backend ops);
+gradient clipping (minigrad/clipping.py) and the learning-rate schedules (lr_scheduler.py) under
+mg.optim, as torch.optim.
 
 Each update is torch.optim's formula, run by one backend kernel per parameter so the CUDA backend
 updates on the device. ``state_dict()`` is a flat dict of arrays (it saves straight into .npz).
@@ -7,42 +9,47 @@ updates on the device. ``state_dict()`` is a flat dict of arrays (it saves strai
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from . import autograd, optim_kernels
+from . import optim_kernels
 from .autograd import bump_version
 from .backends import backend_of, optimizer_rules
+from .clipping import (  # noqa: F401 - clipping is mg.optim.clip_grad_norm_ etc., as torch's
+    check_hyperparameter,
+    clip_grad_norm_,
+    clip_grad_value_,
+    clipped_step,
+)
 from .tensor import Tensor
-
-
-def _check(name, value, low=0.0, high=None, open_high=False):
-    """value a real number (not a bool) in [low, high] (or [low, high)); NaN is refused (it
-    passes every comparison torch's checks make false, and would silently fill the weights)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got nan")
-    if value < low or (high is not None and (value >= high if open_high else value > high)):
-        bound = f"[{low}, {high}{')' if open_high else ']'}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
 
 
 class Optimizer:
     """Holds the parameters and per-parameter state; subclasses define `_update`."""
 
     state_names: tuple[str, ...] = ()
+    maximize = False  # torch's maximize=True: step along +g (the kernels see -g)
 
     def __init__(self, params, lr: float):
+        if isinstance(params, Tensor):  # list() of it would be its rows: copies, never updated
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors, got "
+                            f"a single Tensor of shape {params.shape}; pass [tensor]")
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         first = {}
         for i, p in enumerate(self.params):
+            if isinstance(p, dict):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is a dict; parameter "
+                                "groups (per-group options) are not supported: make one "
+                                "optimizer per group")
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: parameter {i} is not a tensor that "
                                  "requires grad")
+            if not p.is_leaf:  # torch's rule: a step would write a result no one reads again
+                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) is "
+                                 "not a leaf tensor (an op made it); optimize the tensor it "
+                                 "was computed from")
             # refused, not de-duplicated: a repeat would be stepped twice per step, and dropping
             # it would shift every later index of state_dict() from what the caller listed
             if first.setdefault(id(p), i) != i:
@@ -50,14 +57,15 @@ class Optimizer:
                     f"{type(self).__name__}: parameter {i} is parameter {first[id(p)]} again "
                     f"(shape {p.shape}); list each parameter once, e.g. "
                     "list(dict.fromkeys(params)) (Module.parameters() already does)")
-        _check("lr", lr)
+        check_hyperparameter("lr", lr)
         self.lr = lr
         self.step_count = 0
         self.state: list[dict] = [{} for _ in self.params]
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (torch's default), or with set_to_none=False fill them with 0."""
         for p in self.params:
-            p.grad = None
+            _zero_grad(p, set_to_none)
 
     def _state(self, i, p):
         s = self.state[i]
@@ -81,6 +89,8 @@ class Optimizer:
             if grad.shape != p.data.shape:
                 raise ValueError(f"parameter {i}: grad shape {grad.shape} != {p.data.shape}")
             items.append((p, grad, self._state(i, p)))
+        if self.maximize:
+            items, _clip = _negated(items, _clip), None
         self._update_all(items, _clip)
         for p, _, _ in items:
             bump_version(p, f"{type(self).__name__}.step")
@@ -103,7 +113,27 @@ class Optimizer:
                     out[f"{i}.{name}"] = backend_of(s[name]).to_host(s[name]).copy()
         return out
 
+    def _state_keys(self) -> set:
+        """Every key a state dict of this optimizer may hold."""
+        return {"step"} | {f"{i}.{name}" for i in range(len(self.params))
+                           for name in self.state_names}
+
     def load_state_dict(self, state: dict) -> None:
+        """Load what state_dict() gave, checked first: a key this optimizer would not write (a
+        state dict of another optimizer, or of more parameters) is refused, naming it (it was
+        ignored, so the state silently started afresh)."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: state must be a dict of "
+                            f"arrays, got {type(state).__name__}")
+        if "step" not in state:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: no 'step' in the state "
+                             f"dict (keys {sorted(state)[:6]})")
+        unknown = sorted(set(state) - self._state_keys())
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: keys {unknown[:6]} are "
+                             f"not this optimizer's ({len(self.params)} parameters, state "
+                             f"{list(self.state_names)}): a state dict of another optimizer "
+                             "or parameter list?")
         self.step_count = int(np.asarray(state["step"]))
         for i, p in enumerate(self.params):
             be = backend_of(p.data)
@@ -123,6 +153,23 @@ class Optimizer:
             self.state[i] = loaded
 
 
+def _negated(items, clip):
+    """maximize: each gradient negated into a new array (p.grad keeps its sign, as torch's);
+    clipped_step's scaling is applied to the gradient first, where it would have been read."""
+    if clip is not None:
+        factor, pending = clip
+        for _, g, _ in items:
+            if pending.pop(id(g), None) is not None:
+                np.multiply(g, factor, out=g)
+    return [(p, backend_of(g).neg(g), s) for p, g, s in items]
+
+
+def _flag(owner: str, name: str, value) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _foreach(opt, foreach) -> bool:
     """One kernel call over all parameters of a dtype and step (numpy or device arrays); the
     same scalar rule as the per-parameter kernel, so equal bit for bit: on unless asked off."""
@@ -138,15 +185,17 @@ class SGD(Optimizer):
     state_names = ("velocity",)
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0,
-                 dampening: float = 0.0, nesterov: bool = False, foreach: bool | None = None):
+                 dampening: float = 0.0, nesterov: bool = False, foreach: bool | None = None,
+                 maximize: bool = False):
         super().__init__(params, lr)
+        self.maximize = _flag("SGD", "maximize", maximize)
         # one kernel call per group: by default for CUDA parameters only (a launch each saved);
         # on the CPU it measured no faster than one call per parameter, so there only if True
         _foreach(self, foreach)
         self.foreach = foreach
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        _check("dampening", dampening, -math.inf)
+        check_hyperparameter("momentum", momentum)
+        check_hyperparameter("weight_decay", weight_decay)
+        check_hyperparameter("dampening", dampening, -math.inf)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs momentum > 0 and dampening == 0")
         self.momentum, self.weight_decay = momentum, weight_decay
@@ -191,27 +240,56 @@ class SGD(Optimizer):
                 s["initialised"] = True
 
 
-class Adam(Optimizer):
-    """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay, not AdamW)."""
+class _PerParameterStep(Optimizer):
+    """State dicts with each parameter's own step count ('<i>.step'): a step that gave a
+    parameter no gradient does not count for it (torch's Adam and Adagrad)."""
+
+    def state_dict(self):
+        out = super().state_dict()
+        for i, s in enumerate(self.state):
+            if "step" in s:
+                out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
+        return out
+
+    def _state_keys(self):
+        return super()._state_keys() | {f"{i}.step" for i in range(len(self.params))}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for i, s in enumerate(self.state):
+            if s:  # older state dicts had only the global count
+                s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
+
+
+class Adam(_PerParameterStep):
+    """Kingma & Ba 2015 with bias correction, torch's formula (L2 weight decay: AdamW below is
+    the decoupled one); amsgrad (Reddi et al. 2018) divides by the running maximum of the
+    second moment, torch's form."""
 
     state_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, foreach: bool | None = None):
+                 weight_decay: float = 0.0, foreach: bool | None = None, amsgrad: bool = False,
+                 maximize: bool = False):
         super().__init__(params, lr)
+        owner = type(self).__name__
+        self.maximize = _flag(owner, "maximize", maximize)
+        self.amsgrad = _flag(owner, "amsgrad", amsgrad)
+        if self.amsgrad:
+            self.state_names = (*Adam.state_names, "max_exp_avg_sq")
         self.foreach = _foreach(self, foreach)
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _check("betas[0]", betas[0], 0.0, 1.0, open_high=True)
-        _check("betas[1]", betas[1], 0.0, 1.0, open_high=True)
-        _check("eps", eps)
-        _check("weight_decay", weight_decay)
+        check_hyperparameter("betas[0]", betas[0], 0.0, 1.0, open_high=True)
+        check_hyperparameter("betas[1]", betas[1], 0.0, 1.0, open_high=True)
+        check_hyperparameter("eps", eps)
+        check_hyperparameter("weight_decay", weight_decay)
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update_all(self, items, clip=None):
         """clip: (factor, {id: gradient}) of clipped_step: those gradients are scaled by the
         factor (in place) as the multi-tensor kernel reads them, and taken out of the dict."""
-        if self.foreach is False:
+        if self.foreach is False or self.amsgrad:  # amsgrad: per parameter, backend ops
             return super()._update_all(items, clip)
         groups: dict = {}
         for p, g, s in items:
@@ -228,7 +306,7 @@ class Adam(Optimizer):
         for (dtype, step, _, scaled), members in groups.items():
             hyper = optimizer_rules.adam_hyperparameters(np.dtype(dtype), self.lr, self.betas[0],
                                                          self.betas[1], self.eps,
-                                                         self.weight_decay, step)
+                                                         self._l2_decay, step)
             arrays = (tuple(m[k] for m in members) for k in range(4))
             if scaled:
                 optim_kernels.adam_foreach_clipped(*arrays, clip[0], *hyper)
@@ -236,25 +314,58 @@ class Adam(Optimizer):
                 optim_kernels.adam_foreach(*arrays, *hyper)
         return None
 
+    @property
+    def _l2_decay(self) -> float:
+        """The weight decay added to the gradient (AdamW's is applied to the weights)."""
+        return self.weight_decay
+
     def _update(self, p, g, s):
         # per parameter, as torch: a step that gave this parameter no gradient does not count
         s["step"] = s.get("step", 0) + 1
+        if self.amsgrad:
+            return self._amsgrad_update(p, g, s)
         backend_of(p.data).adam_update(p.data, g, s["exp_avg"], s["exp_avg_sq"], self.lr,
-                                       self.betas[0], self.betas[1], self.eps, self.weight_decay,
+                                       self.betas[0], self.betas[1], self.eps, self._l2_decay,
                                        s["step"])
+        return None
 
-    def state_dict(self):
-        out = super().state_dict()
-        for i, s in enumerate(self.state):
-            if "step" in s:
-                out[f"{i}.step"] = np.asarray(s["step"], dtype=np.int64)
-        return out
+    def _amsgrad_update(self, p, g, s):
+        """torch's amsgrad: v_max = max(v_max, v); p -= step_size m / (sqrt(v_max) / rb2 + eps),
+        in backend ops in the parameter's dtype (no fused kernel: one array op per term)."""
+        be, t = backend_of(p.data), p.dtype.type
+        step_size, beta1, beta2, eps, decay, root_bias2 = optimizer_rules.adam_hyperparameters(
+            p.dtype, self.lr, self.betas[0], self.betas[1], self.eps, self._l2_decay, s["step"])
+        d = be.add(g, be.mul(p.data, decay)) if decay else g
+        s["exp_avg"] = be.add(be.mul(s["exp_avg"], beta1), be.mul(d, t(1) - beta1))
+        s["exp_avg_sq"] = be.add(be.mul(s["exp_avg_sq"], beta2),
+                                 be.mul(be.mul(d, d), t(1) - beta2))
+        s["max_exp_avg_sq"] = be.maximum(s["max_exp_avg_sq"], s["exp_avg_sq"])
+        denom = be.add(be.div(be.rule_unary("sqrt", s["max_exp_avg_sq"]), root_bias2), eps)
+        be.add_into(p.data, be.neg(be.mul(be.div(s["exp_avg"], denom), step_size)))
 
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        for i, s in enumerate(self.state):
-            if s:  # older state dicts had only the global count
-                s["step"] = int(np.asarray(state.get(f"{i}.step", self.step_count)))
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), torch's AdamW: each step
+    first scales the weights by 1 - lr weight_decay, then takes Adam's step without L2 decay."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, foreach: bool | None = None, amsgrad: bool = False,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, foreach, amsgrad, maximize)
+
+    @property
+    def _l2_decay(self) -> float:
+        return 0.0
+
+    def _update_all(self, items, clip=None):
+        if self.weight_decay:
+            for p, _, _ in items:
+                be = backend_of(p.data)
+                decayed = be.mul(p.data, p.dtype.type(1.0 - self.lr * self.weight_decay))
+                # in place: p + (decayed - p) is decayed exactly (the difference of two values
+                # within a factor 2 of each other is exact, Sterbenz)
+                be.add_into(p.data, be.sub(decayed, p.data))
+        return super()._update_all(items, clip)
 
 
 class RMSprop(Optimizer):
@@ -263,12 +374,14 @@ class RMSprop(Optimizer):
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False):
         super().__init__(params, lr)
-        _check("alpha", alpha, 0.0, 1.0)
-        _check("eps", eps)
-        _check("weight_decay", weight_decay)
-        _check("momentum", momentum)
+        self.maximize = _flag("RMSprop", "maximize", maximize)
+        check_hyperparameter("alpha", alpha, 0.0, 1.0)
+        check_hyperparameter("eps", eps)
+        check_hyperparameter("weight_decay", weight_decay)
+        check_hyperparameter("momentum", momentum)
         self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
         self.momentum, self.centered = momentum, centered
 
@@ -278,90 +391,50 @@ class RMSprop(Optimizer):
                                           self.weight_decay, self.momentum, self.centered)
 
 
-def _grads(params):
-    return [p for p in params if p.grad is not None]
-
-
-def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0):
-    """Scale all gradients together so their joint norm is <= max_norm; returns the norm before
-    (a float; inside ``mg.compile`` a 0-d float64 Tensor, as reading it would be a host sync)."""
-    _check("max_norm", max_norm)
-    _check("norm_type", norm_type, -math.inf)
-    if norm_type == 0:
-        raise ValueError("norm_type must be non-zero (a p-norm's p, or inf), got 0")
-    params = _grads(params)
-    if not params:
-        return 0.0
-    grads = tuple(p.grad for p in params)
-    if norm_type == 2.0 and optim_kernels.foreach_norm2(grads):
-        # one kernel for the norm, one for the scaling (compiled: two calls of the program)
-        total = optim_kernels.grad_norm(grads)
-        if autograd.state.compiling:
-            for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
-                p.grad = g
-            return Tensor._wrap(total)
-        norm = float(backend_of(total).to_host(total))  # eager returns a float: one read
-        # `not >= 1`: a NaN norm scales every gradient by NaN, as torch's clip and the
-        # compiled program's clip_scaled do (a `< 1` test skipped it: NaN stayed where it was)
-        if not optim_kernels.clip_coefficient(norm, max_norm) >= 1.0:
-            for p, g in zip(params, optim_kernels.clip_scaled(grads, total, max_norm)):
-                p.grad = g
-        return norm
-    if autograd.state.compiling:
-        return _clip_on_device(params, max_norm, norm_type)
-    if norm_type == math.inf:
-        total = max(float(np.max(np.abs(backend_of(p.grad).to_host(p.grad)))) for p in params)
+def _zero_grad(p: Tensor, set_to_none: bool) -> None:
+    if set_to_none or p.grad is None:
+        p.grad = None
     else:
-        total = sum(float(np.sum(np.abs(backend_of(p.grad).to_host(p.grad).astype(np.float64))
-                                 ** norm_type)) for p in params) ** (1.0 / norm_type)
-    coef = max_norm / (total + 1e-6)
-    if not coef >= 1.0:  # NaN too, as above
-        for p in params:
-            be = backend_of(p.grad)
-            p.grad = be.mul(p.grad, p.grad.dtype.type(coef))
-    return total
-
-
-def clipped_step(optimizer, total, max_norm: float, grads: tuple) -> None:
-    """clip_grad_norm_'s scaling (by the 2-norm `total` of `grads`) folded into the multi-tensor
-    Adam step that follows it, as mg.compile's programs run them (compiler/batch.py:
-    ``fold_clip``): Adam reads each gradient once, scales it as clip_scaled would, writes it back
-    in place (so .grad holds the clipped gradient afterwards, as eager's) and updates with it. A
-    gradient the step does not take into its kernel is scaled in place before its update, or
-    after the step if the optimizer does not hold its parameter."""
-    factor = optim_kernels.clip_factor(grads, total, max_norm)
-    pending = {id(g): g for g in grads}
-    optimizer.step((factor, pending))
-    for g in pending.values():
-        np.multiply(g, factor, out=g)
-
-
-def _clip_on_device(params, max_norm, norm_type):
-    """clip_grad_norm_ in backend kernels, no host read: the same float64 sums in the same order
-    and the same coefficient (a factor of exactly 1 where eager skips the multiply)."""
-    be = backend_of(params[0].grad)
-    f64 = np.dtype(np.float64)
-    total = None
-    for p in params:
-        magnitude = be.absolute(be.astype(p.grad, f64))
-        if norm_type == math.inf:
-            part = be.amax(magnitude)
-            total = part if total is None else be.maximum(total, part)
-        else:
-            part = be.sum(be.power(magnitude, be.full((), norm_type, f64)))
-            total = be.add(be.full((), 0.0, f64), part) if total is None else be.add(total, part)
-    if norm_type != math.inf:
-        total = be.power(total, be.full((), 1.0 / norm_type, f64))
-    coef = be.div(be.full((), max_norm, f64), be.add(total, be.full((), 1e-6, f64)))
-    coef = be.clip(coef, 0.0, 1.0)
-    for p in params:
-        p.grad = be.mul(p.grad, be.astype(coef, p.grad.dtype))
-    return Tensor._wrap(be.asarray(total))
-
-
-def clip_grad_value_(params, clip_value: float) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value]."""
-    _check("clip_value", clip_value)
-    for p in _grads(params):
         be = backend_of(p.grad)
-        p.grad = be.clip(p.grad, -clip_value, clip_value)
+        p.grad = be.zeros(p.grad.shape, p.grad.dtype)
+
+
+from . import lr_scheduler  # noqa: E402, F401 - mg.optim.lr_scheduler, as torch.optim's
+
+
+class Adagrad(_PerParameterStep):
+    """Duchi et al. 2011, torch's form: sum += d^2, p -= lr / (1 + (t - 1) lr_decay) d /
+    (sqrt(sum) + eps), d = g + weight_decay p; sum starts at initial_accumulator_value. In
+    backend ops per parameter (no fused kernel)."""
+
+    state_names = ("sum",)
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 foreach: bool | None = None, maximize: bool = False):
+        super().__init__(params, lr)
+        for name, value in (("lr_decay", lr_decay), ("weight_decay", weight_decay),
+                            ("initial_accumulator_value", initial_accumulator_value),
+                            ("eps", eps)):
+            check_hyperparameter(name, value)
+        _foreach(self, foreach)
+        self.maximize = _flag("Adagrad", "maximize", maximize)
+        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.initial_accumulator_value = initial_accumulator_value
+
+    def _state(self, i, p):
+        fresh = not self.state[i]
+        s = super()._state(i, p)
+        if fresh and self.initial_accumulator_value:
+            s["sum"] = backend_of(p.data).full(p.shape, self.initial_accumulator_value, p.dtype)
+        return s
+
+    def _update(self, p, g, s):
+        s["step"] = s.get("step", 0) + 1
+        be, t = backend_of(p.data), p.dtype.type
+        if self.weight_decay:
+            g = be.add(g, be.mul(p.data, t(self.weight_decay)))
+        rate = self.lr / (1.0 + (s["step"] - 1) * self.lr_decay)
+        s["sum"] = be.add(s["sum"], be.mul(g, g))
+        std = be.add(be.rule_unary("sqrt", s["sum"]), t(self.eps))
+        be.add_into(p.data, be.mul(be.div(g, std), t(-rate)))

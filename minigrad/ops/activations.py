@@ -43,8 +43,8 @@ def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta a)) / beta, a where beta a > threshold."""
     beta = real("softplus", "beta", beta)
     threshold = real("softplus", "threshold", threshold)
-    if not beta > 0:
-        raise ValueError(f"softplus: beta must be > 0, got {beta}")
+    if not beta != 0 or beta != beta:  # negative is torch's too (the rule holds for both signs)
+        raise ValueError(f"softplus: beta must be a non-zero number (it divides), got {beta}")
     return unary_rule_op("softplus", a, beta, threshold)
 
 

@@ -17,7 +17,7 @@ from ..tensor import Tensor, as_operand
 from . import loss as fused
 from .activations import logsigmoid
 from .elementwise import abs as abs_
-from .elementwise import mul, sub, where
+from .elementwise import add, mul, sub, where
 from .loss import log_softmax
 from .reduce import sum as sum_
 from .reductions import axis_index
@@ -30,15 +30,22 @@ __all__ = [  # torch.nn.functional's names (minigrad.functional and mg.<name>)
 ]
 
 
+def _check_reduction(name: str, reduction) -> None:
+    if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+                         + ("" if isinstance(reduction, str) else " (weight= goes by keyword)"))
+
+
 def _reduce(name: str, loss: Tensor, reduction: str, count=None) -> Tensor:
+    _check_reduction(name, reduction)
     if reduction == "none":
         return loss
     if reduction == "sum":
         return sum_(loss)
-    if reduction == "mean":
-        n = loss.size if count is None else count
-        return mul(sum_(loss), 1.0 / n if n else np.nan)
-    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    n = loss.size if count is None else count
+    if not n:  # 0 / 0: NaN, and a zero gradient (torch's; `sum * nan` gave every input NaN)
+        return add(mul(sum_(loss), 0.0), np.nan)
+    return mul(sum_(loss), 1.0 / n)
 
 
 def _pair(name: str, prediction, target):
@@ -183,10 +190,30 @@ def _check_probabilities(array) -> None:
             "binary_cross_entropy_with_logits")
 
 
-def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)), each log clamped at -100; d/dp = (p - y) /
-    max(p (1 - p), 1e-12) (torch's forms: finite at p = 0 and 1). Probabilities outside
-    [0, 1] are refused (torch's), checked on every call of a compiled program too."""
+def _element_weight(name: str, weight, loss: Tensor) -> Tensor:
+    """loss times torch's `weight=` (broadcast to the loss's shape, not the other way)."""
+    if weight is None:
+        return loss
+    w = as_operand(weight, loss)
+    try:
+        fits = np.broadcast_shapes(w.shape, loss.shape) == loss.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: weight of shape {w.shape} does not broadcast to the "
+                         f"input's shape {loss.shape}")
+    return mul(loss, w if w.dtype == loss.dtype else w.astype(loss.dtype))
+
+
+def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean",
+                         weight=None) -> Tensor:
+    """-w (y log p + (1 - y) log(1 - p)), each log clamped at -100; d/dp = (p - y) /
+    max(p (1 - p), 1e-12) and d/dy = log(1 - p) - log(p) (torch's forms: the first finite at
+    p = 0 and 1, the second +-inf there). `weight` multiplies each element's loss (broadcast
+    to the input's shape; the mean still divides by the element count, torch's).
+    Probabilities outside [0, 1] are refused (torch's), checked on every call of a compiled
+    program too."""
+    _check_reduction("binary_cross_entropy", reduction)
     p, y = _pair("binary_cross_entropy", probabilities, target)
     be = backend_of(p.data)
     host_check(lambda a: _check_probabilities(be.to_host(a)), p.data)
@@ -202,21 +229,29 @@ def binary_cross_entropy(probabilities: Tensor, target, reduction: str = "mean")
 
     def backward(g):
         slope = be.div(be.sub(pd, yd), be.maximum(be.mul(pd, be.sub(one, pd)), t(1e-12)))
-        gy = be.mul(g, be.sub(log_q, log_p)) if y.requires_grad else None
+        gy = None
+        if y.requires_grad:  # torch's -logit(p), unclamped (the clamped logs gave +-100)
+            with np.errstate(divide="ignore"):
+                gy = be.mul(g, be.sub(be.log(be.sub(one, pd)), be.log(pd)))
         return be.mul(g, slope), gy
 
+    loss = record("binary_cross_entropy", loss, (p, y), backward)
     return _reduce("binary_cross_entropy",
-                   record("binary_cross_entropy", loss, (p, y), backward), reduction)
+                   _element_weight("binary_cross_entropy", weight, loss), reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean",
-                                     pos_weight=None) -> Tensor:
-    """-(w y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), w = pos_weight, without overflow."""
+                                     pos_weight=None, weight=None) -> Tensor:
+    """-v (w y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), w = pos_weight (one per class,
+    the last axis), v = weight (per element, broadcast to the input's shape), without
+    overflow."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
     x, y = _pair("binary_cross_entropy_with_logits", logits, target)
     softplus_neg = -logsigmoid(x)  # log(1 + exp(-x))
-    weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * y + 1.0
-    return _reduce("binary_cross_entropy_with_logits", (1.0 - y) * x + weight * softplus_neg,
-                   reduction)
+    scale = 1.0 if pos_weight is None else (pos_weight - 1.0) * y + 1.0
+    loss = _element_weight("binary_cross_entropy_with_logits", weight,
+                           (1.0 - y) * x + scale * softplus_neg)
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)
 
 
 def l1_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -237,9 +272,16 @@ def huber_loss(prediction: Tensor, target, reduction: str = "mean", delta: float
 
 
 def mse_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
-    """(prediction - target)^2."""
-    if reduction == "mean":
+    """(prediction - target)^2; an integer or bool target is cast to the prediction's dtype
+    (as every loss here), the mean of no elements is NaN with a zero gradient (torch's)."""
+    if reduction == "mean" and isinstance(prediction, Tensor) and prediction.size:
+        # the fused kernel (every training step's loss: nothing more on its path than a look at
+        # the target's dtype)
+        kind = getattr(getattr(target, "dtype", None), "kind", "f")
+        if kind in "biu" and prediction.dtype.kind == "f":
+            target = as_operand(target, prediction).astype(prediction.dtype)
         return fused.mse_loss(prediction, target)
+    _check_reduction("mse_loss", reduction)
     p, y = _pair("mse_loss", prediction, target)
     d = sub(p, y)
     return _reduce("mse_loss", d * d, reduction)

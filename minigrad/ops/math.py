@@ -81,6 +81,9 @@ def sign(a: Tensor) -> Tensor:
     return unary_rule_op("sign", a)
 
 
+_DIVIDING = ("fmod", "remainder", "floor_divide")
+
+
 def _integer_binary(name, a, b, cuda_ok):
     """The numpy ufunc of `name` on two integer tensors (no gradient), or None for floats."""
     a, b = binary_operands(name, a, b)
@@ -88,6 +91,10 @@ def _integer_binary(name, a, b, cuda_ok):
         return None
     be = backend_of(a.data)
     if be.name == "cpu":
+        if name in _DIVIDING and a.size and b.size and (b.data == 0).any():
+            # numpy's 0 (with a RuntimeWarning) would be a silent wrong answer: torch raises
+            raise ZeroDivisionError(f"{name}: integer division by zero ({describe(a)} by "
+                                    f"{describe(b)} holding 0)")
         return Tensor._wrap(np.asarray(getattr(np, name)(a.data, b.data)))
     if not cuda_ok:
         raise ValueError(f"{name}: integer tensors are not supported on cuda, got {describe(a)}; "

@@ -18,6 +18,8 @@ def dropout(a: Tensor, p: float, rng=None, training: bool = True) -> Tensor:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return a
+    if a.dtype.kind != "f":  # the scale 1 / (1 - p) would be truncated to an integer (torch
+        raise TypeError(f"dropout: input must be floating point, got dtype {a.dtype}")  # too)
     be = backend_of(a.data)
     if p == 1.0:
         mask = be.zeros(a.shape, a.dtype)

@@ -151,7 +151,10 @@ def var(a: Tensor, axis=None, correction: int = 0, keepdims=False) -> Tensor:
                       RuntimeWarning, stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # warned once above, not per part
-        centred = sub(a, base.mean(a, axis=axes, keepdims=True))
+        # the mean held constant: sum(centred) is 0, so its path adds nothing but rounding to
+        # the gradient 2 g centred / (n - correction), torch's form, which is +-inf (NaN at the
+        # mean) past the degrees of freedom where the mean's path made every element NaN
+        centred = sub(a, base.mean(a, axis=axes, keepdims=True).detach())
     return mul(base.sum(mul(centred, centred), axis=axes, keepdims=keepdims),
                1.0 / (n - correction) if n - correction > 0 else np.inf)
 

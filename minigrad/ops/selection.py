@@ -79,11 +79,14 @@ def scatter_add(a: Tensor, axis: int, index, src: Tensor) -> Tensor:
 
 
 def index_select(a: Tensor, axis: int, index) -> Tensor:
-    """The slices of a at the 1-d integer `index` along axis (torch's argument order)."""
+    """The slices of a at the 1-d integer `index` along axis (torch's argument order; a 0-d
+    index is one index, the axis kept with size 1, as torch's)."""
     ax = axis_index("index_select", axis, a.ndim)
     indices = _host_indices("index_select", index)
+    if indices.ndim == 0:
+        indices = indices.reshape(1)
     if indices.ndim != 1:
-        raise ValueError(f"index_select: index must be 1-d, got shape {indices.shape}")
+        raise ValueError(f"index_select: index must be 1-d (or 0-d), got shape {indices.shape}")
     n = a.shape[ax]
     if indices.size and (indices.min() < -n or indices.max() >= n):
         raise ValueError(f"index_select: indices must be in [-{n}, {n}) for axis {ax}, got "

@@ -210,5 +210,10 @@ def test_mse_loss_errors():
         mg.mse_loss(mg.ones(3, 1), mg.ones(3))
     with pytest.raises(ValueError, match="mse_loss: dtype mismatch"):
         mg.mse_loss(mg.ones(3), mg.ones(3, dtype=np.float64))
-    with pytest.raises(ValueError, match="mse_loss: empty prediction"):
-        mg.mse_loss(mg.ones(0), mg.ones(0))
+    # no elements: the mean is NaN, as torch's (and minigrad's other losses); it was refused
+    empty = mg.tensor(np.ones(0), requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        loss = mg.mse_loss(empty, mg.zeros(0, dtype=np.float64))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert empty.grad.shape == (0,)
