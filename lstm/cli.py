@@ -48,8 +48,9 @@ def cmd_train(args) -> int:
     # another run, with its own checkpoints
     run_dir = os.path.join(args.out, "runs", config.run_name())
     results_io.repair(results_path)
-    if not args.force and _print_finished(results_io.read_rows(results_path), config):
-        return 0
+    status = None if args.force else _print_finished(results_io.read_rows(results_path), config)
+    if status is not None:
+        return status
     try:
         return _train_locked(args, config, results_path, run_dir)
     except ValueError:  # a size the model refuses (found when it is built): no run is left
@@ -77,8 +78,9 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
     with RunLock(run_dir, wait=not args.no_wait, label="lstm train"):
         rows = results_io.read_rows(results_path)  # another process may have finished it
         finished = _finished_row(rows, config)
-        if not args.force and _print_finished(rows, config):
-            return 0
+        status = None if args.force else _print_finished(rows, config)
+        if status is not None:
+            return status
         if args.force or args.restart:
             clear_run(run_dir)
         start = None if args.force or args.restart else _shorter(args.out, run_dir, config)
@@ -94,7 +96,23 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
         results_io.put_row(results_path, row)  # the only row of this run, even if another
         # command finished it meanwhile
     emit(_train_summary(result["config"], result))
-    return 0
+    return _diverged(result)
+
+
+def _diverged(result: dict) -> int:
+    """0, or 1 after saying on stderr that the run diverged and what to try (the row is kept:
+    a sweep reads a diverged run as a result of its learning rate)."""
+    if result["stopped"] != "diverged":
+        return 0
+    config = result["config"]
+    clip = ("" if config["clip"] != "none" else
+            ", or clip the gradients (--clip norm, the default)")
+    print(f"lstm train: the loss became NaN or infinite by step {result['steps']} (the run "
+          f"diverged and stopped; its row says \"stopped\": \"diverged\"): --lr "
+          f"{config['lr']:g} is too large for --model {config['model']} with --optimizer "
+          f"{config['optimizer']}; try a smaller --lr (e.g. {config['lr'] / 10:g}){clip}",
+          file=sys.stderr, flush=True)
+    return 1
 
 
 def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
@@ -111,15 +129,16 @@ def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
     return found[0]
 
 
-def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
-    """Print a finished run's result (and say where it is); whether there was one."""
+def _print_finished(rows: list[dict], config: TrainConfig) -> int | None:
+    """Print a finished run's result (and say where it is); the exit status (None: no finished
+    run)."""
     finished = _finished_row(rows, config)
     if finished is None:
-        return False
+        return None
     print(f"lstm train: this run has finished; its result is {finished.where}. --force "
           "trains it again and replaces that row.", file=sys.stderr)
     emit(_train_summary(finished["result"]["config"], finished["result"]))
-    return True
+    return _diverged(finished["result"])
 
 
 def cmd_gradflow(args) -> int:
