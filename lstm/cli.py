@@ -10,7 +10,7 @@ import sys
 import minigrad as mg
 
 from . import zoo
-from .cli_args import Formatter, emit, subcommand
+from .cli_args import Formatter, add_threads_option, emit, subcommand
 from .cli_errors import check_out_dir, report
 from .experiments.horizon import HORIZON_MODELS
 from .runs.commands import GradflowConfig, SweepConfig
@@ -245,6 +245,7 @@ def _command(sub, name: str, func, texts: tuple[str, str, str], config=None, ext
         p.add_argument(flag, **keywords)
     p.add_argument("--out", default=out, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_option(p)
     p.set_defaults(func=func)
     return p
 
@@ -341,10 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .runs.threads import threads_used
+
     args = build_parser().parse_args(argv)
     try:
         mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked before any work
-        return args.func(args)
+        with threads_used(getattr(args, "threads", None)):
+            return args.func(args)
     except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
         return report(args.command, e)
 

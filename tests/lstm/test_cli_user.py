@@ -5,7 +5,11 @@ test: it failed on the code before its fix."""
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
+
+import minigrad as mg
 from lstm.cli import main
 
 # a tiny adding run: a few steps of a 4-unit model on 5-step sequences
@@ -32,3 +36,42 @@ def test_a_diverged_train_run_says_what_to_do_and_exits_1(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "this run has finished" in captured.err and "--lr 1e+30 is too large" in captured.err
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
+
+
+COMMANDS = ["train", "gradflow", "sweep", "report", "forecast", "classify", "charlm",
+            "translate", "generate"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_takes_threads(command, capsys):
+    # before: no command had --threads ("unrecognized arguments"); the thread count was only
+    # MINIGRAD_NUM_THREADS, which holds neither BLAS nor Numba's loops
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--threads", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --threads: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--threads N" in capsys.readouterr().out
+
+
+def test_threads_hold_the_run_and_are_given_back(tmp_path, capsys):
+    before = mg.get_num_threads()
+    assert main(["train", *TINY, "--model", "gru", "--steps", "2", "--threads", "1",
+                 "--no-compile", "--out", str(tmp_path)]) == 0
+    (row,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert row["threads"] == 1
+    assert mg.get_num_threads() == before  # an in-process caller keeps its own setting
+
+
+def test_a_sweeps_workers_take_threads_each(tmp_path, monkeypatch):
+    from lstm.experiments.sweep import RunSpec, run_sweep
+    from lstm.runs.threads import threads_used
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # without --threads: 2 each
+    config = {"task": "adding", "model": "gru", "seq_len": 5, "hidden_size": 4, "batch_size": 2,
+              "steps": 1, "eval_every": 1, "test_size": 8, "lr": 1e-2}
+    specs = [RunSpec("train", {**config, "seed": seed}) for seed in (0, 1)]
+    with threads_used(1):
+        rows = run_sweep(specs, str(tmp_path / "results.jsonl"), workers=2, progress=False)
+    assert [r["threads"] for r in rows] == [1, 1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ...cli_args import Formatter, emit
+from ...cli_args import Formatter, add_threads_option, emit
 from ...cli_errors import check_out_dir
 from ..common.cli import add_config_options, add_run_options, configs_from_args
 from .train import CharLMConfig
@@ -191,4 +191,5 @@ def add_parser(subparsers) -> None:
     g.add_argument("--text", action="store_true", help="print plain text instead of JSON")
     g.add_argument("--out", default=None, metavar="DIR",
                    help="also append the JSON line to DIR/results.jsonl")
+    add_threads_option(g)
     g.set_defaults(func=run_generate)
