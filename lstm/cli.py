@@ -42,6 +42,9 @@ def cmd_train(args) -> int:
     from .runs import results_io
 
     config = from_args(TrainConfig, args)
+    if args.resume and (args.restart or args.force):
+        raise ValueError(f"--resume carries a run on, {'--restart' if args.restart else '--force'}"
+                         " starts it afresh: give one of them")
     check_out_dir(args.out)
     results_path = os.path.join(args.out, "results.jsonl")
     # named by the hash of every field that changes the result: another --steps or --lr is
@@ -84,6 +87,8 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
         if args.force or args.restart:
             clear_run(run_dir)
         start = None if args.force or args.restart else _shorter(args.out, run_dir, config)
+        if args.resume and start is None:
+            _check_resumable(args.out, run_dir, config)
         try:
             result = train(config, run_dir, progress=not args.quiet, start_from=start)
         except Interrupted as e:
@@ -113,6 +118,18 @@ def _diverged(result: dict) -> int:
           f"{config['optimizer']}; try a smaller --lr (e.g. {config['lr'] / 10:g}){clip}",
           file=sys.stderr, flush=True)
     return 1
+
+
+def _check_resumable(out: str, run_dir: str, config: TrainConfig) -> None:
+    """--resume: ValueError unless the run has a checkpoint, naming the runs under OUT/runs."""
+    from .runs.options import fields, key_fields
+    from .runs.resume import nothing_to_resume
+    from .runs.train import CHECKPOINT_NAME, has_checkpoint
+
+    if not has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
+        ignored = frozenset(f.name for f in fields(TrainConfig)) - set(key_fields(TrainConfig))
+        raise nothing_to_resume(os.path.join(out, "runs"), run_dir, config.to_dict(),
+                                CHECKPOINT_NAME, ignored)
 
 
 def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
@@ -291,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the first.",
         "example: lstm train --task adding --model lstm-fb1 --seq-len 100 --optimizer adam "
         "--lr 1e-2 --batch-size 32 --steps 4000"), TrainConfig, extra=(
+        ("--resume", {"action": "store_true", "help": "carry on an interrupted run of exactly "
+                      "these settings (from its checkpoint, or from the same run with a smaller "
+                      "--steps); with none, exit 2 naming the runs in OUT/runs and the settings "
+                      "they differ in. Without --resume the same command resumes as well, and "
+                      "starts the run when there is nothing to resume"}),
         ("--restart", {"action": "store_true",
                        "help": "delete this run's checkpoints and start it afresh"}),
         ("--force", {"action": "store_true", "help": "train a finished run again and replace "

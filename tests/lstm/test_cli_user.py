@@ -75,3 +75,33 @@ def test_a_sweeps_workers_take_threads_each(tmp_path, monkeypatch):
     with threads_used(1):
         rows = run_sweep(specs, str(tmp_path / "results.jsonl"), workers=2, progress=False)
     assert [r["threads"] for r in rows] == [1, 1]
+
+
+def test_train_resume_refuses_a_run_that_is_not_there(tmp_path, capsys):
+    # before: --resume was an unknown option; a user wanting to carry on a run with a changed
+    # setting started a new run from step 0 without a word
+    base = ["train", *TINY, "--model", "gru", "--steps", "4", "--no-compile", "--out",
+            str(tmp_path)]
+    assert main([*base, "--resume"]) == 2
+    assert "holds no other run to resume. Leave out --resume to start this run" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert main([*base, "--lr", "0.05"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--resume"]) == 2  # the run there has another --lr
+    err = capsys.readouterr().err
+    assert "--resume: no interrupted run of these settings" in err
+    assert "(at step 4 of 4) has --lr 0.05 (here 0.001)" in err
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # nothing left by the refusal
+    assert main([*base, "--lr", "0.05", "--steps", "6", "--resume"]) == 0  # a longer budget
+    assert "starting from step 4 of the same run" in capsys.readouterr().err
+    assert main([*base, "--resume", "--restart"]) == 2
+    assert "--resume carries a run on, --restart starts it afresh" in capsys.readouterr().err
+
+
+def test_charlm_resume_refuses_a_run_that_is_not_there(tmp_path, capsys):
+    assert main(["charlm", "--steps", "3", "--hidden-size", "8", "--seeds", "0,1", "--resume",
+                 "--quiet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume: no interrupted run of these settings" in err and "charlm-E32-H8-L2-s0-" in err
+    assert not (tmp_path / "charlm").exists()  # refused before any seed trained

@@ -75,6 +75,8 @@ def run(args) -> int:
     from .data import load_corpus
 
     configs, max_order = settings_for(args)
+    if args.resume:
+        _check_resumable(configs, args.out)  # every seed's, before any trains
     corpus = load_corpus()
     os.makedirs(args.out, exist_ok=True)
     rows = []
@@ -93,6 +95,24 @@ def run(args) -> int:
     if not args.quiet:
         print(f"lstm charlm: drew {figure}", file=sys.stderr)
     return 0
+
+
+def _check_resumable(configs: list[CharLMConfig], out: str) -> None:
+    """--resume: ValueError unless every run asked for has finished or has a checkpoint under
+    OUT/charlm, naming the runs there and the settings they differ in."""
+    from ...runs.keys import run_key
+    from ...runs.results_io import read_rows
+    from ...runs.resume import nothing_to_resume
+    from .train import CHECKPOINT_NAME
+
+    finished = {row.get("key") for row in read_rows(os.path.join(out, "results.jsonl"))
+                if row.get("kind") == "charlm"}
+    root = os.path.join(out, "charlm")
+    for config in configs:
+        run_dir = os.path.join(root, config.run_name())
+        if (run_key("charlm", config.to_dict()) not in finished
+                and not os.path.exists(os.path.join(run_dir, CHECKPOINT_NAME))):
+            raise nothing_to_resume(root, run_dir, config.to_dict(), CHECKPOINT_NAME)
 
 
 SUMMARY_KEYS = ("bits_per_char", "valid_bits_per_char", "ngram_bits_per_char", "ngram_order",
@@ -166,6 +186,12 @@ def add_parser(subparsers) -> None:
                "default = H=256, 2000 steps (about an hour; docs/applications_charlm.md)."
                "\nexample: lstm charlm --preset default --seeds 0,1,2 --out results")
     add_config_options(c, CharLMConfig, PRESETS, ("seed",))
+    c.add_argument("--resume", action="store_true",
+                   help="carry on interrupted runs of exactly these settings (each seed's "
+                        "checkpoint under OUT/charlm; finished ones are reported); with none, "
+                        "exit 2 naming the runs there and the settings they differ in. Without "
+                        "--resume the same command resumes as well, and starts what it does "
+                        "not find")
     c.add_argument("--ngram-max-order", type=int, default=None,
                    help="largest n-gram order tried on validation (default: "
                    + ", ".join(f"{v['ngram_max_order']} in preset {k}"

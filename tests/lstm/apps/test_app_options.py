@@ -19,7 +19,7 @@ SHARED = {"help", "preset", "compile", "out", "quiet", "threads"}  # every appli
 APPS = {  # command: (config class, its options that are not config fields, swept fields)
     "forecast": (ForecastConfig, set(), ("dataset", "model", "seed")),
     "classify": (ClassifyConfig, {"baseline", "dtw_mode", "dtw_window"}, ("pooling", "seed")),
-    "charlm": (CharLMConfig, {"ngram_max_order"}, ("seed",)),
+    "charlm": (CharLMConfig, {"ngram_max_order", "resume"}, ("seed",)),
     "translate": (TranslateConfig, set(), ("attention", "seed")),
 }
 
