@@ -99,6 +99,7 @@ class CharLMTrainer:
         self.trainer = EpochTrainer(
             self.model, self.optimizer, self._loss, clip=config.clip_value, compile=compile,
             command="lstm charlm", progress=progress, carry=self._carry,
+            generators=(self.model.lstm.rng,),  # its dropout's: a resume equals a straight run
             desc=f"charlm H={config.hidden_size} seed {config.seed}")
 
     def _loss(self, ids, targets, state):
