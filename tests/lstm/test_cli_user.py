@@ -105,3 +105,66 @@ def test_charlm_resume_refuses_a_run_that_is_not_there(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--resume: no interrupted run of these settings" in err and "charlm-E32-H8-L2-s0-" in err
     assert not (tmp_path / "charlm").exists()  # refused before any seed trained
+
+
+@pytest.fixture
+def saved_charlm(tmp_path):
+    pytest.importorskip("safetensors.numpy")
+    from lstm.apps.charlm.data import Vocabulary
+    from lstm.apps.charlm.model import CharLM
+    from lstm.apps.charlm.store import save_model
+
+    vocab = Vocabulary.from_text("def f(x):\n    return x\n")
+    save_model(str(tmp_path), CharLM(len(vocab), embedding_size=4, hidden_size=6, num_layers=1,
+                                     rng=0), vocab, {"bits_per_char": 1.5})
+    return tmp_path
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("truncated weights", "model.safetensors is damaged or is not a saved model: "
+                          "SafetensorError"),
+    ("json not json", "model.json is damaged or is not a saved model: not JSON"),
+    ("json a list", "model.json is damaged or is not a saved model: expected a JSON object, "
+                    "got list"),
+    ("json other sizes", "model.safetensors is damaged or is not a saved model: its tensors do "
+                         "not fit model.json"),
+])
+@pytest.mark.parametrize("command", ["generate", "export"])
+def test_a_damaged_saved_model_is_one_line_and_exit_1(saved_charlm, damage, problem, command,
+                                                      capsys):
+    # before: a Python traceback from safetensors (SafetensorError) or from json (a list has
+    # no .get), or json's bare message naming no file
+    weights, config = saved_charlm / "model.safetensors", saved_charlm / "model.json"
+    if damage == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "json not json":
+        config.write_text("{garbage")
+    elif damage == "json a list":
+        config.write_text("[1, 2]")
+    else:
+        settings = json.loads(config.read_text())
+        settings["model"]["hidden_size"] = 7
+        config.write_text(json.dumps(settings))
+    argv = (["generate", "--checkpoint", str(saved_charlm), "--length", "3"]
+            if command == "generate" else ["export", str(saved_charlm)])
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"lstm {command}: error: {saved_charlm}/") and problem in line
+
+
+@pytest.mark.parametrize("fmt, output, message", [
+    ("safetensors", "a-file", "--output {out}/a-file is a file; with --format safetensors it is "
+                              "the directory"),
+    ("onnx", "a-file/model.onnx", "--output {out}/a-file/model.onnx: {out}/a-file is a file, "
+                                  "not a directory"),
+    ("onnx", ".", "--output {out}/. is a directory; with --format onnx it is the file to write"),
+])
+def test_export_names_output_in_the_way(saved_charlm, tmp_path, fmt, output, message, capsys):
+    # before: "error: .../a-file: File exists; a file stands where a directory should be", no
+    # option named (and a directory given for the ONNX file: IsADirectoryError's line)
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "a-file").write_text("x")
+    assert main(["export", "--format", fmt, "--output", f"{out}/{output}",
+                 str(saved_charlm)]) == 2
+    assert message.format(out=out) in capsys.readouterr().err
