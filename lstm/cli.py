@@ -237,6 +237,17 @@ def _interruptible(run):
 def cmd_report(args) -> int:
     from .report import build_report
 
+    if args.only:
+        ignored = [flag for flag, value in (("--models", args.models),
+                                            ("--asv-results", args.asv_results)) if value]
+        if ignored:
+            raise ValueError(f"--only {args.only} builds that application's section alone, "
+                             f"which {' and '.join(ignored)} "
+                             f"{'does' if len(ignored) == 1 else 'do'} not change; leave out "
+                             f"{' and '.join(ignored)} or --only")
+    if args.results and os.path.exists(args.results) and not os.path.isdir(args.results):
+        raise ValueError(f"--results {args.results} is a file, not a directory; give the --out "
+                         "directory of the runs to reuse")
     check_out_dir(args.out)
     if args.only:
         from .reporting.app_report import build_app_report

@@ -168,3 +168,23 @@ def test_export_names_output_in_the_way(saved_charlm, tmp_path, fmt, output, mes
     assert main(["export", "--format", fmt, "--output", f"{out}/{output}",
                  str(saved_charlm)]) == 2
     assert message.format(out=out) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--only", "forecast", "--asv-results", "somewhere"],
+     "--only forecast builds that application's section alone, which --asv-results does not "
+     "change; leave out --asv-results or --only"),
+    (["--only", "charlm", "--models", "lstm", "--asv-results", "x"],
+     "which --models and --asv-results do not change"),
+    (["--results", "{tmp}/a-file"], "--results {tmp}/a-file is a file, not a directory"),
+])
+def test_report_refuses_options_it_would_ignore(tmp_path, extra, message, capsys):
+    # before: --only silently ignored --models and --asv-results (exit 0, a report without
+    # them); --results naming a file said "File exists; a file stands where a directory
+    # should be" without naming --results
+    (tmp_path / "a-file").write_text("x")
+    argv = ["report", "--quiet", "--out", str(tmp_path / "report"),
+            *[a.format(tmp=tmp_path) for a in extra]]
+    assert main(argv) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()  # refused before anything is written
