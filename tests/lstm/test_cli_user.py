@@ -188,3 +188,12 @@ def test_report_refuses_options_it_would_ignore(tmp_path, extra, message, capsys
     assert main(argv) == 2
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
     assert not (tmp_path / "report").exists()  # refused before anything is written
+
+
+def test_forecast_names_the_dataset_and_options_of_a_split_that_does_not_fit(tmp_path, capsys):
+    # before: "val_size must be >= horizon (30) so one forecast fits, got 24": which of the four
+    # datasets, and which options, left to guess
+    pytest.importorskip("statsmodels")
+    assert main(["forecast", "--horizon", "30", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "lstm forecast: error: --dataset airline: val_size must be >= horizon (30) so one " \
+           "forecast fits, got 24 (options --val-size, --horizon)" in capsys.readouterr().err
