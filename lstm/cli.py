@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "command prints JSON lines and appends them to a results file under --out.",
         epilog="`lstm COMMAND --help` lists each command's options. docs/results.md shows what "
                "the default sweep reproduces.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"lstm (minigrad-lstm) {__version__}, minigrad {mg.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _command(sub, "train", cmd_train, (

@@ -197,3 +197,14 @@ def test_forecast_names_the_dataset_and_options_of_a_split_that_does_not_fit(tmp
     assert main(["forecast", "--horizon", "30", "--quiet", "--out", str(tmp_path)]) == 2
     assert "lstm forecast: error: --dataset airline: val_size must be >= horizon (30) so one " \
            "forecast fits, got 24 (options --val-size, --horizon)" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    # before: "unrecognized arguments: --version"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    import lstm
+
+    assert capsys.readouterr().out.strip() == \
+        f"lstm (minigrad-lstm) {lstm.__version__}, minigrad {mg.__version__}"
