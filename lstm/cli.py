@@ -245,6 +245,9 @@ def cmd_report(args) -> int:
                              f"which {' and '.join(ignored)} "
                              f"{'does' if len(ignored) == 1 else 'do'} not change; leave out "
                              f"{' and '.join(ignored)} or --only")
+    if args.asv_results and not os.path.isdir(args.asv_results):
+        raise ValueError(f"--asv-results {args.asv_results} is not a directory; give asv's "
+                         "results directory (.asv/results after `asv run`)")
     if args.results and os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results} is a file, not a directory; give the --out "
                          "directory of the runs to reuse")

@@ -177,6 +177,8 @@ def test_export_names_output_in_the_way(saved_charlm, tmp_path, fmt, output, mes
     (["--only", "charlm", "--models", "lstm", "--asv-results", "x"],
      "which --models and --asv-results do not change"),
     (["--results", "{tmp}/a-file"], "--results {tmp}/a-file is a file, not a directory"),
+    (["--asv-results", "{tmp}/nowhere"], "--asv-results {tmp}/nowhere is not a directory; "
+                                         "give asv's results directory"),
 ])
 def test_report_refuses_options_it_would_ignore(tmp_path, extra, message, capsys):
     # before: --only silently ignored --models and --asv-results (exit 0, a report without
