@@ -210,3 +210,13 @@ def test_version(capsys):
 
     assert capsys.readouterr().out.strip() == \
         f"lstm (minigrad-lstm) {lstm.__version__}, minigrad {mg.__version__}"
+
+
+@pytest.mark.parametrize("given", [["--dtw-mode", "independent"], ["--dtw-window", "3"]])
+def test_classify_refuses_dtw_options_without_the_baseline(tmp_path, given, capsys):
+    # before: ignored with --baseline none (exit 0 after training every run)
+    assert main(["classify", "--baseline", "none", *given, "--quiet", "--out",
+                 str(tmp_path)]) == 2
+    assert f"{given[0]} set the DTW baseline, which --baseline none leaves out" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "results.jsonl").exists()
