@@ -220,3 +220,11 @@ def test_classify_refuses_dtw_options_without_the_baseline(tmp_path, given, caps
     assert f"{given[0]} set the DTW baseline, which --baseline none leaves out" in \
         capsys.readouterr().err
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_sweep_refuses_workers_with_a_scheduler(tmp_path, capsys):
+    # before: --workers was ignored on a Dask cluster (after 20 s of trying to reach it)
+    assert main(["sweep", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2", "--quiet",
+                 "--out", str(tmp_path)]) == 2
+    assert "got workers=2 with scheduler 'tcp://127.0.0.1:1' (options --workers, --scheduler: " \
+           "give one)" in capsys.readouterr().err
