@@ -228,3 +228,23 @@ def test_sweep_refuses_workers_with_a_scheduler(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     assert "got workers=2 with scheduler 'tcp://127.0.0.1:1' (options --workers, --scheduler: " \
            "give one)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 torn", b"", b"not a checkpoint at all"])
+def test_a_damaged_charlm_checkpoint_is_one_line_and_exit_1(tmp_path, content, capsys):
+    # before: zipfile.BadZipFile's (or EOFError's) traceback
+    from lstm.apps.charlm.cli import settings_for
+    from lstm.cli import build_parser
+
+    argv = ["charlm", "--steps", "2", "--hidden-size", "8", "--embedding-size", "4",
+            "--valid-chars", "500", "--ngram-max-order", "1", "--seed", "0", "--quiet",
+            "--out", str(tmp_path)]
+    (config,), _ = settings_for(build_parser().parse_args(argv))
+    path = tmp_path / "charlm" / config.run_name() / "checkpoint.npz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"lstm charlm: error: checkpoint {path} is damaged: ")
+    assert line.endswith("Delete it to start this run afresh (the other runs and the results "
+                         "file are untouched)")
