@@ -248,3 +248,25 @@ def test_a_damaged_charlm_checkpoint_is_one_line_and_exit_1(tmp_path, content, c
     assert line.startswith(f"lstm charlm: error: checkpoint {path} is damaged: ")
     assert line.endswith("Delete it to start this run afresh (the other runs and the results "
                          "file are untouched)")
+
+
+def test_a_figure_stopped_mid_write_leaves_the_old_one(tmp_path):
+    # before: savefig wrote OUT/<name>.png in place: a Ctrl-C or a full disk mid-write left a
+    # torn PNG where the last good figure was
+    from lstm.reporting.figures import new_figure, save
+
+    figure = new_figure(2, 2)
+    figure.add_subplot().plot([0, 1], [1, 0])
+    save(figure, str(tmp_path), "curve.png")
+    before = (tmp_path / "curve.png").read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def torn(target, **_):
+        target.write(b"\x89PNG torn")
+        raise KeyboardInterrupt
+
+    figure.savefig = torn
+    with pytest.raises(KeyboardInterrupt):
+        save(figure, str(tmp_path), "curve.png")
+    assert (tmp_path / "curve.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]  # no temp file left
