@@ -270,3 +270,35 @@ def test_a_figure_stopped_mid_write_leaves_the_old_one(tmp_path):
         save(figure, str(tmp_path), "curve.png")
     assert (tmp_path / "curve.png").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]  # no temp file left
+
+
+class _Killed(Exception):
+    """What SIGTERM's default action stands for here (it would end the test process)."""
+
+
+def test_charlm_sigterm_outside_training_says_what_is_kept(tmp_path, monkeypatch, capsys):
+    # before: SIGTERM while the baselines were computed took the default action: the process
+    # gone, no line, no exit status of the command's own
+    import signal
+
+    from lstm.apps.charlm import baselines
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(baselines, "cached_baselines", terminated)
+
+    def killed(signum, frame):
+        raise _Killed
+
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        code = main(["charlm", "--steps", "2", "--hidden-size", "8", "--embedding-size", "4",
+                     "--valid-chars", "500", "--ngram-max-order", "1", "--seed", "0", "--quiet",
+                     "--out", str(tmp_path)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 128 + signal.SIGTERM
+    assert f"lstm charlm: interrupted; 0 of 1 runs are in {tmp_path}/results.jsonl" in \
+        capsys.readouterr().err

@@ -8,7 +8,8 @@ import sys
 
 from ...cli_args import Formatter, add_threads_option, emit
 from ...cli_errors import check_out_dir
-from ..common.cli import add_config_options, add_run_options, configs_from_args
+from ...runs.signals import term_as_interrupt
+from ..common.cli import add_config_options, add_run_options, configs_from_args, interrupted
 from .train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -77,21 +78,27 @@ def run(args) -> int:
     configs, max_order = settings_for(args)
     if args.resume:
         _check_resumable(configs, args.out)  # every seed's, before any trains
-    corpus = load_corpus()
     os.makedirs(args.out, exist_ok=True)
     rows = []
-    for config in configs:
+    # SIGTERM as Ctrl-C outside the training loops too (loading the text, the baselines):
+    # it was the default action there, the process gone without a word
+    with term_as_interrupt() as caught:
         try:
-            rows.append(run_charlm(config, corpus, args.out, max_order, args.preset,
-                                   not args.quiet, args.compile))
+            corpus = load_corpus()
+            for config in configs:
+                rows.append(run_charlm(config, corpus, args.out, max_order, args.preset,
+                                       not args.quiet, args.compile))
+                emit(summary(rows[-1]))
+            from .figures import draw_learning_curve
+
+            figure = draw_learning_curve(rows, args.out)
         except Interrupted as e:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        emit(summary(rows[-1]))
-    from .figures import draw_learning_curve
-
-    figure = draw_learning_curve(rows, args.out)
+        except KeyboardInterrupt:
+            return interrupted("charlm", os.path.join(args.out, "results.jsonl"), len(rows),
+                               len(configs), caught["signum"])
     if not args.quiet:
         print(f"lstm charlm: drew {figure}", file=sys.stderr)
     return 0
