@@ -382,15 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .runs.signals import term_as_interrupt
     from .runs.threads import threads_used
 
     args = build_parser().parse_args(argv)
-    try:
-        mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked before any work
-        with threads_used(getattr(args, "threads", None)):
-            return args.func(args)
-    except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
-        return report(args.command, e)
+    # SIGTERM as Ctrl-C wherever a command has no handler of its own (building a model, the
+    # baselines, a report's pages): one line and 143, not the default action's silent end
+    with term_as_interrupt() as caught:
+        try:
+            mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked first
+            with threads_used(getattr(args, "threads", None)):
+                return args.func(args)
+        except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
+            return report(args.command, e, caught["signum"])
 
 
 if __name__ == "__main__":

@@ -302,3 +302,41 @@ def test_charlm_sigterm_outside_training_says_what_is_kept(tmp_path, monkeypatch
     assert code == 128 + signal.SIGTERM
     assert f"lstm charlm: interrupted; 0 of 1 runs are in {tmp_path}/results.jsonl" in \
         capsys.readouterr().err
+
+
+def test_train_sigterm_before_the_loop_is_one_line_and_143(tmp_path, monkeypatch, capsys):
+    # before: SIGTERM while the model and the test set were built took the default action
+    import signal
+
+    from lstm.runs import train as train_module
+
+    built = train_module.Trainer.__init__
+
+    def terminated(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        built(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.Trainer, "__init__", terminated)
+
+    def killed(signum, frame):
+        raise _Killed
+
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        code = main(["train", *TINY, "--model", "gru", "--steps", "2", "--out", str(tmp_path)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip() == (
+        "lstm train: error: interrupted; finished runs are kept in the results file: run the "
+        "same command again to carry on")
+
+
+@pytest.mark.parametrize("command", ["train", "forecast", "charlm"])
+def test_out_under_a_file_names_out(tmp_path, command, capsys):
+    # before: "/.../a-file/sub: Not a directory; a file stands where a directory should be",
+    # which option left to guess
+    (tmp_path / "a-file").write_text("x")
+    assert main([command, "--out", str(tmp_path / "a-file" / "sub"), "--quiet"]) == 2
+    assert f"--out {tmp_path}/a-file/sub: {tmp_path}/a-file is a file, not a directory; " \
+           "choose a directory" in capsys.readouterr().err
