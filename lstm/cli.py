@@ -105,8 +105,9 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
 
 
 def _diverged(result: dict) -> int:
-    """0, or 1 after saying on stderr that the run diverged and what to try (the row is kept:
-    a sweep reads a diverged run as a result of its learning rate)."""
+    """0, or 2 after saying on stderr that the run diverged and what to try (the status of
+    lstm forecast's non-finite forecasts: a setting to change; the row is kept, since a sweep
+    reads a diverged run as a result of its learning rate)."""
     if result["stopped"] != "diverged":
         return 0
     config = result["config"]
@@ -117,7 +118,7 @@ def _diverged(result: dict) -> int:
           f"{config['lr']:g} is too large for --model {config['model']} with --optimizer "
           f"{config['optimizer']}; try a smaller --lr (e.g. {config['lr'] / 10:g}){clip}",
           file=sys.stderr, flush=True)
-    return 1
+    return 2
 
 
 def _check_resumable(out: str, run_dir: str, config: TrainConfig) -> None:

@@ -20,10 +20,10 @@ DIVERGING = ["--model", "irnn", "--optimizer", "sgd", "--lr", "1e30", "--clip", 
              "--steps", "5"]
 
 
-def test_a_diverged_train_run_says_what_to_do_and_exits_1(tmp_path, capsys):
+def test_a_diverged_train_run_says_what_to_do_and_exits_2(tmp_path, capsys):
     # before: exit 0, nothing on stderr but numpy's overflow warnings, the NaN visible only as
     # null metrics in the JSON line
-    assert main(["train", *TINY, *DIVERGING, "--out", str(tmp_path)]) == 1
+    assert main(["train", *TINY, *DIVERGING, "--out", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert json.loads(captured.out)["stopped"] == "diverged"
     assert "the loss became NaN or infinite by step" in captured.err
@@ -32,7 +32,7 @@ def test_a_diverged_train_run_says_what_to_do_and_exits_1(tmp_path, capsys):
     assert "RuntimeWarning" not in captured.err and "overflow" not in captured.err
     # the row is kept (a sweep reads a diverged run as its learning rate's result); the same
     # command again prints it and says the same
-    assert main(["train", *TINY, *DIVERGING, "--out", str(tmp_path)]) == 1
+    assert main(["train", *TINY, *DIVERGING, "--out", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "this run has finished" in captured.err and "--lr 1e+30 is too large" in captured.err
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
