@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -340,3 +341,36 @@ def test_out_under_a_file_names_out(tmp_path, command, capsys):
     assert main([command, "--out", str(tmp_path / "a-file" / "sub"), "--quiet"]) == 2
     assert f"--out {tmp_path}/a-file/sub: {tmp_path}/a-file is a file, not a directory; " \
            "choose a directory" in capsys.readouterr().err
+
+
+def test_charlm_ctrl_c_then_resume_equals_a_straight_run(tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-run checkpoints at the step boundary (exit 130); `--resume` carries the run on
+    to the same numbers as a run never stopped (compiled, the default)."""
+    import signal
+
+    from lstm.apps.common.trainer import EpochTrainer
+
+    argv = ["charlm", "--steps", "12", "--eval-every", "4", "--hidden-size", "8",
+            "--embedding-size", "4", "--batch-size", "8", "--bptt", "20", "--valid-chars", "500",
+            "--ngram-max-order", "1", "--seed", "0", "--checkpoint-every", "100", "--quiet"]
+    stepped = EpochTrainer.run_step
+
+    def ctrl_c_at_step_7(self, batch, fit):
+        loss = stepped(self, batch, fit)
+        if fit.steps == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(EpochTrainer, "run_step", ctrl_c_at_step_7)
+    assert main([*argv, "--out", str(tmp_path / "stopped")]) == 130
+    assert "lstm charlm: interrupted at step 7; everything up to it is in" in \
+        capsys.readouterr().err
+    monkeypatch.setattr(EpochTrainer, "run_step", stepped)
+    assert main([*argv, "--resume", "--out", str(tmp_path / "stopped")]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    (tmp_path / "straight").mkdir()  # the baselines computed once (they take most of it)
+    shutil.copy(tmp_path / "stopped" / "charlm_baselines.json", tmp_path / "straight")
+    assert main([*argv, "--out", str(tmp_path / "straight")]) == 0
+    straight = json.loads(capsys.readouterr().out)
+    for key in ("steps", "bits_per_char", "valid_bits_per_char"):
+        assert resumed[key] == straight[key], key
