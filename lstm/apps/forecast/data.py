@@ -203,7 +203,10 @@ class Scaler:
     def unscale(self, scaled: np.ndarray, column: int) -> np.ndarray:
         """Standardised values of one column -> that column's original scale."""
         z = np.asarray(scaled, np.float64) * self.std[column] + self.mean[column]
-        return np.exp(z) if self.transform == "log" else z
+        if self.transform != "log":
+            return z
+        with np.errstate(over="ignore"):  # a blown-up network's forecasts: inf, named by the
+            return np.exp(z)  # command (--lr), not numpy's warning line before it
 
 
 def _forward(values: np.ndarray, transform: str) -> np.ndarray:
