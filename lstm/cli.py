@@ -10,7 +10,7 @@ import sys
 import minigrad as mg
 
 from . import zoo
-from .cli_args import Formatter, emit, subcommand
+from .cli_args import Formatter, add_threads_option, emit, subcommand
 from .cli_errors import check_out_dir, report
 from .experiments.horizon import HORIZON_MODELS
 from .runs.commands import GradflowConfig, SweepConfig
@@ -42,14 +42,18 @@ def cmd_train(args) -> int:
     from .runs import results_io
 
     config = from_args(TrainConfig, args)
+    if args.resume and (args.restart or args.force):
+        raise ValueError(f"--resume carries a run on, {'--restart' if args.restart else '--force'}"
+                         " starts it afresh: give one of them")
     check_out_dir(args.out)
     results_path = os.path.join(args.out, "results.jsonl")
     # named by the hash of every field that changes the result: another --steps or --lr is
     # another run, with its own checkpoints
     run_dir = os.path.join(args.out, "runs", config.run_name())
     results_io.repair(results_path)
-    if not args.force and _print_finished(results_io.read_rows(results_path), config):
-        return 0
+    status = None if args.force else _print_finished(results_io.read_rows(results_path), config)
+    if status is not None:
+        return status
     try:
         return _train_locked(args, config, results_path, run_dir)
     except ValueError:  # a size the model refuses (found when it is built): no run is left
@@ -77,11 +81,14 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
     with RunLock(run_dir, wait=not args.no_wait, label="lstm train"):
         rows = results_io.read_rows(results_path)  # another process may have finished it
         finished = _finished_row(rows, config)
-        if not args.force and _print_finished(rows, config):
-            return 0
+        status = None if args.force else _print_finished(rows, config)
+        if status is not None:
+            return status
         if args.force or args.restart:
             clear_run(run_dir)
         start = None if args.force or args.restart else _shorter(args.out, run_dir, config)
+        if args.resume and start is None:
+            _check_resumable(args.out, run_dir, config)
         try:
             result = train(config, run_dir, progress=not args.quiet, start_from=start)
         except Interrupted as e:
@@ -94,7 +101,36 @@ def _train_locked(args, config, results_path: str, run_dir: str) -> int:
         results_io.put_row(results_path, row)  # the only row of this run, even if another
         # command finished it meanwhile
     emit(_train_summary(result["config"], result))
-    return 0
+    return _diverged(result)
+
+
+def _diverged(result: dict) -> int:
+    """0, or 2 after saying on stderr that the run diverged and what to try (the status of
+    lstm forecast's non-finite forecasts: a setting to change; the row is kept, since a sweep
+    reads a diverged run as a result of its learning rate)."""
+    if result["stopped"] != "diverged":
+        return 0
+    config = result["config"]
+    clip = ("" if config["clip"] != "none" else
+            ", or clip the gradients (--clip norm, the default)")
+    print(f"lstm train: the loss became NaN or infinite by step {result['steps']} (the run "
+          f"diverged and stopped; its row says \"stopped\": \"diverged\"): --lr "
+          f"{config['lr']:g} is too large for --model {config['model']} with --optimizer "
+          f"{config['optimizer']}; try a smaller --lr (e.g. {config['lr'] / 10:g}){clip}",
+          file=sys.stderr, flush=True)
+    return 2
+
+
+def _check_resumable(out: str, run_dir: str, config: TrainConfig) -> None:
+    """--resume: ValueError unless the run has a checkpoint, naming the runs under OUT/runs."""
+    from .runs.options import fields, key_fields
+    from .runs.resume import nothing_to_resume
+    from .runs.train import CHECKPOINT_NAME, has_checkpoint
+
+    if not has_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME)):
+        ignored = frozenset(f.name for f in fields(TrainConfig)) - set(key_fields(TrainConfig))
+        raise nothing_to_resume(os.path.join(out, "runs"), run_dir, config.to_dict(),
+                                CHECKPOINT_NAME, ignored)
 
 
 def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
@@ -111,15 +147,16 @@ def _shorter(out: str, run_dir: str, config: TrainConfig) -> str | None:
     return found[0]
 
 
-def _print_finished(rows: list[dict], config: TrainConfig) -> bool:
-    """Print a finished run's result (and say where it is); whether there was one."""
+def _print_finished(rows: list[dict], config: TrainConfig) -> int | None:
+    """Print a finished run's result (and say where it is); the exit status (None: no finished
+    run)."""
     finished = _finished_row(rows, config)
     if finished is None:
-        return False
+        return None
     print(f"lstm train: this run has finished; its result is {finished.where}. --force "
           "trains it again and replaces that row.", file=sys.stderr)
     emit(_train_summary(finished["result"]["config"], finished["result"]))
-    return True
+    return _diverged(finished["result"])
 
 
 def cmd_gradflow(args) -> int:
@@ -201,6 +238,20 @@ def _interruptible(run):
 def cmd_report(args) -> int:
     from .report import build_report
 
+    if args.only:
+        ignored = [flag for flag, value in (("--models", args.models),
+                                            ("--asv-results", args.asv_results)) if value]
+        if ignored:
+            raise ValueError(f"--only {args.only} builds that application's section alone, "
+                             f"which {' and '.join(ignored)} "
+                             f"{'does' if len(ignored) == 1 else 'do'} not change; leave out "
+                             f"{' and '.join(ignored)} or --only")
+    if args.asv_results and not os.path.isdir(args.asv_results):
+        raise ValueError(f"--asv-results {args.asv_results} is not a directory; give asv's "
+                         "results directory (.asv/results after `asv run`)")
+    if args.results and os.path.exists(args.results) and not os.path.isdir(args.results):
+        raise ValueError(f"--results {args.results} is a file, not a directory; give the --out "
+                         "directory of the runs to reuse")
     check_out_dir(args.out)
     if args.only:
         from .reporting.app_report import build_app_report
@@ -226,6 +277,7 @@ def _command(sub, name: str, func, texts: tuple[str, str, str], config=None, ext
         p.add_argument(flag, **keywords)
     p.add_argument("--out", default=out, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_option(p)
     p.set_defaults(func=func)
     return p
 
@@ -256,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "command prints JSON lines and appends them to a results file under --out.",
         epilog="`lstm COMMAND --help` lists each command's options. docs/results.md shows what "
                "the default sweep reproduces.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"lstm (minigrad-lstm) {__version__}, minigrad {mg.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _command(sub, "train", cmd_train, (
@@ -271,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the first.",
         "example: lstm train --task adding --model lstm-fb1 --seq-len 100 --optimizer adam "
         "--lr 1e-2 --batch-size 32 --steps 4000"), TrainConfig, extra=(
+        ("--resume", {"action": "store_true", "help": "carry on an interrupted run of exactly "
+                      "these settings (from its checkpoint, or from the same run with a smaller "
+                      "--steps); with none, exit 2 naming the runs in OUT/runs and the settings "
+                      "they differ in. Without --resume the same command resumes as well, and "
+                      "starts the run when there is nothing to resume"}),
         ("--restart", {"action": "store_true",
                        "help": "delete this run's checkpoints and start it afresh"}),
         ("--force", {"action": "store_true", "help": "train a finished run again and replace "
@@ -322,12 +383,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .runs.signals import term_as_interrupt
+    from .runs.threads import threads_used
+
     args = build_parser().parse_args(argv)
-    try:
-        mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked before any work
-        return args.func(args)
-    except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
-        return report(args.command, e)
+    # SIGTERM as Ctrl-C wherever a command has no handler of its own (building a model, the
+    # baselines, a report's pages): one line and 143, not the default action's silent end
+    with term_as_interrupt() as caught:
+        try:
+            mg.get_num_threads()  # MINIGRAD_NUM_THREADS / NUMBA_NUM_THREADS checked first
+            with threads_used(getattr(args, "threads", None)):
+                return args.func(args)
+        except (OSError, ValueError, RuntimeError, MemoryError, KeyboardInterrupt) as e:
+            return report(args.command, e, caught["signum"])
 
 
 if __name__ == "__main__":

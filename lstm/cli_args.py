@@ -34,6 +34,25 @@ def name_list(kind: str, allowed):
     return parse
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def add_threads_option(parser) -> None:
+    """--threads, the same on every command that computes (lstm.runs.threads)."""
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                        help="threads to compute with: the fused recurrences, Numba's loops and "
+                             "BLAS; in a sweep, each worker's (default: MINIGRAD_NUM_THREADS if "
+                             "set, else every CPU this process may use, split between a sweep's "
+                             "--workers)")
+
+
 def subcommand(sub, name: str, help: str, description: str,
                epilog: str) -> argparse.ArgumentParser:
     """A command's parser with the shared help layout."""

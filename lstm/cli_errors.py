@@ -1,13 +1,15 @@
 """One line for each fault the `lstm` command can meet: the path or address, the cause, what to do.
 
 Exit status: 2 for what the user chose (a bad argument, an unusable --out), 1 for what happened
-(a full disk, a damaged file, a failed run), 128 + signal for an interrupt (130 for Ctrl-C).
+(a full disk, a damaged file, a failed run), 128 + signal for an interrupt (130 for Ctrl-C,
+143 for SIGTERM: every command takes SIGTERM as Ctrl-C).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 
 _AGAIN = "free some space and run the same command again"
@@ -42,14 +44,27 @@ def check_out_dir(path: str) -> None:
         raise ValueError("--out must name a directory, got an empty string")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--out {path} is a file, not a directory; choose a directory")
-    os.makedirs(path, exist_ok=True)
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {path}: {parent} is a file, not a directory; choose a "
+                         "directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise ValueError(f"--out {path} cannot be made ({e.strerror}: {e.filename}); choose a "
+                         "directory you can write to") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"--out {path} is not writable (permission denied); choose a "
                          "directory you can write to")
 
 
-def report(command: str, e: BaseException) -> int:
-    """Print one line for `e` on stderr; the exit status (None: not a fault we describe)."""
+def report(command: str, e: BaseException, signum: int = signal.SIGINT) -> int:
+    """Print one line for `e` on stderr; the exit status (None: not a fault we describe).
+    `signum`: the signal behind a KeyboardInterrupt (SIGTERM is raised as one)."""
     if isinstance(e, OSError):
         status, line = describe_os_error(e)
     elif isinstance(e, ValueError):
@@ -60,8 +75,9 @@ def report(command: str, e: BaseException) -> int:
         status, line = 1, ("out of memory; choose smaller sizes (--hidden-size, --batch-size, "
                            "--seq-len, --test-size) or fewer --workers")
     elif isinstance(e, KeyboardInterrupt):
-        status, line = 130, ("interrupted; finished runs are kept in the results file: run the "
-                             "same command again to carry on")
+        status, line = 128 + int(signum), ("interrupted; finished runs are kept in the "
+                                           "results file: run the same command again to carry "
+                                           "on")
     else:
         raise e
     print(f"lstm {command}: error: {line}", file=sys.stderr, flush=True)

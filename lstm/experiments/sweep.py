@@ -297,7 +297,10 @@ class _PoolRunner:
     (Ctrl-C, a failed append) the workers are terminated at once instead of waited for."""
 
     def __init__(self, workers: int):
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        from ..runs.threads import chosen_threads
+
+        # the command's --threads for each worker, else the workers share the cores
+        threads = chosen_threads() or max(1, (os.cpu_count() or 1) // workers)
         self._env = _blas_threads(threads)  # workers start at submit and inherit it
         self._env.__enter__()
         context = multiprocessing.get_context("spawn")

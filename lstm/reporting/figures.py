@@ -29,7 +29,13 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(figure: Figure, out_dir: str, name: str) -> str:
-    figure.savefig(os.path.join(out_dir, name), dpi=100)
+    """Write the figure to out_dir/name through a temp file and a rename (a stop or a full
+    disk mid-write leaves the old figure, never a torn PNG); returns name."""
+    from ..runs.checkpoint import atomic_write
+
+    kind = os.path.splitext(name)[1].lstrip(".") or "png"
+    atomic_write(os.path.join(out_dir, name),
+                 lambda f: figure.savefig(f, dpi=100, format=kind))
     return name
 
 

@@ -71,3 +71,8 @@ class SweepConfig:
 
     def __post_init__(self):
         check(self)  # lists become tuples
+        if self.scheduler is not None and self.workers is not None:
+            raise ValueError(f"workers counts local processes, which a Dask scheduler replaces "
+                             f"(its cluster's workers run the runs): got workers={self.workers} "
+                             f"with scheduler {self.scheduler!r} (options --workers, "
+                             "--scheduler: give one)")

@@ -14,12 +14,14 @@ from .options import check, key_fields, resumable_fields, setting
 
 # the settings only some choices read: another value with another choice would be ignored
 _USED_BY = {"alpha": ("optimizer", ("rmsprop",)), "momentum": ("optimizer", ("rmsprop", "sgd")),
-            "betas": ("optimizer", ("adam",)), "clip_value": ("clip", ("norm", "value"))}
+            "betas": ("optimizer", ("adam",)), "clip_value": ("clip", ("norm", "value")),
+            "n_symbols": ("task", ("copy", "selective-copy", "mqar")),
+            "n_copy": ("task", ("copy", "selective-copy", "mqar"))}
 
 
 def _check_used(config) -> None:
-    """A setting changed from its default where the chosen optimizer or clip does not read it
-    is an error (it would be silently ignored, yet give the run another key)."""
+    """A setting changed from its default where the chosen optimizer, clip or task does not
+    read it is an error (it would be silently ignored, yet give the run another key)."""
     for name, (choice, readers) in _USED_BY.items():
         default = type(config).__dataclass_fields__[name].default
         chosen = getattr(config, choice)

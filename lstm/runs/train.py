@@ -285,6 +285,12 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------------
     def run(self, out_dir: str | None = None, progress: bool = True) -> dict:
         """Train until config.steps, solved (if stop_when_solved), a plateau or divergence."""
+        # a diverging run overflows on its way to NaN: numpy's warnings about it would be
+        # printed mid-bar, while the divergence itself is detected and reported ("diverged")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run(out_dir, progress)
+
+    def _run(self, out_dir: str | None, progress: bool) -> dict:
         config = self.config
         self._started = time.perf_counter()
         self.progress = progress

@@ -14,8 +14,8 @@ from lstm.runs.config import RESUMABLE_FIELDS, TrainConfig
 from lstm.runs.options import fields, key_fields, not_in_key
 
 # what each command takes besides its config's settings: where and how to run, not what
-COMMAND_ONLY = {"train": {"restart", "force", "no_wait", "out", "quiet"},
-                "gradflow": {"out", "quiet"}, "sweep": {"out", "quiet"}}
+COMMAND_ONLY = {"train": {"resume", "restart", "force", "no_wait", "out", "quiet", "threads"},
+                "gradflow": {"out", "quiet", "threads"}, "sweep": {"out", "quiet", "threads"}}
 CONFIGS = {"train": TrainConfig, "gradflow": GradflowConfig, "sweep": SweepConfig}
 
 

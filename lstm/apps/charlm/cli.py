@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import sys
 
-from ...cli_args import Formatter, emit
+from ...cli_args import Formatter, add_threads_option, emit
 from ...cli_errors import check_out_dir
-from ..common.cli import add_config_options, add_run_options, configs_from_args
+from ...runs.signals import term_as_interrupt
+from ..common.cli import add_config_options, add_run_options, configs_from_args, interrupted
 from .train import CharLMConfig
 
 # Each preset's settings; an option given on the command line wins over its preset's value.
@@ -75,24 +76,50 @@ def run(args) -> int:
     from .data import load_corpus
 
     configs, max_order = settings_for(args)
-    corpus = load_corpus()
+    if args.resume:
+        _check_resumable(configs, args.out)  # every seed's, before any trains
     os.makedirs(args.out, exist_ok=True)
     rows = []
-    for config in configs:
+    # SIGTERM as Ctrl-C outside the training loops too (loading the text, the baselines):
+    # it was the default action there, the process gone without a word
+    with term_as_interrupt() as caught:
         try:
-            rows.append(run_charlm(config, corpus, args.out, max_order, args.preset,
-                                   not args.quiet, args.compile))
+            corpus = load_corpus()
+            for config in configs:
+                rows.append(run_charlm(config, corpus, args.out, max_order, args.preset,
+                                       not args.quiet, args.compile))
+                emit(summary(rows[-1]))
+            from .figures import draw_learning_curve
+
+            figure = draw_learning_curve(rows, args.out)
         except Interrupted as e:
             print(f"lstm charlm: interrupted at step {e.step}; everything up to it is in "
                   f"{e.checkpoint}. Run the same command again to resume.", file=sys.stderr)
             return 128 + int(e.signum)
-        emit(summary(rows[-1]))
-    from .figures import draw_learning_curve
-
-    figure = draw_learning_curve(rows, args.out)
+        except KeyboardInterrupt:
+            return interrupted("charlm", os.path.join(args.out, "results.jsonl"), len(rows),
+                               len(configs), caught["signum"])
     if not args.quiet:
         print(f"lstm charlm: drew {figure}", file=sys.stderr)
     return 0
+
+
+def _check_resumable(configs: list[CharLMConfig], out: str) -> None:
+    """--resume: ValueError unless every run asked for has finished or has a checkpoint under
+    OUT/charlm, naming the runs there and the settings they differ in."""
+    from ...runs.keys import run_key
+    from ...runs.results_io import read_rows
+    from ...runs.resume import nothing_to_resume
+    from .train import CHECKPOINT_NAME
+
+    finished = {row.get("key") for row in read_rows(os.path.join(out, "results.jsonl"))
+                if row.get("kind") == "charlm"}
+    root = os.path.join(out, "charlm")
+    for config in configs:
+        run_dir = os.path.join(root, config.run_name())
+        if (run_key("charlm", config.to_dict()) not in finished
+                and not os.path.exists(os.path.join(run_dir, CHECKPOINT_NAME))):
+            raise nothing_to_resume(root, run_dir, config.to_dict(), CHECKPOINT_NAME)
 
 
 SUMMARY_KEYS = ("bits_per_char", "valid_bits_per_char", "ngram_bits_per_char", "ngram_order",
@@ -166,6 +193,12 @@ def add_parser(subparsers) -> None:
                "default = H=256, 2000 steps (about an hour; docs/applications_charlm.md)."
                "\nexample: lstm charlm --preset default --seeds 0,1,2 --out results")
     add_config_options(c, CharLMConfig, PRESETS, ("seed",))
+    c.add_argument("--resume", action="store_true",
+                   help="carry on interrupted runs of exactly these settings (each seed's "
+                        "checkpoint under OUT/charlm; finished ones are reported); with none, "
+                        "exit 2 naming the runs there and the settings they differ in. Without "
+                        "--resume the same command resumes as well, and starts what it does "
+                        "not find")
     c.add_argument("--ngram-max-order", type=int, default=None,
                    help="largest n-gram order tried on validation (default: "
                    + ", ".join(f"{v['ngram_max_order']} in preset {k}"
@@ -191,4 +224,5 @@ def add_parser(subparsers) -> None:
     g.add_argument("--text", action="store_true", help="print plain text instead of JSON")
     g.add_argument("--out", default=None, metavar="DIR",
                    help="also append the JSON line to DIR/results.jsonl")
+    add_threads_option(g)
     g.set_defaults(func=run_generate)

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,7 @@ class CharLMTrainer:
         self.trainer = EpochTrainer(
             self.model, self.optimizer, self._loss, clip=config.clip_value, compile=compile,
             command="lstm charlm", progress=progress, carry=self._carry,
+            generators=(self.model.lstm.rng,),  # its dropout's: a resume equals a straight run
             desc=f"charlm H={config.hidden_size} seed {config.seed}")
 
     def _loss(self, ids, targets, state):
@@ -228,9 +230,16 @@ class CharLMTrainer:
         ckpt.save_npz(path, arrays)
 
     def load(self, path: str) -> None:
-        """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS)."""
-        data = ckpt.load_npz(path)
-        saved, ours = json.loads(str(data["config"])), self.config.to_dict()
+        """Restore a checkpoint of a run with the same config (up to RESUMABLE_FIELDS);
+        DamagedCheckpoint for one that cannot be read."""
+        try:
+            data = ckpt.load_npz(path)
+            saved = json.loads(str(data["config"]))
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise DamagedCheckpoint(path, f"{type(e).__name__}: {e}") from None
+        if not isinstance(saved, dict):
+            raise DamagedCheckpoint(path, f"its config is a {type(saved).__name__}, not a dict")
+        ours = self.config.to_dict()
         differ = sorted(k for k in set(saved) | set(ours)
                         if k not in RESUMABLE_FIELDS and saved.get(k) != ours.get(k))
         if differ:
@@ -238,6 +247,12 @@ class CharLMTrainer:
                              f"{differ} differ (saved {[saved.get(k) for k in differ]}, now "
                              f"{[ours.get(k) for k in differ]})")
 
+        try:
+            self._restore(data)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise DamagedCheckpoint(path, f"its contents do not fit this run ({e})") from None
+
+    def _restore(self, data: dict) -> None:
         def group(prefix):
             return {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
 
@@ -260,6 +275,14 @@ class CharLMTrainer:
                        total=float(data["loss_sum"]), weight=float(int(data["loss_count"])))
         self.elapsed = float(data["elapsed"])
         self.trainer.train_seconds = float(data["train_seconds"])
+
+
+class DamagedCheckpoint(RuntimeError):
+    """A run's checkpoint that cannot be read: the file, what is wrong, what to do (exit 1)."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"checkpoint {path} is damaged: {problem}. Delete it to start this "
+                         "run afresh (the other runs and the results file are untouched)")
 
 
 def train_charlm(config: CharLMConfig, corpus: Corpus, out_dir: str | None = None, *,

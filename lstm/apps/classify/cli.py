@@ -36,8 +36,9 @@ def add_parser(subparsers) -> None:
     add_config_options(c, ClassifyConfig, PRESETS, sweep=("pooling", "seed"))
     c.add_argument("--baseline", choices=("dtw", "none"), default="dtw",
                    help="compute the 1-NN DTW baseline on the same split")
-    c.add_argument("--dtw-mode", choices=MODES, default="dependent",
-                   help="multivariate DTW: one warping path (dependent) or one per feature")
+    c.add_argument("--dtw-mode", choices=MODES, default=None,
+                   help="multivariate DTW: one warping path or one per feature (default: "
+                        "dependent, one path)")
     c.add_argument("--dtw-window", type=int, default=None,
                    help="Sakoe-Chiba band in frames (default: no band)")
     add_run_options(c, run)
@@ -49,6 +50,12 @@ def run(args) -> int:
 
     if args.dtw_window is not None and args.dtw_window < 0:
         raise ValueError(f"--dtw-window must be >= 0 frames, got {args.dtw_window}")
+    given = [flag for flag, value in (("--dtw-mode", args.dtw_mode),
+                                      ("--dtw-window", args.dtw_window)) if value is not None]
+    if args.baseline == "none" and given:
+        raise ValueError(f"{' and '.join(given)} set the DTW baseline, which --baseline none "
+                         "leaves out; give one or the other")
+    args.dtw_mode = args.dtw_mode or "dependent"
     configs = configs_from_args(ClassifyConfig, PRESETS, args, sweep=("pooling", "seed"))
     dtw = drawn_dtw = None
     if args.baseline == "dtw":

@@ -9,14 +9,15 @@ import os
 import sys
 from collections.abc import Callable
 
-from ...cli_args import emit
+from ...cli_args import add_threads_option, emit
 from ...cli_errors import check_out_dir
 from ...runs.options import fields, parser_of
 from ...runs.signals import term_as_interrupt
 
 
 def add_run_options(parser, run) -> None:
-    """--compile/--no-compile, --out and --quiet, and `run` as the command's function."""
+    """--compile/--no-compile, --out, --quiet and --threads, and `run` as the command's
+    function."""
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="run the training step through mg.compile (default; traced once "
                              "per batch shape, variable-length batches padded to a few bucket "
@@ -25,6 +26,7 @@ def add_run_options(parser, run) -> None:
                              "--no-compile: eager")
     parser.add_argument("--out", default="results", metavar="DIR", help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads_option(parser)
 
     def checked(args) -> int:
         check_out_dir(args.out)  # before any training: a file in the way was found at the end

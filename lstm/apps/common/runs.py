@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable
 from contextlib import nullcontext
 
+import minigrad as mg
+
 from ...runs.keys import run_key
 from ...runs.lock import RunLock
 from ...runs.results_io import append_row, read_rows
@@ -36,6 +38,8 @@ def run_missing(configs, results_path: str, kind: str, train_row: Callable,
                 reused = key in done
                 if not reused:
                     done[key] = train_row(config, key)
+                    if done[key].get("threads") is None:  # as lstm train's rows: its threads
+                        done[key]["threads"] = mg.get_num_threads()
                     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
                     with held_signals():  # the row kept and announced together
                         append_row(results_path, done[key])

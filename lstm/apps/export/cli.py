@@ -7,6 +7,8 @@ import os
 import shutil
 
 from ...cli_args import subcommand
+from ...runs.checkpoint import atomic_write
+from ..common.store import read_config
 
 FORMATS = ("safetensors", "onnx")
 
@@ -20,8 +22,7 @@ def load_any(run: str):
         raise ValueError(f"RUN {run!r}: expected model.json in {directory} (a run directory "
                          "of lstm translate or lstm charlm, or a model saved by "
                          "lstm.apps.export.saved.save_model)")
-    with open(path, encoding="utf-8") as f:
-        found = json.load(f).get("format")
+    found = read_config(directory).get("format")
     from ..charlm import store as charlm_export
     from ..translate import store
     from . import saved
@@ -35,6 +36,24 @@ def load_any(run: str):
         return directory, config["app"], model
     raise ValueError(f"RUN {run!r}: model.json has format {found!r}; expected one of "
                      f"{[store.FORMAT, charlm_export.FORMAT, saved.FORMAT]}")
+
+
+def _check_output(format: str, output: str | None) -> None:  # noqa: A002
+    """--output fits --format: a directory for safetensors, a file (in a directory) for onnx."""
+    if output is None:
+        return
+    if format == "safetensors" and os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output} is a file; with --format safetensors it is the "
+                         "directory the two files are copied to")
+    if format == "onnx":
+        if os.path.isdir(output):
+            raise ValueError(f"--output {output} is a directory; with --format onnx it is the "
+                             f"file to write, e.g. {os.path.join(output, 'model.onnx')}")
+        parent = os.path.dirname(os.path.abspath(output))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise ValueError(f"--output {output}: {parent} is a file, not a directory")
 
 
 def add_parser(subparsers) -> None:
@@ -57,6 +76,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    _check_output(args.format, args.output)
     directory, app, model = load_any(args.run)
     if args.format == "safetensors":
         files = [os.path.join(directory, n) for n in ("model.safetensors", "model.json")]
@@ -71,8 +91,8 @@ def run(args) -> int:
     graph = to_onnx(model)
     output = args.output or os.path.join(directory, "model.onnx")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "wb") as f:
-        f.write(graph.SerializeToString())
+    data = graph.SerializeToString()
+    atomic_write(output, lambda f: f.write(data))  # a stop or a full disk leaves no torn file
     print(json.dumps({"app": app, "format": "onnx", "file": output,
                       "inputs": [i.name for i in graph.graph.input],
                       "outputs": [o.name for o in graph.graph.output]}), flush=True)

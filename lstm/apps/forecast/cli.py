@@ -62,7 +62,10 @@ def run(args) -> int:
         configs = configs_of(args)
         for config in {(c.dataset, c.horizon, c.lookback, c.val_size, c.test_size): c
                        for c in configs}.values():
-            prepare(config)  # every split checked before the first run trains
+            try:
+                prepare(config)  # every split checked before the first run trains
+            except ValueError as e:  # which of the datasets asked for
+                raise ValueError(f"--dataset {config.dataset}: {e}") from None
     except ValueError as e:
         print(f"lstm forecast: error: {e}", file=sys.stderr)
         return 2

@@ -166,14 +166,15 @@ def chronological_split(length: int, val_size: int, test_size: int, lookback: in
     for name, value in (("val_size", val_size), ("test_size", test_size)):
         if value < horizon:
             raise ValueError(f"{name} must be >= horizon ({horizon}) so one forecast fits, got "
-                             f"{value}")
+                             f"{value} (options --{name.replace('_', '-')}, --horizon)")
     if lookback < 1 or horizon < 1:
         raise ValueError(f"lookback and horizon must be >= 1, got {lookback} and {horizon}")
     train_end = length - val_size - test_size
     if train_end < lookback + horizon:
         raise ValueError(f"the series has {length} steps: {val_size} validation + {test_size} "
                          f"test leave {train_end} for training, fewer than lookback + horizon "
-                         f"= {lookback + horizon}")
+                         f"= {lookback + horizon} (options --val-size, --test-size, --lookback, "
+                         "--horizon)")
     return Split(length, train_end, length - test_size)
 
 
@@ -202,7 +203,10 @@ class Scaler:
     def unscale(self, scaled: np.ndarray, column: int) -> np.ndarray:
         """Standardised values of one column -> that column's original scale."""
         z = np.asarray(scaled, np.float64) * self.std[column] + self.mean[column]
-        return np.exp(z) if self.transform == "log" else z
+        if self.transform != "log":
+            return z
+        with np.errstate(over="ignore"):  # a blown-up network's forecasts: inf, named by the
+            return np.exp(z)  # command (--lr), not numpy's warning line before it
 
 
 def _forward(values: np.ndarray, transform: str) -> np.ndarray:

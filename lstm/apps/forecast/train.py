@@ -136,7 +136,8 @@ def prepare(config: ForecastConfig) -> Prepared:
                                 config.lookback, config.horizon)
     if config.output == "seasonal" and config.lookback < series.season:
         raise ValueError(f"output 'seasonal' needs a lookback of at least the season "
-                         f"({series.season}) of {series.name}, got {config.lookback}")
+                         f"({series.season}) of {series.name}, got {config.lookback} "
+                         "(options --output, --lookback)")
     scaler = Scaler.fit(series.values[:split.train_end], series.transform)
     scaled = scaler.scale(series.values)
     origins, x, y = {}, {}, {}

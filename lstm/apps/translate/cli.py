@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from ...cli_args import subcommand
 from ..common.cli import (
     add_config_options,
@@ -52,8 +55,11 @@ def run(args) -> int:
         return {**row["config"], **{k: result[k] for k in _PRINTED if k in result}}
 
     def draw(rows):
-        scores_figure(rows, args.out)
-        alignment_figure(rows, args.out)
+        figures = [scores_figure(rows, args.out), alignment_figure(rows, args.out)]
+        if not args.quiet:  # as the other applications say theirs
+            print("lstm translate: drew "
+                  + ", ".join(os.path.join(args.out, f) for f in figures if f),
+                  file=sys.stderr, flush=True)
 
     return run_all("translate", args.out, len(configs), lambda show: run_configs(
         configs, args.out, progress=not args.quiet, on_result=show, compile=args.compile),

@@ -15,11 +15,11 @@ from lstm.apps.forecast.train import ForecastConfig
 from lstm.apps.translate.train import TranslateConfig
 from lstm.cli import build_parser, main
 
-SHARED = {"help", "preset", "compile", "out", "quiet"}  # every application command's
+SHARED = {"help", "preset", "compile", "out", "quiet", "threads"}  # every application command's
 APPS = {  # command: (config class, its options that are not config fields, swept fields)
     "forecast": (ForecastConfig, set(), ("dataset", "model", "seed")),
     "classify": (ClassifyConfig, {"baseline", "dtw_mode", "dtw_window"}, ("pooling", "seed")),
-    "charlm": (CharLMConfig, {"ngram_max_order"}, ("seed",)),
+    "charlm": (CharLMConfig, {"ngram_max_order", "resume"}, ("seed",)),
     "translate": (TranslateConfig, set(), ("attention", "seed")),
 }
 
