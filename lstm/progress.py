@@ -47,7 +47,11 @@ def bar(progress: bool, **kwargs):
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return tqdm(file=stream, **kwargs)
-    piped = tqdm(file=_Lines(stream), mininterval=log_every_s(), ascii=True, **kwargs)
+    # miniters=1: every update checks the clock against mininterval. tqdm's adaptive miniters
+    # let its monitor thread refresh a bar silent for maxinterval, after which the next update
+    # printed too: two lines a second apart.
+    piped = tqdm(file=_Lines(stream), mininterval=log_every_s(), miniters=1, ascii=True,
+                 **kwargs)
     piped.piped = True
     return piped
 

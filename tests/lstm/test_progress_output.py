@@ -123,3 +123,50 @@ def test_no_stderr_draws_nothing(monkeypatch):
     monkeypatch.setattr(sys, "stderr", None)
     with progress.bar(True, total=3, desc="steps") as bar:
         bar.update(3)
+
+
+def test_a_piped_bar_keeps_to_its_interval_past_tqdms_monitor(monkeypatch):
+    """tqdm's monitor thread, finding no line for maxinterval (10 s) while the bar's adaptive
+    miniters held updates back, refreshed the bar and then let the next update print as well:
+    `lstm train` piped wrote pairs of lines a second apart (steps 512 and 513). On a fake clock,
+    with the monitor's own check run after every slow step, no two lines come within 10 s."""
+    from tqdm import TMonitor, tqdm
+
+    clock = [1000.0]
+    printed: list[float] = []
+
+    class Lines(io.StringIO):  # stderr, piped: each line's time on the clock
+        def write(self, text):
+            printed.append(clock[0])
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Lines())
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "10")
+
+    class OneCheck:  # the monitor's Event: one pass of its check, then stop
+        calls = 0
+
+        def wait(self, _):
+            OneCheck.calls += 1
+
+        def set(self):
+            pass
+
+        def is_set(self):
+            return OneCheck.calls > 1
+
+    bar = progress.bar(True, total=2000, desc="steps")
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = clock[0]
+    monitor = TMonitor.__new__(TMonitor)  # its check, run here, not on a thread
+    monitor.tqdm_cls, monitor.sleep_interval, monitor._time = tqdm, 0, lambda: clock[0]
+    for step in range(600):
+        clock[0] += 0.05 if step < 400 else 2.0  # fast, then slow steps
+        bar.update(1)
+        if step >= 400:
+            OneCheck.calls, monitor.was_killed = 0, OneCheck()
+            monitor.run()
+    lines = printed[:]
+    bar.close()  # its last line, the final count, comes whenever the bar ends
+    gaps = [b - a for a, b in zip(lines, lines[1:])]
+    assert len(lines) > 5 and min(gaps) > 10 - 1e-6, gaps
