@@ -19,11 +19,15 @@ class _Lines:
 
     def __init__(self, stream):
         self.stream = stream
+        self.last = ""
 
     def write(self, text: str) -> None:
         text = text.replace("\r", "").rstrip()
-        if text:  # a bar cleared on close (leave=False) writes only blanks: nothing
+        # a bar cleared on close (leave=False) writes only blanks: nothing; one closed just
+        # after its last line (a sweep's final count) would write that line again: nothing
+        if text and text != self.last:
             self.stream.write(text + "\n")
+            self.last = text
 
     def flush(self) -> None:
         self.stream.flush()
