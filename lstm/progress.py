@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 LOG_EVERY_S = 10.0  # seconds between a piped bar's lines (LSTM_PROGRESS_EVERY overrides)
 
@@ -64,7 +63,10 @@ def redraw(progress_bar) -> None:
     """progress_bar.refresh(), which a piped bar (plain lines) takes only once its interval has
     passed since its last line: tqdm's own updates keep to ``mininterval``, an explicit refresh
     (a sweep's count after every run) would otherwise print a line each time."""
-    if getattr(progress_bar, "piped", False) and not progress_bar.disable:
-        if time.time() - progress_bar.last_print_t < progress_bar.mininterval:
-            return
+    piped = getattr(progress_bar, "piped", False) and not progress_bar.disable
+    if piped and progress_bar._time() - progress_bar.last_print_t < progress_bar.mininterval:
+        return
     progress_bar.refresh()
+    if piped:  # refresh() leaves the time of the last line alone: every later redraw printed
+        progress_bar.last_print_t = progress_bar._time()
+        progress_bar.last_print_n = progress_bar.n

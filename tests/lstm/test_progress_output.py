@@ -52,7 +52,8 @@ def test_a_piped_bar_redrawn_every_update_keeps_to_its_interval(monkeypatch):
     stream.truncate(0)
     monkeypatch.setenv("LSTM_PROGRESS_EVERY", "0")
     with progress.bar(True, total=5, desc="sweep") as bar:
-        bar._time, bar.start_t = (lambda: 1000.0), 1000.0  # a clock that stands still
+        bar._time = lambda: 1000.0  # a clock that stands still
+        bar.start_t = bar.last_print_t = 1000.0
         for _ in range(5):
             bar.n += 1
             progress.redraw(bar)
@@ -171,5 +172,31 @@ def test_a_piped_bar_keeps_to_its_interval_past_tqdms_monitor(monkeypatch):
             monitor.run()
     lines = printed[:]
     bar.close()  # its last line, the final count, comes whenever the bar ends
+    gaps = [b - a for a, b in zip(lines, lines[1:])]
+    assert len(lines) > 5 and min(gaps) > 10 - 1e-6, gaps
+
+
+def test_a_piped_bar_redrawn_after_each_run_prints_once_per_interval(monkeypatch):
+    """`lstm sweep` piped, runs of 11 s: after the first redrawn line every run's redraw
+    printed one (1/64 and 2/64 both at 00:11): refresh() left the time of the last line."""
+    clock = [1000.0]
+    printed: list[float] = []
+
+    class Lines(io.StringIO):
+        def write(self, text):
+            printed.append(clock[0])
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Lines())
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "10")
+    bar = progress.bar(True, total=60, desc="sweep", unit="run")
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = clock[0]
+    for _ in range(60):
+        clock[0] += 3.0
+        bar.n += 1
+        progress.redraw(bar)
+    lines = printed[:]
+    bar.close()
     gaps = [b - a for a, b in zip(lines, lines[1:])]
     assert len(lines) > 5 and min(gaps) > 10 - 1e-6, gaps
