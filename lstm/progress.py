@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 LOG_EVERY_S = 10.0  # seconds between a piped bar's lines (LSTM_PROGRESS_EVERY overrides)
 
@@ -19,11 +18,15 @@ class _Lines:
 
     def __init__(self, stream):
         self.stream = stream
+        self.last = ""
 
     def write(self, text: str) -> None:
         text = text.replace("\r", "").rstrip()
-        if text:  # a bar cleared on close (leave=False) writes only blanks: nothing
+        # a bar cleared on close (leave=False) writes only blanks: nothing; one closed just
+        # after its last line (a sweep's final count) would write that line again: nothing
+        if text and text != self.last:
             self.stream.write(text + "\n")
+            self.last = text
 
     def flush(self) -> None:
         self.stream.flush()
@@ -47,7 +50,11 @@ def bar(progress: bool, **kwargs):
     isatty = getattr(stream, "isatty", None)
     if isatty is not None and isatty():
         return tqdm(file=stream, **kwargs)
-    piped = tqdm(file=_Lines(stream), mininterval=log_every_s(), ascii=True, **kwargs)
+    # miniters=1: every update checks the clock against mininterval. tqdm's adaptive miniters
+    # let its monitor thread refresh a bar silent for maxinterval, after which the next update
+    # printed too: two lines a second apart.
+    piped = tqdm(file=_Lines(stream), mininterval=log_every_s(), miniters=1, ascii=True,
+                 **kwargs)
     piped.piped = True
     return piped
 
@@ -56,7 +63,10 @@ def redraw(progress_bar) -> None:
     """progress_bar.refresh(), which a piped bar (plain lines) takes only once its interval has
     passed since its last line: tqdm's own updates keep to ``mininterval``, an explicit refresh
     (a sweep's count after every run) would otherwise print a line each time."""
-    if getattr(progress_bar, "piped", False) and not progress_bar.disable:
-        if time.time() - progress_bar.last_print_t < progress_bar.mininterval:
-            return
+    piped = getattr(progress_bar, "piped", False) and not progress_bar.disable
+    if piped and progress_bar._time() - progress_bar.last_print_t < progress_bar.mininterval:
+        return
     progress_bar.refresh()
+    if piped:  # refresh() leaves the time of the last line alone: every later redraw printed
+        progress_bar.last_print_t = progress_bar._time()
+        progress_bar.last_print_n = progress_bar.n

@@ -72,10 +72,16 @@ def _clip(config: TrainConfig, params) -> None:
 
 
 def restart_clock(bar) -> None:
-    """A tqdm bar's elapsed time, rate and ETA counted from now, its count kept."""
-    done = bar.n
-    bar.reset(total=bar.total)
-    bar.n = bar.last_print_n = bar.initial = done
+    """A tqdm bar's elapsed time, rate and ETA counted from now, its count kept. Not through
+    tqdm's reset(), which drew the bar at 0 (a resumed run's at a negative rate) before the
+    count was put back: piped, that was a line of its own."""
+    if bar.disable:
+        return
+    from tqdm.std import EMA
+
+    bar.initial = bar.last_print_n = bar.n
+    bar.start_t = bar.last_print_t = bar._time()
+    bar._ema_dn, bar._ema_dt, bar._ema_miniters = (EMA(bar.smoothing) for _ in range(3))
     redraw(bar)
 
 

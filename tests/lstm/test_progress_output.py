@@ -52,10 +52,14 @@ def test_a_piped_bar_redrawn_every_update_keeps_to_its_interval(monkeypatch):
     stream.truncate(0)
     monkeypatch.setenv("LSTM_PROGRESS_EVERY", "0")
     with progress.bar(True, total=5, desc="sweep") as bar:
+        bar._time = lambda: 1000.0  # a clock that stands still
+        bar.start_t = bar.last_print_t = 1000.0
         for _ in range(5):
             bar.n += 1
             progress.redraw(bar)
-    assert sum("sweep" in line for line in stream.getvalue().splitlines()) >= 5
+    lines = [line for line in stream.getvalue().splitlines() if "sweep" in line]
+    assert len(lines) >= 5 and "5/5" in lines[-1]
+    assert lines[-1] != lines[-2], lines  # closed just after its last line: not that line twice
 
 
 def test_a_disabled_bar_writes_nothing(monkeypatch):
@@ -123,3 +127,76 @@ def test_no_stderr_draws_nothing(monkeypatch):
     monkeypatch.setattr(sys, "stderr", None)
     with progress.bar(True, total=3, desc="steps") as bar:
         bar.update(3)
+
+
+def test_a_piped_bar_keeps_to_its_interval_past_tqdms_monitor(monkeypatch):
+    """tqdm's monitor thread, finding no line for maxinterval (10 s) while the bar's adaptive
+    miniters held updates back, refreshed the bar and then let the next update print as well:
+    `lstm train` piped wrote pairs of lines a second apart (steps 512 and 513). On a fake clock,
+    with the monitor's own check run after every slow step, no two lines come within 10 s."""
+    from tqdm import TMonitor, tqdm
+
+    clock = [1000.0]
+    printed: list[float] = []
+
+    class Lines(io.StringIO):  # stderr, piped: each line's time on the clock
+        def write(self, text):
+            printed.append(clock[0])
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Lines())
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "10")
+
+    class OneCheck:  # the monitor's Event: one pass of its check, then stop
+        calls = 0
+
+        def wait(self, _):
+            OneCheck.calls += 1
+
+        def set(self):
+            pass
+
+        def is_set(self):
+            return OneCheck.calls > 1
+
+    bar = progress.bar(True, total=2000, desc="steps")
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = clock[0]
+    monitor = TMonitor.__new__(TMonitor)  # its check, run here, not on a thread
+    monitor.tqdm_cls, monitor.sleep_interval, monitor._time = tqdm, 0, lambda: clock[0]
+    for step in range(600):
+        clock[0] += 0.05 if step < 400 else 2.0  # fast, then slow steps
+        bar.update(1)
+        if step >= 400:
+            OneCheck.calls, monitor.was_killed = 0, OneCheck()
+            monitor.run()
+    lines = printed[:]
+    bar.close()  # its last line, the final count, comes whenever the bar ends
+    gaps = [b - a for a, b in zip(lines, lines[1:])]
+    assert len(lines) > 5 and min(gaps) > 10 - 1e-6, gaps
+
+
+def test_a_piped_bar_redrawn_after_each_run_prints_once_per_interval(monkeypatch):
+    """`lstm sweep` piped, runs of 11 s: after the first redrawn line every run's redraw
+    printed one (1/64 and 2/64 both at 00:11): refresh() left the time of the last line."""
+    clock = [1000.0]
+    printed: list[float] = []
+
+    class Lines(io.StringIO):
+        def write(self, text):
+            printed.append(clock[0])
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Lines())
+    monkeypatch.setenv("LSTM_PROGRESS_EVERY", "10")
+    bar = progress.bar(True, total=60, desc="sweep", unit="run")
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = clock[0]
+    for _ in range(60):
+        clock[0] += 3.0
+        bar.n += 1
+        progress.redraw(bar)
+    lines = printed[:]
+    bar.close()
+    gaps = [b - a for a, b in zip(lines, lines[1:])]
+    assert len(lines) > 5 and min(gaps) > 10 - 1e-6, gaps

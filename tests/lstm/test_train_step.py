@@ -86,3 +86,25 @@ def test_restart_clock_keeps_the_count_and_drops_the_time_before():
     meter = bar.format_dict
     assert meter["n"] == 3 and meter["initial"] == 3 and meter["elapsed"] < 50
     bar.close()
+
+
+def test_restart_clock_draws_no_bar_at_zero_nor_a_negative_rate():
+    """tqdm's reset() drew the bar at 0 before restart_clock put the count back: a resumed
+    `lstm train` piped ended on `0/10000 [00:00<-00:00, -394743925.03it/s]`."""
+    import io
+    import re
+
+    from tqdm import tqdm
+
+    from lstm.runs.train import restart_clock
+
+    stream = io.StringIO()
+    bar = tqdm(total=10000, initial=9882, file=stream, mininterval=0)
+    bar.update(1)
+    stream.seek(0)
+    stream.truncate()
+    restart_clock(bar)
+    drawn = stream.getvalue()
+    assert re.findall(r"(\d+)/10000", drawn) == ["9883"], drawn
+    assert not re.search(r"-\d", drawn), drawn
+    bar.close()
