@@ -24,6 +24,7 @@ import numpy as np
 from .. import autograd
 from ..backends import backend_of
 from ..backends.cpu_blas import single_threaded_blas
+from ..nn import STRUCTURE, Module
 from ..tensor import Tensor
 from .batch import batch
 from .fold_clip import fold_clip
@@ -52,6 +53,8 @@ class CompiledFunction:
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self._code = _code_owner(fn)  # the function whose closure, defaults, globals are read
         self._globals = _global_names(self._code)
+        self._bound = _bound_objects(fn)  # a bound method's self, a partial's arguments
+        self._structure = None  # the modules' part of the last key (docs/compiler.md)
         self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
         self.traces = self.hits = self.misses = 0
         functools.update_wrapper(self, fn)
@@ -63,6 +66,7 @@ class CompiledFunction:
         key = (_walk(args, leaves, objects), _walk(kwargs, leaves, objects),
                self._closure_key(objects), autograd.state.grad_enabled, autograd.state.anomaly,
                _aliasing(leaves))
+        key = (key, self._modules_key(objects))
         entries = self._cache.get(key)
         if entries is not None:
             self._cache.move_to_end(key)
@@ -183,6 +187,25 @@ class CompiledFunction:
                 values.append(("unbound",) if value is _UNBOUND else _constant(value, objects))
         return tuple(values)
 
+    def _modules_key(self, objects):
+        """The structure of every Module among fn's bound objects and the key's objects (its
+        mode, settings and parameter objects: Module.structure), reread only after a Module
+        changed anywhere (nn.STRUCTURE moved). A module met inside a container or through
+        another object's attributes is not read."""
+        found = [o for o in (*self._bound, *objects) if isinstance(o, Module)]
+        if not found:
+            return ()
+        ids = tuple(map(id, found))
+        last = self._structure
+        if last is not None and last[0] == STRUCTURE[0] and last[1] == ids:
+            objects.extend(last[3])
+            return last[2]
+        kept: list = []
+        key = tuple(m.structure(kept) for m in found)
+        self._structure = (STRUCTURE[0], ids, key, kept)
+        objects.extend(kept)
+        return key
+
     def cache_info(self) -> CacheInfo:
         """(traces, hits, misses, size, max_size): traces made, calls served by a program,
         calls that traced, programs held now and the most it holds."""
@@ -234,6 +257,20 @@ def _code_owner(fn):
     if not hasattr(fn, "__code__") and not hasattr(fn, "__func__"):
         fn = type(fn).__call__  # fn is callable (checked): its class has __call__
     return getattr(fn, "__func__", fn)
+
+
+def _bound_objects(fn) -> list:
+    """The objects fn carries besides its code: a bound method's self, a callable object
+    itself, a functools.partial's arguments."""
+    bound = []
+    while isinstance(fn, functools.partial):
+        bound.extend((*fn.args, *fn.keywords.values()))
+        fn = fn.func
+    if hasattr(fn, "__self__"):
+        bound.append(fn.__self__)
+    elif not hasattr(fn, "__code__"):
+        bound.append(fn)
+    return bound
 
 
 def _global_names(fn) -> tuple:
