@@ -121,7 +121,8 @@ class Recurrent(Module):
         if x.ndim != 3:
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
-            raise ValueError(f"{name}: input must be 3-d {layout}, got shape {x.shape}")
+            raise ValueError(f"{name}: input must be 3-d {layout} or 2-d unbatched (seq_len, "
+                             f"input_size), got shape {x.shape}")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
                              f"expected input_size={self.input_size}")
@@ -175,10 +176,36 @@ class Recurrent(Module):
 
     # ---- the stack of layers -------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None, grad_norms=None):
-        """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size)."""
+        """x (T, B, I) -> out (T, B, D*H_out), final state(s) each (L*D, B, size). An unbatched
+        x (T, I), as torch's: out (T, D*H_out), states each (L*D, size), given ones too."""
         given = check_states(self._label, self.state_names, state)
+        x = x if isinstance(x, Tensor) else mg.tensor(x)
+        unbatched = x.ndim == 2
+        if unbatched:
+            x, given = self._batch_of_one(x, given, lengths)
         out, finals = self._run(x, given, lengths, grad_norms)
+        if unbatched:
+            out = out.reshape(out.shape[0 if not self.batch_first else 1], out.shape[2])
+            finals = [f.reshape(f.shape[0], f.shape[2]) for f in finals]
         return out, (finals[0] if len(self.state_names) == 1 else tuple(finals))
+
+    def _batch_of_one(self, x, given, lengths):
+        """An unbatched x (T, I) and its 2-d states as a batch of one (batch_first or not)."""
+        if lengths is not None:
+            raise ValueError(f"{self._label}: lengths need a batch: the input is unbatched "
+                             f"(2-d, shape {x.shape})")
+        states = []
+        for s, name in zip(given, self.state_names):
+            if s is not None:
+                s = s if isinstance(s, Tensor) else mg.tensor(s)
+                if s.ndim != 2:
+                    raise ValueError(f"{self._label}: for an unbatched (2-d) input, {name}0 must "
+                                     f"be 2-d (num_layers * num_directions, state size), got "
+                                     f"shape {s.shape}")
+                s = s.reshape(s.shape[0], 1, s.shape[1])
+            states.append(s)
+        shape = (1, *x.shape) if self.batch_first else (x.shape[0], 1, x.shape[1])
+        return x.reshape(*shape), tuple(states)
 
     def _run(self, x, given, lengths, grad_norms):
         x = self._check_input(x)
