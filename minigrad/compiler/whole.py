@@ -37,6 +37,7 @@ from .split_products import split_products
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
 _SIMPLE = (int, float, bool, str, type(None))
 _UNBOUND = object()
+_CONTAINER = 64  # a closed-over tuple, list or dict up to this many items is read by its items
 
 
 class CompiledFunction:
@@ -239,9 +240,20 @@ def _new_slot(rec, value) -> Slot:
     return Slot(i)
 
 
-def _constant(value, objects):
-    if type(value) in _SIMPLE:
-        return (type(value).__name__, value)
+def _constant(value, objects, depth=0):
+    """value's part of the signature: a number, string, bool, None or numpy scalar by value; a
+    tuple, list or dict of at most _CONTAINER items (3 levels deep) by its items (a closed-over
+    list whose number changed traces again); anything else by identity (kept in objects)."""
+    kind = type(value)
+    if kind in _SIMPLE:
+        return (kind.__name__, value)
+    if isinstance(value, np.generic):
+        return ("numpy", value.dtype.str, value.item())
+    if depth < 3 and kind in (tuple, list, dict) and len(value) <= _CONTAINER:
+        if kind is dict:
+            return ("dict", tuple((k, _constant(v, objects, depth + 1))
+                                  for k, v in value.items()))
+        return (kind.__name__, tuple(_constant(v, objects, depth + 1) for v in value))
     if isinstance(value, Tensor):  # a tensor closed over is state: its shape is guarded inside
         objects.append(value)
         return ("tensor", id(value))
@@ -302,6 +314,8 @@ def _walk(x, leaves, objects):
         return (kind.__name__, tuple(_walk(y, leaves, objects) for y in x))
     if kind is dict:
         return ("dict", tuple((k, _walk(v, leaves, objects)) for k, v in x.items()))
+    if isinstance(x, np.generic) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return ("numpy", x.dtype.str, x.item())  # a numpy number: a constant, as a Python one
     if isinstance(x, np.ndarray | np.generic):
         raise CompileError(f"mg.compile: an argument is a numpy {type(x).__name__}; pass a "
                            "Tensor (mg.tensor(...)) so the compiled program reads it on every call")
