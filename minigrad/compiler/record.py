@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 from .. import autograd
-from ..backends import interface
+from ..backends import backend_of, interface
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HOST_READS = {"to_host": "a host read", "all_finite": "a host read (anomaly detection)"}
@@ -112,6 +112,13 @@ class Recorder:
         self.known: set = set()  # (id(tensor), attr) already loaded or set by the program
         self.shadow: dict | None = None  # a backward trace: .grad of older tensors lands here
         self.shadowed: list = []  # those tensors, in the order their gradient arrived
+        self.generators: dict = {}  # id -> (numpy Generator, its state before its first draw)
+        # what the trace found before it changed it (Recorder.rewind): arrays loaded from
+        # tensors (by id: the array and a copy), attributes written (the tensor, the name, the
+        # value), optimizers stepped (the optimizer, its step count, its state dicts' items)
+        self.before_arrays: dict = {}
+        self.before_attrs: dict = {}
+        self.before_optimizers: dict = {}
 
     @property
     def n_slots(self) -> int:
@@ -182,6 +189,9 @@ class Recorder:
 
     # ---- what the wrappers call --------------------------------------------------------------
     def call(self, fn, args, kwargs, scalars=True, name=None):
+        for a in (*args, *kwargs.values()):  # a dropout mask's Generator: its first state
+            if isinstance(a, np.random.Generator) and id(a) not in self.generators:
+                self.generators[id(a)] = (a, a.bit_generator.state)
         self.depth += 1
         try:
             out = fn(*args, **kwargs)
@@ -193,8 +203,45 @@ class Recorder:
         self.ops.append(("call", fn, args_t, kwargs_t, out_t, name))
         return out
 
+    def _keep_array(self, value) -> None:
+        if is_array(value) and id(value) not in self.before_arrays:
+            self.depth += 1  # the copy is not part of the trace
+            try:
+                self.before_arrays[id(value)] = (value, backend_of(value).copy(value))
+            finally:
+                self.depth -= 1
+
+    def rewind(self) -> None:
+        """The state the trace started from, back, for the program about to run the traced
+        calls again (a compiled node's first call): the attributes written get their objects
+        back, the arrays the trace loaded their values (in place: the program and the
+        optimizers hold them), the optimizers their step counts and state, and every
+        Generator a recorded call drew from its state (the program then draws what the trace
+        drew). The call's effects then happen once, as eager's."""
+        for t, attr, value in self.before_attrs.values():
+            setattr(t, attr, value)
+        for optimizer, step_count, states in self.before_optimizers.values():
+            optimizer.step_count = step_count
+            for state, items in zip(optimizer.state, states):
+                state.clear()
+                state.update(items)
+        for array, copy in self.before_arrays.values():
+            if hasattr(array, "copy_to_device"):
+                array.copy_to_device(copy)
+            else:
+                np.copyto(array, copy)
+        for generator, state in self.generators.values():
+            generator.bit_generator.state = state
+
     def opaque(self, fn, args):
         """fn(*args) replayed as a Python call (its own state: an optimizer's step counts)."""
+        optimizer = args[0] if args else None
+        if id(optimizer) not in self.before_optimizers and hasattr(optimizer, "step_count"):
+            states = [dict(state) for state in optimizer.state]
+            for items in states:
+                for value in items.values():
+                    self._keep_array(value)
+            self.before_optimizers[id(optimizer)] = (optimizer, optimizer.step_count, states)
         self.depth += 1
         try:
             out = fn(*args)
@@ -212,6 +259,7 @@ class Recorder:
         if key in self.known:
             return value
         self.known.add(key)
+        self._keep_array(value)
         if value is None:
             self.ops.append(("guard_none", self.holder(t), attr))
         elif is_array(value) and id(value) not in self.slot_of:
@@ -237,6 +285,8 @@ class Recorder:
             return True
         if is_array(value):
             self._check_set(t, attr, value, descriptor)
+        if (id(t), attr) not in self.before_attrs:
+            self.before_attrs[(id(t), attr)] = (t, attr, descriptor.__get__(t, type(t)))
         self.known.add((id(t), attr))
         self.ops.append(("set", self.holder(t), attr, self.template(value)))
         return False

@@ -115,6 +115,8 @@ class CompiledFunction:
                            ops=self._fused(rec, result_slots(returned, set())))
         # the backward's trace ran on the traced forward's buffers (some kernels overwrite what
         # they read): the first call's outputs and residuals come from the program, run once
+        # from the state the trace started from (its effects and random draws happen once)
+        rec.rewind()
         returned = forward.function(*leaves)
         if returned is MISS:
             raise RuntimeError(f"mg.compile: {self.name} changed its own state while traced")
