@@ -228,7 +228,7 @@ class Recorder:
         for array, copy in self.before_arrays.values():
             if hasattr(array, "copy_to_device"):
                 array.copy_to_device(copy)
-            else:
+            elif array.flags.writeable:  # a read-only one was not changed either
                 np.copyto(array, copy)
         for generator, state in self.generators.values():
             generator.bit_generator.state = state

@@ -69,3 +69,15 @@ def test_an_optimizer_step_in_a_function_with_live_outputs_is_taken_once():
         for (out_c, g_c), (out_e, g_e) in zip(outs_c, outs_e):
             np.testing.assert_allclose(out_c, out_e, rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(g_c, g_e, rtol=1e-10, atol=1e-12)
+
+
+def test_a_read_only_argument_array_is_left_alone():
+    """A broadcast view (read-only) as the argument of a function with live outputs: the first
+    call's rewind does not write into it."""
+    x = mg.broadcast_to(mg.tensor(np.arange(3.0)), (2, 3))
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    run = mg.compile(lambda x: x * w)
+    for _ in range(2):
+        w.grad = None
+        run(x).sum().backward()
+        np.testing.assert_array_equal(w.grad, [0.0, 2.0, 4.0])
