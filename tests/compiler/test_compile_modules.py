@@ -31,8 +31,8 @@ def _x():
 
 
 def _held_by(how, net):
-    """A compiled function reading net through its closure, an argument, a bound method or
-    a partial's argument; returns (compiled, call)."""
+    """A compiled function reading net through its closure, an argument, a bound method, the
+    module itself or a partial's argument; returns (compiled, call)."""
     if how == "closure":
         step = mg.compile(lambda x: net(x))
         return step, step
@@ -42,11 +42,14 @@ def _held_by(how, net):
     if how == "method":
         step = mg.compile(net.forward)
         return step, step
+    if how == "module":
+        step = mg.compile(net)
+        return step, step
     step = mg.compile(functools.partial(lambda m, x: m(x), net))
     return step, step
 
 
-@pytest.mark.parametrize("how", ["closure", "argument", "method", "partial"])
+@pytest.mark.parametrize("how", ["closure", "argument", "method", "module", "partial"])
 def test_eval_after_train_traces_again_and_drops_no_unit(how):
     net, x = Net(), _x()
     step, call = _held_by(how, net)
