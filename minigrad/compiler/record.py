@@ -89,9 +89,25 @@ def compile_error(fn_name: str, op: str, reason: str, from_stack: bool = True) -
     path, line, source, found = user_frame()
     what = (found if from_stack else None) or op
     return CompileError(
-        f"mg.compile: cannot compile {what} in {fn_name} at {path}:{line} ({source!r}): {reason}. "
+        f"mg.compile: cannot compile {what} in {fn_name} at {path}:{line} ({source!r})"
+        f"{_reached_from(fn_name, path, line)}: {reason}. "
         f"Nothing was compiled; call the function without mg.compile to run it eagerly."
     )
+
+
+def _reached_from(fn_name: str, path: str, line: int) -> str:
+    """The line of the compiled function itself that led to the op, where the op's own line is
+    in code it called (a layer's, a helper's): ", reached from fn at file:line (source)"."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if getattr(frame.f_code, "co_qualname", None) == fn_name:
+            here = (frame.f_code.co_filename, frame.f_lineno)
+            if here == (path, line):
+                return ""
+            source = linecache.getline(here[0], here[1]).strip()
+            return f", reached from {fn_name} at {here[0]}:{here[1]} ({source!r})"
+        frame = frame.f_back
+    return ""
 
 
 class Recorder:
