@@ -25,6 +25,8 @@ import contextlib
 import linecache
 import os
 import sys
+import threading
+from threading import get_ident
 
 import numpy as np
 
@@ -32,6 +34,9 @@ from .. import autograd
 from ..backends import backend_of, interface
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# one trace at a time in a process: a trace patches module state (the backends' functions,
+# Tensor's attributes), and two interleaved ones restored each other's wrappers for good
+_TRACING = threading.RLock()
 _HOST_READS = {"to_host": "a host read", "all_finite": "a host read (anomaly detection)"}
 _TENSOR_READS = {"numpy": ".numpy()", "item": ".item()", "tolist": ".tolist()",
                  "__bool__": "bool(tensor)", "__repr__": "repr(tensor)", "__len__": "len()"}
@@ -331,7 +336,7 @@ class Recorder:
 def _recorded(box, fn, scalars=True, name=None):
     def wrapper(*args, **kwargs):
         rec = box[0]
-        if rec.depth:
+        if rec.depth or get_ident() != box[1]:  # inside a recorded call, or another thread
             return fn(*args, **kwargs)
         return rec.call(fn, args, kwargs, scalars, name)
 
@@ -342,7 +347,7 @@ def _recorded(box, fn, scalars=True, name=None):
 def _host_read(box, name, fn):
     def wrapper(*args, **kwargs):
         rec = box[0]
-        if rec.depth:
+        if rec.depth or get_ident() != box[1]:
             return fn(*args, **kwargs)
         raise compile_error(rec.fn_name, f"{name}()",
                             f"{_HOST_READS[name]} inside the compiled function would freeze a "
@@ -357,13 +362,13 @@ def _attribute(box, attr, descriptor):
     def get(t):
         value = descriptor.__get__(t, type(t))
         rec = box[0]
-        return value if rec.depth else rec.read(t, attr, value)
+        return value if rec.depth or get_ident() != box[1] else rec.read(t, attr, value)
 
     def put(t, value):
         rec = box[0]
         if attr == "grad" and value is not None:  # what the property would store: its checks
             value = grad_array(t, value)
-        if rec.depth or not rec.write(t, attr, value, descriptor):
+        if rec.depth or get_ident() != box[1] or not rec.write(t, attr, value, descriptor):
             descriptor.__set__(t, value)
 
     return property(get, put)
@@ -371,13 +376,20 @@ def _attribute(box, attr, descriptor):
 
 @contextlib.contextmanager
 def recording(rec: Recorder):
-    """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec; yields
-    a one-item list whose item is the active recorder (assign a fork to trace a backward)."""
+    """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec, one
+    trace at a time in the process; yields a list whose first item is the active recorder
+    (assign a fork to trace a backward)."""
+    with _TRACING, _patched(rec) as box:
+        yield box
+
+
+@contextlib.contextmanager
+def _patched(rec: Recorder):
     from .. import backends, optim, optim_kernels
     from ..tensor import Tensor
     from . import run_cpu
 
-    box = [rec]
+    box = [rec, get_ident()]  # the recorder, the tracing thread (other threads run unrecorded)
     patched = []
 
     def patch(owner, name, value):
@@ -409,7 +421,7 @@ def recording(rec: Recorder):
     step = optim.Optimizer.__dict__["step"]
 
     def opaque_step(self):
-        if box[0].depth:
+        if box[0].depth or get_ident() != box[1]:
             return step(self)
         return box[0].opaque(step, (self,))
 
