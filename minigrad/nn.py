@@ -18,6 +18,11 @@ from .ops.random import dropout
 from .ops.shape import getitem
 from .tensor import Tensor
 
+# bumped by every Module attribute write, delete and train()/eval(): mg.compile rereads the
+# modules of a call's signature (their parameters, mode and settings) only after it moved
+STRUCTURE = [0]
+_SETTINGS = (int, float, bool, str, type(None))
+
 
 class IncompatibleKeys(NamedTuple):
     """What Module.load_state_dict(strict=False) did not match (torch's return value)."""
@@ -65,6 +70,7 @@ class Module:
                                "before assigning attributes")
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        STRUCTURE[0] += 1
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -74,6 +80,7 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        STRUCTURE[0] += 1
         object.__delattr__(self, name)
 
     def __call__(self, *args, **kwargs):
@@ -117,7 +124,25 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         for _, m in self.named_modules():
             object.__setattr__(m, "training", mode)
+        STRUCTURE[0] += 1
         return self
+
+    def structure(self, kept: list) -> tuple:
+        """What mg.compile's signature holds of this module and its submodules: each one's
+        identity, its Python settings (training, dropout p, flags: numbers, strings, bools,
+        None) and the identity of each tensor attribute (a parameter replaced by another
+        object); the tensors are appended to kept (so their ids stay theirs)."""
+        out = []
+        for _, m in self.named_modules():
+            items = []
+            for name, value in vars(m).items():
+                if type(value) in _SETTINGS:
+                    items.append((name, value))
+                elif isinstance(value, Tensor):
+                    kept.append(value)
+                    items.append((name, "tensor", id(value)))
+            out.append((id(m), tuple(items)))
+        return tuple(out)
 
     def eval(self) -> Module:
         return self.train(False)

@@ -25,13 +25,18 @@ import contextlib
 import linecache
 import os
 import sys
+import threading
+from threading import get_ident
 
 import numpy as np
 
 from .. import autograd
-from ..backends import interface
+from ..backends import backend_of, interface
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# one trace at a time in a process: a trace patches module state (the backends' functions,
+# Tensor's attributes), and two interleaved ones restored each other's wrappers for good
+_TRACING = threading.RLock()
 _HOST_READS = {"to_host": "a host read", "all_finite": "a host read (anomaly detection)"}
 _TENSOR_READS = {"numpy": ".numpy()", "item": ".item()", "tolist": ".tolist()",
                  "__bool__": "bool(tensor)", "__repr__": "repr(tensor)", "__len__": "len()"}
@@ -89,9 +94,25 @@ def compile_error(fn_name: str, op: str, reason: str, from_stack: bool = True) -
     path, line, source, found = user_frame()
     what = (found if from_stack else None) or op
     return CompileError(
-        f"mg.compile: cannot compile {what} in {fn_name} at {path}:{line} ({source!r}): {reason}. "
+        f"mg.compile: cannot compile {what} in {fn_name} at {path}:{line} ({source!r})"
+        f"{_reached_from(fn_name, path, line)}: {reason}. "
         f"Nothing was compiled; call the function without mg.compile to run it eagerly."
     )
+
+
+def _reached_from(fn_name: str, path: str, line: int) -> str:
+    """The line of the compiled function itself that led to the op, where the op's own line is
+    in code it called (a layer's, a helper's): ", reached from fn at file:line (source)"."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if getattr(frame.f_code, "co_qualname", None) == fn_name:
+            here = (frame.f_code.co_filename, frame.f_lineno)
+            if here == (path, line):
+                return ""
+            source = linecache.getline(here[0], here[1]).strip()
+            return f", reached from {fn_name} at {here[0]}:{here[1]} ({source!r})"
+        frame = frame.f_back
+    return ""
 
 
 class Recorder:
@@ -112,6 +133,13 @@ class Recorder:
         self.known: set = set()  # (id(tensor), attr) already loaded or set by the program
         self.shadow: dict | None = None  # a backward trace: .grad of older tensors lands here
         self.shadowed: list = []  # those tensors, in the order their gradient arrived
+        self.generators: dict = {}  # id -> (numpy Generator, its state before its first draw)
+        # what the trace found before it changed it (Recorder.rewind): arrays loaded from
+        # tensors (by id: the array and a copy), attributes written (the tensor, the name, the
+        # value), optimizers stepped (the optimizer, its step count, its state dicts' items)
+        self.before_arrays: dict = {}
+        self.before_attrs: dict = {}
+        self.before_optimizers: dict = {}
 
     @property
     def n_slots(self) -> int:
@@ -182,6 +210,9 @@ class Recorder:
 
     # ---- what the wrappers call --------------------------------------------------------------
     def call(self, fn, args, kwargs, scalars=True, name=None):
+        for a in (*args, *kwargs.values()):  # a dropout mask's Generator: its first state
+            if isinstance(a, np.random.Generator) and id(a) not in self.generators:
+                self.generators[id(a)] = (a, a.bit_generator.state)
         self.depth += 1
         try:
             out = fn(*args, **kwargs)
@@ -193,8 +224,45 @@ class Recorder:
         self.ops.append(("call", fn, args_t, kwargs_t, out_t, name))
         return out
 
+    def _keep_array(self, value) -> None:
+        if is_array(value) and id(value) not in self.before_arrays:
+            self.depth += 1  # the copy is not part of the trace
+            try:
+                self.before_arrays[id(value)] = (value, backend_of(value).copy(value))
+            finally:
+                self.depth -= 1
+
+    def rewind(self) -> None:
+        """The state the trace started from, back, for the program about to run the traced
+        calls again (a compiled node's first call): the attributes written get their objects
+        back, the arrays the trace loaded their values (in place: the program and the
+        optimizers hold them), the optimizers their step counts and state, and every
+        Generator a recorded call drew from its state (the program then draws what the trace
+        drew). The call's effects then happen once, as eager's."""
+        for t, attr, value in self.before_attrs.values():
+            setattr(t, attr, value)
+        for optimizer, step_count, states in self.before_optimizers.values():
+            optimizer.step_count = step_count
+            for state, items in zip(optimizer.state, states):
+                state.clear()
+                state.update(items)
+        for array, copy in self.before_arrays.values():
+            if hasattr(array, "copy_to_device"):
+                array.copy_to_device(copy)
+            elif array.flags.writeable:  # a read-only one was not changed either
+                np.copyto(array, copy)
+        for generator, state in self.generators.values():
+            generator.bit_generator.state = state
+
     def opaque(self, fn, args):
         """fn(*args) replayed as a Python call (its own state: an optimizer's step counts)."""
+        optimizer = args[0] if args else None
+        if id(optimizer) not in self.before_optimizers and hasattr(optimizer, "step_count"):
+            states = [dict(state) for state in optimizer.state]
+            for items in states:
+                for value in items.values():
+                    self._keep_array(value)
+            self.before_optimizers[id(optimizer)] = (optimizer, optimizer.step_count, states)
         self.depth += 1
         try:
             out = fn(*args)
@@ -212,6 +280,7 @@ class Recorder:
         if key in self.known:
             return value
         self.known.add(key)
+        self._keep_array(value)
         if value is None:
             self.ops.append(("guard_none", self.holder(t), attr))
         elif is_array(value) and id(value) not in self.slot_of:
@@ -237,6 +306,8 @@ class Recorder:
             return True
         if is_array(value):
             self._check_set(t, attr, value, descriptor)
+        if (id(t), attr) not in self.before_attrs:
+            self.before_attrs[(id(t), attr)] = (t, attr, descriptor.__get__(t, type(t)))
         self.known.add((id(t), attr))
         self.ops.append(("set", self.holder(t), attr, self.template(value)))
         return False
@@ -265,7 +336,7 @@ class Recorder:
 def _recorded(box, fn, scalars=True, name=None):
     def wrapper(*args, **kwargs):
         rec = box[0]
-        if rec.depth:
+        if rec.depth or get_ident() != box[1]:  # inside a recorded call, or another thread
             return fn(*args, **kwargs)
         return rec.call(fn, args, kwargs, scalars, name)
 
@@ -276,7 +347,7 @@ def _recorded(box, fn, scalars=True, name=None):
 def _host_read(box, name, fn):
     def wrapper(*args, **kwargs):
         rec = box[0]
-        if rec.depth:
+        if rec.depth or get_ident() != box[1]:
             return fn(*args, **kwargs)
         raise compile_error(rec.fn_name, f"{name}()",
                             f"{_HOST_READS[name]} inside the compiled function would freeze a "
@@ -291,13 +362,13 @@ def _attribute(box, attr, descriptor):
     def get(t):
         value = descriptor.__get__(t, type(t))
         rec = box[0]
-        return value if rec.depth else rec.read(t, attr, value)
+        return value if rec.depth or get_ident() != box[1] else rec.read(t, attr, value)
 
     def put(t, value):
         rec = box[0]
         if attr == "grad" and value is not None:  # what the property would store: its checks
             value = grad_array(t, value)
-        if rec.depth or not rec.write(t, attr, value, descriptor):
+        if rec.depth or get_ident() != box[1] or not rec.write(t, attr, value, descriptor):
             descriptor.__set__(t, value)
 
     return property(get, put)
@@ -305,13 +376,20 @@ def _attribute(box, attr, descriptor):
 
 @contextlib.contextmanager
 def recording(rec: Recorder):
-    """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec; yields
-    a one-item list whose item is the active recorder (assign a fork to trace a backward)."""
+    """Patch the backends, the runners, Optimizer.step and Tensor's attributes for rec, one
+    trace at a time in the process; yields a list whose first item is the active recorder
+    (assign a fork to trace a backward)."""
+    with _TRACING, _patched(rec) as box:
+        yield box
+
+
+@contextlib.contextmanager
+def _patched(rec: Recorder):
     from .. import backends, optim, optim_kernels
     from ..tensor import Tensor
     from . import run_cpu
 
-    box = [rec]
+    box = [rec, get_ident()]  # the recorder, the tracing thread (other threads run unrecorded)
     patched = []
 
     def patch(owner, name, value):
@@ -343,7 +421,7 @@ def recording(rec: Recorder):
     step = optim.Optimizer.__dict__["step"]
 
     def opaque_step(self):
-        if box[0].depth:
+        if box[0].depth or get_ident() != box[1]:
             return step(self)
         return box[0].opaque(step, (self,))
 

@@ -24,6 +24,7 @@ import numpy as np
 from .. import autograd
 from ..backends import backend_of
 from ..backends.cpu_blas import single_threaded_blas
+from ..nn import STRUCTURE, Module
 from ..tensor import Tensor
 from .batch import batch
 from .fold_clip import fold_clip
@@ -36,6 +37,7 @@ from .split_products import split_products
 CacheInfo = namedtuple("CacheInfo", "traces hits misses size max_size")
 _SIMPLE = (int, float, bool, str, type(None))
 _UNBOUND = object()
+_CONTAINER = 64  # a closed-over tuple, list or dict up to this many items is read by its items
 
 
 class CompiledFunction:
@@ -52,6 +54,8 @@ class CompiledFunction:
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self._code = _code_owner(fn)  # the function whose closure, defaults, globals are read
         self._globals = _global_names(self._code)
+        self._bound = _bound_objects(fn)  # a bound method's self, a partial's arguments
+        self._structure = None  # the modules' part of the last key (docs/compiler.md)
         self._cache: OrderedDict = OrderedDict()  # key -> [(program, kept objects)]
         self.traces = self.hits = self.misses = 0
         functools.update_wrapper(self, fn)
@@ -63,6 +67,7 @@ class CompiledFunction:
         key = (_walk(args, leaves, objects), _walk(kwargs, leaves, objects),
                self._closure_key(objects), autograd.state.grad_enabled, autograd.state.anomaly,
                _aliasing(leaves))
+        key = (key, self._modules_key(objects))
         entries = self._cache.get(key)
         if entries is not None:
             self._cache.move_to_end(key)
@@ -110,6 +115,8 @@ class CompiledFunction:
                            ops=self._fused(rec, result_slots(returned, set())))
         # the backward's trace ran on the traced forward's buffers (some kernels overwrite what
         # they read): the first call's outputs and residuals come from the program, run once
+        # from the state the trace started from (its effects and random draws happen once)
+        rec.rewind()
         returned = forward.function(*leaves)
         if returned is MISS:
             raise RuntimeError(f"mg.compile: {self.name} changed its own state while traced")
@@ -183,6 +190,25 @@ class CompiledFunction:
                 values.append(("unbound",) if value is _UNBOUND else _constant(value, objects))
         return tuple(values)
 
+    def _modules_key(self, objects):
+        """The structure of every Module among fn's bound objects and the key's objects (its
+        mode, settings and parameter objects: Module.structure), reread only after a Module
+        changed anywhere (nn.STRUCTURE moved). A module met inside a container or through
+        another object's attributes is not read."""
+        found = [o for o in (*self._bound, *objects) if isinstance(o, Module)]
+        if not found:
+            return ()
+        ids = tuple(map(id, found))
+        last = self._structure
+        if last is not None and last[0] == STRUCTURE[0] and last[1] == ids:
+            objects.extend(last[3])
+            return last[2]
+        kept: list = []
+        key = tuple(m.structure(kept) for m in found)
+        self._structure = (STRUCTURE[0], ids, key, kept)
+        objects.extend(kept)
+        return key
+
     def cache_info(self) -> CacheInfo:
         """(traces, hits, misses, size, max_size): traces made, calls served by a program,
         calls that traced, programs held now and the most it holds."""
@@ -216,9 +242,20 @@ def _new_slot(rec, value) -> Slot:
     return Slot(i)
 
 
-def _constant(value, objects):
-    if type(value) in _SIMPLE:
-        return (type(value).__name__, value)
+def _constant(value, objects, depth=0):
+    """value's part of the signature: a number, string, bool, None or numpy scalar by value; a
+    tuple, list or dict of at most _CONTAINER items (3 levels deep) by its items (a closed-over
+    list whose number changed traces again); anything else by identity (kept in objects)."""
+    kind = type(value)
+    if kind in _SIMPLE:
+        return (kind.__name__, value)
+    if isinstance(value, np.generic):
+        return ("numpy", value.dtype.str, value.item())
+    if depth < 3 and kind in (tuple, list, dict) and len(value) <= _CONTAINER:
+        if kind is dict:
+            return ("dict", tuple((k, _constant(v, objects, depth + 1))
+                                  for k, v in value.items()))
+        return (kind.__name__, tuple(_constant(v, objects, depth + 1) for v in value))
     if isinstance(value, Tensor):  # a tensor closed over is state: its shape is guarded inside
         objects.append(value)
         return ("tensor", id(value))
@@ -234,6 +271,20 @@ def _code_owner(fn):
     if not hasattr(fn, "__code__") and not hasattr(fn, "__func__"):
         fn = type(fn).__call__  # fn is callable (checked): its class has __call__
     return getattr(fn, "__func__", fn)
+
+
+def _bound_objects(fn) -> list:
+    """The objects fn carries besides its code: a bound method's self, a callable object
+    itself, a functools.partial's arguments."""
+    bound = []
+    while isinstance(fn, functools.partial):
+        bound.extend((*fn.args, *fn.keywords.values()))
+        fn = fn.func
+    if hasattr(fn, "__self__"):
+        bound.append(fn.__self__)
+    elif not hasattr(fn, "__code__"):
+        bound.append(fn)
+    return bound
 
 
 def _global_names(fn) -> tuple:
@@ -265,6 +316,8 @@ def _walk(x, leaves, objects):
         return (kind.__name__, tuple(_walk(y, leaves, objects) for y in x))
     if kind is dict:
         return ("dict", tuple((k, _walk(v, leaves, objects)) for k, v in x.items()))
+    if isinstance(x, np.generic) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return ("numpy", x.dtype.str, x.item())  # a numpy number: a constant, as a Python one
     if isinstance(x, np.ndarray | np.generic):
         raise CompileError(f"mg.compile: an argument is a numpy {type(x).__name__}; pass a "
                            "Tensor (mg.tensor(...)) so the compiled program reads it on every call")

@@ -28,3 +28,29 @@ def test_a_direct_read_is_still_named_as_written():
     step = mg.compile(lambda x: x.sum().item())
     with pytest.raises(mg.CompileError, match=r"cannot compile \.item\(\) in \S*<lambda> at "):
         step(mg.tensor(np.ones(3)))
+
+
+def _helper_reading_the_host(x):
+    return x * x.sum().item()
+
+
+def _step_calling_a_helper(x):
+    y = x * 2
+    return _helper_reading_the_host(y)
+
+
+def test_a_read_in_called_code_also_names_the_compiled_function_s_line():
+    """The op's line is the helper's; the message also names the line of the compiled function
+    that called it (a layer's internals would otherwise be all the user sees)."""
+    step = mg.compile(_step_calling_a_helper)
+    with pytest.raises(mg.CompileError) as info:
+        step(mg.tensor(np.ones(3)))
+    message = str(info.value)
+    assert "cannot compile .item() in _step_calling_a_helper at " in message
+    assert "'return x * x.sum().item()'" in message
+    assert "reached from _step_calling_a_helper at " in message
+    assert "'return _helper_reading_the_host(y)'" in message
+    direct = mg.compile(lambda x: x.sum().item())
+    with pytest.raises(mg.CompileError) as info:  # the op in fn itself: no "reached from"
+        direct(mg.tensor(np.ones(3)))
+    assert "reached from" not in str(info.value)

@@ -203,3 +203,48 @@ def test_a_tensor_made_of_a_program_array_is_made_again_every_call(make, update)
         compiled(x)
         with pytest.raises(RuntimeError, match=r"inplace operation \(-=\)"):
             y.backward()
+
+
+SETTINGS = {"scale": 2.0, "shifts": [0.0, 1.0]}
+
+
+def _configured(x):
+    return x * SETTINGS["scale"] + SETTINGS["shifts"][1]
+
+
+def test_a_changed_item_of_a_global_dict_traces_again():
+    step = mg.compile(_configured)
+    x = mg.tensor(np.array([1.0, 3.0]))
+    step(x), step(x)
+    try:
+        SETTINGS["scale"] = 3.0
+        assert np.array_equal(step(x).numpy(), [4.0, 10.0])  # was the frozen 2.0
+        SETTINGS["shifts"][1] = -1.0  # a list inside the dict
+        assert np.array_equal(step(x).numpy(), [2.0, 8.0])
+    finally:
+        SETTINGS.update(scale=2.0, shifts=[0.0, 1.0])
+    assert step.cache_info()[:3] == (3, 1, 3)
+
+
+def test_a_changed_item_of_a_closed_over_list_traces_again():
+    factors = [2.0]
+    step = mg.compile(lambda x: x * factors[0])
+    x = mg.tensor(np.array([1.0, 3.0]))
+    step(x), step(x)
+    factors[0] = 5.0
+    assert np.array_equal(step(x).numpy(), [5.0, 15.0])
+    factors.append(1.0)  # the list's items changed, factors[0] did not: a trace, same value
+    assert np.array_equal(step(x).numpy(), [5.0, 15.0])
+    assert step.cache_info()[:3] == (3, 1, 3)
+
+
+def test_a_numpy_number_argument_is_a_constant_as_a_python_one():
+    step = mg.compile(lambda x, a: x * a)
+    x = mg.tensor(np.array([1.0, 3.0]))
+    assert np.array_equal(step(x, np.float64(2.0)).numpy(), [2.0, 6.0])
+    assert np.array_equal(step(x, np.float64(2.0)).numpy(), [2.0, 6.0])
+    assert np.array_equal(step(x, np.float64(3.0)).numpy(), [3.0, 9.0])
+    assert step(x, np.float32(3.0)).dtype == np.float64
+    assert step.cache_info()[:3] == (3, 1, 3)
+    with pytest.raises(mg.CompileError, match="numpy ndarray; pass a Tensor"):
+        step(x, np.array([1.0, 2.0]))

@@ -181,6 +181,8 @@ def test_weight_gemm_paths_agree(dtype, threads, monkeypatch):
                               wide)  # an output past L2 stays with OpenBLAS
     assert not rt._tiles_suit(d, inputs[:, :TILE - 1], np.empty((96, TILE - 1), dtype))
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows, inner, columns", [(2 * TILES_ROW_BLOCK + 11, 40, 70),
                                                   (TILES_ROW_BLOCK, 64, 64), (5, 3, 33)])
 @pytest.mark.parametrize("b_layout", ["rows", "transposed"])

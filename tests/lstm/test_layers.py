@@ -183,7 +183,10 @@ def test_batch_first_and_dropout():
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda m: m(mg.tensor(np.zeros((3,), np.float32))), "must be 3-d .* or 2-d"),
+    (lambda m: m(mg.tensor(np.zeros(5, np.float32))), "must be 3-d .* or 2-d"),
+    (lambda m: m(mg.tensor(np.zeros((5, 3), np.float32)), (mg.zeros(1, 1, 4),
+                                                           mg.zeros(1, 1, 4))), "h0 must be 2-d"),
+    (lambda m: m(mg.tensor(np.zeros((5, 3), np.float32)), lengths=[5]), "unbatched"),
     (lambda m: m(mg.tensor(np.zeros((5, 2, 4), np.float32))), "4 features.*input_size=3"),
     (lambda m: m(mg.tensor(np.zeros((5, 2, 3)))), "dtype float64"),
     (lambda m: m(mg.tensor(np.zeros((5, 0, 3), np.float32))), "empty input"),
