@@ -25,77 +25,85 @@ L1-resident block (``python -m bench.gemm_rates --both-cores``).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
 import numpy as np
-from numba import njit
-
-from minigrad.backends import cpu_gated_scan as scan
-from minigrad.backends.cpu_blas import gemm_in_place, pack_ranges, single_threaded_blas
-from minigrad.backends.cpu_tile_gemm import TILE
 
 BATCH, INPUT, HIDDEN = 32, 32, 128
-_MODULE = scan.generated_kernels("mingru", np.float32)
-project, forward_steps, reverse_steps = (_MODULE.project, _MODULE.forward_steps,
-                                         _MODULE.reverse_steps)
 
 
-@njit
-def project_blocks(x, tiles, starts, widths, block, pre, xs, stored):
-    """project over every block, into pre (one block's buffer) or, when stored has rows, into
-    stored's rows of the block."""
-    n_t, n_n = x.shape[0], x.shape[1]
-    for t0 in range(0, n_t, block):
-        t1 = min(t0 + block, n_t)
-        target = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
-        project(x, tiles, starts, widths, t0, t1, 0, n_n, xs, target)
+@functools.cache
+def kernels():
+    """The four block loops, compiled on first use (asv imports bench/ before it knows whether a
+    commit has minigrad and numba: nothing heavy at module level)."""
+    from numba import njit
 
+    from minigrad.backends import cpu_gated_scan as scan
+    from minigrad.backends.cpu_blas import gemm_in_place
 
-@njit
-def forward_blocks(x, tiles, starts, widths, bias, h0, valid, out, block, pre, xs, a, b, stored,
-                   steps):
-    """project (unless steps only) then forward_steps, block by block, through pre or stored."""
-    n_t, n_n = x.shape[0], x.shape[1]
-    for t0 in range(0, n_t, block):
-        t1 = min(t0 + block, n_t)
-        target = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
-        if not steps:
+    module = scan.generated_kernels("mingru", np.float32)
+    project, forward_steps, reverse_steps = (module.project, module.forward_steps,
+                                             module.reverse_steps)
+
+    @njit
+    def project_blocks(x, tiles, starts, widths, block, pre, xs, stored):
+        """project over every block, into pre (one block's buffer) or, when stored has rows, into
+        stored's rows of the block."""
+        n_t, n_n = x.shape[0], x.shape[1]
+        for t0 in range(0, n_t, block):
+            t1 = min(t0 + block, n_t)
+            target = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
             project(x, tiles, starts, widths, t0, t1, 0, n_n, xs, target)
-        forward_steps(t0, t1, 0, n_n, target, n_n, 0, bias, h0, valid, out, a, b)
 
 
-@njit
-def reverse_blocks(x, tiles, starts, widths, bias, h0, valid, out, g, block, pre, xs, grad, carries,
-             grad_bias, stored, recompute):
-    """reverse_steps block by block from the end, on pre formed again (recompute) or as it lies
-    (stored's rows, or the one block in pre)."""
-    n_t, n_n = x.shape[0], x.shape[1]
-    t1 = n_t
-    while t1 > 0:
-        t0 = max(0, t1 - block)
-        source = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
-        if recompute:
-            project(x, tiles, starts, widths, t0, t1, 0, n_n, xs, source)
-        reverse_steps(t0, t1, 0, n_n, source, n_n, 0, bias, h0, valid, out, g, carries, grad,
-                      grad_bias)
-        t1 = t0
+    @njit
+    def forward_blocks(x, tiles, starts, widths, bias, h0, valid, out, block, pre, xs, a, b, stored,
+                       steps):
+        """project (unless steps only) then forward_steps, block by block, through pre or stored."""
+        n_t, n_n = x.shape[0], x.shape[1]
+        for t0 in range(0, n_t, block):
+            t1 = min(t0 + block, n_t)
+            target = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
+            if not steps:
+                project(x, tiles, starts, widths, t0, t1, 0, n_n, xs, target)
+            forward_steps(t0, t1, 0, n_n, target, n_n, 0, bias, h0, valid, out, a, b)
 
 
-@njit
-def weight_products(x, weight, block, grad, xs, dxs, partial, grad_x, which):
-    """dW^T += xs^T dL/dpre (which 0) or dL/dx = dL/dpre W scattered to its rows (which 1), per
-    block."""
-    n_t, n_n = x.shape[0], x.shape[1]
-    for t0 in range(0, n_t, block):
-        t1 = min(t0 + block, n_t)
-        m = (t1 - t0) * n_n
-        if which == 0:
-            gemm_in_place(xs[:m].T, grad[:m], partial, 1.0)
-        else:
-            gemm_in_place(grad[:m], weight, dxs[:m], 0.0)
-            for t in range(t0, t1):
-                grad_x[t] = dxs[(t - t0) * n_n:(t - t0 + 1) * n_n]
+    @njit
+    def reverse_blocks(x, tiles, starts, widths, bias, h0, valid, out, g, block, pre, xs, grad,
+                       carries, grad_bias, stored, recompute):
+        """reverse_steps block by block from the end, on pre formed again (recompute) or as it lies
+        (stored's rows, or the one block in pre)."""
+        n_t, n_n = x.shape[0], x.shape[1]
+        t1 = n_t
+        while t1 > 0:
+            t0 = max(0, t1 - block)
+            source = stored[t0 * n_n:t1 * n_n] if stored.shape[0] else pre
+            if recompute:
+                project(x, tiles, starts, widths, t0, t1, 0, n_n, xs, source)
+            reverse_steps(t0, t1, 0, n_n, source, n_n, 0, bias, h0, valid, out, g, carries, grad,
+                          grad_bias)
+            t1 = t0
+
+
+    @njit
+    def weight_products(x, weight, block, grad, xs, dxs, partial, grad_x, which):
+        """dW^T += xs^T dL/dpre (which 0) or dL/dx = dL/dpre W scattered to its rows (which 1), per
+        block."""
+        n_t, n_n = x.shape[0], x.shape[1]
+        for t0 in range(0, n_t, block):
+            t1 = min(t0 + block, n_t)
+            m = (t1 - t0) * n_n
+            if which == 0:
+                gemm_in_place(xs[:m].T, grad[:m], partial, 1.0)
+            else:
+                gemm_in_place(grad[:m], weight, dxs[:m], 0.0)
+                for t in range(t0, t1):
+                    grad_x[t] = dxs[(t - t0) * n_n:(t - t0 + 1) * n_n]
+
+    return project_blocks, forward_blocks, reverse_blocks, weight_products
 
 
 def _fastest(fn, repeats: int) -> float:
@@ -110,6 +118,11 @@ def _fastest(fn, repeats: int) -> float:
 
 def parts(steps: int, repeats: int, rounds: int) -> tuple[dict, dict]:
     """({part: CPU seconds}, {alternative: [CPU seconds per round]}), one thread."""
+    from minigrad.backends import cpu_gated_scan as scan
+    from minigrad.backends.cpu_blas import pack_ranges, single_threaded_blas
+    from minigrad.backends.cpu_tile_gemm import TILE
+
+    project_blocks, forward_blocks, reverse_blocks, weight_products = kernels()
     width = 2 * HIDDEN
     rng = np.random.default_rng(0)
     x = rng.standard_normal((steps, BATCH, INPUT)).astype(np.float32)

@@ -14,6 +14,7 @@ from minigrad.backends.cpu_tile_gemm import TILE
 def test_stored_pre_and_block_buffer_give_the_kernels_results():
     steps, batch, inputs, hidden, block = 37, 3, 5, 8, 5  # T not a multiple of the block
     width = 2 * hidden
+    _, forward_blocks, reverse_blocks, _ = scan_floor.kernels()
     rng = np.random.default_rng(1)
     x = rng.standard_normal((steps, batch, inputs)).astype(np.float32)
     weight = rng.standard_normal((width, inputs)).astype(np.float32)
@@ -32,7 +33,7 @@ def test_stored_pre_and_block_buffer_give_the_kernels_results():
     a, b = np.empty(hidden, np.float32), np.empty(hidden, np.float32)
     for target in (none, stored):
         out = np.full_like(h, np.nan)
-        scan_floor.forward_blocks(x, *tiles, bias, h0, valid, out, block, pre, xs, a, b,
+        forward_blocks(x, *tiles, bias, h0, valid, out, block, pre, xs, a, b,
                                   target, False)
         np.testing.assert_allclose(out, h, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(stored.reshape(steps, batch, width), x @ weight.T, rtol=1e-5,
@@ -40,7 +41,7 @@ def test_stored_pre_and_block_buffer_give_the_kernels_results():
     for target, recompute in ((none, True), (stored, False)):
         carries = np.zeros((batch, hidden), np.float32)
         per_row_bias = np.zeros((batch, width), np.float32)
-        scan_floor.reverse_blocks(x, *tiles, bias, h0, valid, h, upstream, block, pre, xs, grad,
+        reverse_blocks(x, *tiles, bias, h0, valid, h, upstream, block, pre, xs, grad,
                                   carries, per_row_bias, target, recompute)
         np.testing.assert_allclose(carries, grad_h0, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(per_row_bias.sum(axis=0), grad_bias, rtol=1e-5, atol=1e-5)
