@@ -6,6 +6,8 @@ preset, next to the baselines, read from results files.
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -69,11 +71,15 @@ def _valid(result: dict, key: str) -> str:
 
 
 def main(argv=None) -> int:
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
-        return 2
-    print(markdown([row for path in paths for row in read_results(path)]))
+    parser = argparse.ArgumentParser(prog="python -m lstm.apps.charlm.results",
+                                     description=__doc__.strip().splitlines()[0])
+    parser.add_argument("paths", nargs="+", metavar="RESULTS.jsonl",
+                        help="results files written by `lstm charlm`")
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        if not os.path.isfile(path):
+            parser.error(f"RESULTS.jsonl: no results file {path!r}")
+    print(markdown([row for path in args.paths for row in read_results(path)]))
     return 0
 
 

@@ -8,6 +8,8 @@ table of each method's RMSE difference from the best classical method with its u
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -194,13 +196,17 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m lstm.apps.forecast.runs RESULTS.jsonl", file=sys.stderr)
-        return 2
-    rows = [r for r in read_results(argv[0]) if r.get("kind") == KIND]
+    parser = argparse.ArgumentParser(prog="python -m lstm.apps.forecast.runs",
+                                     description="print a results file's forecasting runs as "
+                                                 "Markdown tables (docs/applications_forecast.md)")
+    parser.add_argument("path", metavar="RESULTS.jsonl",
+                        help="a results file written by `lstm forecast`")
+    path = parser.parse_args(argv).path
+    if not os.path.isfile(path):
+        parser.error(f"RESULTS.jsonl: no results file {path!r}")
+    rows = [r for r in read_results(path) if r.get("kind") == KIND]
     if not rows:
-        print(f"no forecast runs in {argv[0]}", file=sys.stderr)
+        print(f"no forecast runs in {path}", file=sys.stderr)
         return 1
     print(markdown(rows))
     compared = comparison_markdown(rows)

@@ -157,3 +157,18 @@ def test_results_table_means_and_stds_over_seeds():
     assert "| bz2 -9, primed with the training text | - | 1.700 |" in text
     with pytest.raises(ValueError, match="no charlm rows"):
         markdown([{"kind": "train"}])
+
+
+def test_results_module_help_and_missing_files(tmp_path, capsys):
+    """`python -m lstm.apps.charlm.results --help` printed a traceback (it read --help as a
+    results file); a file that is not there is a usage error naming it, not an empty table."""
+    from lstm.apps.charlm.results import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0 and "RESULTS.jsonl" in capsys.readouterr().out
+    for argv, said in (([str(tmp_path / "none.jsonl")], "no results file"),
+                       ([], "required: RESULTS.jsonl")):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2 and said in capsys.readouterr().err

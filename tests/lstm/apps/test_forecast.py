@@ -130,8 +130,17 @@ def test_results_file_reuses_finished_runs(tmp_path, capsys):
     assert forecast_runs.main([path]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("**airline** (horizon 12, lookback 24") and "| rnn | 1 |" in printed
-    assert forecast_runs.main([str(tmp_path / "none.jsonl")]) == 1
-    assert forecast_runs.main([]) == 2
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert forecast_runs.main([str(empty)]) == 1  # a results file without forecast runs
+    for argv, said in (([str(tmp_path / "none.jsonl")], "no results file"),
+                       ([], "required: RESULTS.jsonl")):
+        with pytest.raises(SystemExit) as stopped:  # a usage error: argparse's exit 2
+            forecast_runs.main(argv)
+        assert stopped.value.code == 2 and said in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        forecast_runs.main(["--help"])  # was read as a file name
+    assert stopped.value.code == 0 and "RESULTS.jsonl" in capsys.readouterr().out
 
 
 def test_quick_preset_beats_the_seasonal_naive_forecast_on_airline(tmp_path):
